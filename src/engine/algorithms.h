@@ -1,0 +1,36 @@
+// Internal: one function per algorithm family, called by dither_image() after validation.
+//
+// Each writes every pixel of `out` (already sized like `in`; alpha copied by the caller) using
+// `q` for nearest-colour search. All are deterministic and give the same bytes for any thread
+// count. Not part of the public API.
+#pragma once
+
+#include "engine/image.h"
+#include "engine/options.h"
+#include "engine/quantizer.h"
+
+namespace dither::detail {
+
+void error_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
+void ordered_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
+void riemersma_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
+void yliluoma_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
+
+// Writes palette colour (or per-channel levels) for working values r, g, b into `dst`.
+inline void write_nearest(const Quantizer& q, int r, int g, int b, uint8_t* dst) {
+  if (q.is_levels()) {
+    dst[0] = q.level_output(q.level_of(r));
+    dst[1] = q.level_output(q.level_of(g));
+    dst[2] = q.level_output(q.level_of(b));
+  } else {
+    const Color c = q.color(q.nearest(r, g, b));
+    dst[0] = c.r;
+    dst[1] = c.g;
+    dst[2] = c.b;
+  }
+}
+
+// Number of worker threads to use for `requested` (0 = all hardware threads).
+int resolve_threads(int requested);
+
+}  // namespace dither::detail

@@ -1,0 +1,24 @@
+// The engine's entry point: dither an 8-bit RGB(A) image to a palette.
+//
+//   Palette palette = Palette::uniform_levels(2);
+//   DitherOptions options;                       // Floyd-Steinberg, sRGB, raster order
+//   Result<Image> out = dither_image(image, palette, options);
+//
+// The output has the input's size and channel count; every output RGB triple is a palette colour
+// and alpha is copied unchanged. Same input and options (seed included) give byte-identical
+// output, whatever `options.threads` is. Pure: no I/O, no globals that change.
+#pragma once
+
+#include "common/result.h"
+#include "engine/image.h"
+#include "engine/options.h"
+#include "engine/palette.h"
+
+namespace dither {
+
+Result<Image> dither_image(const Image& image, const Palette& palette, const DitherOptions& options);
+
+// Nearest-neighbour enlargement by an integer factor (1..16), for crisp pixel art after dithering.
+Image upscale_nearest(const Image& image, int factor);
+
+}  // namespace dither

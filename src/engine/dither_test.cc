@@ -1,0 +1,3 @@
+#include <gtest/gtest.h>
+
+TEST(Placeholderdither, Builds) { SUCCEED(); }

@@ -1,0 +1,39 @@
+// Plain 8-bit interleaved pixel buffers, the engine's only image type.
+//
+// An `Image` owns `width * height * channels` bytes, row after row with no padding; channels is 3
+// (RGB) or 4 (RGBA, alpha last, not premultiplied). The engine never decodes or encodes files:
+// that is src/imaging's job.
+//
+//   Image img(640, 480, 3);
+//   img.at(10, 20)[0] = 255;  // red channel of pixel (10, 20)
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace dither {
+
+struct Image {
+  int width = 0;
+  int height = 0;
+  int channels = 3;  // 3 = RGB, 4 = RGBA
+  std::vector<uint8_t> pixels;
+
+  Image() = default;
+  Image(int w, int h, int c)
+      : width(w), height(h), channels(c),
+        pixels(static_cast<size_t>(w) * static_cast<size_t>(h) * static_cast<size_t>(c)) {}
+
+  bool has_alpha() const { return channels == 4; }
+  size_t stride() const { return static_cast<size_t>(width) * static_cast<size_t>(channels); }
+  size_t pixel_count() const { return static_cast<size_t>(width) * static_cast<size_t>(height); }
+  uint8_t* row(int y) { return pixels.data() + static_cast<size_t>(y) * stride(); }
+  const uint8_t* row(int y) const { return pixels.data() + static_cast<size_t>(y) * stride(); }
+  uint8_t* at(int x, int y) { return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels); }
+  const uint8_t* at(int x, int y) const {
+    return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels);
+  }
+};
+
+}  // namespace dither

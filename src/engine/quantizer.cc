@@ -1,0 +1,123 @@
+#include "engine/quantizer.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace dither {
+
+namespace {
+
+// A squared distance along one axis from value v to the interval [lo, hi].
+int64_t axis_min(int64_t v, int64_t lo, int64_t hi) {
+  if (v < lo) return (lo - v) * (lo - v);
+  if (v > hi) return (v - hi) * (v - hi);
+  return 0;
+}
+
+int64_t axis_max(int64_t v, int64_t lo, int64_t hi) {
+  const int64_t d = std::max(std::abs(v - lo), std::abs(v - hi));
+  return d * d;
+}
+
+}  // namespace
+
+Quantizer::Quantizer(const Palette& palette, ColorSpace space, Metric metric)
+    : space_(space), metric_(metric), to_working_(&to_working_table(space)) {
+  weights_ = metric == Metric::kPerceptual ? std::array<int64_t, 3>{2126, 7152, 722}
+                                           : std::array<int64_t, 3>{1, 1, 1};
+  const auto& tw = *to_working_;
+  if (palette.is_levels()) {
+    levels_ = palette.levels();
+    level_working_.resize(static_cast<size_t>(levels_));
+    level_output_.resize(static_cast<size_t>(levels_));
+    for (int i = 0; i < levels_; ++i) {
+      level_output_[static_cast<size_t>(i)] = palette.level_value(i);
+      level_working_[static_cast<size_t>(i)] = tw[palette.level_value(i)];
+    }
+    level_of_.resize(kWorkingMax + 1);
+    const int64_t c1 = levels_ - 1;
+    int level = 0;
+    for (int w = 0; w <= kWorkingMax; ++w) {
+      if (space == ColorSpace::kSrgb) {
+        // The prototype's round(v * (c - 1)) with v = w / 65535, rounding half up.
+        level = static_cast<int>((2 * w * c1 + kWorkingMax) / (2 * kWorkingMax));
+      } else {
+        // Nearest level in linear light; ties go to the lower level.
+        while (level + 1 < levels_ &&
+               (level_working_[static_cast<size_t>(level + 1)] - w) <
+                   (w - level_working_[static_cast<size_t>(level)])) {
+          ++level;
+        }
+      }
+      level_of_[static_cast<size_t>(w)] = static_cast<uint8_t>(level);
+    }
+    return;
+  }
+  colors_ = palette.colors();
+  working_.reserve(colors_.size());
+  for (const Color& c : colors_) {
+    working_.push_back({tw[c.r], tw[c.g], tw[c.b]});
+  }
+  build_cells();
+}
+
+int64_t Quantizer::distance(int r, int g, int b, int index) const {
+  const auto& p = working_[static_cast<size_t>(index)];
+  const int64_t dr = r - p[0];
+  const int64_t dg = g - p[1];
+  const int64_t db = b - p[2];
+  return weights_[0] * dr * dr + weights_[1] * dg * dg + weights_[2] * db * db;
+}
+
+int Quantizer::nearest_among(int r, int g, int b, uint32_t begin, uint32_t end) const {
+  int best = candidates_[begin];
+  int64_t best_d = distance(r, g, b, best);
+  for (uint32_t k = begin + 1; k < end; ++k) {
+    const int i = candidates_[k];
+    const int64_t d = distance(r, g, b, i);
+    if (d < best_d) {  // candidates are in index order: ties keep the lower index
+      best_d = d;
+      best = i;
+    }
+  }
+  return best;
+}
+
+void Quantizer::build_cells() {
+  constexpr int kCells = 1 << kCellBits;
+  constexpr int kCellSize = 1 << kCellShift;
+  const size_t n = colors_.size();
+  cell_begin_.assign(static_cast<size_t>(kCells) * kCells * kCells + 1, 0);
+  candidates_.clear();
+  std::vector<int64_t> dmin(n);
+  size_t cell = 0;
+  for (int cr = 0; cr < kCells; ++cr) {
+    const int64_t rlo = int64_t{cr} * kCellSize;
+    const int64_t rhi = rlo + kCellSize - 1;
+    for (int cg = 0; cg < kCells; ++cg) {
+      const int64_t glo = int64_t{cg} * kCellSize;
+      const int64_t ghi = glo + kCellSize - 1;
+      for (int cb = 0; cb < kCells; ++cb, ++cell) {
+        const int64_t blo = int64_t{cb} * kCellSize;
+        const int64_t bhi = blo + kCellSize - 1;
+        int64_t bound = std::numeric_limits<int64_t>::max();
+        for (size_t i = 0; i < n; ++i) {
+          const auto& p = working_[i];
+          dmin[i] = weights_[0] * axis_min(p[0], rlo, rhi) + weights_[1] * axis_min(p[1], glo, ghi) +
+                    weights_[2] * axis_min(p[2], blo, bhi);
+          const int64_t dmax = weights_[0] * axis_max(p[0], rlo, rhi) +
+                               weights_[1] * axis_max(p[1], glo, ghi) +
+                               weights_[2] * axis_max(p[2], blo, bhi);
+          bound = std::min(bound, dmax);
+        }
+        cell_begin_[cell] = static_cast<uint32_t>(candidates_.size());
+        for (size_t i = 0; i < n; ++i) {
+          if (dmin[i] <= bound) candidates_.push_back(static_cast<uint8_t>(i));
+        }
+      }
+    }
+  }
+  cell_begin_[cell] = static_cast<uint32_t>(candidates_.size());
+}
+
+}  // namespace dither

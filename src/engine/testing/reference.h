@@ -1,0 +1,44 @@
+// Plain reference implementations of every algorithm: the oracle for the engine's fast paths.
+//
+// Written for obviousness, not speed: whole-image error buffers, brute-force nearest colour over
+// the palette, one pixel at a time, one thread. They follow the arithmetic documented in
+// docs/ENGINE.md exactly, so the engine must produce byte-identical output for every algorithm,
+// palette, option and thread count. Only the tests link this.
+#pragma once
+
+#include <array>
+#include <cstdint>
+
+#include "engine/color.h"
+#include "engine/image.h"
+#include "engine/options.h"
+#include "engine/palette.h"
+
+namespace dither::reference {
+
+// The palette in working space, searched by brute force.
+struct RefPalette {
+  const Palette* palette;
+  ColorSpace space;
+  Metric metric;
+};
+
+// Nearest palette colour to a working-space point: the output colour and its working value.
+// Levels palettes: per channel, the prototype's formula in sRGB (round half up of
+// w * (c - 1) / 65535), the nearest level (ties low) in linear light. List palettes: smallest
+// weighted squared distance, ties to the lowest index.
+Color nearest(const RefPalette& p, const std::array<int32_t, 3>& w, std::array<int32_t, 3>* chosen);
+
+// Working value of an 8-bit sample.
+int32_t to_working(uint8_t sample, ColorSpace space);
+
+// Whole dither, any algorithm; alpha copied.
+Image dither(const Image& in, const Palette& palette, const DitherOptions& options);
+
+// Per family (called by dither()).
+Image error_diffusion(const Image& in, const RefPalette& p, const DitherOptions& o);
+Image ordered(const Image& in, const RefPalette& p, const DitherOptions& o);
+Image riemersma(const Image& in, const RefPalette& p, const DitherOptions& o);
+Image yliluoma(const Image& in, const RefPalette& p, const DitherOptions& o);
+
+}  // namespace dither::reference
