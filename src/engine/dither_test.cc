@@ -1,3 +1,141 @@
+// Properties every algorithm must have, through the public entry point.
+#include "engine/dither.h"
+
 #include <gtest/gtest.h>
 
-TEST(Placeholderdither, Builds) { SUCCEED(); }
+#include "engine/testing/reference.h"
+#include "engine/testing/test_images.h"
+
+namespace dither {
+namespace {
+
+std::vector<PaletteSpec> palette_specs() {
+  std::vector<PaletteSpec> out;
+  for (const char* t : {"levels:2", "levels:4", "levels:7", "grey:3", "bw", "ega", "gameboy",
+                        "pico8", "websafe", "#102030,#c0ffee,#ff00ff", "adaptive:6"}) {
+    out.push_back(*parse_palette_spec(t));
+  }
+  return out;
+}
+
+bool all_in_palette(const Image& img, const Palette& p) {
+  for (size_t i = 0; i < img.pixel_count(); ++i) {
+    const uint8_t* px = img.pixels.data() + i * static_cast<size_t>(img.channels);
+    if (!p.contains(Color{px[0], px[1], px[2]})) return false;
+  }
+  return true;
+}
+
+TEST(Dither, EveryAlgorithmAndPaletteKindOutputsOnlyPaletteColours) {
+  const Image photo = testing::synthetic_photo(40, 30);
+  for (const auto& info : algorithms()) {
+    for (const PaletteSpec& spec : palette_specs()) {
+      const Palette p = resolve_palette(spec, photo);
+      for (ColorSpace space : {ColorSpace::kSrgb, ColorSpace::kLinear}) {
+        DitherOptions o;
+        o.algorithm = info.algorithm;
+        o.color_space = space;
+        auto out = dither_image(photo, p, o);
+        ASSERT_TRUE(out.ok()) << info.name << " " << spec.to_string();
+        EXPECT_TRUE(all_in_palette(*out, p)) << info.name << " " << spec.to_string();
+      }
+    }
+  }
+}
+
+TEST(Dither, EveryAlgorithmEqualsItsReference) {
+  const Image photo = testing::synthetic_photo(45, 33, 4);
+  for (const auto& info : algorithms()) {
+    for (const char* spec : {"levels:2", "ega", "levels:5"}) {
+      const Palette p = resolve_palette(*parse_palette_spec(spec), photo);
+      DitherOptions o;
+      o.algorithm = info.algorithm;
+      o.threads = 2;
+      auto out = dither_image(photo, p, o);
+      ASSERT_TRUE(out.ok());
+      EXPECT_EQ(out->pixels, reference::dither(photo, p, o).pixels) << info.name << " " << spec;
+    }
+  }
+}
+
+TEST(Dither, RepeatRunsAreByteIdentical) {
+  const Image photo = testing::synthetic_photo(64, 48);
+  for (const auto& info : algorithms()) {
+    DitherOptions o;
+    o.algorithm = info.algorithm;
+    o.seed = 12345;
+    const Palette p = Palette::from_colors(*named_palette("pico8"));
+    auto a = dither_image(photo, p, o);
+    o.threads = 2;
+    auto b = dither_image(photo, p, o);
+    ASSERT_TRUE(a.ok() && b.ok());
+    EXPECT_EQ(a->pixels, b->pixels) << info.name;
+  }
+}
+
+TEST(Dither, AlphaIsPreserved) {
+  const Image rgba = testing::noise(33, 17, 4, 99);
+  for (const auto& info : algorithms()) {
+    DitherOptions o;
+    o.algorithm = info.algorithm;
+    auto out = dither_image(rgba, Palette::uniform_levels(2), o);
+    ASSERT_TRUE(out.ok());
+    ASSERT_EQ(out->channels, 4);
+    for (size_t i = 0; i < rgba.pixel_count(); ++i) {
+      ASSERT_EQ(out->pixels[i * 4 + 3], rgba.pixels[i * 4 + 3]) << info.name;
+    }
+  }
+}
+
+TEST(Dither, RejectsBadOptionsAndBuffers) {
+  const Image img = testing::flat(4, 4, 1, 2, 3);
+  const Palette p = Palette::uniform_levels(2);
+  DitherOptions o;
+  o.strength = 1.5;
+  EXPECT_EQ(dither_image(img, p, o).error().kind, ErrorKind::kInvalidArgument);
+  o = {};
+  o.algorithm = Algorithm::kBayer;
+  o.bayer_size = 5;
+  EXPECT_FALSE(dither_image(img, p, o).ok());
+  o.bayer_size = 128;
+  EXPECT_FALSE(dither_image(img, p, o).ok());
+  o = {};
+  o.algorithm = Algorithm::kHalftone;
+  o.halftone = "nope";
+  EXPECT_FALSE(dither_image(img, p, o).ok());
+  o = {};
+  o.threads = -1;
+  EXPECT_FALSE(dither_image(img, p, o).ok());
+  Image broken = img;
+  broken.pixels.pop_back();
+  EXPECT_FALSE(dither_image(broken, p, DitherOptions{}).ok());
+  EXPECT_FALSE(dither_image(Image{}, p, DitherOptions{}).ok());
+  Image grey(4, 4, 1);
+  EXPECT_FALSE(dither_image(grey, p, DitherOptions{}).ok());
+}
+
+TEST(Dither, AlgorithmNamesParse) {
+  for (const auto& info : algorithms()) {
+    auto a = parse_algorithm(info.name);
+    ASSERT_TRUE(a.ok()) << info.name;
+    EXPECT_EQ(*a, info.algorithm);
+  }
+  EXPECT_EQ(*parse_algorithm("FS"), Algorithm::kFloydSteinberg);
+  EXPECT_EQ(*parse_algorithm("Jarvis_Judice_Ninke"), Algorithm::kJarvisJudiceNinke);
+  EXPECT_FALSE(parse_algorithm("blur").ok());
+}
+
+TEST(Dither, UpscaleRepeatsPixels) {
+  const Image img = testing::noise(3, 2, 4, 5);
+  const Image big = upscale_nearest(img, 3);
+  ASSERT_EQ(big.width, 9);
+  ASSERT_EQ(big.height, 6);
+  for (int y = 0; y < 6; ++y) {
+    for (int x = 0; x < 9; ++x) {
+      for (int c = 0; c < 4; ++c) ASSERT_EQ(big.at(x, y)[c], img.at(x / 3, y / 3)[c]);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace dither

@@ -1,3 +1,135 @@
+// Error diffusion: the fast engine against the plain reference, byte for byte, and tone kept.
 #include <gtest/gtest.h>
 
-TEST(Placeholdererror_diffusion, Builds) { SUCCEED(); }
+#include <cmath>
+
+#include "engine/dither.h"
+#include "engine/kernels.h"
+#include "engine/testing/reference.h"
+#include "engine/testing/test_images.h"
+
+namespace dither {
+namespace {
+
+std::vector<Palette> palettes() {
+  return {Palette::uniform_levels(2),
+          Palette::uniform_levels(3),
+          Palette::uniform_levels(256),
+          Palette::from_colors(*named_palette("ega")),
+          Palette::from_colors(*named_palette("gameboy")),
+          Palette::from_colors({{255, 0, 0}, {0, 0, 255}, {250, 250, 240}}),
+          Palette::from_colors(*named_palette("grey4"))};
+}
+
+std::vector<Algorithm> diffusion_algorithms() {
+  std::vector<Algorithm> out;
+  for (const auto& info : algorithms()) {
+    if (is_error_diffusion(info.algorithm)) out.push_back(info.algorithm);
+  }
+  return out;
+}
+
+TEST(ErrorDiffusion, EngineEqualsReferenceForEveryKernelPaletteAndOption) {
+  const Image photo = testing::synthetic_photo(53, 37);
+  const Image rgba = testing::synthetic_photo(29, 23, 4);
+  for (Algorithm a : diffusion_algorithms()) {
+    for (const Palette& p : palettes()) {
+      for (int variant = 0; variant < 6; ++variant) {
+        DitherOptions o;
+        o.algorithm = a;
+        o.serpentine = variant & 1;
+        o.color_space = (variant & 2) ? ColorSpace::kLinear : ColorSpace::kSrgb;
+        o.metric = variant >= 4 ? Metric::kPerceptual : Metric::kEuclidean;
+        o.strength = variant == 5 ? 0.6 : 1.0;
+        for (int threads : {1, 2, 3}) {
+          o.threads = threads;
+          for (const Image* img : {&photo, &rgba}) {
+            auto out = dither_image(*img, p, o);
+            ASSERT_TRUE(out.ok());
+            const Image expected = reference::dither(*img, p, o);
+            ASSERT_EQ(out->pixels, expected.pixels)
+                << algorithm_name(a) << " " << p.describe() << " variant " << variant
+                << " threads " << threads << " " << img->channels << " channels";
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(ErrorDiffusion, WavefrontIsByteIdenticalOnTallAndTinyImages) {
+  for (auto [w, h] : std::vector<std::pair<int, int>>{{1, 1}, {1, 50}, {50, 1}, {2, 9}, {7, 300}, {400, 40}}) {
+    const Image img = testing::noise(w, h, 3, static_cast<uint32_t>(w * 1000 + h));
+    for (Algorithm a : {Algorithm::kFloydSteinberg, Algorithm::kStevensonArce, Algorithm::kAtkinson}) {
+      DitherOptions o;
+      o.algorithm = a;
+      o.threads = 1;
+      const Image one = *dither_image(img, Palette::uniform_levels(2), o);
+      EXPECT_EQ(one.pixels, reference::dither(img, Palette::uniform_levels(2), o).pixels);
+      for (int t : {2, 4, 7}) {
+        o.threads = t;
+        EXPECT_EQ(dither_image(img, Palette::uniform_levels(2), o)->pixels, one.pixels)
+            << w << "x" << h << " threads " << t;
+      }
+    }
+  }
+}
+
+double mean_of(const Image& img, int channel) {
+  double sum = 0;
+  for (size_t i = 0; i < img.pixel_count(); ++i) {
+    sum += img.pixels[i * static_cast<size_t>(img.channels) + static_cast<size_t>(channel)];
+  }
+  return sum / static_cast<double>(img.pixel_count());
+}
+
+TEST(ErrorDiffusion, KeepsTheMeanToneOfFlatFields) {
+  for (Algorithm a : diffusion_algorithms()) {
+    for (uint8_t level : {uint8_t{20}, uint8_t{100}, uint8_t{128}, uint8_t{200}}) {
+      // Atkinson drops 1/4 of the error by design: light and dark areas clip to solid, which is
+      // its look. Only mid-grey keeps its tone.
+      if (a == Algorithm::kAtkinson && level != 128) continue;
+      const Image flat = testing::flat(256, 256, level, level, level);
+      DitherOptions o;
+      o.algorithm = a;
+      auto out = dither_image(flat, Palette::uniform_levels(2), o);
+      ASSERT_TRUE(out.ok());
+      EXPECT_NEAR(mean_of(*out, 0), level, 1.5) << algorithm_name(a) << " level " << int(level);
+    }
+  }
+}
+
+TEST(ErrorDiffusion, LinearLightKeepsTheMeanLinearIntensity) {
+  const Image flat = testing::flat(128, 128, 128, 128, 128);
+  DitherOptions o;
+  o.color_space = ColorSpace::kLinear;
+  auto out = dither_image(flat, Palette::uniform_levels(2), o);
+  ASSERT_TRUE(out.ok());
+  // sRGB 128 is 21.6% linear light: about that fraction of pixels must be white, not 50%.
+  EXPECT_NEAR(mean_of(*out, 0) / 255.0, srgb_to_linear(128 / 255.0), 0.01);
+}
+
+// Hand-computed: FS on one row of grey 128, levels:2 (see docs/ENGINE.md for the arithmetic).
+TEST(ErrorDiffusion, SmallGoldenRow) {
+  const Image row = testing::flat(4, 1, 128, 128, 128);
+  auto out = dither_image(row, Palette::uniform_levels(2), DitherOptions{});
+  ASSERT_TRUE(out.ok());
+  const std::vector<uint8_t> expected = {255, 255, 255, 0, 0, 0, 255, 255, 255, 0, 0, 0};
+  EXPECT_EQ(out->pixels, expected);
+}
+
+// Hand-computed 2x2: grey 192, FS, levels:2.
+TEST(ErrorDiffusion, SmallGoldenSquareMatchesHandArithmetic) {
+  const Image sq = testing::flat(2, 2, 192, 192, 192);
+  auto out = dither_image(sq, Palette::uniform_levels(2), DitherOptions{});
+  ASSERT_TRUE(out.ok());
+  // (0,0): v=49344 -> 255, e=-16191. right += (-16191*1792)>>12 = -7084, (0,1) += -5060,
+  // (1,1) += -1012.  (1,0): v=42260 -> 255, e=-23275: (0,1) += (-23275*768)>>12 = -4365,
+  // (1,1) += (-23275*1280)>>12 = -7274.  (0,1): v=49344-5060-4365=39919 -> 255, e=-25616,
+  // (1,1) += (-25616*1792)>>12 = -11207.  (1,1): v=49344-1012-7274-11207=29851 -> 0.
+  const std::vector<uint8_t> expected = {255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0};
+  EXPECT_EQ(out->pixels, expected);
+}
+
+}  // namespace
+}  // namespace dither
