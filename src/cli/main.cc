@@ -1,0 +1,9 @@
+// Thin main: hands the arguments to cli::run.
+#include <iostream>
+
+#include "cli/cli.h"
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  return dither::cli::run(args, std::cout, std::cerr);
+}
