@@ -1,23 +1,29 @@
-// Error diffusion: the ten classic kernels, raster or serpentine, any palette, optionally on
-// several threads.
+// Error diffusion: the ten classic kernels, raster or serpentine, any palette, on any number of
+// threads, with byte-identical output.
 //
-// Arithmetic (shared with the reference implementation in the tests, which must give the same
-// bytes): each sample becomes a working value 0..65535; the accumulated error is added and the
-// sum clamped to 0..65535; the nearest palette colour is chosen; the error (clamped value minus
-// the colour's working value) is spread to neighbours as (error * factor) >> 12 with the factors
-// of fixed_point_weights().
+// Arithmetic (shared with the reference implementation in the tests): each sample becomes a
+// working value 0..65535; the accumulated error is added and the sum clamped to 0..65535; the
+// nearest palette colour is chosen; the error (clamped value minus the colour's working value) is
+// spread to neighbours as (error * factor) >> 12 with the factors of fixed_point_weights().
 //
-// Parallelism: a wavefront. Rows are dealt round-robin to threads; row y may process pixel x once
-// row y-1 has finished pixel x + 2 * reach + 1. Then the cells a row reads are final and no two
-// rows ever write the same cell at the same time, and since integer addition is exact the result
-// is byte-identical to one thread. Error rows live in a ring of max_dy + threads + 1 rows.
-// Serpentine scans reverse direction every row, which leaves nothing to overlap: they use one
-// thread.
+// Speed comes from three things, none of which changes a single output byte:
+//  - the three channels travel together in one 4-lane integer vector;
+//  - error for pixels to the right stays in registers; only rows below go through memory;
+//  - latency hiding: the serial chain "add error, quantise, compute error, pass it right" bounds
+//    one row's speed, so each thread runs two rows at once, the lower one a few pixels behind,
+//    giving the CPU two independent chains to overlap;
+//  - a wavefront across threads: bands of two rows are dealt round-robin, and a band may process
+//    pixel x once the row above has finished pixel x + 2 * reach + 1. The cells a row reads are
+//    then final and no two threads ever write the same cell at once; integer addition is exact,
+//    so the order of contributions does not matter.
+// Serpentine scans reverse direction every row, which leaves nothing to overlap: one row at a
+// time on one thread.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <memory>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "engine/algorithms.h"
@@ -27,31 +33,88 @@ namespace dither::detail {
 
 namespace {
 
-constexpr int kPad = 3;          // widest reach of any kernel
-constexpr int kPublishEvery = 32;  // pixels between progress updates
+using V4 = int32_t __attribute__((vector_size(16)));
 
-// Shared state of one image being diffused.
-struct Job {
-  const Image* in;
-  Image* out;
-  const Quantizer* q;
-  const Kernel* kernel;
-  std::array<int, 12> factors;
-  bool serpentine;
-  int ring_rows;
-  int lag;  // pixels row y-1 must be ahead of row y
-  size_t row_cells;  // int32 cells per error row: (width + 2 * kPad) * 3
-  std::vector<int32_t> errors;
-  std::unique_ptr<std::atomic<int>[]> progress;  // pixels finished, per row
+constexpr int kPad = 3;            // widest reach of any kernel
+constexpr int kLanes = 4;          // R, G, B, unused
+constexpr int kPublishEvery = 64;  // pixels between progress updates
 
-  int32_t* error_row(int y) {
-    return errors.data() + static_cast<size_t>(y % ring_rows) * row_cells + kPad * 3;
+// A row's progress, alone on its cache line so that publishing it does not disturb neighbours.
+struct alignas(64) Progress {
+  std::atomic<int> done{0};
+};
+
+inline V4 load(const int32_t* p) {
+  V4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+inline void store(int32_t* p, V4 v) { std::memcpy(p, &v, sizeof v); }
+
+// Quantiser policies: choose() writes the three output bytes and returns the chosen colour's
+// working value.
+
+// Two levels per channel (the default channels=2): a threshold at the midpoint, which is both the
+// prototype's round() in sRGB and the nearest level in linear light.
+struct BinaryLevels {
+  V4 choose(V4 v, uint8_t* o) const {
+    const V4 chosen = (v >= 32768) & 65535;
+    o[0] = static_cast<uint8_t>(chosen[0] >> 8);
+    o[1] = static_cast<uint8_t>(chosen[1] >> 8);
+    o[2] = static_cast<uint8_t>(chosen[2] >> 8);
+    return chosen;
   }
 };
 
-void wait_for(const std::atomic<int>& progress, int needed) {
+struct TableLevels {
+  const Quantizer* q;
+  V4 choose(V4 v, uint8_t* o) const {
+    V4 chosen{};
+    for (int c = 0; c < 3; ++c) {
+      const int level = q->level_of(v[c]);
+      o[c] = q->level_output(level);
+      chosen[c] = q->level_working(level);
+    }
+    return chosen;
+  }
+};
+
+struct ListPalette {
+  const Quantizer* q;
+  const V4* working;
+  V4 choose(V4 v, uint8_t* o) const {
+    const int i = q->nearest(v[0], v[1], v[2]);
+    const Color c = q->color(i);
+    o[0] = c.r;
+    o[1] = c.g;
+    o[2] = c.b;
+    return working[i];
+  }
+};
+
+// Shared state of one image being diffused.
+struct Job {
+  const Image* in = nullptr;
+  Image* out = nullptr;
+  std::array<int, 12> factors{};
+  bool serpentine = false;
+  int band = 2;       // rows run together by one thread
+  int ring_rows = 0;
+  int lag = 0;        // pixels row y-1 must be ahead of row y across threads
+  int inner_lag = 0;  // pixels the second row of a band trails the first
+  size_t row_cells = 0;
+  std::vector<int32_t> errors;
+  std::unique_ptr<Progress[]> progress;  // pixels finished, per row
+
+  int32_t* error_row(int y) {
+    return errors.data() + static_cast<size_t>(y % ring_rows) * row_cells + kPad * kLanes;
+  }
+};
+
+void wait_for(const Progress& progress, int needed) {
   int spins = 0;
-  while (progress.load(std::memory_order_acquire) < needed) {
+  while (progress.done.load(std::memory_order_acquire) < needed) {
     if (++spins > 64) {
       std::this_thread::yield();
       spins = 0;
@@ -59,123 +122,115 @@ void wait_for(const std::atomic<int>& progress, int needed) {
   }
 }
 
-// One row, for a kernel of `kTaps` taps; `kLevels` picks the quantiser shape at compile time.
-template <int kTaps, bool kLevels>
-void diffuse_row(Job& job, int y) {
-  const Image& in = *job.in;
-  const Quantizer& q = *job.q;
-  const auto& tw = q.to_working();
-  const int width = in.width;
-  const int channels = in.channels;
-  const bool reverse = job.serpentine && (y & 1);
-  const int dir = reverse ? -1 : 1;
-  const Kernel& k = *job.kernel;
+// One row in flight: where it reads and writes, and the error travelling right in registers.
+template <int kKernel, class Q>
+struct Row {
+  static constexpr const Kernel& K = kKernels[static_cast<size_t>(kKernel)];
+  const uint8_t* src;
+  uint8_t* out;
+  std::array<int32_t*, 4> err;  // error rows y .. y+3
+  int dir;
+  V4 carry1{};  // error owed to the next pixel in the direction of travel
+  V4 carry2{};  // ... and to the one after
 
-  // Destination error rows per tap, and the offset (in cells) of each tap.
-  std::array<int32_t*, kTaps> dst{};
-  std::array<int, kTaps> offset{};
-  std::array<int, kTaps> factor{};
-  for (int t = 0; t < kTaps; ++t) {
-    const KernelTap& tap = k.taps[static_cast<size_t>(t)];
-    dst[static_cast<size_t>(t)] = job.error_row(y + tap.dy);
-    offset[static_cast<size_t>(t)] = tap.dx * dir * 3;
-    factor[static_cast<size_t>(t)] = job.factors[static_cast<size_t>(t)];
+  Row(Job& job, int y) : src(job.in->row(y)), out(job.out->row(y)) {
+    dir = (job.serpentine && (y & 1)) ? -1 : 1;
+    for (int d = 0; d <= K.max_dy(); ++d) err[static_cast<size_t>(d)] = job.error_row(y + d);
   }
-  int32_t* cur = job.error_row(y);
-  const uint8_t* src = in.row(y);
-  uint8_t* out = job.out->row(y);
-  std::atomic<int>* above = y > 0 ? &job.progress[static_cast<size_t>(y - 1)] : nullptr;
-  std::atomic<int>& mine = job.progress[static_cast<size_t>(y)];
 
-  int ready = above ? 0 : width;  // pixels of this row we may process without waiting
-  for (int i = 0; i < width; ++i) {
+  template <size_t... I>
+  inline void spread(V4 e, int x, const std::array<int, 12>& f, std::index_sequence<I...>) {
+    carry1 = carry2;
+    carry2 = V4{};
+    (spread_tap<I>(e, x, f[I]), ...);
+  }
+
+  template <size_t I>
+  inline void spread_tap(V4 e, int x, int factor) {
+    constexpr KernelTap tap = K.taps[I];
+    const V4 share = (e * factor) >> kWeightShift;
+    if constexpr (tap.dy == 0) {
+      if constexpr (tap.dx == 1) {
+        carry1 += share;
+      } else {
+        carry2 += share;
+      }
+    } else {
+      int32_t* cell = err[tap.dy] + (x + tap.dx * dir) * kLanes;
+      store(cell, load(cell) + share);
+    }
+  }
+
+  inline void step(int x, const Q& q, const std::array<uint16_t, 256>& tw, int channels,
+                   const std::array<int, 12>& factors) {
+    const uint8_t* p = src + x * channels;
+    V4 v = V4{tw[p[0]], tw[p[1]], tw[p[2]], 0} + load(err[0] + x * kLanes) + carry1;
+    v = v < 0 ? 0 : v;
+    v = v > kWorkingMax ? kWorkingMax : v;
+    const V4 e = v - q.choose(v, out + x * channels);
+    spread(e, x, factors, std::make_index_sequence<static_cast<size_t>(K.tap_count)>{});
+  }
+};
+
+// Runs rows y .. y + count - 1 (count 1 or 2) together.
+template <int kKernel, class Q>
+void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y, int count) {
+  const int width = job.in->width;
+  const int channels = job.in->channels;
+  const Progress* above = y > 0 ? &job.progress[static_cast<size_t>(y - 1)] : nullptr;
+  std::atomic<int>& first_done = job.progress[static_cast<size_t>(y)].done;
+  std::atomic<int>& last_done = job.progress[static_cast<size_t>(y + count - 1)].done;
+  Row<kKernel, Q> a(job, y);
+  const bool reverse = a.dir < 0;
+  int ready = above ? 0 : width;  // pixels of the first row we may do without waiting
+  auto wait_until = [&](int i) {
     if (i >= ready) {
       const int need = std::min(width, i + job.lag + kPublishEvery);
       wait_for(*above, need);
       ready = need >= width ? width : need - job.lag;
     }
-    const int x = reverse ? width - 1 - i : i;
-    const uint8_t* p = src + static_cast<size_t>(x) * static_cast<size_t>(channels);
-    uint8_t* o = out + static_cast<size_t>(x) * static_cast<size_t>(channels);
-    int32_t* e = cur + x * 3;
-    int32_t v[3];
-    for (int c = 0; c < 3; ++c) v[c] = std::clamp<int32_t>(tw[p[c]] + e[c], 0, kWorkingMax);
-    int32_t err[3];
-    if constexpr (kLevels) {
-      for (int c = 0; c < 3; ++c) {
-        const int level = q.level_of(v[c]);
-        o[c] = q.level_output(level);
-        err[c] = v[c] - q.level_working(level);
-      }
-    } else {
-      const int idx = q.nearest(v[0], v[1], v[2]);
-      const Color col = q.color(idx);
-      o[0] = col.r;
-      o[1] = col.g;
-      o[2] = col.b;
-      const auto& w = q.working(idx);
-      for (int c = 0; c < 3; ++c) err[c] = v[c] - w[c];
+  };
+  if (count == 1) {
+    for (int i = 0; i < width; ++i) {
+      wait_until(i);
+      a.step(reverse ? width - 1 - i : i, q, tw, channels, job.factors);
+      if ((i % kPublishEvery) == 0) first_done.store(i, std::memory_order_release);
     }
-    for (int t = 0; t < kTaps; ++t) {
-      int32_t* d = dst[static_cast<size_t>(t)] + x * 3 + offset[static_cast<size_t>(t)];
-      const int f = factor[static_cast<size_t>(t)];
-      for (int c = 0; c < 3; ++c) d[c] += (err[c] * f) >> kWeightShift;
-    }
-    if ((i % kPublishEvery) == 0) mine.store(i, std::memory_order_release);
+    first_done.store(width, std::memory_order_release);
+    return;
   }
-  mine.store(width, std::memory_order_release);
+  Row<kKernel, Q> b(job, y + 1);
+  const int lag = job.inner_lag;
+  for (int i = 0; i < width + lag; ++i) {
+    if (i < width) {
+      wait_until(i);
+      a.step(i, q, tw, channels, job.factors);
+    }
+    if (i >= lag) {
+      b.step(i - lag, q, tw, channels, job.factors);
+      if (((i - lag) % kPublishEvery) == 0) last_done.store(i - lag, std::memory_order_release);
+    }
+  }
+  first_done.store(width, std::memory_order_release);
+  last_done.store(width, std::memory_order_release);
 }
 
-using RowFn = void (*)(Job&, int);
-
-template <bool kLevels>
-RowFn pick_row_fn(int taps) {
-  switch (taps) {
-    case 3:
-      return &diffuse_row<3, kLevels>;
-    case 4:
-      return &diffuse_row<4, kLevels>;
-    case 6:
-      return &diffuse_row<6, kLevels>;
-    case 7:
-      return &diffuse_row<7, kLevels>;
-    case 10:
-      return &diffuse_row<10, kLevels>;
-    default:
-      return &diffuse_row<12, kLevels>;
-  }
-}
-
-}  // namespace
-
-void error_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o) {
-  const Kernel* kernel = kernel_for(o.algorithm);
-  Job job;
-  job.in = &in;
-  job.out = &out;
-  job.q = &q;
-  job.kernel = kernel;
-  job.factors = fixed_point_weights(*kernel, o.strength);
-  job.serpentine = o.serpentine;
-  const int threads =
-      o.serpentine ? 1 : std::clamp(resolve_threads(o.threads), 1, std::max(1, in.height / 2));
-  job.ring_rows = kernel->max_dy() + threads + 1;
-  job.lag = 2 * kernel->max_dx() + 2;
-  job.row_cells = static_cast<size_t>(in.width + 2 * kPad) * 3;
-  job.errors.assign(job.row_cells * static_cast<size_t>(job.ring_rows), 0);
-  job.progress = std::make_unique<std::atomic<int>[]>(static_cast<size_t>(in.height));
-  for (int y = 0; y < in.height; ++y) job.progress[static_cast<size_t>(y)].store(0);
-
-  const RowFn row_fn = q.is_levels() ? pick_row_fn<true>(kernel->tap_count)
-                                     : pick_row_fn<false>(kernel->tap_count);
-  const int max_dy = kernel->max_dy();
+template <int kKernel, class Q>
+void run(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
+  constexpr const Kernel& K = kKernels[static_cast<size_t>(kKernel)];
+  const int height = job.in->height;
+  const int bands = (height + job.band - 1) / job.band;
   auto worker = [&](int first) {
-    for (int y = first; y < in.height; y += threads) {
-      // The furthest error row this row writes is first touched here; its previous user,
-      // row y + max_dy - ring_rows, finished before this thread's previous row did.
-      int32_t* fresh = job.error_row(y + max_dy) - kPad * 3;
-      std::memset(fresh, 0, job.row_cells * sizeof(int32_t));
-      row_fn(job, y);
+    for (int b = first; b < bands; b += threads) {
+      const int y = b * job.band;
+      const int count = std::min(job.band, height - y);
+      // The error rows this band writes furthest down are first touched here; their previous
+      // users finished before this thread's previous band did (see ring_rows).
+      for (int r = 0; r < count; ++r) {
+        std::memset(job.error_row(y + r + K.max_dy()) - kPad * kLanes, 0,
+                    job.row_cells * sizeof(int32_t));
+      }
+      run_band<kKernel, Q>(job, q, tw, y, count);
     }
   };
   if (threads == 1) {
@@ -186,6 +241,51 @@ void error_diffusion(const Image& in, Image& out, const Quantizer& q, const Dith
   for (int t = 1; t < threads; ++t) pool.emplace_back(worker, t);
   worker(0);
   for (auto& th : pool) th.join();
+}
+
+template <int kKernel>
+void dispatch_quantizer(Job& job, const Quantizer& q, int threads) {
+  const auto& tw = q.to_working();
+  if (q.is_levels() && q.levels() == 2) {
+    run<kKernel>(job, BinaryLevels{}, tw, threads);
+  } else if (q.is_levels()) {
+    run<kKernel>(job, TableLevels{&q}, tw, threads);
+  } else {
+    std::vector<V4> working(static_cast<size_t>(q.size()));
+    for (int i = 0; i < q.size(); ++i) {
+      const auto& w = q.working(i);
+      working[static_cast<size_t>(i)] = V4{w[0], w[1], w[2], 0};
+    }
+    run<kKernel>(job, ListPalette{&q, working.data()}, tw, threads);
+  }
+}
+
+template <size_t... I>
+void dispatch_kernel(size_t index, Job& job, const Quantizer& q, int threads,
+                     std::index_sequence<I...>) {
+  ((index == I ? dispatch_quantizer<static_cast<int>(I)>(job, q, threads) : void()), ...);
+}
+
+}  // namespace
+
+void error_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o) {
+  const Kernel* kernel = kernel_for(o.algorithm);
+  const size_t index = static_cast<size_t>(kernel - kKernels.data());
+  Job job;
+  job.in = &in;
+  job.out = &out;
+  job.factors = fixed_point_weights(*kernel, o.strength);
+  job.serpentine = o.serpentine;
+  job.band = o.serpentine ? 1 : 2;
+  const int bands = (in.height + job.band - 1) / job.band;
+  const int threads = o.serpentine ? 1 : std::clamp(resolve_threads(o.threads), 1, bands);
+  job.ring_rows = kernel->max_dy() + job.band * threads + 1;
+  job.lag = 2 * kernel->max_dx() + 2;
+  job.inner_lag = kernel->max_dx() + 1;
+  job.row_cells = static_cast<size_t>(in.width + 2 * kPad) * kLanes;
+  job.errors.assign(job.row_cells * static_cast<size_t>(job.ring_rows), 0);
+  job.progress = std::make_unique<Progress[]>(static_cast<size_t>(in.height));
+  dispatch_kernel(index, job, q, threads, std::make_index_sequence<kKernels.size()>{});
 }
 
 }  // namespace dither::detail

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Benchmarks the engine against Pillow and ImageMagick on one real photo, in one run, and
+# measures the quality figure. See docs/BENCHMARKS.md.
+#
+#   scripts/bench.sh                 # full run (about 5 minutes on 2 cores)
+#   scripts/bench.sh --quick         # one round, target cases only (about 2 minutes)
+#   scripts/bench.sh --update-docs   # also paste the results into docs/BENCHMARKS.md
+#
+# Environment: BENCH_ROUNDS (default 4), BENCH_MEGAPIXELS (default 12; "native" keeps the photo's
+# size when it is at least 12 MP), BENCH_QUIET_WAIT (seconds to wait for idle CPUs before each
+# round, default 20), PILLOW_VERSION (default 13.0.0).
+#
+# Steps: system packages (scripts/setup.sh); the photo (Debian's mate-backgrounds, downloaded and
+# cached in build/bench-data, never committed); a Python venv with Pillow and numpy
+# (build/bench-venv); a Release build (build/release); rounds, each timing our engine (Google
+# Benchmark, JSON) and then the peers on the same image and palettes; the quality figure; the
+# report, printed and written to build/bench-results.md.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$PWD
+data=$root/build/bench-data
+venv=$root/build/bench-venv
+build=$root/build/release
+run=$root/build/bench-run
+megapixels=${BENCH_MEGAPIXELS:-12}
+rounds=${BENCH_ROUNDS:-4}
+quiet_wait=${BENCH_QUIET_WAIT:-20}
+pillow_version=${PILLOW_VERSION:-13.0.0}
+quick=0
+update_docs=0
+for arg in "$@"; do
+  case $arg in
+    --quick) quick=1; rounds=1 ;;
+    --update-docs) update_docs=1 ;;
+    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    *) echo "bench: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+command_line="scripts/bench.sh${*:+ $*}"
+step() { printf '\n== %s\n' "$*" >&2; }
+SECONDS=0
+
+step "system packages"
+scripts/setup.sh
+
+step "photo"
+mkdir -p "$data" "$run"
+if ! ls "$data"/mate-backgrounds_*.deb >/dev/null 2>&1; then
+  (cd "$data" && apt-get download mate-backgrounds) || {
+    # A fresh machine may have no package lists yet.
+    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
+    $SUDO apt-get update -qq
+    (cd "$data" && apt-get download mate-backgrounds)
+  }
+fi
+deb=$(ls "$data"/mate-backgrounds_*.deb | sort | tail -1)
+if [[ ! -d "$data/mate-backgrounds" || "$deb" -nt "$data/mate-backgrounds" ]]; then
+  rm -rf "$data/mate-backgrounds"
+  dpkg-deb -x "$deb" "$data/mate-backgrounds"
+  touch "$data/mate-backgrounds"
+fi
+# The largest JPEG or PNG by pixel count.
+largest=$(find "$data/mate-backgrounds" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) \
+  -exec identify -ping -format '%w %h %i\n' {} \; 2>/dev/null | awk '{print $1 * $2, $0}' | sort -n | tail -1)
+read -r _ src_w src_h src <<<"$largest"
+[[ -n "${src:-}" ]] || { echo "bench: no photo found in $deb" >&2; exit 1; }
+# Target size: BENCH_MEGAPIXELS (at least 12 MP), aspect ratio kept, rounded up.
+read -r width height note < <(python3 - "$src_w" "$src_h" "$megapixels" <<'PY'
+import math, sys
+w, h, mp = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+floor = 12e6
+if mp == "native":
+    area = max(w * h, floor)
+else:
+    area = max(float(mp) * 1e6, floor)
+if mp == "native" and w * h >= floor:
+    print(w, h, "native size")
+else:
+    s = math.sqrt(area / (w * h))
+    W, H = math.ceil(w * s), math.ceil(h * s)
+    verb = "downscaled" if W < w else "UPSCALED"
+    why = "" if W < w else " (no photo in the package has 12 MP)"
+    print(W, H, f"{verb} from {w}x{h} ({w * h / 1e6:.1f} MP){why}")
+PY
+)
+image_note="Photo: $(basename "$src") from Debian's mate-backgrounds ($(basename "$deb")), ${note}."
+echo "bench: $image_note -> ${width}x${height}" >&2
+[[ "$note" == UPSCALED* ]] && echo "bench: WARNING: the photo was upscaled to reach 12 MP" >&2
+stamp="$src $width $height"
+if [[ ! -f "$run/photo.stamp" || "$(cat "$run/photo.stamp")" != "$stamp" ||
+      ! -f "$run/photo.rgb" || ! -f "$run/photo.ppm" ]]; then
+  convert "$src" -auto-orient -alpha off -colorspace sRGB -resize "${width}x${height}!" \
+    -depth 8 "rgb:$run/photo.rgb"
+  convert -size "${width}x${height}" -depth 8 "rgb:$run/photo.rgb" "$run/photo.ppm"
+  echo "$stamp" >"$run/photo.stamp"
+fi
+
+step "Python venv (Pillow $pillow_version, numpy)"
+if ! "$venv/bin/python" -c "import PIL, numpy, sys; sys.exit(PIL.__version__ != '$pillow_version')" \
+  2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "pillow==$pillow_version" numpy
+fi
+py=$venv/bin/python
+
+step "Release build"
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDITHER_BUILD_BENCHMARKS=ON >/dev/null
+ninja -C "$build" -j2 engine_benchmark bench_dither_file
+cli=""
+if ninja -C "$build" -t targets all 2>/dev/null | grep -q '^dither:'; then
+  if ninja -C "$build" -j2 dither >/dev/null 2>&1; then
+    cli=$build/src/cli/dither
+  else
+    echo "bench: the dither CLI does not build; the quality figure uses bench_dither_file only" >&2
+  fi
+fi
+"$build/bench/bench_dither_file" --print-palette levels:2 >"$run/palette-8.txt"
+"$build/bench/bench_dither_file" --print-palette ega >"$run/palette-ega.txt"
+
+filter='.'
+pillow_repeat=3
+if ((quick)); then
+  filter='^(floyd-steinberg/(levels:2|ega)/srgb|bayer/levels:2/srgb)/'
+fi
+rm -f "$run"/round-*.json
+engine_args=() peers_args=() busy_list=""
+for ((r = 1; r <= rounds; r++)); do
+  step "round $r of $rounds: waiting up to ${quiet_wait}s for idle CPUs"
+  busy=$(python3 scripts/bench/quiet.py --below 15 --max-wait "$quiet_wait")
+  echo "bench: CPU busy ${busy}%" >&2
+  busy_list+="${busy_list:+,}$busy"
+  step "round $r of $rounds: our engine"
+  DITHER_BENCH_RGB=$run/photo.rgb DITHER_BENCH_WIDTH=$width DITHER_BENCH_HEIGHT=$height \
+    "$build/bench/engine_benchmark" --benchmark_filter="$filter" \
+    --benchmark_out="$run/round-$r-engine.json" --benchmark_out_format=json \
+    --benchmark_counters_tabular=false
+  step "round $r of $rounds: peers (Pillow, ImageMagick)"
+  "$py" scripts/bench/peers.py --ppm "$run/photo.ppm" --palette "8=$run/palette-8.txt" \
+    --palette "ega=$run/palette-ega.txt" --workdir "$run" --repeat "$pillow_repeat" \
+    --magick-repeat 1 --magick-warmup "$((r == 1))" --out "$run/round-$r-peers.json"
+  engine_args+=(--engine "$run/round-$r-engine.json")
+  peers_args+=(--peers "$run/round-$r-peers.json")
+done
+
+step "quality"
+"$py" scripts/bench/quality.py --rgb "$run/photo.rgb" --width "$width" --height "$height" \
+  --ditherer "$build/bench/bench_dither_file" ${cli:+--cli "$cli"} \
+  --palette "levels:2=$run/palette-8.txt" --palette "ega=$run/palette-ega.txt" \
+  --workdir "$run/quality" --out "$run/quality.md" --json "$run/quality.json" >/dev/null
+
+step "report"
+"$py" scripts/bench/report.py "${engine_args[@]}" "${peers_args[@]}" --busy "$busy_list" \
+  --quality "$run/quality.md" --image-note "$image_note" --command "$command_line" \
+  --out "$root/build/bench-results.md"
+
+if ((update_docs)); then
+  "$py" - "$root/docs/BENCHMARKS.md" "$root/build/bench-results.md" <<'PY'
+import sys
+from pathlib import Path
+doc, results = Path(sys.argv[1]), Path(sys.argv[2]).read_text()
+begin, end = "<!-- bench-results:begin -->", "<!-- bench-results:end -->"
+text = doc.read_text()
+if begin not in text or end not in text:
+    sys.exit(f"bench: {doc} has no {begin} ... {end} block")
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+doc.write_text(f"{head}{begin}\n{results}{end}{tail}")
+print(f"bench: updated {doc}", file=sys.stderr)
+PY
+fi
+echo "bench: results in build/bench-results.md (crops and outputs in $run) after ${SECONDS}s" >&2

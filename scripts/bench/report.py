@@ -1,0 +1,267 @@
+#!/usr/bin/env python3
+"""Builds the benchmark report (Markdown) from one run of scripts/bench.sh: our engine's Google
+Benchmark JSON and peers.py's JSON from each round, and quality.py's Markdown. Prints it and
+writes --out.
+
+Rounds: bench.sh alternates our engine and the peers, round after round, so each ratio can be
+taken within one round (ours and theirs measured close together in time) and the median of those
+per-round ratios reported; on a shared, noisy machine that is steadier than comparing medians
+taken minutes apart. MP/s figures are medians over the rounds too.
+
+  report.py --engine r1/engine.json --engine r2/engine.json --peers r1/peers.json
+            --peers r2/peers.json --quality quality.md --out build/bench-results.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ORDERED = ["bayer", "halftone", "blue-noise", "random", "threshold"]
+ERROR_DIFFUSION = ["floyd-steinberg", "false-floyd-steinberg", "jarvis-judice-ninke", "stucki",
+                   "burkes", "sierra", "two-row-sierra", "sierra-lite", "atkinson",
+                   "stevenson-arce"]
+
+Series = list  # one value (or None) per round
+
+
+def load_engine(path: str) -> tuple[dict, dict]:
+    """{(algorithm, palette, space, threads): MP/s} for one round (median if it has several
+    repetitions), and the benchmark context."""
+    data = json.loads(Path(path).read_text())
+    samples: dict[tuple, list[float]] = {}
+    for b in data["benchmarks"]:
+        if b.get("run_type") != "iteration":
+            continue
+        if b.get("error_occurred"):
+            print(f"report: {b['name']}: {b.get('error_message')}", file=sys.stderr)
+            continue
+        parts = b["run_name"].split("/")
+        key = (parts[0], parts[1], parts[2], parts[3].removeprefix("threads="))
+        samples.setdefault(key, []).append(b["items_per_second"] / 1e6)
+    return {k: statistics.median(v) for k, v in samples.items()}, data.get("context", {})
+
+
+def med(s: Series) -> float | None:
+    v = [x for x in s if x is not None]
+    return statistics.median(v) if v else None
+
+
+def spread(s: Series) -> str:
+    v = [x for x in s if x is not None]
+    if len(v) < 2:
+        return ""
+    digits = 2 if max(v) < 10 else 1
+    return f" ({min(v):.{digits}f}-{max(v):.{digits}f})"
+
+
+def div(a: Series, b: Series) -> Series:
+    return [x / y if x is not None and y else None for x, y in zip(a, b)]
+
+
+def fmt(v: float | None, digits: int = 1) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def mem_gib() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1]) / 2**20:.0f}"
+    except OSError:
+        pass
+    return "?"
+
+
+def command_output(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--engine", action="append", required=True, help="one per round")
+    ap.add_argument("--peers", action="append", required=True, help="one per round")
+    ap.add_argument("--busy", default="", help="comma-separated CPU busy %% before each round")
+    ap.add_argument("--quality")
+    ap.add_argument("--image-note", default="")
+    ap.add_argument("--command", default="scripts/bench.sh")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    if len(args.engine) != len(args.peers):
+        sys.exit("report: as many --engine as --peers files, one of each per round")
+
+    loaded = [load_engine(p) for p in args.engine]
+    ours_rounds = [r for r, _ in loaded]
+    context = loaded[-1][1]
+    peer_rounds = [json.loads(Path(p).read_text()) for p in args.peers]
+    img = peer_rounds[0]["image"]
+    versions = peer_rounds[0]["versions"]
+    mp = img["width"] * img["height"] / 1e6
+    rounds = len(ours_rounds)
+
+    def our(alg: str, pal: str = "levels:2", space: str = "srgb", thr: str = "1") -> Series:
+        return [r.get((alg, pal, space, thr)) for r in ours_rounds]
+
+    def peer_run(rnd: dict, name: str, case: str, pal: str, thr: str) -> dict | None:
+        for r in rnd["runs"]:
+            if (r["peer"], r["case"], r["palette"], r["threads"]) == (name, case, pal, thr):
+                return r
+        return None
+
+    def peer(name: str, case: str, pal: str, thr: str) -> Series:
+        out = []
+        for rnd in peer_rounds:
+            r = peer_run(rnd, name, case, pal, thr)
+            out.append(r["mp_per_s"] if r else None)
+        return out
+
+    def magick(case: str, pal: str, thr: str) -> tuple[Series, Series]:
+        """ImageMagick MP/s per round: whole command, and net of `convert IN null:`."""
+        raw, net = [], []
+        for rnd in peer_rounds:
+            r = peer_run(rnd, "imagemagick", case, pal, thr)
+            d = peer_run(rnd, "imagemagick", "decode", "-", thr)
+            raw.append(r["mp_per_s"] if r else None)
+            net_s = r["median_s"] - d["median_s"] if r and d else None
+            net.append(mp / net_s if net_s and net_s > 0 else None)
+        return raw, net
+
+    pil8 = peer("pillow", "floyd-steinberg", "8", "1")
+    pilega = peer("pillow", "floyd-steinberg", "ega", "1")
+    im_o8_raw, im_o8_net = magick("ordered-o8x8", "8", "1")
+
+    # (description, ours, reference, reference name, required ratio)
+    targets = [
+        ("Floyd-Steinberg levels:2 (8 colours), 1 thread, vs Pillow FS", our("floyd-steinberg"),
+         pil8, "Pillow", 4.0),
+        ("Floyd-Steinberg EGA 16, 1 thread, vs Pillow FS", our("floyd-steinberg", "ega"), pilega,
+         "Pillow", 2.5),
+        ("Bayer 8x8 levels:2, 1 thread, vs ImageMagick `-ordered-dither o8x8`, 1 thread, net of "
+         "decode", our("bayer"), im_o8_net, "ImageMagick", 15.0),
+        ("Bayer 8x8 levels:2: all threads vs 1 thread", our("bayer", thr="all"), our("bayer"),
+         "ours, 1 thread", 1.8),
+        ("Floyd-Steinberg levels:2: all threads vs 1 thread", our("floyd-steinberg", thr="all"),
+         our("floyd-steinberg"), "ours, 1 thread", 1.5),
+    ]
+
+    def worst_speedup(names: list[str]) -> str | None:
+        speedups = {n: med(div(our(n, thr="all"), our(n))) for n in names}
+        speedups = {n: s for n, s in speedups.items() if s is not None}
+        return min(speedups, key=speedups.get) if speedups else None
+
+    for names, kind, need in ((ORDERED, "ordered algorithm", 1.8),
+                              (ERROR_DIFFUSION, "error-diffusion kernel", 1.5)):
+        w = worst_speedup(names)
+        if w:
+            targets.append((f"Every {kind}, all threads vs 1 thread (worst: {w})",
+                            our(w, thr="all"), our(w), "ours, 1 thread", need))
+
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    busy = [b for b in args.busy.split(",") if b]
+    lines = [
+        f"Run of `{args.command}` on {now}: {rounds} round(s), each running our engine and then "
+        "the peers.", "",
+        f"- Machine: {os.cpu_count()} CPUs (nproc {command_output(['nproc'])}), {cpu_model()}, "
+        f"{mem_gib()} GiB, "
+        f"{platform.system()} {platform.release()}; shared with other work."
+        + (f" CPU busy just before each round: {', '.join(b + '%' for b in busy)}." if busy else ""),
+        f"- Build: GCC {command_output(['c++', '-dumpfullversion'])}, Release (-O3), "
+        f"Google Benchmark {command_output(['dpkg-query', '-W', '-f=${Version}', 'libbenchmark-dev'])}"
+        f" (Debian), commit {command_output(['git', 'rev-parse', '--short', 'HEAD'])} plus the "
+        "work tree's uncommitted changes.",
+        f"- Image: {img['width']}x{img['height']} ({mp:.2f} MP) RGB. {args.image_note}".rstrip(),
+        f"- Peers: Pillow {versions['pillow']} (Python {versions['python']}), "
+        f"{versions['imagemagick']}.",
+        "- Ours: Google Benchmark, wall-clock time. Pillow: median of timed `quantize` calls on an "
+        "image already in memory. ImageMagick: whole `convert photo.ppm ... null:` commands; "
+        "*net* subtracts `convert photo.ppm null:` (process start and PPM decode). Figures are "
+        "medians over the rounds, with the range in brackets; ratios are medians of the "
+        "per-round ratios.",
+        "", "### Targets", "",
+        "| Target | Ours MP/s | Reference MP/s | Ratio (range) | Required | Verdict |",
+        "|---|---|---|---|---|---|",
+    ]
+    met = 0
+    for desc, a, b, ref, need in targets:
+        r = div(a, b)
+        m = med(r)
+        verdict = "n/a" if m is None else ("met" if m >= need else "**NOT met**")
+        met += verdict == "met"
+        lines.append(f"| {desc} | {fmt(med(a))} | {fmt(med(b))} ({ref}) | {fmt(m, 2)}x{spread(r)} "
+                     f"| >= {need:g}x | {verdict} |")
+    lines += ["", f"{met} of {len(targets)} met. Bayer vs ImageMagick counting the whole command "
+              f"(decode and process start included): {fmt(med(div(our('bayer'), im_o8_raw)), 2)}x.",
+              "", "### Side by side (MP/s, same image and palette)", "",
+              "| Case | Ours, 1 thread | Ours, all threads | Pillow | ImageMagick, 1 thread, "
+              "net / raw | ImageMagick, all threads, net / raw |", "|---|---|---|---|---|---|"]
+    side = [("Floyd-Steinberg, 8 colours", "floyd-steinberg", "levels:2", "8",
+             "floyd-steinberg-remap"),
+            ("Floyd-Steinberg, EGA 16", "floyd-steinberg", "ega", "ega", "floyd-steinberg-remap"),
+            ("Ordered 8x8, 8 colours", "bayer", "levels:2", "8", "ordered-o8x8")]
+    for label, alg, pal, ppal, mcase in side:
+        p = peer("pillow", "floyd-steinberg", ppal, "1") if alg == "floyd-steinberg" else None
+        r1, n1 = magick(mcase, ppal, "1")
+        ra, na = magick(mcase, ppal, "all")
+        lines.append(f"| {label} | {fmt(med(our(alg, pal)))} | {fmt(med(our(alg, pal, thr='all')))}"
+                     f" | {fmt(med(p)) if p else '-'} | {fmt(med(n1))} / {fmt(med(r1))} "
+                     f"| {fmt(med(na))} / {fmt(med(ra))} |")
+
+    lines += ["", "### Every algorithm (ours, MP/s)", "",
+              "| Algorithm | Palette | Space | 1 thread | All threads | Speed-up |",
+              "|---|---|---|---|---|---|"]
+    cases = []
+    for r in ours_rounds:
+        for (alg, pal, space, _thr) in r:
+            if (alg, pal, space) not in cases:
+                cases.append((alg, pal, space))
+    for alg, pal, space in cases:
+        one, allt = our(alg, pal, space, "1"), our(alg, pal, space, "all")
+        lines.append(f"| {alg} | {pal} | {space} | {fmt(med(one))}{spread(one)} "
+                     f"| {fmt(med(allt))}{spread(allt)} | {fmt(med(div(allt, one)), 2)}x |")
+
+    lines += ["", "### Peers (medians over the rounds)", "",
+              "| Peer | Case | Palette | Threads | Time | MP/s | Command |",
+              "|---|---|---|---|---|---|---|"]
+    for r in peer_rounds[0]["runs"]:
+        key = (r["peer"], r["case"], r["palette"], r["threads"])
+        secs = [x["median_s"] for rnd in peer_rounds for x in rnd["runs"]
+                if (x["peer"], x["case"], x["palette"], x["threads"]) == key]
+        rates = peer(*key)
+        lines.append(f"| {r['peer']} | {r['case']} | {r['palette']} | {r['threads']} "
+                     f"| {statistics.median(secs) * 1000:.0f} ms | {fmt(med(rates))}{spread(rates)} "
+                     f"| `{r['command']}` |")
+
+    if args.quality and Path(args.quality).exists():
+        lines += ["", "### Quality", "", Path(args.quality).read_text().rstrip()]
+
+    md = "\n".join(lines) + "\n"
+    Path(args.out).write_text(md)
+    print(md)
+    if context.get("library_build_type") == "debug":
+        print("report: note: Debian's libbenchmark reports a debug build of the library itself; "
+              "it does not affect the code measured.", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

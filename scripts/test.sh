@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs every test: the Release build, then the same suite under
+# AddressSanitizer + UndefinedBehaviorSanitizer. This is what CI runs (.ci/run).
+#   scripts/test.sh             everything
+#   scripts/test.sh --quick     Release build only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=0
+[[ ${1:-} == --quick ]] && quick=1
+
+scripts/setup.sh
+
+echo "== Release build and tests"
+scripts/build.sh release
+ctest --test-dir build/release --output-on-failure -j "$(nproc)"
+
+if ((quick == 0)); then
+  echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+  scripts/build.sh sanitize
+  # Leak checking stays on; glib and libvips keep process-lifetime caches that LSan reports, which
+  # the suppressions file names.
+  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1" \
+  LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0" \
+  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
+    ctest --test-dir build/sanitize --output-on-failure -j "$(nproc)"
+fi
