@@ -10,6 +10,7 @@ quick=0
 [[ ${1:-} == --quick ]] && quick=1
 
 scripts/setup.sh
+scripts/lint.sh --format
 
 echo "== Release build and tests"
 scripts/build.sh release
