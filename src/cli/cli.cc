@@ -42,7 +42,8 @@ void print_help(std::ostream& out) {
   }
   out << "  --max-pixels N               refuse larger images (default 250000000)\n"
          "  --max-bytes N                refuse larger files (default 536870912)\n\n"
-         "Boolean options may be given alone (--serpentine) or with a value (--serpentine false).\n";
+         "Boolean options may be given alone (--serpentine) or with a value (--serpentine "
+         "false).\n";
 }
 
 void print_list(std::ostream& out) {
@@ -77,14 +78,17 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_bytes
                                                 std::to_string(max_bytes));
   }
   std::ifstream in(path, std::ios::binary);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof()) return make_error(ErrorKind::kNotFound, "cannot read '" + path + "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof())
+    return make_error(ErrorKind::kNotFound, "cannot read '" + path + "'");
   return bytes;
 }
 
 Status write_file(const std::string& path, const std::vector<uint8_t>& bytes, std::ostream& out) {
   if (path == "-") {
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
     out.flush();
     return {};
   }
@@ -92,7 +96,8 @@ Status write_file(const std::string& path, const std::vector<uint8_t>& bytes, st
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
     if (!f.good()) {
       std::remove(tmp.c_str());
       return make_error(ErrorKind::kInternal, "cannot write '" + path + "'");
@@ -158,7 +163,8 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     }
     if (!has_value) {
       const bool next_is_value = i + 1 < args.size() && args[i + 1].rfind("--", 0) != 0;
-      if (is_boolean(name) && !(next_is_value && (args[i + 1] == "true" || args[i + 1] == "false"))) {
+      if (is_boolean(name) &&
+          !(next_is_value && (args[i + 1] == "true" || args[i + 1] == "false"))) {
         value = "true";
       } else if (next_is_value) {
         value = args[++i];

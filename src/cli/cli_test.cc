@@ -78,8 +78,8 @@ TEST_F(CliTest, DithersToEachFormatWithOptions) {
               0)
         << err_.str();
     const std::string bytes = read(out);
-    auto img = imaging::decode(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
-                               imaging::Limits{});
+    auto img = imaging::decode(
+        std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), imaging::Limits{});
     ASSERT_TRUE(img.ok()) << out;
     const Palette p = Palette::from_colors(*named_palette("pico8"));
     for (size_t i = 0; i < img->pixel_count(); ++i) {
@@ -96,8 +96,8 @@ TEST_F(CliTest, ChannelsAndResize) {
             0)
       << err_.str();
   const std::string bytes = read("small.png");
-  auto info = imaging::probe(std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()),
-                             imaging::Limits{});
+  auto info = imaging::probe(
+      std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), imaging::Limits{});
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->width, 64);
   EXPECT_EQ(info->height, 48);

@@ -17,12 +17,14 @@ int resolve_threads(int requested) {
 
 }  // namespace detail
 
-Result<Image> dither_image(const Image& image, const Palette& palette, const DitherOptions& options) {
+Result<Image> dither_image(const Image& image, const Palette& palette,
+                           const DitherOptions& options) {
   if (Status s = validate(options); !s) return s.error();
   if (image.channels != 3 && image.channels != 4) {
     return make_error(ErrorKind::kInvalidArgument, "the engine takes RGB or RGBA images");
   }
-  if (image.width <= 0 || image.height <= 0 || image.pixels.size() != image.pixel_count() * size_t(image.channels)) {
+  if (image.width <= 0 || image.height <= 0 ||
+      image.pixels.size() != image.pixel_count() * size_t(image.channels)) {
     return make_error(ErrorKind::kInvalidArgument, "image buffer does not match its size");
   }
   if (palette.size() == 0) return make_error(ErrorKind::kInvalidArgument, "palette is empty");
@@ -57,7 +59,8 @@ Image upscale_nearest(const Image& image, int factor) {
         std::copy_n(src + size_t(x) * c, c, dst + (size_t(x) * factor + size_t(k)) * c);
       }
     }
-    for (int k = 1; k < factor; ++k) std::copy_n(out.row(y * factor), out.stride(), out.row(y * factor + k));
+    for (int k = 1; k < factor; ++k)
+      std::copy_n(out.row(y * factor), out.stride(), out.row(y * factor + k));
   }
   return out;
 }

@@ -16,7 +16,8 @@
 
 namespace dither {
 
-Result<Image> dither_image(const Image& image, const Palette& palette, const DitherOptions& options);
+Result<Image> dither_image(const Image& image, const Palette& palette,
+                           const DitherOptions& options);
 
 // Nearest-neighbour enlargement by an integer factor (1..16), for crisp pixel art after dithering.
 Image upscale_nearest(const Image& image, int factor);

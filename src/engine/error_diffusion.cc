@@ -99,7 +99,7 @@ struct Job {
   Image* out = nullptr;
   std::array<int, 12> factors{};
   bool serpentine = false;
-  int band = 2;       // rows run together by one thread
+  int band = 2;  // rows run together by one thread
   int ring_rows = 0;
   int lag = 0;        // pixels row y-1 must be ahead of row y across threads
   int inner_lag = 0;  // pixels the second row of a band trails the first

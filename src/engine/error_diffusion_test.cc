@@ -48,8 +48,8 @@ TEST(ErrorDiffusion, EngineEqualsReferenceForEveryKernelPaletteAndOption) {
             ASSERT_TRUE(out.ok());
             const Image expected = reference::dither(*img, p, o);
             ASSERT_EQ(out->pixels, expected.pixels)
-                << algorithm_name(a) << " " << p.describe() << " variant " << variant
-                << " threads " << threads << " " << img->channels << " channels";
+                << algorithm_name(a) << " " << p.describe() << " variant " << variant << " threads "
+                << threads << " " << img->channels << " channels";
           }
         }
       }
@@ -58,9 +58,11 @@ TEST(ErrorDiffusion, EngineEqualsReferenceForEveryKernelPaletteAndOption) {
 }
 
 TEST(ErrorDiffusion, WavefrontIsByteIdenticalOnTallAndTinyImages) {
-  for (auto [w, h] : std::vector<std::pair<int, int>>{{1, 1}, {1, 50}, {50, 1}, {2, 9}, {7, 300}, {400, 40}}) {
+  for (auto [w, h] :
+       std::vector<std::pair<int, int>>{{1, 1}, {1, 50}, {50, 1}, {2, 9}, {7, 300}, {400, 40}}) {
     const Image img = testing::noise(w, h, 3, static_cast<uint32_t>(w * 1000 + h));
-    for (Algorithm a : {Algorithm::kFloydSteinberg, Algorithm::kStevensonArce, Algorithm::kAtkinson}) {
+    for (Algorithm a :
+         {Algorithm::kFloydSteinberg, Algorithm::kStevensonArce, Algorithm::kAtkinson}) {
       DitherOptions o;
       o.algorithm = a;
       o.threads = 1;

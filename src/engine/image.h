@@ -22,7 +22,9 @@ struct Image {
 
   Image() = default;
   Image(int w, int h, int c)
-      : width(w), height(h), channels(c),
+      : width(w),
+        height(h),
+        channels(c),
         pixels(static_cast<size_t>(w) * static_cast<size_t>(h) * static_cast<size_t>(c)) {}
 
   bool has_alpha() const { return channels == 4; }
@@ -30,7 +32,9 @@ struct Image {
   size_t pixel_count() const { return static_cast<size_t>(width) * static_cast<size_t>(height); }
   uint8_t* row(int y) { return pixels.data() + static_cast<size_t>(y) * stride(); }
   const uint8_t* row(int y) const { return pixels.data() + static_cast<size_t>(y) * stride(); }
-  uint8_t* at(int x, int y) { return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels); }
+  uint8_t* at(int x, int y) {
+    return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels);
+  }
   const uint8_t* at(int x, int y) const {
     return row(y) + static_cast<size_t>(x) * static_cast<size_t>(channels);
   }

@@ -6,7 +6,6 @@
 
 namespace dither {
 
-
 const Kernel* kernel_for(Algorithm a) {
   for (const Kernel& k : kKernels) {
     if (k.algorithm == a) return &k;

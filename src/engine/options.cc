@@ -8,8 +8,10 @@ namespace dither {
 const std::vector<AlgorithmInfo>& algorithms() {
   static const std::vector<AlgorithmInfo> list = {
       {Algorithm::kFloydSteinberg, "floyd-steinberg", "error diffusion, 4 neighbours (/16)"},
-      {Algorithm::kFalseFloydSteinberg, "false-floyd-steinberg", "error diffusion, 3 neighbours (/8)"},
-      {Algorithm::kJarvisJudiceNinke, "jarvis-judice-ninke", "error diffusion, 12 neighbours (/48)"},
+      {Algorithm::kFalseFloydSteinberg, "false-floyd-steinberg",
+       "error diffusion, 3 neighbours (/8)"},
+      {Algorithm::kJarvisJudiceNinke, "jarvis-judice-ninke",
+       "error diffusion, 12 neighbours (/48)"},
       {Algorithm::kStucki, "stucki", "error diffusion, 12 neighbours (/42)"},
       {Algorithm::kBurkes, "burkes", "error diffusion, 7 neighbours (/32)"},
       {Algorithm::kSierra, "sierra", "error diffusion, 3 rows (/32)"},
@@ -45,12 +47,18 @@ Result<Algorithm> parse_algorithm(std::string_view name) {
     if (info.name == n) return info.algorithm;
   }
   static const std::vector<std::pair<std::string_view, Algorithm>> aliases = {
-      {"fs", Algorithm::kFloydSteinberg},      {"floydsteinberg", Algorithm::kFloydSteinberg},
-      {"false-fs", Algorithm::kFalseFloydSteinberg}, {"jjn", Algorithm::kJarvisJudiceNinke},
-      {"jarvis", Algorithm::kJarvisJudiceNinke}, {"sierra3", Algorithm::kSierra},
-      {"sierra2", Algorithm::kTwoRowSierra},   {"ordered", Algorithm::kBayer},
-      {"clustered-dot", Algorithm::kHalftone}, {"bluenoise", Algorithm::kBlueNoise},
-      {"noise", Algorithm::kRandom},           {"none", Algorithm::kThreshold},
+      {"fs", Algorithm::kFloydSteinberg},
+      {"floydsteinberg", Algorithm::kFloydSteinberg},
+      {"false-fs", Algorithm::kFalseFloydSteinberg},
+      {"jjn", Algorithm::kJarvisJudiceNinke},
+      {"jarvis", Algorithm::kJarvisJudiceNinke},
+      {"sierra3", Algorithm::kSierra},
+      {"sierra2", Algorithm::kTwoRowSierra},
+      {"ordered", Algorithm::kBayer},
+      {"clustered-dot", Algorithm::kHalftone},
+      {"bluenoise", Algorithm::kBlueNoise},
+      {"noise", Algorithm::kRandom},
+      {"none", Algorithm::kThreshold},
       {"hilbert", Algorithm::kRiemersma},
   };
   for (const auto& [alias, a] : aliases) {
@@ -72,9 +80,9 @@ Status validate(const DitherOptions& o) {
     const int s = o.bayer_size;
     const bool pow2 = s >= 2 && s <= 64 && (s & (s - 1)) == 0;
     if (!pow2 && s != 3) {
-      return make_error(ErrorKind::kInvalidArgument,
-                        "bayer size must be 3 or a power of two from 2 to 64, got " +
-                            std::to_string(s));
+      return make_error(
+          ErrorKind::kInvalidArgument,
+          "bayer size must be 3 or a power of two from 2 to 64, got " + std::to_string(s));
     }
   }
   if (o.algorithm == Algorithm::kHalftone) {

@@ -29,14 +29,14 @@ enum class Algorithm {
   kAtkinson,
   kStevensonArce,
   // Ordered and noise.
-  kBayer,       // Bayer matrix of size `bayer_size` (power of two, or 3)
-  kHalftone,    // a clustered-dot matrix named by `halftone`
-  kBlueNoise,   // void-and-cluster blue-noise mask
-  kRandom,      // seeded white noise
-  kThreshold,   // plain nearest colour, no dithering
+  kBayer,      // Bayer matrix of size `bayer_size` (power of two, or 3)
+  kHalftone,   // a clustered-dot matrix named by `halftone`
+  kBlueNoise,  // void-and-cluster blue-noise mask
+  kRandom,     // seeded white noise
+  kThreshold,  // plain nearest colour, no dithering
   // Others.
-  kRiemersma,   // error diffusion along a Hilbert curve
-  kYliluoma,    // Yliluoma-style positional dithering for arbitrary palettes
+  kRiemersma,  // error diffusion along a Hilbert curve
+  kYliluoma,   // Yliluoma-style positional dithering for arbitrary palettes
 };
 
 enum class Metric {
@@ -46,14 +46,14 @@ enum class Metric {
 
 struct DitherOptions {
   Algorithm algorithm = Algorithm::kFloydSteinberg;
-  bool serpentine = false;       // error diffusion: alternate row direction
-  int bayer_size = 8;            // kBayer: 2, 4, 8, 16, 32, 64 or 3
-  std::string halftone = "h6x6a";  // kHalftone: see halftone_names()
-  uint64_t seed = 1;             // kRandom
+  bool serpentine = false;                     // error diffusion: alternate row direction
+  int bayer_size = 8;                          // kBayer: 2, 4, 8, 16, 32, 64 or 3
+  std::string halftone = "h6x6a";              // kHalftone: see halftone_names()
+  uint64_t seed = 1;                           // kRandom
   ColorSpace color_space = ColorSpace::kSrgb;  // kLinear = linear-light processing
   Metric metric = Metric::kEuclidean;
-  double strength = 1.0;         // 0..1: fraction of error diffused / amplitude of the threshold
-  int threads = 1;               // 0 = all hardware threads; output never depends on it
+  double strength = 1.0;  // 0..1: fraction of error diffused / amplitude of the threshold
+  int threads = 1;        // 0 = all hardware threads; output never depends on it
 };
 
 struct AlgorithmInfo {

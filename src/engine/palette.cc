@@ -44,9 +44,9 @@ std::vector<Color> grey_ramp(int n) {
   return out;
 }
 
-const std::vector<Color> kEga = hex_list({0x000000, 0x0000aa, 0x00aa00, 0x00aaaa, 0xaa0000, 0xaa00aa,
-                                          0xaa5500, 0xaaaaaa, 0x555555, 0x5555ff, 0x55ff55, 0x55ffff,
-                                          0xff5555, 0xff55ff, 0xffff55, 0xffffff});
+const std::vector<Color> kEga =
+    hex_list({0x000000, 0x0000aa, 0x00aa00, 0x00aaaa, 0xaa0000, 0xaa00aa, 0xaa5500, 0xaaaaaa,
+              0x555555, 0x5555ff, 0x55ff55, 0x55ffff, 0xff5555, 0xff55ff, 0xffff55, 0xffffff});
 
 Result<int> parse_count(std::string_view text, std::string_view what) {
   int value = 0;
@@ -123,9 +123,9 @@ Result<std::vector<Color>> named_palette(std::string_view name) {
   if (n == "cga4") return hex_list({0x000000, 0x55ffff, 0xff55ff, 0xffffff});
   if (n == "gameboy" || n == "gb") return hex_list({0x0f380f, 0x306230, 0x8bac0f, 0x9bbc0f});
   if (n == "pico8" || n == "pico-8") {
-    return hex_list({0x000000, 0x1d2b53, 0x7e2553, 0x008751, 0xab5236, 0x5f574f, 0xc2c3c7,
-                     0xfff1e8, 0xff004d, 0xffa300, 0xffec27, 0x00e436, 0x29adff, 0x83769c,
-                     0xff77a8, 0xffccaa});
+    return hex_list({0x000000, 0x1d2b53, 0x7e2553, 0x008751, 0xab5236, 0x5f574f, 0xc2c3c7, 0xfff1e8,
+                     0xff004d, 0xffa300, 0xffec27, 0x00e436, 0x29adff, 0x83769c, 0xff77a8,
+                     0xffccaa});
   }
   if (n == "websafe" || n == "web") return websafe();
   if (n == "grey4" || n == "gray4") return grey_ramp(4);
@@ -154,7 +154,8 @@ Result<Color> parse_hex_color(std::string_view text) {
     return Color{static_cast<uint8_t>(r * 17), static_cast<uint8_t>(g * 17),
                  static_cast<uint8_t>(b * 17)};
   }
-  return Color{static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)};
+  return Color{static_cast<uint8_t>(v >> 16), static_cast<uint8_t>(v >> 8),
+               static_cast<uint8_t>(v)};
 }
 
 Result<PaletteSpec> parse_palette_spec(std::string_view text) {
@@ -197,9 +198,9 @@ Result<PaletteSpec> parse_palette_spec(std::string_view text) {
       list.remove_prefix(comma + 1);
     }
     if (colors.empty() || colors.size() > kMaxPaletteColors) {
-      return make_error(ErrorKind::kInvalidArgument,
-                        "a custom palette needs 1 to 256 colours, got " +
-                            std::to_string(colors.size()));
+      return make_error(
+          ErrorKind::kInvalidArgument,
+          "a custom palette needs 1 to 256 colours, got " + std::to_string(colors.size()));
     }
     spec.kind = PaletteSpec::Kind::kCustom;
     spec.colors = std::move(colors);

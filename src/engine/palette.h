@@ -56,9 +56,9 @@ uint8_t level_value(int i, int levels);
 struct PaletteSpec {
   enum class Kind { kLevels, kGrey, kNamed, kCustom, kAdaptive };
   Kind kind = Kind::kLevels;
-  int count = 2;               // levels per channel, grey levels or adaptive colour count
-  std::string name;            // for kNamed
-  std::vector<Color> colors;   // for kCustom
+  int count = 2;                  // levels per channel, grey levels or adaptive colour count
+  std::string name;               // for kNamed
+  std::vector<Color> colors;      // for kCustom
   std::string to_string() const;  // canonical text form, parseable by parse_palette_spec
 };
 

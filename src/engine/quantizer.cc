@@ -43,9 +43,8 @@ Quantizer::Quantizer(const Palette& palette, ColorSpace space, Metric metric)
         level = static_cast<int>((2 * w * c1 + kWorkingMax) / (2 * kWorkingMax));
       } else {
         // Nearest level in linear light; ties go to the lower level.
-        while (level + 1 < levels_ &&
-               (level_working_[static_cast<size_t>(level + 1)] - w) <
-                   (w - level_working_[static_cast<size_t>(level)])) {
+        while (level + 1 < levels_ && (level_working_[static_cast<size_t>(level + 1)] - w) <
+                                          (w - level_working_[static_cast<size_t>(level)])) {
           ++level;
         }
       }
@@ -57,38 +56,18 @@ Quantizer::Quantizer(const Palette& palette, ColorSpace space, Metric metric)
   working_.reserve(colors_.size());
   for (const Color& c : colors_) {
     working_.push_back({tw[c.r], tw[c.g], tw[c.b]});
+    working4_.push_back({tw[c.r], tw[c.g], tw[c.b], 0});
   }
   build_cells();
-}
-
-int64_t Quantizer::distance(int r, int g, int b, int index) const {
-  const auto& p = working_[static_cast<size_t>(index)];
-  const int64_t dr = r - p[0];
-  const int64_t dg = g - p[1];
-  const int64_t db = b - p[2];
-  return weights_[0] * dr * dr + weights_[1] * dg * dg + weights_[2] * db * db;
-}
-
-int Quantizer::nearest_among(int r, int g, int b, uint32_t begin, uint32_t end) const {
-  int best = candidates_[begin];
-  int64_t best_d = distance(r, g, b, best);
-  for (uint32_t k = begin + 1; k < end; ++k) {
-    const int i = candidates_[k];
-    const int64_t d = distance(r, g, b, i);
-    if (d < best_d) {  // candidates are in index order: ties keep the lower index
-      best_d = d;
-      best = i;
-    }
-  }
-  return best;
 }
 
 void Quantizer::build_cells() {
   constexpr int kCells = 1 << kCellBits;
   constexpr int kCellSize = 1 << kCellShift;
   const size_t n = colors_.size();
-  cell_begin_.assign(static_cast<size_t>(kCells) * kCells * kCells + 1, 0);
+  cells_.assign(static_cast<size_t>(kCells) * kCells * kCells, 0);
   candidates_.clear();
+  std::vector<uint8_t> list;
   std::vector<int64_t> dmin(n);
   size_t cell = 0;
   for (int cr = 0; cr < kCells; ++cr) {
@@ -103,21 +82,28 @@ void Quantizer::build_cells() {
         int64_t bound = std::numeric_limits<int64_t>::max();
         for (size_t i = 0; i < n; ++i) {
           const auto& p = working_[i];
-          dmin[i] = weights_[0] * axis_min(p[0], rlo, rhi) + weights_[1] * axis_min(p[1], glo, ghi) +
-                    weights_[2] * axis_min(p[2], blo, bhi);
+          dmin[i] = weights_[0] * axis_min(p[0], rlo, rhi) +
+                    weights_[1] * axis_min(p[1], glo, ghi) + weights_[2] * axis_min(p[2], blo, bhi);
           const int64_t dmax = weights_[0] * axis_max(p[0], rlo, rhi) +
                                weights_[1] * axis_max(p[1], glo, ghi) +
                                weights_[2] * axis_max(p[2], blo, bhi);
           bound = std::min(bound, dmax);
         }
-        cell_begin_[cell] = static_cast<uint32_t>(candidates_.size());
+        list.clear();
         for (size_t i = 0; i < n; ++i) {
-          if (dmin[i] <= bound) candidates_.push_back(static_cast<uint8_t>(i));
+          if (dmin[i] <= bound) list.push_back(static_cast<uint8_t>(i));
         }
+        if (list.size() == 1) {
+          cells_[cell] = kSingle | list[0];
+          continue;
+        }
+        while (list.size() % 4 != 0) list.push_back(list.back());
+        cells_[cell] = static_cast<uint32_t>((list.size() / 4 - 1) << kGroupShift) |
+                       static_cast<uint32_t>(candidates_.size());
+        candidates_.insert(candidates_.end(), list.begin(), list.end());
       }
     }
   }
-  cell_begin_[cell] = static_cast<uint32_t>(candidates_.size());
 }
 
 }  // namespace dither

@@ -47,10 +47,17 @@ class Quantizer {
     const uint32_t cell = (static_cast<uint32_t>(r) >> kCellShift << (2 * kCellBits)) |
                           (static_cast<uint32_t>(g) >> kCellShift << kCellBits) |
                           (static_cast<uint32_t>(b) >> kCellShift);
-    const uint32_t begin = cell_begin_[cell];
-    const uint32_t end = cell_begin_[cell + 1];
-    if (end - begin == 1) return candidates_[begin];
-    return nearest_among(r, g, b, begin, end);
+    const uint32_t entry = cells_[cell];
+    if (entry & kSingle) return static_cast<int>(entry & 0xff);
+    const uint8_t* group = candidates_.data() + (entry & kOffsetMask);
+    const int groups = static_cast<int>(entry >> kGroupShift) & 0x3f;
+    int best = best_of_four(r, g, b, group);
+    for (int k = 1; k <= groups; ++k) {
+      const int challenger = best_of_four(r, g, b, group + 4 * k);
+      // Earlier groups hold lower indices: only a strictly smaller distance wins.
+      if (distance(r, g, b, challenger) < distance(r, g, b, best)) best = challenger;
+    }
+    return best;
   }
   int size() const { return static_cast<int>(colors_.size()); }
   Color color(int index) const { return colors_[static_cast<size_t>(index)]; }
@@ -58,15 +65,38 @@ class Quantizer {
     return working_[static_cast<size_t>(index)];
   }
   // Weighted squared distance between a working point and palette colour `index`.
-  int64_t distance(int r, int g, int b, int index) const;
+  int64_t distance(int r, int g, int b, int index) const {
+    const auto& p = working4_[static_cast<size_t>(index)];
+    const int64_t dr = r - p[0];
+    const int64_t dg = g - p[1];
+    const int64_t db = b - p[2];
+    return weights_[0] * dr * dr + weights_[1] * dg * dg + weights_[2] * db * db;
+  }
   // The metric's integer weights for R, G, B.
   const std::array<int64_t, 3>& weights() const { return weights_; }
 
  private:
   static constexpr int kCellBits = 5;
   static constexpr int kCellShift = 16 - kCellBits;
-  int nearest_among(int r, int g, int b, uint32_t begin, uint32_t end) const;
+  // The nearest of four candidates in increasing index order (ties to the first), branch-free.
+  int best_of_four(int r, int g, int b, const uint8_t* c) const {
+    const int64_t d0 = distance(r, g, b, c[0]);
+    const int64_t d1 = distance(r, g, b, c[1]);
+    const int64_t d2 = distance(r, g, b, c[2]);
+    const int64_t d3 = distance(r, g, b, c[3]);
+    const int i01 = d1 < d0 ? c[1] : c[0];
+    const int64_t m01 = d1 < d0 ? d1 : d0;
+    const int i23 = d3 < d2 ? c[3] : c[2];
+    const int64_t m23 = d3 < d2 ? d3 : d2;
+    return m23 < m01 ? i23 : i01;
+  }
   void build_cells();
+
+  // cells_ entries: kSingle | index, or (extra groups << kGroupShift) | offset of the first group
+  // of four candidates in candidates_ (lists padded by repeating their last colour).
+  static constexpr uint32_t kSingle = 0x80000000u;
+  static constexpr int kGroupShift = 24;
+  static constexpr uint32_t kOffsetMask = 0xffffff;
 
   ColorSpace space_;
   Metric metric_;
@@ -80,7 +110,8 @@ class Quantizer {
 
   std::vector<Color> colors_;
   std::vector<std::array<int32_t, 3>> working_;
-  std::vector<uint32_t> cell_begin_;
+  std::vector<std::array<int32_t, 4>> working4_;  // working_, padded for aligned loads
+  std::vector<uint32_t> cells_;
   std::vector<uint8_t> candidates_;
 };
 

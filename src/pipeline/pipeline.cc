@@ -21,10 +21,12 @@ Status check_pixels(uint64_t width, uint64_t height, const imaging::Limits& limi
 std::pair<int, int> target_size(const Image& img, int width, int height) {
   if (width == 0 && height == 0) return {img.width, img.height};
   if (width == 0) {
-    width = std::max(1, static_cast<int>((int64_t{img.width} * height + img.height / 2) / img.height));
+    width =
+        std::max(1, static_cast<int>((int64_t{img.width} * height + img.height / 2) / img.height));
   }
   if (height == 0) {
-    height = std::max(1, static_cast<int>((int64_t{img.height} * width + img.width / 2) / img.width));
+    height =
+        std::max(1, static_cast<int>((int64_t{img.height} * width + img.width / 2) / img.width));
   }
   return {width, height};
 }

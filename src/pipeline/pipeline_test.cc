@@ -17,11 +17,10 @@ std::vector<uint8_t> png_of(const Image& img) {
 
 TEST(ProcessOptions, EveryTableEntryIsAccepted) {
   const std::vector<std::pair<std::string, std::string>> good = {
-      {"algorithm", "atkinson"}, {"palette", "ega"},      {"channels", "4"},
-      {"serpentine", "true"},    {"linear_light", "1"},   {"perceptual", "yes"},
-      {"strength", "0.5"},       {"bayer_size", "16"},    {"halftone", "h6x6a"},
-      {"seed", "99"},            {"width", "100"},        {"height", "80"},
-      {"upscale", "2"},          {"format", "webp"},      {"threads", "0"}};
+      {"algorithm", "atkinson"}, {"palette", "ega"},    {"channels", "4"},   {"serpentine", "true"},
+      {"linear_light", "1"},     {"perceptual", "yes"}, {"strength", "0.5"}, {"bayer_size", "16"},
+      {"halftone", "h6x6a"},     {"seed", "99"},        {"width", "100"},    {"height", "80"},
+      {"upscale", "2"},          {"format", "webp"},    {"threads", "0"}};
   ASSERT_EQ(good.size(), option_table().size());
   for (const auto& [name, value] : good) {
     ProcessOptions o;
@@ -31,11 +30,11 @@ TEST(ProcessOptions, EveryTableEntryIsAccepted) {
 
 TEST(ProcessOptions, BadValuesNameTheOption) {
   const std::vector<std::pair<std::string, std::string>> bad = {
-      {"algorithm", "blur"},  {"palette", "levels:1"}, {"channels", "0"},  {"channels", "1"},
-      {"channels", "257"},    {"channels", "two"},     {"serpentine", "maybe"},
-      {"strength", "1.5"},    {"strength", "nan"},     {"bayer_size", "5"}, {"halftone", "x"},
-      {"seed", "-1"},         {"width", "-3"},         {"upscale", "17"},  {"format", "bmp"},
-      {"threads", "1000"},    {"colour", "red"}};
+      {"algorithm", "blur"}, {"palette", "levels:1"}, {"channels", "0"},       {"channels", "1"},
+      {"channels", "257"},   {"channels", "two"},     {"serpentine", "maybe"}, {"strength", "1.5"},
+      {"strength", "nan"},   {"bayer_size", "5"},     {"halftone", "x"},       {"seed", "-1"},
+      {"width", "-3"},       {"upscale", "17"},       {"format", "bmp"},       {"threads", "1000"},
+      {"colour", "red"}};
   for (const auto& [name, value] : bad) {
     ProcessOptions o;
     const Status s = set_option(o, name, value);

@@ -158,7 +158,8 @@ std::vector<std::pair<std::string, std::string>> describe(const ProcessOptions& 
     out.emplace_back("bayer_size", std::to_string(o.dither.bayer_size));
   }
   if (o.dither.algorithm == Algorithm::kHalftone) out.emplace_back("halftone", o.dither.halftone);
-  if (o.dither.algorithm == Algorithm::kRandom) out.emplace_back("seed", std::to_string(o.dither.seed));
+  if (o.dither.algorithm == Algorithm::kRandom)
+    out.emplace_back("seed", std::to_string(o.dither.seed));
   if (o.width) out.emplace_back("width", std::to_string(o.width));
   if (o.height) out.emplace_back("height", std::to_string(o.height));
   if (o.upscale > 1) out.emplace_back("upscale", std::to_string(o.upscale));

@@ -21,18 +21,18 @@
 namespace dither {
 
 struct ProcessOptions {
-  PaletteSpec palette;          // default: levels:2, the prototype's channels=2
-  DitherOptions dither;         // algorithm and its parameters
-  int width = 0;                // resize before dithering; 0 = from height / unchanged
+  PaletteSpec palette;   // default: levels:2, the prototype's channels=2
+  DitherOptions dither;  // algorithm and its parameters
+  int width = 0;         // resize before dithering; 0 = from height / unchanged
   int height = 0;
-  int upscale = 1;              // integer nearest-neighbour enlargement after dithering (1..16)
+  int upscale = 1;  // integer nearest-neighbour enlargement after dithering (1..16)
   imaging::OutputFormat format = imaging::OutputFormat::kPng;
 };
 
 enum class OptionType { kString, kInteger, kNumber, kBoolean };
 
 struct OptionInfo {
-  std::string_view name;        // snake_case; the CLI spells it --kebab-case
+  std::string_view name;  // snake_case; the CLI spells it --kebab-case
   OptionType type;
   std::string_view value_hint;  // e.g. "NAME", "2..256"
   std::string_view help;

@@ -14,7 +14,8 @@ int32_t to_working(uint8_t sample, ColorSpace space) {
   return static_cast<int32_t>(std::lround(srgb_to_linear(sample / 255.0) * kWorkingMax));
 }
 
-Color nearest(const RefPalette& p, const std::array<int32_t, 3>& w, std::array<int32_t, 3>* chosen) {
+Color nearest(const RefPalette& p, const std::array<int32_t, 3>& w,
+              std::array<int32_t, 3>* chosen) {
   const Palette& pal = *p.palette;
   if (pal.is_levels()) {
     const int64_t c1 = pal.levels() - 1;
@@ -67,7 +68,8 @@ Image error_diffusion(const Image& in, const RefPalette& p, const DitherOptions&
   // Whole-image error buffer, with room for taps that fall outside the image.
   const int pad = 3;
   const int bw = in.width + 2 * pad;
-  std::vector<std::array<int32_t, 3>> err(static_cast<size_t>(bw) * static_cast<size_t>(in.height + 4));
+  std::vector<std::array<int32_t, 3>> err(static_cast<size_t>(bw) *
+                                          static_cast<size_t>(in.height + 4));
   auto cell = [&](int x, int y) -> std::array<int32_t, 3>& {
     return err[static_cast<size_t>(y) * static_cast<size_t>(bw) + static_cast<size_t>(x + pad)];
   };
@@ -91,7 +93,8 @@ Image error_diffusion(const Image& in, const RefPalette& p, const DitherOptions&
         const int tx = x + (reverse ? -tap.dx : tap.dx);
         for (int c = 0; c < 3; ++c) {
           // Arithmetic shift: floor division by 4096, as documented.
-          cell(tx, y + tap.dy)[c] += ((v[c] - chosen[c]) * factors[static_cast<size_t>(t)]) >> kWeightShift;
+          cell(tx, y + tap.dy)[c] +=
+              ((v[c] - chosen[c]) * factors[static_cast<size_t>(t)]) >> kWeightShift;
         }
       }
     }

@@ -1,0 +1,93 @@
+// Image I/O at the edge of the engine: sniff, probe, decode, resize and encode.
+//
+// Everything untrusted passes through here. Input is recognised by its magic bytes only (never by
+// a name or a declared content type), checked against byte and pixel limits from the header alone
+// (before any pixel is decoded), then decoded by libvips with an allow-list of loaders into the
+// engine's `Image`: 8-bit sRGB, RGB or RGBA, EXIF orientation applied, first frame only. Output is
+// written by libpng, giflib and libwebp directly, so every pixel keeps exactly its colour: an
+// indexed PNG at the smallest bit depth that fits, a GIF, or a lossless WebP.
+//
+//   Result<Image> img = imaging::decode(upload_bytes, imaging::Limits{});
+//   if (!img) return img.error();  // kUnsupported, kTooLarge or kUndecodable
+//   Image dithered = ...;
+//   Result<std::vector<uint8_t>> png = imaging::encode(dithered, imaging::OutputFormat::kPng);
+//
+// Thread-safe: every function may be called from any thread at the same time. libvips is set up
+// once, on first use (or by an explicit `init()` at start-up). No function throws on bad input;
+// every failure is an `Error` (std::bad_alloc aside).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "engine/image.h"
+
+namespace dither::imaging {
+
+// Defaults follow SPEC section 7: 8 MB uploads, 50 megapixels.
+struct Limits {
+  size_t max_bytes = 8 * 1024 * 1024;
+  uint64_t max_pixels = 50'000'000;
+};
+
+// The allow-list of input formats. Anything else is rejected as kUnsupported.
+enum class InputFormat { kJpeg, kPng, kWebp, kGif, kTiff };
+enum class OutputFormat { kPng, kGif, kWebp };
+
+// Short lower-case names ("jpeg", "png", "webp", "gif", "tiff"); for outputs also the file
+// extension.
+std::string_view to_string(InputFormat format);
+std::string_view to_string(OutputFormat format);
+// MIME types ("image/jpeg", ...).
+std::string_view content_type(InputFormat format);
+std::string_view content_type(OutputFormat format);
+// "png", "gif" or "webp", case-insensitive; anything else is kInvalidArgument.
+Result<OutputFormat> parse_output_format(std::string_view text);
+
+// The format by magic bytes alone: JPEG FF D8 FF, the PNG signature, GIF87a/GIF89a,
+// RIFF....WEBP, TIFF "II*\0" / "MM\0*" (classic TIFF; BigTIFF is not on the allow-list).
+std::optional<InputFormat> sniff(std::span<const uint8_t> bytes);
+
+// What the header says. width and height are as displayed, i.e. after EXIF orientation (swapped
+// for orientations 5 to 8).
+struct ImageInfo {
+  InputFormat format = InputFormat::kPng;
+  int width = 0;
+  int height = 0;
+};
+
+// Sets up libvips: the loader allow-list, no operation cache, bounded worker threads. Idempotent
+// and thread-safe; probe, decode and resize call it themselves. An error here means libvips is
+// unusable (kInternal).
+Status init();
+
+// Checks `bytes` without decoding pixels: size against limits.max_bytes (kTooLarge), format
+// (kUnsupported, also for empty input), header readable (kUndecodable), width * height against
+// limits.max_pixels (kTooLarge).
+Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits);
+
+// probe(), then decodes the first frame to 8-bit sRGB: EXIF orientation applied, an embedded ICC
+// profile imported, greyscale / CMYK / 16-bit / palette inputs converted; RGBA when the file has
+// alpha, else RGB. Truncated or corrupt data is kUndecodable: never a partial image.
+Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits);
+
+// Resamples to width x height with Lanczos-3 (alpha premultiplied while resampling). A 0 for one
+// side keeps the aspect ratio; both 0 returns the image unchanged; sides are clamped to >= 1.
+// Negative sides are kInvalidArgument; a result over limits.max_pixels is kTooLarge.
+Result<Image> resize(const Image& img, int width, int height, const Limits& limits = Limits{});
+
+// Encodes exactly, without changing any pixel:
+//  - kPng: indexed PNG when there are <= 256 distinct RGBA values (bit depth 1, 2, 4 or 8, the
+//    smallest that fits; tRNS when any alpha != 255), else 8-bit truecolour RGB or RGBA.
+//  - kGif: alpha is 1-bit in GIF: alpha < 128 becomes the transparent index, alpha >= 128 opaque.
+//    More than 256 colours (counting transparent as one) is kInvalidArgument.
+//  - kWebp: lossless, colours kept exactly (also under alpha 0).
+// Deterministic: the same image gives the same bytes.
+Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format);
+
+}  // namespace dither::imaging

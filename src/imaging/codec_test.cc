@@ -1,0 +1,971 @@
+// Tests for src/imaging. Every input image is made here, in memory, with libvips, giflib or by
+// hand: the repository holds no image files.
+#include "imaging/codec.h"
+
+#include <gif_lib.h>
+#include <gtest/gtest.h>
+#include <vips/vips.h>
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace dither::imaging {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+using namespace std::string_view_literals;
+
+// libvips warns on stderr about every broken input these tests feed it; decode reports the same
+// as errors. VIPS_WARNING (read when libvips starts) silences the duplicates.
+[[maybe_unused]] const bool kQuietVips = setenv("VIPS_WARNING", "0", 0) == 0;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers: synthetic images and files.
+
+struct VipsUnref {
+  void operator()(VipsImage* image) const { g_object_unref(image); }
+};
+using VipsPtr = std::unique_ptr<VipsImage, VipsUnref>;
+
+void ensure_vips() { ASSERT_TRUE(init().ok()); }
+
+// A smooth-ish test picture with some structure, so decoders have real work to do.
+Image make_photo(int width, int height, int channels) {
+  Image img(width, height, channels);
+  for (int y = 0; y < height; ++y) {
+    for (int x = 0; x < width; ++x) {
+      uint8_t* p = img.at(x, y);
+      p[0] = static_cast<uint8_t>(x * 255 / std::max(1, width - 1));
+      p[1] = static_cast<uint8_t>(y * 255 / std::max(1, height - 1));
+      p[2] = static_cast<uint8_t>(((x / 4 + y / 4) % 2) * 128 + 64);
+      if (channels == 4) p[3] = static_cast<uint8_t>(255 - (x * 200 / std::max(1, width - 1)));
+    }
+  }
+  return img;
+}
+
+// An image using exactly `count` distinct colours (each appears at least once when
+// width * height >= count).
+Image make_palette_image(int width, int height, int channels, int count) {
+  Image img(width, height, channels);
+  for (int i = 0; i < width * height; ++i) {
+    const int c = i % count;
+    uint8_t* p = img.pixels.data() + static_cast<size_t>(i) * static_cast<size_t>(channels);
+    p[0] = static_cast<uint8_t>(c % 256);
+    p[1] = static_cast<uint8_t>((c * 7 + c / 256) % 256);
+    p[2] = static_cast<uint8_t>(255 - c % 256);
+    if (channels == 4) p[3] = 255;
+  }
+  return img;
+}
+
+VipsPtr to_vips(const void* data, int width, int height, int bands, VipsBandFormat format,
+                VipsInterpretation interpretation) {
+  const size_t size = static_cast<size_t>(width) * static_cast<size_t>(height) *
+                      static_cast<size_t>(bands) * vips_format_sizeof(format);
+  VipsPtr memory(vips_image_new_from_memory_copy(data, size, width, height, bands, format));
+  EXPECT_TRUE(memory) << vips_error_buffer();
+  VipsImage* tagged = nullptr;
+  EXPECT_EQ(vips_copy(memory.get(), &tagged, "interpretation", interpretation, nullptr), 0);
+  return VipsPtr(tagged);
+}
+
+VipsPtr to_vips(const Image& img) {
+  return to_vips(img.pixels.data(), img.width, img.height, img.channels, VIPS_FORMAT_UCHAR,
+                 VIPS_INTERPRETATION_sRGB);
+}
+
+// Saves with libvips by suffix, options included: ".png[bitdepth=16]".
+Bytes save(VipsImage* image, const char* suffix) {
+  void* buffer = nullptr;
+  size_t length = 0;
+  if (vips_image_write_to_buffer(image, suffix, &buffer, &length, nullptr) != 0) {
+    ADD_FAILURE() << "saving " << suffix << ": " << vips_error_buffer();
+    vips_error_clear();
+    return {};
+  }
+  Bytes out(static_cast<uint8_t*>(buffer), static_cast<uint8_t*>(buffer) + length);
+  g_free(buffer);
+  return out;
+}
+
+Bytes save(const Image& img, const char* suffix) {
+  ensure_vips();
+  VipsPtr v = to_vips(img);
+  return save(v.get(), suffix);
+}
+
+Bytes text_bytes(std::string_view text) { return Bytes(text.begin(), text.end()); }
+
+uint32_t crc32(const uint8_t* data, size_t size) {
+  uint32_t crc = 0xFFFFFFFFu;
+  for (size_t i = 0; i < size; ++i) {
+    crc ^= data[i];
+    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+  }
+  return ~crc;
+}
+
+void put_be32(Bytes& out, uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<uint8_t>(v >> shift));
+}
+
+void put_chunk(Bytes& out, std::string_view type, const Bytes& data) {
+  put_be32(out, static_cast<uint32_t>(data.size()));
+  const size_t start = out.size();
+  out.insert(out.end(), type.begin(), type.end());
+  out.insert(out.end(), data.begin(), data.end());
+  put_be32(out, crc32(out.data() + start, out.size() - start));
+}
+
+uint32_t get_be32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+struct PngHeader {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  int bit_depth = 0;
+  int color_type = 0;
+};
+
+PngHeader parse_ihdr(const Bytes& png) {
+  PngHeader h;
+  if (png.size() < 33) return h;
+  EXPECT_EQ(std::memcmp(png.data() + 12, "IHDR", 4), 0);
+  h.width = get_be32(png.data() + 16);
+  h.height = get_be32(png.data() + 20);
+  h.bit_depth = png[24];
+  h.color_type = png[25];
+  return h;
+}
+
+// The payload of the first chunk of `type`, or nullopt.
+std::optional<Bytes> find_chunk(const Bytes& png, std::string_view type) {
+  size_t pos = 8;
+  while (pos + 12 <= png.size()) {
+    const uint32_t length = get_be32(png.data() + pos);
+    if (pos + 12 + length > png.size()) break;
+    if (std::memcmp(png.data() + pos + 4, type.data(), 4) == 0) {
+      return Bytes(png.begin() + static_cast<ptrdiff_t>(pos + 8),
+                   png.begin() + static_cast<ptrdiff_t>(pos + 8 + length));
+    }
+    pos += 12 + length;
+  }
+  return std::nullopt;
+}
+
+// A PNG whose IHDR claims width x height, followed by a token IDAT: enough for any header reader.
+Bytes png_claiming(uint32_t width, uint32_t height) {
+  Bytes png = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1A, '\n'};
+  Bytes ihdr;
+  put_be32(ihdr, width);
+  put_be32(ihdr, height);
+  ihdr.insert(ihdr.end(), {8, 2, 0, 0, 0});  // 8-bit RGB, deflate, no filter, no interlace
+  put_chunk(png, "IHDR", ihdr);
+  put_chunk(png, "IDAT", Bytes{0x78, 0x9C, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01});
+  put_chunk(png, "IEND", Bytes{});
+  return png;
+}
+
+int on_gif_write(GifFileType* gif, const GifByteType* data, int length) {
+  auto* out = static_cast<Bytes*>(gif->UserData);
+  out->insert(out->end(), data, data + length);
+  return length;
+}
+
+// A two-frame 16x8 GIF: the first frame all red, the second all blue.
+Bytes two_frame_gif() {
+  Bytes out;
+  int error = 0;
+  GifFileType* gif = EGifOpen(&out, on_gif_write, &error);
+  EXPECT_NE(gif, nullptr);
+  GifColorType colors[2] = {{255, 0, 0}, {0, 0, 255}};
+  ColorMapObject* map = GifMakeMapObject(2, colors);
+  EGifSetGifVersion(gif, true);
+  EXPECT_EQ(EGifPutScreenDesc(gif, 16, 8, 1, 0, map), GIF_OK);
+  for (GifPixelType index : {GifPixelType{0}, GifPixelType{1}}) {
+    GraphicsControlBlock gcb{};
+    gcb.DelayTime = 10;
+    gcb.TransparentColor = NO_TRANSPARENT_COLOR;
+    GifByteType ext[4];
+    EGifGCBToExtension(&gcb, ext);
+    EXPECT_EQ(EGifPutExtension(gif, GRAPHICS_EXT_FUNC_CODE, 4, ext), GIF_OK);
+    EXPECT_EQ(EGifPutImageDesc(gif, 0, 0, 16, 8, false, nullptr), GIF_OK);
+    std::vector<GifPixelType> line(16, index);
+    for (int y = 0; y < 8; ++y) EXPECT_EQ(EGifPutLine(gif, line.data(), 16), GIF_OK);
+  }
+  EXPECT_EQ(EGifCloseFile(gif, &error), GIF_OK);
+  GifFreeMapObject(map);
+  return out;
+}
+
+double mean_abs_diff(const Image& a, const Image& b) {
+  EXPECT_EQ(a.pixels.size(), b.pixels.size());
+  if (a.pixels.size() != b.pixels.size() || a.pixels.empty()) return 1e9;
+  double sum = 0;
+  for (size_t i = 0; i < a.pixels.size(); ++i) sum += std::abs(a.pixels[i] - b.pixels[i]);
+  return sum / static_cast<double>(a.pixels.size());
+}
+
+void expect_same_pixels(const Image& expected, const Image& actual) {
+  ASSERT_EQ(expected.width, actual.width);
+  ASSERT_EQ(expected.height, actual.height);
+  ASSERT_EQ(expected.channels, actual.channels);
+  for (size_t i = 0; i < expected.pixels.size(); ++i) {
+    if (expected.pixels[i] != actual.pixels[i]) {
+      const size_t pixel = i / static_cast<size_t>(expected.channels);
+      FAIL() << "first difference at pixel (" << pixel % static_cast<size_t>(expected.width) << ", "
+             << pixel / static_cast<size_t>(expected.width) << ") channel "
+             << i % static_cast<size_t>(expected.channels) << ": expected "
+             << int{expected.pixels[i]} << ", got " << int{actual.pixels[i]};
+    }
+  }
+}
+
+Image decode_ok(const Bytes& bytes) {
+  Result<Image> img = decode(bytes, Limits{});
+  EXPECT_TRUE(img.ok()) << (img.ok() ? "" : img.error().message);
+  return img.ok() ? std::move(*img) : Image();
+}
+
+Bytes encode_ok(const Image& img, OutputFormat format) {
+  Result<Bytes> bytes = encode(img, format);
+  EXPECT_TRUE(bytes.ok()) << (bytes.ok() ? "" : bytes.error().message);
+  return bytes.ok() ? std::move(*bytes) : Bytes();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names and sniffing.
+
+TEST(Formats, NamesAndContentTypes) {
+  EXPECT_EQ(to_string(InputFormat::kJpeg), "jpeg");
+  EXPECT_EQ(content_type(InputFormat::kTiff), "image/tiff");
+  EXPECT_EQ(to_string(OutputFormat::kWebp), "webp");
+  EXPECT_EQ(content_type(OutputFormat::kPng), "image/png");
+  EXPECT_EQ(content_type(OutputFormat::kGif), "image/gif");
+}
+
+TEST(Formats, ParseOutputFormat) {
+  EXPECT_EQ(*parse_output_format("png"), OutputFormat::kPng);
+  EXPECT_EQ(*parse_output_format("GIF"), OutputFormat::kGif);
+  EXPECT_EQ(*parse_output_format("webp"), OutputFormat::kWebp);
+  Result<OutputFormat> bad = parse_output_format("jpeg");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_NE(bad.error().message.find("jpeg"), std::string::npos);
+  EXPECT_FALSE(parse_output_format("").ok());
+}
+
+TEST(Sniff, RecognisesEachAllowedFormat) {
+  ensure_vips();
+  const Image img = make_photo(8, 8, 3);
+  EXPECT_EQ(sniff(save(img, ".jpg")), InputFormat::kJpeg);
+  EXPECT_EQ(sniff(save(img, ".png")), InputFormat::kPng);
+  EXPECT_EQ(sniff(save(img, ".webp")), InputFormat::kWebp);
+  EXPECT_EQ(sniff(save(img, ".gif")), InputFormat::kGif);
+  EXPECT_EQ(sniff(save(img, ".tif")), InputFormat::kTiff);
+  EXPECT_EQ(sniff(text_bytes("MM\0*xxxx"sv)), InputFormat::kTiff);
+  EXPECT_EQ(sniff(text_bytes("II*\0xxxx"sv)), InputFormat::kTiff);
+  EXPECT_EQ(sniff(text_bytes("GIF87a"sv)), InputFormat::kGif);
+  EXPECT_EQ(sniff(text_bytes("RIFF\0\0\0\0WEBP"sv)), InputFormat::kWebp);
+}
+
+TEST(Sniff, RejectsEverythingElse) {
+  for (std::string_view text : {
+           std::string_view("hello, world\n"),
+           std::string_view("PK\x03\x04\x14\x00\x00\x00"),              // zip
+           std::string_view("%PDF-1.7\n%\xE2\xE3\xCF\xD3\n"),           // PDF
+           std::string_view("BM\x36\x00\x0C\x00\x00\x00\x00\x00\x36"),  // BMP: not allowed
+           std::string_view("<svg xmlns=\"http://www.w3.org/2000/svg\"/>"),
+           std::string_view("<?xml version=\"1.0\"?><svg/>"),
+           std::string_view("RIFF\x24\x00\x00\x00WAVEfmt "),  // RIFF but not WebP
+           std::string_view("\xFF\xD8"),                      // too short for JPEG
+           std::string_view("\x89PNG"),                       // too short for PNG
+           "II+\0"sv,                                         // BigTIFF
+           "MM\0+"sv,
+           ""sv,
+       }) {
+    EXPECT_EQ(sniff(text_bytes(text)), std::nullopt) << text;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding each format.
+
+TEST(Decode, Jpeg) {
+  const Image img = make_photo(64, 48, 3);
+  const Image out = decode_ok(save(img, ".jpg[Q=95]"));
+  ASSERT_EQ(out.width, 64);
+  ASSERT_EQ(out.height, 48);
+  ASSERT_EQ(out.channels, 3);
+  EXPECT_LT(mean_abs_diff(img, out), 4.0);
+}
+
+TEST(Decode, Png8BitRgbIsExact) {
+  const Image img = make_photo(33, 17, 3);
+  expect_same_pixels(img, decode_ok(save(img, ".png")));
+}
+
+TEST(Decode, PngWithAlphaIsExact) {
+  const Image img = make_photo(33, 17, 4);
+  expect_same_pixels(img, decode_ok(save(img, ".png")));
+}
+
+TEST(Decode, Png16BitBecomes8Bit) {
+  ensure_vips();
+  const int w = 20;
+  const int h = 10;
+  for (int bands : {3, 4}) {
+    std::vector<uint16_t> samples(static_cast<size_t>(w * h * bands));
+    Image expected(w, h, bands);
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const auto v = static_cast<uint8_t>((i * 37) % 256);
+      samples[i] = static_cast<uint16_t>(v * 257);
+      expected.pixels[i] = v;
+    }
+    VipsPtr v = to_vips(samples.data(), w, h, bands, VIPS_FORMAT_USHORT, VIPS_INTERPRETATION_RGB16);
+    const Bytes png = save(v.get(), ".png[bitdepth=16]");
+    ASSERT_EQ(parse_ihdr(png).bit_depth, 16);
+    const Image out = decode_ok(png);
+    ASSERT_EQ(out.channels, bands);
+    EXPECT_LE(mean_abs_diff(expected, out), 0.5) << bands << " bands";
+    for (size_t i = 0; i < out.pixels.size(); ++i) {
+      ASSERT_NEAR(out.pixels[i], expected.pixels[i], 1) << "sample " << i << ", " << bands;
+    }
+  }
+}
+
+TEST(Decode, GreyPngBecomesRgb) {
+  ensure_vips();
+  std::vector<uint8_t> grey(12 * 6);
+  for (size_t i = 0; i < grey.size(); ++i) grey[i] = static_cast<uint8_t>(i * 3);
+  VipsPtr v = to_vips(grey.data(), 12, 6, 1, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_B_W);
+  const Image out = decode_ok(save(v.get(), ".png"));
+  ASSERT_EQ(out.channels, 3);
+  for (size_t i = 0; i < grey.size(); ++i) {
+    ASSERT_EQ(out.pixels[i * 3], grey[i]);
+    ASSERT_EQ(out.pixels[i * 3 + 1], grey[i]);
+    ASSERT_EQ(out.pixels[i * 3 + 2], grey[i]);
+  }
+}
+
+TEST(Decode, GreyJpegBecomesRgb) {
+  ensure_vips();
+  std::vector<uint8_t> grey(16 * 8, 100);
+  VipsPtr v = to_vips(grey.data(), 16, 8, 1, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_B_W);
+  const Image out = decode_ok(save(v.get(), ".jpg"));
+  ASSERT_EQ(out.channels, 3);
+  for (uint8_t sample : out.pixels) ASSERT_NEAR(sample, 100, 2);
+}
+
+TEST(Decode, GreyAlphaPngBecomesRgba) {
+  ensure_vips();
+  std::vector<uint8_t> ga(8 * 4 * 2);
+  for (size_t i = 0; i < ga.size(); ++i) ga[i] = static_cast<uint8_t>(i * 7);
+  VipsPtr v = to_vips(ga.data(), 8, 4, 2, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_B_W);
+  const Image out = decode_ok(save(v.get(), ".png"));
+  ASSERT_EQ(out.channels, 4);
+  for (size_t i = 0; i < 32; ++i) {
+    ASSERT_EQ(out.pixels[i * 4], ga[i * 2]);
+    ASSERT_EQ(out.pixels[i * 4 + 2], ga[i * 2]);
+    ASSERT_EQ(out.pixels[i * 4 + 3], ga[i * 2 + 1]);
+  }
+}
+
+TEST(Decode, PalettePngFromLibvips) {
+  // libvips' palette writer quantises (libimagequant); with 4 colours it keeps them.
+  const Image img = make_palette_image(16, 16, 3, 4);
+  const Bytes png = save(img, ".png[palette]");
+  ASSERT_EQ(parse_ihdr(png).color_type, 3);
+  const Image out = decode_ok(png);
+  ASSERT_EQ(out.channels, 3);
+  EXPECT_LT(mean_abs_diff(img, out), 2.0);
+}
+
+TEST(Decode, WebpLossyAndLossless) {
+  const Image img = make_photo(40, 30, 3);
+  expect_same_pixels(img, decode_ok(save(img, ".webp[lossless]")));
+  const Image lossy = decode_ok(save(img, ".webp[Q=90]"));
+  EXPECT_LT(mean_abs_diff(img, lossy), 15.0);
+  const Image rgba = make_photo(40, 30, 4);
+  expect_same_pixels(rgba, decode_ok(save(rgba, ".webp[lossless]")));
+}
+
+TEST(Decode, GifFirstFrameOnly) {
+  const Bytes gif = two_frame_gif();
+  Result<ImageInfo> info = probe(gif, Limits{});
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->width, 16);
+  EXPECT_EQ(info->height, 8);
+  const Image out = decode_ok(gif);
+  ASSERT_EQ(out.width, 16);
+  ASSERT_EQ(out.height, 8);
+  ASSERT_GE(out.channels, 3);
+  for (int y = 0; y < 8; ++y) {
+    for (int x = 0; x < 16; ++x) {
+      ASSERT_EQ(out.at(x, y)[0], 255);
+      ASSERT_EQ(out.at(x, y)[2], 0);
+    }
+  }
+}
+
+TEST(Decode, Tiff) {
+  const Image img = make_photo(30, 20, 3);
+  expect_same_pixels(img, decode_ok(save(img, ".tif")));
+  const Image rgba = make_photo(30, 20, 4);
+  expect_same_pixels(rgba, decode_ok(save(rgba, ".tif[compression=lzw]")));
+}
+
+TEST(Decode, CmykJpegBecomesRgb) {
+  ensure_vips();
+  // Left half: no ink (white); right half: full black ink.
+  std::vector<uint8_t> cmyk(32 * 16 * 4, 0);
+  for (int y = 0; y < 16; ++y) {
+    for (int x = 16; x < 32; ++x) cmyk[static_cast<size_t>((y * 32 + x) * 4 + 3)] = 255;
+  }
+  VipsPtr v = to_vips(cmyk.data(), 32, 16, 4, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_CMYK);
+  const Bytes jpeg = save(v.get(), ".jpg[Q=95]");
+  const Image out = decode_ok(jpeg);
+  ASSERT_EQ(out.channels, 3);
+  EXPECT_GT(out.at(4, 8)[0], 200);
+  EXPECT_GT(out.at(4, 8)[1], 200);
+  EXPECT_LT(out.at(28, 8)[0], 90);
+  EXPECT_LT(out.at(28, 8)[1], 90);
+}
+
+TEST(Decode, EmbeddedIccProfileIsImported) {
+  ensure_vips();
+  Image img(16, 16, 3);
+  for (size_t i = 0; i < img.pixels.size(); i += 3) {
+    img.pixels[i] = 230;
+    img.pixels[i + 1] = 40;
+    img.pixels[i + 2] = 30;
+  }
+  VipsPtr srgb = to_vips(img);
+  VipsImage* p3 = nullptr;
+  ASSERT_EQ(vips_icc_transform(srgb.get(), &p3, "p3", "input_profile", "srgb", nullptr), 0)
+      << vips_error_buffer();
+  VipsPtr p3_owned(p3);
+  const Bytes png = save(p3_owned.get(), ".png");
+  ASSERT_TRUE(find_chunk(png, "iCCP").has_value());
+  // The stored numbers really are different from the sRGB ones...
+  VipsImage* raw = nullptr;
+  ASSERT_EQ(vips_pngload_buffer(const_cast<uint8_t*>(png.data()), png.size(), &raw, nullptr), 0);
+  VipsPtr raw_owned(raw);
+  double* values = nullptr;
+  int n = 0;
+  ASSERT_EQ(vips_getpoint(raw, &values, &n, 0, 0, nullptr), 0);
+  const double stored_red = values[0];
+  g_free(values);
+  EXPECT_LT(stored_red, 222.0);
+  // ...and decode brings them back to sRGB.
+  const Image out = decode_ok(png);
+  EXPECT_NEAR(out.at(5, 5)[0], 230, 3);
+  EXPECT_NEAR(out.at(5, 5)[1], 40, 3);
+  EXPECT_NEAR(out.at(5, 5)[2], 30, 3);
+}
+
+TEST(Decode, ExifOrientation6IsApplied) {
+  ensure_vips();
+  // 40x20: left half red, right half blue. Orientation 6 = rotate 90 degrees clockwise to view,
+  // so the viewer sees 20x40 with red on top.
+  Image img(40, 20, 3);
+  for (int y = 0; y < 20; ++y) {
+    for (int x = 0; x < 40; ++x) {
+      img.at(x, y)[0] = x < 20 ? 255 : 0;
+      img.at(x, y)[2] = x < 20 ? 0 : 255;
+    }
+  }
+  VipsPtr v = to_vips(img);
+  vips_image_set_int(v.get(), "orientation", 6);
+  const Bytes jpeg = save(v.get(), ".jpg[Q=95]");
+
+  Result<ImageInfo> info = probe(jpeg, Limits{});
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->width, 20);
+  EXPECT_EQ(info->height, 40);
+
+  const Image out = decode_ok(jpeg);
+  ASSERT_EQ(out.width, 20);
+  ASSERT_EQ(out.height, 40);
+  EXPECT_GT(out.at(10, 5)[0], 200);
+  EXPECT_LT(out.at(10, 5)[2], 60);
+  EXPECT_LT(out.at(10, 35)[0], 60);
+  EXPECT_GT(out.at(10, 35)[2], 200);
+}
+
+TEST(Decode, LargerExifRotatedJpegDecodesWithoutOutOfOrderRead) {
+  ensure_vips();
+  // Big enough for several strips of sequential decoding.
+  const Image img = make_photo(1200, 700, 3);
+  for (int orientation : {3, 6, 8}) {
+    VipsPtr v = to_vips(img);
+    vips_image_set_int(v.get(), "orientation", orientation);
+    const Image out = decode_ok(save(v.get(), ".jpg"));
+    const bool swapped = orientation >= 5;
+    EXPECT_EQ(out.width, swapped ? 700 : 1200) << orientation;
+    EXPECT_EQ(out.height, swapped ? 1200 : 700) << orientation;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bad input.
+
+TEST(Decode, TruncatedFilesAreUndecodable) {
+  const Image img = make_photo(64, 64, 3);
+  for (const char* suffix : {".png", ".jpg", ".webp", ".gif", ".tif"}) {
+    Bytes bytes = save(img, suffix);
+    bytes.resize(bytes.size() / 2);
+    Result<Image> out = decode(bytes, Limits{});
+    ASSERT_FALSE(out.ok()) << suffix << " cut in half decoded as " << out->width << "x"
+                           << out->height;
+    EXPECT_EQ(out.error().kind, ErrorKind::kUndecodable) << suffix << ": " << out.error().message;
+    EXPECT_FALSE(out.error().message.empty());
+  }
+}
+
+TEST(Decode, CorruptMiddleNeverCrashes) {
+  const Image img = make_photo(64, 64, 3);
+  for (const char* suffix : {".png", ".jpg", ".webp", ".gif", ".tif"}) {
+    Bytes bytes = save(img, suffix);
+    for (size_t i = bytes.size() / 3; i < bytes.size() / 3 + 32 && i < bytes.size(); ++i) {
+      bytes[i] = static_cast<uint8_t>(bytes[i] ^ 0x5A);
+    }
+    Result<Image> out = decode(bytes, Limits{});
+    if (out.ok()) {
+      EXPECT_EQ(out->pixels.size(), out->pixel_count() * static_cast<size_t>(out->channels));
+    } else {
+      EXPECT_EQ(out.error().kind, ErrorKind::kUndecodable) << suffix << ": " << out.error().message;
+    }
+  }
+}
+
+TEST(Decode, EmptyInputIsRejectedClearly) {
+  Result<Image> out = decode(Bytes{}, Limits{});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().kind, ErrorKind::kUnsupported);
+  EXPECT_NE(out.error().message.find("empty"), std::string::npos) << out.error().message;
+  EXPECT_FALSE(probe(Bytes{}, Limits{}).ok());
+}
+
+TEST(Decode, TextIsUnsupported) {
+  Result<Image> out = decode(text_bytes("just some text, not an image\n"), Limits{});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().kind, ErrorKind::kUnsupported);
+}
+
+TEST(Decode, HeaderOnlyIsUndecodable) {
+  for (std::string_view magic :
+       {"\xFF\xD8\xFF\xE0"sv, "\x89PNG\r\n\x1A\n"sv, "GIF89a"sv, "RIFF\0\0\0\0WEBP"sv, "II*\0"sv}) {
+    Result<Image> out = decode(text_bytes(magic), Limits{});
+    ASSERT_FALSE(out.ok());
+    EXPECT_EQ(out.error().kind, ErrorKind::kUndecodable) << out.error().message;
+  }
+}
+
+TEST(Decode, BmpIsUnsupportedEvenThoughLibvipsCouldReadIt) {
+  // A valid 2x2 24-bit BMP, which libvips would open through ImageMagick.
+  Bytes bmp = {'B', 'M', 70, 0, 0,    0,    0, 0, 0,    0,    54, 0, 0, 0,  // file header
+               40,  0,   0,  0, 2,    0,    0, 0, 2,    0,    0,  0, 1, 0, 24, 0, 0, 0, 0, 0,
+               16,  0,   0,  0, 0x13, 0x0B, 0, 0, 0x13, 0x0B, 0,  0, 0, 0, 0,  0, 0, 0, 0, 0};
+  for (int row = 0; row < 2; ++row) {
+    bmp.insert(bmp.end(), {0, 0, 255, 255, 255, 255, 0, 0});  // 2 pixels + 2 bytes padding
+  }
+  ASSERT_EQ(bmp.size(), 70u);
+  Result<Image> out = decode(bmp, Limits{});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.error().kind, ErrorKind::kUnsupported);
+}
+
+TEST(Init, UntrustedLoadersAreBlocked) {
+  ensure_vips();
+  const Bytes svg = text_bytes(
+      "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"4\" height=\"4\">"
+      "<rect width=\"4\" height=\"4\" fill=\"red\"/></svg>");
+  VipsImage* out = nullptr;
+  EXPECT_NE(vips_svgload_buffer(const_cast<uint8_t*>(svg.data()), svg.size(), &out, nullptr), 0);
+  vips_error_clear();
+  const Bytes png = save(make_photo(4, 4, 3), ".png");
+  EXPECT_EQ(vips_pngload_buffer(const_cast<uint8_t*>(png.data()), png.size(), &out, nullptr), 0);
+  g_object_unref(out);
+}
+
+TEST(Limits, HugePngHeaderIsTooLargeFromTheHeaderAlone) {
+  const Bytes png = png_claiming(100000, 100000);
+  Result<ImageInfo> info = probe(png, Limits{});
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().kind, ErrorKind::kTooLarge) << info.error().message;
+  EXPECT_NE(info.error().message.find("100000x100000"), std::string::npos);
+  EXPECT_NE(info.error().message.find("50000000"), std::string::npos);
+  Result<Image> img = decode(png, Limits{});
+  ASSERT_FALSE(img.ok());
+  EXPECT_EQ(img.error().kind, ErrorKind::kTooLarge);
+
+  // The same construction within the limit is read fine as far as the header goes.
+  Result<ImageInfo> small = probe(png_claiming(300, 200), Limits{});
+  ASSERT_TRUE(small.ok()) << small.error().message;
+  EXPECT_EQ(small->format, InputFormat::kPng);
+  EXPECT_EQ(small->width, 300);
+  EXPECT_EQ(small->height, 200);
+}
+
+TEST(Limits, PixelLimitIsConfigurable) {
+  const Bytes png = save(make_photo(100, 100, 3), ".png");
+  Limits limits;
+  limits.max_pixels = 9999;
+  Result<Image> img = decode(png, limits);
+  ASSERT_FALSE(img.ok());
+  EXPECT_EQ(img.error().kind, ErrorKind::kTooLarge);
+  limits.max_pixels = 10000;
+  EXPECT_TRUE(decode(png, limits).ok());
+}
+
+TEST(Limits, TooManyBytes) {
+  const Bytes png = save(make_photo(64, 64, 3), ".png");
+  Limits limits;
+  limits.max_bytes = png.size() - 1;
+  Result<ImageInfo> info = probe(png, limits);
+  ASSERT_FALSE(info.ok());
+  EXPECT_EQ(info.error().kind, ErrorKind::kTooLarge);
+  limits.max_bytes = png.size();
+  EXPECT_TRUE(probe(png, limits).ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding.
+
+TEST(EncodePng, IndexedAtTheSmallestBitDepth) {
+  const std::array<std::pair<int, int>, 7> cases = {
+      {{1, 1}, {2, 1}, {3, 2}, {5, 4}, {16, 4}, {17, 8}, {256, 8}}};
+  for (auto [colors, depth] : cases) {
+    const Image img = make_palette_image(37, 23, 3, colors);
+    const Bytes png = encode_ok(img, OutputFormat::kPng);
+    const PngHeader h = parse_ihdr(png);
+    EXPECT_EQ(h.width, 37u);
+    EXPECT_EQ(h.height, 23u);
+    EXPECT_EQ(h.color_type, 3) << colors << " colours";
+    EXPECT_EQ(h.bit_depth, depth) << colors << " colours";
+    std::optional<Bytes> plte = find_chunk(png, "PLTE");
+    ASSERT_TRUE(plte.has_value());
+    EXPECT_EQ(plte->size(), static_cast<size_t>(colors) * 3);
+    EXPECT_FALSE(find_chunk(png, "tRNS").has_value());
+    expect_same_pixels(img, decode_ok(png));
+  }
+}
+
+TEST(EncodePng, MoreThan256ColoursIsTruecolour) {
+  for (int channels : {3, 4}) {
+    const Image img = make_palette_image(40, 30, channels, 257);
+    const Bytes png = encode_ok(img, OutputFormat::kPng);
+    const PngHeader h = parse_ihdr(png);
+    EXPECT_EQ(h.color_type, channels == 3 ? 2 : 6);
+    EXPECT_EQ(h.bit_depth, 8);
+    if (channels == 3) {
+      expect_same_pixels(img, decode_ok(png));
+    }
+  }
+  const Image photo = make_photo(50, 40, 4);
+  expect_same_pixels(photo, decode_ok(encode_ok(photo, OutputFormat::kPng)));
+}
+
+TEST(EncodePng, BinaryAlphaRoundTrips) {
+  Image img = make_palette_image(21, 13, 4, 6);
+  for (size_t i = 0; i < img.pixel_count(); i += 3) img.pixels[i * 4 + 3] = 0;
+  const Bytes png = encode_ok(img, OutputFormat::kPng);
+  EXPECT_EQ(parse_ihdr(png).color_type, 3);
+  ASSERT_TRUE(find_chunk(png, "tRNS").has_value());
+  expect_same_pixels(img, decode_ok(png));
+}
+
+TEST(EncodePng, PartialAlphaRoundTrips) {
+  Image img = make_palette_image(21, 13, 4, 3);
+  const uint8_t alphas[] = {0, 64, 128, 200, 255};
+  for (size_t i = 0; i < img.pixel_count(); ++i) img.pixels[i * 4 + 3] = alphas[i % 5];
+  const Bytes png = encode_ok(img, OutputFormat::kPng);
+  EXPECT_EQ(parse_ihdr(png).color_type, 3);
+  std::optional<Bytes> trns = find_chunk(png, "tRNS");
+  ASSERT_TRUE(trns.has_value());
+  // Translucent entries first: tRNS stops before the opaque ones.
+  EXPECT_EQ(trns->size(), 12u);
+  expect_same_pixels(img, decode_ok(png));
+}
+
+TEST(EncodePng, OpaqueRgbaHasNoTrns) {
+  const Image img = make_palette_image(10, 10, 4, 8);
+  const Bytes png = encode_ok(img, OutputFormat::kPng);
+  EXPECT_FALSE(find_chunk(png, "tRNS").has_value());
+  const Image out = decode_ok(png);
+  ASSERT_EQ(out.channels, 3);  // no alpha in the file: decodes as RGB
+  for (size_t i = 0; i < img.pixel_count(); ++i) {
+    ASSERT_EQ(std::memcmp(&img.pixels[i * 4], &out.pixels[i * 3], 3), 0);
+  }
+}
+
+TEST(EncodePng, IsDeterministic) {
+  const Image img = make_palette_image(64, 64, 3, 16);
+  EXPECT_EQ(encode_ok(img, OutputFormat::kPng), encode_ok(img, OutputFormat::kPng));
+  const Image photo = make_photo(64, 64, 3);
+  EXPECT_EQ(encode_ok(photo, OutputFormat::kPng), encode_ok(photo, OutputFormat::kPng));
+}
+
+TEST(EncodeGif, RoundTripKeepsColours) {
+  for (int colors : {2, 7, 200, 256}) {
+    const Image img = make_palette_image(31, 17, 3, colors);
+    const Bytes gif = encode_ok(img, OutputFormat::kGif);
+    ASSERT_EQ(sniff(gif), InputFormat::kGif);
+    const Image out = decode_ok(gif);
+    ASSERT_EQ(out.width, 31);
+    ASSERT_EQ(out.height, 17);
+    for (size_t i = 0; i < img.pixel_count(); ++i) {
+      ASSERT_EQ(
+          std::memcmp(&img.pixels[i * 3], &out.pixels[i * static_cast<size_t>(out.channels)], 3), 0)
+          << colors << " colours, pixel " << i;
+    }
+  }
+}
+
+TEST(EncodeGif, AlphaIsOneBit) {
+  Image img = make_palette_image(20, 10, 4, 5);
+  const uint8_t alphas[] = {0, 100, 127, 128, 255};
+  for (size_t i = 0; i < img.pixel_count(); ++i) img.pixels[i * 4 + 3] = alphas[i % 5];
+  const Image out = decode_ok(encode_ok(img, OutputFormat::kGif));
+  ASSERT_EQ(out.channels, 4);
+  for (size_t i = 0; i < img.pixel_count(); ++i) {
+    const uint8_t* in = &img.pixels[i * 4];
+    const uint8_t* got = &out.pixels[i * 4];
+    if (in[3] < 128) {
+      ASSERT_EQ(got[3], 0) << i;
+    } else {
+      ASSERT_EQ(got[3], 255) << i;
+      ASSERT_EQ(std::memcmp(in, got, 3), 0) << i;
+    }
+  }
+}
+
+TEST(EncodeGif, TooManyColours) {
+  const Image img = make_palette_image(40, 30, 3, 257);
+  Result<Bytes> gif = encode(img, OutputFormat::kGif);
+  ASSERT_FALSE(gif.ok());
+  EXPECT_EQ(gif.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(gif.error().message, "GIF holds at most 256 colours; use PNG or WebP");
+  // 255 opaque colours plus transparency fit; 256 plus transparency do not.
+  Image rgba = make_palette_image(40, 30, 4, 256);
+  rgba.pixels[3] = 0;
+  EXPECT_FALSE(encode(rgba, OutputFormat::kGif).ok());
+}
+
+TEST(EncodeWebp, LosslessRoundTrip) {
+  const Image rgb = make_photo(45, 31, 3);
+  const Bytes webp = encode_ok(rgb, OutputFormat::kWebp);
+  ASSERT_EQ(sniff(webp), InputFormat::kWebp);
+  expect_same_pixels(rgb, decode_ok(webp));
+
+  Image rgba = make_palette_image(45, 31, 4, 9);
+  const uint8_t alphas[] = {0, 1, 128, 254, 255};
+  for (size_t i = 0; i < rgba.pixel_count(); ++i) rgba.pixels[i * 4 + 3] = alphas[i % 5];
+  expect_same_pixels(rgba, decode_ok(encode_ok(rgba, OutputFormat::kWebp)));
+}
+
+TEST(Encode, RejectsInvalidImages) {
+  EXPECT_EQ(encode(Image(), OutputFormat::kPng).error().kind, ErrorKind::kInvalidArgument);
+  Image wrong(4, 4, 3);
+  wrong.pixels.resize(5);
+  EXPECT_EQ(encode(wrong, OutputFormat::kGif).error().kind, ErrorKind::kInvalidArgument);
+  Image grey(4, 4, 1);
+  EXPECT_EQ(encode(grey, OutputFormat::kWebp).error().kind, ErrorKind::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resizing.
+
+TEST(Resize, KeepsAspectRatio) {
+  const Image img = make_photo(200, 100, 3);
+  Result<Image> half = resize(img, 100, 0);
+  ASSERT_TRUE(half.ok()) << half.error().message;
+  EXPECT_EQ(half->width, 100);
+  EXPECT_EQ(half->height, 50);
+  EXPECT_EQ(half->channels, 3);
+  Result<Image> by_height = resize(img, 0, 25);
+  ASSERT_TRUE(by_height.ok());
+  EXPECT_EQ(by_height->width, 50);
+  EXPECT_EQ(by_height->height, 25);
+  Result<Image> tiny = resize(img, 0, 1);
+  ASSERT_TRUE(tiny.ok());
+  EXPECT_EQ(tiny->width, 2);
+  EXPECT_EQ(tiny->height, 1);
+  Result<Image> thin = resize(make_photo(1000, 3, 3), 10, 0);
+  ASSERT_TRUE(thin.ok());
+  EXPECT_EQ(thin->height, 1);  // clamped, never 0
+}
+
+TEST(Resize, ExactSizesUpAndDown) {
+  const Image img = make_photo(97, 61, 3);
+  for (auto [w, h] : {std::pair{13, 7}, std::pair{300, 200}, std::pair{97, 30}, std::pair{1, 1},
+                      std::pair{61, 97}}) {
+    Result<Image> out = resize(img, w, h);
+    ASSERT_TRUE(out.ok()) << out.error().message;
+    EXPECT_EQ(out->width, w);
+    EXPECT_EQ(out->height, h);
+    EXPECT_EQ(out->pixels.size(), static_cast<size_t>(w * h * 3));
+  }
+}
+
+TEST(Resize, BothZeroIsUnchanged) {
+  const Image img = make_photo(20, 10, 4);
+  Result<Image> out = resize(img, 0, 0);
+  ASSERT_TRUE(out.ok());
+  expect_same_pixels(img, *out);
+}
+
+TEST(Resize, FlatColourStaysFlat) {
+  for (int channels : {3, 4}) {
+    Image img(64, 48, channels);
+    for (size_t i = 0; i < img.pixels.size(); ++i) {
+      const size_t c = i % static_cast<size_t>(channels);
+      img.pixels[i] = static_cast<uint8_t>(c == 3 ? 200 : 90 + c);
+    }
+    for (auto [w, h] : {std::pair{20, 15}, std::pair{150, 100}}) {
+      Result<Image> out = resize(img, w, h);
+      ASSERT_TRUE(out.ok());
+      ASSERT_EQ(out->channels, channels);
+      for (size_t i = 0; i < out->pixels.size(); ++i) {
+        ASSERT_NEAR(out->pixels[i], img.pixels[i % static_cast<size_t>(channels)], 1)
+            << channels << " channels, sample " << i;
+      }
+    }
+  }
+}
+
+TEST(Resize, TransparentPixelsLendNoColour) {
+  // Left half: transparent red; right half: opaque blue.
+  Image img(64, 32, 4);
+  for (int y = 0; y < 32; ++y) {
+    for (int x = 0; x < 64; ++x) {
+      uint8_t* p = img.at(x, y);
+      p[0] = x < 32 ? 255 : 0;
+      p[2] = x < 32 ? 0 : 255;
+      p[3] = x < 32 ? 0 : 255;
+    }
+  }
+  Result<Image> out = resize(img, 21, 11);
+  ASSERT_TRUE(out.ok());
+  for (int y = 0; y < out->height; ++y) {
+    for (int x = 0; x < out->width; ++x) {
+      const uint8_t* p = out->at(x, y);
+      if (p[3] >= 16) {
+        EXPECT_LT(p[0], 24) << x << "," << y;
+      }
+    }
+  }
+}
+
+TEST(Resize, BadArguments) {
+  const Image img = make_photo(20, 10, 3);
+  EXPECT_EQ(resize(img, -1, 5).error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(resize(Image(), 5, 5).error().kind, ErrorKind::kInvalidArgument);
+  Limits limits;
+  limits.max_pixels = 1000;
+  EXPECT_EQ(resize(img, 100, 100, limits).error().kind, ErrorKind::kTooLarge);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Robustness.
+
+// Random damage to valid files: every decode returns a value or an error, never crashes, and a
+// value is always a whole image. Runs under AddressSanitizer in CI.
+TEST(Robustness, MutatedFilesNeverCrash) {
+  const Image img = make_photo(48, 40, 3);
+  Image few = make_palette_image(48, 40, 4, 12);
+  few.pixels[3] = 0;
+  const std::vector<std::pair<std::string, Bytes>> seeds = {
+      {"png", save(img, ".png")},
+      {"indexed png", encode_ok(few, OutputFormat::kPng)},
+      {"jpeg", save(img, ".jpg")},
+      {"gif", encode_ok(few, OutputFormat::kGif)},
+      {"webp", save(img, ".webp[lossless]")},
+      {"lossy webp", save(img, ".webp")},
+      {"tiff", save(img, ".tif[compression=deflate]")},
+  };
+  std::mt19937 rng(20240611);
+  int decoded = 0;
+  int rejected = 0;
+  for (const auto& [name, seed] : seeds) {
+    ASSERT_FALSE(seed.empty()) << name;
+    for (int round = 0; round < 200; ++round) {
+      Bytes bytes = seed;
+      auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+      const int edits = 1 + static_cast<int>(pick(4));
+      for (int e = 0; e < edits && !bytes.empty(); ++e) {
+        switch (pick(4)) {
+          case 0:  // flip one byte
+            bytes[pick(bytes.size())] ^= static_cast<uint8_t>(1 + pick(255));
+            break;
+          case 1:  // overwrite a short run
+            for (size_t i = pick(bytes.size()), end = i + 1 + pick(16); i < end && i < bytes.size();
+                 ++i) {
+              bytes[i] = static_cast<uint8_t>(pick(256));
+            }
+            break;
+          case 2:  // truncate
+            bytes.resize(pick(bytes.size()) + 1);
+            break;
+          default:  // insert a few bytes
+            bytes.insert(bytes.begin() + static_cast<ptrdiff_t>(pick(bytes.size())), pick(8) + 1,
+                         static_cast<uint8_t>(pick(256)));
+            break;
+        }
+      }
+      Result<Image> out = decode(bytes, Limits{});
+      if (out.ok()) {
+        ++decoded;
+        ASSERT_GT(out->width, 0);
+        ASSERT_TRUE(out->channels == 3 || out->channels == 4);
+        ASSERT_EQ(out->pixels.size(), out->pixel_count() * static_cast<size_t>(out->channels));
+      } else {
+        ++rejected;
+        ASSERT_FALSE(out.error().message.empty());
+        ASSERT_NE(out.error().kind, ErrorKind::kInternal) << name << ": " << out.error().message;
+      }
+    }
+  }
+  EXPECT_EQ(decoded + rejected, static_cast<int>(seeds.size()) * 200);
+  std::cout << "mutations: " << decoded << " decoded, " << rejected << " rejected\n";
+}
+
+TEST(Robustness, ConcurrentCalls) {
+  const Image img = make_photo(120, 80, 3);
+  const Bytes jpeg = save(img, ".jpg");
+  const Bytes png = save(img, ".png");
+  Bytes broken = png;
+  broken.resize(broken.size() / 2);
+  const Image few = make_palette_image(50, 50, 3, 16);
+  const Bytes expected_png = encode_ok(few, OutputFormat::kPng);
+  std::vector<std::thread> threads;
+  std::vector<int> failures(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        if (!decode(jpeg, Limits{}).ok()) ++failures[static_cast<size_t>(t)];
+        if (!decode(png, Limits{}).ok()) ++failures[static_cast<size_t>(t)];
+        if (decode(broken, Limits{}).ok()) ++failures[static_cast<size_t>(t)];
+        Result<Bytes> again = encode(few, OutputFormat::kPng);
+        if (!again.ok() || *again != expected_png) ++failures[static_cast<size_t>(t)];
+        if (!resize(img, 60, 0).ok()) ++failures[static_cast<size_t>(t)];
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int f : failures) EXPECT_EQ(f, 0);
+}
+
+}  // namespace
+}  // namespace dither::imaging

@@ -1,0 +1,119 @@
+#include "imaging/color_index.h"
+
+#include <array>
+#include <cstddef>
+
+namespace dither::imaging::internal {
+namespace {
+
+// Colours packed as r | g << 8 | b << 16 | a << 24.
+constexpr uint32_t pack(uint8_t r, uint8_t g, uint8_t b, uint8_t a) {
+  return uint32_t{r} | (uint32_t{g} << 8) | (uint32_t{b} << 16) | (uint32_t{a} << 24);
+}
+
+constexpr Rgba unpack(uint32_t key) {
+  return Rgba{static_cast<uint8_t>(key), static_cast<uint8_t>(key >> 8),
+              static_cast<uint8_t>(key >> 16), static_cast<uint8_t>(key >> 24)};
+}
+
+template <int kChannels, AlphaMode kMode>
+uint32_t key_of(const uint8_t* p) {
+  const uint8_t alpha = kChannels == 4 ? p[3] : 255;
+  if constexpr (kMode == AlphaMode::kBinary) {
+    if (alpha < 128) return 0;
+    return pack(p[0], p[1], p[2], 255);
+  } else {
+    return pack(p[0], p[1], p[2], alpha);
+  }
+}
+
+// At most 256 colours in a table of 1024 slots: probes stay short.
+class ColorTable {
+ public:
+  ColorTable() { slots_.fill(kEmpty); }
+
+  // The index of `key`, added if new; -1 when it is new and the table is full.
+  int find_or_insert(uint32_t key) {
+    uint32_t slot = (key * 0x9E3779B1u) >> (32 - kBits);
+    while (true) {
+      const int16_t index = slots_[slot];
+      if (index == kEmpty) {
+        if (count_ == kMaxIndexedColors) return -1;
+        slots_[slot] = static_cast<int16_t>(count_);
+        keys_[static_cast<size_t>(count_)] = key;
+        return count_++;
+      }
+      if (keys_[static_cast<size_t>(index)] == key) return index;
+      slot = (slot + 1) & (kSlots - 1);
+    }
+  }
+
+  int size() const { return count_; }
+  uint32_t key(int index) const { return keys_[static_cast<size_t>(index)]; }
+
+ private:
+  static constexpr uint32_t kBits = 10;
+  static constexpr uint32_t kSlots = 1u << kBits;
+  static constexpr int16_t kEmpty = -1;
+  std::array<int16_t, kSlots> slots_;
+  std::array<uint32_t, kMaxIndexedColors> keys_{};
+  int count_ = 0;
+};
+
+template <int kChannels, AlphaMode kMode>
+bool index_pixels(const Image& img, ColorTable& table, uint8_t* out) {
+  const uint8_t* p = img.pixels.data();
+  const size_t n = img.pixel_count();
+  if (n == 0) return true;
+  // Dithered images repeat colours in runs often enough for a one-entry cache to pay.
+  uint32_t last_key = key_of<kChannels, kMode>(p);
+  int last_index = table.find_or_insert(last_key);
+  for (size_t i = 0; i < n; ++i, p += kChannels) {
+    const uint32_t key = key_of<kChannels, kMode>(p);
+    if (key != last_key) {
+      last_index = table.find_or_insert(key);
+      if (last_index < 0) return false;
+      last_key = key;
+    }
+    out[i] = static_cast<uint8_t>(last_index);
+  }
+  return true;
+}
+
+}  // namespace
+
+std::optional<IndexedImage> index_colors(const Image& img, AlphaMode mode) {
+  IndexedImage result;
+  result.indices.resize(img.pixel_count());
+  ColorTable table;
+  bool fits = false;
+  if (img.channels == 4) {
+    fits = mode == AlphaMode::kExact
+               ? index_pixels<4, AlphaMode::kExact>(img, table, result.indices.data())
+               : index_pixels<4, AlphaMode::kBinary>(img, table, result.indices.data());
+  } else {
+    fits = mode == AlphaMode::kExact
+               ? index_pixels<3, AlphaMode::kExact>(img, table, result.indices.data())
+               : index_pixels<3, AlphaMode::kBinary>(img, table, result.indices.data());
+  }
+  if (!fits) return std::nullopt;
+
+  // Translucent entries first, each group in order of first appearance.
+  std::array<uint8_t, kMaxIndexedColors> new_index{};
+  bool reordered = false;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (int i = 0; i < table.size(); ++i) {
+      const Rgba c = unpack(table.key(i));
+      if ((c.a != 255) != (pass == 0)) continue;
+      new_index[static_cast<size_t>(i)] = static_cast<uint8_t>(result.palette.size());
+      reordered |= static_cast<size_t>(i) != result.palette.size();
+      result.palette.push_back(c);
+    }
+  }
+  if (reordered) {
+    for (uint8_t& index : result.indices) index = new_index[index];
+  }
+  return result;
+}
+
+}  // namespace dither::imaging::internal

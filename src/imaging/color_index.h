@@ -1,0 +1,43 @@
+// Distinct-colour counting for the encoders: turns an image with few colours into a palette plus
+// one index per pixel, or says there are too many.
+//
+// Internal to dither_imaging.
+//
+//   std::optional<IndexedImage> ix = index_colors(img, AlphaMode::kExact);
+//   if (ix) write_indexed(ix->palette, ix->indices); else write_truecolour(img);
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "engine/image.h"
+
+namespace dither::imaging::internal {
+
+struct Rgba {
+  uint8_t r = 0;
+  uint8_t g = 0;
+  uint8_t b = 0;
+  uint8_t a = 255;
+};
+
+inline constexpr int kMaxIndexedColors = 256;
+
+struct IndexedImage {
+  // The distinct colours; entries with alpha < 255 come first (so a PNG tRNS chunk stays short),
+  // otherwise in order of first appearance, so the result is deterministic.
+  std::vector<Rgba> palette;
+  std::vector<uint8_t> indices;  // width * height, row-major, each < palette.size()
+};
+
+enum class AlphaMode {
+  kExact,   // every RGBA value is its own colour (RGB images: alpha 255)
+  kBinary,  // GIF: alpha < 128 is one transparent colour (0, 0, 0, 0); otherwise alpha is 255
+};
+
+// The palette and indices of `img`, or nullopt when it has more than 256 distinct colours.
+// One pass over the pixels with a last-colour cache and a small open-addressing table.
+std::optional<IndexedImage> index_colors(const Image& img, AlphaMode mode);
+
+}  // namespace dither::imaging::internal

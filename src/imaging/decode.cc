@@ -1,0 +1,190 @@
+// probe() and decode(): sniff, header, limits, then pixels through libvips.
+#include <string>
+
+#include "imaging/codec.h"
+#include "imaging/vips_support.h"
+
+namespace dither::imaging {
+namespace {
+
+using internal::vips_failure;
+using internal::VipsImagePtr;
+
+std::string display_name(InputFormat format) {
+  switch (format) {
+    case InputFormat::kJpeg:
+      return "JPEG";
+    case InputFormat::kPng:
+      return "PNG";
+    case InputFormat::kWebp:
+      return "WebP";
+    case InputFormat::kGif:
+      return "GIF";
+    case InputFormat::kTiff:
+      return "TIFF";
+  }
+  return "image";
+}
+
+// Opens `bytes` with the loader for `format`. libvips reads only the header here; pixels are
+// decoded later, on demand, sequentially. fail_on=error turns truncation and corrupt data into
+// errors instead of grey or black filler.
+int open_loader(InputFormat format, std::span<const uint8_t> bytes, VipsImage** out) {
+  // The loaders take a non-const pointer but never write to the buffer.
+  void* data = const_cast<uint8_t*>(bytes.data());
+  const size_t size = bytes.size();
+  switch (format) {
+    case InputFormat::kJpeg:
+      return vips_jpegload_buffer(data, size, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                  VIPS_FAIL_ON_ERROR, nullptr);
+    case InputFormat::kPng:
+      return vips_pngload_buffer(data, size, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                 VIPS_FAIL_ON_ERROR, nullptr);
+    case InputFormat::kWebp:
+      return vips_webpload_buffer(data, size, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                  VIPS_FAIL_ON_ERROR, nullptr);
+    case InputFormat::kGif:
+      // n = 1, page = 0 by default: the first frame only.
+      return vips_gifload_buffer(data, size, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                 VIPS_FAIL_ON_ERROR, nullptr);
+    case InputFormat::kTiff:
+      return vips_tiffload_buffer(data, size, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                                  VIPS_FAIL_ON_ERROR, nullptr);
+  }
+  vips_error("dither", "unknown input format");
+  return -1;
+}
+
+struct Opened {
+  ImageInfo info;
+  VipsImagePtr image;  // header read, pixels not yet decoded
+};
+
+Result<Opened> open_checked(std::span<const uint8_t> bytes, const Limits& limits) {
+  if (Status s = init(); !s) return s.error();
+  if (bytes.empty()) {
+    return make_error(ErrorKind::kUnsupported,
+                      "empty input: expected a JPEG, PNG, WebP, GIF or TIFF image");
+  }
+  if (bytes.size() > limits.max_bytes) {
+    return make_error(ErrorKind::kTooLarge, "input is " + std::to_string(bytes.size()) +
+                                                " bytes; the limit is " +
+                                                std::to_string(limits.max_bytes) + " bytes");
+  }
+  std::optional<InputFormat> format = sniff(bytes);
+  if (!format) {
+    return make_error(ErrorKind::kUnsupported,
+                      "not an allowed image format: expected JPEG, PNG, WebP, GIF or TIFF");
+  }
+  VipsImage* raw = nullptr;
+  if (open_loader(*format, bytes, &raw)) {
+    return vips_failure(ErrorKind::kUndecodable, "cannot read the " + display_name(*format) +
+                                                     " header (truncated or corrupt data)");
+  }
+  VipsImagePtr image(raw);
+  ImageInfo info{*format, vips_image_get_width(raw), vips_image_get_height(raw)};
+  const uint64_t pixels = static_cast<uint64_t>(info.width) * static_cast<uint64_t>(info.height);
+  if (info.width <= 0 || info.height <= 0) {
+    return make_error(ErrorKind::kUndecodable, "the " + display_name(*format) + " header says " +
+                                                   std::to_string(info.width) + "x" +
+                                                   std::to_string(info.height) + " pixels");
+  }
+  if (pixels > limits.max_pixels) {
+    return make_error(ErrorKind::kTooLarge, "image is " + std::to_string(info.width) + "x" +
+                                                std::to_string(info.height) + " (" +
+                                                std::to_string(pixels) + " pixels); the limit is " +
+                                                std::to_string(limits.max_pixels) + " pixels");
+  }
+  if (vips_image_get_orientation_swap(raw)) std::swap(info.width, info.height);
+  return Opened{info, std::move(image)};
+}
+
+// Applies `op` (a libvips call writing to its VipsImage** argument) to `image` in place.
+template <class Op>
+Status step(VipsImagePtr& image, ErrorKind kind, std::string_view what, Op op) {
+  VipsImage* out = nullptr;
+  if (op(image.get(), &out)) return vips_failure(kind, what);
+  image.reset(out);
+  return Status();
+}
+
+// Any loaded image -> 8-bit sRGB with 3 or 4 bands (alpha last).
+Status convert_to_srgb8(VipsImagePtr& image) {
+  const bool deep = vips_image_get_format(image.get()) != VIPS_FORMAT_UCHAR;
+  if (vips_image_get_typeof(image.get(), VIPS_META_ICC_NAME) != 0) {
+    VipsImage* out = nullptr;
+    if (vips_icc_transform(image.get(), &out, "srgb", "embedded", TRUE, "depth", deep ? 16 : 8,
+                           nullptr) == 0) {
+      image.reset(out);
+    } else {
+      // A broken or mismatched profile: decode the pixels as they are rather than refuse.
+      g_free(vips_error_buffer_copy());
+    }
+  }
+  // Greyscale, CMYK (built-in profile), 16-bit RGB, Lab, ... to sRGB; alpha is carried along.
+  if (Status s = step(image, ErrorKind::kUndecodable, "cannot convert the image to sRGB",
+                      [](VipsImage* in, VipsImage** out) {
+                        return vips_colourspace(in, out, VIPS_INTERPRETATION_sRGB, nullptr);
+                      });
+      !s) {
+    return s;
+  }
+  if (vips_image_get_format(image.get()) != VIPS_FORMAT_UCHAR) {
+    if (Status s = step(image, ErrorKind::kUndecodable, "cannot convert the image to 8 bits",
+                        [](VipsImage* in, VipsImage** out) {
+                          return vips_cast(in, out, VIPS_FORMAT_UCHAR, nullptr);
+                        });
+        !s) {
+      return s;
+    }
+  }
+  if (vips_image_get_bands(image.get()) > 4) {
+    if (Status s = step(image, ErrorKind::kUndecodable, "cannot drop extra channels",
+                        [](VipsImage* in, VipsImage** out) {
+                          return vips_extract_band(in, out, 0, "n", 4, nullptr);
+                        });
+        !s) {
+      return s;
+    }
+  }
+  const int bands = vips_image_get_bands(image.get());
+  if (bands != 3 && bands != 4) {
+    return make_error(ErrorKind::kUndecodable,
+                      "unsupported channel layout: " + std::to_string(bands) + " channels");
+  }
+  return Status();
+}
+
+}  // namespace
+
+Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits) {
+  Result<Opened> opened = open_checked(bytes, limits);
+  if (!opened) return opened.error();
+  return opened->info;
+}
+
+Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits) {
+  Result<Opened> opened = open_checked(bytes, limits);
+  if (!opened) return opened.error();
+  const std::string what =
+      "cannot decode the " + display_name(opened->info.format) + " data (truncated or corrupt)";
+  VipsImagePtr image = std::move(opened->image);
+  const int orientation = vips_image_get_orientation(image.get());
+  if (Status s = convert_to_srgb8(image); !s) return s.error();
+  if (orientation > 1 && orientation <= 8) {
+    // Rotating needs random access, which a sequential loader cannot give ("out of order read"):
+    // decode the 8-bit result into memory first, then rotate that.
+    VipsImage* in_memory = vips_image_copy_memory(image.get());
+    if (in_memory == nullptr) return vips_failure(ErrorKind::kUndecodable, what);
+    image.reset(in_memory);
+    if (Status s =
+            step(image, ErrorKind::kInternal, "cannot apply the EXIF orientation",
+                 [](VipsImage* in, VipsImage** out) { return vips_autorot(in, out, nullptr); });
+        !s) {
+      return s.error();
+    }
+  }
+  return internal::to_image(image.get(), ErrorKind::kUndecodable, what);
+}
+
+}  // namespace dither::imaging

@@ -1,0 +1,36 @@
+// libvips glue shared by decode and resize: RAII ownership of VipsImage, translation of libvips'
+// error buffer into `Error`, and copies between VipsImage and the engine's `Image`.
+//
+// Internal to dither_imaging: this header includes <vips/vips.h> and must not leak into codec.h.
+#pragma once
+
+#include <vips/vips.h>
+
+#include <memory>
+#include <string_view>
+
+#include "common/result.h"
+#include "engine/image.h"
+
+namespace dither::imaging::internal {
+
+struct VipsImageUnref {
+  void operator()(VipsImage* image) const { g_object_unref(image); }
+};
+// Owns one reference to a VipsImage.
+using VipsImagePtr = std::unique_ptr<VipsImage, VipsImageUnref>;
+
+// An Error of `kind` saying `what` failed, with libvips' message appended. Takes and clears
+// libvips' error buffer. That buffer is process-wide: under concurrent failures a message may
+// carry another call's text, never a torn one.
+Error vips_failure(ErrorKind kind, std::string_view what);
+
+// Runs the pipeline ending in `in` (8-bit, 3 or 4 bands) and copies its pixels into an Image.
+// A failure while computing pixels (truncated or corrupt input) is an Error of `kind`.
+Result<Image> to_image(VipsImage* in, ErrorKind kind, std::string_view what);
+
+// An sRGB VipsImage over img's pixels, without copying: `img` must outlive the result and every
+// image computed from it.
+Result<VipsImagePtr> wrap(const Image& img);
+
+}  // namespace dither::imaging::internal
