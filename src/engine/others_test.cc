@@ -1,0 +1,122 @@
+// Riemersma and Yliluoma dithering against the reference, plus tone and palette properties.
+#include <gtest/gtest.h>
+
+#include "engine/dither.h"
+#include "engine/testing/reference.h"
+#include "engine/testing/test_images.h"
+
+namespace dither {
+namespace {
+
+bool all_in_palette(const Image& img, const Palette& p) {
+  for (size_t i = 0; i < img.pixel_count(); ++i) {
+    const uint8_t* px = img.pixels.data() + i * static_cast<size_t>(img.channels);
+    if (!p.contains(Color{px[0], px[1], px[2]})) return false;
+  }
+  return true;
+}
+
+Palette palette(const char* spec) { return resolve_palette(*parse_palette_spec(spec), Image()); }
+
+TEST(Riemersma, EngineEqualsReference) {
+  // Non-square and very wide images: the curve's square is mostly outside them.
+  const std::vector<Image> images = {testing::synthetic_photo(37, 29, 4),
+                                     testing::synthetic_photo(70, 9, 3),
+                                     testing::synthetic_photo(1, 5, 3)};
+  for (const char* spec :
+       {"levels:2", "levels:5", "ega", "gameboy", "#102030,#c0ffee,#ff00ff", "grey:4"}) {
+    const Palette p = palette(spec);
+    for (ColorSpace space : {ColorSpace::kSrgb, ColorSpace::kLinear}) {
+      for (double strength : {1.0, 0.55}) {
+        DitherOptions o;
+        o.algorithm = Algorithm::kRiemersma;
+        o.color_space = space;
+        o.strength = strength;
+        o.metric = strength < 1.0 ? Metric::kPerceptual : Metric::kEuclidean;
+        o.threads = 2;
+        for (const Image& img : images) {
+          const Image got = *dither_image(img, p, o);
+          EXPECT_EQ(got.pixels, reference::dither(img, p, o).pixels)
+              << spec << " strength " << strength << " " << img.width << "x" << img.height;
+          EXPECT_TRUE(all_in_palette(got, p)) << spec;
+        }
+      }
+    }
+  }
+}
+
+TEST(Riemersma, KeepsTheToneOfAFlatMidGrey) {
+  const Image grey = testing::flat(96, 80, 128, 128, 128);
+  DitherOptions o;
+  o.algorithm = Algorithm::kRiemersma;
+  const Image out = *dither_image(grey, Palette::uniform_levels(2), o);
+  double mean = 0.0;
+  for (size_t i = 0; i < grey.pixel_count(); ++i) mean += out.pixels[i * 3];
+  mean /= static_cast<double>(grey.pixel_count());
+  EXPECT_NEAR(mean, 128.0, 1.0);
+
+  // In linear light the linear intensity is kept.
+  o.color_space = ColorSpace::kLinear;
+  const Image lin = *dither_image(grey, Palette::uniform_levels(2), o);
+  double lit = 0.0;
+  for (size_t i = 0; i < grey.pixel_count(); ++i) lit += lin.pixels[i * 3] == 255;
+  lit /= static_cast<double>(grey.pixel_count());
+  EXPECT_NEAR(lit, srgb_to_linear(128 / 255.0), 0.005);
+}
+
+TEST(Yliluoma, EngineEqualsReference) {
+  const Image rgba = testing::synthetic_photo(23, 17, 4);
+  const Image rgb = testing::synthetic_photo(19, 11, 3);
+  // websafe has more than 16 colours: the candidate preselection is exercised.
+  for (const char* spec : {"levels:2", "levels:5", "ega", "gameboy", "#102030,#c0ffee,#ff00ff",
+                           "grey:4", "bw", "websafe"}) {
+    const Palette p = palette(spec);
+    for (ColorSpace space : {ColorSpace::kSrgb, ColorSpace::kLinear}) {
+      for (int threads : {1, 2}) {
+        DitherOptions o;
+        o.algorithm = Algorithm::kYliluoma;
+        o.color_space = space;
+        o.threads = threads;
+        o.strength = threads == 1 ? 1.0 : 0.6;
+        o.metric = threads == 1 ? Metric::kEuclidean : Metric::kPerceptual;
+        const Image& img = threads == 1 ? rgba : rgb;
+        const Image got = *dither_image(img, p, o);
+        EXPECT_EQ(got.pixels, reference::dither(img, p, o).pixels)
+            << spec << " threads " << threads << " " << img.width << "x" << img.height;
+        EXPECT_TRUE(all_in_palette(got, p)) << spec;
+      }
+    }
+  }
+}
+
+TEST(Yliluoma, LevelsPalettesGetBayerEight) {
+  const Image img = testing::synthetic_photo(40, 30, 3);
+  DitherOptions o;
+  o.algorithm = Algorithm::kYliluoma;
+  const Image got = *dither_image(img, Palette::uniform_levels(3), o);
+  o.algorithm = Algorithm::kBayer;
+  o.bayer_size = 8;
+  EXPECT_EQ(got.pixels, dither_image(img, Palette::uniform_levels(3), o)->pixels);
+}
+
+TEST(Yliluoma, MixesTowardsTheInputColour) {
+  // A mid grey between black and white: about half of each, in the working space's sense.
+  const Image grey = testing::flat(16, 16, 128, 128, 128);
+  DitherOptions o;
+  o.algorithm = Algorithm::kYliluoma;
+  const Image out = *dither_image(grey, palette("bw"), o);
+  int white = 0;
+  for (size_t i = 0; i < grey.pixel_count(); ++i) white += out.pixels[i * 3] == 255;
+  EXPECT_NEAR(white, 128, 4);
+  // Strength 0: every pixel takes the plan's median, a single colour.
+  o.strength = 0.0;
+  const Image flat = *dither_image(grey, palette("ega"), o);
+  for (size_t i = 1; i < grey.pixel_count(); ++i) {
+    ASSERT_EQ(flat.pixels[i * 3], flat.pixels[0]);
+    ASSERT_EQ(flat.pixels[i * 3 + 1], flat.pixels[1]);
+    ASSERT_EQ(flat.pixels[i * 3 + 2], flat.pixels[2]);
+  }
+}
+
+}  // namespace
+}  // namespace dither
