@@ -117,7 +117,7 @@ TEST(ErrorDiffusion, SmallGoldenRow) {
   auto out = dither_image(row, Palette::uniform_levels(2), DitherOptions{});
   ASSERT_TRUE(out.ok());
   const std::vector<uint8_t> expected = {255, 255, 255, 0, 0, 0, 255, 255, 255, 0, 0, 0};
-  EXPECT_EQ(out->pixels, expected);
+  EXPECT_EQ(std::vector<uint8_t>(out->pixels.begin(), out->pixels.end()), expected);
 }
 
 // Hand-computed 2x2: grey 192, FS, levels:2.
@@ -130,7 +130,7 @@ TEST(ErrorDiffusion, SmallGoldenSquareMatchesHandArithmetic) {
   // (1,1) += (-23275*1280)>>12 = -7274.  (0,1): v=49344-5060-4365=39919 -> 255, e=-25616,
   // (1,1) += (-25616*1792)>>12 = -11207.  (1,1): v=49344-1012-7274-11207=29851 -> 0.
   const std::vector<uint8_t> expected = {255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0};
-  EXPECT_EQ(out->pixels, expected);
+  EXPECT_EQ(std::vector<uint8_t>(out->pixels.begin(), out->pixels.end()), expected);
 }
 
 }  // namespace
