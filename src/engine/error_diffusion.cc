@@ -38,6 +38,9 @@ using V4 = int32_t __attribute__((vector_size(16)));
 constexpr int kPad = 3;            // widest reach of any kernel
 constexpr int kLanes = 4;          // R, G, B, unused
 constexpr int kPublishEvery = 64;  // pixels between progress updates
+// Rows interleaved per thread: list palettes have a longer serial chain (a table look-up) to hide.
+constexpr int kLevelsBand = 2;
+constexpr int kListBand = 4;
 
 // A row's progress, alone on its cache line so that publishing it does not disturb neighbours.
 struct alignas(64) Progress {
@@ -172,51 +175,49 @@ struct Row {
   }
 };
 
-// Runs rows y .. y + count - 1 (count 1 or 2) together.
-template <int kKernel, class Q>
-void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y, int count) {
+// Runs rows y .. y + kRows - 1 together, each `inner_lag` pixels behind the one above it.
+template <int kKernel, class Q, int kRows>
+void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) {
   const int width = job.in->width;
   const int channels = job.in->channels;
   const Progress* above = y > 0 ? &job.progress[static_cast<size_t>(y - 1)] : nullptr;
-  std::atomic<int>& first_done = job.progress[static_cast<size_t>(y)].done;
-  std::atomic<int>& last_done = job.progress[static_cast<size_t>(y + count - 1)].done;
-  Row<kKernel, Q> a(job, y);
-  const bool reverse = a.dir < 0;
   int ready = above ? 0 : width;  // pixels of the first row we may do without waiting
-  auto wait_until = [&](int i) {
-    if (i >= ready) {
-      const int need = std::min(width, i + job.lag + kPublishEvery);
-      wait_for(*above, need);
-      ready = need >= width ? width : need - job.lag;
-    }
-  };
-  if (count == 1) {
-    for (int i = 0; i < width; ++i) {
-      wait_until(i);
-      a.step(reverse ? width - 1 - i : i, q, tw, channels, job.factors);
-      if ((i % kPublishEvery) == 0) first_done.store(i, std::memory_order_release);
-    }
-    first_done.store(width, std::memory_order_release);
-    return;
+  auto rows = [&]<size_t... K>(std::index_sequence<K...>) {
+    return std::array<Row<kKernel, Q>, kRows>{Row<kKernel, Q>(job, y + static_cast<int>(K))...};
   }
-  Row<kKernel, Q> b(job, y + 1);
+  (std::make_index_sequence<kRows>{});
+  const bool reverse = rows[0].dir < 0;  // only single-row bands run serpentine
   const int lag = job.inner_lag;
-  for (int i = 0; i < width + lag; ++i) {
-    if (i < width) {
-      wait_until(i);
-      a.step(i, q, tw, channels, job.factors);
+  std::atomic<int>& last_done = job.progress[static_cast<size_t>(y + kRows - 1)].done;
+  for (int i = 0; i < width + (kRows - 1) * lag; ++i) {
+    [&]<size_t... K>(std::index_sequence<K...>) {
+      (
+          [&] {
+            const int n = i - static_cast<int>(K) * lag;  // pixels this row has done
+            if (n < 0 || n >= width) return;
+            if constexpr (K == 0) {
+              if (n >= ready) {
+                const int need = std::min(width, n + job.lag + kPublishEvery);
+                wait_for(*above, need);
+                ready = need >= width ? width : need - job.lag;
+              }
+            }
+            rows[K].step(reverse ? width - 1 - n : n, q, tw, channels, job.factors);
+            if constexpr (K + 1 == kRows) {
+              if ((n % kPublishEvery) == 0) last_done.store(n, std::memory_order_release);
+            }
+          }(),
+          ...);
     }
-    if (i >= lag) {
-      b.step(i - lag, q, tw, channels, job.factors);
-      if (((i - lag) % kPublishEvery) == 0) last_done.store(i - lag, std::memory_order_release);
-    }
+    (std::make_index_sequence<kRows>{});
   }
-  first_done.store(width, std::memory_order_release);
-  last_done.store(width, std::memory_order_release);
+  for (int k = 0; k < kRows; ++k) {
+    job.progress[static_cast<size_t>(y + k)].done.store(width, std::memory_order_release);
+  }
 }
 
-template <int kKernel, class Q>
-void run(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
+template <int kKernel, class Q, int kBand>
+void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
   constexpr const Kernel& K = kKernels[static_cast<size_t>(kKernel)];
   const int height = job.in->height;
   const int bands = (height + job.band - 1) / job.band;
@@ -230,7 +231,11 @@ void run(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads)
         std::memset(job.error_row(y + r + K.max_dy()) - kPad * kLanes, 0,
                     job.row_cells * sizeof(int32_t));
       }
-      run_band<kKernel, Q>(job, q, tw, y, count);
+      if (count == kBand) {
+        run_band<kKernel, Q, kBand>(job, q, tw, y);
+      } else {
+        for (int r = 0; r < count; ++r) run_band<kKernel, Q, 1>(job, q, tw, y + r);
+      }
     }
   };
   if (threads == 1) {
@@ -241,6 +246,18 @@ void run(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads)
   for (int t = 1; t < threads; ++t) pool.emplace_back(worker, t);
   worker(0);
   for (auto& th : pool) th.join();
+}
+
+template <int kKernel, class Q>
+void run(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
+  switch (job.band) {
+    case 1:
+      return run_bands<kKernel, Q, 1>(job, q, tw, threads);
+    case 2:
+      return run_bands<kKernel, Q, 2>(job, q, tw, threads);
+    default:
+      return run_bands<kKernel, Q, 4>(job, q, tw, threads);
+  }
 }
 
 template <int kKernel>
@@ -276,7 +293,7 @@ void error_diffusion(const Image& in, Image& out, const Quantizer& q, const Dith
   job.out = &out;
   job.factors = fixed_point_weights(*kernel, o.strength);
   job.serpentine = o.serpentine;
-  job.band = o.serpentine ? 1 : 2;
+  job.band = o.serpentine ? 1 : (q.is_levels() ? kLevelsBand : kListBand);
   const int bands = (in.height + job.band - 1) / job.band;
   const int threads = o.serpentine ? 1 : std::clamp(resolve_threads(o.threads), 1, bands);
   job.ring_rows = kernel->max_dy() + job.band * threads + 1;
