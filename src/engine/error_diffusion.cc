@@ -125,31 +125,56 @@ void wait_for(const Progress& progress, int needed) {
   }
 }
 
-// One row in flight: where it reads and writes, and the error travelling right in registers.
+// One row in flight: where it reads and writes, and the error it owes in registers.
+//
+// Error for pixels to the right travels in carry1/carry2. Error for the rows below collects in a
+// window of 2*reach+1 cells per row below, covering x-reach .. x+reach: a cell is loaded once
+// when it enters the window and stored once when it leaves, instead of a load and a store per
+// tap.
 template <int kKernel, class Q>
 struct Row {
   static constexpr const Kernel& K = kKernels[static_cast<size_t>(kKernel)];
+  static constexpr int P = K.max_dx();
+  static constexpr int D = K.max_dy();
+  static constexpr int W = 2 * P + 1;
   const uint8_t* src;
   uint8_t* out;
   std::array<int32_t*, 4> err;  // error rows y .. y+3
   int dir;
   V4 carry1{};  // error owed to the next pixel in the direction of travel
   V4 carry2{};  // ... and to the one after
+  std::array<std::array<V4, W>, D> window{};  // [dy-1][k]: cell x-P+k (along dir) of row y+dy
 
   Row(Job& job, int y) : src(job.in->row(y)), out(job.out->row(y)) {
     dir = (job.serpentine && (y & 1)) ? -1 : 1;
-    for (int d = 0; d <= K.max_dy(); ++d) err[static_cast<size_t>(d)] = job.error_row(y + d);
+    for (int d = 0; d <= D; ++d) err[static_cast<size_t>(d)] = job.error_row(y + d);
+  }
+
+  int32_t* cell(int dy, int x) const { return err[static_cast<size_t>(dy)] + x * kLanes; }
+
+  // Before the first pixel x0: cells x0-P .. x0+P-1 enter the windows.
+  void begin(int x0) {
+    for (int d = 0; d < D; ++d) {
+      for (int k = 0; k < W - 1; ++k) window[d][k] = load(cell(d + 1, x0 + (k - P) * dir));
+    }
+  }
+
+  // After the last pixel x1: cells x1-P+1 .. x1+P leave the windows.
+  void finish(int x1) {
+    for (int d = 0; d < D; ++d) {
+      for (int k = 0; k < W - 1; ++k) store(cell(d + 1, x1 + (k - P + 1) * dir), window[d][k]);
+    }
   }
 
   template <size_t... I>
-  inline void spread(V4 e, int x, const std::array<int, 12>& f, std::index_sequence<I...>) {
+  inline void spread(V4 e, const std::array<int, 12>& f, std::index_sequence<I...>) {
     carry1 = carry2;
     carry2 = V4{};
-    (spread_tap<I>(e, x, f[I]), ...);
+    (spread_tap<I>(e, f[I]), ...);
   }
 
   template <size_t I>
-  inline void spread_tap(V4 e, int x, int factor) {
+  inline void spread_tap(V4 e, int factor) {
     constexpr KernelTap tap = K.taps[I];
     const V4 share = (e * factor) >> kWeightShift;
     if constexpr (tap.dy == 0) {
@@ -159,57 +184,71 @@ struct Row {
         carry2 += share;
       }
     } else {
-      int32_t* cell = err[tap.dy] + (x + tap.dx * dir) * kLanes;
-      store(cell, load(cell) + share);
+      window[tap.dy - 1][P + tap.dx] += share;
     }
   }
 
   inline void step(int x, const Q& q, const std::array<uint16_t, 256>& tw, int channels,
                    const std::array<int, 12>& factors) {
+    for (int d = 0; d < D; ++d) window[d][W - 1] = load(cell(d + 1, x + P * dir));
     const uint8_t* p = src + x * channels;
     V4 v = V4{tw[p[0]], tw[p[1]], tw[p[2]], 0} + load(err[0] + x * kLanes) + carry1;
     v = v < 0 ? 0 : v;
     v = v > kWorkingMax ? kWorkingMax : v;
     const V4 e = v - q.choose(v, out + x * channels);
-    spread(e, x, factors, std::make_index_sequence<static_cast<size_t>(K.tap_count)>{});
+    spread(e, factors, std::make_index_sequence<static_cast<size_t>(K.tap_count)>{});
+    for (int d = 0; d < D; ++d) {
+      store(cell(d + 1, x - P * dir), window[d][0]);
+      for (int k = 0; k < W - 1; ++k) window[d][k] = window[d][k + 1];
+    }
   }
 };
 
-// Runs rows y .. y + kRows - 1 together, each `inner_lag` pixels behind the one above it.
+// Runs rows y .. y + kRows - 1 together, each `inner_lag` pixels behind the one above it, in
+// chunks of kPublishEvery steps: one wait and one progress update per chunk, and no bounds
+// checks inside the chunks where every row is mid-way.
 template <int kKernel, class Q, int kRows>
 void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) {
   const int width = job.in->width;
   const int channels = job.in->channels;
   const Progress* above = y > 0 ? &job.progress[static_cast<size_t>(y - 1)] : nullptr;
-  int ready = above ? 0 : width;  // pixels of the first row we may do without waiting
   auto rows = [&]<size_t... K>(std::index_sequence<K...>) {
     return std::array<Row<kKernel, Q>, kRows>{Row<kKernel, Q>(job, y + static_cast<int>(K))...};
   }
   (std::make_index_sequence<kRows>{});
   const bool reverse = rows[0].dir < 0;  // only single-row bands run serpentine
   const int lag = job.inner_lag;
+  const int spread = (kRows - 1) * lag;
+  const int total = width + spread;
   std::atomic<int>& last_done = job.progress[static_cast<size_t>(y + kRows - 1)].done;
-  for (int i = 0; i < width + (kRows - 1) * lag; ++i) {
-    [&]<size_t... K>(std::index_sequence<K...>) {
-      (
-          [&] {
-            const int n = i - static_cast<int>(K) * lag;  // pixels this row has done
-            if (n < 0 || n >= width) return;
-            if constexpr (K == 0) {
-              if (n >= ready) {
-                const int need = std::min(width, n + job.lag + kPublishEvery);
-                wait_for(*above, need);
-                ready = need >= width ? width : need - job.lag;
-              }
-            }
-            rows[K].step(reverse ? width - 1 - n : n, q, tw, channels, job.factors);
-            if constexpr (K + 1 == kRows) {
-              if ((n % kPublishEvery) == 0) last_done.store(n, std::memory_order_release);
-            }
-          }(),
-          ...);
+  auto x_of = [&](int n) { return reverse ? width - 1 - n : n; };
+  for (int i0 = 0; i0 < total; i0 += kPublishEvery) {
+    const int i1 = std::min(total, i0 + kPublishEvery);
+    if (above != nullptr && i0 < width) wait_for(*above, std::min(width, i1 + job.lag));
+    if (i0 > spread && i1 < width) {
+      for (int i = i0; i < i1; ++i) {
+        [&]<size_t... K>(std::index_sequence<K...>) {
+          (rows[K].step(x_of(i - static_cast<int>(K) * lag), q, tw, channels, job.factors), ...);
+        }
+        (std::make_index_sequence<kRows>{});
+      }
+    } else {
+      for (int i = i0; i < i1; ++i) {
+        [&]<size_t... K>(std::index_sequence<K...>) {
+          (
+              [&] {
+                const int n = i - static_cast<int>(K) * lag;
+                if (n < 0 || n >= width) return;
+                if (n == 0) rows[K].begin(x_of(n));
+                rows[K].step(x_of(n), q, tw, channels, job.factors);
+                if (n == width - 1) rows[K].finish(x_of(n));
+              }(),
+              ...);
+        }
+        (std::make_index_sequence<kRows>{});
+      }
     }
-    (std::make_index_sequence<kRows>{});
+    last_done.store(std::clamp(i1 - spread, 0, width), std::memory_order_release);
   }
   for (int k = 0; k < kRows; ++k) {
     job.progress[static_cast<size_t>(y + k)].done.store(width, std::memory_order_release);
@@ -298,7 +337,7 @@ void error_diffusion(const Image& in, Image& out, const Quantizer& q, const Dith
   const int threads = o.serpentine ? 1 : std::clamp(resolve_threads(o.threads), 1, bands);
   job.ring_rows = kernel->max_dy() + job.band * threads + 1;
   job.lag = 2 * kernel->max_dx() + 2;
-  job.inner_lag = kernel->max_dx() + 1;
+  job.inner_lag = 2 * kernel->max_dx() + 1;
   job.row_cells = static_cast<size_t>(in.width + 2 * kPad) * kLanes;
   job.errors.assign(job.row_cells * static_cast<size_t>(job.ring_rows), 0);
   job.progress = std::make_unique<Progress[]>(static_cast<size_t>(in.height));
