@@ -2,13 +2,13 @@
 # Benchmarks the engine against Pillow and ImageMagick on one real photo, in one run, and
 # measures the quality figure. See docs/BENCHMARKS.md.
 #
-#   scripts/bench.sh                 # full run (about 5 minutes on 2 cores)
-#   scripts/bench.sh --quick         # one round, target cases only (about 2 minutes)
+#   scripts/bench.sh                 # full run (3-7 minutes on 2 cores, depending on other load)
+#   scripts/bench.sh --quick         # one round, target cases only (about 1 minute once built)
 #   scripts/bench.sh --update-docs   # also paste the results into docs/BENCHMARKS.md
 #
 # Environment: BENCH_ROUNDS (default 4), BENCH_MEGAPIXELS (default 12; "native" keeps the photo's
 # size when it is at least 12 MP), BENCH_QUIET_WAIT (seconds to wait for idle CPUs before each
-# round, default 20), PILLOW_VERSION (default 13.0.0).
+# round, default 30), PILLOW_VERSION (default 13.0.0).
 #
 # Steps: system packages (scripts/setup.sh); the photo (Debian's mate-backgrounds, downloaded and
 # cached in build/bench-data, never committed); a Python venv with Pillow and numpy
@@ -25,7 +25,7 @@ build=$root/build/release
 run=$root/build/bench-run
 megapixels=${BENCH_MEGAPIXELS:-12}
 rounds=${BENCH_ROUNDS:-4}
-quiet_wait=${BENCH_QUIET_WAIT:-20}
+quiet_wait=${BENCH_QUIET_WAIT:-30}
 pillow_version=${PILLOW_VERSION:-13.0.0}
 quick=0
 update_docs=0
@@ -38,6 +38,9 @@ for arg in "$@"; do
   esac
 done
 command_line="scripts/bench.sh${*:+ $*}"
+for v in BENCH_ROUNDS BENCH_MEGAPIXELS BENCH_QUIET_WAIT PILLOW_VERSION; do
+  [[ -n "${!v:-}" ]] && command_line="$v=${!v} $command_line"
+done
 step() { printf '\n== %s\n' "$*" >&2; }
 SECONDS=0
 
@@ -108,7 +111,8 @@ step "Release build"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDITHER_BUILD_BENCHMARKS=ON >/dev/null
 ninja -C "$build" -j2 engine_benchmark bench_dither_file
 cli=""
-if ninja -C "$build" -t targets all 2>/dev/null | grep -q '^dither:'; then
+# (grep without -q: with -q it can stop reading early and pipefail then reports ninja's SIGPIPE)
+if ninja -C "$build" -t targets all 2>/dev/null | grep '^dither:' >/dev/null; then
   if ninja -C "$build" -j2 dither >/dev/null 2>&1; then
     cli=$build/src/cli/dither
   else
@@ -123,24 +127,28 @@ pillow_repeat=3
 if ((quick)); then
   filter='^(floyd-steinberg/(levels:2|ega)/srgb|bayer/levels:2/srgb)/'
 fi
-rm -f "$run"/round-*.json
-engine_args=() peers_args=() busy_list=""
+rm -f "$run"/round-*
+engine_args=() peers_args=() busy_list="" others_engine="" others_peers=""
 for ((r = 1; r <= rounds; r++)); do
   step "round $r of $rounds: waiting up to ${quiet_wait}s for idle CPUs"
-  busy=$(python3 scripts/bench/quiet.py --below 15 --max-wait "$quiet_wait")
+  busy=$(python3 scripts/bench/quiet.py wait --below 15 --max-wait "$quiet_wait")
   echo "bench: CPU busy ${busy}%" >&2
   busy_list+="${busy_list:+,}$busy"
   step "round $r of $rounds: our engine"
   DITHER_BENCH_RGB=$run/photo.rgb DITHER_BENCH_WIDTH=$width DITHER_BENCH_HEIGHT=$height \
+    python3 scripts/bench/quiet.py run --record "$run/round-$r-engine.others" -- \
     "$build/bench/engine_benchmark" --benchmark_filter="$filter" \
     --benchmark_out="$run/round-$r-engine.json" --benchmark_out_format=json \
     --benchmark_counters_tabular=false
   step "round $r of $rounds: peers (Pillow, ImageMagick)"
-  "$py" scripts/bench/peers.py --ppm "$run/photo.ppm" --palette "8=$run/palette-8.txt" \
+  python3 scripts/bench/quiet.py run --record "$run/round-$r-peers.others" -- \
+    "$py" scripts/bench/peers.py --ppm "$run/photo.ppm" --palette "8=$run/palette-8.txt" \
     --palette "ega=$run/palette-ega.txt" --workdir "$run" --repeat "$pillow_repeat" \
     --magick-repeat 1 --magick-warmup "$((r == 1))" --out "$run/round-$r-peers.json"
   engine_args+=(--engine "$run/round-$r-engine.json")
   peers_args+=(--peers "$run/round-$r-peers.json")
+  others_engine+="${others_engine:+,}$(cat "$run/round-$r-engine.others")"
+  others_peers+="${others_peers:+,}$(cat "$run/round-$r-peers.others")"
 done
 
 step "quality"
@@ -151,6 +159,7 @@ step "quality"
 
 step "report"
 "$py" scripts/bench/report.py "${engine_args[@]}" "${peers_args[@]}" --busy "$busy_list" \
+  --others-engine "$others_engine" --others-peers "$others_peers" \
   --quality "$run/quality.md" --image-note "$image_note" --command "$command_line" \
   --out "$root/build/bench-results.md"
 

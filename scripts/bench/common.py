@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import statistics
 import subprocess
 import time
@@ -42,25 +43,37 @@ def pillow_fs(image: Image.Image, colours: list[tuple[int, int, int]]) -> Image.
     return q.convert("RGB")
 
 
-def time_call(fn, repeat: int, warmup: int = 1) -> list[float]:
-    """Wall-clock seconds of `fn()` over `repeat` runs after `warmup` untimed ones."""
+def children_cpu_seconds() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def time_call(fn, repeat: int, warmup: int = 1, children: bool = False
+              ) -> tuple[list[float], list[float]]:
+    """Seconds of `fn()` over `repeat` runs after `warmup` untimed ones: wall-clock, and CPU time
+    (this process's, or with `children` that of the child processes `fn` ran and waited for).
+    CPU time is less disturbed by other work on a shared machine; it only means "speed" for
+    single-threaded work."""
     for _ in range(warmup):
         fn()
-    times = []
+    wall, cpu = [], []
     for _ in range(repeat):
+        c0 = children_cpu_seconds() if children else time.process_time()
         t0 = time.perf_counter()
         fn()
-        times.append(time.perf_counter() - t0)
-    return times
+        wall.append(time.perf_counter() - t0)
+        cpu.append((children_cpu_seconds() if children else time.process_time()) - c0)
+    return wall, cpu
 
 
-def time_command(argv: list[str], env: dict, repeat: int, warmup: int = 1) -> list[float]:
-    """Wall-clock seconds of a whole command (process start to exit)."""
+def time_command(argv: list[str], env: dict, repeat: int, warmup: int = 1
+                 ) -> tuple[list[float], list[float]]:
+    """Wall-clock and CPU seconds of a whole command (process start to exit)."""
 
     def run():
         subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL)
 
-    return time_call(run, repeat, warmup)
+    return time_call(run, repeat, warmup, children=True)
 
 
 def median(values: list[float]) -> float:
