@@ -62,6 +62,7 @@ int run(int argc, char** argv) {
   const std::string out_path = argv[4];
   std::string palette_text = "levels:2";
   dither::DitherOptions options;
+  options.color_space = dither::ColorSpace::kSrgb;  // --linear turns linear light on
   options.threads = 0;
   for (int i = 5; i < argc; ++i) {
     const std::string arg = argv[i];

@@ -127,12 +127,15 @@ std::vector<Case> cases() {
   for (const AlgorithmInfo& info : algorithms()) {
     DitherOptions o;
     o.algorithm = info.algorithm;
+    o.color_space = ColorSpace::kSrgb;
     list.push_back({std::string(info.name) + "/levels:2/srgb", "levels:2", o});
   }
   DitherOptions fs;
   fs.algorithm = Algorithm::kFloydSteinberg;
+  fs.color_space = ColorSpace::kSrgb;  // the peers work in sRGB
   DitherOptions bayer;
   bayer.algorithm = Algorithm::kBayer;
+  bayer.color_space = ColorSpace::kSrgb;
   bayer.bayer_size = 8;
   DitherOptions fs_linear = fs;
   fs_linear.color_space = ColorSpace::kLinear;

@@ -94,6 +94,7 @@ TEST(ErrorDiffusion, KeepsTheMeanToneOfFlatFields) {
       const Image flat = testing::flat(256, 256, level, level, level);
       DitherOptions o;
       o.algorithm = a;
+      o.color_space = ColorSpace::kSrgb;
       auto out = dither_image(flat, Palette::uniform_levels(2), o);
       ASSERT_TRUE(out.ok());
       EXPECT_NEAR(mean_of(*out, 0), level, 1.5) << algorithm_name(a) << " level " << int(level);
@@ -111,10 +112,13 @@ TEST(ErrorDiffusion, LinearLightKeepsTheMeanLinearIntensity) {
   EXPECT_NEAR(mean_of(*out, 0) / 255.0, srgb_to_linear(128 / 255.0), 0.01);
 }
 
-// Hand-computed: FS on one row of grey 128, levels:2 (see docs/ENGINE.md for the arithmetic).
+// Hand-computed: FS in sRGB on one row of grey 128, levels:2 (see docs/ENGINE.md for the
+// arithmetic).
 TEST(ErrorDiffusion, SmallGoldenRow) {
   const Image row = testing::flat(4, 1, 128, 128, 128);
-  auto out = dither_image(row, Palette::uniform_levels(2), DitherOptions{});
+  DitherOptions o;
+  o.color_space = ColorSpace::kSrgb;
+  auto out = dither_image(row, Palette::uniform_levels(2), o);
   ASSERT_TRUE(out.ok());
   const std::vector<uint8_t> expected = {255, 255, 255, 0, 0, 0, 255, 255, 255, 0, 0, 0};
   EXPECT_EQ(std::vector<uint8_t>(out->pixels.begin(), out->pixels.end()), expected);
@@ -123,7 +127,9 @@ TEST(ErrorDiffusion, SmallGoldenRow) {
 // Hand-computed 2x2: grey 192, FS, levels:2.
 TEST(ErrorDiffusion, SmallGoldenSquareMatchesHandArithmetic) {
   const Image sq = testing::flat(2, 2, 192, 192, 192);
-  auto out = dither_image(sq, Palette::uniform_levels(2), DitherOptions{});
+  DitherOptions o;
+  o.color_space = ColorSpace::kSrgb;
+  auto out = dither_image(sq, Palette::uniform_levels(2), o);
   ASSERT_TRUE(out.ok());
   // (0,0): v=49344 -> 255, e=-16191. right += (-16191*1792)>>12 = -7084, (0,1) += -5060,
   // (1,1) += -1012.  (1,0): v=42260 -> 255, e=-23275: (0,1) += (-23275*768)>>12 = -4365,

@@ -50,7 +50,10 @@ struct DitherOptions {
   int bayer_size = 8;                          // kBayer: 2, 4, 8, 16, 32, 64 or 3
   std::string halftone = "h6x6a";              // kHalftone: see halftone_names()
   uint64_t seed = 1;                           // kRandom
-  ColorSpace color_space = ColorSpace::kSrgb;  // kLinear = linear-light processing
+  // Linear light by default: dithering in sRGB makes mid-tones far too bright once the eye
+  // averages the pattern (docs/BENCHMARKS.md measures it). kSrgb is what Pillow, ImageMagick
+  // and the prototype do.
+  ColorSpace color_space = ColorSpace::kLinear;
   Metric metric = Metric::kEuclidean;
   double strength = 1.0;  // 0..1: fraction of error diffused / amplitude of the threshold
   int threads = 1;        // 0 = all hardware threads; output never depends on it

@@ -354,6 +354,7 @@ TEST(Ordered, BayerKeepsTheToneOfFlatGreys) {
     const Image img = testing::flat(8, 8, static_cast<uint8_t>(v), static_cast<uint8_t>(v),
                                     static_cast<uint8_t>(v));
     DitherOptions o;
+    o.color_space = ColorSpace::kSrgb;  // this test is about sRGB tone
     o.algorithm = Algorithm::kBayer;
     const Image out = *dither_image(img, Palette::uniform_levels(2), o);
     int lit = 0;

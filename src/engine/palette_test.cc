@@ -30,6 +30,7 @@ TEST(Palette, ChannelsFormulaWithoutDitheringIsThePrototypes) {
     ramp.at(s, 0)[2] = static_cast<uint8_t>((s * 7) % 256);
   }
   DitherOptions o;
+  o.color_space = ColorSpace::kSrgb;  // this test is about sRGB tone
   o.algorithm = Algorithm::kThreshold;
   for (int c : {2, 3, 4, 5, 7, 16, 100, 255, 256}) {
     auto out = dither_image(ramp, Palette::uniform_levels(c), o);

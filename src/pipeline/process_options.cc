@@ -56,7 +56,7 @@ const std::vector<OptionInfo>& option_table() {
        "levels per colour channel, the same as palette=levels:N (default 2)"},
       {"serpentine", OptionType::kBoolean, "BOOL", "error diffusion: alternate row direction"},
       {"linear_light", OptionType::kBoolean, "BOOL",
-       "dither in linear light (gamma-correct tone); default false, like most tools"},
+       "dither in linear light, gamma-correct tone (default true; false = sRGB like Pillow)"},
       {"perceptual", OptionType::kBoolean, "BOOL",
        "luma-weighted colour distance instead of plain RGB distance"},
       {"strength", OptionType::kNumber, "0..1",
