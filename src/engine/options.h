@@ -46,10 +46,10 @@ enum class Metric {
 
 struct DitherOptions {
   Algorithm algorithm = Algorithm::kFloydSteinberg;
-  bool serpentine = false;                     // error diffusion: alternate row direction
-  int bayer_size = 8;                          // kBayer: 2, 4, 8, 16, 32, 64 or 3
-  std::string halftone = "h6x6a";              // kHalftone: see halftone_names()
-  uint64_t seed = 1;                           // kRandom
+  bool serpentine = false;         // error diffusion: alternate row direction
+  int bayer_size = 8;              // kBayer: 2, 4, 8, 16, 32, 64 or 3
+  std::string halftone = "h6x6a";  // kHalftone: see halftone_names()
+  uint64_t seed = 1;               // kRandom
   // Linear light by default: dithering in sRGB makes mid-tones far too bright once the eye
   // averages the pattern (docs/BENCHMARKS.md measures it). kSrgb is what Pillow, ImageMagick
   // and the prototype do.
