@@ -40,7 +40,7 @@ constexpr int kLanes = 4;          // R, G, B, unused
 constexpr int kPublishEvery = 64;  // pixels between progress updates
 // Rows interleaved per thread: list palettes have a longer serial chain (a table look-up) to hide.
 constexpr int kLevelsBand = 2;
-constexpr int kListBand = 4;
+constexpr int kListBand = 2;
 
 // A row's progress, alone on its cache line so that publishing it does not disturb neighbours.
 struct alignas(64) Progress {

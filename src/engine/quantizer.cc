@@ -57,6 +57,9 @@ Quantizer::Quantizer(const Palette& palette, ColorSpace space, Metric metric)
   for (const Color& c : colors_) {
     working_.push_back({tw[c.r], tw[c.g], tw[c.b]});
     working4_.push_back({tw[c.r], tw[c.g], tw[c.b], 0});
+    const int64_t pr = tw[c.r], pg = tw[c.g], pb = tw[c.b];
+    ranked_.push_back({weights_[0] * pr, weights_[1] * pg, weights_[2] * pb,
+                       weights_[0] * pr * pr + weights_[1] * pg * pg + weights_[2] * pb * pb});
   }
   build_cells();
 }

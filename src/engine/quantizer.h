@@ -55,7 +55,7 @@ class Quantizer {
     for (int k = 1; k <= groups; ++k) {
       const int challenger = best_of_four(r, g, b, group + 4 * k);
       // Earlier groups hold lower indices: only a strictly smaller distance wins.
-      if (distance(r, g, b, challenger) < distance(r, g, b, best)) best = challenger;
+      if (rank(r, g, b, challenger) < rank(r, g, b, best)) best = challenger;
     }
     return best;
   }
@@ -78,12 +78,20 @@ class Quantizer {
  private:
   static constexpr int kCellBits = 5;
   static constexpr int kCellShift = 16 - kCellBits;
+  // distance(v, i) minus the same sum_c k_c v_c^2 for every colour: sum_c k_c p_c^2 -
+  // 2 sum_c k_c v_c p_c. Ranks colours exactly like distance() (ties included) with three
+  // multiplications instead of six.
+  int64_t rank(int r, int g, int b, int index) const {
+    const Ranked& p = ranked_[static_cast<size_t>(index)];
+    return p.norm - 2 * (r * p.kr + g * p.kg + b * p.kb);
+  }
+
   // The nearest of four candidates in increasing index order (ties to the first), branch-free.
   int best_of_four(int r, int g, int b, const uint8_t* c) const {
-    const int64_t d0 = distance(r, g, b, c[0]);
-    const int64_t d1 = distance(r, g, b, c[1]);
-    const int64_t d2 = distance(r, g, b, c[2]);
-    const int64_t d3 = distance(r, g, b, c[3]);
+    const int64_t d0 = rank(r, g, b, c[0]);
+    const int64_t d1 = rank(r, g, b, c[1]);
+    const int64_t d2 = rank(r, g, b, c[2]);
+    const int64_t d3 = rank(r, g, b, c[3]);
     const int i01 = d1 < d0 ? c[1] : c[0];
     const int64_t m01 = d1 < d0 ? d1 : d0;
     const int i23 = d3 < d2 ? c[3] : c[2];
@@ -111,6 +119,11 @@ class Quantizer {
   std::vector<Color> colors_;
   std::vector<std::array<int32_t, 3>> working_;
   std::vector<std::array<int32_t, 4>> working4_;  // working_, padded for aligned loads
+  struct Ranked {
+    int64_t kr, kg, kb;  // k_c * p_c
+    int64_t norm;        // sum_c k_c * p_c^2
+  };
+  std::vector<Ranked> ranked_;
   std::vector<uint32_t> cells_;
   std::vector<uint8_t> candidates_;
 };
