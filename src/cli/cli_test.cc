@@ -39,7 +39,7 @@ class CliTest : public ::testing::Test {
     std::ifstream f(path(name), std::ios::binary);
     return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
   }
-  int run(std::vector<std::string> args) {
+  int run(const std::vector<std::string>& args) {
     out_.str("");
     err_.str("");
     return cli::run(args, out_, err_);

@@ -133,7 +133,7 @@ void wait_for(const Progress& progress, int needed) {
 // tap.
 template <int kKernel, class Q>
 struct Row {
-  static constexpr const Kernel& K = kKernels[static_cast<size_t>(kKernel)];
+  static constexpr Kernel K = kKernels[static_cast<size_t>(kKernel)];
   static constexpr int P = K.max_dx();
   static constexpr int D = K.max_dy();
   static constexpr int W = 2 * P + 1;
@@ -257,7 +257,7 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
 
 template <int kKernel, class Q, int kBand>
 void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
-  constexpr const Kernel& K = kKernels[static_cast<size_t>(kKernel)];
+  constexpr Kernel K = kKernels[static_cast<size_t>(kKernel)];
   const int height = job.in->height;
   const int bands = (height + job.band - 1) / job.band;
   auto worker = [&](int first) {

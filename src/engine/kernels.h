@@ -32,7 +32,10 @@ struct Kernel {
   std::array<KernelTap, 12> taps;
   constexpr int max_dx() const {  // horizontal reach, 1..3
     int m = 0;
-    for (int i = 0; i < tap_count; ++i) m = std::max(m, std::abs(taps[static_cast<size_t>(i)].dx));
+    for (int i = 0; i < tap_count; ++i) {
+      const int dx = taps[static_cast<size_t>(i)].dx;  // std::abs is not constexpr before C++23
+      m = std::max(m, dx < 0 ? -dx : dx);
+    }
     return m;
   }
   constexpr int max_dy() const {  // rows below, 1..3

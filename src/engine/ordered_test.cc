@@ -144,7 +144,7 @@ double low_frequency_power(const std::vector<bool>& on, int size) {
 double mean_nearest_distance(const std::vector<bool>& on, int size) {
   std::vector<std::pair<int, int>> pts;
   for (int i = 0; i < size * size; ++i) {
-    if (on[static_cast<size_t>(i)]) pts.push_back({i % size, i / size});
+    if (on[static_cast<size_t>(i)]) pts.emplace_back(i % size, i / size);
   }
   double sum = 0.0;
   for (const auto& [x, y] : pts) {

@@ -73,7 +73,7 @@ Palette Palette::uniform_levels(int levels) {
   return p;
 }
 
-Palette Palette::from_colors(std::vector<Color> colors) {
+Palette Palette::from_colors(const std::vector<Color>& colors) {
   Palette p;
   std::unordered_set<uint32_t> seen;
   for (const Color& c : colors) {

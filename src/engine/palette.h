@@ -29,7 +29,7 @@ class Palette {
   // `levels` per channel, 2..256 each.
   static Palette uniform_levels(int levels);
   // 1..256 distinct colours, order kept (duplicates removed).
-  static Palette from_colors(std::vector<Color> colors);
+  static Palette from_colors(const std::vector<Color>& colors);
 
   bool is_levels() const { return levels_ > 0; }
   int levels() const { return levels_; }  // 0 for a list palette

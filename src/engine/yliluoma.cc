@@ -112,7 +112,7 @@ class Planner {
     }
     by_distance_.clear();
     for (int i = 0; i < n; ++i) {
-      by_distance_.push_back({q_.distance(target[0], target[1], target[2], i), i});
+      by_distance_.emplace_back(q_.distance(target[0], target[1], target[2], i), i);
     }
     std::partial_sort(by_distance_.begin(), by_distance_.begin() + kCandidates, by_distance_.end());
     for (int k = 0; k < kCandidates; ++k)

@@ -51,7 +51,7 @@ std::vector<int> mixing_plan(const RefPalette& p, const std::array<int32_t, 3>& 
     const auto w = working(p, colors[i]);
     int64_t d = 0;
     for (size_t c = 0; c < 3; ++c) d += wi[c] * (target[c] - w[c]) * (target[c] - w[c]);
-    by_distance.push_back({d, static_cast<int>(i)});
+    by_distance.emplace_back(d, static_cast<int>(i));
   }
   std::sort(by_distance.begin(), by_distance.end());
   std::vector<int> candidates;
