@@ -91,15 +91,27 @@ Palette palette_from_spec(const std::string& text) {
   return resolve_palette(*spec, bench_image());
 }
 
-void run_dither(benchmark::State& state, const Palette& palette, const DitherOptions& options) {
+// `reuse`: dither into one output buffer kept across iterations (dither_into), which leaves out
+// the kernel's cost of supplying a fresh output buffer on every call.
+void run_dither(benchmark::State& state, const Palette& palette, const DitherOptions& options,
+                bool reuse) {
   const Image& image = bench_image();
+  Image kept;
   for (auto _ : state) {
-    Result<Image> out = dither_image(image, palette, options);
-    if (!out) {
-      state.SkipWithError(out.error().message.c_str());
-      break;
+    if (reuse) {
+      if (Status s = dither_into(image, palette, options, kept); !s) {
+        state.SkipWithError(s.error().message.c_str());
+        break;
+      }
+      benchmark::DoNotOptimize(kept.pixels.data());
+    } else {
+      Result<Image> out = dither_image(image, palette, options);
+      if (!out) {
+        state.SkipWithError(out.error().message.c_str());
+        break;
+      }
+      benchmark::DoNotOptimize(out->pixels.data());
     }
-    benchmark::DoNotOptimize(out->pixels.data());
     benchmark::ClobberMemory();
   }
   const auto pixels = static_cast<int64_t>(image.pixel_count());
@@ -117,9 +129,10 @@ void run_dither(benchmark::State& state, const Palette& palette, const DitherOpt
 bool is_slow(Algorithm a) { return a == Algorithm::kRiemersma; }
 
 struct Case {
-  std::string name;  // <algorithm>/<palette>/<space>
+  std::string name;  // <algorithm>/<palette>/<space>[/reuse]
   std::string palette;
   DitherOptions options;
+  bool reuse = false;
 };
 
 std::vector<Case> cases() {
@@ -143,6 +156,9 @@ std::vector<Case> cases() {
   list.push_back({"floyd-steinberg/pico8/srgb", "pico8", fs});
   list.push_back({"bayer/ega/srgb", "ega", bayer});
   list.push_back({"floyd-steinberg/levels:2/linear", "levels:2", fs_linear});
+  // The same work into a kept output buffer: what the thread speed-up is without page faults.
+  list.push_back({"bayer/levels:2/srgb/reuse", "levels:2", bayer, true});
+  list.push_back({"floyd-steinberg/levels:2/srgb/reuse", "levels:2", fs, true});
   return list;
 }
 
@@ -154,10 +170,10 @@ void register_benchmarks() {
       const std::string name = c.name + (threads == 1 ? "/threads=1" : "/threads=all");
       const std::string palette_text = c.palette;
       benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
-          name.c_str(), [palette_text, options](benchmark::State& state) {
+          name.c_str(), [palette_text, options, reuse = c.reuse](benchmark::State& state) {
             // Resolved once per run, outside the timed loop; the quantiser is built inside.
             const Palette palette = palette_from_spec(palette_text);
-            run_dither(state, palette, options);
+            run_dither(state, palette, options, reuse);
           });
       b->UseRealTime()->Unit(benchmark::kMillisecond);
       if (is_slow(options.algorithm)) b->Iterations(1);

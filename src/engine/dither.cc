@@ -17,9 +17,9 @@ int resolve_threads(int requested) {
 
 }  // namespace detail
 
-Result<Image> dither_image(const Image& image, const Palette& palette,
-                           const DitherOptions& options) {
-  if (Status s = validate(options); !s) return s.error();
+Status dither_into(const Image& image, const Palette& palette, const DitherOptions& options,
+                   Image& out) {
+  if (Status s = validate(options); !s) return s;
   if (image.channels != 3 && image.channels != 4) {
     return make_error(ErrorKind::kInvalidArgument, "the engine takes RGB or RGBA images");
   }
@@ -28,9 +28,13 @@ Result<Image> dither_image(const Image& image, const Palette& palette,
     return make_error(ErrorKind::kInvalidArgument, "image buffer does not match its size");
   }
   if (palette.size() == 0) return make_error(ErrorKind::kInvalidArgument, "palette is empty");
+  if (&out == &image) return make_error(ErrorKind::kInvalidArgument, "out must not be the input");
 
   const Quantizer q(palette, options.color_space, options.metric);
-  Image out(image.width, image.height, image.channels);
+  if (out.width != image.width || out.height != image.height || out.channels != image.channels ||
+      out.pixels.size() != image.pixels.size()) {
+    out = Image(image.width, image.height, image.channels);
+  }
   if (is_error_diffusion(options.algorithm)) {
     detail::error_diffusion(image, out, q, options);
   } else if (options.algorithm == Algorithm::kRiemersma) {
@@ -44,6 +48,13 @@ Result<Image> dither_image(const Image& image, const Palette& palette,
     const size_t n = image.pixel_count();
     for (size_t i = 0; i < n; ++i) out.pixels[i * 4 + 3] = image.pixels[i * 4 + 3];
   }
+  return {};
+}
+
+Result<Image> dither_image(const Image& image, const Palette& palette,
+                           const DitherOptions& options) {
+  Image out;
+  if (Status s = dither_into(image, palette, options, out); !s) return s.error();
   return out;
 }
 

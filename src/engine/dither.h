@@ -19,6 +19,11 @@ namespace dither {
 Result<Image> dither_image(const Image& image, const Palette& palette,
                            const DitherOptions& options);
 
+// The same, into `out`, whose buffer is reused when it already has the right size: for callers
+// that dither many images of one size (a fresh 36 MB buffer costs page faults on every call).
+Status dither_into(const Image& image, const Palette& palette, const DitherOptions& options,
+                   Image& out);
+
 // Nearest-neighbour enlargement by an integer factor (1..16), for crisp pixel art after dithering.
 Image upscale_nearest(const Image& image, int factor);
 
