@@ -139,3 +139,27 @@ TEST(Dither, UpscaleRepeatsPixels) {
 
 }  // namespace
 }  // namespace dither
+
+namespace dither {
+namespace {
+
+TEST(Dither, IntoReusesTheBufferAndMatchesDitherImage) {
+  const Image a = testing::synthetic_photo(40, 30);
+  const Image b = testing::noise(40, 30, 3, 3);
+  const Palette p = Palette::from_colors(*named_palette("ega"));
+  Image out;
+  ASSERT_TRUE(dither_into(a, p, DitherOptions{}, out).ok());
+  const uint8_t* buffer = out.pixels.data();
+  EXPECT_EQ(out.pixels, dither_image(a, p, DitherOptions{})->pixels);
+  ASSERT_TRUE(dither_into(b, p, DitherOptions{}, out).ok());
+  EXPECT_EQ(out.pixels.data(), buffer) << "same size: the buffer is reused";
+  EXPECT_EQ(out.pixels, dither_image(b, p, DitherOptions{})->pixels);
+  Image small = testing::noise(5, 4, 4, 1);
+  ASSERT_TRUE(dither_into(small, p, DitherOptions{}, out).ok());
+  EXPECT_EQ(out.width, 5);
+  EXPECT_EQ(out.channels, 4);
+  EXPECT_FALSE(dither_into(small, p, DitherOptions{}, small).ok());
+}
+
+}  // namespace
+}  // namespace dither
