@@ -144,10 +144,12 @@ struct Row {
   V4 carry1{};  // error owed to the next pixel in the direction of travel
   V4 carry2{};  // ... and to the one after
   std::array<std::array<V4, W>, D> window{};  // [dy-1][k]: cell x-P+k (along dir) of row y+dy
+  std::array<V4, static_cast<size_t>(K.tap_count)> factor;  // each tap's factor in every lane
 
   Row(Job& job, int y) : src(job.in->row(y)), out(job.out->row(y)) {
     dir = (job.serpentine && (y & 1)) ? -1 : 1;
     for (int d = 0; d <= D; ++d) err[static_cast<size_t>(d)] = job.error_row(y + d);
+    for (size_t t = 0; t < factor.size(); ++t) factor[t] = V4{} + job.factors[t];
   }
 
   int32_t* cell(int dy, int x) const { return err[static_cast<size_t>(dy)] + x * kLanes; }
@@ -167,16 +169,16 @@ struct Row {
   }
 
   template <size_t... I>
-  inline void spread(V4 e, const std::array<int, 12>& f, std::index_sequence<I...>) {
+  inline void spread(V4 e, std::index_sequence<I...>) {
     carry1 = carry2;
     carry2 = V4{};
-    (spread_tap<I>(e, f[I]), ...);
+    (spread_tap<I>(e), ...);
   }
 
   template <size_t I>
-  inline void spread_tap(V4 e, int factor) {
+  inline void spread_tap(V4 e) {
     constexpr KernelTap tap = K.taps[I];
-    const V4 share = (e * factor) >> kWeightShift;
+    const V4 share = (e * factor[I]) >> kWeightShift;
     if constexpr (tap.dy == 0) {
       if constexpr (tap.dx == 1) {
         carry1 += share;
@@ -188,15 +190,14 @@ struct Row {
     }
   }
 
-  inline void step(int x, const Q& q, const std::array<uint16_t, 256>& tw, int channels,
-                   const std::array<int, 12>& factors) {
+  inline void step(int x, const Q& q, const std::array<uint16_t, 256>& tw, int channels) {
     for (int d = 0; d < D; ++d) window[d][W - 1] = load(cell(d + 1, x + P * dir));
     const uint8_t* p = src + x * channels;
     V4 v = V4{tw[p[0]], tw[p[1]], tw[p[2]], 0} + load(err[0] + x * kLanes) + carry1;
     v = v < 0 ? 0 : v;
     v = v > kWorkingMax ? kWorkingMax : v;
     const V4 e = v - q.choose(v, out + x * channels);
-    spread(e, factors, std::make_index_sequence<static_cast<size_t>(K.tap_count)>{});
+    spread(e, std::make_index_sequence<static_cast<size_t>(K.tap_count)>{});
     for (int d = 0; d < D; ++d) {
       store(cell(d + 1, x - P * dir), window[d][0]);
       for (int k = 0; k < W - 1; ++k) window[d][k] = window[d][k + 1];
@@ -228,7 +229,7 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
     if (i0 > spread && i1 < width) {
       for (int i = i0; i < i1; ++i) {
         [&]<size_t... K>(std::index_sequence<K...>) {
-          (rows[K].step(x_of(i - static_cast<int>(K) * lag), q, tw, channels, job.factors), ...);
+          (rows[K].step(x_of(i - static_cast<int>(K) * lag), q, tw, channels), ...);
         }
         (std::make_index_sequence<kRows>{});
       }
@@ -240,7 +241,7 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
                 const int n = i - static_cast<int>(K) * lag;
                 if (n < 0 || n >= width) return;
                 if (n == 0) rows[K].begin(x_of(n));
-                rows[K].step(x_of(n), q, tw, channels, job.factors);
+                rows[K].step(x_of(n), q, tw, channels);
                 if (n == width - 1) rows[K].finish(x_of(n));
               }(),
               ...);
