@@ -87,7 +87,7 @@ struct ListPalette {
   const Quantizer* q;
   const V4* working;
   V4 choose(V4 v, uint8_t* o) const {
-    const int i = q->nearest(v[0], v[1], v[2]);
+    const int i = q->cell_nearest(v[0], v[1], v[2]);
     const Color c = q->color(i);
     o[0] = c.r;
     o[1] = c.g;

@@ -62,6 +62,28 @@ Quantizer::Quantizer(const Palette& palette, ColorSpace space, Metric metric)
                        weights_[0] * pr * pr + weights_[1] * pg * pg + weights_[2] * pb * pb});
   }
   build_cells();
+  // Nearest 8-bit sample by working-space midpoints (ties up), then four samples per cell.
+  sample_cell_.resize(kWorkingMax + 1);
+  int sample = 0;
+  for (int w = 0; w <= kWorkingMax; ++w) {
+    while (sample < 255 &&
+           2 * w >= tw[static_cast<size_t>(sample)] + tw[static_cast<size_t>(sample) + 1]) {
+      ++sample;
+    }
+    sample_cell_[static_cast<size_t>(w)] = static_cast<uint8_t>(sample >> 2);
+  }
+  cell_colour_.assign(size_t{1} << 18, kUnknown);
+}
+
+int Quantizer::fill_cell(size_t cell) const {
+  const auto& tw = *to_working_;
+  auto middle = [&](size_t c) {  // between samples 4c+1 and 4c+2
+    return (tw[4 * c + 1] + tw[4 * c + 2]) / 2;
+  };
+  const int index = nearest(middle(cell >> 12), middle((cell >> 6) & 63), middle(cell & 63));
+  std::atomic_ref<uint16_t>(cell_colour_[cell])
+      .store(static_cast<uint16_t>(index), std::memory_order_relaxed);
+  return index;
 }
 
 void Quantizer::build_cells() {

@@ -10,12 +10,16 @@
 //    cells hold one candidate, so most look-ups are a single table read. Ties go to the lowest
 //    palette index, exactly like a brute-force search.
 //
+// Error diffusion with list palettes uses cell_nearest() instead: one table read per pixel, see
+// below.
+//
 //   Quantizer q(palette, ColorSpace::kSrgb, Metric::kEuclidean);
 //   int i = q.nearest(r, g, b);        // list palettes
 //   int l = q.level_of(w);             // levels palettes, per channel
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <vector>
 
@@ -75,7 +79,28 @@ class Quantizer {
   // The metric's integer weights for R, G, B.
   const std::array<int64_t, 3>& weights() const { return weights_; }
 
+  // Error diffusion's look-up for list palettes: the colour nearest (exactly, as nearest()) to
+  // the middle of the sample cell holding the point. A sample cell spans four 8-bit sRGB steps
+  // per channel (64^3 cells; in linear light too, so dark tones are not lumped together).
+  // Diffusion carries the difference to the chosen colour forward, so the rare second-nearest
+  // pick near a boundary costs no tone; in exchange every pixel is one table read, filled on
+  // first use (concurrent fills write the same value).
+  int cell_nearest(int r, int g, int b) const {
+    const size_t cell = (sample_cell_of(r) << 12) | (sample_cell_of(g) << 6) | sample_cell_of(b);
+    const uint16_t known =
+        std::atomic_ref<uint16_t>(cell_colour_[cell]).load(std::memory_order_relaxed);
+    return known != kUnknown ? known : fill_cell(cell);
+  }
+  // The sample cell (0..63) of a working value: its nearest 8-bit sample, divided by 4. In sRGB
+  // mode the nearest sample is (w + 128) / 257 (no ties), so no table read is needed.
+  size_t sample_cell_of(int working) const {
+    if (space_ == ColorSpace::kSrgb) return static_cast<size_t>(working + 128) / 1028;
+    return sample_cell_[static_cast<size_t>(working)];
+  }
+
  private:
+  static constexpr uint16_t kUnknown = 0xffff;
+  int fill_cell(size_t cell) const;
   static constexpr int kCellBits = 5;
   static constexpr int kCellShift = 16 - kCellBits;
   // distance(v, i) minus the same sum_c k_c v_c^2 for every colour: sum_c k_c p_c^2 -
@@ -126,6 +151,8 @@ class Quantizer {
   std::vector<Ranked> ranked_;
   std::vector<uint32_t> cells_;
   std::vector<uint8_t> candidates_;
+  std::vector<uint8_t> sample_cell_;           // working value -> sample cell
+  mutable std::vector<uint16_t> cell_colour_;  // 64^3, kUnknown until first use
 };
 
 }  // namespace dither

@@ -84,3 +84,44 @@ TEST(Quantizer, WorkingTables) {
 
 }  // namespace
 }  // namespace dither
+
+namespace dither {
+namespace {
+
+TEST(Quantizer, CellNearestIsTheNearestColourToTheSampleCellMiddle) {
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<int> any(0, kWorkingMax);
+  for (const char* name : {"ega", "pico8", "gameboy", "websafe"}) {
+    const Palette p = Palette::from_colors(*named_palette(name));
+    for (ColorSpace space : {ColorSpace::kSrgb, ColorSpace::kLinear}) {
+      for (Metric metric : {Metric::kEuclidean, Metric::kPerceptual}) {
+        const Quantizer q(p, space, metric);
+        const reference::RefPalette ref{&p, space, metric};
+        for (int i = 0; i < 5000; ++i) {
+          const std::array<int32_t, 3> w{any(rng), any(rng), any(rng)};
+          // Twice: the first call fills the cell, the second reads it back.
+          for (int k = 0; k < 2; ++k) {
+            ASSERT_EQ(q.color(q.cell_nearest(w[0], w[1], w[2])),
+                      reference::cell_nearest(ref, w, nullptr))
+                << name << " at " << w[0] << "," << w[1] << "," << w[2];
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(Quantizer, SampleCellsSpanFourSamples) {
+  for (ColorSpace space : {ColorSpace::kSrgb, ColorSpace::kLinear}) {
+    const Quantizer q(Palette::from_colors(*named_palette("bw")), space, Metric::kEuclidean);
+    const auto& tw = to_working_table(space);
+    for (int s = 0; s < 256; ++s) {
+      EXPECT_EQ(static_cast<int>(q.sample_cell_of(tw[static_cast<size_t>(s)])), s / 4);
+    }
+    EXPECT_EQ(q.sample_cell_of(0), 0u);
+    EXPECT_EQ(q.sample_cell_of(kWorkingMax), 63u);
+  }
+}
+
+}  // namespace
+}  // namespace dither

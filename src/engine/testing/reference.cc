@@ -61,6 +61,24 @@ Color nearest(const RefPalette& p, const std::array<int32_t, 3>& w,
   return best_color;
 }
 
+Color cell_nearest(const RefPalette& p, const std::array<int32_t, 3>& w,
+                   std::array<int32_t, 3>* chosen) {
+  if (p.palette->is_levels()) return nearest(p, w, chosen);
+  std::array<int32_t, 3> middle{};
+  for (int c = 0; c < 3; ++c) {
+    int s = 0;  // the nearest sample, by working-space midpoints, ties up
+    while (s < 255 && 2 * w[c] >= to_working(static_cast<uint8_t>(s), p.space) +
+                                      to_working(static_cast<uint8_t>(s + 1), p.space)) {
+      ++s;
+    }
+    const int cell = s / 4;
+    middle[c] = (to_working(static_cast<uint8_t>(4 * cell + 1), p.space) +
+                 to_working(static_cast<uint8_t>(4 * cell + 2), p.space)) /
+                2;
+  }
+  return nearest(p, middle, chosen);
+}
+
 Image error_diffusion(const Image& in, const RefPalette& p, const DitherOptions& o) {
   const Kernel& k = *kernel_for(o.algorithm);
   const auto factors = fixed_point_weights(k, o.strength);
@@ -83,7 +101,7 @@ Image error_diffusion(const Image& in, const RefPalette& p, const DitherOptions&
         v[c] = std::clamp(to_working(s[c], p.space) + cell(x, y)[c], 0, kWorkingMax);
       }
       std::array<int32_t, 3> chosen{};
-      const Color col = nearest(p, v, &chosen);
+      const Color col = cell_nearest(p, v, &chosen);
       uint8_t* d = out.at(x, y);
       d[0] = col.r;
       d[1] = col.g;

@@ -29,6 +29,12 @@ struct RefPalette {
 // weighted squared distance, ties to the lowest index.
 Color nearest(const RefPalette& p, const std::array<int32_t, 3>& w, std::array<int32_t, 3>* chosen);
 
+// Error diffusion's choice for list palettes (docs/ENGINE.md): the nearest colour to the middle
+// of the point's sample cell (nearest 8-bit sample per channel, four samples a cell). For levels
+// palettes, the same as nearest().
+Color cell_nearest(const RefPalette& p, const std::array<int32_t, 3>& w,
+                   std::array<int32_t, 3>* chosen);
+
 // Working value of an 8-bit sample.
 int32_t to_working(uint8_t sample, ColorSpace space);
 
