@@ -63,9 +63,14 @@ inline void store(int32_t* p, V4 v) { std::memcpy(p, &v, sizeof v); }
 struct BinaryLevels {
   V4 choose(V4 v, uint8_t* o) const {
     const V4 chosen = (v >= 32768) & 65535;
-    o[0] = static_cast<uint8_t>(chosen[0] >> 8);
-    o[1] = static_cast<uint8_t>(chosen[1] >> 8);
-    o[2] = static_cast<uint8_t>(chosen[2] >> 8);
+    // Lane bytes 0, 4 and 8 of chosen >> 8 are the three output bytes (0 or 255).
+    using V16 = uint8_t __attribute__((vector_size(16)));
+    const V16 lanes = reinterpret_cast<V16>(chosen >> 8);
+    const V16 packed =
+        __builtin_shufflevector(lanes, lanes, 0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    uint32_t word;
+    std::memcpy(&word, &packed, sizeof word);
+    std::memcpy(o, &word, 3);
     return chosen;
   }
 };
