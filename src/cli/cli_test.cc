@@ -115,6 +115,11 @@ TEST_F(CliTest, BadInputsGiveOneLineAndExitOne) {
   }
   EXPECT_EQ(run({path("photo.png"), path("out.png"), "--max-pixels", "100"}), 1);
   EXPECT_NE(err_.str().find("limit"), std::string::npos) << err_.str();
+  EXPECT_EQ(run({path("photo.png"), path("out.png"), "--max-bytes", "100"}), 1);
+  EXPECT_NE(err_.str().find("limit"), std::string::npos) << err_.str();
+  expect_one_error_line();
+  EXPECT_FALSE(fs::exists(path("out.png")));
+  EXPECT_EQ(run({path("photo.png"), path("out.png"), "--max-bytes", "0"}), 2);
 }
 
 TEST_F(CliTest, BadUsageGivesOneLineAndExitTwo) {
