@@ -89,11 +89,12 @@ struct TableLevels {
 };
 
 struct ListPalette {
-  const Quantizer* q;
+  Quantizer::CellTable table;
+  const Color* colors;
   const V4* working;
   V4 choose(V4 v, uint8_t* o) const {
-    const int i = q->cell_nearest(v[0], v[1], v[2]);
-    const Color c = q->color(i);
+    const int i = table.nearest(v[0], v[1], v[2]);
+    const Color c = colors[i];
     o[0] = c.r;
     o[1] = c.g;
     o[2] = c.b;
@@ -232,12 +233,17 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
     const int i1 = std::min(total, i0 + kPublishEvery);
     if (above != nullptr && i0 < width) wait_for(*above, std::min(width, i1 + job.lag));
     if (i0 > spread && i1 < width) {
+      // A local copy whose address never escapes: the output byte stores cannot alias it, so
+      // the compiler keeps the rows' state in registers instead of reloading it every pixel.
+      auto local = rows;
+      const Q local_q = q;
       for (int i = i0; i < i1; ++i) {
         [&]<size_t... K>(std::index_sequence<K...>) {
-          (rows[K].step(x_of(i - static_cast<int>(K) * lag), q, tw, channels), ...);
+          (local[K].step(x_of(i - static_cast<int>(K) * lag), local_q, tw, channels), ...);
         }
         (std::make_index_sequence<kRows>{});
       }
+      rows = local;
     } else {
       for (int i = i0; i < i1; ++i) {
         [&]<size_t... K>(std::index_sequence<K...>) {
@@ -318,7 +324,7 @@ void dispatch_quantizer(Job& job, const Quantizer& q, int threads) {
       const auto& w = q.working(i);
       working[static_cast<size_t>(i)] = V4{w[0], w[1], w[2], 0};
     }
-    run<kKernel>(job, ListPalette{&q, working.data()}, tw, threads);
+    run<kKernel>(job, ListPalette{q.cell_table(), q.colors(), working.data()}, tw, threads);
   }
 }
 

@@ -65,6 +65,7 @@ class Quantizer {
   }
   int size() const { return static_cast<int>(colors_.size()); }
   Color color(int index) const { return colors_[static_cast<size_t>(index)]; }
+  const Color* colors() const { return colors_.data(); }
   const std::array<int32_t, 3>& working(int index) const {
     return working_[static_cast<size_t>(index)];
   }
@@ -85,18 +86,31 @@ class Quantizer {
   // Diffusion carries the difference to the chosen colour forward, so the rare second-nearest
   // pick near a boundary costs no tone; in exchange every pixel is one table read, filled on
   // first use (concurrent fills write the same value).
-  int cell_nearest(int r, int g, int b) const {
-    const size_t cell = (sample_cell_of(r) << 12) | (sample_cell_of(g) << 6) | sample_cell_of(b);
-    const uint16_t known =
-        std::atomic_ref<uint16_t>(cell_colour_[cell]).load(std::memory_order_relaxed);
-    return known != kUnknown ? known : fill_cell(cell);
+  int cell_nearest(int r, int g, int b) const { return cell_table().nearest(r, g, b); }
+
+  // The same look-up as a small copyable value of raw pointers, for hot loops: a local copy
+  // stays in registers where the quantiser's own members would be re-read after every store.
+  struct CellTable {
+    const uint8_t* sample_cell;  // nullptr in sRGB mode, where the cell is computed
+    uint16_t* colour;
+    const Quantizer* owner;
+    int nearest(int r, int g, int b) const {
+      const size_t cell = (cell_of(r) << 12) | (cell_of(g) << 6) | cell_of(b);
+      const uint16_t known =
+          std::atomic_ref<uint16_t>(colour[cell]).load(std::memory_order_relaxed);
+      return known != kUnknown ? known : owner->fill_cell(cell);
+    }
+    size_t cell_of(int w) const {
+      return sample_cell ? sample_cell[static_cast<size_t>(w)]
+                         : static_cast<size_t>(w + 128) / 1028;
+    }
+  };
+  CellTable cell_table() const {
+    return {space_ == ColorSpace::kSrgb ? nullptr : sample_cell_.data(), cell_colour_.data(), this};
   }
   // The sample cell (0..63) of a working value: its nearest 8-bit sample, divided by 4. In sRGB
   // mode the nearest sample is (w + 128) / 257 (no ties), so no table read is needed.
-  size_t sample_cell_of(int working) const {
-    if (space_ == ColorSpace::kSrgb) return static_cast<size_t>(working + 128) / 1028;
-    return sample_cell_[static_cast<size_t>(working)];
-  }
+  size_t sample_cell_of(int working) const { return cell_table().cell_of(working); }
 
  private:
   static constexpr uint16_t kUnknown = 0xffff;
