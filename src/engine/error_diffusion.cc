@@ -158,12 +158,18 @@ struct Row {
     for (size_t t = 0; t < factor.size(); ++t) factor[t] = V4{} + job.factors[t];
   }
 
+  // The deepest row below is first written by this row: its cells start at zero instead of
+  // being loaded, and every cell of it that anyone reads (-P .. width-1+P) is stored by this row,
+  // so the ring row needs no clearing.
+  static constexpr bool first_touch(int d) { return d + 1 == D; }
+
   int32_t* cell(int dy, int x) const { return err[static_cast<size_t>(dy)] + x * kLanes; }
 
   // Before the first pixel x0: cells x0-P .. x0+P-1 enter the windows.
   void begin(int x0) {
     for (int d = 0; d < D; ++d) {
-      for (int k = 0; k < W - 1; ++k) window[d][k] = load(cell(d + 1, x0 + (k - P) * dir));
+      for (int k = 0; k < W - 1; ++k)
+        window[d][k] = first_touch(d) ? V4{} : load(cell(d + 1, x0 + (k - P) * dir));
     }
   }
 
@@ -197,7 +203,8 @@ struct Row {
   }
 
   inline void step(int x, const Q& q, const std::array<uint16_t, 256>& tw, int channels) {
-    for (int d = 0; d < D; ++d) window[d][W - 1] = load(cell(d + 1, x + P * dir));
+    for (int d = 0; d < D; ++d)
+      window[d][W - 1] = first_touch(d) ? V4{} : load(cell(d + 1, x + P * dir));
     const uint8_t* p = src + x * channels;
     V4 v = V4{tw[p[0]], tw[p[1]], tw[p[2]], 0} + load(err[0] + x * kLanes) + carry1;
     v = v < 0 ? 0 : v;
@@ -269,19 +276,15 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
 
 template <int kKernel, class Q, int kBand>
 void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
-  constexpr Kernel K = kKernels[static_cast<size_t>(kKernel)];
   const int height = job.in->height;
   const int bands = (height + job.band - 1) / job.band;
   auto worker = [&](int first) {
     for (int b = first; b < bands; b += threads) {
       const int y = b * job.band;
       const int count = std::min(job.band, height - y);
-      // The error rows this band writes furthest down are first touched here; their previous
-      // users finished before this thread's previous band did (see ring_rows).
-      for (int r = 0; r < count; ++r) {
-        std::memset(job.error_row(y + r + K.max_dy()) - kPad * kLanes, 0,
-                    job.row_cells * sizeof(int32_t));
-      }
+      // The error rows this band writes furthest down are first touched here (and written
+      // whole, see Row::first_touch); their previous users finished before this thread's
+      // previous band did (see ring_rows).
       if (count == kBand) {
         run_band<kKernel, Q, kBand>(job, q, tw, y);
       } else {
