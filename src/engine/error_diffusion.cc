@@ -235,7 +235,10 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
   const int spread = (kRows - 1) * lag;
   const int total = width + spread;
   std::atomic<int>& last_done = job.progress[static_cast<size_t>(y + kRows - 1)].done;
-  auto x_of = [&](int n) { return reverse ? width - 1 - n : n; };
+  auto x_of = [&](int n) {
+    if constexpr (kRows > 1) return n;  // bands of several rows are never serpentine
+    return reverse ? width - 1 - n : n;
+  };
   for (int i0 = 0; i0 < total; i0 += kPublishEvery) {
     const int i1 = std::min(total, i0 + kPublishEvery);
     if (above != nullptr && i0 < width) wait_for(*above, std::min(width, i1 + job.lag));
