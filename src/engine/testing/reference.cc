@@ -61,6 +61,13 @@ Color nearest(const RefPalette& p, const std::array<int32_t, 3>& w,
   return best_color;
 }
 
+void put(Image& out, int x, int y, Color c) {
+  uint8_t* d = out.at(x, y);
+  d[0] = c.r;
+  d[1] = c.g;
+  d[2] = c.b;
+}
+
 Color cell_nearest(const RefPalette& p, const std::array<int32_t, 3>& w,
                    std::array<int32_t, 3>* chosen) {
   if (p.palette->is_levels()) return nearest(p, w, chosen);
@@ -102,10 +109,7 @@ Image error_diffusion(const Image& in, const RefPalette& p, const DitherOptions&
       }
       std::array<int32_t, 3> chosen{};
       const Color col = cell_nearest(p, v, &chosen);
-      uint8_t* d = out.at(x, y);
-      d[0] = col.r;
-      d[1] = col.g;
-      d[2] = col.b;
+      put(out, x, y, col);
       for (int t = 0; t < k.tap_count; ++t) {
         const KernelTap& tap = k.taps[static_cast<size_t>(t)];
         const int tx = x + (reverse ? -tap.dx : tap.dx);

@@ -35,6 +35,9 @@ Color nearest(const RefPalette& p, const std::array<int32_t, 3>& w, std::array<i
 Color cell_nearest(const RefPalette& p, const std::array<int32_t, 3>& w,
                    std::array<int32_t, 3>* chosen);
 
+// Writes colour c to pixel (x, y) of out (RGB; alpha untouched).
+void put(Image& out, int x, int y, Color c);
+
 // Working value of an 8-bit sample.
 int32_t to_working(uint8_t sample, ColorSpace space);
 

@@ -123,10 +123,7 @@ Image ordered(const Image& in, const RefPalette& p, const DitherOptions& o) {
                       : std::clamp(w + offset(r, spread, o.strength), 0, kWorkingMax);
       }
       const Color col = nearest(p, v, nullptr);
-      uint8_t* d = out.at(x, y);
-      d[0] = col.r;
-      d[1] = col.g;
-      d[2] = col.b;
+      put(out, x, y, col);
     }
   }
   return out;

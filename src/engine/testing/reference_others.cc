@@ -132,10 +132,7 @@ Image riemersma(const Image& in, const RefPalette& p, const DitherOptions& o) {
     }
     std::array<int32_t, 3> chosen{};
     const Color col = nearest(p, v, &chosen);
-    uint8_t* dst = out.at(x, y);
-    dst[0] = col.r;
-    dst[1] = col.g;
-    dst[2] = col.b;
+    put(out, x, y, col);
     queue.pop_back();
     queue.insert(queue.begin(), {v[0] - chosen[0], v[1] - chosen[1], v[2] - chosen[2]});
   }
