@@ -30,29 +30,32 @@ std::string display_name(InputFormat format) {
 // decoded later, on demand, sequentially. fail_on=error turns truncation and corrupt data into
 // errors instead of grey or black filler.
 int open_loader(InputFormat format, std::span<const uint8_t> bytes, VipsImage** out) {
-  // The loaders take a non-const pointer but never write to the buffer.
-  void* data = const_cast<uint8_t*>(bytes.data());
-  const size_t size = bytes.size();
+  using Loader = int (*)(void*, size_t, VipsImage**, ...);
+  Loader load = nullptr;
   switch (format) {
     case InputFormat::kJpeg:
-      return vips_jpegload_buffer(data, size, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                  VIPS_FAIL_ON_ERROR, nullptr);
+      load = vips_jpegload_buffer;
+      break;
     case InputFormat::kPng:
-      return vips_pngload_buffer(data, size, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                 VIPS_FAIL_ON_ERROR, nullptr);
+      load = vips_pngload_buffer;
+      break;
     case InputFormat::kWebp:
-      return vips_webpload_buffer(data, size, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                  VIPS_FAIL_ON_ERROR, nullptr);
-    case InputFormat::kGif:
-      // n = 1, page = 0 by default: the first frame only.
-      return vips_gifload_buffer(data, size, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                 VIPS_FAIL_ON_ERROR, nullptr);
+      load = vips_webpload_buffer;
+      break;
+    case InputFormat::kGif:  // n = 1, page = 0 by default: the first frame only
+      load = vips_gifload_buffer;
+      break;
     case InputFormat::kTiff:
-      return vips_tiffload_buffer(data, size, out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
-                                  VIPS_FAIL_ON_ERROR, nullptr);
+      load = vips_tiffload_buffer;
+      break;
   }
-  vips_error("dither", "unknown input format");
-  return -1;
+  if (load == nullptr) {
+    vips_error("dither", "unknown input format");
+    return -1;
+  }
+  // The loaders take a non-const pointer but never write to the buffer.
+  return load(const_cast<uint8_t*>(bytes.data()), bytes.size(), out, "access",
+              VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_ERROR, nullptr);
 }
 
 struct Opened {
