@@ -72,27 +72,34 @@ bool is_error_diffusion(Algorithm a) {
   return static_cast<int>(a) <= static_cast<int>(Algorithm::kStevensonArce);
 }
 
+Status check_bayer_size(int s) {
+  const bool pow2 = s >= 2 && s <= 64 && (s & (s - 1)) == 0;
+  if (!pow2 && s != 3) {
+    return make_error(
+        ErrorKind::kInvalidArgument,
+        "bayer size must be 3 or a power of two from 2 to 64, got " + std::to_string(s));
+  }
+  return {};
+}
+
+Status check_halftone(std::string_view name) {
+  const auto& names = halftone_names();
+  if (std::find(names.begin(), names.end(), name) != names.end()) return {};
+  std::string known;
+  for (auto n : names) known += (known.empty() ? "" : ", ") + std::string(n);
+  return make_error(ErrorKind::kInvalidArgument,
+                    "unknown halftone matrix '" + std::string(name) + "' (known: " + known + ")");
+}
+
 Status validate(const DitherOptions& o) {
   if (!(o.strength >= 0.0 && o.strength <= 1.0)) {
     return make_error(ErrorKind::kInvalidArgument, "strength must be between 0 and 1");
   }
   if (o.algorithm == Algorithm::kBayer) {
-    const int s = o.bayer_size;
-    const bool pow2 = s >= 2 && s <= 64 && (s & (s - 1)) == 0;
-    if (!pow2 && s != 3) {
-      return make_error(
-          ErrorKind::kInvalidArgument,
-          "bayer size must be 3 or a power of two from 2 to 64, got " + std::to_string(s));
-    }
+    if (Status s = check_bayer_size(o.bayer_size); !s) return s;
   }
   if (o.algorithm == Algorithm::kHalftone) {
-    const auto& names = halftone_names();
-    if (std::find(names.begin(), names.end(), o.halftone) == names.end()) {
-      std::string known;
-      for (auto n : names) known += (known.empty() ? "" : ", ") + std::string(n);
-      return make_error(ErrorKind::kInvalidArgument,
-                        "unknown halftone matrix '" + o.halftone + "' (known: " + known + ")");
-    }
+    if (Status s = check_halftone(o.halftone); !s) return s;
   }
   if (o.threads < 0 || o.threads > 256) {
     return make_error(ErrorKind::kInvalidArgument, "threads must be 0 (all) to 256");

@@ -73,6 +73,10 @@ bool is_error_diffusion(Algorithm a);
 // Names of the clustered-dot / halftone matrices accepted by `halftone`.
 const std::vector<std::string_view>& halftone_names();
 
+// One option each: 3 or a power of two from 2 to 64; a name from halftone_names().
+Status check_bayer_size(int size);
+Status check_halftone(std::string_view name);
+
 // Checks ranges: strength in [0, 1], bayer_size, halftone name, threads >= 0.
 Status validate(const DitherOptions& options);
 

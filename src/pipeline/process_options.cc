@@ -107,16 +107,10 @@ Status set_option(ProcessOptions& o, std::string_view name, std::string_view val
   } else if (name == "bayer_size") {
     auto n = parse_int(name, value, 2, 64);
     if (!n) return n.error();
-    const int s = static_cast<int>(*n);
-    if (s != 3 && (s & (s - 1)) != 0) return bad(name, "must be 3 or a power of two from 2 to 64");
-    o.dither.bayer_size = s;
+    if (Status s = check_bayer_size(static_cast<int>(*n)); !s) return bad(name, s.error().message);
+    o.dither.bayer_size = static_cast<int>(*n);
   } else if (name == "halftone") {
-    const auto& names = halftone_names();
-    if (std::find(names.begin(), names.end(), value) == names.end()) {
-      std::string known;
-      for (auto n : names) known += (known.empty() ? "" : ", ") + std::string(n);
-      return bad(name, "unknown matrix '" + std::string(value) + "' (known: " + known + ")");
-    }
+    if (Status s = check_halftone(value); !s) return bad(name, s.error().message);
     o.dither.halftone = std::string(value);
   } else if (name == "seed") {
     auto n = parse_int(name, value, 0, (1LL << 53));
