@@ -8,8 +8,10 @@ packages=(
   build-essential cmake ninja-build pkg-config clang-format clang-tidy
   # engine image I/O
   libvips-dev libpng-dev libgif-dev libwebp-dev
+  # services: HTTP (Beast/Asio, JSON, URL), embedded metadata, logging
+  libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libsqlite3-dev libspdlog-dev
   # tests and benchmarks
-  libgtest-dev libgmock-dev libbenchmark-dev imagemagick python3-venv
+  libgtest-dev libgmock-dev libbenchmark-dev imagemagick python3-venv wrk nginx-light
 )
 
 missing=()

@@ -10,6 +10,8 @@ std::string_view to_string(ErrorKind kind) {
       return "not_found";
     case ErrorKind::kTooLarge:
       return "too_large";
+    case ErrorKind::kTooManyPixels:
+      return "too_many_pixels";
     case ErrorKind::kUnsupported:
       return "unsupported";
     case ErrorKind::kUndecodable:

@@ -21,7 +21,8 @@ namespace dither {
 enum class ErrorKind {
   kInvalidArgument,  // a parameter or option is malformed or out of range
   kNotFound,         // an id that does not exist
-  kTooLarge,         // a byte or pixel limit was exceeded
+  kTooLarge,         // a byte limit was exceeded (a body, a file)
+  kTooManyPixels,    // a pixel limit was exceeded (from a header, or by resize/upscale)
   kUnsupported,      // a format or type that is not on the allow-list
   kUndecodable,      // data claims to be an image but cannot be decoded
   kUnavailable,      // a dependency is down; retrying later may work

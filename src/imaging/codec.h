@@ -8,7 +8,7 @@
 // indexed PNG at the smallest bit depth that fits, a GIF, or a lossless WebP.
 //
 //   Result<Image> img = imaging::decode(upload_bytes, imaging::Limits{});
-//   if (!img) return img.error();  // kUnsupported, kTooLarge or kUndecodable
+//   if (!img) return img.error();  // kUnsupported, kTooLarge, kTooManyPixels or kUndecodable
 //   Image dithered = ...;
 //   Result<std::vector<uint8_t>> png = imaging::encode(dithered, imaging::OutputFormat::kPng);
 //
@@ -68,7 +68,7 @@ Status init();
 
 // Checks `bytes` without decoding pixels: size against limits.max_bytes (kTooLarge), format
 // (kUnsupported, also for empty input), header readable (kUndecodable), width * height against
-// limits.max_pixels (kTooLarge).
+// limits.max_pixels (kTooManyPixels).
 Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits);
 
 // probe(), then decodes the first frame to 8-bit sRGB: EXIF orientation applied, an embedded ICC
@@ -78,7 +78,7 @@ Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits);
 
 // Resamples to width x height with Lanczos-3 (alpha premultiplied while resampling). A 0 for one
 // side keeps the aspect ratio; both 0 returns the image unchanged; sides are clamped to >= 1.
-// Negative sides are kInvalidArgument; a result over limits.max_pixels is kTooLarge.
+// Negative sides are kInvalidArgument; a result over limits.max_pixels is kTooManyPixels.
 Result<Image> resize(const Image& img, int width, int height, const Limits& limits = Limits{});
 
 // Encodes exactly, without changing any pixel:

@@ -603,12 +603,12 @@ TEST(Limits, HugePngHeaderIsTooLargeFromTheHeaderAlone) {
   const Bytes png = png_claiming(100000, 100000);
   Result<ImageInfo> info = probe(png, Limits{});
   ASSERT_FALSE(info.ok());
-  EXPECT_EQ(info.error().kind, ErrorKind::kTooLarge) << info.error().message;
+  EXPECT_EQ(info.error().kind, ErrorKind::kTooManyPixels) << info.error().message;
   EXPECT_NE(info.error().message.find("100000x100000"), std::string::npos);
   EXPECT_NE(info.error().message.find("50000000"), std::string::npos);
   Result<Image> img = decode(png, Limits{});
   ASSERT_FALSE(img.ok());
-  EXPECT_EQ(img.error().kind, ErrorKind::kTooLarge);
+  EXPECT_EQ(img.error().kind, ErrorKind::kTooManyPixels);
 
   // The same construction within the limit is read fine as far as the header goes.
   Result<ImageInfo> small = probe(png_claiming(300, 200), Limits{});
@@ -624,7 +624,7 @@ TEST(Limits, PixelLimitIsConfigurable) {
   limits.max_pixels = 9999;
   Result<Image> img = decode(png, limits);
   ASSERT_FALSE(img.ok());
-  EXPECT_EQ(img.error().kind, ErrorKind::kTooLarge);
+  EXPECT_EQ(img.error().kind, ErrorKind::kTooManyPixels);
   limits.max_pixels = 10000;
   EXPECT_TRUE(decode(png, limits).ok());
 }
@@ -874,7 +874,7 @@ TEST(Resize, BadArguments) {
   EXPECT_EQ(resize(Image(), 5, 5).error().kind, ErrorKind::kInvalidArgument);
   Limits limits;
   limits.max_pixels = 1000;
-  EXPECT_EQ(resize(img, 100, 100, limits).error().kind, ErrorKind::kTooLarge);
+  EXPECT_EQ(resize(img, 100, 100, limits).error().kind, ErrorKind::kTooManyPixels);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -93,7 +93,7 @@ Result<Opened> open_checked(std::span<const uint8_t> bytes, const Limits& limits
                                                    std::to_string(info.height) + " pixels");
   }
   if (pixels > limits.max_pixels) {
-    return make_error(ErrorKind::kTooLarge, "image is " + std::to_string(info.width) + "x" +
+    return make_error(ErrorKind::kTooManyPixels, "image is " + std::to_string(info.width) + "x" +
                                                 std::to_string(info.height) + " (" +
                                                 std::to_string(pixels) + " pixels); the limit is " +
                                                 std::to_string(limits.max_pixels) + " pixels");

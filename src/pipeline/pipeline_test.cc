@@ -84,10 +84,10 @@ TEST(Pipeline, OptionsCannotExceedThePixelLimit) {
   ASSERT_TRUE(set_option(o, "upscale", "2").ok());
   auto r = process(input, o, limits);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ErrorKind::kTooLarge);
+  EXPECT_EQ(r.error().kind, ErrorKind::kTooManyPixels);
   o = {};
   ASSERT_TRUE(set_option(o, "width", "1000").ok());
-  EXPECT_EQ(process(input, o, limits).error().kind, ErrorKind::kTooLarge);
+  EXPECT_EQ(process(input, o, limits).error().kind, ErrorKind::kTooManyPixels);
 }
 
 TEST(Pipeline, RejectsNonImages) {
