@@ -1,0 +1,88 @@
+// Ports: the metadata each service keeps.
+//
+// ImageRepository belongs to the upload service, DitherRepository to the dithering service. Each
+// is also that service's Outbox: every write that implies a message takes the message and commits
+// both in one transaction. Consumer-side writes take the consumed message's id and are no-ops when
+// that id was already applied (idempotent consumers; the ids are kept in the same transaction).
+//
+// Adapters: SQLite (embedded default, schema by versioned migrations) and PostgreSQL.
+// Thread-safe: every method may be called from any thread at the same time.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+#include "ports/message.h"
+#include "ports/outbox.h"
+#include "ports/records.h"
+
+namespace dither {
+
+class ImageRepository : public Outbox {
+ public:
+  // Inserts `image` (id, created_at and updated_at are assigned) and queues `uploaded`.
+  virtual Result<ImageRecord> insert_image(const ImageRecord& image, const Message& uploaded) = 0;
+  virtual Result<ImageRecord> get_image(const ImageId& uuid) = 0;  // kNotFound
+  virtual Result<Page<ImageRecord>> list_images(const PageRequest& page) = 0;
+  // Deletes the row and queues `deleted`; kNotFound when there is no such image.
+  virtual Result<ImageRecord> delete_image(const ImageId& uuid, const Message& deleted) = 0;
+
+  // Consumer side (dither topic). Each applies at most once per message_id; an unknown uuid is a
+  // no-op (the image was deleted meanwhile). Returns whether anything changed.
+  // DITHER_UPLOADED: status FINISHED, url_dither = dither.url_dither, error cleared; the summary
+  // is added to (or replaces the one with the same dither_id in) the image's dithers.
+  virtual Result<bool> mark_finished(const ImageId& uuid, const DitherSummary& dither,
+                                     std::string_view message_id) = 0;
+  // DITHER_FAILED: status FAILED with dither.error, unless the image is already FINISHED (an
+  // on-demand dither failing does not undo a finished one); the summary is added either way.
+  virtual Result<bool> mark_failed(const ImageId& uuid, const DitherSummary& dither,
+                                   std::string_view message_id) = 0;
+  // DITHER_DELETED: status DITHER_DELETED, url_dither cleared, the dither summaries removed.
+  virtual Result<bool> mark_dithers_deleted(const ImageId& uuid, std::string_view message_id) = 0;
+
+  // Whether the store answers (for /health).
+  virtual Status ping() = 0;
+};
+
+class DitherRepository : public Outbox {
+ public:
+  // IMAGE_UPLOADED: remembers the original and, when `auto_dither` is given, creates that dither
+  // (PENDING, request_id = message_id) in the same transaction. Once per message_id; returns the
+  // created dither, if any.
+  virtual Result<std::optional<DitherRecord>> record_original(
+      const OriginalRecord& original, const std::optional<DitherRecord>& auto_dither,
+      std::string_view message_id) = 0;
+  virtual Result<OriginalRecord> get_original(const ImageId& uuid) = 0;  // kNotFound
+
+  // A requested dither (PENDING); id, created_at and updated_at are assigned.
+  virtual Result<DitherRecord> create_dither(const DitherRecord& dither) = 0;
+  virtual Result<DitherRecord> get_dither(DitherId id) = 0;  // kNotFound
+  virtual Result<Page<DitherRecord>> list_dithers(const PageRequest& page) = 0;
+  // The dithers of one original, newest first.
+  virtual Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) = 0;
+  // PENDING dithers, oldest first, skipping the ids in `exclude` (those already being worked on).
+  virtual Result<std::vector<DitherRecord>> pending_dithers(int limit,
+                                                            const std::vector<DitherId>& exclude) = 0;
+
+  // Completes a PENDING dither and queues `event` (DITHER_UPLOADED / DITHER_FAILED). Returns false
+  // (and changes nothing) when the dither no longer exists or is not PENDING.
+  virtual Result<bool> finish_dither(DitherId id, const ObjectKey& blob_key,
+                                     std::string_view url_dither, const Message& event) = 0;
+  virtual Result<bool> fail_dither(DitherId id, std::string_view error, const Message& event) = 0;
+
+  // Removes every dither of `uuid` and queues `deleted` (DITHER_DELETED) when there was at least
+  // one; with `forget_original` also forgets the original (IMAGE_DELETED). Once per `message_id`
+  // when one is given (consumer side); returns the removed dithers (their blobs are the caller's
+  // to remove).
+  virtual Result<std::vector<DitherRecord>> delete_dithers_of(const ImageId& uuid,
+                                                              const Message& deleted,
+                                                              bool forget_original,
+                                                              std::string_view message_id) = 0;
+
+  virtual Status ping() = 0;
+};
+
+}  // namespace dither
