@@ -1,0 +1,47 @@
+// The two tables both SQLite schemas share: the transactional outbox (messages written in the same
+// transaction as the row change they announce) and processed_messages (ids of consumed messages,
+// for idempotent consumers). Used by the repositories inside Database::write / read.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "adapters/sqlite/sqlite_db.h"
+#include "ports/message.h"
+#include "ports/outbox.h"
+
+namespace dither::sqlite {
+
+// Migration 1 of both schemas.
+inline constexpr std::string_view kMessagingTablesSql = R"sql(
+CREATE TABLE outbox (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: a removed seq is never reused
+  topic TEXT NOT NULL,
+  key TEXT NOT NULL,
+  headers TEXT NOT NULL,                  -- JSON array of [name, value] pairs, in order
+  body TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE processed_messages (
+  message_id TEXT PRIMARY KEY,
+  processed_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+)sql";
+
+// Appends `message` to the outbox.
+void enqueue_message(Connection& connection, const Message& message);
+// The oldest `limit` entries, oldest first (none when limit <= 0).
+std::vector<OutboxEntry> read_pending_messages(Connection& connection, int limit);
+// Removes entry `seq`; removing an entry that is already gone is not an error.
+void delete_message(Connection& connection, int64_t seq);
+
+// Records `message_id` as processed. Returns false when it already was (the caller does nothing
+// more); an empty id means "not from a message": nothing is recorded and the result is true.
+bool first_delivery(Connection& connection, std::string_view message_id);
+
+// Headers as stored: a JSON array of [name, value] pairs, order and duplicates kept.
+std::string encode_headers(const Headers& headers);
+Headers decode_headers(std::string_view text);  // throws SqliteError when malformed
+
+}  // namespace dither::sqlite

@@ -1,0 +1,42 @@
+// Newest-first keyset paging shared by the list queries: `WHERE id < :before ORDER BY id DESC
+// LIMIT :fetch`, one row more than the page so that the last page has no cursor.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ports/records.h"
+
+namespace dither::sqlite {
+
+inline int64_t id_of(const ImageRecord& r) { return r.id; }
+inline int64_t id_of(const DitherRecord& r) { return r.id.value; }
+
+struct PageQuery {
+  explicit PageQuery(const PageRequest& page)
+      : limit(std::clamp(page.limit, 1, 1000)),
+        fetch(limit + 1),
+        before(page.before.value_or(std::numeric_limits<int64_t>::max())) {}
+
+  // The page from the (up to `fetch`) rows read, newest first.
+  template <class T>
+  Page<T> finish(std::vector<T> rows) const {
+    Page<T> page;
+    if (rows.size() > static_cast<size_t>(limit)) {
+      rows.resize(static_cast<size_t>(limit));
+      page.next_cursor = std::to_string(id_of(rows.back()));
+    }
+    page.items = std::move(rows);
+    return page;
+  }
+
+  int limit;
+  int fetch;
+  int64_t before;
+};
+
+}  // namespace dither::sqlite

@@ -1,0 +1,303 @@
+// The port contracts instantiated for SQLite (a file with the default reader pool, a file with a
+// single reader so that reads queue for it, and a private in-memory database), plus what only the
+// SQLite adapter promises: migrations, reopening, durability, error translation.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <atomic>
+#include <filesystem>
+#include <string>
+
+#include "adapters/sqlite/outbox_table.h"
+#include "adapters/sqlite/sqlite_db.h"
+#include "adapters/sqlite/sqlite_dither_repository.h"
+#include "adapters/sqlite/sqlite_image_repository.h"
+#include "ports/testing/dither_repository_contract.h"
+#include "ports/testing/image_repository_contract.h"
+
+namespace dither {
+namespace {
+
+namespace fs = std::filesystem;
+using contract::DitherRepositoryContract;
+using contract::DitherRepositoryFactory;
+using contract::ImageRepositoryContract;
+using contract::ImageRepositoryFactory;
+
+// A directory of its own for this test process, removed at exit.
+const fs::path& scratch_dir() {
+  static const fs::path dir = [] {
+    fs::path d =
+        fs::path(::testing::TempDir()) / ("sqlite_adapter_test_" + std::to_string(getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+  }();
+  return dir;
+}
+
+class ScratchCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override { fs::remove_all(scratch_dir()); }
+};
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new ScratchCleanup);
+
+std::string fresh_path(const std::string& stem) {
+  static std::atomic<int> counter{0};
+  return (scratch_dir() / (stem + "_" + std::to_string(++counter) + ".db")).string();
+}
+
+template <class T>
+std::unique_ptr<T> must(Result<std::unique_ptr<T>> opened) {
+  if (!opened.ok()) {
+    ADD_FAILURE() << opened.error().message;
+    return nullptr;
+  }
+  return std::move(*opened);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, ImageRepositoryContract,
+    ::testing::Values(
+        ImageRepositoryFactory{
+            "file", [] { return must(open_sqlite_image_repository(fresh_path("img"))); }},
+        ImageRepositoryFactory{
+            "file_one_reader",
+            [] { return must(open_sqlite_image_repository(fresh_path("img"), {.readers = 1})); }},
+        ImageRepositoryFactory{"memory",
+                               [] { return must(open_sqlite_image_repository(":memory:")); }}),
+    contract::FactoryName());
+
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, DitherRepositoryContract,
+    ::testing::Values(
+        DitherRepositoryFactory{
+            "file", [] { return must(open_sqlite_dither_repository(fresh_path("dit"))); }},
+        DitherRepositoryFactory{
+            "file_one_reader",
+            [] { return must(open_sqlite_dither_repository(fresh_path("dit"), {.readers = 1})); }},
+        DitherRepositoryFactory{"memory",
+                                [] { return must(open_sqlite_dither_repository(":memory:")); }}),
+    contract::FactoryName());
+
+using contract::test_message;
+
+ImageRecord sample_image() {
+  ImageRecord r;
+  r.uuid = new_image_id();
+  r.filename = "x.jpg";
+  r.url = "http://h/x.jpg";
+  r.content_type = "image/jpeg";
+  r.blob_key = ObjectKey{"originals/" + r.uuid.value + ".jpg"};
+  return r;
+}
+
+Message uploaded(const ImageRecord& r) {
+  return test_message("images", kImageUploaded, r.uuid.value);
+}
+
+// The schema_migrations rows of the file, as "version@applied_at".
+std::vector<std::string> applied_migrations(const std::string& path) {
+  auto c = sqlite::Connection::open(path, sqlite::Connection::Mode::kReadOnly, 1000);
+  auto st = c->prepare("SELECT version, applied_at FROM schema_migrations ORDER BY version");
+  std::vector<std::string> rows;
+  while (st.step()) {
+    rows.push_back(std::to_string(st.column_int64(0)) + "@" + std::to_string(st.column_int64(1)));
+  }
+  return rows;
+}
+
+TEST(SqliteMigrations, ApplyOnceAndSurviveReopening) {
+  const std::string path = fresh_path("mig");
+  must(open_sqlite_image_repository(path)).reset();
+  const std::vector<std::string> first = applied_migrations(path);
+  ASSERT_EQ(first.size(), 2u);
+  EXPECT_EQ(first[0].substr(0, 2), "1@");
+  EXPECT_EQ(first[1].substr(0, 2), "2@");
+
+  must(open_sqlite_image_repository(path)).reset();
+  EXPECT_EQ(applied_migrations(path), first);  // not re-applied: same rows, same times
+}
+
+TEST(SqliteMigrations, ANewerSchemaVersionIsRefused) {
+  const std::string path = fresh_path("future");
+  must(open_sqlite_dither_repository(path)).reset();
+  {
+    auto c = sqlite::Connection::open(path, sqlite::Connection::Mode::kReadWrite, 1000);
+    c->exec("INSERT INTO schema_migrations (version, applied_at) VALUES (99, 0)");
+  }
+  auto reopened = open_sqlite_dither_repository(path);
+  ASSERT_FALSE(reopened.ok());
+  EXPECT_EQ(reopened.error().kind, ErrorKind::kUnsupported);
+  EXPECT_NE(reopened.error().message.find("newer"), std::string::npos) << reopened.error().message;
+}
+
+TEST(SqliteMigrations, AnotherServicesFileIsRefused) {
+  const std::string path = fresh_path("upload");
+  must(open_sqlite_image_repository(path)).reset();
+  auto wrong = open_sqlite_dither_repository(path);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().kind, ErrorKind::kUnsupported);
+
+  const std::string foreign = fresh_path("foreign");
+  {
+    auto c = sqlite::Connection::open(foreign, sqlite::Connection::Mode::kReadWrite, 1000);
+    c->exec("CREATE TABLE something (x INTEGER)");
+  }
+  EXPECT_FALSE(open_sqlite_image_repository(foreign).ok());
+}
+
+TEST(SqliteMigrations, AMigrationThatFailsLeavesNoTrace) {
+  static constexpr std::array<sqlite::Migration, 2> kBroken = {{
+      {1, "CREATE TABLE a (x INTEGER);"},
+      {2, "CREATE TABLE b (y INTEGER); THIS IS NOT SQL;"},
+  }};
+  const std::string path = fresh_path("broken");
+  auto db = sqlite::Database::open(path, {"a test schema", 0x54455354, kBroken}, {});
+  ASSERT_FALSE(db.ok());
+  EXPECT_NE(db.error().message.find("migration 2"), std::string::npos) << db.error().message;
+  EXPECT_EQ(applied_migrations(path).size(), 1u);  // migration 1 stays applied
+  auto c = sqlite::Connection::open(path, sqlite::Connection::Mode::kReadOnly, 1000);
+  auto st = c->prepare("SELECT count(*) FROM sqlite_schema WHERE name = 'b'");
+  ASSERT_TRUE(st.step());
+  EXPECT_EQ(st.column_int64(0), 0);
+}
+
+TEST(SqliteRepositories, DataSurvivesReopening) {
+  const std::string image_path = fresh_path("upload");
+  const std::string dither_path = fresh_path("dither");
+  const ImageRecord image = sample_image();
+  DitherRecord dither;
+  {
+    auto images = must(open_sqlite_image_repository(image_path));
+    ASSERT_TRUE(images->insert_image(image, uploaded(image)).ok());
+    DitherSummary summary;
+    summary.dither_id = 1;
+    summary.status = std::string(kStatusFinished);
+    summary.url_dither = "http://h/d.png";
+    ASSERT_TRUE(images->mark_finished(image.uuid, summary, "m-1").ok());
+
+    auto dithers = must(open_sqlite_dither_repository(dither_path));
+    OriginalRecord original{image.uuid, image.url, image.filename, image.blob_key, ""};
+    DitherRecord wanted;
+    wanted.uuid = image.uuid;
+    auto created = dithers->record_original(original, wanted, "m-0");
+    ASSERT_TRUE(created.ok() && created->has_value());
+    dither = **created;
+  }
+  auto images = must(open_sqlite_image_repository(image_path));
+  auto got = images->get_image(image.uuid);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->status, kStatusFinished);
+  ASSERT_EQ(got->dithers.size(), 1u);
+  EXPECT_EQ(got->dithers[0].url_dither, "http://h/d.png");
+  EXPECT_EQ(contract::all_pending(*images).size(), 1u);
+  EXPECT_FALSE(*images->mark_finished(image.uuid, {}, "m-1"));  // processed ids persist too
+
+  auto dithers = must(open_sqlite_dither_repository(dither_path));
+  auto again = dithers->get_dither(dither.id);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->request_id, "m-0");
+  EXPECT_TRUE(dithers->get_original(image.uuid).ok());
+}
+
+TEST(SqliteRepositories, TwoServicesTwoFilesSideBySide) {
+  const fs::path data = scratch_dir() / "not_yet_there" / "data";  // parents are created
+  auto images = must(open_sqlite_image_repository((data / "upload.db").string()));
+  auto dithers = must(open_sqlite_dither_repository((data / "dither.db").string()));
+  ASSERT_TRUE(images && dithers);
+  const ImageRecord image = sample_image();
+  ASSERT_TRUE(images->insert_image(image, uploaded(image)).ok());
+  DitherRecord wanted;
+  wanted.uuid = image.uuid;
+  wanted.request_id = "r-1";
+  ASSERT_TRUE(dithers->create_dither(wanted).ok());
+  EXPECT_EQ(contract::all_pending(*images).size(), 1u);
+  EXPECT_TRUE(contract::all_pending(*dithers).empty());
+  EXPECT_TRUE(fs::exists(data / "upload.db"));
+  EXPECT_TRUE(fs::exists(data / "dither.db"));
+}
+
+TEST(SqliteRepositories, CommittedWritesSurviveKill9) {
+  const std::string path = fresh_path("kill");
+  constexpr int kImages = 40;
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto images = open_sqlite_image_repository(path);
+    if (!images.ok()) _exit(2);
+    for (int i = 0; i < kImages; ++i) {
+      ImageRecord r = sample_image();
+      if (!(*images)->insert_image(r, uploaded(r)).ok()) _exit(3);
+    }
+    kill(getpid(), SIGKILL);  // no destructors, no checkpoint, no clean close
+    _exit(4);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child status " << status;
+
+  auto images = must(open_sqlite_image_repository(path));
+  auto page = images->list_images({1000, std::nullopt});
+  ASSERT_TRUE(page.ok());
+  EXPECT_EQ(page->items.size(), static_cast<size_t>(kImages));
+  EXPECT_EQ(contract::all_pending(*images).size(), static_cast<size_t>(kImages));
+}
+
+TEST(SqliteRepositories, AWriteLockHeldElsewhereIsUnavailableWhileReadsGoOn) {
+  const std::string path = fresh_path("busy");
+  auto images = must(open_sqlite_image_repository(path, {.readers = 2, .busy_timeout_ms = 50}));
+  const ImageRecord first = sample_image();
+  ASSERT_TRUE(images->insert_image(first, uploaded(first)).ok());
+
+  auto other = sqlite::Connection::open(path, sqlite::Connection::Mode::kReadWrite, 0);
+  other->exec("BEGIN IMMEDIATE");
+  const ImageRecord second = sample_image();
+  auto blocked = images->insert_image(second, uploaded(second));
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_EQ(blocked.error().kind, ErrorKind::kUnavailable) << blocked.error().message;
+  EXPECT_TRUE(images->get_image(first.uuid).ok());  // WAL: readers are not blocked
+  EXPECT_TRUE(images->ping().ok());
+  other->exec("ROLLBACK");
+
+  EXPECT_TRUE(images->insert_image(second, uploaded(second)).ok());
+  EXPECT_EQ(contract::all_pending(*images).size(), 2u);
+}
+
+TEST(SqliteRepositories, MissingIdsAreInvalidArguments) {
+  auto dithers = must(open_sqlite_dither_repository(":memory:"));
+  DitherRecord wanted;
+  wanted.uuid = new_image_id();
+  auto created = dithers->create_dither(wanted);  // no request_id
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().kind, ErrorKind::kInvalidArgument);
+  OriginalRecord original{wanted.uuid, "u", "f", ObjectKey{"originals/x.png"}, ""};
+  auto recorded = dithers->record_original(original, wanted, "");  // no message id
+  ASSERT_FALSE(recorded.ok());
+  EXPECT_EQ(recorded.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_FALSE(dithers->get_original(wanted.uuid).ok());
+
+  auto images = must(open_sqlite_image_repository(":memory:"));
+  const ImageRecord image = sample_image();
+  ASSERT_TRUE(images->insert_image(image, uploaded(image)).ok());
+  auto duplicate = images->insert_image(image, uploaded(image));
+  ASSERT_FALSE(duplicate.ok());
+  EXPECT_EQ(duplicate.error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(duplicate.error().message.find("INSERT"), std::string::npos)
+      << "no SQL in messages: " << duplicate.error().message;
+}
+
+TEST(SqliteRepositories, HeadersRoundTripAnyBytes) {
+  const Headers headers = {{"b", std::string("\xff\xfe nul:\0:end", 12)},
+                           {"a", "[\"json\", {}]"},
+                           {"b", ""},
+                           {"", "empty name"}};
+  EXPECT_EQ(sqlite::decode_headers(sqlite::encode_headers(headers)), headers);
+  EXPECT_EQ(sqlite::decode_headers(sqlite::encode_headers({})), Headers{});
+  EXPECT_THROW(sqlite::decode_headers("{\"not\": \"pairs\"}"), sqlite::SqliteError);
+}
+
+}  // namespace
+}  // namespace dither

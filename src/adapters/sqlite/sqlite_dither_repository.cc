@@ -1,0 +1,288 @@
+#include "adapters/sqlite/sqlite_dither_repository.h"
+
+#include <algorithm>
+#include <array>
+#include <string>
+#include <utility>
+
+#include "adapters/sqlite/outbox_table.h"
+#include "adapters/sqlite/paging.h"
+
+namespace dither {
+namespace {
+
+using sqlite::Connection;
+using sqlite::SqliteError;
+using sqlite::Statement;
+
+// The SQL below spells statuses as literals (a partial index needs them).
+static_assert(kStatusPending == "PENDING" && kStatusFinished == "FINISHED" &&
+              kStatusFailed == "FAILED");
+
+constexpr std::string_view kDitherTablesSql = R"sql(
+CREATE TABLE originals (
+  uuid TEXT PRIMARY KEY,
+  url TEXT NOT NULL,
+  filename TEXT NOT NULL,
+  blob_key TEXT NOT NULL,
+  email TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TABLE dithers (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,  -- list order and cursor; never reused
+  uuid TEXT NOT NULL,                    -- the original (no foreign key: dithers may outlive it)
+  channels INTEGER NOT NULL,
+  algorithm TEXT NOT NULL,
+  palette TEXT NOT NULL,
+  format TEXT NOT NULL,
+  options_json TEXT NOT NULL,
+  status TEXT NOT NULL,
+  url_dither TEXT NOT NULL,
+  blob_key TEXT NOT NULL,
+  error TEXT NOT NULL,
+  request_id TEXT NOT NULL UNIQUE,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX dithers_by_original ON dithers (uuid, id);
+CREATE INDEX dithers_pending ON dithers (id) WHERE status = 'PENDING';
+)sql";
+
+constexpr std::array<sqlite::Migration, 2> kDitherMigrations = {{
+    {1, sqlite::kMessagingTablesSql},
+    {2, kDitherTablesSql},
+}};
+
+constexpr std::string_view kDitherColumns =
+    "id, uuid, channels, algorithm, palette, format, options_json, status, url_dither, "
+    "blob_key, error, request_id, created_at, updated_at";
+
+std::string select_dithers(std::string_view where_and_order) {
+  return "SELECT " + std::string(kDitherColumns) + " FROM dithers " + std::string(where_and_order);
+}
+const std::string kSelectById = select_dithers("WHERE id = ?");
+const std::string kSelectByRequestId = select_dithers("WHERE request_id = ?");
+const std::string kSelectPage = select_dithers("WHERE id < ? ORDER BY id DESC LIMIT ?");
+const std::string kSelectOfOriginal = select_dithers("WHERE uuid = ? ORDER BY id DESC");
+const std::string kSelectPending = select_dithers("WHERE status = 'PENDING' ORDER BY id LIMIT ?");
+
+DitherRecord read_dither(const Statement& st) {
+  DitherRecord r;
+  r.id.value = st.column_int64(0);
+  r.uuid.value = st.column_text(1);
+  r.channels = st.column_int(2);
+  r.algorithm = st.column_text(3);
+  r.palette = st.column_text(4);
+  r.format = st.column_text(5);
+  r.options_json = st.column_text(6);
+  r.status = st.column_text(7);
+  r.url_dither = st.column_text(8);
+  r.blob_key.value = st.column_text(9);
+  r.error = st.column_text(10);
+  r.request_id = st.column_text(11);
+  r.created_at = st.column_int64(12);
+  r.updated_at = st.column_int64(13);
+  return r;
+}
+
+std::vector<DitherRecord> read_dithers(Statement& st) {
+  std::vector<DitherRecord> rows;
+  while (st.step()) rows.push_back(read_dither(st));
+  return rows;
+}
+
+std::optional<DitherRecord> find_dither(Connection& c, const std::string& sql, const auto& key) {
+  auto st = c.prepare(sql);
+  st.bind(1, key);
+  if (!st.step()) return std::nullopt;
+  return read_dither(st);
+}
+
+// Inserts a PENDING dither, or returns the existing one with the same request_id.
+DitherRecord insert_dither(Connection& c, const DitherRecord& dither) {
+  if (dither.request_id.empty()) {
+    throw SqliteError(make_error(ErrorKind::kInvalidArgument, "a dither needs a request_id"));
+  }
+  DitherRecord r = dither;
+  r.status = kStatusPending;
+  r.created_at = r.updated_at = now_millis();
+  c.prepare(
+       "INSERT INTO dithers (uuid, channels, algorithm, palette, format, options_json, status, "
+       "url_dither, blob_key, error, request_id, created_at, updated_at) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING")
+      .bind_all(r.uuid.value, r.channels, r.algorithm, r.palette, r.format, r.options_json,
+                r.status, r.url_dither, r.blob_key.value, r.error, r.request_id, r.created_at,
+                r.updated_at)
+      .run();
+  if (c.changes() == 0) return find_dither(c, kSelectByRequestId, r.request_id).value();
+  r.id.value = c.last_insert_rowid();
+  return r;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<DitherRepository>> open_sqlite_dither_repository(
+    const std::string& path, const SqliteOptions& options) {
+  static constexpr sqlite::Schema kSchema{"the dithering service's metadata", 0x44494454,  // DIDT
+                                          kDitherMigrations};
+  auto db = sqlite::Database::open(path, kSchema, options);
+  if (!db) return db.error();
+  return std::unique_ptr<DitherRepository>(new SqliteDitherRepository(std::move(*db)));
+}
+
+SqliteDitherRepository::SqliteDitherRepository(std::unique_ptr<sqlite::Database> db)
+    : db_(std::move(db)) {}
+
+Result<std::optional<DitherRecord>> SqliteDitherRepository::record_original(
+    const OriginalRecord& original, const std::optional<DitherRecord>& auto_dither,
+    std::string_view message_id) {
+  if (message_id.empty()) {
+    return make_error(ErrorKind::kInvalidArgument, "record_original needs the message's id");
+  }
+  return db_->write([&](Connection& c) -> std::optional<DitherRecord> {
+    if (!sqlite::first_delivery(c, message_id)) return std::nullopt;
+    const int64_t now = now_millis();
+    c.prepare(
+         "INSERT INTO originals (uuid, url, filename, blob_key, email, created_at, updated_at) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO UPDATE SET url = excluded.url, "
+         "filename = excluded.filename, blob_key = excluded.blob_key, email = excluded.email, "
+         "updated_at = excluded.updated_at")
+        .bind_all(original.uuid.value, original.url, original.filename, original.blob_key.value,
+                  original.email, now, now)
+        .run();
+    if (!auto_dither) return std::nullopt;
+    DitherRecord dither = *auto_dither;
+    dither.request_id = std::string(message_id);
+    return insert_dither(c, dither);
+  });
+}
+
+Result<OriginalRecord> SqliteDitherRepository::get_original(const ImageId& uuid) {
+  return db_->read([&](Connection& c) {
+    auto st =
+        c.prepare("SELECT uuid, url, filename, blob_key, email FROM originals WHERE uuid = ?");
+    st.bind(1, uuid.value);
+    if (!st.step()) {
+      throw SqliteError(make_error(ErrorKind::kNotFound, "no original " + uuid.value));
+    }
+    OriginalRecord r;
+    r.uuid.value = st.column_text(0);
+    r.url = st.column_text(1);
+    r.filename = st.column_text(2);
+    r.blob_key.value = st.column_text(3);
+    r.email = st.column_text(4);
+    return r;
+  });
+}
+
+Result<DitherRecord> SqliteDitherRepository::create_dither(const DitherRecord& dither) {
+  return db_->write([&](Connection& c) { return insert_dither(c, dither); });
+}
+
+Result<DitherRecord> SqliteDitherRepository::get_dither(DitherId id) {
+  return db_->read([&](Connection& c) {
+    auto found = find_dither(c, kSelectById, id.value);
+    if (!found) {
+      throw SqliteError(make_error(ErrorKind::kNotFound, "no dither " + std::to_string(id.value)));
+    }
+    return std::move(*found);
+  });
+}
+
+Result<Page<DitherRecord>> SqliteDitherRepository::list_dithers(const PageRequest& page) {
+  return db_->read([&](Connection& c) {
+    const sqlite::PageQuery q(page);
+    auto st = c.prepare(kSelectPage);
+    st.bind_all(q.before, q.fetch);
+    return q.finish(read_dithers(st));
+  });
+}
+
+Result<std::vector<DitherRecord>> SqliteDitherRepository::dithers_of(const ImageId& uuid) {
+  return db_->read([&](Connection& c) {
+    auto st = c.prepare(kSelectOfOriginal);
+    st.bind(1, uuid.value);
+    return read_dithers(st);
+  });
+}
+
+Result<std::vector<DitherRecord>> SqliteDitherRepository::pending_dithers(
+    int limit, const std::vector<DitherId>& exclude) {
+  if (limit <= 0) return std::vector<DitherRecord>{};
+  return db_->read([&](Connection& c) {
+    // Read enough rows that `limit` remain after skipping every excluded one.
+    auto st = c.prepare(kSelectPending);
+    st.bind(1, static_cast<int64_t>(limit) + static_cast<int64_t>(exclude.size()));
+    std::vector<DitherRecord> rows;
+    while (rows.size() < static_cast<size_t>(limit) && st.step()) {
+      DitherRecord r = read_dither(st);
+      if (std::find(exclude.begin(), exclude.end(), r.id) == exclude.end()) {
+        rows.push_back(std::move(r));
+      }
+    }
+    return rows;
+  });
+}
+
+Result<bool> SqliteDitherRepository::finish_dither(DitherId id, const ObjectKey& blob_key,
+                                                   std::string_view url_dither,
+                                                   const Message& event) {
+  return db_->write([&](Connection& c) {
+    c.prepare(
+         "UPDATE dithers SET status = 'FINISHED', blob_key = ?, url_dither = ?, error = '', "
+         "updated_at = ? WHERE id = ? AND status = 'PENDING'")
+        .bind_all(blob_key.value, url_dither, now_millis(), id.value)
+        .run();
+    if (c.changes() == 0) return false;
+    sqlite::enqueue_message(c, event);
+    return true;
+  });
+}
+
+Result<bool> SqliteDitherRepository::fail_dither(DitherId id, std::string_view error,
+                                                 const Message& event) {
+  return db_->write([&](Connection& c) {
+    c.prepare(
+         "UPDATE dithers SET status = 'FAILED', error = ?, updated_at = ? "
+         "WHERE id = ? AND status = 'PENDING'")
+        .bind_all(error, now_millis(), id.value)
+        .run();
+    if (c.changes() == 0) return false;
+    sqlite::enqueue_message(c, event);
+    return true;
+  });
+}
+
+Result<std::vector<DitherRecord>> SqliteDitherRepository::delete_dithers_of(
+    const ImageId& uuid, const Message& deleted, bool forget_original,
+    std::string_view message_id) {
+  return db_->write([&](Connection& c) -> std::vector<DitherRecord> {
+    if (!sqlite::first_delivery(c, message_id)) return {};
+    auto st = c.prepare(kSelectOfOriginal);
+    st.bind(1, uuid.value);
+    std::vector<DitherRecord> removed = read_dithers(st);
+    if (!removed.empty()) {
+      c.prepare("DELETE FROM dithers WHERE uuid = ?").bind(1, uuid.value).run();
+      sqlite::enqueue_message(c, deleted);
+    }
+    if (forget_original) {
+      c.prepare("DELETE FROM originals WHERE uuid = ?").bind(1, uuid.value).run();
+    }
+    return removed;
+  });
+}
+
+Result<std::vector<OutboxEntry>> SqliteDitherRepository::pending_messages(int limit) {
+  return db_->read([&](Connection& c) { return sqlite::read_pending_messages(c, limit); });
+}
+
+Status SqliteDitherRepository::remove_message(int64_t seq) {
+  return db_->write([&](Connection& c) { sqlite::delete_message(c, seq); });
+}
+
+Status SqliteDitherRepository::ping() {
+  return db_->read([](Connection& c) { c.prepare("SELECT 1").run(); });
+}
+
+}  // namespace dither

@@ -1,0 +1,57 @@
+// The dithering service's metadata in SQLite: the originals it learned of, its dithers, and the
+// service's outbox.
+//
+//   Result<std::unique_ptr<DitherRepository>> repo =
+//       open_sqlite_dither_repository("data/dither.db");
+//   if (!repo) return fail_startup(repo.error());
+//
+// Thread-safe (see Database): reads run concurrently on pooled read-only connections, writes are
+// serialised on one writer connection. See README.md for the schema and durability settings.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "adapters/sqlite/sqlite_db.h"
+#include "ports/metadata.h"
+
+namespace dither {
+
+// Opens (creating it and its parent directory if needed) and migrates the database at `path`.
+// Errors as for open_sqlite_image_repository.
+Result<std::unique_ptr<DitherRepository>> open_sqlite_dither_repository(
+    const std::string& path, const SqliteOptions& options = {});
+
+// Returned by open_sqlite_dither_repository; the type is public so tests and tools can name it.
+class SqliteDitherRepository final : public DitherRepository {
+ public:
+  explicit SqliteDitherRepository(std::unique_ptr<sqlite::Database> db);
+
+  Result<std::optional<DitherRecord>> record_original(
+      const OriginalRecord& original, const std::optional<DitherRecord>& auto_dither,
+      std::string_view message_id) override;
+  Result<OriginalRecord> get_original(const ImageId& uuid) override;
+
+  Result<DitherRecord> create_dither(const DitherRecord& dither) override;
+  Result<DitherRecord> get_dither(DitherId id) override;
+  Result<Page<DitherRecord>> list_dithers(const PageRequest& page) override;
+  Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) override;
+  Result<std::vector<DitherRecord>> pending_dithers(int limit,
+                                                    const std::vector<DitherId>& exclude) override;
+
+  Result<bool> finish_dither(DitherId id, const ObjectKey& blob_key, std::string_view url_dither,
+                             const Message& event) override;
+  Result<bool> fail_dither(DitherId id, std::string_view error, const Message& event) override;
+  Result<std::vector<DitherRecord>> delete_dithers_of(const ImageId& uuid, const Message& deleted,
+                                                      bool forget_original,
+                                                      std::string_view message_id) override;
+
+  Result<std::vector<OutboxEntry>> pending_messages(int limit) override;
+  Status remove_message(int64_t seq) override;
+  Status ping() override;
+
+ private:
+  std::unique_ptr<sqlite::Database> db_;
+};
+
+}  // namespace dither

@@ -1,0 +1,251 @@
+#include "adapters/sqlite/sqlite_image_repository.h"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <string>
+#include <utility>
+
+#include "adapters/sqlite/outbox_table.h"
+#include "adapters/sqlite/paging.h"
+
+namespace dither {
+namespace {
+
+using sqlite::Connection;
+using sqlite::Statement;
+
+// The SQL below spells statuses as literals.
+static_assert(kStatusFinished == "FINISHED" && kStatusFailed == "FAILED" &&
+              kStatusDitherDeleted == "DITHER_DELETED");
+
+constexpr std::string_view kImageTablesSql = R"sql(
+CREATE TABLE images (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,  -- list order and cursor; never reused
+  uuid TEXT NOT NULL UNIQUE,
+  filename TEXT NOT NULL,
+  status TEXT NOT NULL,
+  url TEXT NOT NULL,
+  url_dither TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  email TEXT NOT NULL,
+  error TEXT NOT NULL,
+  blob_key TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL
+) STRICT;
+CREATE TABLE image_dithers (
+  image_uuid TEXT NOT NULL REFERENCES images (uuid) ON DELETE CASCADE,
+  dither_id INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  url_dither TEXT NOT NULL,
+  channels INTEGER NOT NULL,
+  algorithm TEXT NOT NULL,
+  palette TEXT NOT NULL,
+  format TEXT NOT NULL,
+  error TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY (image_uuid, dither_id)
+) STRICT, WITHOUT ROWID;
+)sql";
+
+constexpr std::array<sqlite::Migration, 2> kImageMigrations = {{
+    {1, sqlite::kMessagingTablesSql},
+    {2, kImageTablesSql},
+}};
+
+constexpr std::string_view kImageColumns =
+    "id, uuid, filename, status, url, url_dither, content_type, size, width, height, email, "
+    "error, blob_key, created_at, updated_at";
+
+const std::string kSelectImageByUuid =
+    "SELECT " + std::string(kImageColumns) + " FROM images WHERE uuid = ?";
+const std::string kSelectImagePage =
+    "SELECT " + std::string(kImageColumns) + " FROM images WHERE id < ? ORDER BY id DESC LIMIT ?";
+
+ImageRecord read_image(const Statement& st) {
+  ImageRecord r;
+  r.id = st.column_int64(0);
+  r.uuid.value = st.column_text(1);
+  r.filename = st.column_text(2);
+  r.status = st.column_text(3);
+  r.url = st.column_text(4);
+  r.url_dither = st.column_text(5);
+  r.content_type = st.column_text(6);
+  r.size = st.column_int64(7);
+  r.width = st.column_int(8);
+  r.height = st.column_int(9);
+  r.email = st.column_text(10);
+  r.error = st.column_text(11);
+  r.blob_key.value = st.column_text(12);
+  r.created_at = st.column_int64(13);
+  r.updated_at = st.column_int64(14);
+  return r;
+}
+
+std::vector<DitherSummary> read_summaries(Connection& c, const ImageId& uuid) {
+  auto st = c.prepare(
+      "SELECT dither_id, status, url_dither, channels, algorithm, palette, format, error, "
+      "created_at FROM image_dithers WHERE image_uuid = ? ORDER BY dither_id DESC");
+  st.bind(1, uuid.value);
+  std::vector<DitherSummary> summaries;
+  while (st.step()) {
+    DitherSummary& d = summaries.emplace_back();
+    d.dither_id = st.column_int64(0);
+    d.status = st.column_text(1);
+    d.url_dither = st.column_text(2);
+    d.channels = st.column_int(3);
+    d.algorithm = st.column_text(4);
+    d.palette = st.column_text(5);
+    d.format = st.column_text(6);
+    d.error = st.column_text(7);
+    d.created_at = st.column_int64(8);
+  }
+  return summaries;
+}
+
+// The image with its summaries, or kNotFound.
+ImageRecord read_full_image(Connection& c, const ImageId& uuid) {
+  auto st = c.prepare(kSelectImageByUuid);
+  st.bind(1, uuid.value);
+  if (!st.step()) {
+    throw sqlite::SqliteError(make_error(ErrorKind::kNotFound, "no image " + uuid.value));
+  }
+  ImageRecord image = read_image(st);
+  image.dithers = read_summaries(c, uuid);
+  return image;
+}
+
+// Adds the summary, or replaces the one with the same dither_id.
+void put_summary(Connection& c, const ImageId& uuid, const DitherSummary& d) {
+  c.prepare(
+       "INSERT OR REPLACE INTO image_dithers (image_uuid, dither_id, status, url_dither, "
+       "channels, algorithm, palette, format, error, created_at) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      .bind_all(uuid.value, d.dither_id, d.status, d.url_dither, d.channels, d.algorithm, d.palette,
+                d.format, d.error, d.created_at)
+      .run();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ImageRepository>> open_sqlite_image_repository(
+    const std::string& path, const SqliteOptions& options) {
+  static constexpr sqlite::Schema kSchema{"the upload service's metadata", 0x44495550,  // "DIUP"
+                                          kImageMigrations};
+  auto db = sqlite::Database::open(path, kSchema, options);
+  if (!db) return db.error();
+  return std::unique_ptr<ImageRepository>(new SqliteImageRepository(std::move(*db)));
+}
+
+SqliteImageRepository::SqliteImageRepository(std::unique_ptr<sqlite::Database> db)
+    : db_(std::move(db)) {}
+
+Result<ImageRecord> SqliteImageRepository::insert_image(const ImageRecord& image,
+                                                        const Message& uploaded) {
+  return db_->write([&](Connection& c) {
+    ImageRecord r = image;
+    r.created_at = r.updated_at = now_millis();
+    r.dithers.clear();
+    c.prepare(
+         "INSERT INTO images (uuid, filename, status, url, url_dither, content_type, size, "
+         "width, height, email, error, blob_key, created_at, updated_at) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .bind_all(r.uuid.value, r.filename, r.status, r.url, r.url_dither, r.content_type, r.size,
+                  r.width, r.height, r.email, r.error, r.blob_key.value, r.created_at, r.updated_at)
+        .run();
+    r.id = c.last_insert_rowid();
+    sqlite::enqueue_message(c, uploaded);
+    return r;
+  });
+}
+
+Result<ImageRecord> SqliteImageRepository::get_image(const ImageId& uuid) {
+  return db_->read([&](Connection& c) { return read_full_image(c, uuid); });
+}
+
+Result<Page<ImageRecord>> SqliteImageRepository::list_images(const PageRequest& page) {
+  return db_->read([&](Connection& c) {
+    const sqlite::PageQuery q(page);
+    auto st = c.prepare(kSelectImagePage);
+    st.bind_all(q.before, q.fetch);
+    std::vector<ImageRecord> items;
+    while (st.step()) items.push_back(read_image(st));
+    return q.finish(std::move(items));
+  });
+}
+
+Result<ImageRecord> SqliteImageRepository::delete_image(const ImageId& uuid,
+                                                        const Message& deleted) {
+  return db_->write([&](Connection& c) {
+    ImageRecord image = read_full_image(c, uuid);
+    c.prepare("DELETE FROM images WHERE id = ?").bind(1, image.id).run();  // summaries cascade
+    sqlite::enqueue_message(c, deleted);
+    return image;
+  });
+}
+
+Result<bool> SqliteImageRepository::mark_finished(const ImageId& uuid, const DitherSummary& dither,
+                                                  std::string_view message_id) {
+  return db_->write([&](Connection& c) {
+    if (!sqlite::first_delivery(c, message_id)) return false;
+    c.prepare(
+         "UPDATE images SET status = 'FINISHED', url_dither = ?, error = '', updated_at = ? "
+         "WHERE uuid = ?")
+        .bind_all(dither.url_dither, now_millis(), uuid.value)
+        .run();
+    if (c.changes() == 0) return false;  // deleted meanwhile
+    put_summary(c, uuid, dither);
+    return true;
+  });
+}
+
+Result<bool> SqliteImageRepository::mark_failed(const ImageId& uuid, const DitherSummary& dither,
+                                                std::string_view message_id) {
+  return db_->write([&](Connection& c) {
+    if (!sqlite::first_delivery(c, message_id)) return false;
+    // A failed on-demand dither does not undo a finished image.
+    c.prepare(
+         "UPDATE images SET "
+         "status = CASE status WHEN 'FINISHED' THEN status ELSE 'FAILED' END, "
+         "error = CASE status WHEN 'FINISHED' THEN error ELSE ? END, updated_at = ? "
+         "WHERE uuid = ?")
+        .bind_all(dither.error, now_millis(), uuid.value)
+        .run();
+    if (c.changes() == 0) return false;
+    put_summary(c, uuid, dither);
+    return true;
+  });
+}
+
+Result<bool> SqliteImageRepository::mark_dithers_deleted(const ImageId& uuid,
+                                                         std::string_view message_id) {
+  return db_->write([&](Connection& c) {
+    if (!sqlite::first_delivery(c, message_id)) return false;
+    c.prepare(
+         "UPDATE images SET status = 'DITHER_DELETED', url_dither = '', updated_at = ? "
+         "WHERE uuid = ?")
+        .bind_all(now_millis(), uuid.value)
+        .run();
+    if (c.changes() == 0) return false;
+    c.prepare("DELETE FROM image_dithers WHERE image_uuid = ?").bind(1, uuid.value).run();
+    return true;
+  });
+}
+
+Result<std::vector<OutboxEntry>> SqliteImageRepository::pending_messages(int limit) {
+  return db_->read([&](Connection& c) { return sqlite::read_pending_messages(c, limit); });
+}
+
+Status SqliteImageRepository::remove_message(int64_t seq) {
+  return db_->write([&](Connection& c) { sqlite::delete_message(c, seq); });
+}
+
+Status SqliteImageRepository::ping() {
+  return db_->read([](Connection& c) { c.prepare("SELECT 1").run(); });
+}
+
+}  // namespace dither

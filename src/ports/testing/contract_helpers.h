@@ -1,0 +1,96 @@
+// Helpers shared by the repository contract suites (image_repository_contract.h,
+// dither_repository_contract.h): test messages, message comparison and outbox inspection.
+// Header-only: included by exactly one test file per adapter.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "ports/message.h"
+#include "ports/outbox.h"
+#include "ports/records.h"
+
+namespace dither::contract {
+
+// A fresh, empty store of port `Port`, named for test output ("sqlite_file", "postgres", ...).
+template <class Port>
+struct Factory {
+  std::string name;
+  std::function<std::unique_ptr<Port>()> make;
+  friend void PrintTo(const Factory& f, std::ostream* os) { *os << f.name; }
+};
+
+// For INSTANTIATE_TEST_SUITE_P(..., ::testing::Values(...), FactoryName()).
+struct FactoryName {
+  template <class Param>
+  std::string operator()(const ::testing::TestParamInfo<Param>& info) const {
+    return info.param.name;
+  }
+};
+
+// A message whose headers test exact preservation: the four standard ones, then a duplicate name,
+// an empty value, quotes, a backslash, a newline and non-ASCII text, in that order. `tag` makes
+// it distinct.
+inline Message test_message(std::string topic, std::string_view type, std::string key,
+                            std::string tag = "") {
+  Message m = make_message(std::move(topic), type, std::move(key),
+                           R"({"tag":")" + tag + R"(","text":"caf\u00e9 \"q\""})");
+  m.headers.emplace_back("x-dup", "first");
+  m.headers.emplace_back("x-empty", "");
+  m.headers.emplace_back("x-dup", "second \"quoted\" \\ back\nline");
+  m.headers.emplace_back("x-utf8", "gr\xC3\xBC\xC3\x9F dich \xE2\x9C\x93 " + tag);
+  return m;
+}
+
+inline void expect_same_message(const Message& actual, const Message& expected) {
+  EXPECT_EQ(actual.topic, expected.topic);
+  EXPECT_EQ(actual.key, expected.key);
+  EXPECT_EQ(actual.headers, expected.headers);
+  EXPECT_EQ(actual.body, expected.body);
+}
+
+// Every pending entry, oldest first (the store must hold fewer than 1000).
+inline std::vector<OutboxEntry> all_pending(Outbox& outbox) {
+  auto pending = outbox.pending_messages(1000);
+  EXPECT_TRUE(pending.ok()) << (pending.ok() ? "" : pending.error().message);
+  return pending.ok() ? std::move(*pending) : std::vector<OutboxEntry>{};
+}
+
+// The outbox holds exactly `expected`, in that order, with increasing seq.
+inline void expect_outbox(Outbox& outbox, const std::vector<Message>& expected) {
+  const std::vector<OutboxEntry> pending = all_pending(outbox);
+  ASSERT_EQ(pending.size(), expected.size());
+  for (size_t i = 0; i < pending.size(); ++i) {
+    SCOPED_TRACE("outbox entry " + std::to_string(i));
+    expect_same_message(pending[i].message, expected[i]);
+    if (i > 0) {
+      EXPECT_GT(pending[i].seq, pending[i - 1].seq);
+    }
+  }
+}
+
+inline void expect_ok(const Status& status) {
+  EXPECT_TRUE(status.ok()) << (status.ok() ? "" : status.error().message);
+}
+
+// Unwraps a Result, failing the test (and returning a default value) on error.
+template <class T>
+T value_of(Result<T> result) {
+  EXPECT_TRUE(result.ok()) << (result.ok() ? "" : result.error().message);
+  return result.ok() ? std::move(result).value() : T{};
+}
+
+template <class T>
+void expect_error(const Result<T>& result, ErrorKind kind) {
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().kind, kind) << result.error().message;
+}
+
+}  // namespace dither::contract

@@ -1,0 +1,411 @@
+// The contract every DitherRepository adapter must pass (metadata.h, outbox.h).
+//
+// Header-only. An adapter's test file includes it once and instantiates it with a factory that
+// yields a fresh, empty store per test:
+//
+//   INSTANTIATE_TEST_SUITE_P(
+//       Sqlite, DitherRepositoryContract,
+//       ::testing::Values(DitherRepositoryFactory{"file", [] { return open_fresh_store(); }}),
+//       dither::contract::FactoryName());
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ports/metadata.h"
+#include "ports/testing/contract_helpers.h"
+
+namespace dither::contract {
+
+using DitherRepositoryFactory = Factory<DitherRepository>;
+
+class DitherRepositoryContract : public ::testing::TestWithParam<DitherRepositoryFactory> {
+ protected:
+  void SetUp() override {
+    repo_ = GetParam().make();
+    ASSERT_NE(repo_, nullptr);
+  }
+
+  static OriginalRecord original(const ImageId& uuid, std::string url = "") {
+    OriginalRecord o;
+    o.uuid = uuid;
+    o.url = url.empty() ? "http://localhost:8080/files/originals/" + uuid.value + ".png" : url;
+    o.filename = "dog.png";
+    o.blob_key = ObjectKey{"originals/" + uuid.value + ".png"};
+    o.email = "owner@example.com";
+    return o;
+  }
+
+  static DitherRecord requested(const ImageId& uuid, std::string request_id, int channels = 4) {
+    DitherRecord d;
+    d.uuid = uuid;
+    d.channels = channels;
+    d.algorithm = "atkinson";
+    d.palette = "uniform";
+    d.format = "png";
+    d.options_json = R"({"algorithm":"atkinson","channels":)" + std::to_string(channels) + "}";
+    d.request_id = std::move(request_id);
+    return d;
+  }
+
+  DitherRecord create(const ImageId& uuid, int channels = 4) {
+    return value_of(
+        repo_->create_dither(requested(uuid, "req-" + std::to_string(++requests_), channels)));
+  }
+
+  DitherRecord get(DitherId id) { return value_of(repo_->get_dither(id)); }
+
+  static std::vector<int64_t> ids(const std::vector<DitherRecord>& rows) {
+    std::vector<int64_t> out;
+    for (const DitherRecord& r : rows) out.push_back(r.id.value);
+    return out;
+  }
+
+  std::vector<int64_t> pending_ids(int limit, const std::vector<DitherId>& exclude = {}) {
+    return ids(value_of(repo_->pending_dithers(limit, exclude)));
+  }
+
+  static Message event(std::string_view type, const ImageId& uuid, std::string tag = "") {
+    return test_message("dithers", type, uuid.value, tag);
+  }
+
+  std::unique_ptr<DitherRepository> repo_;
+  int requests_ = 0;
+};
+
+inline void expect_same_dither(const DitherRecord& a, const DitherRecord& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.uuid, b.uuid);
+  EXPECT_EQ(a.channels, b.channels);
+  EXPECT_EQ(a.algorithm, b.algorithm);
+  EXPECT_EQ(a.palette, b.palette);
+  EXPECT_EQ(a.format, b.format);
+  EXPECT_EQ(a.options_json, b.options_json);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.url_dither, b.url_dither);
+  EXPECT_EQ(a.blob_key, b.blob_key);
+  EXPECT_EQ(a.error, b.error);
+  EXPECT_EQ(a.request_id, b.request_id);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+}
+
+TEST_P(DitherRepositoryContract, CreateAssignsIdPendingAndTimestamps) {
+  const ImageId uuid = new_image_id();
+  DitherRecord in = requested(uuid, "req-1");
+  in.id = DitherId{77};
+  in.status = std::string(kStatusFinished);  // a requested dither always starts PENDING
+  in.created_at = in.updated_at = 3;
+  const int64_t before = now_millis();
+  DitherRecord out = value_of(repo_->create_dither(in));
+  const int64_t after = now_millis();
+
+  EXPECT_GT(out.id.value, 0);
+  EXPECT_EQ(out.status, kStatusPending);
+  EXPECT_GE(out.created_at, before);
+  EXPECT_LE(out.created_at, after);
+  EXPECT_EQ(out.updated_at, out.created_at);
+  DitherRecord expected = in;
+  expected.id = out.id;
+  expected.status = std::string(kStatusPending);
+  expected.created_at = expected.updated_at = out.created_at;
+  expect_same_dither(out, expected);
+  expect_same_dither(get(out.id), out);
+  expect_outbox(*repo_, {});  // creating queues nothing
+}
+
+TEST_P(DitherRepositoryContract, CreateWithASeenRequestIdReturnsTheExistingDither) {
+  const ImageId uuid = new_image_id();
+  DitherRecord first = value_of(repo_->create_dither(requested(uuid, "req-1", 4)));
+  DitherRecord second = value_of(repo_->create_dither(requested(uuid, "req-1", 16)));
+  expect_same_dither(second, first);
+  EXPECT_EQ(value_of(repo_->dithers_of(uuid)).size(), 1u);
+  EXPECT_EQ(value_of(repo_->create_dither(requested(uuid, "req-2"))).uuid, uuid);
+  EXPECT_EQ(value_of(repo_->dithers_of(uuid)).size(), 2u);
+}
+
+TEST_P(DitherRepositoryContract, GetUnknownIsNotFound) {
+  expect_error(repo_->get_dither(DitherId{424242}), ErrorKind::kNotFound);
+  expect_error(repo_->get_original(new_image_id()), ErrorKind::kNotFound);
+}
+
+TEST_P(DitherRepositoryContract, ListIsNewestFirstAndPagesWithCursors) {
+  std::vector<DitherRecord> made;
+  for (int i = 0; i < 5; ++i) made.push_back(create(new_image_id(), 2 + i));
+  Page<DitherRecord> first = value_of(repo_->list_dithers({2, std::nullopt}));
+  EXPECT_EQ(ids(first.items), (std::vector<int64_t>{made[4].id.value, made[3].id.value}));
+  EXPECT_EQ(first.next_cursor, std::to_string(made[3].id.value));
+  expect_same_dither(first.items[0], made[4]);
+
+  Page<DitherRecord> second = value_of(repo_->list_dithers({2, std::stoll(first.next_cursor)}));
+  EXPECT_EQ(ids(second.items), (std::vector<int64_t>{made[2].id.value, made[1].id.value}));
+  Page<DitherRecord> last = value_of(repo_->list_dithers({2, std::stoll(second.next_cursor)}));
+  EXPECT_EQ(ids(last.items), (std::vector<int64_t>{made[0].id.value}));
+  EXPECT_EQ(last.next_cursor, "");
+
+  Page<DitherRecord> clamped = value_of(repo_->list_dithers({0, std::nullopt}));
+  EXPECT_EQ(clamped.items.size(), 1u);
+  Page<DitherRecord> empty = value_of(repo_->list_dithers({10, made[0].id.value}));
+  EXPECT_TRUE(empty.items.empty());
+  EXPECT_EQ(empty.next_cursor, "");
+}
+
+TEST_P(DitherRepositoryContract, DithersOfOneOriginalNewestFirst) {
+  const ImageId a = new_image_id();
+  const ImageId b = new_image_id();
+  const DitherRecord a1 = create(a);
+  const DitherRecord b1 = create(b);
+  const DitherRecord a2 = create(a);
+  EXPECT_EQ(ids(value_of(repo_->dithers_of(a))), (std::vector<int64_t>{a2.id.value, a1.id.value}));
+  EXPECT_EQ(ids(value_of(repo_->dithers_of(b))), (std::vector<int64_t>{b1.id.value}));
+  EXPECT_TRUE(value_of(repo_->dithers_of(new_image_id())).empty());
+}
+
+TEST_P(DitherRepositoryContract, PendingDithersOldestFirstSkippingExcludedAndDone) {
+  const ImageId uuid = new_image_id();
+  std::vector<DitherRecord> d;
+  for (int i = 0; i < 6; ++i) d.push_back(create(uuid));
+  ASSERT_TRUE(value_of(repo_->finish_dither(d[1].id, ObjectKey{"dithers/x/1.png"}, "u",
+                                            event(kDitherUploaded, uuid))));
+  ASSERT_TRUE(value_of(repo_->fail_dither(d[3].id, "boom", event(kDitherFailed, uuid))));
+
+  EXPECT_EQ(pending_ids(10),
+            (std::vector<int64_t>{d[0].id.value, d[2].id.value, d[4].id.value, d[5].id.value}));
+  EXPECT_EQ(pending_ids(2), (std::vector<int64_t>{d[0].id.value, d[2].id.value}));
+  // Excluding some still fills the limit from the later ones.
+  EXPECT_EQ(pending_ids(2, {d[0].id, d[2].id}),
+            (std::vector<int64_t>{d[4].id.value, d[5].id.value}));
+  EXPECT_EQ(pending_ids(10, {d[4].id, DitherId{999999}}),
+            (std::vector<int64_t>{d[0].id.value, d[2].id.value, d[5].id.value}));
+  EXPECT_TRUE(pending_ids(0).empty());
+  EXPECT_TRUE(pending_ids(10, {d[0].id, d[2].id, d[4].id, d[5].id}).empty());
+}
+
+TEST_P(DitherRepositoryContract, FinishCompletesAPendingDitherAndQueuesTheEvent) {
+  const ImageId uuid = new_image_id();
+  const DitherRecord d = create(uuid);
+  const Message done = event(kDitherUploaded, uuid, "done");
+  const ObjectKey key{"dithers/" + uuid.value + "/1.png"};
+  EXPECT_TRUE(value_of(repo_->finish_dither(d.id, key, "http://h/files/dithers/1.png", done)));
+
+  DitherRecord got = get(d.id);
+  EXPECT_EQ(got.status, kStatusFinished);
+  EXPECT_EQ(got.blob_key, key);
+  EXPECT_EQ(got.url_dither, "http://h/files/dithers/1.png");
+  EXPECT_EQ(got.error, "");
+  EXPECT_EQ(got.created_at, d.created_at);
+  EXPECT_GE(got.updated_at, d.updated_at);
+  expect_outbox(*repo_, {done});
+
+  // Not PENDING any more: nothing changes and no event is queued.
+  EXPECT_FALSE(value_of(repo_->finish_dither(d.id, ObjectKey{"dithers/other.png"}, "other",
+                                             event(kDitherUploaded, uuid, "again"))));
+  EXPECT_FALSE(value_of(repo_->fail_dither(d.id, "late failure", event(kDitherFailed, uuid))));
+  expect_same_dither(get(d.id), got);
+  expect_outbox(*repo_, {done});
+}
+
+TEST_P(DitherRepositoryContract, FailMarksAPendingDitherFailedAndQueuesTheEvent) {
+  const ImageId uuid = new_image_id();
+  const DitherRecord d = create(uuid);
+  const Message failed = event(kDitherFailed, uuid, "failed");
+  EXPECT_TRUE(value_of(repo_->fail_dither(d.id, "cannot decode", failed)));
+  DitherRecord got = get(d.id);
+  EXPECT_EQ(got.status, kStatusFailed);
+  EXPECT_EQ(got.error, "cannot decode");
+  EXPECT_EQ(got.url_dither, "");
+
+  EXPECT_FALSE(value_of(
+      repo_->finish_dither(d.id, ObjectKey{"dithers/x.png"}, "u", event(kDitherUploaded, uuid))));
+  EXPECT_FALSE(value_of(repo_->fail_dither(d.id, "again", event(kDitherFailed, uuid))));
+  expect_same_dither(get(d.id), got);
+  expect_outbox(*repo_, {failed});
+}
+
+TEST_P(DitherRepositoryContract, FinishOrFailOfUnknownDitherIsFalse) {
+  const ImageId uuid = new_image_id();
+  EXPECT_FALSE(value_of(repo_->finish_dither(DitherId{5555}, ObjectKey{"dithers/x.png"}, "u",
+                                             event(kDitherUploaded, uuid))));
+  EXPECT_FALSE(value_of(repo_->fail_dither(DitherId{5555}, "e", event(kDitherFailed, uuid))));
+  expect_outbox(*repo_, {});
+}
+
+TEST_P(DitherRepositoryContract, EventsAreQueuedInCommitOrderAndRemovable) {
+  const ImageId uuid = new_image_id();
+  std::vector<Message> queued;
+  for (int i = 0; i < 4; ++i) {
+    const DitherRecord d = create(uuid);
+    queued.push_back(event(kDitherUploaded, uuid, std::to_string(i)));
+    ASSERT_TRUE(value_of(repo_->finish_dither(d.id, ObjectKey{"dithers/a.png"}, "u", queued[i])));
+  }
+  expect_outbox(*repo_, queued);
+  std::vector<OutboxEntry> first = value_of(repo_->pending_messages(1));
+  ASSERT_EQ(first.size(), 1u);
+  expect_same_message(first[0].message, queued[0]);
+  expect_ok(repo_->remove_message(first[0].seq));
+  queued.erase(queued.begin());
+  expect_outbox(*repo_, queued);
+}
+
+TEST_P(DitherRepositoryContract, RecordOriginalWithoutAutoDitherRemembersIt) {
+  const ImageId uuid = new_image_id();
+  const OriginalRecord o = original(uuid);
+  std::optional<DitherRecord> created = value_of(repo_->record_original(o, std::nullopt, "m-1"));
+  EXPECT_FALSE(created.has_value());
+  OriginalRecord got = value_of(repo_->get_original(uuid));
+  EXPECT_EQ(got.uuid, o.uuid);
+  EXPECT_EQ(got.url, o.url);
+  EXPECT_EQ(got.filename, o.filename);
+  EXPECT_EQ(got.blob_key, o.blob_key);
+  EXPECT_EQ(got.email, o.email);
+  EXPECT_TRUE(value_of(repo_->dithers_of(uuid)).empty());
+  expect_outbox(*repo_, {});
+
+  // A later message about the same original updates it.
+  ASSERT_TRUE(repo_->record_original(original(uuid, "http://h/new.png"), std::nullopt, "m-2").ok());
+  EXPECT_EQ(value_of(repo_->get_original(uuid)).url, "http://h/new.png");
+}
+
+TEST_P(DitherRepositoryContract, RecordOriginalWithAutoDitherCreatesItOnce) {
+  const ImageId uuid = new_image_id();
+  DitherRecord wanted = requested(uuid, "ignored");
+  std::optional<DitherRecord> created =
+      value_of(repo_->record_original(original(uuid), wanted, "m-1"));
+  ASSERT_TRUE(created.has_value());
+  EXPECT_GT(created->id.value, 0);
+  EXPECT_EQ(created->status, kStatusPending);
+  EXPECT_EQ(created->request_id, "m-1");
+  EXPECT_EQ(created->uuid, uuid);
+  EXPECT_EQ(created->channels, wanted.channels);
+  EXPECT_EQ(created->options_json, wanted.options_json);
+  expect_same_dither(get(created->id), *created);
+  EXPECT_EQ(pending_ids(10), (std::vector<int64_t>{created->id.value}));
+
+  // The same message again: nothing changes.
+  std::optional<DitherRecord> again =
+      value_of(repo_->record_original(original(uuid, "http://h/changed.png"), wanted, "m-1"));
+  EXPECT_FALSE(again.has_value());
+  EXPECT_EQ(value_of(repo_->dithers_of(uuid)).size(), 1u);
+  EXPECT_EQ(value_of(repo_->get_original(uuid)).url, original(uuid).url);
+  expect_outbox(*repo_, {});
+}
+
+TEST_P(DitherRepositoryContract, RecordOriginalIsOncePerMessageIdEvenWithoutAutoDither) {
+  const ImageId uuid = new_image_id();
+  ASSERT_TRUE(repo_->record_original(original(uuid), std::nullopt, "m-1").ok());
+  std::optional<DitherRecord> later =
+      value_of(repo_->record_original(original(uuid), requested(uuid, "x"), "m-1"));
+  EXPECT_FALSE(later.has_value());
+  EXPECT_TRUE(value_of(repo_->dithers_of(uuid)).empty());
+}
+
+TEST_P(DitherRepositoryContract, DeleteDithersOfRemovesThemAndQueuesOneEvent) {
+  const ImageId uuid = new_image_id();
+  const ImageId other = new_image_id();
+  ASSERT_TRUE(repo_->record_original(original(uuid), requested(uuid, ""), "m-1").ok());
+  const DitherRecord extra = create(uuid);
+  const DitherRecord kept = create(other);
+  const Message deleted = event(kDitherDeleted, uuid, "deleted");
+
+  std::vector<DitherRecord> removed =
+      value_of(repo_->delete_dithers_of(uuid, deleted, /*forget_original=*/false, ""));
+  ASSERT_EQ(removed.size(), 2u);
+  EXPECT_EQ(removed[0].id, extra.id);  // newest first
+  expect_same_dither(removed[0], extra);
+  EXPECT_TRUE(value_of(repo_->dithers_of(uuid)).empty());
+  expect_error(repo_->get_dither(extra.id), ErrorKind::kNotFound);
+  EXPECT_EQ(get(kept.id).id, kept.id);
+  EXPECT_TRUE(repo_->get_original(uuid).ok());  // kept without forget_original
+  expect_outbox(*repo_, {deleted});
+
+  // Nothing left to delete: no event.
+  EXPECT_TRUE(value_of(repo_->delete_dithers_of(uuid, deleted, false, "")).empty());
+  expect_outbox(*repo_, {deleted});
+}
+
+TEST_P(DitherRepositoryContract, DeleteDithersOfWithForgetOriginal) {
+  const ImageId uuid = new_image_id();
+  ASSERT_TRUE(repo_->record_original(original(uuid), requested(uuid, ""), "m-1").ok());
+  const Message deleted = event(kDitherDeleted, uuid);
+  EXPECT_EQ(value_of(repo_->delete_dithers_of(uuid, deleted, true, "m-2")).size(), 1u);
+  expect_error(repo_->get_original(uuid), ErrorKind::kNotFound);
+  expect_outbox(*repo_, {deleted});
+
+  // An original without dithers is forgotten too, without an event.
+  const ImageId bare = new_image_id();
+  ASSERT_TRUE(repo_->record_original(original(bare), std::nullopt, "m-3").ok());
+  EXPECT_TRUE(
+      value_of(repo_->delete_dithers_of(bare, event(kDitherDeleted, bare), true, "m-4")).empty());
+  expect_error(repo_->get_original(bare), ErrorKind::kNotFound);
+  expect_outbox(*repo_, {deleted});
+}
+
+TEST_P(DitherRepositoryContract, DeleteDithersOfIsOncePerMessageId) {
+  const ImageId uuid = new_image_id();
+  ASSERT_TRUE(repo_->record_original(original(uuid), std::nullopt, "m-1").ok());
+  create(uuid);
+  const Message deleted = event(kDitherDeleted, uuid);
+  EXPECT_EQ(value_of(repo_->delete_dithers_of(uuid, deleted, false, "m-2")).size(), 1u);
+
+  const DitherRecord newer = create(uuid);
+  EXPECT_TRUE(value_of(repo_->delete_dithers_of(uuid, deleted, true, "m-2")).empty());
+  EXPECT_EQ(get(newer.id).id, newer.id);        // not deleted by the repeated message
+  EXPECT_TRUE(repo_->get_original(uuid).ok());  // nor the original
+  expect_outbox(*repo_, {deleted});
+
+  // Without a message id (an HTTP request) there is no de-duplication.
+  EXPECT_EQ(value_of(repo_->delete_dithers_of(uuid, deleted, false, "")).size(), 1u);
+  create(uuid);
+  EXPECT_EQ(value_of(repo_->delete_dithers_of(uuid, deleted, false, "")).size(), 1u);
+  expect_outbox(*repo_, {deleted, deleted, deleted});
+}
+
+TEST_P(DitherRepositoryContract, PingAnswers) { expect_ok(repo_->ping()); }
+
+TEST_P(DitherRepositoryContract, ConcurrentWritesAndReadsAllSucceed) {
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 20;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const ImageId uuid = new_image_id();
+      if (!repo_->record_original(original(uuid), std::nullopt, uuid.value).ok()) ++failures;
+      for (int i = 0; i < kPerThread; ++i) {
+        auto d = repo_->create_dither(
+            requested(uuid, "t" + std::to_string(t) + "-" + std::to_string(i)));
+        if (!d.ok()) {
+          ++failures;
+          continue;
+        }
+        auto got = repo_->get_dither(d->id);
+        if (!got.ok() || got->uuid != uuid) ++failures;
+        if (!repo_->pending_dithers(5, {}).ok()) ++failures;
+        if (!repo_->list_dithers({10, std::nullopt}).ok()) ++failures;
+        if (i % 2 == 0 && !repo_
+                               ->finish_dither(d->id, ObjectKey{"dithers/a.png"}, "u",
+                                               event(kDitherUploaded, uuid))
+                               .ok()) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+
+  Page<DitherRecord> all = value_of(repo_->list_dithers({1000, std::nullopt}));
+  EXPECT_EQ(all.items.size(), static_cast<size_t>(kThreads * kPerThread));
+  EXPECT_EQ(value_of(repo_->pending_dithers(1000, {})).size(),
+            static_cast<size_t>(kThreads * kPerThread / 2));
+  EXPECT_EQ(all_pending(*repo_).size(), static_cast<size_t>(kThreads * kPerThread / 2));
+}
+
+}  // namespace dither::contract
