@@ -1,21 +1,20 @@
 #!/usr/bin/env bash
-# Sets up and builds the project, then runs the `dither` tool with your arguments.
-#   scripts/run.sh photo.jpg out.png --palette pico8 --serpentine
-# Without arguments it dithers a generated sample picture to build/sample-dithered.png.
+# Sets up, builds and starts the whole system in one process on its embedded defaults: the API
+# gateway on http://127.0.0.1:8080 (the upload and dithering services on loopback ports 8081 and
+# 8082), SQLite databases and stored files under ./data, the in-process message bus. Open the
+# address in a browser and upload a photo. Ctrl-C stops it; everything accepted is kept in ./data
+# and resumed at the next start.
+#   scripts/run.sh                          start the system (environment variables: README.md)
+#   DITHER_PORT=9000 scripts/run.sh         ... on another port
+#   scripts/run.sh dither IN OUT [options]  run the command-line tool instead
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
-scripts/build.sh release dither >/dev/null
-
-if (($# == 0)); then
-  mkdir -p build
-  convert -size 640x400 plasma:fractal -seed 7 build/sample.png 2>/dev/null ||
-    convert -size 640x400 gradient:navy-orange build/sample.png
-  build/release/src/cli/dither build/sample.png build/sample-dithered.png --palette pico8
-  echo "Dithered build/sample.png to build/sample-dithered.png (PICO-8 palette, Floyd-Steinberg)."
-  echo "Try: scripts/run.sh YOUR_PHOTO.jpg out.png --palette gameboy --algorithm atkinson"
-  echo "     build/release/src/cli/dither --help"
-  exit 0
+if [[ ${1:-} == dither ]]; then
+  shift
+  scripts/build.sh release dither >/dev/null
+  exec build/release/src/cli/dither "$@"
 fi
-exec build/release/src/cli/dither "$@"
+scripts/build.sh release ditherd >/dev/null
+exec build/release/src/app/ditherd

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every test: the Release build, then the same suite under
-# AddressSanitizer + UndefinedBehaviorSanitizer. This is what CI runs (.ci/run).
+# Sets up, builds and runs every test: the Release build's unit tests and the functional tests
+# (the real program over HTTP), then the unit tests under AddressSanitizer +
+# UndefinedBehaviorSanitizer. This is what CI runs (.ci/run).
 #   scripts/test.sh             everything
 #   scripts/test.sh --quick     Release build only
 set -euo pipefail
@@ -15,6 +16,9 @@ scripts/lint.sh --format
 echo "== Release build and tests"
 scripts/build.sh release
 ctest --test-dir build/release --output-on-failure -j "$(nproc)"
+
+echo "== Functional tests: ditherd over HTTP"
+scripts/functional.sh build/release/src/app/ditherd
 
 if ((quick == 0)); then
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"

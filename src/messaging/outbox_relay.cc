@@ -89,8 +89,8 @@ void OutboxRelay::run() {
       drained_.notify_all();
     }
     if (failed) {
-      backoff = std::clamp(backoff * 2, std::chrono::milliseconds{50},
-                           std::chrono::milliseconds{2000});
+      backoff =
+          std::clamp(backoff * 2, std::chrono::milliseconds{50}, std::chrono::milliseconds{2000});
       wake_.wait_for(lock, backoff, [&] { return stopping_; });
     } else {
       backoff = std::chrono::milliseconds{0};

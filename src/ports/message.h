@@ -29,7 +29,7 @@ inline constexpr std::string_view kHeaderMessageId = "message_id";
 inline constexpr std::string_view kHeaderTraceparent = "traceparent";
 
 struct Topics {
-  std::string image = "images";   // KAFKA_IMAGE_TOPIC
+  std::string image = "images";    // KAFKA_IMAGE_TOPIC
   std::string dither = "dithers";  // KAFKA_DITHER_TOPIC
   // Where a message that can never be processed goes, with the reason: "<topic>.dlq".
   static std::string dead_letter(std::string_view topic) { return std::string(topic) + ".dlq"; }

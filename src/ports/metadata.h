@@ -64,8 +64,8 @@ class DitherRepository : public Outbox {
   // The dithers of one original, newest first.
   virtual Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) = 0;
   // PENDING dithers, oldest first, skipping the ids in `exclude` (those already being worked on).
-  virtual Result<std::vector<DitherRecord>> pending_dithers(int limit,
-                                                            const std::vector<DitherId>& exclude) = 0;
+  virtual Result<std::vector<DitherRecord>> pending_dithers(
+      int limit, const std::vector<DitherId>& exclude) = 0;
 
   // Completes a PENDING dither and queues `event` (DITHER_UPLOADED / DITHER_FAILED). Returns false
   // (and changes nothing) when the dither no longer exists or is not PENDING.

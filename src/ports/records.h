@@ -64,16 +64,16 @@ struct DitherSummary {
 struct ImageRecord {
   int64_t id = 0;  // sequence number assigned by the store; the list's order and cursor
   ImageId uuid;
-  std::string filename;            // as given by the client, sanitised
+  std::string filename;  // as given by the client, sanitised
   std::string status{kStatusPending};
-  std::string url;                 // public URL of the original
-  std::string url_dither;          // public URL of the latest finished dither, or ""
-  std::string content_type;        // sniffed, e.g. "image/jpeg"
-  int64_t size = 0;                // bytes
+  std::string url;           // public URL of the original
+  std::string url_dither;    // public URL of the latest finished dither, or ""
+  std::string content_type;  // sniffed, e.g. "image/jpeg"
+  int64_t size = 0;          // bytes
   int width = 0;
   int height = 0;
-  std::string email;               // where to send the link, or ""
-  std::string error;               // why dithering failed, when status is FAILED
+  std::string email;  // where to send the link, or ""
+  std::string error;  // why dithering failed, when status is FAILED
   ObjectKey blob_key;
   int64_t created_at = 0;
   int64_t updated_at = 0;
@@ -84,17 +84,17 @@ struct ImageRecord {
 // FAILED.
 struct DitherRecord {
   DitherId id;
-  ImageId uuid;                    // the original
+  ImageId uuid;  // the original
   int channels = 2;
-  std::string algorithm;           // canonical option values, as pipeline::describe() gives them
+  std::string algorithm;  // canonical option values, as pipeline::describe() gives them
   std::string palette;
-  std::string format;              // "png", "gif" or "webp"
-  std::string options_json;        // every option, canonical, as a JSON object
+  std::string format;        // "png", "gif" or "webp"
+  std::string options_json;  // every option, canonical, as a JSON object
   std::string status{kStatusPending};
-  std::string url_dither;          // public URL when FINISHED
-  ObjectKey blob_key;              // set when FINISHED
-  std::string error;               // when FAILED
-  std::string request_id;          // what created it: a message_id or an HTTP request id; unique
+  std::string url_dither;  // public URL when FINISHED
+  ObjectKey blob_key;      // set when FINISHED
+  std::string error;       // when FAILED
+  std::string request_id;  // what created it: a message_id or an HTTP request id; unique
   int64_t created_at = 0;
   int64_t updated_at = 0;
 };
@@ -116,7 +116,7 @@ struct Page {
 };
 
 struct PageRequest {
-  int limit = 50;                  // 1..1000
+  int limit = 50;                 // 1..1000
   std::optional<int64_t> before;  // only items with id < before (the previous page's cursor)
 };
 

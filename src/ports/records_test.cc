@@ -1,9 +1,10 @@
+#include "ports/records.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
 
 #include "ports/message.h"
-#include "ports/records.h"
 
 namespace dither {
 namespace {

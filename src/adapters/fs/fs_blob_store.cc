@@ -18,9 +18,8 @@ constexpr std::string_view kTempPrefix = ".tmp-";
 
 Error io_error(std::string_view what, const fs::path& path, int err) {
   // A full disk or a quota is worth retrying later; everything else is unexpected.
-  const ErrorKind kind =
-      (err == ENOSPC || err == EDQUOT || err == EAGAIN) ? ErrorKind::kUnavailable
-                                                        : ErrorKind::kInternal;
+  const ErrorKind kind = (err == ENOSPC || err == EDQUOT || err == EAGAIN) ? ErrorKind::kUnavailable
+                                                                           : ErrorKind::kInternal;
   return make_error(kind, std::string(what) + " " + path.string() + ": " + std::strerror(err));
 }
 
@@ -62,8 +61,8 @@ FsBlobStore::FsBlobStore(fs::path root, std::string url_prefix)
 
 Result<fs::path> FsBlobStore::path_of(std::string_view key) const {
   if (!is_valid_object_key(key)) {
-    return make_error(ErrorKind::kInvalidArgument, "invalid object key '" +
-                                                       std::string(key.substr(0, 100)) + "'");
+    return make_error(ErrorKind::kInvalidArgument,
+                      "invalid object key '" + std::string(key.substr(0, 100)) + "'");
   }
   return root_ / fs::path(std::string(key));
 }
@@ -125,7 +124,8 @@ Result<std::vector<uint8_t>> FsBlobStore::get(const ObjectKey& key) {
 Status FsBlobStore::remove(const ObjectKey& key) {
   Result<fs::path> path = path_of(key.value);
   if (!path) return path.error();
-  if (::unlink(path->c_str()) != 0 && errno != ENOENT) return io_error("cannot remove", *path, errno);
+  if (::unlink(path->c_str()) != 0 && errno != ENOENT)
+    return io_error("cannot remove", *path, errno);
   // An emptied per-image directory (dithers/<uuid>/) goes too; failure just means not empty.
   const fs::path dir = path->parent_path();
   if (dir.parent_path() != root_ && dir != root_) {

@@ -61,7 +61,8 @@ TEST(InProcessBus, RetriesThenDeadLettersWithReasonAndMovesOn) {
   bus.subscribe({"images", "flaky",
                  [&](const Message& m) -> Status {
                    ++calls;
-                   if (m.body == "poison") return make_error(ErrorKind::kInvalidArgument, "bad body");
+                   if (m.body == "poison")
+                     return make_error(ErrorKind::kInvalidArgument, "bad body");
                    return {};
                  },
                  3});

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the functional tests (tests/functional: Python, pytest) against a built ditherd. They
+# start the real program themselves, on free ports with a fresh data directory per test.
+#   scripts/functional.sh [path/to/ditherd] [pytest arguments...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+binary=${1:-build/release/src/app/ditherd}
+shift || true
+venv=build/test-venv
+stamp=$venv/.requirements
+if [[ ! -x $venv/bin/python || ! -f $stamp ]] || ! cmp -s tests/functional/requirements.txt "$stamp"; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r tests/functional/requirements.txt
+  cp tests/functional/requirements.txt "$stamp"
+fi
+DITHERD=$PWD/$binary exec "$venv/bin/python" -m pytest -q tests/functional "$@"

@@ -1,0 +1,69 @@
+#include "app/config.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace dither {
+namespace {
+
+Result<Config> load(std::map<std::string, std::string> env) {
+  return load_config([env = std::move(env)](const char* name) -> const char* {
+    auto it = env.find(name);
+    return it == env.end() ? nullptr : it->second.c_str();
+  });
+}
+
+TEST(Config, DefaultsWhenNothingIsSet) {
+  Result<Config> c = load({});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->host, "127.0.0.1");
+  EXPECT_EQ(c->port, 8080);
+  EXPECT_EQ(c->data_dir, "data");
+  EXPECT_EQ(c->public_base_url, "http://127.0.0.1:8080");
+  EXPECT_EQ(c->limits.max_bytes, 8u * 1024 * 1024);
+  EXPECT_EQ(c->limits.max_pixels, 50'000'000u);
+  EXPECT_TRUE(c->auto_dither.enabled);
+  EXPECT_EQ(c->topics.image, "images");
+  EXPECT_EQ(c->topics.dither, "dithers");
+}
+
+TEST(Config, ReadsEverything) {
+  Result<Config> c = load({{"DITHER_PORT", "9000"},
+                           {"DITHER_DATA_DIR", "/tmp/x"},
+                           {"PUBLIC_BASE_URL", "https://dither.example/"},
+                           {"MAX_UPLOAD_BYTES", "1000"},
+                           {"MAX_PIXELS", "2000"},
+                           {"AUTO_DITHER", "off"},
+                           {"AUTO_DITHER_OPTIONS", "algorithm=bayer&palette=ega"},
+                           {"KAFKA_IMAGE_TOPIC", "img"},
+                           {"KAFKA_DITHER_TOPIC", "dit"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->port, 9000);
+  EXPECT_EQ(c->public_base_url, "https://dither.example");
+  EXPECT_EQ(c->limits.max_bytes, 1000u);
+  EXPECT_FALSE(c->auto_dither.enabled);
+  ASSERT_EQ(c->auto_dither.options.size(), 2u);
+  EXPECT_EQ(c->auto_dither.options[0].second, "bayer");
+  EXPECT_EQ(c->topics.image, "img");
+}
+
+TEST(Config, MalformedValuesNameTheVariable) {
+  for (const auto& [name, value] :
+       std::vector<std::pair<std::string, std::string>>{{"DITHER_PORT", "http"},
+                                                        {"DITHER_PORT", "70000"},
+                                                        {"MAX_UPLOAD_BYTES", "-1"},
+                                                        {"AUTO_DITHER", "maybe"},
+                                                        {"AUTO_DITHER_OPTIONS", "algorithm=nope"},
+                                                        {"AUTO_DITHER_OPTIONS", "channels=1"},
+                                                        {"PUBLIC_BASE_URL", "ftp://x"},
+                                                        {"LOG_LEVEL", "loud"},
+                                                        {"KAFKA_DITHER_TOPIC", "images"}}) {
+    Result<Config> c = load({{name, value}});
+    ASSERT_FALSE(c.ok()) << name << "=" << value;
+    EXPECT_NE(c.error().message.find(name), std::string::npos) << c.error().message;
+  }
+}
+
+}  // namespace
+}  // namespace dither

@@ -1,0 +1,188 @@
+#include "gateway/gateway.h"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/json.hpp>
+
+#include "http/errors.h"
+#include "ports/records.h"
+
+namespace dither {
+namespace {
+
+namespace json = boost::json;
+namespace beast = boost::beast;
+using boost::asio::awaitable;
+using http::RequestContext;
+using http::Response;
+
+// The request headers a service may need; everything else stays at the gateway.
+constexpr std::string_view kForwardedHeaders[] = {
+    "Content-Type", "X-Filename", "traceparent", "Idempotency-Key", "Accept",
+};
+
+std::string_view query_of(const http::Request& request) {
+  const std::string_view target(request.target().data(), request.target().size());
+  const size_t q = target.find('?');
+  return q == std::string_view::npos ? std::string_view{} : target.substr(q);
+}
+
+// Builds the upstream request: `path` with the original query string.
+http::Request upstream_request(const RequestContext& c, std::string path) {
+  http::Request out{c.request.method(), path + std::string(query_of(c.request)), 11};
+  for (std::string_view name : kForwardedHeaders) {
+    const std::string_view value = c.header(name);
+    if (!value.empty()) out.set(beast::string_view(name.data(), name.size()), value);
+  }
+  out.set("X-Request-Id", c.request_id);
+  out.body() = c.request.body();
+  return out;
+}
+
+Response from_upstream(const http::UpstreamResponse& r) {
+  Response out;
+  out.status = r.result_int();
+  const auto type = r[beast::http::field::content_type];
+  out.content_type = std::string(type.data(), type.size());
+  out.body = r.body();
+  const auto location = r[beast::http::field::location];
+  if (!location.empty()) out.headers.emplace_back("Location", std::string(location));
+  return out;
+}
+
+awaitable<Response> forward(http::UpstreamClient& upstream, const RequestContext& c,
+                            std::string path) {
+  Result<http::UpstreamResponse> r = co_await upstream.send(upstream_request(c, std::move(path)));
+  if (!r) co_return http::error_response(503, "unavailable", r.error().message);
+  co_return from_upstream(*r);
+}
+
+// Encodes a path segment taken from our own decoded params before it goes upstream.
+std::string encode_segment(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '_' || c == '.' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string_view content_type_for(std::string_view filename) {
+  const size_t dot = filename.rfind('.');
+  const std::string_view ext = dot == std::string_view::npos ? "" : filename.substr(dot + 1);
+  if (ext == "png") return "image/png";
+  if (ext == "gif") return "image/gif";
+  if (ext == "webp") return "image/webp";
+  if (ext == "jpeg" || ext == "jpg") return "image/jpeg";
+  if (ext == "tiff" || ext == "tif") return "image/tiff";
+  return "application/octet-stream";
+}
+
+Gateway::Gateway(boost::asio::any_io_executor executor, GatewayOptions options)
+    : options_(std::move(options)),
+      upload_(std::make_shared<http::UpstreamClient>(executor, options_.upload)),
+      dither_(std::make_shared<http::UpstreamClient>(executor, options_.dither)) {}
+
+void Gateway::close() {
+  upload_->close();
+  dither_->close();
+}
+
+http::Router Gateway::routes() {
+  http::Router router;
+  auto upload = upload_;
+  auto dither = dither_;
+
+  router.add_async(http::Verb::post, "/api/images",
+                   [upload](const RequestContext& c) { return forward(*upload, c, "/images"); });
+  router.add_async(http::Verb::get, "/api/images",
+                   [upload](const RequestContext& c) { return forward(*upload, c, "/images"); });
+  router.add_async(http::Verb::get, "/api/images/{uuid}", [upload](const RequestContext& c) {
+    return forward(*upload, c, "/images/" + encode_segment(c.param("uuid")));
+  });
+  router.add_async(http::Verb::delete_, "/api/images/{uuid}", [upload](const RequestContext& c) {
+    return forward(*upload, c, "/images/" + encode_segment(c.param("uuid")));
+  });
+  router.add_async(http::Verb::get, "/api/dithers",
+                   [dither](const RequestContext& c) { return forward(*dither, c, "/images"); });
+  router.add_async(http::Verb::get, "/api/dithers/{uuid}", [dither](const RequestContext& c) {
+    return forward(*dither, c, "/images/" + encode_segment(c.param("uuid")));
+  });
+  router.add_async(http::Verb::delete_, "/api/dithers/{uuid}", [dither](const RequestContext& c) {
+    return forward(*dither, c, "/images/" + encode_segment(c.param("uuid")));
+  });
+  router.add_async(http::Verb::post, "/api/dithers/{uuid}/{channels}",
+                   [dither](const RequestContext& c) {
+                     return forward(*dither, c,
+                                    "/images/" + encode_segment(c.param("uuid")) + "/" +
+                                        encode_segment(c.param("channels")));
+                   });
+
+  router.add_async(
+      http::Verb::get, "/health", [upload, dither](const RequestContext& c) -> awaitable<Response> {
+        json::object services;
+        bool all_ok = true;
+        for (auto [name, client] : {std::pair{"upload", upload}, std::pair{"dither", dither}}) {
+          http::Request probe{http::Verb::get, "/health", 11};
+          probe.set("X-Request-Id", c.request_id);
+          Result<http::UpstreamResponse> r = co_await client->send(std::move(probe));
+          json::object entry;
+          if (!r) {
+            entry["status"] = "unavailable";
+            entry["error"] = r.error().message;
+          } else {
+            boost::system::error_code ec;
+            json::value body = json::parse(r->body(), ec);
+            if (!ec && body.is_object()) entry = std::move(body.as_object());
+            if (r->result_int() != 200) entry["status"] = "unavailable";
+          }
+          if (!entry.contains("status")) entry["status"] = "unavailable";
+          all_ok = all_ok && entry["status"] == "ok";
+          services[name] = std::move(entry);
+        }
+        json::object o;
+        o["status"] = all_ok ? "ok" : "degraded";
+        o["services"] = std::move(services);
+        co_return http::json_response(all_ok ? 200 : 503, json::serialize(o));
+      });
+
+  router.add(http::Verb::get, "/openapi.json", [](const RequestContext&) {
+    return http::json_response(200, std::string(openapi_document()));
+  });
+  router.add(http::Verb::get, "/", [](const RequestContext&) {
+    Response r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = std::string(landing_page());
+    return r;
+  });
+
+  if (!options_.files_root.empty()) {
+    const std::filesystem::path root = options_.files_root;
+    router.add(http::Verb::get, "/files/{key...}", [root](const RequestContext& c) -> Response {
+      const std::string_view key = c.param("key");
+      if (!is_valid_object_key(key) || key.find("/.") != std::string_view::npos ||
+          key.starts_with(".")) {
+        return http::error_response(404, "not_found", "no such file");
+      }
+      Response r;
+      r.file_path = (root / std::string(key)).string();
+      r.content_type = std::string(content_type_for(key));
+      // A key is never reused for other content: originals/<uuid>.<ext>, dithers/<uuid>/<id>.
+      r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
+      r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+      return r;
+    });
+  }
+  return router;
+}
+
+}  // namespace dither

@@ -1,0 +1,58 @@
+#include "services/common/paging.h"
+
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "http/errors.h"
+
+namespace dither {
+
+Result<int64_t> parse_integer(std::string_view text, int64_t min, int64_t max,
+                              std::string_view what) {
+  int64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || value < min ||
+      value > max) {
+    return make_error(ErrorKind::kInvalidArgument, std::string(what) + " must be an integer from " +
+                                                       std::to_string(min) + " to " +
+                                                       std::to_string(max) + ", not '" +
+                                                       std::string(text.substr(0, 40)) + "'");
+  }
+  return value;
+}
+
+Result<PageRequest> read_page_request(const http::RequestContext& c) {
+  PageRequest page;
+  if (auto limit = c.query_value("limit")) {
+    Result<int64_t> v = parse_integer(*limit, 1, 1000, "limit");
+    if (!v) return v.error();
+    page.limit = static_cast<int>(*v);
+  }
+  if (auto cursor = c.query_value("cursor"); cursor && !cursor->empty()) {
+    Result<int64_t> v = parse_integer(*cursor, 1, INT64_MAX, "cursor");
+    if (!v) return v.error();
+    page.before = *v;
+  }
+  return page;
+}
+
+std::string page_json(boost::json::array items, const std::string& next_cursor) {
+  boost::json::object o;
+  o["items"] = std::move(items);
+  o["next_cursor"] = next_cursor.empty() ? boost::json::value() : boost::json::value(next_cursor);
+  return boost::json::serialize(o);
+}
+
+http::Response health_response(std::string_view service, const Status& status) {
+  boost::json::object o;
+  o["service"] = service;
+  if (status.ok()) {
+    o["status"] = "ok";
+    return http::json_response(200, boost::json::serialize(o));
+  }
+  o["status"] = "unavailable";
+  o["error"] = status.error().message;
+  return http::json_response(503, boost::json::serialize(o));
+}
+
+}  // namespace dither

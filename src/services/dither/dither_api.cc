@@ -1,0 +1,137 @@
+#include "services/dither/dither_api.h"
+
+#include <boost/json.hpp>
+
+#include "http/errors.h"
+#include "messaging/events.h"
+#include "services/common/paging.h"
+
+namespace dither {
+namespace {
+
+namespace json = boost::json;
+using http::RequestContext;
+using http::Response;
+
+json::object dither_object(const DitherRecord& d) {
+  json::object o;
+  o["id"] = d.id.value;
+  o["uuid"] = d.uuid.value;
+  o["channels"] = d.channels;
+  o["url_dither"] = d.url_dither;
+  o["status"] = d.status;
+  o["algorithm"] = d.algorithm;
+  o["palette"] = d.palette;
+  o["format"] = d.format;
+  json::object options;
+  if (Result<ProcessOptions> parsed = DitherService::options_of(d)) {
+    for (const auto& [name, value] : describe(*parsed)) options[name] = value;
+  }
+  o["options"] = std::move(options);
+  o["source"] = DitherService::source_of(d);
+  o["error"] = d.error.empty() ? json::value() : json::value(d.error);
+  o["created_at"] = iso_time(d.created_at);
+  o["updated_at"] = iso_time(d.updated_at);
+  return o;
+}
+
+Result<std::string> json_scalar_text(std::string_view name, const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::string:
+      return std::string(v.as_string());
+    case json::kind::bool_:
+      return std::string(v.as_bool() ? "true" : "false");
+    case json::kind::int64:
+      return std::to_string(v.as_int64());
+    case json::kind::uint64:
+      return std::to_string(v.as_uint64());
+    case json::kind::double_:
+      return json::serialize(v);
+    default:
+      return make_error(ErrorKind::kInvalidArgument,
+                        "option '" + std::string(name) + "' must be a string, number or boolean");
+  }
+}
+
+}  // namespace
+
+std::string dither_json(const DitherRecord& dither) {
+  return json::serialize(dither_object(dither));
+}
+
+Result<OptionPairs> request_options(const RequestContext& c) {
+  OptionPairs pairs = c.query;
+  const std::string& body = c.request.body();
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return pairs;
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) {
+    return make_error(ErrorKind::kInvalidArgument, "the body is not valid JSON: " + ec.message());
+  }
+  if (!v.is_object()) {
+    return make_error(ErrorKind::kInvalidArgument, "the body must be a JSON object of options");
+  }
+  for (const auto& [name, value] : v.as_object()) {
+    Result<std::string> text = json_scalar_text(name, value);
+    if (!text) return text.error();
+    pairs.emplace_back(std::string(name), std::move(*text));
+  }
+  return pairs;
+}
+
+http::Router dither_routes(DitherService& service) {
+  http::Router router;
+  router.add(http::Verb::get, "/images", [&service](const RequestContext& c) -> Response {
+    Result<PageRequest> page = read_page_request(c);
+    if (!page) return http::error_response(page.error());
+    Result<Page<DitherRecord>> r = service.list(*page);
+    if (!r) return http::error_response(r.error());
+    json::array items;
+    for (const DitherRecord& d : r->items) items.push_back(dither_object(d));
+    return http::json_response(200, page_json(std::move(items), r->next_cursor));
+  });
+
+  router.add(http::Verb::get, "/images/{uuid}", [&service](const RequestContext& c) -> Response {
+    Result<std::vector<DitherRecord>> r = service.dithers_of(c.param("uuid"));
+    if (!r) return http::error_response(r.error());
+    json::array items;
+    for (const DitherRecord& d : *r) items.push_back(dither_object(d));
+    json::object o;
+    o["uuid"] = c.param("uuid");
+    o["items"] = std::move(items);
+    return http::json_response(200, json::serialize(o));
+  });
+
+  router.add(
+      http::Verb::post, "/images/{uuid}/{channels}",
+      [&service](const RequestContext& c) -> Response {
+        Result<OptionPairs> options = request_options(c);
+        if (!options) return http::error_response(options.error());
+        std::string_view key = c.header("Idempotency-Key");
+        if (key.empty() || key.size() > 128) key = c.request_id;
+        Result<DitherRecord> r =
+            service.request(c.param("uuid"), c.param("channels"), *options, key);
+        if (!r) return http::error_response(r.error());
+        return http::json_response(202, dither_json(*r));
+      },
+      http::Dispatch::kBlocking);
+
+  router.add(
+      http::Verb::delete_, "/images/{uuid}",
+      [&service](const RequestContext& c) -> Response {
+        Result<int> removed = service.remove_dithers(c.param("uuid"), c.header("traceparent"));
+        if (!removed) return http::error_response(removed.error());
+        json::object o;
+        o["uuid"] = c.param("uuid");
+        o["deleted"] = *removed;
+        return http::json_response(200, json::serialize(o));
+      },
+      http::Dispatch::kBlocking);
+
+  router.add(http::Verb::get, "/health", [&service](const RequestContext&) -> Response {
+    return health_response("dither", service.health());
+  });
+  return router;
+}
+
+}  // namespace dither

@@ -1,0 +1,22 @@
+// The dithering service's HTTP routes (SPEC section 3), mapped onto DitherService:
+//   GET /images, GET /images/{uuid}, POST /images/{uuid}/{channels}, DELETE /images/{uuid},
+//   GET /health.
+#pragma once
+
+#include <string>
+
+#include "http/router.h"
+#include "services/dither/dither_service.h"
+
+namespace dither {
+
+http::Router dither_routes(DitherService& service);
+
+// JSON of a dither record, as the API returns it.
+std::string dither_json(const DitherRecord& dither);
+
+// The options of a POST: query parameters first, then the JSON body's members (an object whose
+// values are strings, numbers or booleans). kInvalidArgument for any other body.
+Result<OptionPairs> request_options(const http::RequestContext& c);
+
+}  // namespace dither

@@ -1,0 +1,318 @@
+#include "services/dither/dither_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+
+#include "messaging/events.h"
+#include "pipeline/pipeline.h"
+
+namespace dither {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view kRequestPrefix = "request:";
+
+std::string pairs_json(const OptionPairs& pairs) {
+  json::object o;
+  for (const auto& [name, value] : pairs) o[name] = value;
+  return json::serialize(o);
+}
+
+Result<ProcessOptions> apply(const OptionPairs& pairs) {
+  ProcessOptions options;
+  for (const auto& [name, value] : pairs) {
+    if (name == "threads") {
+      return make_error(ErrorKind::kInvalidArgument,
+                        "option 'threads' is chosen by the server, not per request");
+    }
+    if (Status s = set_option(options, name, value); !s) return s.error();
+  }
+  options.dither.threads = 0;  // all cores; the output does not depend on it
+  if (Status s = validate(options.dither); !s) return s.error();
+  return options;
+}
+
+std::string_view value_of(const std::vector<std::pair<std::string, std::string>>& described,
+                          std::string_view name) {
+  for (const auto& [k, v] : described) {
+    if (k == name) return v;
+  }
+  return {};
+}
+
+int percent_decode_hex(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string form_decode(std::string_view s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() + 0 && percent_decode_hex(s[i + 1]) >= 0 &&
+               percent_decode_hex(s[i + 2]) >= 0) {
+      out.push_back(
+          static_cast<char>(percent_decode_hex(s[i + 1]) * 16 + percent_decode_hex(s[i + 2])));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<OptionPairs> parse_option_query(std::string_view text) {
+  OptionPairs pairs;
+  while (!text.empty()) {
+    const size_t amp = text.find('&');
+    const std::string_view item = text.substr(0, amp);
+    text = amp == std::string_view::npos ? std::string_view{} : text.substr(amp + 1);
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      return make_error(ErrorKind::kInvalidArgument,
+                        "'" + std::string(item) + "' is not name=value");
+    }
+    pairs.emplace_back(form_decode(item.substr(0, eq)), form_decode(item.substr(eq + 1)));
+  }
+  return pairs;
+}
+
+DitherService::DitherService(DitherRepository& dithers, BlobStore& blobs, Topics topics,
+                             imaging::Limits limits, AutoDither auto_dither,
+                             std::function<void()> outbox_written, std::function<void()> work_added)
+    : dithers_(dithers),
+      blobs_(blobs),
+      topics_(std::move(topics)),
+      limits_(limits),
+      auto_(std::move(auto_dither)),
+      outbox_written_(std::move(outbox_written)),
+      work_added_(std::move(work_added)) {}
+
+Result<ProcessOptions> DitherService::options_of(const DitherRecord& dither) {
+  boost::system::error_code ec;
+  json::value v = json::parse(dither.options_json, ec);
+  if (ec || !v.is_object()) {
+    return make_error(ErrorKind::kInternal, "stored options of dither " +
+                                                std::to_string(dither.id.value) + " are corrupt");
+  }
+  OptionPairs pairs;
+  for (const auto& [k, val] : v.as_object()) {
+    if (!val.is_string()) return make_error(ErrorKind::kInternal, "stored option is not text");
+    pairs.emplace_back(std::string(k), std::string(val.as_string()));
+  }
+  return apply(pairs);
+}
+
+std::string_view DitherService::source_of(const DitherRecord& dither) {
+  // Automatic dithers carry the IMAGE_UPLOADED message id (DitherRepository::record_original).
+  return dither.request_id.starts_with(kRequestPrefix) ? "request" : "auto";
+}
+
+Result<DitherRecord> DitherService::make_record(const ImageId& uuid, const OptionPairs& pairs,
+                                                std::string request_id) {
+  Result<ProcessOptions> options = apply(pairs);
+  if (!options) return options.error();
+  const auto described = describe(*options);
+  DitherRecord record;
+  record.uuid = uuid;
+  record.channels = 0;
+  for (const auto& [name, value] : pairs) {
+    if (name == "channels") record.channels = std::stoi(value);  // validated by apply()
+  }
+  record.algorithm = std::string(value_of(described, "algorithm"));
+  record.palette = std::string(value_of(described, "palette"));
+  record.format = std::string(value_of(described, "format"));
+  record.options_json = pairs_json(pairs);
+  record.status = std::string(kStatusPending);
+  record.request_id = std::move(request_id);
+  return record;
+}
+
+Result<DitherRecord> DitherService::request(std::string_view uuid, std::string_view channels,
+                                            const OptionPairs& options,
+                                            std::string_view request_id) {
+  Result<ImageId> id = parse_image_id(uuid);
+  if (!id) return id.error();
+  OptionPairs pairs;
+  {
+    ProcessOptions probe;
+    if (Status s = set_option(probe, "channels", channels); !s) return s.error();
+    pairs.emplace_back("channels", std::string(channels));
+  }
+  for (const auto& [name, value] : options) {
+    if (name == "channels") {
+      return make_error(ErrorKind::kInvalidArgument,
+                        "channels is given by the path: POST /images/{uuid}/{channels}");
+    }
+    pairs.emplace_back(name, value);
+  }
+  Result<DitherRecord> record =
+      make_record(*id, pairs, std::string(kRequestPrefix) + std::string(request_id));
+  if (!record) return record.error();
+  if (Result<OriginalRecord> original = dithers_.get_original(*id); !original) {
+    return original.error();
+  }
+  Result<DitherRecord> created = dithers_.create_dither(*record);
+  if (created && work_added_) work_added_();
+  return created;
+}
+
+Result<Page<DitherRecord>> DitherService::list(const PageRequest& page) {
+  return dithers_.list_dithers(page);
+}
+
+Result<std::vector<DitherRecord>> DitherService::dithers_of(std::string_view uuid) {
+  Result<ImageId> id = parse_image_id(uuid);
+  if (!id) return id.error();
+  if (Result<OriginalRecord> original = dithers_.get_original(*id); !original) {
+    return original.error();
+  }
+  return dithers_.dithers_of(*id);
+}
+
+Status DitherService::remove_blobs(const std::vector<DitherRecord>& dithers) {
+  for (const DitherRecord& d : dithers) {
+    // The key is fixed per dither, so even a PENDING one being worked on right now is covered:
+    // the worker deletes its own result when it finds the row gone.
+    const ObjectKey key = d.blob_key.value.empty()
+                              ? ObjectKey{"dithers/" + d.uuid.value + "/" +
+                                          std::to_string(d.id.value) + "." + d.format}
+                              : d.blob_key;
+    if (Status s = blobs_.remove(key); !s) return s;
+  }
+  return {};
+}
+
+Result<int> DitherService::remove_dithers(std::string_view uuid, std::string_view traceparent) {
+  Result<ImageId> id = parse_image_id(uuid);
+  if (!id) return id.error();
+  if (Result<OriginalRecord> original = dithers_.get_original(*id); !original) {
+    return original.error();
+  }
+  // Blobs first: if the process dies in between, the rows remain and a retry finishes the job.
+  Result<std::vector<DitherRecord>> existing = dithers_.dithers_of(*id);
+  if (!existing) return existing.error();
+  if (Status s = remove_blobs(*existing); !s) return s.error();
+  Message deleted =
+      make_message(topics_.dither, kDitherDeleted, id->value, uuid_body(*id), traceparent);
+  Result<std::vector<DitherRecord>> removed = dithers_.delete_dithers_of(*id, deleted, false, "");
+  if (!removed) return removed.error();
+  if (Status s = remove_blobs(*removed); !s) return s.error();
+  if (!removed->empty() && outbox_written_) outbox_written_();
+  return static_cast<int>(removed->size());
+}
+
+Status DitherService::on_image_message(const Message& message) {
+  const std::string_view type = message.message_type();
+  if (type == kImageUploaded) {
+    Result<ImageUploadedEvent> e = read_image_uploaded(message.body);
+    if (!e) return e.error();
+    OriginalRecord original{e->uuid, e->url, e->filename, e->blob_key, e->email};
+    std::optional<DitherRecord> auto_dither;
+    if (auto_.enabled) {
+      Result<DitherRecord> r =
+          make_record(e->uuid, auto_.options, std::string(message.message_id()));
+      if (!r) return r.error();  // the preset is validated at start-up; cannot happen
+      auto_dither = std::move(*r);
+    }
+    Result<std::optional<DitherRecord>> created =
+        dithers_.record_original(original, auto_dither, message.message_id());
+    if (!created) return created.error();
+    if (created->has_value() && work_added_) work_added_();
+    return {};
+  }
+  if (type == kImageDeleted) {
+    Result<ImageId> uuid = read_uuid(message.body);
+    if (!uuid) return uuid.error();
+    Result<std::vector<DitherRecord>> existing = dithers_.dithers_of(*uuid);
+    if (!existing) return existing.error();
+    if (Status s = remove_blobs(*existing); !s) return s;
+    Message deleted = make_message(topics_.dither, kDitherDeleted, uuid->value, uuid_body(*uuid),
+                                   message.header(kHeaderTraceparent).value_or(""));
+    Result<std::vector<DitherRecord>> removed =
+        dithers_.delete_dithers_of(*uuid, deleted, true, message.message_id());
+    if (!removed) return removed.error();
+    if (Status s = remove_blobs(*removed); !s) return s;
+    if (!removed->empty() && outbox_written_) outbox_written_();
+    return {};
+  }
+  return {};
+}
+
+Status DitherService::process(const DitherRecord& dither) {
+  Result<ProcessOptions> options = options_of(dither);
+  Result<OriginalRecord> original = dithers_.get_original(dither.uuid);
+  Result<Processed> result = make_error(ErrorKind::kInternal, "not run");
+  if (!options) {
+    result = options.error();
+  } else if (!original) {
+    result = original.error().kind == ErrorKind::kNotFound
+                 ? make_error(ErrorKind::kNotFound, "the original image was deleted")
+                 : original.error();
+  } else {
+    Result<std::vector<uint8_t>> bytes = blobs_.get(original->blob_key);
+    if (!bytes) {
+      result = bytes.error().kind == ErrorKind::kNotFound
+                   ? make_error(ErrorKind::kNotFound, "the original image is gone")
+                   : bytes.error();
+    } else {
+      result = dither::process(*bytes, *options, limits_);
+    }
+  }
+  if (!result && result.error().kind == ErrorKind::kUnavailable) return result.error();
+
+  DitherEvent event;
+  event.uuid = dither.uuid;
+  event.dither_id = dither.id.value;
+  event.channels = dither.channels;
+  event.algorithm = dither.algorithm;
+  event.palette = dither.palette;
+  event.format = dither.format;
+  event.source = std::string(source_of(dither));
+  if (original) event.email = original->email;
+
+  auto fail = [&](const Error& error) -> Status {
+    event.error = error.message;
+    Message failed = make_message(topics_.dither, kDitherFailed, dither.uuid.value,
+                                  dither_event_body(event, true));
+    Result<bool> changed = dithers_.fail_dither(dither.id, event.error, failed);
+    if (!changed) return changed.error();
+    spdlog::info("dither {} of {} failed: {}", dither.id.value, dither.uuid.value, event.error);
+    if (*changed && outbox_written_) outbox_written_();
+    return {};
+  };
+  if (!result) return fail(result.error());
+
+  const ObjectKey key{"dithers/" + dither.uuid.value + "/" + std::to_string(dither.id.value) + "." +
+                      std::string(imaging::to_string(result->format))};
+  if (Status s = blobs_.put(key, result->bytes, imaging::content_type(result->format)); !s) {
+    if (s.error().kind == ErrorKind::kUnavailable) return s;
+    return fail(s.error());
+  }
+  event.url_dither = blobs_.public_url(key);
+  Message uploaded = make_message(topics_.dither, kDitherUploaded, dither.uuid.value,
+                                  dither_event_body(event, false));
+  Result<bool> changed = dithers_.finish_dither(dither.id, key, event.url_dither, uploaded);
+  if (!changed) return changed.error();
+  if (!*changed) {
+    // Not PENDING any more. When the row is gone (deleted meanwhile) the result must not outlive
+    // it; when another run finished it, the blob is that run's result too (same key, same bytes).
+    Result<DitherRecord> now = dithers_.get_dither(dither.id);
+    if (!now && now.error().kind == ErrorKind::kNotFound) return blobs_.remove(key);
+    return {};
+  }
+  if (outbox_written_) outbox_written_();
+  return {};
+}
+
+Status DitherService::health() { return dithers_.ping(); }
+
+}  // namespace dither

@@ -1,0 +1,87 @@
+// The dithering service's business logic: remember originals from IMAGE_UPLOADED (and dither
+// each automatically with the default preset), accept dither requests, do the work, store the
+// results, publish DITHER_UPLOADED / DITHER_FAILED / DITHER_DELETED, and remove an image's dithers
+// on IMAGE_DELETED. No HTTP here (dither_api.h) and no concrete store.
+//
+// Work is durable: a request is a PENDING row first; DitherWorkers (dither_workers.h) pick
+// PENDING rows and call process(). A crash leaves the row PENDING and the work is done after the
+// restart; a result blob has a fixed key per dither, so doing it twice leaves one result.
+//
+// Thread-safe (the ports are).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/result.h"
+#include "imaging/codec.h"
+#include "pipeline/process_options.h"
+#include "ports/blob_store.h"
+#include "ports/message.h"
+#include "ports/metadata.h"
+
+namespace dither {
+
+using OptionPairs = std::vector<std::pair<std::string, std::string>>;
+
+struct AutoDither {
+  bool enabled = true;
+  OptionPairs options = {{"algorithm", "floyd-steinberg"}, {"channels", "2"}};
+};
+
+// Parses "name=value&name=value" (AUTO_DITHER_OPTIONS) into pairs; values are not checked here.
+Result<OptionPairs> parse_option_query(std::string_view text);
+
+class DitherService {
+ public:
+  DitherService(DitherRepository& dithers, BlobStore& blobs, Topics topics, imaging::Limits limits,
+                AutoDither auto_dither, std::function<void()> outbox_written,
+                std::function<void()> work_added);
+
+  // POST /images/{uuid}/{channels}: `options` from the query string and the JSON body, in that
+  // order (a later value wins). `channels` (2..256) means palette levels:channels unless a
+  // palette option is given. Validates everything now (400 on any bad value); 404 when the
+  // original is unknown. `request_id` makes the call idempotent: the same id returns the same
+  // dither.
+  Result<DitherRecord> request(std::string_view uuid, std::string_view channels,
+                               const OptionPairs& options, std::string_view request_id);
+  Result<Page<DitherRecord>> list(const PageRequest& page);
+  Result<std::vector<DitherRecord>> dithers_of(std::string_view uuid);
+  // DELETE /images/{uuid}: removes the dithers of `uuid` and their blobs, queues
+  // DITHER_DELETED; returns how many were removed. 404 when the original is unknown.
+  Result<int> remove_dithers(std::string_view uuid, std::string_view traceparent);
+
+  // Consumer of the image topic: IMAGE_UPLOADED, IMAGE_DELETED; other types are ignored.
+  Status on_image_message(const Message& message);
+
+  // Does one PENDING dither: original in, result stored, row FINISHED (DITHER_UPLOADED) or
+  // FAILED (DITHER_FAILED). A kUnavailable error means "try again later" (the row stays
+  // PENDING); any other outcome is final and returns OK.
+  Status process(const DitherRecord& dither);
+
+  Status health();
+
+  // The options a stored dither was requested with.
+  static Result<ProcessOptions> options_of(const DitherRecord& dither);
+  // "auto" for the automatic dither of an upload, "request" for one asked for over HTTP.
+  static std::string_view source_of(const DitherRecord& dither);
+
+ private:
+  Result<DitherRecord> make_record(const ImageId& uuid, const OptionPairs& pairs,
+                                   std::string request_id);
+  Status remove_blobs(const std::vector<DitherRecord>& dithers);
+
+  DitherRepository& dithers_;
+  BlobStore& blobs_;
+  Topics topics_;
+  imaging::Limits limits_;
+  AutoDither auto_;
+  std::function<void()> outbox_written_;
+  std::function<void()> work_added_;
+};
+
+}  // namespace dither

@@ -1,0 +1,267 @@
+// The two services' logic wired together the way the embedded program wires them (SQLite in
+// memory, files in a temporary directory, the in-process bus, both outbox relays), but without
+// HTTP: the message flow of upload, dither and delete, idempotent consumers, and rejections that
+// leave nothing behind.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "adapters/fs/fs_blob_store.h"
+#include "adapters/inproc/in_process_bus.h"
+#include "adapters/sqlite/sqlite_dither_repository.h"
+#include "adapters/sqlite/sqlite_image_repository.h"
+#include "engine/testing/test_images.h"
+#include "imaging/codec.h"
+#include "messaging/outbox_relay.h"
+#include "services/dither/dither_service.h"
+#include "services/dither/dither_workers.h"
+#include "services/upload/upload_service.h"
+
+namespace dither {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<uint8_t> png_photo(int w, int h) {
+  auto bytes = imaging::encode(testing::synthetic_photo(w, h), imaging::OutputFormat::kPng);
+  EXPECT_TRUE(bytes.ok());
+  return *bytes;
+}
+
+class Services : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    root_ = fs::temp_directory_path() /
+            ("services-test-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(root_);
+    images_ = std::move(*open_sqlite_image_repository(":memory:"));
+    dithers_ = std::move(*open_sqlite_dither_repository(":memory:"));
+    blobs_ = std::make_unique<FsBlobStore>(root_, "http://test/files/");
+    upload_ = std::make_unique<UploadService>(*images_, *blobs_, topics_, imaging::Limits{},
+                                              [this] { upload_relay_->notify(); });
+    dither_ = std::make_unique<DitherService>(
+        *dithers_, *blobs_, topics_, imaging::Limits{}, AutoDither{},
+        [this] { dither_relay_->notify(); }, [this] { workers_->notify(); });
+    upload_relay_ =
+        std::make_unique<OutboxRelay>(*images_, bus_, "upload", std::chrono::milliseconds{20});
+    dither_relay_ =
+        std::make_unique<OutboxRelay>(*dithers_, bus_, "dither", std::chrono::milliseconds{20});
+    workers_ = std::make_unique<DitherWorkers>(*dither_, *dithers_, 1);
+    bus_.subscribe({topics_.image, "dither-service",
+                    [this](const Message& m) { return dither_->on_image_message(m); }});
+    bus_.subscribe({topics_.dither, "upload-service",
+                    [this](const Message& m) { return upload_->on_dither_message(m); }});
+    for (const std::string& topic : {topics_.image, topics_.dither}) {
+      bus_.subscribe({topic, "recorder", [this](const Message& m) {
+                        std::lock_guard lock(mutex_);
+                        seen_.push_back(m);
+                        return Status{};
+                      }});
+    }
+    ASSERT_TRUE(bus_.start().ok());
+    upload_relay_->start();
+    dither_relay_->start();
+    workers_->start();
+  }
+
+  void TearDown() override {
+    workers_->stop();
+    upload_relay_->stop();
+    dither_relay_->stop();
+    bus_.stop();
+    fs::remove_all(root_);
+  }
+
+  // Waits until the image's status is one of `statuses` (or 30 s pass).
+  ImageRecord wait_for(const ImageId& uuid, std::vector<std::string_view> statuses) {
+    for (int i = 0; i < 3000; ++i) {
+      Result<ImageRecord> r = images_->get_image(uuid);
+      if (r && std::find(statuses.begin(), statuses.end(), r->status) != statuses.end()) {
+        return *r;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    ADD_FAILURE() << "image " << uuid.value << " never reached the status";
+    return {};
+  }
+
+  std::vector<std::string> types_for(const ImageId& uuid) {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> out;
+    for (const Message& m : seen_) {
+      if (m.key == uuid.value) out.emplace_back(m.message_type());
+    }
+    return out;
+  }
+
+  fs::path root_;
+  Topics topics_;
+  InProcessBus bus_;
+  std::unique_ptr<ImageRepository> images_;
+  std::unique_ptr<DitherRepository> dithers_;
+  std::unique_ptr<FsBlobStore> blobs_;
+  std::unique_ptr<UploadService> upload_;
+  std::unique_ptr<DitherService> dither_;
+  std::unique_ptr<OutboxRelay> upload_relay_;
+  std::unique_ptr<OutboxRelay> dither_relay_;
+  std::unique_ptr<DitherWorkers> workers_;
+  std::mutex mutex_;
+  std::vector<Message> seen_;
+};
+
+TEST_F(Services, UploadIsDitheredAutomaticallyAndTheFlowIsComplete) {
+  const auto png = png_photo(64, 48);
+  Result<ImageRecord> up = upload_->upload(png, "../../cat.png", "a@b.example", "");
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  EXPECT_EQ(up->filename, "cat.png");
+  EXPECT_EQ(up->status, "PENDING");
+  EXPECT_EQ(up->url, "http://test/files/" + up->blob_key.value);
+  EXPECT_EQ(*blobs_->get(up->blob_key), png);
+
+  ImageRecord done = wait_for(up->uuid, {kStatusFinished, kStatusFailed});
+  ASSERT_EQ(done.status, "FINISHED") << done.error;
+  ASSERT_EQ(done.dithers.size(), 1u);
+  EXPECT_EQ(done.url_dither, done.dithers[0].url_dither);
+  auto dithers = dither_->dithers_of(up->uuid.value);
+  ASSERT_TRUE(dithers.ok());
+  ASSERT_EQ(dithers->size(), 1u);
+  EXPECT_EQ(DitherService::source_of((*dithers)[0]), "auto");
+  EXPECT_EQ((*dithers)[0].channels, 2);
+  auto result = blobs_->get((*dithers)[0].blob_key);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(imaging::sniff(*result), imaging::InputFormat::kPng);
+  EXPECT_EQ(types_for(up->uuid), (std::vector<std::string>{"IMAGE_UPLOADED", "DITHER_UPLOADED"}));
+
+  // On demand, then delete everything.
+  Result<DitherRecord> asked =
+      dither_->request(up->uuid.value, "4", {{"algorithm", "bayer"}, {"format", "gif"}}, "r1");
+  ASSERT_TRUE(asked.ok()) << asked.error().message;
+  Result<DitherRecord> again =
+      dither_->request(up->uuid.value, "4", {{"algorithm", "bayer"}, {"format", "gif"}}, "r1");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, asked->id) << "same request id, same dither";
+  for (int i = 0; i < 3000; ++i) {
+    if (dithers_->get_dither(asked->id)->status != kStatusPending) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  Result<DitherRecord> finished = dithers_->get_dither(asked->id);
+  ASSERT_EQ(finished->status, "FINISHED") << finished->error;
+  EXPECT_EQ(imaging::sniff(*blobs_->get(finished->blob_key)), imaging::InputFormat::kGif);
+
+  ASSERT_TRUE(upload_->remove(up->uuid.value, "").ok());
+  EXPECT_EQ(upload_->get(up->uuid.value).error().kind, ErrorKind::kNotFound);
+  for (int i = 0; i < 3000 && dither_->dithers_of(up->uuid.value).ok(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  EXPECT_EQ(dither_->dithers_of(up->uuid.value).error().kind, ErrorKind::kNotFound);
+  upload_relay_->drain();
+  dither_relay_->drain();
+  EXPECT_TRUE(blobs_->list("")->empty()) << "no blob outlives its image";
+  const auto types = types_for(up->uuid);
+  ASSERT_GE(types.size(), 5u);
+  EXPECT_EQ(types[types.size() - 2], "IMAGE_DELETED");
+  EXPECT_EQ(types.back(), "DITHER_DELETED");
+}
+
+TEST_F(Services, RejectedUploadsLeaveNothingBehind) {
+  const auto png = png_photo(32, 32);
+  std::vector<uint8_t> truncated(png.begin(), png.begin() + static_cast<long>(png.size() / 2));
+  const std::string text = "hello, not an image";
+  const std::vector<uint8_t> text_bytes(text.begin(), text.end());
+  EXPECT_EQ(upload_->upload(text_bytes, "x.png", "", "").error().kind, ErrorKind::kUnsupported);
+  EXPECT_EQ(upload_->upload(truncated, "x.png", "", "").error().kind, ErrorKind::kUndecodable);
+  EXPECT_EQ(upload_->upload(png, "x.png", "not an address", "").error().kind,
+            ErrorKind::kInvalidArgument);
+  EXPECT_EQ(upload_->upload({}, "x.png", "", "").error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_TRUE(images_->list_images({})->items.empty());
+  EXPECT_TRUE(blobs_->list("")->empty());
+  EXPECT_TRUE(images_->pending_messages(10)->empty());
+  std::lock_guard lock(mutex_);
+  EXPECT_TRUE(seen_.empty());
+}
+
+TEST_F(Services, BadDitherRequests) {
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "");
+  ASSERT_TRUE(up.ok());
+  wait_for(up->uuid, {kStatusFinished});
+  const std::string id = up->uuid.value;
+  for (std::string_view channels : {"0", "1", "257", "abc", ""}) {
+    EXPECT_EQ(dither_->request(id, channels, {}, "x").error().kind, ErrorKind::kInvalidArgument)
+        << channels;
+  }
+  EXPECT_EQ(dither_->request(id, "2", {{"algorithm", "nope"}}, "x").error().kind,
+            ErrorKind::kInvalidArgument);
+  EXPECT_EQ(dither_->request(id, "2", {{"palette", "nope"}}, "x").error().kind,
+            ErrorKind::kInvalidArgument);
+  EXPECT_EQ(dither_->request(id, "2", {{"threads", "2"}}, "x").error().kind,
+            ErrorKind::kInvalidArgument);
+  EXPECT_EQ(dither_->request(id, "2", {{"channels", "3"}}, "x").error().kind,
+            ErrorKind::kInvalidArgument);
+  EXPECT_EQ(dither_->request("not-a-uuid", "2", {}, "x").error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(dither_->request(new_image_id().value, "2", {}, "x").error().kind,
+            ErrorKind::kNotFound);
+  EXPECT_EQ(dither_->dithers_of(id)->size(), 1u) << "only the automatic dither";
+}
+
+TEST_F(Services, ConsumersAreIdempotent) {
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "");
+  ASSERT_TRUE(up.ok());
+  wait_for(up->uuid, {kStatusFinished});
+  std::vector<Message> copy;
+  {
+    std::lock_guard lock(mutex_);
+    copy = seen_;
+  }
+  // Every message delivered a second time changes nothing.
+  for (const Message& m : copy) {
+    if (m.topic == topics_.image) {
+      ASSERT_TRUE(dither_->on_image_message(m).ok());
+    } else {
+      ASSERT_TRUE(upload_->on_dither_message(m).ok());
+    }
+  }
+  EXPECT_EQ(dither_->dithers_of(up->uuid.value)->size(), 1u);
+  EXPECT_EQ(images_->get_image(up->uuid)->dithers.size(), 1u);
+  // Unknown types are ignored; unreadable bodies are errors (dead letters).
+  Message odd = make_message(topics_.image, "SOMETHING_NEW", up->uuid.value, "{}");
+  EXPECT_TRUE(dither_->on_image_message(odd).ok());
+  Message bad = make_message(topics_.image, kImageUploaded, up->uuid.value, "not json");
+  EXPECT_FALSE(dither_->on_image_message(bad).ok());
+}
+
+TEST_F(Services, FailedDitherIsReportedAndKeepsTheFinishedOne) {
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "");
+  ASSERT_TRUE(up.ok());
+  wait_for(up->uuid, {kStatusFinished});
+  Result<DitherRecord> asked =
+      dither_->request(up->uuid.value, "2", {{"width", "100000"}, {"height", "100000"}}, "big");
+  ASSERT_TRUE(asked.ok()) << asked.error().message;
+  for (int i = 0; i < 3000; ++i) {
+    if (dithers_->get_dither(asked->id)->status != kStatusPending) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  Result<DitherRecord> failed = dithers_->get_dither(asked->id);
+  EXPECT_EQ(failed->status, "FAILED");
+  EXPECT_NE(failed->error.find("pixels"), std::string::npos) << failed->error;
+  dither_relay_->drain();
+  ImageRecord image = *images_->get_image(up->uuid);
+  EXPECT_EQ(image.status, "FINISHED") << "a failed extra dither does not undo the finished one";
+  ASSERT_EQ(image.dithers.size(), 2u);
+  EXPECT_EQ(image.dithers[0].status, "FAILED");
+}
+
+TEST_F(Services, OrphanOriginalsAreSwept) {
+  const std::string orphan = "originals/" + new_image_id().value + ".png";
+  ASSERT_TRUE(blobs_->put(ObjectKey{orphan}, png_photo(8, 8), "image/png").ok());
+  Result<ImageRecord> kept = upload_->upload(png_photo(8, 8), "a.png", "", "");
+  ASSERT_TRUE(kept.ok());
+  Result<int> removed = upload_->remove_orphan_originals();
+  ASSERT_TRUE(removed.ok());
+  EXPECT_EQ(*removed, 1);
+  EXPECT_EQ(blobs_->get(ObjectKey{orphan}).error().kind, ErrorKind::kNotFound);
+  EXPECT_TRUE(blobs_->get(kept->blob_key).ok());
+}
+
+}  // namespace
+}  // namespace dither

@@ -1,0 +1,154 @@
+#include "services/upload/upload_api.h"
+
+#include <boost/json.hpp>
+#include <charconv>
+
+#include "http/errors.h"
+#include "http/multipart.h"
+#include "messaging/events.h"
+#include "services/common/paging.h"
+
+namespace dither {
+namespace {
+
+namespace json = boost::json;
+using http::RequestContext;
+using http::Response;
+
+json::value text_or_null(const std::string& s) {
+  return s.empty() ? json::value() : json::value(s);
+}
+
+json::object image_object(const ImageRecord& r) {
+  json::object o;
+  o["id"] = r.id;
+  o["uuid"] = r.uuid.value;
+  o["filename"] = r.filename;
+  o["status"] = r.status;
+  o["url"] = r.url;
+  o["url_dither"] = r.url_dither;
+  o["content_type"] = r.content_type;
+  o["size"] = r.size;
+  o["width"] = r.width;
+  o["height"] = r.height;
+  o["error"] = text_or_null(r.error);
+  o["created_at"] = iso_time(r.created_at);
+  o["updated_at"] = iso_time(r.updated_at);
+  return o;
+}
+
+json::object summary_object(const DitherSummary& d) {
+  json::object o;
+  o["dither_id"] = d.dither_id;
+  o["status"] = d.status;
+  o["url_dither"] = d.url_dither;
+  o["channels"] = d.channels;
+  o["algorithm"] = d.algorithm;
+  o["palette"] = d.palette;
+  o["format"] = d.format;
+  o["error"] = text_or_null(d.error);
+  o["created_at"] = iso_time(d.created_at);
+  return o;
+}
+
+struct UploadInput {
+  std::string_view bytes;
+  std::string filename;
+  std::string email;
+};
+
+Result<UploadInput> read_upload(const RequestContext& c) {
+  const std::string_view content_type = c.header("Content-Type");
+  UploadInput in;
+  if (content_type.starts_with("multipart/")) {
+    Result<std::vector<http::FormPart>> parts =
+        http::parse_multipart(content_type, c.request.body());
+    if (!parts) return parts.error();
+    const http::FormPart* file = nullptr;
+    for (const http::FormPart& p : *parts) {
+      if (p.name == "email" && p.filename.empty()) {
+        in.email = std::string(p.data);
+      } else if (file == nullptr || (file->filename.empty() && !p.filename.empty())) {
+        file = &p;
+      }
+    }
+    if (file == nullptr) {
+      return make_error(ErrorKind::kInvalidArgument, "the form has no file part");
+    }
+    in.bytes = file->data;
+    in.filename = file->filename;
+  } else {
+    // A raw body: whatever its declared type, the bytes are sniffed.
+    in.bytes = c.request.body();
+    in.filename = c.query_value("filename").value_or(c.header("X-Filename"));
+    in.email = c.query_value("email").value_or("");
+  }
+  return in;
+}
+
+}  // namespace
+
+uint64_t upload_body_limit(const imaging::Limits& limits) { return limits.max_bytes + 64 * 1024; }
+
+std::string image_json(const ImageRecord& image, bool with_dithers) {
+  json::object o = image_object(image);
+  if (with_dithers) {
+    json::array dithers;
+    for (const DitherSummary& d : image.dithers) dithers.push_back(summary_object(d));
+    o["dithers"] = std::move(dithers);
+  }
+  return json::serialize(o);
+}
+
+http::Router upload_routes(UploadService& service) {
+  http::Router router;
+  router.add(
+      http::Verb::post, "/images",
+      [&service](const RequestContext& c) -> Response {
+        Result<UploadInput> in = read_upload(c);
+        if (!in) return http::error_response(in.error());
+        const auto* data = reinterpret_cast<const uint8_t*>(in->bytes.data());
+        Result<ImageRecord> r = service.upload({data, in->bytes.size()}, in->filename, in->email,
+                                               c.header("traceparent"));
+        if (!r) return http::error_response(r.error());
+        Response response = http::json_response(201, image_json(*r, true));
+        response.headers.emplace_back("Location", "/images/" + r->uuid.value);
+        return response;
+      },
+      http::Dispatch::kBlocking);
+
+  router.add(http::Verb::get, "/images", [&service](const RequestContext& c) -> Response {
+    Result<PageRequest> page = read_page_request(c);
+    if (!page) return http::error_response(page.error());
+    Result<Page<ImageRecord>> r = service.list(*page);
+    if (!r) return http::error_response(r.error());
+    json::array items;
+    for (const ImageRecord& image : r->items) items.push_back(image_object(image));
+    return http::json_response(200, page_json(std::move(items), r->next_cursor));
+  });
+
+  router.add(http::Verb::get, "/images/{uuid}", [&service](const RequestContext& c) -> Response {
+    Result<ImageRecord> r = service.get(c.param("uuid"));
+    if (!r) return http::error_response(r.error());
+    return http::json_response(200, image_json(*r, true));
+  });
+
+  router.add(
+      http::Verb::delete_, "/images/{uuid}",
+      [&service](const RequestContext& c) -> Response {
+        Result<ImageRecord> r = service.remove(c.param("uuid"), c.header("traceparent"));
+        if (!r) return http::error_response(r.error());
+        json::object o;
+        o["uuid"] = r->uuid.value;
+        o["deleted"] = true;
+        return http::json_response(200, json::serialize(o));
+      },
+      http::Dispatch::kBlocking);
+
+  router.add(http::Verb::get, "/health", [&service](const RequestContext&) -> Response {
+    return health_response("upload", service.health());
+  });
+  return router;
+}
+
+}  // namespace dither

@@ -1,0 +1,179 @@
+#include "services/upload/upload_service.h"
+
+#include <spdlog/spdlog.h>
+
+#include "messaging/events.h"
+
+namespace dither {
+
+std::string clean_filename(std::string_view name, std::string_view extension) {
+  const size_t slash = name.find_last_of("/\\");
+  if (slash != std::string_view::npos) name.remove_prefix(slash + 1);
+  std::string out;
+  for (char c : name) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F || c == '"' || c == '\'' || c == '<' || c == '>') continue;
+    out.push_back(c);
+  }
+  if (out.size() > 200) out.resize(200);
+  // Do not end in the middle of a UTF-8 sequence.
+  while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
+  if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();
+  if (out.empty() || out == "." || out == "..") out = "upload." + std::string(extension);
+  return out;
+}
+
+bool is_plausible_email(std::string_view email) {
+  if (email.empty() || email.size() > 254) return false;
+  const size_t at = email.find('@');
+  if (at == 0 || at == std::string_view::npos ||
+      email.find('@', at + 1) != std::string_view::npos) {
+    return false;
+  }
+  const std::string_view domain = email.substr(at + 1);
+  if (domain.find('.') == std::string_view::npos || domain.front() == '.' || domain.back() == '.') {
+    return false;
+  }
+  for (char c : email) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u == 0x7F || c == '<' || c == '>' || c == ',' || c == ';') return false;
+  }
+  return true;
+}
+
+UploadService::UploadService(ImageRepository& images, BlobStore& blobs, Topics topics,
+                             imaging::Limits limits, std::function<void()> outbox_written)
+    : images_(images),
+      blobs_(blobs),
+      topics_(std::move(topics)),
+      limits_(limits),
+      outbox_written_(std::move(outbox_written)) {}
+
+Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::string_view filename,
+                                          std::string_view email, std::string_view traceparent) {
+  if (!email.empty() && !is_plausible_email(email)) {
+    return make_error(ErrorKind::kInvalidArgument, "email is not a valid address");
+  }
+  if (bytes.empty()) return make_error(ErrorKind::kInvalidArgument, "the upload is empty");
+  Result<imaging::ImageInfo> info = imaging::probe(bytes, limits_);
+  if (!info) return info.error();
+  if (Result<Image> decoded = imaging::decode(bytes, limits_); !decoded) return decoded.error();
+
+  const std::string_view ext = imaging::to_string(info->format);
+  ImageRecord record;
+  record.uuid = new_image_id();
+  record.filename = clean_filename(filename, ext);
+  record.content_type = std::string(imaging::content_type(info->format));
+  record.size = static_cast<int64_t>(bytes.size());
+  record.width = info->width;
+  record.height = info->height;
+  record.email = std::string(email);
+  record.blob_key = ObjectKey{"originals/" + record.uuid.value + "." + std::string(ext)};
+  record.url = blobs_.public_url(record.blob_key);
+  record.status = std::string(kStatusPending);
+
+  if (Status s = blobs_.put(record.blob_key, bytes, record.content_type); !s) return s.error();
+
+  ImageUploadedEvent event;
+  event.uuid = record.uuid;
+  event.url = record.url;
+  event.filename = record.filename;
+  event.blob_key = record.blob_key;
+  event.content_type = record.content_type;
+  event.size = record.size;
+  event.width = record.width;
+  event.height = record.height;
+  event.email = record.email;
+  Message message = make_message(topics_.image, kImageUploaded, record.uuid.value,
+                                 image_uploaded_body(event), traceparent);
+  Result<ImageRecord> inserted = images_.insert_image(record, message);
+  if (!inserted) {
+    // The row and its event were rolled back together; the blob must go too.
+    if (Status s = blobs_.remove(record.blob_key); !s) {
+      spdlog::error("upload {}: cannot remove the blob after a failed insert: {}",
+                    record.uuid.value, s.error().message);
+    }
+    return inserted.error();
+  }
+  if (outbox_written_) outbox_written_();
+  return inserted;
+}
+
+Result<ImageRecord> UploadService::get(std::string_view uuid) {
+  Result<ImageId> id = parse_image_id(uuid);
+  if (!id) return id.error();
+  return images_.get_image(*id);
+}
+
+Result<Page<ImageRecord>> UploadService::list(const PageRequest& page) {
+  return images_.list_images(page);
+}
+
+Result<ImageRecord> UploadService::remove(std::string_view uuid, std::string_view traceparent) {
+  Result<ImageId> id = parse_image_id(uuid);
+  if (!id) return id.error();
+  Result<ImageRecord> existing = images_.get_image(*id);
+  if (!existing) return existing.error();
+  // The blob first: if the process dies after this, a retried DELETE finds the row and finishes.
+  if (Status s = blobs_.remove(existing->blob_key); !s) return s.error();
+  Message message =
+      make_message(topics_.image, kImageDeleted, id->value, uuid_body(*id), traceparent);
+  Result<ImageRecord> removed = images_.delete_image(*id, message);
+  if (!removed) return removed.error();
+  if (outbox_written_) outbox_written_();
+  return removed;
+}
+
+Status UploadService::on_dither_message(const Message& message) {
+  const std::string_view type = message.message_type();
+  const bool uploaded = type == kDitherUploaded;
+  const bool failed = type == kDitherFailed;
+  if (uploaded || failed) {
+    Result<DitherEvent> e = read_dither_event(message.body);
+    if (!e) return e.error();
+    DitherSummary summary;
+    summary.dither_id = e->dither_id;
+    summary.status = std::string(uploaded ? kStatusFinished : kStatusFailed);
+    summary.url_dither = e->url_dither;
+    summary.channels = e->channels;
+    summary.algorithm = e->algorithm;
+    summary.palette = e->palette;
+    summary.format = e->format;
+    summary.error = e->error;
+    summary.created_at = now_millis();
+    Result<bool> changed = uploaded ? images_.mark_finished(e->uuid, summary, message.message_id())
+                                    : images_.mark_failed(e->uuid, summary, message.message_id());
+    if (!changed) return changed.error();
+    return {};
+  }
+  if (type == kDitherDeleted) {
+    Result<ImageId> uuid = read_uuid(message.body);
+    if (!uuid) return uuid.error();
+    Result<bool> changed = images_.mark_dithers_deleted(*uuid, message.message_id());
+    if (!changed) return changed.error();
+    return {};
+  }
+  return {};  // a type this version does not know: ignored (forward compatibility)
+}
+
+Status UploadService::health() { return images_.ping(); }
+
+Result<int> UploadService::remove_orphan_originals() {
+  Result<std::vector<ObjectKey>> keys = blobs_.list("originals/");
+  if (!keys) return keys.error();
+  int removed = 0;
+  for (const ObjectKey& key : *keys) {
+    // originals/<uuid>.<ext>
+    const std::string_view name = std::string_view(key.value).substr(10);
+    Result<ImageId> uuid = parse_image_id(name.substr(0, name.find('.')));
+    if (!uuid) continue;  // not ours
+    Result<ImageRecord> record = images_.get_image(*uuid);
+    if (record) continue;
+    if (record.error().kind != ErrorKind::kNotFound) return record.error();
+    if (Status s = blobs_.remove(key); !s) return s.error();
+    ++removed;
+  }
+  return removed;
+}
+
+}  // namespace dither

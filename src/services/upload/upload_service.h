@@ -1,0 +1,67 @@
+// The upload service's business logic: accept an image, keep its record, publish its events, and
+// keep its status current from the dither topic. No HTTP here (upload_api.h maps requests onto
+// these functions) and no concrete store: it talks to the ImageRepository, BlobStore and, through
+// the repository's outbox, the event bus.
+//
+//   UploadService svc(repo, blobs, topics, limits, [&] { relay.notify(); });
+//   Result<ImageRecord> r = svc.upload(bytes, "cat.jpg", "", traceparent);
+//
+// Thread-safe (the ports are).
+#pragma once
+
+#include <functional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+#include "imaging/codec.h"
+#include "ports/blob_store.h"
+#include "ports/message.h"
+#include "ports/metadata.h"
+
+namespace dither {
+
+class UploadService {
+ public:
+  UploadService(ImageRepository& images, BlobStore& blobs, Topics topics, imaging::Limits limits,
+                std::function<void()> outbox_written);
+
+  // Validates `bytes` (size, sniffed format, header pixel count, then a full decode so that a
+  // truncated or corrupt file is refused now rather than failing later), stores the original,
+  // inserts the record and queues IMAGE_UPLOADED in one transaction. On any failure nothing is
+  // left behind. `email` may be empty; otherwise it must look like an address.
+  Result<ImageRecord> upload(std::span<const uint8_t> bytes, std::string_view filename,
+                             std::string_view email, std::string_view traceparent);
+  Result<ImageRecord> get(std::string_view uuid);
+  Result<Page<ImageRecord>> list(const PageRequest& page);
+  // Removes the original and the record, and queues IMAGE_DELETED (the dithering service then
+  // removes the dithers).
+  Result<ImageRecord> remove(std::string_view uuid, std::string_view traceparent);
+
+  // Consumer of the dither topic: DITHER_UPLOADED, DITHER_FAILED, DITHER_DELETED. Other types
+  // are ignored; a body that cannot be read is an error (the bus dead-letters it).
+  Status on_dither_message(const Message& message);
+
+  Status health();
+  // Removes stored originals that have no record: what a crash between storing the blob and
+  // committing the row leaves. Call at start-up, before accepting uploads. Returns how many.
+  Result<int> remove_orphan_originals();
+  const imaging::Limits& limits() const { return limits_; }
+
+ private:
+  ImageRepository& images_;
+  BlobStore& blobs_;
+  Topics topics_;
+  imaging::Limits limits_;
+  std::function<void()> outbox_written_;
+};
+
+// What a client-given file name becomes: the last path component, control characters and
+// quotes removed, at most 200 bytes; "upload.<ext>" when nothing is left.
+std::string clean_filename(std::string_view name, std::string_view extension);
+// A plausible e-mail address: one '@', non-empty local part and domain with a dot, no spaces or
+// control characters, at most 254 bytes.
+bool is_plausible_email(std::string_view email);
+
+}  // namespace dither
