@@ -71,12 +71,35 @@ App::~App() { stop(); }
 void App::start() {
   spdlog::set_level(spdlog::level::from_str(config_.log_level));
   for (const auto& [name, value] : describe(config_)) spdlog::info("config {}={}", name, value);
+  const Roles& roles = config_.roles;
+  if (roles.upload != roles.dither) {
+    // The in-process bus only connects parts of one process; alone, a service's messages would
+    // reach nobody and be dropped from its outbox.
+    throw std::runtime_error(
+        "the upload and dithering services exchange messages: run them in one process (ditherd) "
+        "until a shared event bus (Kafka) is configured");
+  }
+  const bool services = roles.upload && roles.dither;
 
-  must(imaging::init(), "libvips");
-  std::filesystem::create_directories(config_.data_dir);
   parts_ = std::make_unique<Parts>(config_.blocking_threads);
   Parts& p = *parts_;
+  if (services) {
+    must(imaging::init(), "libvips");
+    std::filesystem::create_directories(config_.data_dir);
+    start_services();
+  }
+  if (roles.gateway) start_gateway();
 
+  p.signals.emplace(p.ioc, SIGINT, SIGTERM);
+  p.signals->async_wait([this](const boost::system::error_code& ec, int signal) {
+    if (ec) return;
+    spdlog::info("signal {}: stopping", signal);
+    parts_->ioc.stop();
+  });
+}
+
+void App::start_services() {
+  Parts& p = *parts_;
   // Adapters.
   p.images = must(open_sqlite_image_repository((config_.data_dir / "upload.db").string()),
                   "upload database");
@@ -93,7 +116,6 @@ void App::start() {
   });
 
   // Services, their outbox relays and the dither workers.
-  p.upload_relay.reset();
   p.upload = std::make_unique<UploadService>(*p.images, *p.blobs, config_.topics, config_.limits,
                                              [&p] { p.upload_relay->notify(); });
   p.dither = std::make_unique<DitherService>(
@@ -128,7 +150,7 @@ void App::start() {
   p.dither_relay->start();
   p.workers->start();
 
-  // HTTP: the services on loopback, the gateway on the public address.
+  // The services' HTTP servers, on loopback only.
   http::ServerOptions upload_options;
   upload_options.port = config_.upload_port;
   upload_options.body_limit = upload_body_limit(config_.limits);
@@ -136,6 +158,7 @@ void App::start() {
   p.upload_server =
       std::make_unique<http::Server>(p.ioc, p.blocking, upload_routes(*p.upload), upload_options);
   must(p.upload_server->listen(), "upload service");
+  config_.upload_port = p.upload_server->port();
 
   http::ServerOptions dither_options;
   dither_options.port = config_.dither_port;
@@ -144,12 +167,20 @@ void App::start() {
   p.dither_server =
       std::make_unique<http::Server>(p.ioc, p.blocking, dither_routes(*p.dither), dither_options);
   must(p.dither_server->listen(), "dithering service");
+  config_.dither_port = p.dither_server->port();
+  spdlog::info("upload service on 127.0.0.1:{}, dithering service on 127.0.0.1:{}, data in {}",
+               config_.upload_port, config_.dither_port, config_.data_dir.string());
+}
 
+void App::start_gateway() {
+  Parts& p = *parts_;
   GatewayOptions gateway_options;
-  gateway_options.upload.port = p.upload_server->port();
-  gateway_options.upload.response_body_limit = 64 * 1024 * 1024;
-  gateway_options.dither.port = p.dither_server->port();
-  gateway_options.files_root = p.blobs->root();
+  gateway_options.upload.host = config_.upload_host;
+  gateway_options.upload.port = config_.upload_port;
+  gateway_options.dither.host = config_.dither_host;
+  gateway_options.dither.port = config_.dither_port;
+  // Stored files are served from the data directory (the embedded blob store's root).
+  gateway_options.files_root = config_.data_dir / "files";
   p.gateway = std::make_unique<Gateway>(p.ioc.get_executor(), gateway_options);
   http::ServerOptions public_options;
   public_options.host = config_.host;
@@ -160,18 +191,7 @@ void App::start() {
   p.gateway_server =
       std::make_unique<http::Server>(p.ioc, p.blocking, p.gateway->routes(), public_options);
   must(p.gateway_server->listen(), "gateway");
-
-  p.signals.emplace(p.ioc, SIGINT, SIGTERM);
-  p.signals->async_wait([this](const boost::system::error_code& ec, int signal) {
-    if (ec) return;
-    spdlog::info("signal {}: stopping", signal);
-    parts_->ioc.stop();
-  });
-  spdlog::info(
-      "listening on http://{}:{} (upload service 127.0.0.1:{}, dithering service "
-      "127.0.0.1:{}), data in {}",
-      config_.host, p.gateway_server->port(), p.upload_server->port(), p.dither_server->port(),
-      config_.data_dir.string());
+  spdlog::info("gateway listening on http://{}:{}", config_.host, p.gateway_server->port());
 }
 
 void App::run() {

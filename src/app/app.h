@@ -1,7 +1,9 @@
 // The embedded system in one process: gateway + upload service + dithering service, over
-// SQLite, files under the data directory and the in-process bus. Everything is built and wired
-// in App::start() (wire-up happens here and nowhere else); main() only loads the configuration,
-// starts, waits for a signal and stops.
+// SQLite, files under the data directory and the in-process bus. Config::roles selects the parts:
+// `ditherd` runs all of them; `api-gateway` only the gateway (in front of services elsewhere).
+// The two services only run together until a shared event bus exists (the distributed mode).
+// Everything is built and wired in App::start() (wire-up happens here and nowhere else); main()
+// only loads the configuration, starts, waits for a signal and stops.
 //
 //   App app(config);
 //   app.start();        // throws std::runtime_error when something cannot start
@@ -29,6 +31,9 @@ class App {
   void stop();
 
  private:
+  void start_services();
+  void start_gateway();
+
   struct Parts;
   Config config_;
   std::unique_ptr<Parts> parts_;

@@ -45,6 +45,8 @@ Result<Config> load_config(const GetEnv& getenv) {
   if (Status s = read_integer(getenv, "DITHER_SERVICE_PORT", c.dither_port, 0, 65535); !s) {
     return s.error();
   }
+  read_string(getenv, "UPLOAD_SERVICE_HOST", c.upload_host);
+  read_string(getenv, "DITHER_SERVICE_HOST", c.dither_host);
   read_string(getenv, "PUBLIC_BASE_URL", c.public_base_url);
   if (c.public_base_url.empty()) {
     c.public_base_url = "http://" + c.host + ":" + std::to_string(c.port);
@@ -127,6 +129,8 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"DITHER_DATA_DIR", c.data_dir.string()},
       {"UPLOAD_SERVICE_PORT", std::to_string(c.upload_port)},
       {"DITHER_SERVICE_PORT", std::to_string(c.dither_port)},
+      {"UPLOAD_SERVICE_HOST", c.upload_host},
+      {"DITHER_SERVICE_HOST", c.dither_host},
       {"PUBLIC_BASE_URL", c.public_base_url},
       {"MAX_UPLOAD_BYTES", std::to_string(c.limits.max_bytes)},
       {"MAX_PIXELS", std::to_string(c.limits.max_pixels)},

@@ -17,12 +17,22 @@
 
 namespace dither {
 
+// Which parts this process runs. `ditherd` runs all three; the per-part programs one each.
+struct Roles {
+  bool gateway = true;
+  bool upload = true;
+  bool dither = true;
+};
+
 struct Config {
+  Roles roles;
   std::string host = "127.0.0.1";           // DITHER_HOST: the gateway's address
   uint16_t port = 8080;                     // DITHER_PORT
   std::filesystem::path data_dir = "data";  // DITHER_DATA_DIR
   uint16_t upload_port = 8081;              // UPLOAD_SERVICE_PORT (loopback only)
   uint16_t dither_port = 8082;              // DITHER_SERVICE_PORT (loopback only)
+  std::string upload_host = "127.0.0.1";    // UPLOAD_SERVICE_HOST: where the gateway finds it
+  std::string dither_host = "127.0.0.1";    // DITHER_SERVICE_HOST
   std::string public_base_url;              // PUBLIC_BASE_URL; default http://<host>:<port>
   imaging::Limits limits;                   // MAX_UPLOAD_BYTES, MAX_PIXELS
   AutoDither auto_dither;                   // AUTO_DITHER (on/off), AUTO_DITHER_OPTIONS

@@ -1,0 +1,7 @@
+// api-gateway: the API gateway alone, in front of upload and dithering services that run
+// elsewhere (UPLOAD_SERVICE_HOST/PORT, DITHER_SERVICE_HOST/PORT). Configuration: README.md.
+#include "app/main_support.h"
+
+int main() {
+  return dither::run_main(dither::Roles{.gateway = true, .upload = false, .dither = false});
+}
