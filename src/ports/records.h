@@ -91,10 +91,11 @@ struct DitherRecord {
   std::string format;        // "png", "gif" or "webp"
   std::string options_json;  // every option, canonical, as a JSON object
   std::string status{kStatusPending};
-  std::string url_dither;  // public URL when FINISHED
-  ObjectKey blob_key;      // set when FINISHED
-  std::string error;       // when FAILED
-  std::string request_id;  // what created it: a message_id or an HTTP request id; unique
+  std::string url_dither;   // public URL when FINISHED
+  ObjectKey blob_key;       // set when FINISHED
+  std::string error;        // when FAILED
+  std::string request_id;   // what created it: a message_id or an HTTP request id; unique
+  std::string traceparent;  // the W3C trace context it was requested under, or ""
   int64_t created_at = 0;
   int64_t updated_at = 0;
 };

@@ -242,3 +242,30 @@ def test_prototype_consumer_understands_the_messages(server):
         url, filename = jobs[rec["uuid"]]
         assert filename == name
         assert server.get(url).content == server.get(rec["url"]).content
+
+
+def test_one_trace_from_the_request_to_the_dither(server):
+    """The client's W3C traceparent is continued by IMAGE_UPLOADED and by the automatic dither's
+    DITHER_UPLOADED, and an on-demand dither's message continues its POST's trace."""
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    r = server.upload(imagegen.photo_png(64, 48), "traced.png",
+                      headers={"traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+    assert r.status_code == 201, r.text
+    uuid = r.json()["uuid"]
+    server.wait_for(uuid)
+    uploaded = server.wait_events(of("IMAGE_UPLOADED", uuid))[0]
+    dithered = server.wait_events(of("DITHER_UPLOADED", uuid))[0]
+    for e in (uploaded, dithered):
+        parts = e["headers"]["traceparent"].split("-")
+        assert parts[1] == trace, e["headers"]
+        assert parts[2] != "00f067aa0ba902b7", "each hop is a new span"
+
+    other = "0af7651916cd43dd8448eb211c80319c"
+    r = server.post(f"/api/dithers/{uuid}/3",
+                    headers={"traceparent": f"00-{other}-b7ad6b7169203331-01"})
+    assert r.status_code == 202, r.text
+    dither_id = r.json()["id"]
+    server.wait_dither(uuid, dither_id)
+    mine = server.wait_events(lambda e: of("DITHER_UPLOADED", uuid)(e)
+                              and e["body"].get("dither_id") == dither_id)[0]
+    assert mine["headers"]["traceparent"].split("-")[1] == other

@@ -49,14 +49,20 @@ CREATE INDEX dithers_by_original ON dithers (uuid, id);
 CREATE INDEX dithers_pending ON dithers (id) WHERE status = 'PENDING';
 )sql";
 
-constexpr std::array<sqlite::Migration, 2> kDitherMigrations = {{
+// The W3C trace context a dither was requested under, so that its DITHER_* message continues
+// the request's (or the IMAGE_UPLOADED message's) trace.
+constexpr std::string_view kDitherTraceSql =
+    "ALTER TABLE dithers ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';";
+
+constexpr std::array<sqlite::Migration, 3> kDitherMigrations = {{
     {1, sqlite::kMessagingTablesSql},
     {2, kDitherTablesSql},
+    {3, kDitherTraceSql},
 }};
 
 constexpr std::string_view kDitherColumns =
     "id, uuid, channels, algorithm, palette, format, options_json, status, url_dither, "
-    "blob_key, error, request_id, created_at, updated_at";
+    "blob_key, error, request_id, created_at, updated_at, traceparent";
 
 std::string select_dithers(std::string_view where_and_order) {
   return "SELECT " + std::string(kDitherColumns) + " FROM dithers " + std::string(where_and_order);
@@ -83,6 +89,7 @@ DitherRecord read_dither(const Statement& st) {
   r.request_id = st.column_text(11);
   r.created_at = st.column_int64(12);
   r.updated_at = st.column_int64(13);
+  r.traceparent = st.column_text(14);
   return r;
 }
 
@@ -109,11 +116,11 @@ DitherRecord insert_dither(Connection& c, const DitherRecord& dither) {
   r.created_at = r.updated_at = now_millis();
   c.prepare(
        "INSERT INTO dithers (uuid, channels, algorithm, palette, format, options_json, status, "
-       "url_dither, blob_key, error, request_id, created_at, updated_at) "
-       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING")
+       "url_dither, blob_key, error, request_id, created_at, updated_at, traceparent) "
+       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING")
       .bind_all(r.uuid.value, r.channels, r.algorithm, r.palette, r.format, r.options_json,
                 r.status, r.url_dither, r.blob_key.value, r.error, r.request_id, r.created_at,
-                r.updated_at)
+                r.updated_at, r.traceparent)
       .run();
   if (c.changes() == 0) return find_dither(c, kSelectByRequestId, r.request_id).value();
   r.id.value = c.last_insert_rowid();

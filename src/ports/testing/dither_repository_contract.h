@@ -52,6 +52,7 @@ class DitherRepositoryContract : public ::testing::TestWithParam<DitherRepositor
     d.format = "png";
     d.options_json = R"({"algorithm":"atkinson","channels":)" + std::to_string(channels) + "}";
     d.request_id = std::move(request_id);
+    d.traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
     return d;
   }
 
@@ -93,6 +94,7 @@ inline void expect_same_dither(const DitherRecord& a, const DitherRecord& b) {
   EXPECT_EQ(a.blob_key, b.blob_key);
   EXPECT_EQ(a.error, b.error);
   EXPECT_EQ(a.request_id, b.request_id);
+  EXPECT_EQ(a.traceparent, b.traceparent);
   EXPECT_EQ(a.created_at, b.created_at);
   EXPECT_EQ(a.updated_at, b.updated_at);
 }

@@ -109,8 +109,8 @@ http::Router dither_routes(DitherService& service) {
         if (!options) return http::error_response(options.error());
         std::string_view key = c.header("Idempotency-Key");
         if (key.empty() || key.size() > 128) key = c.request_id;
-        Result<DitherRecord> r =
-            service.request(c.param("uuid"), c.param("channels"), *options, key);
+        Result<DitherRecord> r = service.request(c.param("uuid"), c.param("channels"), *options,
+                                                 key, c.header("traceparent"));
         if (!r) return http::error_response(r.error());
         return http::json_response(202, dither_json(*r));
       },

@@ -117,7 +117,8 @@ std::string_view DitherService::source_of(const DitherRecord& dither) {
 }
 
 Result<DitherRecord> DitherService::make_record(const ImageId& uuid, const OptionPairs& pairs,
-                                                std::string request_id) {
+                                                std::string request_id,
+                                                std::string_view traceparent) {
   Result<ProcessOptions> options = apply(pairs);
   if (!options) return options.error();
   const auto described = describe(*options);
@@ -133,12 +134,13 @@ Result<DitherRecord> DitherService::make_record(const ImageId& uuid, const Optio
   record.options_json = pairs_json(pairs);
   record.status = std::string(kStatusPending);
   record.request_id = std::move(request_id);
+  record.traceparent = std::string(traceparent);
   return record;
 }
 
 Result<DitherRecord> DitherService::request(std::string_view uuid, std::string_view channels,
-                                            const OptionPairs& options,
-                                            std::string_view request_id) {
+                                            const OptionPairs& options, std::string_view request_id,
+                                            std::string_view traceparent) {
   Result<ImageId> id = parse_image_id(uuid);
   if (!id) return id.error();
   OptionPairs pairs;
@@ -155,7 +157,7 @@ Result<DitherRecord> DitherService::request(std::string_view uuid, std::string_v
     pairs.emplace_back(name, value);
   }
   Result<DitherRecord> record =
-      make_record(*id, pairs, std::string(kRequestPrefix) + std::string(request_id));
+      make_record(*id, pairs, std::string(kRequestPrefix) + std::string(request_id), traceparent);
   if (!record) return record.error();
   if (Result<OriginalRecord> original = dithers_.get_original(*id); !original) {
     return original.error();
@@ -219,7 +221,8 @@ Status DitherService::on_image_message(const Message& message) {
     std::optional<DitherRecord> auto_dither;
     if (auto_.enabled) {
       Result<DitherRecord> r =
-          make_record(e->uuid, auto_.options, std::string(message.message_id()));
+          make_record(e->uuid, auto_.options, std::string(message.message_id()),
+                      message.header(kHeaderTraceparent).value_or(""));
       if (!r) return r.error();  // the preset is validated at start-up; cannot happen
       auto_dither = std::move(*r);
     }
@@ -282,7 +285,7 @@ Status DitherService::process(const DitherRecord& dither) {
   auto fail = [&](const Error& error) -> Status {
     event.error = error.message;
     Message failed = make_message(topics_.dither, kDitherFailed, dither.uuid.value,
-                                  dither_event_body(event, true));
+                                  dither_event_body(event, true), dither.traceparent);
     Result<bool> changed = dithers_.fail_dither(dither.id, event.error, failed);
     if (!changed) return changed.error();
     spdlog::info("dither {} of {} failed: {}", dither.id.value, dither.uuid.value, event.error);
@@ -299,7 +302,7 @@ Status DitherService::process(const DitherRecord& dither) {
   }
   event.url_dither = blobs_.public_url(key);
   Message uploaded = make_message(topics_.dither, kDitherUploaded, dither.uuid.value,
-                                  dither_event_body(event, false));
+                                  dither_event_body(event, false), dither.traceparent);
   Result<bool> changed = dithers_.finish_dither(dither.id, key, event.url_dither, uploaded);
   if (!changed) return changed.error();
   if (!*changed) {

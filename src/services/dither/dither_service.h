@@ -46,9 +46,10 @@ class DitherService {
   // order (a later value wins). `channels` (2..256) means palette levels:channels unless a
   // palette option is given. Validates everything now (400 on any bad value); 404 when the
   // original is unknown. `request_id` makes the call idempotent: the same id returns the same
-  // dither.
+  // dither. Its DITHER_* message continues the trace `traceparent` (when valid).
   Result<DitherRecord> request(std::string_view uuid, std::string_view channels,
-                               const OptionPairs& options, std::string_view request_id);
+                               const OptionPairs& options, std::string_view request_id,
+                               std::string_view traceparent = {});
   Result<Page<DitherRecord>> list(const PageRequest& page);
   Result<std::vector<DitherRecord>> dithers_of(std::string_view uuid);
   // DELETE /images/{uuid}: removes the dithers of `uuid` and their blobs, queues
@@ -72,7 +73,7 @@ class DitherService {
 
  private:
   Result<DitherRecord> make_record(const ImageId& uuid, const OptionPairs& pairs,
-                                   std::string request_id);
+                                   std::string request_id, std::string_view traceparent);
   Status remove_blobs(const std::vector<DitherRecord>& dithers);
 
   DitherRepository& dithers_;
