@@ -1,0 +1,84 @@
+// Routes a request to its handler by method and path pattern.
+//
+// Patterns are literal segments and `{name}` placeholders that match one non-empty segment
+// ("/images/{uuid}/{channels}"); a final `{name...}` matches the rest of the path, slashes
+// included ("/files/{key...}"). Percent-escapes in the path are decoded per segment. The first
+// matching route wins.
+//
+// A handler is either synchronous (returns a Response; runs on an I/O thread with
+// Dispatch::kInline, or on the blocking pool with Dispatch::kBlocking) or a coroutine (returns
+// asio::awaitable<Response>; always runs on an I/O thread and must not block).
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/verb.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+namespace dither::http {
+
+using Verb = boost::beast::http::verb;
+using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+// What a handler returns. With `file_path` set, the body is that file's content (streamed; a
+// missing file gives 404), and `body` is ignored.
+struct Response {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // extra headers
+  std::string file_path;
+};
+
+struct RequestContext {
+  const Request& request;
+  std::string_view path;                                    // without the query
+  std::vector<std::pair<std::string, std::string>> params;  // from the pattern, decoded
+  std::vector<std::pair<std::string, std::string>> query;   // decoded, in order
+  std::string request_id;  // X-Request-Id from the client, or a new one
+
+  std::string_view param(std::string_view name) const;  // "" when absent
+  std::optional<std::string_view> query_value(std::string_view name) const;
+  std::string_view header(std::string_view name) const;  // "" when absent
+};
+
+using SyncHandler = std::function<Response(const RequestContext&)>;
+using AsyncHandler = std::function<boost::asio::awaitable<Response>(const RequestContext&)>;
+
+enum class Dispatch { kInline, kBlocking };
+
+class Router {
+ public:
+  void add(Verb verb, std::string pattern, SyncHandler handler,
+           Dispatch dispatch = Dispatch::kInline);
+  void add_async(Verb verb, std::string pattern, AsyncHandler handler);
+
+  struct Match {
+    const std::variant<SyncHandler, AsyncHandler>* handler = nullptr;
+    Dispatch dispatch = Dispatch::kInline;
+    std::vector<std::pair<std::string, std::string>> params;
+    bool path_known = false;  // some route matches the path with another verb (405)
+    std::string allow;        // with path_known: the verbs the path answers ("GET, HEAD, POST")
+  };
+  // GET routes also answer HEAD.
+  Match match(Verb verb, std::string_view path) const;
+
+ private:
+  struct Route {
+    Verb verb;
+    std::vector<std::string> segments;
+    bool rest = false;  // last segment is {name...}
+    std::variant<SyncHandler, AsyncHandler> handler;
+    Dispatch dispatch;
+  };
+  std::vector<Route> routes_;
+};
+
+}  // namespace dither::http

@@ -1,0 +1,620 @@
+#include "http/server.h"
+
+#include <array>
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/file_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <charconv>
+#include <cstdio>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string_view>
+#include <unordered_set>
+#include <utility>
+#include <vector>
+
+#include "http/errors.h"
+#include "http/url_decode.h"
+
+namespace dither::http {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using error_code = boost::system::error_code;
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr uint32_t kHeaderLimit = 16 * 1024;
+// Bytes kept in a connection's read buffer: a header (kHeaderLimit) plus one read.
+constexpr size_t kReadBufferLimit = 256 * 1024;
+constexpr size_t kReadSize = 64 * 1024;
+// After an error response the connection is closed; reading what the client still sends for a
+// little while lets it see the response instead of a reset.
+constexpr std::chrono::seconds kLingerTime{3};
+
+using Parser = bhttp::request_parser<bhttp::string_body>;
+
+bool is_http_error(const error_code& ec) {
+  return ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category();
+}
+
+// A client's X-Request-Id is echoed only when it cannot smuggle anything into logs or headers.
+bool is_sane_request_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (const char c : id) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool is_valid_header(std::string_view name, std::string_view value) {
+  if (name.empty()) return false;
+  for (const char c : name) {
+    if (c <= ' ' || c == ':' || c == 127) return false;
+  }
+  for (const char c : value) {
+    if (c == '\r' || c == '\n' || c == '\0') return false;
+  }
+  return true;
+}
+
+// Content-Length, Transfer-Encoding and Connection are the server's to set.
+bool is_framing_header(std::string_view name) {
+  return beast::iequals(name, "Content-Length") || beast::iequals(name, "Transfer-Encoding") ||
+         beast::iequals(name, "Connection");
+}
+
+std::string_view to_std(beast::string_view s) { return {s.data(), s.size()}; }
+
+// Counts a request as in flight for its lifetime; `admitted()` is false past the bound.
+class InFlight {
+ public:
+  InFlight(std::atomic<int>& count, int max) : count_(count) {
+    const int before = count_.fetch_add(1, std::memory_order_relaxed);
+    admitted_ = max <= 0 || before < max;
+  }
+  ~InFlight() { count_.fetch_sub(1, std::memory_order_relaxed); }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+  bool admitted() const { return admitted_; }
+
+ private:
+  std::atomic<int>& count_;
+  bool admitted_ = false;
+};
+
+}  // namespace
+
+namespace server_detail {
+
+class Connection;
+
+// What the server and all its connections share. Owned jointly by Server and by every coroutine
+// (accept loop, connections), so it outlives the Server object until the last of them ends.
+class ServerCore : public std::enable_shared_from_this<ServerCore> {
+ public:
+  ServerCore(asio::io_context& io, asio::thread_pool& pool, Router r, ServerOptions o)
+      : ioc(io),
+        blocking(pool),
+        router(std::move(r)),
+        options(std::move(o)),
+        acceptor(asio::make_strand(io)) {
+    std::random_device random;
+    char prefix[16];
+    std::snprintf(prefix, sizeof prefix, "%08x-", static_cast<unsigned>(random()));
+    id_prefix_ = prefix;
+  }
+
+  Status listen();
+  void stop();
+  std::string new_request_id();
+  // False when the server is stopping: the connection must close at once.
+  bool add_connection(Connection* connection);
+  void remove_connection(Connection* connection);
+
+  asio::io_context& ioc;
+  asio::thread_pool& blocking;
+  const Router router;
+  const ServerOptions options;
+  tcp::acceptor acceptor;  // on its own strand; touched there only once listening
+  std::atomic<uint16_t> port{0};
+  std::atomic<int> in_flight{0};
+
+ private:
+  static asio::awaitable<void> accept_loop(std::shared_ptr<ServerCore> core);
+
+  std::mutex mutex_;
+  bool stopped_ = false;                         // guarded by mutex_
+  std::unordered_set<Connection*> connections_;  // guarded by mutex_
+  std::string id_prefix_;
+  std::atomic<uint64_t> next_id_{1};
+};
+
+// One client connection: a coroutine on its own strand serving requests one after another.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(std::shared_ptr<ServerCore> core, tcp::socket socket)
+      : core_(std::move(core)), stream_(std::move(socket)), buffer_(kReadBufferLimit) {
+    stopping_ = !core_->add_connection(this);
+  }
+  ~Connection() { core_->remove_connection(this); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  static asio::awaitable<void> run(std::shared_ptr<Connection> self);
+  // Runs on the connection's executor: closes it now if it is between requests, else after the
+  // response being prepared.
+  void stop();
+  asio::any_io_executor executor() { return stream_.get_executor(); }
+
+ private:
+  asio::awaitable<bool> serve_one();
+  asio::awaitable<error_code> read(Parser& parser, bool header_only);
+  asio::awaitable<bool> reject(const error_code& ec, const Parser& parser);
+  asio::awaitable<Response> handle(const Request& request, const std::string& request_id);
+  asio::awaitable<Response> invoke(const Router::Match& match, const RequestContext& context);
+  asio::awaitable<bool> write(Response response, unsigned version, bool keep_alive, bool head,
+                              const std::string& request_id);
+  template <class Body>
+  asio::awaitable<bool> send(bhttp::response<Body>& message, bool head);
+  template <class Body>
+  void fill_header(bhttp::response<Body>& message, const Response& response, unsigned version,
+                   bool keep_alive, const std::string& request_id) const;
+  void serialize_header(const Response& response, unsigned version, bool keep_alive,
+                        const std::string& request_id, bool bodiless);
+  asio::awaitable<void> close();
+  std::string request_id_for(const Request& request) const;
+
+  std::shared_ptr<ServerCore> core_;
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;  // reused across the connection's requests
+  std::optional<Parser> parser_;
+  std::string header_;     // a response header being written; reused across requests
+  bool handling_ = false;  // a request's header has arrived and its response is not written yet
+  bool stopping_ = false;
+  bool linger_ = false;  // the close follows an error response
+};
+
+Status ServerCore::listen() {
+  const std::string where = options.host + ":" + std::to_string(options.port);
+  const auto fail = [&](std::string_view what, const error_code& ec) -> Status {
+    error_code ignored;
+    acceptor.close(ignored);
+    return make_error(ErrorKind::kUnavailable,
+                      "cannot listen on " + where + ": " + std::string(what) + ec.message());
+  };
+  if (acceptor.is_open()) return make_error(ErrorKind::kUnavailable, "already listening");
+  error_code ec;
+  tcp::endpoint endpoint;
+  const asio::ip::address address = asio::ip::make_address(options.host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(address, options.port);
+  } else {
+    tcp::resolver resolver(ioc);
+    const auto results = resolver.resolve(options.host, std::to_string(options.port), ec);
+    if (ec) return fail("", ec);
+    if (results.empty()) return fail("", asio::error::host_not_found);
+    endpoint = results.begin()->endpoint();
+  }
+  if (acceptor.open(endpoint.protocol(), ec); ec) return fail("", ec);
+  if (acceptor.set_option(asio::socket_base::reuse_address(true), ec); ec) return fail("", ec);
+  if (acceptor.bind(endpoint, ec); ec) return fail("", ec);
+  if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) return fail("", ec);
+  const tcp::endpoint bound = acceptor.local_endpoint(ec);
+  if (ec) return fail("", ec);
+  port = bound.port();
+  asio::co_spawn(acceptor.get_executor(), accept_loop(shared_from_this()),
+                 [](const std::exception_ptr& error) {
+                   if (!error) return;
+                   try {
+                     std::rethrow_exception(error);
+                   } catch (const std::exception& e) {
+                     std::fprintf(stderr, "http server: accept loop failed: %s\n", e.what());
+                   }
+                 });
+  return {};
+}
+
+asio::awaitable<void> ServerCore::accept_loop(std::shared_ptr<ServerCore> core) {
+  for (;;) {
+    auto [ec, socket] =
+        co_await core->acceptor.async_accept(asio::make_strand(core->ioc), kNoThrow);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !core->acceptor.is_open()) co_return;
+      // Out of descriptors or a connection reset before accept: wait a little, do not spin.
+      asio::steady_timer pause(core->acceptor.get_executor(), std::chrono::milliseconds(20));
+      co_await pause.async_wait(kNoThrow);
+      continue;
+    }
+    error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    auto connection = std::make_shared<Connection>(core, std::move(socket));
+    const asio::any_io_executor executor = connection->executor();
+    asio::co_spawn(executor, Connection::run(std::move(connection)),
+                   [](const std::exception_ptr&) {});
+  }
+}
+
+void ServerCore::stop() {
+  asio::post(acceptor.get_executor(), [self = shared_from_this()] {
+    error_code ignored;
+    self->acceptor.close(ignored);
+  });
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    const std::lock_guard lock(mutex_);
+    stopped_ = true;
+    live.reserve(connections_.size());
+    for (Connection* connection : connections_) {
+      if (auto alive = connection->weak_from_this().lock()) live.push_back(std::move(alive));
+    }
+  }
+  for (auto& connection : live) {
+    const asio::any_io_executor executor = connection->executor();
+    asio::post(executor, [c = std::move(connection)] { c->stop(); });
+  }
+}
+
+std::string ServerCore::new_request_id() {
+  const uint64_t n = next_id_.fetch_add(1, std::memory_order_relaxed);
+  char digits[16];
+  const auto end = std::to_chars(digits, digits + sizeof digits, n, 16).ptr;
+  std::string id;
+  id.reserve(id_prefix_.size() + static_cast<size_t>(end - digits));
+  id += id_prefix_;
+  id.append(digits, end);
+  return id;
+}
+
+bool ServerCore::add_connection(Connection* connection) {
+  const std::lock_guard lock(mutex_);
+  if (stopped_) return false;
+  connections_.insert(connection);
+  return true;
+}
+
+void ServerCore::remove_connection(Connection* connection) {
+  const std::lock_guard lock(mutex_);
+  connections_.erase(connection);
+}
+
+asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self) {
+  try {
+    while (co_await self->serve_one()) {
+    }
+  } catch (const std::exception& e) {
+    // Nothing a request can do should get here (handler exceptions are answered with 500).
+    std::fprintf(stderr, "http server: connection failed: %s\n", e.what());
+  }
+  co_await self->close();
+}
+
+void Connection::stop() {
+  stopping_ = true;
+  if (!handling_) {
+    error_code ignored;
+    stream_.socket().close(ignored);
+  }
+}
+
+asio::awaitable<void> Connection::close() {
+  error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  if (linger_ && !stopping_) {
+    stream_.expires_after(kLingerTime);
+    for (;;) {
+      buffer_.clear();
+      auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadSize), kNoThrow);
+      if (ec) break;
+    }
+  }
+  stream_.close();
+}
+
+asio::awaitable<bool> Connection::serve_one() {
+  handling_ = false;
+  if (stopping_) co_return false;
+  Parser& parser = parser_.emplace();
+  parser.header_limit(kHeaderLimit);
+  parser.body_limit(core_->options.body_limit);
+  parser.eager(true);
+
+  if (error_code ec = co_await read(parser, true); ec) co_return co_await reject(ec, parser);
+  handling_ = true;
+  if (!parser.is_done()) {
+    const Request& partial = parser.get();
+    const auto expect = partial.find(bhttp::field::expect);
+    if (expect != partial.end() && partial.version() >= 11 &&
+        beast::iequals(expect->value(), "100-continue")) {
+      static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      stream_.expires_after(core_->options.body_timeout);
+      auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kNoThrow);
+      if (ec) co_return false;
+    }
+    if (error_code ec = co_await read(parser, false); ec) co_return co_await reject(ec, parser);
+  }
+
+  const Request& request = parser.get();
+  const std::string request_id = request_id_for(request);
+  Response response = co_await handle(request, request_id);
+  const bool keep_alive = request.keep_alive() && !stopping_;
+  const bool written = co_await write(std::move(response), request.version(), keep_alive,
+                                      request.method() == bhttp::verb::head, request_id);
+  co_return written&& keep_alive;
+}
+
+asio::awaitable<error_code> Connection::read(Parser& parser, bool header_only) {
+  const ServerOptions& options = core_->options;
+  using Clock = asio::steady_timer::clock_type;
+  // Until a request's first byte: the idle timeout. Then one deadline for the whole header, and
+  // one for the whole body (a slow drip of bytes does not extend them).
+  std::optional<Clock::time_point> deadline;
+  if (!header_only) {
+    deadline = Clock::now() + options.body_timeout;
+  } else if (buffer_.size() > 0) {
+    deadline = Clock::now() + options.header_timeout;
+  }
+  const auto done = [&] { return header_only ? parser.is_header_done() : parser.is_done(); };
+  for (;;) {
+    if (done()) co_return error_code{};
+    if (buffer_.size() > 0) {
+      error_code ec;
+      const size_t used = parser.put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec && ec != bhttp::error::need_more) co_return ec;
+      if (!ec && used > 0) continue;
+      if (done()) co_return error_code{};
+    }
+    const size_t size = beast::read_size(buffer_, kReadSize);
+    if (size == 0) co_return bhttp::error::buffer_overflow;
+    if (deadline) {
+      stream_.expires_at(*deadline);
+    } else {
+      stream_.expires_after(options.idle_timeout);
+    }
+    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(size), kNoThrow);
+    buffer_.commit(n);
+    if (ec == asio::error::eof) {
+      if (!parser.got_some() && buffer_.size() == 0) co_return bhttp::error::end_of_stream;
+      co_return bhttp::error::partial_message;
+    }
+    if (ec) co_return ec;
+    if (!deadline) deadline = Clock::now() + options.header_timeout;
+  }
+}
+
+asio::awaitable<bool> Connection::reject(const error_code& ec, const Parser& parser) {
+  Response response;
+  if (ec == bhttp::error::body_limit) {
+    response = error_response(
+        413, to_string(ErrorKind::kTooLarge),
+        "the request body is over " + std::to_string(core_->options.body_limit) + " bytes");
+  } else if (ec == bhttp::error::header_limit) {
+    response =
+        error_response(431, to_string(ErrorKind::kTooLarge), "the request header is too large");
+  } else if (is_http_error(ec) && ec != bhttp::error::end_of_stream &&
+             ec != bhttp::error::partial_message) {
+    response = error_response(400, to_string(ErrorKind::kInvalidArgument),
+                              "malformed HTTP request: " + ec.message());
+  } else {
+    co_return false;  // closed, reset or timed out: nobody to answer
+  }
+  handling_ = true;
+  linger_ = true;
+  // The header may be incomplete; its X-Request-Id is used when it got parsed.
+  const std::string request_id = request_id_for(parser.get());
+  co_await write(std::move(response), 11, false, false, request_id);
+  co_return false;
+}
+
+std::string Connection::request_id_for(const Request& request) const {
+  const auto it = request.find("X-Request-Id");
+  if (it != request.end() && is_sane_request_id(to_std(it->value()))) {
+    return std::string(to_std(it->value()));
+  }
+  return core_->new_request_id();
+}
+
+asio::awaitable<Response> Connection::handle(const Request& request,
+                                             const std::string& request_id) {
+  const std::string_view target = to_std(request.target());
+  const size_t question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  if (path.empty() || path.front() != '/') {
+    // Origin form only: no proxy requests ("http://host/..."), no "*".
+    co_return error_response(400, to_string(ErrorKind::kInvalidArgument),
+                             "malformed request target");
+  }
+  Router::Match match = core_->router.match(request.method(), path);
+  if (match.handler == nullptr) {
+    if (!match.path_known) co_return error_response(404, "not_found", "no such resource");
+    Response response = error_response(405, "method_not_allowed", "method not allowed here");
+    response.headers.emplace_back("Allow", std::move(match.allow));
+    co_return response;
+  }
+  Result<QueryPairs> query = parse_query(
+      question == std::string_view::npos ? std::string_view{} : target.substr(question + 1));
+  if (!query) co_return error_response(query.error());
+
+  const InFlight in_flight(core_->in_flight, core_->options.max_in_flight);
+  if (!in_flight.admitted()) {
+    co_return error_response(503, "overloaded", "too many requests in flight; retry later");
+  }
+  const RequestContext context{request, path, std::move(match.params), std::move(*query),
+                               request_id};
+  std::string failure;
+  try {
+    co_return co_await invoke(match, context);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  std::fprintf(stderr, "http server: %.*s %.*s (request %s) failed: %s\n",
+               static_cast<int>(request.method_string().size()), request.method_string().data(),
+               static_cast<int>(path.size()), path.data(), request_id.c_str(), failure.c_str());
+  co_return error_response(500, to_string(ErrorKind::kInternal), "internal error");
+}
+
+asio::awaitable<Response> Connection::invoke(const Router::Match& match,
+                                             const RequestContext& context) {
+  if (const auto* async = std::get_if<AsyncHandler>(match.handler)) {
+    co_return co_await (*async)(context);
+  }
+  const SyncHandler& sync = std::get<SyncHandler>(*match.handler);
+  if (match.dispatch == Dispatch::kInline) co_return sync(context);
+  // Run on the blocking pool; co_spawn's completion brings this coroutine back to its strand,
+  // and rethrows what the handler threw.
+  co_return co_await asio::co_spawn(
+      core_->blocking.get_executor(),
+      [&sync, &context]() -> asio::awaitable<Response> { co_return sync(context); },
+      asio::use_awaitable);
+}
+
+template <class Body>
+void Connection::fill_header(bhttp::response<Body>& message, const Response& response,
+                             unsigned version, bool keep_alive,
+                             const std::string& request_id) const {
+  message.version(version);
+  message.result(response.status);
+  message.set(bhttp::field::server, core_->options.server_name);
+  if (response.status != 204 && response.status != 304) {
+    message.set(bhttp::field::content_type, response.content_type);
+  }
+  message.set("X-Request-Id", request_id);
+  for (const auto& [name, value] : response.headers) {
+    if (!is_framing_header(name)) message.insert(name, value);
+  }
+  message.keep_alive(keep_alive);
+}
+
+asio::awaitable<bool> Connection::write(Response response, unsigned version, bool keep_alive,
+                                        bool head, const std::string& request_id) {
+  bool valid = response.status >= 200 && response.status <= 599 &&
+               is_valid_header("Content-Type", response.content_type);
+  for (const auto& [name, value] : response.headers) valid = valid && is_valid_header(name, value);
+  if (!valid) {
+    std::fprintf(stderr, "http server: a handler returned an invalid response (request %s)\n",
+                 request_id.c_str());
+    response = error_response(500, to_string(ErrorKind::kInternal), "internal error");
+  }
+  if (!response.file_path.empty()) {
+    bhttp::file_body::value_type file;
+    error_code ec;
+    file.open(response.file_path.c_str(), beast::file_mode::scan, ec);
+    if (!ec) {
+      bhttp::response<bhttp::file_body> message;
+      fill_header(message, response, version, keep_alive, request_id);
+      message.body() = std::move(file);
+      message.prepare_payload();
+      co_return co_await send(message, head);
+    }
+    response = error_response(404, "not_found", "no such file");
+  }
+  // Small bodies are the hot path: the header is written by hand into a buffer the connection
+  // reuses, and sent with the body in one gathered write (no field allocations, no copy).
+  const bool bodiless = response.status == 204 || response.status == 304;
+  serialize_header(response, version, keep_alive, request_id, bodiless);
+  stream_.expires_after(core_->options.body_timeout);
+  const std::array<asio::const_buffer, 2> buffers{
+      asio::buffer(header_), head || bodiless ? asio::const_buffer() : asio::buffer(response.body)};
+  auto [ec, n] = co_await asio::async_write(stream_, buffers, kNoThrow);
+  co_return !ec;
+}
+
+void Connection::serialize_header(const Response& response, unsigned version, bool keep_alive,
+                                  const std::string& request_id, bool bodiless) {
+  const auto append_number = [this](uint64_t n) {
+    char digits[24];
+    header_.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
+  };
+  const auto append_field = [this](std::string_view name, std::string_view value) {
+    header_.append(name).append(": ").append(value).append("\r\n");
+  };
+  header_.clear();
+  header_.append(version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+  append_number(response.status);
+  header_.push_back(' ');
+  const bhttp::status status = bhttp::int_to_status(response.status);
+  if (status != bhttp::status::unknown) header_.append(to_std(bhttp::obsolete_reason(status)));
+  header_.append("\r\n");
+  append_field("Server", core_->options.server_name);
+  if (!bodiless) append_field("Content-Type", response.content_type);
+  append_field("X-Request-Id", request_id);
+  for (const auto& [name, value] : response.headers) {
+    if (!is_framing_header(name)) append_field(name, value);
+  }
+  if (version == 10 && keep_alive) append_field("Connection", "keep-alive");
+  if (version != 10 && !keep_alive) append_field("Connection", "close");
+  if (!bodiless) {
+    header_.append("Content-Length: ");
+    append_number(response.body.size());
+    header_.append("\r\n");
+  }
+  header_.append("\r\n");
+}
+
+template <class Body>
+asio::awaitable<bool> Connection::send(bhttp::response<Body>& message, bool head) {
+  bhttp::response_serializer<Body> serializer(message);
+  if (head) {
+    stream_.expires_after(core_->options.body_timeout);
+    auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kNoThrow);
+    co_return !ec;
+  }
+  // The timeout applies to each piece, so that a large file to a slow reader is not cut short
+  // while it progresses.
+  while (!serializer.is_done()) {
+    stream_.expires_after(core_->options.body_timeout);
+    auto [ec, n] = co_await bhttp::async_write_some(stream_, serializer, kNoThrow);
+    if (ec) co_return false;
+  }
+  co_return true;
+}
+
+}  // namespace server_detail
+
+struct Server::Impl final : server_detail::ServerCore {
+  using ServerCore::ServerCore;
+};
+
+Server::Server(boost::asio::io_context& ioc, boost::asio::thread_pool& blocking, Router router,
+               ServerOptions options)
+    : impl_(std::make_shared<Impl>(ioc, blocking, std::move(router), std::move(options))) {}
+
+Server::~Server() {
+  try {
+    impl_->stop();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "http server: stopping failed: %s\n", e.what());
+  }
+}
+
+Status Server::listen() { return impl_->listen(); }
+
+uint16_t Server::port() const { return impl_->port.load(); }
+
+void Server::stop() { impl_->stop(); }
+
+}  // namespace dither::http

@@ -1,0 +1,67 @@
+// The HTTP/1.1 server every service and the gateway run on: Boost.Beast over Asio, one C++20
+// coroutine per connection, keep-alive, timeouts, a body limit enforced while reading, and a
+// bounded number of requests in flight.
+//
+//   Router router;
+//   router.add(Verb::get, "/images/{uuid}", [&](const RequestContext& c) {
+//     return json_response(200, record_json(c.param("uuid")));
+//   });
+//   Server server(ioc, blocking_pool, std::move(router), ServerOptions{.port = 8081});
+//   if (Status s = server.listen(); !s) throw ...;   // binds; port 0 picks a free port
+//   ioc.run();
+//
+// Requests over `body_limit` are refused with 413 as soon as the Content-Length says so, or as
+// soon as a chunked body passes the limit: never more than the limit is buffered. Past
+// `max_in_flight` concurrent requests the server answers 503 at once (`overloaded`). Unknown paths
+// are 404, known paths with another method 405, malformed requests 400: all with the JSON error
+// body of errors.h. Handlers marked Dispatch::kBlocking run on the blocking pool so that slow work
+// (SQLite, files, decoding) never stalls the I/O threads.
+//
+// Thread-safe: run the io_context on any number of threads.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "common/result.h"
+#include "http/router.h"
+
+namespace dither::http {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 0;                        // 0: any free port; see Server::port()
+  uint64_t body_limit = 64 * 1024;          // bytes of request body
+  int max_in_flight = 256;                  // requests being handled at once; past it 503
+  std::chrono::seconds header_timeout{10};  // to receive a request's header
+  std::chrono::seconds body_timeout{60};    // to receive its body
+  std::chrono::seconds idle_timeout{60};    // keep-alive connection with no request
+  std::string server_name = "dither";       // the Server header
+};
+
+class Server {
+ public:
+  Server(boost::asio::io_context& ioc, boost::asio::thread_pool& blocking, Router router,
+         ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and starts accepting. kUnavailable when the address cannot be bound.
+  Status listen();
+  // The bound port (after listen()).
+  uint16_t port() const;
+  // Stops accepting and closes idle connections; requests being handled finish.
+  void stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace dither::http

@@ -1,0 +1,593 @@
+#include "http/server.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json/parse.hpp>
+#include <cstdio>
+#include <fstream>
+#include <future>
+#include <latch>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "http/errors.h"
+#include "http/testing.h"
+
+namespace dither::http {
+namespace {
+
+using testing::RawClient;
+using testing::RawResponse;
+using testing::RunningServer;
+
+std::string get(std::string_view target, std::string_view extra_headers = "") {
+  return "GET " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n" + std::string(extra_headers) +
+         "\r\n";
+}
+
+std::string post(std::string_view target, std::string_view body) {
+  return "POST " + std::string(target) +
+         " HTTP/1.1\r\nHost: test\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+         std::string(body);
+}
+
+// The "code" of a JSON error body ("" when the body is not one).
+std::string error_code_of(const RawResponse& response) {
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(response.body(), ec);
+  if (ec || !v.is_object()) return "";
+  const auto* error = v.as_object().if_contains("error");
+  if (error == nullptr || !error->is_object()) return "";
+  const auto* code = error->as_object().if_contains("code");
+  if (code == nullptr || !code->is_string() || !error->as_object().contains("message")) return "";
+  return std::string(code->as_string());
+}
+
+std::string header(const RawResponse& response, std::string_view name) {
+  const auto it = response.find(boost::beast::string_view(name.data(), name.size()));
+  return it == response.end() ? "" : std::string(it->value());
+}
+
+// The routes most tests use; `calls` counts the handlers that ran.
+Router test_router(std::atomic<int>& calls) {
+  Router router;
+  router.add(Verb::get, "/hello", [&calls](const RequestContext&) {
+    ++calls;
+    return json_response(200, R"({"hello":"world"})");
+  });
+  router.add(Verb::get, "/images/{uuid}", [&calls](const RequestContext& c) {
+    ++calls;
+    return json_response(200, std::string(c.param("uuid")));
+  });
+  router.add(Verb::post, "/echo", [&calls](const RequestContext& c) {
+    ++calls;
+    Response r;
+    r.content_type = "application/octet-stream";
+    r.body = c.request.body();
+    return r;
+  });
+  router.add(Verb::get, "/query", [&calls](const RequestContext& c) {
+    ++calls;
+    return json_response(200, std::string(c.query_value("name").value_or("<none>")));
+  });
+  router.add(Verb::get, "/id", [&calls](const RequestContext& c) {
+    ++calls;
+    return json_response(200, c.request_id);
+  });
+  return router;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void start(ServerOptions options = {}) {
+    server_ = std::make_unique<RunningServer>(test_router(calls_), std::move(options));
+  }
+  uint16_t port() const { return server_->port(); }
+
+  std::atomic<int> calls_{0};
+  std::unique_ptr<RunningServer> server_;
+};
+
+TEST_F(ServerTest, GetWithParams) {
+  start();
+  RawClient client(port());
+  RawResponse r = client.exchange(get("/hello"));
+  EXPECT_EQ(r.result_int(), 200);
+  EXPECT_EQ(r.body(), R"({"hello":"world"})");
+  EXPECT_EQ(header(r, "Content-Type"), "application/json");
+  EXPECT_EQ(header(r, "Content-Length"), "17");
+  EXPECT_EQ(header(r, "Server"), "dither");
+  EXPECT_TRUE(r.keep_alive());
+
+  r = client.exchange(get("/images/a%20b%2Fc"));
+  EXPECT_EQ(r.result_int(), 200);
+  EXPECT_EQ(r.body(), "a b/c");
+}
+
+TEST_F(ServerTest, QueryDecoding) {
+  start();
+  RawClient client(port());
+  EXPECT_EQ(client.exchange(get("/query?x=1&name=red+dot%21")).body(), "red dot!");
+  EXPECT_EQ(client.exchange(get("/query")).body(), "<none>");
+  const RawResponse bad = client.exchange(get("/query?name=%zz"));
+  EXPECT_EQ(bad.result_int(), 400);
+  EXPECT_EQ(error_code_of(bad), "invalid_argument");
+}
+
+TEST_F(ServerTest, NotFoundAndMethodNotAllowed) {
+  start();
+  RawClient client(port());
+  RawResponse r = client.exchange(get("/nothing/here"));
+  EXPECT_EQ(r.result_int(), 404);
+  EXPECT_EQ(error_code_of(r), "not_found");
+  EXPECT_EQ(header(r, "Content-Type"), "application/json");
+
+  r = client.exchange("DELETE /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 405);
+  EXPECT_EQ(error_code_of(r), "method_not_allowed");
+  EXPECT_EQ(header(r, "Allow"), "GET, HEAD");
+
+  r = client.exchange("BREW /echo HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 405);
+  EXPECT_EQ(header(r, "Allow"), "POST");
+  EXPECT_TRUE(r.keep_alive());
+  EXPECT_EQ(client.exchange(get("/hello")).result_int(), 200);  // still usable
+}
+
+TEST_F(ServerTest, BodyLimitByContentLength) {
+  start({.body_limit = 1024});
+  {
+    RawClient client(port());
+    const RawResponse r = client.exchange(post("/echo", std::string(1024, 'x')));
+    EXPECT_EQ(r.result_int(), 200);
+    EXPECT_EQ(r.body().size(), 1024u);
+  }
+  EXPECT_EQ(calls_, 1);
+  RawClient client(port());
+  // Only the header is sent: the answer must not wait for the body.
+  const RawResponse r =
+      client.exchange("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 413);
+  EXPECT_EQ(error_code_of(r), "too_large");
+  EXPECT_FALSE(r.keep_alive());
+  EXPECT_TRUE(client.closed_by_peer());
+  EXPECT_EQ(calls_, 1);
+}
+
+TEST_F(ServerTest, BodyLimitWithTheBodySent) {
+  start({.body_limit = 1024});
+  RawClient client(port());
+  const RawResponse r = client.exchange(post("/echo", std::string(5000, 'x')));
+  EXPECT_EQ(r.result_int(), 413);
+  EXPECT_TRUE(client.closed_by_peer());
+  EXPECT_EQ(calls_, 0);
+}
+
+TEST_F(ServerTest, BodyLimitByChunkedBody) {
+  start({.body_limit = 1024});
+  {
+    RawClient client(port());
+    const RawResponse r = client.exchange(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "200\r\n" +
+        std::string(512, 'a') + "\r\n200\r\n" + std::string(512, 'b') + "\r\n0\r\n\r\n");
+    EXPECT_EQ(r.result_int(), 200);
+    EXPECT_EQ(r.body(), std::string(512, 'a') + std::string(512, 'b'));
+  }
+  EXPECT_EQ(calls_, 1);
+  RawClient client(port());
+  const RawResponse r = client.exchange(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "400\r\n" +
+      std::string(1024, 'a') + "\r\n10\r\n" + std::string(16, 'b') + "\r\n0\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 413);
+  EXPECT_EQ(error_code_of(r), "too_large");
+  EXPECT_TRUE(client.closed_by_peer());
+  EXPECT_EQ(calls_, 1);
+}
+
+TEST_F(ServerTest, ExpectContinue) {
+  start({.body_limit = 1024});
+  RawClient client(port());
+  client.send(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(client.read().result_int(), 100);
+  client.send("hello");
+  const RawResponse r = client.read();
+  EXPECT_EQ(r.result_int(), 200);
+  EXPECT_EQ(r.body(), "hello");
+
+  RawClient refused(port());
+  const RawResponse big = refused.exchange(
+      "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(big.result_int(), 413);
+}
+
+TEST_F(ServerTest, MalformedRequests) {
+  start();
+  for (const std::string& bytes : {
+           std::string("GARBAGE\r\n\r\n"),
+           std::string("GET /hello HTTP/1.1\r\nContent-Length: abc\r\n\r\n"),
+           std::string("GET /hello HTTP/1.1\r\nBad Header\r\n\r\n"),
+           std::string("POST /echo HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"),
+       }) {
+    RawClient client(port());
+    const RawResponse r = client.exchange(bytes);
+    EXPECT_EQ(r.result_int(), 400) << bytes;
+    EXPECT_EQ(error_code_of(r), "invalid_argument") << bytes;
+    EXPECT_TRUE(client.closed_by_peer()) << bytes;
+  }
+  RawClient client(port());
+  for (const char* target : {"hello", "*", "http://host/hello"}) {
+    const RawResponse r = client.exchange(get(target));
+    EXPECT_EQ(r.result_int(), 400) << target;
+    EXPECT_EQ(error_code_of(r), "invalid_argument") << target;
+  }
+  EXPECT_EQ(calls_, 0);
+}
+
+TEST_F(ServerTest, HeaderTooLarge) {
+  start();
+  RawClient client(port());
+  const RawResponse r =
+      client.exchange(get("/hello", "X-Big: " + std::string(40000, 'b') + "\r\n"));
+  EXPECT_EQ(r.result_int(), 431);
+  EXPECT_EQ(error_code_of(r), "too_large");
+  EXPECT_EQ(calls_, 0);
+}
+
+TEST_F(ServerTest, KeepAliveAndPipelining) {
+  start();
+  RawClient client(port());
+  EXPECT_EQ(client.exchange(get("/hello")).result_int(), 200);
+  EXPECT_EQ(client.exchange(get("/images/1")).body(), "1");
+  client.send(get("/images/2") + get("/images/3") + post("/echo", "four"));
+  EXPECT_EQ(client.read().body(), "2");
+  EXPECT_EQ(client.read().body(), "3");
+  EXPECT_EQ(client.read().body(), "four");
+
+  const RawResponse last = client.exchange(get("/hello", "Connection: close\r\n"));
+  EXPECT_EQ(last.result_int(), 200);
+  EXPECT_FALSE(last.keep_alive());
+  EXPECT_TRUE(client.closed_by_peer());
+}
+
+TEST_F(ServerTest, Http10ClosesUnlessKeepAlive) {
+  start();
+  RawClient client(port());
+  RawResponse r = client.exchange("GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+  EXPECT_EQ(r.version(), 10u);
+  EXPECT_TRUE(r.keep_alive());
+  r = client.exchange("GET /hello HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(r.result_int(), 200);
+  EXPECT_TRUE(client.closed_by_peer());
+}
+
+TEST_F(ServerTest, Head) {
+  start();
+  RawClient client(port());
+  const RawResponse r = client.exchange("HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n", true);
+  EXPECT_EQ(r.result_int(), 200);
+  EXPECT_EQ(header(r, "Content-Length"), "17");
+  EXPECT_TRUE(r.body().empty());
+  // Had a body been sent, this would read it as the next response.
+  EXPECT_EQ(client.exchange(get("/hello")).body(), R"({"hello":"world"})");
+}
+
+TEST_F(ServerTest, RequestId) {
+  start();
+  RawClient client(port());
+  RawResponse r = client.exchange(get("/id", "X-Request-Id: abc.DEF_123-x\r\n"));
+  EXPECT_EQ(header(r, "X-Request-Id"), "abc.DEF_123-x");
+  EXPECT_EQ(r.body(), "abc.DEF_123-x");
+
+  r = client.exchange(get("/id", "X-Request-Id: bad id!\r\n"));
+  const std::string generated = header(r, "X-Request-Id");
+  EXPECT_FALSE(generated.empty());
+  EXPECT_NE(generated, "bad id!");
+  EXPECT_EQ(r.body(), generated);
+
+  r = client.exchange(get("/id", "X-Request-Id: " + std::string(129, 'a') + "\r\n"));
+  EXPECT_NE(header(r, "X-Request-Id"), std::string(129, 'a'));
+
+  r = client.exchange(get("/hello"));
+  const std::string another = header(r, "X-Request-Id");
+  EXPECT_FALSE(another.empty());
+  EXPECT_NE(another, generated);
+
+  // Error responses carry it too.
+  r = client.exchange(get("/nothing", "X-Request-Id: lost-1\r\n"));
+  EXPECT_EQ(header(r, "X-Request-Id"), "lost-1");
+}
+
+TEST(Server, HandlerExceptionsGive500) {
+  Router router;
+  router.add(Verb::get, "/inline",
+             [](const RequestContext&) -> Response { throw std::runtime_error("boom"); });
+  router.add(
+      Verb::get, "/blocking",
+      [](const RequestContext&) -> Response { throw std::runtime_error("boom"); },
+      Dispatch::kBlocking);
+  router.add_async(Verb::get, "/async",
+                   [](const RequestContext&) -> boost::asio::awaitable<Response> {
+                     throw std::logic_error("boom");
+                     co_return Response{};
+                   });
+  router.add(Verb::get, "/ok", [](const RequestContext&) { return json_response(200, "{}"); });
+  RunningServer server(std::move(router));
+  RawClient client(server.port());
+  for (const char* path : {"/inline", "/blocking", "/async"}) {
+    const RawResponse r = client.exchange(get(path));
+    EXPECT_EQ(r.result_int(), 500) << path;
+    EXPECT_EQ(error_code_of(r), "internal") << path;
+    EXPECT_TRUE(r.keep_alive()) << path;
+    EXPECT_EQ(client.exchange(get("/ok")).result_int(), 200) << path;  // the connection lives on
+  }
+}
+
+TEST(Server, InvalidResponsesGive500) {
+  Router router;
+  router.add(Verb::get, "/status", [](const RequestContext&) { return json_response(42, "{}"); });
+  router.add(Verb::get, "/header", [](const RequestContext&) {
+    Response r = json_response(200, "{}");
+    r.headers.emplace_back("X-Evil", "a\r\nSet-Cookie: x=1");
+    return r;
+  });
+  router.add(Verb::get, "/framing", [](const RequestContext&) {
+    Response r = json_response(200, "{}");
+    r.headers.emplace_back("Content-Length", "1000");
+    r.headers.emplace_back("connection", "close");
+    r.headers.emplace_back("Cache-Control", "no-store");
+    return r;
+  });
+  router.add(Verb::get, "/empty", [](const RequestContext&) {
+    Response r;
+    r.status = 204;
+    r.body = "ignored";
+    r.headers.emplace_back("X-Extra", "1");
+    return r;
+  });
+  RunningServer server(std::move(router));
+  RawClient client(server.port());
+  EXPECT_EQ(client.exchange(get("/status")).result_int(), 500);
+  const RawResponse evil = client.exchange(get("/header"));
+  EXPECT_EQ(evil.result_int(), 500);
+  EXPECT_EQ(header(evil, "Set-Cookie"), "");
+  const RawResponse framing = client.exchange(get("/framing"));
+  EXPECT_EQ(header(framing, "Content-Length"), "2");  // the handler's framing headers are dropped
+  EXPECT_TRUE(framing.keep_alive());
+  EXPECT_EQ(header(framing, "Cache-Control"), "no-store");
+  const RawResponse empty = client.exchange(get("/empty"));
+  EXPECT_EQ(empty.result_int(), 204);
+  EXPECT_EQ(header(empty, "X-Extra"), "1");
+  EXPECT_TRUE(empty.body().empty());
+  EXPECT_EQ(client.exchange(get("/status")).result_int(), 500);  // framing intact after the 204
+}
+
+TEST(Server, DispatchKinds) {
+  std::mutex mutex;
+  std::thread::id io_thread;
+  std::thread::id blocking_thread;
+  Router router;
+  router.add(Verb::get, "/inline", [&](const RequestContext&) {
+    const std::lock_guard lock(mutex);
+    io_thread = std::this_thread::get_id();
+    return json_response(200, "inline");
+  });
+  router.add(
+      Verb::get, "/blocking",
+      [&](const RequestContext& c) {
+        const std::lock_guard lock(mutex);
+        blocking_thread = std::this_thread::get_id();
+        return json_response(200, "blocking:" + std::string(c.param("x")));
+      },
+      Dispatch::kBlocking);
+  router.add(
+      Verb::get, "/blocking/{x}",
+      [](const RequestContext& c) { return json_response(200, std::string(c.param("x"))); },
+      Dispatch::kBlocking);
+  router.add_async(
+      Verb::get, "/async/{ms}", [](const RequestContext& c) -> boost::asio::awaitable<Response> {
+        boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+        timer.expires_after(std::chrono::milliseconds(std::stoi(std::string(c.param("ms")))));
+        co_await timer.async_wait(boost::asio::use_awaitable);
+        co_return json_response(200, "slept " + std::string(c.param("ms")));
+      });
+  RunningServer server(std::move(router));
+  RawClient client(server.port());
+  EXPECT_EQ(client.exchange(get("/inline")).body(), "inline");
+  EXPECT_EQ(client.exchange(get("/blocking")).body(), "blocking:");
+  EXPECT_EQ(client.exchange(get("/blocking/7")).body(), "7");
+  EXPECT_EQ(client.exchange(get("/async/20")).body(), "slept 20");
+  const std::lock_guard lock(mutex);
+  EXPECT_NE(io_thread, std::thread::id());
+  EXPECT_NE(blocking_thread, std::thread::id());
+  EXPECT_NE(io_thread, blocking_thread);
+}
+
+TEST(Server, MaxInFlight) {
+  std::latch started(1);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  Router router;
+  router.add(
+      Verb::get, "/slow",
+      [&](const RequestContext&) {
+        started.count_down();
+        released.wait();
+        return json_response(200, "slow");
+      },
+      Dispatch::kBlocking);
+  router.add(Verb::get, "/fast", [](const RequestContext&) { return json_response(200, "fast"); });
+  RunningServer server(std::move(router), {.max_in_flight = 1});
+
+  RawClient slow(server.port());
+  slow.send(get("/slow"));
+  started.wait();
+  RawClient fast(server.port());
+  const RawResponse refused = fast.exchange(get("/fast"));
+  EXPECT_EQ(refused.result_int(), 503);
+  EXPECT_EQ(error_code_of(refused), "overloaded");
+  EXPECT_TRUE(refused.keep_alive());
+  // Unknown paths are not requests in flight: still a 404.
+  EXPECT_EQ(fast.exchange(get("/nothing")).result_int(), 404);
+
+  release.set_value();
+  EXPECT_EQ(slow.read().body(), "slow");
+  EXPECT_EQ(fast.exchange(get("/fast")).body(), "fast");
+}
+
+class FileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = ::testing::TempDir() + "http_file_test_" + std::to_string(::getpid()) + ".bin";
+    std::mt19937 random(7);
+    content_.resize(300 * 1024 + 17);
+    for (char& c : content_) c = static_cast<char>(random());
+    std::ofstream(path_, std::ios::binary)
+        .write(content_.data(), static_cast<std::streamsize>(content_.size()));
+  }
+  void TearDown() override { std::remove(path_.c_str()); }
+  std::string path_;
+  std::string content_;
+};
+
+TEST_F(FileTest, StreamsFilesAndMissingIs404) {
+  Router router;
+  router.add(Verb::get, "/file", [this](const RequestContext&) {
+    Response r;
+    r.content_type = "image/png";
+    r.file_path = path_;
+    r.body = "ignored";
+    return r;
+  });
+  router.add(Verb::get, "/missing", [this](const RequestContext&) {
+    Response r;
+    r.file_path = path_ + ".does-not-exist";
+    return r;
+  });
+  RunningServer server(std::move(router));
+  RawClient client(server.port());
+  const RawResponse r = client.exchange(get("/file"));
+  EXPECT_EQ(r.result_int(), 200);
+  EXPECT_EQ(header(r, "Content-Type"), "image/png");
+  EXPECT_EQ(header(r, "Content-Length"), std::to_string(content_.size()));
+  EXPECT_TRUE(r.body() == content_);
+
+  const RawResponse head = client.exchange("HEAD /file HTTP/1.1\r\nHost: x\r\n\r\n", true);
+  EXPECT_EQ(header(head, "Content-Length"), std::to_string(content_.size()));
+  EXPECT_TRUE(head.body().empty());
+
+  const RawResponse missing = client.exchange(get("/missing"));
+  EXPECT_EQ(missing.result_int(), 404);
+  EXPECT_EQ(error_code_of(missing), "not_found");
+  EXPECT_EQ(header(missing, "Content-Type"), "application/json");
+}
+
+TEST(Server, IdleAndHeaderTimeoutsClose) {
+  Router router;
+  router.add(Verb::get, "/x", [](const RequestContext&) { return json_response(200, "{}"); });
+  RunningServer server(std::move(router), {.header_timeout = std::chrono::seconds(1),
+                                           .idle_timeout = std::chrono::seconds(1)});
+  RawClient idle(server.port());
+  EXPECT_EQ(idle.exchange(get("/x")).result_int(), 200);
+  EXPECT_TRUE(idle.closed_by_peer());  // after the idle timeout
+  RawClient partial(server.port());
+  partial.send("GET /x HTTP/1.1\r\nHost");
+  EXPECT_TRUE(partial.closed_by_peer());  // after the header timeout
+}
+
+TEST(Server, StopClosesIdleConnectionsAndEnds) {
+  Router router;
+  router.add(Verb::get, "/x", [](const RequestContext&) { return json_response(200, "{}"); });
+  RunningServer server(std::move(router));
+  RawClient client(server.port());
+  EXPECT_EQ(client.exchange(get("/x")).result_int(), 200);
+  RawClient silent(server.port());
+  server.server().stop();
+  server.join();  // returns only once every connection is closed
+  EXPECT_TRUE(client.closed_by_peer());
+  EXPECT_TRUE(silent.closed_by_peer());
+  EXPECT_THROW(RawClient{server.port()}, boost::system::system_error);
+}
+
+TEST(Server, StopLetsRequestsInProgressFinish) {
+  std::latch started(1);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  Router router;
+  router.add(
+      Verb::get, "/slow",
+      [&](const RequestContext&) {
+        started.count_down();
+        released.wait();
+        return json_response(200, "done");
+      },
+      Dispatch::kBlocking);
+  RunningServer server(std::move(router));
+  RawClient client(server.port());
+  client.send(get("/slow"));
+  started.wait();
+  server.server().stop();
+  release.set_value();
+  const RawResponse r = client.read();
+  EXPECT_EQ(r.body(), "done");
+  EXPECT_FALSE(r.keep_alive());
+  server.join();
+}
+
+TEST(Server, ListenFailures) {
+  RunningServer first(Router{});
+  boost::asio::io_context ioc;
+  boost::asio::thread_pool pool(1);
+  Server second(ioc, pool, Router{}, {.port = first.port()});
+  const Status s = second.listen();
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().kind, ErrorKind::kUnavailable);
+  EXPECT_NE(s.error().message.find(std::to_string(first.port())), std::string::npos);
+
+  Server by_name(ioc, pool, Router{}, {.host = "localhost"});
+  EXPECT_TRUE(by_name.listen());
+  EXPECT_NE(by_name.port(), 0);
+}
+
+// Many clients on a server with two I/O threads: every answer is the right one.
+TEST(Server, ConcurrentClients) {
+  Router router;
+  router.add(Verb::get, "/inline/{n}",
+             [](const RequestContext& c) { return json_response(200, std::string(c.param("n"))); });
+  router.add(
+      Verb::get, "/blocking/{n}",
+      [](const RequestContext& c) { return json_response(200, std::string(c.param("n"))); },
+      Dispatch::kBlocking);
+  router.add_async(Verb::get, "/async/{n}",
+                   [](const RequestContext& c) -> boost::asio::awaitable<Response> {
+                     co_return json_response(200, std::string(c.param("n")));
+                   });
+  RunningServer server(std::move(router), {}, 2);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      RawClient client(server.port());
+      for (int i = 0; i < 60; ++i) {
+        const std::string n = std::to_string(t * 1000 + i);
+        const char* kind = i % 3 == 0 ? "/inline/" : i % 3 == 1 ? "/blocking/" : "/async/";
+        const RawResponse r = client.exchange(get(kind + n));
+        if (r.result_int() != 200 || r.body() != n) ++wrong;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(wrong, 0);
+}
+
+}  // namespace
+}  // namespace dither::http
