@@ -1,0 +1,742 @@
+#!/usr/bin/env python3
+"""Service benchmarks of ditherd, for scripts/bench_services.sh (see docs/BENCHMARKS.md).
+
+  services.py --ditherd build/release/src/app/ditherd --cli build/release/src/cli/dither \
+              --workdir build/bench-services-run --out build/bench-services-run/results.json [--quick]
+
+Standard library only (HTTP through http.client; the test photo is made by ImageMagick).
+
+1. Gateway: wrk against GET of one image record (a) through our gateway, (b) directly on the
+   upload service's loopback port and (c) through nginx as a keep-alive reverse proxy to the same
+   upload service; plus (d) the gateway of a second ditherd started with IO_THREADS=1. The targets
+   alternate within each round; every run records the CPU time that wrk, nginx, ditherd and the
+   rest of the machine used meanwhile.
+2. Uploads: a 4 MP JPEG uploaded sequentially, each followed by polling GET /api/images/{uuid}
+   every 5 ms until FINISHED, alternating with timed runs of the dither CLI on the same file with
+   the automatic dither's options; then sustained images per minute from concurrent clients.
+
+Writes everything measured to --out (JSON); scripts/bench/services_report.py renders it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import quiet  # noqa: E402  (scripts/bench/quiet.py: CPU idle wait)
+
+HZ = os.sysconf("SC_CLK_TCK")
+
+# Variables that would change what ditherd does; removed so that it runs its defaults
+# (same list as tests/functional/harness.py).
+CONFIG_PREFIXES = ("DITHER_", "KAFKA_", "POSTGRES_", "CLOUDINARY_", "S3_", "SMTP_",
+                   "UPLOAD_SERVICE_", "NOTIFY_", "MAIL_")
+CONFIG_NAMES = ("PUBLIC_BASE_URL", "MAX_UPLOAD_BYTES", "MAX_PIXELS", "AUTO_DITHER",
+                "AUTO_DITHER_OPTIONS", "LOG_LEVEL", "GATEWAY_MAX_IN_FLIGHT", "IO_THREADS",
+                "BLOCKING_THREADS")
+
+
+def log(msg: str) -> None:
+    print(f"bench-services: {msg}", file=sys.stderr, flush=True)
+
+
+def free_ports(count: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+# ---- CPU accounting ----------------------------------------------------------------------------
+
+def proc_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process, all its threads; 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / HZ
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds per thread ("tid name" -> seconds)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                text = f.read()
+            name = text[text.index("(") + 1:text.rindex(")")]
+            fields = text.rsplit(")", 1)[1].split()
+            out[f"{tid} {name}"] = (int(fields[11]) + int(fields[12])) / HZ
+        except (FileNotFoundError, ValueError, IndexError):
+            continue
+    return out
+
+
+def children_of(pid: int) -> list[int]:
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                kids.append(int(entry))
+        except (FileNotFoundError, IndexError, ValueError):
+            continue
+    return kids
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+# ---- processes ---------------------------------------------------------------------------------
+
+class Ditherd:
+    def __init__(self, binary: Path, workdir: Path, name: str, extra_env: dict | None = None):
+        self.binary = binary
+        self.dir = workdir / name
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        self.name = name
+        self.port, self.upload_port, self.dither_port = free_ports(3)
+        self.extra_env = extra_env or {}
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(CONFIG_PREFIXES) and k not in CONFIG_NAMES}
+        env.update({
+            "DITHER_HOST": "127.0.0.1",
+            "DITHER_PORT": str(self.port),
+            "UPLOAD_SERVICE_PORT": str(self.upload_port),
+            "DITHER_SERVICE_PORT": str(self.dither_port),
+            "DITHER_DATA_DIR": str(self.dir / "data"),
+        })
+        env.update(self.extra_env)
+        self.proc = subprocess.Popen([str(self.binary)], env=env, cwd=self.dir,
+                                     stdout=open(self.dir / "stdout.log", "w"),
+                                     stderr=open(self.dir / "stderr.log", "w"),
+                                     start_new_session=True)
+        register_pid(self.proc.pid)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"ditherd ({self.name}) exited with {self.proc.returncode}: "
+                                   f"{(self.dir / 'stderr.log').read_text()[-2000:]}")
+            try:
+                status, _ = http_get("127.0.0.1", self.port, "/health", timeout=2)
+                if status == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"ditherd ({self.name}) did not answer /health within 30 s")
+
+    def stop(self) -> None:
+        stop_process(self.proc, signal.SIGTERM)
+
+
+class Nginx:
+    """nginx as a reverse proxy with keep-alive upstream connections, everything in a temp dir."""
+
+    def __init__(self, workdir: Path, upstream_port: int):
+        self.dir = Path(tempfile.mkdtemp(prefix="nginx-", dir=workdir))
+        self.port = free_ports(1)[0]
+        self.upstream_port = upstream_port
+        self.proc: subprocess.Popen | None = None
+        self.conf = self.dir / "nginx.conf"
+        d = self.dir
+        for sub in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (d / sub).mkdir()
+        # Workers run as root's default "nobody" when started by root: let them into the dir.
+        os.chmod(d, 0o755)
+        user = "user root;\n" if os.geteuid() == 0 else ""
+        self.conf.write_text(f"""\
+# Generated by scripts/bench/services.py.
+{user}worker_processes auto;
+daemon off;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{
+    worker_connections 4096;
+}}
+http {{
+    access_log off;
+    client_body_temp_path {d}/client_body;
+    proxy_temp_path {d}/proxy;
+    fastcgi_temp_path {d}/fastcgi;
+    uwsgi_temp_path {d}/uwsgi;
+    scgi_temp_path {d}/scgi;
+    upstream upload_service {{
+        server 127.0.0.1:{upstream_port};
+        keepalive 64;
+    }}
+    server {{
+        listen 127.0.0.1:{self.port};
+        # /api/images/{{uuid}} -> upload service /images/{{uuid}}, as the gateway does.
+        location /api/ {{
+            proxy_pass http://upload_service/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }}
+    }}
+}}
+""")
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            ["nginx", "-e", str(self.dir / "error.log"), "-p", str(self.dir), "-c", str(self.conf)],
+            stdout=open(self.dir / "stdout.log", "w"), stderr=subprocess.STDOUT,
+            start_new_session=True)
+        register_pid(self.proc.pid)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx exited with {self.proc.returncode}: "
+                                   f"{(self.dir / 'error.log').read_text()[-2000:]}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not listen within 10 s")
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid] + children_of(self.proc.pid) if self.proc else []
+
+    def stop(self) -> None:
+        stop_process(self.proc, signal.SIGQUIT)
+
+
+_PIDFILE: Path | None = None
+
+
+def register_pid(pid: int) -> None:
+    """Records a started process for the shell's cleanup trap (scripts/bench_services.sh)."""
+    if _PIDFILE is not None:
+        with open(_PIDFILE, "a") as f:
+            f.write(f"{pid}\n")
+
+
+def stop_process(proc: subprocess.Popen | None, sig: int) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        proc.send_signal(sig)
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# ---- HTTP --------------------------------------------------------------------------------------
+
+def http_get(host: str, port: int, path: str, timeout: float = 10,
+             conn: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+    c = conn or http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        if conn is None:
+            c.close()
+
+
+class Client:
+    """One keep-alive connection to the gateway, reopened after errors."""
+
+    def __init__(self, port: int):
+        self.port = port
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+    def call(self, method: str, path: str, body: bytes | None = None,
+             headers: dict | None = None) -> tuple[int, bytes]:
+        for attempt in (1, 2):
+            try:
+                self.conn.request(method, path, body=body, headers=headers or {})
+                r = self.conn.getresponse()
+                return r.status, r.read()
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=120)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def upload(self, data: bytes, filename: str) -> dict:
+        status, body = self.call("POST", "/api/images", data,
+                                 {"Content-Type": "image/jpeg", "X-Filename": filename})
+        if status != 201:
+            raise RuntimeError(f"upload: {status} {body[:300]!r}")
+        return json.loads(body)
+
+    def image(self, uuid: str) -> dict:
+        status, body = self.call("GET", f"/api/images/{uuid}")
+        if status != 200:
+            raise RuntimeError(f"GET /api/images/{uuid}: {status} {body[:300]!r}")
+        return json.loads(body)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def wait_finished(client: Client, uuid: str, interval: float, timeout: float = 300) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        record = client.image(uuid)
+        status = record.get("status")
+        if status == "FINISHED":
+            return record
+        if status == "FAILED":
+            raise RuntimeError(f"image {uuid} FAILED: {record.get('error')!r}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"image {uuid} not FINISHED after {timeout} s: {status}")
+        time.sleep(interval)
+
+
+# ---- wrk ---------------------------------------------------------------------------------------
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3, "h": 3600e3}
+
+
+def _ms(text: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m|h)", text)
+    if not m:
+        raise ValueError(f"wrk latency {text!r}")
+    return float(m.group(1)) * _UNITS[m.group(2)]
+
+
+def parse_wrk(out: str) -> dict:
+    res: dict = {"non_2xx": 0, "socket_errors": 0}
+    m = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.M)
+    if not m:
+        raise ValueError(f"no Requests/sec in wrk output:\n{out}")
+    res["rps"] = float(m.group(1))
+    for pct in ("50", "75", "90", "99"):
+        m = re.search(rf"^\s+{pct}%\s+(\S+)", out, re.M)
+        if m:
+            res[f"p{pct}_ms"] = _ms(m.group(1))
+    m = re.search(r"^\s+Latency\s+(\S+)\s+(\S+)\s+(\S+)", out, re.M)
+    if m:
+        res["avg_ms"], res["max_ms"] = _ms(m.group(1)), _ms(m.group(3))
+    m = re.search(r"(\d+) requests in ([\d.]+)(\w+), ([\d.]+\w+) read", out)
+    if m:
+        res["requests"] = int(m.group(1))
+        res["read"] = m.group(4)
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        res["non_2xx"] = int(m.group(1))
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        res["socket_errors"] = sum(int(x) for x in m.groups())
+    return res
+
+
+def socket_inodes(pids: list[int]) -> set[str]:
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+    return inodes
+
+
+def tcp_to_port(port: int, owners: list[int]) -> tuple[int, int]:
+    """(established connections owned by `owners`, all TIME-WAIT ones) whose remote end is
+    127.0.0.1:port, i.e. client sides of connections to that server (/proc/net/tcp)."""
+    mine = socket_inodes(owners)
+    est = tw = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) < 10 or int(f[2].rsplit(":", 1)[1], 16) != port:
+                continue
+            if f[3] == "01" and f[9] in mine:
+                est += 1
+            elif f[3] == "06":
+                tw += 1
+    return est, tw
+
+
+def run_wrk(url: str, threads: int, connections: int, duration: int, watch: dict[str, list[int]],
+            thread_pids: dict[str, int], upstream: tuple[int, list[int]] | None = None) -> dict:
+    """Runs wrk once; returns its figures plus the CPU used meanwhile (percent of one core):
+    by wrk, by each watched group of processes, by the whole machine and by everything else."""
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    before = {k: sum(proc_cpu(p) for p in pids) for k, pids in watch.items()}
+    threads_before = {k: thread_cpu(p) for k, p in thread_pids.items()}
+    t0, i0 = quiet.cpu_times()
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    w0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    conns = None
+    if upstream:
+        # The proxy's connections to the upload service half-way through the run: established
+        # ones, and how many more closed ones (TIME-WAIT) there are than at the start.
+        port, owners = upstream
+        _, tw0 = tcp_to_port(port, owners)
+        time.sleep(duration / 2)
+        est, tw = tcp_to_port(port, owners)
+        conns = {"established": est, "new_time_wait": max(0, tw - tw0)}
+    stdout, stderr = proc.communicate()
+    wall = time.perf_counter() - w0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t1, i1 = quiet.cpu_times()
+    after = {k: sum(proc_cpu(p) for p in pids) for k, pids in watch.items()}
+    threads_after = {k: thread_cpu(p) for k, p in thread_pids.items()}
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: exit {proc.returncode}\n{stderr}")
+    res = parse_wrk(stdout)
+    res["command"] = " ".join(argv)
+    if conns is not None:
+        res["upstream_connections"] = conns
+    wrk_cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+    busy = ((t1 - t0) - (i1 - i0)) / HZ
+    cpu = {"wrk": 100 * wrk_cpu / wall}
+    used = wrk_cpu
+    for k in watch:
+        d = after[k] - before[k]
+        cpu[k] = 100 * d / wall
+        used += d
+    cpu["machine"] = 100 * busy / wall  # out of 100 * cores
+    cpu["others"] = 100 * max(0.0, busy - used) / wall
+    res["cpu_percent"] = {k: round(v, 1) for k, v in cpu.items()}
+    res["wall_s"] = wall
+    server_cpu = sum(after[k] - before[k] for k in watch)
+    if res.get("requests"):
+        res["server_cpu_us_per_request"] = 1e6 * server_cpu / res["requests"]
+    tops = {}
+    for k in thread_pids:
+        deltas = {name: threads_after[k].get(name, 0.0) - threads_before[k].get(name, 0.0)
+                  for name in threads_after[k]}
+        busiest = sorted(deltas.items(), key=lambda kv: -kv[1])[:6]
+        tops[k] = [[name, round(100 * d / wall, 1)] for name, d in busiest if d > 0]
+    res["busiest_threads_percent"] = tops
+    return res
+
+
+def gateway_bench(args, main: Ditherd, single: Ditherd, nginx: Nginx, uuid: str,
+                  uuid_single: str) -> dict:
+    targets = {
+        "gateway": f"http://127.0.0.1:{main.port}/api/images/{uuid}",
+        "upload-direct": f"http://127.0.0.1:{main.upload_port}/images/{uuid}",
+        "nginx": f"http://127.0.0.1:{nginx.port}/api/images/{uuid}",
+        "gateway-io1": f"http://127.0.0.1:{single.port}/api/images/{uuid_single}",
+    }
+    bodies = {}
+    for name, url in targets.items():
+        port = int(url.split(":")[2].split("/")[0])
+        path = "/" + url.split("/", 3)[3]
+        status, body = http_get("127.0.0.1", port, path)
+        if status != 200:
+            raise RuntimeError(f"{url}: {status} {body[:300]!r}")
+        bodies[name] = len(body)
+    log(f"response bodies (bytes): {bodies}")
+
+    watch_main = {"ditherd": [main.proc.pid]}
+    watch_nginx = {"ditherd": [main.proc.pid], "nginx": nginx.pids()}
+    watch_single = {"ditherd": [single.proc.pid]}
+    watch = {"gateway": watch_main, "upload-direct": watch_main, "nginx": watch_nginx,
+             "gateway-io1": watch_single}
+    thread_pids = {"gateway": {"ditherd": main.proc.pid},
+                   "upload-direct": {"ditherd": main.proc.pid},
+                   "nginx": {"ditherd": main.proc.pid},
+                   "gateway-io1": {"ditherd": single.proc.pid}}
+
+    upstream_ports = {"gateway": (main.upload_port, [main.proc.pid]), "upload-direct": None,
+                      "nginx": (main.upload_port, nginx.pids()),
+                      "gateway-io1": (single.upload_port, [single.proc.pid])}
+
+    # Warm-up: every target once, short, not recorded.
+    for name, url in targets.items():
+        run_wrk(url, args.wrk_threads, args.connections[0], 2, watch[name], {})
+
+    series = []  # (connections, targets, duration)
+    for c in args.connections:
+        names = list(targets) if c == args.connections[0] else \
+            ["gateway", "upload-direct", "nginx"]
+        dur = args.duration if c == args.connections[0] else args.duration_extra
+        series.append((c, names, dur))
+
+    rounds = []
+    for r in range(1, args.rounds + 1):
+        busy = wait_quiet(args.quiet_wait)
+        log(f"wrk round {r} of {args.rounds} (CPU busy {busy:.0f}% before)")
+        rnd = {"busy_before": busy, "runs": {}}
+        for c, names, dur in series:
+            # Rotate the order from round to round so that no target always goes first.
+            order = names[(r - 1) % len(names):] + names[:(r - 1) % len(names)]
+            for name in order:
+                res = run_wrk(targets[name], args.wrk_threads, c, dur, watch[name],
+                              thread_pids[name], upstream_ports[name])
+                log(f"  c={c} {name:14s} {res['rps']:9.0f} req/s  p99 {res.get('p99_ms', 0):7.2f} ms"
+                    f"  cpu {res['cpu_percent']}")
+                rnd["runs"][f"c{c}/{name}"] = res
+        rounds.append(rnd)
+    return {"targets": targets, "body_bytes": bodies, "rounds": rounds,
+            "series": [{"connections": c, "targets": n, "duration_s": d} for c, n, d in series],
+            "wrk_threads": args.wrk_threads}
+
+
+def wait_quiet(max_wait: float) -> float:
+    if max_wait <= 0:
+        return quiet.busy_percent(0.5)
+    deadline = time.monotonic() + max_wait
+    busy = quiet.busy_percent(1.0)
+    while busy >= 15 and time.monotonic() < deadline:
+        busy = quiet.busy_percent(1.0)
+    return busy
+
+
+# ---- uploads -----------------------------------------------------------------------------------
+
+def make_photo(path: Path, width: int, height: int) -> None:
+    """A photo-like JPEG: ImageMagick's plasma fractal (smooth areas plus fine detail)."""
+    subprocess.run(["convert", "-seed", "7", "-size", f"{width}x{height}", "plasma:fractal",
+                    "-quality", "90", "-sampling-factor", "2x2", str(path)], check=True)
+
+
+def time_cli(cli: Path, photo: Path, out: Path) -> tuple[float, float]:
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([str(cli), str(photo), str(out), "--channels", "2"], check=True)
+    wall = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+
+
+def upload_bench(args, main: Ditherd, photo: Path) -> dict:
+    data = photo.read_bytes()
+    # The CLI's fixed cost (process start, libvips start-up): the same command on a tiny JPEG.
+    tiny = args.workdir / "tiny.jpg"
+    make_photo(tiny, 16, 16)
+    client = Client(main.port)
+    # Warm-up (not recorded): one upload to FINISHED and one CLI run.
+    wait_finished(client, client.upload(data, "warmup.jpg")["uuid"], args.poll)
+    time_cli(args.cli, photo, args.workdir / "cli-out.png")
+
+    busy = busy_seq = wait_quiet(args.quiet_wait)
+    log(f"sequential uploads: {args.uploads} (CPU busy {busy:.0f}% before), alternating with the CLI")
+    seq, cli = [], []
+    d0 = proc_cpu(main.proc.pid)
+    for i in range(args.uploads):
+        t0 = time.perf_counter()
+        record = client.upload(data, f"seq-{i}.jpg")
+        t_post = time.perf_counter() - t0
+        done = wait_finished(client, record["uuid"], args.poll)
+        t_done = time.perf_counter() - t0
+        seq.append({"uuid": record["uuid"], "post_s": t_post, "finished_s": t_done,
+                    "created_at": done.get("created_at"), "updated_at": done.get("updated_at")})
+        wall, cpu = time_cli(args.cli, photo, args.workdir / "cli-out.png")
+        tiny_wall, tiny_cpu = time_cli(args.cli, tiny, args.workdir / "cli-tiny.png")
+        cli.append({"wall_s": wall, "cpu_s": cpu, "tiny_wall_s": tiny_wall,
+                    "tiny_cpu_s": tiny_cpu})
+    seq_cpu = proc_cpu(main.proc.pid) - d0
+    dither_png = next((d for d in done.get("dithers", []) if d.get("status") == "FINISHED"), {})
+    out_size = None
+    url = done.get("url_dither") or dither_png.get("url_dither")
+    if url:
+        status, body = http_get("127.0.0.1", main.port, "/" + url.split("/", 3)[3])
+        out_size = len(body) if status == 200 else None
+    cli_png = (args.workdir / "cli-out.png").stat().st_size
+
+    busy = wait_quiet(args.quiet_wait)
+    log(f"sustained: {args.sustained} uploads from {args.clients} clients "
+        f"(CPU busy {busy:.0f}% before)")
+    uuids: list[str] = []
+    lock = threading.Lock()
+    errors: list[str] = []
+    per_client = [args.sustained // args.clients + (1 if k < args.sustained % args.clients else 0)
+                  for k in range(args.clients)]
+
+    def uploader(k: int) -> None:
+        c = Client(main.port)
+        try:
+            for j in range(per_client[k]):
+                u = c.upload(data, f"sustained-{k}-{j}.jpg")["uuid"]
+                with lock:
+                    uuids.append(u)
+        except Exception as e:  # noqa: BLE001
+            errors.append(repr(e))
+        finally:
+            c.close()
+
+    d0 = proc_cpu(main.proc.pid)
+    t0 = time.perf_counter()
+    threads = [threading.Thread(target=uploader, args=(k,)) for k in range(args.clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    t_posted = time.perf_counter() - t0
+    if errors:
+        raise RuntimeError(f"sustained uploads failed: {errors}")
+    pending = set(uuids)
+    deadline = time.monotonic() + 600
+    while pending:
+        status, body = client.call("GET", "/api/images?limit=1000")
+        if status != 200:
+            raise RuntimeError(f"GET /api/images: {status}")
+        for item in json.loads(body)["items"]:
+            if item["uuid"] in pending:
+                if item["status"] == "FAILED":
+                    raise RuntimeError(f"{item['uuid']} FAILED: {item.get('error')}")
+                if item["status"] == "FINISHED":
+                    pending.discard(item["uuid"])
+        if pending:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{len(pending)} images not FINISHED after 600 s")
+            time.sleep(0.02)
+    t_all = time.perf_counter() - t0
+    sustained_cpu = proc_cpu(main.proc.pid) - d0
+    client.close()
+    return {
+        "photo": {"width": args.width, "height": args.height, "bytes": len(data)},
+        "poll_interval_s": args.poll,
+        "sequential": seq,
+        "sequential_ditherd_cpu_s": seq_cpu,
+        "cli": cli,
+        "cli_command": f"{args.cli_display} photo.jpg out.png --channels 2",
+        "busy_before_percent": {"sequential": busy_seq, "sustained": busy},
+        "dither_png_bytes": {"service": out_size, "cli": cli_png},
+        "sustained": {"uploads": args.sustained, "clients": args.clients,
+                      "all_posted_s": t_posted, "all_finished_s": t_all,
+                      "ditherd_cpu_s": sustained_cpu},
+    }
+
+
+# ---- main --------------------------------------------------------------------------------------
+
+def main() -> int:
+    global _PIDFILE
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ditherd", type=Path, required=True)
+    ap.add_argument("--cli", type=Path, required=True)
+    ap.add_argument("--workdir", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--pidfile", type=Path)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--rounds", type=int)
+    ap.add_argument("--quiet-wait", type=float, default=10)
+    args = ap.parse_args()
+    args.cli_display = str(args.cli)
+    try:
+        args.cli_display = str(args.cli.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        pass
+    args.cli = args.cli.resolve()
+    args.ditherd = args.ditherd.resolve()
+    args.workdir = args.workdir.resolve()
+    _PIDFILE = args.pidfile
+    args.wrk_threads = 2
+    args.connections = [64, 16]
+    args.width, args.height = 2400, 1680
+    args.poll = 0.005
+    args.clients = 4
+    if args.quick:
+        args.rounds = args.rounds or 1
+        args.duration, args.duration_extra = 4, 3
+        args.uploads, args.sustained = 6, 12
+        args.quiet_wait = min(args.quiet_wait, 5)
+    else:
+        args.rounds = args.rounds or 3
+        args.duration, args.duration_extra = 10, 5
+        args.uploads, args.sustained = 20, 40
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    photo = args.workdir / "photo.jpg"
+    make_photo(photo, args.width, args.height)
+
+    # SIGTERM (e.g. from the shell's trap) unwinds through the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    main_d = Ditherd(args.ditherd, args.workdir, "ditherd")
+    single = Ditherd(args.ditherd, args.workdir, "ditherd-io1", {"IO_THREADS": "1"})
+    nginx = None
+    try:
+        main_d.start()
+        single.start()
+        nginx = Nginx(args.workdir, main_d.upload_port)
+        nginx.start()
+        log(f"ditherd: gateway :{main_d.port}, upload :{main_d.upload_port}; "
+            f"ditherd IO_THREADS=1: gateway :{single.port}; nginx :{nginx.port}")
+        data = photo.read_bytes()
+        uuids = []
+        for d in (main_d, single):
+            c = Client(d.port)
+            u = c.upload(data, "record.jpg")["uuid"]
+            wait_finished(c, u, 0.02)
+            c.close()
+            uuids.append(u)
+        results = {
+            "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+            "machine": {"cpus": os.cpu_count(), "model": cpu_model(),
+                        "kernel": platform.release()},
+            "quick": args.quick,
+            "rounds": args.rounds,
+            "gateway": gateway_bench(args, main_d, single, nginx, uuids[0], uuids[1]),
+        }
+        results["uploads"] = upload_bench(args, main_d, photo)
+        config = (main_d.dir / "stderr.log").read_text(errors="replace") + \
+            (main_d.dir / "stdout.log").read_text(errors="replace")
+        results["ditherd_config"] = dict(re.findall(r"config (\w+)=(\S*)", config))
+    finally:
+        if nginx is not None:
+            nginx.stop()
+        single.stop()
+        main_d.stop()
+    args.out.write_text(json.dumps(results, indent=1))
+    log(f"raw results in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

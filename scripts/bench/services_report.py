@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Markdown report of the service benchmarks (scripts/bench_services.sh), from the JSON written by
+scripts/bench/services.py.
+
+  services_report.py --results RESULTS.json --command "scripts/bench_services.sh ..." \
+      --commit "abc1234 (plus uncommitted changes)" --versions "wrk 4.1.0, nginx 1.22.1" --out OUT.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from datetime import datetime
+from pathlib import Path
+
+LABELS = {
+    "gateway": ("our gateway", "`GET /api/images/{uuid}` on the gateway port"),
+    "upload-direct": ("upload service, direct", "`GET /images/{uuid}` on its loopback port"),
+    "nginx": ("nginx -> upload service", "`GET /api/images/{uuid}` on nginx, keep-alive upstream"),
+    "gateway-io1": ("our gateway, `IO_THREADS=1`", "the same, second ditherd with one I/O thread"),
+}
+
+
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def pct(values, p):
+    """Nearest-rank percentile."""
+    s = sorted(values)
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def rng(values, fmt="{:.2f}"):
+    values = [v for v in values if v is not None]
+    if len(values) < 2:
+        return ""
+    return f" ({fmt.format(min(values))}-{fmt.format(max(values))})"
+
+
+def ms(v):
+    if v is None:
+        return "-"
+    return f"{v:.2f} ms" if v < 10 else f"{v:.1f} ms" if v < 100 else f"{v:.0f} ms"
+
+
+def ratio_cell(values):
+    m = med(values)
+    return "-" if m is None else f"{m:.2f}x{rng(values)}"
+
+
+def gateway_section(g: dict, rounds: int) -> tuple[list[str], list[tuple]]:
+    out, goals = [], []
+    for si, series in enumerate(g["series"]):
+        c, names, dur = series["connections"], series["targets"], series["duration_s"]
+        key = lambda name: f"c{c}/{name}"  # noqa: E731
+        runs = {n: [r["runs"][key(n)] for r in g["rounds"] if key(n) in r["runs"]] for n in names}
+        cmd = f"wrk -t{g['wrk_threads']} -c{c} -d{dur}s --latency URL"
+        out.append(f"#### `{cmd}`, {rounds} round{'s' if rounds > 1 else ''}\n")
+        out.append("| Target | Route | Requests/s | p50 | p99 | Requests/s vs nginx | "
+                   "p99 vs nginx | Errors |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        per_round_rps = {n: [x["rps"] for x in runs[n]] for n in names}
+        per_round_p99 = {n: [x.get("p99_ms") for x in runs[n]] for n in names}
+        ratios = {}
+        for n in names:
+            rps_r = [a / b for a, b in zip(per_round_rps[n], per_round_rps["nginx"])]
+            p99_r = [a / b for a, b in zip(per_round_p99[n], per_round_p99["nginx"])
+                     if a is not None and b]
+            ratios[n] = (rps_r, p99_r)
+            errors = sum(x.get("non_2xx", 0) + x.get("socket_errors", 0) for x in runs[n])
+            label, route = LABELS[n]
+            vs = "1 (reference)" if n == "nginx" else ratio_cell(rps_r)
+            vs99 = "1 (reference)" if n == "nginx" else ratio_cell(p99_r)
+            out.append(f"| {label} | {route} | {med(per_round_rps[n]):,.0f}"
+                       f"{rng(per_round_rps[n], '{:,.0f}')} | "
+                       f"{ms(med([x.get('p50_ms') for x in runs[n]]))} | "
+                       f"{ms(med(per_round_p99[n]))}{rng(per_round_p99[n], '{:.1f}')} | {vs} | {vs99} | "
+                       f"{errors} |")
+        out.append("")
+        rps_r, p99_r = ratios["gateway"]
+        goals.append((f"gateway requests/s >= nginx's (`-c{c}`)", ">= 1.00x",
+                      ratio_cell(rps_r), med(rps_r) >= 1.0))
+        if p99_r:
+            goals.append((f"gateway p99 within 10% of nginx's (`-c{c}`)", "<= 1.10x",
+                          ratio_cell(p99_r), med(p99_r) <= 1.10))
+
+        # CPU: what every party used during the runs of this series (medians over rounds).
+        out.append(f"CPU during the `-c{c}` runs, percent of one core (the machine has "
+                   f"{g.get('cores', 2) * 100}%), medians over the rounds; *server CPU per request* "
+                   "is ditherd's CPU time (plus nginx's for the nginx row) divided by the requests "
+                   "wrk completed:\n")
+        out.append("| Target | wrk | ditherd | nginx | whole machine | others | "
+                   "server CPU per request |")
+        out.append("|---|---|---|---|---|---|---|")
+        for n in names:
+            cpu = lambda k: med([x["cpu_percent"].get(k) for x in runs[n]])  # noqa: E731
+            per_req = med([x.get("server_cpu_us_per_request") for x in runs[n]])
+            nginx_cpu = cpu("nginx")
+            out.append(f"| {LABELS[n][0]} | {cpu('wrk'):.0f}% | {cpu('ditherd'):.0f}% | "
+                       f"{'-' if nginx_cpu is None else f'{nginx_cpu:.0f}%'} | "
+                       f"{cpu('machine'):.0f}% | {cpu('others'):.0f}% | "
+                       f"{'-' if per_req is None else f'{per_req:.0f} us'} |")
+        out.append("")
+        busy = [r.get("busy_before") for r in g["rounds"]]
+        if si == 0 and all(b is not None for b in busy):
+            out.append("*others* is CPU time no process of this benchmark was charged with: "
+                       "other work on the machine, plus some kernel network processing. CPUs "
+                       "busy just before each round (after waiting up to the quiet-wait for "
+                       "them to settle): " + ", ".join(f"{b:.0f}%" for b in busy) + ".\n")
+        if si == 0:
+            last = g["rounds"][-1]["runs"]
+            lines = []
+            for n in names:
+                tops = last.get(key(n), {}).get("busiest_threads_percent", {}).get("ditherd")
+                if tops:
+                    lines.append(f"- {LABELS[n][0]}: " + ", ".join(
+                        f"{name.split(' ', 1)[1]} {p:.0f}%" for name, p in tops[:5] if p >= 0.5))
+            if lines:
+                out.append(f"Busiest ditherd threads during the last round's `-c{c}` runs "
+                           "(thread name, percent of one core):\n")
+                out += lines
+                out.append("")
+            conns = []
+            for n in names:
+                up = last.get(key(n), {}).get("upstream_connections")
+                if up:
+                    conns.append(f"{LABELS[n][0]}: {up['established']} established, "
+                                 f"{up['new_time_wait']} closed since the start")
+            if conns:
+                out.append(f"The proxy's TCP connections to the upload service half-way through "
+                           f"the last round's `-c{c}` runs (*closed*: new TIME-WAIT sockets): "
+                           + "; ".join(conns) + ".\n")
+    return out, goals
+
+
+def parse_ts(text):
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (AttributeError, ValueError):
+        return None
+
+
+def upload_section(u: dict) -> tuple[list[str], list[tuple]]:
+    out = []
+    seq = u["sequential"]
+    n = len(seq)
+    total = [1e3 * s["finished_s"] for s in seq]
+    post = [1e3 * s["post_s"] for s in seq]
+    after = [1e3 * (s["finished_s"] - s["post_s"]) for s in seq]
+    server = []
+    for s in seq:
+        a, b = parse_ts(s.get("created_at")), parse_ts(s.get("updated_at"))
+        if a and b:
+            server.append(1e3 * (b - a).total_seconds())
+    cli_wall = [1e3 * c["wall_s"] for c in u["cli"]]
+    cli_cpu = [1e3 * c["cpu_s"] for c in u["cli"]]
+    ph = u["photo"]
+    out.append(f"{n} uploads, one after the other, of the same {ph['width']}x{ph['height']} "
+               f"({ph['width'] * ph['height'] / 1e6:.1f} MP) JPEG ({ph['bytes'] / 1e3:.0f} kB, "
+               "ImageMagick `plasma:fractal`, quality 90, made by the script) as a raw "
+               "`POST /api/images` through the gateway, each polled with `GET /api/images/{uuid}` "
+               f"every {u['poll_interval_s'] * 1e3:.0f} ms until `FINISHED`, timed from the start "
+               "of the POST; after each upload, one timed run of "
+               f"`{u['cli_command']}` (the automatic dither's options: Floyd-Steinberg, "
+               "`levels:2`, PNG, all cores) on the same file. p99 is nearest-rank: with "
+               f"{n} samples it is the {'largest' if n <= 100 else '99th percentile'}.\n")
+    out.append("| Measure | p50 | p99 | min | max |")
+    out.append("|---|---|---|---|---|")
+    rows = [
+        ("**upload -> FINISHED** (service)", total),
+        ("POST answered (receive, sniff, full decode to validate, store original, record)", post),
+        ("POST answered -> FINISHED seen (queue, second decode, dither, PNG encode, store, "
+         "record; plus up to one poll interval)", after),
+    ]
+    if server:
+        rows.append(("server's own view: record `created_at` -> `updated_at`", server))
+    rows += [("**CLI** `dither photo.jpg out.png --channels 2`, wall-clock", cli_wall),
+             ("CLI, CPU time (user + system, all threads)", cli_cpu)]
+    tiny = [1e3 * c["tiny_wall_s"] for c in u["cli"] if "tiny_wall_s" in c]
+    if tiny:
+        rows.append(("CLI on a 16x16 JPEG, wall-clock (its fixed cost: process start, libvips "
+                     "start-up)", tiny))
+    for label, vals in rows:
+        out.append(f"| {label} | {ms(statistics.median(vals))} | {ms(pct(vals, 99))} | "
+                   f"{ms(min(vals))} | {ms(max(vals))} |")
+    out.append("")
+    p50, cli = statistics.median(total), statistics.median(cli_wall)
+    out.append(f"**Service overhead** = service p50 - CLI median = {p50:.0f} - {cli:.0f} = "
+               f"**{p50 - cli:.0f} ms**; service p50 / CLI median = **{p50 / cli:.2f}x**. "
+               f"ditherd used {u['sequential_ditherd_cpu_s'] / n * 1e3:.0f} ms of CPU per upload "
+               f"(the CLI {statistics.median(cli_cpu):.0f} ms per run). "
+               f"Dithered PNG: {u['dither_png_bytes']['service'] or 0:,} bytes from the service, "
+               f"{u['dither_png_bytes']['cli']:,} from the CLI.\n")
+    busy = u.get("busy_before_percent", {})
+    if busy:
+        out.append(f"CPUs busy just before (other processes): {busy['sequential']:.0f}% before the "
+                   f"sequential uploads, {busy['sustained']:.0f}% before the sustained run.\n")
+    s = u["sustained"]
+    per_min = 60 * s["uploads"] / s["all_finished_s"]
+    out.append(f"**Sustained**: {s['uploads']} uploads from {s['clients']} concurrent clients "
+               f"(each uploading back to back): all answered after {s['all_posted_s']:.1f} s, all "
+               f"`FINISHED` after {s['all_finished_s']:.1f} s: **{per_min:.0f} images per minute** "
+               f"(ditherd CPU {s['ditherd_cpu_s'] / s['uploads'] * 1e3:.0f} ms per image). "
+               f"For comparison, the CLI back to back at its median: {60e3 / cli:.0f} per "
+               "minute.\n")
+    return out, []
+
+
+def render(r: dict, command: str, commit: str, versions: str) -> str:
+    out = []
+    m = r["machine"]
+    r["gateway"]["cores"] = m["cpus"]
+    out.append(f"Produced by `{command}` on {r['date']}, {commit}; {versions}. "
+               f"Machine: {m['cpus']} cores ({m['model']}, Linux {m['kernel']}), **shared by "
+               "wrk, nginx and ditherd** and by whatever else runs on the machine (nothing is "
+               "pinned): every requests/s figure is what client and server reach together on "
+               f"{m['cpus']} cores, and a server that needs less CPU per request leaves more to "
+               "wrk; *server CPU per request* is the steadier comparison. ditherd runs with its defaults "
+               f"(`IO_THREADS={r.get('ditherd_config', {}).get('IO_THREADS', '0')}` = one per "
+               f"core, `DITHER_WORKERS={r.get('ditherd_config', {}).get('DITHER_WORKERS', '1')}`, "
+               f"`LOG_LEVEL={r.get('ditherd_config', {}).get('LOG_LEVEL', 'info')}`) on a fresh "
+               "data directory; nginx with `worker_processes auto`, `access_log off`, an "
+               "`upstream` block with `keepalive 64`, `proxy_http_version 1.1` and "
+               "`Connection \"\"`."
+               + (" **Quick run** (`--quick`): one round, short durations; indicative only."
+                  if r.get("quick") else "") + "\n")
+
+    g = r["gateway"]
+    out.append("### Gateway: `GET` of one image record\n")
+    out.append("All targets return the same record (" + ", ".join(
+        f"{LABELS[k][0]}: {v} bytes" for k, v in g["body_bytes"].items()) + "). Same wrk "
+               "settings for all; within a round the targets run one after the other (in an "
+               "order rotated from round to round); figures are medians over the rounds with "
+               "the range in brackets, and each ratio is taken within a round, then the median. "
+               "The `IO_THREADS=1` row is a second ditherd, idle otherwise, running during the "
+               "same rounds.\n")
+    lines, goals = gateway_section(g, r["rounds"])
+    up_lines, _ = upload_section(r["uploads"])
+
+    out.append("| Goal (issue) | Required | Measured | Status |")
+    out.append("|---|---|---|---|")
+    for name, req, measured, ok in goals:
+        out.append(f"| {name} | {req} | {measured} | {'met' if ok else '**NOT met**'} |")
+    out.append("")
+    out += lines
+    out.append("### Upload to FINISHED, 4 MP JPEG\n")
+    out += up_lines
+    out.append("Where the time goes: the upload service decodes the whole image once to "
+               "validate it (in *POST answered*, with receiving and storing the original), and "
+               "the dithering service decodes it again (in *POST answered -> FINISHED*, with the "
+               "dither, the indexed PNG encode at zlib level 6 and the store). The CLI does one "
+               "decode, the dither and the same PNG encode, plus its fixed cost (the 16x16 row), "
+               "which a running service does not pay.\n")
+    return "\n".join(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--results", type=Path, required=True)
+    ap.add_argument("--command", required=True)
+    ap.add_argument("--commit", default="")
+    ap.add_argument("--versions", default="")
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+    text = render(json.loads(args.results.read_text()), args.command, args.commit, args.versions)
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

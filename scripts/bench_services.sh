@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Benchmarks the running services of ditherd, side by side in one run (docs/BENCHMARKS.md,
+# "Services"): the gateway against the upload service called directly and against nginx as a
+# reverse proxy (wrk, GET of one image record), and the time from upload to FINISHED of a 4 MP
+# JPEG against the dither CLI on the same file, plus sustained images per minute.
+#
+#   scripts/bench_services.sh                 # full run: about 4-5 minutes on 2 cores once built
+#   scripts/bench_services.sh --quick         # one round, short durations: about 1 minute
+#   scripts/bench_services.sh --update-docs   # also paste the report into docs/BENCHMARKS.md
+#
+# Environment: BENCH_ROUNDS (wrk rounds, default 3; 1 with --quick), BENCH_QUIET_WAIT (seconds
+# to wait for idle CPUs before each round, default 10).
+#
+# Steps: system packages (scripts/setup.sh: wrk, nginx-light, ImageMagick); a Release build of
+# ditherd and dither; a temp directory with two ditherd instances (defaults, and IO_THREADS=1) on
+# free ports and an nginx whose whole configuration, pid file, logs and temp paths live there;
+# the measurements (scripts/bench/services.py, Python standard library only); everything stopped
+# on exit; the report (scripts/bench/services_report.py), printed and written to
+# build/bench-services-results.md. Raw data: build/bench-services-run/results.json.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+root=$PWD
+run=$root/build/bench-services-run
+quick=0
+update_docs=0
+for arg in "$@"; do
+  case $arg in
+    --quick) quick=1 ;;
+    --update-docs) update_docs=1 ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "bench_services: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
+command_line="scripts/bench_services.sh${*:+ $*}"
+for v in BENCH_ROUNDS BENCH_QUIET_WAIT; do
+  [[ -n "${!v:-}" ]] && command_line="$v=${!v} $command_line"
+done
+step() { printf '\n== %s\n' "$*" >&2; }
+SECONDS=0
+
+step "system packages"
+scripts/setup.sh
+
+step "Release build (ditherd, dither)"
+scripts/build.sh release ditherd dither
+
+mkdir -p "$root/build"
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-services.XXXXXX")
+pidfile=$tmp/pids
+: >"$pidfile"
+py_pid=""
+cleanup() {
+  # The Python side stops what it started; this is the backstop (Ctrl-C, a crash): only the
+  # processes it recorded, and only while they are still ditherd or nginx.
+  if [[ -n $py_pid ]] && kill -0 "$py_pid" 2>/dev/null; then
+    kill -TERM "$py_pid" 2>/dev/null || true
+    wait "$py_pid" 2>/dev/null || true
+  fi
+  while read -r pid; do
+    [[ -n $pid ]] || continue
+    if grep -qaE 'ditherd|nginx' "/proc/$pid/cmdline" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+  done <"$pidfile"
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+step "measurements"
+args=(--ditherd build/release/src/app/ditherd --cli build/release/src/cli/dither
+      --workdir "$tmp" --out "$tmp/results.json" --pidfile "$pidfile"
+      --quiet-wait "${BENCH_QUIET_WAIT:-10}")
+((quick)) && args+=(--quick)
+[[ -n "${BENCH_ROUNDS:-}" ]] && args+=(--rounds "$BENCH_ROUNDS")
+python3 scripts/bench/services.py "${args[@]}" &
+py_pid=$!
+wait "$py_pid"
+py_pid=""
+rm -rf "$run"
+mkdir -p "$run"
+cp "$tmp/results.json" "$run/results.json"
+# Keep the generated nginx configuration and the ditherd logs next to the raw results.
+cp "$tmp"/nginx-*/nginx.conf "$run/nginx.conf" 2>/dev/null || true
+for d in ditherd ditherd-io1; do
+  [[ -f $tmp/$d/stderr.log ]] && cp "$tmp/$d/stderr.log" "$run/$d.stderr.log"
+done
+
+step "report"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ]] ||
+   [[ -n "$(git status --porcelain 2>/dev/null | grep '^??' | grep -v '^?? build/')" ]]; then
+  commit="commit $commit plus uncommitted changes in the work tree"
+else
+  commit="commit $commit"
+fi
+wrk_version=$(wrk -v 2>&1 | head -1 | awk '{print $2}' || true)
+nginx_version=$(nginx -v 2>&1 | sed 's|.*nginx/||' || true)
+python3 scripts/bench/services_report.py --results "$run/results.json" \
+  --command "$command_line" --commit "$commit" \
+  --versions "wrk ${wrk_version:-?}, nginx ${nginx_version:-?}" \
+  --out "$root/build/bench-services-results.md"
+
+if ((update_docs)); then
+  python3 - "$root/docs/BENCHMARKS.md" "$root/build/bench-services-results.md" <<'PY'
+import sys
+from pathlib import Path
+doc, results = Path(sys.argv[1]), Path(sys.argv[2]).read_text()
+begin, end = "<!-- services-bench:begin -->", "<!-- services-bench:end -->"
+text = doc.read_text()
+if begin not in text or end not in text:
+    sys.exit(f"bench_services: {doc} has no {begin} ... {end} block")
+head, rest = text.split(begin, 1)
+_, tail = rest.split(end, 1)
+doc.write_text(f"{head}{begin}\n{results.rstrip()}\n{end}{tail}")
+print(f"bench_services: updated {doc}", file=sys.stderr)
+PY
+fi
+echo "bench_services: report in build/bench-services-results.md, raw data in $run, after ${SECONDS}s" >&2
