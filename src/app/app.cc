@@ -2,9 +2,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <thread>
@@ -29,7 +33,9 @@ namespace dither {
 namespace asio = boost::asio;
 
 struct App::Parts {
-  asio::io_context ioc;
+  // One io_context per I/O thread (see http::Server): connections never change threads.
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::io_context*> context_list;
   asio::thread_pool blocking;
   std::unique_ptr<ImageRepository> images;
   std::unique_ptr<DitherRepository> dithers;
@@ -46,11 +52,45 @@ struct App::Parts {
   std::unique_ptr<http::Server> dither_server;
   std::unique_ptr<http::Server> gateway_server;
   std::optional<asio::signal_set> signals;
+  using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
+  std::vector<std::optional<WorkGuard>> keep_running;  // one per context, until stopping
 
-  explicit Parts(int blocking_threads) : blocking(static_cast<size_t>(blocking_threads)) {}
+  Parts(unsigned io_threads, int blocking_threads)
+      : blocking(static_cast<size_t>(blocking_threads)) {
+    for (unsigned i = 0; i < io_threads; ++i) {
+      contexts.push_back(std::make_unique<asio::io_context>(1));
+      context_list.push_back(contexts.back().get());
+      keep_running.emplace_back(asio::make_work_guard(*contexts.back()));
+    }
+  }
+  asio::io_context& main_context() { return *contexts.front(); }
+
+  std::atomic<bool> stopping{false};
+  std::thread grace;  // forces the stop when requests do not finish in time
+  std::mutex grace_mutex;
+  std::condition_variable grace_done;
+  bool grace_over = false;  // guarded by grace_mutex
+  void stop_contexts() {
+    for (auto& context : contexts) context->stop();
+  }
+  // Runs what is left on the (stopped) contexts, so that every coroutine ends and releases what it
+  // holds while all contexts are still alive; then they can be destroyed in any order.
+  void drain_contexts() {
+    for (int round = 0; round < 100; ++round) {
+      size_t ran = 0;
+      for (auto& context : contexts) {
+        context->restart();
+        ran += context->poll();
+      }
+      if (ran == 0) return;
+    }
+  }
 };
 
 namespace {
+
+// Dither requests carry at most a JSON object of options.
+constexpr uint64_t kDitherBodyLimit = 64 * 1024;
 
 template <class T>
 T must(Result<T> r, std::string_view what) {
@@ -81,7 +121,10 @@ void App::start() {
   }
   const bool services = roles.upload && roles.dither;
 
-  parts_ = std::make_unique<Parts>(config_.blocking_threads);
+  const unsigned io_threads = config_.io_threads > 0
+                                  ? static_cast<unsigned>(config_.io_threads)
+                                  : std::max(1u, std::thread::hardware_concurrency());
+  parts_ = std::make_unique<Parts>(io_threads, config_.blocking_threads);
   Parts& p = *parts_;
   if (services) {
     must(imaging::init(), "libvips");
@@ -90,11 +133,11 @@ void App::start() {
   }
   if (roles.gateway) start_gateway();
 
-  p.signals.emplace(p.ioc, SIGINT, SIGTERM);
+  p.signals.emplace(p.main_context(), SIGINT, SIGTERM);
   p.signals->async_wait([this](const boost::system::error_code& ec, int signal) {
     if (ec) return;
     spdlog::info("signal {}: stopping", signal);
-    parts_->ioc.stop();
+    begin_stop();
   });
 }
 
@@ -155,17 +198,17 @@ void App::start_services() {
   upload_options.port = config_.upload_port;
   upload_options.body_limit = upload_body_limit(config_.limits);
   upload_options.server_name = "dither-upload";
-  p.upload_server =
-      std::make_unique<http::Server>(p.ioc, p.blocking, upload_routes(*p.upload), upload_options);
+  p.upload_server = std::make_unique<http::Server>(p.context_list, p.blocking,
+                                                   upload_routes(*p.upload), upload_options);
   must(p.upload_server->listen(), "upload service");
   config_.upload_port = p.upload_server->port();
 
   http::ServerOptions dither_options;
   dither_options.port = config_.dither_port;
-  dither_options.body_limit = 64 * 1024;
+  dither_options.body_limit = kDitherBodyLimit;
   dither_options.server_name = "dither-dither";
-  p.dither_server =
-      std::make_unique<http::Server>(p.ioc, p.blocking, dither_routes(*p.dither), dither_options);
+  p.dither_server = std::make_unique<http::Server>(p.context_list, p.blocking,
+                                                   dither_routes(*p.dither), dither_options);
   must(p.dither_server->listen(), "dithering service");
   config_.dither_port = p.dither_server->port();
   spdlog::info("upload service on 127.0.0.1:{}, dithering service on 127.0.0.1:{}, data in {}",
@@ -175,44 +218,78 @@ void App::start_services() {
 void App::start_gateway() {
   Parts& p = *parts_;
   GatewayOptions gateway_options;
-  gateway_options.upload.host = config_.upload_host;
-  gateway_options.upload.port = config_.upload_port;
-  gateway_options.dither.host = config_.dither_host;
-  gateway_options.dither.port = config_.dither_port;
+  if (p.upload && p.dither && config_.gateway_upstream == "local") {
+    // Same process: straight into the services' routers, with their body limits.
+    gateway_options.upload =
+        local_upstream(upload_routes(*p.upload), p.blocking, upload_body_limit(config_.limits));
+    gateway_options.dither = local_upstream(dither_routes(*p.dither), p.blocking, kDitherBodyLimit);
+  } else {
+    http::UpstreamOptions upload;
+    upload.host = config_.upload_host;
+    upload.port = config_.upload_port;
+    http::UpstreamOptions dither;
+    dither.host = config_.dither_host;
+    dither.port = config_.dither_port;
+    gateway_options.upload = http_upstream(p.main_context().get_executor(), upload);
+    gateway_options.dither = http_upstream(p.main_context().get_executor(), dither);
+  }
   // Stored files are served from the data directory (the embedded blob store's root).
   gateway_options.files_root = config_.data_dir / "files";
-  p.gateway = std::make_unique<Gateway>(p.ioc.get_executor(), gateway_options);
+  p.gateway = std::make_unique<Gateway>(gateway_options);
   http::ServerOptions public_options;
   public_options.host = config_.host;
   public_options.port = config_.port;
   public_options.body_limit = upload_body_limit(config_.limits);
   public_options.max_in_flight = config_.max_in_flight;
   public_options.server_name = "dither";
-  p.gateway_server =
-      std::make_unique<http::Server>(p.ioc, p.blocking, p.gateway->routes(), public_options);
+  p.gateway_server = std::make_unique<http::Server>(p.context_list, p.blocking, p.gateway->routes(),
+                                                    public_options);
   must(p.gateway_server->listen(), "gateway");
   spdlog::info("gateway listening on http://{}:{}", config_.host, p.gateway_server->port());
 }
 
 void App::run() {
   Parts& p = *parts_;
-  const unsigned n = config_.io_threads > 0 ? static_cast<unsigned>(config_.io_threads)
-                                            : std::max(1u, std::thread::hardware_concurrency());
   std::vector<std::thread> threads;
-  for (unsigned i = 1; i < n; ++i) threads.emplace_back([&p] { p.ioc.run(); });
-  p.ioc.run();
+  for (size_t i = 1; i < p.contexts.size(); ++i) {
+    threads.emplace_back([context = p.contexts[i].get()] { context->run(); });
+  }
+  p.main_context().run();
   for (auto& t : threads) t.join();
+}
+
+void App::begin_stop() {
+  Parts& p = *parts_;
+  if (p.stopping.exchange(true)) return;
+  // Stop accepting and close idle connections; requests being handled finish. Each context's
+  // run() returns once it has nothing left to do, or after the grace period.
+  if (p.gateway_server) p.gateway_server->stop();
+  if (p.upload_server) p.upload_server->stop();
+  if (p.dither_server) p.dither_server->stop();
+  if (p.gateway) p.gateway->close();
+  for (auto& guard : p.keep_running) guard.reset();
+  p.grace = std::thread([&p] {
+    std::unique_lock lock(p.grace_mutex);
+    if (!p.grace_done.wait_for(lock, std::chrono::seconds{10}, [&] { return p.grace_over; })) {
+      spdlog::warn("requests still running after 10 s: stopping anyway");
+      p.stop_contexts();
+    }
+  });
 }
 
 void App::stop() {
   if (!parts_) return;
   Parts& p = *parts_;
-  if (p.gateway_server) p.gateway_server->stop();
-  if (p.upload_server) p.upload_server->stop();
-  if (p.dither_server) p.dither_server->stop();
-  if (p.gateway) p.gateway->close();
-  p.ioc.stop();
+  begin_stop();
+  p.stop_contexts();
+  {
+    std::lock_guard lock(p.grace_mutex);
+    p.grace_over = true;
+    p.grace_done.notify_all();
+  }
+  if (p.grace.joinable()) p.grace.join();
   p.blocking.join();
+  p.drain_contexts();
   if (p.workers) p.workers->stop();
   if (p.upload_relay) p.upload_relay->stop();
   if (p.dither_relay) p.dither_relay->stop();

@@ -31,6 +31,8 @@ class App {
   void stop();
 
  private:
+  // Stops accepting and lets running requests finish (at most 10 s); run() then returns.
+  void begin_stop();
   void start_services();
   void start_gateway();
 

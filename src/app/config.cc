@@ -107,6 +107,10 @@ Result<Config> load_config(const GetEnv& getenv) {
   if (Status s = read_integer(getenv, "GATEWAY_MAX_IN_FLIGHT", c.max_in_flight, 1, 1000000); !s) {
     return s.error();
   }
+  read_string(getenv, "GATEWAY_UPSTREAM", c.gateway_upstream);
+  if (c.gateway_upstream != "local" && c.gateway_upstream != "http") {
+    return bad("GATEWAY_UPSTREAM", c.gateway_upstream, "local or http");
+  }
   if (Status s = read_integer(getenv, "IO_THREADS", c.io_threads, 0, 256); !s) return s.error();
   if (Status s = read_integer(getenv, "BLOCKING_THREADS", c.blocking_threads, 1, 256); !s) {
     return s.error();
@@ -142,6 +146,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"KAFKA_IMAGE_TOPIC", c.topics.image},
       {"KAFKA_DITHER_TOPIC", c.topics.dither},
       {"GATEWAY_MAX_IN_FLIGHT", std::to_string(c.max_in_flight)},
+      {"GATEWAY_UPSTREAM", c.gateway_upstream},
       {"IO_THREADS", std::to_string(c.io_threads)},
       {"BLOCKING_THREADS", std::to_string(c.blocking_threads)},
   };

@@ -41,8 +41,11 @@ struct Config {
   std::string log_level = "info";           // LOG_LEVEL: trace, debug, info, warn, error
   Topics topics;                            // KAFKA_IMAGE_TOPIC, KAFKA_DITHER_TOPIC
   int max_in_flight = 1024;                 // GATEWAY_MAX_IN_FLIGHT: past it, 503
-  int io_threads = 0;                       // IO_THREADS: 0 = one per core
-  int blocking_threads = 4;                 // BLOCKING_THREADS: uploads, deletes, dither requests
+  // GATEWAY_UPSTREAM: how the gateway reaches services in the same process: "local" (straight
+  // into their routers) or "http" (over loopback, as across machines).
+  std::string gateway_upstream = "local";
+  int io_threads = 0;        // IO_THREADS: 0 = one per core
+  int blocking_threads = 4;  // BLOCKING_THREADS: uploads, deletes, dither requests
 };
 
 using GetEnv = std::function<const char*(const char*)>;

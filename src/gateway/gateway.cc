@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 
 #include "http/errors.h"
+#include "http/server.h"
 #include "ports/records.h"
 
 namespace dither {
@@ -38,22 +39,60 @@ http::Request upstream_request(const RequestContext& c, std::string path) {
   return out;
 }
 
-Response from_upstream(const http::UpstreamResponse& r) {
+// The parts of a service's answer the client gets.
+Response from_upstream(http::UpstreamResponse& r) {
   Response out;
   out.status = r.result_int();
   const auto type = r[beast::http::field::content_type];
   out.content_type = std::string(type.data(), type.size());
-  out.body = r.body();
+  out.body = std::move(r.body());
   const auto location = r[beast::http::field::location];
   if (!location.empty()) out.headers.emplace_back("Location", std::string(location));
   return out;
 }
 
-awaitable<Response> forward(http::UpstreamClient& upstream, const RequestContext& c,
-                            std::string path) {
-  Result<http::UpstreamResponse> r = co_await upstream.send(upstream_request(c, std::move(path)));
+class HttpUpstream final : public Upstream {
+ public:
+  HttpUpstream(boost::asio::any_io_executor executor, http::UpstreamOptions options)
+      : client_(std::make_shared<http::UpstreamClient>(std::move(executor), std::move(options))) {}
+  awaitable<Result<Response>> send(http::Request request) override {
+    auto client = client_;
+    Result<http::UpstreamResponse> r = co_await client->send(std::move(request));
+    if (!r) co_return r.error();
+    co_return from_upstream(*r);
+  }
+  void close() override { client_->close(); }
+
+ private:
+  std::shared_ptr<http::UpstreamClient> client_;
+};
+
+class LocalUpstream final : public Upstream {
+ public:
+  LocalUpstream(http::Router routes, boost::asio::thread_pool& blocking, uint64_t body_limit)
+      : routes_(std::move(routes)), blocking_(blocking), body_limit_(body_limit) {}
+  awaitable<Result<Response>> send(http::Request request) override {
+    if (request.body().size() > body_limit_) {
+      co_return http::error_response(
+          413, "too_large", "the request body is over " + std::to_string(body_limit_) + " bytes");
+    }
+    const auto id = request["X-Request-Id"];
+    Response r = co_await http::dispatch(routes_, blocking_, request, std::string(id));
+    // Only what a service's server would send on: its own framing headers never apply here.
+    std::erase_if(r.headers, [](const auto& h) { return h.first != "Location"; });
+    co_return r;
+  }
+
+ private:
+  const http::Router routes_;
+  boost::asio::thread_pool& blocking_;
+  const uint64_t body_limit_;
+};
+
+awaitable<Response> forward(Upstream& upstream, const RequestContext& c, std::string path) {
+  Result<Response> r = co_await upstream.send(upstream_request(c, std::move(path)));
   if (!r) co_return http::error_response(503, "unavailable", r.error().message);
-  co_return from_upstream(*r);
+  co_return std::move(*r);
 }
 
 // Encodes a path segment taken from our own decoded params before it goes upstream.
@@ -87,20 +126,27 @@ std::string_view content_type_for(std::string_view filename) {
   return "application/octet-stream";
 }
 
-Gateway::Gateway(boost::asio::any_io_executor executor, GatewayOptions options)
-    : options_(std::move(options)),
-      upload_(std::make_shared<http::UpstreamClient>(executor, options_.upload)),
-      dither_(std::make_shared<http::UpstreamClient>(executor, options_.dither)) {}
+std::shared_ptr<Upstream> http_upstream(boost::asio::any_io_executor executor,
+                                        http::UpstreamOptions options) {
+  return std::make_shared<HttpUpstream>(std::move(executor), std::move(options));
+}
+
+std::shared_ptr<Upstream> local_upstream(http::Router routes, boost::asio::thread_pool& blocking,
+                                         uint64_t body_limit) {
+  return std::make_shared<LocalUpstream>(std::move(routes), blocking, body_limit);
+}
+
+Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {}
 
 void Gateway::close() {
-  upload_->close();
-  dither_->close();
+  options_.upload->close();
+  options_.dither->close();
 }
 
 http::Router Gateway::routes() {
   http::Router router;
-  auto upload = upload_;
-  auto dither = dither_;
+  auto upload = options_.upload;
+  auto dither = options_.dither;
 
   router.add_async(http::Verb::post, "/api/images",
                    [upload](const RequestContext& c) { return forward(*upload, c, "/images"); });
@@ -134,16 +180,16 @@ http::Router Gateway::routes() {
         for (auto [name, client] : {std::pair{"upload", upload}, std::pair{"dither", dither}}) {
           http::Request probe{http::Verb::get, "/health", 11};
           probe.set("X-Request-Id", c.request_id);
-          Result<http::UpstreamResponse> r = co_await client->send(std::move(probe));
+          Result<Response> r = co_await client->send(std::move(probe));
           json::object entry;
           if (!r) {
             entry["status"] = "unavailable";
             entry["error"] = r.error().message;
           } else {
             boost::system::error_code ec;
-            json::value body = json::parse(r->body(), ec);
+            json::value body = json::parse(r->body, ec);
             if (!ec && body.is_object()) entry = std::move(body.as_object());
-            if (r->result_int() != 200) entry["status"] = "unavailable";
+            if (r->status != 200) entry["status"] = "unavailable";
           }
           if (!entry.contains("status")) entry["status"] = "unavailable";
           all_ok = all_ok && entry["status"] == "ok";

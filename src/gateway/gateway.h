@@ -4,8 +4,8 @@
 // aggregated /health. It holds no business logic: every answer about an image comes from a
 // service.
 //
-//   Gateway gateway(ioc.get_executor(), options);
-//   http::Server server(ioc, pool, gateway.routes(), server_options);
+//   Gateway gateway({.upload = http_upstream(ex, {.port = 8081}), .dither = ..., .files_root =
+//   ...}); http::Server server(ioc, pool, gateway.routes(), server_options);
 //
 // Route mapping (docs/API.md):
 //   POST   /api/images                   -> upload  POST   /images
@@ -19,33 +19,52 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string_view>
 
+#include "common/result.h"
 #include "http/client.h"
 #include "http/router.h"
 
 namespace dither {
 
+// How the gateway reaches a service. Two adapters: over HTTP with a keep-alive pool (services in
+// other processes; also selectable in one process), and in process, straight into the service's
+// router (ditherd's default: the same routes, validation and limits without a TCP hop).
+class Upstream {
+ public:
+  virtual ~Upstream() = default;
+  // The service's answer; kUnavailable when it cannot be reached.
+  virtual boost::asio::awaitable<Result<http::Response>> send(http::Request request) = 0;
+  virtual void close() {}
+};
+
+std::shared_ptr<Upstream> http_upstream(boost::asio::any_io_executor executor,
+                                        http::UpstreamOptions options);
+// `routes` and `blocking` must outlive the upstream. Bodies over `body_limit` are refused with
+// 413, as the service's own server would.
+std::shared_ptr<Upstream> local_upstream(http::Router routes, boost::asio::thread_pool& blocking,
+                                         uint64_t body_limit);
+
 struct GatewayOptions {
-  http::UpstreamOptions upload;
-  http::UpstreamOptions dither;
+  std::shared_ptr<Upstream> upload;
+  std::shared_ptr<Upstream> dither;
   // Where stored files live when blobs are on the local disk; empty: /files/ is not served.
   std::filesystem::path files_root;
 };
 
 class Gateway {
  public:
-  Gateway(boost::asio::any_io_executor executor, GatewayOptions options);
+  explicit Gateway(GatewayOptions options);
   http::Router routes();
   void close();
 
  private:
   GatewayOptions options_;
-  std::shared_ptr<http::UpstreamClient> upload_;
-  std::shared_ptr<http::UpstreamClient> dither_;
 };
 
 std::string_view openapi_document();

@@ -3,6 +3,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -13,6 +14,7 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -58,11 +60,11 @@ struct UpstreamClient::Impl {
 
   static asio::awaitable<Result<UpstreamResponse>> send(std::shared_ptr<Impl> self,
                                                         Request request);
-  asio::awaitable<Result<std::unique_ptr<Connection>>> connect();
+  asio::awaitable<Result<std::unique_ptr<Connection>>> connect(const asio::any_io_executor& on);
   static asio::awaitable<Exchange> exchange(Connection& connection, const Request& request,
                                             const UpstreamOptions& options);
-  std::unique_ptr<Connection> take_idle();
-  void put_idle(std::unique_ptr<Connection> connection);
+  std::unique_ptr<Connection> take_idle(const void* context);
+  void put_idle(const void* context, std::unique_ptr<Connection> connection);
   void close();
   Error unavailable(std::string_view what) const {
     return make_error(ErrorKind::kUnavailable, "upstream " + where + ": " + std::string(what));
@@ -73,43 +75,48 @@ struct UpstreamClient::Impl {
   const std::string where;                // host:port, also the Host header
   std::optional<tcp::endpoint> endpoint;  // when the host is an address (no resolving)
 
+  // Idle connections per execution context (most recent last): a request takes a connection of
+  // the context it runs on, so with one context per thread nothing crosses threads.
   std::mutex mutex;
-  std::vector<std::unique_ptr<Connection>> idle;  // guarded by mutex; most recent last
-  bool closed = false;                            // guarded by mutex; set by the destructor
+  std::unordered_map<const void*, std::vector<std::unique_ptr<Connection>>> idle;  // by mutex
+  bool closed = false;  // guarded by mutex; set by the destructor
 };
 
-std::unique_ptr<Connection> UpstreamClient::Impl::take_idle() {
+std::unique_ptr<Connection> UpstreamClient::Impl::take_idle(const void* context) {
   const std::lock_guard lock(mutex);
-  if (idle.empty()) return nullptr;
-  std::unique_ptr<Connection> connection = std::move(idle.back());
-  idle.pop_back();
+  auto it = idle.find(context);
+  if (it == idle.end() || it->second.empty()) return nullptr;
+  std::unique_ptr<Connection> connection = std::move(it->second.back());
+  it->second.pop_back();
   return connection;
 }
 
-void UpstreamClient::Impl::put_idle(std::unique_ptr<Connection> connection) {
+void UpstreamClient::Impl::put_idle(const void* context, std::unique_ptr<Connection> connection) {
   connection->stream.expires_never();
   const std::lock_guard lock(mutex);
-  if (!closed && idle.size() < static_cast<size_t>(std::max(options.max_idle, 0))) {
-    idle.push_back(std::move(connection));
+  auto& pool = idle[context];
+  if (!closed && pool.size() < static_cast<size_t>(std::max(options.max_idle, 0))) {
+    pool.push_back(std::move(connection));
   }
   // else: destroyed here, which closes it
 }
 
 void UpstreamClient::Impl::close() {
-  std::vector<std::unique_ptr<Connection>> closing;
+  std::unordered_map<const void*, std::vector<std::unique_ptr<Connection>>> closing;
   const std::lock_guard lock(mutex);
   closing.swap(idle);
 }
 
-asio::awaitable<Result<std::unique_ptr<Connection>>> UpstreamClient::Impl::connect() {
-  auto connection = std::make_unique<Connection>(executor);
+asio::awaitable<Result<std::unique_ptr<Connection>>> UpstreamClient::Impl::connect(
+    const asio::any_io_executor& on) {
+  auto connection = std::make_unique<Connection>(on);
   beast::tcp_stream& stream = connection->stream;
   stream.expires_after(options.connect_timeout);
   error_code ec;
   if (endpoint) {
     std::tie(ec) = co_await stream.async_connect(*endpoint, kNoThrow);
   } else {
-    tcp::resolver resolver(executor);
+    tcp::resolver resolver(on);
     auto [resolve_ec, results] =
         co_await resolver.async_resolve(options.host, std::to_string(options.port), kNoThrow);
     if (resolve_ec) co_return unavailable("cannot resolve: " + resolve_ec.message());
@@ -167,18 +174,21 @@ asio::awaitable<Result<UpstreamResponse>> UpstreamClient::Impl::send(std::shared
     request.set(bhttp::field::host, self->where);
     request.keep_alive(true);
     request.prepare_payload();
+    // Connections are made on, and pooled by, the context of the coroutine that sends.
+    const asio::any_io_executor on = co_await asio::this_coro::executor;
+    const void* context = &asio::query(on, asio::execution::context);
     for (int attempt = 0;; ++attempt) {
       // A retry always takes a fresh connection: the pool may hold more stale ones.
-      std::unique_ptr<Connection> connection = attempt == 0 ? self->take_idle() : nullptr;
+      std::unique_ptr<Connection> connection = attempt == 0 ? self->take_idle(context) : nullptr;
       const bool reused = connection != nullptr;
       if (!connection) {
-        Result<std::unique_ptr<Connection>> connected = co_await self->connect();
+        Result<std::unique_ptr<Connection>> connected = co_await self->connect(on);
         if (!connected) co_return connected.error();
         connection = std::move(*connected);
       }
       Exchange exchange = co_await Impl::exchange(*connection, request, self->options);
       if (exchange.response) {
-        if (exchange.reusable) self->put_idle(std::move(connection));
+        if (exchange.reusable) self->put_idle(context, std::move(connection));
         co_return std::move(*exchange.response);
       }
       if (!(reused && exchange.retryable && attempt == 0))

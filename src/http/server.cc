@@ -106,6 +106,69 @@ class InFlight {
 
 }  // namespace
 
+namespace {
+
+asio::awaitable<Response> invoke(const Router::Match& match, const RequestContext& context,
+                                 asio::thread_pool& blocking) {
+  if (const auto* async = std::get_if<AsyncHandler>(match.handler)) {
+    co_return co_await (*async)(context);
+  }
+  const SyncHandler& sync = std::get<SyncHandler>(*match.handler);
+  if (match.dispatch == Dispatch::kInline) co_return sync(context);
+  // Run on the blocking pool; co_spawn's completion brings this coroutine back to its executor,
+  // and rethrows what the handler threw.
+  co_return co_await asio::co_spawn(
+      blocking.get_executor(),
+      [&sync, &context]() -> asio::awaitable<Response> { co_return sync(context); },
+      asio::use_awaitable);
+}
+
+}  // namespace
+
+asio::awaitable<Response> dispatch(const Router& router, asio::thread_pool& blocking,
+                                   const Request& request, const std::string& request_id,
+                                   std::atomic<int>* in_flight_count, int max_in_flight) {
+  const std::string_view target = to_std(request.target());
+  const size_t question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  if (path.empty() || path.front() != '/') {
+    // Origin form only: no proxy requests ("http://host/..."), no "*".
+    co_return error_response(400, to_string(ErrorKind::kInvalidArgument),
+                             "malformed request target");
+  }
+  Router::Match match = router.match(request.method(), path);
+  if (match.handler == nullptr) {
+    if (!match.path_known) co_return error_response(404, "not_found", "no such resource");
+    Response response = error_response(405, "method_not_allowed", "method not allowed here");
+    response.headers.emplace_back("Allow", std::move(match.allow));
+    co_return response;
+  }
+  Result<QueryPairs> query = parse_query(
+      question == std::string_view::npos ? std::string_view{} : target.substr(question + 1));
+  if (!query) co_return error_response(query.error());
+
+  std::atomic<int> unbounded{0};
+  const InFlight in_flight(in_flight_count != nullptr ? *in_flight_count : unbounded,
+                           in_flight_count != nullptr ? max_in_flight : 0);
+  if (!in_flight.admitted()) {
+    co_return error_response(503, "overloaded", "too many requests in flight; retry later");
+  }
+  const RequestContext context{request, path, std::move(match.params), std::move(*query),
+                               request_id};
+  std::string failure;
+  try {
+    co_return co_await invoke(match, context, blocking);
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "unknown exception";
+  }
+  std::fprintf(stderr, "http server: %.*s %.*s (request %s) failed: %s\n",
+               static_cast<int>(request.method_string().size()), request.method_string().data(),
+               static_cast<int>(path.size()), path.data(), request_id.c_str(), failure.c_str());
+  co_return error_response(500, to_string(ErrorKind::kInternal), "internal error");
+}
+
 namespace server_detail {
 
 class Connection;
@@ -114,12 +177,11 @@ class Connection;
 // (accept loop, connections), so it outlives the Server object until the last of them ends.
 class ServerCore : public std::enable_shared_from_this<ServerCore> {
  public:
-  ServerCore(asio::io_context& io, asio::thread_pool& pool, Router r, ServerOptions o)
-      : ioc(io),
-        blocking(pool),
-        router(std::move(r)),
-        options(std::move(o)),
-        acceptor(asio::make_strand(io)) {
+  ServerCore(std::vector<asio::io_context*> io, asio::thread_pool& pool, Router r, ServerOptions o)
+      : contexts(std::move(io)), blocking(pool), router(std::move(r)), options(std::move(o)) {
+    for (asio::io_context* context : contexts) {
+      acceptors.push_back(std::make_unique<tcp::acceptor>(asio::make_strand(*context)));
+    }
     std::random_device random;
     char prefix[16];
     std::snprintf(prefix, sizeof prefix, "%08x-", static_cast<unsigned>(random()));
@@ -133,16 +195,19 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   bool add_connection(Connection* connection);
   void remove_connection(Connection* connection);
 
-  asio::io_context& ioc;
+  // One acceptor per context, all on the same port (SO_REUSEPORT): the kernel spreads new
+  // connections over them, and a connection stays on the context (thread) that accepted it.
+  const std::vector<asio::io_context*> contexts;
   asio::thread_pool& blocking;
   const Router router;
   const ServerOptions options;
-  tcp::acceptor acceptor;  // on its own strand; touched there only once listening
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // each on its own strand once listening
   std::atomic<uint16_t> port{0};
   std::atomic<int> in_flight{0};
 
  private:
-  static asio::awaitable<void> accept_loop(std::shared_ptr<ServerCore> core);
+  static asio::awaitable<void> accept_loop(std::shared_ptr<ServerCore> core,
+                                           tcp::acceptor& acceptor, asio::io_context& context);
 
   std::mutex mutex_;
   bool stopped_ = false;                         // guarded by mutex_
@@ -173,7 +238,6 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<error_code> read(Parser& parser, bool header_only);
   asio::awaitable<bool> reject(const error_code& ec, const Parser& parser);
   asio::awaitable<Response> handle(const Request& request, const std::string& request_id);
-  asio::awaitable<Response> invoke(const Router::Match& match, const RequestContext& context);
   asio::awaitable<bool> write(Response response, unsigned version, bool keep_alive, bool head,
                               const std::string& request_id);
   template <class Body>
@@ -199,51 +263,65 @@ class Connection : public std::enable_shared_from_this<Connection> {
 Status ServerCore::listen() {
   const std::string where = options.host + ":" + std::to_string(options.port);
   const auto fail = [&](std::string_view what, const error_code& ec) -> Status {
-    error_code ignored;
-    acceptor.close(ignored);
+    for (auto& acceptor : acceptors) {
+      error_code ignored;
+      acceptor->close(ignored);
+    }
     return make_error(ErrorKind::kUnavailable,
                       "cannot listen on " + where + ": " + std::string(what) + ec.message());
   };
-  if (acceptor.is_open()) return make_error(ErrorKind::kUnavailable, "already listening");
+  if (acceptors.front()->is_open()) {
+    return make_error(ErrorKind::kUnavailable, "already listening");
+  }
   error_code ec;
   tcp::endpoint endpoint;
   const asio::ip::address address = asio::ip::make_address(options.host, ec);
   if (!ec) {
     endpoint = tcp::endpoint(address, options.port);
   } else {
-    tcp::resolver resolver(ioc);
+    tcp::resolver resolver(*contexts.front());
     const auto results = resolver.resolve(options.host, std::to_string(options.port), ec);
     if (ec) return fail("", ec);
     if (results.empty()) return fail("", asio::error::host_not_found);
     endpoint = results.begin()->endpoint();
   }
-  if (acceptor.open(endpoint.protocol(), ec); ec) return fail("", ec);
-  if (acceptor.set_option(asio::socket_base::reuse_address(true), ec); ec) return fail("", ec);
-  if (acceptor.bind(endpoint, ec); ec) return fail("", ec);
-  if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) return fail("", ec);
-  const tcp::endpoint bound = acceptor.local_endpoint(ec);
-  if (ec) return fail("", ec);
-  port = bound.port();
-  asio::co_spawn(acceptor.get_executor(), accept_loop(shared_from_this()),
-                 [](const std::exception_ptr& error) {
-                   if (!error) return;
-                   try {
-                     std::rethrow_exception(error);
-                   } catch (const std::exception& e) {
-                     std::fprintf(stderr, "http server: accept loop failed: %s\n", e.what());
-                   }
-                 });
+  using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+  for (auto& acceptor : acceptors) {
+    if (acceptor->open(endpoint.protocol(), ec); ec) return fail("", ec);
+    if (acceptor->set_option(asio::socket_base::reuse_address(true), ec); ec) return fail("", ec);
+    if (acceptors.size() > 1 && (acceptor->set_option(reuse_port(true), ec), ec)) {
+      return fail("", ec);
+    }
+    if (acceptor->bind(endpoint, ec); ec) return fail("", ec);
+    if (acceptor->listen(asio::socket_base::max_listen_connections, ec); ec) return fail("", ec);
+    const tcp::endpoint bound = acceptor->local_endpoint(ec);
+    if (ec) return fail("", ec);
+    endpoint.port(bound.port());  // with port 0, the others join the port the first one got
+  }
+  port = endpoint.port();
+  for (size_t i = 0; i < acceptors.size(); ++i) {
+    asio::co_spawn(acceptors[i]->get_executor(),
+                   accept_loop(shared_from_this(), *acceptors[i], *contexts[i]),
+                   [](const std::exception_ptr& error) {
+                     if (!error) return;
+                     try {
+                       std::rethrow_exception(error);
+                     } catch (const std::exception& e) {
+                       std::fprintf(stderr, "http server: accept loop failed: %s\n", e.what());
+                     }
+                   });
+  }
   return {};
 }
 
-asio::awaitable<void> ServerCore::accept_loop(std::shared_ptr<ServerCore> core) {
+asio::awaitable<void> ServerCore::accept_loop(std::shared_ptr<ServerCore> core,
+                                              tcp::acceptor& acceptor, asio::io_context& context) {
   for (;;) {
-    auto [ec, socket] =
-        co_await core->acceptor.async_accept(asio::make_strand(core->ioc), kNoThrow);
+    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(context), kNoThrow);
     if (ec) {
-      if (ec == asio::error::operation_aborted || !core->acceptor.is_open()) co_return;
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       // Out of descriptors or a connection reset before accept: wait a little, do not spin.
-      asio::steady_timer pause(core->acceptor.get_executor(), std::chrono::milliseconds(20));
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(20));
       co_await pause.async_wait(kNoThrow);
       continue;
     }
@@ -257,10 +335,12 @@ asio::awaitable<void> ServerCore::accept_loop(std::shared_ptr<ServerCore> core) 
 }
 
 void ServerCore::stop() {
-  asio::post(acceptor.get_executor(), [self = shared_from_this()] {
-    error_code ignored;
-    self->acceptor.close(ignored);
-  });
+  for (auto& acceptor : acceptors) {
+    asio::post(acceptor->get_executor(), [self = shared_from_this(), a = acceptor.get()] {
+      error_code ignored;
+      a->close(ignored);
+    });
+  }
   std::vector<std::shared_ptr<Connection>> live;
   {
     const std::lock_guard lock(mutex_);
@@ -438,58 +518,8 @@ std::string Connection::request_id_for(const Request& request) const {
 
 asio::awaitable<Response> Connection::handle(const Request& request,
                                              const std::string& request_id) {
-  const std::string_view target = to_std(request.target());
-  const size_t question = target.find('?');
-  const std::string_view path = target.substr(0, question);
-  if (path.empty() || path.front() != '/') {
-    // Origin form only: no proxy requests ("http://host/..."), no "*".
-    co_return error_response(400, to_string(ErrorKind::kInvalidArgument),
-                             "malformed request target");
-  }
-  Router::Match match = core_->router.match(request.method(), path);
-  if (match.handler == nullptr) {
-    if (!match.path_known) co_return error_response(404, "not_found", "no such resource");
-    Response response = error_response(405, "method_not_allowed", "method not allowed here");
-    response.headers.emplace_back("Allow", std::move(match.allow));
-    co_return response;
-  }
-  Result<QueryPairs> query = parse_query(
-      question == std::string_view::npos ? std::string_view{} : target.substr(question + 1));
-  if (!query) co_return error_response(query.error());
-
-  const InFlight in_flight(core_->in_flight, core_->options.max_in_flight);
-  if (!in_flight.admitted()) {
-    co_return error_response(503, "overloaded", "too many requests in flight; retry later");
-  }
-  const RequestContext context{request, path, std::move(match.params), std::move(*query),
-                               request_id};
-  std::string failure;
-  try {
-    co_return co_await invoke(match, context);
-  } catch (const std::exception& e) {
-    failure = e.what();
-  } catch (...) {
-    failure = "unknown exception";
-  }
-  std::fprintf(stderr, "http server: %.*s %.*s (request %s) failed: %s\n",
-               static_cast<int>(request.method_string().size()), request.method_string().data(),
-               static_cast<int>(path.size()), path.data(), request_id.c_str(), failure.c_str());
-  co_return error_response(500, to_string(ErrorKind::kInternal), "internal error");
-}
-
-asio::awaitable<Response> Connection::invoke(const Router::Match& match,
-                                             const RequestContext& context) {
-  if (const auto* async = std::get_if<AsyncHandler>(match.handler)) {
-    co_return co_await (*async)(context);
-  }
-  const SyncHandler& sync = std::get<SyncHandler>(*match.handler);
-  if (match.dispatch == Dispatch::kInline) co_return sync(context);
-  // Run on the blocking pool; co_spawn's completion brings this coroutine back to its strand,
-  // and rethrows what the handler threw.
-  co_return co_await asio::co_spawn(
-      core_->blocking.get_executor(),
-      [&sync, &context]() -> asio::awaitable<Response> { co_return sync(context); },
-      asio::use_awaitable);
+  co_return co_await dispatch(core_->router, core_->blocking, request, request_id,
+                              &core_->in_flight, core_->options.max_in_flight);
 }
 
 template <class Body>
@@ -601,7 +631,13 @@ struct Server::Impl final : server_detail::ServerCore {
 
 Server::Server(boost::asio::io_context& ioc, boost::asio::thread_pool& blocking, Router router,
                ServerOptions options)
-    : impl_(std::make_shared<Impl>(ioc, blocking, std::move(router), std::move(options))) {}
+    : Server(std::vector<boost::asio::io_context*>{&ioc}, blocking, std::move(router),
+             std::move(options)) {}
+
+Server::Server(std::vector<boost::asio::io_context*> contexts, boost::asio::thread_pool& blocking,
+               Router router, ServerOptions options)
+    : impl_(std::make_shared<Impl>(std::move(contexts), blocking, std::move(router),
+                                   std::move(options))) {}
 
 Server::~Server() {
   try {

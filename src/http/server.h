@@ -20,6 +20,7 @@
 // Thread-safe: run the io_context on any number of threads.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -27,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "http/router.h"
@@ -44,10 +46,23 @@ struct ServerOptions {
   std::string server_name = "dither";       // the Server header
 };
 
+// Routes and runs one request exactly as a Server does once the request is read (400 for a bad
+// target or query, 404/405, 503 past `max_in_flight` when a counter is given, a handler's
+// exception as 500), but without a socket: the in-process path from the gateway to a service.
+boost::asio::awaitable<Response> dispatch(const Router& router, boost::asio::thread_pool& blocking,
+                                          const Request& request, const std::string& request_id,
+                                          std::atomic<int>* in_flight = nullptr,
+                                          int max_in_flight = 0);
+
 class Server {
  public:
   Server(boost::asio::io_context& ioc, boost::asio::thread_pool& blocking, Router router,
          ServerOptions options);
+  // One acceptor per context on the same port (SO_REUSEPORT); a connection is served on the
+  // context that accepted it. Run each context on its own thread and nothing crosses threads
+  // but blocking handlers (the nginx model: no shared queue, no wake-ups between threads).
+  Server(std::vector<boost::asio::io_context*> contexts, boost::asio::thread_pool& blocking,
+         Router router, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
