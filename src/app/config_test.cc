@@ -58,6 +58,7 @@ TEST(Config, MalformedValuesNameTheVariable) {
                                                         {"AUTO_DITHER_OPTIONS", "channels=1"},
                                                         {"PUBLIC_BASE_URL", "ftp://x"},
                                                         {"LOG_LEVEL", "loud"},
+                                                        {"GATEWAY_UPSTREAM", "carrier-pigeon"},
                                                         {"KAFKA_DITHER_TOPIC", "images"}}) {
     Result<Config> c = load({{name, value}});
     ASSERT_FALSE(c.ok()) << name << "=" << value;

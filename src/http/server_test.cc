@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -14,6 +16,7 @@
 #include <latch>
 #include <mutex>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -587,6 +590,87 @@ TEST(Server, ConcurrentClients) {
   }
   for (std::thread& t : threads) t.join();
   EXPECT_EQ(wrong, 0);
+}
+
+}  // namespace
+}  // namespace dither::http
+
+namespace dither::http {
+namespace {
+
+// One acceptor per context (SO_REUSEPORT), each context on its own thread: every connection is
+// served, on one of the threads, and the contexts share one port.
+TEST(MultiContextServer, ServesEveryConnectionOnOnePort) {
+  boost::asio::io_context a(1);
+  boost::asio::io_context b(1);
+  boost::asio::thread_pool pool(1);
+  std::mutex mutex;
+  std::set<std::thread::id> threads_seen;
+  Router router;
+  router.add(Verb::get, "/where", [&](const RequestContext&) {
+    const std::lock_guard lock(mutex);
+    threads_seen.insert(std::this_thread::get_id());
+    return json_response(200, "{}");
+  });
+  Server server(std::vector<boost::asio::io_context*>{&a, &b}, pool, std::move(router), {});
+  ASSERT_TRUE(server.listen().ok());
+  ASSERT_NE(server.port(), 0);
+  std::thread ta([&] { a.run(); });
+  std::thread tb([&] { b.run(); });
+  for (int i = 0; i < 64; ++i) {
+    testing::RawClient client(server.port());
+    client.send("GET /where HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(client.read().result_int(), 200u);
+  }
+  server.stop();
+  ta.join();
+  tb.join();
+  EXPECT_GE(threads_seen.size(), 1u);
+  EXPECT_LE(threads_seen.size(), 2u);
+}
+
+TEST(MultiContextServer, SecondServerOnTheSamePortIsRefused) {
+  boost::asio::io_context a(1);
+  boost::asio::io_context b(1);
+  boost::asio::thread_pool pool(1);
+  Server first(std::vector<boost::asio::io_context*>{&a, &b}, pool, Router{}, {});
+  ASSERT_TRUE(first.listen().ok());
+  ServerOptions same;
+  same.port = first.port();
+  Server second(a, pool, Router{}, same);
+  Status s = second.listen();
+  ASSERT_FALSE(s.ok()) << "a server without SO_REUSEPORT must not share the port";
+  EXPECT_EQ(s.error().kind, ErrorKind::kUnavailable);
+}
+
+// dispatch() answers like the server, without a socket.
+TEST(Dispatch, RoutesLikeTheServer) {
+  boost::asio::io_context io;
+  boost::asio::thread_pool pool(1);
+  std::atomic<int> calls{0};
+  const Router router = test_router(calls);
+  std::vector<Response> answers;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        for (const char* target :
+             {"/images/abc", "/nowhere", "/query?name=a%20b", "/query?x=%zz"}) {
+          Request request{Verb::get, target, 11};
+          answers.push_back(co_await dispatch(router, pool, request, "rid"));
+        }
+        Request post{Verb::get, "/echo", 11};
+        answers.push_back(co_await dispatch(router, pool, post, "rid"));
+      },
+      boost::asio::detached);
+  io.run();
+  ASSERT_EQ(answers.size(), 5u);
+  EXPECT_EQ(answers[0].status, 200u);
+  EXPECT_EQ(answers[0].body, "abc");
+  EXPECT_EQ(answers[1].status, 404u);
+  EXPECT_EQ(answers[2].body, "a b");
+  EXPECT_EQ(answers[3].status, 400u);
+  EXPECT_EQ(answers[4].status, 405u);
+  EXPECT_EQ(calls.load(), 2);
 }
 
 }  // namespace
