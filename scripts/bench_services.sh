@@ -12,7 +12,7 @@
 # to wait for idle CPUs before each round, default 10).
 #
 # Steps: system packages (scripts/setup.sh: wrk, nginx-light, ImageMagick); a Release build of
-# ditherd and dither; a temp directory with two ditherd instances (defaults, and IO_THREADS=1) on
+# ditherd and dither; a temp directory with two ditherd instances (defaults, and GATEWAY_UPSTREAM=http) on
 # free ports and an nginx whose whole configuration, pid file, logs and temp paths live there;
 # the measurements (scripts/bench/services.py, Python standard library only); everything stopped
 # on exit; the report (scripts/bench/services_report.py), printed and written to
@@ -84,7 +84,7 @@ mkdir -p "$run"
 cp "$tmp/results.json" "$run/results.json"
 # Keep the generated nginx configuration and the ditherd logs next to the raw results.
 cp "$tmp"/nginx-*/nginx.conf "$run/nginx.conf" 2>/dev/null || true
-for d in ditherd ditherd-io1; do
+for d in ditherd ditherd-http; do
   [[ -f $tmp/$d/stderr.log ]] && cp "$tmp/$d/stderr.log" "$run/$d.stderr.log"
 done
 

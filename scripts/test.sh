@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Sets up, builds and runs every test: the Release build's unit tests and the functional tests
-# (the real program over HTTP), then the unit tests under AddressSanitizer +
+# (the real program over HTTP), then both again under AddressSanitizer +
 # UndefinedBehaviorSanitizer. This is what CI runs (.ci/run).
 #   scripts/test.sh             everything
 #   scripts/test.sh --quick     Release build only
@@ -25,8 +25,12 @@ if ((quick == 0)); then
   scripts/build.sh sanitize
   # Leak checking stays on; glib and libvips keep process-lifetime caches that LSan reports, which
   # the suppressions file names.
-  ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1" \
-  LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0" \
-  UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1" \
-    ctest --test-dir build/sanitize --output-on-failure -j "$(nproc)"
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+  export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  ctest --test-dir build/sanitize --output-on-failure -j "$(nproc)"
+
+  echo "== Functional tests: ditherd under AddressSanitizer + UndefinedBehaviorSanitizer"
+  # The same suite; a sanitizer report on the server's stderr fails the test that caused it.
+  DITHER_TEST_TIMEOUT_SCALE=4 scripts/functional.sh build/sanitize/src/app/ditherd
 fi

@@ -8,7 +8,7 @@ Standard library only (HTTP through http.client; the test photo is made by Image
 
 1. Gateway: wrk against GET of one image record (a) through our gateway, (b) directly on the
    upload service's loopback port and (c) through nginx as a keep-alive reverse proxy to the same
-   upload service; plus (d) the gateway of a second ditherd started with IO_THREADS=1. The targets
+   upload service; plus (d) the gateway of a second ditherd started with GATEWAY_UPSTREAM=http. The targets
    alternate within each round; every run records the CPU time that wrk, nginx, ditherd and the
    rest of the machine used meanwhile.
 2. Uploads: a 4 MP JPEG uploaded sequentially, each followed by polling GET /api/images/{uuid}
@@ -48,7 +48,7 @@ HZ = os.sysconf("SC_CLK_TCK")
 CONFIG_PREFIXES = ("DITHER_", "KAFKA_", "POSTGRES_", "CLOUDINARY_", "S3_", "SMTP_",
                    "UPLOAD_SERVICE_", "NOTIFY_", "MAIL_")
 CONFIG_NAMES = ("PUBLIC_BASE_URL", "MAX_UPLOAD_BYTES", "MAX_PIXELS", "AUTO_DITHER",
-                "AUTO_DITHER_OPTIONS", "LOG_LEVEL", "GATEWAY_MAX_IN_FLIGHT", "IO_THREADS",
+                "AUTO_DITHER_OPTIONS", "LOG_LEVEL", "GATEWAY_MAX_IN_FLIGHT", "GATEWAY_UPSTREAM", "IO_THREADS",
                 "BLOCKING_THREADS")
 
 
@@ -470,7 +470,7 @@ def gateway_bench(args, main: Ditherd, single: Ditherd, nginx: Nginx, uuid: str,
         "gateway": f"http://127.0.0.1:{main.port}/api/images/{uuid}",
         "upload-direct": f"http://127.0.0.1:{main.upload_port}/images/{uuid}",
         "nginx": f"http://127.0.0.1:{nginx.port}/api/images/{uuid}",
-        "gateway-io1": f"http://127.0.0.1:{single.port}/api/images/{uuid_single}",
+        "gateway-http": f"http://127.0.0.1:{single.port}/api/images/{uuid_single}",
     }
     bodies = {}
     for name, url in targets.items():
@@ -486,15 +486,15 @@ def gateway_bench(args, main: Ditherd, single: Ditherd, nginx: Nginx, uuid: str,
     watch_nginx = {"ditherd": [main.proc.pid], "nginx": nginx.pids()}
     watch_single = {"ditherd": [single.proc.pid]}
     watch = {"gateway": watch_main, "upload-direct": watch_main, "nginx": watch_nginx,
-             "gateway-io1": watch_single}
+             "gateway-http": watch_single}
     thread_pids = {"gateway": {"ditherd": main.proc.pid},
                    "upload-direct": {"ditherd": main.proc.pid},
                    "nginx": {"ditherd": main.proc.pid},
-                   "gateway-io1": {"ditherd": single.proc.pid}}
+                   "gateway-http": {"ditherd": single.proc.pid}}
 
     upstream_ports = {"gateway": (main.upload_port, [main.proc.pid]), "upload-direct": None,
                       "nginx": (main.upload_port, nginx.pids()),
-                      "gateway-io1": (single.upload_port, [single.proc.pid])}
+                      "gateway-http": (single.upload_port, [single.proc.pid])}
 
     # Warm-up: every target once, short, not recorded.
     for name, url in targets.items():
@@ -699,7 +699,7 @@ def main() -> int:
     # SIGTERM (e.g. from the shell's trap) unwinds through the finally below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main_d = Ditherd(args.ditherd, args.workdir, "ditherd")
-    single = Ditherd(args.ditherd, args.workdir, "ditherd-io1", {"IO_THREADS": "1"})
+    single = Ditherd(args.ditherd, args.workdir, "ditherd-http", {"GATEWAY_UPSTREAM": "http"})
     nginx = None
     try:
         main_d.start()
@@ -707,7 +707,7 @@ def main() -> int:
         nginx = Nginx(args.workdir, main_d.upload_port)
         nginx.start()
         log(f"ditherd: gateway :{main_d.port}, upload :{main_d.upload_port}; "
-            f"ditherd IO_THREADS=1: gateway :{single.port}; nginx :{nginx.port}")
+            f"ditherd GATEWAY_UPSTREAM=http: gateway :{single.port}; nginx :{nginx.port}")
         data = photo.read_bytes()
         uuids = []
         for d in (main_d, single):
