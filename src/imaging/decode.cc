@@ -93,10 +93,10 @@ Result<Opened> open_checked(std::span<const uint8_t> bytes, const Limits& limits
                                                    std::to_string(info.height) + " pixels");
   }
   if (pixels > limits.max_pixels) {
-    return make_error(ErrorKind::kTooManyPixels, "image is " + std::to_string(info.width) + "x" +
-                                                std::to_string(info.height) + " (" +
-                                                std::to_string(pixels) + " pixels); the limit is " +
-                                                std::to_string(limits.max_pixels) + " pixels");
+    return make_error(ErrorKind::kTooManyPixels,
+                      "image is " + std::to_string(info.width) + "x" + std::to_string(info.height) +
+                          " (" + std::to_string(pixels) + " pixels); the limit is " +
+                          std::to_string(limits.max_pixels) + " pixels");
   }
   if (vips_image_get_orientation_swap(raw)) std::swap(info.width, info.height);
   return Opened{info, std::move(image)};

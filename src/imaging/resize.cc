@@ -42,10 +42,10 @@ Result<Image> resize(const Image& img, int width, int height, const Limits& limi
   if (height == 0) height = scaled_side(img.height, width, img.width);
   const uint64_t pixels = static_cast<uint64_t>(width) * static_cast<uint64_t>(height);
   if (pixels > limits.max_pixels) {
-    return make_error(ErrorKind::kTooManyPixels, "resize to " + std::to_string(width) + "x" +
-                                                std::to_string(height) + " (" +
-                                                std::to_string(pixels) + " pixels): the limit is " +
-                                                std::to_string(limits.max_pixels) + " pixels");
+    return make_error(ErrorKind::kTooManyPixels,
+                      "resize to " + std::to_string(width) + "x" + std::to_string(height) + " (" +
+                          std::to_string(pixels) + " pixels): the limit is " +
+                          std::to_string(limits.max_pixels) + " pixels");
   }
   if (width == img.width && height == img.height) return img;
   if (Status s = init(); !s) return s.error();

@@ -9,10 +9,10 @@ namespace {
 Status check_pixels(uint64_t width, uint64_t height, const imaging::Limits& limits,
                     std::string_view what) {
   if (width * height > limits.max_pixels) {
-    return make_error(ErrorKind::kTooManyPixels, std::string(what) + " would be " +
-                                                std::to_string(width) + "x" +
-                                                std::to_string(height) + " pixels, over the " +
-                                                std::to_string(limits.max_pixels) + "-pixel limit");
+    return make_error(ErrorKind::kTooManyPixels,
+                      std::string(what) + " would be " + std::to_string(width) + "x" +
+                          std::to_string(height) + " pixels, over the " +
+                          std::to_string(limits.max_pixels) + "-pixel limit");
   }
   return {};
 }
