@@ -177,11 +177,9 @@ void App::start_services() {
     spdlog::info("removed {} originals without a record (left by a crash)", *orphans);
   }
 
-  // Subscriptions: each service consumes the other's topic.
-  p.bus->subscribe({config_.topics.image, "dither-service",
-                    [&p](const Message& m) { return p.dither->on_image_message(m); }});
-  p.bus->subscribe({config_.topics.dither, "upload-service",
-                    [&p](const Message& m) { return p.upload->on_dither_message(m); }});
+  // The event log subscribes first, so it records each message before any consumer reacts to
+  // it (the in-process bus delivers to subscriptions in order): the log shows causes before
+  // effects.
   if (!config_.event_log.empty()) {
     p.event_log = std::make_unique<EventLog>(config_.event_log);
     for (const std::string& topic :
@@ -191,6 +189,11 @@ void App::start_services() {
           {topic, "event-log", [&p](const Message& m) { return p.event_log->append(m); }});
     }
   }
+  // Each service consumes the other's topic.
+  p.bus->subscribe({config_.topics.image, "dither-service",
+                    [&p](const Message& m) { return p.dither->on_image_message(m); }});
+  p.bus->subscribe({config_.topics.dither, "upload-service",
+                    [&p](const Message& m) { return p.upload->on_dither_message(m); }});
   must(p.bus->start(), "event bus");
   p.upload_relay->start();
   p.dither_relay->start();

@@ -1,7 +1,8 @@
 // EventBus adapter: an in-process bus (the embedded default).
 //
-// publish() hands the message to every subscription of its topic, one after another, on the
-// caller's thread, and returns once each has returned OK or dead-lettered it; so "publish
+// publish() hands the message to every subscription of its topic, one after another in the order
+// they subscribed, on the caller's thread, and returns once each has returned OK or dead-lettered
+// it; so "publish
 // returned" means what it means for Kafka: every consumer group will not lose it. Combined with
 // the services' outboxes (a message leaves the outbox only when publish returned OK) this is
 // at-least-once delivery that survives a crash of the process. Messages of one topic are delivered
