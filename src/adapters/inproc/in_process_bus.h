@@ -2,11 +2,10 @@
 //
 // publish() hands the message to every subscription of its topic, one after another in the order
 // they subscribed, on the caller's thread, and returns once each has returned OK or dead-lettered
-// it; so "publish
-// returned" means what it means for Kafka: every consumer group will not lose it. Combined with
-// the services' outboxes (a message leaves the outbox only when publish returned OK) this is
-// at-least-once delivery that survives a crash of the process. Messages of one topic are delivered
-// in publish order (one topic's deliveries never overlap).
+// it; so "publish returned" means what it means for Kafka: every consumer group will not lose it.
+// Combined with the services' outboxes (a message leaves the outbox only when publish returned OK)
+// this is at-least-once delivery that survives a crash of the process. Messages of one topic are
+// delivered in publish order (one topic's deliveries never overlap).
 //
 // A handler error is retried `max_attempts` times with a back-off (10 ms doubling, at most 1 s);
 // then the message goes to the dead-letter topic (Topics::dead_letter) with the headers
