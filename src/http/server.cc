@@ -335,16 +335,19 @@ asio::awaitable<void> ServerCore::accept_loop(std::shared_ptr<ServerCore> core,
 }
 
 void ServerCore::stop() {
-  for (auto& acceptor : acceptors) {
-    asio::post(acceptor->get_executor(), [self = shared_from_this(), a = acceptor.get()] {
-      error_code ignored;
-      a->close(ignored);
-    });
-  }
   std::vector<std::shared_ptr<Connection>> live;
   {
     const std::lock_guard lock(mutex_);
+    // Once is enough; posting again (e.g. from ~Server after stop()) would leave handlers that
+    // keep this core alive in contexts that may be destroyed before the others.
+    if (stopped_) return;
     stopped_ = true;
+    for (auto& acceptor : acceptors) {
+      asio::post(acceptor->get_executor(), [self = shared_from_this(), a = acceptor.get()] {
+        error_code ignored;
+        a->close(ignored);
+      });
+    }
     live.reserve(connections_.size());
     for (Connection* connection : connections_) {
       if (auto alive = connection->weak_from_this().lock()) live.push_back(std::move(alive));
