@@ -106,7 +106,13 @@ void must(const Status& s, std::string_view what) {
 
 App::App(Config config) : config_(std::move(config)) {}
 
-App::~App() { stop(); }
+App::~App() {
+  try {
+    stop();
+  } catch (const std::exception& e) {
+    spdlog::error("stopping failed: {}", e.what());
+  }
+}
 
 void App::start() {
   spdlog::set_level(spdlog::level::from_str(config_.log_level));

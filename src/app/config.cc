@@ -83,7 +83,9 @@ Result<Config> load_config(const GetEnv& getenv) {
     for (const auto& [name, value] : c.auto_dither.options) {
       if (name == "threads") return bad("AUTO_DITHER_OPTIONS", name, "engine options but threads");
       if (Status s = set_option(check, name, value); !s) {
-        return bad("AUTO_DITHER_OPTIONS", name + "=" + value, s.error().message);
+        std::string option = name;
+        option.append("=").append(value);
+        return bad("AUTO_DITHER_OPTIONS", option, s.error().message);
       }
     }
     if (Status s = validate(check.dither); !s) {
@@ -125,7 +127,8 @@ Result<Config> load_config(const GetEnv& getenv) {
 std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
   std::string preset;
   for (const auto& [k, v] : c.auto_dither.options) {
-    preset += (preset.empty() ? "" : "&") + k + "=" + v;
+    if (!preset.empty()) preset += '&';
+    preset.append(k).append("=").append(v);
   }
   return {
       {"DITHER_HOST", c.host},

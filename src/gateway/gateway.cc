@@ -28,7 +28,7 @@ std::string_view query_of(const http::Request& request) {
 }
 
 // Builds the upstream request: `path` with the original query string.
-http::Request upstream_request(const RequestContext& c, std::string path) {
+http::Request upstream_request(const RequestContext& c, const std::string& path) {
   http::Request out{c.request.method(), path + std::string(query_of(c.request)), 11};
   for (std::string_view name : kForwardedHeaders) {
     const std::string_view value = c.header(name);
@@ -90,7 +90,7 @@ class LocalUpstream final : public Upstream {
 };
 
 awaitable<Response> forward(Upstream& upstream, const RequestContext& c, std::string path) {
-  Result<Response> r = co_await upstream.send(upstream_request(c, std::move(path)));
+  Result<Response> r = co_await upstream.send(upstream_request(c, path));
   if (!r) co_return http::error_response(503, "unavailable", r.error().message);
   co_return std::move(*r);
 }
