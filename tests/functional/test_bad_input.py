@@ -329,3 +329,12 @@ def test_wrong_method_is_rejected(s):
     r = s.request("PUT", "/api/images")
     assert r.status_code in (404, 405), r.text
     assert_error(r, r.status_code)
+
+
+def test_dither_request_body_over_its_limit_is_413(s, target):
+    """A dither request carries at most a JSON object of options: 64 KiB, checked before the
+    body is parsed (the gateway's own limit is the upload limit)."""
+    body = json.dumps({"algorithm": "bayer", "padding": "x" * 70000})
+    r = s.post(f"/api/dithers/{target['uuid']}/2", data=body,
+               headers={"Content-Type": "application/json"})
+    assert_error(r, 413, {"too_large"})
