@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "http/errors.h"
 #include "http/router.h"
 #include "ports/records.h"
 
@@ -16,6 +17,19 @@ namespace dither {
 Result<PageRequest> read_page_request(const http::RequestContext& c);
 // {"items": [...], "next_cursor": "..." | null}
 std::string page_json(boost::json::array items, const std::string& next_cursor);
+
+// A list route's whole answer: reads `limit` and `cursor`, calls list(PageRequest) (which returns
+// Result<Page<Record>>), and renders each record with to_json(Record) -> boost::json::object.
+template <class List, class ToJson>
+http::Response page_response(const http::RequestContext& c, List&& list, ToJson&& to_json) {
+  Result<PageRequest> page = read_page_request(c);
+  if (!page) return http::error_response(page.error());
+  auto records = list(*page);
+  if (!records) return http::error_response(records.error());
+  boost::json::array items;
+  for (const auto& record : records->items) items.push_back(to_json(record));
+  return http::json_response(200, page_json(std::move(items), records->next_cursor));
+}
 // 200 {"status": "ok", "service": name} or 503 {"status": "unavailable", "service", "error"}.
 http::Response health_response(std::string_view service, const Status& status);
 // Parses a decimal integer in [min, max]; kInvalidArgument naming `what` otherwise.

@@ -81,14 +81,9 @@ Result<OptionPairs> request_options(const RequestContext& c) {
 
 http::Router dither_routes(DitherService& service) {
   http::Router router;
-  router.add(http::Verb::get, "/images", [&service](const RequestContext& c) -> Response {
-    Result<PageRequest> page = read_page_request(c);
-    if (!page) return http::error_response(page.error());
-    Result<Page<DitherRecord>> r = service.list(*page);
-    if (!r) return http::error_response(r.error());
-    json::array items;
-    for (const DitherRecord& d : r->items) items.push_back(dither_object(d));
-    return http::json_response(200, page_json(std::move(items), r->next_cursor));
+  router.add(http::Verb::get, "/images", [&service](const RequestContext& c) {
+    return page_response(
+        c, [&](const PageRequest& page) { return service.list(page); }, dither_object);
   });
 
   router.add(http::Verb::get, "/images/{uuid}", [&service](const RequestContext& c) -> Response {

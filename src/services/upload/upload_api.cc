@@ -117,14 +117,9 @@ http::Router upload_routes(UploadService& service) {
       },
       http::Dispatch::kBlocking);
 
-  router.add(http::Verb::get, "/images", [&service](const RequestContext& c) -> Response {
-    Result<PageRequest> page = read_page_request(c);
-    if (!page) return http::error_response(page.error());
-    Result<Page<ImageRecord>> r = service.list(*page);
-    if (!r) return http::error_response(r.error());
-    json::array items;
-    for (const ImageRecord& image : r->items) items.push_back(image_object(image));
-    return http::json_response(200, page_json(std::move(items), r->next_cursor));
+  router.add(http::Verb::get, "/images", [&service](const RequestContext& c) {
+    return page_response(
+        c, [&](const PageRequest& page) { return service.list(page); }, image_object);
   });
 
   router.add(http::Verb::get, "/images/{uuid}", [&service](const RequestContext& c) -> Response {
