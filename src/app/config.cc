@@ -2,8 +2,6 @@
 
 #include <charconv>
 
-#include "pipeline/process_options.h"
-
 namespace dither {
 namespace {
 
@@ -77,20 +75,10 @@ Result<Config> load_config(const GetEnv& getenv) {
     if (!pairs) return bad("AUTO_DITHER_OPTIONS", o, pairs.error().message);
     c.auto_dither.options = std::move(*pairs);
   }
-  {
-    // The preset must be valid now, not at the first upload.
-    ProcessOptions check;
-    for (const auto& [name, value] : c.auto_dither.options) {
-      if (name == "threads") return bad("AUTO_DITHER_OPTIONS", name, "engine options but threads");
-      if (Status s = set_option(check, name, value); !s) {
-        std::string option = name;
-        option.append("=").append(value);
-        return bad("AUTO_DITHER_OPTIONS", option, s.error().message);
-      }
-    }
-    if (Status s = validate(check.dither); !s) {
-      return bad("AUTO_DITHER_OPTIONS", "", s.error().message);
-    }
+  // The preset must be valid now, not at the first upload.
+  if (Result<ProcessOptions> preset = parse_dither_options(c.auto_dither.options); !preset) {
+    const char* raw = getenv("AUTO_DITHER_OPTIONS");
+    return bad("AUTO_DITHER_OPTIONS", raw != nullptr ? raw : "", preset.error().message);
   }
   if (Status s = read_integer(getenv, "DITHER_WORKERS", c.dither_workers, 1, 64); !s) {
     return s.error();

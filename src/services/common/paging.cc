@@ -36,10 +36,14 @@ Result<PageRequest> read_page_request(const http::RequestContext& c) {
   return page;
 }
 
+boost::json::value text_or_null(const std::string& text) {
+  return text.empty() ? boost::json::value() : boost::json::value(text);
+}
+
 std::string page_json(boost::json::array items, const std::string& next_cursor) {
   boost::json::object o;
   o["items"] = std::move(items);
-  o["next_cursor"] = next_cursor.empty() ? boost::json::value() : boost::json::value(next_cursor);
+  o["next_cursor"] = text_or_null(next_cursor);
   return boost::json::serialize(o);
 }
 

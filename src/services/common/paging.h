@@ -15,6 +15,8 @@ namespace dither {
 
 // `limit` (1..1000, default 50) and `cursor` (the previous page's next_cursor) from the query.
 Result<PageRequest> read_page_request(const http::RequestContext& c);
+// A JSON string, or null for an empty one (optional text fields such as `error`).
+boost::json::value text_or_null(const std::string& text);
 // {"items": [...], "next_cursor": "..." | null}
 std::string page_json(boost::json::array items, const std::string& next_cursor);
 

@@ -29,7 +29,7 @@ json::object dither_object(const DitherRecord& d) {
   }
   o["options"] = std::move(options);
   o["source"] = DitherService::source_of(d);
-  o["error"] = d.error.empty() ? json::value() : json::value(d.error);
+  o["error"] = text_or_null(d.error);
   o["created_at"] = iso_time(d.created_at);
   o["updated_at"] = iso_time(d.updated_at);
   return o;

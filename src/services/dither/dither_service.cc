@@ -20,7 +20,9 @@ std::string pairs_json(const OptionPairs& pairs) {
   return json::serialize(o);
 }
 
-Result<ProcessOptions> apply(const OptionPairs& pairs) {
+}  // namespace
+
+Result<ProcessOptions> parse_dither_options(const OptionPairs& pairs) {
   ProcessOptions options;
   for (const auto& [name, value] : pairs) {
     if (name == "threads") {
@@ -33,6 +35,8 @@ Result<ProcessOptions> apply(const OptionPairs& pairs) {
   if (Status s = validate(options.dither); !s) return s.error();
   return options;
 }
+
+namespace {
 
 std::string_view value_of(const std::vector<std::pair<std::string, std::string>>& described,
                           std::string_view name) {
@@ -108,7 +112,7 @@ Result<ProcessOptions> DitherService::options_of(const DitherRecord& dither) {
     if (!val.is_string()) return make_error(ErrorKind::kInternal, "stored option is not text");
     pairs.emplace_back(std::string(k), std::string(val.as_string()));
   }
-  return apply(pairs);
+  return parse_dither_options(pairs);
 }
 
 std::string_view DitherService::source_of(const DitherRecord& dither) {
@@ -119,14 +123,15 @@ std::string_view DitherService::source_of(const DitherRecord& dither) {
 Result<DitherRecord> DitherService::make_record(const ImageId& uuid, const OptionPairs& pairs,
                                                 std::string request_id,
                                                 std::string_view traceparent) {
-  Result<ProcessOptions> options = apply(pairs);
+  Result<ProcessOptions> options = parse_dither_options(pairs);
   if (!options) return options.error();
   const auto described = describe(*options);
   DitherRecord record;
   record.uuid = uuid;
   record.channels = 0;
   for (const auto& [name, value] : pairs) {
-    if (name == "channels") record.channels = std::stoi(value);  // validated by apply()
+    if (name == "channels")
+      record.channels = std::stoi(value);  // validated by parse_dither_options()
   }
   record.algorithm = std::string(value_of(described, "algorithm"));
   record.palette = std::string(value_of(described, "palette"));

@@ -36,6 +36,11 @@ struct AutoDither {
 // Parses "name=value&name=value" (AUTO_DITHER_OPTIONS) into pairs; values are not checked here.
 Result<OptionPairs> parse_option_query(std::string_view text);
 
+// The engine options a dither is made with, from (name, value) pairs in order (a later value
+// wins): every name of pipeline's option table but `threads` (the server's choice), each value
+// checked, then the combination validated. kInvalidArgument naming the option otherwise.
+Result<ProcessOptions> parse_dither_options(const OptionPairs& pairs);
+
 class DitherService {
  public:
   DitherService(DitherRepository& dithers, BlobStore& blobs, Topics topics, imaging::Limits limits,

@@ -15,10 +15,6 @@ namespace json = boost::json;
 using http::RequestContext;
 using http::Response;
 
-json::value text_or_null(const std::string& s) {
-  return s.empty() ? json::value() : json::value(s);
-}
-
 json::object image_object(const ImageRecord& r) {
   json::object o;
   o["id"] = r.id;

@@ -55,18 +55,20 @@ Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::s
     return make_error(ErrorKind::kInvalidArgument, "email is not a valid address");
   }
   if (bytes.empty()) return make_error(ErrorKind::kInvalidArgument, "the upload is empty");
-  Result<imaging::ImageInfo> info = imaging::probe(bytes, limits_);
-  if (!info) return info.error();
-  if (Result<Image> decoded = imaging::decode(bytes, limits_); !decoded) return decoded.error();
+  // decode() checks size, sniffed format and header pixel count first (probe), then decodes every
+  // pixel; its size is the displayed one (EXIF orientation applied), as probe would report.
+  Result<Image> decoded = imaging::decode(bytes, limits_);
+  if (!decoded) return decoded.error();
+  const imaging::InputFormat format = *imaging::sniff(bytes);  // decode() accepted it
 
-  const std::string_view ext = imaging::to_string(info->format);
+  const std::string_view ext = imaging::to_string(format);
   ImageRecord record;
   record.uuid = new_image_id();
   record.filename = clean_filename(filename, ext);
-  record.content_type = std::string(imaging::content_type(info->format));
+  record.content_type = std::string(imaging::content_type(format));
   record.size = static_cast<int64_t>(bytes.size());
-  record.width = info->width;
-  record.height = info->height;
+  record.width = decoded->width;
+  record.height = decoded->height;
   record.email = std::string(email);
   record.blob_key = ObjectKey{"originals/" + record.uuid.value + "." + std::string(ext)};
   record.url = blobs_.public_url(record.blob_key);
