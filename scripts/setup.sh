@@ -10,6 +10,11 @@ packages=(
   libvips-dev libpng-dev libgif-dev libwebp-dev
   # services: HTTP (Beast/Asio, JSON, URL), embedded metadata, logging
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libsqlite3-dev libspdlog-dev
+  # distributed mode: Kafka client, PostgreSQL client, S3/Cloudinary over HTTPS (libcurl, OpenSSL)
+  librdkafka-dev libpqxx-dev libcurl4-openssl-dev libssl-dev
+  # distributed mode's test servers and tools: PostgreSQL, Java + Maven (Kafka),
+  # kcat (reads topics as a third party)
+  postgresql postgresql-client openjdk-17-jre-headless maven kcat
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev imagemagick python3-venv wrk nginx-light
 )

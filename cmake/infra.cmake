@@ -1,0 +1,43 @@
+# Real servers for the adapters' contract tests: PostgreSQL, Apache Kafka and an S3 server
+# (versitygw), started by scripts/infra/*.sh as ctest fixtures and stopped after the tests that
+# need them. They listen on loopback ports derived from DITHER_TEST_PORT_BASE and keep their state
+# under <build>/infra-test, so two build trees tested one after the other never share data.
+#
+#   dither_infra_test(<gtest target>)   registers the target's tests with the three fixtures
+#
+# The test programs learn where the servers are from compile definitions (DITHER_TEST_*). A test
+# whose server is missing fails; nothing skips.
+set(DITHER_TEST_PORT_BASE 35000 CACHE STRING "Test servers listen on base+432 (PostgreSQL), base+92/93 (Kafka), base+70 (S3)")
+math(EXPR DITHER_TEST_POSTGRES_PORT "${DITHER_TEST_PORT_BASE} + 432")
+math(EXPR DITHER_TEST_KAFKA_PORT "${DITHER_TEST_PORT_BASE} + 92")
+math(EXPR DITHER_TEST_S3_PORT "${DITHER_TEST_PORT_BASE} + 70")
+set(DITHER_TEST_INFRA_RUN "${CMAKE_BINARY_DIR}/infra-test")
+
+set(_infra_env
+  "DITHER_INFRA_RUN=${DITHER_TEST_INFRA_RUN}"
+  "POSTGRES_PORT=${DITHER_TEST_POSTGRES_PORT}"
+  "KAFKA_PORT=${DITHER_TEST_KAFKA_PORT}"
+  "S3_PORT=${DITHER_TEST_S3_PORT}")
+
+# One fixture for the three servers: a list would not survive gtest_discover_tests' PROPERTIES.
+foreach(server postgres kafka s3)
+  add_test(NAME infra_${server}_start
+    COMMAND ${CMAKE_SOURCE_DIR}/scripts/infra/${server}.sh start)
+  add_test(NAME infra_${server}_stop
+    COMMAND ${CMAKE_SOURCE_DIR}/scripts/infra/${server}.sh stop)
+  set_tests_properties(infra_${server}_start PROPERTIES
+    FIXTURES_SETUP infra ENVIRONMENT "${_infra_env}" LABELS infra TIMEOUT 600)
+  set_tests_properties(infra_${server}_stop PROPERTIES
+    FIXTURES_CLEANUP infra ENVIRONMENT "${_infra_env}" LABELS infra TIMEOUT 120)
+endforeach()
+
+function(dither_infra_test target)
+  target_compile_definitions(${target} PRIVATE
+    DITHER_TEST_POSTGRES_PORT=${DITHER_TEST_POSTGRES_PORT}
+    DITHER_TEST_KAFKA_PORT=${DITHER_TEST_KAFKA_PORT}
+    DITHER_TEST_S3_PORT=${DITHER_TEST_S3_PORT})
+  gtest_discover_tests(${target}
+    PROPERTIES LABELS infra
+               FIXTURES_REQUIRED infra
+               TIMEOUT 300)
+endfunction()
