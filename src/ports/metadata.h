@@ -9,6 +9,7 @@
 // Thread-safe: every method may be called from any thread at the same time.
 #pragma once
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -63,9 +64,17 @@ class DitherRepository : public Outbox {
   virtual Result<Page<DitherRecord>> list_dithers(const PageRequest& page) = 0;
   // The dithers of one original, newest first.
   virtual Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) = 0;
-  // PENDING dithers, oldest first, skipping the ids in `exclude` (those already being worked on).
-  virtual Result<std::vector<DitherRecord>> pending_dithers(
-      int limit, const std::vector<DitherId>& exclude) = 0;
+  // Work claiming, for several workers (threads, processes, hosts) sharing the store. Claims up
+  // to `limit` PENDING dithers, oldest first, that nobody holds (or whose lease expired): each is
+  // leased to `worker` until now + `lease`. A worker that dies loses its claims when the lease
+  // expires; finish/fail only apply to PENDING dithers, claimed or not, as before. A lease of 0
+  // claims nothing for long: the dither is free again at once. An empty `worker` is
+  // kInvalidArgument.
+  virtual Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
+                                                          std::chrono::seconds lease) = 0;
+  // Gives back a dither `worker` holds (after a transient error, or when stopping), so any
+  // worker may claim it at once. A no-op when `worker` does not hold it.
+  virtual Status release_dither(DitherId id, std::string_view worker) = 0;
 
   // Completes a PENDING dither and queues `event` (DITHER_UPLOADED / DITHER_FAILED). Returns false
   // (and changes nothing) when the dither no longer exists or is not PENDING.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -54,10 +55,18 @@ CREATE INDEX dithers_pending ON dithers (id) WHERE status = 'PENDING';
 constexpr std::string_view kDitherTraceSql =
     "ALTER TABLE dithers ADD COLUMN traceparent TEXT NOT NULL DEFAULT '';";
 
-constexpr std::array<sqlite::Migration, 3> kDitherMigrations = {{
+// Work claiming: who holds a PENDING dither, and until when (Unix ms; 0 = nobody). The partial
+// index of migration 2 still finds the queue; the lease is checked on its few rows.
+constexpr std::string_view kDitherClaimsSql = R"sql(
+ALTER TABLE dithers ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
+ALTER TABLE dithers ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
+)sql";
+
+constexpr std::array<sqlite::Migration, 4> kDitherMigrations = {{
     {1, sqlite::kMessagingTablesSql},
     {2, kDitherTablesSql},
     {3, kDitherTraceSql},
+    {4, kDitherClaimsSql},
 }};
 
 constexpr std::string_view kDitherColumns =
@@ -71,7 +80,11 @@ const std::string kSelectById = select_dithers("WHERE id = ?");
 const std::string kSelectByRequestId = select_dithers("WHERE request_id = ?");
 const std::string kSelectPage = select_dithers("WHERE id < ? ORDER BY id DESC LIMIT ?");
 const std::string kSelectOfOriginal = select_dithers("WHERE uuid = ? ORDER BY id DESC");
-const std::string kSelectPending = select_dithers("WHERE status = 'PENDING' ORDER BY id LIMIT ?");
+// Leases the oldest free PENDING dithers (free: nobody holds them, or the lease ended).
+const std::string kClaim =
+    "UPDATE dithers SET claimed_by = ?, claimed_until = ? WHERE id IN (SELECT id FROM dithers "
+    "WHERE status = 'PENDING' AND claimed_until <= ? ORDER BY id LIMIT ?) RETURNING " +
+    std::string(kDitherColumns);
 
 DitherRecord read_dither(const Statement& st) {
   DitherRecord r;
@@ -135,6 +148,13 @@ Result<std::unique_ptr<DitherRepository>> open_sqlite_dither_repository(
                                           kDitherMigrations};
   auto db = sqlite::Database::open(path, kSchema, options);
   if (!db) return db.error();
+  // An embedded database belongs to one process: claims left in it were made by that process's
+  // previous life (a crash), so the work is free again at once rather than when the leases end.
+  Status freed = (*db)->write([](Connection& c) {
+    c.prepare("UPDATE dithers SET claimed_by = '', claimed_until = 0 WHERE claimed_until <> 0")
+        .run();
+  });
+  if (!freed) return freed.error();
   return std::unique_ptr<DitherRepository>(new SqliteDitherRepository(std::move(*db)));
 }
 
@@ -214,21 +234,31 @@ Result<std::vector<DitherRecord>> SqliteDitherRepository::dithers_of(const Image
   });
 }
 
-Result<std::vector<DitherRecord>> SqliteDitherRepository::pending_dithers(
-    int limit, const std::vector<DitherId>& exclude) {
+Result<std::vector<DitherRecord>> SqliteDitherRepository::claim_dithers(
+    int limit, std::string_view worker, std::chrono::seconds lease) {
+  if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a claim needs a worker");
   if (limit <= 0) return std::vector<DitherRecord>{};
-  return db_->read([&](Connection& c) {
-    // Read enough rows that `limit` remain after skipping every excluded one.
-    auto st = c.prepare(kSelectPending);
-    st.bind(1, static_cast<int64_t>(limit) + static_cast<int64_t>(exclude.size()));
-    std::vector<DitherRecord> rows;
-    while (rows.size() < static_cast<size_t>(limit) && st.step()) {
-      DitherRecord r = read_dither(st);
-      if (std::find(exclude.begin(), exclude.end(), r.id) == exclude.end()) {
-        rows.push_back(std::move(r));
-      }
-    }
+  return db_->write([&](Connection& c) {
+    const int64_t now = now_millis();
+    const int64_t until = now + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::max(lease, std::chrono::seconds{0}))
+                                    .count();
+    auto st = c.prepare(kClaim);
+    st.bind_all(worker, until, now, limit);
+    std::vector<DitherRecord> rows = read_dithers(st);
+    std::sort(rows.begin(), rows.end(), [](const DitherRecord& a, const DitherRecord& b) {
+      return a.id.value < b.id.value;  // RETURNING has no order
+    });
     return rows;
+  });
+}
+
+Status SqliteDitherRepository::release_dither(DitherId id, std::string_view worker) {
+  return db_->write([&](Connection& c) {
+    c.prepare(
+         "UPDATE dithers SET claimed_by = '', claimed_until = 0 WHERE id = ? AND claimed_by = ?")
+        .bind_all(id.value, worker)
+        .run();
   });
 }
 
@@ -238,7 +268,7 @@ Result<bool> SqliteDitherRepository::finish_dither(DitherId id, const ObjectKey&
   return db_->write([&](Connection& c) {
     c.prepare(
          "UPDATE dithers SET status = 'FINISHED', blob_key = ?, url_dither = ?, error = '', "
-         "updated_at = ? WHERE id = ? AND status = 'PENDING'")
+         "updated_at = ?, claimed_by = '', claimed_until = 0 WHERE id = ? AND status = 'PENDING'")
         .bind_all(blob_key.value, url_dither, now_millis(), id.value)
         .run();
     if (c.changes() == 0) return false;
@@ -251,8 +281,8 @@ Result<bool> SqliteDitherRepository::fail_dither(DitherId id, std::string_view e
                                                  const Message& event) {
   return db_->write([&](Connection& c) {
     c.prepare(
-         "UPDATE dithers SET status = 'FAILED', error = ?, updated_at = ? "
-         "WHERE id = ? AND status = 'PENDING'")
+         "UPDATE dithers SET status = 'FAILED', error = ?, updated_at = ?, claimed_by = '', "
+         "claimed_until = 0 WHERE id = ? AND status = 'PENDING'")
         .bind_all(error, now_millis(), id.value)
         .run();
     if (c.changes() == 0) return false;

@@ -36,8 +36,9 @@ class SqliteDitherRepository final : public DitherRepository {
   Result<DitherRecord> get_dither(DitherId id) override;
   Result<Page<DitherRecord>> list_dithers(const PageRequest& page) override;
   Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) override;
-  Result<std::vector<DitherRecord>> pending_dithers(int limit,
-                                                    const std::vector<DitherId>& exclude) override;
+  Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
+                                                  std::chrono::seconds lease) override;
+  Status release_dither(DitherId id, std::string_view worker) override;
 
   Result<bool> finish_dither(DitherId id, const ObjectKey& blob_key, std::string_view url_dither,
                              const Message& event) override;

@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -33,7 +34,7 @@ class DitherRepositoryContract : public ::testing::TestWithParam<DitherRepositor
     ASSERT_NE(repo_, nullptr);
   }
 
-  static OriginalRecord original(const ImageId& uuid, std::string url = "") {
+  static OriginalRecord original(const ImageId& uuid, const std::string& url = "") {
     OriginalRecord o;
     o.uuid = uuid;
     o.url = url.empty() ? "http://localhost:8080/files/originals/" + uuid.value + ".png" : url;
@@ -69,11 +70,13 @@ class DitherRepositoryContract : public ::testing::TestWithParam<DitherRepositor
     return out;
   }
 
-  std::vector<int64_t> pending_ids(int limit, const std::vector<DitherId>& exclude = {}) {
-    return ids(value_of(repo_->pending_dithers(limit, exclude)));
+  // The ids `worker` claims now, with a lease long enough to hold for the whole test.
+  std::vector<int64_t> claim_ids(int limit, std::string_view worker,
+                                 std::chrono::seconds lease = std::chrono::seconds{600}) {
+    return ids(value_of(repo_->claim_dithers(limit, worker, lease)));
   }
 
-  static Message event(std::string_view type, const ImageId& uuid, std::string tag = "") {
+  static Message event(std::string_view type, const ImageId& uuid, const std::string& tag = "") {
     return test_message("dithers", type, uuid.value, tag);
   }
 
@@ -170,24 +173,109 @@ TEST_P(DitherRepositoryContract, DithersOfOneOriginalNewestFirst) {
   EXPECT_TRUE(value_of(repo_->dithers_of(new_image_id())).empty());
 }
 
-TEST_P(DitherRepositoryContract, PendingDithersOldestFirstSkippingExcludedAndDone) {
+TEST_P(DitherRepositoryContract, ClaimsArePendingOldestFirstAndHeldByOneWorker) {
   const ImageId uuid = new_image_id();
   std::vector<DitherRecord> d;
   for (int i = 0; i < 6; ++i) d.push_back(create(uuid));
-  ASSERT_TRUE(value_of(repo_->finish_dither(d[1].id, ObjectKey{"dithers/x/1.png"}, "u",
-                                            event(kDitherUploaded, uuid))));
-  ASSERT_TRUE(value_of(repo_->fail_dither(d[3].id, "boom", event(kDitherFailed, uuid))));
+  const Message uploaded = event(kDitherUploaded, uuid);
+  const Message failed = event(kDitherFailed, uuid);
+  ASSERT_TRUE(value_of(repo_->finish_dither(d[1].id, ObjectKey{"dithers/x/1.png"}, "u", uploaded)));
+  ASSERT_TRUE(value_of(repo_->fail_dither(d[3].id, "boom", failed)));
 
-  EXPECT_EQ(pending_ids(10),
-            (std::vector<int64_t>{d[0].id.value, d[2].id.value, d[4].id.value, d[5].id.value}));
-  EXPECT_EQ(pending_ids(2), (std::vector<int64_t>{d[0].id.value, d[2].id.value}));
-  // Excluding some still fills the limit from the later ones.
-  EXPECT_EQ(pending_ids(2, {d[0].id, d[2].id}),
-            (std::vector<int64_t>{d[4].id.value, d[5].id.value}));
-  EXPECT_EQ(pending_ids(10, {d[4].id, DitherId{999999}}),
-            (std::vector<int64_t>{d[0].id.value, d[2].id.value, d[5].id.value}));
-  EXPECT_TRUE(pending_ids(0).empty());
-  EXPECT_TRUE(pending_ids(10, {d[0].id, d[2].id, d[4].id, d[5].id}).empty());
+  EXPECT_TRUE(claim_ids(0, "w1").empty());
+  std::vector<DitherRecord> first =
+      value_of(repo_->claim_dithers(2, "w1", std::chrono::seconds{60}));
+  EXPECT_EQ(ids(first), (std::vector<int64_t>{d[0].id.value, d[2].id.value}));
+  ASSERT_EQ(first.size(), 2u);
+  expect_same_dither(first[0], d[0]);  // the whole record, unchanged by claiming
+  // Held ones are skipped: the next worker gets the later ones, then nothing is left.
+  EXPECT_EQ(claim_ids(10, "w2"), (std::vector<int64_t>{d[4].id.value, d[5].id.value}));
+  EXPECT_TRUE(claim_ids(10, "w3").empty());
+  EXPECT_TRUE(claim_ids(10, "w1").empty());  // a worker's own claims are not handed out twice
+  // Claiming changes nothing a reader sees.
+  expect_same_dither(get(d[0].id), d[0]);
+  expect_outbox(*repo_, {uploaded, failed});
+}
+
+TEST_P(DitherRepositoryContract, AClaimNeedsAWorkerName) {
+  create(new_image_id());
+  expect_error(repo_->claim_dithers(1, "", std::chrono::seconds{60}), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(claim_ids(5, "w1").size(), 1u);  // the refused call claimed nothing
+}
+
+TEST_P(DitherRepositoryContract, AnExpiredLeaseCanBeClaimedAgain) {
+  const DitherRecord d = create(new_image_id());
+  EXPECT_EQ(claim_ids(5, "w1", std::chrono::seconds{0}), (std::vector<int64_t>{d.id.value}));
+  EXPECT_EQ(claim_ids(5, "w2", std::chrono::seconds{1}), (std::vector<int64_t>{d.id.value}));
+  EXPECT_TRUE(claim_ids(5, "w3").empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds{1100});
+  EXPECT_EQ(claim_ids(5, "w3"), (std::vector<int64_t>{d.id.value}));
+  EXPECT_TRUE(claim_ids(5, "w2").empty());
+}
+
+TEST_P(DitherRepositoryContract, ReleaseGivesADitherBackAtOnce) {
+  const DitherRecord a = create(new_image_id());
+  const DitherRecord b = create(new_image_id());
+  EXPECT_EQ(claim_ids(5, "w1"), (std::vector<int64_t>{a.id.value, b.id.value}));
+  expect_ok(repo_->release_dither(a.id, "w2"));  // not w2's: nothing happens
+  EXPECT_TRUE(claim_ids(5, "w2").empty());
+  expect_ok(repo_->release_dither(a.id, "w1"));
+  expect_ok(repo_->release_dither(DitherId{987654}, "w1"));  // unknown: a no-op
+  EXPECT_EQ(claim_ids(5, "w2"), (std::vector<int64_t>{a.id.value}));
+  expect_ok(repo_->release_dither(a.id, "w1"));  // w2 holds it now: w1 cannot give it back
+  EXPECT_TRUE(claim_ids(5, "w3").empty());
+}
+
+TEST_P(DitherRepositoryContract, FinishedAndFailedDithersAreNeverClaimed) {
+  const ImageId uuid = new_image_id();
+  const DitherRecord a = create(uuid);
+  const DitherRecord b = create(uuid);
+  const DitherRecord c = create(uuid);
+  EXPECT_EQ(claim_ids(2, "w1", std::chrono::seconds{0}),
+            (std::vector<int64_t>{a.id.value, b.id.value}));
+  EXPECT_EQ(claim_ids(1, "w2"), (std::vector<int64_t>{a.id.value}));
+  // Finishing and failing apply to PENDING dithers whoever holds them, as before.
+  EXPECT_TRUE(value_of(
+      repo_->finish_dither(a.id, ObjectKey{"dithers/a.png"}, "u", event(kDitherUploaded, uuid))));
+  EXPECT_TRUE(value_of(repo_->fail_dither(b.id, "boom", event(kDitherFailed, uuid))));
+  expect_ok(repo_->release_dither(a.id, "w2"));
+  EXPECT_EQ(claim_ids(10, "w3", std::chrono::seconds{0}), (std::vector<int64_t>{c.id.value}));
+  EXPECT_TRUE(value_of(
+      repo_->finish_dither(c.id, ObjectKey{"dithers/c.png"}, "u", event(kDitherUploaded, uuid))));
+  EXPECT_TRUE(claim_ids(10, "w4").empty());
+  EXPECT_EQ(get(a.id).status, kStatusFinished);
+  EXPECT_EQ(get(b.id).status, kStatusFailed);
+}
+
+TEST_P(DitherRepositoryContract, ConcurrentWorkersNeverClaimTheSameDither) {
+  constexpr int kDithers = 60;
+  constexpr int kWorkers = 6;
+  std::vector<int64_t> made;
+  for (int i = 0; i < kDithers; ++i) made.push_back(create(new_image_id()).id.value);
+  std::vector<std::vector<int64_t>> got(kWorkers);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      const std::string worker = "host:1:" + std::to_string(w);
+      for (;;) {
+        auto claimed = repo_->claim_dithers(1 + w % 3, worker, std::chrono::seconds{600});
+        if (!claimed.ok()) {
+          ++failures;
+          return;
+        }
+        if (claimed->empty()) return;
+        for (const DitherRecord& r : *claimed) got[static_cast<size_t>(w)].push_back(r.id.value);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::vector<int64_t> all;
+  for (const auto& ids_of_worker : got)
+    all.insert(all.end(), ids_of_worker.begin(), ids_of_worker.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, made);  // each exactly once
 }
 
 TEST_P(DitherRepositoryContract, FinishCompletesAPendingDitherAndQueuesTheEvent) {
@@ -288,7 +376,7 @@ TEST_P(DitherRepositoryContract, RecordOriginalWithAutoDitherCreatesItOnce) {
   EXPECT_EQ(created->channels, wanted.channels);
   EXPECT_EQ(created->options_json, wanted.options_json);
   expect_same_dither(get(created->id), *created);
-  EXPECT_EQ(pending_ids(10), (std::vector<int64_t>{created->id.value}));
+  EXPECT_EQ(claim_ids(10, "w1"), (std::vector<int64_t>{created->id.value}));
 
   // The same message again: nothing changes.
   std::optional<DitherRecord> again =
@@ -389,7 +477,9 @@ TEST_P(DitherRepositoryContract, ConcurrentWritesAndReadsAllSucceed) {
         }
         auto got = repo_->get_dither(d->id);
         if (!got.ok() || got->uuid != uuid) ++failures;
-        if (!repo_->pending_dithers(5, {}).ok()) ++failures;
+        if (!repo_->claim_dithers(5, "t" + std::to_string(t), std::chrono::seconds{0}).ok()) {
+          ++failures;
+        }
         if (!repo_->list_dithers({10, std::nullopt}).ok()) ++failures;
         if (i % 2 == 0 && !repo_
                                ->finish_dither(d->id, ObjectKey{"dithers/a.png"}, "u",
@@ -405,8 +495,7 @@ TEST_P(DitherRepositoryContract, ConcurrentWritesAndReadsAllSucceed) {
 
   Page<DitherRecord> all = value_of(repo_->list_dithers({1000, std::nullopt}));
   EXPECT_EQ(all.items.size(), static_cast<size_t>(kThreads * kPerThread));
-  EXPECT_EQ(value_of(repo_->pending_dithers(1000, {})).size(),
-            static_cast<size_t>(kThreads * kPerThread / 2));
+  EXPECT_EQ(claim_ids(1000, "last").size(), static_cast<size_t>(kThreads * kPerThread / 2));
   EXPECT_EQ(all_pending(*repo_).size(), static_cast<size_t>(kThreads * kPerThread / 2));
 }
 

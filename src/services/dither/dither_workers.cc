@@ -1,22 +1,35 @@
 #include "services/dither/dither_workers.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
+#include <array>
+#include <utility>
 
 namespace dither {
 
-DitherWorkers::DitherWorkers(DitherService& service, DitherRepository& repository, int count)
-    : service_(service), repository_(repository), count_(std::max(1, count)) {}
+DitherWorkers::DitherWorkers(DitherService& service, DitherRepository& repository, int count,
+                             std::chrono::seconds lease)
+    : service_(service),
+      repository_(repository),
+      count_(std::max(1, count)),
+      lease_(std::max(lease, std::chrono::seconds{1})) {}
 
 DitherWorkers::~DitherWorkers() { stop(); }
+
+std::string DitherWorkers::worker_id(int index) {
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  const std::string name = host[0] != '\0' ? std::string(host.data()) : "localhost";
+  return name + ":" + std::to_string(getpid()) + ":" + std::to_string(index);
+}
 
 void DitherWorkers::start() {
   std::lock_guard lock(mutex_);
   if (!threads_.empty()) return;
   stopping_ = false;
-  for (int i = 0; i < count_; ++i) threads_.emplace_back([this] { run(); });
+  for (int i = 0; i < count_; ++i) threads_.emplace_back([this, i] { run(i); });
 }
 
 void DitherWorkers::notify() {
@@ -37,24 +50,25 @@ void DitherWorkers::stop() {
   threads_.clear();
 }
 
-void DitherWorkers::run() {
+void DitherWorkers::run(int index) {
+  const std::string worker = worker_id(index);
   std::chrono::milliseconds backoff{0};
   for (;;) {
-    DitherRecord job;
+    uint64_t seen = 0;
     {
-      std::unique_lock lock(mutex_);
+      std::lock_guard lock(mutex_);
       if (stopping_) return;
-      const uint64_t seen = notifications_;
-      Result<std::vector<DitherRecord>> next = repository_.pending_dithers(1, in_flight_);
-      if (!next || next->empty()) {
-        if (!next) spdlog::warn("dither workers: cannot read the queue: {}", next.error().message);
-        wake_.wait_for(lock, std::chrono::seconds{1},
-                       [&] { return stopping_ || notifications_ != seen; });
-        continue;
-      }
-      job = std::move(next->front());
-      in_flight_.push_back(job.id);
+      seen = notifications_;
     }
+    Result<std::vector<DitherRecord>> next = repository_.claim_dithers(1, worker, lease_);
+    if (!next || next->empty()) {
+      if (!next) spdlog::warn("dither workers: cannot claim work: {}", next.error().message);
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, std::chrono::seconds{1},
+                     [&] { return stopping_ || notifications_ != seen; });
+      continue;
+    }
+    const DitherRecord job = std::move(next->front());
 
     Status done;
     try {
@@ -62,16 +76,18 @@ void DitherWorkers::run() {
     } catch (const std::exception& e) {
       done = make_error(ErrorKind::kInternal, e.what());
     }
-
-    std::unique_lock lock(mutex_);
-    std::erase(in_flight_, job.id);
     if (done.ok()) {
       backoff = std::chrono::milliseconds{0};
       continue;
     }
     spdlog::warn("dither {}: {}; will retry", job.id.value, done.error().message);
+    // Given back at once so that any worker may retry it; if even that fails, the lease ends.
+    if (Status released = repository_.release_dither(job.id, worker); !released) {
+      spdlog::warn("dither {}: cannot release it: {}", job.id.value, released.error().message);
+    }
     backoff =
         std::clamp(backoff * 2, std::chrono::milliseconds{100}, std::chrono::milliseconds{5000});
+    std::unique_lock lock(mutex_);
     wake_.wait_for(lock, backoff, [&] { return stopping_; });
   }
 }

@@ -1,16 +1,24 @@
-// Threads that do the dithering service's work: each takes the oldest PENDING dither nobody in
-// this process is working on, and calls DitherService::process() on it.
+// Threads that do the dithering service's work: each claims the oldest PENDING dither nobody
+// holds (DitherRepository::claim_dithers) and calls DitherService::process() on it.
 //
 // The queue is the database itself (PENDING rows), so work survives a crash and is resumed at
-// start-up; notify() wakes an idle worker at once, otherwise workers poll every second. A
-// dither whose processing hits a transient error (kUnavailable) is retried after a back-off.
+// start-up; notify() wakes an idle worker at once, otherwise workers poll every second. Several
+// processes may share one database: a claim is a lease (default 120 s) held by the worker
+// "<hostname>:<pid>:<thread index>", so two workers never do the same dither while it holds,
+// and the dithers of a worker that died are free again when its leases end. A dither whose
+// processing hits a transient error (kUnavailable) is released at once, so any worker may retry
+// it, and this worker backs off.
 //
 // Each dither uses every core (the engine's own threads); more workers help when many small
-// images are waiting.
+// images are waiting. The lease should be longer than the slowest dither: past it another
+// worker may start the same dither (harmless, its result key is fixed, but wasted work).
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -21,7 +29,8 @@ namespace dither {
 
 class DitherWorkers {
  public:
-  DitherWorkers(DitherService& service, DitherRepository& repository, int count);
+  DitherWorkers(DitherService& service, DitherRepository& repository, int count,
+                std::chrono::seconds lease = std::chrono::seconds{120});
   ~DitherWorkers();
   DitherWorkers(const DitherWorkers&) = delete;
   DitherWorkers& operator=(const DitherWorkers&) = delete;
@@ -31,15 +40,18 @@ class DitherWorkers {
   // Finishes the dithers being processed, then returns.
   void stop();
 
+  // The name thread `index` claims dithers under: "<hostname>:<pid>:<index>".
+  static std::string worker_id(int index);
+
  private:
-  void run();
+  void run(int index);
 
   DitherService& service_;
   DitherRepository& repository_;
   int count_;
+  std::chrono::seconds lease_;
   std::mutex mutex_;
   std::condition_variable wake_;
-  std::vector<DitherId> in_flight_;
   bool stopping_ = false;
   uint64_t notifications_ = 0;
   std::vector<std::thread> threads_;

@@ -1,0 +1,323 @@
+// The dithering service's metadata in PostgreSQL: the originals it learned of, its dithers (the
+// work queue, claimed with FOR UPDATE SKIP LOCKED) and the service's outbox.
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include "adapters/postgres/pg_db.h"
+#include "adapters/postgres/pg_outbox.h"
+#include "adapters/postgres/postgres.h"
+#include "adapters/sqlite/paging.h"
+
+namespace dither {
+namespace {
+
+using postgres::Database;
+using postgres::PgError;
+using postgres::text_of;
+using postgres::Tx;
+
+// The SQL below spells statuses as literals (a partial index needs them).
+static_assert(kStatusPending == "PENDING" && kStatusFinished == "FINISHED" &&
+              kStatusFailed == "FAILED");
+
+// `claimed_by` / `claimed_until` (Unix ms by the server's clock, so that workers on several hosts
+// agree; '' and 0 = nobody) lease a PENDING dither to one worker.
+constexpr std::string_view kDitherTablesSql = R"sql(
+CREATE TABLE originals (
+  uuid TEXT PRIMARY KEY,
+  url TEXT NOT NULL,
+  filename TEXT NOT NULL,
+  blob_key TEXT NOT NULL,
+  email TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE dithers (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- list order and cursor; never reused
+  uuid TEXT NOT NULL,                                  -- the original (may outlive it)
+  channels INTEGER NOT NULL,
+  algorithm TEXT NOT NULL,
+  palette TEXT NOT NULL,
+  format TEXT NOT NULL,
+  options_json TEXT NOT NULL,
+  status TEXT NOT NULL,
+  url_dither TEXT NOT NULL,
+  blob_key TEXT NOT NULL,
+  error TEXT NOT NULL,
+  request_id TEXT NOT NULL UNIQUE,
+  traceparent TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  claimed_by TEXT NOT NULL DEFAULT '',
+  claimed_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX dithers_by_original ON dithers (uuid, id);
+CREATE INDEX dithers_pending ON dithers (id) WHERE status = 'PENDING';
+)sql";
+
+constexpr std::array<postgres::Migration, 2> kDitherMigrations = {{
+    {1, postgres::kMessagingTablesSql},
+    {2, kDitherTablesSql},
+}};
+
+constexpr postgres::Schema kDitherSchema{"the dithering service's metadata", "dither-dither",
+                                         kDitherMigrations};
+
+constexpr std::string_view kDitherColumns =
+    "id, uuid, channels, algorithm, palette, format, options_json, status, url_dither, "
+    "blob_key, error, request_id, created_at, updated_at, traceparent";
+
+// The server's clock in Unix milliseconds.
+constexpr std::string_view kNowMillis =
+    "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
+
+DitherRecord read_dither(const pqxx::row& row) {
+  DitherRecord r;
+  r.id.value = row[0].as<int64_t>();
+  r.uuid.value = text_of(row[1]);
+  r.channels = row[2].as<int>();
+  r.algorithm = text_of(row[3]);
+  r.palette = text_of(row[4]);
+  r.format = text_of(row[5]);
+  r.options_json = text_of(row[6]);
+  r.status = text_of(row[7]);
+  r.url_dither = text_of(row[8]);
+  r.blob_key.value = text_of(row[9]);
+  r.error = text_of(row[10]);
+  r.request_id = text_of(row[11]);
+  r.created_at = row[12].as<int64_t>();
+  r.updated_at = row[13].as<int64_t>();
+  r.traceparent = text_of(row[14]);
+  return r;
+}
+
+std::vector<DitherRecord> read_dithers(const pqxx::result& result) {
+  std::vector<DitherRecord> rows;
+  rows.reserve(result.size());
+  for (const auto& row : result) rows.push_back(read_dither(row));
+  return rows;
+}
+
+class PostgresDitherRepository final : public DitherRepository {
+ public:
+  explicit PostgresDitherRepository(std::unique_ptr<Database> db)
+      : db_(std::move(db)),
+        messaging_(*db_),
+        select_by_id_(select_dithers("WHERE id = $1")),
+        select_by_request_id_(select_dithers("WHERE request_id = $1")),
+        select_page_(select_dithers("WHERE id < $1 ORDER BY id DESC LIMIT $2")),
+        select_of_original_(select_dithers("WHERE uuid = $1 ORDER BY id DESC")),
+        insert_(sql("INSERT INTO {schema}.dithers (uuid, channels, algorithm, palette, format, "
+                    "options_json, status, url_dither, blob_key, error, request_id, created_at, "
+                    "updated_at, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                    "$11, $12, $13, $14) ON CONFLICT (request_id) DO NOTHING RETURNING id")),
+        upsert_original_(
+            sql("INSERT INTO {schema}.originals (uuid, url, filename, blob_key, email, created_at, "
+                "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (uuid) DO UPDATE SET "
+                "url = excluded.url, filename = excluded.filename, blob_key = excluded.blob_key, "
+                "email = excluded.email, updated_at = excluded.updated_at")),
+        select_original_(sql("SELECT uuid, url, filename, blob_key, email FROM {schema}.originals "
+                             "WHERE uuid = $1")),
+        // Leases the oldest free PENDING dithers. SKIP LOCKED: rows another transaction is
+        // claiming (or finishing) right now are left to it instead of waited for.
+        claim_(sql("UPDATE {schema}.dithers SET claimed_by = $1, claimed_until = " +
+                   std::string(kNowMillis) +
+                   " + $2 WHERE id IN (SELECT id FROM {schema}.dithers WHERE status = 'PENDING' "
+                   "AND claimed_until <= " +
+                   std::string(kNowMillis) +
+                   " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING " +
+                   std::string(kDitherColumns))),
+        release_(sql("UPDATE {schema}.dithers SET claimed_by = '', claimed_until = 0 "
+                     "WHERE id = $1 AND claimed_by = $2")),
+        finish_(sql("UPDATE {schema}.dithers SET status = 'FINISHED', blob_key = $1, "
+                    "url_dither = $2, error = '', updated_at = $3, claimed_by = '', "
+                    "claimed_until = 0 WHERE id = $4 AND status = 'PENDING'")),
+        fail_(sql("UPDATE {schema}.dithers SET status = 'FAILED', error = $1, updated_at = $2, "
+                  "claimed_by = '', claimed_until = 0 WHERE id = $3 AND status = 'PENDING'")),
+        delete_of_original_(sql("DELETE FROM {schema}.dithers WHERE uuid = $1 RETURNING " +
+                                std::string(kDitherColumns))),
+        forget_original_(sql("DELETE FROM {schema}.originals WHERE uuid = $1")) {}
+
+  Result<std::optional<DitherRecord>> record_original(
+      const OriginalRecord& original, const std::optional<DitherRecord>& auto_dither,
+      std::string_view message_id) override {
+    if (message_id.empty()) {
+      return make_error(ErrorKind::kInvalidArgument, "record_original needs the message's id");
+    }
+    return db_->write([&](Tx& tx) -> std::optional<DitherRecord> {
+      if (!messaging_.first_delivery(tx, message_id)) return std::nullopt;
+      const int64_t now = now_millis();
+      tx.exec(upsert_original_, original.uuid.value, original.url, original.filename,
+              original.blob_key.value, original.email, now, now);
+      if (!auto_dither) return std::nullopt;
+      DitherRecord dither = *auto_dither;
+      dither.request_id = std::string(message_id);
+      return insert_dither(tx, dither);
+    });
+  }
+
+  Result<OriginalRecord> get_original(const ImageId& uuid) override {
+    return db_->read([&](Tx& tx) {
+      const pqxx::result found = tx.exec(select_original_, uuid.value);
+      if (found.empty()) throw PgError(ErrorKind::kNotFound, "no original " + uuid.value);
+      OriginalRecord r;
+      r.uuid.value = text_of(found[0][0]);
+      r.url = text_of(found[0][1]);
+      r.filename = text_of(found[0][2]);
+      r.blob_key.value = text_of(found[0][3]);
+      r.email = text_of(found[0][4]);
+      return r;
+    });
+  }
+
+  Result<DitherRecord> create_dither(const DitherRecord& dither) override {
+    return db_->write([&](Tx& tx) { return insert_dither(tx, dither); });
+  }
+
+  Result<DitherRecord> get_dither(DitherId id) override {
+    return db_->read([&](Tx& tx) {
+      const pqxx::result found = tx.exec(select_by_id_, id.value);
+      if (found.empty()) {
+        throw PgError(ErrorKind::kNotFound, "no dither " + std::to_string(id.value));
+      }
+      return read_dither(found[0]);
+    });
+  }
+
+  Result<Page<DitherRecord>> list_dithers(const PageRequest& page) override {
+    return db_->read([&](Tx& tx) {
+      const sqlite::PageQuery q(page);
+      return q.finish(read_dithers(tx.exec(select_page_, q.before, q.fetch)));
+    });
+  }
+
+  Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) override {
+    return db_->read(
+        [&](Tx& tx) { return read_dithers(tx.exec(select_of_original_, uuid.value)); });
+  }
+
+  Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
+                                                  std::chrono::seconds lease) override {
+    if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a claim needs a worker");
+    if (limit <= 0) return std::vector<DitherRecord>{};
+    const int64_t lease_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::max(lease, std::chrono::seconds{0}))
+                                 .count();
+    return db_->write([&](Tx& tx) {
+      std::vector<DitherRecord> rows = read_dithers(tx.exec(claim_, worker, lease_ms, limit));
+      std::sort(rows.begin(), rows.end(), [](const DitherRecord& a, const DitherRecord& b) {
+        return a.id.value < b.id.value;  // RETURNING has no order
+      });
+      return rows;
+    });
+  }
+
+  Status release_dither(DitherId id, std::string_view worker) override {
+    return db_->write([&](Tx& tx) { tx.exec(release_, id.value, worker); });
+  }
+
+  Result<bool> finish_dither(DitherId id, const ObjectKey& blob_key, std::string_view url_dither,
+                             const Message& event) override {
+    return db_->write([&](Tx& tx) {
+      if (tx.exec(finish_, blob_key.value, url_dither, now_millis(), id.value).affected_rows() ==
+          0) {
+        return false;
+      }
+      messaging_.enqueue(tx, event);
+      return true;
+    });
+  }
+
+  Result<bool> fail_dither(DitherId id, std::string_view error, const Message& event) override {
+    return db_->write([&](Tx& tx) {
+      if (tx.exec(fail_, error, now_millis(), id.value).affected_rows() == 0) return false;
+      messaging_.enqueue(tx, event);
+      return true;
+    });
+  }
+
+  Result<std::vector<DitherRecord>> delete_dithers_of(const ImageId& uuid, const Message& deleted,
+                                                      bool forget_original,
+                                                      std::string_view message_id) override {
+    return db_->write([&](Tx& tx) -> std::vector<DitherRecord> {
+      if (!messaging_.first_delivery(tx, message_id)) return {};
+      std::vector<DitherRecord> removed = read_dithers(tx.exec(delete_of_original_, uuid.value));
+      std::sort(removed.begin(), removed.end(), [](const DitherRecord& a, const DitherRecord& b) {
+        return a.id.value > b.id.value;  // newest first
+      });
+      if (forget_original) tx.exec(forget_original_, uuid.value);
+      if (!removed.empty()) messaging_.enqueue(tx, deleted);  // last: see MessagingTables
+      return removed;
+    });
+  }
+
+  Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
+    return db_->read([&](Tx& tx) { return messaging_.pending(tx, limit); });
+  }
+
+  Status remove_message(int64_t seq) override {
+    return db_->write([&](Tx& tx) { messaging_.remove(tx, seq); });
+  }
+
+  Status ping() override {
+    return db_->read([&](Tx& tx) { tx.exec(ping_); });
+  }
+
+ private:
+  std::string sql(std::string_view text) const { return db_->qualify(text); }
+  std::string select_dithers(std::string_view where_and_order) const {
+    return sql("SELECT " + std::string(kDitherColumns) + " FROM {schema}.dithers " +
+               std::string(where_and_order));
+  }
+
+  // Inserts a PENDING dither, or returns the existing one with the same request_id.
+  DitherRecord insert_dither(Tx& tx, const DitherRecord& dither) const {
+    if (dither.request_id.empty()) {
+      throw PgError(ErrorKind::kInvalidArgument, "a dither needs a request_id");
+    }
+    DitherRecord r = dither;
+    r.status = kStatusPending;
+    r.created_at = r.updated_at = now_millis();
+    const pqxx::result inserted =
+        tx.exec(insert_, r.uuid.value, r.channels, r.algorithm, r.palette, r.format, r.options_json,
+                r.status, r.url_dither, r.blob_key.value, r.error, r.request_id, r.created_at,
+                r.updated_at, r.traceparent);
+    if (inserted.empty()) {
+      // Already there; in READ COMMITTED this statement sees the row that conflicted.
+      return read_dither(tx.exec(select_by_request_id_, r.request_id).at(0));
+    }
+    r.id.value = inserted[0][0].as<int64_t>();
+    return r;
+  }
+
+  std::unique_ptr<Database> db_;
+  const postgres::MessagingTables messaging_;
+  const std::string select_by_id_;
+  const std::string select_by_request_id_;
+  const std::string select_page_;
+  const std::string select_of_original_;
+  const std::string insert_;
+  const std::string upsert_original_;
+  const std::string select_original_;
+  const std::string claim_;
+  const std::string release_;
+  const std::string finish_;
+  const std::string fail_;
+  const std::string delete_of_original_;
+  const std::string forget_original_;
+  const std::string ping_ = "SELECT 1";
+};
+
+}  // namespace
+
+Result<std::unique_ptr<DitherRepository>> open_postgres_dither_repository(
+    const PostgresOptions& options) {
+  auto db = Database::open(options, kDitherSchema, "dither");
+  if (!db) return db.error();
+  return std::unique_ptr<DitherRepository>(new PostgresDitherRepository(std::move(*db)));
+}
+
+}  // namespace dither

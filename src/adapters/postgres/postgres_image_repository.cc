@@ -1,0 +1,268 @@
+// The upload service's metadata in PostgreSQL: images, the dither summaries learned from the
+// dither topic, and the service's outbox. The same statements as the SQLite adapter, in the
+// repository's schema.
+#include <array>
+#include <string>
+#include <utility>
+
+#include "adapters/postgres/pg_db.h"
+#include "adapters/postgres/pg_outbox.h"
+#include "adapters/postgres/postgres.h"
+#include "adapters/sqlite/paging.h"
+
+namespace dither {
+namespace {
+
+using postgres::Database;
+using postgres::PgError;
+using postgres::text_of;
+using postgres::Tx;
+
+// The SQL below spells statuses as literals.
+static_assert(kStatusFinished == "FINISHED" && kStatusFailed == "FAILED" &&
+              kStatusDitherDeleted == "DITHER_DELETED");
+
+constexpr std::string_view kImageTablesSql = R"sql(
+CREATE TABLE images (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- list order and cursor; never reused
+  uuid TEXT NOT NULL UNIQUE,
+  filename TEXT NOT NULL,
+  status TEXT NOT NULL,
+  url TEXT NOT NULL,
+  url_dither TEXT NOT NULL,
+  content_type TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  email TEXT NOT NULL,
+  error TEXT NOT NULL,
+  blob_key TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE TABLE image_dithers (
+  image_uuid TEXT NOT NULL REFERENCES images (uuid) ON DELETE CASCADE,
+  dither_id BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  url_dither TEXT NOT NULL,
+  channels INTEGER NOT NULL,
+  algorithm TEXT NOT NULL,
+  palette TEXT NOT NULL,
+  format TEXT NOT NULL,
+  error TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (image_uuid, dither_id)
+);
+)sql";
+
+constexpr std::array<postgres::Migration, 2> kImageMigrations = {{
+    {1, postgres::kMessagingTablesSql},
+    {2, kImageTablesSql},
+}};
+
+constexpr postgres::Schema kImageSchema{"the upload service's metadata", "dither-upload",
+                                        kImageMigrations};
+
+constexpr std::string_view kImageColumns =
+    "id, uuid, filename, status, url, url_dither, content_type, size, width, height, email, "
+    "error, blob_key, created_at, updated_at";
+
+ImageRecord read_image(const pqxx::row& row) {
+  ImageRecord r;
+  r.id = row[0].as<int64_t>();
+  r.uuid.value = text_of(row[1]);
+  r.filename = text_of(row[2]);
+  r.status = text_of(row[3]);
+  r.url = text_of(row[4]);
+  r.url_dither = text_of(row[5]);
+  r.content_type = text_of(row[6]);
+  r.size = row[7].as<int64_t>();
+  r.width = row[8].as<int>();
+  r.height = row[9].as<int>();
+  r.email = text_of(row[10]);
+  r.error = text_of(row[11]);
+  r.blob_key.value = text_of(row[12]);
+  r.created_at = row[13].as<int64_t>();
+  r.updated_at = row[14].as<int64_t>();
+  return r;
+}
+
+class PostgresImageRepository final : public ImageRepository {
+ public:
+  explicit PostgresImageRepository(std::unique_ptr<Database> db)
+      : db_(std::move(db)),
+        messaging_(*db_),
+        insert_(sql("INSERT INTO {schema}.images (uuid, filename, status, url, url_dither, "
+                    "content_type, size, width, height, email, error, blob_key, created_at, "
+                    "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
+                    "$14) RETURNING id")),
+        select_by_uuid_(
+            sql("SELECT " + std::string(kImageColumns) + " FROM {schema}.images WHERE uuid = $1")),
+        lock_by_uuid_(sql("SELECT " + std::string(kImageColumns) +
+                          " FROM {schema}.images WHERE uuid = $1 FOR UPDATE")),
+        select_page_(sql("SELECT " + std::string(kImageColumns) +
+                         " FROM {schema}.images WHERE id < $1 ORDER BY id DESC LIMIT $2")),
+        select_summaries_(
+            sql("SELECT dither_id, status, url_dither, channels, algorithm, palette, format, "
+                "error, created_at FROM {schema}.image_dithers WHERE image_uuid = $1 "
+                "ORDER BY dither_id DESC")),
+        put_summary_(sql(
+            "INSERT INTO {schema}.image_dithers (image_uuid, dither_id, status, url_dither, "
+            "channels, algorithm, palette, format, error, created_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+            "ON CONFLICT (image_uuid, dither_id) DO UPDATE SET status = excluded.status, "
+            "url_dither = excluded.url_dither, channels = excluded.channels, "
+            "algorithm = excluded.algorithm, palette = excluded.palette, format = excluded.format, "
+            "error = excluded.error, created_at = excluded.created_at")),
+        delete_(sql("DELETE FROM {schema}.images WHERE id = $1")),
+        mark_finished_(sql("UPDATE {schema}.images SET status = 'FINISHED', url_dither = $1, "
+                           "error = '', updated_at = $2 WHERE uuid = $3")),
+        // A failed on-demand dither does not undo a finished image.
+        mark_failed_(sql("UPDATE {schema}.images SET "
+                         "status = CASE status WHEN 'FINISHED' THEN status ELSE 'FAILED' END, "
+                         "error = CASE status WHEN 'FINISHED' THEN error ELSE $1 END, "
+                         "updated_at = $2 WHERE uuid = $3")),
+        mark_deleted_(sql("UPDATE {schema}.images SET status = 'DITHER_DELETED', "
+                          "url_dither = '', updated_at = $1 WHERE uuid = $2")),
+        delete_summaries_(sql("DELETE FROM {schema}.image_dithers WHERE image_uuid = $1")) {}
+
+  Result<ImageRecord> insert_image(const ImageRecord& image, const Message& uploaded) override {
+    return db_->write([&](Tx& tx) {
+      ImageRecord r = image;
+      r.created_at = r.updated_at = now_millis();
+      r.dithers.clear();
+      r.id = tx.exec(insert_, r.uuid.value, r.filename, r.status, r.url, r.url_dither,
+                     r.content_type, r.size, r.width, r.height, r.email, r.error, r.blob_key.value,
+                     r.created_at, r.updated_at)[0][0]
+                 .as<int64_t>();
+      messaging_.enqueue(tx, uploaded);
+      return r;
+    });
+  }
+
+  Result<ImageRecord> get_image(const ImageId& uuid) override {
+    return db_->read([&](Tx& tx) { return read_full_image(tx, select_by_uuid_, uuid); });
+  }
+
+  Result<Page<ImageRecord>> list_images(const PageRequest& page) override {
+    return db_->read([&](Tx& tx) {
+      const sqlite::PageQuery q(page);
+      std::vector<ImageRecord> items;
+      for (const auto& row : tx.exec(select_page_, q.before, q.fetch)) {
+        items.push_back(read_image(row));
+      }
+      return q.finish(std::move(items));
+    });
+  }
+
+  Result<ImageRecord> delete_image(const ImageId& uuid, const Message& deleted) override {
+    return db_->write([&](Tx& tx) {
+      // Locked, so that of two concurrent deletes the second finds nothing.
+      ImageRecord image = read_full_image(tx, lock_by_uuid_, uuid);
+      tx.exec(delete_, image.id);  // summaries cascade
+      messaging_.enqueue(tx, deleted);
+      return image;
+    });
+  }
+
+  Result<bool> mark_finished(const ImageId& uuid, const DitherSummary& dither,
+                             std::string_view message_id) override {
+    return db_->write([&](Tx& tx) {
+      if (!messaging_.first_delivery(tx, message_id)) return false;
+      if (tx.exec(mark_finished_, dither.url_dither, now_millis(), uuid.value).affected_rows() ==
+          0) {
+        return false;  // deleted meanwhile
+      }
+      put_summary(tx, uuid, dither);
+      return true;
+    });
+  }
+
+  Result<bool> mark_failed(const ImageId& uuid, const DitherSummary& dither,
+                           std::string_view message_id) override {
+    return db_->write([&](Tx& tx) {
+      if (!messaging_.first_delivery(tx, message_id)) return false;
+      if (tx.exec(mark_failed_, dither.error, now_millis(), uuid.value).affected_rows() == 0) {
+        return false;
+      }
+      put_summary(tx, uuid, dither);
+      return true;
+    });
+  }
+
+  Result<bool> mark_dithers_deleted(const ImageId& uuid, std::string_view message_id) override {
+    return db_->write([&](Tx& tx) {
+      if (!messaging_.first_delivery(tx, message_id)) return false;
+      if (tx.exec(mark_deleted_, now_millis(), uuid.value).affected_rows() == 0) return false;
+      tx.exec(delete_summaries_, uuid.value);
+      return true;
+    });
+  }
+
+  Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
+    return db_->read([&](Tx& tx) { return messaging_.pending(tx, limit); });
+  }
+
+  Status remove_message(int64_t seq) override {
+    return db_->write([&](Tx& tx) { messaging_.remove(tx, seq); });
+  }
+
+  Status ping() override {
+    return db_->read([&](Tx& tx) { tx.exec(ping_); });
+  }
+
+ private:
+  std::string sql(std::string_view text) const { return db_->qualify(text); }
+
+  // The image with its summaries, or kNotFound.
+  ImageRecord read_full_image(Tx& tx, const std::string& select, const ImageId& uuid) const {
+    const pqxx::result found = tx.exec(select, uuid.value);
+    if (found.empty()) throw PgError(ErrorKind::kNotFound, "no image " + uuid.value);
+    ImageRecord image = read_image(found[0]);
+    for (const auto& row : tx.exec(select_summaries_, uuid.value)) {
+      DitherSummary& d = image.dithers.emplace_back();
+      d.dither_id = row[0].as<int64_t>();
+      d.status = text_of(row[1]);
+      d.url_dither = text_of(row[2]);
+      d.channels = row[3].as<int>();
+      d.algorithm = text_of(row[4]);
+      d.palette = text_of(row[5]);
+      d.format = text_of(row[6]);
+      d.error = text_of(row[7]);
+      d.created_at = row[8].as<int64_t>();
+    }
+    return image;
+  }
+
+  // Adds the summary, or replaces the one with the same dither_id.
+  void put_summary(Tx& tx, const ImageId& uuid, const DitherSummary& d) const {
+    tx.exec(put_summary_, uuid.value, d.dither_id, d.status, d.url_dither, d.channels, d.algorithm,
+            d.palette, d.format, d.error, d.created_at);
+  }
+
+  std::unique_ptr<Database> db_;
+  const postgres::MessagingTables messaging_;
+  const std::string insert_;
+  const std::string select_by_uuid_;
+  const std::string lock_by_uuid_;
+  const std::string select_page_;
+  const std::string select_summaries_;
+  const std::string put_summary_;
+  const std::string delete_;
+  const std::string mark_finished_;
+  const std::string mark_failed_;
+  const std::string mark_deleted_;
+  const std::string delete_summaries_;
+  const std::string ping_ = "SELECT 1";
+};
+
+}  // namespace
+
+Result<std::unique_ptr<ImageRepository>> open_postgres_image_repository(
+    const PostgresOptions& options) {
+  auto db = Database::open(options, kImageSchema, "upload");
+  if (!db) return db.error();
+  return std::unique_ptr<ImageRepository>(new PostgresImageRepository(std::move(*db)));
+}
+
+}  // namespace dither
