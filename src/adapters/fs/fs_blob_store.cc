@@ -101,7 +101,10 @@ Result<std::vector<uint8_t>> FsBlobStore::get(const ObjectKey& key) {
   if (!path) return path.error();
   const int fd = ::open(path->c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return make_error(ErrorKind::kNotFound, "no object " + key.value);
+    // ENOTDIR: a parent is a file ("a.png/b"), so there is no such object either.
+    if (errno == ENOENT || errno == ENOTDIR) {
+      return make_error(ErrorKind::kNotFound, "no object " + key.value);
+    }
     return io_error("cannot open", *path, errno);
   }
   std::vector<uint8_t> out;
@@ -112,6 +115,8 @@ Result<std::vector<uint8_t>> FsBlobStore::get(const ObjectKey& key) {
       if (errno == EINTR) continue;
       const int err = errno;
       ::close(fd);
+      // A directory is only a prefix of other keys, not an object (as in S3).
+      if (err == EISDIR) return make_error(ErrorKind::kNotFound, "no object " + key.value);
       return io_error("cannot read", *path, err);
     }
     if (n == 0) break;
@@ -124,14 +129,15 @@ Result<std::vector<uint8_t>> FsBlobStore::get(const ObjectKey& key) {
 Status FsBlobStore::remove(const ObjectKey& key) {
   Result<fs::path> path = path_of(key.value);
   if (!path) return path.error();
-  if (::unlink(path->c_str()) != 0 && errno != ENOENT)
+  // EISDIR: a directory is only a prefix of other keys, not an object; ENOTDIR: a parent is a
+  // file. Either way there is no such object to remove (as in S3).
+  if (::unlink(path->c_str()) != 0 && errno != ENOENT) {
+    if (errno == EISDIR || errno == ENOTDIR) return {};
     return io_error("cannot remove", *path, errno);
-  // An emptied per-image directory (dithers/<uuid>/) goes too; failure just means not empty.
-  const fs::path dir = path->parent_path();
-  if (dir.parent_path() != root_ && dir != root_) {
-    std::error_code ec;
-    fs::remove(dir, ec);
   }
+  // An emptied per-image directory (dithers/<uuid>/) goes too; rmdir fails when it is not empty.
+  const fs::path dir = path->parent_path();
+  if (dir.parent_path() != root_ && dir != root_) ::rmdir(dir.c_str());
   return {};
 }
 

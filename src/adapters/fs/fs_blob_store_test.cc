@@ -2,13 +2,19 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
+
+#include "ports/testing/blob_store_contract.h"
 
 namespace dither {
 namespace {
 
 namespace fs = std::filesystem;
+using contract::BlobStoreContract;
+using contract::BlobStoreEmptyObjectContract;
+using contract::BlobStoreListingContract;
 
 class FsBlobStoreTest : public ::testing::Test {
  protected:
@@ -82,6 +88,46 @@ TEST_F(FsBlobStoreTest, ConcurrentPutsOfOneKeyLeaveOneWholeFile) {
   for (uint8_t b : *got) ASSERT_EQ(b, (*got)[0]);
   EXPECT_EQ(store.list("")->size(), 1u) << "no temporary file left behind";
 }
+
+// The contract suites run on an FsBlobStore in a fresh directory, removed with the store.
+class TempDirBlobStore final : public BlobStore {
+ public:
+  TempDirBlobStore()
+      : root_(fs::temp_directory_path() /
+              ("fs-blob-contract-" + std::to_string(::getpid()) + "-" + std::to_string(next_++))),
+        store_(root_, "http://127.0.0.1:8080/files/") {}
+  ~TempDirBlobStore() override {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  Status put(const ObjectKey& key, std::span<const uint8_t> bytes,
+             std::string_view content_type) override {
+    return store_.put(key, bytes, content_type);
+  }
+  Result<std::vector<uint8_t>> get(const ObjectKey& key) override { return store_.get(key); }
+  Status remove(const ObjectKey& key) override { return store_.remove(key); }
+  std::string public_url(const ObjectKey& key) const override { return store_.public_url(key); }
+  Result<std::vector<ObjectKey>> list(std::string_view prefix) override {
+    return store_.list(prefix);
+  }
+  std::string_view name() const override { return store_.name(); }
+
+ private:
+  static inline std::atomic<int> next_{0};
+  fs::path root_;
+  FsBlobStore store_;
+};
+
+const contract::BlobStoreFactory kFsFactory{"fs",
+                                            [] { return std::make_unique<TempDirBlobStore>(); }};
+
+INSTANTIATE_TEST_SUITE_P(Fs, BlobStoreContract, ::testing::Values(kFsFactory),
+                         contract::FactoryName());
+INSTANTIATE_TEST_SUITE_P(Fs, BlobStoreEmptyObjectContract, ::testing::Values(kFsFactory),
+                         contract::FactoryName());
+INSTANTIATE_TEST_SUITE_P(Fs, BlobStoreListingContract, ::testing::Values(kFsFactory),
+                         contract::FactoryName());
 
 }  // namespace
 }  // namespace dither

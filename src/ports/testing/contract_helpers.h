@@ -39,7 +39,7 @@ struct FactoryName {
 // an empty value, quotes, a backslash, a newline and non-ASCII text, in that order. `tag` makes
 // it distinct.
 inline Message test_message(std::string topic, std::string_view type, std::string key,
-                            std::string tag = "") {
+                            const std::string& tag = "") {
   Message m = make_message(std::move(topic), type, std::move(key),
                            R"({"tag":")" + tag + R"(","text":"caf\u00e9 \"q\""})");
   m.headers.emplace_back("x-dup", "first");
