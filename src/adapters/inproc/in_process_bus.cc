@@ -1,13 +1,38 @@
 #include "adapters/inproc/in_process_bus.h"
 
 #include <algorithm>
-#include <chrono>
-#include <thread>
+#include <exception>
 
 namespace dither {
+namespace {
 
-InProcessBus::InProcessBus(std::function<void(const Message&)> on_dead_letter)
-    : on_dead_letter_(std::move(on_dead_letter)) {}
+constexpr std::chrono::milliseconds kFirstBackoff{10};
+constexpr std::chrono::milliseconds kMaxBackoff{1000};
+
+bool is_permanent(ErrorKind kind) {
+  return kind == ErrorKind::kInvalidArgument || kind == ErrorKind::kUnsupported;
+}
+
+Status call(const MessageHandler& handler, const Message& message) {
+  try {
+    return handler(message);
+  } catch (const std::exception& e) {
+    return make_error(ErrorKind::kInternal, std::string("handler threw: ") + e.what());
+  } catch (...) {
+    return make_error(ErrorKind::kInternal, "handler threw a non-standard exception");
+  }
+}
+
+Error stopped_error() {
+  return make_error(ErrorKind::kUnavailable,
+                    "the event bus stopped before the message was handled");
+}
+
+}  // namespace
+
+InProcessBus::InProcessBus(std::function<void(const Message&)> on_dead_letter,
+                           std::chrono::milliseconds transient_limit)
+    : on_dead_letter_(std::move(on_dead_letter)), transient_limit_(transient_limit) {}
 
 InProcessBus::Topic& InProcessBus::topic(const std::string& name) {
   auto& slot = topics_[name];
@@ -16,10 +41,13 @@ InProcessBus::Topic& InProcessBus::topic(const std::string& name) {
 }
 
 void InProcessBus::subscribe(Subscription subscription) {
-  std::lock_guard lock(mutex_);
-  Topic& t = topic(subscription.topic);
-  std::lock_guard delivery(t.delivery);
-  t.subscriptions.push_back(std::move(subscription));
+  Topic* t = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    t = &topic(subscription.topic);  // a Topic never moves nor goes away
+  }
+  std::lock_guard delivery(t->delivery);
+  t->subscriptions.push_back(std::move(subscription));
 }
 
 Status InProcessBus::start() {
@@ -31,6 +59,7 @@ Status InProcessBus::start() {
 void InProcessBus::stop() {
   std::unique_lock lock(mutex_);
   running_ = false;
+  stopped_.notify_all();
   idle_.wait(lock, [&] { return publishing_ == 0; });
 }
 
@@ -42,46 +71,72 @@ Status InProcessBus::publish(const Message& message) {
     t = &topic(message.topic);
     ++publishing_;
   }
-  deliver(*t, message);
+  Status delivered = deliver(*t, message);
   std::lock_guard lock(mutex_);
   --publishing_;
   if (publishing_ == 0) idle_.notify_all();
-  return {};
+  return delivered;
 }
 
-void InProcessBus::deliver(Topic& t, const Message& message) {
-  std::lock_guard delivery(t.delivery);
-  for (const Subscription& sub : t.subscriptions) {
-    Status result;
-    std::chrono::milliseconds backoff{10};
-    const int attempts = std::max(1, sub.max_attempts);
-    for (int attempt = 1; attempt <= attempts; ++attempt) {
-      try {
-        result = sub.handler(message);
-      } catch (const std::exception& e) {
-        result = make_error(ErrorKind::kInternal, std::string("handler threw: ") + e.what());
-      }
-      if (result.ok() || attempt == attempts) break;
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min(backoff * 2, std::chrono::milliseconds{1000});
-    }
-    if (result.ok()) continue;
+bool InProcessBus::pause(std::chrono::milliseconds delay) {
+  std::unique_lock lock(mutex_);
+  return !stopped_.wait_for(lock, delay, [&] { return !running_; });
+}
 
-    Message dead = message;
-    dead.topic = Topics::dead_letter(message.topic);
-    dead.headers.emplace_back("dead_letter_reason", result.error().message);
-    dead.headers.emplace_back("dead_letter_group", sub.group);
-    if (on_dead_letter_) on_dead_letter_(dead);
-    if (dead.topic != message.topic) {
-      Topic* dlq = nullptr;
-      {
-        std::lock_guard lock(mutex_);
-        auto it = topics_.find(dead.topic);
-        if (it != topics_.end()) dlq = it->second.get();
-      }
-      if (dlq != nullptr && dlq != &t) deliver(*dlq, dead);
+Status InProcessBus::deliver(Topic& t, const Message& message) {
+  std::lock_guard delivery(t.delivery);
+  Status all;
+  for (const Subscription& sub : t.subscriptions) {
+    {
+      std::lock_guard lock(mutex_);
+      if (!running_) return stopped_error();
     }
+    // The other groups still get the message; the publisher learns it must publish it again.
+    if (Status s = deliver_to(sub, message); !s && all) all = s;
   }
+  return all;
+}
+
+Status InProcessBus::deliver_to(const Subscription& sub, const Message& message) {
+  const auto transient_deadline = std::chrono::steady_clock::now() + transient_limit_;
+  const int max_attempts = std::max(1, sub.max_attempts);
+  std::chrono::milliseconds backoff{0};
+  int failures = 0;
+  for (;;) {
+    Status result = call(sub.handler, message);
+    if (result) return {};
+    const Error& error = result.error();
+    if (is_permanent(error.kind)) return dead_letter(sub, message, error);
+    if (error.kind == ErrorKind::kUnavailable) {
+      if (std::chrono::steady_clock::now() >= transient_deadline) {
+        return make_error(ErrorKind::kUnavailable,
+                          "group " + sub.group + " is still unavailable: " + error.message);
+      }
+    } else if (++failures >= max_attempts) {
+      return dead_letter(sub, message, error);
+    }
+    backoff = std::clamp(backoff * 2, kFirstBackoff, kMaxBackoff);
+    if (!pause(backoff)) return stopped_error();
+  }
+}
+
+Status InProcessBus::dead_letter(const Subscription& sub, const Message& message,
+                                 const Error& error) {
+  Message dead = message;
+  dead.topic = Topics::dead_letter(message.topic);
+  dead.headers.emplace_back(kHeaderDeadLetterReason, error.message);
+  dead.headers.emplace_back(kHeaderDeadLetterGroup, sub.group);
+  dead.headers.emplace_back(kHeaderDeadLetterTopic, message.topic);
+  if (on_dead_letter_) on_dead_letter_(dead);
+  Topic* dlq = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = topics_.find(dead.topic);
+    if (it != topics_.end()) dlq = it->second.get();
+  }
+  // The dead-letter topic's name is longer than the topic's, so this never loops back to a topic
+  // whose delivery lock the caller holds.
+  return dlq != nullptr ? deliver(*dlq, dead) : Status{};
 }
 
 }  // namespace dither

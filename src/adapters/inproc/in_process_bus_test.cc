@@ -1,3 +1,5 @@
+// The EventBus contract instantiated for the in-process bus, plus what only it does: synchronous
+// delivery inside publish(), refusal while not running, the bound on transient retries.
 #include "adapters/inproc/in_process_bus.h"
 
 #include <gtest/gtest.h>
@@ -5,8 +7,17 @@
 #include <atomic>
 #include <thread>
 
+#include "ports/testing/event_bus_contract.h"
+
 namespace dither {
 namespace {
+
+using contract::EventBusContract;
+
+INSTANTIATE_TEST_SUITE_P(InProcess, EventBusContract,
+                         ::testing::Values(contract::EventBusFactory{
+                             "inproc", [] { return std::make_unique<InProcessBus>(); }}),
+                         contract::FactoryName());
 
 Message msg(std::string topic, std::string key, std::string body) {
   return make_message(std::move(topic), kImageUploaded, std::move(key), std::move(body));
@@ -61,8 +72,7 @@ TEST(InProcessBus, RetriesThenDeadLettersWithReasonAndMovesOn) {
   bus.subscribe({"images", "flaky",
                  [&](const Message& m) -> Status {
                    ++calls;
-                   if (m.body == "poison")
-                     return make_error(ErrorKind::kInvalidArgument, "bad body");
+                   if (m.body == "poison") return make_error(ErrorKind::kInternal, "bad body");
                    return {};
                  },
                  3});
@@ -83,6 +93,7 @@ TEST(InProcessBus, RetriesThenDeadLettersWithReasonAndMovesOn) {
   EXPECT_EQ(dlq[0].topic, "images.dlq");
   EXPECT_EQ(dlq[0].header("dead_letter_reason").value_or(""), "bad body");
   EXPECT_EQ(dlq[0].header("dead_letter_group").value_or(""), "flaky");
+  EXPECT_EQ(dlq[0].header("dead_letter_topic").value_or(""), "images");
   EXPECT_EQ(dead_seen.size(), 1u);
   ASSERT_TRUE(bus.publish(msg("images", "k", "fine")).ok());
   EXPECT_EQ(calls, 4);
@@ -131,6 +142,49 @@ TEST(InProcessBus, ConcurrentPublishersKeepPerTopicDeliveriesSerial) {
   EXPECT_EQ(delivered.load(), 800);
   EXPECT_EQ(max_inside.load(), 1);
   bus.stop();
+}
+
+TEST(InProcessBus, ATransientFailureLongerThanTheLimitIsUnavailableToThePublisher) {
+  int dead = 0;
+  InProcessBus bus([&](const Message&) { ++dead; }, std::chrono::milliseconds{200});
+  std::atomic<int> calls{0};
+  bus.subscribe({"t", "g", [&](const Message&) -> Status {
+                   ++calls;
+                   return make_error(ErrorKind::kUnavailable, "disk full");
+                 }});
+  ASSERT_TRUE(bus.start().ok());
+  const auto started = std::chrono::steady_clock::now();
+  Status published = bus.publish(msg("t", "k", "{}"));
+  const auto took = std::chrono::steady_clock::now() - started;
+  ASSERT_FALSE(published.ok());
+  EXPECT_EQ(published.error().kind, ErrorKind::kUnavailable);
+  EXPECT_NE(published.error().message.find("disk full"), std::string::npos);
+  EXPECT_GE(took, std::chrono::milliseconds{200});
+  EXPECT_LT(took, std::chrono::seconds{2});
+  EXPECT_GT(calls.load(), 3) << "retried meanwhile";
+  EXPECT_EQ(dead, 0) << "never dead-lettered";
+  bus.stop();
+}
+
+TEST(InProcessBus, StopInterruptsARetryAndThePublisherLearnsIt) {
+  InProcessBus bus({}, std::chrono::minutes{10});
+  std::atomic<int> calls{0};
+  bus.subscribe({"t", "g",
+                 [&](const Message&) -> Status {
+                   ++calls;
+                   return make_error(ErrorKind::kInternal, "flaky");
+                 },
+                 1000});
+  ASSERT_TRUE(bus.start().ok());
+  Status published;
+  std::thread publisher([&] { published = bus.publish(msg("t", "k", "{}")); });
+  while (calls.load() < 2) std::this_thread::sleep_for(std::chrono::milliseconds{1});
+  const auto started = std::chrono::steady_clock::now();
+  bus.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds{2});
+  publisher.join();
+  ASSERT_FALSE(published.ok());
+  EXPECT_EQ(published.error().kind, ErrorKind::kUnavailable);
 }
 
 }  // namespace
