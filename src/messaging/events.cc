@@ -87,9 +87,13 @@ Result<ImageUploadedEvent> read_image_uploaded(std::string_view body) {
   e.url = string_field(*o, "url");
   e.filename = string_field(*o, "filename");
   e.blob_key = ObjectKey{string_field(*o, "blob_key")};
-  if (!is_valid_object_key(e.blob_key.value)) {
-    return make_error(ErrorKind::kInvalidArgument,
-                      "IMAGE_UPLOADED for " + e.uuid.value + " has no valid blob_key");
+  // The Python prototype's body has no blob_key: then the original is fetched from `url`.
+  const bool by_url =
+      e.blob_key.value.empty() && (e.url.starts_with("http://") || e.url.starts_with("https://"));
+  if (!by_url && !is_valid_object_key(e.blob_key.value)) {
+    return make_error(ErrorKind::kInvalidArgument, "IMAGE_UPLOADED for " + e.uuid.value +
+                                                       " has neither a valid blob_key nor an "
+                                                       "http(s) url");
   }
   e.content_type = string_field(*o, "content_type");
   e.size = int_field(*o, "size");

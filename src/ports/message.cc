@@ -37,6 +37,25 @@ std::optional<std::string_view> Message::header(std::string_view name) const {
   return std::nullopt;
 }
 
+std::string Message::dedupe_id() const {
+  if (const std::string_view id = message_id(); !id.empty()) return std::string(id);
+  // FNV-1a, 64 bits, over type NUL key NUL body: stable across builds and machines.
+  uint64_t h = 14695981039346656037ull;
+  const auto mix = [&h](std::string_view part) {
+    for (const char c : part) {
+      h ^= static_cast<unsigned char>(c);
+      h *= 1099511628211ull;
+    }
+    h *= 1099511628211ull;
+  };
+  mix(message_type());
+  mix(key);
+  mix(body);
+  char out[32];
+  std::snprintf(out, sizeof out, "content:%016llx", static_cast<unsigned long long>(h));
+  return out;
+}
+
 std::string new_traceparent(std::string_view parent) {
   // version "00" - trace id (32 hex) - parent span id (16 hex) - flags
   std::string trace_id;

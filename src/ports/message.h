@@ -47,6 +47,10 @@ struct Message {
   std::optional<std::string_view> header(std::string_view name) const;
   std::string_view message_type() const { return header(kHeaderMessageType).value_or(""); }
   std::string_view message_id() const { return header(kHeaderMessageId).value_or(""); }
+  // What consumers de-duplicate on: the message_id header, or for a message without one (the
+  // Python prototype sent only message_type and version) "content:" + a hash of its type, key and
+  // body, so the same event delivered twice is still applied once.
+  std::string dedupe_id() const;
 };
 
 // A message with the four standard headers. `traceparent` continues the given W3C trace context

@@ -66,5 +66,23 @@ TEST(Message, TraceparentContinuesTheTrace) {
   EXPECT_NE(new_traceparent("garbage").substr(3, 32), parent.substr(3, 32));
 }
 
+TEST(Message, DedupeIdIsTheMessageIdOrAStableContentHash) {
+  Message m = make_message("images", kImageUploaded, "k", R"({"uuid":"x"})");
+  EXPECT_EQ(m.dedupe_id(), m.message_id());
+  // The prototype's messages have no message_id: same content, same id; other content, another.
+  Message a{"dithers", "k", {{"message_type", "DITHER_UPLOADED"}, {"version", "1.0.0"}}, "{}"};
+  Message b = a;
+  EXPECT_EQ(a.dedupe_id(), b.dedupe_id());
+  EXPECT_TRUE(a.dedupe_id().starts_with("content:")) << a.dedupe_id();
+  b.body = R"({"a":1})";
+  EXPECT_NE(a.dedupe_id(), b.dedupe_id());
+  Message c = a;
+  c.headers[0].second = "DITHER_DELETED";
+  EXPECT_NE(a.dedupe_id(), c.dedupe_id());
+  Message d = a;
+  d.key = "other";
+  EXPECT_NE(a.dedupe_id(), d.dedupe_id());
+}
+
 }  // namespace
 }  // namespace dither

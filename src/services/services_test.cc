@@ -267,5 +267,76 @@ TEST_F(Services, OrphanOriginalsAreSwept) {
   EXPECT_TRUE(blobs_->get(kept->blob_key).ok());
 }
 
+// A UrlFetcher double that serves one URL (the prototype named originals by URL only).
+class OneUrl : public UrlFetcher {
+ public:
+  OneUrl(std::string url, std::vector<uint8_t> bytes)
+      : url_(std::move(url)), bytes_(std::move(bytes)) {}
+  Result<std::vector<uint8_t>> fetch(std::string_view url, uint64_t) override {
+    if (url != url_) return make_error(ErrorKind::kNotFound, "no file at " + std::string(url));
+    return bytes_;
+  }
+
+ private:
+  std::string url_;
+  std::vector<uint8_t> bytes_;
+};
+
+TEST_F(Services, ThePrototypesBodiesAreUnderstood) {
+  const std::string url = "https://res.cloudinary.com/demo/image/upload/p.png";
+  OneUrl fetcher(url, png_photo(24, 16));
+  dither_->set_url_fetcher(&fetcher);
+  // IMAGE_UPLOADED as the prototype sent it: two headers, {uuid, url, filename}.
+  const ImageId uuid = new_image_id();
+  Message uploaded{topics_.image,
+                   uuid.value,
+                   {{"message_type", "IMAGE_UPLOADED"}, {"version", "1.0.0"}},
+                   R"({"uuid":")" + uuid.value + R"(","url":")" + url + R"(","filename":"p.png"})"};
+  ASSERT_TRUE(bus_.publish(uploaded).ok());
+  ASSERT_TRUE(bus_.publish(uploaded).ok());  // twice: one dither
+  std::vector<DitherRecord> made;
+  for (int i = 0; i < 3000; ++i) {
+    made = *dither_->dithers_of(uuid.value);
+    if (!made.empty() && made[0].status == kStatusFinished) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  ASSERT_EQ(made.size(), 1u);
+  EXPECT_EQ(made[0].status, kStatusFinished) << made[0].error;
+
+  // DITHER_UPLOADED as the prototype sent it: {uuid, url_dither}, applied once.
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "b.png", "", "");
+  ASSERT_TRUE(up.ok());
+  wait_for(up->uuid, {kStatusFinished});
+  Message finished{topics_.dither,
+                   up->uuid.value,
+                   {{"message_type", "DITHER_UPLOADED"}, {"version", "1.0.0"}},
+                   R"({"uuid":")" + up->uuid.value + R"(","url_dither":"https://x/d.png"})"};
+  ASSERT_TRUE(upload_->on_dither_message(finished).ok());
+  const size_t summaries = images_->get_image(up->uuid)->dithers.size();
+  ASSERT_TRUE(upload_->on_dither_message(finished).ok());
+  Result<ImageRecord> after = images_->get_image(up->uuid);
+  EXPECT_EQ(after->url_dither, "https://x/d.png");
+  EXPECT_EQ(after->status, kStatusFinished);
+  EXPECT_EQ(after->dithers.size(), summaries);
+}
+
+TEST_F(Services, AnOriginalKnownOnlyByUrlFailsClearlyWithoutAFetcher) {
+  const ImageId uuid = new_image_id();
+  Message uploaded{topics_.image,
+                   uuid.value,
+                   {{"message_type", "IMAGE_UPLOADED"}, {"version", "1.0.0"}},
+                   R"({"uuid":")" + uuid.value + R"(","url":"https://x/p.png","filename":"p"})"};
+  ASSERT_TRUE(bus_.publish(uploaded).ok());
+  std::vector<DitherRecord> made;
+  for (int i = 0; i < 3000; ++i) {
+    made = *dither_->dithers_of(uuid.value);
+    if (!made.empty() && made[0].status != kStatusPending) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  ASSERT_EQ(made.size(), 1u);
+  EXPECT_EQ(made[0].status, kStatusFailed);
+  EXPECT_NE(made[0].error.find("only known by URL"), std::string::npos) << made[0].error;
+}
+
 }  // namespace
 }  // namespace dither

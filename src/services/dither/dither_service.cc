@@ -225,14 +225,13 @@ Status DitherService::on_image_message(const Message& message) {
     OriginalRecord original{e->uuid, e->url, e->filename, e->blob_key, e->email};
     std::optional<DitherRecord> auto_dither;
     if (auto_.enabled) {
-      Result<DitherRecord> r =
-          make_record(e->uuid, auto_.options, std::string(message.message_id()),
-                      message.header(kHeaderTraceparent).value_or(""));
+      Result<DitherRecord> r = make_record(e->uuid, auto_.options, message.dedupe_id(),
+                                           message.header(kHeaderTraceparent).value_or(""));
       if (!r) return r.error();  // the preset is validated at start-up; cannot happen
       auto_dither = std::move(*r);
     }
     Result<std::optional<DitherRecord>> created =
-        dithers_.record_original(original, auto_dither, message.message_id());
+        dithers_.record_original(original, auto_dither, message.dedupe_id());
     if (!created) return created.error();
     if (created->has_value() && work_added_) work_added_();
     return {};
@@ -246,7 +245,7 @@ Status DitherService::on_image_message(const Message& message) {
     Message deleted = make_message(topics_.dither, kDitherDeleted, uuid->value, uuid_body(*uuid),
                                    message.header(kHeaderTraceparent).value_or(""));
     Result<std::vector<DitherRecord>> removed =
-        dithers_.delete_dithers_of(*uuid, deleted, true, message.message_id());
+        dithers_.delete_dithers_of(*uuid, deleted, true, message.dedupe_id());
     if (!removed) return removed.error();
     if (Status s = remove_blobs(*removed); !s) return s;
     if (!removed->empty() && outbox_written_) outbox_written_();
@@ -266,7 +265,13 @@ Status DitherService::process(const DitherRecord& dither) {
                  ? make_error(ErrorKind::kNotFound, "the original image was deleted")
                  : original.error();
   } else {
-    Result<std::vector<uint8_t>> bytes = blobs_.get(original->blob_key);
+    Result<std::vector<uint8_t>> bytes =
+        !original->blob_key.value.empty() ? blobs_.get(original->blob_key)
+        : fetcher_ != nullptr
+            ? fetcher_->fetch(original->url, static_cast<uint64_t>(limits_.max_bytes))
+            : Result<std::vector<uint8_t>>(
+                  make_error(ErrorKind::kUnsupported,
+                             "the original is only known by URL and fetching is off"));
     if (!bytes) {
       result = bytes.error().kind == ErrorKind::kNotFound
                    ? make_error(ErrorKind::kNotFound, "the original image is gone")

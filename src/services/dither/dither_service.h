@@ -23,6 +23,7 @@
 #include "ports/blob_store.h"
 #include "ports/message.h"
 #include "ports/metadata.h"
+#include "ports/url_fetcher.h"
 
 namespace dither {
 
@@ -71,6 +72,10 @@ class DitherService {
 
   Status health();
 
+  // Where originals announced only by URL (the prototype's IMAGE_UPLOADED) are fetched from; not
+  // owned. Without one, such a dither fails with a clear error.
+  void set_url_fetcher(UrlFetcher* fetcher) { fetcher_ = fetcher; }
+
   // The options a stored dither was requested with.
   static Result<ProcessOptions> options_of(const DitherRecord& dither);
   // "auto" for the automatic dither of an upload, "request" for one asked for over HTTP.
@@ -85,6 +90,7 @@ class DitherService {
   BlobStore& blobs_;
   Topics topics_;
   imaging::Limits limits_;
+  UrlFetcher* fetcher_ = nullptr;
   AutoDither auto_;
   std::function<void()> outbox_written_;
   std::function<void()> work_added_;

@@ -143,15 +143,15 @@ Status UploadService::on_dither_message(const Message& message) {
     summary.format = e->format;
     summary.error = e->error;
     summary.created_at = now_millis();
-    Result<bool> changed = uploaded ? images_.mark_finished(e->uuid, summary, message.message_id())
-                                    : images_.mark_failed(e->uuid, summary, message.message_id());
+    Result<bool> changed = uploaded ? images_.mark_finished(e->uuid, summary, message.dedupe_id())
+                                    : images_.mark_failed(e->uuid, summary, message.dedupe_id());
     if (!changed) return changed.error();
     return {};
   }
   if (type == kDitherDeleted) {
     Result<ImageId> uuid = read_uuid(message.body);
     if (!uuid) return uuid.error();
-    Result<bool> changed = images_.mark_dithers_deleted(*uuid, message.message_id());
+    Result<bool> changed = images_.mark_dithers_deleted(*uuid, message.dedupe_id());
     if (!changed) return changed.error();
     return {};
   }

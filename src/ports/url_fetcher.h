@@ -1,0 +1,23 @@
+// Port: fetch a file by URL. The dithering service uses it for originals announced only by URL
+// (an IMAGE_UPLOADED in the Python prototype's shape: uuid, url, filename; no blob_key).
+// Adapter: libcurl (adapters/http_fetch). Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace dither {
+
+class UrlFetcher {
+ public:
+  virtual ~UrlFetcher() = default;
+  // The body of a 200 answer to GET `url` (http or https only). kNotFound for 404/410,
+  // kTooLarge past `max_bytes`, kUnavailable when the server cannot be reached or answers 5xx,
+  // kInvalidArgument for another scheme or a malformed URL.
+  virtual Result<std::vector<uint8_t>> fetch(std::string_view url, uint64_t max_bytes) = 0;
+};
+
+}  // namespace dither
