@@ -2,9 +2,12 @@
 # Runs the functional tests (tests/functional: Python, pytest) against a built ditherd. They
 # start the real program themselves, on free ports with a fresh data directory per test.
 #   scripts/functional.sh [path/to/ditherd] [pytest arguments...]
+#   scripts/functional.sh --venv-only     only create/refresh the test virtualenv
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+venv_only=0
+if [[ ${1:-} == --venv-only ]]; then venv_only=1; shift; fi
 binary=${1:-build/release/src/app/ditherd}
 shift || true
 venv=build/test-venv
@@ -14,4 +17,5 @@ if [[ ! -x $venv/bin/python || ! -f $stamp ]] || ! cmp -s tests/functional/requi
   "$venv/bin/pip" install -q --disable-pip-version-check -r tests/functional/requirements.txt
   cp tests/functional/requirements.txt "$stamp"
 fi
+((venv_only == 0)) || exit 0
 DITHERD=$PWD/$binary exec "$venv/bin/python" -m pytest -q tests/functional "$@"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Sets up, builds and runs every test: the Release build's unit tests and the functional tests
-# (the real program over HTTP), then both again under AddressSanitizer +
-# UndefinedBehaviorSanitizer. This is what CI runs (.ci/run).
+# Sets up, builds and runs every test: the Release build's unit tests (with the adapters' contract
+# tests against real PostgreSQL, Kafka and S3 servers, which ctest starts and stops through
+# scripts/infra/), the functional tests (the real program over HTTP) and the distributed tests
+# (one process per service on those servers); then the unit and functional tests again under
+# AddressSanitizer + UndefinedBehaviorSanitizer. This is what CI runs (.ci/run).
 #   scripts/test.sh             everything
 #   scripts/test.sh --quick     Release build only
 set -euo pipefail
@@ -19,6 +21,9 @@ ctest --test-dir build/release --output-on-failure -j "$(nproc)"
 
 echo "== Functional tests: ditherd over HTTP"
 scripts/functional.sh build/release/src/app/ditherd
+
+echo "== Distributed tests: PostgreSQL, Kafka, S3 and one process per service"
+scripts/distributed.sh build/release/src/app
 
 if ((quick == 0)); then
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"

@@ -13,15 +13,14 @@
 #include <stdexcept>
 #include <thread>
 
-#include "adapters/fs/fs_blob_store.h"
-#include "adapters/inproc/in_process_bus.h"
-#include "adapters/sqlite/sqlite_dither_repository.h"
-#include "adapters/sqlite/sqlite_image_repository.h"
+#include "adapters/http_fetch/curl_url_fetcher.h"
+#include "app/adapters.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
 #include "imaging/codec.h"
 #include "messaging/event_log.h"
 #include "messaging/outbox_relay.h"
+#include "services/common/paging.h"
 #include "services/dither/dither_api.h"
 #include "services/dither/dither_service.h"
 #include "services/dither/dither_workers.h"
@@ -39,9 +38,10 @@ struct App::Parts {
   asio::thread_pool blocking;
   std::unique_ptr<ImageRepository> images;
   std::unique_ptr<DitherRepository> dithers;
-  std::unique_ptr<FsBlobStore> blobs;
+  std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<EventLog> event_log;
-  std::unique_ptr<InProcessBus> bus;
+  std::unique_ptr<EventBus> bus;
+  std::unique_ptr<UrlFetcher> fetcher;
   std::unique_ptr<UploadService> upload;
   std::unique_ptr<DitherService> dither;
   std::unique_ptr<OutboxRelay> upload_relay;
@@ -118,14 +118,15 @@ void App::start() {
   spdlog::set_level(spdlog::level::from_str(config_.log_level));
   for (const auto& [name, value] : describe(config_)) spdlog::info("config {}={}", name, value);
   const Roles& roles = config_.roles;
-  if (roles.upload != roles.dither) {
+  if (roles.upload != roles.dither && !config_.kafka.enabled()) {
     // The in-process bus only connects parts of one process; alone, a service's messages would
-    // reach nobody and be dropped from its outbox.
+    // reach nobody.
     throw std::runtime_error(
         "the upload and dithering services exchange messages: run them in one process (ditherd) "
-        "until a shared event bus (Kafka) is configured");
+        "or set KAFKA_SERVER so that they share a Kafka cluster");
   }
-  const bool services = roles.upload && roles.dither;
+  const bool services = roles.upload || roles.dither;
+  if (services) spdlog::info("adapters: {}", describe_adapters(config_));
 
   // Default: half the cores. The same process dithers (every core per dither) and decodes
   // uploads; measured on 2 cores, one event loop served more requests with a far shorter tail
@@ -137,7 +138,6 @@ void App::start() {
   Parts& p = *parts_;
   if (services) {
     must(imaging::init(), "libvips");
-    std::filesystem::create_directories(config_.data_dir);
     start_services();
   }
   if (roles.gateway) start_gateway();
@@ -152,79 +152,91 @@ void App::start() {
 
 void App::start_services() {
   Parts& p = *parts_;
-  // Adapters.
-  p.images = must(open_sqlite_image_repository((config_.data_dir / "upload.db").string()),
-                  "upload database");
-  p.dithers = must(open_sqlite_dither_repository((config_.data_dir / "dither.db").string()),
-                   "dither database");
-  p.blobs = std::make_unique<FsBlobStore>(config_.data_dir / "files",
-                                          config_.public_base_url + "/files/");
-  if (const int n = p.blobs->remove_temporaries(); n > 0) {
-    spdlog::info("removed {} partial files left by a crash", n);
-  }
-  p.bus = std::make_unique<InProcessBus>([](const Message& m) {
-    spdlog::error("dead letter on {}: {} {} ({})", m.topic, m.message_type(), m.message_id(),
-                  m.header("dead_letter_reason").value_or(""));
-  });
+  const Roles& roles = config_.roles;
+  const std::string prefix = config_.kafka.group_prefix;
+  // Adapters (app/adapters.h chooses them from the configuration).
+  p.blobs = must(open_blob_store(config_), "blob store");
+  p.bus = must(open_event_bus(config_), "event bus");
+  if (roles.upload) p.images = must(open_image_repository(config_), "upload database");
+  if (roles.dither) p.dithers = must(open_dither_repository(config_), "dither database");
 
   // Services, their outbox relays and the dither workers.
-  p.upload = std::make_unique<UploadService>(*p.images, *p.blobs, config_.topics, config_.limits,
-                                             [&p] { p.upload_relay->notify(); });
-  p.dither = std::make_unique<DitherService>(
-      *p.dithers, *p.blobs, config_.topics, config_.limits, config_.auto_dither,
-      [&p] { p.dither_relay->notify(); }, [&p] { p.workers->notify(); });
-  p.upload_relay = std::make_unique<OutboxRelay>(*p.images, *p.bus, "upload");
-  p.dither_relay = std::make_unique<OutboxRelay>(*p.dithers, *p.bus, "dither");
-  p.workers = std::make_unique<DitherWorkers>(*p.dither, *p.dithers, config_.dither_workers);
-
-  if (Result<int> orphans = p.upload->remove_orphan_originals(); !orphans) {
-    spdlog::warn("cannot sweep orphan originals: {}", orphans.error().message);
-  } else if (*orphans > 0) {
-    spdlog::info("removed {} originals without a record (left by a crash)", *orphans);
+  if (roles.upload) {
+    p.upload = std::make_unique<UploadService>(*p.images, *p.blobs, config_.topics, config_.limits,
+                                               [&p] { p.upload_relay->notify(); });
+    p.upload_relay = std::make_unique<OutboxRelay>(*p.images, *p.bus, "upload");
+    if (Result<int> orphans = p.upload->remove_orphan_originals(); !orphans) {
+      spdlog::warn("cannot sweep orphan originals: {}", orphans.error().message);
+    } else if (*orphans > 0) {
+      spdlog::info("removed {} originals without a record (left by a crash)", *orphans);
+    }
+  }
+  if (roles.dither) {
+    p.dither = std::make_unique<DitherService>(
+        *p.dithers, *p.blobs, config_.topics, config_.limits, config_.auto_dither,
+        [&p] { p.dither_relay->notify(); }, [&p] { p.workers->notify(); });
+    p.fetcher = std::make_unique<CurlUrlFetcher>();
+    p.dither->set_url_fetcher(p.fetcher.get());
+    p.dither_relay = std::make_unique<OutboxRelay>(*p.dithers, *p.bus, "dither");
+    p.workers = std::make_unique<DitherWorkers>(*p.dither, *p.dithers, config_.dither_workers,
+                                                std::chrono::seconds{config_.lease_seconds});
   }
 
   // The event log subscribes first, so it records each message before any consumer reacts to
   // it (the in-process bus delivers to subscriptions in order): the log shows causes before
-  // effects.
+  // effects. With Kafka, read the topics themselves (kcat) instead.
   if (!config_.event_log.empty()) {
-    p.event_log = std::make_unique<EventLog>(config_.event_log);
-    for (const std::string& topic :
-         {config_.topics.image, config_.topics.dither, Topics::dead_letter(config_.topics.image),
-          Topics::dead_letter(config_.topics.dither)}) {
-      p.bus->subscribe(
-          {topic, "event-log", [&p](const Message& m) { return p.event_log->append(m); }});
+    if (config_.kafka.enabled()) {
+      spdlog::warn("DITHER_EVENT_LOG is ignored with Kafka: read the topics instead");
+    } else {
+      p.event_log = std::make_unique<EventLog>(config_.event_log);
+      for (const std::string& topic :
+           {config_.topics.image, config_.topics.dither, Topics::dead_letter(config_.topics.image),
+            Topics::dead_letter(config_.topics.dither)}) {
+        p.bus->subscribe(
+            {topic, "event-log", [&p](const Message& m) { return p.event_log->append(m); }});
+      }
     }
   }
   // Each service consumes the other's topic.
-  p.bus->subscribe({config_.topics.image, "dither-service",
-                    [&p](const Message& m) { return p.dither->on_image_message(m); }});
-  p.bus->subscribe({config_.topics.dither, "upload-service",
-                    [&p](const Message& m) { return p.upload->on_dither_message(m); }});
+  if (roles.dither) {
+    p.bus->subscribe({config_.topics.image, prefix + "dither-service",
+                      [&p](const Message& m) { return p.dither->on_image_message(m); }});
+  }
+  if (roles.upload) {
+    p.bus->subscribe({config_.topics.dither, prefix + "upload-service",
+                      [&p](const Message& m) { return p.upload->on_dither_message(m); }});
+  }
   must(p.bus->start(), "event bus");
-  p.upload_relay->start();
-  p.dither_relay->start();
-  p.workers->start();
+  if (p.upload_relay) p.upload_relay->start();
+  if (p.dither_relay) p.dither_relay->start();
+  if (p.workers) p.workers->start();
 
-  // The services' HTTP servers, on loopback only.
-  http::ServerOptions upload_options;
-  upload_options.port = config_.upload_port;
-  upload_options.body_limit = upload_body_limit(config_.limits);
-  upload_options.server_name = "dither-upload";
-  p.upload_server = std::make_unique<http::Server>(p.context_list, p.blocking,
-                                                   upload_routes(*p.upload), upload_options);
-  must(p.upload_server->listen(), "upload service");
-  config_.upload_port = p.upload_server->port();
-
-  http::ServerOptions dither_options;
-  dither_options.port = config_.dither_port;
-  dither_options.body_limit = kDitherBodyLimit;
-  dither_options.server_name = "dither-dither";
-  p.dither_server = std::make_unique<http::Server>(p.context_list, p.blocking,
-                                                   dither_routes(*p.dither), dither_options);
-  must(p.dither_server->listen(), "dithering service");
-  config_.dither_port = p.dither_server->port();
-  spdlog::info("upload service on 127.0.0.1:{}, dithering service on 127.0.0.1:{}, data in {}",
-               config_.upload_port, config_.dither_port, config_.data_dir.string());
+  // The services' HTTP servers (loopback unless SERVICE_BIND_HOST says otherwise).
+  if (roles.upload) {
+    http::ServerOptions upload_options;
+    upload_options.host = config_.service_bind;
+    upload_options.port = config_.upload_port;
+    upload_options.body_limit = upload_body_limit(config_.limits);
+    upload_options.server_name = "dither-upload";
+    p.upload_server = std::make_unique<http::Server>(p.context_list, p.blocking,
+                                                     upload_routes(*p.upload), upload_options);
+    must(p.upload_server->listen(), "upload service");
+    config_.upload_port = p.upload_server->port();
+    spdlog::info("upload service on {}:{}", config_.service_bind, config_.upload_port);
+  }
+  if (roles.dither) {
+    http::ServerOptions dither_options;
+    dither_options.host = config_.service_bind;
+    dither_options.port = config_.dither_port;
+    dither_options.body_limit = kDitherBodyLimit;
+    dither_options.server_name = "dither-dither";
+    p.dither_server = std::make_unique<http::Server>(p.context_list, p.blocking,
+                                                     dither_routes(*p.dither), dither_options);
+    must(p.dither_server->listen(), "dithering service");
+    config_.dither_port = p.dither_server->port();
+    spdlog::info("dithering service on {}:{}", config_.service_bind, config_.dither_port);
+  }
 }
 
 void App::start_gateway() {
@@ -236,17 +248,43 @@ void App::start_gateway() {
         local_upstream(upload_routes(*p.upload), p.blocking, upload_body_limit(config_.limits));
     gateway_options.dither = local_upstream(dither_routes(*p.dither), p.blocking, kDitherBodyLimit);
   } else {
-    http::UpstreamOptions upload;
-    upload.host = config_.upload_host;
-    upload.port = config_.upload_port;
-    http::UpstreamOptions dither;
-    dither.host = config_.dither_host;
-    dither.port = config_.dither_port;
-    gateway_options.upload = http_upstream(p.main_context().get_executor(), upload);
-    gateway_options.dither = http_upstream(p.main_context().get_executor(), dither);
+    // UPLOAD_SERVICE_HOST / DITHER_SERVICE_HOST may list several instances: "host[:port],...".
+    const auto instances = [&p](const std::string& list, uint16_t default_port,
+                                std::string_view variable) {
+      std::vector<std::shared_ptr<Upstream>> out;
+      std::string_view rest(list);
+      while (!rest.empty()) {
+        const size_t comma = rest.find(',');
+        const std::string_view item = rest.substr(0, comma);
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        if (item.empty()) continue;
+        http::UpstreamOptions options;
+        options.host = std::string(item);
+        options.port = default_port;
+        if (const size_t colon = item.rfind(':'); colon != std::string_view::npos) {
+          Result<int64_t> port = parse_integer(item.substr(colon + 1), 1, 65535, variable);
+          if (!port) throw std::runtime_error(port.error().message);
+          options.host = std::string(item.substr(0, colon));
+          options.port = static_cast<uint16_t>(*port);
+        }
+        out.push_back(http_upstream(p.main_context().get_executor(), std::move(options)));
+      }
+      if (out.empty()) throw std::runtime_error(std::string(variable) + " names no instance");
+      return failover_upstream(std::move(out));
+    };
+    gateway_options.upload =
+        instances(config_.upload_host, config_.upload_port, "UPLOAD_SERVICE_HOST");
+    gateway_options.dither =
+        instances(config_.dither_host, config_.dither_port, "DITHER_SERVICE_HOST");
   }
-  // Stored files are served from the data directory (the embedded blob store's root).
-  gateway_options.files_root = config_.data_dir / "files";
+  // Stored files: from the data directory (the embedded blob store's root), or read from S3.
+  // Cloudinary serves its files itself (the records' URLs point there).
+  if (config_.s3.enabled()) {
+    if (!p.blobs) p.blobs = must(open_blob_store(config_), "blob store");
+    gateway_options.files_store = p.blobs.get();
+  } else if (!config_.cloudinary.enabled()) {
+    gateway_options.files_root = config_.data_dir / "files";
+  }
   p.gateway = std::make_unique<Gateway>(gateway_options);
   http::ServerOptions public_options;
   public_options.host = config_.host;

@@ -30,6 +30,88 @@ void read_string(const GetEnv& getenv, const char* name, std::string& out) {
   if (raw != nullptr && *raw != '\0') out = raw;
 }
 
+// KAFKA_PROPERTIES: "name=value;name=value".
+Status read_properties(const GetEnv& getenv, const char* name,
+                       std::vector<std::pair<std::string, std::string>>& out) {
+  const char* raw = getenv(name);
+  if (raw == nullptr || *raw == '\0') return {};
+  std::string_view rest(raw);
+  while (!rest.empty()) {
+    const size_t end = rest.find(';');
+    const std::string_view item = rest.substr(0, end);
+    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+    if (item.empty()) continue;
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      return bad(name, "...", "name=value pairs separated by ';'");
+    }
+    out.emplace_back(std::string(item.substr(0, eq)), std::string(item.substr(eq + 1)));
+  }
+  return {};
+}
+
+Status load_distributed(const GetEnv& getenv, Config& c) {
+  read_string(getenv, "KAFKA_SERVER", c.kafka.servers);
+  if (Status s = read_integer(getenv, "KAFKA_PARTITIONS", c.kafka.partitions, 1, 10000); !s) {
+    return s;
+  }
+  if (Status s = read_integer(getenv, "KAFKA_REPLICATION_FACTOR", c.kafka.replication, 1, 100);
+      !s) {
+    return s;
+  }
+  read_string(getenv, "KAFKA_GROUP_PREFIX", c.kafka.group_prefix);
+  if (Status s = read_properties(getenv, "KAFKA_PROPERTIES", c.kafka.properties); !s) return s;
+
+  read_string(getenv, "POSTGRES_HOST", c.postgres.host);
+  if (Status s = read_integer(getenv, "POSTGRES_PORT", c.postgres.port, 1, 65535); !s) return s;
+  read_string(getenv, "POSTGRES_USER", c.postgres.user);
+  read_string(getenv, "POSTGRES_PASSWORD", c.postgres.password);
+  read_string(getenv, "POSTGRES_DB", c.postgres.db);
+  if (Status s = read_integer(getenv, "POSTGRES_POOL_SIZE", c.postgres.pool_size, 1, 1000); !s) {
+    return s;
+  }
+
+  read_string(getenv, "S3_ENDPOINT", c.s3.endpoint);
+  read_string(getenv, "S3_REGION", c.s3.region);
+  read_string(getenv, "S3_BUCKET", c.s3.bucket);
+  read_string(getenv, "S3_ACCESS_KEY", c.s3.access_key);
+  read_string(getenv, "S3_SECRET_KEY", c.s3.secret_key);
+  read_string(getenv, "S3_PUBLIC_URL", c.s3.public_base_url);
+  if (c.s3.enabled()) {
+    while (c.s3.endpoint.ends_with('/')) c.s3.endpoint.pop_back();
+    if (!c.s3.endpoint.starts_with("http://") && !c.s3.endpoint.starts_with("https://")) {
+      return bad("S3_ENDPOINT", c.s3.endpoint, "an http:// or https:// URL");
+    }
+    if (c.s3.access_key.empty() || c.s3.secret_key.empty()) {
+      return bad("S3_ACCESS_KEY", c.s3.access_key,
+                 "S3_ACCESS_KEY and S3_SECRET_KEY with S3_ENDPOINT");
+    }
+    if (c.s3.bucket.size() < 3)
+      return bad("S3_BUCKET", c.s3.bucket, "a bucket name (3+ characters)");
+    if (c.s3.public_base_url.empty()) c.s3.public_base_url = c.public_base_url + "/files/";
+    if (!c.s3.public_base_url.ends_with('/')) c.s3.public_base_url += '/';
+  }
+
+  read_string(getenv, "CLOUDINARY_CLOUD_NAME", c.cloudinary.cloud_name);
+  read_string(getenv, "CLOUDINARY_API_KEY", c.cloudinary.api_key);
+  read_string(getenv, "CLOUDINARY_API_SECRET", c.cloudinary.api_secret);
+  read_string(getenv, "CLOUDINARY_API_BASE", c.cloudinary.api_base);
+  read_string(getenv, "CLOUDINARY_DELIVERY_BASE", c.cloudinary.delivery_base);
+  if (c.cloudinary.enabled()) {
+    if (c.cloudinary.api_key.empty() || c.cloudinary.api_secret.empty()) {
+      return bad("CLOUDINARY_API_KEY", c.cloudinary.api_key,
+                 "CLOUDINARY_API_KEY and CLOUDINARY_API_SECRET with CLOUDINARY_CLOUD_NAME");
+    }
+    if (c.s3.enabled()) {
+      return bad("CLOUDINARY_CLOUD_NAME", c.cloudinary.cloud_name,
+                 "either S3_ENDPOINT or CLOUDINARY_CLOUD_NAME, not both");
+    }
+  }
+  return {};
+}
+
+std::string secret(const std::string& value) { return value.empty() ? "" : "(hidden)"; }
+
 }  // namespace
 
 Result<Config> load_config(const GetEnv& getenv) {
@@ -83,6 +165,9 @@ Result<Config> load_config(const GetEnv& getenv) {
   if (Status s = read_integer(getenv, "DITHER_WORKERS", c.dither_workers, 1, 64); !s) {
     return s.error();
   }
+  if (Status s = read_integer(getenv, "DITHER_LEASE_SECONDS", c.lease_seconds, 1, 86400); !s) {
+    return s.error();
+  }
   read_string(getenv, "DITHER_EVENT_LOG", c.event_log);
   read_string(getenv, "LOG_LEVEL", c.log_level);
   if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" &&
@@ -105,6 +190,8 @@ Result<Config> load_config(const GetEnv& getenv) {
   if (Status s = read_integer(getenv, "BLOCKING_THREADS", c.blocking_threads, 1, 256); !s) {
     return s.error();
   }
+  read_string(getenv, "SERVICE_BIND_HOST", c.service_bind);
+  if (Status s = load_distributed(getenv, c); !s) return s.error();
   if (c.upload_port != 0 && c.upload_port == c.dither_port) {
     return bad("DITHER_SERVICE_PORT", std::to_string(c.dither_port),
                "a port other than UPLOAD_SERVICE_PORT");
@@ -113,6 +200,12 @@ Result<Config> load_config(const GetEnv& getenv) {
 }
 
 std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
+  // Property values may be credentials (sasl.password): only the names are logged.
+  std::string properties;
+  for (const auto& [k, v] : c.kafka.properties) {
+    if (!properties.empty()) properties += ';';
+    properties.append(k).append("=(hidden)");
+  }
   std::string preset;
   for (const auto& [k, v] : c.auto_dither.options) {
     if (!preset.empty()) preset += '&';
@@ -132,6 +225,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"AUTO_DITHER", c.auto_dither.enabled ? "on" : "off"},
       {"AUTO_DITHER_OPTIONS", preset},
       {"DITHER_WORKERS", std::to_string(c.dither_workers)},
+      {"DITHER_LEASE_SECONDS", std::to_string(c.lease_seconds)},
       {"DITHER_EVENT_LOG", c.event_log},
       {"LOG_LEVEL", c.log_level},
       {"KAFKA_IMAGE_TOPIC", c.topics.image},
@@ -140,6 +234,27 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"GATEWAY_UPSTREAM", c.gateway_upstream},
       {"IO_THREADS", std::to_string(c.io_threads)},
       {"BLOCKING_THREADS", std::to_string(c.blocking_threads)},
+      {"SERVICE_BIND_HOST", c.service_bind},
+      {"KAFKA_SERVER", c.kafka.servers},
+      {"KAFKA_PARTITIONS", std::to_string(c.kafka.partitions)},
+      {"KAFKA_REPLICATION_FACTOR", std::to_string(c.kafka.replication)},
+      {"KAFKA_GROUP_PREFIX", c.kafka.group_prefix},
+      {"KAFKA_PROPERTIES", properties},
+      {"POSTGRES_HOST", c.postgres.host},
+      {"POSTGRES_PORT", std::to_string(c.postgres.port)},
+      {"POSTGRES_USER", c.postgres.user},
+      {"POSTGRES_PASSWORD", secret(c.postgres.password)},
+      {"POSTGRES_DB", c.postgres.db},
+      {"POSTGRES_POOL_SIZE", std::to_string(c.postgres.pool_size)},
+      {"S3_ENDPOINT", c.s3.endpoint},
+      {"S3_REGION", c.s3.region},
+      {"S3_BUCKET", c.s3.bucket},
+      {"S3_ACCESS_KEY", c.s3.access_key},
+      {"S3_SECRET_KEY", secret(c.s3.secret_key)},
+      {"S3_PUBLIC_URL", c.s3.public_base_url},
+      {"CLOUDINARY_CLOUD_NAME", c.cloudinary.cloud_name},
+      {"CLOUDINARY_API_KEY", c.cloudinary.api_key},
+      {"CLOUDINARY_API_SECRET", secret(c.cloudinary.api_secret)},
   };
 }
 

@@ -24,6 +24,50 @@ struct Roles {
   bool dither = true;
 };
 
+// Distributed mode's adapters. Each is chosen by setting its first variable; unset = the embedded
+// default (SQLite, in-process bus, files under DITHER_DATA_DIR).
+struct KafkaConfig {
+  std::string servers;       // KAFKA_SERVER: host:port[,host:port...]; set = Kafka
+  int partitions = 2;        // KAFKA_PARTITIONS: for the topics the services create
+  int replication = 1;       // KAFKA_REPLICATION_FACTOR
+  std::string group_prefix;  // KAFKA_GROUP_PREFIX: prepended to the consumer group names
+  // KAFKA_PROPERTIES: extra librdkafka properties, "name=value" separated by ';' (e.g.
+  // security.protocol=SASL_SSL;sasl.mechanisms=PLAIN;sasl.username=...;sasl.password=...).
+  std::vector<std::pair<std::string, std::string>> properties;
+  bool enabled() const { return !servers.empty(); }
+};
+
+struct PostgresConfig {
+  std::string host;               // POSTGRES_HOST; set = PostgreSQL
+  uint16_t port = 5432;           // POSTGRES_PORT
+  std::string user = "postgres";  // POSTGRES_USER
+  std::string password;           // POSTGRES_PASSWORD
+  std::string db = "postgres";    // POSTGRES_DB
+  int pool_size = 4;              // POSTGRES_POOL_SIZE: connections per service process
+  bool enabled() const { return !host.empty(); }
+};
+
+struct S3Config {
+  std::string endpoint;              // S3_ENDPOINT: http(s)://host:port; set = S3
+  std::string region = "us-east-1";  // S3_REGION
+  std::string bucket = "dither";     // S3_BUCKET
+  std::string access_key;            // S3_ACCESS_KEY
+  std::string secret_key;            // S3_SECRET_KEY
+  // S3_PUBLIC_URL: where clients fetch objects; default <PUBLIC_BASE_URL>/files/ (the gateway
+  // reads them from the bucket).
+  std::string public_base_url;
+  bool enabled() const { return !endpoint.empty(); }
+};
+
+struct CloudinaryConfig {
+  std::string cloud_name;                               // CLOUDINARY_CLOUD_NAME; set = Cloudinary
+  std::string api_key;                                  // CLOUDINARY_API_KEY
+  std::string api_secret;                               // CLOUDINARY_API_SECRET
+  std::string api_base = "https://api.cloudinary.com";  // CLOUDINARY_API_BASE
+  std::string delivery_base = "https://res.cloudinary.com";  // CLOUDINARY_DELIVERY_BASE
+  bool enabled() const { return !cloud_name.empty(); }
+};
+
 struct Config {
   Roles roles;
   std::string host = "127.0.0.1";           // DITHER_HOST: the gateway's address
@@ -37,15 +81,24 @@ struct Config {
   imaging::Limits limits;                   // MAX_UPLOAD_BYTES, MAX_PIXELS
   AutoDither auto_dither;                   // AUTO_DITHER (on/off), AUTO_DITHER_OPTIONS
   int dither_workers = 1;                   // DITHER_WORKERS
-  std::string event_log;                    // DITHER_EVENT_LOG: append every message to this file
-  std::string log_level = "info";           // LOG_LEVEL: trace, debug, info, warn, error
-  Topics topics;                            // KAFKA_IMAGE_TOPIC, KAFKA_DITHER_TOPIC
-  int max_in_flight = 1024;                 // GATEWAY_MAX_IN_FLIGHT: past it, 503
+  // DITHER_LEASE_SECONDS: how long a worker holds a claimed dither; a worker that dies loses its
+  // claims after this long and another worker (another process) takes them.
+  int lease_seconds = 30;
+  std::string event_log;           // DITHER_EVENT_LOG: append every message to this file
+  std::string log_level = "info";  // LOG_LEVEL: trace, debug, info, warn, error
+  Topics topics;                   // KAFKA_IMAGE_TOPIC, KAFKA_DITHER_TOPIC
+  int max_in_flight = 1024;        // GATEWAY_MAX_IN_FLIGHT: past it, 503
   // GATEWAY_UPSTREAM: how the gateway reaches services in the same process: "local" (straight
   // into their routers) or "http" (over loopback, as across machines).
   std::string gateway_upstream = "local";
   int io_threads = 0;        // IO_THREADS: 0 = half the cores (at least one)
   int blocking_threads = 4;  // BLOCKING_THREADS: uploads, deletes, dither requests
+  // SERVICE_BIND_HOST: the address the upload and dithering services listen on.
+  std::string service_bind = "127.0.0.1";
+  KafkaConfig kafka;
+  PostgresConfig postgres;
+  S3Config s3;
+  CloudinaryConfig cloudinary;
 };
 
 using GetEnv = std::function<const char*(const char*)>;

@@ -66,5 +66,62 @@ TEST(Config, MalformedValuesNameTheVariable) {
   }
 }
 
+TEST(Config, DistributedAdaptersAreOffUntilTheirFirstVariable) {
+  Result<Config> c = load({});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_FALSE(c->kafka.enabled());
+  EXPECT_FALSE(c->postgres.enabled());
+  EXPECT_FALSE(c->s3.enabled());
+  EXPECT_FALSE(c->cloudinary.enabled());
+}
+
+TEST(Config, ReadsTheNotesVariablesAndHidesSecrets) {
+  Result<Config> c = load({{"KAFKA_SERVER", "k1:9092,k2:9092"},
+                           {"KAFKA_PARTITIONS", "6"},
+                           {"KAFKA_PROPERTIES", "security.protocol=SASL_SSL;sasl.password=p;"},
+                           {"POSTGRES_HOST", "db"},
+                           {"POSTGRES_PORT", "6543"},
+                           {"POSTGRES_USER", "u"},
+                           {"POSTGRES_PASSWORD", "pw-secret"},
+                           {"POSTGRES_DB", "images"},
+                           {"POSTGRES_POOL_SIZE", "3"},
+                           {"S3_ENDPOINT", "http://127.0.0.1:7070/"},
+                           {"S3_ACCESS_KEY", "ak"},
+                           {"S3_SECRET_KEY", "s3-secret"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->kafka.servers, "k1:9092,k2:9092");
+  EXPECT_EQ(c->kafka.partitions, 6);
+  ASSERT_EQ(c->kafka.properties.size(), 2u);
+  EXPECT_EQ(c->kafka.properties[1].first, "sasl.password");
+  EXPECT_EQ(c->kafka.properties[1].second, "p");
+  EXPECT_EQ(c->postgres.port, 6543);
+  EXPECT_EQ(c->postgres.pool_size, 3);
+  EXPECT_EQ(c->s3.endpoint, "http://127.0.0.1:7070");
+  EXPECT_EQ(c->s3.public_base_url, "http://127.0.0.1:8080/files/");
+  std::string logged;
+  for (const auto& [k, v] : describe(*c)) logged += k + "=" + v + "\n";
+  EXPECT_EQ(logged.find("pw-secret"), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("s3-secret"), std::string::npos) << logged;
+  EXPECT_EQ(logged.find("sasl.password=p"), std::string::npos) << logged;
+  EXPECT_NE(logged.find("POSTGRES_HOST=db"), std::string::npos) << logged;
+}
+
+TEST(Config, RefusesIncompleteOrConflictingStorage) {
+  EXPECT_FALSE(load({{"S3_ENDPOINT", "http://x:1"}}).ok());  // no keys
+  EXPECT_FALSE(
+      load({{"S3_ENDPOINT", "ftp://x"}, {"S3_ACCESS_KEY", "a"}, {"S3_SECRET_KEY", "b"}}).ok());
+  EXPECT_FALSE(load({{"CLOUDINARY_CLOUD_NAME", "demo"}}).ok());  // no key/secret
+  EXPECT_FALSE(load({{"CLOUDINARY_CLOUD_NAME", "demo"},
+                     {"CLOUDINARY_API_KEY", "k"},
+                     {"CLOUDINARY_API_SECRET", "s"},
+                     {"S3_ENDPOINT", "http://x:1"},
+                     {"S3_ACCESS_KEY", "a"},
+                     {"S3_SECRET_KEY", "b"}})
+                   .ok());
+  EXPECT_FALSE(load({{"KAFKA_PROPERTIES", "novalue"}}).ok());
+  EXPECT_FALSE(load({{"POSTGRES_PORT", "0"}}).ok());
+  EXPECT_FALSE(load({{"KAFKA_PARTITIONS", "0"}}).ok());
+}
+
 }  // namespace
 }  // namespace dither

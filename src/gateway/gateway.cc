@@ -1,5 +1,6 @@
 #include "gateway/gateway.h"
 
+#include <atomic>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
 
@@ -126,6 +127,52 @@ std::string_view content_type_for(std::string_view filename) {
   return "application/octet-stream";
 }
 
+namespace {
+
+class FailoverUpstream final : public Upstream {
+ public:
+  explicit FailoverUpstream(std::vector<std::shared_ptr<Upstream>> instances)
+      : instances_(std::move(instances)) {}
+  awaitable<Result<Response>> send(http::Request request) override {
+    const size_t n = instances_.size();
+    const size_t first = next_.fetch_add(1, std::memory_order_relaxed) % n;
+    const http::Verb verb = request.method();
+    const bool idempotent =
+        verb == http::Verb::get || verb == http::Verb::head || verb == http::Verb::delete_;
+    Error last = make_error(ErrorKind::kUnavailable, "no instance");
+    for (size_t i = 0; i < n; ++i) {
+      // A copy per attempt (a plain statement: GCC 12 mishandles a conditional's temporaries
+      // inside co_await). Only instances of one service share this, and its requests are small.
+      http::Request attempt = request;
+      Result<Response> r = co_await instances_[(first + i) % n]->send(std::move(attempt));
+      if (r || r.error().kind != ErrorKind::kUnavailable) co_return r;
+      last = r.error();
+      if (!idempotent && !never_sent(last)) break;
+    }
+    co_return last;
+  }
+  void close() override {
+    for (auto& instance : instances_) instance->close();
+  }
+
+ private:
+  // The upstream client's messages for a request that never left (nothing to undo).
+  static bool never_sent(const Error& e) {
+    return e.message.find("cannot connect") != std::string::npos ||
+           e.message.find("connect timed out") != std::string::npos ||
+           e.message.find("cannot resolve") != std::string::npos;
+  }
+  std::vector<std::shared_ptr<Upstream>> instances_;
+  std::atomic<size_t> next_{0};
+};
+
+}  // namespace
+
+std::shared_ptr<Upstream> failover_upstream(std::vector<std::shared_ptr<Upstream>> instances) {
+  if (instances.size() == 1) return std::move(instances.front());
+  return std::make_shared<FailoverUpstream>(std::move(instances));
+}
+
 std::shared_ptr<Upstream> http_upstream(boost::asio::any_io_executor executor,
                                         http::UpstreamOptions options) {
   return std::make_shared<HttpUpstream>(std::move(executor), std::move(options));
@@ -211,22 +258,48 @@ http::Router Gateway::routes() {
     return r;
   });
 
+  // A key is never reused for other content (originals/<uuid>.<ext>, dithers/<uuid>/<id>...), so
+  // files may be cached for ever.
+  const auto file_headers = [](Response& r, std::string_view key) {
+    r.content_type = std::string(content_type_for(key));
+    r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  };
+  const auto servable = [](std::string_view key) {
+    return is_valid_object_key(key) && key.find("/.") == std::string_view::npos &&
+           !key.starts_with(".");
+  };
   if (!options_.files_root.empty()) {
     const std::filesystem::path root = options_.files_root;
-    router.add(http::Verb::get, "/files/{key...}", [root](const RequestContext& c) -> Response {
-      const std::string_view key = c.param("key");
-      if (!is_valid_object_key(key) || key.find("/.") != std::string_view::npos ||
-          key.starts_with(".")) {
-        return http::error_response(404, "not_found", "no such file");
-      }
-      Response r;
-      r.file_path = (root / std::string(key)).string();
-      r.content_type = std::string(content_type_for(key));
-      // A key is never reused for other content: originals/<uuid>.<ext>, dithers/<uuid>/<id>.
-      r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
-      r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-      return r;
-    });
+    router.add(http::Verb::get, "/files/{key...}",
+               [root, file_headers, servable](const RequestContext& c) -> Response {
+                 const std::string_view key = c.param("key");
+                 if (!servable(key)) return http::error_response(404, "not_found", "no such file");
+                 Response r;
+                 r.file_path = (root / std::string(key)).string();
+                 file_headers(r, key);
+                 return r;
+               });
+  } else if (options_.files_store != nullptr) {
+    BlobStore* store = options_.files_store;
+    router.add(
+        http::Verb::get, "/files/{key...}",
+        [store, file_headers, servable](const RequestContext& c) -> Response {
+          const std::string_view key = c.param("key");
+          if (!servable(key)) return http::error_response(404, "not_found", "no such file");
+          Result<std::vector<uint8_t>> bytes = store->get(ObjectKey{std::string(key)});
+          if (!bytes) {
+            if (bytes.error().kind == ErrorKind::kNotFound) {
+              return http::error_response(404, "not_found", "no such file");
+            }
+            return http::error_response(bytes.error());
+          }
+          Response r;
+          r.body.assign(bytes->begin(), bytes->end());
+          file_headers(r, key);
+          return r;
+        },
+        http::Dispatch::kBlocking);
   }
   return router;
 }

@@ -25,10 +25,12 @@
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "http/client.h"
 #include "http/router.h"
+#include "ports/blob_store.h"
 
 namespace dither {
 
@@ -50,11 +52,20 @@ std::shared_ptr<Upstream> http_upstream(boost::asio::any_io_executor executor,
 std::shared_ptr<Upstream> local_upstream(http::Router routes, boost::asio::thread_pool& blocking,
                                          uint64_t body_limit);
 
+// Several instances of one service (e.g. two dithering-service processes): requests go round-robin;
+// when an instance cannot be reached, the request goes to the next one (always when it was never
+// sent, i.e. the connection failed; for GET, HEAD and DELETE, which are idempotent here, after
+// any kUnavailable). kUnavailable only when no instance answers.
+std::shared_ptr<Upstream> failover_upstream(std::vector<std::shared_ptr<Upstream>> instances);
+
 struct GatewayOptions {
   std::shared_ptr<Upstream> upload;
   std::shared_ptr<Upstream> dither;
-  // Where stored files live when blobs are on the local disk; empty: /files/ is not served.
+  // Where stored files live when blobs are on the local disk (served straight from disk) ...
   std::filesystem::path files_root;
+  // ... or the blob store /files/ reads them from (S3 in distributed mode; not owned). With
+  // neither, /files/ is not served.
+  BlobStore* files_store = nullptr;
 };
 
 class Gateway {

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# The distributed stack on one machine: PostgreSQL, Kafka and an S3 server (scripts/infra/), then
+# one process per service: upload-service, two dithering-service workers in one consumer group,
+# and api-gateway in front.
+#   scripts/stack.sh up      build (Release), start everything, print the gateway's address
+#   scripts/stack.sh down    stop the services, then the servers
+#   scripts/stack.sh status  what runs
+#   scripts/stack.sh env     the environment the services get
+# Settings (environment): DITHER_STACK_DIR (state, logs, pids; default build/stack),
+# DITHER_PORT (gateway, 8080), UPLOAD_SERVICE_PORT (8081), DITHER_SERVICE_PORT (first worker;
+# 8082, the second worker +1), DITHER_STACK_WORKERS (2), DITHERD_BIN_DIR (the built programs;
+# default build/release/src/app), and the servers' POSTGRES_PORT, KAFKA_PORT, S3_PORT.
+# Any other variable of the README (AUTO_DITHER_OPTIONS, LOG_LEVEL...) passes through.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+STACK_DIR=${DITHER_STACK_DIR:-$root/build/stack}
+mkdir -p "$STACK_DIR"
+STACK_DIR=$(cd "$STACK_DIR" && pwd)
+export DITHER_INFRA_RUN=$STACK_DIR/infra
+GATEWAY_PORT=${DITHER_PORT:-8080}
+UPLOAD_PORT=${UPLOAD_SERVICE_PORT:-8081}
+DITHER_PORT_FIRST=${DITHER_SERVICE_PORT:-8082}
+WORKERS=${DITHER_STACK_WORKERS:-2}
+BIN_DIR=${DITHERD_BIN_DIR:-$root/build/release/src/app}
+
+service_env() {
+  scripts/infra/postgres.sh env
+  scripts/infra/kafka.sh env
+  scripts/infra/s3.sh env
+  echo "PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$GATEWAY_PORT}"
+  echo "UPLOAD_SERVICE_PORT=$UPLOAD_PORT"
+  echo "DITHER_SERVICE_PORT=$DITHER_PORT_FIRST"
+  echo "DITHER_PORT=$GATEWAY_PORT"
+}
+
+# start NAME PROGRAM [VAR=VALUE...]: one service process in the background, its pid in a file.
+start() {
+  local name=$1 program=$2
+  shift 2
+  if [[ -f $STACK_DIR/$name.pid ]] && kill -0 "$(cat "$STACK_DIR/$name.pid")" 2>/dev/null; then
+    echo "stack: $name already runs"
+    return 0
+  fi
+  (
+    set -a
+    # shellcheck disable=SC1090
+    source <(service_env)
+    set +a
+    exec env "$@" "$BIN_DIR/$program"
+  ) >>"$STACK_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$STACK_DIR/$name.pid"
+}
+
+# wait_health PORT NAME: until http://127.0.0.1:PORT/health answers 200.
+wait_health() {
+  local deadline=$((SECONDS + 60))
+  until curl -fsS -o /dev/null "http://127.0.0.1:$1/health" 2>/dev/null; do
+    if ! kill -0 "$(cat "$STACK_DIR/$2.pid")" 2>/dev/null; then
+      tail -20 "$STACK_DIR/$2.log" >&2
+      echo "stack: $2 exited, see $STACK_DIR/$2.log" >&2
+      exit 1
+    fi
+    ((SECONDS < deadline)) || {
+      echo "stack: $2 does not answer on port $1" >&2
+      exit 1
+    }
+    sleep 0.2
+  done
+}
+
+stop_one() {
+  local file=$STACK_DIR/$1.pid
+  [[ -f $file ]] || return 0
+  local pid
+  pid=$(cat "$file")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + 20))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$file"
+}
+
+workers() { for ((i = 1; i <= WORKERS; i++)); do echo "dithering-service-$i"; done; }
+
+up() {
+  if [[ ${DITHER_STACK_NO_BUILD:-0} != 1 ]]; then
+    scripts/setup.sh
+    scripts/build.sh release ditherd api-gateway upload-service dithering-service >/dev/null
+  fi
+  scripts/infra/postgres.sh start
+  scripts/infra/kafka.sh start
+  scripts/infra/s3.sh start
+  start upload-service upload-service
+  local i=0 name
+  for name in $(workers); do
+    start "$name" dithering-service "DITHER_SERVICE_PORT=$((DITHER_PORT_FIRST + i))"
+    i=$((i + 1))
+  done
+  # The gateway knows every worker and fails over between them.
+  local instances=""
+  for ((i = 0; i < WORKERS; i++)); do instances+="${instances:+,}127.0.0.1:$((DITHER_PORT_FIRST + i))"; done
+  start api-gateway api-gateway "DITHER_SERVICE_HOST=$instances"
+  wait_health "$UPLOAD_PORT" upload-service
+  i=0
+  for name in $(workers); do
+    wait_health "$((DITHER_PORT_FIRST + i))" "$name"
+    i=$((i + 1))
+  done
+  wait_health "$GATEWAY_PORT" api-gateway
+  echo "stack: up; gateway on http://127.0.0.1:$GATEWAY_PORT (logs and pids in $STACK_DIR)"
+}
+
+down() {
+  stop_one api-gateway
+  local name
+  for name in $(workers); do stop_one "$name"; done
+  stop_one upload-service
+  scripts/infra/s3.sh stop
+  scripts/infra/kafka.sh stop
+  scripts/infra/postgres.sh stop
+  echo "stack: down"
+}
+
+status() {
+  local name
+  for name in upload-service $(workers) api-gateway; do
+    if [[ -f $STACK_DIR/$name.pid ]] && kill -0 "$(cat "$STACK_DIR/$name.pid")" 2>/dev/null; then
+      echo "$name: running (pid $(cat "$STACK_DIR/$name.pid"))"
+    else
+      echo "$name: stopped"
+    fi
+  done
+  scripts/infra/postgres.sh status || true
+  scripts/infra/kafka.sh status || true
+  scripts/infra/s3.sh status || true
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  env) service_env ;;
+  *)
+    echo "usage: scripts/stack.sh up|down|status|env" >&2
+    exit 2
+    ;;
+esac

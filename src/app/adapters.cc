@@ -1,0 +1,123 @@
+#include "app/adapters.h"
+
+#include <spdlog/spdlog.h>
+
+#include <stdexcept>
+
+#include "adapters/cloudinary/cloudinary_blob_store.h"
+#include "adapters/fs/fs_blob_store.h"
+#include "adapters/inproc/in_process_bus.h"
+#include "adapters/kafka/kafka_bus.h"
+#include "adapters/postgres/postgres.h"
+#include "adapters/s3/s3_blob_store.h"
+#include "adapters/sqlite/sqlite_dither_repository.h"
+#include "adapters/sqlite/sqlite_image_repository.h"
+
+namespace dither {
+namespace {
+
+PostgresOptions postgres_options(const Config& config, std::string schema) {
+  PostgresOptions options;
+  const PostgresConfig& pg = config.postgres;
+  options.connection = postgres_conninfo(pg.host, pg.port, pg.user, pg.password, pg.db);
+  options.schema = std::move(schema);
+  options.pool_size = pg.pool_size;
+  return options;
+}
+
+template <class T, class U>
+Result<std::unique_ptr<T>> upcast(Result<std::unique_ptr<U>> r) {
+  if (!r) return r.error();
+  return std::unique_ptr<T>(std::move(*r));
+}
+
+}  // namespace
+
+Result<std::unique_ptr<ImageRepository>> open_image_repository(const Config& config) {
+  if (config.postgres.enabled()) {
+    return open_postgres_image_repository(postgres_options(config, "upload"));
+  }
+  std::filesystem::create_directories(config.data_dir);
+  return open_sqlite_image_repository((config.data_dir / "upload.db").string());
+}
+
+Result<std::unique_ptr<DitherRepository>> open_dither_repository(const Config& config) {
+  if (config.postgres.enabled()) {
+    return open_postgres_dither_repository(postgres_options(config, "dither"));
+  }
+  std::filesystem::create_directories(config.data_dir);
+  return open_sqlite_dither_repository((config.data_dir / "dither.db").string());
+}
+
+Result<std::unique_ptr<BlobStore>> open_blob_store(const Config& config) {
+  if (config.s3.enabled()) {
+    S3Options options;
+    options.endpoint = config.s3.endpoint;
+    options.region = config.s3.region;
+    options.bucket = config.s3.bucket;
+    options.access_key = config.s3.access_key;
+    options.secret_key = config.s3.secret_key;
+    options.public_base_url = config.s3.public_base_url;
+    std::unique_ptr<S3BlobStore> store;
+    try {
+      store = std::make_unique<S3BlobStore>(options);
+    } catch (const std::invalid_argument& e) {
+      return make_error(ErrorKind::kInvalidArgument, std::string("S3: ") + e.what());
+    }
+    if (Status s = store->ensure_bucket(); !s) return s.error();
+    return upcast<BlobStore>(Result<std::unique_ptr<S3BlobStore>>(std::move(store)));
+  }
+  if (config.cloudinary.enabled()) {
+    CloudinaryOptions options;
+    options.cloud_name = config.cloudinary.cloud_name;
+    options.api_key = config.cloudinary.api_key;
+    options.api_secret = config.cloudinary.api_secret;
+    options.api_base = config.cloudinary.api_base;
+    options.delivery_base = config.cloudinary.delivery_base;
+    return upcast<BlobStore>(Result<std::unique_ptr<CloudinaryBlobStore>>(
+        std::make_unique<CloudinaryBlobStore>(options)));
+  }
+  auto store =
+      std::make_unique<FsBlobStore>(config.data_dir / "files", config.public_base_url + "/files/");
+  if (const int n = store->remove_temporaries(); n > 0) {
+    spdlog::info("removed {} partial files left by a crash", n);
+  }
+  return upcast<BlobStore>(Result<std::unique_ptr<FsBlobStore>>(std::move(store)));
+}
+
+Result<std::unique_ptr<EventBus>> open_event_bus(const Config& config) {
+  if (config.kafka.enabled()) {
+    KafkaOptions options;
+    options.bootstrap_servers = config.kafka.servers;
+    options.client_id = "dither";
+    options.partitions = config.kafka.partitions;
+    options.replication_factor = config.kafka.replication;
+    options.extra = config.kafka.properties;
+    Result<std::unique_ptr<KafkaBus>> bus = KafkaBus::open(options);
+    if (!bus) return bus.error();
+    const Topics& t = config.topics;
+    if (Status s = (*bus)->create_topics(
+            {t.image, t.dither, Topics::dead_letter(t.image), Topics::dead_letter(t.dither)},
+            config.kafka.partitions, config.kafka.replication);
+        !s) {
+      return s.error();
+    }
+    return upcast<EventBus>(Result<std::unique_ptr<KafkaBus>>(std::move(bus)));
+  }
+  return upcast<EventBus>(
+      Result<std::unique_ptr<InProcessBus>>(std::make_unique<InProcessBus>([](const Message& m) {
+        spdlog::error("dead letter on {}: {} {} ({})", m.topic, m.message_type(), m.message_id(),
+                      m.header("dead_letter_reason").value_or(""));
+      })));
+}
+
+std::string describe_adapters(const Config& config) {
+  std::string out = config.postgres.enabled() ? "metadata=postgres" : "metadata=sqlite";
+  out += config.s3.enabled()           ? " blobs=s3"
+         : config.cloudinary.enabled() ? " blobs=cloudinary"
+                                       : " blobs=filesystem";
+  out += config.kafka.enabled() ? " events=kafka" : " events=in-process";
+  return out;
+}
+
+}  // namespace dither

@@ -1,0 +1,27 @@
+// Which adapter serves each port, from the configuration alone (SPEC section 2): the embedded
+// defaults (SQLite files, files under the data directory, the in-process bus) unless the
+// distributed mode's variables are set (POSTGRES_HOST, S3_ENDPOINT or CLOUDINARY_CLOUD_NAME,
+// KAFKA_SERVER). Each function fails with a clear message when its server cannot be used.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "app/config.h"
+#include "common/result.h"
+#include "ports/blob_store.h"
+#include "ports/event_bus.h"
+#include "ports/metadata.h"
+
+namespace dither {
+
+Result<std::unique_ptr<ImageRepository>> open_image_repository(const Config& config);
+Result<std::unique_ptr<DitherRepository>> open_dither_repository(const Config& config);
+Result<std::unique_ptr<BlobStore>> open_blob_store(const Config& config);
+// Kafka creates the services' topics and their dead-letter topics when they are missing.
+Result<std::unique_ptr<EventBus>> open_event_bus(const Config& config);
+
+// "sqlite"/"postgres", "filesystem"/"s3"/"cloudinary", "in-process"/"kafka": for the log.
+std::string describe_adapters(const Config& config);
+
+}  // namespace dither

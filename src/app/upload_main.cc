@@ -1,0 +1,8 @@
+// upload-service: the upload service alone (distributed mode: KAFKA_SERVER and usually
+// POSTGRES_* and S3_* or CLOUDINARY_* set). Listens on SERVICE_BIND_HOST:UPLOAD_SERVICE_PORT.
+// Configuration: README.md.
+#include "app/main_support.h"
+
+int main() {
+  return dither::run_main(dither::Roles{.gateway = false, .upload = true, .dither = false});
+}

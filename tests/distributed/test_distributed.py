@@ -1,0 +1,286 @@
+"""The distributed mode end to end, on real servers (scripts/stack.sh): PostgreSQL, Kafka 3.9 in
+KRaft mode, versitygw (S3), one process per service and two dithering workers in one consumer
+group. Covers the flow, the messages on the wire as a third-party client (kcat) reads them, the
+Python prototype's message bodies, and the faults of issue 4: a worker killed mid-burst, the
+broker restarted mid-burst, PostgreSQL stopped, the S3 server down, a poison message."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import time
+import uuid as uuidlib
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+from PIL import Image
+
+import harness
+import imagegen
+from stack import headers_of
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def messages_for(stack, topic: str, uuid: str, kind: str | None = None) -> list[dict]:
+    out = []
+    for m in stack.read_topic(topic):
+        if m.get("key") != uuid:
+            continue
+        if kind is not None and dict(headers_of(m)).get("message_type") != kind:
+            continue
+        out.append(m)
+    return out
+
+
+def wait_message(stack, topic: str, uuid: str, kind: str, timeout: float = 30) -> dict:
+    found: list[dict] = []
+
+    def check():
+        found[:] = messages_for(stack, topic, uuid, kind)
+        return bool(found)
+
+    harness.wait_until(check, timeout, f"no {kind} for {uuid} on topic {topic}")
+    return found[0]
+
+
+def burst(stack, count: int, prefix: str, during=None) -> tuple[dict, int]:
+    """`count` concurrent uploads; `during()` runs (in this thread) once a quarter were accepted.
+    Returns (uuid -> record for every 201, number of uploads refused with 503)."""
+    accepted: dict[str, dict] = {}
+    refused = 0
+    lock = threading.Lock()
+    quarter = threading.Event()
+    pictures = [imagegen.photo_png(160, 120, seed=1000 + i) for i in range(count)]
+
+    def upload(i):
+        nonlocal refused
+        for attempt in range(40):
+            try:
+                r = stack.upload(pictures[i], f"{prefix}-{i:02d}.png", timeout=harness.scaled(30))
+            except requests.RequestException:
+                time.sleep(0.5)
+                continue
+            if r.status_code == 201:
+                with lock:
+                    accepted[r.json()["uuid"]] = r.json()
+                    if len(accepted) >= count // 4:
+                        quarter.set()
+                return
+            assert r.status_code == 503, f"upload {i}: {r.status_code} {r.text[:300]}"
+            with lock:
+                refused += 1
+            time.sleep(0.5)  # a client retries a 503
+        pytest.fail(f"upload {i} never accepted")
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = [pool.submit(upload, i) for i in range(count)]
+        if during is not None:
+            assert quarter.wait(harness.scaled(120)), "the burst never got going"
+            during()
+        for f in futures:
+            f.result()
+    return accepted, refused
+
+
+def assert_all_finished_once(stack, records: dict, timeout: float = 240) -> None:
+    """Every record reaches FINISHED and has exactly one automatic dither."""
+    def all_finished():
+        return all(stack.image(u)["status"] == "FINISHED" for u in records)
+
+    harness.wait_until(all_finished, harness.scaled(timeout), lambda: "not FINISHED: " + str(
+        [(u, stack.image(u)["status"]) for u in records if stack.image(u)["status"] != "FINISHED"]))
+    for u in records:
+        dithers = stack.dithers_of(u)
+        auto = [d for d in dithers if d.get("source") == "auto"]
+        assert len(auto) == 1, f"{u} has {len(auto)} automatic dithers: {dithers}"
+        assert auto[0]["status"] == "FINISHED", auto[0]
+
+
+# ---- flow ------------------------------------------------------------------------------------
+
+
+def test_health_names_every_service(up):
+    r = up.get("/health")
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "ok", r.json()
+
+
+def test_upload_dither_serve_delete(up):
+    original = imagegen.photo_png(200, 150, seed=7)
+    rec = up.upload_ok(original, "flow.png")
+    done = up.wait_for(rec["uuid"], timeout=harness.scaled(60))
+    # Files come from the S3 bucket through the gateway.
+    r = up.get(done["url"])
+    assert r.status_code == 200 and r.content == original, (r.status_code, len(r.content))
+    r = up.get(done["url_dither"])
+    assert r.status_code == 200 and r.content.startswith(PNG_MAGIC), r.status_code
+    assert len(imagegen.colours(r.content)) <= 8
+    # An on-demand dither with another palette, done by one of the two workers.
+    d = up.request_dither_ok(rec["uuid"], 4, {"palette": "gameboy"})
+    d = up.wait_dither(rec["uuid"], d["id"], timeout=harness.scaled(60))
+    r = up.get(d["url_dither"])
+    assert r.status_code == 200
+    gameboy = {(0x0F, 0x38, 0x0F), (0x30, 0x62, 0x30), (0x8B, 0xAC, 0x0F), (0x9B, 0xBC, 0x0F)}
+    assert imagegen.colours(r.content) <= gameboy, imagegen.colours(r.content)
+    # Deleting the image removes its dithers and every stored file.
+    r = up.delete(f"/api/images/{rec['uuid']}")
+    assert r.status_code == 200, r.text
+    assert up.get(f"/api/images/{rec['uuid']}").status_code == 404
+    harness.wait_until(lambda: up.get(f"/api/dithers/{rec['uuid']}").status_code == 404
+                       or not up.dithers_of(rec["uuid"]), harness.scaled(30),
+                       "dithers of a deleted image remain")
+    for url in (done["url"], done["url_dither"], d["url_dither"]):
+        harness.wait_until(lambda: up.get(url).status_code == 404, harness.scaled(30),
+                           f"{url} is still served after the delete")
+
+
+# ---- the wire, read by a third party ------------------------------------------------------
+
+
+def test_messages_on_the_wire_are_spec_section_4(up):
+    rec = up.upload_ok(imagegen.photo_png(96, 64, seed=8), "wire.png")
+    up.wait_for(rec["uuid"], timeout=harness.scaled(60))
+    uuid = rec["uuid"]
+    uploaded = wait_message(up, "images", uuid, "IMAGE_UPLOADED")
+    finished = wait_message(up, "dithers", uuid, "DITHER_UPLOADED")
+    for m in (uploaded, finished):
+        assert m["key"] == uuid
+        names = [k for k, _ in headers_of(m)]
+        assert names == ["message_type", "version", "message_id", "traceparent"], names
+        h = dict(headers_of(m))
+        assert h["version"] == "1.0.0"
+        assert UUID_RE.match(h["message_id"]), h
+        assert TRACEPARENT_RE.match(h["traceparent"]), h
+    # One trace from the upload to the dither.
+    trace = TRACEPARENT_RE.match(dict(headers_of(uploaded))["traceparent"]).group(1)
+    assert TRACEPARENT_RE.match(dict(headers_of(finished))["traceparent"]).group(1) == trace
+    body = json.loads(uploaded["payload"])
+    assert body["uuid"] == uuid and body["filename"] == "wire.png"
+    assert body["url"] == rec["url"]
+    body = json.loads(finished["payload"])
+    assert body["uuid"] == uuid and body["url_dither"]
+    assert body["channels"] == 2 and body["algorithm"] and body["dither_id"]
+    # Both topics have at least two partitions (two workers share the image topic).
+    r = harness.subprocess.run(["kcat", "-L", "-b", up.kafka, "-t", "images", "-J"],
+                               capture_output=True, text=True, timeout=30)
+    meta = json.loads(r.stdout)
+    assert len(meta["topics"][0]["partitions"]) >= 2, meta
+    # Deleting publishes IMAGE_DELETED then DITHER_DELETED, keyed by the uuid.
+    assert up.delete(f"/api/images/{uuid}").status_code == 200
+    assert json.loads(wait_message(up, "images", uuid, "IMAGE_DELETED")["payload"]) == {
+        "uuid": uuid}
+    assert json.loads(wait_message(up, "dithers", uuid, "DITHER_DELETED")["payload"])["uuid"] == uuid
+
+
+def test_prototype_bodies_are_understood(up):
+    """Messages exactly as the Python prototype produced them: only message_type and version
+    headers; IMAGE_UPLOADED {uuid, url, filename}; DITHER_UPLOADED {uuid, url_dither}."""
+    # An image the upload side knows; the prototype's DITHER_UPLOADED updates it.
+    rec = up.upload_ok(imagegen.photo_png(80, 60, seed=9), "proto.png")
+    up.wait_for(rec["uuid"], timeout=harness.scaled(60))
+    elsewhere = "https://res.cloudinary.com/demo/image/upload/prototype-dither.png"
+    body = json.dumps({"uuid": rec["uuid"], "url_dither": elsewhere})
+    headers = [("message_type", "DITHER_UPLOADED"), ("version", "1.0.0")]
+    up.produce("dithers", rec["uuid"], body, headers)
+    up.produce("dithers", rec["uuid"], body, headers)  # twice: applied once
+    harness.wait_until(lambda: up.image(rec["uuid"])["url_dither"] == elsewhere,
+                       harness.scaled(30), "the prototype's DITHER_UPLOADED was not applied")
+    assert up.image(rec["uuid"])["status"] == "FINISHED"
+
+    # The prototype's IMAGE_UPLOADED names the original by URL only: the dithering service
+    # fetches it and makes the automatic dither.
+    new = str(uuidlib.uuid4())
+    body = json.dumps({"uuid": new, "url": rec["url"], "filename": "proto.png"})
+    up.produce("images", new, body, [("message_type", "IMAGE_UPLOADED"), ("version", "1.0.0")])
+
+    def dithered():
+        r = up.get(f"/api/dithers/{new}")
+        return r.status_code == 200 and any(d["status"] == "FINISHED" for d in r.json()["items"])
+
+    harness.wait_until(dithered, harness.scaled(60), "no dither of the prototype's upload")
+    items = up.dithers_of(new)
+    assert len(items) == 1, items
+    r = up.get(items[0]["url_dither"])
+    assert r.status_code == 200 and r.content.startswith(PNG_MAGIC)
+
+
+def test_poison_message_goes_to_the_dead_letter_topic(up):
+    poison = str(uuidlib.uuid4())
+    up.produce("images", poison, "this is not JSON {",
+               [("message_type", "IMAGE_UPLOADED"), ("version", "1.0.0"),
+                ("message_id", str(uuidlib.uuid4()))])
+    dead = wait_message(up, "images.dlq", poison, "IMAGE_UPLOADED", timeout=harness.scaled(60))
+    h = dict(headers_of(dead))
+    assert h.get("dead_letter_reason"), h
+    assert dead["payload"] == "this is not JSON {"
+    # The partition keeps moving: an upload after the poison is dithered.
+    rec = up.upload_ok(imagegen.photo_png(64, 48, seed=10), "after-poison.png")
+    up.wait_for(rec["uuid"], timeout=harness.scaled(60))
+
+
+# ---- faults ----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_worker_mid_burst(up):
+    def kill_worker():
+        up.kill("dithering-service-1")
+
+    records, _ = burst(up, 50, "kill9", during=kill_worker)
+    assert len(records) == 50
+    assert_all_finished_once(up, records)
+
+
+@pytest.mark.slow
+def test_broker_restart_mid_burst(up):
+    def restart_broker():
+        up.infra("kafka", "stop")
+        time.sleep(2)
+        up.infra("kafka", "start")
+
+    records, _ = burst(up, 50, "broker", during=restart_broker)
+    assert len(records) == 50
+    assert_all_finished_once(up, records)
+
+
+@pytest.mark.slow
+def test_postgres_stopped_gives_503_then_recovers(up):
+    before = up.upload_ok(imagegen.photo_png(64, 48, seed=11), "before-pg.png")
+    up.infra("postgres", "stop")
+    try:
+        r = up.upload(imagegen.photo_png(64, 48, seed=12), "during-pg.png")
+        assert r.status_code == 503, r.text
+        r = up.get(f"/api/images/{before['uuid']}")
+        assert r.status_code == 503, r.text
+        time.sleep(3)
+    finally:
+        up.infra("postgres", "start")
+    # The same processes recover (no restart) and nothing accepted is lost.
+    harness.wait_until(lambda: up.get("/health").status_code == 200, harness.scaled(60),
+                       "services did not recover after PostgreSQL came back")
+    up.wait_for(before["uuid"], timeout=harness.scaled(60))
+    after = up.upload_ok(imagegen.photo_png(64, 48, seed=13), "after-pg.png")
+    up.wait_for(after["uuid"], timeout=harness.scaled(60))
+    listed = {i["filename"] for i in up.list_all()}
+    assert "during-pg.png" not in listed
+
+
+@pytest.mark.slow
+def test_s3_down_gives_503_and_leaves_nothing(up):
+    count_before = len(up.list_all())
+    up.infra("s3", "stop")
+    try:
+        r = up.upload(imagegen.photo_png(64, 48, seed=14), "during-s3.png")
+        assert r.status_code == 503, r.text
+        assert len(up.list_all()) == count_before
+    finally:
+        up.infra("s3", "start")
+    rec = up.upload_ok(imagegen.photo_png(64, 48, seed=15), "after-s3.png")
+    up.wait_for(rec["uuid"], timeout=harness.scaled(60))
+    assert "during-s3.png" not in {i["filename"] for i in up.list_all()}
