@@ -19,6 +19,7 @@ STACK_DIR=${DITHER_STACK_DIR:-$root/build/stack}
 mkdir -p "$STACK_DIR"
 STACK_DIR=$(cd "$STACK_DIR" && pwd)
 export DITHER_INFRA_RUN=$STACK_DIR/infra
+source scripts/infra/common.sh # pid_alive, stop_pid
 GATEWAY_PORT=${DITHER_PORT:-8080}
 UPLOAD_PORT=${UPLOAD_SERVICE_PORT:-8081}
 DITHER_PORT_FIRST=${DITHER_SERVICE_PORT:-8082}
@@ -39,7 +40,7 @@ service_env() {
 start() {
   local name=$1 program=$2
   shift 2
-  if [[ -f $STACK_DIR/$name.pid ]] && kill -0 "$(cat "$STACK_DIR/$name.pid")" 2>/dev/null; then
+  if pid_alive "$STACK_DIR/$name.pid" "$program"; then
     echo "stack: $name already runs"
     return 0
   fi
@@ -57,7 +58,7 @@ start() {
 wait_health() {
   local deadline=$((SECONDS + 60))
   until curl -fsS -o /dev/null "http://127.0.0.1:$1/health" 2>/dev/null; do
-    if ! kill -0 "$(cat "$STACK_DIR/$2.pid")" 2>/dev/null; then
+    if ! pid_alive "$STACK_DIR/$2.pid"; then
       tail -20 "$STACK_DIR/$2.log" >&2
       echo "stack: $2 exited, see $STACK_DIR/$2.log" >&2
       exit 1
@@ -70,19 +71,10 @@ wait_health() {
   done
 }
 
-stop_one() {
-  local file=$STACK_DIR/$1.pid
-  [[ -f $file ]] || return 0
-  local pid
-  pid=$(cat "$file")
-  if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    local deadline=$((SECONDS + 20))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  rm -f "$file"
-}
+# The program a stack process runs: dithering-service-2 -> dithering-service.
+program_of() { [[ $1 == dithering-service-* ]] && echo dithering-service || echo "$1"; }
+
+stop_one() { stop_pid "$STACK_DIR/$1.pid" 20 "$(program_of "$1")"; }
 
 workers() { for ((i = 1; i <= WORKERS; i++)); do echo "dithering-service-$i"; done; }
 
@@ -116,8 +108,11 @@ up() {
 
 down() {
   stop_one api-gateway
-  local name
-  for name in $(workers); do stop_one "$name"; done
+  # Every worker that has a pid file, however many the last `up` started.
+  local file
+  for file in "$STACK_DIR"/dithering-service-*.pid; do
+    [[ -e $file ]] && stop_one "$(basename "$file" .pid)"
+  done
   stop_one upload-service
   scripts/infra/s3.sh stop
   scripts/infra/kafka.sh stop
@@ -128,7 +123,7 @@ down() {
 status() {
   local name
   for name in upload-service $(workers) api-gateway; do
-    if [[ -f $STACK_DIR/$name.pid ]] && kill -0 "$(cat "$STACK_DIR/$name.pid")" 2>/dev/null; then
+    if pid_alive "$STACK_DIR/$name.pid" "$(program_of "$name")"; then
       echo "$name: running (pid $(cat "$STACK_DIR/$name.pid"))"
     else
       echo "$name: stopped"

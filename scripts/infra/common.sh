@@ -32,13 +32,20 @@ wait_port() {
   done
 }
 
-# pid_alive FILE: the pid in FILE names a live process.
-pid_alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# pid_alive FILE [PATTERN]: the pid in FILE names a live process (whose command line contains
+# PATTERN: a pid file that outlived a reboot may name someone else's process by now).
+pid_alive() {
+  [[ -f $1 ]] || return 1
+  local pid
+  pid=$(cat "$1")
+  kill -0 "$pid" 2>/dev/null || return 1
+  [[ -z ${2:-} ]] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
 
-# stop_pid FILE [SECONDS]: TERM, wait, then KILL.
+# stop_pid FILE [SECONDS [PATTERN]]: TERM, wait, then KILL.
 stop_pid() {
   local file=$1 seconds=${2:-20}
-  pid_alive "$file" || {
+  pid_alive "$file" "${3:-}" || {
     rm -f "$file"
     return 0
   }

@@ -20,7 +20,10 @@ install() {
   # One download at a time, whoever asks (several test runs may start at once).
   exec 9>"$CACHE_DIR/kafka.lock"
   flock 9
-  [[ -f $LIBS/.complete ]] && return 0
+  if [[ -f $LIBS/.complete ]]; then
+    exec 9>&-
+    return 0
+  fi
   command -v mvn >/dev/null || die "kafka: Maven is not installed (scripts/setup.sh installs it)"
   command -v java >/dev/null || die "kafka: Java is not installed (scripts/setup.sh installs it)"
   log "kafka: resolving Kafka $VERSION jars with Maven (once)"
@@ -52,6 +55,7 @@ POM
   (cd "$work" && mvn -q -B dependency:copy-dependencies -DoutputDirectory="$LIBS" \
     -DincludeScope=runtime) >"$work/mvn.log" 2>&1 || die "kafka: Maven failed, see $work/mvn.log"
   touch "$LIBS/.complete"
+  exec 9>&- # the broker must not inherit the lock
 }
 
 configure() {
@@ -92,7 +96,7 @@ java_cmd() {
 }
 
 start() {
-  if pid_alive "$PID"; then
+  if pid_alive "$PID" kafka.Kafka; then
     log "kafka: already running on port $PORT"
     return 0
   fi
@@ -123,8 +127,8 @@ start() {
 }
 
 stop() {
-  if pid_alive "$PID"; then
-    stop_pid "$PID" 60
+  if pid_alive "$PID" kafka.Kafka; then
+    stop_pid "$PID" 60 kafka.Kafka
     log "kafka: stopped"
   fi
 }
@@ -133,7 +137,7 @@ case ${1:-} in
   install) install ;;
   start) start ;;
   stop) stop ;;
-  status) if pid_alive "$PID"; then echo "kafka: running on port $PORT"; else echo "kafka: stopped"; exit 1; fi ;;
+  status) if pid_alive "$PID" kafka.Kafka; then echo "kafka: running on port $PORT"; else echo "kafka: stopped"; exit 1; fi ;;
   env) echo "KAFKA_SERVER=127.0.0.1:$PORT" ;;
   *) die "usage: kafka.sh install|start|stop|status|env" ;;
 esac

@@ -22,7 +22,10 @@ install() {
   [[ -x $BIN ]] && return 0
   exec 9>"$CACHE_DIR/versitygw.lock"
   flock 9
-  [[ -x $BIN ]] && return 0
+  if [[ -x $BIN ]]; then
+    exec 9>&-
+    return 0
+  fi
   local go
   go=$(command -v go || true)
   [[ -n $go ]] || go=/usr/local/go/bin/go
@@ -32,6 +35,7 @@ install() {
   GOBIN=$(dirname "$BIN") GOFLAGS=-mod=mod "$go" install \
     "github.com/versity/versitygw/cmd/versitygw@$VERSION" >"$(dirname "$BIN")/build.log" 2>&1 ||
     die "s3: go install failed, see $(dirname "$BIN")/build.log"
+  exec 9>&- # the server must not inherit the lock
 }
 
 # s3_request METHOD PATH: a signed request without a body; prints the HTTP status.
@@ -44,7 +48,7 @@ s3_request() {
 }
 
 start() {
-  if pid_alive "$PID"; then
+  if pid_alive "$PID" versitygw; then
     log "s3: already running on port $PORT"
     return 0
   fi
@@ -65,8 +69,8 @@ start() {
 }
 
 stop() {
-  if pid_alive "$PID"; then
-    stop_pid "$PID" 10
+  if pid_alive "$PID" versitygw; then
+    stop_pid "$PID" 10 versitygw
     log "s3: stopped"
   fi
 }
@@ -75,7 +79,7 @@ case ${1:-} in
   install) install ;;
   start) start ;;
   stop) stop ;;
-  status) if pid_alive "$PID"; then echo "s3: running on port $PORT"; else echo "s3: stopped"; exit 1; fi ;;
+  status) if pid_alive "$PID" versitygw; then echo "s3: running on port $PORT"; else echo "s3: stopped"; exit 1; fi ;;
   env)
     echo "S3_ENDPOINT=http://127.0.0.1:$PORT"
     echo "S3_REGION=$REGION"

@@ -98,6 +98,23 @@ T must(Result<T> r, std::string_view what) {
   return std::move(*r);
 }
 
+// Calls `open` until it succeeds or fails with something other than kUnavailable, for at most
+// `patience`: a service started while its database, broker or bucket is still coming up (or down
+// for a moment) waits for it instead of exiting.
+template <class Open>
+auto patiently(Open open, std::string_view what, std::chrono::seconds patience) {
+  const auto deadline = std::chrono::steady_clock::now() + patience;
+  for (int attempt = 1;; ++attempt) {
+    auto r = open();
+    if (r || r.error().kind != ErrorKind::kUnavailable ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return r;
+    }
+    spdlog::warn("{} is unavailable (attempt {}), retrying: {}", what, attempt, r.error().message);
+    std::this_thread::sleep_for(std::chrono::seconds{1});
+  }
+}
+
 void must(const Status& s, std::string_view what) {
   if (!s) throw std::runtime_error(std::string(what) + ": " + s.error().message);
 }
@@ -155,17 +172,34 @@ void App::start_services() {
   const Roles& roles = config_.roles;
   const std::string prefix = config_.kafka.group_prefix;
   // Adapters (app/adapters.h chooses them from the configuration).
-  p.blobs = must(open_blob_store(config_), "blob store");
-  p.bus = must(open_event_bus(config_), "event bus");
-  if (roles.upload) p.images = must(open_image_repository(config_), "upload database");
-  if (roles.dither) p.dithers = must(open_dither_repository(config_), "dither database");
+  const std::chrono::seconds patience{config_.startup_wait_seconds};
+  p.blobs = must(patiently([&] { return open_blob_store(config_); }, "blob store", patience),
+                 "blob store");
+  p.bus =
+      must(patiently([&] { return open_event_bus(config_); }, "event bus", patience), "event bus");
+  if (roles.upload) {
+    p.images =
+        must(patiently([&] { return open_image_repository(config_); }, "upload database", patience),
+             "upload database");
+  }
+  if (roles.dither) {
+    p.dithers = must(
+        patiently([&] { return open_dither_repository(config_); }, "dither database", patience),
+        "dither database");
+  }
 
   // Services, their outbox relays and the dither workers.
   if (roles.upload) {
     p.upload = std::make_unique<UploadService>(*p.images, *p.blobs, config_.topics, config_.limits,
                                                [&p] { p.upload_relay->notify(); });
     p.upload_relay = std::make_unique<OutboxRelay>(*p.images, *p.bus, "upload");
-    if (Result<int> orphans = p.upload->remove_orphan_originals(); !orphans) {
+    // Only where this process owns the storage (the embedded default): with shared storage
+    // another instance's upload may sit between its blob and its row right now.
+    const bool owns_storage =
+        !config_.postgres.enabled() && !config_.s3.enabled() && !config_.cloudinary.enabled();
+    if (!owns_storage) {
+      spdlog::info("storage is shared: no sweep of orphan originals");
+    } else if (Result<int> orphans = p.upload->remove_orphan_originals(); !orphans) {
       spdlog::warn("cannot sweep orphan originals: {}", orphans.error().message);
     } else if (*orphans > 0) {
       spdlog::info("removed {} originals without a record (left by a crash)", *orphans);
@@ -207,7 +241,7 @@ void App::start_services() {
     p.bus->subscribe({config_.topics.dither, prefix + "upload-service",
                       [&p](const Message& m) { return p.upload->on_dither_message(m); }});
   }
-  must(p.bus->start(), "event bus");
+  must(patiently([&] { return p.bus->start(); }, "event bus", patience), "event bus");
   if (p.upload_relay) p.upload_relay->start();
   if (p.dither_relay) p.dither_relay->start();
   if (p.workers) p.workers->start();
@@ -280,7 +314,11 @@ void App::start_gateway() {
   // Stored files: from the data directory (the embedded blob store's root), or read from S3.
   // Cloudinary serves its files itself (the records' URLs point there).
   if (config_.s3.enabled()) {
-    if (!p.blobs) p.blobs = must(open_blob_store(config_), "blob store");
+    if (!p.blobs) {
+      p.blobs = must(patiently([&] { return open_blob_store(config_); }, "blob store",
+                               std::chrono::seconds{config_.startup_wait_seconds}),
+                     "blob store");
+    }
     gateway_options.files_store = p.blobs.get();
   } else if (!config_.cloudinary.enabled()) {
     gateway_options.files_root = config_.data_dir / "files";

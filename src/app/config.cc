@@ -168,6 +168,10 @@ Result<Config> load_config(const GetEnv& getenv) {
   if (Status s = read_integer(getenv, "DITHER_LEASE_SECONDS", c.lease_seconds, 1, 86400); !s) {
     return s.error();
   }
+  if (Status s = read_integer(getenv, "STARTUP_WAIT_SECONDS", c.startup_wait_seconds, 0, 86400);
+      !s) {
+    return s.error();
+  }
   read_string(getenv, "DITHER_EVENT_LOG", c.event_log);
   read_string(getenv, "LOG_LEVEL", c.log_level);
   if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" &&
@@ -226,6 +230,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"AUTO_DITHER_OPTIONS", preset},
       {"DITHER_WORKERS", std::to_string(c.dither_workers)},
       {"DITHER_LEASE_SECONDS", std::to_string(c.lease_seconds)},
+      {"STARTUP_WAIT_SECONDS", std::to_string(c.startup_wait_seconds)},
       {"DITHER_EVENT_LOG", c.event_log},
       {"LOG_LEVEL", c.log_level},
       {"KAFKA_IMAGE_TOPIC", c.topics.image},

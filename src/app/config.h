@@ -84,6 +84,9 @@ struct Config {
   // DITHER_LEASE_SECONDS: how long a worker holds a claimed dither; a worker that dies loses its
   // claims after this long and another worker (another process) takes them.
   int lease_seconds = 30;
+  // STARTUP_WAIT_SECONDS: how long a service waits at start-up for a database, broker or bucket
+  // that does not answer yet, before giving up.
+  int startup_wait_seconds = 60;
   std::string event_log;           // DITHER_EVENT_LOG: append every message to this file
   std::string log_level = "info";  // LOG_LEVEL: trace, debug, info, warn, error
   Topics topics;                   // KAFKA_IMAGE_TOPIC, KAFKA_DITHER_TOPIC

@@ -14,8 +14,9 @@ namespace dither {
 class UrlFetcher {
  public:
   virtual ~UrlFetcher() = default;
-  // The body of a 200 answer to GET `url` (http or https only). kNotFound for 404/410,
-  // kTooLarge past `max_bytes`, kUnavailable when the server cannot be reached or answers 5xx,
+  // The body of a 200 answer to GET `url` (http or https only). kNotFound for 404/410 and for
+  // what waiting will not cure (unknown host, certificate, redirect loop), kTooLarge past
+  // `max_bytes`, kUnavailable when the server cannot be reached or answers 5xx/429,
   // kInvalidArgument for another scheme or a malformed URL.
   virtual Result<std::vector<uint8_t>> fetch(std::string_view url, uint64_t max_bytes) = 0;
 };

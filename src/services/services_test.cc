@@ -338,5 +338,88 @@ TEST_F(Services, AnOriginalKnownOnlyByUrlFailsClearlyWithoutAFetcher) {
   EXPECT_NE(made[0].error.find("only known by URL"), std::string::npos) << made[0].error;
 }
 
+// An ImageRepository whose insert commits (or not) and then reports kUnavailable, as when the
+// connection breaks during COMMIT; reads can be made to fail too.
+class InDoubtImages : public ImageRepository {
+ public:
+  InDoubtImages(ImageRepository& real, bool commits, bool reads_fail)
+      : real_(real), commits_(commits), reads_fail_(reads_fail) {}
+  Result<ImageRecord> insert_image(const ImageRecord& image, const Message& uploaded) override {
+    if (commits_) {
+      Result<ImageRecord> r = real_.insert_image(image, uploaded);
+      if (!r) return r;
+    }
+    return make_error(ErrorKind::kUnavailable, "connection lost during COMMIT");
+  }
+  Result<ImageRecord> get_image(const ImageId& uuid) override {
+    if (reads_fail_) return make_error(ErrorKind::kUnavailable, "server down");
+    return real_.get_image(uuid);
+  }
+  Result<Page<ImageRecord>> list_images(const PageRequest& page) override {
+    return real_.list_images(page);
+  }
+  Result<ImageRecord> delete_image(const ImageId& uuid, const Message& deleted) override {
+    return real_.delete_image(uuid, deleted);
+  }
+  Result<bool> mark_finished(const ImageId& uuid, const DitherSummary& dither,
+                             std::string_view message_id) override {
+    return real_.mark_finished(uuid, dither, message_id);
+  }
+  Result<bool> mark_failed(const ImageId& uuid, const DitherSummary& dither,
+                           std::string_view message_id) override {
+    return real_.mark_failed(uuid, dither, message_id);
+  }
+  Result<bool> mark_dithers_deleted(const ImageId& uuid, std::string_view message_id) override {
+    return real_.mark_dithers_deleted(uuid, message_id);
+  }
+  Status ping() override { return real_.ping(); }
+  Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
+    return real_.pending_messages(limit);
+  }
+  Status remove_message(int64_t seq) override { return real_.remove_message(seq); }
+
+ private:
+  ImageRepository& real_;
+  bool commits_;
+  bool reads_fail_;
+};
+
+TEST_F(Services, AnUploadWhoseCommitOutcomeIsUnknownIsNeverHalfDone) {
+  const auto originals = [this] { return blobs_->list("originals/")->size(); };
+  const size_t before = originals();
+  {
+    // The commit happened: the upload succeeded, blob and row both there.
+    InDoubtImages images(*images_, /*commits=*/true, /*reads_fail=*/false);
+    UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
+    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "a.png", "", "");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_TRUE(images_->get_image(r->uuid).ok());
+    EXPECT_EQ(originals(), before + 1);
+  }
+  {
+    // It did not, and the store says so: nothing is left.
+    InDoubtImages images(*images_, /*commits=*/false, /*reads_fail=*/false);
+    UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
+    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "b.png", "", "");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
+    EXPECT_EQ(originals(), before + 1);
+  }
+  {
+    // Nobody can tell: the blob stays (never a row without its original); 503 to the client.
+    InDoubtImages images(*images_, /*commits=*/false, /*reads_fail=*/true);
+    UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
+    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "c.png", "", "");
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
+    EXPECT_EQ(originals(), before + 2);
+    // The embedded start-up sweep removes such an orphan.
+    Result<int> swept = upload_->remove_orphan_originals();
+    ASSERT_TRUE(swept.ok());
+    EXPECT_EQ(*swept, 1);
+    EXPECT_EQ(originals(), before + 1);
+  }
+}
+
 }  // namespace
 }  // namespace dither

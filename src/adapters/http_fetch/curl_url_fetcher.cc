@@ -25,6 +25,24 @@ size_t write_body(char* data, size_t size, size_t count, void* user) {
   return n;
 }
 
+// Failures that waiting will not cure: no such host, a certificate that does not verify, a
+// redirect loop or to another scheme, a malformed URL.
+bool permanent(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_URL_MALFORMAT:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+    case CURLE_TOO_MANY_REDIRECTS:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_REMOTE_ACCESS_DENIED:
+      return true;
+    default:
+      return false;
+  }
+}
+
 }  // namespace
 
 CurlUrlFetcher::CurlUrlFetcher(std::chrono::milliseconds timeout) : timeout_(timeout) {
@@ -57,6 +75,10 @@ Result<std::vector<uint8_t>> CurlUrlFetcher::fetch(std::string_view url, uint64_
   if (sink.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
     return make_error(ErrorKind::kTooLarge, "the file at " + target.substr(0, 200) + " is over " +
                                                 std::to_string(max_bytes) + " bytes");
+  }
+  if (rc != CURLE_OK && permanent(rc)) {
+    return make_error(ErrorKind::kNotFound,
+                      "fetching " + target.substr(0, 200) + ": " + curl_easy_strerror(rc));
   }
   if (rc != CURLE_OK) {
     return make_error(ErrorKind::kUnavailable,

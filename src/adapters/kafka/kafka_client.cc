@@ -42,8 +42,10 @@ Result<Conf> make_conf(const KafkaOptions& options, const Settings& settings) {
   auto set = [&](const std::string& name, const std::string& value) -> Status {
     if (rd_kafka_conf_set(conf.get(), name.c_str(), value.c_str(), errstr.data(), errstr.size()) !=
         RD_KAFKA_CONF_OK) {
-      return make_error(ErrorKind::kInvalidArgument,
-                        "kafka property " + name + "=" + value + ": " + errstr.data());
+      // Values may be credentials (sasl.password, sasl.jaas.config): never in the message.
+      std::string why = errstr.data();
+      if (!value.empty() && why.find(value) != std::string::npos) why = "invalid value";
+      return make_error(ErrorKind::kInvalidArgument, "kafka property " + name + ": " + why);
     }
     return {};
   };

@@ -55,11 +55,18 @@ std::string effective_conninfo(const std::string& conninfo) {
     throw PgError(ErrorKind::kInvalidArgument, "postgres: bad connection string: " + reason);
   }
   // Defaults for what the caller did not set: a connection attempt gives up after 3 s (libpq's
-  // default is to wait forever), a dead peer is noticed by TCP keepalives within about 30 s.
+  // default is to wait forever), a dead peer is noticed by TCP keepalives within about 30 s, unsent
+  // data after 30 s, and a server that is up but stuck (I/O stall, a lock nobody releases) fails a
+  // statement after 30 s or a lock wait after 10 s instead of freezing every thread.
   std::vector<std::pair<std::string_view, std::string_view>> defaults = {
-      {"connect_timeout", "3"},  {"keepalives", "1"},
-      {"keepalives_idle", "15"}, {"keepalives_interval", "5"},
-      {"keepalives_count", "3"}, {"fallback_application_name", "dither"},
+      {"connect_timeout", "3"},
+      {"keepalives", "1"},
+      {"keepalives_idle", "15"},
+      {"keepalives_interval", "5"},
+      {"keepalives_count", "3"},
+      {"tcp_user_timeout", "30000"},
+      {"options", "-c statement_timeout=30000 -c lock_timeout=10000"},
+      {"fallback_application_name", "dither"},
   };
   std::string out;
   for (const PQconninfoOption* o = parsed.get(); o->keyword != nullptr; ++o) {

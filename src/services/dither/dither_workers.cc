@@ -80,11 +80,10 @@ void DitherWorkers::run(int index) {
       backoff = std::chrono::milliseconds{0};
       continue;
     }
-    spdlog::warn("dither {}: {}; will retry", job.id.value, done.error().message);
-    // Given back at once so that any worker may retry it; if even that fails, the lease ends.
-    if (Status released = repository_.release_dither(job.id, worker); !released) {
-      spdlog::warn("dither {}: cannot release it: {}", job.id.value, released.error().message);
-    }
+    // A transient failure (a store is down, an original's URL does not answer): the claim is
+    // kept until its lease ends, so this dither waits a lease before anyone retries it and the
+    // dithers behind it go first; one that keeps failing cannot hold every worker.
+    spdlog::warn("dither {}: {}; retried when its lease ends", job.id.value, done.error().message);
     backoff =
         std::clamp(backoff * 2, std::chrono::milliseconds{100}, std::chrono::milliseconds{5000});
     std::unique_lock lock(mutex_);

@@ -3,11 +3,12 @@
 //
 // The queue is the database itself (PENDING rows), so work survives a crash and is resumed at
 // start-up; notify() wakes an idle worker at once, otherwise workers poll every second. Several
-// processes may share one database: a claim is a lease (default 120 s) held by the worker
-// "<hostname>:<pid>:<thread index>", so two workers never do the same dither while it holds,
-// and the dithers of a worker that died are free again when its leases end. A dither whose
-// processing hits a transient error (kUnavailable) is released at once, so any worker may retry
-// it, and this worker backs off.
+// processes may share one database: a claim is a lease (the constructor's `lease`; the programs
+// pass DITHER_LEASE_SECONDS, default 30 s) held by the worker "<hostname>:<pid>:<thread index>",
+// so two workers never do the same dither while it holds, and the dithers of a worker that died
+// are free again when its leases end. A dither whose processing hits a transient error
+// (kUnavailable) keeps its claim until the lease ends (its retry delay; the dithers behind it go
+// first) and this worker backs off briefly.
 //
 // Each dither uses every core (the engine's own threads); more workers help when many small
 // images are waiting. The lease should be longer than the slowest dither: past it another

@@ -90,7 +90,22 @@ Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::s
                                  image_uploaded_body(event), traceparent);
   Result<ImageRecord> inserted = images_.insert_image(record, message);
   if (!inserted) {
-    // The row and its event were rolled back together; the blob must go too.
+    // Normally the row and its event were rolled back together and the blob must go too. But a
+    // store that became unreachable may have lost the answer to a commit that happened: then
+    // the row decides, and while it cannot be read the blob stays (an orphan at worst, which the
+    // embedded start-up sweep removes; never a row without its original).
+    if (inserted.error().kind == ErrorKind::kUnavailable) {
+      Result<ImageRecord> committed = images_.get_image(record.uuid);
+      if (committed) {
+        if (outbox_written_) outbox_written_();
+        return committed;
+      }
+      if (committed.error().kind != ErrorKind::kNotFound) {
+        spdlog::warn("upload {}: the insert's outcome is unknown ({}); keeping its blob",
+                     record.uuid.value, inserted.error().message);
+        return inserted.error();
+      }
+    }
     if (Status s = blobs_.remove(record.blob_key); !s) {
       spdlog::error("upload {}: cannot remove the blob after a failed insert: {}",
                     record.uuid.value, s.error().message);
