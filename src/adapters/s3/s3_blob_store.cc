@@ -101,9 +101,10 @@ Error S3BlobStore::error_of(std::string_view what, const curl::Response& respons
     return make_error(ErrorKind::kUnavailable, message + "; retry later");
   }
   if (is_credentials_error(response.status, body.code)) {
-    return make_error(ErrorKind::kInternal,
-                      message + "; check the S3 access key, secret key and region (" +
-                          options_.access_key + ", " + options_.region + ")");
+    return make_error(ErrorKind::kInternal, message +
+                                                "; check the S3 access key, secret key and region "
+                                                "(S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION=" +
+                                                options_.region + ")");
   }
   if (body.code == "NoSuchBucket") {
     return make_error(ErrorKind::kInternal,
