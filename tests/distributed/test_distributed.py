@@ -1,14 +1,16 @@
 """The distributed mode end to end, on real servers (scripts/stack.sh): PostgreSQL, Kafka 3.9 in
 KRaft mode, versitygw (S3), one process per service and two dithering workers in one consumer
 group. Covers the flow, the messages on the wire as a third-party client (kcat) reads them, the
-Python prototype's message bodies, and the faults of issue 4: a worker killed mid-burst, the
-broker restarted mid-burst, PostgreSQL stopped, the S3 server down, a poison message."""
+Python prototype's message bodies, the faults of issue 4 (a worker killed mid-burst, the broker
+restarted mid-burst, PostgreSQL stopped, the S3 server down, a poison message) and start-up while
+a server is down (STARTUP_WAIT_SECONDS)."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
+import socket
 import threading
 import time
 import uuid as uuidlib
@@ -20,7 +22,7 @@ from PIL import Image
 
 import harness
 import imagegen
-from stack import headers_of
+from stack import BIN_DIR, headers_of
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-[0-9a-f]{2}$")
@@ -284,3 +286,62 @@ def test_s3_down_gives_503_and_leaves_nothing(up):
     rec = up.upload_ok(imagegen.photo_png(64, 48, seed=15), "after-s3.png")
     up.wait_for(rec["uuid"], timeout=harness.scaled(60))
     assert "during-s3.png" not in {i["filename"] for i in up.list_all()}
+
+
+# ---- start-up ---------------------------------------------------------------------------------
+
+
+def _service_env(stack, **extra) -> dict:
+    """The environment scripts/stack.sh gives its services, plus `extra`."""
+    r = harness.subprocess.run(["scripts/stack.sh", "env"], cwd=harness.REPO_ROOT,
+                               env=stack.stack_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    env = stack.stack_env()
+    for line in r.stdout.splitlines():
+        name, _, value = line.partition("=")
+        env[name] = value
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+@pytest.mark.slow
+def test_a_service_started_while_postgres_is_down_waits_for_it(up, tmp_path):
+    port = up.port + 10
+    up.infra("postgres", "stop")
+    log = tmp_path / "late-upload-service.log"
+    with open(log, "w") as out:
+        proc = harness.subprocess.Popen(
+            [str(BIN_DIR / "upload-service")], stdout=out, stderr=harness.subprocess.STDOUT,
+            env=_service_env(up, UPLOAD_SERVICE_PORT=port, STARTUP_WAIT_SECONDS=60,
+                             KAFKA_GROUP_PREFIX="late-"))
+    try:
+        time.sleep(3)
+        assert proc.poll() is None, log.read_text()[-2000:]
+        up.infra("postgres", "start")
+        harness.wait_until(
+            lambda: requests.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200
+            if proc.poll() is None and _listening(port) else proc.poll() is not None,
+            harness.scaled(60), lambda: log.read_text()[-2000:])
+        assert proc.poll() is None, log.read_text()[-2000:]
+        assert "unavailable (attempt" in log.read_text()
+    finally:
+        up.infra("postgres", "start")
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_a_service_gives_up_after_startup_wait_seconds(up, tmp_path):
+    env = _service_env(up, UPLOAD_SERVICE_PORT=up.port + 11, STARTUP_WAIT_SECONDS=2,
+                       POSTGRES_PORT=up.port + 12)  # nothing listens there
+    started = time.monotonic()
+    r = harness.subprocess.run([str(BIN_DIR / "upload-service")], env=env, capture_output=True,
+                               text=True, timeout=60)
+    assert r.returncode == 1, r.stderr[-2000:]
+    assert time.monotonic() - started >= 2
+    assert "upload database" in r.stderr + r.stdout, (r.stderr + r.stdout)[-2000:]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
