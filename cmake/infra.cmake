@@ -7,7 +7,7 @@
 #
 # The test programs learn where the servers are from compile definitions (DITHER_TEST_*). A test
 # whose server is missing fails; nothing skips.
-set(DITHER_TEST_PORT_BASE 35000 CACHE STRING "Test servers listen on base+432 (PostgreSQL), base+92/93 (Kafka), base+70 (S3)")
+set(DITHER_TEST_PORT_BASE 31000 CACHE STRING "Below 32768 (the ephemeral range). Test servers listen on base+432 (PostgreSQL), base+92/93 (Kafka), base+70 (S3)")
 math(EXPR DITHER_TEST_POSTGRES_PORT "${DITHER_TEST_PORT_BASE} + 432")
 math(EXPR DITHER_TEST_KAFKA_PORT "${DITHER_TEST_PORT_BASE} + 92")
 math(EXPR DITHER_TEST_S3_PORT "${DITHER_TEST_PORT_BASE} + 70")

@@ -8,7 +8,7 @@
 #   scripts/bench_distributed.sh --quick         # fewer images, one round: about 2 minutes
 #   scripts/bench_distributed.sh --update-docs   # also paste the report into docs/BENCHMARKS.md
 #
-# Environment: BENCH_PORT_BASE (default 47000: the stack's gateway on +80, upload-service +81,
+# Environment: BENCH_PORT_BASE (default 26000: the stack's gateway on +80, upload-service +81,
 # workers +82/+83, S3 +70, Kafka +92/+93, PostgreSQL +432; ditherd +180..+182),
 # BENCH_QUIET_WAIT (seconds to wait for idle CPUs before each measurement, default 10),
 # DITHERD_BIN_DIR (the Release programs, default build/release/src/app; built with
@@ -24,7 +24,7 @@ root=$PWD
 run=$root/build/bench-distributed-run
 stack_dir=$root/build/bench-distributed-stack
 bin_dir=${DITHERD_BIN_DIR:-$root/build/release/src/app}
-port_base=${BENCH_PORT_BASE:-47000}
+port_base=${BENCH_PORT_BASE:-26000}
 quick=0
 update_docs=0
 for arg in "$@"; do

@@ -4,7 +4,7 @@
 
   distributed.py --bin-dir build/release/src/app --workdir DIR \
                  --stack-dir build/bench-distributed-stack --out DIR/results.json \
-                 [--port-base 47000] [--pidfile FILE] [--quick]
+                 [--port-base 26000] [--pidfile FILE] [--quick]
 
 Standard library only, plus the clients the stack already needs (psql). Reuses the HTTP client,
 the ditherd launcher and the photo maker of scripts/bench/services.py.
@@ -393,7 +393,7 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--stack-dir", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--port-base", type=int, default=47000)
+    ap.add_argument("--port-base", type=int, default=26000)
     ap.add_argument("--pidfile", type=Path)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--quiet-wait", type=float, default=10)

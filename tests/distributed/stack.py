@@ -1,7 +1,8 @@
 """The distributed stack (scripts/stack.sh) as a test fixture: PostgreSQL, Kafka and versitygw,
 then upload-service, two dithering-service workers and api-gateway, each its own process, on
-ports of their own (base DITHER_TEST_STACK_PORT_BASE, default 36000) and state under a
-temporary directory. The HTTP helpers are the functional suite's (harness.Ditherd).
+ports of their own (base DITHER_TEST_STACK_PORT_BASE, default 30000: below the kernel's ephemeral
+ports, which a client connection could hold) and state under build/distributed-test. The HTTP
+helpers are the functional suite's (harness.Ditherd).
 
     stack = Stack(tmp_dir)
     stack.up()
@@ -28,7 +29,7 @@ import harness
 
 REPO_ROOT = harness.REPO_ROOT
 BIN_DIR = Path(os.environ.get("DITHERD_BIN_DIR") or REPO_ROOT / "build/release/src/app")
-PORT_BASE = int(os.environ.get("DITHER_TEST_STACK_PORT_BASE", "36000"))
+PORT_BASE = int(os.environ.get("DITHER_TEST_STACK_PORT_BASE", "30000"))
 WORKERS = ("dithering-service-1", "dithering-service-2")
 PROGRAMS = ("upload-service",) + WORKERS + ("api-gateway",)
 

@@ -306,7 +306,7 @@ def _service_env(stack, **extra) -> dict:
 
 @pytest.mark.slow
 def test_a_service_started_while_postgres_is_down_waits_for_it(up, tmp_path):
-    port = up.port + 10
+    port = up.port + 100  # base + 180: nothing else of the stack's
     up.infra("postgres", "stop")
     log = tmp_path / "late-upload-service.log"
     with open(log, "w") as out:
@@ -331,8 +331,8 @@ def test_a_service_started_while_postgres_is_down_waits_for_it(up, tmp_path):
 
 
 def test_a_service_gives_up_after_startup_wait_seconds(up, tmp_path):
-    env = _service_env(up, UPLOAD_SERVICE_PORT=up.port + 11, STARTUP_WAIT_SECONDS=2,
-                       POSTGRES_PORT=up.port + 12)  # nothing listens there
+    env = _service_env(up, UPLOAD_SERVICE_PORT=up.port + 101, STARTUP_WAIT_SECONDS=2,
+                       POSTGRES_PORT=up.port + 102)  # nothing listens there
     started = time.monotonic()
     r = harness.subprocess.run([str(BIN_DIR / "upload-service")], env=env, capture_output=True,
                                text=True, timeout=60)
