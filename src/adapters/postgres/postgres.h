@@ -22,6 +22,7 @@
 
 #include "common/result.h"
 #include "ports/metadata.h"
+#include "ports/notifications.h"
 
 namespace dither {
 
@@ -30,7 +31,7 @@ struct PostgresOptions {
   // connect_timeout=3 (seconds) and TCP keepalives are added.
   std::string connection{};
   // The schema holding this repository's tables (created when missing); empty: `upload` for
-  // images, `dither` for dithers.
+  // images, `dither` for dithers, `notify` for notifications.
   std::string schema{};
   // Connections open at most (1..100; the server's limit is shared by every process).
   int pool_size = 4;
@@ -50,6 +51,9 @@ std::string postgres_conninfo(std::string_view host, int port, std::string_view 
 Result<std::unique_ptr<ImageRepository>> open_postgres_image_repository(
     const PostgresOptions& options);
 Result<std::unique_ptr<DitherRepository>> open_postgres_dither_repository(
+    const PostgresOptions& options);
+// The notification service's store (default schema `notify`).
+Result<std::unique_ptr<NotificationRepository>> open_postgres_notification_repository(
     const PostgresOptions& options);
 
 }  // namespace dither

@@ -26,6 +26,7 @@
 #include "adapters/postgres/postgres.h"
 #include "ports/testing/dither_repository_contract.h"
 #include "ports/testing/image_repository_contract.h"
+#include "ports/testing/notification_repository_contract.h"
 
 // LeakSanitizer (Sanitize build): libpqxx 6.4 leaks the PGresult of a statement that fails
 // because the connection broke (connection_base::make_result asks the dead connection for its
@@ -44,6 +45,8 @@ using contract::DitherRepositoryContract;
 using contract::DitherRepositoryFactory;
 using contract::ImageRepositoryContract;
 using contract::ImageRepositoryFactory;
+using contract::NotificationRepositoryContract;
+using contract::NotificationRepositoryFactory;
 using contract::test_message;
 using Clock = std::chrono::steady_clock;
 
@@ -153,6 +156,22 @@ INSTANTIATE_TEST_SUITE_P(
                                                 return must(open_postgres_dither_repository(
                                                     options_for(fresh_schema(), /*pool_size=*/1)));
                                               }}),
+    contract::FactoryName());
+
+INSTANTIATE_TEST_SUITE_P(
+    Postgres, NotificationRepositoryContract,
+    ::testing::Values(NotificationRepositoryFactory{"pool4",
+                                                    [] {
+                                                      return must(
+                                                          open_postgres_notification_repository(
+                                                              options_for(fresh_schema())));
+                                                    }},
+                      NotificationRepositoryFactory{
+                          "pool1",
+                          [] {
+                            return must(open_postgres_notification_repository(
+                                options_for(fresh_schema(), /*pool_size=*/1)));
+                          }}),
     contract::FactoryName());
 
 ImageRecord sample_image() {
@@ -371,6 +390,90 @@ TEST(PostgresRepositories, BadValuesAreInvalidArgumentsWithoutSqlInMessages) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().kind, ErrorKind::kInvalidArgument) << bad.error().message;
   EXPECT_EQ(contract::all_pending(*images).size(), 1u);  // neither queued a message
+}
+
+Notification sample_notification(int64_t dither_id) {
+  Notification n;
+  n.uuid = new_image_id();
+  n.dither_id = dither_id;
+  n.kind = std::string(kDitherUploaded);
+  n.mail.from = "noreply@dither.example";
+  n.mail.to = "owner@example.com";
+  n.mail.subject = "ready";
+  n.mail.text = "text";
+  n.mail.html = "<p>html</p>";
+  n.mail.message_id = "<" + std::to_string(dither_id) + "@dither.example>";
+  return n;
+}
+
+TEST(PostgresNotifications, DefaultSchemaIsNotifyAndItIsTheStoresOwn) {
+  auto repo = must(open_postgres_notification_repository({.connection = conninfo()}));
+  ASSERT_TRUE(repo);
+  EXPECT_TRUE(repo->ping().ok());
+  EXPECT_TRUE(table_exists("notify", "notifications"));
+
+  const std::string schema = fresh_schema();
+  must(open_postgres_notification_repository(options_for(schema))).reset();
+  const std::vector<std::string> applied = applied_migrations(schema);
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_NE(applied[0].find("by dither-notify"), std::string::npos) << applied[0];
+  auto as_dithers = open_postgres_dither_repository(options_for(schema));
+  ASSERT_FALSE(as_dithers.ok());
+  EXPECT_EQ(as_dithers.error().kind, ErrorKind::kUnsupported);
+
+  const std::string upload = fresh_schema();
+  must(open_postgres_image_repository(options_for(upload))).reset();
+  auto wrong = open_postgres_notification_repository(options_for(upload));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().kind, ErrorKind::kUnsupported);
+}
+
+TEST(PostgresNotifications, ClaimsSurviveReopeningUntilTheirLeaseEnds) {
+  // Unlike the embedded store, a shared server's claims may belong to a live process elsewhere:
+  // opening frees nothing; a dead sender's claims end with their lease.
+  const std::string schema = fresh_schema();
+  int64_t held = 0;
+  {
+    auto repo = must(open_postgres_notification_repository(options_for(schema)));
+    ASSERT_TRUE(repo);
+    ASSERT_TRUE(*repo->record(sample_notification(1), "m-1"));
+    ASSERT_TRUE(*repo->record(sample_notification(2), "m-2"));
+    auto long_lease = repo->claim_due(1, "a", std::chrono::seconds{600});
+    ASSERT_TRUE(long_lease.ok() && long_lease->size() == 1u);
+    held = (*long_lease)[0].id;
+    auto short_lease = repo->claim_due(1, "b", std::chrono::seconds{1});
+    ASSERT_TRUE(short_lease.ok() && short_lease->size() == 1u);
+  }
+  auto repo = must(open_postgres_notification_repository(options_for(schema)));
+  ASSERT_TRUE(repo);
+  auto none = repo->claim_due(10, "c", std::chrono::seconds{600});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds{1100});
+  auto freed = repo->claim_due(10, "c", std::chrono::seconds{600});
+  ASSERT_TRUE(freed.ok());
+  ASSERT_EQ(freed->size(), 1u);
+  EXPECT_NE((*freed)[0].id, held);
+  EXPECT_FALSE(*repo->record(sample_notification(3), "m-1"));  // processed ids persist
+}
+
+TEST(PostgresNotifications, TextPostgreSQLCannotStoreIsAnInvalidArgument) {
+  auto repo = must(open_postgres_notification_repository(options_for(fresh_schema())));
+  ASSERT_TRUE(repo);
+  Notification nul = sample_notification(1);
+  nul.mail.html = std::string("<p>a\0b</p>", 10);
+  auto refused = repo->record(nul, "m-1");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::kInvalidArgument);
+  Notification latin1 = sample_notification(2);
+  latin1.mail.subject = "caf\xE9";
+  auto bad = repo->record(latin1, "m-2");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind, ErrorKind::kInvalidArgument) << bad.error().message;
+  auto all = repo->list({10, std::nullopt});
+  ASSERT_TRUE(all.ok());
+  EXPECT_TRUE(all->items.empty());
+  EXPECT_TRUE(*repo->record(sample_notification(1), "m-1"));  // the refused calls left no trace
 }
 
 TEST(PostgresRepositories, HeadersRoundTripAnyBytes) {

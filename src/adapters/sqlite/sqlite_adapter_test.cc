@@ -14,8 +14,10 @@
 #include "adapters/sqlite/sqlite_db.h"
 #include "adapters/sqlite/sqlite_dither_repository.h"
 #include "adapters/sqlite/sqlite_image_repository.h"
+#include "adapters/sqlite/sqlite_notification_repository.h"
 #include "ports/testing/dither_repository_contract.h"
 #include "ports/testing/image_repository_contract.h"
+#include "ports/testing/notification_repository_contract.h"
 
 namespace dither {
 namespace {
@@ -25,6 +27,8 @@ using contract::DitherRepositoryContract;
 using contract::DitherRepositoryFactory;
 using contract::ImageRepositoryContract;
 using contract::ImageRepositoryFactory;
+using contract::NotificationRepositoryContract;
+using contract::NotificationRepositoryFactory;
 
 // A directory of its own for this test process, removed at exit.
 const fs::path& scratch_dir() {
@@ -80,6 +84,20 @@ INSTANTIATE_TEST_SUITE_P(
             [] { return must(open_sqlite_dither_repository(fresh_path("dit"), {.readers = 1})); }},
         DitherRepositoryFactory{"memory",
                                 [] { return must(open_sqlite_dither_repository(":memory:")); }}),
+    contract::FactoryName());
+
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, NotificationRepositoryContract,
+    ::testing::Values(
+        NotificationRepositoryFactory{
+            "file", [] { return must(open_sqlite_notification_repository(fresh_path("ntf"))); }},
+        NotificationRepositoryFactory{"file_one_reader",
+                                      [] {
+                                        return must(open_sqlite_notification_repository(
+                                            fresh_path("ntf"), {.readers = 1}));
+                                      }},
+        NotificationRepositoryFactory{
+            "memory", [] { return must(open_sqlite_notification_repository(":memory:")); }}),
     contract::FactoryName());
 
 using contract::test_message;
@@ -297,6 +315,93 @@ TEST(SqliteRepositories, HeadersRoundTripAnyBytes) {
   EXPECT_EQ(sqlite::decode_headers(sqlite::encode_headers(headers)), headers);
   EXPECT_EQ(sqlite::decode_headers(sqlite::encode_headers({})), Headers{});
   EXPECT_THROW(sqlite::decode_headers("{\"not\": \"pairs\"}"), sqlite::SqliteError);
+}
+
+Notification sample_notification(int64_t dither_id) {
+  Notification n;
+  n.uuid = new_image_id();
+  n.dither_id = dither_id;
+  n.kind = std::string(kDitherUploaded);
+  n.mail.from = "noreply@dither.example";
+  n.mail.to = "owner@example.com";
+  n.mail.subject = "ready";
+  n.mail.text = "text";
+  n.mail.html = "<p>html</p>";
+  n.mail.message_id = "<" + std::to_string(dither_id) + "@dither.example>";
+  return n;
+}
+
+TEST(SqliteNotifications, DataSurvivesReopeningAndClaimsAreFreedAtOpen) {
+  const std::string path = fresh_path("notify");
+  int64_t held = 0;
+  int64_t sent = 0;
+  {
+    auto repo = must(open_sqlite_notification_repository(path));
+    ASSERT_TRUE(repo);
+    ASSERT_TRUE(*repo->record(sample_notification(1), "m-1"));
+    ASSERT_TRUE(*repo->record(sample_notification(2), "m-2"));
+    auto claimed = repo->claim_due(2, "before-crash", std::chrono::seconds{600});
+    ASSERT_TRUE(claimed.ok());
+    ASSERT_EQ(claimed->size(), 2u);
+    sent = (*claimed)[0].id;
+    held = (*claimed)[1].id;
+    ASSERT_TRUE(*repo->mark_sent(sent));
+  }
+  auto repo = must(open_sqlite_notification_repository(path));
+  ASSERT_TRUE(repo);
+  // The previous life's claim is gone: the mail it held is due again at once.
+  auto claimed = repo->claim_due(10, "after-restart", std::chrono::seconds{600});
+  ASSERT_TRUE(claimed.ok());
+  ASSERT_EQ(claimed->size(), 1u);
+  EXPECT_EQ((*claimed)[0].id, held);
+  auto got = repo->get(sent);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->status, kNotificationSent);
+  EXPECT_EQ(got->attempts, 1);
+  EXPECT_FALSE(*repo->record(sample_notification(3), "m-1"));  // processed ids persist
+  EXPECT_FALSE(*repo->record(sample_notification(2), "m-9"));  // so does (dither_id, kind)
+}
+
+TEST(SqliteNotifications, TheStoreHasAFileOfItsOwn) {
+  const std::string path = fresh_path("notify");
+  must(open_sqlite_notification_repository(path)).reset();
+  const std::vector<std::string> applied = applied_migrations(path);
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_EQ(applied[0].substr(0, 2), "1@");
+  {
+    auto c = sqlite::Connection::open(path, sqlite::Connection::Mode::kReadOnly, 1000);
+    auto st = c->prepare("PRAGMA application_id");
+    ASSERT_TRUE(st.step());
+    EXPECT_EQ(st.column_int64(0), 0x44494E54);  // DINT
+  }
+  auto as_dithers = open_sqlite_dither_repository(path);
+  ASSERT_FALSE(as_dithers.ok());
+  EXPECT_EQ(as_dithers.error().kind, ErrorKind::kUnsupported);
+  auto as_images = open_sqlite_image_repository(path);
+  ASSERT_FALSE(as_images.ok());
+  EXPECT_EQ(as_images.error().kind, ErrorKind::kUnsupported);
+
+  const std::string dither_path = fresh_path("dither");
+  must(open_sqlite_dither_repository(dither_path)).reset();
+  auto wrong = open_sqlite_notification_repository(dither_path);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().kind, ErrorKind::kUnsupported);
+}
+
+TEST(SqliteNotifications, AWriteLockHeldElsewhereIsUnavailable) {
+  const std::string path = fresh_path("notify");
+  auto repo =
+      must(open_sqlite_notification_repository(path, {.readers = 2, .busy_timeout_ms = 50}));
+  ASSERT_TRUE(repo);
+  ASSERT_TRUE(*repo->record(sample_notification(1), "m-1"));
+  auto other = sqlite::Connection::open(path, sqlite::Connection::Mode::kReadWrite, 0);
+  other->exec("BEGIN IMMEDIATE");
+  auto blocked = repo->record(sample_notification(2), "m-2");
+  ASSERT_FALSE(blocked.ok());
+  EXPECT_EQ(blocked.error().kind, ErrorKind::kUnavailable) << blocked.error().message;
+  EXPECT_TRUE(repo->list({10, std::nullopt}).ok());  // WAL: readers are not blocked
+  other->exec("ROLLBACK");
+  EXPECT_TRUE(*repo->record(sample_notification(2), "m-2"));  // the failed call recorded nothing
 }
 
 }  // namespace

@@ -1,0 +1,249 @@
+// The notification service's store in PostgreSQL: the e-mails it owes, has sent or gave up on
+// (claimed by senders with FOR UPDATE SKIP LOCKED), and the ids of the messages it consumed.
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <string>
+#include <tuple>
+#include <utility>
+
+#include "adapters/postgres/pg_db.h"
+#include "adapters/postgres/pg_outbox.h"
+#include "adapters/postgres/postgres.h"
+#include "adapters/sqlite/paging.h"
+
+namespace dither {
+namespace {
+
+using postgres::Database;
+using postgres::PgError;
+using postgres::text_of;
+using postgres::Tx;
+
+// The SQL below spells statuses as literals (a partial index needs them).
+static_assert(kNotificationPending == "PENDING" && kNotificationSent == "SENT" &&
+              kNotificationFailed == "FAILED");
+
+// processed_messages as in the other schemas (MessagingTables::first_delivery uses it); no
+// outbox: the notification service publishes nothing. `claimed_by` / `claimed_until` (Unix ms by
+// the server's clock, so that senders on several hosts agree; '' and 0 = nobody) lease a PENDING
+// row to one sender. `next_attempt_at` is set by the services' clocks and compared with the
+// claiming sender's.
+constexpr std::string_view kNotificationTablesSql = R"sql(
+CREATE TABLE processed_messages (
+  message_id TEXT PRIMARY KEY,
+  processed_at BIGINT NOT NULL
+);
+CREATE TABLE notifications (
+  id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- list order and cursor; never reused
+  uuid TEXT NOT NULL,
+  dither_id BIGINT NOT NULL,                           -- 0: the message named no dither
+  kind TEXT NOT NULL,
+  mail_from TEXT NOT NULL,
+  mail_to TEXT NOT NULL,
+  subject TEXT NOT NULL,
+  text_part TEXT NOT NULL,
+  html_part TEXT NOT NULL,
+  mail_message_id TEXT NOT NULL,
+  status TEXT NOT NULL,
+  attempts INTEGER NOT NULL,
+  last_error TEXT NOT NULL,
+  next_attempt_at BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  sent_at BIGINT NOT NULL,
+  claimed_by TEXT NOT NULL DEFAULT '',
+  claimed_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX notifications_once_per_dither ON notifications (dither_id, kind)
+  WHERE dither_id <> 0;
+CREATE INDEX notifications_due ON notifications (next_attempt_at, id) WHERE status = 'PENDING';
+)sql";
+
+constexpr std::array<postgres::Migration, 1> kNotificationMigrations = {{
+    {1, kNotificationTablesSql},
+}};
+
+constexpr postgres::Schema kNotificationSchema{"the notification service's store", "dither-notify",
+                                               kNotificationMigrations};
+
+constexpr std::string_view kColumns =
+    "id, uuid, dither_id, kind, mail_from, mail_to, subject, text_part, html_part, "
+    "mail_message_id, status, attempts, last_error, next_attempt_at, created_at, updated_at, "
+    "sent_at";
+
+// The server's clock in Unix milliseconds.
+constexpr std::string_view kNowMillis =
+    "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
+
+Notification read_notification(const pqxx::row& row) {
+  Notification n;
+  n.id = row[0].as<int64_t>();
+  n.uuid.value = text_of(row[1]);
+  n.dither_id = row[2].as<int64_t>();
+  n.kind = text_of(row[3]);
+  n.mail.from = text_of(row[4]);
+  n.mail.to = text_of(row[5]);
+  n.mail.subject = text_of(row[6]);
+  n.mail.text = text_of(row[7]);
+  n.mail.html = text_of(row[8]);
+  n.mail.message_id = text_of(row[9]);
+  n.status = text_of(row[10]);
+  n.attempts = row[11].as<int>();
+  n.last_error = text_of(row[12]);
+  n.next_attempt_at = row[13].as<int64_t>();
+  n.created_at = row[14].as<int64_t>();
+  n.updated_at = row[15].as<int64_t>();
+  n.sent_at = row[16].as<int64_t>();
+  return n;
+}
+
+std::vector<Notification> read_notifications(const pqxx::result& result) {
+  std::vector<Notification> rows;
+  rows.reserve(result.size());
+  for (const auto& row : result) rows.push_back(read_notification(row));
+  return rows;
+}
+
+// PageQuery::finish for notifications (paging.h knows images and dithers).
+Page<Notification> page_of(const sqlite::PageQuery& q, std::vector<Notification> rows) {
+  Page<Notification> page;
+  if (rows.size() > static_cast<size_t>(q.limit)) {
+    rows.resize(static_cast<size_t>(q.limit));
+    page.next_cursor = std::to_string(rows.back().id);
+  }
+  page.items = std::move(rows);
+  return page;
+}
+
+class PostgresNotificationRepository final : public NotificationRepository {
+ public:
+  explicit PostgresNotificationRepository(std::unique_ptr<Database> db)
+      : db_(std::move(db)),
+        messaging_(*db_),
+        select_by_id_(select_notifications("WHERE id = $1")),
+        select_page_(select_notifications("WHERE id < $1 ORDER BY id DESC LIMIT $2")),
+        // A second notification for the same (dither_id, kind) is not an error but nothing; a
+        // concurrent one waits for the first to commit, then does nothing.
+        insert_(sql("INSERT INTO {schema}.notifications (uuid, dither_id, kind, mail_from, "
+                    "mail_to, subject, text_part, html_part, mail_message_id, status, attempts, "
+                    "last_error, next_attempt_at, created_at, updated_at, sent_at) VALUES ($1, "
+                    "$2, $3, $4, $5, $6, $7, $8, $9, 'PENDING', 0, '', $10, $10, $10, 0) "
+                    "ON CONFLICT DO NOTHING")),
+        // Leases the due PENDING rows nobody holds (or whose lease ended), oldest due first.
+        // SKIP LOCKED: rows another transaction is claiming (or marking) right now are left to
+        // it instead of waited for.
+        claim_(sql("UPDATE {schema}.notifications SET claimed_by = $1, claimed_until = " +
+                   std::string(kNowMillis) +
+                   " + $2 WHERE id IN (SELECT id FROM {schema}.notifications WHERE status = "
+                   "'PENDING' AND next_attempt_at <= $3 AND claimed_until <= " +
+                   std::string(kNowMillis) +
+                   " ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING " +
+                   std::string(kColumns))),
+        // The outcomes of an attempt: each counts it and clears the claim, on PENDING rows only.
+        mark_sent_(sql("UPDATE {schema}.notifications SET status = 'SENT', attempts = attempts "
+                       "+ 1, sent_at = $1, updated_at = $1, claimed_by = '', claimed_until = 0 "
+                       "WHERE id = $2 AND status = 'PENDING'")),
+        retry_later_(sql("UPDATE {schema}.notifications SET attempts = attempts + 1, "
+                         "last_error = $1, next_attempt_at = $2, updated_at = $3, claimed_by = "
+                         "'', claimed_until = 0 WHERE id = $4 AND status = 'PENDING'")),
+        mark_failed_(sql("UPDATE {schema}.notifications SET status = 'FAILED', attempts = "
+                         "attempts + 1, last_error = $1, updated_at = $2, claimed_by = '', "
+                         "claimed_until = 0 WHERE id = $3 AND status = 'PENDING'")) {}
+
+  Result<bool> record(const Notification& n, std::string_view message_id) override {
+    if (message_id.empty()) {
+      return make_error(ErrorKind::kInvalidArgument, "record needs the message's id");
+    }
+    return db_->write([&](Tx& tx) {
+      if (!messaging_.first_delivery(tx, message_id)) return false;
+      return tx.exec(insert_, n.uuid.value, n.dither_id, n.kind, n.mail.from, n.mail.to,
+                     n.mail.subject, n.mail.text, n.mail.html, n.mail.message_id, now_millis())
+                 .affected_rows() == 1;
+    });
+  }
+
+  Result<std::vector<Notification>> claim_due(int limit, std::string_view worker,
+                                              std::chrono::seconds lease) override {
+    if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a claim needs a worker");
+    if (limit <= 0) return std::vector<Notification>{};
+    const int64_t lease_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::max(lease, std::chrono::seconds{0}))
+                                 .count();
+    return db_->write([&](Tx& tx) {
+      std::vector<Notification> rows =
+          read_notifications(tx.exec(claim_, worker, lease_ms, now_millis(), limit));
+      std::sort(rows.begin(), rows.end(), [](const Notification& a, const Notification& b) {
+        return std::tie(a.next_attempt_at, a.id) < std::tie(b.next_attempt_at, b.id);
+      });  // RETURNING has no order
+      return rows;
+    });
+  }
+
+  Result<bool> mark_sent(int64_t id) override {
+    return db_->write(
+        [&](Tx& tx) { return tx.exec(mark_sent_, now_millis(), id).affected_rows() > 0; });
+  }
+
+  Result<bool> retry_later(int64_t id, std::string_view error, int64_t next_attempt_at) override {
+    return db_->write([&](Tx& tx) {
+      return tx.exec(retry_later_, error, next_attempt_at, now_millis(), id).affected_rows() > 0;
+    });
+  }
+
+  Result<bool> mark_failed(int64_t id, std::string_view error) override {
+    return db_->write(
+        [&](Tx& tx) { return tx.exec(mark_failed_, error, now_millis(), id).affected_rows() > 0; });
+  }
+
+  Result<Notification> get(int64_t id) override {
+    return db_->read([&](Tx& tx) {
+      const pqxx::result found = tx.exec(select_by_id_, id);
+      if (found.empty()) {
+        throw PgError(ErrorKind::kNotFound, "no notification " + std::to_string(id));
+      }
+      return read_notification(found[0]);
+    });
+  }
+
+  Result<Page<Notification>> list(const PageRequest& page) override {
+    return db_->read([&](Tx& tx) {
+      const sqlite::PageQuery q(page);
+      return page_of(q, read_notifications(tx.exec(select_page_, q.before, q.fetch)));
+    });
+  }
+
+  Status ping() override {
+    return db_->read([&](Tx& tx) { tx.exec(ping_); });
+  }
+
+ private:
+  std::string sql(std::string_view text) const { return db_->qualify(text); }
+  std::string select_notifications(std::string_view where_and_order) const {
+    return sql("SELECT " + std::string(kColumns) + " FROM {schema}.notifications " +
+               std::string(where_and_order));
+  }
+
+  std::unique_ptr<Database> db_;
+  const postgres::MessagingTables messaging_;
+  const std::string select_by_id_;
+  const std::string select_page_;
+  const std::string insert_;
+  const std::string claim_;
+  const std::string mark_sent_;
+  const std::string retry_later_;
+  const std::string mark_failed_;
+  const std::string ping_ = "SELECT 1";
+};
+
+}  // namespace
+
+Result<std::unique_ptr<NotificationRepository>> open_postgres_notification_repository(
+    const PostgresOptions& options) {
+  auto db = Database::open(options, kNotificationSchema, "notify");
+  if (!db) return db.error();
+  return std::unique_ptr<NotificationRepository>(
+      new PostgresNotificationRepository(std::move(*db)));
+}
+
+}  // namespace dither

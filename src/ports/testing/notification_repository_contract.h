@@ -1,0 +1,465 @@
+// The contract every NotificationRepository adapter must pass (notifications.h).
+//
+// Header-only. An adapter's test file includes it once and instantiates it with a factory that
+// yields a fresh, empty store per test:
+//
+//   INSTANTIATE_TEST_SUITE_P(
+//       Sqlite, NotificationRepositoryContract,
+//       ::testing::Values(NotificationRepositoryFactory{"file", [] { return open_fresh(); }}),
+//       dither::contract::FactoryName());
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ports/notifications.h"
+#include "ports/testing/contract_helpers.h"
+
+namespace dither::contract {
+
+using NotificationRepositoryFactory = Factory<NotificationRepository>;
+
+class NotificationRepositoryContract
+    : public ::testing::TestWithParam<NotificationRepositoryFactory> {
+ protected:
+  void SetUp() override {
+    repo_ = GetParam().make();
+    ASSERT_NE(repo_, nullptr);
+  }
+
+  // A notification as the service would compose it, distinct per (dither_id, kind).
+  static Notification composed(int64_t dither_id, std::string kind = std::string(kDitherUploaded),
+                               const ImageId& uuid = new_image_id()) {
+    Notification n;
+    n.uuid = uuid;
+    n.dither_id = dither_id;
+    n.kind = std::move(kind);
+    n.mail.from = "Dither <noreply@dither.example>";
+    n.mail.to = "owner@example.com";
+    n.mail.subject = "Your image is ready (" + std::to_string(dither_id) + ")";
+    n.mail.text = "Dithered: http://h/files/dithers/" + uuid.value + "/" +
+                  std::to_string(dither_id) + ".png\n";
+    n.mail.html = "<p><a href=\"http://h/files/dithers/" + uuid.value + "\">dithered</a></p>";
+    n.mail.message_id = "<n-" + uuid.value + "-" + std::to_string(dither_id) + "@dither.example>";
+    return n;
+  }
+
+  // Records `n` under `message_id` (which must be new) and returns the stored row.
+  Notification record_new(const Notification& n, const std::string& message_id) {
+    const Result<bool> recorded = repo_->record(n, message_id);
+    EXPECT_TRUE(recorded.ok()) << (recorded.ok() ? "" : recorded.error().message);
+    EXPECT_TRUE(recorded.ok() && *recorded) << "not recorded: " << message_id;
+    Page<Notification> newest = value_of(repo_->list({1, std::nullopt}));
+    EXPECT_EQ(newest.items.size(), 1u);
+    return newest.items.empty() ? Notification{} : newest.items[0];
+  }
+
+  // A fresh notification recorded under a fresh message id.
+  Notification make() {
+    ++made_;
+    return record_new(composed(1000 + made_), "m-" + std::to_string(made_));
+  }
+
+  Notification get(int64_t id) { return value_of(repo_->get(id)); }
+
+  static std::vector<int64_t> ids(const std::vector<Notification>& rows) {
+    std::vector<int64_t> out;
+    for (const Notification& r : rows) out.push_back(r.id);
+    return out;
+  }
+
+  // The ids `worker` claims now, with a lease long enough to hold for the whole test.
+  std::vector<int64_t> claim_ids(int limit, std::string_view worker,
+                                 std::chrono::seconds lease = std::chrono::seconds{600}) {
+    return ids(value_of(repo_->claim_due(limit, worker, lease)));
+  }
+
+  std::unique_ptr<NotificationRepository> repo_;
+  int made_ = 0;
+};
+
+inline void expect_same_notification(const Notification& a, const Notification& b) {
+  EXPECT_EQ(a.id, b.id);
+  EXPECT_EQ(a.uuid, b.uuid);
+  EXPECT_EQ(a.dither_id, b.dither_id);
+  EXPECT_EQ(a.kind, b.kind);
+  EXPECT_EQ(a.mail.from, b.mail.from);
+  EXPECT_EQ(a.mail.to, b.mail.to);
+  EXPECT_EQ(a.mail.subject, b.mail.subject);
+  EXPECT_EQ(a.mail.text, b.mail.text);
+  EXPECT_EQ(a.mail.html, b.mail.html);
+  EXPECT_EQ(a.mail.message_id, b.mail.message_id);
+  EXPECT_EQ(a.status, b.status);
+  EXPECT_EQ(a.attempts, b.attempts);
+  EXPECT_EQ(a.last_error, b.last_error);
+  EXPECT_EQ(a.next_attempt_at, b.next_attempt_at);
+  EXPECT_EQ(a.created_at, b.created_at);
+  EXPECT_EQ(a.updated_at, b.updated_at);
+  EXPECT_EQ(a.sent_at, b.sent_at);
+}
+
+TEST_P(NotificationRepositoryContract, RecordAssignsIdPendingDueAtOnceAndTimes) {
+  Notification in = composed(7);
+  in.id = 99;  // the store assigns these
+  in.status = std::string(kNotificationSent);
+  in.attempts = 4;
+  in.last_error = "old";
+  in.next_attempt_at = in.created_at = in.updated_at = in.sent_at = 5;
+  const int64_t before = now_millis();
+  const Notification out = record_new(in, "m-1");
+  const int64_t after = now_millis();
+
+  EXPECT_GT(out.id, 0);
+  EXPECT_GE(out.created_at, before);
+  EXPECT_LE(out.created_at, after);
+  Notification expected = composed(7, in.kind, in.uuid);
+  expected.id = out.id;
+  expected.created_at = expected.updated_at = expected.next_attempt_at = out.created_at;
+  expect_same_notification(out, expected);  // PENDING, no attempts, no error, never sent
+  expect_same_notification(get(out.id), out);
+  EXPECT_EQ(claim_ids(10, "w1"), (std::vector<int64_t>{out.id}));  // due at once
+}
+
+TEST_P(NotificationRepositoryContract, EveryFieldRoundTripsExactly) {
+  Notification n = composed(3, std::string(kDitherFailed));
+  n.mail.from = "\"Dither \xC3\x9C\x62\x65rsicht\" <noreply@dither.example>";
+  n.mail.to = "j\xC3\xBCrgen@m\xC3\xBCller.example";
+  n.mail.subject = "Ihr Bild \xE2\x9C\x93 ist fertig \xF0\x9F\x8E\xA8 \"quoted\" 'single' \\ back";
+  n.mail.text = "Zeile 1\r\nZeile 2\n\ttab \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E\n";
+  std::string html = "<!DOCTYPE html><html><body>";
+  while (html.size() < 300000) {
+    html +=
+        "<p>caf\xC3\xA9 &amp; <a href=\"http://h/x?a=1&b=2\">l\xC3\xAFnk</a> "
+        "\xF0\x9F\x96\xBC</p>\n";
+  }
+  html += "</body></html>";
+  n.mail.html = html;
+  n.mail.message_id = "<abc.123+x@dither.example>";
+  const Notification out = record_new(n, "m-utf8");
+  const Notification got = get(out.id);
+  EXPECT_EQ(got.uuid, n.uuid);
+  EXPECT_EQ(got.dither_id, 3);
+  EXPECT_EQ(got.kind, kDitherFailed);
+  EXPECT_EQ(got.mail.from, n.mail.from);
+  EXPECT_EQ(got.mail.to, n.mail.to);
+  EXPECT_EQ(got.mail.subject, n.mail.subject);
+  EXPECT_EQ(got.mail.text, n.mail.text);
+  EXPECT_EQ(got.mail.html.size(), n.mail.html.size());
+  EXPECT_TRUE(got.mail.html == n.mail.html);  // not EXPECT_EQ: 300 kB in a failure message
+  EXPECT_EQ(got.mail.message_id, n.mail.message_id);
+  // Claimed rows carry the whole mail too: sending needs nothing else.
+  const std::vector<Notification> claimed =
+      value_of(repo_->claim_due(1, "w1", std::chrono::seconds{60}));
+  ASSERT_EQ(claimed.size(), 1u);
+  expect_same_notification(claimed[0], got);
+}
+
+TEST_P(NotificationRepositoryContract, RecordIsOncePerMessageId) {
+  const Notification first = record_new(composed(1), "m-1");
+  // The same message again, even about something else: nothing is recorded.
+  EXPECT_FALSE(value_of(repo_->record(composed(2), "m-1")));
+  EXPECT_FALSE(value_of(repo_->record(composed(0), "m-1")));
+  // Without a dither id only the message id de-duplicates.
+  const Notification bare = record_new(composed(0), "m-2");
+  EXPECT_FALSE(value_of(repo_->record(composed(0), "m-2")));
+  Page<Notification> all = value_of(repo_->list({100, std::nullopt}));
+  EXPECT_EQ(ids(all.items), (std::vector<int64_t>{bare.id, first.id}));
+  expect_same_notification(get(first.id), first);
+}
+
+TEST_P(NotificationRepositoryContract, RecordIsOncePerDitherAndKind) {
+  const ImageId uuid = new_image_id();
+  const Notification uploaded = record_new(composed(5, std::string(kDitherUploaded), uuid), "m-1");
+  // Republished under another message id: the same e-mail is owed once.
+  EXPECT_FALSE(value_of(repo_->record(composed(5, std::string(kDitherUploaded), uuid), "m-2")));
+  EXPECT_FALSE(value_of(repo_->record(composed(5, std::string(kDitherUploaded)), "m-3")));
+  // Another kind or another dither is another e-mail.
+  const Notification failed = record_new(composed(5, std::string(kDitherFailed), uuid), "m-4");
+  const Notification other = record_new(composed(6, std::string(kDitherUploaded), uuid), "m-5");
+  // Dither id 0 (the prototype's bodies named none) never de-duplicates by dither.
+  const Notification zero_a = record_new(composed(0), "m-6");
+  const Notification zero_b = record_new(composed(0), "m-7");
+  Page<Notification> all = value_of(repo_->list({100, std::nullopt}));
+  EXPECT_EQ(ids(all.items),
+            (std::vector<int64_t>{zero_b.id, zero_a.id, other.id, failed.id, uploaded.id}));
+}
+
+TEST_P(NotificationRepositoryContract, RecordNeedsAMessageId) {
+  expect_error(repo_->record(composed(1), ""), ErrorKind::kInvalidArgument);
+  EXPECT_TRUE(value_of(repo_->list({10, std::nullopt})).items.empty());
+  EXPECT_TRUE(value_of(repo_->record(composed(1), "m-1")));  // the refused call recorded nothing
+}
+
+TEST_P(NotificationRepositoryContract, ConcurrentRecordsOfOneNotificationRecordOnce) {
+  constexpr int kThreads = 6;
+  const ImageId uuid = new_image_id();
+  std::atomic<int> recorded{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      // Half the threads redeliver one message; the others republish it under new ids.
+      const std::string message_id = t % 2 == 0 ? "m-same" : "m-" + std::to_string(t);
+      auto r = repo_->record(composed(9, std::string(kDitherUploaded), uuid), message_id);
+      if (!r.ok()) {
+        ++failures;
+        ADD_FAILURE() << r.error().message;
+      } else if (*r) {
+        ++recorded;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(recorded.load(), 1);
+  EXPECT_EQ(value_of(repo_->list({100, std::nullopt})).items.size(), 1u);
+}
+
+TEST_P(NotificationRepositoryContract, ClaimsOnlyDuePendingOnesOldestDueFirst) {
+  std::vector<Notification> n;
+  for (int i = 0; i < 6; ++i) n.push_back(make());
+  const int64_t now = now_millis();
+  ASSERT_TRUE(value_of(repo_->retry_later(n[1].id, "later", now + 3'600'000)));  // not due yet
+  ASSERT_TRUE(value_of(repo_->mark_sent(n[2].id)));
+  ASSERT_TRUE(value_of(repo_->mark_failed(n[3].id, "gave up")));
+  ASSERT_TRUE(value_of(repo_->retry_later(n[5].id, "overdue", 1)));  // due long ago: first
+
+  EXPECT_TRUE(claim_ids(0, "w1").empty());
+  std::vector<Notification> first = value_of(repo_->claim_due(2, "w1", std::chrono::seconds{60}));
+  EXPECT_EQ(ids(first), (std::vector<int64_t>{n[5].id, n[0].id}));
+  ASSERT_EQ(first.size(), 2u);
+  expect_same_notification(first[1], n[0]);  // the whole row, unchanged by claiming
+  // Held ones are skipped: the next worker gets the last due one, then nothing is left.
+  EXPECT_EQ(claim_ids(10, "w2"), (std::vector<int64_t>{n[4].id}));
+  EXPECT_TRUE(claim_ids(10, "w3").empty());
+  EXPECT_TRUE(claim_ids(10, "w1").empty());  // a worker's own claims are not handed out twice
+  // Claiming changes nothing a reader sees.
+  expect_same_notification(get(n[0].id), n[0]);
+  expect_same_notification(get(n[4].id), n[4]);
+}
+
+TEST_P(NotificationRepositoryContract, AClaimNeedsAWorkerName) {
+  make();
+  expect_error(repo_->claim_due(1, "", std::chrono::seconds{60}), ErrorKind::kInvalidArgument);
+  EXPECT_EQ(claim_ids(5, "w1").size(), 1u);  // the refused call claimed nothing
+}
+
+TEST_P(NotificationRepositoryContract, AnExpiredLeaseCanBeClaimedAgain) {
+  const Notification n = make();
+  EXPECT_EQ(claim_ids(5, "w1", std::chrono::seconds{0}), (std::vector<int64_t>{n.id}));
+  EXPECT_EQ(claim_ids(5, "w2", std::chrono::seconds{1}), (std::vector<int64_t>{n.id}));
+  EXPECT_TRUE(claim_ids(5, "w3").empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds{1100});
+  EXPECT_EQ(claim_ids(5, "w3"), (std::vector<int64_t>{n.id}));
+  EXPECT_TRUE(claim_ids(5, "w2").empty());
+  EXPECT_EQ(get(n.id).attempts, 0);  // claiming is not an attempt
+}
+
+TEST_P(NotificationRepositoryContract, ConcurrentWorkersNeverClaimTheSameNotification) {
+  constexpr int kNotifications = 60;
+  constexpr int kWorkers = 6;
+  std::vector<int64_t> made;
+  for (int i = 0; i < kNotifications; ++i) made.push_back(make().id);
+  std::vector<std::vector<int64_t>> got(kWorkers);
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < kWorkers; ++w) {
+    threads.emplace_back([&, w] {
+      const std::string worker = "host:1:" + std::to_string(w);
+      for (;;) {
+        auto claimed = repo_->claim_due(1 + w % 3, worker, std::chrono::seconds{600});
+        if (!claimed.ok()) {
+          ++failures;
+          return;
+        }
+        if (claimed->empty()) return;
+        for (const Notification& r : *claimed) got[static_cast<size_t>(w)].push_back(r.id);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::vector<int64_t> all;
+  for (const auto& of_worker : got) all.insert(all.end(), of_worker.begin(), of_worker.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, made);  // each exactly once
+}
+
+TEST_P(NotificationRepositoryContract, MarkSentCountsTheAttemptAndEndsTheNotification) {
+  const Notification n = make();
+  ASSERT_EQ(claim_ids(1, "w1"), (std::vector<int64_t>{n.id}));
+  const int64_t before = now_millis();
+  EXPECT_TRUE(value_of(repo_->mark_sent(n.id)));
+  const int64_t after = now_millis();
+  const Notification got = get(n.id);
+  EXPECT_EQ(got.status, kNotificationSent);
+  EXPECT_EQ(got.attempts, 1);
+  EXPECT_EQ(got.last_error, "");
+  EXPECT_GE(got.sent_at, before);
+  EXPECT_LE(got.sent_at, after);
+  EXPECT_EQ(got.updated_at, got.sent_at);
+  EXPECT_EQ(got.created_at, n.created_at);
+  EXPECT_EQ(got.mail.html, n.mail.html);
+
+  // Not PENDING any more: every outcome is a no-op, and it is never claimed again.
+  EXPECT_FALSE(value_of(repo_->mark_sent(n.id)));
+  EXPECT_FALSE(value_of(repo_->retry_later(n.id, "late", 1)));
+  EXPECT_FALSE(value_of(repo_->mark_failed(n.id, "late")));
+  expect_same_notification(get(n.id), got);
+  EXPECT_TRUE(claim_ids(10, "w2", std::chrono::seconds{0}).empty());
+}
+
+TEST_P(NotificationRepositoryContract, RetryLaterCountsAttemptsReschedulesAndFreesTheClaim) {
+  const Notification n = make();
+  ASSERT_EQ(claim_ids(1, "w1"), (std::vector<int64_t>{n.id}));
+  const int64_t later = now_millis() + 3'600'000;
+  EXPECT_TRUE(value_of(repo_->retry_later(n.id, "421 try again \xE2\x80\x94 busy", later)));
+  Notification got = get(n.id);
+  EXPECT_EQ(got.status, kNotificationPending);
+  EXPECT_EQ(got.attempts, 1);
+  EXPECT_EQ(got.last_error, "421 try again \xE2\x80\x94 busy");
+  EXPECT_EQ(got.next_attempt_at, later);
+  EXPECT_EQ(got.sent_at, 0);
+  EXPECT_GE(got.updated_at, n.updated_at);
+  EXPECT_TRUE(claim_ids(10, "w2").empty());  // not due yet
+
+  // Due again: claimable at once by anyone, although w1's lease would still hold.
+  EXPECT_TRUE(value_of(repo_->retry_later(n.id, "connection refused", now_millis() - 1)));
+  EXPECT_EQ(get(n.id).attempts, 2);
+  EXPECT_EQ(claim_ids(10, "w2"), (std::vector<int64_t>{n.id}));
+  EXPECT_TRUE(value_of(repo_->mark_sent(n.id)));
+  got = get(n.id);
+  EXPECT_EQ(got.status, kNotificationSent);
+  EXPECT_EQ(got.attempts, 3);
+  EXPECT_EQ(got.last_error, "connection refused");  // the last failure stays visible
+  EXPECT_GT(got.sent_at, 0);
+}
+
+TEST_P(NotificationRepositoryContract, MarkFailedRecordsTheReasonAndEndsTheNotification) {
+  const Notification n = make();
+  ASSERT_TRUE(value_of(repo_->retry_later(n.id, "timeout", 1)));
+  ASSERT_EQ(claim_ids(1, "w1"), (std::vector<int64_t>{n.id}));
+  EXPECT_TRUE(value_of(repo_->mark_failed(n.id, "550 no such user")));
+  const Notification got = get(n.id);
+  EXPECT_EQ(got.status, kNotificationFailed);
+  EXPECT_EQ(got.attempts, 2);
+  EXPECT_EQ(got.last_error, "550 no such user");
+  EXPECT_EQ(got.sent_at, 0);
+
+  EXPECT_FALSE(value_of(repo_->mark_failed(n.id, "again")));
+  EXPECT_FALSE(value_of(repo_->retry_later(n.id, "again", 1)));
+  EXPECT_FALSE(value_of(repo_->mark_sent(n.id)));
+  expect_same_notification(get(n.id), got);
+  EXPECT_TRUE(claim_ids(10, "w2", std::chrono::seconds{0}).empty());
+}
+
+TEST_P(NotificationRepositoryContract, OutcomesWithoutAClaimApplyToPendingOnes) {
+  const Notification a = make();
+  const Notification b = make();
+  EXPECT_TRUE(value_of(repo_->mark_sent(a.id)));
+  EXPECT_TRUE(value_of(repo_->mark_failed(b.id, "bad address")));
+  EXPECT_EQ(get(a.id).status, kNotificationSent);
+  EXPECT_EQ(get(b.id).status, kNotificationFailed);
+}
+
+TEST_P(NotificationRepositoryContract, OutcomesOfAnUnknownIdAreFalse) {
+  EXPECT_FALSE(value_of(repo_->mark_sent(424242)));
+  EXPECT_FALSE(value_of(repo_->retry_later(424242, "e", 1)));
+  EXPECT_FALSE(value_of(repo_->mark_failed(424242, "e")));
+}
+
+TEST_P(NotificationRepositoryContract, GetUnknownIsNotFound) {
+  expect_error(repo_->get(424242), ErrorKind::kNotFound);
+  make();
+  expect_error(repo_->get(0), ErrorKind::kNotFound);
+}
+
+TEST_P(NotificationRepositoryContract, ListIsNewestFirstAndPagesWithCursors) {
+  std::vector<Notification> made;
+  for (int i = 0; i < 5; ++i) made.push_back(make());
+  Page<Notification> first = value_of(repo_->list({2, std::nullopt}));
+  EXPECT_EQ(ids(first.items), (std::vector<int64_t>{made[4].id, made[3].id}));
+  EXPECT_EQ(first.next_cursor, std::to_string(made[3].id));
+  ASSERT_FALSE(first.items.empty());
+  expect_same_notification(first.items[0], made[4]);
+
+  Page<Notification> second = value_of(repo_->list({2, std::stoll(first.next_cursor)}));
+  EXPECT_EQ(ids(second.items), (std::vector<int64_t>{made[2].id, made[1].id}));
+  Page<Notification> last = value_of(repo_->list({2, std::stoll(second.next_cursor)}));
+  EXPECT_EQ(ids(last.items), (std::vector<int64_t>{made[0].id}));
+  EXPECT_EQ(last.next_cursor, "");
+
+  Page<Notification> exact = value_of(repo_->list({5, std::nullopt}));
+  EXPECT_EQ(exact.items.size(), 5u);
+  EXPECT_EQ(exact.next_cursor, "");  // the last page has no cursor
+  Page<Notification> clamped = value_of(repo_->list({0, std::nullopt}));
+  EXPECT_EQ(clamped.items.size(), 1u);
+  Page<Notification> empty = value_of(repo_->list({10, made[0].id}));
+  EXPECT_TRUE(empty.items.empty());
+  EXPECT_EQ(empty.next_cursor, "");
+}
+
+TEST_P(NotificationRepositoryContract, ListShowsEveryStatus) {
+  const Notification a = make();
+  const Notification b = make();
+  const Notification c = make();
+  ASSERT_TRUE(value_of(repo_->mark_sent(a.id)));
+  ASSERT_TRUE(value_of(repo_->mark_failed(b.id, "boom")));
+  Page<Notification> all = value_of(repo_->list({10, std::nullopt}));
+  ASSERT_EQ(all.items.size(), 3u);
+  EXPECT_EQ(all.items[0].status, kNotificationPending);
+  EXPECT_EQ(all.items[1].status, kNotificationFailed);
+  EXPECT_EQ(all.items[1].last_error, "boom");
+  EXPECT_EQ(all.items[2].status, kNotificationSent);
+  expect_same_notification(all.items[0], c);
+}
+
+TEST_P(NotificationRepositoryContract, PingAnswers) { expect_ok(repo_->ping()); }
+
+TEST_P(NotificationRepositoryContract, ConcurrentRecordsClaimsAndOutcomesAllSucceed) {
+  constexpr int kThreads = 6;
+  constexpr int kPerThread = 15;
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string worker = "t" + std::to_string(t);
+      for (int i = 0; i < kPerThread; ++i) {
+        const std::string message_id = worker + "-" + std::to_string(i);
+        auto r = repo_->record(composed(t * 1000 + i + 1), message_id);
+        if (!r.ok() || !*r) ++failures;
+        auto claimed = repo_->claim_due(2, worker, std::chrono::seconds{600});
+        if (!claimed.ok()) {
+          ++failures;
+          continue;
+        }
+        for (const Notification& n : *claimed) {
+          auto marked = n.id % 2 == 0 ? repo_->mark_sent(n.id) : repo_->mark_failed(n.id, "x");
+          if (!marked.ok() || !*marked) ++failures;
+          if (!repo_->get(n.id).ok()) ++failures;
+        }
+        if (!repo_->list({10, std::nullopt}).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  Page<Notification> all = value_of(repo_->list({1000, std::nullopt}));
+  ASSERT_EQ(all.items.size(), static_cast<size_t>(kThreads * kPerThread));
+  // Every notification was claimed by exactly one worker (else a second outcome would have
+  // returned false), except those still due.
+  const auto pending = static_cast<size_t>(
+      std::count_if(all.items.begin(), all.items.end(),
+                    [](const Notification& n) { return n.status == kNotificationPending; }));
+  EXPECT_EQ(claim_ids(1000, "last").size(), pending);
+}
+
+}  // namespace dither::contract
