@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The distributed stack on one machine: PostgreSQL, Kafka and an S3 server (scripts/infra/), then
-# one process per service: upload-service, two dithering-service workers in one consumer group,
-# and api-gateway in front.
+# The distributed stack on one machine: PostgreSQL, Kafka, an S3 server and an SMTP server
+# (scripts/infra/), then one process per service: upload-service, two dithering-service workers
+# in one consumer group, notification-service, and api-gateway in front.
 #   scripts/stack.sh up      build (Release), start everything, print the gateway's address
 #   scripts/stack.sh down    stop the services, then the servers
 #   scripts/stack.sh status  what runs
 #   scripts/stack.sh env     the environment the services get
 # Settings (environment): DITHER_STACK_DIR (state, logs, pids; default build/stack),
 # DITHER_PORT (gateway, 8080), UPLOAD_SERVICE_PORT (8081), DITHER_SERVICE_PORT (first worker;
-# 8082, the second worker +1), DITHER_STACK_WORKERS (2), DITHERD_BIN_DIR (the built programs;
-# default build/release/src/app), and the servers' POSTGRES_PORT, KAFKA_PORT, S3_PORT.
+# 8082, the second worker +1), NOTIFY_SERVICE_PORT (8084), DITHER_STACK_WORKERS (2),
+# DITHERD_BIN_DIR (the built programs; default build/release/src/app), and the servers'
+# POSTGRES_PORT, KAFKA_PORT, S3_PORT, SMTP_PORT.
 # Any other variable of the README (AUTO_DITHER_OPTIONS, LOG_LEVEL...) passes through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,6 +24,7 @@ source scripts/infra/common.sh # pid_alive, stop_pid
 GATEWAY_PORT=${DITHER_PORT:-8080}
 UPLOAD_PORT=${UPLOAD_SERVICE_PORT:-8081}
 DITHER_PORT_FIRST=${DITHER_SERVICE_PORT:-8082}
+NOTIFY_PORT=${NOTIFY_SERVICE_PORT:-8084}
 WORKERS=${DITHER_STACK_WORKERS:-2}
 BIN_DIR=${DITHERD_BIN_DIR:-$root/build/release/src/app}
 
@@ -30,6 +32,9 @@ service_env() {
   scripts/infra/postgres.sh env
   scripts/infra/kafka.sh env
   scripts/infra/s3.sh env
+  scripts/infra/smtp.sh env
+  echo "DITHER_DATA_DIR=$STACK_DIR/data"
+  echo "NOTIFY_SERVICE_PORT=$NOTIFY_PORT"
   echo "PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$GATEWAY_PORT}"
   echo "UPLOAD_SERVICE_PORT=$UPLOAD_PORT"
   echo "DITHER_SERVICE_PORT=$DITHER_PORT_FIRST"
@@ -81,12 +86,15 @@ workers() { for ((i = 1; i <= WORKERS; i++)); do echo "dithering-service-$i"; do
 up() {
   if [[ ${DITHER_STACK_NO_BUILD:-0} != 1 ]]; then
     scripts/setup.sh
-    scripts/build.sh release ditherd api-gateway upload-service dithering-service >/dev/null
+    scripts/build.sh release ditherd api-gateway upload-service dithering-service \
+      notification-service >/dev/null
   fi
   scripts/infra/postgres.sh start
   scripts/infra/kafka.sh start
   scripts/infra/s3.sh start
+  scripts/infra/smtp.sh start
   start upload-service upload-service
+  start notification-service notification-service
   local i=0 name
   for name in $(workers); do
     start "$name" dithering-service "DITHER_SERVICE_PORT=$((DITHER_PORT_FIRST + i))"
@@ -97,6 +105,7 @@ up() {
   for ((i = 0; i < WORKERS; i++)); do instances+="${instances:+,}127.0.0.1:$((DITHER_PORT_FIRST + i))"; done
   start api-gateway api-gateway "DITHER_SERVICE_HOST=$instances"
   wait_health "$UPLOAD_PORT" upload-service
+  wait_health "$NOTIFY_PORT" notification-service
   i=0
   for name in $(workers); do
     wait_health "$((DITHER_PORT_FIRST + i))" "$name"
@@ -114,6 +123,8 @@ down() {
     [[ -e $file ]] && stop_one "$(basename "$file" .pid)"
   done
   stop_one upload-service
+  stop_one notification-service
+  scripts/infra/smtp.sh stop
   scripts/infra/s3.sh stop
   scripts/infra/kafka.sh stop
   scripts/infra/postgres.sh stop
@@ -122,7 +133,7 @@ down() {
 
 status() {
   local name
-  for name in upload-service $(workers) api-gateway; do
+  for name in upload-service $(workers) notification-service api-gateway; do
     if pid_alive "$STACK_DIR/$name.pid" "$(program_of "$name")"; then
       echo "$name: running (pid $(cat "$STACK_DIR/$name.pid"))"
     else
@@ -132,6 +143,7 @@ status() {
   scripts/infra/postgres.sh status || true
   scripts/infra/kafka.sh status || true
   scripts/infra/s3.sh status || true
+  scripts/infra/smtp.sh status || true
 }
 
 case ${1:-} in

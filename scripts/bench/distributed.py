@@ -82,6 +82,8 @@ class Stack:
             "POSTGRES_PORT": str(self.postgres_port),
             "KAFKA_PORT": str(self.kafka_port),
             "S3_PORT": str(self.s3_port),
+            "SMTP_PORT": str(self.port - 80 + 25),
+            "NOTIFY_SERVICE_PORT": str(self.port - 80 + 84),
             "LOG_LEVEL": "info",
         })
         return env

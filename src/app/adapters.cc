@@ -8,10 +8,13 @@
 #include "adapters/fs/fs_blob_store.h"
 #include "adapters/inproc/in_process_bus.h"
 #include "adapters/kafka/kafka_bus.h"
+#include "adapters/mailbox/mailbox_sender.h"
 #include "adapters/postgres/postgres.h"
 #include "adapters/s3/s3_blob_store.h"
+#include "adapters/smtp/curl_smtp_sender.h"
 #include "adapters/sqlite/sqlite_dither_repository.h"
 #include "adapters/sqlite/sqlite_image_repository.h"
+#include "adapters/sqlite/sqlite_notification_repository.h"
 
 namespace dither {
 namespace {
@@ -47,6 +50,33 @@ Result<std::unique_ptr<DitherRepository>> open_dither_repository(const Config& c
   }
   std::filesystem::create_directories(config.data_dir);
   return open_sqlite_dither_repository((config.data_dir / "dither.db").string());
+}
+
+Result<std::unique_ptr<NotificationRepository>> open_notification_repository(const Config& config) {
+  if (config.postgres.enabled()) {
+    return open_postgres_notification_repository(postgres_options(config, "notify"));
+  }
+  std::filesystem::create_directories(config.data_dir);
+  return open_sqlite_notification_repository((config.data_dir / "notify.db").string());
+}
+
+Result<std::unique_ptr<MailSender>> open_mail_sender(const Config& config) {
+  if (config.smtp.enabled()) {
+    SmtpOptions options;
+    options.host = config.smtp.host;
+    options.port = config.smtp.port;
+    Result<SmtpSecurity> security = parse_smtp_security(config.smtp.security);
+    if (!security) return security.error();
+    options.security = *security;
+    options.user = config.smtp.user;
+    options.password = config.smtp.password;
+    options.verify_tls = config.smtp.verify_tls;
+    options.ca_file = config.smtp.ca_file;
+    return upcast<MailSender>(
+        Result<std::unique_ptr<CurlSmtpSender>>(std::make_unique<CurlSmtpSender>(options)));
+  }
+  return upcast<MailSender>(Result<std::unique_ptr<MailboxSender>>(
+      std::make_unique<MailboxSender>(config.data_dir / "mail")));
 }
 
 Result<std::unique_ptr<BlobStore>> open_blob_store(const Config& config) {
@@ -117,6 +147,7 @@ std::string describe_adapters(const Config& config) {
          : config.cloudinary.enabled() ? " blobs=cloudinary"
                                        : " blobs=filesystem";
   out += config.kafka.enabled() ? " events=kafka" : " events=in-process";
+  out += config.smtp.enabled() ? " mail=smtp" : " mail=mailbox";
   return out;
 }
 

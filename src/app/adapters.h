@@ -11,17 +11,22 @@
 #include "common/result.h"
 #include "ports/blob_store.h"
 #include "ports/event_bus.h"
+#include "ports/mail.h"
 #include "ports/metadata.h"
+#include "ports/notifications.h"
 
 namespace dither {
 
 Result<std::unique_ptr<ImageRepository>> open_image_repository(const Config& config);
 Result<std::unique_ptr<DitherRepository>> open_dither_repository(const Config& config);
+Result<std::unique_ptr<NotificationRepository>> open_notification_repository(const Config& config);
 Result<std::unique_ptr<BlobStore>> open_blob_store(const Config& config);
+// SMTP when SMTP_HOST is set, otherwise .eml files in <DITHER_DATA_DIR>/mail.
+Result<std::unique_ptr<MailSender>> open_mail_sender(const Config& config);
 // Kafka creates the services' topics and their dead-letter topics when they are missing.
 Result<std::unique_ptr<EventBus>> open_event_bus(const Config& config);
 
-// "sqlite"/"postgres", "filesystem"/"s3"/"cloudinary", "in-process"/"kafka": for the log.
+// "sqlite"/"postgres", "filesystem"/"s3"/"cloudinary", "in-process"/"kafka", "mailbox"/"smtp".
 std::string describe_adapters(const Config& config);
 
 }  // namespace dither

@@ -24,6 +24,8 @@
 #include "services/dither/dither_api.h"
 #include "services/dither/dither_service.h"
 #include "services/dither/dither_workers.h"
+#include "services/notify/notification_service.h"
+#include "services/notify/notify_api.h"
 #include "services/upload/upload_api.h"
 #include "services/upload/upload_service.h"
 
@@ -47,6 +49,11 @@ struct App::Parts {
   std::unique_ptr<OutboxRelay> upload_relay;
   std::unique_ptr<OutboxRelay> dither_relay;
   std::unique_ptr<DitherWorkers> workers;
+  std::unique_ptr<NotificationRepository> notify_store;
+  std::unique_ptr<MailSender> mail;
+  std::unique_ptr<NotificationService> notify;
+  std::unique_ptr<NotificationSenders> notify_senders;
+  std::unique_ptr<http::Server> notify_server;
   std::unique_ptr<Gateway> gateway;
   std::unique_ptr<http::Server> upload_server;
   std::unique_ptr<http::Server> dither_server;
@@ -135,14 +142,14 @@ void App::start() {
   spdlog::set_level(spdlog::level::from_str(config_.log_level));
   for (const auto& [name, value] : describe(config_)) spdlog::info("config {}={}", name, value);
   const Roles& roles = config_.roles;
-  if (roles.upload != roles.dither && !config_.kafka.enabled()) {
+  const bool services = roles.upload || roles.dither || roles.notify;
+  if (services && !(roles.upload && roles.dither && roles.notify) && !config_.kafka.enabled()) {
     // The in-process bus only connects parts of one process; alone, a service's messages would
     // reach nobody.
     throw std::runtime_error(
-        "the upload and dithering services exchange messages: run them in one process (ditherd) "
-        "or set KAFKA_SERVER so that they share a Kafka cluster");
+        "the services exchange messages: run them in one process (ditherd) or set KAFKA_SERVER "
+        "so that they share a Kafka cluster");
   }
-  const bool services = roles.upload || roles.dither;
   if (services) spdlog::info("adapters: {}", describe_adapters(config_));
 
   // Default: half the cores. The same process dithers (every core per dither) and decodes
@@ -187,6 +194,12 @@ void App::start_services() {
         patiently([&] { return open_dither_repository(config_); }, "dither database", patience),
         "dither database");
   }
+  if (roles.notify) {
+    p.notify_store = must(patiently([&] { return open_notification_repository(config_); },
+                                    "notification database", patience),
+                          "notification database");
+    p.mail = must(open_mail_sender(config_), "mail");
+  }
 
   // Services, their outbox relays and the dither workers.
   if (roles.upload) {
@@ -216,6 +229,17 @@ void App::start_services() {
                                                 std::chrono::seconds{config_.lease_seconds});
   }
 
+  if (roles.notify) {
+    NotifyOptions options;
+    options.public_base_url = config_.public_base_url;
+    options.from = config_.mail_from;
+    options.max_attempts = config_.notify_max_attempts;
+    options.first_backoff = std::chrono::seconds{config_.notify_retry_seconds};
+    p.notify = std::make_unique<NotificationService>(*p.notify_store, *p.mail, options,
+                                                     [&p] { p.notify_senders->notify(); });
+    p.notify_senders = std::make_unique<NotificationSenders>(*p.notify, *p.notify_store, 2);
+  }
+
   // The event log subscribes first, so it records each message before any consumer reacts to
   // it (the in-process bus delivers to subscriptions in order): the log shows causes before
   // effects. With Kafka, read the topics themselves (kcat) instead.
@@ -241,10 +265,15 @@ void App::start_services() {
     p.bus->subscribe({config_.topics.dither, prefix + "upload-service",
                       [&p](const Message& m) { return p.upload->on_dither_message(m); }});
   }
+  if (roles.notify) {
+    p.bus->subscribe({config_.topics.dither, prefix + "notification-service",
+                      [&p](const Message& m) { return p.notify->on_dither_message(m); }});
+  }
   must(patiently([&] { return p.bus->start(); }, "event bus", patience), "event bus");
   if (p.upload_relay) p.upload_relay->start();
   if (p.dither_relay) p.dither_relay->start();
   if (p.workers) p.workers->start();
+  if (p.notify_senders) p.notify_senders->start();
 
   // The services' HTTP servers (loopback unless SERVICE_BIND_HOST says otherwise).
   if (roles.upload) {
@@ -271,6 +300,19 @@ void App::start_services() {
     config_.dither_port = p.dither_server->port();
     spdlog::info("dithering service on {}:{}", config_.service_bind, config_.dither_port);
   }
+  if (roles.notify) {
+    http::ServerOptions notify_options;
+    notify_options.host = config_.service_bind;
+    notify_options.port = config_.notify_port;
+    notify_options.body_limit = kDitherBodyLimit;
+    notify_options.server_name = "dither-notify";
+    p.notify_server = std::make_unique<http::Server>(p.context_list, p.blocking,
+                                                     notify_routes(*p.notify), notify_options);
+    must(p.notify_server->listen(), "notification service");
+    config_.notify_port = p.notify_server->port();
+    spdlog::info("notification service on {}:{} ({})", config_.service_bind, config_.notify_port,
+                 p.notify->sender_name());
+  }
 }
 
 void App::start_gateway() {
@@ -281,6 +323,10 @@ void App::start_gateway() {
     gateway_options.upload =
         local_upstream(upload_routes(*p.upload), p.blocking, upload_body_limit(config_.limits));
     gateway_options.dither = local_upstream(dither_routes(*p.dither), p.blocking, kDitherBodyLimit);
+    if (p.notify) {
+      gateway_options.notify =
+          local_upstream(notify_routes(*p.notify), p.blocking, kDitherBodyLimit);
+    }
   } else {
     // UPLOAD_SERVICE_HOST / DITHER_SERVICE_HOST may list several instances: "host[:port],...".
     const auto instances = [&p](const std::string& list, uint16_t default_port,
@@ -310,6 +356,8 @@ void App::start_gateway() {
         instances(config_.upload_host, config_.upload_port, "UPLOAD_SERVICE_HOST");
     gateway_options.dither =
         instances(config_.dither_host, config_.dither_port, "DITHER_SERVICE_HOST");
+    gateway_options.notify =
+        instances(config_.notify_host, config_.notify_port, "NOTIFY_SERVICE_HOST");
   }
   // Stored files: from the data directory (the embedded blob store's root), or read from S3.
   // Cloudinary serves its files itself (the records' URLs point there).
@@ -354,6 +402,7 @@ void App::begin_stop() {
   if (p.gateway_server) p.gateway_server->stop();
   if (p.upload_server) p.upload_server->stop();
   if (p.dither_server) p.dither_server->stop();
+  if (p.notify_server) p.notify_server->stop();
   if (p.gateway) p.gateway->close();
   for (auto& guard : p.keep_running) guard.reset();
   p.grace = std::thread([&p] {
@@ -379,6 +428,7 @@ void App::stop() {
   p.blocking.join();
   p.drain_contexts();
   if (p.workers) p.workers->stop();
+  if (p.notify_senders) p.notify_senders->stop();
   if (p.upload_relay) p.upload_relay->stop();
   if (p.dither_relay) p.dither_relay->stop();
   if (p.bus) p.bus->stop();

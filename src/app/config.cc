@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "adapters/smtp/rfc5322.h"
+
 namespace dither {
 namespace {
 
@@ -195,6 +197,40 @@ Result<Config> load_config(const GetEnv& getenv) {
     return s.error();
   }
   read_string(getenv, "SERVICE_BIND_HOST", c.service_bind);
+  read_string(getenv, "SMTP_HOST", c.smtp.host);
+  if (Status s = read_integer(getenv, "SMTP_PORT", c.smtp.port, 1, 65535); !s) return s.error();
+  read_string(getenv, "SMTP_SECURITY", c.smtp.security);
+  if (c.smtp.security != "starttls" && c.smtp.security != "tls" && c.smtp.security != "none") {
+    return bad("SMTP_SECURITY", c.smtp.security, "starttls, tls or none");
+  }
+  read_string(getenv, "SMTP_USER", c.smtp.user);
+  read_string(getenv, "SMTP_PASSWORD", c.smtp.password);
+  if (const char* v = getenv("SMTP_VERIFY_TLS"); v != nullptr && *v != '\0') {
+    const std::string_view text(v);
+    if (text == "on" || text == "true" || text == "1") {
+      c.smtp.verify_tls = true;
+    } else if (text == "off" || text == "false" || text == "0") {
+      c.smtp.verify_tls = false;
+    } else {
+      return bad("SMTP_VERIFY_TLS", text, "on or off");
+    }
+  }
+  read_string(getenv, "SMTP_CA_FILE", c.smtp.ca_file);
+  read_string(getenv, "MAIL_FROM", c.mail_from);
+  if (Result<mail_format::Mailbox> from = mail_format::parse_mailbox(c.mail_from); !from) {
+    return bad("MAIL_FROM", c.mail_from, "an address, optionally with a name: Name <a@b.example>");
+  }
+  if (Status s = read_integer(getenv, "NOTIFY_SERVICE_PORT", c.notify_port, 0, 65535); !s) {
+    return s.error();
+  }
+  read_string(getenv, "NOTIFY_SERVICE_HOST", c.notify_host);
+  if (Status s = read_integer(getenv, "NOTIFY_RETRY_SECONDS", c.notify_retry_seconds, 1, 86400);
+      !s) {
+    return s.error();
+  }
+  if (Status s = read_integer(getenv, "NOTIFY_MAX_ATTEMPTS", c.notify_max_attempts, 1, 100); !s) {
+    return s.error();
+  }
   if (Status s = load_distributed(getenv, c); !s) return s.error();
   if (c.upload_port != 0 && c.upload_port == c.dither_port) {
     return bad("DITHER_SERVICE_PORT", std::to_string(c.dither_port),
@@ -240,6 +276,18 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"IO_THREADS", std::to_string(c.io_threads)},
       {"BLOCKING_THREADS", std::to_string(c.blocking_threads)},
       {"SERVICE_BIND_HOST", c.service_bind},
+      {"SMTP_HOST", c.smtp.host},
+      {"SMTP_PORT", std::to_string(c.smtp.port)},
+      {"SMTP_SECURITY", c.smtp.security},
+      {"SMTP_USER", c.smtp.user},
+      {"SMTP_PASSWORD", secret(c.smtp.password)},
+      {"SMTP_VERIFY_TLS", c.smtp.verify_tls ? "on" : "off"},
+      {"SMTP_CA_FILE", c.smtp.ca_file},
+      {"MAIL_FROM", c.mail_from},
+      {"NOTIFY_SERVICE_PORT", std::to_string(c.notify_port)},
+      {"NOTIFY_SERVICE_HOST", c.notify_host},
+      {"NOTIFY_RETRY_SECONDS", std::to_string(c.notify_retry_seconds)},
+      {"NOTIFY_MAX_ATTEMPTS", std::to_string(c.notify_max_attempts)},
       {"KAFKA_SERVER", c.kafka.servers},
       {"KAFKA_PARTITIONS", std::to_string(c.kafka.partitions)},
       {"KAFKA_REPLICATION_FACTOR", std::to_string(c.kafka.replication)},

@@ -17,11 +17,12 @@
 
 namespace dither {
 
-// Which parts this process runs. `ditherd` runs all three; the per-part programs one each.
+// Which parts this process runs. `ditherd` runs all of them; the per-part programs one each.
 struct Roles {
   bool gateway = true;
   bool upload = true;
   bool dither = true;
+  bool notify = true;
 };
 
 // Distributed mode's adapters. Each is chosen by setting its first variable; unset = the embedded
@@ -68,6 +69,19 @@ struct CloudinaryConfig {
   bool enabled() const { return !cloud_name.empty(); }
 };
 
+// The notification service's mail (issue 5). Without SMTP_HOST, mails are written as .eml files
+// to <DITHER_DATA_DIR>/mail and logged.
+struct SmtpConfig {
+  std::string host;                   // SMTP_HOST; set = SMTP
+  uint16_t port = 587;                // SMTP_PORT
+  std::string security = "starttls";  // SMTP_SECURITY: starttls, tls or none
+  std::string user;                   // SMTP_USER (no AUTH when empty)
+  std::string password;               // SMTP_PASSWORD
+  bool verify_tls = true;             // SMTP_VERIFY_TLS (off only for test servers)
+  std::string ca_file;  // SMTP_CA_FILE: PEM file to check the server with ("" = the system's)
+  bool enabled() const { return !host.empty(); }
+};
+
 struct Config {
   Roles roles;
   std::string host = "127.0.0.1";           // DITHER_HOST: the gateway's address
@@ -98,6 +112,12 @@ struct Config {
   int blocking_threads = 4;  // BLOCKING_THREADS: uploads, deletes, dither requests
   // SERVICE_BIND_HOST: the address the upload and dithering services listen on.
   std::string service_bind = "127.0.0.1";
+  SmtpConfig smtp;
+  std::string mail_from = "Dither <noreply@localhost.localdomain>";  // MAIL_FROM
+  uint16_t notify_port = 8084;                                       // NOTIFY_SERVICE_PORT
+  std::string notify_host = "127.0.0.1";  // NOTIFY_SERVICE_HOST: where the gateway finds it
+  int notify_retry_seconds = 2;           // NOTIFY_RETRY_SECONDS: first back-off, then doubled
+  int notify_max_attempts = 8;            // NOTIFY_MAX_ATTEMPTS: then FAILED
   KafkaConfig kafka;
   PostgresConfig postgres;
   S3Config s3;

@@ -123,5 +123,27 @@ TEST(Config, RefusesIncompleteOrConflictingStorage) {
   EXPECT_FALSE(load({{"KAFKA_PARTITIONS", "0"}}).ok());
 }
 
+TEST(Config, MailSettings) {
+  Result<Config> c = load({});
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->smtp.enabled());  // .eml files by default
+  c = load({{"SMTP_HOST", "mail.example.org"},
+            {"SMTP_PORT", "465"},
+            {"SMTP_SECURITY", "tls"},
+            {"SMTP_PASSWORD", "mail-secret"},
+            {"MAIL_FROM", "Pictures <pictures@example.org>"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_TRUE(c->smtp.enabled());
+  EXPECT_EQ(c->smtp.port, 465);
+  std::string logged;
+  for (const auto& [k, v] : describe(*c)) logged += k + "=" + v + "\n";
+  EXPECT_EQ(logged.find("mail-secret"), std::string::npos) << logged;
+  EXPECT_FALSE(load({{"SMTP_SECURITY", "ssl"}}).ok());
+  EXPECT_FALSE(load({{"MAIL_FROM", "not an address"}}).ok());
+  EXPECT_FALSE(load({{"MAIL_FROM", "a@b.example\r\nBcc: x@y.example"}}).ok());
+  EXPECT_FALSE(load({{"NOTIFY_MAX_ATTEMPTS", "0"}}).ok());
+  EXPECT_FALSE(load({{"SMTP_VERIFY_TLS", "maybe"}}).ok());
+}
+
 }  // namespace
 }  // namespace dither

@@ -4,5 +4,6 @@
 #include "app/main_support.h"
 
 int main() {
-  return dither::run_main(dither::Roles{.gateway = false, .upload = false, .dither = true});
+  return dither::run_main(
+      dither::Roles{.gateway = false, .upload = false, .dither = true, .notify = false});
 }

@@ -3,5 +3,6 @@
 #include "app/main_support.h"
 
 int main() {
-  return dither::run_main(dither::Roles{.gateway = true, .upload = false, .dither = false});
+  return dither::run_main(
+      dither::Roles{.gateway = true, .upload = false, .dither = false, .notify = false});
 }

@@ -205,6 +205,11 @@ http::Router Gateway::routes() {
   router.add_async(http::Verb::delete_, "/api/images/{uuid}", [upload](const RequestContext& c) {
     return forward(*upload, c, "/images/" + encode_segment(c.param("uuid")));
   });
+  if (auto notify = options_.notify) {
+    router.add_async(http::Verb::get, "/api/notifications", [notify](const RequestContext& c) {
+      return forward(*notify, c, "/notifications");
+    });
+  }
   router.add_async(http::Verb::get, "/api/dithers",
                    [dither](const RequestContext& c) { return forward(*dither, c, "/images"); });
   router.add_async(http::Verb::get, "/api/dithers/{uuid}", [dither](const RequestContext& c) {
@@ -221,10 +226,14 @@ http::Router Gateway::routes() {
                    });
 
   router.add_async(
-      http::Verb::get, "/health", [upload, dither](const RequestContext& c) -> awaitable<Response> {
+      http::Verb::get, "/health",
+      [upload, dither, notify = options_.notify](const RequestContext& c) -> awaitable<Response> {
         json::object services;
         bool all_ok = true;
-        for (auto [name, client] : {std::pair{"upload", upload}, std::pair{"dither", dither}}) {
+        std::vector<std::pair<const char*, std::shared_ptr<Upstream>>> parts = {{"upload", upload},
+                                                                                {"dither", dither}};
+        if (notify) parts.emplace_back("notify", notify);
+        for (auto& [name, client] : parts) {
           http::Request probe{http::Verb::get, "/health", 11};
           probe.set("X-Request-Id", c.request_id);
           Result<Response> r = co_await client->send(std::move(probe));

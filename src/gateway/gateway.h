@@ -16,6 +16,7 @@
 //   GET    /api/dithers/{uuid}           -> dither  GET    /images/{uuid}
 //   POST   /api/dithers/{uuid}/{channels}-> dither  POST   /images/{uuid}/{channels}
 //   DELETE /api/dithers/{uuid}           -> dither  DELETE /images/{uuid}
+//   GET    /api/notifications            -> notify  GET    /notifications
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -61,6 +62,8 @@ std::shared_ptr<Upstream> failover_upstream(std::vector<std::shared_ptr<Upstream
 struct GatewayOptions {
   std::shared_ptr<Upstream> upload;
   std::shared_ptr<Upstream> dither;
+  // The notification service (GET /api/notifications -> GET /notifications); optional.
+  std::shared_ptr<Upstream> notify;
   // Where stored files live when blobs are on the local disk (served straight from disk) ...
   std::filesystem::path files_root;
   // ... or the blob store /files/ reads them from (S3 in distributed mode; not owned). With

@@ -67,6 +67,8 @@ std::string dither_event_body(const DitherEvent& e, bool failed) {
   o["palette"] = e.palette;
   o["format"] = e.format;
   o["source"] = e.source;
+  if (!e.url.empty()) o["url"] = e.url;
+  if (!e.filename.empty()) o["filename"] = e.filename;
   if (!e.email.empty()) o["email"] = e.email;
   return json::serialize(o);
 }
@@ -118,6 +120,8 @@ Result<DitherEvent> read_dither_event(std::string_view body) {
   e.palette = string_field(*o, "palette");
   e.format = string_field(*o, "format");
   e.source = string_field(*o, "source");
+  e.url = string_field(*o, "url");
+  e.filename = string_field(*o, "filename");
   e.email = string_field(*o, "email");
   return e;
 }

@@ -38,8 +38,10 @@ struct DitherEvent {
   std::string algorithm;
   std::string palette;
   std::string format;
-  std::string source;  // "auto" or "request"
-  std::string email;   // the original's, for the notification service; "" when none
+  std::string source;    // "auto" or "request"
+  std::string url;       // the original's URL (for the notification's links); "" if unknown
+  std::string filename;  // the original's file name; "" if unknown
+  std::string email;     // the original's, for the notification service; "" when none
 };
 
 std::string image_uploaded_body(const ImageUploadedEvent& e);

@@ -31,7 +31,7 @@ REPO_ROOT = harness.REPO_ROOT
 BIN_DIR = Path(os.environ.get("DITHERD_BIN_DIR") or REPO_ROOT / "build/release/src/app")
 PORT_BASE = int(os.environ.get("DITHER_TEST_STACK_PORT_BASE", "30000"))
 WORKERS = ("dithering-service-1", "dithering-service-2")
-PROGRAMS = ("upload-service",) + WORKERS + ("api-gateway",)
+PROGRAMS = ("upload-service",) + WORKERS + ("notification-service", "api-gateway")
 
 
 class Stack(harness.Ditherd):
@@ -44,6 +44,8 @@ class Stack(harness.Ditherd):
         self.kafka_port = PORT_BASE + 92
         self.postgres_port = PORT_BASE + 432
         self.s3_port = PORT_BASE + 70
+        self.smtp_port = PORT_BASE + 25
+        self.notify_port = PORT_BASE + 84
         self.kafka = f"127.0.0.1:{self.kafka_port}"
 
     def stack_env(self, **overrides) -> dict:
@@ -59,6 +61,8 @@ class Stack(harness.Ditherd):
             "POSTGRES_PORT": str(self.postgres_port),
             "KAFKA_PORT": str(self.kafka_port),
             "S3_PORT": str(self.s3_port),
+            "SMTP_PORT": str(self.smtp_port),
+            "NOTIFY_SERVICE_PORT": str(self.notify_port),
             "LOG_LEVEL": "info",
         })
         env.update(self.extra_env)
@@ -77,7 +81,8 @@ class Stack(harness.Ditherd):
 
     def up(self) -> "Stack":
         """Starts whatever is not running (servers first); waits until every /health is 200."""
-        for program in ("upload-service", "dithering-service", "api-gateway"):
+        for program in ("upload-service", "dithering-service", "notification-service",
+                        "api-gateway"):
             if not (BIN_DIR / program).is_file():
                 pytest.fail(f"{BIN_DIR / program} is missing: build it (scripts/build.sh release)")
         self._script("scripts/stack.sh", "up")

@@ -345,3 +345,42 @@ def _listening(port: int) -> bool:
     with socket.socket() as s:
         s.settimeout(0.5)
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+# ---- notifications ---------------------------------------------------------------------------
+
+
+def _received_mails(stack) -> list:
+    import email
+    import email.policy
+    folder = stack.stack_dir / "infra" / "smtp" / "mail"
+    if not folder.is_dir():
+        return []
+    return [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)
+            for p in sorted(folder.glob("*.eml"))]
+
+
+def test_one_mail_per_dither_even_when_kafka_delivers_twice(up):
+    address = f"someone+{uuidlib.uuid4().hex[:8]}@example.org"
+    rec = up.upload_ok(imagegen.photo_png(64, 48, seed=16), "mail.png", email=address)
+    up.wait_for(rec["uuid"], timeout=harness.scaled(60))
+
+    def mails():
+        return [m for m in _received_mails(up) if m["To"] == address]
+
+    harness.wait_until(lambda: mails(), harness.scaled(60), "no mail through the stack's SMTP")
+    finished = wait_message(up, "dithers", rec["uuid"], "DITHER_UPLOADED")
+    headers = headers_of(finished)
+    # The same message again (a redelivery), and republished under a new message id.
+    up.produce("dithers", rec["uuid"], finished["payload"], headers)
+    republished = [(k, str(uuidlib.uuid4()) if k == "message_id" else v) for k, v in headers]
+    up.produce("dithers", rec["uuid"], finished["payload"], republished)
+    time.sleep(5)
+    assert len(mails()) == 1, [m["Message-ID"] for m in mails()]
+    mail = mails()[0]
+    text = mail.get_body(preferencelist=("plain",)).get_content()
+    done = up.image(rec["uuid"])
+    assert done["url_dither"] in text and rec["url"] in text, text
+    items = [n for n in up.get("/api/notifications").json()["items"] if n["uuid"] == rec["uuid"]]
+    assert len(items) == 1 and items[0]["status"] == "SENT", items
+    assert address not in json.dumps(items)

@@ -132,7 +132,7 @@ class Ditherd:
         self.event_log = self.workdir / "events.jsonl"
         self.extra_env = {k: str(v) for k, v in (env or {}).items()}
         self.host = "127.0.0.1"
-        self.port = self.upload_port = self.dither_port = 0
+        self.port = self.upload_port = self.dither_port = self.notify_port = 0
         self.runs: list[Run] = []
         self._lock = threading.Lock()
 
@@ -160,6 +160,7 @@ class Ditherd:
             "DITHER_PORT": str(self.port),
             "UPLOAD_SERVICE_PORT": str(self.upload_port),
             "DITHER_SERVICE_PORT": str(self.dither_port),
+            "NOTIFY_SERVICE_PORT": str(self.notify_port),
             "DITHER_DATA_DIR": str(self.data_dir),
             "DITHER_EVENT_LOG": str(self.event_log),
             "LOG_LEVEL": "info",
@@ -180,7 +181,7 @@ class Ditherd:
         attempts = 3
         for attempt in range(1, attempts + 1):
             if not restart:
-                self.port, self.upload_port, self.dither_port = free_ports(3)
+                self.port, self.upload_port, self.dither_port, self.notify_port = free_ports(4)
             n = len(self.runs) + 1
             stdout = self.workdir / f"ditherd-{n}.stdout.log"
             stderr = self.workdir / f"ditherd-{n}.stderr.log"

@@ -23,6 +23,7 @@ def test_gateway_alone_in_front_of_running_services(server, tmp_path):
         "DITHER_DATA_DIR": str(server.data_dir),
         "UPLOAD_SERVICE_PORT": str(server.upload_port),
         "DITHER_SERVICE_PORT": str(server.dither_port),
+        "NOTIFY_SERVICE_PORT": str(server.notify_port),
     })
     with open(tmp_path / "gateway.err", "wb") as err:
         proc = subprocess.Popen([str(GATEWAY)], env=env, stdout=subprocess.DEVNULL, stderr=err)

@@ -72,7 +72,7 @@ def test_health_is_aggregated(module_server):
     body = r.json()
     assert body["status"] == "ok", body
     services = body["services"]
-    for name in ("upload", "dither"):
+    for name in ("upload", "dither", "notify"):
         assert services[name]["status"] == "ok", body
 
 

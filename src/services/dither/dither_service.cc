@@ -290,7 +290,11 @@ Status DitherService::process(const DitherRecord& dither) {
   event.palette = dither.palette;
   event.format = dither.format;
   event.source = std::string(source_of(dither));
-  if (original) event.email = original->email;
+  if (original) {
+    event.email = original->email;
+    event.url = original->url;
+    event.filename = original->filename;
+  }
 
   auto fail = [&](const Error& error) -> Status {
     event.error = error.message;

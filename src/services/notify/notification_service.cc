@@ -1,0 +1,144 @@
+#include "services/notify/notification_service.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+
+#include "messaging/events.h"
+#include "services/notify/mail_composer.h"
+
+namespace dither {
+
+NotificationService::NotificationService(NotificationRepository& store, MailSender& sender,
+                                         NotifyOptions options, std::function<void()> recorded)
+    : store_(store),
+      sender_(sender),
+      options_(std::move(options)),
+      recorded_(std::move(recorded)) {}
+
+Status NotificationService::on_dither_message(const Message& message) {
+  const std::string_view type = message.message_type();
+  if (type != kDitherUploaded && type != kDitherFailed) return {};
+  Result<DitherEvent> e = read_dither_event(message.body);
+  if (!e) return e.error();
+  if (e->email.empty()) return {};  // uploaded without an address: nobody to tell
+
+  DitherMailContext context;
+  context.public_base_url = options_.public_base_url;
+  context.from = options_.from;
+  context.original_url = e->url;
+  context.filename = e->filename;
+  Result<Mail> mail = compose_dither_mail(type, *e, context);
+  if (!mail) return mail.error();  // e.g. an address that is not one: a dead letter
+  Notification n;
+  n.uuid = e->uuid;
+  n.dither_id = e->dither_id;
+  n.kind = std::string(type);
+  n.mail = std::move(*mail);
+  Result<bool> recorded = store_.record(n, message.dedupe_id());
+  if (!recorded) return recorded.error();
+  if (*recorded) {
+    spdlog::info("notification for dither {} of {} to {} queued", e->dither_id, e->uuid.value,
+                 mask_email(e->email));
+    if (recorded_) recorded_();
+  }
+  return {};
+}
+
+Status NotificationService::deliver(const Notification& n) {
+  const Status sent = sender_.send(n.mail);
+  Result<bool> marked = false;
+  if (sent) {
+    marked = store_.mark_sent(n.id);
+    if (marked) {
+      spdlog::info("notification {} (dither {} of {}) sent to {}", n.id, n.dither_id, n.uuid.value,
+                   mask_email(n.mail.to));
+    }
+  } else {
+    const Error& error = sent.error();
+    const int attempts = n.attempts + 1;
+    if (error.kind == ErrorKind::kUnavailable && attempts < options_.max_attempts) {
+      auto delay = options_.first_backoff;
+      for (int i = 1; i < attempts && delay < options_.max_backoff; ++i) delay *= 2;
+      delay = std::min(delay, options_.max_backoff);
+      marked = store_.retry_later(n.id, error.message, now_millis() + delay.count());
+      spdlog::warn("notification {} to {}: attempt {} failed, next in {} s: {}", n.id,
+                   mask_email(n.mail.to), attempts, delay.count() / 1000, error.message);
+    } else {
+      marked = store_.mark_failed(n.id, error.message);
+      spdlog::error("notification {} to {}: given up after {} attempt(s): {}", n.id,
+                    mask_email(n.mail.to), attempts, error.message);
+    }
+  }
+  if (!marked) return marked.error();
+  return {};
+}
+
+Result<Page<Notification>> NotificationService::list(const PageRequest& page) {
+  return store_.list(page);
+}
+
+Status NotificationService::health() { return store_.ping(); }
+
+NotificationSenders::NotificationSenders(NotificationService& service,
+                                         NotificationRepository& store, int count,
+                                         std::chrono::seconds lease)
+    : service_(service), store_(store), count_(std::max(1, count)), lease_(lease) {}
+
+NotificationSenders::~NotificationSenders() { stop(); }
+
+void NotificationSenders::start() {
+  for (int i = 0; i < count_; ++i) threads_.emplace_back([this, i] { run(i); });
+}
+
+void NotificationSenders::notify() {
+  {
+    std::lock_guard lock(mutex_);
+    ++notifications_;
+  }
+  wake_.notify_one();
+}
+
+void NotificationSenders::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+void NotificationSenders::run(int index) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  const std::string worker =
+      std::string(host) + ":" + std::to_string(::getpid()) + ":mail" + std::to_string(index);
+  for (;;) {
+    uint64_t seen = 0;
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      seen = notifications_;
+    }
+    Result<std::vector<Notification>> due = store_.claim_due(1, worker, lease_);
+    if (!due || due->empty()) {
+      if (!due) spdlog::warn("notifications: cannot claim: {}", due.error().message);
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, std::chrono::seconds{1},
+                     [&] { return stopping_ || notifications_ != seen; });
+      continue;
+    }
+    if (Status s = service_.deliver(due->front()); !s) {
+      spdlog::warn("notification {}: cannot record the outcome (retried when its lease ends): {}",
+                   due->front().id, s.error().message);
+      std::unique_lock lock(mutex_);
+      wake_.wait_for(lock, std::chrono::seconds{1}, [&] { return stopping_; });
+    }
+  }
+}
+
+}  // namespace dither
