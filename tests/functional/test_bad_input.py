@@ -338,3 +338,19 @@ def test_dither_request_body_over_its_limit_is_413(s, target):
     r = s.post(f"/api/dithers/{target['uuid']}/2", data=body,
                headers={"Content-Type": "application/json"})
     assert_error(r, 413, {"too_large"})
+
+
+@pytest.mark.parametrize("address", [
+    "not-an-address", "two@@example.org", "a b@example.org", "@example.org", "a@", "a@.example",
+    "x" * 250 + "@example.org", "a@example.org\r\nBcc: b@example.org",
+])
+def test_an_invalid_email_is_400_and_nothing_is_stored(module_server, address):
+    s = module_server
+    before = s.snapshot()
+    r = s.upload(imagegen.photo_png(32, 32), "mail.png", email=address)
+    harness.assert_error(r, 400)
+    assert "email" in r.json()["error"]["message"], r.text
+    r = s.post("/api/images", data=imagegen.photo_png(32, 32),
+               headers={"Content-Type": "image/png"}, params={"email": address})
+    harness.assert_error(r, 400)
+    s.assert_unchanged(before)

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "adapters/smtp/rfc5322.h"
 #include "messaging/events.h"
 
 namespace dither {
@@ -23,24 +24,6 @@ std::string clean_filename(std::string_view name, std::string_view extension) {
   return out;
 }
 
-bool is_plausible_email(std::string_view email) {
-  if (email.empty() || email.size() > 254) return false;
-  const size_t at = email.find('@');
-  if (at == 0 || at == std::string_view::npos ||
-      email.find('@', at + 1) != std::string_view::npos) {
-    return false;
-  }
-  const std::string_view domain = email.substr(at + 1);
-  if (domain.find('.') == std::string_view::npos || domain.front() == '.' || domain.back() == '.') {
-    return false;
-  }
-  for (char c : email) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u == 0x7F || c == '<' || c == '>' || c == ',' || c == ';') return false;
-  }
-  return true;
-}
-
 UploadService::UploadService(ImageRepository& images, BlobStore& blobs, Topics topics,
                              imaging::Limits limits, std::function<void()> outbox_written)
     : images_(images),
@@ -51,7 +34,7 @@ UploadService::UploadService(ImageRepository& images, BlobStore& blobs, Topics t
 
 Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::string_view filename,
                                           std::string_view email, std::string_view traceparent) {
-  if (!email.empty() && !is_plausible_email(email)) {
+  if (!email.empty() && !mail_format::is_valid_address(email)) {
     return make_error(ErrorKind::kInvalidArgument, "email is not a valid address");
   }
   if (bytes.empty()) return make_error(ErrorKind::kInvalidArgument, "the upload is empty");

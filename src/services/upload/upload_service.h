@@ -60,8 +60,5 @@ class UploadService {
 // What a client-given file name becomes: the last path component, control characters and
 // quotes removed, at most 200 bytes; "upload.<ext>" when nothing is left.
 std::string clean_filename(std::string_view name, std::string_view extension);
-// A plausible e-mail address: one '@', non-empty local part and domain with a dot, no spaces or
-// control characters, at most 254 bytes.
-bool is_plausible_email(std::string_view email);
 
 }  // namespace dither
