@@ -275,43 +275,32 @@ void App::start_services() {
   if (p.workers) p.workers->start();
   if (p.notify_senders) p.notify_senders->start();
 
-  // The services' HTTP servers (loopback unless SERVICE_BIND_HOST says otherwise).
+  // The services' HTTP servers (loopback unless SERVICE_BIND_HOST says otherwise). `port` is
+  // updated to the one bound (0 = any free port).
+  const auto serve = [&](std::unique_ptr<http::Server>& server, http::Router routes, uint16_t& port,
+                         uint64_t body_limit, const char* name, std::string_view what) {
+    http::ServerOptions options;
+    options.host = config_.service_bind;
+    options.port = port;
+    options.body_limit = body_limit;
+    options.server_name = name;
+    server = std::make_unique<http::Server>(p.context_list, p.blocking, std::move(routes), options);
+    must(server->listen(), what);
+    port = server->port();
+    spdlog::info("{} on {}:{}", what, config_.service_bind, port);
+  };
   if (roles.upload) {
-    http::ServerOptions upload_options;
-    upload_options.host = config_.service_bind;
-    upload_options.port = config_.upload_port;
-    upload_options.body_limit = upload_body_limit(config_.limits);
-    upload_options.server_name = "dither-upload";
-    p.upload_server = std::make_unique<http::Server>(p.context_list, p.blocking,
-                                                     upload_routes(*p.upload), upload_options);
-    must(p.upload_server->listen(), "upload service");
-    config_.upload_port = p.upload_server->port();
-    spdlog::info("upload service on {}:{}", config_.service_bind, config_.upload_port);
+    serve(p.upload_server, upload_routes(*p.upload), config_.upload_port,
+          upload_body_limit(config_.limits), "dither-upload", "upload service");
   }
   if (roles.dither) {
-    http::ServerOptions dither_options;
-    dither_options.host = config_.service_bind;
-    dither_options.port = config_.dither_port;
-    dither_options.body_limit = kDitherBodyLimit;
-    dither_options.server_name = "dither-dither";
-    p.dither_server = std::make_unique<http::Server>(p.context_list, p.blocking,
-                                                     dither_routes(*p.dither), dither_options);
-    must(p.dither_server->listen(), "dithering service");
-    config_.dither_port = p.dither_server->port();
-    spdlog::info("dithering service on {}:{}", config_.service_bind, config_.dither_port);
+    serve(p.dither_server, dither_routes(*p.dither), config_.dither_port, kDitherBodyLimit,
+          "dither-dither", "dithering service");
   }
   if (roles.notify) {
-    http::ServerOptions notify_options;
-    notify_options.host = config_.service_bind;
-    notify_options.port = config_.notify_port;
-    notify_options.body_limit = kDitherBodyLimit;
-    notify_options.server_name = "dither-notify";
-    p.notify_server = std::make_unique<http::Server>(p.context_list, p.blocking,
-                                                     notify_routes(*p.notify), notify_options);
-    must(p.notify_server->listen(), "notification service");
-    config_.notify_port = p.notify_server->port();
-    spdlog::info("notification service on {}:{} ({})", config_.service_bind, config_.notify_port,
-                 p.notify->sender_name());
+    serve(p.notify_server, notify_routes(*p.notify), config_.notify_port, kDitherBodyLimit,
+          "dither-notify", "notification service");
+    spdlog::info("notifications are sent by {}", p.notify->sender_name());
   }
 }
 

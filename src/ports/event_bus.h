@@ -28,6 +28,7 @@
 // Thread-safe. Handlers run on a thread of the bus (in process: the publisher's thread).
 #pragma once
 
+#include <exception>
 #include <functional>
 #include <string>
 
@@ -65,5 +66,22 @@ class EventBus {
   virtual void stop() = 0;
   virtual std::string_view name() const = 0;
 };
+
+// The contract's rules, shared by every bus: a failure no retry can cure (a malformed message)
+// is dead-lettered at once ...
+inline bool is_permanent_failure(ErrorKind kind) {
+  return kind == ErrorKind::kInvalidArgument || kind == ErrorKind::kUnsupported;
+}
+
+// ... and a handler that throws has failed (kInternal), it does not stop the bus.
+inline Status call_handler(const MessageHandler& handler, const Message& message) {
+  try {
+    return handler(message);
+  } catch (const std::exception& e) {
+    return make_error(ErrorKind::kInternal, std::string("handler threw: ") + e.what());
+  } catch (...) {
+    return make_error(ErrorKind::kInternal, "handler threw a non-standard exception");
+  }
+}
 
 }  // namespace dither

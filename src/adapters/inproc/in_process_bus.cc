@@ -9,20 +9,6 @@ namespace {
 constexpr std::chrono::milliseconds kFirstBackoff{10};
 constexpr std::chrono::milliseconds kMaxBackoff{1000};
 
-bool is_permanent(ErrorKind kind) {
-  return kind == ErrorKind::kInvalidArgument || kind == ErrorKind::kUnsupported;
-}
-
-Status call(const MessageHandler& handler, const Message& message) {
-  try {
-    return handler(message);
-  } catch (const std::exception& e) {
-    return make_error(ErrorKind::kInternal, std::string("handler threw: ") + e.what());
-  } catch (...) {
-    return make_error(ErrorKind::kInternal, "handler threw a non-standard exception");
-  }
-}
-
 Error stopped_error() {
   return make_error(ErrorKind::kUnavailable,
                     "the event bus stopped before the message was handled");
@@ -103,10 +89,10 @@ Status InProcessBus::deliver_to(const Subscription& sub, const Message& message)
   std::chrono::milliseconds backoff{0};
   int failures = 0;
   for (;;) {
-    Status result = call(sub.handler, message);
+    Status result = call_handler(sub.handler, message);
     if (result) return {};
     const Error& error = result.error();
-    if (is_permanent(error.kind)) return dead_letter(sub, message, error);
+    if (is_permanent_failure(error.kind)) return dead_letter(sub, message, error);
     if (error.kind == ErrorKind::kUnavailable) {
       if (std::chrono::steady_clock::now() >= transient_deadline) {
         return make_error(ErrorKind::kUnavailable,

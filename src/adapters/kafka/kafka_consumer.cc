@@ -13,20 +13,6 @@ constexpr int kPollMs = 100;  // also how soon a stop request is noticed
 // How long the last commits may take to reach the broker when stopping or giving partitions up.
 constexpr std::chrono::seconds kCommitGrace{5};
 
-bool is_permanent(ErrorKind kind) {
-  return kind == ErrorKind::kInvalidArgument || kind == ErrorKind::kUnsupported;
-}
-
-Status call(const MessageHandler& handler, const Message& message) {
-  try {
-    return handler(message);
-  } catch (const std::exception& e) {
-    return make_error(ErrorKind::kInternal, std::string("handler threw: ") + e.what());
-  } catch (...) {
-    return make_error(ErrorKind::kInternal, "handler threw a non-standard exception");
-  }
-}
-
 bool cooperative(rd_kafka_t* rk) {
   return std::strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
 }
@@ -121,14 +107,14 @@ void GroupConsumer::handle(const rd_kafka_message_t& record) {
   int failures = 0;
   std::chrono::milliseconds backoff{0};
   for (;;) {
-    Status result = call(subscription.handler, message);
+    Status result = call_handler(subscription.handler, message);
     if (result) {
       commit(record);
       return;
     }
     const Error& error = result.error();
     const bool transient = error.kind == ErrorKind::kUnavailable;
-    if (is_permanent(error.kind) || (!transient && ++failures >= max_attempts)) {
+    if (is_permanent_failure(error.kind) || (!transient && ++failures >= max_attempts)) {
       dead_letter(record, message, error);
       return;
     }
