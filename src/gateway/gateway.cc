@@ -3,6 +3,7 @@
 #include <atomic>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
+#include <cstdio>
 
 #include "http/errors.h"
 #include "http/server.h"
@@ -114,6 +115,62 @@ std::string encode_segment(std::string_view s) {
   return out;
 }
 
+// The page may load only its own files and talk only to this gateway; stored images may come from
+// another origin (a CDN-backed blob store).
+constexpr std::string_view kPagePolicy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: http: "
+    "https:; connect-src 'self'; manifest-src 'self'; base-uri 'none'; form-action 'none'; "
+    "frame-ancestors 'none'";
+
+std::string_view web_content_type(std::string_view name) {
+  if (name.ends_with(".html")) return "text/html; charset=utf-8";
+  if (name.ends_with(".css")) return "text/css; charset=utf-8";
+  if (name.ends_with(".js")) return "text/javascript; charset=utf-8";
+  if (name.ends_with(".svg")) return "image/svg+xml";
+  return "application/octet-stream";
+}
+
+// The page's files change only with the binary: a strong validator from their bytes lets browsers
+// revalidate (no-cache) with a 304 instead of downloading them again.
+std::string entity_tag(std::string_view body) {
+  uint64_t h = 1469598103934665603ULL;
+  for (const char ch : body) {
+    h ^= static_cast<unsigned char>(ch);
+    h *= 1099511628211ULL;
+  }
+  char out[24];
+  std::snprintf(out, sizeof out, "\"%016llx\"", static_cast<unsigned long long>(h));
+  return out;
+}
+
+void add_web_routes(http::Router& router) {
+  for (const WebAsset& asset : web_assets()) {
+    const std::string path =
+        asset.name == "index.html" ? std::string("/") : "/static/" + std::string(asset.name);
+    const std::string tag = entity_tag(asset.body);
+    const std::string_view type = web_content_type(asset.name);
+    const std::string_view body = asset.body;
+    router.add(http::Verb::get, path, [tag, type, body](const RequestContext& c) {
+      Response r;
+      r.headers.emplace_back("ETag", tag);
+      r.headers.emplace_back("Cache-Control", "no-cache");
+      r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+      if (type.starts_with("text/html")) {
+        r.headers.emplace_back("Content-Security-Policy", std::string(kPagePolicy));
+        r.headers.emplace_back("Referrer-Policy", "no-referrer");
+        r.headers.emplace_back("X-Frame-Options", "DENY");
+      }
+      if (c.header("If-None-Match") == tag) {
+        r.status = 304;
+        return r;
+      }
+      r.content_type = std::string(type);
+      r.body = std::string(body);
+      return r;
+    });
+  }
+}
+
 }  // namespace
 
 std::string_view content_type_for(std::string_view filename) {
@@ -218,6 +275,12 @@ http::Router Gateway::routes() {
   router.add_async(http::Verb::delete_, "/api/dithers/{uuid}", [dither](const RequestContext& c) {
     return forward(*dither, c, "/images/" + encode_segment(c.param("uuid")));
   });
+  router.add_async(http::Verb::delete_, "/api/dithers/{uuid}/{dither_id}",
+                   [dither](const RequestContext& c) {
+                     return forward(*dither, c,
+                                    "/images/" + encode_segment(c.param("uuid")) + "/" +
+                                        encode_segment(c.param("dither_id")));
+                   });
   router.add_async(http::Verb::post, "/api/dithers/{uuid}/{channels}",
                    [dither](const RequestContext& c) {
                      return forward(*dither, c,
@@ -260,12 +323,7 @@ http::Router Gateway::routes() {
   router.add(http::Verb::get, "/openapi.json", [](const RequestContext&) {
     return http::json_response(200, std::string(openapi_document()));
   });
-  router.add(http::Verb::get, "/", [](const RequestContext&) {
-    Response r;
-    r.content_type = "text/html; charset=utf-8";
-    r.body = std::string(landing_page());
-    return r;
-  });
+  add_web_routes(router);
 
   // A key is never reused for other content (originals/<uuid>.<ext>, dithers/<uuid>/<id>...), so
   // files may be cached for ever.

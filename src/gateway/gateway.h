@@ -1,8 +1,8 @@
 // The API gateway: the one public listener. It forwards /api/images... to the upload service and
 // /api/dithers... to the dithering service (keep-alive connection pools, timeouts), serves the
-// stored files under /files/, a landing page at /, the OpenAPI document at /openapi.json, and an
-// aggregated /health. It holds no business logic: every answer about an image comes from a
-// service.
+// stored files under /files/, the web page at / (src/web, its files under /static/), the OpenAPI
+// document at /openapi.json, and an aggregated /health. It holds no business logic: every answer
+// about an image comes from a service.
 //
 //   Gateway gateway({.upload = http_upstream(ex, {.port = 8081}), .dither = ..., .files_root =
 //   ...}); http::Server server(ioc, pool, gateway.routes(), server_options);
@@ -16,6 +16,7 @@
 //   GET    /api/dithers/{uuid}           -> dither  GET    /images/{uuid}
 //   POST   /api/dithers/{uuid}/{channels}-> dither  POST   /images/{uuid}/{channels}
 //   DELETE /api/dithers/{uuid}           -> dither  DELETE /images/{uuid}
+//   DELETE /api/dithers/{uuid}/{id}      -> dither  DELETE /images/{uuid}/{id}
 //   GET    /api/notifications            -> notify  GET    /notifications
 #pragma once
 
@@ -25,6 +26,7 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -82,7 +84,13 @@ class Gateway {
 };
 
 std::string_view openapi_document();
-std::string_view landing_page();
+// The web page's files (src/web), embedded at build time: index.html is served at /, the others
+// under /static/<name>.
+struct WebAsset {
+  std::string_view name;
+  std::string_view body;
+};
+std::span<const WebAsset> web_assets();
 // "image/png" etc. from a file name's extension; "application/octet-stream" otherwise.
 std::string_view content_type_for(std::string_view filename);
 

@@ -76,11 +76,31 @@ def test_health_is_aggregated(module_server):
         assert services[name]["status"] == "ok", body
 
 
-def test_landing_page_is_html(module_server):
+def test_web_page_and_its_files(module_server):
     r = module_server.get("/")
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/html"), r.headers["Content-Type"]
     assert "<html" in r.text.lower()
+    # Only its own files: a policy that forbids anything else, and no absolute URL in the page.
+    policy = r.headers["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src 'self'" in policy, policy
+    assert "connect-src 'self'" in policy, policy
+    assert r.headers["X-Frame-Options"] == "DENY"
+    for ref in ("static/app.js", "static/app.css", "static/icon.svg"):
+        assert ref in r.text, ref
+    assert "http://" not in r.text and "https://" not in r.text
+    types = {"app.js": "text/javascript", "app.css": "text/css", "icon.svg": "image/svg+xml"}
+    for name, ctype in types.items():
+        f = module_server.get(f"/static/{name}")
+        assert f.status_code == 200, name
+        assert f.headers["Content-Type"].startswith(ctype), (name, f.headers["Content-Type"])
+        assert f.headers["Cache-Control"] == "no-cache"
+        assert "http://" not in f.text.replace("http://www.w3.org/2000/svg", ""), name
+        # Revalidation: the same validator gives a 304 without a body.
+        again = module_server.get(f"/static/{name}", headers={"If-None-Match": f.headers["ETag"]})
+        assert again.status_code == 304, name
+        assert again.content == b""
+    assert module_server.get("/static/nope.js").status_code == 404
 
 
 def test_openapi_document_is_served_verbatim(module_server):

@@ -1,0 +1,939 @@
+// The web page: upload, watch, dither, compare, download, delete. Plain JavaScript, no build step,
+// no external requests: it talks only to the gateway that served it, with relative URLs (so it also
+// works behind a reverse proxy under a path prefix). Live updates are polling (docs/WEB.md).
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const PAGE = 24;  // gallery page size
+  const POLL_BUSY_MS = 1500;  // while something visible is PENDING
+  const POLL_IDLE_MS = 10000;
+  const UPLOAD_CONCURRENCY = 2;
+
+  // ---------------------------------------------------------------- API
+
+  class ApiError extends Error {
+    constructor(status, code, message) {
+      super(message);
+      this.status = status;
+      this.code = code;
+    }
+    static from(status, data) {
+      const e = data && data.error;
+      return new ApiError(status, (e && e.code) || `http_${status}`,
+                          (e && e.message) || `the server answered ${status}`);
+    }
+  }
+  const networkError = () =>
+      new ApiError(0, 'network', 'The service cannot be reached. Check the connection and try again.');
+
+  function parseJson(text) {
+    try {
+      return text ? JSON.parse(text) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  async function call(method, path, body, headers = {}) {
+    const init = {method, headers: {Accept: 'application/json', ...headers}};
+    if (body !== undefined) {
+      init.headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(path, init);
+    } catch {
+      throw networkError();
+    }
+    const data = parseJson(await response.text());
+    if (!response.ok) throw ApiError.from(response.status, data);
+    return data;
+  }
+
+  function newKey() {
+    if (crypto.randomUUID) return crypto.randomUUID();
+    const b = crypto.getRandomValues(new Uint8Array(16));
+    return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+  }
+
+  // Stored files are addressed absolutely (PUBLIC_BASE_URL). When that names another origin for
+  // this same gateway (127.0.0.1 vs localhost, say), use the path here, so that downloads keep
+  // their file names; files on a CDN stay as they are.
+  function localUrl(u) {
+    if (!u) return '';
+    try {
+      const url = new URL(u, location.href);
+      if (url.origin === location.origin) return url.href;
+      if (url.pathname.startsWith('/files/')) return url.pathname.slice(1) + url.search;
+      return url.href;
+    } catch {
+      return u;
+    }
+  }
+
+  // ---------------------------------------------------------------- formatting
+
+  function bytes(n) {
+    if (!Number.isFinite(n)) return '';
+    if (n < 1024) return `${n} B`;
+    if (n < 1024 * 1024) return `${(n / 1024).toFixed(n < 10240 ? 1 : 0)} KB`;
+    return `${(n / 1048576).toFixed(1)} MB`;
+  }
+  function when(iso) {
+    const t = Date.parse(iso);
+    if (!Number.isFinite(t)) return '';
+    const s = Math.round((Date.now() - t) / 1000);
+    if (s < 45) return 'just now';
+    if (s < 3600) return `${Math.max(1, Math.round(s / 60))} min ago`;
+    if (s < 86400) return `${Math.round(s / 3600)} h ago`;
+    return new Date(t).toLocaleDateString();
+  }
+  const STATUS_TEXT = {
+    PENDING: 'Dithering…',
+    FINISHED: 'Finished',
+    FAILED: 'Failed',
+    DITHER_DELETED: 'No dither',
+  };
+  function badge(status) {
+    const span = document.createElement('span');
+    span.className = `badge ${status}`;
+    span.textContent = STATUS_TEXT[status] || status;
+    return span;
+  }
+  function stem(name) {
+    const base = (name || 'image').split(/[\\/]/).pop();
+    const dot = base.lastIndexOf('.');
+    return (dot > 0 ? base.slice(0, dot) : base) || 'image';
+  }
+  function ditherFileName(image, d) {
+    return `${stem(image && image.filename)}-dither-${d.id}.${d.format || 'png'}`;
+  }
+  function el(tag, props = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(props)) {
+      if (k === 'class') node.className = v;
+      else if (k === 'text') node.textContent = v;
+      else if (k in node) node[k] = v;
+      else node.setAttribute(k, v);
+    }
+    for (const c of children) if (c != null) node.append(c);
+    return node;
+  }
+
+  let toastTimer;
+  function toast(text) {
+    const t = $('toast');
+    t.textContent = text;
+    t.classList.add('show');
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => t.classList.remove('show'), 4000);
+  }
+
+  // Keeps `list`'s children in the order of `keys`, reusing the element of each key; moves only
+  // what is out of place (moving a node would take the keyboard focus away from it).
+  function reconcile(list, keys, elementFor) {
+    keys.forEach((key, i) => {
+      const node = elementFor(key);
+      if (list.children[i] !== node) list.insertBefore(node, list.children[i] || null);
+    });
+    while (list.children.length > keys.length) list.lastElementChild.remove();
+  }
+
+  // ---------------------------------------------------------------- uploads
+
+  // Why an upload was refused, in words, from the API's error codes (docs/API.md).
+  function uploadProblem(err) {
+    const m = err.message || '';
+    const limit = /(\d+) bytes/.exec(m);
+    switch (err.code) {
+      case 'too_large':
+        return limit ? `Too large: the limit is ${bytes(Number(limit[1]))} per file.`
+                     : `Too large: ${m}.`;
+      case 'unsupported':
+        return 'Not an image this service accepts (JPEG, PNG, WebP, GIF or TIFF).';
+      case 'undecodable':
+        return `The image cannot be decoded: it may be damaged or cut short (${m}).`;
+      case 'too_many_pixels':
+        return `Too many pixels: ${m}.`;
+      case 'invalid_argument':
+        return m.charAt(0).toUpperCase() + m.slice(1) + (m.endsWith('.') ? '' : '.');
+      case 'overloaded':
+      case 'unavailable':
+        return 'The service is busy or unavailable. Try again in a moment.';
+      case 'network':
+        return 'The upload was cut off: the service is unreachable, or it refused the file ' +
+               '(too large?).';
+      default:
+        return m;
+    }
+  }
+
+  function postImage(file, email, onProgress) {
+    return new Promise((resolve, reject) => {
+      const xhr = new XMLHttpRequest();
+      xhr.open('POST', 'api/images');
+      xhr.setRequestHeader('Accept', 'application/json');
+      xhr.upload.onprogress = (e) => {
+        if (e.lengthComputable) onProgress(e.loaded / e.total);
+      };
+      xhr.onload = () => {
+        const data = parseJson(xhr.responseText);
+        if (xhr.status >= 200 && xhr.status < 300 && data) resolve(data);
+        else reject(ApiError.from(xhr.status, data));
+      };
+      xhr.onerror = () => reject(networkError());
+      xhr.onabort = () => reject(new ApiError(0, 'aborted', 'Cancelled.'));
+      const form = new FormData();
+      if (email) form.append('email', email);
+      form.append('file', file, file.name || 'image');
+      xhr.send(form);
+    });
+  }
+
+  const uploads = [];  // {file, row, state, uuid}
+  let uploading = 0;
+
+  function addFiles(fileList) {
+    const files = Array.from(fileList || []);
+    if (files.length === 0) return;
+    const email = $('email').value.trim();
+    for (const file of files) {
+      const progress = el('progress', {max: 1, value: 0});
+      progress.setAttribute('aria-label', `Upload of ${file.name}`);
+      const state = el('span', {class: 'state', text: 'Waiting…'});
+      const row = el('li', {class: 'upload'},
+                     el('span', {class: 'name', text: file.name || 'image', title: file.name}),
+                     el('span', {class: 'muted', text: bytes(file.size)}), progress, state);
+      $('uploads').prepend(row);
+      uploads.push({file, email, row, progress, state, status: 'waiting', uuid: null});
+    }
+    $('clear-uploads').hidden = false;
+    pumpUploads();
+  }
+
+  function pumpUploads() {
+    while (uploading < UPLOAD_CONCURRENCY) {
+      const next = uploads.find((u) => u.status === 'waiting');
+      if (!next) return;
+      uploading++;
+      next.status = 'sending';
+      next.state.textContent = 'Uploading…';
+      postImage(next.file, next.email, (p) => {
+        next.progress.value = p;
+        next.state.textContent = p < 1 ? `Uploading… ${Math.floor(p * 100)} %` : 'Checking the image…';
+      })
+          .then((record) => {
+            next.status = 'uploaded';
+            next.uuid = record.uuid;
+            next.progress.value = 1;
+            next.row.classList.add('done');
+            setUploadState(next, record);
+            galleryAdd(record);
+            pollSoon();
+          })
+          .catch((err) => {
+            next.status = 'failed';
+            next.row.classList.add('failed');
+            next.progress.hidden = true;
+            next.state.textContent = uploadProblem(err);
+            next.state.setAttribute('role', 'alert');
+          })
+          .finally(() => {
+            uploading--;
+            pumpUploads();
+          });
+    }
+  }
+
+  function setUploadState(u, record) {
+    const text = record.status === 'FINISHED' ? 'Uploaded and dithered. '
+               : record.status === 'FAILED'   ? `Uploaded; dithering failed: ${record.error || ''} `
+                                              : 'Uploaded; dithering… ';
+    u.state.replaceChildren(text, el('a', {href: `#/images/${record.uuid}`, text: 'Open'}));
+  }
+
+  function updateUploadsFrom(records) {
+    for (const u of uploads) {
+      if (!u.uuid) continue;
+      const r = records.get(u.uuid);
+      if (r && r.status !== u.lastStatus) {
+        u.lastStatus = r.status;
+        setUploadState(u, r);
+      }
+    }
+  }
+
+  $('choose').addEventListener('click', () => $('files').click());
+  $('files').addEventListener('change', (e) => {
+    addFiles(e.target.files);
+    e.target.value = '';
+  });
+  const drop = $('drop');
+  for (const type of ['dragenter', 'dragover']) {
+    drop.addEventListener(type, (e) => {
+      e.preventDefault();
+      drop.classList.add('over');
+    });
+  }
+  for (const type of ['dragleave', 'drop']) {
+    drop.addEventListener(type, () => drop.classList.remove('over'));
+  }
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    addFiles(e.dataTransfer && e.dataTransfer.files);
+  });
+  // A file dropped anywhere else must not replace the page.
+  window.addEventListener('dragover', (e) => e.preventDefault());
+  window.addEventListener('drop', (e) => e.preventDefault());
+  $('clear-uploads').addEventListener('click', () => {
+    for (let i = uploads.length - 1; i >= 0; i--) {
+      if (uploads[i].status === 'uploaded' || uploads[i].status === 'failed') {
+        uploads[i].row.remove();
+        uploads.splice(i, 1);
+      }
+    }
+    $('clear-uploads').hidden = uploads.length === 0;
+  });
+
+  // ---------------------------------------------------------------- gallery
+
+  const gallery = {items: [], cursor: null, loaded: false, cards: new Map()};
+
+  function galleryAdd(record) {
+    if (!gallery.items.some((i) => i.uuid === record.uuid)) gallery.items.unshift(record);
+    renderGallery();
+  }
+
+  async function refreshGallery() {
+    // The newest images, as many as are shown; older pages come with "Show older images".
+    const limit = Math.min(1000, Math.max(PAGE, gallery.items.length));
+    const page = await call('GET', `api/images?limit=${limit}`);
+    gallery.items = page.items;
+    if (!gallery.loaded || gallery.items.length <= limit) gallery.cursor = page.next_cursor;
+    gallery.loaded = true;
+    renderGallery();
+  }
+
+  async function loadOlder() {
+    if (!gallery.cursor) return;
+    const button = $('more');
+    button.disabled = true;
+    try {
+      const page = await call(
+          'GET', `api/images?limit=${PAGE}&cursor=${encodeURIComponent(gallery.cursor)}`);
+      const known = new Set(gallery.items.map((i) => i.uuid));
+      for (const item of page.items) if (!known.has(item.uuid)) gallery.items.push(item);
+      gallery.cursor = page.next_cursor;
+      renderGallery();
+    } catch (err) {
+      toast(`Cannot load older images: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+  $('more').addEventListener('click', loadOlder);
+
+  function card(uuid) {
+    let c = gallery.cards.get(uuid);
+    if (!c) {
+      const img = el('img', {class: 'thumb', alt: '', loading: 'lazy', decoding: 'async'});
+      const name = el('span', {class: 'name'});
+      const meta = el('span', {class: 'meta'});
+      const status = el('span');
+      const link = el('a', {class: 'card', href: `#/images/${uuid}`}, img,
+                      el('span', {class: 'card-body'}, name, status, meta));
+      c = {li: el('li', {}, link), img, name, meta, status, link, key: ''};
+      gallery.cards.set(uuid, c);
+    }
+    return c;
+  }
+
+  function renderGallery() {
+    const records = new Map(gallery.items.map((i) => [i.uuid, i]));
+    for (const uuid of gallery.cards.keys()) if (!records.has(uuid)) gallery.cards.delete(uuid);
+    reconcile($('gallery'), gallery.items.map((i) => i.uuid), (uuid) => {
+      const r = records.get(uuid);
+      const c = card(uuid);
+      const key = `${r.status}|${r.updated_at}|${r.url}`;
+      if (c.key !== key) {
+        c.key = key;
+        const src = localUrl(r.url);
+        if (c.img.getAttribute('src') !== src) c.img.src = src;
+        c.name.textContent = r.filename || '(no name)';
+        c.link.title = r.filename || '';
+        c.link.setAttribute('aria-label',
+                            `${r.filename || 'image'}, ${STATUS_TEXT[r.status] || r.status}`);
+        c.status.replaceChildren(badge(r.status));
+      }
+      c.meta.textContent = `${r.width}×${r.height} · ${bytes(r.size)} · ${when(r.created_at)}`;
+      return c.li;
+    });
+    $('gallery-empty').hidden = !gallery.loaded || gallery.items.length > 0;
+    $('more').hidden = !gallery.cursor;
+    const pending = gallery.items.filter((i) => i.status === 'PENDING').length;
+    $('gallery-note').textContent = gallery.items.length === 0 ? ''
+        : `${gallery.items.length}${gallery.cursor ? '+' : ''} image${gallery.items.length === 1 ? '' : 's'}` +
+          (pending ? `, ${pending} dithering` : '');
+    updateUploadsFrom(records);
+  }
+
+  // ---------------------------------------------------------------- one image
+
+  const view = {
+    uuid: null,
+    image: null,
+    dithers: [],
+    items: new Map(),  // dither id -> {li, ...}
+    selected: null,     // dither id shown in the comparison
+    awaiting: null,     // id of the dither this page just asked for
+  };
+
+  async function refreshImage() {
+    const uuid = view.uuid;
+    let image;
+    try {
+      image = await call('GET', `api/images/${uuid}`);
+    } catch (err) {
+      if (err.status === 404 && uuid === view.uuid) {
+        showView('not-found');
+        return;
+      }
+      throw err;
+    }
+    let dithers = [];
+    try {
+      dithers = (await call('GET', `api/dithers/${uuid}`)).items;
+    } catch (err) {
+      // Just uploaded: the dithering service may not have heard of the image yet.
+      if (err.status !== 404) throw err;
+    }
+    if (uuid !== view.uuid) return;
+    view.image = image;
+    view.dithers = dithers;
+    renderImage();
+  }
+
+  function describeOptions(d) {
+    const o = d.options || {};
+    const parts = [];
+    if (o.serpentine === true || o.serpentine === 'true') parts.push('serpentine');
+    if (o.linear_light === false || o.linear_light === 'false') parts.push('sRGB');
+    if (o.perceptual === true || o.perceptual === 'true') parts.push('perceptual');
+    if (o.strength !== undefined && Number(o.strength) !== 1) parts.push(`strength ${o.strength}`);
+    if (d.algorithm === 'bayer' && o.bayer_size) parts.push(`${o.bayer_size}×${o.bayer_size}`);
+    if (d.algorithm === 'halftone' && o.halftone) parts.push(o.halftone);
+    if (d.algorithm === 'random' && o.seed !== undefined) parts.push(`seed ${o.seed}`);
+    const w = Number(o.width || 0), h = Number(o.height || 0);
+    if (w || h) parts.push(`resized to ${w || 'auto'}×${h || 'auto'}`);
+    if (Number(o.upscale || 1) > 1) parts.push(`enlarged ${o.upscale}×`);
+    return parts.join(', ');
+  }
+
+  function ditherItem(id) {
+    let it = view.items.get(id);
+    if (!it) {
+      const mini = el('div', {class: 'mini placeholder', text: '…'});
+      const title = el('div', {class: 'title'});
+      const meta = el('div', {class: 'meta'});
+      const extra = el('div', {class: 'meta'});
+      const status = el('div');
+      const error = el('p', {class: 'error', hidden: true});
+      const compare = el('button', {type: 'button', text: 'Compare'});
+      compare.dataset.act = 'compare';
+      const download = el('a', {class: 'button', text: 'Download'});
+      const remove = el('button', {type: 'button', class: 'danger', text: 'Delete'});
+      remove.dataset.act = 'delete';
+      const li = el('li', {class: 'dither'}, mini,
+                    el('div', {}, el('div', {class: 'head'}, title, status), meta, extra, error,
+                       el('div', {class: 'buttons'}, compare, download, remove)));
+      li.dataset.id = String(id);
+      it = {li, mini, title, meta, extra, status, error, compare, download, remove, key: ''};
+      view.items.set(id, it);
+    }
+    return it;
+  }
+
+  function renderImage() {
+    const image = view.image;
+    showView('image');
+    $('image-title').textContent = image.filename || '(no name)';
+    document.title = `${image.filename || 'Image'} · Dither`;
+    $('image-meta').replaceChildren(
+        badge(image.status),
+        ` ${image.width}×${image.height} px · ${bytes(image.size)} · ${image.content_type} · uploaded ${when(image.created_at)}`);
+    $('image-error').hidden = !(image.status === 'FAILED' && image.error);
+    $('image-error').textContent = image.error ? `Dithering failed: ${image.error}` : '';
+    const original = $('original-download');
+    original.href = localUrl(image.url);
+    original.download = image.filename || 'original';
+
+    // Which dither to compare: the one asked for here once it is done, else the newest finished,
+    // unless the user chose one that still exists.
+    const finished = view.dithers.filter((d) => d.status === 'FINISHED');
+    const byId = new Map(view.dithers.map((d) => [d.id, d]));
+    if (view.awaiting !== null) {
+      const d = byId.get(view.awaiting);
+      if (!d || d.status !== 'PENDING') {
+        if (d && d.status === 'FINISHED') {
+          view.selected = d.id;
+          toast(`Dither #${d.id} is ready.`);
+        } else if (d && d.status === 'FAILED') {
+          toast(`Dither #${d.id} failed: ${d.error || 'unknown error'}`);
+        }
+        view.awaiting = null;
+      }
+    }
+    const current = byId.get(view.selected);
+    if (!current || current.status !== 'FINISHED') {
+      view.selected = finished.length ? finished[0].id : null;
+    }
+
+    for (const id of view.items.keys()) if (!byId.has(id)) view.items.delete(id);
+    reconcile($('dithers'), view.dithers.map((d) => d.id), (id) => {
+      const d = byId.get(id);
+      const it = ditherItem(id);
+      const key = `${d.status}|${d.updated_at}|${d.url_dither}`;
+      if (it.key !== key) {
+        it.key = key;
+        if (d.status === 'FINISHED' && d.url_dither) {
+          const img = el('img', {class: 'mini', alt: '', loading: 'lazy', src: localUrl(d.url_dither)});
+          it.mini.replaceWith(img);
+          it.mini = img;
+        } else if (!it.mini.classList.contains('placeholder') || it.mini.textContent !== (d.status === 'FAILED' ? '✕' : '…')) {
+          const ph = el('div', {class: 'mini placeholder', text: d.status === 'FAILED' ? '✕' : '…'});
+          it.mini.replaceWith(ph);
+          it.mini = ph;
+        }
+        it.title.textContent = `#${d.id} · ${d.algorithm}`;
+        it.meta.textContent = `${d.palette} · ${(d.format || '').toUpperCase()} · ${d.source === 'auto' ? 'automatic' : 'requested'} · ${when(d.created_at)}`;
+        it.extra.textContent = describeOptions(d);
+        it.extra.hidden = it.extra.textContent === '';
+        it.status.replaceChildren(badge(d.status));
+        it.error.hidden = !d.error;
+        it.error.textContent = d.error || '';
+        const ready = d.status === 'FINISHED' && !!d.url_dither;
+        it.compare.disabled = !ready;
+        it.download.hidden = !ready;
+        if (ready) {
+          it.download.href = localUrl(d.url_dither);
+          it.download.download = ditherFileName(image, d);
+        }
+        it.compare.setAttribute('aria-label', `Compare dither #${d.id}`);
+        it.download.setAttribute('aria-label', `Download dither #${d.id}`);
+        it.remove.setAttribute('aria-label', `Delete dither #${d.id}`);
+      }
+      const selected = d.id === view.selected;
+      it.li.classList.toggle('selected', selected);
+      it.compare.setAttribute('aria-pressed', String(selected));
+      return it.li;
+    });
+    const pending = view.dithers.filter((d) => d.status === 'PENDING').length;
+    $('dithers-note').textContent =
+        `${view.dithers.length} dither${view.dithers.length === 1 ? '' : 's'}` + (pending ? `, ${pending} in progress` : '');
+    showCompare();
+  }
+
+  $('dithers').addEventListener('click', async (e) => {
+    const button = e.target.closest('button[data-act]');
+    if (!button) return;
+    const id = Number(button.closest('li').dataset.id);
+    const d = view.dithers.find((x) => x.id === id);
+    if (!d) return;
+    if (button.dataset.act === 'compare') {
+      view.selected = id;
+      renderImage();
+      $('stage').scrollIntoView({block: 'nearest', behavior: 'smooth'});
+    } else if (button.dataset.act === 'delete') {
+      if (!confirm(`Delete dither #${id} (${d.algorithm}, ${d.palette})?`)) return;
+      button.disabled = true;
+      try {
+        await call('DELETE', `api/dithers/${view.uuid}/${id}`);
+        view.dithers = view.dithers.filter((x) => x.id !== id);
+        if (view.selected === id) {
+          view.selected = null;
+        }
+        toast(`Dither #${id} deleted.`);
+        renderImage();
+        pollSoon();
+      } catch (err) {
+        button.disabled = false;
+        toast(`Cannot delete dither #${id}: ${err.message}`);
+      }
+    }
+  });
+
+  $('delete-image').addEventListener('click', async () => {
+    const image = view.image;
+    if (!image || !confirm(`Delete “${image.filename}” and all its dithers?`)) return;
+    const button = $('delete-image');
+    button.disabled = true;
+    try {
+      await call('DELETE', `api/images/${image.uuid}`);
+      gallery.items = gallery.items.filter((i) => i.uuid !== image.uuid);
+      toast(`“${image.filename}” deleted.`);
+      location.hash = '#/';
+    } catch (err) {
+      toast(`Cannot delete the image: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  // ---------------------------------------------------------------- compare
+
+  const stage = $('stage');
+  const inner = $('stage-inner');
+  const cmpOriginal = $('cmp-original');
+  const cmpDither = $('cmp-dither');
+
+  function mode() {
+    return document.querySelector('input[name="mode"]:checked').value;
+  }
+
+  function showCompare() {
+    const d = view.dithers.find((x) => x.id === view.selected);
+    const has = !!(d && d.status === 'FINISHED' && d.url_dither);
+    $('stage-empty').hidden = has;
+    inner.hidden = !has;
+    if (!has) {
+      $('compare-caption').textContent = '';
+      return;
+    }
+    const o = localUrl(view.image.url);
+    const s = localUrl(d.url_dither);
+    $('cmp-dither-caption').textContent = `Dither #${d.id}`;
+    cmpDither.alt = `Dither #${d.id}: ${d.algorithm}, ${d.palette}`;
+    cmpOriginal.alt = `Original: ${view.image.filename}`;
+    if (cmpOriginal.getAttribute('src') !== o) cmpOriginal.src = o;
+    if (cmpDither.getAttribute('src') !== s) cmpDither.src = s;
+    layout();
+  }
+
+  // Pixel-exact: an image pixel is `scale` device pixels, an integer whenever it is 1 or more, and
+  // then drawn without smoothing. The original is drawn at the dither's size (a dither may have been
+  // resized or enlarged).
+  function layout() {
+    const d = view.dithers.find((x) => x.id === view.selected);
+    if (!d || !cmpDither.complete || !cmpDither.naturalWidth) return;
+    const w = cmpDither.naturalWidth, h = cmpDither.naturalHeight;
+    const dpr = window.devicePixelRatio || 1;
+    const side = mode() === 'side';
+    let scale;
+    const zoom = $('zoom').value;
+    if (zoom === 'fit') {
+      const availW = stage.clientWidth - 2;
+      const twoUp = side && availW >= 2 * Math.min(w / dpr, availW / 2);
+      const perImage = side && twoUp ? (availW - 8) / 2 : availW;
+      const availH = Math.max(160, window.innerHeight * 0.75 - 2);
+      const fit = Math.min(perImage * dpr / w, availH * dpr / h);
+      scale = fit >= 1 ? Math.floor(fit) : fit;
+    } else {
+      scale = Number(zoom);
+    }
+    const cssW = (w * scale) / dpr, cssH = (h * scale) / dpr;
+    for (const img of [cmpOriginal, cmpDither]) {
+      img.style.width = `${cssW}px`;
+      img.style.height = `${cssH}px`;
+    }
+    const exact = scale >= 1 && Number.isInteger(scale);
+    stage.classList.toggle('exact', exact);
+    let caption = `${w}×${h} px · `;
+    caption += exact ? (scale === 1 ? '1:1, pixel-exact' : `${scale}×, pixel-exact`)
+                     : `${Math.round(scale * 100)} %, scaled down to fit`;
+    if (cmpOriginal.naturalWidth &&
+        (cmpOriginal.naturalWidth !== w || cmpOriginal.naturalHeight !== h)) {
+      caption += ' · original drawn at the dither\'s size';
+    }
+    $('compare-caption').textContent = caption;
+    stage.dataset.scale = String(scale);
+  }
+
+  for (const img of [cmpOriginal, cmpDither]) img.addEventListener('load', layout);
+  $('zoom').addEventListener('change', layout);
+  window.addEventListener('resize', () => requestAnimationFrame(layout));
+  for (const radio of document.querySelectorAll('input[name="mode"]')) {
+    radio.addEventListener('change', () => {
+      const side = mode() === 'side';
+      stage.classList.toggle('mode-side', side);
+      stage.classList.toggle('mode-slider', !side);
+      stage.closest('.compare-panel').classList.toggle('side-mode', side);
+      layout();
+    });
+  }
+
+  function setSplit(percent) {
+    const p = Math.max(0, Math.min(100, percent));
+    inner.style.setProperty('--split', `${p}%`);
+    const range = $('split');
+    if (Number(range.value) !== Math.round(p)) range.value = String(Math.round(p));
+    range.setAttribute('aria-valuetext', `${Math.round(p)}% original, ${100 - Math.round(p)}% dither`);
+  }
+  $('split').addEventListener('input', (e) => setSplit(Number(e.target.value)));
+  let dragging = false;
+  const splitAt = (e) => {
+    const r = inner.getBoundingClientRect();
+    setSplit(((e.clientX - r.left) / r.width) * 100);
+  };
+  inner.addEventListener('pointerdown', (e) => {
+    if (mode() !== 'slider' || e.button !== 0) return;
+    dragging = true;
+    inner.setPointerCapture(e.pointerId);
+    splitAt(e);
+  });
+  inner.addEventListener('pointermove', (e) => {
+    if (dragging) splitAt(e);
+  });
+  inner.addEventListener('pointerup', () => (dragging = false));
+  inner.addEventListener('pointercancel', () => (dragging = false));
+  setSplit(50);
+
+  // ---------------------------------------------------------------- the dither form
+
+  const form = $('dither-form');
+  const PALETTE_HINTS = {
+    levels: (n) => `${n} values per channel: ${n ** 3 > 1e6 ? 'over a million' : (n ** 3).toLocaleString()} colours.`,
+    grey: (n) => `${n} shades of grey.`,
+    adaptive: (n) => `The ${n} colours that best fit this image.`,
+  };
+  const PALETTE_LABELS = {levels: 'Levels per channel', grey: 'Grey levels', adaptive: 'Number of colours'};
+
+  function syncForm() {
+    const algorithm = $('algorithm').value;
+    for (const node of form.querySelectorAll('[data-for]')) node.hidden = node.dataset.for !== algorithm;
+    const kind = $('palette-kind').value;
+    for (const node of form.querySelectorAll('[data-palette]')) {
+      node.hidden = !node.dataset.palette.split(' ').includes(kind);
+    }
+    if (PALETTE_LABELS[kind]) {
+      $('palette-count-label').textContent = PALETTE_LABELS[kind];
+      const n = Number($('palette-count').value);
+      $('palette-count-hint').textContent =
+          Number.isInteger(n) && n >= 2 && n <= 256 ? PALETTE_HINTS[kind](n) : 'A whole number from 2 to 256.';
+    }
+    $('strength-out').textContent = Number($('strength').value).toFixed(2);
+  }
+  form.addEventListener('input', syncForm);
+  form.addEventListener('change', syncForm);
+
+  const DEFAULT_COLOURS = ['#000000', '#ffffff', '#e4572e', '#2e86ab'];
+  function renderSwatches(colours) {
+    const list = $('custom-colours');
+    list.replaceChildren(...colours.map((c, i) => {
+      const input = el('input', {type: 'color', value: c});
+      input.setAttribute('aria-label', `Colour ${i + 1}`);
+      const remove = el('button', {type: 'button', text: '×'});
+      remove.setAttribute('aria-label', `Remove colour ${i + 1}`);
+      remove.disabled = colours.length <= 1;
+      remove.addEventListener('click', () => {
+        const now = swatchValues();
+        now.splice(i, 1);
+        renderSwatches(now);
+        list.querySelector('input')?.focus();
+      });
+      return el('li', {}, input, remove);
+    }));
+    $('add-colour').disabled = colours.length >= 256;
+  }
+  const swatchValues = () => Array.from($('custom-colours').querySelectorAll('input'), (i) => i.value);
+  $('add-colour').addEventListener('click', () => {
+    const now = swatchValues();
+    now.push('#808080');
+    renderSwatches(now);
+    const inputs = $('custom-colours').querySelectorAll('input');
+    inputs[inputs.length - 1].focus();
+  });
+  renderSwatches(DEFAULT_COLOURS);
+
+  function integerField(id, min, max, label, optional = false) {
+    const raw = $(id).value.trim();
+    if (raw === '' && optional) return null;
+    const n = Number(raw);
+    if (raw === '' || !Number.isInteger(n) || n < min || n > max) {
+      throw new Error(`${label} must be a whole number from ${min} to ${max}.`);
+    }
+    return n;
+  }
+
+  // The request (docs/API.md): POST api/dithers/{uuid}/{channels} with the options as JSON.
+  function readForm() {
+    const algorithm = $('algorithm').value;
+    const body = {algorithm};
+    if (algorithm === 'bayer') body.bayer_size = Number($('bayer_size').value);
+    if (algorithm === 'halftone') body.halftone = $('halftone').value;
+    if (algorithm === 'random') body.seed = integerField('seed', -2147483648, 2147483647, 'The seed');
+    const kind = $('palette-kind').value;
+    let channels = 2;
+    if (kind === 'levels' || kind === 'grey' || kind === 'adaptive') {
+      const n = integerField('palette-count', 2, 256, PALETTE_LABELS[kind]);
+      body.palette = `${kind}:${n}`;
+      channels = n;
+    } else if (kind === 'named') {
+      body.palette = $('palette-name').value;
+    } else {
+      body.palette = swatchValues().join(',');
+    }
+    body.serpentine = $('serpentine').checked;
+    body.linear_light = $('linear_light').checked;
+    body.perceptual = $('perceptual').checked;
+    body.strength = Number($('strength').value);
+    const width = integerField('width', 0, 100000, 'The width', true);
+    const height = integerField('height', 0, 100000, 'The height', true);
+    if (width) body.width = width;
+    if (height) body.height = height;
+    const upscale = integerField('upscale', 1, 16, 'Enlarge');
+    if (upscale !== 1) body.upscale = upscale;
+    body.format = $('format').value;
+    return {channels, body};
+  }
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const message = $('form-message');
+    message.classList.remove('error');
+    let request;
+    try {
+      request = readForm();
+    } catch (err) {
+      message.textContent = err.message;
+      message.classList.add('error');
+      return;
+    }
+    const submit = $('dither-submit');
+    submit.disabled = true;
+    message.textContent = 'Sending…';
+    try {
+      const record = await call('POST', `api/dithers/${view.uuid}/${request.channels}`, request.body,
+                                {'Idempotency-Key': newKey()});
+      view.awaiting = record.id;
+      if (!view.dithers.some((d) => d.id === record.id)) view.dithers.unshift(record);
+      message.textContent = `Dither #${record.id} requested; it appears below when it is ready.`;
+      renderImage();
+      pollSoon();
+    } catch (err) {
+      message.textContent = err.status === 400 ? `Not accepted: ${err.message}.` : err.message;
+      message.classList.add('error');
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  syncForm();
+
+  // ---------------------------------------------------------------- views, polling, health
+
+  let route = {name: 'gallery'};
+  function showView(name) {
+    $('gallery-view').hidden = name !== 'gallery';
+    $('image-view').hidden = name !== 'image';
+    $('not-found-view').hidden = name !== 'not-found';
+    if (name !== 'image') document.title = 'Dither';
+  }
+
+  function routeFromHash() {
+    const m = /^#\/images\/([0-9a-f-]{36})$/i.exec(location.hash);
+    return m ? {name: 'image', uuid: m[1].toLowerCase()} : {name: 'gallery'};
+  }
+
+  async function navigate() {
+    const previous = route;
+    route = routeFromHash();
+    if (route.name === 'image') {
+      if (view.uuid !== route.uuid) {
+        Object.assign(view, {uuid: route.uuid, image: null, dithers: [], selected: null,
+                             awaiting: null});
+        view.items.clear();
+        $('dithers').replaceChildren();
+        $('form-message').textContent = '';
+        cmpOriginal.removeAttribute('src');
+        cmpDither.removeAttribute('src');
+      }
+      try {
+        await refreshImage();
+      } catch (err) {
+        toast(err.message);
+      }
+      if (!$('image-view').hidden) $('image-title').focus();
+      else if (!$('not-found-view').hidden) $('not-found-title').focus();
+    } else {
+      view.uuid = null;
+      showView('gallery');
+      renderGallery();
+      if (previous.name === 'image') {
+        const back = previous.uuid && gallery.cards.get(previous.uuid);
+        (back && back.li.isConnected ? back.link : $('gallery-title')).focus();
+      }
+    }
+    pollSoon();
+  }
+  window.addEventListener('hashchange', navigate);
+
+  function busy() {
+    if (route.name === 'image') return view.dithers.some((d) => d.status === 'PENDING') ||
+                                       (view.image && view.image.status === 'PENDING');
+    return gallery.items.some((i) => i.status === 'PENDING') ||
+           uploads.some((u) => u.status === 'sending');
+  }
+
+  let pollTimer = null;
+  let polling = false;
+  let again = false;
+  async function poll() {
+    clearTimeout(pollTimer);
+    pollTimer = null;
+    if (document.hidden) return;
+    if (polling) {
+      again = true;
+      return;
+    }
+    polling = true;
+    try {
+      if (route.name === 'image' && view.uuid) await refreshImage();
+      else await refreshGallery();
+      $('health').hidden = healthy;
+    } catch (err) {
+      $('health').hidden = false;
+      $('health').textContent = err.code === 'network' ? 'Offline' : 'Service trouble';
+      $('health').title = err.message;
+    } finally {
+      polling = false;
+    }
+    if (again) {
+      again = false;
+      pollSoon();
+      return;
+    }
+    pollTimer = setTimeout(poll, busy() ? POLL_BUSY_MS : POLL_IDLE_MS);
+  }
+  function pollSoon() {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(poll, 50);
+  }
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden) pollSoon();
+  });
+
+  let healthy = true;
+  async function checkHealth() {
+    try {
+      const r = await fetch('health', {headers: {Accept: 'application/json'}});
+      healthy = r.ok;
+      if (!healthy) {
+        const data = parseJson(await r.text());
+        const down = data && data.services
+            ? Object.entries(data.services).filter(([, s]) => s.status !== 'ok').map(([n]) => n) : [];
+        $('health').textContent = down.length ? `Unavailable: ${down.join(', ')}` : 'Service trouble';
+      }
+    } catch {
+      healthy = false;
+      $('health').textContent = 'Offline';
+    }
+    $('health').hidden = healthy;
+  }
+  setInterval(() => {
+    if (!document.hidden) checkHealth();
+  }, 30000);
+
+  checkHealth();
+  navigate();
+})();
