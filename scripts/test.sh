@@ -2,8 +2,9 @@
 # Sets up, builds and runs every test: the Release build's unit tests (with the adapters' contract
 # tests against real PostgreSQL, Kafka and S3 servers, which ctest starts and stops through
 # scripts/infra/), the functional tests (the real program over HTTP) and the distributed tests
-# (one process per service on those servers); then the unit and functional tests again under
-# AddressSanitizer + UndefinedBehaviorSanitizer. This is what CI runs (.ci/run).
+# (one process per service on those servers) and the web page's end-to-end test (headless
+# Chromium); then the unit, functional and end-to-end tests again under AddressSanitizer +
+# UndefinedBehaviorSanitizer. This is what CI runs (.ci/run).
 #   scripts/test.sh             everything
 #   scripts/test.sh --quick     Release build only
 set -euo pipefail
@@ -25,6 +26,9 @@ scripts/functional.sh build/release/src/app/ditherd
 echo "== Distributed tests: PostgreSQL, Kafka, S3 and one process per service"
 scripts/distributed.sh build/release/src/app
 
+echo "== End-to-end test of the web page: ditherd and headless Chromium"
+scripts/e2e.sh build/release/src/app/ditherd
+
 if ((quick == 0)); then
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
   scripts/build.sh sanitize
@@ -38,4 +42,7 @@ if ((quick == 0)); then
   echo "== Functional tests: ditherd under AddressSanitizer + UndefinedBehaviorSanitizer"
   # The same suite; a sanitizer report on the server's stderr fails the test that caused it.
   DITHER_TEST_TIMEOUT_SCALE=4 scripts/functional.sh build/sanitize/src/app/ditherd
+
+  echo "== End-to-end test of the web page: ditherd under AddressSanitizer + UndefinedBehaviorSanitizer"
+  E2E_TIMEOUT_SCALE=4 scripts/e2e.sh build/sanitize/src/app/ditherd
 fi

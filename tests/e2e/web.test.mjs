@@ -1,0 +1,390 @@
+// End-to-end test of the web page: the real ditherd, Debian's Chromium driven by playwright-core.
+// Run by scripts/e2e.sh, which installs what it needs and passes:
+//   DITHERD    the ditherd binary
+//   E2E_PHOTO  a real photo (JPEG, under 4 MB and 4 MP)
+//   E2E_OUT    where the screenshots and the server's log go
+// Every step saves a screenshot (E2E_OUT/NN-name.png): look at them after a change to the page.
+import assert from 'node:assert/strict';
+import {spawn} from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {after, before, test} from 'node:test';
+
+import {chromium} from 'playwright-core';
+
+import {greyPng, hex, isPng, readPng} from './png.mjs';
+
+const DITHERD = process.env.DITHERD;
+const PHOTO = process.env.E2E_PHOTO;
+const OUT = process.env.E2E_OUT || fs.mkdtempSync(path.join(os.tmpdir(), 'dither-e2e-out-'));
+const MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
+const MAX_PIXELS = 4_000_000;
+const SLOW = Number(process.env.E2E_TIMEOUT_SCALE || 1);
+
+// EGA's 16 colours, the palette the test asks for (docs/API.md: `ega`).
+const EGA = new Set(('000000 0000aa 00aa00 00aaaa aa0000 aa00aa aa5500 aaaaaa ' +
+                     '555555 5555ff 55ff55 55ffff ff5555 ff55ff ffff55 ffffff').split(' ').map((h) => '#' + h));
+// The automatic dither's palette: levels:2, the 8 corners of the RGB cube.
+const CORNERS8 = new Set(['#000000', '#0000ff', '#00ff00', '#00ffff', '#ff0000', '#ff00ff', '#ffff00', '#ffffff']);
+
+let server;
+let base;
+let browser;
+let dataDir;
+let shot = 0;
+
+async function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const {port} = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitFor(check, what, timeoutMs = 30000) {
+  const deadline = Date.now() + timeoutMs * SLOW;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      const v = await check();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
+}
+
+async function api(pathname, init) {
+  const r = await fetch(new URL(pathname, base), init);
+  const text = await r.text();
+  return {status: r.status, body: text ? JSON.parse(text) : null};
+}
+
+async function screenshot(page, name) {
+  shot += 1;
+  const file = path.join(OUT, `${String(shot).padStart(2, '0')}-${name}.png`);
+  await page.screenshot({path: file, fullPage: true});
+  return file;
+}
+
+// What a page must never do: reach anything but the gateway, or log a script error.
+function watch(page) {
+  const seen = {external: [], errors: []};
+  page.on('request', (r) => {
+    const u = r.url();
+    if (!u.startsWith(base) && !u.startsWith('data:') && !u.startsWith('blob:')) seen.external.push(u);
+  });
+  page.on('pageerror', (e) => seen.errors.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) seen.errors.push(m.text());
+  });
+  page.on('dialog', (d) => d.accept());
+  return seen;
+}
+
+function colours(bytes) {
+  const png = readPng(bytes);
+  const set = new Set();
+  for (const p of png.pixels()) set.add(hex(p));
+  return {png, set};
+}
+
+before(async () => {
+  assert.ok(DITHERD && fs.existsSync(DITHERD), 'DITHERD must name the ditherd binary');
+  assert.ok(PHOTO && fs.existsSync(PHOTO), 'E2E_PHOTO must name a photo');
+  fs.mkdirSync(OUT, {recursive: true});
+  for (const f of fs.readdirSync(OUT)) if (f.endsWith('.png')) fs.rmSync(path.join(OUT, f));
+  dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dither-e2e-'));
+  const [port, upload, dither, notify] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  base = `http://127.0.0.1:${port}/`;
+  const log = fs.openSync(path.join(OUT, 'ditherd.log'), 'w');
+  server = spawn(DITHERD, [], {
+    env: {
+      ...process.env, DITHER_DATA_DIR: dataDir, DITHER_HOST: '127.0.0.1', DITHER_PORT: String(port),
+      UPLOAD_SERVICE_PORT: String(upload), DITHER_SERVICE_PORT: String(dither),
+      NOTIFY_SERVICE_PORT: String(notify), MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
+      MAX_PIXELS: String(MAX_PIXELS),
+    },
+    stdio: ['ignore', log, log],
+  });
+  await waitFor(async () => (await fetch(new URL('health', base))).ok, 'ditherd to be healthy');
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    // Playwright gives every launch a new, empty profile directory (--user-data-dir).
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+async function stopServer() {
+  if (!server) return null;
+  if (server.exitCode === null && server.signalCode === null) {
+    const exited = new Promise((r) => server.once('exit', (code, signal) => r({code, signal})));
+    server.kill('SIGTERM');
+    return exited;
+  }
+  return {code: server.exitCode, signal: server.signalCode};
+}
+
+after(async () => {
+  await browser?.close();
+  await stopServer();
+  if (dataDir) fs.rmSync(dataDir, {recursive: true, force: true});
+  console.log(`screenshots: ${OUT}`);
+});
+
+test('the page: upload, watch, dither, compare, download, delete', async (t) => {
+  const context = await browser.newContext({viewport: {width: 1280, height: 900}, acceptDownloads: true});
+  context.setDefaultTimeout(30000 * SLOW);
+  const page = await context.newPage();
+  const seen = watch(page);
+  const photo = fs.readFileSync(PHOTO);
+  const photoName = path.basename(PHOTO);
+  let uuid;
+  let requested;
+
+  await t.test('an empty gallery', async () => {
+    const response = await page.goto(base);
+    assert.equal(response.status(), 200);
+    assert.match(response.headers()['content-security-policy'], /default-src 'none'/);
+    await page.getByText('No images yet').waitFor();
+    assert.equal(await page.title(), 'Dither');
+    await screenshot(page, 'empty');
+  });
+
+  await t.test('every rejection is explained and leaves nothing', async () => {
+    const uploads = page.locator('#uploads li');
+    // Dropped on the drop zone, as a user drags a file from the desktop.
+    await page.evaluate(() => {
+      const data = new DataTransfer();
+      data.items.add(new File(['just some text, not a picture\n'], 'notes.png', {type: 'image/png'}));
+      document.getElementById('drop').dispatchEvent(
+          new DragEvent('drop', {dataTransfer: data, bubbles: true, cancelable: true}));
+    });
+    await uploads.filter({hasText: 'notes.png'}).getByText('Not an image this service accepts').waitFor();
+
+    const files = page.locator('#files');
+    await files.setInputFiles({name: 'cut.jpg', mimeType: 'image/jpeg', buffer: photo.subarray(0, photo.length >> 1)});
+    await uploads.filter({hasText: 'cut.jpg'}).getByText('cannot be decoded').waitFor();
+
+    await files.setInputFiles({name: 'huge.png', mimeType: 'image/png', buffer: greyPng(2500, 2000)});
+    await uploads.filter({hasText: 'huge.png'}).getByText('Too many pixels').waitFor();
+
+    await files.setInputFiles({name: 'big.jpg', mimeType: 'image/jpeg', buffer: Buffer.alloc(MAX_UPLOAD_BYTES + 1024, 1)});
+    await uploads.filter({hasText: 'big.jpg'}).getByText('Too large: the limit is 4.0 MB per file.').waitFor();
+
+    await page.fill('#email', 'someone@localhost');
+    await files.setInputFiles({name: photoName, mimeType: 'image/jpeg', buffer: photo});
+    await uploads.filter({hasText: photoName}).getByText(/e-?mail|address/i).waitFor();
+    assert.equal(await uploads.locator('[role="alert"]').count(), 5);
+
+    const listed = await api('api/images');
+    assert.equal(listed.body.items.length, 0, 'a rejected upload was stored');
+    await screenshot(page, 'rejections');
+  });
+
+  await t.test('upload a photo with an e-mail address and watch it finish', async () => {
+    await page.click('#clear-uploads');
+    assert.equal(await page.locator('#uploads li').count(), 0);
+    await page.fill('#email', 'reader@example.org');
+    await page.locator('#files').setInputFiles({name: photoName, mimeType: 'image/jpeg', buffer: photo});
+    const row = page.locator('#uploads li', {hasText: photoName});
+    await row.getByRole('link', {name: 'Open'}).waitFor();
+    assert.equal(await row.locator('progress').evaluate((p) => p.value), 1);
+    const card = page.locator('#gallery li', {hasText: photoName});
+    await card.waitFor();
+    await screenshot(page, 'uploaded');
+    // Live: the card turns FINISHED without a reload.
+    await card.locator('.badge.FINISHED').waitFor({timeout: 60000 * SLOW});
+    await row.getByText('Uploaded and dithered').waitFor();
+    uuid = (await card.locator('a').getAttribute('href')).split('/').pop();
+    const record = await api(`api/images/${uuid}`);
+    assert.equal(record.body.status, 'FINISHED');
+    assert.equal(await card.locator('img').evaluate((i) => i.complete && i.naturalWidth > 0), true);
+    await screenshot(page, 'finished');
+  });
+
+  await t.test('open the image from the keyboard', async () => {
+    await page.locator('#gallery li a').first().focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#image-view').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.id), 'image-title');
+    assert.equal(await page.textContent('#image-title'), photoName);
+    await page.locator('#dithers li .badge.FINISHED').first().waitFor();
+    assert.equal(await page.locator('#dithers li').count(), 1);
+    await page.waitForFunction(() => document.getElementById('cmp-dither').naturalWidth > 0);
+    await screenshot(page, 'image');
+  });
+
+  await t.test('request a dither with another palette and see it appear', async () => {
+    await page.selectOption('#algorithm', 'atkinson');
+    await page.selectOption('#palette-kind', 'named');
+    await page.selectOption('#palette-name', 'ega');
+    await page.check('#serpentine');
+    await page.click('#dither-submit');
+    await page.getByText(/Dither #\d+ requested/).waitFor();
+    requested = Number(/#(\d+)/.exec(await page.textContent('#form-message'))[1]);
+    const item = page.locator(`#dithers li[data-id="${requested}"]`);
+    await item.locator('.badge.FINISHED').waitFor({timeout: 60000 * SLOW});
+    assert.equal(await page.locator('#dithers li').count(), 2);
+    assert.match(await item.textContent(), /atkinson/);
+    assert.match(await item.textContent(), /ega/);
+    // The comparison switches to the new dither by itself.
+    await page.waitForFunction((id) => document.getElementById('cmp-dither').alt.startsWith(`Dither #${id}`), requested);
+    await page.waitForFunction(() => document.getElementById('cmp-dither').complete &&
+                                     document.getElementById('cmp-dither').naturalWidth > 0);
+    const dither = (await api(`api/dithers/${uuid}`)).body.items.find((d) => d.id === requested);
+    assert.equal(dither.palette, 'ega');
+    assert.equal(dither.algorithm, 'atkinson');
+    await screenshot(page, 'new-dither');
+  });
+
+  await t.test('a bad option is explained', async () => {
+    await page.selectOption('#palette-kind', 'levels');
+    await page.fill('#palette-count', '300');
+    await page.click('#dither-submit');
+    await page.locator('#form-message.error').getByText('from 2 to 256').waitFor();
+    await page.fill('#palette-count', '2');
+    await page.selectOption('#palette-kind', 'named');
+  });
+
+  await t.test('compare: slider, side by side, zoomed pixel-exact', async () => {
+    const split = page.locator('#split');
+    await split.focus();
+    for (let i = 0; i < 10; i++) await page.keyboard.press('ArrowLeft');
+    assert.equal(await page.locator('#stage-inner').evaluate((e) => e.style.getPropertyValue('--split')), '40%');
+    await screenshot(page, 'compare-slider');
+
+    // 4x: every image pixel is a 4x4 block of screen pixels, with no smoothing. Shown dither-only
+    // (split at 0), a screenshot of the stage then holds nothing but EGA colours.
+    await page.selectOption('#zoom', '4');
+    await page.keyboard.press('Home');
+    await split.focus();
+    await page.keyboard.press('Home');
+    const geometry = await page.evaluate(() => {
+      const img = document.getElementById('cmp-dither');
+      return {
+        rendering: getComputedStyle(img).imageRendering,
+        width: img.getBoundingClientRect().width,
+        natural: img.naturalWidth,
+        dpr: window.devicePixelRatio,
+      };
+    });
+    assert.equal(geometry.rendering, 'pixelated');
+    assert.equal(geometry.width, (geometry.natural * 4) / geometry.dpr);
+    assert.match(await page.textContent('#compare-caption'), /4×, pixel-exact/);
+    const stage = await page.locator('#stage').boundingBox();
+    const crop = await page.screenshot({
+      clip: {x: stage.x + stage.width * 0.3, y: stage.y + 60, width: 160, height: 120},
+    });
+    const {set} = colours(crop);
+    const stray = [...set].filter((c) => !EGA.has(c));
+    assert.deepEqual(stray, [], 'the zoomed dither shows colours outside EGA: it was smoothed');
+    assert.ok(set.size >= 2, 'the crop shows a single colour');
+    await screenshot(page, 'compare-zoom4');
+
+    await page.selectOption('#zoom', 'fit');
+    await split.focus();
+    await page.keyboard.press('End');
+    await page.getByText('Side by side', {exact: true}).click();
+    const panes = await page.$$eval('#stage .pane', (ps) => ps.map((p) => p.getBoundingClientRect().toJSON()));
+    assert.equal(panes.length, 2);
+    assert.ok(panes[1].left >= panes[0].right - 1 || panes[1].top >= panes[0].bottom - 1, 'the panes overlap');
+    await screenshot(page, 'compare-side');
+    await page.getByText('Slider', {exact: true}).click();
+  });
+
+  await t.test('download the dither: a PNG whose colours are all EGA', async () => {
+    const item = page.locator(`#dithers li[data-id="${requested}"]`);
+    const [download] = await Promise.all([page.waitForEvent('download'),
+                                          item.getByRole('link', {name: `Download dither #${requested}`}).click()]);
+    assert.match(download.suggestedFilename(), new RegExp(`-dither-${requested}\\.png$`));
+    const file = path.join(OUT, download.suggestedFilename());
+    await download.saveAs(file);
+    const bytes = fs.readFileSync(file);
+    assert.ok(isPng(bytes), 'the download is not a PNG');
+    const {png, set} = colours(bytes);
+    const record = await api(`api/images/${uuid}`);
+    assert.equal(png.width, record.body.width);
+    assert.equal(png.height, record.body.height);
+    const stray = [...set].filter((c) => !EGA.has(c));
+    assert.deepEqual(stray, [], 'colours outside the EGA palette');
+    assert.ok(set.size >= 4, `only ${set.size} colours used`);
+    fs.rmSync(file);
+
+    // And the automatic one: the prototype's 8 colours.
+    const auto = (await api(`api/dithers/${uuid}`)).body.items.find((d) => d.source === 'auto');
+    const autoItem = page.locator(`#dithers li[data-id="${auto.id}"]`);
+    const [second] = await Promise.all([page.waitForEvent('download'),
+                                        autoItem.getByRole('link', {name: /Download/}).click()]);
+    const autoColours = colours(fs.readFileSync(await second.path())).set;
+    assert.deepEqual([...autoColours].filter((c) => !CORNERS8.has(c)), []);
+  });
+
+  await t.test('a phone-sized screen', async () => {
+    const phone = await browser.newContext({viewport: {width: 390, height: 844}, deviceScaleFactor: 2,
+                                            isMobile: true, hasTouch: true});
+    phone.setDefaultTimeout(30000 * SLOW);
+    const small = await phone.newPage();
+    const phoneSeen = watch(small);
+    await small.goto(base);
+    await small.locator('#gallery li').first().waitFor();
+    const overflow = () => small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    assert.ok(await overflow() <= 0, 'the gallery scrolls sideways on a phone');
+    await screenshot(small, 'phone-gallery');
+    await small.goto(`${base}#/images/${uuid}`);
+    await small.locator(`#dithers li[data-id="${requested}"] .badge.FINISHED`).waitFor();
+    await small.waitForFunction(() => document.getElementById('cmp-dither').naturalWidth > 0);
+    assert.ok(await overflow() <= 0, 'the image page scrolls sideways on a phone');
+    // At 2 device pixels per CSS pixel, 1:1 is half the CSS width.
+    await small.selectOption('#zoom', '1');
+    const w = await small.evaluate(() => document.getElementById('cmp-dither').getBoundingClientRect().width);
+    assert.equal(w, (await small.evaluate(() => document.getElementById('cmp-dither').naturalWidth)) / 2);
+    await small.selectOption('#zoom', 'fit');
+    await screenshot(small, 'phone-image');
+    assert.deepEqual(phoneSeen.external, []);
+    assert.deepEqual(phoneSeen.errors, []);
+    await phone.close();
+  });
+
+  await t.test('delete a dither, then the image', async () => {
+    const url = (await api(`api/dithers/${uuid}`)).body.items.find((d) => d.id === requested).url_dither;
+    await page.locator(`#dithers li[data-id="${requested}"]`).getByRole('button', {name: /Delete/}).click();
+    await page.locator(`#dithers li[data-id="${requested}"]`).waitFor({state: 'detached'});
+    assert.equal(await page.locator('#dithers li').count(), 1);
+    assert.equal((await fetch(url)).status, 404);
+    await waitFor(async () => (await api(`api/images/${uuid}`)).body.dithers.length === 1, 'the summary to go');
+    await screenshot(page, 'dither-deleted');
+
+    await page.click('#delete-image');
+    await page.locator('#gallery-view').waitFor();
+    await page.getByText('No images yet').waitFor();
+    assert.equal(await page.locator('#gallery li').count(), 0);
+    assert.equal((await api(`api/images/${uuid}`)).status, 404);
+    await waitFor(async () => (await api(`api/dithers/${uuid}`)).status === 404, 'the dithers to go');
+    await screenshot(page, 'deleted');
+  });
+
+  await t.test('nothing but the gateway was asked for anything, and no script error', () => {
+    assert.deepEqual(seen.external, []);
+    assert.deepEqual(seen.errors, []);
+  });
+  await context.close();
+});
+
+test('ditherd stops cleanly, with no sanitizer report', async () => {
+  const {code, signal} = await stopServer();
+  const log = fs.readFileSync(path.join(OUT, 'ditherd.log'), 'utf8');
+  assert.doesNotMatch(log, /ERROR: (Address|Leak)Sanitizer|runtime error:/, 'sanitizer report in ditherd.log');
+  assert.equal(signal, null);
+  assert.equal(code, 0);
+});
