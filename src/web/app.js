@@ -299,19 +299,32 @@
 
   // ---------------------------------------------------------------- gallery
 
-  const gallery = {items: [], cursor: null, loaded: false, cards: new Map()};
+  // `wanted`: how many of the newest images are shown: a page at first, one more page per "Show
+  // older images", one more per image that arrives while the page is open.
+  const gallery = {items: [], cursor: null, loaded: false, wanted: PAGE, cards: new Map()};
 
   function galleryAdd(record) {
-    if (!gallery.items.some((i) => i.uuid === record.uuid)) gallery.items.unshift(record);
+    if (!gallery.items.some((i) => i.uuid === record.uuid)) {
+      gallery.items.unshift(record);
+      gallery.wanted = Math.min(1000, gallery.wanted + 1);
+    }
     renderGallery();
   }
 
   async function refreshGallery() {
-    // The newest images, as many as are shown; older pages come with "Show older images".
-    const limit = Math.min(1000, Math.max(PAGE, gallery.items.length));
-    const page = await call('GET', `api/images?limit=${limit}`);
+    let page = await call('GET', `api/images?limit=${gallery.wanted}`);
+    if (gallery.loaded) {
+      const known = new Set(gallery.items.map((i) => i.uuid));
+      const newest = gallery.items.length ? gallery.items[0].created_at : '';
+      const arrived = page.items.filter((i) => !known.has(i.uuid) && i.created_at >= newest).length;
+      if (arrived > 0) {
+        gallery.wanted = Math.min(1000, gallery.wanted + arrived);
+        // What arrived pushed shown ones off the end: ask again for all of them.
+        if (page.next_cursor) page = await call('GET', `api/images?limit=${gallery.wanted}`);
+      }
+    }
     gallery.items = page.items;
-    if (!gallery.loaded || gallery.items.length <= limit) gallery.cursor = page.next_cursor;
+    gallery.cursor = page.next_cursor;
     gallery.loaded = true;
     renderGallery();
   }
@@ -326,6 +339,7 @@
       const known = new Set(gallery.items.map((i) => i.uuid));
       for (const item of page.items) if (!known.has(item.uuid)) gallery.items.push(item);
       gallery.cursor = page.next_cursor;
+      gallery.wanted = Math.min(1000, Math.max(gallery.wanted, gallery.items.length));
       renderGallery();
     } catch (err) {
       toast(`Cannot load older images: ${err.message}`);
@@ -363,8 +377,6 @@
         if (c.img.getAttribute('src') !== src) c.img.src = src;
         c.name.textContent = r.filename || '(no name)';
         c.link.title = r.filename || '';
-        c.link.setAttribute('aria-label',
-                            `${r.filename || 'image'}, ${STATUS_TEXT[r.status] || r.status}`);
         c.status.replaceChildren(badge(r.status));
       }
       c.meta.textContent = `${r.width}×${r.height} · ${bytes(r.size)} · ${when(r.created_at)}`;
@@ -714,7 +726,14 @@
     }
     $('strength-out').textContent = Number($('strength').value).toFixed(2);
   }
-  form.addEventListener('input', syncForm);
+  form.addEventListener('input', () => {
+    // A complaint about the form goes once the form changes.
+    if ($('form-message').classList.contains('error')) {
+      $('form-message').textContent = '';
+      $('form-message').classList.remove('error');
+    }
+    syncForm();
+  });
   form.addEventListener('change', syncForm);
 
   const DEFAULT_COLOURS = ['#000000', '#ffffff', '#e4572e', '#2e86ab'];

@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {after, before, test} from 'node:test';
 
+import {createRequire} from 'node:module';
 import {chromium} from 'playwright-core';
 
 import {greyPng, hex, isPng, readPng} from './png.mjs';
@@ -88,6 +89,19 @@ function watch(page) {
   });
   page.on('dialog', (d) => d.accept());
   return seen;
+}
+
+// WCAG 2.1 A and AA rules of axe-core (contrast, names, labels, roles, keyboard...) on what the
+// page shows now.
+const AXE = fs.readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+async function assertAccessible(page, where) {
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
+  const result = await page.evaluate(() => window.axe.run(document, {
+    runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},
+  }));
+  const problems = result.violations.map(
+      (v) => `${v.id} (${v.impact}): ${v.help} at ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  assert.deepEqual(problems, [], `accessibility problems on ${where}`);
 }
 
 function colours(bytes) {
@@ -190,6 +204,7 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     const listed = await api('api/images');
     assert.equal(listed.body.items.length, 0, 'a rejected upload was stored');
     await screenshot(page, 'rejections');
+    await assertAccessible(page, 'the gallery with rejected uploads');
   });
 
   await t.test('upload a photo with an e-mail address and watch it finish', async () => {
@@ -211,6 +226,7 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     assert.equal(record.body.status, 'FINISHED');
     assert.equal(await card.locator('img').evaluate((i) => i.complete && i.naturalWidth > 0), true);
     await screenshot(page, 'finished');
+    await assertAccessible(page, 'the gallery');
   });
 
   await t.test('open the image from the keyboard', async () => {
@@ -246,6 +262,7 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     assert.equal(dither.palette, 'ega');
     assert.equal(dither.algorithm, 'atkinson');
     await screenshot(page, 'new-dither');
+    await assertAccessible(page, 'the image page');
   });
 
   await t.test('a bad option is explained', async () => {
@@ -351,6 +368,7 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     assert.equal(w, (await small.evaluate(() => document.getElementById('cmp-dither').naturalWidth)) / 2);
     await small.selectOption('#zoom', 'fit');
     await screenshot(small, 'phone-image');
+    await assertAccessible(small, 'the image page on a phone');
     assert.deepEqual(phoneSeen.external, []);
     assert.deepEqual(phoneSeen.errors, []);
     await phone.close();
@@ -372,6 +390,32 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     assert.equal((await api(`api/images/${uuid}`)).status, 404);
     await waitFor(async () => (await api(`api/dithers/${uuid}`)).status === 404, 'the dithers to go');
     await screenshot(page, 'deleted');
+  });
+
+  await t.test('paging: newest first, older ones on request, new ones arrive by themselves', async () => {
+    // 25 small images through the API (one more than a page), then one more while the page is open.
+    for (let i = 0; i < 25; i++) {
+      const form = new FormData();
+      form.append('file', new Blob([greyPng(64, 48, 8 + i * 9)], {type: 'image/png'}), `grey-${String(i).padStart(2, '0')}.png`);
+      assert.equal((await fetch(new URL('api/images', base), {method: 'POST', body: form})).status, 201);
+    }
+    await page.reload();
+    const names = () => page.$$eval('#gallery li .name', (ns) => ns.map((n) => n.textContent));
+    await page.locator('#gallery li').nth(23).waitFor();
+    assert.equal(await page.locator('#gallery li').count(), 24);
+    assert.deepEqual((await names()).slice(0, 3), ['grey-24.png', 'grey-23.png', 'grey-22.png']);
+    await page.getByRole('button', {name: 'Show older images'}).click();
+    await page.locator('#gallery li').nth(24).waitFor();
+    assert.equal((await names())[24], 'grey-00.png');
+    await page.getByRole('button', {name: 'Show older images'}).waitFor({state: 'hidden'});
+
+    const form = new FormData();
+    form.append('file', new Blob([greyPng(64, 48, 250)], {type: 'image/png'}), 'grey-late.png');
+    assert.equal((await fetch(new URL('api/images', base), {method: 'POST', body: form})).status, 201);
+    await page.locator('#gallery li').nth(25).waitFor();
+    assert.equal((await names())[0], 'grey-late.png');
+    await page.locator('#gallery li', {hasText: 'grey-late.png'}).locator('.badge.FINISHED').waitFor();
+    await screenshot(page, 'paging');
   });
 
   await t.test('nothing but the gateway was asked for anything, and no script error', () => {
