@@ -1,7 +1,9 @@
 #include "messaging/events.h"
 
 #include <boost/json.hpp>
+#include <cstdint>
 #include <ctime>
+#include <limits>
 
 namespace dither {
 namespace {
@@ -79,6 +81,13 @@ std::string uuid_body(const ImageId& uuid) {
   return json::serialize(o);
 }
 
+std::string dither_deleted_body(const DitherDeletedEvent& e) {
+  json::object o;
+  o["uuid"] = e.uuid.value;
+  if (e.dither_id) o["dither_id"] = *e.dither_id;
+  return json::serialize(o);
+}
+
 Result<ImageUploadedEvent> read_image_uploaded(std::string_view body) {
   Result<json::object> o = parse_object(body);
   if (!o) return o.error();
@@ -130,6 +139,29 @@ Result<ImageId> read_uuid(std::string_view body) {
   Result<json::object> o = parse_object(body);
   if (!o) return o.error();
   return uuid_field(*o);
+}
+
+Result<DitherDeletedEvent> read_dither_deleted(std::string_view body) {
+  Result<json::object> o = parse_object(body);
+  if (!o) return o.error();
+  Result<ImageId> uuid = uuid_field(*o);
+  if (!uuid) return uuid.error();
+  DitherDeletedEvent e;
+  e.uuid = std::move(*uuid);
+  const json::value* id = o->if_contains("dither_id");
+  if (id != nullptr && !id->is_null()) {
+    const bool positive =
+        (id->is_int64() && id->as_int64() > 0) ||
+        (id->is_uint64() && id->as_uint64() > 0 &&
+         id->as_uint64() <= static_cast<uint64_t>(std::numeric_limits<int64_t>::max()));
+    if (!positive) {
+      return make_error(
+          ErrorKind::kInvalidArgument,
+          "DITHER_DELETED for " + e.uuid.value + " has a dither_id that is not a positive integer");
+    }
+    e.dither_id = id->is_int64() ? id->as_int64() : static_cast<int64_t>(id->as_uint64());
+  }
+  return e;
 }
 
 std::string iso_time(int64_t millis) {

@@ -3,7 +3,8 @@
 // Bodies are JSON objects. Every body keeps the Python prototype's fields (IMAGE_UPLOADED
 // `uuid, url, filename`; DITHER_UPLOADED `uuid, url_dither`; IMAGE_DELETED, DITHER_DELETED
 // `uuid`) so a consumer written for the prototype understands ours; the rest are additions, and
-// readers ignore fields they do not know.
+// readers ignore fields they do not know. DITHER_DELETED adds `dither_id` when only that one
+// dither of the image was deleted; without it, every dither of the image went.
 #pragma once
 
 #include <optional>
@@ -44,16 +45,27 @@ struct DitherEvent {
   std::string email;     // the original's, for the notification service; "" when none
 };
 
+// DITHER_DELETED: every dither of `uuid` (no dither_id), or only dither `dither_id`.
+struct DitherDeletedEvent {
+  ImageId uuid;
+  std::optional<int64_t> dither_id;
+};
+
 std::string image_uploaded_body(const ImageUploadedEvent& e);
 std::string dither_event_body(const DitherEvent& e, bool failed);
-// IMAGE_DELETED and DITHER_DELETED: {"uuid": ...}.
+// IMAGE_DELETED and DITHER_DELETED of every dither: {"uuid": ...}.
 std::string uuid_body(const ImageId& uuid);
+// DITHER_DELETED: {"uuid": ...}, plus "dither_id": N when `dither_id` is given.
+std::string dither_deleted_body(const DitherDeletedEvent& e);
 
 // Readers: kInvalidArgument when the body is not a JSON object or lacks a required field
 // (a message that can never be processed: it goes to the dead-letter topic).
 Result<ImageUploadedEvent> read_image_uploaded(std::string_view body);
 Result<DitherEvent> read_dither_event(std::string_view body);
 Result<ImageId> read_uuid(std::string_view body);
+// A DITHER_DELETED body: `dither_id` absent (or null) means every dither of the image; present,
+// it must be a positive integer (kInvalidArgument otherwise).
+Result<DitherDeletedEvent> read_dither_deleted(std::string_view body);
 
 // ISO 8601 UTC with milliseconds, e.g. "2026-11-30T12:00:00.123Z".
 std::string iso_time(int64_t millis);

@@ -136,6 +136,43 @@ TEST(Events, DitherEventsAndBadBodies) {
   EXPECT_FALSE(read_image_uploaded("{\"uuid\":\"" + e.uuid.value + "\",\"url\":\"u\"}").ok());
 }
 
+TEST(Events, DitherDeletedOfOneOrEveryDither) {
+  const ImageId uuid = new_image_id();
+  // Every dither: the prototype's body, exactly.
+  const std::string all = dither_deleted_body({uuid, std::nullopt});
+  EXPECT_EQ(all, uuid_body(uuid));
+  auto back = read_dither_deleted(all);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->uuid, uuid);
+  EXPECT_FALSE(back->dither_id.has_value());
+
+  // One dither: the prototype's field plus dither_id.
+  const std::string one = dither_deleted_body({uuid, 42});
+  auto o = boost::json::parse(one).as_object();
+  EXPECT_EQ(o.at("uuid").as_string(), uuid.value);
+  EXPECT_EQ(o.at("dither_id").as_int64(), 42);
+  EXPECT_EQ(read_uuid(one)->value, uuid.value) << "a reader of the uuid alone still works";
+  back = read_dither_deleted(one);
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->dither_id, std::optional<int64_t>{42});
+
+  // Unknown fields are ignored; a null dither_id is the same as none.
+  const std::string prefix = "{\"uuid\":\"" + uuid.value + "\"";
+  back = read_dither_deleted(prefix + ",\"dither_id\":null,\"later\":[1]}");
+  ASSERT_TRUE(back.ok());
+  EXPECT_FALSE(back->dither_id.has_value());
+  for (std::string_view bad_id :
+       {"0", "-3", "1.5", "\"7\"", "true", "{}", "18446744073709551615"}) {
+    EXPECT_EQ(
+        read_dither_deleted(prefix + ",\"dither_id\":" + std::string(bad_id) + "}").error().kind,
+        ErrorKind::kInvalidArgument)
+        << bad_id;
+  }
+  for (std::string_view bad : {"", "[]", "{", "{\"dither_id\": 3}", "{\"uuid\": \"nope\"}"}) {
+    EXPECT_EQ(read_dither_deleted(bad).error().kind, ErrorKind::kInvalidArgument) << bad;
+  }
+}
+
 TEST(Events, IsoTime) {
   EXPECT_EQ(iso_time(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(iso_time(1796040000123), "2026-11-30T12:00:00.123Z");

@@ -43,6 +43,12 @@ class ImageRepository : public Outbox {
                                    std::string_view message_id) = 0;
   // DITHER_DELETED: status DITHER_DELETED, url_dither cleared, the dither summaries removed.
   virtual Result<bool> mark_dithers_deleted(const ImageId& uuid, std::string_view message_id) = 0;
+  // DITHER_DELETED naming one dither: only the summary with `dither_id` is removed (if there is
+  // one). Then url_dither is that of the newest (highest dither_id) remaining FINISHED summary
+  // and the status FINISHED, error cleared; when no FINISHED summary remains, url_dither is ""
+  // and the status DITHER_DELETED (error kept, as mark_dithers_deleted keeps it).
+  virtual Result<bool> mark_dither_deleted(const ImageId& uuid, int64_t dither_id,
+                                           std::string_view message_id) = 0;
 
   // Whether the store answers (for /health).
   virtual Status ping() = 0;
@@ -81,6 +87,12 @@ class DitherRepository : public Outbox {
   virtual Result<bool> finish_dither(DitherId id, const ObjectKey& blob_key,
                                      std::string_view url_dither, const Message& event) = 0;
   virtual Result<bool> fail_dither(DitherId id, std::string_view error, const Message& event) = 0;
+
+  // Removes dither `id` and queues `deleted` (DITHER_DELETED) in one transaction; returns the
+  // removed dither (its blob is the caller's to remove). kNotFound, changing nothing, when there
+  // is no such dither or it belongs to another original than `uuid`.
+  virtual Result<DitherRecord> delete_dither(const ImageId& uuid, DitherId id,
+                                             const Message& deleted) = 0;
 
   // Removes every dither of `uuid` and queues `deleted` (DITHER_DELETED) when there was at least
   // one; with `forget_original` also forgets the original (IMAGE_DELETED). Once per `message_id`

@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <functional>
+#include <optional>
 
 #include "adapters/fs/fs_blob_store.h"
 #include "adapters/inproc/in_process_bus.h"
@@ -13,6 +15,7 @@
 #include "adapters/sqlite/sqlite_image_repository.h"
 #include "engine/testing/test_images.h"
 #include "imaging/codec.h"
+#include "messaging/events.h"
 #include "messaging/outbox_relay.h"
 #include "services/dither/dither_service.h"
 #include "services/dither/dither_workers.h"
@@ -85,6 +88,29 @@ class Services : public ::testing::Test {
     }
     ADD_FAILURE() << "image " << uuid.value << " never reached the status";
     return {};
+  }
+
+  // Waits until dither `id` is no longer PENDING; returns it.
+  DitherRecord wait_dither(DitherId id) {
+    for (int i = 0; i < 3000; ++i) {
+      Result<DitherRecord> d = dithers_->get_dither(id);
+      if (d && d->status != kStatusPending) return *d;
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    ADD_FAILURE() << "dither " << id.value << " never finished";
+    return {};
+  }
+
+  // The DITHER_* messages seen for `uuid` about dither `id` (by the body's dither_id).
+  std::vector<Message> dither_messages(const ImageId& uuid, int64_t id) {
+    std::lock_guard lock(mutex_);
+    std::vector<Message> out;
+    for (const Message& m : seen_) {
+      if (m.key != uuid.value || m.topic != topics_.dither) continue;
+      Result<DitherDeletedEvent> e = read_dither_deleted(m.body);
+      if (e && e->dither_id == std::optional<int64_t>{id}) out.push_back(m);
+    }
+    return out;
   }
 
   std::vector<std::string> types_for(const ImageId& uuid) {
@@ -267,6 +293,237 @@ TEST_F(Services, OrphanOriginalsAreSwept) {
   EXPECT_TRUE(blobs_->get(kept->blob_key).ok());
 }
 
+TEST_F(Services, OneDitherIsDeletedAndTheImageShowsTheNewestFinishedOneLeft) {
+  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "");
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  const ImageRecord first = wait_for(up->uuid, {kStatusFinished});
+  const DitherRecord older = dither_->dithers_of(up->uuid.value)->at(0);
+  Result<DitherRecord> asked = dither_->request(up->uuid.value, "4", {{"format", "gif"}}, "r1");
+  ASSERT_TRUE(asked.ok()) << asked.error().message;
+  const DitherRecord newer = wait_dither(asked->id);
+  ASSERT_EQ(newer.status, kStatusFinished) << newer.error;
+  dither_relay_->drain();
+  ASSERT_EQ(images_->get_image(up->uuid)->url_dither, newer.url_dither);
+  ASSERT_TRUE(blobs_->get(newer.blob_key).ok());
+
+  // Requests that delete nothing.
+  const auto kind = [](const Result<DitherRecord>& r) {
+    return r.ok() ? std::string("ok") : std::string(to_string(r.error().kind));
+  };
+  EXPECT_EQ(kind(dither_->remove_dither("not-a-uuid", newer.id, "")), "invalid_argument");
+  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, DitherId{0}, "")), "invalid_argument");
+  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, DitherId{-4}, "")), "invalid_argument");
+  EXPECT_EQ(kind(dither_->remove_dither(new_image_id().value, newer.id, "")), "not_found");
+  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, DitherId{newer.id.value + 1000}, "")),
+            "not_found");
+  Result<ImageRecord> other = upload_->upload(png_photo(16, 16), "b.png", "", "");
+  ASSERT_TRUE(other.ok());
+  wait_for(other->uuid, {kStatusFinished});
+  const DitherRecord others = dither_->dithers_of(other->uuid.value)->at(0);
+  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, others.id, "")), "not_found");
+  EXPECT_EQ(kind(dither_->remove_dither(other->uuid.value, newer.id, "")), "not_found");
+  EXPECT_TRUE(blobs_->get(others.blob_key).ok());
+  EXPECT_TRUE(blobs_->get(newer.blob_key).ok());
+  EXPECT_EQ(dither_->dithers_of(up->uuid.value)->size(), 2u);
+  EXPECT_EQ(dither_->dithers_of(other->uuid.value)->size(), 1u);
+
+  // The newer one goes: its file, its row, its summary; the image shows the older one.
+  const std::string trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  Result<DitherRecord> removed = dither_->remove_dither(up->uuid.value, newer.id, trace);
+  ASSERT_TRUE(removed.ok()) << removed.error().message;
+  EXPECT_EQ(removed->id, newer.id);
+  EXPECT_EQ(blobs_->get(newer.blob_key).error().kind, ErrorKind::kNotFound);
+  EXPECT_TRUE(blobs_->get(older.blob_key).ok());
+  EXPECT_EQ(dithers_->get_dither(newer.id).error().kind, ErrorKind::kNotFound);
+  ASSERT_EQ(dither_->dithers_of(up->uuid.value)->size(), 1u);
+  dither_relay_->drain();
+  ImageRecord image = *images_->get_image(up->uuid);
+  EXPECT_EQ(image.status, kStatusFinished);
+  EXPECT_EQ(image.url_dither, first.url_dither);
+  EXPECT_EQ(image.url_dither, older.url_dither);
+  ASSERT_EQ(image.dithers.size(), 1u);
+  EXPECT_EQ(image.dithers[0].dither_id, older.id.value);
+  std::vector<Message> about = dither_messages(up->uuid, newer.id.value);
+  ASSERT_EQ(about.size(), 2u);
+  EXPECT_EQ(about[0].message_type(), kDitherUploaded);
+  EXPECT_EQ(about[1].message_type(), kDitherDeleted);
+  EXPECT_EQ(about[1].body, R"({"uuid":")" + up->uuid.value + R"(","dither_id":)" +
+                               std::to_string(newer.id.value) + "}");
+  EXPECT_EQ(about[1].header(kHeaderTraceparent).value_or("").substr(0, 35), trace.substr(0, 35))
+      << "DITHER_DELETED continues the request's trace";
+  // Delivered again: nothing changes. Deleting it again: 404.
+  ASSERT_TRUE(upload_->on_dither_message(about[1]).ok());
+  EXPECT_EQ(images_->get_image(up->uuid)->url_dither, older.url_dither);
+  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, newer.id, "")), "not_found");
+
+  // The last one goes: the image has no dither left.
+  ASSERT_TRUE(dither_->remove_dither(up->uuid.value, older.id, "").ok());
+  EXPECT_EQ(blobs_->get(older.blob_key).error().kind, ErrorKind::kNotFound);
+  EXPECT_TRUE(dither_->dithers_of(up->uuid.value)->empty());
+  dither_relay_->drain();
+  image = *images_->get_image(up->uuid);
+  EXPECT_EQ(image.status, kStatusDitherDeleted);
+  EXPECT_EQ(image.url_dither, "");
+  EXPECT_TRUE(image.dithers.empty());
+  EXPECT_TRUE(blobs_->get(up->blob_key).ok()) << "the original stays";
+  // The other image is untouched.
+  EXPECT_EQ(images_->get_image(other->uuid)->url_dither, others.url_dither);
+  EXPECT_TRUE(blobs_->get(others.blob_key).ok());
+}
+
+TEST_F(Services, AWorkerFinishingADeletedDitherRemovesItsOwnResult) {
+  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "");
+  ASSERT_TRUE(up.ok());
+  const ImageRecord done = wait_for(up->uuid, {kStatusFinished});
+  workers_->stop();  // this test plays the worker
+  Result<DitherRecord> asked = dither_->request(up->uuid.value, "3", {}, "r1");
+  ASSERT_TRUE(asked.ok()) << asked.error().message;
+  const DitherRecord claimed = *dithers_->get_dither(asked->id);  // what the worker holds
+  ASSERT_EQ(claimed.status, kStatusPending);
+
+  ASSERT_TRUE(dither_->remove_dither(up->uuid.value, claimed.id, "").ok());
+  // The worker finishes after the row went: finish_dither says no, the result is removed and no
+  // DITHER_UPLOADED is published.
+  ASSERT_TRUE(dither_->process(claimed).ok());
+  EXPECT_EQ(dithers_->get_dither(claimed.id).error().kind, ErrorKind::kNotFound);
+  const std::string prefix = "dithers/" + up->uuid.value + "/";
+  EXPECT_EQ(blobs_->list(prefix + std::to_string(claimed.id.value) + ".")->size(), 0u);
+  EXPECT_EQ(blobs_->list(prefix)->size(), 1u) << "the automatic dither's result stays";
+  dither_relay_->drain();
+  std::vector<Message> about = dither_messages(up->uuid, claimed.id.value);
+  ASSERT_EQ(about.size(), 1u);
+  EXPECT_EQ(about[0].message_type(), kDitherDeleted);
+  ImageRecord image = *images_->get_image(up->uuid);
+  EXPECT_EQ(image.status, kStatusFinished);
+  EXPECT_EQ(image.url_dither, done.url_dither);
+  EXPECT_EQ(image.dithers.size(), 1u);
+}
+
+// A DitherRepository that runs `before_delete` just before delete_dither: a worker finishing
+// the dither between the service's removal of its blob and of its row.
+class RacingDithers : public DitherRepository {
+ public:
+  explicit RacingDithers(DitherRepository& real) : real_(real) {}
+  std::function<void()> before_delete;
+
+  Result<std::optional<DitherRecord>> record_original(
+      const OriginalRecord& original, const std::optional<DitherRecord>& auto_dither,
+      std::string_view message_id) override {
+    return real_.record_original(original, auto_dither, message_id);
+  }
+  Result<OriginalRecord> get_original(const ImageId& uuid) override {
+    return real_.get_original(uuid);
+  }
+  Result<DitherRecord> create_dither(const DitherRecord& dither) override {
+    return real_.create_dither(dither);
+  }
+  Result<DitherRecord> get_dither(DitherId id) override { return real_.get_dither(id); }
+  Result<Page<DitherRecord>> list_dithers(const PageRequest& page) override {
+    return real_.list_dithers(page);
+  }
+  Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) override {
+    return real_.dithers_of(uuid);
+  }
+  Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
+                                                  std::chrono::seconds lease) override {
+    return real_.claim_dithers(limit, worker, lease);
+  }
+  Status release_dither(DitherId id, std::string_view worker) override {
+    return real_.release_dither(id, worker);
+  }
+  Result<bool> finish_dither(DitherId id, const ObjectKey& blob_key, std::string_view url_dither,
+                             const Message& event) override {
+    return real_.finish_dither(id, blob_key, url_dither, event);
+  }
+  Result<bool> fail_dither(DitherId id, std::string_view error, const Message& event) override {
+    return real_.fail_dither(id, error, event);
+  }
+  Result<DitherRecord> delete_dither(const ImageId& uuid, DitherId id,
+                                     const Message& deleted) override {
+    if (before_delete) before_delete();
+    return real_.delete_dither(uuid, id, deleted);
+  }
+  Result<std::vector<DitherRecord>> delete_dithers_of(const ImageId& uuid, const Message& deleted,
+                                                      bool forget_original,
+                                                      std::string_view message_id) override {
+    return real_.delete_dithers_of(uuid, deleted, forget_original, message_id);
+  }
+  Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
+    return real_.pending_messages(limit);
+  }
+  Status remove_message(int64_t seq) override { return real_.remove_message(seq); }
+  Status ping() override { return real_.ping(); }
+
+ private:
+  DitherRepository& real_;
+};
+
+TEST_F(Services, ADitherFinishedWhileBeingDeletedLosesItsResultToo) {
+  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "");
+  ASSERT_TRUE(up.ok());
+  const ImageRecord done = wait_for(up->uuid, {kStatusFinished});
+  workers_->stop();  // this test plays the worker
+  Result<DitherRecord> asked = dither_->request(up->uuid.value, "3", {}, "r1");
+  ASSERT_TRUE(asked.ok()) << asked.error().message;
+  const DitherRecord claimed = *dithers_->get_dither(asked->id);
+
+  RacingDithers racing(*dithers_);
+  DitherService deleting(racing, *blobs_, topics_, imaging::Limits{}, AutoDither{},
+                         [this] { dither_relay_->notify(); }, {});
+  bool finished = false;
+  racing.before_delete = [&] {
+    ASSERT_TRUE(dither_->process(claimed).ok());
+    finished = dithers_->get_dither(claimed.id)->status == kStatusFinished;
+  };
+  Result<DitherRecord> removed = deleting.remove_dither(up->uuid.value, claimed.id, "");
+  ASSERT_TRUE(removed.ok()) << removed.error().message;
+  ASSERT_TRUE(finished) << "the worker finished the dither between the two steps";
+  EXPECT_EQ(removed->status, kStatusFinished);
+  EXPECT_EQ(dithers_->get_dither(claimed.id).error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(blobs_->get(removed->blob_key).error().kind, ErrorKind::kNotFound)
+      << "its result does not outlive the row";
+  EXPECT_EQ(blobs_->list("dithers/" + up->uuid.value + "/")->size(), 1u);
+
+  // DITHER_UPLOADED then DITHER_DELETED: the upload side ends where it started.
+  dither_relay_->drain();
+  std::vector<Message> about = dither_messages(up->uuid, claimed.id.value);
+  ASSERT_EQ(about.size(), 2u);
+  EXPECT_EQ(about[0].message_type(), kDitherUploaded);
+  EXPECT_EQ(about[1].message_type(), kDitherDeleted);
+  ImageRecord image = *images_->get_image(up->uuid);
+  EXPECT_EQ(image.status, kStatusFinished);
+  EXPECT_EQ(image.url_dither, done.url_dither);
+  ASSERT_EQ(image.dithers.size(), 1u);
+  EXPECT_EQ(image.dithers[0].dither_id, done.dithers[0].dither_id);
+}
+
+TEST_F(Services, DitherDeletedBodiesOnTheUploadSide) {
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "");
+  ASSERT_TRUE(up.ok());
+  const ImageRecord done = wait_for(up->uuid, {kStatusFinished});
+  const std::string prefix = R"({"uuid":")" + up->uuid.value + R"(")";
+  // A dither_id that is not a positive integer cannot be processed: a dead letter.
+  for (std::string_view bad : {"0", "-1", "\"2\"", "2.5"}) {
+    Message m = make_message(topics_.dither, kDitherDeleted, up->uuid.value,
+                             prefix + R"(,"dither_id":)" + std::string(bad) + "}");
+    EXPECT_EQ(upload_->on_dither_message(m).error().kind, ErrorKind::kInvalidArgument) << bad;
+  }
+  // A dither the image has no summary of: nothing it shows changes.
+  Message unknown = make_message(topics_.dither, kDitherDeleted, up->uuid.value,
+                                 dither_deleted_body({up->uuid, 987654}));
+  ASSERT_TRUE(upload_->on_dither_message(unknown).ok());
+  ImageRecord image = *images_->get_image(up->uuid);
+  EXPECT_EQ(image.status, kStatusFinished);
+  EXPECT_EQ(image.url_dither, done.url_dither);
+  EXPECT_EQ(image.dithers.size(), 1u);
+  // The prototype's body (no dither_id): every dither, as before.
+  Message all = make_message(topics_.dither, kDitherDeleted, up->uuid.value, prefix + "}");
+  ASSERT_TRUE(upload_->on_dither_message(all).ok());
+  image = *images_->get_image(up->uuid);
+  EXPECT_EQ(image.status, kStatusDitherDeleted);
+  EXPECT_TRUE(image.dithers.empty());
+}
+
 // A UrlFetcher double that serves one URL (the prototype named originals by URL only).
 class OneUrl : public UrlFetcher {
  public:
@@ -371,6 +628,10 @@ class InDoubtImages : public ImageRepository {
   }
   Result<bool> mark_dithers_deleted(const ImageId& uuid, std::string_view message_id) override {
     return real_.mark_dithers_deleted(uuid, message_id);
+  }
+  Result<bool> mark_dither_deleted(const ImageId& uuid, int64_t dither_id,
+                                   std::string_view message_id) override {
+    return real_.mark_dither_deleted(uuid, dither_id, message_id);
   }
   Status ping() override { return real_.ping(); }
   Result<std::vector<OutboxEntry>> pending_messages(int limit) override {

@@ -137,6 +137,8 @@ class PostgresDitherRepository final : public DitherRepository {
                     "claimed_until = 0 WHERE id = $4 AND status = 'PENDING'")),
         fail_(sql("UPDATE {schema}.dithers SET status = 'FAILED', error = $1, updated_at = $2, "
                   "claimed_by = '', claimed_until = 0 WHERE id = $3 AND status = 'PENDING'")),
+        delete_one_(sql("DELETE FROM {schema}.dithers WHERE id = $1 AND uuid = $2 RETURNING " +
+                        std::string(kDitherColumns))),
         delete_of_original_(sql("DELETE FROM {schema}.dithers WHERE uuid = $1 RETURNING " +
                                 std::string(kDitherColumns))),
         forget_original_(sql("DELETE FROM {schema}.originals WHERE uuid = $1")) {}
@@ -239,6 +241,21 @@ class PostgresDitherRepository final : public DitherRepository {
     });
   }
 
+  Result<DitherRecord> delete_dither(const ImageId& uuid, DitherId id,
+                                     const Message& deleted) override {
+    return db_->write([&](Tx& tx) {
+      // The row lock the DELETE takes makes a concurrent second delete find nothing.
+      const pqxx::result removed = tx.exec(delete_one_, id.value, uuid.value);
+      if (removed.empty()) {
+        throw PgError(ErrorKind::kNotFound,
+                      "no dither " + std::to_string(id.value) + " of " + uuid.value);
+      }
+      DitherRecord record = read_dither(removed[0]);
+      messaging_.enqueue(tx, deleted);  // last: see MessagingTables
+      return record;
+    });
+  }
+
   Result<std::vector<DitherRecord>> delete_dithers_of(const ImageId& uuid, const Message& deleted,
                                                       bool forget_original,
                                                       std::string_view message_id) override {
@@ -306,6 +323,7 @@ class PostgresDitherRepository final : public DitherRepository {
   const std::string release_;
   const std::string finish_;
   const std::string fail_;
+  const std::string delete_one_;
   const std::string delete_of_original_;
   const std::string forget_original_;
   const std::string ping_ = "SELECT 1";

@@ -124,7 +124,14 @@ class PostgresImageRepository final : public ImageRepository {
                          "updated_at = $2 WHERE uuid = $3")),
         mark_deleted_(sql("UPDATE {schema}.images SET status = 'DITHER_DELETED', "
                           "url_dither = '', updated_at = $1 WHERE uuid = $2")),
-        delete_summaries_(sql("DELETE FROM {schema}.image_dithers WHERE image_uuid = $1")) {}
+        delete_summaries_(sql("DELETE FROM {schema}.image_dithers WHERE image_uuid = $1")),
+        lock_image_(sql("SELECT 1 FROM {schema}.images WHERE uuid = $1 FOR UPDATE")),
+        delete_summary_(
+            sql("DELETE FROM {schema}.image_dithers WHERE image_uuid = $1 AND dither_id = $2")),
+        newest_finished_(sql("SELECT url_dither FROM {schema}.image_dithers WHERE image_uuid = $1 "
+                             "AND status = 'FINISHED' ORDER BY dither_id DESC LIMIT 1")),
+        show_dither_(sql("UPDATE {schema}.images SET status = 'FINISHED', url_dither = $1, "
+                         "error = '', updated_at = $2 WHERE uuid = $3")) {}
 
   Result<ImageRecord> insert_image(const ImageRecord& image, const Message& uploaded) override {
     return db_->write([&](Tx& tx) {
@@ -199,6 +206,24 @@ class PostgresImageRepository final : public ImageRepository {
     });
   }
 
+  Result<bool> mark_dither_deleted(const ImageId& uuid, int64_t dither_id,
+                                   std::string_view message_id) override {
+    return db_->write([&](Tx& tx) {
+      if (!messaging_.first_delivery(tx, message_id)) return false;
+      // Locked, so that a concurrent consumer write of the same image waits for this one.
+      if (tx.exec(lock_image_, uuid.value).empty()) return false;  // deleted meanwhile
+      tx.exec(delete_summary_, uuid.value, dither_id);
+      // The image shows the newest finished dither that is left, or none.
+      const pqxx::result newest = tx.exec(newest_finished_, uuid.value);
+      if (newest.empty()) {
+        tx.exec(mark_deleted_, now_millis(), uuid.value);
+      } else {
+        tx.exec(show_dither_, text_of(newest[0][0]), now_millis(), uuid.value);
+      }
+      return true;
+    });
+  }
+
   Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
     return db_->read([&](Tx& tx) { return messaging_.pending(tx, limit); });
   }
@@ -253,6 +278,10 @@ class PostgresImageRepository final : public ImageRepository {
   const std::string mark_failed_;
   const std::string mark_deleted_;
   const std::string delete_summaries_;
+  const std::string lock_image_;
+  const std::string delete_summary_;
+  const std::string newest_finished_;
+  const std::string show_dither_;
   const std::string ping_ = "SELECT 1";
 };
 

@@ -291,6 +291,20 @@ Result<bool> SqliteDitherRepository::fail_dither(DitherId id, std::string_view e
   });
 }
 
+Result<DitherRecord> SqliteDitherRepository::delete_dither(const ImageId& uuid, DitherId id,
+                                                           const Message& deleted) {
+  return db_->write([&](Connection& c) {
+    std::optional<DitherRecord> found = find_dither(c, kSelectById, id.value);
+    if (!found || found->uuid != uuid) {
+      throw SqliteError(make_error(ErrorKind::kNotFound,
+                                   "no dither " + std::to_string(id.value) + " of " + uuid.value));
+    }
+    c.prepare("DELETE FROM dithers WHERE id = ?").bind(1, id.value).run();
+    sqlite::enqueue_message(c, deleted);
+    return std::move(*found);
+  });
+}
+
 Result<std::vector<DitherRecord>> SqliteDitherRepository::delete_dithers_of(
     const ImageId& uuid, const Message& deleted, bool forget_original,
     std::string_view message_id) {

@@ -43,6 +43,8 @@ class SqliteDitherRepository final : public DitherRepository {
   Result<bool> finish_dither(DitherId id, const ObjectKey& blob_key, std::string_view url_dither,
                              const Message& event) override;
   Result<bool> fail_dither(DitherId id, std::string_view error, const Message& event) override;
+  Result<DitherRecord> delete_dither(const ImageId& uuid, DitherId id,
+                                     const Message& deleted) override;
   Result<std::vector<DitherRecord>> delete_dithers_of(const ImageId& uuid, const Message& deleted,
                                                       bool forget_original,
                                                       std::string_view message_id) override;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -233,6 +234,39 @@ Result<bool> SqliteImageRepository::mark_dithers_deleted(const ImageId& uuid,
     if (c.changes() == 0) return false;
     c.prepare("DELETE FROM image_dithers WHERE image_uuid = ?").bind(1, uuid.value).run();
     return true;
+  });
+}
+
+Result<bool> SqliteImageRepository::mark_dither_deleted(const ImageId& uuid, int64_t dither_id,
+                                                        std::string_view message_id) {
+  return db_->write([&](Connection& c) {
+    if (!sqlite::first_delivery(c, message_id)) return false;
+    c.prepare("DELETE FROM image_dithers WHERE image_uuid = ? AND dither_id = ?")
+        .bind_all(uuid.value, dither_id)
+        .run();
+    // The image shows the newest finished dither that is left, or none.
+    std::optional<std::string> newest;
+    {
+      auto st = c.prepare(
+          "SELECT url_dither FROM image_dithers WHERE image_uuid = ? AND status = 'FINISHED' "
+          "ORDER BY dither_id DESC LIMIT 1");
+      st.bind(1, uuid.value);
+      if (st.step()) newest = st.column_text(0);
+    }
+    if (newest) {
+      c.prepare(
+           "UPDATE images SET status = 'FINISHED', url_dither = ?, error = '', updated_at = ? "
+           "WHERE uuid = ?")
+          .bind_all(*newest, now_millis(), uuid.value)
+          .run();
+    } else {
+      c.prepare(
+           "UPDATE images SET status = 'DITHER_DELETED', url_dither = '', updated_at = ? "
+           "WHERE uuid = ?")
+          .bind_all(now_millis(), uuid.value)
+          .run();
+    }
+    return c.changes() > 0;  // none: the image was deleted meanwhile
   });
 }
 

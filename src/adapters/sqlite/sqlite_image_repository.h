@@ -38,6 +38,8 @@ class SqliteImageRepository final : public ImageRepository {
   Result<bool> mark_failed(const ImageId& uuid, const DitherSummary& dither,
                            std::string_view message_id) override;
   Result<bool> mark_dithers_deleted(const ImageId& uuid, std::string_view message_id) override;
+  Result<bool> mark_dither_deleted(const ImageId& uuid, int64_t dither_id,
+                                   std::string_view message_id) override;
 
   Result<std::vector<OutboxEntry>> pending_messages(int limit) override;
   Status remove_message(int64_t seq) override;

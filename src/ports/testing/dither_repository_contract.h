@@ -457,6 +457,88 @@ TEST_P(DitherRepositoryContract, DeleteDithersOfIsOncePerMessageId) {
   expect_outbox(*repo_, {deleted, deleted, deleted});
 }
 
+TEST_P(DitherRepositoryContract, DeleteDitherRemovesOnlyThatOneAndQueuesTheEvent) {
+  const ImageId uuid = new_image_id();
+  const ImageId other = new_image_id();
+  ASSERT_TRUE(repo_->record_original(original(uuid), requested(uuid, ""), "m-1").ok());
+  const DitherRecord older = value_of(repo_->dithers_of(uuid)).at(0);
+  DitherRecord newer = create(uuid);
+  const DitherRecord kept = create(other);
+  const Message uploaded = event(kDitherUploaded, uuid, "uploaded");
+  const ObjectKey key{"dithers/" + uuid.value + "/" + std::to_string(newer.id.value) + ".png"};
+  ASSERT_TRUE(value_of(repo_->finish_dither(newer.id, key, "http://h/n.png", uploaded)));
+  newer = get(newer.id);
+  const Message deleted = event(kDitherDeleted, uuid, "one");
+
+  DitherRecord removed = value_of(repo_->delete_dither(uuid, newer.id, deleted));
+  expect_same_dither(removed, newer);  // the whole row as it was, blob key included
+  expect_error(repo_->get_dither(newer.id), ErrorKind::kNotFound);
+  EXPECT_EQ(ids(value_of(repo_->dithers_of(uuid))), (std::vector<int64_t>{older.id.value}));
+  expect_same_dither(get(older.id), older);
+  expect_same_dither(get(kept.id), kept);
+  EXPECT_TRUE(repo_->get_original(uuid).ok());
+  expect_outbox(*repo_, {uploaded, deleted});
+
+  // Gone: a second delete is kNotFound and queues nothing; finishing it now changes nothing.
+  expect_error(repo_->delete_dither(uuid, newer.id, deleted), ErrorKind::kNotFound);
+  EXPECT_FALSE(value_of(repo_->finish_dither(newer.id, key, "u", event(kDitherUploaded, uuid))));
+  EXPECT_FALSE(value_of(repo_->fail_dither(newer.id, "late", event(kDitherFailed, uuid))));
+  expect_outbox(*repo_, {uploaded, deleted});
+
+  // The last one of the image goes the same way.
+  EXPECT_EQ(value_of(repo_->delete_dither(uuid, older.id, deleted)).id, older.id);
+  EXPECT_TRUE(value_of(repo_->dithers_of(uuid)).empty());
+  expect_outbox(*repo_, {uploaded, deleted, deleted});
+}
+
+TEST_P(DitherRepositoryContract, DeleteDitherOfAnotherOriginalOrUnknownIsNotFound) {
+  const ImageId uuid = new_image_id();
+  const ImageId other = new_image_id();
+  const DitherRecord mine = create(uuid);
+  const DitherRecord theirs = create(other);
+  const Message deleted = event(kDitherDeleted, uuid);
+  expect_error(repo_->delete_dither(uuid, theirs.id, deleted), ErrorKind::kNotFound);
+  expect_error(repo_->delete_dither(other, mine.id, event(kDitherDeleted, other)),
+               ErrorKind::kNotFound);
+  expect_error(repo_->delete_dither(uuid, DitherId{987654}, deleted), ErrorKind::kNotFound);
+  expect_error(repo_->delete_dither(new_image_id(), mine.id, deleted), ErrorKind::kNotFound);
+  expect_same_dither(get(mine.id), mine);
+  expect_same_dither(get(theirs.id), theirs);
+  expect_outbox(*repo_, {});
+  // A PENDING one (perhaps being worked on) can be deleted; claims do not protect it.
+  EXPECT_EQ(claim_ids(5, "w1"), (std::vector<int64_t>{mine.id.value, theirs.id.value}));
+  EXPECT_EQ(value_of(repo_->delete_dither(uuid, mine.id, deleted)).status, kStatusPending);
+  EXPECT_TRUE(claim_ids(5, "w2").empty());
+  expect_outbox(*repo_, {deleted});
+}
+
+TEST_P(DitherRepositoryContract, ConcurrentDeletesOfOneDitherRemoveItOnce) {
+  const ImageId uuid = new_image_id();
+  constexpr int kThreads = 4;
+  std::vector<DitherRecord> made;
+  for (int i = 0; i < 5; ++i) made.push_back(create(uuid));
+  std::atomic<int> removed{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&] {
+      for (const DitherRecord& d : made) {
+        auto r = repo_->delete_dither(uuid, d.id, event(kDitherDeleted, uuid));
+        if (r.ok()) {
+          ++removed;
+        } else if (r.error().kind != ErrorKind::kNotFound) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(removed.load(), 5);
+  EXPECT_TRUE(value_of(repo_->dithers_of(uuid)).empty());
+  EXPECT_EQ(all_pending(*repo_).size(), 5u);  // one event per removed dither
+}
+
 TEST_P(DitherRepositoryContract, PingAnswers) { expect_ok(repo_->ping()); }
 
 TEST_P(DitherRepositoryContract, ConcurrentWritesAndReadsAllSucceed) {

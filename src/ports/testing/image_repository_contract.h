@@ -410,11 +410,125 @@ TEST_P(ImageRepositoryContract, MarkDithersDeletedClearsUrlAndSummaries) {
   expect_outbox(*repo_, queued_);
 }
 
+TEST_P(ImageRepositoryContract, MarkDitherDeletedShowsTheNewestFinishedOneLeft) {
+  const ImageRecord a = insert();
+  const ImageRecord b = insert();
+  ASSERT_TRUE(value_of(repo_->mark_finished(a.uuid, summary(1), "m-1")));
+  ASSERT_TRUE(value_of(repo_->mark_finished(a.uuid, summary(3), "m-2")));
+  ASSERT_TRUE(value_of(repo_->mark_failed(a.uuid, summary(4, kStatusFailed), "m-3")));
+  ASSERT_TRUE(value_of(repo_->mark_finished(a.uuid, summary(2), "m-4")));  // finished last
+  ASSERT_TRUE(value_of(repo_->mark_finished(b.uuid, summary(3), "m-5")));  // same id, other image
+  EXPECT_EQ(get(a.uuid).url_dither, summary(2).url_dither);
+
+  // Deleting a dither the image does not show: the newest finished one left is shown.
+  EXPECT_TRUE(value_of(repo_->mark_dither_deleted(a.uuid, 4, "m-6")));
+  ImageRecord got = get(a.uuid);
+  EXPECT_EQ(got.status, kStatusFinished);
+  EXPECT_EQ(got.url_dither, summary(3).url_dither);
+  ASSERT_EQ(got.dithers.size(), 3u);
+  EXPECT_EQ(got.dithers[0].dither_id, 3);
+  EXPECT_EQ(got.dithers[1].dither_id, 2);
+  EXPECT_EQ(got.dithers[2].dither_id, 1);
+  EXPECT_GE(got.updated_at, a.updated_at);
+
+  // The newest finished one goes: the next newest finished one is shown.
+  EXPECT_TRUE(value_of(repo_->mark_dither_deleted(a.uuid, 3, "m-7")));
+  got = get(a.uuid);
+  EXPECT_EQ(got.status, kStatusFinished);
+  EXPECT_EQ(got.url_dither, summary(2).url_dither);
+  ASSERT_EQ(got.dithers.size(), 2u);
+  expect_same_summary(got.dithers[0], summary(2));
+  expect_same_summary(got.dithers[1], summary(1));
+
+  // The other image's dither with the same id is untouched.
+  ImageRecord other = get(b.uuid);
+  EXPECT_EQ(other.status, kStatusFinished);
+  EXPECT_EQ(other.url_dither, summary(3).url_dither);
+  ASSERT_EQ(other.dithers.size(), 1u);
+
+  // A dither the image has no summary of (deleted while PENDING): the image shows the same.
+  EXPECT_TRUE(value_of(repo_->mark_dither_deleted(a.uuid, 99, "m-8")));
+  EXPECT_EQ(get(a.uuid).url_dither, summary(2).url_dither);
+  EXPECT_EQ(get(a.uuid).dithers.size(), 2u);
+
+  // The last finished ones go: no url, status DITHER_DELETED.
+  EXPECT_TRUE(value_of(repo_->mark_dither_deleted(a.uuid, 2, "m-9")));
+  EXPECT_EQ(get(a.uuid).url_dither, summary(1).url_dither);
+  EXPECT_TRUE(value_of(repo_->mark_dither_deleted(a.uuid, 1, "m-10")));
+  got = get(a.uuid);
+  EXPECT_EQ(got.status, kStatusDitherDeleted);
+  EXPECT_EQ(got.url_dither, "");
+  EXPECT_TRUE(got.dithers.empty());
+  expect_outbox(*repo_, queued_);  // a consumer write queues nothing
+}
+
+TEST_P(ImageRepositoryContract, MarkDitherDeletedWithOnlyFailedOnesLeftIsDitherDeleted) {
+  const ImageRecord a = insert();
+  ASSERT_TRUE(value_of(repo_->mark_finished(a.uuid, summary(1), "m-1")));
+  ASSERT_TRUE(value_of(repo_->mark_failed(a.uuid, summary(2, kStatusFailed), "m-2")));
+  EXPECT_TRUE(value_of(repo_->mark_dither_deleted(a.uuid, 1, "m-3")));
+  ImageRecord got = get(a.uuid);
+  EXPECT_EQ(got.status, kStatusDitherDeleted);
+  EXPECT_EQ(got.url_dither, "");
+  ASSERT_EQ(got.dithers.size(), 1u);
+  expect_same_summary(got.dithers[0], summary(2, kStatusFailed));
+
+  // A later finished dither makes it FINISHED again, as always.
+  ASSERT_TRUE(value_of(repo_->mark_finished(a.uuid, summary(5), "m-4")));
+  EXPECT_EQ(get(a.uuid).status, kStatusFinished);
+}
+
+TEST_P(ImageRepositoryContract, MarkDitherDeletedAndTheImagesError) {
+  // FINISHED again: no error, as after mark_finished.
+  const ImageRecord a = insert();
+  ASSERT_TRUE(value_of(repo_->mark_failed(a.uuid, summary(1, kStatusFailed), "m-1")));
+  ASSERT_TRUE(value_of(repo_->mark_finished(a.uuid, summary(2), "m-2")));
+  ASSERT_TRUE(value_of(repo_->mark_failed(a.uuid, summary(3, kStatusFailed), "m-3")));
+  EXPECT_TRUE(value_of(repo_->mark_dither_deleted(a.uuid, 3, "m-4")));
+  ImageRecord got = get(a.uuid);
+  EXPECT_EQ(got.status, kStatusFinished);
+  EXPECT_EQ(got.url_dither, summary(2).url_dither);
+  EXPECT_EQ(got.error, "");
+
+  // DITHER_DELETED keeps the image's error, as mark_dithers_deleted does.
+  const ImageRecord b = insert();
+  ASSERT_TRUE(value_of(repo_->mark_failed(b.uuid, summary(1, kStatusFailed), "m-5")));
+  EXPECT_TRUE(value_of(repo_->mark_dither_deleted(b.uuid, 1, "m-6")));
+  got = get(b.uuid);
+  EXPECT_EQ(got.status, kStatusDitherDeleted);
+  EXPECT_EQ(got.url_dither, "");
+  EXPECT_EQ(got.error, summary(1, kStatusFailed).error);
+  EXPECT_TRUE(got.dithers.empty());
+}
+
+TEST_P(ImageRepositoryContract, MarkDitherDeletedIsAppliedOncePerMessageId) {
+  const ImageRecord a = insert();
+  ASSERT_TRUE(value_of(repo_->mark_finished(a.uuid, summary(1), "m-1")));
+  ASSERT_TRUE(value_of(repo_->mark_finished(a.uuid, summary(2), "m-2")));
+  EXPECT_TRUE(value_of(repo_->mark_dither_deleted(a.uuid, 2, "m-3")));
+  // The same message again, even naming another dither, and even after the deleted id came
+  // back: nothing changes.
+  ASSERT_TRUE(value_of(repo_->mark_finished(a.uuid, summary(2), "m-4")));
+  EXPECT_FALSE(value_of(repo_->mark_dither_deleted(a.uuid, 2, "m-3")));
+  EXPECT_FALSE(value_of(repo_->mark_dither_deleted(a.uuid, 1, "m-3")));
+  EXPECT_FALSE(value_of(repo_->mark_dithers_deleted(a.uuid, "m-3")));  // ids are shared
+  EXPECT_FALSE(value_of(repo_->mark_dither_deleted(a.uuid, 1, "m-1")));
+  ImageRecord got = get(a.uuid);
+  EXPECT_EQ(got.status, kStatusFinished);
+  EXPECT_EQ(got.dithers.size(), 2u);
+  EXPECT_EQ(got.url_dither, summary(2).url_dither);
+  // Without a message id there is no de-duplication.
+  EXPECT_TRUE(value_of(repo_->mark_dither_deleted(a.uuid, 2, "")));
+  EXPECT_TRUE(value_of(repo_->mark_dither_deleted(a.uuid, 2, "")));
+  EXPECT_EQ(get(a.uuid).url_dither, summary(1).url_dither);
+}
+
 TEST_P(ImageRepositoryContract, UnknownUuidIsANoOpThatStillConsumesTheMessageId) {
   const ImageId missing = new_image_id();
   EXPECT_FALSE(value_of(repo_->mark_finished(missing, summary(1), "m-1")));
   EXPECT_FALSE(value_of(repo_->mark_failed(missing, summary(2, kStatusFailed), "m-2")));
   EXPECT_FALSE(value_of(repo_->mark_dithers_deleted(missing, "m-3")));
+  EXPECT_FALSE(value_of(repo_->mark_dither_deleted(missing, 1, "m-4")));
   expect_error(repo_->get_image(missing), ErrorKind::kNotFound);
 
   // Had the image appeared afterwards, the same messages would still be ignored.
@@ -424,6 +538,7 @@ TEST_P(ImageRepositoryContract, UnknownUuidIsANoOpThatStillConsumesTheMessageId)
   EXPECT_FALSE(value_of(repo_->mark_finished(missing, summary(1), "m-1")));
   EXPECT_FALSE(value_of(repo_->mark_failed(missing, summary(2, kStatusFailed), "m-2")));
   EXPECT_FALSE(value_of(repo_->mark_dithers_deleted(missing, "m-3")));
+  EXPECT_FALSE(value_of(repo_->mark_dither_deleted(missing, 1, "m-4")));
   ImageRecord got = get(missing);
   EXPECT_EQ(got.status, kStatusPending);
   EXPECT_TRUE(got.dithers.empty());

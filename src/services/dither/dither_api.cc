@@ -123,6 +123,24 @@ http::Router dither_routes(DitherService& service) {
       },
       http::Dispatch::kBlocking);
 
+  router.add(
+      http::Verb::delete_, "/images/{uuid}/{dither_id}",
+      [&service](const RequestContext& c) -> Response {
+        Result<ImageId> uuid = parse_image_id(c.param("uuid"));
+        if (!uuid) return http::error_response(uuid.error(), "invalid_uuid");
+        Result<DitherId> id = parse_dither_id(c.param("dither_id"));
+        if (!id) return http::error_response(id.error());
+        Result<DitherRecord> removed =
+            service.remove_dither(uuid->value, *id, c.header("traceparent"));
+        if (!removed) return http::error_response(removed.error());
+        json::object o;
+        o["uuid"] = uuid->value;
+        o["dither_id"] = removed->id.value;
+        o["deleted"] = true;
+        return http::json_response(200, json::serialize(o));
+      },
+      http::Dispatch::kBlocking);
+
   router.add(http::Verb::get, "/health", [&service](const RequestContext&) -> Response {
     return health_response("dither", service.health());
   });

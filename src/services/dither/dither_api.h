@@ -1,6 +1,6 @@
 // The dithering service's HTTP routes (SPEC section 3), mapped onto DitherService:
 //   GET /images, GET /images/{uuid}, POST /images/{uuid}/{channels}, DELETE /images/{uuid},
-//   GET /health.
+//   DELETE /images/{uuid}/{dither_id}, GET /health.
 #pragma once
 
 #include <string>

@@ -2,7 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <charconv>
+#include <system_error>
 
 #include "messaging/events.h"
 #include "pipeline/pipeline.h"
@@ -71,6 +74,23 @@ std::string form_decode(std::string_view s) {
 }
 
 }  // namespace
+
+Result<DitherId> parse_dither_id(std::string_view text) {
+  int64_t value = 0;
+  const bool digits =
+      !text.empty() && text.size() <= 19 &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (digits) {
+    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc{} || end != text.data() + text.size()) value = 0;
+  }
+  if (value <= 0) {
+    return make_error(ErrorKind::kInvalidArgument,
+                      "'" + std::string(text.substr(0, 64)) +
+                          "' is not a dither id (expected a positive integer)");
+  }
+  return DitherId{value};
+}
 
 Result<OptionPairs> parse_option_query(std::string_view text) {
   OptionPairs pairs;
@@ -215,6 +235,41 @@ Result<int> DitherService::remove_dithers(std::string_view uuid, std::string_vie
   if (Status s = remove_blobs(*removed); !s) return s.error();
   if (!removed->empty() && outbox_written_) outbox_written_();
   return static_cast<int>(removed->size());
+}
+
+Result<DitherRecord> DitherService::remove_dither(std::string_view uuid, DitherId dither_id,
+                                                  std::string_view traceparent) {
+  Result<ImageId> id = parse_image_id(uuid);
+  if (!id) return id.error();
+  if (dither_id.value <= 0) {
+    return make_error(ErrorKind::kInvalidArgument,
+                      "'" + std::to_string(dither_id.value) + "' is not a dither id");
+  }
+  if (Result<OriginalRecord> original = dithers_.get_original(*id); !original) {
+    return original.error();
+  }
+  const auto not_found = [&] {
+    return make_error(ErrorKind::kNotFound,
+                      "no dither " + std::to_string(dither_id.value) + " of image " + id->value);
+  };
+  Result<DitherRecord> existing = dithers_.get_dither(dither_id);
+  if (!existing) {
+    return existing.error().kind == ErrorKind::kNotFound ? not_found() : existing.error();
+  }
+  if (existing->uuid != *id) return not_found();  // another image's: nothing is touched
+  // Blobs first, as remove_dithers: if the process dies in between, the row remains and a retry
+  // finishes the job.
+  if (Status s = remove_blobs({*existing}); !s) return s.error();
+  Message deleted = make_message(topics_.dither, kDitherDeleted, id->value,
+                                 dither_deleted_body({*id, dither_id.value}), traceparent);
+  Result<DitherRecord> removed = dithers_.delete_dither(*id, dither_id, deleted);
+  if (!removed) {
+    return removed.error().kind == ErrorKind::kNotFound ? not_found() : removed.error();
+  }
+  // A worker may have finished it between the two steps: its result has the same key.
+  if (Status s = remove_blobs({*removed}); !s) return s.error();
+  if (outbox_written_) outbox_written_();
+  return removed;
 }
 
 Status DitherService::on_image_message(const Message& message) {

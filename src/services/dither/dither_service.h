@@ -42,6 +42,10 @@ Result<OptionPairs> parse_option_query(std::string_view text);
 // checked, then the combination validated. kInvalidArgument naming the option otherwise.
 Result<ProcessOptions> parse_dither_options(const OptionPairs& pairs);
 
+// A dither id from a path: a positive decimal integer that fits in 63 bits, digits only.
+// kInvalidArgument otherwise.
+Result<DitherId> parse_dither_id(std::string_view text);
+
 class DitherService {
  public:
   DitherService(DitherRepository& dithers, BlobStore& blobs, Topics topics, imaging::Limits limits,
@@ -61,6 +65,13 @@ class DitherService {
   // DELETE /images/{uuid}: removes the dithers of `uuid` and their blobs, queues
   // DITHER_DELETED; returns how many were removed. 404 when the original is unknown.
   Result<int> remove_dithers(std::string_view uuid, std::string_view traceparent);
+  // DELETE /images/{uuid}/{dither_id}: removes that one dither (its blob first, then the row)
+  // and queues DITHER_DELETED {"uuid", "dither_id"}; returns the removed dither.
+  // kInvalidArgument for a malformed uuid or an id that is not positive; kNotFound when the
+  // original is unknown, or the dither does not exist or belongs to another original. A worker
+  // making that dither at the same moment finds its row gone and removes its own result.
+  Result<DitherRecord> remove_dither(std::string_view uuid, DitherId dither_id,
+                                     std::string_view traceparent);
 
   // Consumer of the image topic: IMAGE_UPLOADED, IMAGE_DELETED; other types are ignored.
   Status on_image_message(const Message& message);

@@ -147,9 +147,12 @@ Status UploadService::on_dither_message(const Message& message) {
     return {};
   }
   if (type == kDitherDeleted) {
-    Result<ImageId> uuid = read_uuid(message.body);
-    if (!uuid) return uuid.error();
-    Result<bool> changed = images_.mark_dithers_deleted(*uuid, message.dedupe_id());
+    // With dither_id only that dither went; without it (the prototype's body) all of them.
+    Result<DitherDeletedEvent> e = read_dither_deleted(message.body);
+    if (!e) return e.error();
+    Result<bool> changed =
+        e->dither_id ? images_.mark_dither_deleted(e->uuid, *e->dither_id, message.dedupe_id())
+                     : images_.mark_dithers_deleted(e->uuid, message.dedupe_id());
     if (!changed) return changed.error();
     return {};
   }

@@ -39,8 +39,9 @@ class UploadService {
   // removes the dithers).
   Result<ImageRecord> remove(std::string_view uuid, std::string_view traceparent);
 
-  // Consumer of the dither topic: DITHER_UPLOADED, DITHER_FAILED, DITHER_DELETED. Other types
-  // are ignored; a body that cannot be read is an error (the bus dead-letters it).
+  // Consumer of the dither topic: DITHER_UPLOADED, DITHER_FAILED, DITHER_DELETED (of every
+  // dither of the image, or with `dither_id` of that one: ImageRepository::mark_dither_deleted).
+  // Other types are ignored; a body that cannot be read is an error (the bus dead-letters it).
   Status on_dither_message(const Message& message);
 
   Status health();
