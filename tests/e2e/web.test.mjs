@@ -36,16 +36,20 @@ let browser;
 let dataDir;
 let shot = 0;
 
+// A port that was free a moment ago, below the kernel's ephemeral range (where an outgoing
+// connection could take it before ditherd binds it) and the other suites' fixed ports (as
+// tests/functional/harness.py).
 async function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const {port} = s.address();
-      s.close(() => resolve(port));
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 6000);
+    const free = await new Promise((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error('no free port');
 }
 
 async function waitFor(check, what, timeoutMs = 30000) {
@@ -117,7 +121,9 @@ before(async () => {
   fs.mkdirSync(OUT, {recursive: true});
   for (const f of fs.readdirSync(OUT)) if (f.endsWith('.png')) fs.rmSync(path.join(OUT, f));
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dither-e2e-'));
-  const [port, upload, dither, notify] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const ports = new Set();
+  while (ports.size < 4) ports.add(await freePort());
+  const [port, upload, dither, notify] = [...ports];
   base = `http://127.0.0.1:${port}/`;
   const log = fs.openSync(path.join(OUT, 'ditherd.log'), 'w');
   server = spawn(DITHERD, [], {

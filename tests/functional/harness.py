@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -73,18 +74,35 @@ def scaled(seconds: float) -> float:
     return seconds * TIMEOUT_SCALE
 
 
-def free_ports(count: int) -> list[int]:
-    """Ports that were free a moment ago (held together so that they are distinct)."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+# Test servers listen on ports from here: below the kernel's ephemeral range (32768 and up), where
+# the machine's own outgoing connections could take a port between our check and the server's
+# bind, and below the fixed ports of the other suites (26000 and up).
+PORT_RANGE = (20000, 26000)
+
+
+def free_ports(count: int, consecutive: bool = False) -> list[int]:
+    """Distinct ports that were free a moment ago; `consecutive`: p, p+1, ... (a server that also
+    listens on its port + 1)."""
+    rnd = random.Random()
+    for _ in range(500):
+        if consecutive:
+            start = rnd.randrange(PORT_RANGE[0], PORT_RANGE[1] - count)
+            ports = list(range(start, start + count))
+        else:
+            ports = rnd.sample(range(*PORT_RANGE), count)
+        socks = []
+        try:
+            for port in ports:
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return ports
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError(f"no {count} free ports in {PORT_RANGE}")
 
 
 def wait_until(condition: Callable[[], object], timeout: float, message: str | Callable[[], str],

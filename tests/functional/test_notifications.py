@@ -59,7 +59,8 @@ class SmtpServer:
 
 @pytest.fixture
 def smtp(tmp_path):
-    server = SmtpServer(tmp_path / "smtp", harness.free_ports(1)[0])
+    # It also listens on the next port (implicit TLS).
+    server = SmtpServer(tmp_path / "smtp", harness.free_ports(2, consecutive=True)[0])
     yield server
     server.stop()
 
