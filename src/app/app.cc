@@ -360,6 +360,7 @@ void App::start_gateway() {
   } else if (!config_.cloudinary.enabled()) {
     gateway_options.files_root = config_.data_dir / "files";
   }
+  gateway_options.thumbnail_limits = config_.limits;
   p.gateway = std::make_unique<Gateway>(gateway_options);
   http::ServerOptions public_options;
   public_options.host = config_.host;

@@ -4,6 +4,8 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
 #include "http/errors.h"
 #include "http/server.h"
@@ -114,6 +116,10 @@ std::string encode_segment(std::string_view s) {
   }
   return out;
 }
+
+// The side of the square a thumbnail fits in: a gallery card is at most ~300 CSS pixels wide, and
+// phones have 2 device pixels per CSS pixel or more.
+constexpr int kThumbnailBox = 400;
 
 // The page may load only its own files and talk only to this gateway; stored images may come from
 // another origin (a CDN-backed blob store).
@@ -336,29 +342,40 @@ http::Router Gateway::routes() {
     return is_valid_object_key(key) && key.find("/.") == std::string_view::npos &&
            !key.starts_with(".");
   };
-  if (!options_.files_root.empty()) {
-    const std::filesystem::path root = options_.files_root;
+  // The stored file under `key`, from the disk or the blob store.
+  const std::filesystem::path root = options_.files_root;
+  BlobStore* store = options_.files_store;
+  const auto read_file = [root, store](std::string_view key) -> Result<std::vector<uint8_t>> {
+    if (store != nullptr) return store->get(ObjectKey{std::string(key)});
+    std::ifstream in(root / std::string(key), std::ios::binary);
+    if (!in) return make_error(ErrorKind::kNotFound, "no such file");
+    std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                               std::istreambuf_iterator<char>());
+    if (in.bad()) return make_error(ErrorKind::kUnavailable, "cannot read the file");
+    return bytes;
+  };
+  const auto not_found = [] { return http::error_response(404, "not_found", "no such file"); };
+  if (root.empty() && store == nullptr) return router;
+
+  if (!root.empty()) {
     router.add(http::Verb::get, "/files/{key...}",
-               [root, file_headers, servable](const RequestContext& c) -> Response {
+               [root, file_headers, servable, not_found](const RequestContext& c) -> Response {
                  const std::string_view key = c.param("key");
-                 if (!servable(key)) return http::error_response(404, "not_found", "no such file");
+                 if (!servable(key)) return not_found();
                  Response r;
                  r.file_path = (root / std::string(key)).string();
                  file_headers(r, key);
                  return r;
                });
-  } else if (options_.files_store != nullptr) {
-    BlobStore* store = options_.files_store;
+  } else {
     router.add(
         http::Verb::get, "/files/{key...}",
-        [store, file_headers, servable](const RequestContext& c) -> Response {
+        [read_file, file_headers, servable, not_found](const RequestContext& c) -> Response {
           const std::string_view key = c.param("key");
-          if (!servable(key)) return http::error_response(404, "not_found", "no such file");
-          Result<std::vector<uint8_t>> bytes = store->get(ObjectKey{std::string(key)});
+          if (!servable(key)) return not_found();
+          Result<std::vector<uint8_t>> bytes = read_file(key);
           if (!bytes) {
-            if (bytes.error().kind == ErrorKind::kNotFound) {
-              return http::error_response(404, "not_found", "no such file");
-            }
+            if (bytes.error().kind == ErrorKind::kNotFound) return not_found();
             return http::error_response(bytes.error());
           }
           Response r;
@@ -368,6 +385,29 @@ http::Router Gateway::routes() {
         },
         http::Dispatch::kBlocking);
   }
+
+  // Previews: made on each request (browsers keep them: the key never changes content).
+  router.add(
+      http::Verb::get, "/thumbnails/{key...}",
+      [read_file, servable, not_found,
+       limits = options_.thumbnail_limits](const RequestContext& c) -> Response {
+        const std::string_view key = c.param("key");
+        if (!servable(key)) return not_found();
+        Result<std::vector<uint8_t>> bytes = read_file(key);
+        if (!bytes) {
+          if (bytes.error().kind == ErrorKind::kNotFound) return not_found();
+          return http::error_response(bytes.error());
+        }
+        Result<std::vector<uint8_t>> small = imaging::thumbnail(*bytes, kThumbnailBox, limits);
+        if (!small) return http::error_response(small.error());
+        Response r;
+        r.content_type = "image/webp";
+        r.body.assign(small->begin(), small->end());
+        r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
+        r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+        return r;
+      },
+      http::Dispatch::kBlocking);
   return router;
 }
 

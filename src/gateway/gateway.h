@@ -1,8 +1,8 @@
 // The API gateway: the one public listener. It forwards /api/images... to the upload service and
 // /api/dithers... to the dithering service (keep-alive connection pools, timeouts), serves the
-// stored files under /files/, the web page at / (src/web, its files under /static/), the OpenAPI
-// document at /openapi.json, and an aggregated /health. It holds no business logic: every answer
-// about an image comes from a service.
+// stored files under /files/ (and previews of them under /thumbnails/), the web page at / (src/web,
+// its files under /static/), the OpenAPI document at /openapi.json, and an aggregated /health. It
+// holds no business logic: every answer about an image comes from a service.
 //
 //   Gateway gateway({.upload = http_upstream(ex, {.port = 8081}), .dither = ..., .files_root =
 //   ...}); http::Server server(ioc, pool, gateway.routes(), server_options);
@@ -33,6 +33,7 @@
 #include "common/result.h"
 #include "http/client.h"
 #include "http/router.h"
+#include "imaging/codec.h"
 #include "ports/blob_store.h"
 
 namespace dither {
@@ -71,6 +72,9 @@ struct GatewayOptions {
   // ... or the blob store /files/ reads them from (S3 in distributed mode; not owned). With
   // neither, /files/ is not served.
   BlobStore* files_store = nullptr;
+  // Previews for the web page: GET /thumbnails/<key> is the stored file <key> shrunk to fit in
+  // 400 x 400 as a lossy WebP, made on request (the same decoding gate and limits as uploads).
+  imaging::Limits thumbnail_limits;
 };
 
 class Gateway {

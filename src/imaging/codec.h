@@ -90,4 +90,11 @@ Result<Image> resize(const Image& img, int width, int height, const Limits& limi
 // Deterministic: the same image gives the same bytes.
 Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format);
 
+// A preview for people, not an exact result: decode() (same formats, limits and errors), shrunk
+// with resize() to fit in box x box (never enlarged; alpha kept), as a lossy WebP (quality 75)
+// without metadata. box is 1..kMaxThumbnailBox.
+inline constexpr int kMaxThumbnailBox = 2048;
+Result<std::vector<uint8_t>> thumbnail(std::span<const uint8_t> bytes, int box,
+                                       const Limits& limits);
+
 }  // namespace dither::imaging

@@ -868,6 +868,42 @@ TEST(Resize, TransparentPixelsLendNoColour) {
   }
 }
 
+TEST(Thumbnail, FitsTheBoxAsWebpKeepingTheShape) {
+  for (const char* suffix : {".jpg", ".png", ".tif", ".gif", ".webp"}) {
+    const Bytes bytes = save(make_photo(1000, 500, 3), suffix);
+    Result<Bytes> thumb = thumbnail(bytes, 400, Limits{});
+    ASSERT_TRUE(thumb.ok()) << suffix << ": " << thumb.error().message;
+    EXPECT_EQ(sniff(*thumb), InputFormat::kWebp) << suffix;
+    const Image small = decode_ok(*thumb);
+    EXPECT_EQ(small.width, 400) << suffix;
+    EXPECT_EQ(small.height, 200) << suffix;
+    EXPECT_LT(thumb->size(), bytes.size()) << suffix;
+  }
+}
+
+TEST(Thumbnail, NeverEnlargesAndKeepsAlpha) {
+  const Image small =
+      decode_ok(thumbnail(save(make_photo(120, 60, 4), ".png"), 400, Limits{}).value());
+  EXPECT_EQ(small.width, 120);
+  EXPECT_EQ(small.height, 60);
+  EXPECT_EQ(small.channels, 4);
+}
+
+TEST(Thumbnail, SameGateAsDecode) {
+  EXPECT_EQ(thumbnail(text_bytes("not an image"), 100, Limits{}).error().kind,
+            ErrorKind::kUnsupported);
+  const Bytes png = save(make_photo(100, 100, 3), ".png");
+  Limits limits;
+  limits.max_pixels = 1000;
+  EXPECT_EQ(thumbnail(png, 100, limits).error().kind, ErrorKind::kTooManyPixels);
+  Result<Bytes> cut = thumbnail(Bytes(png.begin(), png.begin() + png.size() / 2), 50, Limits{});
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(cut.error().kind, ErrorKind::kUndecodable);
+  EXPECT_EQ(thumbnail(png, 0, Limits{}).error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(thumbnail(png, kMaxThumbnailBox + 1, Limits{}).error().kind,
+            ErrorKind::kInvalidArgument);
+}
+
 TEST(Resize, BadArguments) {
   const Image img = make_photo(20, 10, 3);
   EXPECT_EQ(resize(img, -1, 5).error().kind, ErrorKind::kInvalidArgument);

@@ -73,6 +73,18 @@
     }
   }
 
+  // A small preview of a stored file, made by the gateway (GET thumbnails/<key>): a 400-px lossy
+  // WebP instead of a photo of several MB. Files elsewhere (a CDN) are shown as they are.
+  function thumbUrl(u) {
+    try {
+      const url = new URL(u, location.href);
+      if (url.pathname.startsWith('/files/')) return 'thumbnails/' + url.pathname.slice(7);
+    } catch {
+      // not a URL: as it is
+    }
+    return localUrl(u);
+  }
+
   // ---------------------------------------------------------------- formatting
 
   function bytes(n) {
@@ -373,7 +385,7 @@
       const key = `${r.status}|${r.updated_at}|${r.url}`;
       if (c.key !== key) {
         c.key = key;
-        const src = localUrl(r.url);
+        const src = thumbUrl(r.url);
         if (c.img.getAttribute('src') !== src) c.img.src = src;
         c.name.textContent = r.filename || '(no name)';
         c.link.title = r.filename || '';
@@ -510,7 +522,7 @@
       if (it.key !== key) {
         it.key = key;
         if (d.status === 'FINISHED' && d.url_dither) {
-          const img = el('img', {class: 'mini', alt: '', loading: 'lazy', src: localUrl(d.url_dither)});
+          const img = el('img', {class: 'mini', alt: '', loading: 'lazy', src: thumbUrl(d.url_dither)});
           it.mini.replaceWith(img);
           it.mini = img;
         } else if (!it.mini.classList.contains('placeholder') || it.mini.textContent !== (d.status === 'FAILED' ? '✕' : '…')) {

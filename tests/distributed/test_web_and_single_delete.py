@@ -1,5 +1,5 @@
 """The web page and the deletion of one dither in the distributed mode: `api-gateway` serves the
-page on its own, and DELETE /api/dithers/{uuid}/{dither_id} travels as DITHER_DELETED with a
+page and thumbnails of the files in the S3 bucket on its own, and DELETE /api/dithers/{uuid}/{dither_id} travels as DITHER_DELETED with a
 dither_id over Kafka from the dithering service (PostgreSQL, S3) to the upload service."""
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ def test_api_gateway_serves_the_web_page(up):
     assert "default-src 'none'" in r.headers["Content-Security-Policy"]
     for name in ("app.js", "app.css", "icon.svg"):
         assert up.get(f"/static/{name}").status_code == 200, name
+    # Thumbnails of files in the S3 bucket.
+    rec = up.upload_ok(imagegen.photo_png(800, 400, seed=62), "thumb.png")
+    r = up.get("/thumbnails/" + rec["url"].split("/files/", 1)[1])
+    assert r.status_code == 200 and r.headers["Content-Type"] == "image/webp", r.status_code
+    assert r.content[:4] == b"RIFF" and r.content[8:12] == b"WEBP"
+    assert up.get("/thumbnails/originals/unknown.png").status_code == 404
 
 
 def test_one_dither_deleted_across_the_services(up):

@@ -230,7 +230,14 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     uuid = (await card.locator('a').getAttribute('href')).split('/').pop();
     const record = await api(`api/images/${uuid}`);
     assert.equal(record.body.status, 'FINISHED');
-    assert.equal(await card.locator('img').evaluate((i) => i.complete && i.naturalWidth > 0), true);
+    // The card shows the gateway's preview, not the 1600-px original.
+    await page.waitForFunction(() => {
+      const i = document.querySelector('#gallery li img');
+      return i && i.complete && i.naturalWidth > 0;
+    });
+    const thumb = await card.locator('img').evaluate((i) => ({src: i.src, w: i.naturalWidth, h: i.naturalHeight}));
+    assert.match(thumb.src, /\/thumbnails\/originals\//);
+    assert.deepEqual([thumb.w, thumb.h], [400, 250]);
     await screenshot(page, 'finished');
     await assertAccessible(page, 'the gallery');
   });

@@ -154,6 +154,31 @@ def test_jpeg_upload_keeps_the_original_bytes(module_server):
     imagegen.assert_palette_image(s.get(done["url_dither"]).content, "PNG", imagegen.CORNERS8)
 
 
+def test_thumbnails_of_stored_files(module_server):
+    import io
+
+    from PIL import Image
+
+    rec = module_server.upload_ok(imagegen.encode(imagegen.photo(1000, 600, seed=41), "JPEG"),
+                                  "wide.jpg", content_type="image/jpeg")
+    done = module_server.wait_for(rec["uuid"])
+    for url, size in ((done["url"], (400, 240)), (done["url_dither"], (400, 240))):
+        key = url.split("/files/", 1)[1]
+        r = module_server.get(f"/thumbnails/{key}")
+        assert r.status_code == 200, (key, r.text)
+        assert r.headers["Content-Type"] == "image/webp"
+        assert "immutable" in r.headers["Cache-Control"]
+        with Image.open(io.BytesIO(r.content)) as img:
+            assert img.format == "WEBP" and img.size == size, (img.format, img.size)
+    small = module_server.upload_ok(imagegen.photo_png(120, 80, seed=42), "small.png")
+    r = module_server.get("/thumbnails/" + small["url"].split("/files/", 1)[1])
+    with Image.open(io.BytesIO(r.content)) as img:
+        assert img.size == (120, 80)  # never enlarged
+    assert module_server.get("/thumbnails/originals/nope.png").status_code == 404
+    assert module_server.get("/thumbnails/.hidden").status_code == 404
+    assert module_server.get("/thumbnails/originals/%2e%2e/%2e%2e/etc/passwd").status_code == 404
+
+
 def test_multipart_file_under_any_field_name(module_server):
     data = imagegen.photo_png(64, 48, seed=3)
     rec = module_server.upload_ok(data, "any-name.png", "image/png", field="picture")
