@@ -342,10 +342,18 @@ http::Router Gateway::routes() {
     return is_valid_object_key(key) && key.find("/.") == std::string_view::npos &&
            !key.starts_with(".");
   };
-  // The stored file under `key`, from the disk or the blob store.
+  const auto not_found = [] { return http::error_response(404, "not_found", "no such file"); };
+  // 404 for a missing file (whatever the store says), any other error as it is.
+  const auto file_error = [not_found](const Error& e) {
+    return e.kind == ErrorKind::kNotFound ? not_found() : http::error_response(e);
+  };
+  // The stored file under `key`, from the disk or the blob store; kNotFound also for keys that
+  // are never served.
   const std::filesystem::path root = options_.files_root;
   BlobStore* store = options_.files_store;
-  const auto read_file = [root, store](std::string_view key) -> Result<std::vector<uint8_t>> {
+  const auto read_file = [root, store,
+                          servable](std::string_view key) -> Result<std::vector<uint8_t>> {
+    if (!servable(key)) return make_error(ErrorKind::kNotFound, "no such file");
     if (store != nullptr) return store->get(ObjectKey{std::string(key)});
     std::ifstream in(root / std::string(key), std::ios::binary);
     if (!in) return make_error(ErrorKind::kNotFound, "no such file");
@@ -354,10 +362,10 @@ http::Router Gateway::routes() {
     if (in.bad()) return make_error(ErrorKind::kUnavailable, "cannot read the file");
     return bytes;
   };
-  const auto not_found = [] { return http::error_response(404, "not_found", "no such file"); };
   if (root.empty() && store == nullptr) return router;
 
   if (!root.empty()) {
+    // Straight from the disk, streamed.
     router.add(http::Verb::get, "/files/{key...}",
                [root, file_headers, servable, not_found](const RequestContext& c) -> Response {
                  const std::string_view key = c.param("key");
@@ -370,17 +378,12 @@ http::Router Gateway::routes() {
   } else {
     router.add(
         http::Verb::get, "/files/{key...}",
-        [read_file, file_headers, servable, not_found](const RequestContext& c) -> Response {
-          const std::string_view key = c.param("key");
-          if (!servable(key)) return not_found();
-          Result<std::vector<uint8_t>> bytes = read_file(key);
-          if (!bytes) {
-            if (bytes.error().kind == ErrorKind::kNotFound) return not_found();
-            return http::error_response(bytes.error());
-          }
+        [read_file, file_headers, file_error](const RequestContext& c) -> Response {
+          Result<std::vector<uint8_t>> bytes = read_file(c.param("key"));
+          if (!bytes) return file_error(bytes.error());
           Response r;
           r.body.assign(bytes->begin(), bytes->end());
-          file_headers(r, key);
+          file_headers(r, c.param("key"));
           return r;
         },
         http::Dispatch::kBlocking);
@@ -389,22 +392,15 @@ http::Router Gateway::routes() {
   // Previews: made on each request (browsers keep them: the key never changes content).
   router.add(
       http::Verb::get, "/thumbnails/{key...}",
-      [read_file, servable, not_found,
+      [read_file, file_headers, file_error,
        limits = options_.thumbnail_limits](const RequestContext& c) -> Response {
-        const std::string_view key = c.param("key");
-        if (!servable(key)) return not_found();
-        Result<std::vector<uint8_t>> bytes = read_file(key);
-        if (!bytes) {
-          if (bytes.error().kind == ErrorKind::kNotFound) return not_found();
-          return http::error_response(bytes.error());
-        }
+        Result<std::vector<uint8_t>> bytes = read_file(c.param("key"));
+        if (!bytes) return file_error(bytes.error());
         Result<std::vector<uint8_t>> small = imaging::thumbnail(*bytes, kThumbnailBox, limits);
         if (!small) return http::error_response(small.error());
         Response r;
-        r.content_type = "image/webp";
         r.body.assign(small->begin(), small->end());
-        r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
-        r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+        file_headers(r, "thumbnail.webp");
         return r;
       },
       http::Dispatch::kBlocking);
