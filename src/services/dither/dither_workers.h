@@ -16,14 +16,10 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
-#include <cstdint>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
 #include "ports/metadata.h"
+#include "services/common/work_loop.h"
 #include "services/dither/dither_service.h"
 
 namespace dither {
@@ -32,30 +28,24 @@ class DitherWorkers {
  public:
   DitherWorkers(DitherService& service, DitherRepository& repository, int count,
                 std::chrono::seconds lease = std::chrono::seconds{120});
-  ~DitherWorkers();
   DitherWorkers(const DitherWorkers&) = delete;
   DitherWorkers& operator=(const DitherWorkers&) = delete;
 
-  void start();
-  void notify();
+  void start() { loop_.start(); }
+  void notify() { loop_.notify(); }
   // Finishes the dithers being processed, then returns.
-  void stop();
+  void stop() { loop_.stop(); }
 
   // The name thread `index` claims dithers under: "<hostname>:<pid>:<index>".
-  static std::string worker_id(int index);
+  static std::string worker_id(int index) { return WorkLoop::worker_id("", index); }
 
  private:
-  void run(int index);
+  WorkLoop::Outcome step(const std::string& worker);
 
   DitherService& service_;
   DitherRepository& repository_;
-  int count_;
-  std::chrono::seconds lease_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  uint64_t notifications_ = 0;
-  std::vector<std::thread> threads_;
+  const std::chrono::seconds lease_;
+  WorkLoop loop_;  // last: its threads use the members above
 };
 
 }  // namespace dither

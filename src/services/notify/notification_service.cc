@@ -1,7 +1,6 @@
 #include "services/notify/notification_service.h"
 
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
 
@@ -81,64 +80,30 @@ Result<Page<Notification>> NotificationService::list(const PageRequest& page) {
 
 Status NotificationService::health() { return store_.ping(); }
 
+// A sender whose outcome could not be recorded waits a second (min = max back-off) and leaves
+// the notification to whoever claims it when its lease ends.
 NotificationSenders::NotificationSenders(NotificationService& service,
                                          NotificationRepository& store, int count,
                                          std::chrono::seconds lease)
-    : service_(service), store_(store), count_(std::max(1, count)), lease_(lease) {}
+    : service_(service),
+      store_(store),
+      lease_(lease),
+      loop_(
+          "mail", count, [this](const std::string& worker) { return step(worker); },
+          std::chrono::seconds{1}, std::chrono::seconds{1}) {}
 
-NotificationSenders::~NotificationSenders() { stop(); }
-
-void NotificationSenders::start() {
-  for (int i = 0; i < count_; ++i) threads_.emplace_back([this, i] { run(i); });
-}
-
-void NotificationSenders::notify() {
-  {
-    std::lock_guard lock(mutex_);
-    ++notifications_;
+WorkLoop::Outcome NotificationSenders::step(const std::string& worker) {
+  Result<std::vector<Notification>> due = store_.claim_due(1, worker, lease_);
+  if (!due || due->empty()) {
+    if (!due) spdlog::warn("notifications: cannot claim: {}", due.error().message);
+    return WorkLoop::kIdle;
   }
-  wake_.notify_one();
-}
-
-void NotificationSenders::stop() {
-  {
-    std::lock_guard lock(mutex_);
-    stopping_ = true;
+  if (Status s = service_.deliver(due->front()); !s) {
+    spdlog::warn("notification {}: cannot record the outcome (retried when its lease ends): {}",
+                 due->front().id, s.error().message);
+    return WorkLoop::kRetryLater;
   }
-  wake_.notify_all();
-  for (auto& t : threads_) {
-    if (t.joinable()) t.join();
-  }
-  threads_.clear();
-}
-
-void NotificationSenders::run(int index) {
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  const std::string worker =
-      std::string(host) + ":" + std::to_string(::getpid()) + ":mail" + std::to_string(index);
-  for (;;) {
-    uint64_t seen = 0;
-    {
-      std::lock_guard lock(mutex_);
-      if (stopping_) return;
-      seen = notifications_;
-    }
-    Result<std::vector<Notification>> due = store_.claim_due(1, worker, lease_);
-    if (!due || due->empty()) {
-      if (!due) spdlog::warn("notifications: cannot claim: {}", due.error().message);
-      std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, std::chrono::seconds{1},
-                     [&] { return stopping_ || notifications_ != seen; });
-      continue;
-    }
-    if (Status s = service_.deliver(due->front()); !s) {
-      spdlog::warn("notification {}: cannot record the outcome (retried when its lease ends): {}",
-                   due->front().id, s.error().message);
-      std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, std::chrono::seconds{1}, [&] { return stopping_; });
-    }
-  }
+  return WorkLoop::kDone;
 }
 
 }  // namespace dither

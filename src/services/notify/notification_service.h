@@ -15,17 +15,15 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/result.h"
 #include "ports/mail.h"
 #include "ports/message.h"
 #include "ports/notifications.h"
+#include "services/common/work_loop.h"
 
 namespace dither {
 
@@ -65,26 +63,20 @@ class NotificationSenders {
  public:
   NotificationSenders(NotificationService& service, NotificationRepository& store, int count,
                       std::chrono::seconds lease = std::chrono::seconds{60});
-  ~NotificationSenders();
   NotificationSenders(const NotificationSenders&) = delete;
   NotificationSenders& operator=(const NotificationSenders&) = delete;
 
-  void start();
-  void notify();
-  void stop();  // finishes the mails being sent, then returns
+  void start() { loop_.start(); }
+  void notify() { loop_.notify(); }
+  void stop() { loop_.stop(); }  // finishes the mails being sent, then returns
 
  private:
-  void run(int index);
+  WorkLoop::Outcome step(const std::string& worker);
 
   NotificationService& service_;
   NotificationRepository& store_;
-  int count_;
-  std::chrono::seconds lease_;
-  std::mutex mutex_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
-  uint64_t notifications_ = 0;
-  std::vector<std::thread> threads_;
+  const std::chrono::seconds lease_;
+  WorkLoop loop_;  // last: its threads use the members above
 };
 
 }  // namespace dither
