@@ -105,17 +105,6 @@ std::vector<Notification> read_notifications(const pqxx::result& result) {
   return rows;
 }
 
-// PageQuery::finish for notifications (paging.h knows images and dithers).
-Page<Notification> page_of(const sqlite::PageQuery& q, std::vector<Notification> rows) {
-  Page<Notification> page;
-  if (rows.size() > static_cast<size_t>(q.limit)) {
-    rows.resize(static_cast<size_t>(q.limit));
-    page.next_cursor = std::to_string(rows.back().id);
-  }
-  page.items = std::move(rows);
-  return page;
-}
-
 class PostgresNotificationRepository final : public NotificationRepository {
  public:
   explicit PostgresNotificationRepository(std::unique_ptr<Database> db)
@@ -209,7 +198,7 @@ class PostgresNotificationRepository final : public NotificationRepository {
   Result<Page<Notification>> list(const PageRequest& page) override {
     return db_->read([&](Tx& tx) {
       const sqlite::PageQuery q(page);
-      return page_of(q, read_notifications(tx.exec(select_page_, q.before, q.fetch)));
+      return q.finish(read_notifications(tx.exec(select_page_, q.before, q.fetch)));
     });
   }
 

@@ -9,12 +9,14 @@
 #include <utility>
 #include <vector>
 
+#include "ports/notifications.h"
 #include "ports/records.h"
 
 namespace dither::sqlite {
 
 inline int64_t id_of(const ImageRecord& r) { return r.id; }
 inline int64_t id_of(const DitherRecord& r) { return r.id.value; }
+inline int64_t id_of(const Notification& n) { return n.id; }
 
 struct PageQuery {
   explicit PageQuery(const PageRequest& page)

@@ -120,17 +120,6 @@ std::vector<Notification> read_notifications(Statement& st) {
   return rows;
 }
 
-// PageQuery::finish for notifications (paging.h knows images and dithers).
-Page<Notification> page_of(const sqlite::PageQuery& q, std::vector<Notification> rows) {
-  Page<Notification> page;
-  if (rows.size() > static_cast<size_t>(q.limit)) {
-    rows.resize(static_cast<size_t>(q.limit));
-    page.next_cursor = std::to_string(rows.back().id);
-  }
-  page.items = std::move(rows);
-  return page;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<NotificationRepository>> open_sqlite_notification_repository(
@@ -228,7 +217,7 @@ Result<Page<Notification>> SqliteNotificationRepository::list(const PageRequest&
     const sqlite::PageQuery q(page);
     auto st = c.prepare(kSelectPage);
     st.bind_all(q.before, q.fetch);
-    return page_of(q, read_notifications(st));
+    return q.finish(read_notifications(st));
   });
 }
 
