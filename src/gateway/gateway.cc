@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "common/hash.h"
 #include "http/errors.h"
 #include "http/server.h"
 #include "ports/records.h"
@@ -139,13 +140,8 @@ std::string_view web_content_type(std::string_view name) {
 // The page's files change only with the binary: a strong validator from their bytes lets browsers
 // revalidate (no-cache) with a 304 instead of downloading them again.
 std::string entity_tag(std::string_view body) {
-  uint64_t h = 1469598103934665603ULL;
-  for (const char ch : body) {
-    h ^= static_cast<unsigned char>(ch);
-    h *= 1099511628211ULL;
-  }
   char out[24];
-  std::snprintf(out, sizeof out, "\"%016llx\"", static_cast<unsigned long long>(h));
+  std::snprintf(out, sizeof out, "\"%016llx\"", static_cast<unsigned long long>(fnv1a(body)));
   return out;
 }
 

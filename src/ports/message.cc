@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <random>
 
+#include "common/hash.h"
 #include "ports/records.h"
 
 namespace dither {
@@ -40,13 +41,9 @@ std::optional<std::string_view> Message::header(std::string_view name) const {
 std::string Message::dedupe_id() const {
   if (const std::string_view id = message_id(); !id.empty()) return std::string(id);
   // FNV-1a, 64 bits, over type NUL key NUL body: stable across builds and machines.
-  uint64_t h = 14695981039346656037ull;
+  uint64_t h = kFnv1aOffsetBasis;
   const auto mix = [&h](std::string_view part) {
-    for (const char c : part) {
-      h ^= static_cast<unsigned char>(c);
-      h *= 1099511628211ull;
-    }
-    h *= 1099511628211ull;
+    h = fnv1a(std::string_view("", 1), fnv1a(part, h));
   };
   mix(message_type());
   mix(key);

@@ -9,6 +9,7 @@
 #include <span>
 
 #include "adapters/smtp/rfc5322.h"
+#include "common/hash.h"
 
 namespace dither {
 namespace {
@@ -30,15 +31,6 @@ std::string file_timestamp(std::chrono::system_clock::time_point now) {
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
                 static_cast<int>(millis % 1000));
   return buffer;
-}
-
-uint64_t fnv1a(std::string_view text) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (char c : text) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= 0x100000001b3ULL;
-  }
-  return hash;
 }
 
 }  // namespace
