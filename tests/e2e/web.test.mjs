@@ -297,7 +297,6 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     // 4x: every image pixel is a 4x4 block of screen pixels, with no smoothing. Shown dither-only
     // (split at 0), a screenshot of the stage then holds nothing but EGA colours.
     await page.selectOption('#zoom', '4');
-    await page.keyboard.press('Home');
     await split.focus();
     await page.keyboard.press('Home');
     const geometry = await page.evaluate(() => {
