@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <random>
 
+#include "common/crypto.h"
 #include "common/hash.h"
 #include "ports/records.h"
 
@@ -16,15 +17,8 @@ bool is_lower_hex(std::string_view s) {
   return true;
 }
 
-std::string random_hex(size_t digits) {
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  std::string out;
-  out.reserve(digits);
-  static constexpr char kHex[] = "0123456789abcdef";
-  while (out.size() < digits) {
-    uint64_t v = rng();
-    for (int i = 0; i < 16 && out.size() < digits; ++i, v >>= 4) out.push_back(kHex[v & 15]);
-  }
+std::string random_hex_digits(size_t digits) {
+  std::string out = random_hex((digits + 1) / 2).substr(0, digits);
   if (out.find_first_not_of('0') == std::string::npos) out.back() = '1';  // all-zero is invalid
   return out;
 }
@@ -61,9 +55,9 @@ std::string new_traceparent(std::string_view parent) {
       parent.substr(3, 32) != std::string(32, '0')) {
     trace_id = std::string(parent.substr(3, 32));
   } else {
-    trace_id = random_hex(32);
+    trace_id = random_hex_digits(32);
   }
-  return "00-" + trace_id + "-" + random_hex(16) + "-01";
+  return "00-" + trace_id + "-" + random_hex_digits(16) + "-01";
 }
 
 Message make_message(std::string topic, std::string_view message_type, std::string key,

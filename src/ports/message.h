@@ -5,7 +5,8 @@
 // switching to Kafka is configuration only.
 //
 //   Message m = make_message(topics.image, kImageUploaded, uuid.value, body_json);
-//   // m.headers: message_type, version "1.0.0", message_id (new UUID), traceparent (new trace)
+//   // m.headers: message_type, version "1.1.0" (1.1: bodies carry `owner`), message_id (new UUID),
+//   traceparent (new trace)
 #pragma once
 
 #include <optional>
@@ -21,7 +22,7 @@ inline constexpr std::string_view kImageDeleted = "IMAGE_DELETED";
 inline constexpr std::string_view kDitherUploaded = "DITHER_UPLOADED";
 inline constexpr std::string_view kDitherDeleted = "DITHER_DELETED";
 inline constexpr std::string_view kDitherFailed = "DITHER_FAILED";
-inline constexpr std::string_view kMessageVersion = "1.0.0";
+inline constexpr std::string_view kMessageVersion = "1.1.0";
 
 inline constexpr std::string_view kHeaderMessageType = "message_type";
 inline constexpr std::string_view kHeaderVersion = "version";

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <random>
 
+#include "common/crypto.h"
+
 namespace dither {
 namespace {
 
@@ -34,10 +36,14 @@ Result<ImageId> parse_image_id(std::string_view text) {
 }
 
 ImageId new_image_id() {
-  thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                   (static_cast<uint64_t>(std::random_device{}()) << 32)};
-  const uint64_t hi = (rng() & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
-  const uint64_t lo = (rng() & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // variant 10
+  // From the CSPRNG: a uuid reaches an image's data (docs/SECURITY.md).
+  const std::string bytes = random_bytes(16);
+  uint64_t r[2] = {0, 0};
+  for (int i = 0; i < 16; ++i) {
+    r[i / 8] = (r[i / 8] << 8) | static_cast<unsigned char>(bytes[static_cast<size_t>(i)]);
+  }
+  const uint64_t hi = (r[0] & 0xFFFFFFFFFFFF0FFFULL) | 0x0000000000004000ULL;  // version 4
+  const uint64_t lo = (r[1] & 0x3FFFFFFFFFFFFFFFULL) | 0x8000000000000000ULL;  // variant 10
   char buf[37];
   std::snprintf(buf, sizeof buf, "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(hi >> 32),
                 static_cast<unsigned>((hi >> 16) & 0xFFFF), static_cast<unsigned>(hi & 0xFFFF),

@@ -49,7 +49,7 @@ TEST(ObjectKey, Validation) {
 TEST(Message, StandardHeaders) {
   Message m = make_message("images", kImageUploaded, "k", "{}");
   EXPECT_EQ(m.message_type(), "IMAGE_UPLOADED");
-  EXPECT_EQ(m.header("version").value_or(""), "1.0.0");
+  EXPECT_EQ(m.header("version").value_or(""), "1.1.0");
   EXPECT_TRUE(parse_image_id(m.message_id()).ok());
   const std::string tp(m.header("traceparent").value_or(""));
   ASSERT_EQ(tp.size(), 55u) << tp;

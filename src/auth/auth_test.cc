@@ -1,0 +1,153 @@
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "auth/api_keys.h"
+#include "auth/link_signer.h"
+#include "auth/secrets.h"
+#include "common/crypto.h"
+
+namespace dither {
+namespace {
+
+TEST(Crypto, Base64urlRoundTripsEveryLength) {
+  for (size_t n = 0; n < 70; ++n) {
+    const std::string bytes = random_bytes(n);
+    const std::string text = base64url(bytes);
+    EXPECT_EQ(text.find_first_of("+/="), std::string::npos);
+    EXPECT_EQ(from_base64url(text), bytes) << n;
+  }
+  EXPECT_EQ(base64url("\xfb\xff"), "-_8");
+  EXPECT_FALSE(from_base64url("a"));     // no length 4k+1
+  EXPECT_FALSE(from_base64url("ab+c"));  // not the URL alphabet
+  EXPECT_FALSE(from_base64url("-_9"));   // non-zero leftover bits: a second encoding
+}
+
+TEST(Crypto, HmacSha256KnownAnswer) {
+  // RFC 4231, test case 2.
+  EXPECT_EQ(to_hex(hmac_sha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(to_hex(sha256("abc")),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Crypto, RandomTokensDiffer) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 1000; ++i) seen.insert(random_token(32));
+  EXPECT_EQ(seen.size(), 1000u);
+  EXPECT_EQ(random_token(32).size(), 43u);
+}
+
+TEST(Crypto, ConstantTimeEqualIsExact) {
+  EXPECT_TRUE(constant_time_equal("abc", "abc"));
+  EXPECT_FALSE(constant_time_equal("abc", "abd"));
+  EXPECT_FALSE(constant_time_equal("abc", "abcd"));
+  EXPECT_FALSE(constant_time_equal("abc", "ABC"));
+  EXPECT_TRUE(constant_time_equal("", ""));
+}
+
+TEST(ApiKeys, MadeParsedAndHashed) {
+  Result<NewApiKey> k = make_api_key("", "laptop", false, "pepper-pepper-pepper-pepper-pepper");
+  ASSERT_TRUE(k);
+  EXPECT_TRUE(k->key.starts_with("dk_" + k->record.id + "_"));
+  EXPECT_EQ(k->key.size(), 3u + 12 + 1 + 43);
+  EXPECT_EQ(k->record.owner, "key:" + k->record.id);
+  EXPECT_EQ(api_key_id(k->key), k->record.id);
+  EXPECT_EQ(k->record.hash, api_key_hash("pepper-pepper-pepper-pepper-pepper", k->key));
+  EXPECT_NE(k->record.hash, api_key_hash("another-pepper-another-pepper-xx", k->key));
+  EXPECT_EQ(k->record.hash.find(k->key), std::string::npos);
+  // Anything but the exact shape is no key.
+  EXPECT_FALSE(api_key_id(k->key + " "));
+  EXPECT_FALSE(api_key_id(" " + k->key));
+  EXPECT_FALSE(api_key_id(k->key.substr(0, k->key.size() - 1)));
+  std::string upper = k->key;
+  upper[3] = 'K';
+  EXPECT_FALSE(api_key_id(upper));
+  std::string bad = k->key;
+  bad.back() = '=';
+  EXPECT_FALSE(api_key_id(bad));
+  EXPECT_FALSE(api_key_id(""));
+  EXPECT_FALSE(api_key_id("Bearer"));
+}
+
+TEST(ApiKeys, OwnersAndNamesAreChecked) {
+  EXPECT_TRUE(make_api_key("alice", "", true, "p"));
+  EXPECT_EQ(make_api_key("alice", "", true, "p")->record.owner, "alice");
+  EXPECT_FALSE(make_api_key("al ice", "", false, "p"));
+  EXPECT_FALSE(make_api_key(std::string(65, 'a'), "", false, "p"));
+  EXPECT_FALSE(make_api_key("alice", "bad\nname", false, "p"));
+  EXPECT_FALSE(make_api_key("alice", std::string(101, 'n'), false, "p"));
+}
+
+TEST(LinkSigner, SignsOnlyItsOwnFiles) {
+  LinkSigner signer({"k1-0123456789abcdef0123456789abcdef"}, "http://h:1/files/");
+  const std::string url = signer.sign("http://h:1/files/originals/a.png", 2000);
+  EXPECT_TRUE(url.starts_with("http://h:1/files/originals/a.png?expires=2000&sig="));
+  EXPECT_EQ(signer.sign("https://cdn.example/a.png", 2000), "https://cdn.example/a.png");
+  EXPECT_EQ(signer.sign("", 2000), "");
+}
+
+TEST(LinkSigner, VerdictsForEveryTampering) {
+  LinkSigner signer({"k1-0123456789abcdef0123456789abcdef"}, "http://h:1/files/");
+  const std::string query = signer.query_for("originals/a.png", 2000);
+  const std::string sig = query.substr(query.find("sig=") + 4);
+  using V = LinkSigner::Verdict;
+  EXPECT_EQ(signer.verify("originals/a.png", "2000", sig, 1000), V::kValid);
+  EXPECT_EQ(signer.verify("originals/b.png", "2000", sig, 1000), V::kInvalid);
+  EXPECT_EQ(signer.verify("originals/a.png", "2001", sig, 1000), V::kInvalid);
+  EXPECT_EQ(signer.verify("originals/a.png", "02000", sig, 1000), V::kInvalid);
+  std::string flipped = sig;
+  flipped[0] = flipped[0] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(signer.verify("originals/a.png", "2000", flipped, 1000), V::kInvalid);
+  EXPECT_EQ(signer.verify("originals/a.png", "2000", sig, 2000), V::kExpired);
+  EXPECT_EQ(signer.verify("originals/a.png", std::nullopt, std::nullopt, 1000), V::kUnsigned);
+  EXPECT_EQ(signer.verify("originals/a.png", "2000", std::nullopt, 1000), V::kInvalid);
+  EXPECT_EQ(signer.verify("originals/a.png", "x", sig, 1000), V::kInvalid);
+}
+
+TEST(LinkSigner, RotationAcceptsListedKeysOnly) {
+  LinkSigner old_signer({"old-0123456789abcdef0123456789abcdef"}, "http://h/files/");
+  LinkSigner both({"new-0123456789abcdef0123456789abcdef", "old-0123456789abcdef0123456789abcdef"},
+                  "http://h/files/");
+  LinkSigner new_only({"new-0123456789abcdef0123456789abcdef"}, "http://h/files/");
+  const std::string query = old_signer.query_for("k", 5000);
+  const std::string sig = query.substr(query.find("sig=") + 4);
+  EXPECT_EQ(both.verify("k", "5000", sig, 1), LinkSigner::Verdict::kValid);
+  EXPECT_EQ(new_only.verify("k", "5000", sig, 1), LinkSigner::Verdict::kInvalid);
+}
+
+TEST(LinkSigner, AnswerExpiryIsStableWithinAWindow) {
+  EXPECT_EQ(answer_expiry(3600, 3600), 3 * 3600);
+  EXPECT_EQ(answer_expiry(7199, 3600), 3 * 3600);
+  EXPECT_EQ(answer_expiry(7200, 3600), 4 * 3600);
+  for (int64_t now : {0L, 1L, 3599L, 123456L}) {
+    EXPECT_GE(answer_expiry(now, 3600) - now, 3600);
+    EXPECT_LT(answer_expiry(now, 3600) - now, 7201);
+  }
+}
+
+TEST(Secrets, GeneratedOnceThenReadAndPrivate) {
+  const auto dir = std::filesystem::temp_directory_path() / ("secrets-" + random_hex(6));
+  const auto file = dir / "secrets" / "one";
+  Result<Secret> first = load_secret("", file);
+  ASSERT_TRUE(first) << first.error().message;
+  EXPECT_TRUE(first->generated);
+  EXPECT_GE(first->value.size(), 43u);
+  Result<Secret> second = load_secret("", file);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->value, first->value);
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  Result<Secret> configured = load_secret("from-the-environment", file);
+  ASSERT_TRUE(configured);
+  EXPECT_EQ(configured->value, "from-the-environment");
+  EXPECT_FALSE(configured->generated);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace dither
