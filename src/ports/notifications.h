@@ -25,13 +25,17 @@ namespace dither {
 inline constexpr std::string_view kNotificationPending = "PENDING";
 inline constexpr std::string_view kNotificationSent = "SENT";
 inline constexpr std::string_view kNotificationFailed = "FAILED";
+// Recorded but never to be sent: over the per-address cap (last_error says so).
+inline constexpr std::string_view kNotificationSuppressed = "SUPPRESSED";
 
 struct Notification {
-  int64_t id = 0;         // assigned by the store
-  ImageId uuid;           // the original image
-  int64_t dither_id = 0;  // 0 when the message named none (the prototype's bodies)
-  std::string kind;       // the message type it answers: DITHER_UPLOADED, DITHER_FAILED
-  Mail mail;              // to = the image's address
+  int64_t id = 0;               // assigned by the store
+  ImageId uuid;                 // the original image
+  int64_t dither_id = 0;        // 0 when the message named none (the prototype's bodies)
+  std::string kind;             // the message type it answers: DITHER_UPLOADED, DITHER_FAILED
+  Mail mail;                    // to = the image's address ("" once erased)
+  std::string owner{"system"};  // the image's owner: who may list it
+  std::string to_hash;          // hex HMAC-SHA256(pepper, lower-cased address): the cap's count
   std::string status = std::string(kNotificationPending);
   int attempts = 0;             // sending attempts so far
   std::string last_error;       // the last failure's reason ("" if none)
@@ -45,8 +49,9 @@ class NotificationRepository {
  public:
   virtual ~NotificationRepository() = default;
 
-  // Records `n` (PENDING, due at once; id and times assigned) once per `message_id` and once per
-  // (dither_id, kind) when dither_id != 0. Returns false when it was already recorded.
+  // Records `n` (with its status: PENDING, due at once, or SUPPRESSED; id and times assigned) once
+  // per `message_id` and once per (dither_id, kind) when dither_id != 0. Returns false when it
+  // was already recorded.
   virtual Result<bool> record(const Notification& n, std::string_view message_id) = 0;
   // Claims up to `limit` due PENDING notifications, oldest due first, that nobody holds (or whose
   // lease ended), leasing each to `worker` for `lease`.
@@ -59,8 +64,15 @@ class NotificationRepository {
   virtual Result<bool> mark_failed(int64_t id, std::string_view error) = 0;
 
   virtual Result<Notification> get(int64_t id) = 0;  // kNotFound
-  // Newest first, paged like the other lists.
+  // Newest first, paged like the other lists (page.owner filters).
   virtual Result<Page<Notification>> list(const PageRequest& page) = 0;
+  // How many notifications to `to_hash` were created at or after `since` (Unix ms), SUPPRESSED
+  // ones not counted: the per-address cap.
+  virtual Result<int> count_recent(std::string_view to_hash, int64_t since) = 0;
+  // The image was deleted: every notification of `uuid` loses its address and its content
+  // (mail.to, subject, text and html become ""; to_hash stays, for the cap); a PENDING one
+  // becomes FAILED with last_error "the image was deleted". Returns how many rows changed.
+  virtual Result<int> erase_image(const ImageId& uuid) = 0;
   virtual Status ping() = 0;
 };
 

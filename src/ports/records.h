@@ -72,8 +72,9 @@ struct ImageRecord {
   int64_t size = 0;          // bytes
   int width = 0;
   int height = 0;
-  std::string email;  // where to send the link, or ""
-  std::string error;  // why dithering failed, when status is FAILED
+  std::string email;            // where to send the link, or ""
+  std::string error;            // why dithering failed, when status is FAILED
+  std::string owner{"system"};  // who uploaded it (ports/identity.h); never changes
   ObjectKey blob_key;
   int64_t created_at = 0;
   int64_t updated_at = 0;
@@ -91,11 +92,13 @@ struct DitherRecord {
   std::string format;        // "png", "gif" or "webp"
   std::string options_json;  // every option, canonical, as a JSON object
   std::string status{kStatusPending};
-  std::string url_dither;   // public URL when FINISHED
-  ObjectKey blob_key;       // set when FINISHED
-  std::string error;        // when FAILED
-  std::string request_id;   // what created it: a message_id or an HTTP request id; unique
-  std::string traceparent;  // the W3C trace context it was requested under, or ""
+  std::string url_dither;       // public URL when FINISHED
+  ObjectKey blob_key;           // set when FINISHED
+  std::string error;            // when FAILED
+  std::string request_id;       // what created it: a message_id or an HTTP request id; unique
+  std::string traceparent;      // the W3C trace context it was requested under, or ""
+  std::string owner{"system"};  // the original's owner (for lists); never changes
+  std::string requested_by{"system"};  // who asked for it (the owner for automatic dithers)
   int64_t created_at = 0;
   int64_t updated_at = 0;
 };
@@ -107,6 +110,7 @@ struct OriginalRecord {
   std::string filename;
   ObjectKey blob_key;
   std::string email;
+  std::string owner{"system"};  // from IMAGE_UPLOADED; "system" when the body names none
 };
 
 // A page of a newest-first list. `next_cursor` is empty on the last page.
@@ -119,6 +123,7 @@ struct Page {
 struct PageRequest {
   int limit = 50;                 // 1..1000
   std::optional<int64_t> before;  // only items with id < before (the previous page's cursor)
+  std::string owner;              // only this owner's items; "" = every owner's (admins)
 };
 
 int64_t now_millis();

@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include "common/result.h"
+#include "ports/identity.h"
 #include "ports/metadata.h"
 #include "ports/notifications.h"
 
@@ -31,7 +32,7 @@ struct PostgresOptions {
   // connect_timeout=3 (seconds) and TCP keepalives are added.
   std::string connection{};
   // The schema holding this repository's tables (created when missing); empty: `upload` for
-  // images, `dither` for dithers, `notify` for notifications.
+  // images, `dither` for dithers, `notify` for notifications, `auth` for keys and sessions.
   std::string schema{};
   // Connections open at most (1..100; the server's limit is shared by every process).
   int pool_size = 4;
@@ -55,5 +56,8 @@ Result<std::unique_ptr<DitherRepository>> open_postgres_dither_repository(
 // The notification service's store (default schema `notify`).
 Result<std::unique_ptr<NotificationRepository>> open_postgres_notification_repository(
     const PostgresOptions& options);
+
+// The API keys and browser sessions (default schema `auth`).
+Result<std::unique_ptr<IdentityStore>> open_postgres_identity_store(const PostgresOptions& options);
 
 }  // namespace dither

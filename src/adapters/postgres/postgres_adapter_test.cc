@@ -25,6 +25,7 @@
 #include "adapters/postgres/pg_outbox.h"
 #include "adapters/postgres/postgres.h"
 #include "ports/testing/dither_repository_contract.h"
+#include "ports/testing/identity_store_contract.h"
 #include "ports/testing/image_repository_contract.h"
 #include "ports/testing/notification_repository_contract.h"
 
@@ -43,6 +44,8 @@ namespace {
 
 using contract::DitherRepositoryContract;
 using contract::DitherRepositoryFactory;
+using contract::IdentityStoreContract;
+using contract::IdentityStoreFactory;
 using contract::ImageRepositoryContract;
 using contract::ImageRepositoryFactory;
 using contract::NotificationRepositoryContract;
@@ -174,6 +177,20 @@ INSTANTIATE_TEST_SUITE_P(
                           }}),
     contract::FactoryName());
 
+INSTANTIATE_TEST_SUITE_P(
+    Postgres, IdentityStoreContract,
+    ::testing::Values(IdentityStoreFactory{"pool4",
+                                           [] {
+                                             return must(open_postgres_identity_store(
+                                                 options_for(fresh_schema())));
+                                           }},
+                      IdentityStoreFactory{"pool1",
+                                           [] {
+                                             return must(open_postgres_identity_store(
+                                                 options_for(fresh_schema(), /*pool_size=*/1)));
+                                           }}),
+    contract::FactoryName());
+
 ImageRecord sample_image() {
   ImageRecord r;
   r.uuid = new_image_id();
@@ -210,10 +227,11 @@ TEST(PostgresMigrations, ApplyOnceAndSurviveReopening) {
   const std::string schema = fresh_schema();
   must(open_postgres_image_repository(options_for(schema))).reset();
   const std::vector<std::string> first = applied_migrations(schema);
-  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(first.size(), 3u);
   EXPECT_EQ(first[0].substr(0, 2), "1@");
   EXPECT_EQ(first[1].substr(0, 2), "2@");
-  EXPECT_NE(first[1].find("by dither-upload"), std::string::npos) << first[1];
+  EXPECT_EQ(first[2].substr(0, 2), "3@");
+  EXPECT_NE(first[2].find("by dither-upload"), std::string::npos) << first[2];
 
   must(open_postgres_image_repository(options_for(schema))).reset();
   EXPECT_EQ(applied_migrations(schema), first);  // not re-applied: same rows, same times
@@ -280,7 +298,7 @@ TEST(PostgresMigrations, ConcurrentOpenersOfOneSchemaTakeTurns) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(applied_migrations(schema).size(), 2u);
+  EXPECT_EQ(applied_migrations(schema).size(), 3u);
 }
 
 TEST(PostgresRepositories, DefaultSchemasAreUploadAndDither) {
@@ -415,8 +433,9 @@ TEST(PostgresNotifications, DefaultSchemaIsNotifyAndItIsTheStoresOwn) {
   const std::string schema = fresh_schema();
   must(open_postgres_notification_repository(options_for(schema))).reset();
   const std::vector<std::string> applied = applied_migrations(schema);
-  ASSERT_EQ(applied.size(), 1u);
+  ASSERT_EQ(applied.size(), 2u);
   EXPECT_NE(applied[0].find("by dither-notify"), std::string::npos) << applied[0];
+  EXPECT_NE(applied[1].find("by dither-notify"), std::string::npos) << applied[1];
   auto as_dithers = open_postgres_dither_repository(options_for(schema));
   ASSERT_FALSE(as_dithers.ok());
   EXPECT_EQ(as_dithers.error().kind, ErrorKind::kUnsupported);
@@ -470,7 +489,7 @@ TEST(PostgresNotifications, TextPostgreSQLCannotStoreIsAnInvalidArgument) {
   auto bad = repo->record(latin1, "m-2");
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.error().kind, ErrorKind::kInvalidArgument) << bad.error().message;
-  auto all = repo->list({10, std::nullopt});
+  auto all = repo->list({10, std::nullopt, ""});
   ASSERT_TRUE(all.ok());
   EXPECT_TRUE(all->items.empty());
   EXPECT_TRUE(*repo->record(sample_notification(1), "m-1"));  // the refused calls left no trace
@@ -597,7 +616,7 @@ TEST(PostgresPool, NeverMoreConnectionsThanThePoolSize) {
         const ImageRecord r = sample_image();
         if (!images->insert_image(r, uploaded(r)).ok()) ++failures;
         if (!images->get_image(r.uuid).ok()) ++failures;
-        if (!images->list_images({20, std::nullopt}).ok()) ++failures;
+        if (!images->list_images({20, std::nullopt, ""}).ok()) ++failures;
       }
     });
   }
@@ -764,7 +783,7 @@ TEST(PostgresAvailability, UnavailableWhileTheServerIsDownAndRecoversWithoutReop
   {
     std::vector<std::thread> warm;
     for (int i = 0; i < 3; ++i) {
-      warm.emplace_back([&] { EXPECT_TRUE(images->list_images({5, std::nullopt}).ok()); });
+      warm.emplace_back([&] { EXPECT_TRUE(images->list_images({5, std::nullopt, ""}).ok()); });
     }
     for (auto& t : warm) t.join();
   }
@@ -791,7 +810,7 @@ TEST(PostgresAvailability, UnavailableWhileTheServerIsDownAndRecoversWithoutReop
   EXPECT_TRUE(images->ping().ok());
   auto got = images->get_image(before.uuid);
   ASSERT_TRUE(got.ok()) << got.error().message;
-  EXPECT_EQ(got->id, (*images->list_images({1, std::nullopt})).items.at(0).id);
+  EXPECT_EQ(got->id, (*images->list_images({1, std::nullopt, ""})).items.at(0).id);
   const ImageRecord after = sample_image();
   EXPECT_TRUE(images->insert_image(after, uploaded(after)).ok());
   EXPECT_EQ(contract::all_pending(*images).size(), 2u);
@@ -828,6 +847,123 @@ TEST(PostgresAvailability, UnavailableWhileTheServerIsDownAndRecoversWithoutReop
           server.port());
   } catch (const std::exception&) {
   }
+}
+
+// Takes `schema` back to the version before owners: drops what the newest migration (`version`)
+// added and forgets that it was applied, as if an older build had created the schema.
+void downgrade(const std::string& schema, int version, const std::string& undo) {
+  const std::string q = postgres::quote_identifier(schema);
+  query("SET search_path TO " + q + "; " + undo + " DELETE FROM " + q +
+        ".schema_migrations WHERE version = " + std::to_string(version));
+}
+
+TEST(PostgresOwners, ImagesOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
+  const std::string schema = fresh_schema();
+  ImageRecord image = sample_image();
+  image.owner = "alice";  // lost with the column: the older schema had none
+  {
+    auto images = must(open_postgres_image_repository(options_for(schema)));
+    ASSERT_TRUE(images && images->insert_image(image, uploaded(image)).ok());
+  }
+  downgrade(schema, 3, "DROP INDEX images_by_owner; ALTER TABLE images DROP COLUMN owner;");
+
+  auto images = must(open_postgres_image_repository(options_for(schema)));
+  ASSERT_TRUE(images);
+  EXPECT_EQ(applied_migrations(schema).size(), 3u);
+  auto got = images->get_image(image.uuid);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(got->owner, "system");
+  auto mine = images->list_images({.limit = 10, .before = std::nullopt, .owner = "system"});
+  ASSERT_TRUE(mine.ok());
+  ASSERT_EQ(mine->items.size(), 1u);
+  EXPECT_EQ(mine->items[0].uuid, image.uuid);
+  EXPECT_TRUE(
+      images->list_images({.limit = 10, .before = std::nullopt, .owner = "alice"})->items.empty());
+}
+
+TEST(PostgresOwners, DithersOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
+  const std::string schema = fresh_schema();
+  const ImageId uuid = new_image_id();
+  {
+    auto dithers = must(open_postgres_dither_repository(options_for(schema)));
+    ASSERT_TRUE(dithers);
+    OriginalRecord original;
+    original.uuid = uuid;
+    original.url = "http://h/x.png";
+    original.owner = "alice";
+    DitherRecord wanted;
+    wanted.uuid = uuid;
+    wanted.owner = wanted.requested_by = "alice";
+    ASSERT_TRUE(dithers->record_original(original, wanted, "m-1").ok());
+  }
+  downgrade(schema, 3,
+            "DROP INDEX dithers_by_owner; ALTER TABLE dithers DROP COLUMN owner; "
+            "ALTER TABLE dithers DROP COLUMN requested_by; "
+            "ALTER TABLE originals DROP COLUMN owner;");
+
+  auto dithers = must(open_postgres_dither_repository(options_for(schema)));
+  ASSERT_TRUE(dithers);
+  EXPECT_EQ(applied_migrations(schema).size(), 3u);
+  auto original = dithers->get_original(uuid);
+  ASSERT_TRUE(original.ok());
+  EXPECT_EQ(original->owner, "system");
+  auto of = dithers->dithers_of(uuid);
+  ASSERT_TRUE(of.ok());
+  ASSERT_EQ(of->size(), 1u);
+  EXPECT_EQ((*of)[0].owner, "system");
+  EXPECT_EQ((*of)[0].requested_by, "system");
+  EXPECT_EQ(
+      dithers->list_dithers({.limit = 10, .before = std::nullopt, .owner = "system"})->items.size(),
+      1u);
+}
+
+TEST(PostgresOwners, NotificationsOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
+  const std::string schema = fresh_schema();
+  Notification n = sample_notification(1);
+  n.owner = "alice";
+  n.to_hash = std::string(64, 'a');
+  {
+    auto repo = must(open_postgres_notification_repository(options_for(schema)));
+    ASSERT_TRUE(repo);
+    auto recorded = repo->record(n, "m-1");
+    ASSERT_TRUE(recorded.ok() && *recorded);
+  }
+  downgrade(schema, 2,
+            "DROP INDEX notifications_by_owner; DROP INDEX notifications_by_address; "
+            "ALTER TABLE notifications DROP COLUMN owner; "
+            "ALTER TABLE notifications DROP COLUMN to_hash;");
+
+  auto repo = must(open_postgres_notification_repository(options_for(schema)));
+  ASSERT_TRUE(repo);
+  EXPECT_EQ(applied_migrations(schema).size(), 2u);
+  auto all = repo->list({.limit = 10, .before = std::nullopt, .owner = "system"});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->items.size(), 1u);
+  EXPECT_EQ(all->items[0].owner, "system");
+  EXPECT_EQ(all->items[0].to_hash, "");
+  EXPECT_EQ(all->items[0].mail.to, n.mail.to);
+}
+
+TEST(PostgresIdentity, DefaultSchemaIsAuthAndItIsTheStoresOwn) {
+  auto store = must(open_postgres_identity_store({.connection = conninfo()}));
+  ASSERT_TRUE(store);
+  EXPECT_TRUE(store->ping().ok());
+  EXPECT_TRUE(table_exists("auth", "api_keys"));
+  EXPECT_TRUE(table_exists("auth", "sessions"));
+
+  const std::string schema = fresh_schema();
+  must(open_postgres_identity_store(options_for(schema))).reset();
+  const std::vector<std::string> applied = applied_migrations(schema);
+  ASSERT_EQ(applied.size(), 1u);
+  EXPECT_NE(applied[0].find("by dither-auth"), std::string::npos) << applied[0];
+  auto as_images = open_postgres_image_repository(options_for(schema));
+  ASSERT_FALSE(as_images.ok());
+  EXPECT_EQ(as_images.error().kind, ErrorKind::kUnsupported);
+  const std::string notify = fresh_schema();
+  must(open_postgres_notification_repository(options_for(notify))).reset();
+  auto wrong = open_postgres_identity_store(options_for(notify));
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().kind, ErrorKind::kUnsupported);
 }
 
 }  // namespace

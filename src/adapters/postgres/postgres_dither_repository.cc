@@ -58,9 +58,20 @@ CREATE INDEX dithers_by_original ON dithers (uuid, id);
 CREATE INDEX dithers_pending ON dithers (id) WHERE status = 'PENDING';
 )sql";
 
-constexpr std::array<postgres::Migration, 2> kDitherMigrations = {{
+// Owners (docs/SECURITY.md): an original's and its dithers' owner (the uploader), and who asked
+// for each dither; what existed before belongs to `system`. Lists of one owner walk the
+// (owner, id) index.
+constexpr std::string_view kDitherOwnersSql = R"sql(
+ALTER TABLE originals ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
+ALTER TABLE dithers ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
+ALTER TABLE dithers ADD COLUMN requested_by TEXT NOT NULL DEFAULT 'system';
+CREATE INDEX dithers_by_owner ON dithers (owner, id);
+)sql";
+
+constexpr std::array<postgres::Migration, 3> kDitherMigrations = {{
     {1, postgres::kMessagingTablesSql},
     {2, kDitherTablesSql},
+    {3, kDitherOwnersSql},
 }};
 
 constexpr postgres::Schema kDitherSchema{"the dithering service's metadata", "dither-dither",
@@ -68,7 +79,7 @@ constexpr postgres::Schema kDitherSchema{"the dithering service's metadata", "di
 
 constexpr std::string_view kDitherColumns =
     "id, uuid, channels, algorithm, palette, format, options_json, status, url_dither, "
-    "blob_key, error, request_id, created_at, updated_at, traceparent";
+    "blob_key, error, request_id, created_at, updated_at, traceparent, owner, requested_by";
 
 // The server's clock in Unix milliseconds.
 constexpr std::string_view kNowMillis =
@@ -91,6 +102,8 @@ DitherRecord read_dither(const pqxx::row& row) {
   r.created_at = row[12].as<int64_t>();
   r.updated_at = row[13].as<int64_t>();
   r.traceparent = text_of(row[14]);
+  r.owner = text_of(row[15]);
+  r.requested_by = text_of(row[16]);
   return r;
 }
 
@@ -109,18 +122,22 @@ class PostgresDitherRepository final : public DitherRepository {
         select_by_id_(select_dithers("WHERE id = $1")),
         select_by_request_id_(select_dithers("WHERE request_id = $1")),
         select_page_(select_dithers("WHERE id < $1 ORDER BY id DESC LIMIT $2")),
+        select_owners_page_(
+            select_dithers("WHERE owner = $1 AND id < $2 ORDER BY id DESC LIMIT $3")),
         select_of_original_(select_dithers("WHERE uuid = $1 ORDER BY id DESC")),
         insert_(sql("INSERT INTO {schema}.dithers (uuid, channels, algorithm, palette, format, "
                     "options_json, status, url_dither, blob_key, error, request_id, created_at, "
-                    "updated_at, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-                    "$11, $12, $13, $14) ON CONFLICT (request_id) DO NOTHING RETURNING id")),
+                    "updated_at, traceparent, owner, requested_by) VALUES ($1, $2, $3, $4, $5, "
+                    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+                    "ON CONFLICT (request_id) DO NOTHING RETURNING id")),
         upsert_original_(
             sql("INSERT INTO {schema}.originals (uuid, url, filename, blob_key, email, created_at, "
-                "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (uuid) DO UPDATE SET "
-                "url = excluded.url, filename = excluded.filename, blob_key = excluded.blob_key, "
-                "email = excluded.email, updated_at = excluded.updated_at")),
-        select_original_(sql("SELECT uuid, url, filename, blob_key, email FROM {schema}.originals "
-                             "WHERE uuid = $1")),
+                "updated_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (uuid) DO "
+                "UPDATE SET url = excluded.url, filename = excluded.filename, "
+                "blob_key = excluded.blob_key, email = excluded.email, "
+                "updated_at = excluded.updated_at, owner = excluded.owner")),
+        select_original_(sql("SELECT uuid, url, filename, blob_key, email, owner "
+                             "FROM {schema}.originals WHERE uuid = $1")),
         // Leases the oldest free PENDING dithers. SKIP LOCKED: rows another transaction is
         // claiming (or finishing) right now are left to it instead of waited for.
         claim_(sql("UPDATE {schema}.dithers SET claimed_by = $1, claimed_until = " +
@@ -153,7 +170,7 @@ class PostgresDitherRepository final : public DitherRepository {
       if (!messaging_.first_delivery(tx, message_id)) return std::nullopt;
       const int64_t now = now_millis();
       tx.exec(upsert_original_, original.uuid.value, original.url, original.filename,
-              original.blob_key.value, original.email, now, now);
+              original.blob_key.value, original.email, now, now, original.owner);
       if (!auto_dither) return std::nullopt;
       DitherRecord dither = *auto_dither;
       dither.request_id = std::string(message_id);
@@ -171,6 +188,7 @@ class PostgresDitherRepository final : public DitherRepository {
       r.filename = text_of(found[0][2]);
       r.blob_key.value = text_of(found[0][3]);
       r.email = text_of(found[0][4]);
+      r.owner = text_of(found[0][5]);
       return r;
     });
   }
@@ -192,7 +210,9 @@ class PostgresDitherRepository final : public DitherRepository {
   Result<Page<DitherRecord>> list_dithers(const PageRequest& page) override {
     return db_->read([&](Tx& tx) {
       const sqlite::PageQuery q(page);
-      return q.finish(read_dithers(tx.exec(select_page_, q.before, q.fetch)));
+      return q.finish(read_dithers(q.filtered()
+                                       ? tx.exec(select_owners_page_, q.owner, q.before, q.fetch)
+                                       : tx.exec(select_page_, q.before, q.fetch)));
     });
   }
 
@@ -301,7 +321,7 @@ class PostgresDitherRepository final : public DitherRepository {
     const pqxx::result inserted =
         tx.exec(insert_, r.uuid.value, r.channels, r.algorithm, r.palette, r.format, r.options_json,
                 r.status, r.url_dither, r.blob_key.value, r.error, r.request_id, r.created_at,
-                r.updated_at, r.traceparent);
+                r.updated_at, r.traceparent, r.owner, r.requested_by);
     if (inserted.empty()) {
       // Already there; in READ COMMITTED this statement sees the row that conflicted.
       return read_dither(tx.exec(select_by_request_id_, r.request_id).at(0));
@@ -315,6 +335,7 @@ class PostgresDitherRepository final : public DitherRepository {
   const std::string select_by_id_;
   const std::string select_by_request_id_;
   const std::string select_page_;
+  const std::string select_owners_page_;
   const std::string select_of_original_;
   const std::string insert_;
   const std::string upsert_original_;

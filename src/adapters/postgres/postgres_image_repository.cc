@@ -55,9 +55,17 @@ CREATE TABLE image_dithers (
 );
 )sql";
 
-constexpr std::array<postgres::Migration, 2> kImageMigrations = {{
+// Owners (docs/SECURITY.md): who uploaded each image; what existed before belongs to `system`.
+// Lists of one owner walk the (owner, id) index.
+constexpr std::string_view kImageOwnersSql = R"sql(
+ALTER TABLE images ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
+CREATE INDEX images_by_owner ON images (owner, id);
+)sql";
+
+constexpr std::array<postgres::Migration, 3> kImageMigrations = {{
     {1, postgres::kMessagingTablesSql},
     {2, kImageTablesSql},
+    {3, kImageOwnersSql},
 }};
 
 constexpr postgres::Schema kImageSchema{"the upload service's metadata", "dither-upload",
@@ -65,7 +73,7 @@ constexpr postgres::Schema kImageSchema{"the upload service's metadata", "dither
 
 constexpr std::string_view kImageColumns =
     "id, uuid, filename, status, url, url_dither, content_type, size, width, height, email, "
-    "error, blob_key, created_at, updated_at";
+    "error, blob_key, created_at, updated_at, owner";
 
 ImageRecord read_image(const pqxx::row& row) {
   ImageRecord r;
@@ -84,6 +92,7 @@ ImageRecord read_image(const pqxx::row& row) {
   r.blob_key.value = text_of(row[12]);
   r.created_at = row[13].as<int64_t>();
   r.updated_at = row[14].as<int64_t>();
+  r.owner = text_of(row[15]);
   return r;
 }
 
@@ -94,14 +103,17 @@ class PostgresImageRepository final : public ImageRepository {
         messaging_(*db_),
         insert_(sql("INSERT INTO {schema}.images (uuid, filename, status, url, url_dither, "
                     "content_type, size, width, height, email, error, blob_key, created_at, "
-                    "updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
-                    "$14) RETURNING id")),
+                    "updated_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
+                    "$12, $13, $14, $15) RETURNING id")),
         select_by_uuid_(
             sql("SELECT " + std::string(kImageColumns) + " FROM {schema}.images WHERE uuid = $1")),
         lock_by_uuid_(sql("SELECT " + std::string(kImageColumns) +
                           " FROM {schema}.images WHERE uuid = $1 FOR UPDATE")),
         select_page_(sql("SELECT " + std::string(kImageColumns) +
                          " FROM {schema}.images WHERE id < $1 ORDER BY id DESC LIMIT $2")),
+        select_owners_page_(sql("SELECT " + std::string(kImageColumns) +
+                                " FROM {schema}.images WHERE owner = $1 AND id < $2 "
+                                "ORDER BY id DESC LIMIT $3")),
         select_summaries_(
             sql("SELECT dither_id, status, url_dither, channels, algorithm, palette, format, "
                 "error, created_at FROM {schema}.image_dithers WHERE image_uuid = $1 "
@@ -140,7 +152,7 @@ class PostgresImageRepository final : public ImageRepository {
       r.dithers.clear();
       r.id = tx.exec(insert_, r.uuid.value, r.filename, r.status, r.url, r.url_dither,
                      r.content_type, r.size, r.width, r.height, r.email, r.error, r.blob_key.value,
-                     r.created_at, r.updated_at)[0][0]
+                     r.created_at, r.updated_at, r.owner)[0][0]
                  .as<int64_t>();
       messaging_.enqueue(tx, uploaded);
       return r;
@@ -154,10 +166,11 @@ class PostgresImageRepository final : public ImageRepository {
   Result<Page<ImageRecord>> list_images(const PageRequest& page) override {
     return db_->read([&](Tx& tx) {
       const sqlite::PageQuery q(page);
+      const pqxx::result rows = q.filtered()
+                                    ? tx.exec(select_owners_page_, q.owner, q.before, q.fetch)
+                                    : tx.exec(select_page_, q.before, q.fetch);
       std::vector<ImageRecord> items;
-      for (const auto& row : tx.exec(select_page_, q.before, q.fetch)) {
-        items.push_back(read_image(row));
-      }
+      for (const auto& row : rows) items.push_back(read_image(row));
       return q.finish(std::move(items));
     });
   }
@@ -271,6 +284,7 @@ class PostgresImageRepository final : public ImageRepository {
   const std::string select_by_uuid_;
   const std::string lock_by_uuid_;
   const std::string select_page_;
+  const std::string select_owners_page_;
   const std::string select_summaries_;
   const std::string put_summary_;
   const std::string delete_;

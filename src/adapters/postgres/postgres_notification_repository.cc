@@ -22,7 +22,7 @@ using postgres::Tx;
 
 // The SQL below spells statuses as literals (a partial index needs them).
 static_assert(kNotificationPending == "PENDING" && kNotificationSent == "SENT" &&
-              kNotificationFailed == "FAILED");
+              kNotificationFailed == "FAILED" && kNotificationSuppressed == "SUPPRESSED");
 
 // processed_messages as in the other schemas (MessagingTables::first_delivery uses it); no
 // outbox: the notification service publishes nothing. `claimed_by` / `claimed_until` (Unix ms by
@@ -60,8 +60,19 @@ CREATE UNIQUE INDEX notifications_once_per_dither ON notifications (dither_id, k
 CREATE INDEX notifications_due ON notifications (next_attempt_at, id) WHERE status = 'PENDING';
 )sql";
 
-constexpr std::array<postgres::Migration, 1> kNotificationMigrations = {{
+// Owners and the per-address cap (docs/SECURITY.md): the image's owner (what existed before
+// belongs to `system`) and the keyed hash of the address, which outlives the address itself.
+// Lists of one owner walk the (owner, id) index; the cap counts on (to_hash, created_at).
+constexpr std::string_view kNotificationOwnersSql = R"sql(
+ALTER TABLE notifications ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
+ALTER TABLE notifications ADD COLUMN to_hash TEXT NOT NULL DEFAULT '';
+CREATE INDEX notifications_by_owner ON notifications (owner, id);
+CREATE INDEX notifications_by_address ON notifications (to_hash, created_at);
+)sql";
+
+constexpr std::array<postgres::Migration, 2> kNotificationMigrations = {{
     {1, kNotificationTablesSql},
+    {2, kNotificationOwnersSql},
 }};
 
 constexpr postgres::Schema kNotificationSchema{"the notification service's store", "dither-notify",
@@ -70,7 +81,7 @@ constexpr postgres::Schema kNotificationSchema{"the notification service's store
 constexpr std::string_view kColumns =
     "id, uuid, dither_id, kind, mail_from, mail_to, subject, text_part, html_part, "
     "mail_message_id, status, attempts, last_error, next_attempt_at, created_at, updated_at, "
-    "sent_at";
+    "sent_at, owner, to_hash";
 
 // The server's clock in Unix milliseconds.
 constexpr std::string_view kNowMillis =
@@ -95,6 +106,8 @@ Notification read_notification(const pqxx::row& row) {
   n.created_at = row[14].as<int64_t>();
   n.updated_at = row[15].as<int64_t>();
   n.sent_at = row[16].as<int64_t>();
+  n.owner = text_of(row[17]);
+  n.to_hash = text_of(row[18]);
   return n;
 }
 
@@ -112,13 +125,27 @@ class PostgresNotificationRepository final : public NotificationRepository {
         messaging_(*db_),
         select_by_id_(select_notifications("WHERE id = $1")),
         select_page_(select_notifications("WHERE id < $1 ORDER BY id DESC LIMIT $2")),
+        select_owners_page_(
+            select_notifications("WHERE owner = $1 AND id < $2 ORDER BY id DESC LIMIT $3")),
         // A second notification for the same (dither_id, kind) is not an error but nothing; a
         // concurrent one waits for the first to commit, then does nothing.
         insert_(sql("INSERT INTO {schema}.notifications (uuid, dither_id, kind, mail_from, "
                     "mail_to, subject, text_part, html_part, mail_message_id, status, attempts, "
-                    "last_error, next_attempt_at, created_at, updated_at, sent_at) VALUES ($1, "
-                    "$2, $3, $4, $5, $6, $7, $8, $9, 'PENDING', 0, '', $10, $10, $10, 0) "
-                    "ON CONFLICT DO NOTHING")),
+                    "last_error, next_attempt_at, created_at, updated_at, sent_at, owner, "
+                    "to_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $12, "
+                    "$12, 0, $13, $14) ON CONFLICT DO NOTHING")),
+        // The per-address cap's count: SUPPRESSED rows were never going to be sent.
+        count_recent_(sql("SELECT count(*) FROM {schema}.notifications WHERE to_hash = $1 AND "
+                          "created_at >= $2 AND status <> 'SUPPRESSED'")),
+        // The image was deleted: its notifications lose address and content (only rows that
+        // still had some, or were still owed, change); the ones still owed are given up.
+        erase_image_(sql(
+            "UPDATE {schema}.notifications SET mail_to = '', subject = '', text_part = '', "
+            "html_part = '', last_error = CASE status WHEN 'PENDING' THEN 'the image was deleted' "
+            "ELSE last_error END, status = CASE status WHEN 'PENDING' THEN 'FAILED' ELSE status "
+            "END, claimed_by = '', claimed_until = 0, updated_at = $1 WHERE uuid = $2 AND "
+            "(status = 'PENDING' OR mail_to <> '' OR subject <> '' OR text_part <> '' OR "
+            "html_part <> '')")),
         // Leases the due PENDING rows nobody holds (or whose lease ended), oldest due first.
         // SKIP LOCKED: rows another transaction is claiming (or marking) right now are left to
         // it instead of waited for.
@@ -144,10 +171,14 @@ class PostgresNotificationRepository final : public NotificationRepository {
     if (message_id.empty()) {
       return make_error(ErrorKind::kInvalidArgument, "record needs the message's id");
     }
+    const bool suppressed = n.status == kNotificationSuppressed;
+    const std::string_view status = suppressed ? kNotificationSuppressed : kNotificationPending;
+    const std::string_view last_error = suppressed ? std::string_view(n.last_error) : "";
     return db_->write([&](Tx& tx) {
       if (!messaging_.first_delivery(tx, message_id)) return false;
       return tx.exec(insert_, n.uuid.value, n.dither_id, n.kind, n.mail.from, n.mail.to,
-                     n.mail.subject, n.mail.text, n.mail.html, n.mail.message_id, now_millis())
+                     n.mail.subject, n.mail.text, n.mail.html, n.mail.message_id, status,
+                     last_error, now_millis(), n.owner, n.to_hash)
                  .affected_rows() == 1;
     });
   }
@@ -198,7 +229,20 @@ class PostgresNotificationRepository final : public NotificationRepository {
   Result<Page<Notification>> list(const PageRequest& page) override {
     return db_->read([&](Tx& tx) {
       const sqlite::PageQuery q(page);
-      return q.finish(read_notifications(tx.exec(select_page_, q.before, q.fetch)));
+      return q.finish(
+          read_notifications(q.filtered() ? tx.exec(select_owners_page_, q.owner, q.before, q.fetch)
+                                          : tx.exec(select_page_, q.before, q.fetch)));
+    });
+  }
+
+  Result<int> count_recent(std::string_view to_hash, int64_t since) override {
+    return db_->read(
+        [&](Tx& tx) { return tx.exec(count_recent_, to_hash, since)[0][0].as<int>(); });
+  }
+
+  Result<int> erase_image(const ImageId& uuid) override {
+    return db_->write([&](Tx& tx) {
+      return static_cast<int>(tx.exec(erase_image_, now_millis(), uuid.value).affected_rows());
     });
   }
 
@@ -217,7 +261,10 @@ class PostgresNotificationRepository final : public NotificationRepository {
   const postgres::MessagingTables messaging_;
   const std::string select_by_id_;
   const std::string select_page_;
+  const std::string select_owners_page_;
   const std::string insert_;
+  const std::string count_recent_;
+  const std::string erase_image_;
   const std::string claim_;
   const std::string mark_sent_;
   const std::string retry_later_;

@@ -1,5 +1,7 @@
 // Newest-first keyset paging shared by the list queries: `WHERE id < :before ORDER BY id DESC
-// LIMIT :fetch`, one row more than the page so that the last page has no cursor.
+// LIMIT :fetch`, one row more than the page so that the last page has no cursor. With an owner
+// (`WHERE owner = :owner AND id < :before ...`, on an (owner, id) index) the cursor is the last id
+// of that owner's page, so the next page continues that owner's list.
 #pragma once
 
 #include <algorithm>
@@ -22,7 +24,11 @@ struct PageQuery {
   explicit PageQuery(const PageRequest& page)
       : limit(std::clamp(page.limit, 1, 1000)),
         fetch(limit + 1),
-        before(page.before.value_or(std::numeric_limits<int64_t>::max())) {}
+        before(page.before.value_or(std::numeric_limits<int64_t>::max())),
+        owner(page.owner) {}
+
+  // Whether the list is one owner's ("" = every owner's).
+  bool filtered() const { return !owner.empty(); }
 
   // The page from the (up to `fetch`) rows read, newest first.
   template <class T>
@@ -39,6 +45,7 @@ struct PageQuery {
   int limit;
   int fetch;
   int64_t before;
+  std::string owner;
 };
 
 }  // namespace dither::sqlite

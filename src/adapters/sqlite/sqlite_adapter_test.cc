@@ -13,9 +13,11 @@
 #include "adapters/sqlite/outbox_table.h"
 #include "adapters/sqlite/sqlite_db.h"
 #include "adapters/sqlite/sqlite_dither_repository.h"
+#include "adapters/sqlite/sqlite_identity_store.h"
 #include "adapters/sqlite/sqlite_image_repository.h"
 #include "adapters/sqlite/sqlite_notification_repository.h"
 #include "ports/testing/dither_repository_contract.h"
+#include "ports/testing/identity_store_contract.h"
 #include "ports/testing/image_repository_contract.h"
 #include "ports/testing/notification_repository_contract.h"
 
@@ -25,6 +27,8 @@ namespace {
 namespace fs = std::filesystem;
 using contract::DitherRepositoryContract;
 using contract::DitherRepositoryFactory;
+using contract::IdentityStoreContract;
+using contract::IdentityStoreFactory;
 using contract::ImageRepositoryContract;
 using contract::ImageRepositoryFactory;
 using contract::NotificationRepositoryContract;
@@ -100,6 +104,18 @@ INSTANTIATE_TEST_SUITE_P(
             "memory", [] { return must(open_sqlite_notification_repository(":memory:")); }}),
     contract::FactoryName());
 
+INSTANTIATE_TEST_SUITE_P(
+    Sqlite, IdentityStoreContract,
+    ::testing::Values(
+        IdentityStoreFactory{"file",
+                             [] { return must(open_sqlite_identity_store(fresh_path("auth"))); }},
+        IdentityStoreFactory{
+            "file_one_reader",
+            [] { return must(open_sqlite_identity_store(fresh_path("auth"), {.readers = 1})); }},
+        IdentityStoreFactory{"memory",
+                             [] { return must(open_sqlite_identity_store(":memory:")); }}),
+    contract::FactoryName());
+
 using contract::test_message;
 
 ImageRecord sample_image() {
@@ -131,9 +147,10 @@ TEST(SqliteMigrations, ApplyOnceAndSurviveReopening) {
   const std::string path = fresh_path("mig");
   must(open_sqlite_image_repository(path)).reset();
   const std::vector<std::string> first = applied_migrations(path);
-  ASSERT_EQ(first.size(), 2u);
+  ASSERT_EQ(first.size(), 3u);
   EXPECT_EQ(first[0].substr(0, 2), "1@");
   EXPECT_EQ(first[1].substr(0, 2), "2@");
+  EXPECT_EQ(first[2].substr(0, 2), "3@");
 
   must(open_sqlite_image_repository(path)).reset();
   EXPECT_EQ(applied_migrations(path), first);  // not re-applied: same rows, same times
@@ -258,7 +275,7 @@ TEST(SqliteRepositories, CommittedWritesSurviveKill9) {
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child status " << status;
 
   auto images = must(open_sqlite_image_repository(path));
-  auto page = images->list_images({1000, std::nullopt});
+  auto page = images->list_images({1000, std::nullopt, ""});
   ASSERT_TRUE(page.ok());
   EXPECT_EQ(page->items.size(), static_cast<size_t>(kImages));
   EXPECT_EQ(contract::all_pending(*images).size(), static_cast<size_t>(kImages));
@@ -366,8 +383,9 @@ TEST(SqliteNotifications, TheStoreHasAFileOfItsOwn) {
   const std::string path = fresh_path("notify");
   must(open_sqlite_notification_repository(path)).reset();
   const std::vector<std::string> applied = applied_migrations(path);
-  ASSERT_EQ(applied.size(), 1u);
+  ASSERT_EQ(applied.size(), 2u);
   EXPECT_EQ(applied[0].substr(0, 2), "1@");
+  EXPECT_EQ(applied[1].substr(0, 2), "2@");
   {
     auto c = sqlite::Connection::open(path, sqlite::Connection::Mode::kReadOnly, 1000);
     auto st = c->prepare("PRAGMA application_id");
@@ -399,9 +417,142 @@ TEST(SqliteNotifications, AWriteLockHeldElsewhereIsUnavailable) {
   auto blocked = repo->record(sample_notification(2), "m-2");
   ASSERT_FALSE(blocked.ok());
   EXPECT_EQ(blocked.error().kind, ErrorKind::kUnavailable) << blocked.error().message;
-  EXPECT_TRUE(repo->list({10, std::nullopt}).ok());  // WAL: readers are not blocked
+  EXPECT_TRUE(repo->list({10, std::nullopt, ""}).ok());  // WAL: readers are not blocked
   other->exec("ROLLBACK");
   EXPECT_TRUE(*repo->record(sample_notification(2), "m-2"));  // the failed call recorded nothing
+}
+
+// Takes the file back to the schema version before owners: drops what the newest migration
+// (`version`) added and forgets that it was applied, as if an older build had created the file.
+void downgrade(const std::string& path, int version, const std::string& undo) {
+  auto c = sqlite::Connection::open(path, sqlite::Connection::Mode::kReadWrite, 1000);
+  c->exec("BEGIN; " + undo + " DELETE FROM schema_migrations WHERE version = " +
+          std::to_string(version) + "; COMMIT;");
+}
+
+TEST(SqliteOwners, ImagesOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
+  const std::string path = fresh_path("old_upload");
+  ImageRecord image = sample_image();
+  image.owner = "alice";  // lost with the column: the older schema had none
+  {
+    auto images = must(open_sqlite_image_repository(path));
+    ASSERT_TRUE(images && images->insert_image(image, uploaded(image)).ok());
+  }
+  downgrade(path, 3, "DROP INDEX images_by_owner; ALTER TABLE images DROP COLUMN owner;");
+
+  auto images = must(open_sqlite_image_repository(path));
+  ASSERT_TRUE(images);
+  EXPECT_EQ(applied_migrations(path).size(), 3u);
+  auto got = images->get_image(image.uuid);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(got->owner, "system");
+  EXPECT_EQ(got->filename, image.filename);
+  auto mine = images->list_images({.limit = 10, .before = std::nullopt, .owner = "system"});
+  ASSERT_TRUE(mine.ok());
+  ASSERT_EQ(mine->items.size(), 1u);
+  EXPECT_EQ(mine->items[0].uuid, image.uuid);
+  EXPECT_TRUE(
+      images->list_images({.limit = 10, .before = std::nullopt, .owner = "alice"})->items.empty());
+}
+
+TEST(SqliteOwners, DithersOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
+  const std::string path = fresh_path("old_dither");
+  const ImageId uuid = new_image_id();
+  {
+    auto dithers = must(open_sqlite_dither_repository(path));
+    OriginalRecord original;
+    original.uuid = uuid;
+    original.url = "http://h/x.png";
+    original.owner = "alice";
+    DitherRecord wanted;
+    wanted.uuid = uuid;
+    wanted.owner = wanted.requested_by = "alice";
+    ASSERT_TRUE(dithers->record_original(original, wanted, "m-1").ok());
+  }
+  downgrade(path, 5,
+            "DROP INDEX dithers_by_owner; ALTER TABLE dithers DROP COLUMN owner; "
+            "ALTER TABLE dithers DROP COLUMN requested_by; "
+            "ALTER TABLE originals DROP COLUMN owner;");
+
+  auto dithers = must(open_sqlite_dither_repository(path));
+  ASSERT_TRUE(dithers);
+  EXPECT_EQ(applied_migrations(path).size(), 5u);
+  auto original = dithers->get_original(uuid);
+  ASSERT_TRUE(original.ok());
+  EXPECT_EQ(original->owner, "system");
+  auto of = dithers->dithers_of(uuid);
+  ASSERT_TRUE(of.ok());
+  ASSERT_EQ(of->size(), 1u);
+  EXPECT_EQ((*of)[0].owner, "system");
+  EXPECT_EQ((*of)[0].requested_by, "system");
+  EXPECT_EQ(
+      dithers->list_dithers({.limit = 10, .before = std::nullopt, .owner = "system"})->items.size(),
+      1u);
+}
+
+TEST(SqliteOwners, NotificationsOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
+  const std::string path = fresh_path("old_notify");
+  Notification n = sample_notification(1);
+  n.owner = "alice";
+  n.to_hash = std::string(64, 'a');
+  {
+    auto repo = must(open_sqlite_notification_repository(path));
+    ASSERT_TRUE(repo);
+    auto recorded = repo->record(n, "m-1");
+    ASSERT_TRUE(recorded.ok() && *recorded);
+  }
+  downgrade(path, 2,
+            "DROP INDEX notifications_by_owner; DROP INDEX notifications_by_address; "
+            "ALTER TABLE notifications DROP COLUMN owner; "
+            "ALTER TABLE notifications DROP COLUMN to_hash;");
+
+  auto repo = must(open_sqlite_notification_repository(path));
+  ASSERT_TRUE(repo);
+  EXPECT_EQ(applied_migrations(path).size(), 2u);
+  auto all = repo->list({.limit = 10, .before = std::nullopt, .owner = "system"});
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->items.size(), 1u);
+  EXPECT_EQ(all->items[0].owner, "system");
+  EXPECT_EQ(all->items[0].to_hash, "");
+  EXPECT_EQ(all->items[0].mail.to, n.mail.to);
+  EXPECT_EQ(all->items[0].status, kNotificationPending);
+}
+
+TEST(SqliteIdentity, TheStoreHasAFileOfItsOwnAndKeepsItsData) {
+  const std::string path = fresh_path("data/auth");  // parents are created
+  {
+    auto store = must(open_sqlite_identity_store(path));
+    ASSERT_TRUE(store);
+    ApiKeyRecord key;
+    key.id = "k0123456789a";
+    key.owner = "alice";
+    key.name = "ci";
+    key.admin = true;
+    key.hash = std::string(64, 'e');
+    key.created_at = 5;
+    ASSERT_TRUE(store->insert_key(key).ok());
+  }
+  auto store = must(open_sqlite_identity_store(path));
+  ASSERT_TRUE(store);
+  auto key = store->get_key("k0123456789a");
+  ASSERT_TRUE(key.ok());
+  EXPECT_TRUE(key->admin);
+  EXPECT_EQ(key->owner, "alice");
+  EXPECT_EQ(applied_migrations(path).size(), 1u);
+  {
+    auto c = sqlite::Connection::open(path, sqlite::Connection::Mode::kReadOnly, 1000);
+    auto st = c->prepare("PRAGMA application_id");
+    ASSERT_TRUE(st.step());
+    EXPECT_EQ(st.column_int64(0), 0x44494155);  // DIAU
+  }
+  auto as_images = open_sqlite_image_repository(path);
+  ASSERT_FALSE(as_images.ok());
+  EXPECT_EQ(as_images.error().kind, ErrorKind::kUnsupported);
+  const std::string notify_path = fresh_path("notify");
+  must(open_sqlite_notification_repository(notify_path)).reset();
+  auto wrong = open_sqlite_identity_store(notify_path);
+  ASSERT_FALSE(wrong.ok());
+  EXPECT_EQ(wrong.error().kind, ErrorKind::kUnsupported);
 }
 
 }  // namespace

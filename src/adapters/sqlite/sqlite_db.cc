@@ -57,11 +57,11 @@ Statement& Statement::bind(int index, int64_t value) {
 }
 
 Statement& Statement::bind(int index, std::string_view value) {
-  // SQLITE_TRANSIENT: SQLite copies the bytes, so the caller's string may go away.
-  check(
-      db_,
-      sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
-      "bind");
+  // SQLITE_TRANSIENT: SQLite copies the bytes, so the caller's string may go away. An empty
+  // string_view may have no data: SQLite would bind that as NULL, not as ''.
+  const char* data = value.data() != nullptr ? value.data() : "";
+  check(db_, sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
+        "bind");
   return *this;
 }
 

@@ -62,16 +62,27 @@ ALTER TABLE dithers ADD COLUMN claimed_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE dithers ADD COLUMN claimed_until INTEGER NOT NULL DEFAULT 0;
 )sql";
 
-constexpr std::array<sqlite::Migration, 4> kDitherMigrations = {{
+// Owners (docs/SECURITY.md): an original's and its dithers' owner (the uploader), and who asked
+// for each dither; what existed before belongs to `system`. Lists of one owner walk the
+// (owner, id) index.
+constexpr std::string_view kDitherOwnersSql = R"sql(
+ALTER TABLE originals ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
+ALTER TABLE dithers ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
+ALTER TABLE dithers ADD COLUMN requested_by TEXT NOT NULL DEFAULT 'system';
+CREATE INDEX dithers_by_owner ON dithers (owner, id);
+)sql";
+
+constexpr std::array<sqlite::Migration, 5> kDitherMigrations = {{
     {1, sqlite::kMessagingTablesSql},
     {2, kDitherTablesSql},
     {3, kDitherTraceSql},
     {4, kDitherClaimsSql},
+    {5, kDitherOwnersSql},
 }};
 
 constexpr std::string_view kDitherColumns =
     "id, uuid, channels, algorithm, palette, format, options_json, status, url_dither, "
-    "blob_key, error, request_id, created_at, updated_at, traceparent";
+    "blob_key, error, request_id, created_at, updated_at, traceparent, owner, requested_by";
 
 std::string select_dithers(std::string_view where_and_order) {
   return "SELECT " + std::string(kDitherColumns) + " FROM dithers " + std::string(where_and_order);
@@ -79,6 +90,8 @@ std::string select_dithers(std::string_view where_and_order) {
 const std::string kSelectById = select_dithers("WHERE id = ?");
 const std::string kSelectByRequestId = select_dithers("WHERE request_id = ?");
 const std::string kSelectPage = select_dithers("WHERE id < ? ORDER BY id DESC LIMIT ?");
+const std::string kSelectOwnersPage =
+    select_dithers("WHERE owner = ? AND id < ? ORDER BY id DESC LIMIT ?");
 const std::string kSelectOfOriginal = select_dithers("WHERE uuid = ? ORDER BY id DESC");
 // Leases the oldest free PENDING dithers (free: nobody holds them, or the lease ended).
 const std::string kClaim =
@@ -103,6 +116,8 @@ DitherRecord read_dither(const Statement& st) {
   r.created_at = st.column_int64(12);
   r.updated_at = st.column_int64(13);
   r.traceparent = st.column_text(14);
+  r.owner = st.column_text(15);
+  r.requested_by = st.column_text(16);
   return r;
 }
 
@@ -129,11 +144,12 @@ DitherRecord insert_dither(Connection& c, const DitherRecord& dither) {
   r.created_at = r.updated_at = now_millis();
   c.prepare(
        "INSERT INTO dithers (uuid, channels, algorithm, palette, format, options_json, status, "
-       "url_dither, blob_key, error, request_id, created_at, updated_at, traceparent) "
-       "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING")
+       "url_dither, blob_key, error, request_id, created_at, updated_at, traceparent, owner, "
+       "requested_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+       "ON CONFLICT (request_id) DO NOTHING")
       .bind_all(r.uuid.value, r.channels, r.algorithm, r.palette, r.format, r.options_json,
                 r.status, r.url_dither, r.blob_key.value, r.error, r.request_id, r.created_at,
-                r.updated_at, r.traceparent)
+                r.updated_at, r.traceparent, r.owner, r.requested_by)
       .run();
   if (c.changes() == 0) return find_dither(c, kSelectByRequestId, r.request_id).value();
   r.id.value = c.last_insert_rowid();
@@ -171,12 +187,12 @@ Result<std::optional<DitherRecord>> SqliteDitherRepository::record_original(
     if (!sqlite::first_delivery(c, message_id)) return std::nullopt;
     const int64_t now = now_millis();
     c.prepare(
-         "INSERT INTO originals (uuid, url, filename, blob_key, email, created_at, updated_at) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO UPDATE SET url = excluded.url, "
-         "filename = excluded.filename, blob_key = excluded.blob_key, email = excluded.email, "
-         "updated_at = excluded.updated_at")
+         "INSERT INTO originals (uuid, url, filename, blob_key, email, created_at, updated_at, "
+         "owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO UPDATE SET "
+         "url = excluded.url, filename = excluded.filename, blob_key = excluded.blob_key, "
+         "email = excluded.email, updated_at = excluded.updated_at, owner = excluded.owner")
         .bind_all(original.uuid.value, original.url, original.filename, original.blob_key.value,
-                  original.email, now, now)
+                  original.email, now, now, original.owner)
         .run();
     if (!auto_dither) return std::nullopt;
     DitherRecord dither = *auto_dither;
@@ -187,8 +203,8 @@ Result<std::optional<DitherRecord>> SqliteDitherRepository::record_original(
 
 Result<OriginalRecord> SqliteDitherRepository::get_original(const ImageId& uuid) {
   return db_->read([&](Connection& c) {
-    auto st =
-        c.prepare("SELECT uuid, url, filename, blob_key, email FROM originals WHERE uuid = ?");
+    auto st = c.prepare(
+        "SELECT uuid, url, filename, blob_key, email, owner FROM originals WHERE uuid = ?");
     st.bind(1, uuid.value);
     if (!st.step()) {
       throw SqliteError(make_error(ErrorKind::kNotFound, "no original " + uuid.value));
@@ -199,6 +215,7 @@ Result<OriginalRecord> SqliteDitherRepository::get_original(const ImageId& uuid)
     r.filename = st.column_text(2);
     r.blob_key.value = st.column_text(3);
     r.email = st.column_text(4);
+    r.owner = st.column_text(5);
     return r;
   });
 }
@@ -220,8 +237,12 @@ Result<DitherRecord> SqliteDitherRepository::get_dither(DitherId id) {
 Result<Page<DitherRecord>> SqliteDitherRepository::list_dithers(const PageRequest& page) {
   return db_->read([&](Connection& c) {
     const sqlite::PageQuery q(page);
-    auto st = c.prepare(kSelectPage);
-    st.bind_all(q.before, q.fetch);
+    auto st = c.prepare(q.filtered() ? kSelectOwnersPage : kSelectPage);
+    if (q.filtered()) {
+      st.bind_all(q.owner, q.before, q.fetch);
+    } else {
+      st.bind_all(q.before, q.fetch);
+    }
     return q.finish(read_dithers(st));
   });
 }

@@ -53,19 +53,30 @@ CREATE TABLE image_dithers (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
-constexpr std::array<sqlite::Migration, 2> kImageMigrations = {{
+// Owners (docs/SECURITY.md): who uploaded each image; what existed before belongs to `system`.
+// Lists of one owner walk the (owner, id) index.
+constexpr std::string_view kImageOwnersSql = R"sql(
+ALTER TABLE images ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
+CREATE INDEX images_by_owner ON images (owner, id);
+)sql";
+
+constexpr std::array<sqlite::Migration, 3> kImageMigrations = {{
     {1, sqlite::kMessagingTablesSql},
     {2, kImageTablesSql},
+    {3, kImageOwnersSql},
 }};
 
 constexpr std::string_view kImageColumns =
     "id, uuid, filename, status, url, url_dither, content_type, size, width, height, email, "
-    "error, blob_key, created_at, updated_at";
+    "error, blob_key, created_at, updated_at, owner";
 
 const std::string kSelectImageByUuid =
     "SELECT " + std::string(kImageColumns) + " FROM images WHERE uuid = ?";
 const std::string kSelectImagePage =
     "SELECT " + std::string(kImageColumns) + " FROM images WHERE id < ? ORDER BY id DESC LIMIT ?";
+const std::string kSelectOwnersImagePage = "SELECT " + std::string(kImageColumns) +
+                                           " FROM images WHERE owner = ? AND id < ? "
+                                           "ORDER BY id DESC LIMIT ?";
 
 ImageRecord read_image(const Statement& st) {
   ImageRecord r;
@@ -84,6 +95,7 @@ ImageRecord read_image(const Statement& st) {
   r.blob_key.value = st.column_text(12);
   r.created_at = st.column_int64(13);
   r.updated_at = st.column_int64(14);
+  r.owner = st.column_text(15);
   return r;
 }
 
@@ -153,10 +165,11 @@ Result<ImageRecord> SqliteImageRepository::insert_image(const ImageRecord& image
     r.dithers.clear();
     c.prepare(
          "INSERT INTO images (uuid, filename, status, url, url_dither, content_type, size, "
-         "width, height, email, error, blob_key, created_at, updated_at) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         "width, height, email, error, blob_key, created_at, updated_at, owner) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .bind_all(r.uuid.value, r.filename, r.status, r.url, r.url_dither, r.content_type, r.size,
-                  r.width, r.height, r.email, r.error, r.blob_key.value, r.created_at, r.updated_at)
+                  r.width, r.height, r.email, r.error, r.blob_key.value, r.created_at, r.updated_at,
+                  r.owner)
         .run();
     r.id = c.last_insert_rowid();
     sqlite::enqueue_message(c, uploaded);
@@ -171,8 +184,12 @@ Result<ImageRecord> SqliteImageRepository::get_image(const ImageId& uuid) {
 Result<Page<ImageRecord>> SqliteImageRepository::list_images(const PageRequest& page) {
   return db_->read([&](Connection& c) {
     const sqlite::PageQuery q(page);
-    auto st = c.prepare(kSelectImagePage);
-    st.bind_all(q.before, q.fetch);
+    auto st = c.prepare(q.filtered() ? kSelectOwnersImagePage : kSelectImagePage);
+    if (q.filtered()) {
+      st.bind_all(q.owner, q.before, q.fetch);
+    } else {
+      st.bind_all(q.before, q.fetch);
+    }
     std::vector<ImageRecord> items;
     while (st.step()) items.push_back(read_image(st));
     return q.finish(std::move(items));

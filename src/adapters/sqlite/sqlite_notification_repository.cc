@@ -19,7 +19,7 @@ using sqlite::Statement;
 
 // The SQL below spells statuses as literals (a partial index needs them).
 static_assert(kNotificationPending == "PENDING" && kNotificationSent == "SENT" &&
-              kNotificationFailed == "FAILED");
+              kNotificationFailed == "FAILED" && kNotificationSuppressed == "SUPPRESSED");
 
 // processed_messages as in the other schemas (sqlite::first_delivery uses it); no outbox: the
 // notification service publishes nothing. A notification holds its whole composed mail.
@@ -55,26 +55,51 @@ CREATE UNIQUE INDEX notifications_once_per_dither ON notifications (dither_id, k
 CREATE INDEX notifications_due ON notifications (next_attempt_at, id) WHERE status = 'PENDING';
 )sql";
 
-constexpr std::array<sqlite::Migration, 1> kNotificationMigrations = {{
+// Owners and the per-address cap (docs/SECURITY.md): the image's owner (what existed before
+// belongs to `system`) and the keyed hash of the address, which outlives the address itself.
+// Lists of one owner walk the (owner, id) index; the cap counts on (to_hash, created_at).
+constexpr std::string_view kNotificationOwnersSql = R"sql(
+ALTER TABLE notifications ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
+ALTER TABLE notifications ADD COLUMN to_hash TEXT NOT NULL DEFAULT '';
+CREATE INDEX notifications_by_owner ON notifications (owner, id);
+CREATE INDEX notifications_by_address ON notifications (to_hash, created_at);
+)sql";
+
+constexpr std::array<sqlite::Migration, 2> kNotificationMigrations = {{
     {1, kNotificationTablesSql},
+    {2, kNotificationOwnersSql},
 }};
 
 constexpr std::string_view kColumns =
     "id, uuid, dither_id, kind, mail_from, mail_to, subject, text_part, html_part, "
     "mail_message_id, status, attempts, last_error, next_attempt_at, created_at, updated_at, "
-    "sent_at";
+    "sent_at, owner, to_hash";
 
 std::string select_notifications(std::string_view where_and_order) {
   return "SELECT " + std::string(kColumns) + " FROM notifications " + std::string(where_and_order);
 }
 const std::string kSelectById = select_notifications("WHERE id = ?");
 const std::string kSelectPage = select_notifications("WHERE id < ? ORDER BY id DESC LIMIT ?");
+const std::string kSelectOwnersPage =
+    select_notifications("WHERE owner = ? AND id < ? ORDER BY id DESC LIMIT ?");
 // A second notification for the same (dither_id, kind) is not an error but nothing.
 constexpr std::string_view kInsert =
     "INSERT INTO notifications (uuid, dither_id, kind, mail_from, mail_to, subject, text_part, "
     "html_part, mail_message_id, status, attempts, last_error, next_attempt_at, created_at, "
-    "updated_at, sent_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', 0, '', ?, ?, ?, 0) "
-    "ON CONFLICT DO NOTHING";
+    "updated_at, sent_at, owner, to_hash) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING";
+// The per-address cap's count: SUPPRESSED rows were never going to be sent.
+constexpr std::string_view kCountRecent =
+    "SELECT count(*) FROM notifications WHERE to_hash = ? AND created_at >= ? "
+    "AND status <> 'SUPPRESSED'";
+// The image was deleted: its notifications lose address and content (only rows that still had
+// some, or were still owed, change); the ones still owed are given up.
+constexpr std::string_view kEraseImage =
+    "UPDATE notifications SET mail_to = '', subject = '', text_part = '', html_part = '', "
+    "last_error = CASE status WHEN 'PENDING' THEN 'the image was deleted' ELSE last_error END, "
+    "status = CASE status WHEN 'PENDING' THEN 'FAILED' ELSE status END, "
+    "claimed_by = '', claimed_until = 0, updated_at = ? WHERE uuid = ? AND (status = 'PENDING' "
+    "OR mail_to <> '' OR subject <> '' OR text_part <> '' OR html_part <> '')";
 // Leases the due PENDING rows nobody holds (or whose lease ended), oldest due first.
 const std::string kClaim =
     "UPDATE notifications SET claimed_by = ?, claimed_until = ? WHERE id IN (SELECT id FROM "
@@ -111,6 +136,8 @@ Notification read_notification(const Statement& st) {
   n.created_at = st.column_int64(14);
   n.updated_at = st.column_int64(15);
   n.sent_at = st.column_int64(16);
+  n.owner = st.column_text(17);
+  n.to_hash = st.column_text(18);
   return n;
 }
 
@@ -151,9 +178,13 @@ Result<bool> SqliteNotificationRepository::record(const Notification& n,
   return db_->write([&](Connection& c) {
     if (!sqlite::first_delivery(c, message_id)) return false;
     const int64_t now = now_millis();
+    const bool suppressed = n.status == kNotificationSuppressed;
     c.prepare(kInsert)
         .bind_all(n.uuid.value, n.dither_id, n.kind, n.mail.from, n.mail.to, n.mail.subject,
-                  n.mail.text, n.mail.html, n.mail.message_id, now, now, now)
+                  n.mail.text, n.mail.html, n.mail.message_id,
+                  suppressed ? kNotificationSuppressed : kNotificationPending,
+                  suppressed ? std::string_view(n.last_error) : std::string_view(""), now, now, now,
+                  n.owner, n.to_hash)
         .run();
     return c.changes() == 1;
   });
@@ -215,9 +246,29 @@ Result<Notification> SqliteNotificationRepository::get(int64_t id) {
 Result<Page<Notification>> SqliteNotificationRepository::list(const PageRequest& page) {
   return db_->read([&](Connection& c) {
     const sqlite::PageQuery q(page);
-    auto st = c.prepare(kSelectPage);
-    st.bind_all(q.before, q.fetch);
+    auto st = c.prepare(q.filtered() ? kSelectOwnersPage : kSelectPage);
+    if (q.filtered()) {
+      st.bind_all(q.owner, q.before, q.fetch);
+    } else {
+      st.bind_all(q.before, q.fetch);
+    }
     return q.finish(read_notifications(st));
+  });
+}
+
+Result<int> SqliteNotificationRepository::count_recent(std::string_view to_hash, int64_t since) {
+  return db_->read([&](Connection& c) {
+    auto st = c.prepare(kCountRecent);
+    st.bind_all(to_hash, since);
+    st.step();
+    return st.column_int(0);
+  });
+}
+
+Result<int> SqliteNotificationRepository::erase_image(const ImageId& uuid) {
+  return db_->write([&](Connection& c) {
+    c.prepare(kEraseImage).bind_all(now_millis(), uuid.value).run();
+    return c.changes();
   });
 }
 

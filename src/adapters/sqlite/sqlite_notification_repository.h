@@ -37,6 +37,8 @@ class SqliteNotificationRepository final : public NotificationRepository {
   Result<bool> mark_failed(int64_t id, std::string_view error) override;
   Result<Notification> get(int64_t id) override;
   Result<Page<Notification>> list(const PageRequest& page) override;
+  Result<int> count_recent(std::string_view to_hash, int64_t since) override;
+  Result<int> erase_image(const ImageId& uuid) override;
   Status ping() override;
 
  private:

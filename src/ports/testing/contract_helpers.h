@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <utility>
@@ -91,6 +92,43 @@ template <class T>
 void expect_error(const Result<T>& result, ErrorKind kind) {
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().kind, kind) << result.error().message;
+}
+
+// Walks every page of a newest-first list (`list`: PageRequest -> Result<Page<T>>) of `owner`
+// ("" = everyone's) with `limit` items a page, checking on the way that every page but the last
+// is full and that each cursor is the id (`id_of`) of its page's last item. Returns the ids seen.
+template <class T, class List, class IdOf>
+std::vector<int64_t> walk_pages(const List& list, int limit, const std::string& owner,
+                                const IdOf& id_of) {
+  std::vector<int64_t> seen;
+  PageRequest request{.limit = limit, .before = std::nullopt, .owner = owner};
+  for (int pages = 0; pages < 1000; ++pages) {
+    Result<Page<T>> result = list(request);
+    EXPECT_TRUE(result.ok()) << (result.ok() ? "" : result.error().message);
+    if (!result.ok()) break;
+    const Page<T>& page = *result;
+    EXPECT_LE(page.items.size(), static_cast<size_t>(limit));
+    for (const T& item : page.items) seen.push_back(id_of(item));
+    if (page.next_cursor.empty()) break;
+    EXPECT_EQ(page.items.size(), static_cast<size_t>(limit));
+    if (page.items.empty()) break;
+    EXPECT_EQ(page.next_cursor, std::to_string(id_of(page.items.back())));
+    request.before = std::stoll(page.next_cursor);
+  }
+  return seen;
+}
+
+// The owners that the owner-list tests interleave: their items alternate irregularly.
+inline std::vector<std::string> interleaved_owners() {
+  return {"alice",
+          "key:k0123456789a",
+          "alice",
+          "alice",
+          "key:k0123456789a",
+          "alice",
+          "key:k0123456789a",
+          "key:k0123456789a",
+          "alice"};
 }
 
 }  // namespace dither::contract

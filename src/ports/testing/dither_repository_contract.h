@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -98,6 +99,8 @@ inline void expect_same_dither(const DitherRecord& a, const DitherRecord& b) {
   EXPECT_EQ(a.error, b.error);
   EXPECT_EQ(a.request_id, b.request_id);
   EXPECT_EQ(a.traceparent, b.traceparent);
+  EXPECT_EQ(a.owner, b.owner);
+  EXPECT_EQ(a.requested_by, b.requested_by);
   EXPECT_EQ(a.created_at, b.created_at);
   EXPECT_EQ(a.updated_at, b.updated_at);
 }
@@ -144,20 +147,20 @@ TEST_P(DitherRepositoryContract, GetUnknownIsNotFound) {
 TEST_P(DitherRepositoryContract, ListIsNewestFirstAndPagesWithCursors) {
   std::vector<DitherRecord> made;
   for (int i = 0; i < 5; ++i) made.push_back(create(new_image_id(), 2 + i));
-  Page<DitherRecord> first = value_of(repo_->list_dithers({2, std::nullopt}));
+  Page<DitherRecord> first = value_of(repo_->list_dithers({2, std::nullopt, ""}));
   EXPECT_EQ(ids(first.items), (std::vector<int64_t>{made[4].id.value, made[3].id.value}));
   EXPECT_EQ(first.next_cursor, std::to_string(made[3].id.value));
   expect_same_dither(first.items[0], made[4]);
 
-  Page<DitherRecord> second = value_of(repo_->list_dithers({2, std::stoll(first.next_cursor)}));
+  Page<DitherRecord> second = value_of(repo_->list_dithers({2, std::stoll(first.next_cursor), ""}));
   EXPECT_EQ(ids(second.items), (std::vector<int64_t>{made[2].id.value, made[1].id.value}));
-  Page<DitherRecord> last = value_of(repo_->list_dithers({2, std::stoll(second.next_cursor)}));
+  Page<DitherRecord> last = value_of(repo_->list_dithers({2, std::stoll(second.next_cursor), ""}));
   EXPECT_EQ(ids(last.items), (std::vector<int64_t>{made[0].id.value}));
   EXPECT_EQ(last.next_cursor, "");
 
-  Page<DitherRecord> clamped = value_of(repo_->list_dithers({0, std::nullopt}));
+  Page<DitherRecord> clamped = value_of(repo_->list_dithers({0, std::nullopt, ""}));
   EXPECT_EQ(clamped.items.size(), 1u);
-  Page<DitherRecord> empty = value_of(repo_->list_dithers({10, made[0].id.value}));
+  Page<DitherRecord> empty = value_of(repo_->list_dithers({10, made[0].id.value, ""}));
   EXPECT_TRUE(empty.items.empty());
   EXPECT_EQ(empty.next_cursor, "");
 }
@@ -562,7 +565,7 @@ TEST_P(DitherRepositoryContract, ConcurrentWritesAndReadsAllSucceed) {
         if (!repo_->claim_dithers(5, "t" + std::to_string(t), std::chrono::seconds{0}).ok()) {
           ++failures;
         }
-        if (!repo_->list_dithers({10, std::nullopt}).ok()) ++failures;
+        if (!repo_->list_dithers({10, std::nullopt, ""}).ok()) ++failures;
         if (i % 2 == 0 && !repo_
                                ->finish_dither(d->id, ObjectKey{"dithers/a.png"}, "u",
                                                event(kDitherUploaded, uuid))
@@ -575,10 +578,101 @@ TEST_P(DitherRepositoryContract, ConcurrentWritesAndReadsAllSucceed) {
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
 
-  Page<DitherRecord> all = value_of(repo_->list_dithers({1000, std::nullopt}));
+  Page<DitherRecord> all = value_of(repo_->list_dithers({1000, std::nullopt, ""}));
   EXPECT_EQ(all.items.size(), static_cast<size_t>(kThreads * kPerThread));
   EXPECT_EQ(claim_ids(1000, "last").size(), static_cast<size_t>(kThreads * kPerThread / 2));
   EXPECT_EQ(all_pending(*repo_).size(), static_cast<size_t>(kThreads * kPerThread / 2));
+}
+
+TEST_P(DitherRepositoryContract, OwnerAndRequesterRoundTripEverywhere) {
+  const ImageId uuid = new_image_id();
+  DitherRecord in = requested(uuid, "req-owned");
+  in.owner = "alice";
+  in.requested_by = "key:k0123456789a";  // an admin's dither of alice's image
+  const DitherRecord out = value_of(repo_->create_dither(in));
+  EXPECT_EQ(out.owner, "alice");
+  EXPECT_EQ(out.requested_by, "key:k0123456789a");
+  expect_same_dither(get(out.id), out);
+  const std::vector<DitherRecord> of = value_of(repo_->dithers_of(uuid));
+  ASSERT_EQ(of.size(), 1u);
+  expect_same_dither(of[0], out);
+  const Page<DitherRecord> page =
+      value_of(repo_->list_dithers({.limit = 10, .before = std::nullopt, .owner = ""}));
+  ASSERT_EQ(page.items.size(), 1u);
+  expect_same_dither(page.items[0], out);
+  const std::vector<DitherRecord> claimed =
+      value_of(repo_->claim_dithers(1, "w1", std::chrono::seconds{600}));
+  ASSERT_EQ(claimed.size(), 1u);
+  expect_same_dither(claimed[0], out);
+  // The same request again returns the stored dither, whoever asks.
+  DitherRecord again = in;
+  again.requested_by = "mallory";
+  expect_same_dither(value_of(repo_->create_dither(again)), out);
+
+  // Unset, both are the system owner (the prototype's bodies name none).
+  const DitherRecord plain = create(new_image_id());
+  EXPECT_EQ(plain.owner, "system");
+  EXPECT_EQ(plain.requested_by, "system");
+  expect_same_dither(get(plain.id), plain);
+}
+
+TEST_P(DitherRepositoryContract, RecordOriginalKeepsTheOwnerOfTheOriginalAndOfItsAutoDither) {
+  const ImageId uuid = new_image_id();
+  OriginalRecord o = original(uuid);
+  o.owner = "session:0123456789abcdef";
+  DitherRecord wanted = requested(uuid, "ignored");
+  wanted.owner = wanted.requested_by = "session:0123456789abcdef";
+  std::optional<DitherRecord> created = value_of(repo_->record_original(o, wanted, "m-1"));
+  ASSERT_TRUE(created.has_value());
+  EXPECT_EQ(created->owner, "session:0123456789abcdef");
+  EXPECT_EQ(created->requested_by, "session:0123456789abcdef");
+  expect_same_dither(get(created->id), *created);
+  EXPECT_EQ(value_of(repo_->get_original(uuid)).owner, "session:0123456789abcdef");
+
+  const ImageId bare = new_image_id();
+  ASSERT_TRUE(repo_->record_original(original(bare), std::nullopt, "m-2").ok());
+  EXPECT_EQ(value_of(repo_->get_original(bare)).owner, "system");
+}
+
+TEST_P(DitherRepositoryContract, AnOwnersListPagesThroughItsDithersOnly) {
+  const std::vector<std::string> owners = interleaved_owners();
+  std::map<std::string, std::vector<int64_t>> expected;  // newest first
+  for (const std::string& owner : owners) {
+    DitherRecord d = requested(new_image_id(), "req-" + std::to_string(++requests_));
+    d.owner = owner;
+    d.requested_by = "someone else";  // lists go by owner, not by requester
+    const DitherRecord stored = value_of(repo_->create_dither(d));
+    expected[owner].insert(expected[owner].begin(), stored.id.value);
+    expected[""].insert(expected[""].begin(), stored.id.value);
+  }
+  auto list = [&](const PageRequest& request) { return repo_->list_dithers(request); };
+  auto id_of = [](const DitherRecord& r) { return r.id.value; };
+  for (int limit = 1; limit <= static_cast<int>(owners.size()) + 1; ++limit) {
+    for (const auto& [owner, ids] : expected) {
+      SCOPED_TRACE("owner '" + owner + "', limit " + std::to_string(limit));
+      EXPECT_EQ(walk_pages<DitherRecord>(list, limit, owner, id_of), ids);
+    }
+  }
+  for (const auto& [owner, ids] : expected) {
+    if (owner.empty()) continue;
+    for (const DitherRecord& r :
+         value_of(repo_->list_dithers({.limit = 100, .before = std::nullopt, .owner = owner}))
+             .items) {
+      EXPECT_EQ(r.owner, owner);
+    }
+  }
+  const int64_t newest_other = expected["key:k0123456789a"][0];
+  std::vector<int64_t> want;
+  for (int64_t id : expected["alice"]) {
+    if (id < newest_other) want.push_back(id);
+  }
+  EXPECT_EQ(
+      ids(value_of(repo_->list_dithers({.limit = 100, .before = newest_other, .owner = "alice"}))
+              .items),
+      want);
+  EXPECT_TRUE(
+      value_of(repo_->list_dithers({.limit = 10, .before = std::nullopt, .owner = "someone else"}))
+          .items.empty());
 }
 
 }  // namespace dither::contract

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -78,7 +79,7 @@ class ImageRepositoryContract : public ::testing::TestWithParam<ImageRepositoryF
 
   std::vector<ImageRecord> list_all(int limit) {
     std::vector<ImageRecord> all;
-    PageRequest request{limit, std::nullopt};
+    PageRequest request{limit, std::nullopt, ""};
     for (int pages = 0; pages < 100; ++pages) {
       Page<ImageRecord> page = value_of(repo_->list_images(request));
       all.insert(all.end(), page.items.begin(), page.items.end());
@@ -108,6 +109,7 @@ inline void expect_same_image_fields(const ImageRecord& a, const ImageRecord& b)
   EXPECT_EQ(a.blob_key, b.blob_key);
   EXPECT_EQ(a.created_at, b.created_at);
   EXPECT_EQ(a.updated_at, b.updated_at);
+  EXPECT_EQ(a.owner, b.owner);
 }
 
 inline void expect_same_summary(const DitherSummary& a, const DitherSummary& b) {
@@ -182,7 +184,7 @@ TEST_P(ImageRepositoryContract, ListIsNewestFirstAndPagesWithCursors) {
   std::vector<ImageRecord> inserted;
   for (int i = 0; i < 7; ++i) inserted.push_back(insert("f" + std::to_string(i) + ".jpg"));
 
-  Page<ImageRecord> first = value_of(repo_->list_images({3, std::nullopt}));
+  Page<ImageRecord> first = value_of(repo_->list_images({3, std::nullopt, ""}));
   ASSERT_EQ(first.items.size(), 3u);
   EXPECT_EQ(first.items[0].uuid, inserted[6].uuid);
   EXPECT_EQ(first.items[1].uuid, inserted[5].uuid);
@@ -190,13 +192,13 @@ TEST_P(ImageRepositoryContract, ListIsNewestFirstAndPagesWithCursors) {
   EXPECT_EQ(first.next_cursor, std::to_string(first.items.back().id));
   expect_same_image_fields(first.items[0], inserted[6]);
 
-  Page<ImageRecord> second = value_of(repo_->list_images({3, std::stoll(first.next_cursor)}));
+  Page<ImageRecord> second = value_of(repo_->list_images({3, std::stoll(first.next_cursor), ""}));
   ASSERT_EQ(second.items.size(), 3u);
   EXPECT_EQ(second.items[0].uuid, inserted[3].uuid);
   EXPECT_EQ(second.items[2].uuid, inserted[1].uuid);
   EXPECT_FALSE(second.next_cursor.empty());
 
-  Page<ImageRecord> last = value_of(repo_->list_images({3, std::stoll(second.next_cursor)}));
+  Page<ImageRecord> last = value_of(repo_->list_images({3, std::stoll(second.next_cursor), ""}));
   ASSERT_EQ(last.items.size(), 1u);
   EXPECT_EQ(last.items[0].uuid, inserted[0].uuid);
   EXPECT_EQ(last.next_cursor, "");
@@ -204,9 +206,9 @@ TEST_P(ImageRepositoryContract, ListIsNewestFirstAndPagesWithCursors) {
 
 TEST_P(ImageRepositoryContract, AFullLastPageHasNoCursor) {
   for (int i = 0; i < 4; ++i) insert();
-  Page<ImageRecord> first = value_of(repo_->list_images({2, std::nullopt}));
+  Page<ImageRecord> first = value_of(repo_->list_images({2, std::nullopt, ""}));
   ASSERT_EQ(first.items.size(), 2u);
-  Page<ImageRecord> second = value_of(repo_->list_images({2, std::stoll(first.next_cursor)}));
+  Page<ImageRecord> second = value_of(repo_->list_images({2, std::stoll(first.next_cursor), ""}));
   EXPECT_EQ(second.items.size(), 2u);
   EXPECT_EQ(second.next_cursor, "");
 }
@@ -214,7 +216,7 @@ TEST_P(ImageRepositoryContract, AFullLastPageHasNoCursor) {
 TEST_P(ImageRepositoryContract, ListBeforeGivesOnlyOlderItems) {
   std::vector<ImageRecord> inserted;
   for (int i = 0; i < 5; ++i) inserted.push_back(insert());
-  Page<ImageRecord> page = value_of(repo_->list_images({50, inserted[2].id}));
+  Page<ImageRecord> page = value_of(repo_->list_images({50, inserted[2].id, ""}));
   ASSERT_EQ(page.items.size(), 2u);
   EXPECT_EQ(page.items[0].id, inserted[1].id);
   EXPECT_EQ(page.items[1].id, inserted[0].id);
@@ -224,11 +226,11 @@ TEST_P(ImageRepositoryContract, ListBeforeGivesOnlyOlderItems) {
 TEST_P(ImageRepositoryContract, ListClampsTheLimitTo1Through1000) {
   for (int i = 0; i < 3; ++i) insert();
   for (int limit : {0, -7}) {
-    Page<ImageRecord> page = value_of(repo_->list_images({limit, std::nullopt}));
+    Page<ImageRecord> page = value_of(repo_->list_images({limit, std::nullopt, ""}));
     EXPECT_EQ(page.items.size(), 1u) << "limit " << limit;
     EXPECT_FALSE(page.next_cursor.empty());
   }
-  Page<ImageRecord> big = value_of(repo_->list_images({1'000'000, std::nullopt}));
+  Page<ImageRecord> big = value_of(repo_->list_images({1'000'000, std::nullopt, ""}));
   EXPECT_EQ(big.items.size(), 3u);
   EXPECT_EQ(big.next_cursor, "");
 }
@@ -576,7 +578,7 @@ TEST_P(ImageRepositoryContract, ConcurrentInsertsAndReadsAllSucceed) {
         }
         auto got = repo_->get_image(r.uuid);
         if (!got.ok() || got->id != inserted->id) ++failures;
-        if (!repo_->list_images({10, std::nullopt}).ok()) ++failures;
+        if (!repo_->list_images({10, std::nullopt, ""}).ok()) ++failures;
         if (!repo_->mark_finished(r.uuid, summary(i + 1), r.uuid.value).ok()) ++failures;
         if (!repo_->pending_messages(5).ok()) ++failures;
       }
@@ -592,6 +594,67 @@ TEST_P(ImageRepositoryContract, ConcurrentInsertsAndReadsAllSucceed) {
     EXPECT_EQ(get(r.uuid).dithers.size(), 1u);
   }
   EXPECT_EQ(all_pending(*repo_).size(), static_cast<size_t>(kThreads * kPerThread));
+}
+
+TEST_P(ImageRepositoryContract, OwnerRoundTripsAndDefaultsToTheSystemOwner) {
+  ImageRecord in = sample_image();
+  in.owner = "session:0123456789abcdef";
+  const ImageRecord out = value_of(repo_->insert_image(in, uploaded(in)));
+  EXPECT_EQ(out.owner, "session:0123456789abcdef");
+  expect_same_image_fields(get(in.uuid), out);
+  ASSERT_TRUE(repo_->mark_finished(in.uuid, summary(1), "m-1").ok());
+  EXPECT_EQ(get(in.uuid).owner, "session:0123456789abcdef");  // never changes
+
+  const ImageRecord plain = insert();
+  EXPECT_EQ(plain.owner, "system");
+  EXPECT_EQ(get(plain.uuid).owner, "system");
+  const std::vector<ImageRecord> all = list_all(10);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].owner, "system");
+  EXPECT_EQ(all[1].owner, "session:0123456789abcdef");
+}
+
+TEST_P(ImageRepositoryContract, AnOwnersListPagesThroughItsImagesOnly) {
+  const std::vector<std::string> owners = interleaved_owners();
+  std::map<std::string, std::vector<int64_t>> expected;  // newest first
+  for (const std::string& owner : owners) {
+    ImageRecord r = sample_image();
+    r.owner = owner;
+    const ImageRecord stored = value_of(repo_->insert_image(r, uploaded(r)));
+    expected[owner].insert(expected[owner].begin(), stored.id);
+    expected[""].insert(expected[""].begin(), stored.id);
+  }
+  auto list = [&](const PageRequest& request) { return repo_->list_images(request); };
+  auto id_of = [](const ImageRecord& r) { return r.id; };
+  for (int limit = 1; limit <= static_cast<int>(owners.size()) + 1; ++limit) {
+    for (const auto& [owner, ids] : expected) {
+      SCOPED_TRACE("owner '" + owner + "', limit " + std::to_string(limit));
+      EXPECT_EQ(walk_pages<ImageRecord>(list, limit, owner, id_of), ids);
+    }
+  }
+  for (const auto& [owner, ids] : expected) {
+    if (owner.empty()) continue;
+    for (const ImageRecord& r :
+         value_of(repo_->list_images({.limit = 100, .before = std::nullopt, .owner = owner}))
+             .items) {
+      EXPECT_EQ(r.owner, owner);
+    }
+  }
+  // A cursor from anywhere gives that owner's older items only.
+  const int64_t newest_other = expected["key:k0123456789a"][0];
+  Page<ImageRecord> older =
+      value_of(repo_->list_images({.limit = 100, .before = newest_other, .owner = "alice"}));
+  std::vector<int64_t> older_ids;
+  for (const ImageRecord& r : older.items) older_ids.push_back(r.id);
+  std::vector<int64_t> want;
+  for (int64_t id : expected["alice"]) {
+    if (id < newest_other) want.push_back(id);
+  }
+  EXPECT_EQ(older_ids, want);
+  Page<ImageRecord> nobody =
+      value_of(repo_->list_images({.limit = 10, .before = std::nullopt, .owner = "carol"}));
+  EXPECT_TRUE(nobody.items.empty());
+  EXPECT_EQ(nobody.next_cursor, "");
 }
 
 }  // namespace dither::contract

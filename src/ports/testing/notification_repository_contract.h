@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +50,7 @@ class NotificationRepositoryContract
                   std::to_string(dither_id) + ".png\n";
     n.mail.html = "<p><a href=\"http://h/files/dithers/" + uuid.value + "\">dithered</a></p>";
     n.mail.message_id = "<n-" + uuid.value + "-" + std::to_string(dither_id) + "@dither.example>";
+    n.to_hash = kOwnersHash;
     return n;
   }
 
@@ -57,7 +59,7 @@ class NotificationRepositoryContract
     const Result<bool> recorded = repo_->record(n, message_id);
     EXPECT_TRUE(recorded.ok()) << (recorded.ok() ? "" : recorded.error().message);
     EXPECT_TRUE(recorded.ok() && *recorded) << "not recorded: " << message_id;
-    Page<Notification> newest = value_of(repo_->list({1, std::nullopt}));
+    Page<Notification> newest = value_of(repo_->list({1, std::nullopt, ""}));
     EXPECT_EQ(newest.items.size(), 1u);
     return newest.items.empty() ? Notification{} : newest.items[0];
   }
@@ -82,6 +84,10 @@ class NotificationRepositoryContract
     return ids(value_of(repo_->claim_due(limit, worker, lease)));
   }
 
+  // A hex HMAC-SHA256 as the service computes for owner@example.com (its value does not matter).
+  static constexpr std::string_view kOwnersHash =
+      "5f0c6cbd2b7a1e0e4f9b8d3c2a1f0e9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a39";
+
   std::unique_ptr<NotificationRepository> repo_;
   int made_ = 0;
 };
@@ -97,6 +103,8 @@ inline void expect_same_notification(const Notification& a, const Notification& 
   EXPECT_EQ(a.mail.text, b.mail.text);
   EXPECT_EQ(a.mail.html, b.mail.html);
   EXPECT_EQ(a.mail.message_id, b.mail.message_id);
+  EXPECT_EQ(a.owner, b.owner);
+  EXPECT_EQ(a.to_hash, b.to_hash);
   EXPECT_EQ(a.status, b.status);
   EXPECT_EQ(a.attempts, b.attempts);
   EXPECT_EQ(a.last_error, b.last_error);
@@ -170,7 +178,7 @@ TEST_P(NotificationRepositoryContract, RecordIsOncePerMessageId) {
   // Without a dither id only the message id de-duplicates.
   const Notification bare = record_new(composed(0), "m-2");
   EXPECT_FALSE(value_of(repo_->record(composed(0), "m-2")));
-  Page<Notification> all = value_of(repo_->list({100, std::nullopt}));
+  Page<Notification> all = value_of(repo_->list({100, std::nullopt, ""}));
   EXPECT_EQ(ids(all.items), (std::vector<int64_t>{bare.id, first.id}));
   expect_same_notification(get(first.id), first);
 }
@@ -187,14 +195,14 @@ TEST_P(NotificationRepositoryContract, RecordIsOncePerDitherAndKind) {
   // Dither id 0 (the prototype's bodies named none) never de-duplicates by dither.
   const Notification zero_a = record_new(composed(0), "m-6");
   const Notification zero_b = record_new(composed(0), "m-7");
-  Page<Notification> all = value_of(repo_->list({100, std::nullopt}));
+  Page<Notification> all = value_of(repo_->list({100, std::nullopt, ""}));
   EXPECT_EQ(ids(all.items),
             (std::vector<int64_t>{zero_b.id, zero_a.id, other.id, failed.id, uploaded.id}));
 }
 
 TEST_P(NotificationRepositoryContract, RecordNeedsAMessageId) {
   expect_error(repo_->record(composed(1), ""), ErrorKind::kInvalidArgument);
-  EXPECT_TRUE(value_of(repo_->list({10, std::nullopt})).items.empty());
+  EXPECT_TRUE(value_of(repo_->list({10, std::nullopt, ""})).items.empty());
   EXPECT_TRUE(value_of(repo_->record(composed(1), "m-1")));  // the refused call recorded nothing
 }
 
@@ -220,7 +228,7 @@ TEST_P(NotificationRepositoryContract, ConcurrentRecordsOfOneNotificationRecordO
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(recorded.load(), 1);
-  EXPECT_EQ(value_of(repo_->list({100, std::nullopt})).items.size(), 1u);
+  EXPECT_EQ(value_of(repo_->list({100, std::nullopt, ""})).items.size(), 1u);
 }
 
 TEST_P(NotificationRepositoryContract, ClaimsOnlyDuePendingOnesOldestDueFirst) {
@@ -385,24 +393,24 @@ TEST_P(NotificationRepositoryContract, GetUnknownIsNotFound) {
 TEST_P(NotificationRepositoryContract, ListIsNewestFirstAndPagesWithCursors) {
   std::vector<Notification> made;
   for (int i = 0; i < 5; ++i) made.push_back(make());
-  Page<Notification> first = value_of(repo_->list({2, std::nullopt}));
+  Page<Notification> first = value_of(repo_->list({2, std::nullopt, ""}));
   EXPECT_EQ(ids(first.items), (std::vector<int64_t>{made[4].id, made[3].id}));
   EXPECT_EQ(first.next_cursor, std::to_string(made[3].id));
   ASSERT_FALSE(first.items.empty());
   expect_same_notification(first.items[0], made[4]);
 
-  Page<Notification> second = value_of(repo_->list({2, std::stoll(first.next_cursor)}));
+  Page<Notification> second = value_of(repo_->list({2, std::stoll(first.next_cursor), ""}));
   EXPECT_EQ(ids(second.items), (std::vector<int64_t>{made[2].id, made[1].id}));
-  Page<Notification> last = value_of(repo_->list({2, std::stoll(second.next_cursor)}));
+  Page<Notification> last = value_of(repo_->list({2, std::stoll(second.next_cursor), ""}));
   EXPECT_EQ(ids(last.items), (std::vector<int64_t>{made[0].id}));
   EXPECT_EQ(last.next_cursor, "");
 
-  Page<Notification> exact = value_of(repo_->list({5, std::nullopt}));
+  Page<Notification> exact = value_of(repo_->list({5, std::nullopt, ""}));
   EXPECT_EQ(exact.items.size(), 5u);
   EXPECT_EQ(exact.next_cursor, "");  // the last page has no cursor
-  Page<Notification> clamped = value_of(repo_->list({0, std::nullopt}));
+  Page<Notification> clamped = value_of(repo_->list({0, std::nullopt, ""}));
   EXPECT_EQ(clamped.items.size(), 1u);
-  Page<Notification> empty = value_of(repo_->list({10, made[0].id}));
+  Page<Notification> empty = value_of(repo_->list({10, made[0].id, ""}));
   EXPECT_TRUE(empty.items.empty());
   EXPECT_EQ(empty.next_cursor, "");
 }
@@ -413,7 +421,7 @@ TEST_P(NotificationRepositoryContract, ListShowsEveryStatus) {
   const Notification c = make();
   ASSERT_TRUE(value_of(repo_->mark_sent(a.id)));
   ASSERT_TRUE(value_of(repo_->mark_failed(b.id, "boom")));
-  Page<Notification> all = value_of(repo_->list({10, std::nullopt}));
+  Page<Notification> all = value_of(repo_->list({10, std::nullopt, ""}));
   ASSERT_EQ(all.items.size(), 3u);
   EXPECT_EQ(all.items[0].status, kNotificationPending);
   EXPECT_EQ(all.items[1].status, kNotificationFailed);
@@ -446,13 +454,13 @@ TEST_P(NotificationRepositoryContract, ConcurrentRecordsClaimsAndOutcomesAllSucc
           if (!marked.ok() || !*marked) ++failures;
           if (!repo_->get(n.id).ok()) ++failures;
         }
-        if (!repo_->list({10, std::nullopt}).ok()) ++failures;
+        if (!repo_->list({10, std::nullopt, ""}).ok()) ++failures;
       }
     });
   }
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(failures.load(), 0);
-  Page<Notification> all = value_of(repo_->list({1000, std::nullopt}));
+  Page<Notification> all = value_of(repo_->list({1000, std::nullopt, ""}));
   ASSERT_EQ(all.items.size(), static_cast<size_t>(kThreads * kPerThread));
   // Every notification was claimed by exactly one worker (else a second outcome would have
   // returned false), except those still due.
@@ -460,6 +468,207 @@ TEST_P(NotificationRepositoryContract, ConcurrentRecordsClaimsAndOutcomesAllSucc
       std::count_if(all.items.begin(), all.items.end(),
                     [](const Notification& n) { return n.status == kNotificationPending; }));
   EXPECT_EQ(claim_ids(1000, "last").size(), pending);
+}
+
+TEST_P(NotificationRepositoryContract, OwnerAndAddressHashRoundTrip) {
+  Notification n = composed(11);
+  n.owner = "session:0123456789abcdef";
+  n.to_hash = std::string(64, 'a');
+  const Notification out = record_new(n, "m-1");
+  EXPECT_EQ(out.owner, "session:0123456789abcdef");
+  EXPECT_EQ(out.to_hash, std::string(64, 'a'));
+  expect_same_notification(get(out.id), out);
+  const std::vector<Notification> claimed =
+      value_of(repo_->claim_due(1, "w1", std::chrono::seconds{600}));
+  ASSERT_EQ(claimed.size(), 1u);
+  expect_same_notification(claimed[0], out);
+
+  Notification plain = composed(12);
+  plain.to_hash.clear();
+  const Notification stored = record_new(plain, "m-2");
+  EXPECT_EQ(stored.owner, "system");
+  EXPECT_EQ(stored.to_hash, "");
+}
+
+TEST_P(NotificationRepositoryContract, AnOwnersListPagesThroughItsNotificationsOnly) {
+  const std::vector<std::string> owners = interleaved_owners();
+  std::map<std::string, std::vector<int64_t>> expected;  // newest first
+  for (const std::string& owner : owners) {
+    Notification n = composed(0);
+    n.owner = owner;
+    const Notification stored = record_new(n, "m-" + std::to_string(++made_));
+    expected[owner].insert(expected[owner].begin(), stored.id);
+    expected[""].insert(expected[""].begin(), stored.id);
+  }
+  auto list = [&](const PageRequest& request) { return repo_->list(request); };
+  auto id_of = [](const Notification& n) { return n.id; };
+  for (int limit = 1; limit <= static_cast<int>(owners.size()) + 1; ++limit) {
+    for (const auto& [owner, want] : expected) {
+      SCOPED_TRACE("owner '" + owner + "', limit " + std::to_string(limit));
+      EXPECT_EQ(walk_pages<Notification>(list, limit, owner, id_of), want);
+    }
+  }
+  for (const auto& [owner, want] : expected) {
+    if (owner.empty()) continue;
+    for (const Notification& n :
+         value_of(repo_->list({.limit = 100, .before = std::nullopt, .owner = owner})).items) {
+      EXPECT_EQ(n.owner, owner);
+    }
+  }
+  const int64_t newest_other = expected["key:k0123456789a"][0];
+  std::vector<int64_t> want;
+  for (int64_t id : expected["alice"]) {
+    if (id < newest_other) want.push_back(id);
+  }
+  EXPECT_EQ(
+      ids(value_of(repo_->list({.limit = 100, .before = newest_other, .owner = "alice"})).items),
+      want);
+  EXPECT_TRUE(
+      value_of(repo_->list({.limit = 10, .before = std::nullopt, .owner = "carol"})).items.empty());
+}
+
+TEST_P(NotificationRepositoryContract, ASuppressedNotificationIsRecordedButNeverSent) {
+  const Notification due = make();
+  Notification n = composed(21);
+  n.status = std::string(kNotificationSuppressed);
+  n.last_error = "over the cap: 10 mails to this address in the last hour";
+  ASSERT_TRUE(value_of(repo_->record(n, "m-suppressed")));
+  const Notification stored =
+      value_of(repo_->list({.limit = 1, .before = std::nullopt, .owner = ""})).items.at(0);
+  EXPECT_EQ(stored.status, kNotificationSuppressed);
+  EXPECT_EQ(stored.last_error, "over the cap: 10 mails to this address in the last hour");
+  EXPECT_EQ(stored.attempts, 0);
+  EXPECT_EQ(stored.sent_at, 0);
+  EXPECT_EQ(stored.mail.to, n.mail.to);
+  EXPECT_EQ(stored.to_hash, n.to_hash);
+
+  // Never claimed, even with leases that end at once; no outcome applies to it.
+  EXPECT_EQ(claim_ids(10, "w1", std::chrono::seconds{0}), (std::vector<int64_t>{due.id}));
+  EXPECT_EQ(claim_ids(10, "w2", std::chrono::seconds{0}), (std::vector<int64_t>{due.id}));
+  EXPECT_FALSE(value_of(repo_->mark_sent(stored.id)));
+  EXPECT_FALSE(value_of(repo_->retry_later(stored.id, "x", 1)));
+  EXPECT_FALSE(value_of(repo_->mark_failed(stored.id, "x")));
+  expect_same_notification(get(stored.id), stored);
+  // It still is the (dither_id, kind)'s one notification.
+  Notification again = composed(21, n.kind, n.uuid);
+  EXPECT_FALSE(value_of(repo_->record(again, "m-again")));
+}
+
+TEST_P(NotificationRepositoryContract, RecordIgnoresOtherStatusesAndTheirErrors) {
+  Notification n = composed(22);
+  n.status = std::string(kNotificationFailed);
+  n.last_error = "not from the caller";
+  const Notification out = record_new(n, "m-1");
+  EXPECT_EQ(out.status, kNotificationPending);
+  EXPECT_EQ(out.last_error, "");
+}
+
+TEST_P(NotificationRepositoryContract, CountRecentCountsOneAddressSinceATimeButNotSuppressed) {
+  const std::string a = std::string(64, 'a');
+  const std::string b = std::string(64, 'b');
+  EXPECT_EQ(value_of(repo_->count_recent(a, 0)), 0);
+  const int64_t before = now_millis();
+  std::vector<Notification> of_a;
+  for (int i = 0; i < 3; ++i) {
+    Notification n = composed(30 + i);
+    n.to_hash = a;
+    of_a.push_back(record_new(n, "m-a" + std::to_string(i)));
+  }
+  Notification suppressed = composed(40);
+  suppressed.to_hash = a;
+  suppressed.status = std::string(kNotificationSuppressed);
+  ASSERT_TRUE(value_of(repo_->record(suppressed, "m-s")));
+  Notification other = composed(41);
+  other.to_hash = b;
+  record_new(other, "m-b");
+
+  EXPECT_EQ(value_of(repo_->count_recent(a, before)), 3);
+  EXPECT_EQ(value_of(repo_->count_recent(b, before)), 1);
+  EXPECT_EQ(value_of(repo_->count_recent(std::string(64, 'c'), 0)), 0);
+  // Sent or failed, a mail counts all the same.
+  ASSERT_TRUE(value_of(repo_->mark_sent(of_a[0].id)));
+  ASSERT_TRUE(value_of(repo_->mark_failed(of_a[1].id, "550")));
+  EXPECT_EQ(value_of(repo_->count_recent(a, before)), 3);
+  // `since` is inclusive: from the newest one's creation, it (and any as old) count.
+  const auto from_newest = std::count_if(of_a.begin(), of_a.end(), [&](const Notification& n) {
+    return n.created_at >= of_a[2].created_at;
+  });
+  EXPECT_EQ(value_of(repo_->count_recent(a, of_a[2].created_at)), from_newest);
+  EXPECT_EQ(value_of(repo_->count_recent(a, now_millis() + 1000)), 0);
+  // Erasing the image keeps the hash: the cap still counts its mail.
+  EXPECT_GT(value_of(repo_->erase_image(of_a[0].uuid)), 0);
+  EXPECT_EQ(value_of(repo_->count_recent(a, before)), 3);
+}
+
+TEST_P(NotificationRepositoryContract, EraseImageBlanksAddressAndContentOfEveryNotification) {
+  const ImageId uuid = new_image_id();
+  auto of_image = [&](int64_t dither_id, const std::string& kind, const std::string& message_id) {
+    Notification n = composed(dither_id, kind, uuid);
+    n.owner = "alice";
+    return record_new(n, message_id);
+  };
+  const Notification pending = of_image(1, std::string(kDitherUploaded), "erase-1");
+  const Notification held = of_image(2, std::string(kDitherUploaded), "erase-2");
+  const Notification sent = of_image(3, std::string(kDitherUploaded), "erase-3");
+  const Notification failed = of_image(3, std::string(kDitherFailed), "erase-4");
+  Notification s = composed(4, std::string(kDitherUploaded), uuid);
+  s.owner = "alice";
+  s.status = std::string(kNotificationSuppressed);
+  s.last_error = "over the cap";
+  ASSERT_TRUE(value_of(repo_->record(s, "erase-5")));
+  const Notification suppressed =
+      value_of(repo_->list({.limit = 1, .before = std::nullopt, .owner = ""})).items.at(0);
+  const Notification other = make();  // another image's
+  ASSERT_TRUE(value_of(repo_->mark_sent(sent.id)));
+  ASSERT_TRUE(value_of(repo_->mark_failed(failed.id, "550 no such user")));
+  // `held` is being sent right now by w1.
+  ASSERT_TRUE(value_of(repo_->retry_later(held.id, "busy", 1)));
+  const std::vector<int64_t> claimed = claim_ids(10, "w1");
+  ASSERT_EQ(claimed.size(), 3u);  // pending, held, other (oldest due first)
+  ASSERT_TRUE(value_of(repo_->retry_later(pending.id, "later", now_millis() + 3'600'000)));
+  const Notification sent_before = get(sent.id);
+  const Notification failed_before = get(failed.id);
+
+  EXPECT_EQ(value_of(repo_->erase_image(uuid)), 5);
+  for (const Notification& n : {pending, held, sent, failed, suppressed}) {
+    SCOPED_TRACE("notification " + std::to_string(n.id));
+    const Notification got = get(n.id);
+    EXPECT_EQ(got.mail.to, "");
+    EXPECT_EQ(got.mail.subject, "");
+    EXPECT_EQ(got.mail.text, "");
+    EXPECT_EQ(got.mail.html, "");
+    EXPECT_EQ(got.to_hash, n.to_hash);  // kept, for the cap
+    EXPECT_EQ(got.owner, "alice");
+    EXPECT_EQ(got.uuid, uuid);
+    EXPECT_EQ(got.dither_id, n.dither_id);
+    EXPECT_EQ(got.kind, n.kind);
+    EXPECT_EQ(got.created_at, n.created_at);
+  }
+  // What was owed is given up; what ended keeps its status, its error and its time.
+  EXPECT_EQ(get(pending.id).status, kNotificationFailed);
+  EXPECT_EQ(get(pending.id).last_error, "the image was deleted");
+  EXPECT_EQ(get(held.id).status, kNotificationFailed);
+  EXPECT_EQ(get(held.id).last_error, "the image was deleted");
+  EXPECT_EQ(get(sent.id).status, kNotificationSent);
+  EXPECT_EQ(get(sent.id).sent_at, sent_before.sent_at);
+  EXPECT_EQ(get(sent.id).attempts, sent_before.attempts);
+  EXPECT_EQ(get(failed.id).status, kNotificationFailed);
+  EXPECT_EQ(get(failed.id).last_error, failed_before.last_error);
+  EXPECT_EQ(get(suppressed.id).status, kNotificationSuppressed);
+  EXPECT_EQ(get(suppressed.id).last_error, "over the cap");
+  // The sender that held one cannot send it any more; nothing of the image is claimable.
+  EXPECT_FALSE(value_of(repo_->mark_sent(held.id)));
+  EXPECT_FALSE(value_of(repo_->retry_later(pending.id, "x", 1)));
+  EXPECT_TRUE(claim_ids(10, "w2", std::chrono::seconds{0}).empty());
+  // Another image's notification is untouched.
+  Notification other_now = get(other.id);
+  EXPECT_EQ(other_now.mail.to, other.mail.to);
+  EXPECT_EQ(other_now.mail.html, other.mail.html);
+  EXPECT_EQ(other_now.status, kNotificationPending);
+
+  // Nothing is left to change.
+  EXPECT_EQ(value_of(repo_->erase_image(uuid)), 0);
+  EXPECT_EQ(value_of(repo_->erase_image(new_image_id())), 0);
 }
 
 }  // namespace dither::contract
