@@ -5,6 +5,8 @@
 #include <ctime>
 #include <limits>
 
+#include "ports/identity.h"
+
 namespace dither {
 namespace {
 
@@ -33,6 +35,12 @@ int64_t int_field(const json::object& o, std::string_view name) {
   return 0;
 }
 
+// A body without an owner (the prototype's) belongs to the system owner.
+std::string owner_field(const json::object& o) {
+  std::string owner = string_field(o, "owner");
+  return owner.empty() ? std::string(kSystemOwner) : owner;
+}
+
 Result<ImageId> uuid_field(const json::object& o) {
   const std::string text = string_field(o, "uuid");
   if (text.empty()) return make_error(ErrorKind::kInvalidArgument, "message body has no uuid");
@@ -52,6 +60,7 @@ std::string image_uploaded_body(const ImageUploadedEvent& e) {
   o["width"] = e.width;
   o["height"] = e.height;
   if (!e.email.empty()) o["email"] = e.email;
+  o["owner"] = e.owner;
   return json::serialize(o);
 }
 
@@ -72,6 +81,7 @@ std::string dither_event_body(const DitherEvent& e, bool failed) {
   if (!e.url.empty()) o["url"] = e.url;
   if (!e.filename.empty()) o["filename"] = e.filename;
   if (!e.email.empty()) o["email"] = e.email;
+  o["owner"] = e.owner;
   return json::serialize(o);
 }
 
@@ -111,6 +121,7 @@ Result<ImageUploadedEvent> read_image_uploaded(std::string_view body) {
   e.width = static_cast<int>(int_field(*o, "width"));
   e.height = static_cast<int>(int_field(*o, "height"));
   e.email = string_field(*o, "email");
+  e.owner = owner_field(*o);
   return e;
 }
 
@@ -132,6 +143,7 @@ Result<DitherEvent> read_dither_event(std::string_view body) {
   e.url = string_field(*o, "url");
   e.filename = string_field(*o, "filename");
   e.email = string_field(*o, "email");
+  e.owner = owner_field(*o);
   return e;
 }
 

@@ -4,7 +4,8 @@
 // `uuid, url, filename`; DITHER_UPLOADED `uuid, url_dither`; IMAGE_DELETED, DITHER_DELETED
 // `uuid`) so a consumer written for the prototype understands ours; the rest are additions, and
 // readers ignore fields they do not know. DITHER_DELETED adds `dither_id` when only that one
-// dither of the image was deleted; without it, every dither of the image went.
+// dither of the image was deleted; without it, every dither of the image went. IMAGE_UPLOADED and
+// DITHER_UPLOADED/FAILED carry the image's `owner` (version 1.1; absent: the system owner).
 #pragma once
 
 #include <optional>
@@ -26,7 +27,8 @@ struct ImageUploadedEvent {
   int64_t size = 0;
   int width = 0;
   int height = 0;
-  std::string email;  // "" when none was given
+  std::string email;            // "" when none was given
+  std::string owner{"system"};  // who uploaded it; "system" when the body names none
 };
 
 // DITHER_UPLOADED (with url_dither) or DITHER_FAILED (with error).
@@ -42,7 +44,9 @@ struct DitherEvent {
   std::string source;    // "auto" or "request"
   std::string url;       // the original's URL (for the notification's links); "" if unknown
   std::string filename;  // the original's file name; "" if unknown
-  std::string email;     // the original's, for the notification service; "" when none
+  std::string email;     // the original's, for the notification service; "" when none, and ""
+                         // when the dither was not asked for by the original's owner (no mail)
+  std::string owner{"system"};  // the original's owner; "system" when the body names none
 };
 
 // DITHER_DELETED: every dither of `uuid` (no dither_id), or only dither `dither_id`.

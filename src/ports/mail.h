@@ -29,6 +29,13 @@ class MailSender {
  public:
   virtual ~MailSender() = default;
   virtual Status send(const Mail& mail) = 0;
+  // Removes whatever this sender keeps of the mails about image `uuid` (their Message-IDs start
+  // with "<dither-<uuid>-"): the image was deleted, its address must go (docs/SECURITY.md). A
+  // sender that keeps nothing (SMTP) does nothing. Returns how many it removed.
+  virtual Result<int> erase_image(std::string_view uuid) {
+    (void)uuid;
+    return 0;
+  }
   // "smtp", "mailbox", for logs and /health.
   virtual std::string_view name() const = 0;
 };

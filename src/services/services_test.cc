@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 
 #include "adapters/fs/fs_blob_store.h"
@@ -31,6 +32,10 @@ std::vector<uint8_t> png_photo(int w, int h) {
   EXPECT_TRUE(bytes.ok());
   return *bytes;
 }
+
+const Caller kTester{.owner = "tests"};
+const Caller kStranger{.owner = "stranger"};
+const Caller kAdmin{.owner = "admin", .admin = true};
 
 class Services : public ::testing::Test {
  protected:
@@ -139,7 +144,7 @@ class Services : public ::testing::Test {
 
 TEST_F(Services, UploadIsDitheredAutomaticallyAndTheFlowIsComplete) {
   const auto png = png_photo(64, 48);
-  Result<ImageRecord> up = upload_->upload(png, "../../cat.png", "a@b.example", "");
+  Result<ImageRecord> up = upload_->upload(png, "../../cat.png", "a@b.example", "tests", "");
   ASSERT_TRUE(up.ok()) << up.error().message;
   EXPECT_EQ(up->filename, "cat.png");
   EXPECT_EQ(up->status, "PENDING");
@@ -150,7 +155,7 @@ TEST_F(Services, UploadIsDitheredAutomaticallyAndTheFlowIsComplete) {
   ASSERT_EQ(done.status, "FINISHED") << done.error;
   ASSERT_EQ(done.dithers.size(), 1u);
   EXPECT_EQ(done.url_dither, done.dithers[0].url_dither);
-  auto dithers = dither_->dithers_of(up->uuid.value);
+  auto dithers = dither_->dithers_of(up->uuid.value, kTester);
   ASSERT_TRUE(dithers.ok());
   ASSERT_EQ(dithers->size(), 1u);
   EXPECT_EQ(DitherService::source_of((*dithers)[0]), "auto");
@@ -161,11 +166,11 @@ TEST_F(Services, UploadIsDitheredAutomaticallyAndTheFlowIsComplete) {
   EXPECT_EQ(types_for(up->uuid), (std::vector<std::string>{"IMAGE_UPLOADED", "DITHER_UPLOADED"}));
 
   // On demand, then delete everything.
-  Result<DitherRecord> asked =
-      dither_->request(up->uuid.value, "4", {{"algorithm", "bayer"}, {"format", "gif"}}, "r1");
+  Result<DitherRecord> asked = dither_->request(
+      up->uuid.value, "4", {{"algorithm", "bayer"}, {"format", "gif"}}, "r1", kTester);
   ASSERT_TRUE(asked.ok()) << asked.error().message;
-  Result<DitherRecord> again =
-      dither_->request(up->uuid.value, "4", {{"algorithm", "bayer"}, {"format", "gif"}}, "r1");
+  Result<DitherRecord> again = dither_->request(
+      up->uuid.value, "4", {{"algorithm", "bayer"}, {"format", "gif"}}, "r1", kTester);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->id, asked->id) << "same request id, same dither";
   for (int i = 0; i < 3000; ++i) {
@@ -176,12 +181,12 @@ TEST_F(Services, UploadIsDitheredAutomaticallyAndTheFlowIsComplete) {
   ASSERT_EQ(finished->status, "FINISHED") << finished->error;
   EXPECT_EQ(imaging::sniff(*blobs_->get(finished->blob_key)), imaging::InputFormat::kGif);
 
-  ASSERT_TRUE(upload_->remove(up->uuid.value, "").ok());
-  EXPECT_EQ(upload_->get(up->uuid.value).error().kind, ErrorKind::kNotFound);
-  for (int i = 0; i < 3000 && dither_->dithers_of(up->uuid.value).ok(); ++i) {
+  ASSERT_TRUE(upload_->remove(up->uuid.value, kTester, "").ok());
+  EXPECT_EQ(upload_->get(up->uuid.value, kTester).error().kind, ErrorKind::kNotFound);
+  for (int i = 0; i < 3000 && dither_->dithers_of(up->uuid.value, kTester).ok(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds{10});
   }
-  EXPECT_EQ(dither_->dithers_of(up->uuid.value).error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(dither_->dithers_of(up->uuid.value, kTester).error().kind, ErrorKind::kNotFound);
   upload_relay_->drain();
   dither_relay_->drain();
   EXPECT_TRUE(blobs_->list("")->empty()) << "no blob outlives its image";
@@ -199,11 +204,14 @@ TEST_F(Services, RejectedUploadsLeaveNothingBehind) {
   std::vector<uint8_t> truncated(png.begin(), png.begin() + static_cast<long>(png.size() / 2));
   const std::string text = "hello, not an image";
   const std::vector<uint8_t> text_bytes(text.begin(), text.end());
-  EXPECT_EQ(upload_->upload(text_bytes, "x.png", "", "").error().kind, ErrorKind::kUnsupported);
-  EXPECT_EQ(upload_->upload(truncated, "x.png", "", "").error().kind, ErrorKind::kUndecodable);
-  EXPECT_EQ(upload_->upload(png, "x.png", "not an address", "").error().kind,
+  EXPECT_EQ(upload_->upload(text_bytes, "x.png", "", "tests", "").error().kind,
+            ErrorKind::kUnsupported);
+  EXPECT_EQ(upload_->upload(truncated, "x.png", "", "tests", "").error().kind,
+            ErrorKind::kUndecodable);
+  EXPECT_EQ(upload_->upload(png, "x.png", "not an address", "tests", "").error().kind,
             ErrorKind::kInvalidArgument);
-  EXPECT_EQ(upload_->upload({}, "x.png", "", "").error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(upload_->upload({}, "x.png", "", "tests", "").error().kind,
+            ErrorKind::kInvalidArgument);
   EXPECT_TRUE(images_->list_images({})->items.empty());
   EXPECT_TRUE(blobs_->list("")->empty());
   EXPECT_TRUE(images_->pending_messages(10)->empty());
@@ -212,30 +220,32 @@ TEST_F(Services, RejectedUploadsLeaveNothingBehind) {
 }
 
 TEST_F(Services, BadDitherRequests) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "tests", "");
   ASSERT_TRUE(up.ok());
   wait_for(up->uuid, {kStatusFinished});
   const std::string id = up->uuid.value;
   for (std::string_view channels : {"0", "1", "257", "abc", ""}) {
-    EXPECT_EQ(dither_->request(id, channels, {}, "x").error().kind, ErrorKind::kInvalidArgument)
+    EXPECT_EQ(dither_->request(id, channels, {}, "x", kTester).error().kind,
+              ErrorKind::kInvalidArgument)
         << channels;
   }
-  EXPECT_EQ(dither_->request(id, "2", {{"algorithm", "nope"}}, "x").error().kind,
+  EXPECT_EQ(dither_->request(id, "2", {{"algorithm", "nope"}}, "x", kTester).error().kind,
             ErrorKind::kInvalidArgument);
-  EXPECT_EQ(dither_->request(id, "2", {{"palette", "nope"}}, "x").error().kind,
+  EXPECT_EQ(dither_->request(id, "2", {{"palette", "nope"}}, "x", kTester).error().kind,
             ErrorKind::kInvalidArgument);
-  EXPECT_EQ(dither_->request(id, "2", {{"threads", "2"}}, "x").error().kind,
+  EXPECT_EQ(dither_->request(id, "2", {{"threads", "2"}}, "x", kTester).error().kind,
             ErrorKind::kInvalidArgument);
-  EXPECT_EQ(dither_->request(id, "2", {{"channels", "3"}}, "x").error().kind,
+  EXPECT_EQ(dither_->request(id, "2", {{"channels", "3"}}, "x", kTester).error().kind,
             ErrorKind::kInvalidArgument);
-  EXPECT_EQ(dither_->request("not-a-uuid", "2", {}, "x").error().kind, ErrorKind::kInvalidArgument);
-  EXPECT_EQ(dither_->request(new_image_id().value, "2", {}, "x").error().kind,
+  EXPECT_EQ(dither_->request("not-a-uuid", "2", {}, "x", kTester).error().kind,
+            ErrorKind::kInvalidArgument);
+  EXPECT_EQ(dither_->request(new_image_id().value, "2", {}, "x", kTester).error().kind,
             ErrorKind::kNotFound);
-  EXPECT_EQ(dither_->dithers_of(id)->size(), 1u) << "only the automatic dither";
+  EXPECT_EQ(dither_->dithers_of(id, kTester)->size(), 1u) << "only the automatic dither";
 }
 
 TEST_F(Services, ConsumersAreIdempotent) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "tests", "");
   ASSERT_TRUE(up.ok());
   wait_for(up->uuid, {kStatusFinished});
   std::vector<Message> copy;
@@ -251,7 +261,7 @@ TEST_F(Services, ConsumersAreIdempotent) {
       ASSERT_TRUE(upload_->on_dither_message(m).ok());
     }
   }
-  EXPECT_EQ(dither_->dithers_of(up->uuid.value)->size(), 1u);
+  EXPECT_EQ(dither_->dithers_of(up->uuid.value, kTester)->size(), 1u);
   EXPECT_EQ(images_->get_image(up->uuid)->dithers.size(), 1u);
   // Unknown types are ignored; unreadable bodies are errors (dead letters).
   Message odd = make_message(topics_.image, "SOMETHING_NEW", up->uuid.value, "{}");
@@ -261,11 +271,11 @@ TEST_F(Services, ConsumersAreIdempotent) {
 }
 
 TEST_F(Services, FailedDitherIsReportedAndKeepsTheFinishedOne) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "tests", "");
   ASSERT_TRUE(up.ok());
   wait_for(up->uuid, {kStatusFinished});
-  Result<DitherRecord> asked =
-      dither_->request(up->uuid.value, "2", {{"width", "100000"}, {"height", "100000"}}, "big");
+  Result<DitherRecord> asked = dither_->request(
+      up->uuid.value, "2", {{"width", "100000"}, {"height", "100000"}}, "big", kTester);
   ASSERT_TRUE(asked.ok()) << asked.error().message;
   for (int i = 0; i < 3000; ++i) {
     if (dithers_->get_dither(asked->id)->status != kStatusPending) break;
@@ -284,7 +294,7 @@ TEST_F(Services, FailedDitherIsReportedAndKeepsTheFinishedOne) {
 TEST_F(Services, OrphanOriginalsAreSwept) {
   const std::string orphan = "originals/" + new_image_id().value + ".png";
   ASSERT_TRUE(blobs_->put(ObjectKey{orphan}, png_photo(8, 8), "image/png").ok());
-  Result<ImageRecord> kept = upload_->upload(png_photo(8, 8), "a.png", "", "");
+  Result<ImageRecord> kept = upload_->upload(png_photo(8, 8), "a.png", "", "tests", "");
   ASSERT_TRUE(kept.ok());
   Result<int> removed = upload_->remove_orphan_originals();
   ASSERT_TRUE(removed.ok());
@@ -294,11 +304,12 @@ TEST_F(Services, OrphanOriginalsAreSwept) {
 }
 
 TEST_F(Services, OneDitherIsDeletedAndTheImageShowsTheNewestFinishedOneLeft) {
-  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "tests", "");
   ASSERT_TRUE(up.ok()) << up.error().message;
   const ImageRecord first = wait_for(up->uuid, {kStatusFinished});
-  const DitherRecord older = dither_->dithers_of(up->uuid.value)->at(0);
-  Result<DitherRecord> asked = dither_->request(up->uuid.value, "4", {{"format", "gif"}}, "r1");
+  const DitherRecord older = dither_->dithers_of(up->uuid.value, kTester)->at(0);
+  Result<DitherRecord> asked =
+      dither_->request(up->uuid.value, "4", {{"format", "gif"}}, "r1", kTester);
   ASSERT_TRUE(asked.ok()) << asked.error().message;
   const DitherRecord newer = wait_dither(asked->id);
   ASSERT_EQ(newer.status, kStatusFinished) << newer.error;
@@ -310,32 +321,35 @@ TEST_F(Services, OneDitherIsDeletedAndTheImageShowsTheNewestFinishedOneLeft) {
   const auto kind = [](const Result<DitherRecord>& r) {
     return r.ok() ? std::string("ok") : std::string(to_string(r.error().kind));
   };
-  EXPECT_EQ(kind(dither_->remove_dither("not-a-uuid", newer.id, "")), "invalid_argument");
-  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, DitherId{0}, "")), "invalid_argument");
-  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, DitherId{-4}, "")), "invalid_argument");
-  EXPECT_EQ(kind(dither_->remove_dither(new_image_id().value, newer.id, "")), "not_found");
-  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, DitherId{newer.id.value + 1000}, "")),
-            "not_found");
-  Result<ImageRecord> other = upload_->upload(png_photo(16, 16), "b.png", "", "");
+  EXPECT_EQ(kind(dither_->remove_dither("not-a-uuid", newer.id, kTester, "")), "invalid_argument");
+  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, DitherId{0}, kTester, "")),
+            "invalid_argument");
+  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, DitherId{-4}, kTester, "")),
+            "invalid_argument");
+  EXPECT_EQ(kind(dither_->remove_dither(new_image_id().value, newer.id, kTester, "")), "not_found");
+  EXPECT_EQ(
+      kind(dither_->remove_dither(up->uuid.value, DitherId{newer.id.value + 1000}, kTester, "")),
+      "not_found");
+  Result<ImageRecord> other = upload_->upload(png_photo(16, 16), "b.png", "", "tests", "");
   ASSERT_TRUE(other.ok());
   wait_for(other->uuid, {kStatusFinished});
-  const DitherRecord others = dither_->dithers_of(other->uuid.value)->at(0);
-  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, others.id, "")), "not_found");
-  EXPECT_EQ(kind(dither_->remove_dither(other->uuid.value, newer.id, "")), "not_found");
+  const DitherRecord others = dither_->dithers_of(other->uuid.value, kTester)->at(0);
+  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, others.id, kTester, "")), "not_found");
+  EXPECT_EQ(kind(dither_->remove_dither(other->uuid.value, newer.id, kTester, "")), "not_found");
   EXPECT_TRUE(blobs_->get(others.blob_key).ok());
   EXPECT_TRUE(blobs_->get(newer.blob_key).ok());
-  EXPECT_EQ(dither_->dithers_of(up->uuid.value)->size(), 2u);
-  EXPECT_EQ(dither_->dithers_of(other->uuid.value)->size(), 1u);
+  EXPECT_EQ(dither_->dithers_of(up->uuid.value, kTester)->size(), 2u);
+  EXPECT_EQ(dither_->dithers_of(other->uuid.value, kTester)->size(), 1u);
 
   // The newer one goes: its file, its row, its summary; the image shows the older one.
   const std::string trace = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-  Result<DitherRecord> removed = dither_->remove_dither(up->uuid.value, newer.id, trace);
+  Result<DitherRecord> removed = dither_->remove_dither(up->uuid.value, newer.id, kTester, trace);
   ASSERT_TRUE(removed.ok()) << removed.error().message;
   EXPECT_EQ(removed->id, newer.id);
   EXPECT_EQ(blobs_->get(newer.blob_key).error().kind, ErrorKind::kNotFound);
   EXPECT_TRUE(blobs_->get(older.blob_key).ok());
   EXPECT_EQ(dithers_->get_dither(newer.id).error().kind, ErrorKind::kNotFound);
-  ASSERT_EQ(dither_->dithers_of(up->uuid.value)->size(), 1u);
+  ASSERT_EQ(dither_->dithers_of(up->uuid.value, kTester)->size(), 1u);
   dither_relay_->drain();
   ImageRecord image = *images_->get_image(up->uuid);
   EXPECT_EQ(image.status, kStatusFinished);
@@ -354,12 +368,12 @@ TEST_F(Services, OneDitherIsDeletedAndTheImageShowsTheNewestFinishedOneLeft) {
   // Delivered again: nothing changes. Deleting it again: 404.
   ASSERT_TRUE(upload_->on_dither_message(about[1]).ok());
   EXPECT_EQ(images_->get_image(up->uuid)->url_dither, older.url_dither);
-  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, newer.id, "")), "not_found");
+  EXPECT_EQ(kind(dither_->remove_dither(up->uuid.value, newer.id, kTester, "")), "not_found");
 
   // The last one goes: the image has no dither left.
-  ASSERT_TRUE(dither_->remove_dither(up->uuid.value, older.id, "").ok());
+  ASSERT_TRUE(dither_->remove_dither(up->uuid.value, older.id, kTester, "").ok());
   EXPECT_EQ(blobs_->get(older.blob_key).error().kind, ErrorKind::kNotFound);
-  EXPECT_TRUE(dither_->dithers_of(up->uuid.value)->empty());
+  EXPECT_TRUE(dither_->dithers_of(up->uuid.value, kTester)->empty());
   dither_relay_->drain();
   image = *images_->get_image(up->uuid);
   EXPECT_EQ(image.status, kStatusDitherDeleted);
@@ -372,16 +386,16 @@ TEST_F(Services, OneDitherIsDeletedAndTheImageShowsTheNewestFinishedOneLeft) {
 }
 
 TEST_F(Services, AWorkerFinishingADeletedDitherRemovesItsOwnResult) {
-  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "tests", "");
   ASSERT_TRUE(up.ok());
   const ImageRecord done = wait_for(up->uuid, {kStatusFinished});
   workers_->stop();  // this test plays the worker
-  Result<DitherRecord> asked = dither_->request(up->uuid.value, "3", {}, "r1");
+  Result<DitherRecord> asked = dither_->request(up->uuid.value, "3", {}, "r1", kTester);
   ASSERT_TRUE(asked.ok()) << asked.error().message;
   const DitherRecord claimed = *dithers_->get_dither(asked->id);  // what the worker holds
   ASSERT_EQ(claimed.status, kStatusPending);
 
-  ASSERT_TRUE(dither_->remove_dither(up->uuid.value, claimed.id, "").ok());
+  ASSERT_TRUE(dither_->remove_dither(up->uuid.value, claimed.id, kTester, "").ok());
   // The worker finishes after the row went: finish_dither says no, the result is removed and no
   // DITHER_UPLOADED is published.
   ASSERT_TRUE(dither_->process(claimed).ok());
@@ -459,11 +473,11 @@ class RacingDithers : public DitherRepository {
 };
 
 TEST_F(Services, ADitherFinishedWhileBeingDeletedLosesItsResultToo) {
-  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "tests", "");
   ASSERT_TRUE(up.ok());
   const ImageRecord done = wait_for(up->uuid, {kStatusFinished});
   workers_->stop();  // this test plays the worker
-  Result<DitherRecord> asked = dither_->request(up->uuid.value, "3", {}, "r1");
+  Result<DitherRecord> asked = dither_->request(up->uuid.value, "3", {}, "r1", kTester);
   ASSERT_TRUE(asked.ok()) << asked.error().message;
   const DitherRecord claimed = *dithers_->get_dither(asked->id);
 
@@ -475,7 +489,7 @@ TEST_F(Services, ADitherFinishedWhileBeingDeletedLosesItsResultToo) {
     ASSERT_TRUE(dither_->process(claimed).ok());
     finished = dithers_->get_dither(claimed.id)->status == kStatusFinished;
   };
-  Result<DitherRecord> removed = deleting.remove_dither(up->uuid.value, claimed.id, "");
+  Result<DitherRecord> removed = deleting.remove_dither(up->uuid.value, claimed.id, kTester, "");
   ASSERT_TRUE(removed.ok()) << removed.error().message;
   ASSERT_TRUE(finished) << "the worker finished the dither between the two steps";
   EXPECT_EQ(removed->status, kStatusFinished);
@@ -498,7 +512,7 @@ TEST_F(Services, ADitherFinishedWhileBeingDeletedLosesItsResultToo) {
 }
 
 TEST_F(Services, DitherDeletedBodiesOnTheUploadSide) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "tests", "");
   ASSERT_TRUE(up.ok());
   const ImageRecord done = wait_for(up->uuid, {kStatusFinished});
   const std::string prefix = R"({"uuid":")" + up->uuid.value + R"(")";
@@ -553,15 +567,18 @@ TEST_F(Services, ThePrototypesBodiesAreUnderstood) {
   ASSERT_TRUE(bus_.publish(uploaded).ok());  // twice: one dither
   std::vector<DitherRecord> made;
   for (int i = 0; i < 3000; ++i) {
-    made = *dither_->dithers_of(uuid.value);
+    made = *dither_->dithers_of(uuid.value, kAdmin);
     if (!made.empty() && made[0].status == kStatusFinished) break;
     std::this_thread::sleep_for(std::chrono::milliseconds{10});
   }
   ASSERT_EQ(made.size(), 1u);
   EXPECT_EQ(made[0].status, kStatusFinished) << made[0].error;
+  // A body without an owner belongs to the system owner: admins only.
+  EXPECT_EQ(made[0].owner, kSystemOwner);
+  EXPECT_EQ(dither_->dithers_of(uuid.value, kTester).error().kind, ErrorKind::kNotFound);
 
   // DITHER_UPLOADED as the prototype sent it: {uuid, url_dither}, applied once.
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "b.png", "", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "b.png", "", "tests", "");
   ASSERT_TRUE(up.ok());
   wait_for(up->uuid, {kStatusFinished});
   Message finished{topics_.dither,
@@ -586,7 +603,7 @@ TEST_F(Services, AnOriginalKnownOnlyByUrlFailsClearlyWithoutAFetcher) {
   ASSERT_TRUE(bus_.publish(uploaded).ok());
   std::vector<DitherRecord> made;
   for (int i = 0; i < 3000; ++i) {
-    made = *dither_->dithers_of(uuid.value);
+    made = *dither_->dithers_of(uuid.value, kAdmin);
     if (!made.empty() && made[0].status != kStatusPending) break;
     std::this_thread::sleep_for(std::chrono::milliseconds{10});
   }
@@ -652,7 +669,7 @@ TEST_F(Services, AnUploadWhoseCommitOutcomeIsUnknownIsNeverHalfDone) {
     // The commit happened: the upload succeeded, blob and row both there.
     InDoubtImages images(*images_, /*commits=*/true, /*reads_fail=*/false);
     UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
-    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "a.png", "", "");
+    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "a.png", "", "tests", "");
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_TRUE(images_->get_image(r->uuid).ok());
     EXPECT_EQ(originals(), before + 1);
@@ -661,7 +678,7 @@ TEST_F(Services, AnUploadWhoseCommitOutcomeIsUnknownIsNeverHalfDone) {
     // It did not, and the store says so: nothing is left.
     InDoubtImages images(*images_, /*commits=*/false, /*reads_fail=*/false);
     UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
-    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "b.png", "", "");
+    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "b.png", "", "tests", "");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
     EXPECT_EQ(originals(), before + 1);
@@ -670,7 +687,7 @@ TEST_F(Services, AnUploadWhoseCommitOutcomeIsUnknownIsNeverHalfDone) {
     // Nobody can tell: the blob stays (never a row without its original); 503 to the client.
     InDoubtImages images(*images_, /*commits=*/false, /*reads_fail=*/true);
     UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
-    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "c.png", "", "");
+    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "c.png", "", "tests", "");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
     EXPECT_EQ(originals(), before + 2);
@@ -680,6 +697,70 @@ TEST_F(Services, AnUploadWhoseCommitOutcomeIsUnknownIsNeverHalfDone) {
     EXPECT_EQ(*swept, 1);
     EXPECT_EQ(originals(), before + 1);
   }
+}
+
+TEST_F(Services, OwnersReachOnlyTheirOwnAndAdminsEverything) {
+  Result<ImageRecord> up =
+      upload_->upload(png_photo(16, 16), "mine.png", "me@b.example", "tests", "");
+  ASSERT_TRUE(up.ok());
+  EXPECT_EQ(up->owner, "tests");
+  wait_for(up->uuid, {kStatusFinished});
+  const std::string id = up->uuid.value;
+  // Another owner: exactly an unknown image, and nothing changes.
+  const Result<ImageRecord> unknown = upload_->get(new_image_id().value, kStranger);
+  const Result<ImageRecord> others = upload_->get(id, kStranger);
+  ASSERT_FALSE(others.ok());
+  EXPECT_EQ(others.error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(others.error().message.substr(0, 9), unknown.error().message.substr(0, 9));
+  EXPECT_EQ(upload_->remove(id, kStranger, "").error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(dither_->dithers_of(id, kStranger).error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(dither_->request(id, "3", {}, "s1", kStranger).error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(dither_->remove_dithers(id, kStranger, "").error().kind, ErrorKind::kNotFound);
+  const DitherRecord automatic = dither_->dithers_of(id, kTester)->at(0);
+  EXPECT_EQ(automatic.owner, "tests");
+  EXPECT_EQ(automatic.requested_by, "tests");
+  EXPECT_EQ(dither_->remove_dither(id, automatic.id, kStranger, "").error().kind,
+            ErrorKind::kNotFound);
+  ASSERT_TRUE(upload_->get(id, kTester).ok());
+  EXPECT_EQ(dither_->dithers_of(id, kTester)->size(), 1u);
+  // Lists: only the caller's own; admins (no filter) everything.
+  Result<ImageRecord> theirs = upload_->upload(png_photo(8, 8), "theirs.png", "", "stranger", "");
+  ASSERT_TRUE(theirs.ok());
+  PageRequest page{50, std::nullopt, kStranger.list_filter()};
+  Result<Page<ImageRecord>> listed = upload_->list(page);
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->items.size(), 1u);
+  EXPECT_EQ(listed->items[0].uuid, theirs->uuid);
+  page.owner = kAdmin.list_filter();
+  EXPECT_EQ(upload_->list(page)->items.size(), 2u);
+  // An admin reaches it; a dither an admin asks for is not mailed to the uploader's address.
+  ASSERT_TRUE(upload_->get(id, kAdmin).ok());
+  Result<DitherRecord> by_admin = dither_->request(id, "3", {}, "a1", kAdmin);
+  ASSERT_TRUE(by_admin.ok());
+  EXPECT_EQ(by_admin->owner, "tests");
+  EXPECT_EQ(by_admin->requested_by, "admin");
+  Result<DitherRecord> by_owner = dither_->request(id, "4", {}, "o1", kTester);
+  ASSERT_TRUE(by_owner.ok());
+  std::map<int64_t, std::string> email_of;
+  for (int i = 0; i < 3000 && email_of.size() < 3; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    std::lock_guard lock(mutex_);
+    for (const Message& m : seen_) {
+      if (m.message_type() != kDitherUploaded) continue;
+      Result<DitherEvent> e = read_dither_event(m.body);
+      ASSERT_TRUE(e.ok());
+      if (e->uuid.value != id) continue;
+      EXPECT_EQ(e->owner, "tests");
+      email_of[e->dither_id] = e->email;
+    }
+  }
+  ASSERT_EQ(email_of.size(), 3u);
+  EXPECT_EQ(email_of[automatic.id.value], "me@b.example");
+  EXPECT_EQ(email_of[by_owner->id.value], "me@b.example");
+  EXPECT_EQ(email_of[by_admin->id.value], "") << "an admin's dither is not mailed";
+  // The owner deletes; the admin may delete anyone's.
+  EXPECT_TRUE(upload_->remove(theirs->uuid.value, kAdmin, "").ok());
+  EXPECT_TRUE(upload_->remove(id, kTester, "").ok());
 }
 
 }  // namespace

@@ -104,4 +104,24 @@ Status MailboxSender::send(const Mail& mail) {
   return {};
 }
 
+Result<int> MailboxSender::erase_image(std::string_view uuid) {
+  // safe_name() keeps "dither-<uuid>-" of a Message-ID "<dither-<uuid>-<id>-<kind>@host>".
+  const std::string marker = "dither-" + std::string(uuid) + "-";
+  std::lock_guard lock(mutex_);
+  int removed = 0;
+  for (auto it = file_of_.begin(); it != file_of_.end();) {
+    if (!it->first.starts_with(marker)) {
+      ++it;
+      continue;
+    }
+    std::error_code ec;
+    std::filesystem::remove(dir_ / it->second, ec);
+    if (ec)
+      return make_error(ErrorKind::kUnavailable, "cannot remove a stored mail: " + ec.message());
+    ++removed;
+    it = file_of_.erase(it);
+  }
+  return removed;
+}
+
 }  // namespace dither

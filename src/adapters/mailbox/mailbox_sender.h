@@ -30,6 +30,8 @@ class MailboxSender final : public MailSender {
 
   Status send(const Mail& mail) override;
   std::string_view name() const override { return "mailbox"; }
+  // Deletes the files of every mail about image `uuid`.
+  Result<int> erase_image(std::string_view uuid) override;
 
   // The file a Message-ID's mail is stored in, once sent ("" before).
   std::filesystem::path path_of(std::string_view message_id) const;

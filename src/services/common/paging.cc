@@ -1,5 +1,7 @@
 #include "services/common/paging.h"
 
+#include <spdlog/spdlog.h>
+
 #include <boost/json.hpp>
 #include <charconv>
 
@@ -54,8 +56,9 @@ http::Response health_response(std::string_view service, const Status& status) {
     o["status"] = "ok";
     return http::json_response(200, boost::json::serialize(o));
   }
+  // Why stays in the log: /health is public (docs/SECURITY.md).
+  spdlog::warn("{} health: {}", service, status.error().message);
   o["status"] = "unavailable";
-  o["error"] = status.error().message;
   return http::json_response(503, boost::json::serialize(o));
 }
 

@@ -32,7 +32,8 @@ http::Response page_response(const http::RequestContext& c, List&& list, ToJson&
   for (const auto& record : records->items) items.push_back(to_json(record));
   return http::json_response(200, page_json(std::move(items), records->next_cursor));
 }
-// 200 {"status": "ok", "service": name} or 503 {"status": "unavailable", "service", "error"}.
+// 200 {"status": "ok", "service": name} or 503 {"status": "unavailable", "service"} (the reason
+// is logged, not answered).
 http::Response health_response(std::string_view service, const Status& status);
 // Parses a decimal integer in [min, max]; kInvalidArgument naming `what` otherwise.
 Result<int64_t> parse_integer(std::string_view text, int64_t min, int64_t max,

@@ -1,6 +1,7 @@
 #include "services/dither/dither_api.h"
 
 #include <boost/json.hpp>
+#include <cctype>
 
 #include "http/errors.h"
 #include "messaging/events.h"
@@ -13,12 +14,12 @@ namespace json = boost::json;
 using http::RequestContext;
 using http::Response;
 
-json::object dither_object(const DitherRecord& d) {
+json::object dither_object(const DitherRecord& d, const LinkPolicy& links) {
   json::object o;
   o["id"] = d.id.value;
   o["uuid"] = d.uuid.value;
   o["channels"] = d.channels;
-  o["url_dither"] = d.url_dither;
+  o["url_dither"] = links.sign(d.url_dither);
   o["status"] = d.status;
   o["algorithm"] = d.algorithm;
   o["palette"] = d.palette;
@@ -55,14 +56,34 @@ Result<std::string> json_scalar_text(std::string_view name, const json::value& v
 
 }  // namespace
 
-std::string dither_json(const DitherRecord& dither) {
-  return json::serialize(dither_object(dither));
+std::string dither_json(const DitherRecord& dither, const LinkPolicy& links) {
+  return json::serialize(dither_object(dither, links));
 }
+
+namespace {
+
+// A JSON body must say so: a cross-site form can post text/plain without asking first
+// (docs/SECURITY.md).
+bool is_json_type(std::string_view content_type) {
+  const std::string_view media = content_type.substr(0, content_type.find(';'));
+  std::string lower;
+  for (char ch : media) {
+    if (ch != ' ' && ch != '\t')
+      lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+  }
+  return lower == "application/json";
+}
+
+}  // namespace
 
 Result<OptionPairs> request_options(const RequestContext& c) {
   OptionPairs pairs = c.query;
   const std::string& body = c.request.body();
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return pairs;
+  if (!is_json_type(c.header("Content-Type"))) {
+    return make_error(ErrorKind::kUnsupported,
+                      "a body of options must be sent as Content-Type: application/json");
+  }
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);
   if (ec) {
@@ -79,42 +100,62 @@ Result<OptionPairs> request_options(const RequestContext& c) {
   return pairs;
 }
 
-http::Router dither_routes(DitherService& service) {
+http::Router dither_routes(DitherService& service, LinkPolicy links) {
   http::Router router;
-  router.add(http::Verb::get, "/images", [&service](const RequestContext& c) {
+  router.add(http::Verb::get, "/images", [&service, links](const RequestContext& c) -> Response {
+    const std::optional<Caller> caller = caller_of(c);
+    if (!caller) return no_caller_response();
     return page_response(
-        c, [&](const PageRequest& page) { return service.list(page); }, dither_object);
+        c,
+        [&](PageRequest page) {
+          page.owner = caller->list_filter();
+          return service.list(page);
+        },
+        [&](const DitherRecord& d) { return dither_object(d, links); });
   });
 
-  router.add(http::Verb::get, "/images/{uuid}", [&service](const RequestContext& c) -> Response {
-    Result<std::vector<DitherRecord>> r = service.dithers_of(c.param("uuid"));
-    if (!r) return http::error_response(r.error());
-    json::array items;
-    for (const DitherRecord& d : *r) items.push_back(dither_object(d));
-    json::object o;
-    o["uuid"] = c.param("uuid");
-    o["items"] = std::move(items);
-    return http::json_response(200, json::serialize(o));
-  });
+  router.add(http::Verb::get, "/images/{uuid}",
+             [&service, links](const RequestContext& c) -> Response {
+               const std::optional<Caller> caller = caller_of(c);
+               if (!caller) return no_caller_response();
+               Result<std::vector<DitherRecord>> r = service.dithers_of(c.param("uuid"), *caller);
+               if (!r) return http::error_response(r.error());
+               json::array items;
+               for (const DitherRecord& d : *r) items.push_back(dither_object(d, links));
+               json::object o;
+               o["uuid"] = c.param("uuid");
+               o["items"] = std::move(items);
+               return http::json_response(200, json::serialize(o));
+             });
 
   router.add(
       http::Verb::post, "/images/{uuid}/{channels}",
-      [&service](const RequestContext& c) -> Response {
+      [&service, links](const RequestContext& c) -> Response {
+        const std::optional<Caller> caller = caller_of(c);
+        if (!caller) return no_caller_response();
         Result<OptionPairs> options = request_options(c);
-        if (!options) return http::error_response(options.error());
+        if (!options) {
+          const bool media = options.error().kind == ErrorKind::kUnsupported;
+          return http::error_response(options.error(), media ? "unsupported_media_type" : "");
+        }
         std::string_view key = c.header("Idempotency-Key");
         if (key.empty() || key.size() > 128) key = c.request_id;
+        // Idempotency keys are the caller's own: another owner's key never returns this dither.
+        const std::string scoped_key = caller->owner + "/" + std::string(key);
         Result<DitherRecord> r = service.request(c.param("uuid"), c.param("channels"), *options,
-                                                 key, c.header("traceparent"));
+                                                 scoped_key, *caller, c.header("traceparent"));
         if (!r) return http::error_response(r.error());
-        return http::json_response(202, dither_json(*r));
+        return http::json_response(202, dither_json(*r, links));
       },
       http::Dispatch::kBlocking);
 
   router.add(
       http::Verb::delete_, "/images/{uuid}",
       [&service](const RequestContext& c) -> Response {
-        Result<int> removed = service.remove_dithers(c.param("uuid"), c.header("traceparent"));
+        const std::optional<Caller> caller = caller_of(c);
+        if (!caller) return no_caller_response();
+        Result<int> removed =
+            service.remove_dithers(c.param("uuid"), *caller, c.header("traceparent"));
         if (!removed) return http::error_response(removed.error());
         json::object o;
         o["uuid"] = c.param("uuid");
@@ -126,12 +167,14 @@ http::Router dither_routes(DitherService& service) {
   router.add(
       http::Verb::delete_, "/images/{uuid}/{dither_id}",
       [&service](const RequestContext& c) -> Response {
+        const std::optional<Caller> caller = caller_of(c);
+        if (!caller) return no_caller_response();
         Result<ImageId> uuid = parse_image_id(c.param("uuid"));
         if (!uuid) return http::error_response(uuid.error(), "invalid_uuid");
         Result<DitherId> id = parse_dither_id(c.param("dither_id"));
         if (!id) return http::error_response(id.error());
         Result<DitherRecord> removed =
-            service.remove_dither(uuid->value, *id, c.header("traceparent"));
+            service.remove_dither(uuid->value, *id, *caller, c.header("traceparent"));
         if (!removed) return http::error_response(removed.error());
         json::object o;
         o["uuid"] = uuid->value;

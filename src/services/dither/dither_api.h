@@ -6,14 +6,17 @@
 #include <string>
 
 #include "http/router.h"
+#include "services/common/caller.h"
 #include "services/dither/dither_service.h"
 
 namespace dither {
 
-http::Router dither_routes(DitherService& service);
+// Every route but /health needs a caller (services/common/caller.h); answers' file links are
+// signed by `links`.
+http::Router dither_routes(DitherService& service, LinkPolicy links = {});
 
 // JSON of a dither record, as the API returns it.
-std::string dither_json(const DitherRecord& dither);
+std::string dither_json(const DitherRecord& dither, const LinkPolicy& links = {});
 
 // The options of a POST: query parameters first, then the JSON body's members (an object whose
 // values are strings, numbers or booleans). kInvalidArgument for any other body.

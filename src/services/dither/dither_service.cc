@@ -163,9 +163,19 @@ Result<DitherRecord> DitherService::make_record(const ImageId& uuid, const Optio
   return record;
 }
 
+Result<OriginalRecord> DitherService::reachable_original(const ImageId& uuid,
+                                                         const Caller& caller) {
+  Result<OriginalRecord> original = dithers_.get_original(uuid);
+  if ((!original && original.error().kind == ErrorKind::kNotFound) ||
+      (original && !caller.may_reach(original->owner))) {
+    return make_error(ErrorKind::kNotFound, "no image " + uuid.value);
+  }
+  return original;
+}
+
 Result<DitherRecord> DitherService::request(std::string_view uuid, std::string_view channels,
                                             const OptionPairs& options, std::string_view request_id,
-                                            std::string_view traceparent) {
+                                            const Caller& caller, std::string_view traceparent) {
   Result<ImageId> id = parse_image_id(uuid);
   if (!id) return id.error();
   OptionPairs pairs;
@@ -184,9 +194,10 @@ Result<DitherRecord> DitherService::request(std::string_view uuid, std::string_v
   Result<DitherRecord> record =
       make_record(*id, pairs, std::string(kRequestPrefix) + std::string(request_id), traceparent);
   if (!record) return record.error();
-  if (Result<OriginalRecord> original = dithers_.get_original(*id); !original) {
-    return original.error();
-  }
+  Result<OriginalRecord> original = reachable_original(*id, caller);
+  if (!original) return original.error();
+  record->owner = original->owner;
+  record->requested_by = caller.owner;
   Result<DitherRecord> created = dithers_.create_dither(*record);
   if (created && work_added_) work_added_();
   return created;
@@ -196,10 +207,11 @@ Result<Page<DitherRecord>> DitherService::list(const PageRequest& page) {
   return dithers_.list_dithers(page);
 }
 
-Result<std::vector<DitherRecord>> DitherService::dithers_of(std::string_view uuid) {
+Result<std::vector<DitherRecord>> DitherService::dithers_of(std::string_view uuid,
+                                                            const Caller& caller) {
   Result<ImageId> id = parse_image_id(uuid);
   if (!id) return id.error();
-  if (Result<OriginalRecord> original = dithers_.get_original(*id); !original) {
+  if (Result<OriginalRecord> original = reachable_original(*id, caller); !original) {
     return original.error();
   }
   return dithers_.dithers_of(*id);
@@ -218,10 +230,11 @@ Status DitherService::remove_blobs(const std::vector<DitherRecord>& dithers) {
   return {};
 }
 
-Result<int> DitherService::remove_dithers(std::string_view uuid, std::string_view traceparent) {
+Result<int> DitherService::remove_dithers(std::string_view uuid, const Caller& caller,
+                                          std::string_view traceparent) {
   Result<ImageId> id = parse_image_id(uuid);
   if (!id) return id.error();
-  if (Result<OriginalRecord> original = dithers_.get_original(*id); !original) {
+  if (Result<OriginalRecord> original = reachable_original(*id, caller); !original) {
     return original.error();
   }
   // Blobs first: if the process dies in between, the rows remain and a retry finishes the job.
@@ -238,6 +251,7 @@ Result<int> DitherService::remove_dithers(std::string_view uuid, std::string_vie
 }
 
 Result<DitherRecord> DitherService::remove_dither(std::string_view uuid, DitherId dither_id,
+                                                  const Caller& caller,
                                                   std::string_view traceparent) {
   Result<ImageId> id = parse_image_id(uuid);
   if (!id) return id.error();
@@ -245,7 +259,7 @@ Result<DitherRecord> DitherService::remove_dither(std::string_view uuid, DitherI
     return make_error(ErrorKind::kInvalidArgument,
                       "'" + std::to_string(dither_id.value) + "' is not a dither id");
   }
-  if (Result<OriginalRecord> original = dithers_.get_original(*id); !original) {
+  if (Result<OriginalRecord> original = reachable_original(*id, caller); !original) {
     return original.error();
   }
   const auto not_found = [&] {
@@ -277,12 +291,14 @@ Status DitherService::on_image_message(const Message& message) {
   if (type == kImageUploaded) {
     Result<ImageUploadedEvent> e = read_image_uploaded(message.body);
     if (!e) return e.error();
-    OriginalRecord original{e->uuid, e->url, e->filename, e->blob_key, e->email};
+    OriginalRecord original{e->uuid, e->url, e->filename, e->blob_key, e->email, e->owner};
     std::optional<DitherRecord> auto_dither;
     if (auto_.enabled) {
       Result<DitherRecord> r = make_record(e->uuid, auto_.options, message.dedupe_id(),
                                            message.header(kHeaderTraceparent).value_or(""));
       if (!r) return r.error();  // the preset is validated at start-up; cannot happen
+      r->owner = e->owner;
+      r->requested_by = e->owner;  // the upload asked for it
       auto_dither = std::move(*r);
     }
     Result<std::optional<DitherRecord>> created =
@@ -345,8 +361,11 @@ Status DitherService::process(const DitherRecord& dither) {
   event.palette = dither.palette;
   event.format = dither.format;
   event.source = std::string(source_of(dither));
+  event.owner = dither.owner;
   if (original) {
-    event.email = original->email;
+    event.owner = original->owner;
+    // Mail only where it was asked for: the upload's owner asked for this dither.
+    if (dither.requested_by == original->owner) event.email = original->email;
     event.url = original->url;
     event.filename = original->filename;
   }

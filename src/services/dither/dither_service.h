@@ -21,6 +21,7 @@
 #include "imaging/codec.h"
 #include "pipeline/process_options.h"
 #include "ports/blob_store.h"
+#include "ports/identity.h"
 #include "ports/message.h"
 #include "ports/metadata.h"
 #include "ports/url_fetcher.h"
@@ -57,21 +58,26 @@ class DitherService {
   // palette option is given. Validates everything now (400 on any bad value); 404 when the
   // original is unknown. `request_id` makes the call idempotent: the same id returns the same
   // dither. Its DITHER_* message continues the trace `traceparent` (when valid).
+  // Every call naming an image answers kNotFound, exactly as for an unknown one, when `caller`
+  // may not reach it (another owner's, and the caller is no admin). A dither requested by someone
+  // other than the image's owner (an admin) is never mailed to the upload's address.
   Result<DitherRecord> request(std::string_view uuid, std::string_view channels,
                                const OptionPairs& options, std::string_view request_id,
-                               std::string_view traceparent = {});
+                               const Caller& caller, std::string_view traceparent = {});
+  // page.owner filters (the caller's list_filter()).
   Result<Page<DitherRecord>> list(const PageRequest& page);
-  Result<std::vector<DitherRecord>> dithers_of(std::string_view uuid);
+  Result<std::vector<DitherRecord>> dithers_of(std::string_view uuid, const Caller& caller);
   // DELETE /images/{uuid}: removes the dithers of `uuid` and their blobs, queues
   // DITHER_DELETED; returns how many were removed. 404 when the original is unknown.
-  Result<int> remove_dithers(std::string_view uuid, std::string_view traceparent);
+  Result<int> remove_dithers(std::string_view uuid, const Caller& caller,
+                             std::string_view traceparent);
   // DELETE /images/{uuid}/{dither_id}: removes that one dither (its blob first, then the row)
   // and queues DITHER_DELETED {"uuid", "dither_id"}; returns the removed dither.
   // kInvalidArgument for a malformed uuid or an id that is not positive; kNotFound when the
   // original is unknown, or the dither does not exist or belongs to another original. A worker
   // making that dither at the same moment finds its row gone and removes its own result.
   Result<DitherRecord> remove_dither(std::string_view uuid, DitherId dither_id,
-                                     std::string_view traceparent);
+                                     const Caller& caller, std::string_view traceparent);
 
   // Consumer of the image topic: IMAGE_UPLOADED, IMAGE_DELETED; other types are ignored.
   Status on_image_message(const Message& message);
@@ -95,6 +101,8 @@ class DitherService {
  private:
   Result<DitherRecord> make_record(const ImageId& uuid, const OptionPairs& pairs,
                                    std::string request_id, std::string_view traceparent);
+  // The original, or kNotFound ("no image <uuid>") when unknown or out of `caller`'s reach.
+  Result<OriginalRecord> reachable_original(const ImageId& uuid, const Caller& caller);
   Status remove_blobs(const std::vector<DitherRecord>& dithers);
 
   DitherRepository& dithers_;

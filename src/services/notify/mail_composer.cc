@@ -93,6 +93,7 @@ struct Content {
   std::string error;
   std::vector<std::pair<std::string, std::string>> settings;
   std::string reference;  // "image <uuid>, dither 3"
+  std::string valid_until;
 };
 
 constexpr std::string_view kFooter =
@@ -108,6 +109,9 @@ std::string text_part(const Content& c) {
   }
   if (!c.dither_url.empty()) t += "Dithered image: " + c.dither_url + "\n";
   if (!c.original_url.empty()) t += "Original:       " + c.original_url + "\n";
+  if (!c.valid_until.empty() && (!c.dither_url.empty() || !c.original_url.empty())) {
+    t += "(The links work until " + c.valid_until + ".)\n";
+  }
   if (!c.dither_url.empty() || !c.original_url.empty()) t += "\n";
   if (!c.settings.empty()) {
     t += "Settings used:\n";
@@ -146,6 +150,9 @@ std::string html_part(const Content& c, std::string_view subject) {
     if (!c.dither_url.empty() && !c.original_url.empty()) h += "<br>\n";
     if (!c.original_url.empty()) h += link(c.original_url, "View the original");
     h += "</p>\n";
+    if (!c.valid_until.empty()) {
+      h += "<p style=\"color:#555\">The links work until " + html_escape(c.valid_until) + ".</p>\n";
+    }
   }
   if (!c.settings.empty()) {
     h += "<table style=\"border-collapse:collapse;margin:8px 0 16px\">\n"
@@ -222,6 +229,11 @@ Result<Mail> compose_dither_mail(std::string_view kind, const DitherEvent& event
   c.name = display_name(context.filename, event.uuid);
   c.dither_url = c.failed ? "" : absolute_url(event.url_dither, context.public_base_url);
   c.original_url = absolute_url(context.original_url, context.public_base_url);
+  if (context.sign) {
+    c.dither_url = context.sign(c.dither_url);
+    c.original_url = context.sign(c.original_url);
+    c.valid_until = context.links_valid_until;
+  }
   c.error = event.error;
   c.settings = settings(event);
   c.reference = "Image " + event.uuid.value +

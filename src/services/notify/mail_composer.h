@@ -15,6 +15,7 @@
 // Pure functions, thread-safe.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,9 @@ struct DitherMailContext {
   std::string from;             // "Dither <noreply@example.org>"
   std::string original_url;     // the original image's URL; "" when unknown
   std::string filename;         // the original's file name; "" when unknown (the uuid is shown)
+  // Signs an absolute link to a stored file (docs/SECURITY.md); none: links as they are.
+  std::function<std::string(std::string_view)> sign{};
+  std::string links_valid_until{};  // "2026-12-12 12:00 UTC": said in the mail when not ""
 };
 
 // `kind` is kDitherUploaded or kDitherFailed; the recipient is event.email. kInvalidArgument for

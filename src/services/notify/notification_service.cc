@@ -3,11 +3,27 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
+#include <ctime>
 
+#include "common/crypto.h"
 #include "messaging/events.h"
 #include "services/notify/mail_composer.h"
 
 namespace dither {
+namespace {
+
+// "2026-12-12 12:00 UTC"
+std::string utc_minute(int64_t seconds) {
+  const std::time_t t = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buffer[40];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M UTC", &tm);
+  return buffer;
+}
+
+}  // namespace
 
 NotificationService::NotificationService(NotificationRepository& store, MailSender& sender,
                                          NotifyOptions options, std::function<void()> recorded)
@@ -28,21 +44,64 @@ Status NotificationService::on_dither_message(const Message& message) {
   context.from = options_.from;
   context.original_url = e->url;
   context.filename = e->filename;
+  if (options_.signer != nullptr && options_.signer->enabled()) {
+    const int64_t expires = now_seconds() + options_.link_ttl.count();
+    context.sign = [this, expires](std::string_view url) {
+      return options_.signer->sign(url, expires);
+    };
+    context.links_valid_until = utc_minute(expires);
+  }
   Result<Mail> mail = compose_dither_mail(type, *e, context);
   if (!mail) return mail.error();  // e.g. an address that is not one: a dead letter
   Notification n;
   n.uuid = e->uuid;
   n.dither_id = e->dither_id;
   n.kind = std::string(type);
+  n.owner = e->owner;
+  n.to_hash = address_hash(e->email);
   n.mail = std::move(*mail);
+  if (options_.max_per_hour > 0) {
+    Result<int> recent = store_.count_recent(n.to_hash, now_millis() - 3600 * 1000);
+    if (!recent) return recent.error();
+    if (*recent >= options_.max_per_hour) {
+      n.status = std::string(kNotificationSuppressed);
+      n.last_error = "not sent: " + std::to_string(options_.max_per_hour) +
+                     " e-mails to this address within the last hour already (MAIL_MAX_PER_HOUR)";
+    }
+  }
   Result<bool> recorded = store_.record(n, message.dedupe_id());
   if (!recorded) return recorded.error();
   if (*recorded) {
-    spdlog::info("notification for dither {} of {} to {} queued", e->dither_id, e->uuid.value,
-                 mask_email(e->email));
-    if (recorded_) recorded_();
+    spdlog::info(
+        "notification for dither {} of {} to {} {}", e->dither_id, e->uuid.value,
+        mask_email(e->email),
+        n.status == kNotificationSuppressed ? "suppressed (over the hourly cap)" : "queued");
+    if (recorded_ && n.status == kNotificationPending) recorded_();
   }
   return {};
+}
+
+Status NotificationService::on_image_message(const Message& message) {
+  if (message.message_type() != kImageDeleted) return {};
+  Result<ImageId> uuid = read_uuid(message.body);
+  if (!uuid) return uuid.error();
+  Result<int> erased = store_.erase_image(*uuid);
+  if (!erased) return erased.error();
+  Result<int> files = sender_.erase_image(uuid->value);
+  if (!files) return files.error();
+  if (*erased > 0 || *files > 0) {
+    spdlog::info(
+        "image {} deleted: its address erased from {} notification(s) and {} stored "
+        "mail(s)",
+        uuid->value, *erased, *files);
+  }
+  return {};
+}
+
+std::string NotificationService::address_hash(std::string_view address) const {
+  std::string lower(address);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return to_hex(hmac_sha256(options_.address_key, lower));
 }
 
 Status NotificationService::deliver(const Notification& n) {

@@ -3,7 +3,9 @@
 //
 // Consuming (the dither topic): DITHER_UPLOADED and DITHER_FAILED whose body carries an e-mail
 // address become one PENDING notification each, with the whole mail composed now (one small
-// transaction; the partition never waits for SMTP). Other types, and dithers of images uploaded
+// transaction; the partition never waits for SMTP); past `max_per_hour` mails to one address it is
+// recorded SUPPRESSED instead, never sent. The dithering service puts the address in the body only
+// for dithers the upload's owner asked for. Other types, and dithers of images uploaded
 // without an address, are ignored. A message delivered twice records nothing the second time.
 //
 // Sending (NotificationSenders, below): due notifications are claimed with a lease and handed to
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "auth/link_signer.h"
 #include "common/result.h"
 #include "ports/mail.h"
 #include "ports/message.h"
@@ -29,6 +32,13 @@ namespace dither {
 
 struct NotifyOptions {
   std::string public_base_url;  // absolute links in the mails
+  // Signs the mail's links to stored files for `link_ttl` (docs/SECURITY.md); null: unsigned.
+  const LinkSigner* signer = nullptr;
+  std::chrono::seconds link_ttl{std::chrono::hours{24 * 7}};
+  // At most this many mails per address per hour; more are recorded SUPPRESSED (0: no cap).
+  int max_per_hour = 10;
+  // Key of the addresses' hash (the cap counts by it; the address itself can be erased).
+  std::string address_key{};
   std::string from = "Dither <noreply@localhost.localdomain>";
   int max_attempts = 8;
   std::chrono::milliseconds first_backoff{2000};  // doubled after each failed attempt
@@ -42,15 +52,20 @@ class NotificationService {
 
   // Consumer of the dither topic.
   Status on_dither_message(const Message& message);
+  // Consumer of the image topic: IMAGE_DELETED erases the image's address from every
+  // notification and from the sender's stored mails.
+  Status on_image_message(const Message& message);
   // One attempt to send a claimed notification; records the outcome. kUnavailable only when the
   // store could not record it (the claim's lease then makes it due again).
   Status deliver(const Notification& n);
 
+  // page.owner filters (the caller's list_filter()).
   Result<Page<Notification>> list(const PageRequest& page);
   Status health();
   std::string_view sender_name() const { return sender_.name(); }
 
  private:
+  std::string address_hash(std::string_view address) const;
   NotificationRepository& store_;
   MailSender& sender_;
   NotifyOptions options_;

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "messaging/events.h"
+#include "services/common/caller.h"
 #include "services/common/paging.h"
 #include "services/notify/mail_composer.h"
 
@@ -42,9 +43,16 @@ json::object notification_object(const Notification& n) {
 
 http::Router notify_routes(NotificationService& service) {
   http::Router router;
-  router.add(http::Verb::get, "/notifications", [&service](const RequestContext& c) {
+  router.add(http::Verb::get, "/notifications", [&service](const RequestContext& c) -> Response {
+    const std::optional<Caller> caller = caller_of(c);
+    if (!caller) return no_caller_response();
     return page_response(
-        c, [&](const PageRequest& page) { return service.list(page); }, notification_object);
+        c,
+        [&](PageRequest page) {
+          page.owner = caller->list_filter();
+          return service.list(page);
+        },
+        notification_object);
   });
   router.add(http::Verb::get, "/health", [&service](const RequestContext&) -> Response {
     return health_response("notify", service.health());

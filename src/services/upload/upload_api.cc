@@ -15,14 +15,14 @@ namespace json = boost::json;
 using http::RequestContext;
 using http::Response;
 
-json::object image_object(const ImageRecord& r) {
+json::object image_object(const ImageRecord& r, const LinkPolicy& links) {
   json::object o;
   o["id"] = r.id;
   o["uuid"] = r.uuid.value;
   o["filename"] = r.filename;
   o["status"] = r.status;
-  o["url"] = r.url;
-  o["url_dither"] = r.url_dither;
+  o["url"] = links.sign(r.url);
+  o["url_dither"] = links.sign(r.url_dither);
   o["content_type"] = r.content_type;
   o["size"] = r.size;
   o["width"] = r.width;
@@ -33,11 +33,11 @@ json::object image_object(const ImageRecord& r) {
   return o;
 }
 
-json::object summary_object(const DitherSummary& d) {
+json::object summary_object(const DitherSummary& d, const LinkPolicy& links) {
   json::object o;
   o["dither_id"] = d.dither_id;
   o["status"] = d.status;
-  o["url_dither"] = d.url_dither;
+  o["url_dither"] = links.sign(d.url_dither);
   o["channels"] = d.channels;
   o["algorithm"] = d.algorithm;
   o["palette"] = d.palette;
@@ -86,48 +86,62 @@ Result<UploadInput> read_upload(const RequestContext& c) {
 
 uint64_t upload_body_limit(const imaging::Limits& limits) { return limits.max_bytes + 64 * 1024; }
 
-std::string image_json(const ImageRecord& image, bool with_dithers) {
-  json::object o = image_object(image);
+std::string image_json(const ImageRecord& image, bool with_dithers, const LinkPolicy& links) {
+  json::object o = image_object(image, links);
   if (with_dithers) {
     json::array dithers;
-    for (const DitherSummary& d : image.dithers) dithers.push_back(summary_object(d));
+    for (const DitherSummary& d : image.dithers) dithers.push_back(summary_object(d, links));
     o["dithers"] = std::move(dithers);
   }
   return json::serialize(o);
 }
 
-http::Router upload_routes(UploadService& service) {
+http::Router upload_routes(UploadService& service, LinkPolicy links) {
   http::Router router;
   router.add(
       http::Verb::post, "/images",
-      [&service](const RequestContext& c) -> Response {
+      [&service, links](const RequestContext& c) -> Response {
+        const std::optional<Caller> caller = caller_of(c);
+        if (!caller) return no_caller_response();
         Result<UploadInput> in = read_upload(c);
         if (!in) return http::error_response(in.error());
         const auto* data = reinterpret_cast<const uint8_t*>(in->bytes.data());
         Result<ImageRecord> r = service.upload({data, in->bytes.size()}, in->filename, in->email,
-                                               c.header("traceparent"));
+                                               caller->owner, c.header("traceparent"));
         if (!r) return http::error_response(r.error());
-        Response response = http::json_response(201, image_json(*r, true));
+        Response response = http::json_response(201, image_json(*r, true, links));
         response.headers.emplace_back("Location", "/images/" + r->uuid.value);
         return response;
       },
       http::Dispatch::kBlocking);
 
-  router.add(http::Verb::get, "/images", [&service](const RequestContext& c) {
+  router.add(http::Verb::get, "/images", [&service, links](const RequestContext& c) -> Response {
+    const std::optional<Caller> caller = caller_of(c);
+    if (!caller) return no_caller_response();
     return page_response(
-        c, [&](const PageRequest& page) { return service.list(page); }, image_object);
+        c,
+        [&](PageRequest page) {
+          page.owner = caller->list_filter();
+          return service.list(page);
+        },
+        [&](const ImageRecord& r) { return image_object(r, links); });
   });
 
-  router.add(http::Verb::get, "/images/{uuid}", [&service](const RequestContext& c) -> Response {
-    Result<ImageRecord> r = service.get(c.param("uuid"));
-    if (!r) return http::error_response(r.error());
-    return http::json_response(200, image_json(*r, true));
-  });
+  router.add(http::Verb::get, "/images/{uuid}",
+             [&service, links](const RequestContext& c) -> Response {
+               const std::optional<Caller> caller = caller_of(c);
+               if (!caller) return no_caller_response();
+               Result<ImageRecord> r = service.get(c.param("uuid"), *caller);
+               if (!r) return http::error_response(r.error());
+               return http::json_response(200, image_json(*r, true, links));
+             });
 
   router.add(
       http::Verb::delete_, "/images/{uuid}",
       [&service](const RequestContext& c) -> Response {
-        Result<ImageRecord> r = service.remove(c.param("uuid"), c.header("traceparent"));
+        const std::optional<Caller> caller = caller_of(c);
+        if (!caller) return no_caller_response();
+        Result<ImageRecord> r = service.remove(c.param("uuid"), *caller, c.header("traceparent"));
         if (!r) return http::error_response(r.error());
         json::object o;
         o["uuid"] = r->uuid.value;

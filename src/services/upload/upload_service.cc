@@ -33,7 +33,8 @@ UploadService::UploadService(ImageRepository& images, BlobStore& blobs, Topics t
       outbox_written_(std::move(outbox_written)) {}
 
 Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::string_view filename,
-                                          std::string_view email, std::string_view traceparent) {
+                                          std::string_view email, std::string_view owner,
+                                          std::string_view traceparent) {
   if (!email.empty() && !mail_format::is_valid_address(email)) {
     return make_error(ErrorKind::kInvalidArgument, "email is not a valid address");
   }
@@ -53,6 +54,7 @@ Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::s
   record.width = decoded->width;
   record.height = decoded->height;
   record.email = std::string(email);
+  record.owner = std::string(owner);
   record.blob_key = ObjectKey{"originals/" + record.uuid.value + "." + std::string(ext)};
   record.url = blobs_.public_url(record.blob_key);
   record.status = std::string(kStatusPending);
@@ -69,6 +71,7 @@ Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::s
   event.width = record.width;
   event.height = record.height;
   event.email = record.email;
+  event.owner = record.owner;
   Message message = make_message(topics_.image, kImageUploaded, record.uuid.value,
                                  image_uploaded_body(event), traceparent);
   Result<ImageRecord> inserted = images_.insert_image(record, message);
@@ -99,20 +102,27 @@ Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::s
   return inserted;
 }
 
-Result<ImageRecord> UploadService::get(std::string_view uuid) {
+Result<ImageRecord> UploadService::get(std::string_view uuid, const Caller& caller) {
   Result<ImageId> id = parse_image_id(uuid);
   if (!id) return id.error();
-  return images_.get_image(*id);
+  Result<ImageRecord> image = images_.get_image(*id);
+  // Another owner's image answers exactly as an unknown one (no existence oracle).
+  if ((!image && image.error().kind == ErrorKind::kNotFound) ||
+      (image && !caller.may_reach(image->owner))) {
+    return make_error(ErrorKind::kNotFound, "no image " + id->value);
+  }
+  return image;
 }
 
 Result<Page<ImageRecord>> UploadService::list(const PageRequest& page) {
   return images_.list_images(page);
 }
 
-Result<ImageRecord> UploadService::remove(std::string_view uuid, std::string_view traceparent) {
+Result<ImageRecord> UploadService::remove(std::string_view uuid, const Caller& caller,
+                                          std::string_view traceparent) {
   Result<ImageId> id = parse_image_id(uuid);
   if (!id) return id.error();
-  Result<ImageRecord> existing = images_.get_image(*id);
+  Result<ImageRecord> existing = get(id->value, caller);
   if (!existing) return existing.error();
   // The blob first: if the process dies after this, a retried DELETE finds the row and finishes.
   if (Status s = blobs_.remove(existing->blob_key); !s) return s.error();

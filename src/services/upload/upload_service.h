@@ -17,6 +17,7 @@
 #include "common/result.h"
 #include "imaging/codec.h"
 #include "ports/blob_store.h"
+#include "ports/identity.h"
 #include "ports/message.h"
 #include "ports/metadata.h"
 
@@ -30,14 +31,19 @@ class UploadService {
   // Validates `bytes` (size, sniffed format, header pixel count, then a full decode so that a
   // truncated or corrupt file is refused now rather than failing later), stores the original,
   // inserts the record and queues IMAGE_UPLOADED in one transaction. On any failure nothing is
-  // left behind. `email` may be empty; otherwise it must look like an address.
+  // left behind. `email` may be empty; otherwise it must look like an address. The image belongs
+  // to `owner`.
   Result<ImageRecord> upload(std::span<const uint8_t> bytes, std::string_view filename,
-                             std::string_view email, std::string_view traceparent);
-  Result<ImageRecord> get(std::string_view uuid);
+                             std::string_view email, std::string_view owner,
+                             std::string_view traceparent);
+  // kNotFound, exactly as for an unknown uuid, when `caller` may not reach the image.
+  Result<ImageRecord> get(std::string_view uuid, const Caller& caller);
+  // page.owner filters (the caller's list_filter()).
   Result<Page<ImageRecord>> list(const PageRequest& page);
   // Removes the original and the record, and queues IMAGE_DELETED (the dithering service then
-  // removes the dithers).
-  Result<ImageRecord> remove(std::string_view uuid, std::string_view traceparent);
+  // removes the dithers). kNotFound as get() for another owner's image.
+  Result<ImageRecord> remove(std::string_view uuid, const Caller& caller,
+                             std::string_view traceparent);
 
   // Consumer of the dither topic: DITHER_UPLOADED, DITHER_FAILED, DITHER_DELETED (of every
   // dither of the image, or with `dither_id` of that one: ImageRepository::mark_dither_deleted).
