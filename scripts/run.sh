@@ -7,6 +7,8 @@
 #   scripts/run.sh                          start the system (environment variables: README.md)
 #   DITHER_PORT=9000 scripts/run.sh         ... on another port
 #   scripts/run.sh dither IN OUT [options]  run the command-line tool instead
+#   scripts/run.sh keys create --name me    an API key for curl and programs (docs/SECURITY.md);
+#                                           `keys list`, `keys revoke ID`; same DITHER_DATA_DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,5 +18,10 @@ if [[ ${1:-} == dither ]]; then
   scripts/build.sh release dither >/dev/null
   exec build/release/src/cli/dither "$@"
 fi
-scripts/build.sh release ditherd >/dev/null
+if [[ ${1:-} == keys ]]; then
+  shift
+  scripts/build.sh release dither-keys >/dev/null
+  exec build/release/src/app/dither-keys "$@"
+fi
+scripts/build.sh release ditherd dither-keys >/dev/null
 exec build/release/src/app/ditherd

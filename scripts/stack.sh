@@ -5,7 +5,9 @@
 #   scripts/stack.sh up      build (Release), start everything, print the gateway's address
 #   scripts/stack.sh down    stop the services, then the servers
 #   scripts/stack.sh status  what runs
-#   scripts/stack.sh env     the environment the services get
+#   scripts/stack.sh env     the environment the services get (secrets included: keep it private)
+#   scripts/stack.sh key ARGS...   dither-keys against the stack's PostgreSQL, e.g.
+#                            `scripts/stack.sh key create --name me --admin`
 # Settings (environment): DITHER_STACK_DIR (state, logs, pids; default build/stack),
 # DITHER_PORT (gateway, 8080), UPLOAD_SERVICE_PORT (8081), DITHER_SERVICE_PORT (first worker;
 # 8082, the second worker +1), NOTIFY_SERVICE_PORT (8084), DITHER_STACK_WORKERS (2),
@@ -28,7 +30,27 @@ NOTIFY_PORT=${NOTIFY_SERVICE_PORT:-8084}
 WORKERS=${DITHER_STACK_WORKERS:-2}
 BIN_DIR=${DITHERD_BIN_DIR:-$root/build/release/src/app}
 
+# The secrets every process must share (docs/SECURITY.md), made once per stack directory unless the
+# caller's environment gives them.
+secrets_env() {
+  local file=$STACK_DIR/secrets.env name
+  if [[ ! -s $file ]]; then
+    (
+      umask 077
+      for name in SERVICE_TOKEN LINK_SIGNING_KEYS API_KEY_PEPPER; do
+        echo "$name=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
+      done >"$file.tmp"
+      mv "$file.tmp" "$file"
+    )
+  fi
+  while IFS='=' read -r name value; do
+    [[ -n ${!name:-} ]] && value=${!name}
+    echo "$name=$value"
+  done <"$file"
+}
+
 service_env() {
+  secrets_env
   scripts/infra/postgres.sh env
   scripts/infra/kafka.sh env
   scripts/infra/s3.sh env
@@ -87,7 +109,7 @@ up() {
   if [[ ${DITHER_STACK_NO_BUILD:-0} != 1 ]]; then
     scripts/setup.sh
     scripts/build.sh release ditherd api-gateway upload-service dithering-service \
-      notification-service >/dev/null
+      notification-service dither-keys >/dev/null
   fi
   scripts/infra/postgres.sh start
   scripts/infra/kafka.sh start
@@ -151,8 +173,18 @@ case ${1:-} in
   down) down ;;
   status) status ;;
   env) service_env ;;
+  key)
+    shift
+    (
+      set -a
+      # shellcheck disable=SC1090
+      source <(service_env)
+      set +a
+      exec "$BIN_DIR/dither-keys" "$@"
+    )
+    ;;
   *)
-    echo "usage: scripts/stack.sh up|down|status|env" >&2
+    echo "usage: scripts/stack.sh up|down|status|env|key ARGS..." >&2
     exit 2
     ;;
 esac

@@ -13,8 +13,10 @@
 #include "adapters/s3/s3_blob_store.h"
 #include "adapters/smtp/curl_smtp_sender.h"
 #include "adapters/sqlite/sqlite_dither_repository.h"
+#include "adapters/sqlite/sqlite_identity_store.h"
 #include "adapters/sqlite/sqlite_image_repository.h"
 #include "adapters/sqlite/sqlite_notification_repository.h"
+#include "auth/secrets.h"
 
 namespace dither {
 namespace {
@@ -58,6 +60,31 @@ Result<std::unique_ptr<NotificationRepository>> open_notification_repository(con
   }
   std::filesystem::create_directories(config.data_dir);
   return open_sqlite_notification_repository((config.data_dir / "notify.db").string());
+}
+
+Result<std::unique_ptr<IdentityStore>> open_identity_store(const Config& config) {
+  if (config.postgres.enabled()) {
+    return open_postgres_identity_store(postgres_options(config, "auth"));
+  }
+  std::filesystem::create_directories(config.data_dir);
+  return open_sqlite_identity_store((config.data_dir / "auth.db").string());
+}
+
+Status load_secrets(Config& config) {
+  SecurityConfig& s = config.security;
+  const std::filesystem::path dir = config.data_dir / "secrets";
+  Result<Secret> pepper = load_secret(s.api_key_pepper, dir / "api-key-pepper");
+  if (!pepper) return pepper.error();
+  s.api_key_pepper = pepper->value;
+  if (s.link_keys.empty()) {
+    Result<Secret> link = load_secret("", dir / "link-signing-key");
+    if (!link) return link.error();
+    s.link_keys.push_back(link->value);
+  }
+  Result<Secret> token = load_secret(s.service_token, dir / "service-token");
+  if (!token) return token.error();
+  s.service_token = token->value;
+  return {};
 }
 
 Result<std::unique_ptr<MailSender>> open_mail_sender(const Config& config) {

@@ -11,6 +11,7 @@
 #include "common/result.h"
 #include "ports/blob_store.h"
 #include "ports/event_bus.h"
+#include "ports/identity.h"
 #include "ports/mail.h"
 #include "ports/metadata.h"
 #include "ports/notifications.h"
@@ -25,6 +26,13 @@ Result<std::unique_ptr<BlobStore>> open_blob_store(const Config& config);
 Result<std::unique_ptr<MailSender>> open_mail_sender(const Config& config);
 // Kafka creates the services' topics and their dead-letter topics when they are missing.
 Result<std::unique_ptr<EventBus>> open_event_bus(const Config& config);
+
+// API keys and browser sessions: <DITHER_DATA_DIR>/auth.db, or schema `auth` in PostgreSQL.
+Result<std::unique_ptr<IdentityStore>> open_identity_store(const Config& config);
+
+// The server-side secrets (docs/SECURITY.md): from the environment, or generated once into
+// <DITHER_DATA_DIR>/secrets/. The configuration's empty ones are filled in.
+Status load_secrets(Config& config);
 
 // "sqlite"/"postgres", "filesystem"/"s3"/"cloudinary", "in-process"/"kafka", "mailbox"/"smtp".
 std::string describe_adapters(const Config& config);

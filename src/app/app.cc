@@ -15,11 +15,14 @@
 
 #include "adapters/http_fetch/curl_url_fetcher.h"
 #include "app/adapters.h"
+#include "auth/link_signer.h"
+#include "gateway/access.h"
 #include "gateway/gateway.h"
 #include "http/server.h"
 #include "imaging/codec.h"
 #include "messaging/event_log.h"
 #include "messaging/outbox_relay.h"
+#include "services/common/caller.h"
 #include "services/common/paging.h"
 #include "services/dither/dither_api.h"
 #include "services/dither/dither_service.h"
@@ -54,6 +57,9 @@ struct App::Parts {
   std::unique_ptr<NotificationService> notify;
   std::unique_ptr<NotificationSenders> notify_senders;
   std::unique_ptr<http::Server> notify_server;
+  std::unique_ptr<IdentityStore> identity;
+  std::unique_ptr<Access> access;
+  std::unique_ptr<LinkSigner> links;
   std::unique_ptr<Gateway> gateway;
   std::unique_ptr<http::Server> upload_server;
   std::unique_ptr<http::Server> dither_server;
@@ -160,6 +166,10 @@ void App::start() {
                                   : std::max(1u, std::thread::hardware_concurrency() / 2);
   parts_ = std::make_unique<Parts>(io_threads, config_.blocking_threads);
   Parts& p = *parts_;
+  must(load_secrets(config_), "secrets");
+  // Links to stored files the gateway serves are signed (docs/SECURITY.md).
+  p.links =
+      std::make_unique<LinkSigner>(config_.security.link_keys, config_.public_base_url + "/files/");
   if (services) {
     must(imaging::init(), "libvips");
     start_services();
@@ -235,6 +245,10 @@ void App::start_services() {
     options.from = config_.mail_from;
     options.max_attempts = config_.notify_max_attempts;
     options.first_backoff = std::chrono::seconds{config_.notify_retry_seconds};
+    options.signer = p.links.get();
+    options.link_ttl = std::chrono::seconds{config_.security.mail_link_ttl_seconds};
+    options.max_per_hour = config_.security.mail_max_per_hour;
+    options.address_key = config_.security.api_key_pepper;
     p.notify = std::make_unique<NotificationService>(*p.notify_store, *p.mail, options,
                                                      [&p] { p.notify_senders->notify(); });
     p.notify_senders = std::make_unique<NotificationSenders>(*p.notify, *p.notify_store, 2);
@@ -268,6 +282,9 @@ void App::start_services() {
   if (roles.notify) {
     p.bus->subscribe({config_.topics.dither, prefix + "notification-service",
                       [&p](const Message& m) { return p.notify->on_dither_message(m); }});
+    // IMAGE_DELETED: the image's address is erased from the notifications.
+    p.bus->subscribe({config_.topics.image, prefix + "notification-service",
+                      [&p](const Message& m) { return p.notify->on_image_message(m); }});
   }
   must(patiently([&] { return p.bus->start(); }, "event bus", patience), "event bus");
   if (p.upload_relay) p.upload_relay->start();
@@ -284,17 +301,21 @@ void App::start_services() {
     options.port = port;
     options.body_limit = body_limit;
     options.server_name = name;
+    // Only the gateway may call: it shows the service token (docs/SECURITY.md).
+    options.required_header = std::string(kServiceTokenHeader);
+    options.required_value = config_.security.service_token;
     server = std::make_unique<http::Server>(p.context_list, p.blocking, std::move(routes), options);
     must(server->listen(), what);
     port = server->port();
     spdlog::info("{} on {}:{}", what, config_.service_bind, port);
   };
+  const LinkPolicy links{p.links.get(), config_.security.link_ttl_seconds};
   if (roles.upload) {
-    serve(p.upload_server, upload_routes(*p.upload), config_.upload_port,
+    serve(p.upload_server, upload_routes(*p.upload, links), config_.upload_port,
           upload_body_limit(config_.limits), "dither-upload", "upload service");
   }
   if (roles.dither) {
-    serve(p.dither_server, dither_routes(*p.dither), config_.dither_port, kDitherBodyLimit,
+    serve(p.dither_server, dither_routes(*p.dither, links), config_.dither_port, kDitherBodyLimit,
           "dither-dither", "dithering service");
   }
   if (roles.notify) {
@@ -307,19 +328,21 @@ void App::start_services() {
 void App::start_gateway() {
   Parts& p = *parts_;
   GatewayOptions gateway_options;
+  const LinkPolicy links{p.links.get(), config_.security.link_ttl_seconds};
   if (p.upload && p.dither && config_.gateway_upstream == "local") {
     // Same process: straight into the services' routers, with their body limits.
-    gateway_options.upload =
-        local_upstream(upload_routes(*p.upload), p.blocking, upload_body_limit(config_.limits));
-    gateway_options.dither = local_upstream(dither_routes(*p.dither), p.blocking, kDitherBodyLimit);
+    gateway_options.upload = local_upstream(upload_routes(*p.upload, links), p.blocking,
+                                            upload_body_limit(config_.limits));
+    gateway_options.dither =
+        local_upstream(dither_routes(*p.dither, links), p.blocking, kDitherBodyLimit);
     if (p.notify) {
       gateway_options.notify =
           local_upstream(notify_routes(*p.notify), p.blocking, kDitherBodyLimit);
     }
   } else {
     // UPLOAD_SERVICE_HOST / DITHER_SERVICE_HOST may list several instances: "host[:port],...".
-    const auto instances = [&p](const std::string& list, uint16_t default_port,
-                                std::string_view variable) {
+    const auto instances = [&p, this](const std::string& list, uint16_t default_port,
+                                      std::string_view variable) {
       std::vector<std::shared_ptr<Upstream>> out;
       std::string_view rest(list);
       while (!rest.empty()) {
@@ -336,7 +359,8 @@ void App::start_gateway() {
           options.host = std::string(item.substr(0, colon));
           options.port = static_cast<uint16_t>(*port);
         }
-        out.push_back(http_upstream(p.main_context().get_executor(), std::move(options)));
+        out.push_back(http_upstream(p.main_context().get_executor(), std::move(options),
+                                    config_.security.service_token));
       }
       if (out.empty()) throw std::runtime_error(std::string(variable) + " names no instance");
       return failover_upstream(std::move(out));
@@ -361,6 +385,22 @@ void App::start_gateway() {
     gateway_options.files_root = config_.data_dir / "files";
   }
   gateway_options.thumbnail_limits = config_.limits;
+  // Who may call: API keys and browser sessions (docs/SECURITY.md).
+  p.identity = must(patiently([&] { return open_identity_store(config_); }, "identity store",
+                              std::chrono::seconds{config_.startup_wait_seconds}),
+                    "identity store");
+  AccessOptions access;
+  access.store = p.identity.get();
+  access.pepper = config_.security.api_key_pepper;
+  access.cache_seconds = config_.security.auth_cache_seconds;
+  access.session_lifetime_days = config_.security.session_lifetime_days;
+  access.public_base_url = config_.public_base_url;
+  access.allowed_hosts = config_.security.allowed_hosts;
+  access.loopback = config_.host == "127.0.0.1" || config_.host == "localhost" ||
+                    config_.host == "::1" || config_.host.starts_with("127.");
+  p.access = std::make_unique<Access>(std::move(access));
+  gateway_options.access = p.access.get();
+  gateway_options.links = p.links.get();
   p.gateway = std::make_unique<Gateway>(gateway_options);
   http::ServerOptions public_options;
   public_options.host = config_.host;

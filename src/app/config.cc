@@ -114,6 +114,64 @@ Status load_distributed(const GetEnv& getenv, Config& c) {
 
 std::string secret(const std::string& value) { return value.empty() ? "" : "(hidden)"; }
 
+std::vector<std::string> comma_list(std::string_view text) {
+  std::vector<std::string> out;
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (!item.empty()) out.emplace_back(item);
+  }
+  return out;
+}
+
+Status load_security(const GetEnv& getenv, Config& c) {
+  SecurityConfig& s = c.security;
+  read_string(getenv, "API_KEY_PEPPER", s.api_key_pepper);
+  if (!s.api_key_pepper.empty() && s.api_key_pepper.size() < 32) {
+    return bad("API_KEY_PEPPER", "(hidden)", "a secret of at least 32 characters");
+  }
+  if (const char* keys = getenv("LINK_SIGNING_KEYS"); keys != nullptr && *keys != '\0') {
+    s.link_keys = comma_list(keys);
+    for (const std::string& key : s.link_keys) {
+      if (key.size() < 32) {
+        return bad("LINK_SIGNING_KEYS", "(hidden)",
+                   "comma-separated secrets of at least 32 characters each");
+      }
+    }
+  }
+  read_string(getenv, "SERVICE_TOKEN", s.service_token);
+  if (!s.service_token.empty() && s.service_token.size() < 32) {
+    return bad("SERVICE_TOKEN", "(hidden)", "a secret of at least 32 characters");
+  }
+  if (Status st = read_integer(getenv, "LINK_TTL_SECONDS", s.link_ttl_seconds, 60, 7 * 86400);
+      !st) {
+    return st;
+  }
+  if (Status st =
+          read_integer(getenv, "MAIL_LINK_TTL_SECONDS", s.mail_link_ttl_seconds, 1, 365 * 86400);
+      !st) {
+    return st;
+  }
+  if (Status st = read_integer(getenv, "MAIL_MAX_PER_HOUR", s.mail_max_per_hour, 0, 100000); !st) {
+    return st;
+  }
+  if (Status st = read_integer(getenv, "SESSION_LIFETIME_DAYS", s.session_lifetime_days, 1, 3650);
+      !st) {
+    return st;
+  }
+  if (Status st = read_integer(getenv, "AUTH_CACHE_SECONDS", s.auth_cache_seconds, 0, 3600); !st) {
+    return st;
+  }
+  if (s.auth_cache_seconds < 0) s.auth_cache_seconds = c.postgres.enabled() ? 5 : 0;
+  if (const char* hosts = getenv("ALLOWED_HOSTS"); hosts != nullptr) {
+    s.allowed_hosts = comma_list(hosts);
+  }
+  return {};
+}
+
 }  // namespace
 
 Result<Config> load_config(const GetEnv& getenv) {
@@ -232,12 +290,21 @@ Result<Config> load_config(const GetEnv& getenv) {
     return s.error();
   }
   if (Status s = load_distributed(getenv, c); !s) return s.error();
+  if (Status s = load_security(getenv, c); !s) return s.error();
   if (c.upload_port != 0 && c.upload_port == c.dither_port) {
     return bad("DITHER_SERVICE_PORT", std::to_string(c.dither_port),
                "a port other than UPLOAD_SERVICE_PORT");
   }
   return c;
 }
+
+namespace {
+std::string join_hosts(const std::vector<std::string>& hosts) {
+  std::string out;
+  for (const std::string& h : hosts) out += (out.empty() ? "" : ",") + h;
+  return out;
+}
+}  // namespace
 
 std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
   // Property values may be credentials (sasl.password): only the names are logged.
@@ -288,6 +355,17 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"NOTIFY_SERVICE_HOST", c.notify_host},
       {"NOTIFY_RETRY_SECONDS", std::to_string(c.notify_retry_seconds)},
       {"NOTIFY_MAX_ATTEMPTS", std::to_string(c.notify_max_attempts)},
+      {"API_KEY_PEPPER", c.security.api_key_pepper.empty() ? "(generated)" : "(set)"},
+      {"LINK_SIGNING_KEYS", c.security.link_keys.empty()
+                                ? "(generated)"
+                                : "(" + std::to_string(c.security.link_keys.size()) + " set)"},
+      {"SERVICE_TOKEN", c.security.service_token.empty() ? "(generated)" : "(set)"},
+      {"LINK_TTL_SECONDS", std::to_string(c.security.link_ttl_seconds)},
+      {"MAIL_LINK_TTL_SECONDS", std::to_string(c.security.mail_link_ttl_seconds)},
+      {"MAIL_MAX_PER_HOUR", std::to_string(c.security.mail_max_per_hour)},
+      {"SESSION_LIFETIME_DAYS", std::to_string(c.security.session_lifetime_days)},
+      {"AUTH_CACHE_SECONDS", std::to_string(c.security.auth_cache_seconds)},
+      {"ALLOWED_HOSTS", join_hosts(c.security.allowed_hosts)},
       {"KAFKA_SERVER", c.kafka.servers},
       {"KAFKA_PARTITIONS", std::to_string(c.kafka.partitions)},
       {"KAFKA_REPLICATION_FACTOR", std::to_string(c.kafka.replication)},

@@ -82,6 +82,20 @@ struct SmtpConfig {
   bool enabled() const { return !host.empty(); }
 };
 
+// Identity and access (docs/SECURITY.md). Secrets left empty are generated once into
+// <DITHER_DATA_DIR>/secrets/ (see auth/secrets.h).
+struct SecurityConfig {
+  std::string api_key_pepper;                 // API_KEY_PEPPER
+  std::vector<std::string> link_keys;         // LINK_SIGNING_KEYS: comma-separated, the first signs
+  std::string service_token;                  // SERVICE_TOKEN: what the gateway shows the services
+  int link_ttl_seconds = 3600;                // LINK_TTL_SECONDS: links in API answers
+  int mail_link_ttl_seconds = 7 * 24 * 3600;  // MAIL_LINK_TTL_SECONDS: the e-mail's link
+  int mail_max_per_hour = 10;                 // MAIL_MAX_PER_HOUR: per address; 0 = no cap
+  int session_lifetime_days = 30;             // SESSION_LIFETIME_DAYS
+  int auth_cache_seconds = -1;  // AUTH_CACHE_SECONDS; -1: 0 with SQLite, 5 with PostgreSQL
+  std::vector<std::string> allowed_hosts;  // ALLOWED_HOSTS: more host names the gateway answers
+};
+
 struct Config {
   Roles roles;
   std::string host = "127.0.0.1";           // DITHER_HOST: the gateway's address
@@ -122,6 +136,7 @@ struct Config {
   PostgresConfig postgres;
   S3Config s3;
   CloudinaryConfig cloudinary;
+  SecurityConfig security;
 };
 
 using GetEnv = std::function<const char*(const char*)>;

@@ -3,14 +3,18 @@
 #include <atomic>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
+#include <charconv>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <stdexcept>
 
 #include "common/hash.h"
 #include "http/errors.h"
 #include "http/server.h"
 #include "ports/records.h"
+#include "services/common/caller.h"
 
 namespace dither {
 namespace {
@@ -32,14 +36,17 @@ std::string_view query_of(const http::Request& request) {
   return q == std::string_view::npos ? std::string_view{} : target.substr(q);
 }
 
-// Builds the upstream request: `path` with the original query string.
-http::Request upstream_request(const RequestContext& c, const std::string& path) {
+// Builds the upstream request: `path` with the original query string, for `caller`.
+http::Request upstream_request(const RequestContext& c, const std::string& path,
+                               const Caller& caller) {
   http::Request out{c.request.method(), path + std::string(query_of(c.request)), 11};
   for (std::string_view name : kForwardedHeaders) {
     const std::string_view value = c.header(name);
     if (!value.empty()) out.set(beast::string_view(name.data(), name.size()), value);
   }
   out.set("X-Request-Id", c.request_id);
+  out.set(beast::string_view(kOwnerHeader.data(), kOwnerHeader.size()), caller.owner);
+  if (caller.admin) out.set(beast::string_view(kAdminHeader.data(), kAdminHeader.size()), "1");
   out.body() = c.request.body();
   return out;
 }
@@ -58,9 +65,15 @@ Response from_upstream(http::UpstreamResponse& r) {
 
 class HttpUpstream final : public Upstream {
  public:
-  HttpUpstream(boost::asio::any_io_executor executor, http::UpstreamOptions options)
-      : client_(std::make_shared<http::UpstreamClient>(std::move(executor), std::move(options))) {}
+  HttpUpstream(boost::asio::any_io_executor executor, http::UpstreamOptions options,
+               std::string service_token)
+      : client_(std::make_shared<http::UpstreamClient>(std::move(executor), std::move(options))),
+        service_token_(std::move(service_token)) {}
   awaitable<Result<Response>> send(http::Request request) override {
+    if (!service_token_.empty()) {
+      request.set(beast::string_view(kServiceTokenHeader.data(), kServiceTokenHeader.size()),
+                  service_token_);
+    }
     auto client = client_;
     Result<http::UpstreamResponse> r = co_await client->send(std::move(request));
     if (!r) co_return r.error();
@@ -70,6 +83,7 @@ class HttpUpstream final : public Upstream {
 
  private:
   std::shared_ptr<http::UpstreamClient> client_;
+  const std::string service_token_;
 };
 
 class LocalUpstream final : public Upstream {
@@ -94,8 +108,9 @@ class LocalUpstream final : public Upstream {
   const uint64_t body_limit_;
 };
 
-awaitable<Response> forward(Upstream& upstream, const RequestContext& c, std::string path) {
-  Result<Response> r = co_await upstream.send(upstream_request(c, path));
+awaitable<Response> forward(Upstream& upstream, const RequestContext& c, std::string path,
+                            const Caller& caller) {
+  Result<Response> r = co_await upstream.send(upstream_request(c, path, caller));
   if (!r) co_return http::error_response(503, "unavailable", r.error().message);
   co_return std::move(*r);
 }
@@ -145,31 +160,40 @@ std::string entity_tag(std::string_view body) {
   return out;
 }
 
-void add_web_routes(http::Router& router) {
+// The page and its files. GET / also hands out a browser session when the request has none
+// (docs/SECURITY.md): the only place sessions are made.
+template <class OnHost>
+void add_web_routes(http::Router& router, Access& access, const OnHost& on_host) {
   for (const WebAsset& asset : web_assets()) {
-    const std::string path =
-        asset.name == "index.html" ? std::string("/") : "/static/" + std::string(asset.name);
+    const bool page = asset.name == "index.html";
+    const std::string path = page ? std::string("/") : "/static/" + std::string(asset.name);
     const std::string tag = entity_tag(asset.body);
     const std::string_view type = web_content_type(asset.name);
     const std::string_view body = asset.body;
-    router.add(http::Verb::get, path, [tag, type, body](const RequestContext& c) {
-      Response r;
-      r.headers.emplace_back("ETag", tag);
-      r.headers.emplace_back("Cache-Control", "no-cache");
-      r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-      if (type.starts_with("text/html")) {
-        r.headers.emplace_back("Content-Security-Policy", std::string(kPagePolicy));
-        r.headers.emplace_back("Referrer-Policy", "no-referrer");
-        r.headers.emplace_back("X-Frame-Options", "DENY");
-      }
-      if (c.header("If-None-Match") == tag) {
-        r.status = 304;
-        return r;
-      }
-      r.content_type = std::string(type);
-      r.body = std::string(body);
-      return r;
-    });
+    router.add(http::Verb::get, path,
+               on_host([tag, type, body, page, &access](const RequestContext& c) {
+                 Response r;
+                 if (page) {
+                   Result<std::optional<std::string>> session = access.ensure_session(c);
+                   if (!session) return http::error_response(session.error());
+                   if (*session) r.headers.emplace_back("Set-Cookie", std::move(**session));
+                 }
+                 r.headers.emplace_back("ETag", tag);
+                 r.headers.emplace_back("Cache-Control", "no-cache");
+                 r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+                 if (type.starts_with("text/html")) {
+                   r.headers.emplace_back("Content-Security-Policy", std::string(kPagePolicy));
+                   r.headers.emplace_back("Referrer-Policy", "no-referrer");
+                   r.headers.emplace_back("X-Frame-Options", "DENY");
+                 }
+                 if (c.header("If-None-Match") == tag) {
+                   r.status = 304;
+                   return r;
+                 }
+                 r.content_type = std::string(type);
+                 r.body = std::string(body);
+                 return r;
+               }));
   }
 }
 
@@ -233,8 +257,9 @@ std::shared_ptr<Upstream> failover_upstream(std::vector<std::shared_ptr<Upstream
 }
 
 std::shared_ptr<Upstream> http_upstream(boost::asio::any_io_executor executor,
-                                        http::UpstreamOptions options) {
-  return std::make_shared<HttpUpstream>(std::move(executor), std::move(options));
+                                        http::UpstreamOptions options, std::string service_token) {
+  return std::make_shared<HttpUpstream>(std::move(executor), std::move(options),
+                                        std::move(service_token));
 }
 
 std::shared_ptr<Upstream> local_upstream(http::Router routes, boost::asio::thread_pool& blocking,
@@ -247,48 +272,149 @@ Gateway::Gateway(GatewayOptions options) : options_(std::move(options)) {}
 void Gateway::close() {
   options_.upload->close();
   options_.dither->close();
+  if (options_.notify) options_.notify->close();
 }
+
+namespace {
+
+// A route handler given the authenticated caller.
+using ApiHandler =
+    std::function<awaitable<Response>(const RequestContext&, const Access::Outcome&)>;
+
+// Refusals and answers about stored files: JSON, or a short page for a person's browser (an old
+// mail's link).
+Response link_refusal(const RequestContext& c, std::string_view code, std::string_view message) {
+  Response r = http::error_response(403, code, message);
+  if (c.header("Accept").find("text/html") != std::string_view::npos) {
+    r.content_type = "text/html; charset=utf-8";
+    r.body =
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Link not "
+        "valid</title></head><body><h1>This link does not work</h1><p>" +
+        std::string(message) + "</p></body></html>\n";
+  }
+  r.headers.emplace_back("Cache-Control", "no-store");
+  return r;
+}
+
+// nullopt when the link may be served; the refusal otherwise. `max_age` gets the seconds the
+// link has left.
+std::optional<Response> check_link(const LinkSigner* links, const RequestContext& c,
+                                   std::string_view key, int64_t* max_age) {
+  const int64_t now = now_seconds();
+  if (links == nullptr) return link_refusal(c, "link_invalid", "files are not served here");
+  const LinkSigner::Verdict verdict =
+      links->verify(key, c.query_value("expires"), c.query_value("sig"), now);
+  switch (verdict) {
+    case LinkSigner::Verdict::kValid: {
+      std::string_view e = *c.query_value("expires");
+      int64_t expires = 0;
+      std::from_chars(e.data(), e.data() + e.size(), expires);
+      *max_age = std::max<int64_t>(0, expires - now);
+      return std::nullopt;
+    }
+    case LinkSigner::Verdict::kUnsigned:
+      return link_refusal(c, "link_unsigned",
+                          "stored files are private: use the signed link from the API or the "
+                          "e-mail");
+    case LinkSigner::Verdict::kExpired:
+      return link_refusal(c, "link_expired",
+                          "this link has expired: open the image again to get a fresh one");
+    case LinkSigner::Verdict::kInvalid:
+      break;
+  }
+  return link_refusal(c, "link_invalid", "this link is not valid (altered or not ours)");
+}
+
+}  // namespace
 
 http::Router Gateway::routes() {
   http::Router router;
   auto upload = options_.upload;
   auto dither = options_.dither;
+  Access* access = options_.access;
+  if (access == nullptr) throw std::invalid_argument("Gateway needs GatewayOptions::access");
 
-  router.add_async(http::Verb::post, "/api/images",
-                   [upload](const RequestContext& c) { return forward(*upload, c, "/images"); });
-  router.add_async(http::Verb::get, "/api/images",
-                   [upload](const RequestContext& c) { return forward(*upload, c, "/images"); });
-  router.add_async(http::Verb::get, "/api/images/{uuid}", [upload](const RequestContext& c) {
-    return forward(*upload, c, "/images/" + encode_segment(c.param("uuid")));
-  });
-  router.add_async(http::Verb::delete_, "/api/images/{uuid}", [upload](const RequestContext& c) {
-    return forward(*upload, c, "/images/" + encode_segment(c.param("uuid")));
-  });
+  // Every route but /health answers only for our own host names (DNS rebinding).
+  const auto on_host = [access](http::AsyncHandler h) -> http::AsyncHandler {
+    return [access, h = std::move(h)](const RequestContext& c) -> awaitable<Response> {
+      if (std::optional<Response> refusal = access->check_host(c)) co_return std::move(*refusal);
+      co_return co_await h(c);
+    };
+  };
+  const auto on_host_sync = [access](http::SyncHandler h) -> http::SyncHandler {
+    return [access, h = std::move(h)](const RequestContext& c) -> Response {
+      if (std::optional<Response> refusal = access->check_host(c)) return std::move(*refusal);
+      return h(c);
+    };
+  };
+  // /api/ routes also need a caller.
+  const auto api = [&router, access, on_host](http::Verb verb, std::string pattern,
+                                              ApiHandler handler) {
+    router.add_async(verb, std::move(pattern),
+                     on_host([access, handler = std::move(handler)](
+                                 const RequestContext& c) -> awaitable<Response> {
+                       Access::Outcome who = access->authenticate(c);
+                       if (who.refusal) co_return std::move(*who.refusal);
+                       co_return co_await handler(c, who);
+                     }));
+  };
+  // Forwards to `upstream` at the path `to(c)` builds.
+  const auto forwarded = [](std::shared_ptr<Upstream> upstream,
+                            std::function<std::string(const RequestContext&)> to) -> ApiHandler {
+    return [upstream, to = std::move(to)](const RequestContext& c,
+                                          const Access::Outcome& who) -> awaitable<Response> {
+      co_return co_await forward(*upstream, c, to(c), *who.caller);
+    };
+  };
+  const auto fixed = [](std::string path) {
+    return [path = std::move(path)](const RequestContext&) { return path; };
+  };
+  const auto images_uuid = [](const RequestContext& c) {
+    return "/images/" + encode_segment(c.param("uuid"));
+  };
+
+  api(http::Verb::post, "/api/images", forwarded(upload, fixed("/images")));
+  api(http::Verb::get, "/api/images", forwarded(upload, fixed("/images")));
+  api(http::Verb::get, "/api/images/{uuid}", forwarded(upload, images_uuid));
+  api(http::Verb::delete_, "/api/images/{uuid}", forwarded(upload, images_uuid));
   if (auto notify = options_.notify) {
-    router.add_async(http::Verb::get, "/api/notifications", [notify](const RequestContext& c) {
-      return forward(*notify, c, "/notifications");
-    });
+    api(http::Verb::get, "/api/notifications", forwarded(notify, fixed("/notifications")));
   }
-  router.add_async(http::Verb::get, "/api/dithers",
-                   [dither](const RequestContext& c) { return forward(*dither, c, "/images"); });
-  router.add_async(http::Verb::get, "/api/dithers/{uuid}", [dither](const RequestContext& c) {
-    return forward(*dither, c, "/images/" + encode_segment(c.param("uuid")));
-  });
-  router.add_async(http::Verb::delete_, "/api/dithers/{uuid}", [dither](const RequestContext& c) {
-    return forward(*dither, c, "/images/" + encode_segment(c.param("uuid")));
-  });
-  router.add_async(http::Verb::delete_, "/api/dithers/{uuid}/{dither_id}",
-                   [dither](const RequestContext& c) {
-                     return forward(*dither, c,
-                                    "/images/" + encode_segment(c.param("uuid")) + "/" +
-                                        encode_segment(c.param("dither_id")));
-                   });
-  router.add_async(http::Verb::post, "/api/dithers/{uuid}/{channels}",
-                   [dither](const RequestContext& c) {
-                     return forward(*dither, c,
-                                    "/images/" + encode_segment(c.param("uuid")) + "/" +
-                                        encode_segment(c.param("channels")));
-                   });
+  api(http::Verb::get, "/api/dithers", forwarded(dither, fixed("/images")));
+  api(http::Verb::get, "/api/dithers/{uuid}", forwarded(dither, images_uuid));
+  api(http::Verb::delete_, "/api/dithers/{uuid}", forwarded(dither, images_uuid));
+  api(http::Verb::delete_, "/api/dithers/{uuid}/{dither_id}",
+      forwarded(dither, [](const RequestContext& c) {
+        return "/images/" + encode_segment(c.param("uuid")) + "/" +
+               encode_segment(c.param("dither_id"));
+      }));
+  api(http::Verb::post, "/api/dithers/{uuid}/{channels}",
+      forwarded(dither, [](const RequestContext& c) {
+        return "/images/" + encode_segment(c.param("uuid")) + "/" +
+               encode_segment(c.param("channels"));
+      }));
+
+  // Identity: answered here.
+  api(http::Verb::get, "/api/me",
+      [access](const RequestContext&, const Access::Outcome& who) -> awaitable<Response> {
+        co_return access->me(who);
+      });
+  api(http::Verb::post, "/api/keys",
+      [access](const RequestContext& c, const Access::Outcome& who) -> awaitable<Response> {
+        co_return access->create_key(c, *who.caller);
+      });
+  api(http::Verb::get, "/api/keys",
+      [access](const RequestContext&, const Access::Outcome& who) -> awaitable<Response> {
+        co_return access->list_keys(*who.caller);
+      });
+  api(http::Verb::delete_, "/api/keys/{id}",
+      [access](const RequestContext& c, const Access::Outcome& who) -> awaitable<Response> {
+        co_return access->revoke_key(c.param("id"), *who.caller);
+      });
+  api(http::Verb::delete_, "/api/session",
+      [access](const RequestContext&, const Access::Outcome& who) -> awaitable<Response> {
+        co_return access->end_session(who);
+      });
 
   router.add_async(
       http::Verb::get, "/health",
@@ -304,12 +430,14 @@ http::Router Gateway::routes() {
           Result<Response> r = co_await client->send(std::move(probe));
           json::object entry;
           if (!r) {
-            entry["status"] = "unavailable";
-            entry["error"] = r.error().message;
+            // Why (an address, a system error) stays in the log: /health is public.
+            std::fprintf(stderr, "gateway: health of %s (request %s): %s\n", name,
+                         c.request_id.c_str(), r.error().message.c_str());
           } else {
             boost::system::error_code ec;
             json::value body = json::parse(r->body, ec);
             if (!ec && body.is_object()) entry = std::move(body.as_object());
+            entry.erase("error");
             if (r->status != 200) entry["status"] = "unavailable";
           }
           if (!entry.contains("status")) entry["status"] = "unavailable";
@@ -322,16 +450,16 @@ http::Router Gateway::routes() {
         co_return http::json_response(all_ok ? 200 : 503, json::serialize(o));
       });
 
-  router.add(http::Verb::get, "/openapi.json", [](const RequestContext&) {
-    return http::json_response(200, std::string(openapi_document()));
-  });
-  add_web_routes(router);
+  router.add(http::Verb::get, "/openapi.json", on_host_sync([](const RequestContext&) {
+               return http::json_response(200, std::string(openapi_document()));
+             }));
+  add_web_routes(router, *access, on_host_sync);
 
-  // A key is never reused for other content (originals/<uuid>.<ext>, dithers/<uuid>/<id>...), so
-  // files may be cached for ever.
-  const auto file_headers = [](Response& r, std::string_view key) {
+  // Stored files are private: served through a signed link only (docs/SECURITY.md). Keys never
+  // change content, so a signed response may be cached until the link expires.
+  const auto file_headers = [](Response& r, std::string_view key, int64_t max_age) {
     r.content_type = std::string(content_type_for(key));
-    r.headers.emplace_back("Cache-Control", "public, max-age=31536000, immutable");
+    r.headers.emplace_back("Cache-Control", "private, max-age=" + std::to_string(max_age));
     r.headers.emplace_back("X-Content-Type-Options", "nosniff");
   };
   const auto servable = [](std::string_view key) {
@@ -359,46 +487,55 @@ http::Router Gateway::routes() {
     return bytes;
   };
   if (root.empty() && store == nullptr) return router;
+  const LinkSigner* links = options_.links;
 
   if (!root.empty()) {
     // Straight from the disk, streamed.
     router.add(http::Verb::get, "/files/{key...}",
-               [root, file_headers, servable, not_found](const RequestContext& c) -> Response {
+               on_host_sync([root, file_headers, servable, not_found,
+                             links](const RequestContext& c) -> Response {
                  const std::string_view key = c.param("key");
+                 int64_t max_age = 0;
+                 if (auto refusal = check_link(links, c, key, &max_age)) return *refusal;
                  if (!servable(key)) return not_found();
                  Response r;
                  r.file_path = (root / std::string(key)).string();
-                 file_headers(r, key);
+                 file_headers(r, key, max_age);
                  return r;
-               });
+               }));
   } else {
-    router.add(
-        http::Verb::get, "/files/{key...}",
-        [read_file, file_headers, file_error](const RequestContext& c) -> Response {
-          Result<std::vector<uint8_t>> bytes = read_file(c.param("key"));
-          if (!bytes) return file_error(bytes.error());
-          Response r;
-          r.body.assign(bytes->begin(), bytes->end());
-          file_headers(r, c.param("key"));
-          return r;
-        },
-        http::Dispatch::kBlocking);
+    router.add(http::Verb::get, "/files/{key...}",
+               on_host_sync([read_file, file_headers, file_error,
+                             links](const RequestContext& c) -> Response {
+                 int64_t max_age = 0;
+                 if (auto refusal = check_link(links, c, c.param("key"), &max_age)) return *refusal;
+                 Result<std::vector<uint8_t>> bytes = read_file(c.param("key"));
+                 if (!bytes) return file_error(bytes.error());
+                 Response r;
+                 r.body.assign(bytes->begin(), bytes->end());
+                 file_headers(r, c.param("key"), max_age);
+                 return r;
+               }),
+               http::Dispatch::kBlocking);
   }
 
-  // Previews: made on each request (browsers keep them: the key never changes content).
+  // Previews: made on each request (browsers keep them while the link lasts). The file's own
+  // signature opens its preview.
   router.add(
       http::Verb::get, "/thumbnails/{key...}",
-      [read_file, file_headers, file_error,
-       limits = options_.thumbnail_limits](const RequestContext& c) -> Response {
+      on_host_sync([read_file, file_headers, file_error, links,
+                    limits = options_.thumbnail_limits](const RequestContext& c) -> Response {
+        int64_t max_age = 0;
+        if (auto refusal = check_link(links, c, c.param("key"), &max_age)) return *refusal;
         Result<std::vector<uint8_t>> bytes = read_file(c.param("key"));
         if (!bytes) return file_error(bytes.error());
         Result<std::vector<uint8_t>> small = imaging::thumbnail(*bytes, kThumbnailBox, limits);
         if (!small) return http::error_response(small.error());
         Response r;
         r.body.assign(small->begin(), small->end());
-        file_headers(r, "thumbnail.webp");
+        file_headers(r, "thumbnail.webp", max_age);
         return r;
-      },
+      }),
       http::Dispatch::kBlocking);
   return router;
 }

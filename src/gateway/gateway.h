@@ -18,6 +18,8 @@
 //   DELETE /api/dithers/{uuid}           -> dither  DELETE /images/{uuid}
 //   DELETE /api/dithers/{uuid}/{id}      -> dither  DELETE /images/{uuid}/{id}
 //   GET    /api/notifications            -> notify  GET    /notifications
+// and, answered by the gateway itself (Access): GET /api/me, POST/GET /api/keys,
+// DELETE /api/keys/{id}, DELETE /api/session. A browser gets its session from GET /.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -30,7 +32,9 @@
 #include <string_view>
 #include <vector>
 
+#include "auth/link_signer.h"
 #include "common/result.h"
+#include "gateway/access.h"
 #include "http/client.h"
 #include "http/router.h"
 #include "imaging/codec.h"
@@ -49,8 +53,11 @@ class Upstream {
   virtual void close() {}
 };
 
+// Every request carries `service_token` (X-Service-Token) when it is not empty: the services'
+// servers require it (docs/SECURITY.md).
 std::shared_ptr<Upstream> http_upstream(boost::asio::any_io_executor executor,
-                                        http::UpstreamOptions options);
+                                        http::UpstreamOptions options,
+                                        std::string service_token = {});
 // `routes` and `blocking` must outlive the upstream. Bodies over `body_limit` are refused with
 // 413, as the service's own server would.
 std::shared_ptr<Upstream> local_upstream(http::Router routes, boost::asio::thread_pool& blocking,
@@ -75,6 +82,12 @@ struct GatewayOptions {
   // Previews for the web page: GET /thumbnails/<key> is the stored file <key> shrunk to fit in
   // 400 x 400 as a lossy WebP, made on request (the same decoding gate and limits as uploads).
   imaging::Limits thumbnail_limits;
+  // Who may call (gateway/access.h; not owned). Every /api/ route needs a caller, which is
+  // passed on to the service (X-Dither-Owner, X-Dither-Admin); every route but /health checks
+  // the Host.
+  Access* access = nullptr;
+  // Checks the links of /files/ and /thumbnails/ (not owned): without one, files are not served.
+  const LinkSigner* links = nullptr;
 };
 
 class Gateway {

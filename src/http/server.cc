@@ -1,5 +1,6 @@
 #include "http/server.h"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -19,6 +20,7 @@
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
+#include <boost/json.hpp>
 #include <charconv>
 #include <cstdio>
 #include <exception>
@@ -30,6 +32,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/crypto.h"
 #include "http/errors.h"
 #include "http/url_decode.h"
 
@@ -125,6 +128,41 @@ asio::awaitable<Response> invoke(const Router::Match& match, const RequestContex
 
 }  // namespace
 
+Response without_detail(Response response, const std::string& request_id) {
+  if (response.status < 500 || !response.body.starts_with("{\"error\":")) return response;
+  boost::system::error_code ec;
+  boost::json::value body = boost::json::parse(response.body, ec);
+  const boost::json::object* error = nullptr;
+  if (!ec && body.is_object()) {
+    if (const boost::json::value* e = body.as_object().if_contains("error"); e && e->is_object()) {
+      error = &e->as_object();
+    }
+  }
+  std::string code(to_string(ErrorKind::kInternal));
+  if (error != nullptr) {
+    if (const boost::json::value* c = error->if_contains("code"); c && c->is_string()) {
+      code = std::string(c->as_string());
+    }
+    if (const boost::json::value* m = error->if_contains("message"); m && m->is_string()) {
+      // The detail stays here, in the log, under the request id the client sees.
+      std::fprintf(stderr, "http: %u %s (request %s): %s\n", response.status, code.c_str(),
+                   request_id.c_str(), std::string(m->as_string()).c_str());
+    }
+  }
+  const std::string_view message = response.status == 503
+                                       ? "the service is unavailable right now; try again later"
+                                       : "internal error";
+  boost::json::object inner;
+  inner["code"] = code;
+  inner["message"] = message;
+  inner["request_id"] = request_id;
+  boost::json::object outer;
+  outer["error"] = std::move(inner);
+  response.body = boost::json::serialize(outer);
+  response.content_type = "application/json";
+  return response;
+}
+
 asio::awaitable<Response> dispatch(const Router& router, asio::thread_pool& blocking,
                                    const Request& request, const std::string& request_id,
                                    std::atomic<int>* in_flight_count, int max_in_flight) {
@@ -157,7 +195,7 @@ asio::awaitable<Response> dispatch(const Router& router, asio::thread_pool& bloc
                                request_id};
   std::string failure;
   try {
-    co_return co_await invoke(match, context, blocking);
+    co_return without_detail(co_await invoke(match, context, blocking), request_id);
   } catch (const std::exception& e) {
     failure = e.what();
   } catch (...) {
@@ -166,7 +204,8 @@ asio::awaitable<Response> dispatch(const Router& router, asio::thread_pool& bloc
   std::fprintf(stderr, "http server: %.*s %.*s (request %s) failed: %s\n",
                static_cast<int>(request.method_string().size()), request.method_string().data(),
                static_cast<int>(path.size()), path.data(), request_id.c_str(), failure.c_str());
-  co_return error_response(500, to_string(ErrorKind::kInternal), "internal error");
+  co_return without_detail(error_response(500, to_string(ErrorKind::kInternal), "internal error"),
+                           request_id);
 }
 
 namespace server_detail {
@@ -521,8 +560,20 @@ std::string Connection::request_id_for(const Request& request) const {
 
 asio::awaitable<Response> Connection::handle(const Request& request,
                                              const std::string& request_id) {
+  const ServerOptions& options = core_->options;
+  if (!options.required_header.empty()) {
+    const std::string_view target = to_std(request.target());
+    const std::string_view path = target.substr(0, target.find('?'));
+    const auto it = request.find(options.required_header);
+    const bool open = std::find(options.open_paths.begin(), options.open_paths.end(), path) !=
+                      options.open_paths.end();
+    if (!open && (it == request.end() ||
+                  !constant_time_equal(to_std(it->value()), options.required_value))) {
+      co_return error_response(403, "forbidden", "only the gateway may call this service");
+    }
+  }
   co_return co_await dispatch(core_->router, core_->blocking, request, request_id,
-                              &core_->in_flight, core_->options.max_in_flight);
+                              &core_->in_flight, options.max_in_flight);
 }
 
 template <class Body>

@@ -44,7 +44,18 @@ struct ServerOptions {
   std::chrono::seconds body_timeout{60};    // to receive its body
   std::chrono::seconds idle_timeout{60};    // keep-alive connection with no request
   std::string server_name = "dither";       // the Server header
+  // When set, every request must carry this header with exactly `required_value` (compared in
+  // constant time), except GET/HEAD of `open_paths`; otherwise 403 `forbidden`. The services'
+  // servers require the gateway's service token (docs/SECURITY.md).
+  std::string required_header{};
+  std::string required_value{};
+  std::vector<std::string> open_paths = {"/health"};
 };
+
+// A 5xx JSON error with its message replaced by a generic one and the request id added; the
+// original message goes to the log (stderr). Other responses pass unchanged. Every response a
+// Server or dispatch() returns has been through it (docs/SECURITY.md: no detail leaks).
+Response without_detail(Response response, const std::string& request_id);
 
 // Routes and runs one request exactly as a Server does once the request is read (400 for a bad
 // target or query, 404/405, 503 past `max_in_flight` when a counter is given, a handler's

@@ -1,0 +1,81 @@
+// Who may use the gateway (docs/SECURITY.md): the host names it answers for, callers from API keys
+// (Authorization: Bearer) or browser sessions (the dither_session cookie), the same-origin rule
+// for cookie-authenticated changes, sessions handed out by the page, and the admin key routes.
+//
+// Lookups go to the IdentityStore; with `cache_seconds` > 0 a key or session checked once is
+// believed for that long (revocation then takes effect within it). Thread-safe.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "http/router.h"
+#include "ports/identity.h"
+
+namespace dither {
+
+inline constexpr std::string_view kSessionCookie = "dither_session";
+
+struct AccessOptions {
+  IdentityStore* store = nullptr;          // not owned
+  std::string pepper;                      // API_KEY_PEPPER
+  int cache_seconds = 0;                   // AUTH_CACHE_SECONDS
+  int session_lifetime_days = 30;          // SESSION_LIFETIME_DAYS
+  std::string public_base_url;             // its host (and port) is always allowed; https -> Secure
+  std::vector<std::string> allowed_hosts;  // "host" (any port) or "host:port"; "*" = any
+  bool loopback = true;  // the gateway listens on loopback: localhost names are allowed too
+};
+
+class Access {
+ public:
+  explicit Access(AccessOptions options);
+
+  // nullopt when the request's Host is one of ours; else the 421 to answer.
+  std::optional<http::Response> check_host(const http::RequestContext& c) const;
+
+  // The caller of an /api/ request, or the response refusing it (401, or 403 cross_origin).
+  struct Outcome {
+    std::optional<Caller> caller;
+    std::optional<http::Response> refusal;
+    std::string session_hash;  // when authenticated by the cookie
+  };
+  Outcome authenticate(const http::RequestContext& c);
+
+  // For the page (GET /): the Set-Cookie value of a new session when the request has no valid
+  // one, or nullopt. kUnavailable when the store cannot record it.
+  Result<std::optional<std::string>> ensure_session(const http::RequestContext& c);
+
+  // The routes the gateway answers itself: GET /api/me, POST/GET /api/keys,
+  // DELETE /api/keys/{id}, DELETE /api/session. Each is given the authenticated caller.
+  http::Response me(const Outcome& who) const;
+  http::Response create_key(const http::RequestContext& c, const Caller& caller);
+  http::Response list_keys(const Caller& caller);
+  http::Response revoke_key(std::string_view id, const Caller& caller);
+  http::Response end_session(const Outcome& who);
+
+ private:
+  Result<Caller> from_key(std::string_view key);
+  Result<Caller> from_session(std::string_view session_id, std::string* hash);
+  bool host_allowed(std::string_view host) const;
+  std::string cookie(std::string_view value, int64_t max_age) const;
+
+  AccessOptions options_;
+  bool secure_ = false;
+  std::string public_host_;  // lower-case "host" or "host:port" of PUBLIC_BASE_URL
+
+  struct Cached {
+    Caller caller;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::mutex mutex_;
+  std::map<std::string, Cached, std::less<>> keys_;      // key hash -> caller
+  std::map<std::string, Cached, std::less<>> sessions_;  // session hash -> caller
+};
+
+}  // namespace dither
