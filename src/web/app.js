@@ -1,6 +1,9 @@
 // The web page: upload, watch, dither, compare, download, delete. Plain JavaScript, no build step,
 // no external requests: it talks only to the gateway that served it, with relative URLs (so it also
 // works behind a reverse proxy under a path prefix). Live updates are polling (docs/WEB.md).
+// Who is calling (docs/SECURITY.md): the browser session whose HttpOnly cookie `GET /` set, which
+// the browser sends with every same-origin request, or an API key the person chose, kept in local
+// storage and sent as `Authorization: Bearer` with every API call.
 'use strict';
 
 (() => {
@@ -35,8 +38,29 @@
     }
   }
 
+  // ---------------------------------------------------------------- who is calling
+
+  const KEY_STORAGE = 'dither.api_key';
+  function storedKey() {
+    try {
+      return localStorage.getItem(KEY_STORAGE) || '';
+    } catch {
+      return '';  // storage turned off: the page is the browser session
+    }
+  }
+  let apiKey = storedKey();
+  // Bumped whenever the page starts showing another owner's images: answers to requests made
+  // before are thrown away.
+  let authEpoch = 0;
+  const authHeaders = () => (apiKey ? {Authorization: `Bearer ${apiKey}`} : {});
+
+  // A request of the page with the page's credentials (the cookie, or the key in use). `headers`
+  // may name its own Authorization (checking a key before using it): its 401 is then the caller's
+  // business, not a sign that the page's own credentials stopped working.
   async function call(method, path, body, headers = {}) {
-    const init = {method, headers: {Accept: 'application/json', ...headers}};
+    const own = !('Authorization' in headers);
+    const init = {method, credentials: 'same-origin',
+                  headers: {Accept: 'application/json', ...authHeaders(), ...headers}};
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -48,7 +72,12 @@
       throw networkError();
     }
     const data = parseJson(await response.text());
-    if (!response.ok) throw ApiError.from(response.status, data);
+    if (!response.ok) {
+      const err = ApiError.from(response.status, data);
+      if (own && response.status === 401) unauthorized();
+      throw err;
+    }
+    if (own) authWorks();
     return data;
   }
 
@@ -74,11 +103,13 @@
   }
 
   // A small preview of a stored file, made by the gateway (GET thumbnails/<key>): a 400-px lossy
-  // WebP instead of a photo of several MB. Files elsewhere (a CDN) are shown as they are.
+  // WebP instead of a photo of several MB. Files elsewhere (a CDN) are shown as they are. The
+  // file's link is signed (`/files/<key>?expires=...&sig=...`) and the signature covers the object
+  // key, so the thumbnail keeps the same query string (a link without one is refused).
   function thumbUrl(u) {
     try {
       const url = new URL(u, location.href);
-      if (url.pathname.startsWith('/files/')) return 'thumbnails/' + url.pathname.slice(7);
+      if (url.pathname.startsWith('/files/')) return 'thumbnails/' + url.pathname.slice(7) + url.search;
     } catch {
       // not a URL: as it is
     }
@@ -174,6 +205,11 @@
       case 'overloaded':
       case 'unavailable':
         return 'The service is busy or unavailable. Try again in a moment.';
+      case 'unauthorized':
+        return apiKey ? 'Not accepted: the API key in use no longer works (see above).'
+                      : 'Not accepted: this browser\'s session has ended (see above).';
+      case 'cross_origin':
+        return 'Refused: the request did not come from this page\'s own address.';
       case 'network':
         return 'The upload was cut off: the service is unreachable, or it refused the file ' +
                '(too large?).';
@@ -187,13 +223,18 @@
       const xhr = new XMLHttpRequest();
       xhr.open('POST', 'api/images');
       xhr.setRequestHeader('Accept', 'application/json');
+      if (apiKey) xhr.setRequestHeader('Authorization', `Bearer ${apiKey}`);
       xhr.upload.onprogress = (e) => {
         if (e.lengthComputable) onProgress(e.loaded / e.total);
       };
       xhr.onload = () => {
         const data = parseJson(xhr.responseText);
-        if (xhr.status >= 200 && xhr.status < 300 && data) resolve(data);
-        else reject(ApiError.from(xhr.status, data));
+        if (xhr.status >= 200 && xhr.status < 300 && data) {
+          resolve(data);
+          return;
+        }
+        if (xhr.status === 401) unauthorized();
+        reject(ApiError.from(xhr.status, data));
       };
       xhr.onerror = () => reject(networkError());
       xhr.onabort = () => reject(new ApiError(0, 'aborted', 'Cancelled.'));
@@ -219,7 +260,7 @@
                      el('span', {class: 'name', text: file.name || 'image', title: file.name}),
                      el('span', {class: 'muted', text: bytes(file.size)}), progress, state);
       $('uploads').prepend(row);
-      uploads.push({file, email, row, progress, state, status: 'waiting', uuid: null});
+      uploads.push({file, email, row, progress, state, status: 'waiting', uuid: null, epoch: authEpoch});
     }
     $('clear-uploads').hidden = false;
     pumpUploads();
@@ -231,6 +272,7 @@
       if (!next) return;
       uploading++;
       next.status = 'sending';
+      next.epoch = authEpoch;  // sent with the credentials of now
       next.state.textContent = 'Uploading…';
       postImage(next.file, next.email, (p) => {
         next.progress.value = p;
@@ -242,7 +284,7 @@
             next.progress.value = 1;
             next.row.classList.add('done');
             setUploadState(next, record);
-            galleryAdd(record);
+            if (next.epoch === authEpoch) galleryAdd(record);
             pollSoon();
           })
           .catch((err) => {
@@ -324,7 +366,9 @@
   }
 
   async function refreshGallery() {
+    const epoch = authEpoch;
     let page = await call('GET', `api/images?limit=${gallery.wanted}`);
+    if (epoch !== authEpoch) return;
     if (gallery.loaded) {
       const known = new Set(gallery.items.map((i) => i.uuid));
       const newest = gallery.items.length ? gallery.items[0].created_at : '';
@@ -333,6 +377,7 @@
         gallery.wanted = Math.min(1000, gallery.wanted + arrived);
         // What arrived pushed shown ones off the end: ask again for all of them.
         if (page.next_cursor) page = await call('GET', `api/images?limit=${gallery.wanted}`);
+        if (epoch !== authEpoch) return;
       }
     }
     gallery.items = page.items;
@@ -345,9 +390,11 @@
     if (!gallery.cursor) return;
     const button = $('more');
     button.disabled = true;
+    const epoch = authEpoch;
     try {
       const page = await call(
           'GET', `api/images?limit=${PAGE}&cursor=${encodeURIComponent(gallery.cursor)}`);
+      if (epoch !== authEpoch) return;
       const known = new Set(gallery.items.map((i) => i.uuid));
       for (const item of page.items) if (!known.has(item.uuid)) gallery.items.push(item);
       gallery.cursor = page.next_cursor;
@@ -882,7 +929,7 @@
       try {
         await refreshImage();
       } catch (err) {
-        toast(err.message);
+        if (err.status !== 401) toast(err.message);  // a 401 is said above (unauthorized)
       }
       if (!$('image-view').hidden) $('image-title').focus();
       else if (!$('not-found-view').hidden) $('not-found-title').focus();
@@ -923,9 +970,13 @@
       else await refreshGallery();
       $('health').hidden = healthy;
     } catch (err) {
-      $('health').hidden = false;
-      $('health').textContent = err.code === 'network' ? 'Offline' : 'Service trouble';
-      $('health').title = err.message;
+      if (err.status === 401) {
+        $('health').hidden = healthy;  // said above the gallery (unauthorized)
+      } else {
+        $('health').hidden = false;
+        $('health').textContent = err.code === 'network' ? 'Offline' : 'Service trouble';
+        $('health').title = err.message;
+      }
     } finally {
       polling = false;
     }
@@ -965,6 +1016,170 @@
     if (!document.hidden) checkHealth();
   }, 30000);
 
+  // ---------------------------------------------------------------- whose images
+
+  let me = null;  // GET api/me: {owner, via, admin, key_id, key_name}
+
+  // Says whose images the page shows. Returns the status of the failure (401...), or 0.
+  async function loadMe() {
+    try {
+      me = await call('GET', 'api/me');
+      renderWho();
+      return 0;
+    } catch (err) {
+      me = null;
+      renderWho(err);
+      return err.status || -1;
+    }
+  }
+
+  const ownerId = (text) => el('span', {class: 'owner-id', text});
+  function renderWho(err) {
+    const parts = [];
+    if (me && me.via === 'key') {
+      parts.push('Images of key ', el('strong', {text: me.key_name || '(no name)'}), ' (',
+                 ownerId(me.key_id || '?'), '), owner ', ownerId(me.owner));
+    } else if (me) {
+      parts.push('This browser\'s images (session ', ownerId(String(me.owner).replace(/^session:/, '')), ')');
+    } else if (err && err.status === 401) {
+      parts.push(apiKey ? 'The API key in use is not accepted.' : 'This browser has no session.');
+    } else if (err) {
+      parts.push(`Cannot tell whose images these are: ${err.message}`);
+    }
+    if (me && me.admin) parts.push(' · ', el('span', {class: 'admin', text: 'admin'}), ': every owner\'s images');
+    $('who-text').replaceChildren(...parts);
+    $('who-hint').hidden = !(me && me.via === 'session');
+    // While the alert below offers it, the button is not shown twice.
+    $('stop-key').hidden = !apiKey || !$('auth-problem').hidden;
+    $('forget-session').hidden = !(!apiKey && me && me.via === 'session');
+    $('key-box').querySelector('summary').textContent = apiKey ? 'Use another API key' : 'Use an API key';
+  }
+
+  // The page's credentials were refused: say so once (role=alert), and offer the way out.
+  function unauthorized() {
+    const text = apiKey
+        ? 'The API key in use is no longer accepted: it was revoked, or it is wrong. ' +
+          'Stop using it to see this browser\'s own images again.'
+        : 'This browser\'s session has ended (or the browser blocks cookies). ' +
+          'Reload the page to start a new one, or use an API key.';
+    if ($('auth-problem').hidden || $('auth-problem-text').textContent !== text) {
+      $('auth-problem-text').textContent = text;
+      $('auth-stop-key').hidden = !apiKey;
+      $('auth-reload').hidden = !!apiKey;
+      $('auth-problem').hidden = false;
+      $('stop-key').hidden = true;
+    }
+  }
+  function authWorks() {
+    if ($('auth-problem').hidden) return;
+    $('auth-problem').hidden = true;
+    $('stop-key').hidden = !apiKey;
+  }
+
+  // The page now shows another owner's images: start the gallery again.
+  function switchedOwner() {
+    authEpoch++;
+    Object.assign(gallery, {items: [], cursor: null, loaded: false, wanted: PAGE});
+    gallery.cards.clear();
+    $('gallery').replaceChildren();
+    // Finished rows link to the other owner's images.
+    for (let i = uploads.length - 1; i >= 0; i--) {
+      if (uploads[i].status === 'uploaded' || uploads[i].status === 'failed') {
+        uploads[i].row.remove();
+        uploads.splice(i, 1);
+      }
+    }
+    $('clear-uploads').hidden = uploads.length === 0;
+    Object.assign(view, {uuid: null, image: null, dithers: [], selected: null, awaiting: null});
+    view.items.clear();
+    if (routeFromHash().name !== 'gallery') location.hash = '#/';  // navigates
+    else navigate();
+  }
+
+  $('key-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const input = $('api-key');
+    const message = $('key-message');
+    const key = input.value.trim();
+    message.classList.remove('error');
+    if (!key) {
+      message.textContent = 'Paste a key first: it starts with dk_.';
+      message.classList.add('error');
+      input.focus();
+      return;
+    }
+    const button = $('key-use');
+    button.disabled = true;
+    message.textContent = 'Checking the key…';
+    try {
+      const who = await call('GET', 'api/me', undefined, {Authorization: `Bearer ${key}`});
+      if (!who || who.via !== 'key') throw new ApiError(0, 'unexpected', 'the service did not take it as a key');
+      let kept = true;
+      try {
+        localStorage.setItem(KEY_STORAGE, key);
+      } catch {
+        kept = false;  // storage turned off: used until the page is closed
+      }
+      apiKey = key;
+      me = who;
+      input.value = '';
+      message.textContent = '';
+      $('key-box').open = false;
+      authWorks();
+      renderWho();
+      switchedOwner();
+      $('key-box').querySelector('summary').focus();
+      toast(`Now showing the images of key ${who.key_name || who.key_id}` +
+            (kept ? '.' : ' (this browser does not let the page keep it: until the page is closed).'));
+    } catch (err) {
+      message.textContent = err.status === 401
+          ? 'This key is not accepted: it is unknown, revoked or mistyped. Nothing was changed.'
+          : `Cannot check the key: ${err.message}`;
+      message.classList.add('error');
+    } finally {
+      button.disabled = false;
+    }
+  });
+
+  async function stopUsingKey() {
+    try {
+      localStorage.removeItem(KEY_STORAGE);
+    } catch {
+      // storage turned off: nothing was kept
+    }
+    apiKey = '';
+    authWorks();
+    const failed = await loadMe();
+    if (failed === 401) {
+      location.reload();  // no session any more: loading the page starts a new one
+      return;
+    }
+    switchedOwner();
+    $('key-box').querySelector('summary').focus();
+    toast('Stopped using the key: this browser\'s own images again.');
+  }
+  $('stop-key').addEventListener('click', stopUsingKey);
+  $('auth-stop-key').addEventListener('click', stopUsingKey);
+  $('auth-reload').addEventListener('click', () => location.reload());
+
+  $('forget-session').addEventListener('click', async () => {
+    if (!confirm('Forget this browser? The page starts again with a new, empty session; ' +
+                 'the images uploaded so far are no longer reachable from this browser.')) return;
+    const button = $('forget-session');
+    button.disabled = true;
+    try {
+      await call('DELETE', 'api/session');
+    } catch (err) {
+      if (err.status !== 401) {  // 401: ended already
+        toast(`Cannot forget this browser: ${err.message}`);
+        button.disabled = false;
+        return;
+      }
+    }
+    location.reload();
+  });
+
+  loadMe();
   checkHealth();
   navigate();
 })();

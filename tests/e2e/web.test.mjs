@@ -4,8 +4,9 @@
 //   E2E_PHOTO  a real photo (JPEG, under 4 MB and 4 MP)
 //   E2E_OUT    where the screenshots and the server's log go
 // Every step saves a screenshot (E2E_OUT/NN-name.png): look at them after a change to the page.
+// API keys come from the dither-keys program next to ditherd, run on the test's data directory.
 import assert from 'node:assert/strict';
-import {spawn} from 'node:child_process';
+import {spawn, spawnSync} from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import {chromium} from 'playwright-core';
 import {greyPng, hex, isPng, readPng} from './png.mjs';
 
 const DITHERD = process.env.DITHERD;
+const DITHER_KEYS = DITHERD && path.join(path.dirname(DITHERD), 'dither-keys');
 const PHOTO = process.env.E2E_PHOTO;
 const OUT = process.env.E2E_OUT || fs.mkdtempSync(path.join(os.tmpdir(), 'dither-e2e-out-'));
 const MAX_UPLOAD_BYTES = 4 * 1024 * 1024;
@@ -67,10 +69,54 @@ async function waitFor(check, what, timeoutMs = 30000) {
   throw new Error(`timed out waiting for ${what}${last ? `: ${last.message}` : ''}`);
 }
 
+// A request from outside any browser: no session, no key.
 async function api(pathname, init) {
   const r = await fetch(new URL(pathname, base), init);
   const text = await r.text();
   return {status: r.status, body: text ? JSON.parse(text) : null};
+}
+
+// A request made inside a page, as its own script makes them: with that browser's session cookie,
+// and with the headers given (an API key). `pathname` is relative to the page.
+async function pageApi(page, pathname, {method = 'GET', headers = {}} = {}) {
+  return page.evaluate(async ({pathname, method, headers}) => {
+    const r = await fetch(pathname, {method, headers, credentials: 'same-origin'});
+    const text = await r.text();
+    let body = text;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: the text
+    }
+    return {status: r.status, body};
+  }, {pathname, method, headers});
+}
+
+// An upload made inside a page (multipart, as the page sends it).
+async function pageUpload(page, name, bytes, type = 'image/png') {
+  return page.evaluate(async ({name, b64, type}) => {
+    const data = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    const form = new FormData();
+    form.append('file', new Blob([data], {type}), name);
+    const r = await fetch('api/images', {method: 'POST', body: form});
+    const text = await r.text();
+    return {status: r.status, body: text ? JSON.parse(text) : null};
+  }, {name, b64: Buffer.from(bytes).toString('base64'), type});
+}
+
+// The key tool, on the running server's data directory (docs/SECURITY.md).
+function ditherKeys(...args) {
+  const r = spawnSync(DITHER_KEYS, args, {env: {...process.env, DITHER_DATA_DIR: dataDir},
+                                         encoding: 'utf8', timeout: 30000 * SLOW});
+  assert.equal(r.status, 0, `dither-keys ${args.join(' ')} failed: ${r.error || ''}${r.stderr}`);
+  return r.stdout;
+}
+
+// Chooses the API key on the page: "Use an API key", paste, Use.
+async function useKey(page, key) {
+  await page.locator('#key-box > summary').click();
+  await page.fill('#api-key', key);
+  await page.locator('#key-use').click();
 }
 
 async function screenshot(page, name) {
@@ -118,6 +164,7 @@ function colours(bytes) {
 before(async () => {
   assert.ok(DITHERD && fs.existsSync(DITHERD), 'DITHERD must name the ditherd binary');
   assert.ok(PHOTO && fs.existsSync(PHOTO), 'E2E_PHOTO must name a photo');
+  assert.ok(fs.existsSync(DITHER_KEYS), `dither-keys must be next to ditherd (${DITHER_KEYS})`);
   fs.mkdirSync(OUT, {recursive: true});
   for (const f of fs.readdirSync(OUT)) if (f.endsWith('.png')) fs.rmSync(path.join(OUT, f));
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dither-e2e-'));
@@ -178,6 +225,16 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     assert.match(response.headers()['content-security-policy'], /default-src 'none'/);
     await page.getByText('No images yet').waitFor();
     assert.equal(await page.title(), 'Dither');
+    // The page made this browser a session of its own, and says so.
+    const cookie = (await context.cookies()).find((c) => c.name === 'dither_session');
+    assert.ok(cookie, 'GET / set no dither_session cookie');
+    assert.equal(cookie.httpOnly, true);
+    assert.equal(cookie.sameSite, 'Lax');
+    const me = (await pageApi(page, 'api/me')).body;
+    assert.equal(me.via, 'session');
+    await page.locator('#who-text', {hasText: 'This browser\'s images (session'}).waitFor();
+    assert.equal(await page.textContent('#who-text'),
+                 `This browser's images (session ${me.owner.replace(/^session:/, '')})`);
     await screenshot(page, 'empty');
   });
 
@@ -207,7 +264,7 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     await uploads.filter({hasText: photoName}).getByText(/e-?mail|address/i).waitFor();
     assert.equal(await uploads.locator('[role="alert"]').count(), 5);
 
-    const listed = await api('api/images');
+    const listed = await pageApi(page, 'api/images');
     assert.equal(listed.body.items.length, 0, 'a rejected upload was stored');
     await screenshot(page, 'rejections');
     await assertAccessible(page, 'the gallery with rejected uploads');
@@ -228,15 +285,21 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     await card.locator('.badge.FINISHED').waitFor({timeout: 60000 * SLOW});
     await row.getByText('Uploaded and dithered').waitFor();
     uuid = (await card.locator('a').getAttribute('href')).split('/').pop();
-    const record = await api(`api/images/${uuid}`);
+    const record = await pageApi(page, `api/images/${uuid}`);
     assert.equal(record.body.status, 'FINISHED');
+    // Files are reached only through the signed links of the API's answers.
+    assert.match(record.body.url, /\/files\/originals\/[^?]+\?(.+&)?sig=/);
+    assert.match(record.body.url, /[?&]expires=\d+/);
+    assert.equal((await fetch(record.body.url)).status, 200);
+    assert.equal((await fetch(record.body.url.split('?')[0])).status, 403, 'an unsigned link opened a file');
     // The card shows the gateway's preview, not the 1600-px original.
     await page.waitForFunction(() => {
       const i = document.querySelector('#gallery li img');
       return i && i.complete && i.naturalWidth > 0;
     });
     const thumb = await card.locator('img').evaluate((i) => ({src: i.src, w: i.naturalWidth, h: i.naturalHeight}));
-    assert.match(thumb.src, /\/thumbnails\/originals\//);
+    assert.match(thumb.src, /\/thumbnails\/originals\/[^?]+\?/);
+    assert.equal(new URL(thumb.src).search, new URL(record.body.url).search, 'the thumbnail is not signed as its file');
     assert.deepEqual([thumb.w, thumb.h], [400, 250]);
     await screenshot(page, 'finished');
     await assertAccessible(page, 'the gallery');
@@ -271,7 +334,7 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     await page.waitForFunction((id) => document.getElementById('cmp-dither').alt.startsWith(`Dither #${id}`), requested);
     await page.waitForFunction(() => document.getElementById('cmp-dither').complete &&
                                      document.getElementById('cmp-dither').naturalWidth > 0);
-    const dither = (await api(`api/dithers/${uuid}`)).body.items.find((d) => d.id === requested);
+    const dither = (await pageApi(page, `api/dithers/${uuid}`)).body.items.find((d) => d.id === requested);
     assert.equal(dither.palette, 'ega');
     assert.equal(dither.algorithm, 'atkinson');
     await screenshot(page, 'new-dither');
@@ -342,7 +405,7 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     const bytes = fs.readFileSync(file);
     assert.ok(isPng(bytes), 'the download is not a PNG');
     const {png, set} = colours(bytes);
-    const record = await api(`api/images/${uuid}`);
+    const record = await pageApi(page, `api/images/${uuid}`);
     assert.equal(png.width, record.body.width);
     assert.equal(png.height, record.body.height);
     const stray = [...set].filter((c) => !EGA.has(c));
@@ -351,7 +414,7 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     fs.rmSync(file);
 
     // And the automatic one: the prototype's 8 colours.
-    const auto = (await api(`api/dithers/${uuid}`)).body.items.find((d) => d.source === 'auto');
+    const auto = (await pageApi(page, `api/dithers/${uuid}`)).body.items.find((d) => d.source === 'auto');
     const autoItem = page.locator(`#dithers li[data-id="${auto.id}"]`);
     const [second] = await Promise.all([page.waitForEvent('download'),
                                         autoItem.getByRole('link', {name: /Download/}).click()]);
@@ -363,6 +426,7 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     const phone = await browser.newContext({viewport: {width: 390, height: 844}, deviceScaleFactor: 2,
                                             isMobile: true, hasTouch: true});
     phone.setDefaultTimeout(30000 * SLOW);
+    await phone.addCookies(await context.cookies());  // the same browser session, another screen
     const small = await phone.newPage();
     const phoneSeen = watch(small);
     await small.goto(base);
@@ -387,29 +451,29 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
   });
 
   await t.test('delete a dither, then the image', async () => {
-    const url = (await api(`api/dithers/${uuid}`)).body.items.find((d) => d.id === requested).url_dither;
+    const url = (await pageApi(page, `api/dithers/${uuid}`)).body.items.find((d) => d.id === requested).url_dither;
     await page.locator(`#dithers li[data-id="${requested}"]`).getByRole('button', {name: /Delete/}).click();
     await page.locator(`#dithers li[data-id="${requested}"]`).waitFor({state: 'detached'});
     assert.equal(await page.locator('#dithers li').count(), 1);
     assert.equal((await fetch(url)).status, 404);
-    await waitFor(async () => (await api(`api/images/${uuid}`)).body.dithers.length === 1, 'the summary to go');
+    await waitFor(async () => (await pageApi(page, `api/images/${uuid}`)).body.dithers.length === 1, 'the summary to go');
     await screenshot(page, 'dither-deleted');
 
     await page.click('#delete-image');
     await page.locator('#gallery-view').waitFor();
     await page.getByText('No images yet').waitFor();
     assert.equal(await page.locator('#gallery li').count(), 0);
-    assert.equal((await api(`api/images/${uuid}`)).status, 404);
-    await waitFor(async () => (await api(`api/dithers/${uuid}`)).status === 404, 'the dithers to go');
+    assert.equal((await pageApi(page, `api/images/${uuid}`)).status, 404);
+    await waitFor(async () => (await pageApi(page, `api/dithers/${uuid}`)).status === 404, 'the dithers to go');
     await screenshot(page, 'deleted');
   });
 
   await t.test('paging: newest first, older ones on request, new ones arrive by themselves', async () => {
-    // 25 small images through the API (one more than a page), then one more while the page is open.
+    // 25 small images through the API (one more than a page), then one more while the page is open;
+    // sent from the page's browser (its session owns them).
     for (let i = 0; i < 25; i++) {
-      const form = new FormData();
-      form.append('file', new Blob([greyPng(64, 48, 8 + i * 9)], {type: 'image/png'}), `grey-${String(i).padStart(2, '0')}.png`);
-      assert.equal((await fetch(new URL('api/images', base), {method: 'POST', body: form})).status, 201);
+      const sent = await pageUpload(page, `grey-${String(i).padStart(2, '0')}.png`, greyPng(64, 48, 8 + i * 9));
+      assert.equal(sent.status, 201);
     }
     await page.reload();
     const names = () => page.$$eval('#gallery li .name', (ns) => ns.map((n) => n.textContent));
@@ -421,9 +485,7 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     assert.equal((await names())[24], 'grey-00.png');
     await page.getByRole('button', {name: 'Show older images'}).waitFor({state: 'hidden'});
 
-    const form = new FormData();
-    form.append('file', new Blob([greyPng(64, 48, 250)], {type: 'image/png'}), 'grey-late.png');
-    assert.equal((await fetch(new URL('api/images', base), {method: 'POST', body: form})).status, 201);
+    assert.equal((await pageUpload(page, 'grey-late.png', greyPng(64, 48, 250))).status, 201);
     await page.locator('#gallery li').nth(25).waitFor();
     assert.equal((await names())[0], 'grey-late.png');
     await page.locator('#gallery li', {hasText: 'grey-late.png'}).locator('.badge.FINISHED').waitFor();
@@ -435,6 +497,161 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     assert.deepEqual(seen.errors, []);
   });
   await context.close();
+});
+
+test('owners: each browser sees its own images, an API key the same ones everywhere', async (t) => {
+  const contexts = [];
+  const open = async () => {
+    const context = await browser.newContext({viewport: {width: 1280, height: 900}});
+    context.setDefaultTimeout(30000 * SLOW);
+    contexts.push(context);
+    const page = await context.newPage();
+    return {context, page, seen: watch(page)};
+  };
+  const a = await open();
+  const b = await open();
+  const cardUuid = async (page, name) =>
+    (await page.locator('#gallery li', {hasText: name}).locator('a').getAttribute('href')).split('/').pop();
+  let mine;
+  let key;
+  let keyId;
+
+  await t.test('without a session or a key the API answers 401', async () => {
+    const anonymous = await api('api/images');
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.body.error.code, 'unauthorized');
+    assert.equal((await api('api/me')).status, 401);
+  });
+
+  await t.test('two browsers do not see each other\'s images', async () => {
+    await a.page.goto(base);
+    await b.page.goto(base);
+    const meA = (await pageApi(a.page, 'api/me')).body;
+    const meB = (await pageApi(b.page, 'api/me')).body;
+    assert.equal(meA.via, 'session');
+    assert.equal(meB.via, 'session');
+    assert.notEqual(meA.owner, meB.owner);
+    for (const x of [a, b]) {
+      await x.page.getByText('No images yet').waitFor();
+      await x.page.locator('#who-text', {hasText: 'This browser\'s images'}).waitFor();
+    }
+    assert.match(await a.page.textContent('#who-text'), new RegExp(meA.owner.replace(/^session:/, '')));
+
+    await a.page.locator('#files').setInputFiles({name: 'mine.png', mimeType: 'image/png', buffer: greyPng(64, 48, 100)});
+    await a.page.locator('#gallery li', {hasText: 'mine.png'}).locator('.badge.FINISHED').waitFor({timeout: 60000 * SLOW});
+    mine = await cardUuid(a.page, 'mine.png');
+
+    // B: an empty gallery, and A's image is as unknown as one that never existed.
+    await b.page.reload();
+    await b.page.getByText('No images yet').waitFor();
+    assert.equal((await pageApi(b.page, 'api/images')).body.items.length, 0);
+    const got = await pageApi(b.page, `api/images/${mine}`);
+    assert.equal(got.status, 404);
+    assert.equal(got.body.error.code, 'not_found');
+    assert.equal((await pageApi(b.page, `api/dithers/${mine}`)).status, 404);
+    assert.equal((await pageApi(b.page, `api/images/${mine}`, {method: 'DELETE'})).status, 404);
+    await b.page.goto(`${base}#/images/${mine}`);
+    await b.page.locator('#not-found-view').waitFor();
+    await screenshot(b.page, 'owner-b-not-found');
+    // Nothing of A's changed.
+    assert.equal((await pageApi(a.page, `api/images/${mine}`)).status, 200);
+    await a.page.reload();
+    await a.page.locator('#gallery li', {hasText: 'mine.png'}).waitFor();
+    assert.equal(await a.page.locator('#gallery li').count(), 1);
+    await screenshot(a.page, 'owner-a');
+  });
+
+  await t.test('the same API key in two browsers shows the same images', async () => {
+    const out = ditherKeys('create', '--name', 'e2e');
+    key = (/dk_[A-Za-z0-9_-]+/.exec(out) || [])[0];
+    assert.ok(key, `dither-keys printed no key: ${out}`);
+    keyId = key.split('_')[1];
+    const whoKey = `Images of key e2e (${keyId}), owner key:${keyId}`;
+
+    // A: the key's images (none yet) instead of its session's; then an upload.
+    await useKey(a.page, key);
+    await a.page.locator('#who-text', {hasText: 'Images of key e2e'}).waitFor();
+    assert.equal(await a.page.textContent('#who-text'), whoKey);
+    await a.page.getByText('No images yet').waitFor();
+    assert.equal(await a.page.locator('#gallery li').count(), 0);
+    assert.equal(await a.page.evaluate(() => localStorage.getItem('dither.api_key')), key);
+    assert.equal(await a.page.inputValue('#api-key'), '', 'the key stays in the field');
+    await a.page.locator('#files').setInputFiles({name: 'shared.png', mimeType: 'image/png', buffer: greyPng(64, 48, 180)});
+    await a.page.locator('#gallery li', {hasText: 'shared.png'}).locator('.badge.FINISHED').waitFor({timeout: 60000 * SLOW});
+    const shared = await cardUuid(a.page, 'shared.png');
+    await screenshot(a.page, 'key-a');
+
+    // B, with the same key: the same image, and it opens.
+    await useKey(b.page, key);
+    await b.page.locator('#who-text', {hasText: 'Images of key e2e'}).waitFor();
+    assert.equal(await b.page.textContent('#who-text'), whoKey);
+    await b.page.locator('#gallery li', {hasText: 'shared.png'}).waitFor();
+    assert.equal(await b.page.locator('#gallery li').count(), 1);
+    assert.equal(await cardUuid(b.page, 'shared.png'), shared);
+    const withKey = await pageApi(b.page, `api/images/${shared}`, {headers: {Authorization: `Bearer ${key}`}});
+    assert.equal(withKey.status, 200);
+    assert.equal((await pageApi(b.page, `api/images/${shared}`)).status, 404, 'B\'s session reaches the key\'s image');
+    await b.page.locator('#gallery li a', {hasText: 'shared.png'}).click();
+    await b.page.locator('#dithers li .badge.FINISHED').first().waitFor();
+    await b.page.waitForFunction(() => document.getElementById('cmp-dither').naturalWidth > 0);
+    // The key is kept across a reload.
+    await b.page.reload();
+    await b.page.locator('#who-text', {hasText: 'Images of key e2e'}).waitFor();
+    await b.page.locator('#image-title', {hasText: 'shared.png'}).waitFor();
+    await screenshot(b.page, 'key-b');
+    await assertAccessible(b.page, 'the image page with a key');
+  });
+
+  await t.test('stop using the key; a wrong key and a revoked one are explained', async () => {
+    await a.page.locator('#stop-key').click();
+    await a.page.locator('#who-text', {hasText: 'This browser\'s images'}).waitFor();
+    await a.page.locator('#gallery li', {hasText: 'mine.png'}).waitFor();
+    assert.equal(await a.page.locator('#gallery li').count(), 1);
+    assert.equal(await a.page.evaluate(() => localStorage.getItem('dither.api_key')), null);
+
+    // A mistyped key changes nothing.
+    const wrong = key.slice(0, -1) + (key.endsWith('A') ? 'B' : 'A');
+    await useKey(a.page, wrong);
+    await a.page.locator('#key-message.error', {hasText: 'not accepted'}).waitFor();
+    assert.match(await a.page.textContent('#who-text'), /^This browser's images/);
+    assert.equal(await a.page.evaluate(() => localStorage.getItem('dither.api_key')), null);
+    await screenshot(a.page, 'key-refused');
+    await assertAccessible(a.page, 'the key form with a refused key');
+    await a.page.fill('#api-key', '');
+
+    // Revoked while B uses it: B is told, and can go back to its own images.
+    ditherKeys('revoke', keyId);
+    await b.page.reload();
+    const problem = b.page.locator('#auth-problem');
+    await problem.getByText('no longer accepted').waitFor();
+    await screenshot(b.page, 'key-revoked');
+    await assertAccessible(b.page, 'the page with a revoked key');
+    await problem.getByRole('button', {name: 'Stop using the key'}).click();
+    await b.page.locator('#who-text', {hasText: 'This browser\'s images'}).waitFor();
+    await b.page.getByText('No images yet').waitFor();
+    assert.equal(await problem.isHidden(), true);
+  });
+
+  await t.test('forget this browser: a new, empty session', async () => {
+    const before = (await pageApi(a.page, 'api/me')).body.owner;
+    await Promise.all([a.page.waitForEvent('load'),
+                       a.page.getByRole('button', {name: 'Forget this browser'}).click()]);
+    await a.page.locator('#who-text', {hasText: 'This browser\'s images'}).waitFor();
+    await a.page.getByText('No images yet').waitFor();
+    const now = (await pageApi(a.page, 'api/me')).body;
+    assert.equal(now.via, 'session');
+    assert.notEqual(now.owner, before);
+    assert.equal((await pageApi(a.page, `api/images/${mine}`)).status, 404);
+    await screenshot(a.page, 'forgotten');
+  });
+
+  await t.test('nothing but the gateway was asked for anything, and no script error', () => {
+    for (const x of [a, b]) {
+      assert.deepEqual(x.seen.external, []);
+      assert.deepEqual(x.seen.errors, []);
+    }
+  });
+  for (const context of contexts) await context.close();
 });
 
 test('ditherd stops cleanly, with no sanitizer report', async () => {
