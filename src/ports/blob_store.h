@@ -28,7 +28,8 @@ class BlobStore {
   // kNotFound when the key does not exist.
   virtual Result<std::vector<uint8_t>> get(const ObjectKey& key) = 0;
   virtual Status remove(const ObjectKey& key) = 0;
-  // The public URL under which clients fetch the object.
+  // The URL under which clients fetch the object; it ends with "/" + the key. Where the gateway
+  // serves the store, the answers sign it (docs/SECURITY.md).
   virtual std::string public_url(const ObjectKey& key) const = 0;
   // Every key that starts with `prefix` (for sweeping orphans); may be slow.
   virtual Result<std::vector<ObjectKey>> list(std::string_view prefix) = 0;

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "adapters/s3/curl_client.h"
+#include "common/crypto.h"
 
 namespace dither {
 namespace {
@@ -119,7 +120,7 @@ CloudinaryBlobStore::CloudinaryBlobStore(CloudinaryOptions options) : options_(s
   const std::string cloud = curl::uri_encode(options_.cloud_name, false);
   api_url_ = options_.api_base + "/v1_1/" + cloud + "/" + std::string(kResourceType) + "/";
   delivery_url_ =
-      options_.delivery_base + "/" + cloud + "/" + std::string(kResourceType) + "/upload/";
+      options_.delivery_base + "/" + cloud + "/" + std::string(kResourceType) + "/authenticated/";
   client_ = std::make_unique<curl::Client>(curl::ClientOptions{.timeout = options_.timeout});
 }
 
@@ -179,7 +180,11 @@ Status CloudinaryBlobStore::put(const ObjectKey& key, std::span<const uint8_t> b
   }
   const std::string_view file_name = std::string_view(key.value).substr(key.value.rfind('/') + 1);
   Result<curl::Response> response =
-      post("upload", {{"public_id", key.value}, {"overwrite", "true"}, {"invalidate", "true"}},
+      post("upload",
+           {{"public_id", key.value},
+            {"type", "authenticated"},
+            {"overwrite", "true"},
+            {"invalidate", "true"}},
            bytes, file_name, content_type.empty() ? kDefaultContentType : content_type);
   if (!response) return response.error();
   if (response->status != 200) return error_of("upload of " + key.value, *response);
@@ -209,7 +214,8 @@ Result<std::vector<uint8_t>> CloudinaryBlobStore::get(const ObjectKey& key) {
 Status CloudinaryBlobStore::remove(const ObjectKey& key) {
   if (!is_valid_object_key(key.value)) return invalid_key(key);
   Result<curl::Response> response =
-      post("destroy", {{"public_id", key.value}, {"invalidate", "true"}}, {}, "", "");
+      post("destroy", {{"public_id", key.value}, {"type", "authenticated"}, {"invalidate", "true"}},
+           {}, "", "");
   if (!response) return response.error();
   if (response->status != 200) return error_of("destroy of " + key.value, *response);
   const std::string result = json_string(response->text(), "result", "");
@@ -219,7 +225,17 @@ Status CloudinaryBlobStore::remove(const ObjectKey& key) {
 }
 
 std::string CloudinaryBlobStore::public_url(const ObjectKey& key) const {
-  return delivery_url_ + curl::uri_encode(key.value, /*keep_slash=*/true);
+  return delivery_url_ + cloudinary_delivery_signature(key.value, options_.api_secret) + "/" +
+         curl::uri_encode(key.value, /*keep_slash=*/true);
+}
+
+std::string cloudinary_delivery_signature(std::string_view public_id, std::string_view api_secret) {
+  const std::string hex = curl::sha1_hex(std::string(public_id) + std::string(api_secret));
+  std::string digest;
+  for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+    digest.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  }
+  return "s--" + base64url(digest).substr(0, 8) + "--";
 }
 
 Result<std::vector<ObjectKey>> CloudinaryBlobStore::list(std::string_view /*prefix*/) {

@@ -1,10 +1,14 @@
 // BlobStore adapter: Cloudinary (a hosted media service), for the distributed mode.
 //
 // Writes go through the signed Upload API (POST <api_base>/v1_1/<cloud>/raw/upload, then
-// .../raw/destroy to remove); reads and public URLs are delivery URLs,
-// <delivery_base>/<cloud>/raw/upload/<public_id>. Requests are signed as Cloudinary documents:
-// the parameters except file, cloud_name, resource_type and api_key, sorted by name, joined as
-// k=v with '&', followed by the API secret, hashed with SHA-1 (cloudinary_signature()).
+// .../raw/destroy to remove); reads and public URLs are signed delivery URLs,
+// <delivery_base>/<cloud>/raw/authenticated/s--<signature>--/<public_id>. Files are private
+// (docs/SECURITY.md): they are uploaded as `type=authenticated`, which Cloudinary delivers only
+// with the URL's signature (the first 8 characters of base64url(SHA-1(public_id + API secret)),
+// cloudinary_delivery_signature()); such URLs do not expire (expiring tokens are a paid add-on).
+// Requests are signed as Cloudinary documents: the parameters except file, cloud_name,
+// resource_type and api_key, sorted by name, joined as k=v with '&', followed by the API secret,
+// hashed with SHA-1 (cloudinary_signature()).
 //
 // Key mapping: the public_id is the ObjectKey itself ("dithers/<uuid>/7.png"; the slashes are
 // Cloudinary folders), stored as resource type "raw". Raw keeps the file byte for byte and keeps
@@ -22,7 +26,7 @@
 //   CloudinaryBlobStore blobs({.cloud_name = "demo", .api_key = "...", .api_secret = "..."});
 //   blobs.put(ObjectKey{"originals/x.png"}, bytes, "image/png");
 //   blobs.public_url(ObjectKey{"originals/x.png"});
-//       // https://res.cloudinary.com/demo/raw/upload/originals/x.png
+//       // https://res.cloudinary.com/demo/raw/authenticated/s--<sig>--/originals/x.png
 //
 // Errors: unreachable, timeouts, 5xx and rate limiting (420/429) are kUnavailable; rejected
 // credentials (401/403) and other refusals are kInternal with Cloudinary's message.
@@ -33,6 +37,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -57,6 +62,10 @@ struct CloudinaryOptions {
 // Cloudinary's signature of a request's parameters (name, value): those named file, cloud_name,
 // resource_type, api_key or signature are left out, the rest sorted by name and joined as
 // "a=1&b=2", the secret appended, and the whole hashed: lower-case hex SHA-1.
+// The delivery URL's signature component of an authenticated asset: "s--" + the first 8
+// characters of base64url(SHA-1(public_id + api_secret)) + "--".
+std::string cloudinary_delivery_signature(std::string_view public_id, std::string_view api_secret);
+
 std::string cloudinary_signature(std::vector<std::pair<std::string, std::string>> params,
                                  std::string_view api_secret);
 

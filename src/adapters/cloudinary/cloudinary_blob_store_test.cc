@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "adapters/s3/curl_client.h"
+#include "common/crypto.h"
 #include "http/multipart.h"
 #include "http/testing.h"
 #include "ports/testing/blob_store_contract.h"
@@ -113,7 +114,7 @@ class FakeCloudinary {
     http::Router router;
     router.add(http::Verb::post, "/v1_1/{cloud}/{type}/{action}",
                [this](const http::RequestContext& c) { return api(c); });
-    router.add(http::Verb::get, "/res/{cloud}/{type}/upload/{public_id...}",
+    router.add(http::Verb::get, "/res/{cloud}/{type}/authenticated/{signature}/{public_id...}",
                [this](const http::RequestContext& c) { return deliver(c); });
     return router;
   }
@@ -160,6 +161,9 @@ class FakeCloudinary {
     }
     const std::string public_id = fields["public_id"];
     if (public_id.empty()) return cloudinary_error(400, "Missing required parameter - public_id");
+    if (fields["type"] != "authenticated") {
+      return cloudinary_error(400, "this double keeps authenticated (private) assets only");
+    }
 
     std::lock_guard lock(mutex_);
     if (c.param("action") == "upload") {
@@ -183,7 +187,17 @@ class FakeCloudinary {
     ++requests_;
     if (fail_with_ != 0) return cloudinary_error(fail_with_, "injected failure");
     std::lock_guard lock(mutex_);
-    const auto it = stored_.find(std::string(c.param("public_id")));
+    const std::string public_id(c.param("public_id"));
+    // Authenticated delivery: the signature, computed here on its own from the documentation.
+    const std::string hex = curl::sha1_hex(public_id + std::string(kSecret));
+    std::string digest;
+    for (size_t i = 0; i + 1 < hex.size(); i += 2) {
+      digest.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    }
+    if (c.param("signature") != "s--" + base64url(digest).substr(0, 8) + "--") {
+      return json(401, "");
+    }
+    const auto it = stored_.find(public_id);
     if (c.param("cloud") != kCloud || c.param("type") != "raw" || it == stored_.end()) {
       return json(404, "");
     }
@@ -226,16 +240,34 @@ TEST_F(CloudinaryTest, UploadSendsTheDocumentedSignedParameters) {
   EXPECT_EQ(fields.at("overwrite"), "true");
   EXPECT_EQ(fields.at("invalidate"), "true");
   EXPECT_EQ(fields.at("api_key"), kApiKey);
+  EXPECT_EQ(fields.at("type"), "authenticated") << "files are private (docs/SECURITY.md)";
   EXPECT_EQ(fields.at("signature").size(), 40u);
-  EXPECT_EQ(fields.size(), 6u) << "public_id overwrite invalidate timestamp api_key signature";
+  EXPECT_EQ(fields.size(), 7u) << "public_id type overwrite invalidate timestamp api_key signature";
+}
+
+TEST_F(CloudinaryTest, DeliveryUrlsAreSignedAndAnAlteredOneIsRefused) {
+  ASSERT_TRUE(store_.put(ObjectKey{"originals/s.png"}, bytes_of("PNG"), "image/png").ok());
+  const std::string url = store_.public_url(ObjectKey{"originals/s.png"});
+  const std::string sig = cloudinary_delivery_signature("originals/s.png", kSecret);
+  EXPECT_EQ(sig.size(), 13u);
+  EXPECT_NE(url.find("/authenticated/" + sig + "/originals/s.png"), std::string::npos) << url;
+  EXPECT_TRUE(store_.get(ObjectKey{"originals/s.png"}).ok());
+  // Another secret signs differently: the double (as Cloudinary) refuses that URL.
+  CloudinaryOptions other = fake_.options();
+  other.api_secret = "another-secret";
+  CloudinaryBlobStore wrong(other);
+  EXPECT_NE(wrong.public_url(ObjectKey{"originals/s.png"}), url);
+  EXPECT_FALSE(wrong.get(ObjectKey{"originals/s.png"}).ok());
 }
 
 TEST_F(CloudinaryTest, PublicUrlIsTheRawDeliveryUrl) {
   EXPECT_EQ(store_.public_url(ObjectKey{"originals/a.png"}),
-            fake_.base() + "/res/dither-test/raw/upload/originals/a.png");
+            fake_.base() + "/res/dither-test/raw/authenticated/" +
+                cloudinary_delivery_signature("originals/a.png", kSecret) + "/originals/a.png");
   CloudinaryBlobStore defaults({.cloud_name = "demo", .api_key = "k", .api_secret = "s"});
   EXPECT_EQ(defaults.public_url(ObjectKey{"dithers/u/1.gif"}),
-            "https://res.cloudinary.com/demo/raw/upload/dithers/u/1.gif");
+            "https://res.cloudinary.com/demo/raw/authenticated/" +
+                cloudinary_delivery_signature("dithers/u/1.gif", "s") + "/dithers/u/1.gif");
   EXPECT_EQ(defaults.name(), "cloudinary");
 }
 

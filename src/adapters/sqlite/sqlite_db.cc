@@ -119,7 +119,8 @@ std::unique_ptr<Connection> Connection::open(const std::string& path, Mode mode,
       }
     }
     // FULL: the WAL is synced at every commit, so an acknowledged write survives power loss too.
-    connection->exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+    // secure_delete: deleted rows are overwritten with zeros, not left in free pages.
+    connection->exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;");
   }
   return connection;
 }
@@ -334,5 +335,17 @@ Database::ReaderLease::~ReaderLease() {
 void Database::ReaderLease::begin() { connection_->prepare("BEGIN").run(); }
 
 void Database::ReaderLease::end() { connection_->prepare("COMMIT").run(); }
+
+Status Database::forget_erased() {
+  if (path_ == ":memory:") return {};
+  return guarded<void>([&] {
+    std::lock_guard lock(writer_mutex_);
+    auto st = writer_->prepare("PRAGMA wal_checkpoint(TRUNCATE)");
+    if (st.step() && st.column_int(0) != 0) {
+      throw SqliteError(make_error(ErrorKind::kUnavailable,
+                                   "sqlite: the WAL of '" + path_ + "' is busy; not truncated"));
+    }
+  });
+}
 
 }  // namespace dither::sqlite

@@ -203,6 +203,12 @@ class Database {
     });
   }
 
+  // Makes what was deleted or overwritten unreadable from the files: the writer runs with
+  // secure_delete (freed pages are zeroed), and this copies the WAL into the database and
+  // truncates it (old page images gone). Call after erasing personal data (docs/SECURITY.md).
+  // kUnavailable when readers kept the WAL busy past the busy timeout.
+  Status forget_erased();
+
   // Runs `fn(Connection&)` in a write transaction on the writer connection.
   template <class Fn>
   auto write(Fn&& fn) {

@@ -329,20 +329,24 @@ Result<DitherRecord> SqliteDitherRepository::delete_dither(const ImageId& uuid, 
 Result<std::vector<DitherRecord>> SqliteDitherRepository::delete_dithers_of(
     const ImageId& uuid, const Message& deleted, bool forget_original,
     std::string_view message_id) {
-  return db_->write([&](Connection& c) -> std::vector<DitherRecord> {
-    if (!sqlite::first_delivery(c, message_id)) return {};
-    auto st = c.prepare(kSelectOfOriginal);
-    st.bind(1, uuid.value);
-    std::vector<DitherRecord> removed = read_dithers(st);
-    if (!removed.empty()) {
-      c.prepare("DELETE FROM dithers WHERE uuid = ?").bind(1, uuid.value).run();
-      sqlite::enqueue_message(c, deleted);
-    }
-    if (forget_original) {
-      c.prepare("DELETE FROM originals WHERE uuid = ?").bind(1, uuid.value).run();
-    }
-    return removed;
-  });
+  Result<std::vector<DitherRecord>> out =
+      db_->write([&](Connection& c) -> std::vector<DitherRecord> {
+        if (!sqlite::first_delivery(c, message_id)) return {};
+        auto st = c.prepare(kSelectOfOriginal);
+        st.bind(1, uuid.value);
+        std::vector<DitherRecord> removed = read_dithers(st);
+        if (!removed.empty()) {
+          c.prepare("DELETE FROM dithers WHERE uuid = ?").bind(1, uuid.value).run();
+          sqlite::enqueue_message(c, deleted);
+        }
+        if (forget_original) {
+          c.prepare("DELETE FROM originals WHERE uuid = ?").bind(1, uuid.value).run();
+        }
+        return removed;
+      });
+  // The original's row held the address: no copy may stay in the files (best effort).
+  if (out && forget_original) (void)db_->forget_erased();
+  return out;
 }
 
 Result<std::vector<OutboxEntry>> SqliteDitherRepository::pending_messages(int limit) {

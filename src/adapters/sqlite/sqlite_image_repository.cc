@@ -198,12 +198,16 @@ Result<Page<ImageRecord>> SqliteImageRepository::list_images(const PageRequest& 
 
 Result<ImageRecord> SqliteImageRepository::delete_image(const ImageId& uuid,
                                                         const Message& deleted) {
-  return db_->write([&](Connection& c) {
+  Result<ImageRecord> removed = db_->write([&](Connection& c) {
     ImageRecord image = read_full_image(c, uuid);
     c.prepare("DELETE FROM images WHERE id = ?").bind(1, image.id).run();  // summaries cascade
     sqlite::enqueue_message(c, deleted);
     return image;
   });
+  // The row held the address: no copy may stay in the files (best effort: a busy WAL is
+  // truncated by a later erasure).
+  if (removed) (void)db_->forget_erased();
+  return removed;
 }
 
 Result<bool> SqliteImageRepository::mark_finished(const ImageId& uuid, const DitherSummary& dither,

@@ -266,10 +266,13 @@ Result<int> SqliteNotificationRepository::count_recent(std::string_view to_hash,
 }
 
 Result<int> SqliteNotificationRepository::erase_image(const ImageId& uuid) {
-  return db_->write([&](Connection& c) {
+  Result<int> erased = db_->write([&](Connection& c) {
     c.prepare(kEraseImage).bind_all(now_millis(), uuid.value).run();
     return c.changes();
   });
+  // No copy of the address may stay in the files (best effort).
+  if (erased) (void)db_->forget_erased();
+  return erased;
 }
 
 Status SqliteNotificationRepository::ping() {

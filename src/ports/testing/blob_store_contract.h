@@ -288,7 +288,9 @@ TEST_P(BlobStoreContract, ConcurrentPutsAndGetsFromEightThreads) {
   }
 }
 
-TEST_P(BlobStoreContract, PublicUrlIsOnePrefixPlusTheKey) {
+// The URL ends with the key after a '/'; what comes before may depend on the key (a store's own
+// delivery signature, as Cloudinary's authenticated assets have).
+TEST_P(BlobStoreContract, PublicUrlEndsWithTheKey) {
   const ObjectKey a = key("originals/a.png");
   const ObjectKey b = key("dithers/u/7.webp");
   const std::string url_a = store_->public_url(a);
@@ -298,7 +300,7 @@ TEST_P(BlobStoreContract, PublicUrlIsOnePrefixPlusTheKey) {
   const std::string base = url_a.substr(0, url_a.size() - a.value.size());
   EXPECT_FALSE(base.empty());
   EXPECT_TRUE(base.ends_with('/')) << base;
-  EXPECT_EQ(url_b.substr(0, url_b.size() - b.value.size()), base);
+  EXPECT_NE(url_a, url_b);
   EXPECT_TRUE(base.starts_with("http://") || base.starts_with("https://") || base.starts_with("/"))
       << base;
   EXPECT_FALSE(store_->name().empty());
