@@ -145,5 +145,52 @@ TEST(Config, MailSettings) {
   EXPECT_FALSE(load({{"SMTP_VERIFY_TLS", "maybe"}}).ok());
 }
 
+TEST(Config, SecuritySettingsAndTheirSecretsHidden) {
+  Result<Config> defaults = load({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_EQ(defaults->security.link_ttl_seconds, 3600);
+  EXPECT_EQ(defaults->security.mail_link_ttl_seconds, 7 * 86400);
+  EXPECT_EQ(defaults->security.mail_max_per_hour, 10);
+  EXPECT_EQ(defaults->security.session_lifetime_days, 30);
+  EXPECT_EQ(defaults->security.auth_cache_seconds, 0) << "SQLite: revocation at once";
+  EXPECT_TRUE(defaults->security.link_keys.empty()) << "generated into the data directory";
+  Result<Config> pg = load({{"POSTGRES_HOST", "db"}});
+  ASSERT_TRUE(pg.ok());
+  EXPECT_EQ(pg->security.auth_cache_seconds, 5);
+
+  const std::string key_a(40, 'a');
+  const std::string key_b(32, 'b');
+  Result<Config> c = load({{"LINK_SIGNING_KEYS", key_a + ", " + key_b},
+                           {"API_KEY_PEPPER", std::string(32, 'p')},
+                           {"SERVICE_TOKEN", std::string(32, 't')},
+                           {"MAIL_MAX_PER_HOUR", "0"},
+                           {"ALLOWED_HOSTS", "dither.example, cdn.example:8443"},
+                           {"AUTH_CACHE_SECONDS", "2"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->security.link_keys, (std::vector<std::string>{key_a, key_b}));
+  EXPECT_EQ(c->security.mail_max_per_hour, 0);
+  EXPECT_EQ(c->security.allowed_hosts,
+            (std::vector<std::string>{"dither.example", "cdn.example:8443"}));
+  EXPECT_EQ(c->security.auth_cache_seconds, 2);
+  for (const auto& [name, value] : describe(*c)) {
+    EXPECT_EQ(value.find("aaaa"), std::string::npos) << name;
+    EXPECT_EQ(value.find("bbbb"), std::string::npos) << name;
+    EXPECT_EQ(value.find("pppp"), std::string::npos) << name;
+    EXPECT_EQ(value.find("tttt"), std::string::npos) << name;
+  }
+  for (const auto& [name, value] :
+       std::map<std::string, std::string>{{"LINK_SIGNING_KEYS", "short"},
+                                          {"API_KEY_PEPPER", "short"},
+                                          {"SERVICE_TOKEN", "short"},
+                                          {"LINK_TTL_SECONDS", "10"},
+                                          {"MAIL_MAX_PER_HOUR", "-1"},
+                                          {"SESSION_LIFETIME_DAYS", "0"}}) {
+    Result<Config> bad = load({{name, value}});
+    ASSERT_FALSE(bad.ok()) << name;
+    EXPECT_NE(bad.error().message.find(name), std::string::npos) << bad.error().message;
+    EXPECT_EQ(bad.error().message.find("short"), std::string::npos) << "a secret is never echoed";
+  }
+}
+
 }  // namespace
 }  // namespace dither

@@ -112,6 +112,7 @@ Response forbidden_unless_admin(const Caller& caller) {
 Access::Access(AccessOptions options) : options_(std::move(options)) {
   secure_ = options_.public_base_url.starts_with("https://");
   public_host_ = authority_of(options_.public_base_url);
+  public_origin_ = (secure_ ? "https://" : "http://") + public_host_;
   for (std::string& h : options_.allowed_hosts) h = lower(h);
 }
 
@@ -238,9 +239,12 @@ Access::Outcome Access::authenticate(const RequestContext& c) {
     const std::string_view site = c.header("Sec-Fetch-Site");
     const std::string_view origin = c.header("Origin");
     const std::string host = lower(c.header("Host"));
+    // Our origins: this request's own (its Host is one of ours, checked before) and
+    // PUBLIC_BASE_URL's (behind a proxy that rewrites Host).
+    const std::string o = lower(origin);
     const bool same_origin =
         !site.empty() ? site == "same-origin"
-                      : (lower(origin) == "http://" + host || lower(origin) == "https://" + host);
+                      : (o == "http://" + host || o == "https://" + host || o == public_origin_);
     if (!same_origin) {
       out.refusal = http::error_response(
           403, "cross_origin",

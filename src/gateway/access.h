@@ -67,7 +67,8 @@ class Access {
 
   AccessOptions options_;
   bool secure_ = false;
-  std::string public_host_;  // lower-case "host" or "host:port" of PUBLIC_BASE_URL
+  std::string public_host_;    // lower-case "host" or "host:port" of PUBLIC_BASE_URL
+  std::string public_origin_;  // "scheme://" + public_host_
 
   struct Cached {
     Caller caller;

@@ -335,6 +335,60 @@ TEST(Server, HandlerExceptionsGive500) {
   }
 }
 
+// No 5xx tells the client what went wrong inside: the message becomes a generic one with the
+// request id (the detail goes to the log); 4xx answers and other bodies pass unchanged.
+TEST(Server, ServerErrorsCarryNoDetail) {
+  Router router;
+  router.add(Verb::get, "/500", [](const RequestContext&) {
+    return error_response(500, "internal", "cannot open /var/lib/secret/db: SQL error near x");
+  });
+  router.add(Verb::get, "/503", [](const RequestContext&) {
+    return error_response(503, "unavailable", "cannot connect to 10.1.2.3:5432");
+  });
+  router.add(Verb::get, "/400", [](const RequestContext&) {
+    return error_response(400, "invalid_argument", "limit must be an integer");
+  });
+  router.add(Verb::get, "/503-health",
+             [](const RequestContext&) { return json_response(503, R"({"status":"degraded"})"); });
+  RunningServer server(std::move(router));
+  RawClient client(server.port());
+  for (const char* path : {"/500", "/503"}) {
+    const RawResponse r = client.exchange(get(path));
+    EXPECT_GE(r.result_int(), 500u) << path;
+    EXPECT_EQ(r.body().find("10.1.2.3"), std::string::npos) << r.body();
+    EXPECT_EQ(r.body().find("/var/lib"), std::string::npos) << r.body();
+    EXPECT_EQ(r.body().find("SQL"), std::string::npos) << r.body();
+    const std::string id(r["X-Request-Id"]);
+    EXPECT_NE(r.body().find("\"request_id\":\"" + id + "\""), std::string::npos) << r.body();
+  }
+  EXPECT_EQ(error_code_of(client.exchange(get("/503"))), "unavailable");
+  EXPECT_NE(client.exchange(get("/400")).body().find("limit must be an integer"),
+            std::string::npos);
+  EXPECT_EQ(client.exchange(get("/503-health")).body(), R"({"status":"degraded"})");
+}
+
+// A service's server refuses every request without the gateway's token, but /health.
+TEST(Server, RequiredHeaderGuardsAllButOpenPaths) {
+  Router router;
+  router.add(Verb::get, "/images", [](const RequestContext&) { return json_response(200, "[]"); });
+  router.add(Verb::get, "/health", [](const RequestContext&) { return json_response(200, "{}"); });
+  ServerOptions options;
+  options.required_header = "X-Service-Token";
+  options.required_value = "0123456789abcdef0123456789abcdef";
+  RunningServer server(std::move(router), options);
+  RawClient client(server.port());
+  const auto with = [](std::string_view token) {
+    return "GET /images HTTP/1.1\r\nHost: x\r\nX-Service-Token: " + std::string(token) + "\r\n\r\n";
+  };
+  EXPECT_EQ(client.exchange(get("/images")).result_int(), 403);
+  EXPECT_EQ(error_code_of(client.exchange(get("/images"))), "forbidden");
+  EXPECT_EQ(client.exchange(with("0123456789abcdef0123456789abcdeX")).result_int(), 403);
+  EXPECT_EQ(client.exchange(with("0123456789abcdef0123456789abcde")).result_int(), 403);
+  EXPECT_EQ(client.exchange(with("0123456789ABCDEF0123456789ABCDEF")).result_int(), 403);
+  EXPECT_EQ(client.exchange(with("0123456789abcdef0123456789abcdef")).result_int(), 200);
+  EXPECT_EQ(client.exchange(get("/health")).result_int(), 200);
+}
+
 TEST(Server, InvalidResponsesGive500) {
   Router router;
   router.add(Verb::get, "/status", [](const RequestContext&) { return json_response(42, "{}"); });

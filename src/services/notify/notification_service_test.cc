@@ -33,11 +33,21 @@ class RecordingSender : public MailSender {
     std::lock_guard lock(mutex_);
     return sent_;
   }
+  Result<int> erase_image(std::string_view uuid) override {
+    std::lock_guard lock(mutex_);
+    erased_.emplace_back(uuid);
+    return 0;
+  }
+  std::vector<std::string> erased() {
+    std::lock_guard lock(mutex_);
+    return erased_;
+  }
 
  private:
   std::mutex mutex_;
   std::vector<Error> failures_;
   std::vector<Mail> sent_;
+  std::vector<std::string> erased_;
 };
 
 Message finished(const ImageId& uuid, int64_t dither_id, std::string_view address) {
@@ -52,6 +62,7 @@ Message finished(const ImageId& uuid, int64_t dither_id, std::string_view addres
   e.palette = "levels:2";
   e.format = "png";
   e.email = std::string(address);
+  e.owner = "alice";
   return make_message("dithers", kDitherUploaded, uuid.value, dither_event_body(e, false));
 }
 
@@ -67,6 +78,10 @@ class Notify : public ::testing::Test {
     options.from = "Dither <dither@example.org>";
     options.max_attempts = 3;
     options.first_backoff = std::chrono::milliseconds{1};
+    options.signer = &signer_;
+    options.link_ttl = std::chrono::hours{24 * 7};
+    options.max_per_hour = 3;
+    options.address_key = "address-key-address-key-address-key";
     service_ = std::make_unique<NotificationService>(*store_, sender_, options);
   }
 
@@ -87,6 +102,7 @@ class Notify : public ::testing::Test {
     return page ? page->items : std::vector<Notification>{};
   }
 
+  LinkSigner signer_{{"link-key-0123456789abcdef0123456789"}, "http://test/files/"};
   RecordingSender sender_;
   std::unique_ptr<NotificationRepository> store_;
   std::unique_ptr<NotificationService> service_;
@@ -152,6 +168,70 @@ TEST_F(Notify, ARefusalOrTheLastAttemptIsFailedWithTheReason) {
 TEST_F(Notify, AMalformedBodyIsAnErrorForTheDeadLetterTopic) {
   Message bad = make_message("dithers", kDitherUploaded, "k", "not json");
   EXPECT_FALSE(service_->on_dither_message(bad).ok());
+}
+
+TEST_F(Notify, MailLinksAreSignedForAWeekAndSaySo) {
+  const ImageId uuid = new_image_id();
+  ASSERT_TRUE(service_->on_dither_message(finished(uuid, 1, "a@example.org")).ok());
+  drain(1);
+  ASSERT_EQ(sender_.sent().size(), 1u);
+  const Mail mail = sender_.sent()[0];
+  const std::string link = "http://test/files/dithers/" + uuid.value + "/1.png?expires=";
+  const size_t at = mail.text.find(link);
+  ASSERT_NE(at, std::string::npos) << mail.text;
+  const int64_t expires = std::stoll(mail.text.substr(at + link.size(), 10));
+  EXPECT_NEAR(static_cast<double>(expires - now_seconds()), 7 * 86400.0, 60.0);
+  const size_t sig = mail.text.find("&sig=", at);
+  ASSERT_NE(sig, std::string::npos);
+  const std::string signature = mail.text.substr(sig + 5, 43);
+  EXPECT_EQ(signer_.verify("dithers/" + uuid.value + "/1.png", std::to_string(expires), signature,
+                           now_seconds()),
+            LinkSigner::Verdict::kValid);
+  EXPECT_NE(mail.text.find("The links work until"), std::string::npos);
+  EXPECT_NE(mail.html.find("The links work until"), std::string::npos);
+  EXPECT_EQ(all()[0].owner, "alice");
+}
+
+TEST_F(Notify, AtMostTheCapPerAddressPerHourTheRestSuppressed) {
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_TRUE(service_->on_dither_message(finished(new_image_id(), i, "Cap@Example.org")).ok());
+  }
+  // Another address has its own budget; the same address in another case is the same one.
+  ASSERT_TRUE(service_->on_dither_message(finished(new_image_id(), 9, "other@example.org")).ok());
+  drain(2);
+  EXPECT_EQ(sender_.sent().size(), 4u);
+  int suppressed = 0;
+  for (const Notification& n : all()) {
+    if (n.status != kNotificationSuppressed) continue;
+    ++suppressed;
+    EXPECT_NE(n.last_error.find("MAIL_MAX_PER_HOUR"), std::string::npos) << n.last_error;
+  }
+  EXPECT_EQ(suppressed, 2);
+  ASSERT_TRUE(service_->on_dither_message(finished(new_image_id(), 6, "cap@example.org")).ok());
+  EXPECT_EQ(all()[0].status, kNotificationSuppressed);
+}
+
+TEST_F(Notify, DeletingTheImageErasesItsAddress) {
+  const ImageId uuid = new_image_id();
+  ASSERT_TRUE(service_->on_dither_message(finished(uuid, 1, "gone@example.org")).ok());
+  ASSERT_TRUE(service_->on_dither_message(finished(new_image_id(), 2, "kept@example.org")).ok());
+  ASSERT_TRUE(
+      service_->on_image_message(make_message("images", kImageDeleted, uuid.value, uuid_body(uuid)))
+          .ok());
+  EXPECT_EQ(sender_.erased(), std::vector<std::string>{uuid.value});
+  for (const Notification& n : all()) {
+    if (n.uuid == uuid) {
+      EXPECT_EQ(n.mail.to, "");
+      EXPECT_EQ(n.mail.text, "");
+      EXPECT_EQ(n.status, kNotificationFailed);
+      EXPECT_EQ(n.last_error, "the image was deleted");
+    } else {
+      EXPECT_EQ(n.mail.to, "kept@example.org");
+    }
+  }
+  drain(1);
+  ASSERT_EQ(sender_.sent().size(), 1u);
+  EXPECT_EQ(sender_.sent()[0].to, "kept@example.org");
 }
 
 }  // namespace
