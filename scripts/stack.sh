@@ -39,8 +39,10 @@ secrets_env() {
       umask 077
       for name in SERVICE_TOKEN LINK_SIGNING_KEYS API_KEY_PEPPER; do
         echo "$name=$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')"
-      done >"$file.tmp"
-      mv "$file.tmp" "$file"
+      done >"$file.$$"
+      # The first writer wins; processes starting together then read the same file.
+      ln "$file.$$" "$file" 2>/dev/null || true
+      rm -f "$file.$$"
     )
   fi
   while IFS='=' read -r name value; do
@@ -115,6 +117,7 @@ up() {
   scripts/infra/kafka.sh start
   scripts/infra/s3.sh start
   scripts/infra/smtp.sh start
+  secrets_env >/dev/null # made once, before the services start side by side
   start upload-service upload-service
   start notification-service notification-service
   local i=0 name

@@ -11,12 +11,18 @@ helpers are the functional suite's (harness.Ditherd).
     stack.infra("kafka", "stop"); stack.infra("kafka", "start")
     messages = stack.read_topic("images")      # with kcat, as a third party
     stack.down()
+
+Every process gets the same secrets (SERVICE_TOKEN, LINK_SIGNING_KEYS, API_KEY_PEPPER; random
+for each Stack, in `stack.secrets`), as processes on several hosts would. The first up() creates
+`stack.key` (owner "tests") and `stack.admin_key` with dither-keys against the stack's PostgreSQL;
+requests send the key as the functional suite's do (harness.Ditherd.request).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -47,6 +53,15 @@ class Stack(harness.Ditherd):
         self.smtp_port = PORT_BASE + 25
         self.notify_port = PORT_BASE + 84
         self.kafka = f"127.0.0.1:{self.kafka_port}"
+        # Shared by every process (docs/SECURITY.md "Secrets"); a test may read them.
+        self.secrets = {
+            "SERVICE_TOKEN": secrets.token_urlsafe(32),
+            "LINK_SIGNING_KEYS": secrets.token_urlsafe(32),
+            "API_KEY_PEPPER": secrets.token_urlsafe(32),
+        }
+        for name, value in self.secrets.items():
+            self.extra_env.setdefault(name, value)
+        self.secrets = {name: self.extra_env[name] for name in self.secrets}
 
     def stack_env(self, **overrides) -> dict:
         env = {k: v for k, v in os.environ.items()
@@ -85,8 +100,37 @@ class Stack(harness.Ditherd):
                         "api-gateway"):
             if not (BIN_DIR / program).is_file():
                 pytest.fail(f"{BIN_DIR / program} is missing: build it (scripts/build.sh release)")
+        # `env` first, alone: it makes the stack directory's secrets file once, before `up`
+        # starts the services side by side (each of them reads it).
+        self.stack_dir.mkdir(parents=True, exist_ok=True)
+        self._script("scripts/stack.sh", "env")
         self._script("scripts/stack.sh", "up")
+        if self.key is None:
+            self._create_test_keys()
         return self
+
+    def service_env(self, **extra) -> dict:
+        """The environment scripts/stack.sh gives its services (PostgreSQL, Kafka, S3, SMTP,
+        the data dir, the secrets), plus `extra`."""
+        r = subprocess.run(["scripts/stack.sh", "env"], cwd=REPO_ROOT, env=self.stack_env(),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        env = self.stack_env()
+        for line in r.stdout.splitlines():
+            name, _, value = line.partition("=")
+            if name:
+                env[name] = value
+        env.update({k: str(v) for k, v in extra.items()})
+        return env
+
+    # ---- keys (dither-keys against the stack's PostgreSQL) --------------------------------
+
+    @property
+    def keys_tool_path(self) -> Path:
+        return BIN_DIR / "dither-keys"
+
+    def keys_environment(self, overrides: dict) -> dict:
+        return self.service_env(**overrides)
 
     def down(self) -> None:
         self._script("scripts/stack.sh", "down")

@@ -12,6 +12,12 @@ sent, a sanitizer report on stderr).
     server.wait_for(record["uuid"], {"FINISHED"})
     server.shutdown()          # SIGTERM; problems() lists anything that looked like a crash
 
+Callers (issue 12, docs/SECURITY.md): the first start() creates two API keys with `dither-keys`
+against the data directory, `server.key` (owner "tests") and `server.admin_key`, and every
+request sends `Authorization: Bearer <server.key>` unless the caller gives its own Authorization
+header (`headers={"Authorization": None}` sends none). `server.as_key(key)`, `server.as_admin()`
+and `server.anonymous()` are views of the same installation that send another key or none.
+
 Environment:
     DITHERD                      path of the binary (default build/release/src/app/ditherd)
     DITHER_TEST_TIMEOUT_SCALE    multiplies every timeout (e.g. 4 for a sanitizer build)
@@ -22,6 +28,7 @@ Environment:
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import random
@@ -40,6 +47,8 @@ import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DITHERD = Path(os.environ.get("DITHERD") or REPO_ROOT / "build/release/src/app/ditherd")
+# The key tool (docs/SECURITY.md), built next to ditherd.
+DITHER_KEYS = DITHERD.parent / "dither-keys"
 TIMEOUT_SCALE = float(os.environ.get("DITHER_TEST_TIMEOUT_SCALE", "1") or "1")
 
 SANITIZER_MARKERS = (
@@ -60,11 +69,18 @@ _CONFIG_PREFIXES = (
 _CONFIG_NAMES = (
     "PUBLIC_BASE_URL", "MAX_UPLOAD_BYTES", "MAX_PIXELS", "AUTO_DITHER", "AUTO_DITHER_OPTIONS",
     "LOG_LEVEL", "GATEWAY_MAX_IN_FLIGHT", "IO_THREADS", "BLOCKING_THREADS",
+    "API_KEY_PEPPER", "LINK_SIGNING_KEYS", "SERVICE_TOKEN", "LINK_TTL_SECONDS", "ALLOWED_HOSTS",
+    "AUTH_CACHE_SECONDS", "SESSION_LIFETIME_DAYS", "GATEWAY_UPSTREAM",
 )
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
+# Message bodies are version 1.x: fields are added within the major version (1.1.0: "owner").
+MESSAGE_VERSION_RE = re.compile(r"^1\.\d+\.\d+$")
 TRACEPARENT_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+# An API key as `dither-keys create` prints it: dk_<id>_<secret>.
+API_KEY_RE = re.compile(r"^dk_(k[0-9a-f]{11})_[A-Za-z0-9_-]{43}$")
 
 IMAGE_STATUSES = {"PENDING", "FINISHED", "FAILED", "DITHER_DELETED"}
 DITHER_STATUSES = {"PENDING", "FINISHED", "FAILED"}
@@ -72,6 +88,17 @@ DITHER_STATUSES = {"PENDING", "FINISHED", "FAILED"}
 
 def scaled(seconds: float) -> float:
     return seconds * TIMEOUT_SCALE
+
+
+def unsigned(url: str) -> str:
+    """A link without its query string (the signature: ?expires=...&sig=...). Records keep the
+    unsigned URL; answers and mails sign it, each with its own expiry."""
+    return url.split("?", 1)[0] if isinstance(url, str) else url
+
+
+def same_file(a: str, b: str) -> bool:
+    """Two links name the same stored object (their signatures may differ)."""
+    return unsigned(a) == unsigned(b)
 
 
 # Test servers listen on ports from here: below the kernel's ephemeral range (32768 and up), where
@@ -129,6 +156,10 @@ def tail(path: Path, chars: int = 6000) -> str:
     return text if len(text) <= chars else "...\n" + text[-chars:]
 
 
+# Ditherd._view_key of an installation itself: it sends its own server.key.
+_OWN_KEY = object()
+
+
 class Run:
     """One lifetime of the process."""
 
@@ -153,6 +184,12 @@ class Ditherd:
         self.port = self.upload_port = self.dither_port = self.notify_port = 0
         self.runs: list[Run] = []
         self._lock = threading.Lock()
+        # API keys made by the first start() (see the module's doc string).
+        self.key: Optional[str] = None
+        self.admin_key: Optional[str] = None
+        self.key_id: Optional[str] = None
+        self.admin_key_id: Optional[str] = None
+        self._view_key = _OWN_KEY  # what this object sends: its own key, another, or none
 
     # ---- process -------------------------------------------------------------------------
 
@@ -200,6 +237,8 @@ class Ditherd:
         for attempt in range(1, attempts + 1):
             if not restart:
                 self.port, self.upload_port, self.dither_port, self.notify_port = free_ports(4)
+            if self.key is None:
+                self._create_test_keys()
             n = len(self.runs) + 1
             stdout = self.workdir / f"ditherd-{n}.stdout.log"
             stderr = self.workdir / f"ditherd-{n}.stderr.log"
@@ -226,6 +265,78 @@ class Ditherd:
                             f"({attempts} attempts); stderr:\n{tail(stderr)}")
             time.sleep(0.5)
         return self
+
+    # ---- keys ----------------------------------------------------------------------------
+
+    @property
+    def keys_tool_path(self) -> Path:
+        return DITHER_KEYS
+
+    def keys_environment(self, overrides: dict) -> dict:
+        """The environment dither-keys runs with: the servers' own (data dir, store, pepper)."""
+        return self.environment(overrides)
+
+    def keys_tool(self, *args: str, check: bool = True, **env) -> subprocess.CompletedProcess:
+        """Runs `dither-keys ARGS...` against this installation's store; with check=True a
+        non-zero exit fails the test."""
+        tool = self.keys_tool_path
+        if not tool.is_file() or not os.access(tool, os.X_OK):
+            pytest.fail(f"dither-keys not found or not executable at {tool}: build it "
+                        "(scripts/build.sh release)")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        r = subprocess.run([str(tool), *args], env=self.keys_environment(env), cwd=self.workdir,
+                           stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=scaled(60))
+        if check and r.returncode != 0:
+            pytest.fail(f"dither-keys {' '.join(args)} exited with {r.returncode}:\n"
+                        f"stdout: {r.stdout[-2000:]}\nstderr: {r.stderr[-2000:]}")
+        return r
+
+    def create_key(self, name: str, owner: Optional[str] = None, admin: bool = False) -> dict:
+        """`dither-keys create --json`: {"id", "key", "owner", "name", "admin", "created_at"}."""
+        args = ["create", "--name", name, "--json"]
+        if owner is not None:
+            args += ["--owner", owner]
+        if admin:
+            args.append("--admin")
+        r = self.keys_tool(*args)
+        try:
+            made = json.loads(r.stdout)
+        except ValueError:
+            pytest.fail(f"dither-keys {' '.join(args)} did not print JSON: {r.stdout[:500]!r}")
+        assert isinstance(made, dict) and isinstance(made.get("key"), str), made
+        return made
+
+    def revoke_key(self, key_id: str) -> None:
+        self.keys_tool("revoke", key_id)
+
+    def _create_test_keys(self) -> None:
+        made = self.create_key("tests", owner="tests")
+        admin = self.create_key("tests-admin", admin=True)
+        self.key, self.key_id = made["key"], made["id"]
+        self.admin_key, self.admin_key_id = admin["key"], admin["id"]
+
+    def as_key(self, key: Optional[str]) -> "Ditherd":
+        """A view of this installation whose requests send `key` (None: no Authorization).
+        Views share the process; make them after start()."""
+        view = copy.copy(self)
+        view._view_key = key
+        return view
+
+    def as_admin(self) -> "Ditherd":
+        return self.as_key(self.admin_key)
+
+    def anonymous(self) -> "Ditherd":
+        return self.as_key(None)
+
+    @property
+    def sent_key(self) -> Optional[str]:
+        """The key this object's requests send."""
+        return self.key if self._view_key is _OWN_KEY else self._view_key
+
+    def auth_headers(self) -> dict:
+        key = self.sent_key
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     def _wait_healthy(self, run: Run, timeout: float) -> str:
         deadline = time.monotonic() + timeout
@@ -308,8 +419,14 @@ class Ditherd:
         return path if path.startswith("http") else self.base_url + path
 
     def request(self, method: str, path: str, **kw) -> requests.Response:
+        """Sends `Authorization: Bearer <key>` (see as_key) unless `headers` has an
+        Authorization of its own; an Authorization of None sends none."""
         kw.setdefault("timeout", scaled(30))
-        return requests.request(method, self.url(path), **kw)
+        headers = dict(kw.pop("headers", None) or {})
+        if not any(name.lower() == "authorization" for name in headers):
+            headers.update(self.auth_headers())
+        headers = {k: v for k, v in headers.items() if v is not None}
+        return requests.request(method, self.url(path), headers=headers, **kw)
 
     def get(self, path: str, **kw) -> requests.Response:
         return self.request("GET", path, **kw)
@@ -489,9 +606,11 @@ class Ditherd:
         return out
 
     def snapshot(self) -> dict:
+        """Everything there is (listed with the admin key: every owner's images and dithers)."""
+        viewer = self.as_admin() if self.admin_key else self
         return {
-            "images": [i["uuid"] for i in self.list_all("/api/images")],
-            "dithers": [d["id"] for d in self.list_all("/api/dithers")],
+            "images": [i["uuid"] for i in viewer.list_all("/api/images")],
+            "dithers": [d["id"] for d in viewer.list_all("/api/dithers")],
             "files": self.files(),
             "events": len(self.events()),
         }
@@ -513,6 +632,26 @@ class Ditherd:
                                           f"removed {removed}"
         assert after["events"] == before["events"], (
             f"new events: {self.events()[before['events']:]}")
+
+
+SESSION_COOKIE = "dither_session"
+
+
+def browser_session(server: "Ditherd") -> requests.Session:
+    """A requests.Session that loaded the page (GET /) and so holds a `dither_session` cookie of
+    its own, like a browser; it sends no key. State-changing requests made with it need the
+    page's origin: pass `headers=same_origin(server)`."""
+    session = requests.Session()
+    r = session.get(server.url("/"), timeout=scaled(10))
+    assert r.status_code == 200, f"GET /: {r.status_code} {r.text[:300]}"
+    assert session.cookies.get(SESSION_COOKIE), (
+        f"GET / set no {SESSION_COOKIE} cookie; Set-Cookie: {r.headers.get('Set-Cookie')!r}")
+    return session
+
+
+def same_origin(server: "Ditherd") -> dict:
+    """The headers a browser sends with a state-changing request from the page itself."""
+    return {"Origin": server.base_url, "Sec-Fetch-Site": "same-origin"}
 
 
 def new_uuid() -> str:

@@ -35,7 +35,7 @@ def check_envelope(e: dict, image_topic: str = "images", dither_topic: str = "di
     assert kind in TOPIC_OF, f"unknown message_type {kind!r}: {e}"
     topic = {"images": image_topic, "dithers": dither_topic}[TOPIC_OF[kind]]
     assert e["topic"] == topic, f"{kind} on topic {e['topic']!r}, expected {topic!r}"
-    assert headers.get("version") == "1.0.0", headers
+    assert harness.MESSAGE_VERSION_RE.match(headers.get("version", "")), headers
     assert UUID_RE.match(headers.get("message_id", "")), f"message_id {headers.get('message_id')!r}"
     m = TRACEPARENT_RE.match(headers.get("traceparent", ""))
     assert m, f"traceparent {headers.get('traceparent')!r} is not W3C 00-<32hex>-<16hex>-<2hex>"
@@ -77,12 +77,14 @@ def test_upload_publishes_image_uploaded_then_dither_uploaded(server):
     assert up < dith
 
     body = events[up]["body"]
-    assert body["url"] == rec["url"]
+    assert harness.same_file(body["url"], rec["url"])
     assert body["filename"] == "first.png"
     assert "email" not in body or body["email"] in (None, "")
+    assert body.get("owner") == "tests", body  # the uploading key's owner (issue 12)
 
     body = events[dith]["body"]
-    assert body["url_dither"] == done["url_dither"]
+    assert harness.same_file(body["url_dither"], done["url_dither"])
+    assert body.get("owner") == "tests", body
     auto = server.dithers_of(rec["uuid"])[0]
     assert body["dither_id"] == auto["id"]
     assert int(body["channels"]) == 2
@@ -101,10 +103,12 @@ def test_on_demand_dither_publishes_dither_uploaded(server):
     assert len(found) == 1, found
     e = found[0]
     check_envelope(e)
-    assert e["body"]["url_dither"] == done["url_dither"]
+    assert harness.same_file(e["body"]["url_dither"], done["url_dither"])
     assert int(e["body"]["channels"]) == 3
     assert e["body"]["algorithm"] == "stucki"
-    harness.wait_until(lambda: server.image(rec["uuid"])["url_dither"] == done["url_dither"], 30,
+    assert e["body"].get("owner") == "tests", e["body"]
+    harness.wait_until(lambda: harness.same_file(server.image(rec["uuid"])["url_dither"],
+                                                 done["url_dither"]), 30,
                        "the image's url_dither does not follow the on-demand dither")
 
 
@@ -127,13 +131,15 @@ def test_failed_on_demand_dither_publishes_dither_failed(start_server):
                       and e["body"].get("dither_id") == d["id"])[0]
     check_envelope(e)
     assert isinstance(e["body"]["error"], str) and e["body"]["error"]
+    assert e["body"].get("owner") == "tests", e["body"]
 
     # A later dither of the same image is processed after the failure (same key, same order);
     # once the image shows it, the failure has been consumed too, and must not have cost the
     # image its FINISHED state.
     ok = s.request_dither_ok(rec["uuid"], 4)
     ok = s.wait_dither(rec["uuid"], ok["id"])
-    harness.wait_until(lambda: s.image(rec["uuid"])["url_dither"] == ok["url_dither"], 30,
+    harness.wait_until(lambda: harness.same_file(s.image(rec["uuid"])["url_dither"],
+                                                 ok["url_dither"]), 30,
                        "the image never showed the dither after the failed one")
     image = s.image(rec["uuid"])
     assert image["status"] == "FINISHED", image
@@ -219,7 +225,8 @@ def test_prototype_consumer_understands_the_messages(server):
         server.wait_for(rec["uuid"])
     d = server.request_dither_ok(a["uuid"], 4, params={"palette": "pico8"})
     d = server.wait_dither(a["uuid"], d["id"])
-    harness.wait_until(lambda: server.image(a["uuid"])["url_dither"] == d["url_dither"], 30,
+    harness.wait_until(lambda: harness.same_file(server.image(a["uuid"])["url_dither"],
+                                                 d["url_dither"]), 30,
                        "image a does not show its newest dither")
     assert server.delete(f"/api/dithers/{b['uuid']}").status_code == 200
     server.wait_for(b["uuid"], {"DITHER_DELETED"})
@@ -232,16 +239,19 @@ def test_prototype_consumer_understands_the_messages(server):
         prototype_upload_side(rows, message)
         prototype_dither_side(jobs, message)
 
-    # The prototype's upload side ends where ours does.
+    # The prototype's upload side ends where ours does (messages carry the records' unsigned
+    # links; answers sign them).
     for rec in (a, b):
         real = server.image(rec["uuid"])
-        assert rows[rec["uuid"]] == {"status": real["status"], "url_dither": real["url_dither"]}
-    # The prototype's dither side got what it needs to fetch each original.
+        row = rows[rec["uuid"]]
+        assert row["status"] == real["status"], (row, real)
+        assert harness.same_file(row["url_dither"], real["url_dither"]), (row, real)
+    # The prototype's dither side got what it needs to find each original.
     assert set(jobs) == {a["uuid"], b["uuid"]}
     for rec, name in ((a, "a.png"), (b, "b.jpg")):
         url, filename = jobs[rec["uuid"]]
         assert filename == name
-        assert server.get(url).content == server.get(rec["url"]).content
+        assert harness.same_file(url, rec["url"]), (url, rec["url"])
 
 
 def test_one_trace_from_the_request_to_the_dither(server):
@@ -269,3 +279,28 @@ def test_one_trace_from_the_request_to_the_dither(server):
     mine = server.wait_events(lambda e: of("DITHER_UPLOADED", uuid)(e)
                               and e["body"].get("dither_id") == dither_id)[0]
     assert mine["headers"]["traceparent"].split("-")[1] == other
+
+
+def test_messages_carry_the_owner(server):
+    """IMAGE_UPLOADED and DITHER_UPLOADED name the image's owner (issue 12): the key's owner, or
+    the browser session's; an admin's dither of someone else's image is still the owner's."""
+    browser = harness.browser_session(server)
+    me = browser.get(server.url("/api/me"), timeout=10).json()
+    r = browser.post(server.url("/api/images"), headers=harness.same_origin(server), timeout=30,
+                     files={"file": ("web.png", imagegen.photo_png(32, 32, seed=40), "image/png")})
+    assert r.status_code == 201, r.text
+    web = r.json()["uuid"]
+    rec = server.upload_ok(imagegen.photo_png(32, 32, seed=41), "key.png")
+    server.wait_for(rec["uuid"])
+    admin = server.as_admin()
+    admin.wait_for(web)
+    d = admin.request_dither_ok(rec["uuid"], 3)
+    admin.wait_dither(rec["uuid"], d["id"])
+    for uuid, owner in ((web, me["owner"]), (rec["uuid"], "tests")):
+        for kind in ("IMAGE_UPLOADED", "DITHER_UPLOADED"):
+            for e in server.wait_events(of(kind, uuid)):
+                check_envelope(e)
+                assert e["body"].get("owner") == owner, (kind, e["body"])
+    admins = server.wait_events(lambda e: of("DITHER_UPLOADED", rec["uuid"])(e)
+                                and e["body"].get("dither_id") == d["id"])
+    assert admins[0]["body"]["owner"] == "tests", admins[0]["body"]

@@ -130,7 +130,7 @@ def test_multipart_upload_record_and_files(module_server):
 
     done = s.wait_for(rec["uuid"], {"FINISHED"})
     check_image_record(s, done, "holiday.png", "image/png", data, 256, 192)
-    assert done["url"] == rec["url"]
+    assert harness.same_file(done["url"], rec["url"])
     assert done["url_dither"].startswith(s.base_url + "/files/"), done["url_dither"]
     assert done["error"] is None
 
@@ -163,20 +163,23 @@ def test_thumbnails_of_stored_files(module_server):
                                   "wide.jpg", content_type="image/jpeg")
     done = module_server.wait_for(rec["uuid"])
     for url, size in ((done["url"], (400, 240)), (done["url_dither"], (400, 240))):
-        key = url.split("/files/", 1)[1]
+        key = url.split("/files/", 1)[1]  # with the link's signature: it covers the thumbnail
         r = module_server.get(f"/thumbnails/{key}")
         assert r.status_code == 200, (key, r.text)
         assert r.headers["Content-Type"] == "image/webp"
-        assert "immutable" in r.headers["Cache-Control"]
+        assert r.headers["Cache-Control"].startswith("private"), r.headers["Cache-Control"]
         with Image.open(io.BytesIO(r.content)) as img:
             assert img.format == "WEBP" and img.size == size, (img.format, img.size)
     small = module_server.upload_ok(imagegen.photo_png(120, 80, seed=42), "small.png")
     r = module_server.get("/thumbnails/" + small["url"].split("/files/", 1)[1])
     with Image.open(io.BytesIO(r.content)) as img:
         assert img.size == (120, 80)  # never enlarged
-    assert module_server.get("/thumbnails/originals/nope.png").status_code == 404
-    assert module_server.get("/thumbnails/.hidden").status_code == 404
-    assert module_server.get("/thumbnails/originals/%2e%2e/%2e%2e/etc/passwd").status_code == 404
+    # Unsigned: refused whether or not there is such a file (docs/SECURITY.md).
+    harness.assert_error(module_server.get("/thumbnails/originals/nope.png"), 403,
+                         {"link_unsigned"})
+    assert module_server.get("/thumbnails/.hidden").status_code in (403, 404)
+    r = module_server.get("/thumbnails/originals/%2e%2e/%2e%2e/etc/passwd")
+    assert r.status_code in (400, 403, 404) and "root:" not in r.text
 
 
 def test_multipart_file_under_any_field_name(module_server):
@@ -242,7 +245,7 @@ def test_get_image_lists_its_dithers(module_server):
     summary = dithers[0]
     assert SUMMARY_FIELDS <= set(summary), f"summary lacks {SUMMARY_FIELDS - set(summary)}"
     assert summary["status"] == "FINISHED"
-    assert summary["url_dither"] == done["url_dither"]
+    assert harness.same_file(summary["url_dither"], done["url_dither"])
     assert summary["channels"] == 2
     assert summary["algorithm"] == "floyd-steinberg"
     assert summary["format"] == "png"
@@ -313,7 +316,8 @@ def test_on_demand_dither_channels_mean_levels(module_server):
     # The image's url_dither follows the latest finished dither.
     s_rec = s.image(rec["uuid"])
     assert s_rec["status"] == "FINISHED"
-    harness.wait_until(lambda: s.image(rec["uuid"])["url_dither"] == done["url_dither"], 30,
+    harness.wait_until(lambda: harness.same_file(s.image(rec["uuid"])["url_dither"],
+                                                 done["url_dither"]), 30,
                        "image url_dither does not follow the latest finished dither")
     assert len(s.image(rec["uuid"])["dithers"]) == 3
 
@@ -432,14 +436,17 @@ def test_delete_image_removes_files_and_dithers(start_server):
     assert s.get(keep["url_dither"]).status_code == 200
 
 
-def test_files_route_unknown_key_is_404(module_server):
+def test_files_route_unsigned_unknown_key_is_403(module_server):
+    """Without a signature nothing is served, and nothing says whether the file exists (a signed
+    link to a file that is gone is a 404: see the delete tests)."""
     r = module_server.get("/files/originals/does-not-exist.png")
-    assert r.status_code == 404
+    harness.assert_error(r, 403, {"link_unsigned"})
 
 
 def test_requests_session_keep_alive(module_server):
     """Several requests on one connection (clients keep connections open)."""
     with requests.Session() as session:
+        session.headers.update(module_server.auth_headers())
         for _ in range(5):
             r = session.get(module_server.url("/api/images"), params={"limit": 1},
                             timeout=harness.scaled(10))
