@@ -9,7 +9,8 @@
 #   scripts/bench_distributed.sh --update-docs   # also paste the report into docs/BENCHMARKS.md
 #
 # Environment: BENCH_PORT_BASE (default 26000: the stack's gateway on +80, upload-service +81,
-# workers +82/+83, S3 +70, Kafka +92/+93, PostgreSQL +432; ditherd +180..+182),
+# workers +82/+83, notification-service +84, SMTP +25, S3 +70, Kafka +92/+93, PostgreSQL +432;
+# ditherd +180..+183, its notification service's port included),
 # BENCH_QUIET_WAIT (seconds to wait for idle CPUs before each measurement, default 10),
 # DITHERD_BIN_DIR (the Release programs, default build/release/src/app; built with
 # scripts/build.sh when one is missing).
@@ -17,6 +18,12 @@
 # The stack's state lives in build/bench-distributed-stack while it runs (removed at the end); the
 # report goes to build/bench-distributed-results.md, the raw figures and every process's log to
 # build/bench-distributed-run/. Everything started is stopped on exit, Ctrl-C included.
+#
+# Authentication (docs/SECURITY.md): before any load an API key is made for each mode with
+# dither-keys (the stack's through `scripts/stack.sh key create`, the embedded ditherd's with its
+# DITHER_DATA_DIR) and every request carries it; the stack's secrets are its own
+# (<stack dir>/secrets.env, removed with the stack), the embedded ditherd gets its own service
+# token. No key is written to the results or logs.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -31,7 +38,7 @@ for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
     --update-docs) update_docs=1 ;;
-    -h | --help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench_distributed: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -42,7 +49,7 @@ done
 step() { printf '\n== %s\n' "$*" >&2; }
 SECONDS=0
 
-programs=(ditherd api-gateway upload-service dithering-service)
+programs=(ditherd api-gateway upload-service dithering-service notification-service dither-keys)
 missing=0
 for p in "${programs[@]}"; do [[ -x $bin_dir/$p ]] || missing=1; done
 if ((missing)); then
@@ -79,7 +86,7 @@ cleanup() {
   fi
   while read -r pid; do
     [[ -n $pid ]] || continue
-    ours='ditherd|api-gateway|upload-service|dithering-service|psql'
+    ours='ditherd|api-gateway|upload-service|dithering-service|notification-service|psql'
     if grep -qaE "$ours" "/proc/$pid/cmdline" 2>/dev/null; then
       kill -TERM "$pid" 2>/dev/null || true
     fi

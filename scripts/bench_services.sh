@@ -12,11 +12,17 @@
 # to wait for idle CPUs before each round, default 10).
 #
 # Steps: system packages (scripts/setup.sh: wrk, nginx-light, ImageMagick); a Release build of
-# ditherd and dither; a temp directory with two ditherd instances (defaults, and GATEWAY_UPSTREAM=http) on
-# free ports and an nginx whose whole configuration, pid file, logs and temp paths live there;
-# the measurements (scripts/bench/services.py, Python standard library only); everything stopped
-# on exit; the report (scripts/bench/services_report.py), printed and written to
-# build/bench-services-results.md. Raw data: build/bench-services-run/results.json.
+# ditherd, dither-keys and dither; a temp directory with two ditherd instances (defaults, and
+# GATEWAY_UPSTREAM=http), each on free ports of its own (gateway and all three services'
+# ports, notification service included) with a service token of its own and an API key made
+# with dither-keys before the load (docs/SECURITY.md: every request of the benchmark carries it,
+# files are fetched through the answers' signed links), and an nginx whose whole configuration,
+# pid file, logs and temp paths live there (it adds X-Service-Token and X-Dither-Owner as the
+# gateway does); the measurements (scripts/bench/services.py, Python standard library only);
+# everything stopped on exit; the report (scripts/bench/services_report.py), printed and
+# written to build/bench-services-results.md. Raw data: build/bench-services-run/results.json
+# (no key or token in it: the kept nginx.conf includes its secret headers from a file that is
+# removed with the temp directory).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,7 +34,7 @@ for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
     --update-docs) update_docs=1 ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "bench_services: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -42,8 +48,8 @@ SECONDS=0
 step "system packages"
 scripts/setup.sh
 
-step "Release build (ditherd, dither)"
-scripts/build.sh release ditherd dither
+step "Release build (ditherd, dither-keys, dither)"
+scripts/build.sh release ditherd dither-keys dither
 
 mkdir -p "$root/build"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-services.XXXXXX")
@@ -70,7 +76,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 step "measurements"
-args=(--ditherd build/release/src/app/ditherd --cli build/release/src/cli/dither
+args=(--ditherd build/release/src/app/ditherd --keys build/release/src/app/dither-keys
+      --cli build/release/src/cli/dither
       --workdir "$tmp" --out "$tmp/results.json" --pidfile "$pidfile"
       --quiet-wait "${BENCH_QUIET_WAIT:-10}")
 ((quick)) && args+=(--quick)

@@ -20,6 +20,11 @@ One run, the same generated JPEGs (1 MP and 4 MP) for every measurement:
    (dither.dithers.claimed_by = "<host>:<pid>:<thread>") while the burst runs; the embedded
    ditherd gets the same burst beside the 1-worker stack (one dither at a time in both).
 
+Authentication (docs/SECURITY.md): an API key is made for each mode before any load, with
+dither-keys (the embedded ditherd: its DITHER_DATA_DIR; the stack: `scripts/stack.sh key create`,
+its PostgreSQL, kept across the stack's restarts), and every request of the benchmark carries it.
+The embedded ditherd runs on ports of its own, its notification service's included.
+
 Writes everything measured to --out (JSON); scripts/bench/distributed_report.py renders it.
 """
 
@@ -67,6 +72,8 @@ class Stack:
         self.s3_port = base + 70
         self.workers = 0
         self.script_log = stack_dir.parent / f"{stack_dir.name}-script.log"
+        self.key = ""    # API key made by create_key(), in the stack's PostgreSQL
+        self.owner = ""
 
     def env(self, workers: int) -> dict:
         env = {k: v for k, v in os.environ.items()
@@ -108,6 +115,23 @@ class Stack:
             sv.register_pid(self.pid(name))
         return took
 
+    def create_key(self, name: str = "bench") -> str:
+        """An API key in the stack's store (scripts/stack.sh key create: dither-keys with the
+        stack's PostgreSQL and pepper); it outlives restarts of the services."""
+        with open(self.script_log, "a") as log_file:
+            log_file.write(f"\n### scripts/stack.sh key create --name {name}\n")
+            log_file.flush()
+            r = subprocess.run([str(REPO / "scripts/stack.sh"), "key", "create", "--name", name],
+                               cwd=REPO, env=self.env(self.workers or MAX_WORKERS),
+                               stdout=subprocess.PIPE, stderr=log_file, text=True, timeout=120)
+        m = re.search(r"\bdk_\S+", r.stdout)
+        if r.returncode != 0 or not m:
+            tail = self.script_log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"scripts/stack.sh key create failed ({r.returncode}):\n{tail}")
+        self.key = m.group(0)
+        self.owner = sv.api_owner(self.port, self.key)
+        return self.key
+
     def down(self) -> float:
         # Always with the most workers we ever start, so that none is left behind.
         took = self._script("down", MAX_WORKERS)
@@ -118,7 +142,7 @@ class Stack:
         return [f"dithering-service-{i}" for i in range(1, self.workers + 1)]
 
     def service_names(self) -> list[str]:
-        return ["api-gateway", "upload-service"] + self.worker_names()
+        return ["api-gateway", "upload-service", "notification-service"] + self.worker_names()
 
     def pid(self, name: str) -> int:
         return int((self.dir / f"{name}.pid").read_text().strip())
@@ -217,11 +241,12 @@ def one_upload(client: sv.Client, data: bytes, name: str, poll: float) -> dict:
             "created_at": done.get("created_at"), "updated_at": done.get("updated_at")}
 
 
-def latency(args, ports: dict[str, int], photos: dict[str, bytes], pids: list[int]) -> dict:
+def latency(args, ports: dict[str, int], keys: dict[str, str], photos: dict[str, bytes],
+            pids: list[int]) -> dict:
     """Sequential uploads, the modes alternated (and which goes first alternated too). `pids`:
     both modes' processes, to tell how much CPU anything else took meanwhile."""
     out = {}
-    clients = {mode: sv.Client(port) for mode, port in ports.items()}
+    clients = {mode: sv.Client(port, keys[mode]) for mode, port in ports.items()}
     modes = list(ports)
     for size, count in args.latency_counts.items():
         busy = sv.wait_quiet(args.quiet_wait)
@@ -246,7 +271,7 @@ def latency(args, ports: dict[str, int], photos: dict[str, bytes], pids: list[in
     return out
 
 
-def burst(args, port: int, data: bytes, label: str, groups: dict[str, list[int]],
+def burst(args, port: int, key: str, data: bytes, label: str, groups: dict[str, list[int]],
           sampler_port: int | None = None) -> dict:
     """args.burst uploads from args.clients clients back to back; waits until all FINISHED."""
     busy = sv.wait_quiet(args.quiet_wait)
@@ -259,7 +284,7 @@ def burst(args, port: int, data: bytes, label: str, groups: dict[str, list[int]]
     sampler = ClaimSampler(sampler_port, args.sample_interval) if sampler_port else None
 
     def uploader(k: int) -> None:
-        c = sv.Client(port)
+        c = sv.Client(port, key)
         try:
             for j in range(per_client[k]):
                 u = c.upload(data, f"burst-{label}-{k}-{j}.jpg")["uuid"]
@@ -285,7 +310,7 @@ def burst(args, port: int, data: bytes, label: str, groups: dict[str, list[int]]
     if errors:
         raise RuntimeError(f"burst uploads failed: {errors}")
     finished_at: dict[str, float] = {}
-    client = sv.Client(port)
+    client = sv.Client(port, key)
     deadline = time.monotonic() + 600
     while len(finished_at) < len(uuids):
         status, body = client.call("GET", "/api/images?limit=1000")
@@ -380,8 +405,8 @@ def split_of(sampler: ClaimSampler, port: int, uuids: list[str],
     }
 
 
-def warm(port: int, data: bytes, poll: float, count: int = 2) -> None:
-    c = sv.Client(port)
+def warm(port: int, key: str, data: bytes, poll: float, count: int = 2) -> None:
+    c = sv.Client(port, key)
     for i in range(count):
         one_upload(c, data, f"warmup-{i}.jpg", poll)
     c.close()
@@ -428,9 +453,11 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
     stack = Stack(args.stack_dir, args.bin_dir, args.port_base)
-    embedded = sv.Ditherd(args.bin_dir / "ditherd", args.workdir, "ditherd")
-    embedded.port, embedded.upload_port, embedded.dither_port = (
-        args.port_base + 180, args.port_base + 181, args.port_base + 182)
+    embedded = sv.Ditherd(args.bin_dir / "ditherd", args.workdir, "ditherd",
+                          keys_binary=args.bin_dir / "dither-keys")
+    # All four of its ports: the notification service's default (8084) may be taken.
+    embedded.port, embedded.upload_port, embedded.dither_port, embedded.notify_port = (
+        args.port_base + 180, args.port_base + 181, args.port_base + 182, args.port_base + 183)
     results: dict = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "model": sv.cpu_model(), "kernel": platform.release()},
@@ -449,13 +476,18 @@ def main() -> int:
         results["stack_timings_s"]["first_up"] = stack.up(MAX_WORKERS)
         embedded.start()
         log(f"ditherd (embedded) up, gateway :{embedded.port}")
+        # An API key for each mode before any load.
+        stack.create_key("bench-distributed")
+        embedded.create_key("bench-distributed")
+        log(f"API keys made (owners: stack {stack.owner}, embedded {embedded.owner})")
         ports = {"embedded": embedded.port, "distributed": stack.port}
-        for port in ports.values():
-            warm(port, photos["4MP"], args.poll)
-            warm(port, photos["1MP"], args.poll, 1)
+        keys = {"embedded": embedded.key, "distributed": stack.key}
+        for mode, port in ports.items():
+            warm(port, keys[mode], photos["4MP"], args.poll)
+            warm(port, keys[mode], photos["1MP"], args.poll, 1)
 
         both = [embedded.proc.pid] + [p for g in stack.process_groups().values() for p in g]
-        results["latency"] = latency(args, ports, photos, both)
+        results["latency"] = latency(args, ports, keys, photos, both)
 
         log(f"throughput: {args.burst} uploads of 4MP from {args.clients} clients, "
             f"{args.throughput_rounds} round(s) per mode")
@@ -466,8 +498,8 @@ def main() -> int:
             for mode in order:
                 groups = ({"ditherd": [embedded.proc.pid]} if mode == "embedded"
                           else stack.process_groups())
-                rnd[mode] = steady_burst(args, ports[mode], photos["4MP"], f"{mode} r{r + 1}",
-                                         groups)
+                rnd[mode] = steady_burst(args, ports[mode], keys[mode], photos["4MP"],
+                                         f"{mode} r{r + 1}", groups)
             rounds.append(rnd)
         results["throughput"] = rounds
         log("scale: the stack restarted with 1 dithering worker, then 2; embedded beside")
@@ -478,8 +510,8 @@ def main() -> int:
         scale = []
         for workers in plan:
             if workers == "embedded":
-                res = steady_burst(args, embedded.port, photos["4MP"], "embedded",
-                            {"ditherd": [embedded.proc.pid]})
+                res = steady_burst(args, embedded.port, embedded.key, photos["4MP"], "embedded",
+                                   {"ditherd": [embedded.proc.pid]})
                 res["workers"] = 0
                 scale.append(res)
                 continue
@@ -488,9 +520,10 @@ def main() -> int:
                 up = stack.up(workers)
                 results["stack_timings_s"].setdefault("restarts", []).append(
                     {"down": down, "up": up, "workers": workers})
-                warm(stack.port, photos["4MP"], args.poll)
-            res = steady_burst(args, stack.port, photos["4MP"], f"stack, {workers} worker(s)",
-                        stack.process_groups(), sampler_port=stack.postgres_port)
+                warm(stack.port, stack.key, photos["4MP"], args.poll)
+            res = steady_burst(args, stack.port, stack.key, photos["4MP"],
+                               f"stack, {workers} worker(s)", stack.process_groups(),
+                               sampler_port=stack.postgres_port)
             res["workers"] = workers
             scale.append(res)
         results["scale"] = scale

@@ -202,17 +202,21 @@ def render(r: dict, command: str, commit: str, versions: str) -> str:
     out = [
         f"Produced by `{command}` on {r['date']}, {commit}; {versions}. Machine: {m['cpus']} "
         f"cores ({m['model']}, Linux {m['kernel']}) **shared by everything**: the client, "
-        "ditherd, the four service processes, PostgreSQL, Kafka and versitygw (nothing is "
+        "ditherd, the five service processes, PostgreSQL, Kafka and versitygw (nothing is "
         "pinned). Read the ratios, not the absolute figures."
         + (" **Quick run** (`--quick`): few samples, indicative only." if r.get("quick") else ""),
         "",
         f"*Embedded*: one `ditherd` with its defaults (`IO_THREADS={cfg.get('IO_THREADS', '0')}`, "
         f"`DITHER_WORKERS={cfg.get('DITHER_WORKERS', '1')}`) on a fresh data directory: SQLite, "
         "in-process bus, files. *Distributed*: `scripts/stack.sh` (PostgreSQL, Kafka in KRaft "
-        "mode, versitygw as S3; then api-gateway, upload-service and two dithering-service "
-        "processes in one consumer group), started fresh. Both get the same generated JPEGs "
+        "mode, versitygw as S3, an SMTP server; then api-gateway, upload-service, "
+        "notification-service and two dithering-service processes in one consumer group), "
+        "started fresh. Both get the same generated JPEGs "
         "(ImageMagick `plasma:fractal`, quality 90) as raw `POST /api/images` through their "
         "gateway, and both stay up during the latency and throughput runs (the idle one idles). "
+        "Every request carries an API key made for the run with `dither-keys` (docs/SECURITY.md), "
+        "which each gateway checks: the embedded one in its SQLite store on every request, the "
+        "stack's in PostgreSQL, cached for `AUTH_CACHE_SECONDS`. "
         f"Stack start-up: {t.get('first_up', 0):.0f} s the first time"
         + (f", restarts (down + up) {min(x['down'] + x['up'] for x in restarts):.0f}-"
            f"{max(x['down'] + x['up'] for x in restarts):.0f} s" if restarts else "") + ".",

@@ -2,9 +2,18 @@
 """Service benchmarks of ditherd, for scripts/bench_services.sh (see docs/BENCHMARKS.md).
 
   services.py --ditherd build/release/src/app/ditherd --cli build/release/src/cli/dither \
-              --workdir build/bench-services-run --out build/bench-services-run/results.json [--quick]
+              --workdir build/bench-services-run --out build/bench-services-run/results.json \
+              [--keys build/release/src/app/dither-keys] [--quick]
 
 Standard library only (HTTP through http.client; the test photo is made by ImageMagick).
+
+Authentication (docs/SECURITY.md): every ditherd gets a service token of our own (SERVICE_TOKEN)
+and its own free ports (gateway, upload, dithering and notification services); an API key is
+made for it with dither-keys (same DITHER_DATA_DIR) before any load and sent on every /api/
+request (`Authorization: Bearer`, wrk's -H too). Stored files are fetched only through the signed
+links of the API's answers. The direct and nginx targets on the upload service's own port carry
+`X-Service-Token` and `X-Dither-Owner` (the key's owner, from GET /api/me) as the gateway does.
+Keys and tokens are never written to the results (wrk commands are recorded with placeholders).
 
 1. Gateway: wrk against GET of one image record (a) through our gateway, (b) directly on the
    upload service's loopback port and (c) through nginx as a keep-alive reverse proxy to the same
@@ -27,6 +36,7 @@ import os
 import platform
 import re
 import resource
+import secrets
 import shutil
 import signal
 import socket
@@ -36,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,26 +55,38 @@ import quiet  # noqa: E402  (scripts/bench/quiet.py: CPU idle wait)
 HZ = os.sysconf("SC_CLK_TCK")
 
 # Variables that would change what ditherd does; removed so that it runs its defaults
-# (same list as tests/functional/harness.py).
+# (tests/functional/harness.py's list, plus SERVICE_BIND_HOST and STARTUP_WAIT_SECONDS). The
+# secrets are among them: each ditherd gets its own service token and generates the rest.
 CONFIG_PREFIXES = ("DITHER_", "KAFKA_", "POSTGRES_", "CLOUDINARY_", "S3_", "SMTP_",
                    "UPLOAD_SERVICE_", "NOTIFY_", "MAIL_")
 CONFIG_NAMES = ("PUBLIC_BASE_URL", "MAX_UPLOAD_BYTES", "MAX_PIXELS", "AUTO_DITHER",
-                "AUTO_DITHER_OPTIONS", "LOG_LEVEL", "GATEWAY_MAX_IN_FLIGHT", "GATEWAY_UPSTREAM", "IO_THREADS",
-                "BLOCKING_THREADS")
+                "AUTO_DITHER_OPTIONS", "LOG_LEVEL", "GATEWAY_MAX_IN_FLIGHT", "GATEWAY_UPSTREAM",
+                "IO_THREADS", "BLOCKING_THREADS", "API_KEY_PEPPER", "LINK_SIGNING_KEYS",
+                "SERVICE_TOKEN", "LINK_TTL_SECONDS", "ALLOWED_HOSTS", "AUTH_CACHE_SECONDS",
+                "SESSION_LIFETIME_DAYS", "SERVICE_BIND_HOST", "STARTUP_WAIT_SECONDS")
 
 
 def log(msg: str) -> None:
     print(f"bench-services: {msg}", file=sys.stderr, flush=True)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_ports(count: int) -> list[int]:
-    socks = []
+    """Ports free now, none handed out before by this process (two ditherds are given their
+    ports before either listens: they must not get the same one)."""
+    socks, ports = [], []
     try:
-        for _ in range(count):
+        while len(ports) < count:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.bind(("127.0.0.1", 0))
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            port = s.getsockname()[1]
+            if port not in _HANDED_OUT:
+                _HANDED_OUT.add(port)
+                ports.append(port)
+        return ports
     finally:
         for s in socks:
             s.close()
@@ -128,17 +151,26 @@ def cpu_model() -> str:
 # ---- processes ---------------------------------------------------------------------------------
 
 class Ditherd:
-    def __init__(self, binary: Path, workdir: Path, name: str, extra_env: dict | None = None):
+    """One ditherd on free ports of its own (all four: two ditherds at once must not meet on a
+    service's default port), with a fresh data directory and a service token of its own."""
+
+    def __init__(self, binary: Path, workdir: Path, name: str, extra_env: dict | None = None,
+                 keys_binary: Path | None = None):
         self.binary = binary
+        self.keys_binary = keys_binary or binary.parent / "dither-keys"
         self.dir = workdir / name
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         self.name = name
-        self.port, self.upload_port, self.dither_port = free_ports(3)
+        self.port, self.upload_port, self.dither_port, self.notify_port = free_ports(4)
         self.extra_env = extra_env or {}
         self.proc: subprocess.Popen | None = None
+        # What the gateway shows the services; the nginx and direct targets show it too.
+        self.service_token = secrets.token_urlsafe(32)
+        self.key = ""    # API key made by create_key()
+        self.owner = ""  # its owner (GET /api/me)
 
-    def start(self) -> None:
+    def env(self) -> dict:
         env = {k: v for k, v in os.environ.items()
                if not k.startswith(CONFIG_PREFIXES) and k not in CONFIG_NAMES}
         env.update({
@@ -146,9 +178,36 @@ class Ditherd:
             "DITHER_PORT": str(self.port),
             "UPLOAD_SERVICE_PORT": str(self.upload_port),
             "DITHER_SERVICE_PORT": str(self.dither_port),
+            "NOTIFY_SERVICE_PORT": str(self.notify_port),
             "DITHER_DATA_DIR": str(self.dir / "data"),
+            "SERVICE_TOKEN": self.service_token,
         })
         env.update(self.extra_env)
+        return env
+
+    def create_key(self, name: str = "bench") -> str:
+        """An API key in this ditherd's store (dither-keys, same environment), and its owner."""
+        r = subprocess.run([str(self.keys_binary), "create", "--name", name], env=self.env(),
+                           cwd=self.dir, capture_output=True, text=True, timeout=60)
+        if r.returncode != 0 or not r.stdout.strip():
+            raise RuntimeError(f"dither-keys create ({self.name}) failed ({r.returncode}): "
+                               f"{r.stderr[-2000:]}")
+        m = re.search(r"\bdk_\S+", r.stdout)
+        if not m:
+            raise RuntimeError(f"dither-keys create ({self.name}) printed no key")
+        self.key = m.group(0)
+        self.owner = api_owner(self.port, self.key)
+        return self.key
+
+    def auth(self) -> dict:
+        return {"Authorization": f"Bearer {self.key}"}
+
+    def service_headers(self) -> dict:
+        """What the gateway adds on its way to a service's own port."""
+        return {"X-Service-Token": self.service_token, "X-Dither-Owner": self.owner}
+
+    def start(self) -> None:
+        env = self.env()
         self.proc = subprocess.Popen([str(self.binary)], env=env, cwd=self.dir,
                                      stdout=open(self.dir / "stdout.log", "w"),
                                      stderr=open(self.dir / "stderr.log", "w"),
@@ -173,9 +232,12 @@ class Ditherd:
 
 
 class Nginx:
-    """nginx as a reverse proxy with keep-alive upstream connections, everything in a temp dir."""
+    """nginx as a reverse proxy with keep-alive upstream connections, everything in a temp dir.
+    It adds the headers the gateway adds for the upload service (`service_headers`: the service
+    token and the caller's owner), read from a file of their own so that nginx.conf, which the
+    shell script keeps, holds no secret."""
 
-    def __init__(self, workdir: Path, upstream_port: int):
+    def __init__(self, workdir: Path, upstream_port: int, service_headers: dict[str, str]):
         self.dir = Path(tempfile.mkdtemp(prefix="nginx-", dir=workdir))
         self.port = free_ports(1)[0]
         self.upstream_port = upstream_port
@@ -187,6 +249,14 @@ class Nginx:
         # Workers run as root's default "nobody" when started by root: let them into the dir.
         os.chmod(d, 0o755)
         user = "user root;\n" if os.geteuid() == 0 else ""
+        # Read by the master process only (as the user who starts nginx).
+        headers_conf = d / "service-headers.conf"
+        fd = os.open(headers_conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            for name, value in service_headers.items():
+                if not re.fullmatch(r"[A-Za-z0-9._:@-]+", value):
+                    raise ValueError(f"{name}: unexpected characters for nginx.conf")
+                f.write(f'proxy_set_header {name} "{value}";\n')
         self.conf.write_text(f"""\
 # Generated by scripts/bench/services.py.
 {user}worker_processes auto;
@@ -209,11 +279,19 @@ http {{
     }}
     server {{
         listen 127.0.0.1:{self.port};
-        # /api/images/{{uuid}} -> upload service /images/{{uuid}}, as the gateway does.
+        # /api/images/{{uuid}} -> upload service /images/{{uuid}}, as the gateway does, with the
+        # headers the gateway adds: X-Service-Token and X-Dither-Owner (the benchmark key's owner,
+        # fixed here). Not apples to apples in one respect: the gateway now also authenticates
+        # every request (looks the API key up, HMAC, constant-time compare); nginx checks nothing
+        # (the key it is sent is dropped). The record, signed links included, is the upload
+        # service's answer behind both.
         location /api/ {{
             proxy_pass http://upload_service/;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            proxy_set_header Authorization "";
+            proxy_set_header X-Dither-Admin "";
+            include {headers_conf};
         }}
     }}
 }}
@@ -268,10 +346,11 @@ def stop_process(proc: subprocess.Popen | None, sig: int) -> None:
 # ---- HTTP --------------------------------------------------------------------------------------
 
 def http_get(host: str, port: int, path: str, timeout: float = 10,
-             conn: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+             conn: http.client.HTTPConnection | None = None,
+             headers: dict | None = None) -> tuple[int, bytes]:
     c = conn or http.client.HTTPConnection(host, port, timeout=timeout)
     try:
-        c.request("GET", path)
+        c.request("GET", path, headers=headers or {})
         r = c.getresponse()
         return r.status, r.read()
     finally:
@@ -279,18 +358,45 @@ def http_get(host: str, port: int, path: str, timeout: float = 10,
             c.close()
 
 
-class Client:
-    """One keep-alive connection to the gateway, reopened after errors."""
+def api_owner(port: int, key: str) -> str:
+    """The owner the gateway sees for `key` (GET /api/me)."""
+    status, body = http_get("127.0.0.1", port, "/api/me",
+                            headers={"Authorization": f"Bearer {key}"})
+    if status != 200:
+        raise RuntimeError(f"GET /api/me on :{port}: {status} {body[:300]!r}")
+    return json.loads(body)["owner"]
 
-    def __init__(self, port: int):
+
+def get_signed(url: str, timeout: float = 60) -> tuple[int, bytes]:
+    """GETs a signed link from an API answer as it is (absolute, or a path with its query), with
+    no credentials: the signature alone must open it."""
+    u = urllib.parse.urlsplit(url)
+    if not u.query or "sig=" not in u.query:
+        raise RuntimeError(f"not a signed link: {url}")
+    host, port = u.hostname or "127.0.0.1", u.port or 80
+    c = http.client.HTTPConnection(host, port, timeout=timeout)
+    try:
+        c.request("GET", f"{u.path}?{u.query}")
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+class Client:
+    """One keep-alive connection to the gateway, reopened after errors; every request carries the
+    API key."""
+
+    def __init__(self, port: int, key: str):
         self.port = port
+        self.auth = {"Authorization": f"Bearer {key}"}
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
     def call(self, method: str, path: str, body: bytes | None = None,
              headers: dict | None = None) -> tuple[int, bytes]:
         for attempt in (1, 2):
             try:
-                self.conn.request(method, path, body=body, headers=headers or {})
+                self.conn.request(method, path, body=body, headers={**(headers or {}), **self.auth})
                 r = self.conn.getresponse()
                 return r.status, r.read()
             except (http.client.HTTPException, ConnectionError):
@@ -407,11 +513,27 @@ def tcp_to_port(port: int, owners: list[int]) -> tuple[int, int]:
     return est, tw
 
 
+def redact_header(name: str, value: str) -> str:
+    """How a header is shown in the results: secrets as placeholders."""
+    if name == "Authorization":
+        return "Authorization: Bearer <key>"
+    if name == "X-Service-Token":
+        return "X-Service-Token: <token>"
+    return f"{name}: {value}"
+
+
 def run_wrk(url: str, threads: int, connections: int, duration: int, watch: dict[str, list[int]],
-            thread_pids: dict[str, int], upstream: tuple[int, list[int]] | None = None) -> dict:
+            thread_pids: dict[str, int], upstream: tuple[int, list[int]] | None = None,
+            headers: dict[str, str] | None = None) -> dict:
     """Runs wrk once; returns its figures plus the CPU used meanwhile (percent of one core):
     by wrk, by each watched group of processes, by the whole machine and by everything else."""
-    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", url]
+    hdr_args, shown = [], []
+    for name, value in (headers or {}).items():
+        hdr_args += ["-H", f"{name}: {value}"]
+        shown += ["-H", f"'{redact_header(name, value)}'"]
+    argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", *hdr_args,
+            url]
+    display = " ".join(argv[:5] + shown + [url])
     before = {k: sum(proc_cpu(p) for p in pids) for k, pids in watch.items()}
     threads_before = {k: thread_cpu(p) for k, p in thread_pids.items()}
     t0, i0 = quiet.cpu_times()
@@ -434,9 +556,9 @@ def run_wrk(url: str, threads: int, connections: int, duration: int, watch: dict
     after = {k: sum(proc_cpu(p) for p in pids) for k, pids in watch.items()}
     threads_after = {k: thread_cpu(p) for k, p in thread_pids.items()}
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: exit {proc.returncode}\n{stderr}")
+        raise RuntimeError(f"{display}: exit {proc.returncode}\n{stderr}")
     res = parse_wrk(stdout)
-    res["command"] = " ".join(argv)
+    res["command"] = display
     if conns is not None:
         res["upstream_connections"] = conns
     wrk_cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
@@ -472,14 +594,24 @@ def gateway_bench(args, main: Ditherd, single: Ditherd, nginx: Nginx, uuid: str,
         "nginx": f"http://127.0.0.1:{nginx.port}/api/images/{uuid}",
         "gateway-http": f"http://127.0.0.1:{single.port}/api/images/{uuid_single}",
     }
+    # What each target gets: the gateways an API key; the upload service's own port the service
+    # token and the caller's owner, as the gateway sends them. nginx gets the API key too (the
+    # same request as the gateway's), drops it and adds the service headers itself.
+    headers = {"gateway": main.auth(), "upload-direct": main.service_headers(),
+               "nginx": main.auth(), "gateway-http": single.auth()}
     bodies = {}
     for name, url in targets.items():
         port = int(url.split(":")[2].split("/")[0])
         path = "/" + url.split("/", 3)[3]
-        status, body = http_get("127.0.0.1", port, path)
+        status, body = http_get("127.0.0.1", port, path, headers=headers[name])
         if status != 200:
             raise RuntimeError(f"{url}: {status} {body[:300]!r}")
         bodies[name] = len(body)
+        # Without credentials every target must refuse: nothing is measured unauthenticated.
+        if name != "nginx":
+            status, _ = http_get("127.0.0.1", port, path)
+            if status not in (401, 403):
+                raise RuntimeError(f"{url} without credentials: {status}, expected 401 or 403")
     log(f"response bodies (bytes): {bodies}")
 
     watch_main = {"ditherd": [main.proc.pid]}
@@ -498,7 +630,8 @@ def gateway_bench(args, main: Ditherd, single: Ditherd, nginx: Nginx, uuid: str,
 
     # Warm-up: every target once, short, not recorded.
     for name, url in targets.items():
-        run_wrk(url, args.wrk_threads, args.connections[0], 2, watch[name], {})
+        run_wrk(url, args.wrk_threads, args.connections[0], 2, watch[name], {},
+                headers=headers[name])
 
     series = []  # (connections, targets, duration)
     for c in args.connections:
@@ -517,12 +650,15 @@ def gateway_bench(args, main: Ditherd, single: Ditherd, nginx: Nginx, uuid: str,
             order = names[(r - 1) % len(names):] + names[:(r - 1) % len(names)]
             for name in order:
                 res = run_wrk(targets[name], args.wrk_threads, c, dur, watch[name],
-                              thread_pids[name], upstream_ports[name])
+                              thread_pids[name], upstream_ports[name], headers[name])
                 log(f"  c={c} {name:14s} {res['rps']:9.0f} req/s  p99 {res.get('p99_ms', 0):7.2f} ms"
                     f"  cpu {res['cpu_percent']}")
                 rnd["runs"][f"c{c}/{name}"] = res
         rounds.append(rnd)
     return {"targets": targets, "body_bytes": bodies, "rounds": rounds,
+            "headers": {n: [redact_header(k, v) for k, v in h.items()]
+                        for n, h in headers.items()},
+            "nginx_adds": ["X-Service-Token: <token>", f"X-Dither-Owner: {main.owner}"],
             "series": [{"connections": c, "targets": n, "duration_s": d} for c, n, d in series],
             "wrk_threads": args.wrk_threads}
 
@@ -559,7 +695,7 @@ def upload_bench(args, main: Ditherd, photo: Path) -> dict:
     # The CLI's fixed cost (process start, libvips start-up): the same command on a tiny JPEG.
     tiny = args.workdir / "tiny.jpg"
     make_photo(tiny, 16, 16)
-    client = Client(main.port)
+    client = Client(main.port, main.key)
     # Warm-up (not recorded): one upload to FINISHED and one CLI run.
     wait_finished(client, client.upload(data, "warmup.jpg")["uuid"], args.poll)
     time_cli(args.cli, photo, args.workdir / "cli-out.png")
@@ -585,8 +721,11 @@ def upload_bench(args, main: Ditherd, photo: Path) -> dict:
     out_size = None
     url = done.get("url_dither") or dither_png.get("url_dither")
     if url:
-        status, body = http_get("127.0.0.1", main.port, "/" + url.split("/", 3)[3])
-        out_size = len(body) if status == 200 else None
+        # Only through the signed link of the answer (no key sent).
+        status, body = get_signed(url)
+        if status != 200:
+            raise RuntimeError(f"signed link of the dither: {status} {body[:300]!r}")
+        out_size = len(body)
     cli_png = (args.workdir / "cli-out.png").stat().st_size
 
     busy = wait_quiet(args.quiet_wait)
@@ -599,7 +738,7 @@ def upload_bench(args, main: Ditherd, photo: Path) -> dict:
                   for k in range(args.clients)]
 
     def uploader(k: int) -> None:
-        c = Client(main.port)
+        c = Client(main.port, main.key)
         try:
             for j in range(per_client[k]):
                 u = c.upload(data, f"sustained-{k}-{j}.jpg")["uuid"]
@@ -660,6 +799,7 @@ def main() -> int:
     global _PIDFILE
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--ditherd", type=Path, required=True)
+    ap.add_argument("--keys", type=Path, help="dither-keys (default: next to --ditherd)")
     ap.add_argument("--cli", type=Path, required=True)
     ap.add_argument("--workdir", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
@@ -675,6 +815,7 @@ def main() -> int:
         pass
     args.cli = args.cli.resolve()
     args.ditherd = args.ditherd.resolve()
+    args.keys = (args.keys or args.ditherd.parent / "dither-keys").resolve()
     args.workdir = args.workdir.resolve()
     _PIDFILE = args.pidfile
     args.wrk_threads = 2
@@ -698,20 +839,26 @@ def main() -> int:
 
     # SIGTERM (e.g. from the shell's trap) unwinds through the finally below.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    main_d = Ditherd(args.ditherd, args.workdir, "ditherd")
-    single = Ditherd(args.ditherd, args.workdir, "ditherd-http", {"GATEWAY_UPSTREAM": "http"})
+    main_d = Ditherd(args.ditherd, args.workdir, "ditherd", keys_binary=args.keys)
+    single = Ditherd(args.ditherd, args.workdir, "ditherd-http", {"GATEWAY_UPSTREAM": "http"},
+                     keys_binary=args.keys)
     nginx = None
     try:
         main_d.start()
         single.start()
-        nginx = Nginx(args.workdir, main_d.upload_port)
+        # An API key of each ditherd's own (its store, its pepper) before any load.
+        for d in (main_d, single):
+            d.create_key("bench")
+        log(f"API keys made (owners {main_d.owner}, {single.owner})")
+        nginx = Nginx(args.workdir, main_d.upload_port, main_d.service_headers())
         nginx.start()
-        log(f"ditherd: gateway :{main_d.port}, upload :{main_d.upload_port}; "
-            f"ditherd GATEWAY_UPSTREAM=http: gateway :{single.port}; nginx :{nginx.port}")
+        log(f"ditherd: gateway :{main_d.port}, upload :{main_d.upload_port}, "
+            f"notify :{main_d.notify_port}; ditherd GATEWAY_UPSTREAM=http: gateway "
+            f":{single.port}, notify :{single.notify_port}; nginx :{nginx.port}")
         data = photo.read_bytes()
         uuids = []
         for d in (main_d, single):
-            c = Client(d.port)
+            c = Client(d.port, d.key)
             u = c.upload(data, "record.jpg")["uuid"]
             wait_finished(c, u, 0.02)
             c.close()

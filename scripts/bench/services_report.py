@@ -18,9 +18,13 @@ from pathlib import Path
 
 LABELS = {
     "gateway": ("our gateway (ditherd default: services in process)",
-                "`GET /api/images/{uuid}` on the gateway port"),
-    "upload-direct": ("upload service, direct", "`GET /images/{uuid}` on its loopback port"),
-    "nginx": ("nginx -> upload service", "`GET /api/images/{uuid}` on nginx, keep-alive upstream"),
+                "`GET /api/images/{uuid}` on the gateway port, with the API key"),
+    "upload-direct": ("upload service, direct",
+                      "`GET /images/{uuid}` on its loopback port, with the service token and "
+                      "owner headers"),
+    "nginx": ("nginx -> upload service",
+              "`GET /api/images/{uuid}` on nginx (API key sent, not checked), keep-alive "
+              "upstream, service token and owner added by nginx"),
     "gateway-http": ("our gateway over loopback HTTP (`GATEWAY_UPSTREAM=http`)",
                      "the same, second ditherd whose gateway reaches the services over TCP"),
 }
@@ -234,7 +238,8 @@ def render(r: dict, command: str, commit: str, versions: str) -> str:
                f"(`IO_THREADS={r.get('ditherd_config', {}).get('IO_THREADS', '0')}` = half the "
                f"cores, `DITHER_WORKERS={r.get('ditherd_config', {}).get('DITHER_WORKERS', '1')}`, "
                f"`LOG_LEVEL={r.get('ditherd_config', {}).get('LOG_LEVEL', 'info')}`) on a fresh "
-               "data directory; nginx with `worker_processes auto`, `access_log off`, an "
+               "data directory (its own free ports, its own `SERVICE_TOKEN`, the other secrets "
+               "generated); nginx with `worker_processes auto`, `access_log off`, an "
                "`upstream` block with `keepalive 64`, `proxy_http_version 1.1` and "
                "`Connection \"\"`."
                + (" **Quick run** (`--quick`): one round, short durations; indicative only."
@@ -243,7 +248,16 @@ def render(r: dict, command: str, commit: str, versions: str) -> str:
     g = r["gateway"]
     out.append("### Gateway: `GET` of one image record\n")
     out.append("All targets return the same record (" + ", ".join(
-        f"{LABELS[k][0]}: {v} bytes" for k, v in g["body_bytes"].items()) + "). Same wrk "
+        f"{LABELS[k][0]}: {v} bytes" for k, v in g["body_bytes"].items()) + ", the upload "
+               "service's answer with its signed links behind all of them). "
+               "Authentication (docs/SECURITY.md): every request carries an API key made for the "
+               "benchmark with `dither-keys`, which **the gateway checks on every request** "
+               "(key looked up in SQLite, HMAC-SHA256, constant-time compare); nginx checks "
+               "nothing: it drops the key and adds the headers the gateway adds on the way to "
+               "the upload service (`X-Service-Token` and "
+               "`X-Dither-Owner` with the key's owner, fixed in its configuration), as does the "
+               "direct target's client, so the upload service does the same work behind all of "
+               "them and the gateway rows include the cost of authentication. Same wrk "
                "settings for all; within a round the targets run one after the other (in an "
                "order rotated from round to round); figures are medians over the rounds with "
                "the range in brackets, and each ratio is taken within a round, then the median. "
