@@ -62,6 +62,11 @@ class Stack(harness.Ditherd):
         for name, value in self.secrets.items():
             self.extra_env.setdefault(name, value)
         self.secrets = {name: self.extra_env[name] for name in self.secrets}
+        # The prototype's IMAGE_UPLOADED names its original by URL: here a signed link to this
+        # stack's gateway on 127.0.0.1, which the fetcher reaches only when told to
+        # (docs/SECURITY.md, "URL fetcher"; loopback is for tests only).
+        self.extra_env.setdefault("FETCH_ALLOWED_HOSTS", "127.0.0.1")
+        self.extra_env.setdefault("FETCH_ALLOW_LOOPBACK", "on")
 
     def stack_env(self, **overrides) -> dict:
         env = {k: v for k, v in os.environ.items()

@@ -223,6 +223,83 @@ def test_prototype_bodies_are_understood(up):
     assert new in {d["uuid"] for d in admin.list_all("/api/dithers")}
 
 
+class _CountingServer:
+    """An HTTP server on 127.0.0.1 that counts its connections and answers each request with a
+    redirect to `location` (or 404 when there is none)."""
+
+    def __init__(self, location: str | None = None):
+        self.location = location
+        self.connections = 0
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while not self.stopped:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.connections += 1
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(65536)
+                    if self.location:
+                        conn.sendall(f"HTTP/1.1 302 Found\r\nLocation: {self.location}\r\n"
+                                     "Content-Length: 0\r\nConnection: close\r\n\r\n".encode())
+                    else:
+                        conn.sendall(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                                     b"Connection: close\r\n\r\n")
+                except OSError:
+                    pass
+
+    def close(self):
+        self.stopped = True
+        self.thread.join()
+        self.sock.close()
+
+
+def test_prototype_urls_are_fetched_only_from_allowed_hosts(up):
+    """The stack allows 127.0.0.1 only (FETCH_ALLOWED_HOSTS, tests/distributed/stack.py): a URL on
+    another name, or a redirect to one, fails the dither with the generic reason, and the server
+    behind that name never sees a connection (docs/SECURITY.md, "URL fetcher")."""
+    target = _CountingServer()  # must never be reached
+    bouncer = _CountingServer(location=f"http://localhost:{target.port}/p.png")
+    admin = up.as_admin()
+    try:
+        cases = {
+            "a host not on the list": f"http://localhost:{target.port}/p.png?sig=not-shown",
+            "a redirect to a host not on the list": f"http://127.0.0.1:{bouncer.port}/p.png",
+        }
+        made = {}
+        for what, url in cases.items():
+            new = str(uuidlib.uuid4())
+            body = json.dumps({"uuid": new, "url": url, "filename": "p.png"})
+            up.produce("images", new, body,
+                       [("message_type", "IMAGE_UPLOADED"), ("version", "1.0.0")])
+            made[what] = new
+        for what, new in made.items():
+            def failed():
+                r = admin.get(f"/api/dithers/{new}")
+                return r.status_code == 200 and r.json()["items"] and \
+                    r.json()["items"][0]["status"] == "FAILED"
+
+            harness.wait_until(failed, harness.scaled(60), f"{what}: the dither did not fail")
+            items = admin.dithers_of(new)
+            assert items[0]["error"] == "could not fetch the original", (what, items[0])
+        assert target.connections == 0, "a host not on the allow-list was reached"
+        assert bouncer.connections == 1
+    finally:
+        target.close()
+        bouncer.close()
+
+
 def test_poison_message_goes_to_the_dead_letter_topic(up):
     poison = str(uuidlib.uuid4())
     up.produce("images", poison, "this is not JSON {",
