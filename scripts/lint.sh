@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-mapfile -t files < <(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc' 'bench/*.h')
+mapfile -t files < <(git ls-files 'src/*.cc' 'src/*.h' 'bench/*.cc' 'bench/*.h' 'fuzz/*.cc' 'fuzz/*.h')
 if ! clang-format --dry-run --Werror "${files[@]}" 2>/tmp/dither-format.log; then
   echo "lint: these files need clang-format -i:" >&2
   grep -oE '^[^: ]+\.(cc|h):[0-9]+' /tmp/dither-format.log | cut -d: -f1 | sort -u >&2

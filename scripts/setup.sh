@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # toolchain
   build-essential cmake ninja-build pkg-config clang-format clang-tidy
+  # fuzzing (scripts/fuzz.sh): clang with its runtimes (libFuzzer, the sanitizers)
+  clang libclang-rt-14-dev
   # engine image I/O
   libvips-dev libpng-dev libgif-dev libwebp-dev
   # services: HTTP (Beast/Asio, JSON, URL), embedded metadata, logging

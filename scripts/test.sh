@@ -30,6 +30,7 @@ echo "== End-to-end test of the web page: ditherd and headless Chromium"
 scripts/e2e.sh build/release/src/app/ditherd
 
 if ((quick == 0)); then
+  scripts/fuzz.sh --smoke  # libFuzzer targets built with clang, 20 s each (docs/FUZZING.md)
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
   scripts/build.sh sanitize
   # Leak checking stays on; glib and libvips keep process-lifetime caches that LSan reports, which

@@ -196,26 +196,26 @@ bool needs_encoding(std::string_view text) {
   return false;
 }
 
-// "Name <a@b.c>" with the display name as atoms, a quoted string or encoded-words.
+// "Name <a@b.c>" with the display name as atoms or a quoted string, folded at spaces like an
+// unstructured value, or else as encoded-words (also when a word is too long to fold).
 std::string format_mailbox(const Mailbox& box, size_t name_length) {
   const std::string_view name = box.display_name;
   if (name.empty()) return box.address;
-  const bool atoms =
-      is_printable_ascii(name) && name.find("=?") == std::string_view::npos &&
-      std::all_of(name.begin(), name.end(), [](char c) { return c == ' ' || is_atext(c); });
   std::string phrase;
-  if (atoms) {
-    phrase = std::string(name);
-  } else if (is_printable_ascii(name) && name.find("=?") == std::string_view::npos) {
-    phrase = "\"";
-    for (char c : name) {
-      if (c == '"' || c == '\\') phrase += '\\';
-      phrase += c;
+  if (is_printable_ascii(name) && name.find("=?") == std::string_view::npos) {
+    if (std::all_of(name.begin(), name.end(), [](char c) { return c == ' ' || is_atext(c); })) {
+      phrase = std::string(name);
+    } else {
+      phrase = "\"";
+      for (char c : name) {
+        if (c == '"' || c == '\\') phrase += '\\';
+        phrase += c;
+      }
+      phrase += '"';
     }
-    phrase += '"';
-  } else {
-    phrase = encoded_words(name, name_length);
   }
+  phrase = phrase.empty() || needs_encoding(phrase) ? encoded_words(name, name_length)
+                                                    : folded(phrase, name_length);
   return phrase + " <" + box.address + ">";
 }
 

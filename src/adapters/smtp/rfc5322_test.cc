@@ -150,6 +150,32 @@ TEST(Rfc5322, DisplayNamesAreAtomsQuotedOrEncoded) {
   EXPECT_EQ(parsed.header("to"), "Zoë Müller <zoe@example.org>");
 }
 
+// Found by fuzz/mail_fuzz.cc: a long display name (MAIL_FROM) was written on one line, past
+// RFC 5322's hard limit of 998 characters. It is folded at spaces now (lines of about 78, plus the
+// address on the last), or encoded when a word is too long to fold.
+TEST(Rfc5322, LongDisplayNamesAreFoldedOrEncodedOnShortLines) {
+  std::string atoms = "Dither";
+  while (atoms.size() < 1200) atoms += " Dither";
+  std::string quoted = "\"Dither, the service";
+  while (quoted.size() < 1200) quoted += " of dithers, \\\"quoted\\\"";
+  quoted += '"';
+  const std::string word(1200, 'x');
+  for (const std::string& name : {atoms, quoted, word}) {
+    Mail mail = sample();
+    mail.from = name + " <noreply@example.org>";
+    const auto parsed = parse_mail(format(mail));
+    size_t from_lines = 0;
+    bool in_from = false;
+    for (const std::string& line : parsed.header_lines) {
+      EXPECT_LE(line.size(), 78u + std::string(" <noreply@example.org>").size()) << line;
+      in_from = line.starts_with("From: ") || (in_from && line.starts_with(' '));
+      from_lines += in_from ? 1 : 0;
+    }
+    EXPECT_GT(from_lines, 10u);
+    EXPECT_EQ(parsed.header("from"), name + " <noreply@example.org>");
+  }
+}
+
 TEST(Rfc5322, QuotedPrintableLinesAtMost76AndRoundTrip) {
   std::string text = "Grüße! é=è, tab\tend \nline with trailing space \n";
   text += std::string(200, 'a') + "\n";

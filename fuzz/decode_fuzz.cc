@@ -1,0 +1,64 @@
+// The image decoder (src/imaging/codec.h) on any bytes, with small limits: sniff, probe, decode.
+// Seeds cover every accepted format (JPEG, PNG, GIF, WebP, TIFF; fuzz/make_seeds.cc).
+//
+// Invariants: only the documented error kinds come out (never kInternal for bad input); what
+// decodes was recognised by sniff(), fits the limits, is 8-bit RGB or RGBA with exactly
+// width * height * channels bytes, and has the size probe() announced (orientation applied).
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "fuzz/fuzz_support.h"
+#include "imaging/codec.h"
+
+namespace {
+
+bool documented(dither::ErrorKind kind) {
+  using dither::ErrorKind;
+  return kind == ErrorKind::kUnsupported || kind == ErrorKind::kTooLarge ||
+         kind == ErrorKind::kTooManyPixels || kind == ErrorKind::kUndecodable;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  if (!dither::imaging::init()) std::abort();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using namespace dither;
+  const imaging::Limits limits{.max_bytes = 256 * 1024, .max_pixels = 512 * 512};
+  const std::span<const uint8_t> bytes(data, size);
+
+  const std::optional<imaging::InputFormat> format = imaging::sniff(bytes);
+  const Result<imaging::ImageInfo> info = imaging::probe(bytes, limits);
+  if (!info) {
+    if (!documented(info.error().kind)) {
+      std::fprintf(stderr, "probe: %s\n", info.error().message.c_str());
+    }
+    FUZZ_CHECK(documented(info.error().kind));
+  } else {
+    FUZZ_CHECK(format.has_value() && info->format == *format);
+    FUZZ_CHECK(info->width > 0 && info->height > 0);
+    FUZZ_CHECK(static_cast<uint64_t>(info->width) * static_cast<uint64_t>(info->height) <=
+               limits.max_pixels);
+  }
+
+  const Result<Image> image = imaging::decode(bytes, limits);
+  if (!image) {
+    if (!documented(image.error().kind)) {
+      std::fprintf(stderr, "decode: %s\n", image.error().message.c_str());
+    }
+    FUZZ_CHECK(documented(image.error().kind));
+    return 0;
+  }
+  FUZZ_CHECK(format.has_value());
+  FUZZ_CHECK(info.ok());  // decode() is probe() first
+  FUZZ_CHECK(image->channels == 3 || image->channels == 4);
+  FUZZ_CHECK(image->width == info->width && image->height == info->height);
+  FUZZ_CHECK(image->pixels.size() == static_cast<size_t>(image->width) *
+                                         static_cast<size_t>(image->height) *
+                                         static_cast<size_t>(image->channels));
+  return 0;
+}
