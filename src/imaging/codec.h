@@ -17,6 +17,7 @@
 // every failure is an `Error` (std::bad_alloc aside).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -29,10 +30,22 @@
 
 namespace dither::imaging {
 
-// Defaults follow SPEC section 7: 8 MB uploads, 50 megapixels.
+// Defaults follow SPEC section 7: 8 MB uploads, 50 megapixels. The others bound what one file
+// may cost besides its pixel count (docs/IMAGING.md, "Limits"); all but the time are checked from
+// the header alone.
 struct Limits {
   size_t max_bytes = 8 * 1024 * 1024;
   uint64_t max_pixels = 50'000'000;
+  // Channels per pixel (kUnsupported past it); CMYK may have one more, for its alpha.
+  int max_bands = 4;
+  // Bits per sample: 8 or 16 (kUnsupported past it: 32-bit integer, float, double, complex).
+  int max_bits_per_sample = 16;
+  // Frames (GIF, WebP) or pages (TIFF) in the file (kUnsupported past it). Only the first is
+  // ever decoded; the rest are only counted, from their headers.
+  int max_pages = 1000;
+  // Wall-clock time for decode() (reading the pixels, colour conversion, rotation): past it the
+  // decoding is stopped and the image is kUndecodable. 0: no limit.
+  std::chrono::milliseconds max_decode_time{20'000};
 };
 
 // The allow-list of input formats. Anything else is rejected as kUnsupported.
@@ -68,12 +81,14 @@ Status init();
 
 // Checks `bytes` without decoding pixels: size against limits.max_bytes (kTooLarge), format
 // (kUnsupported, also for empty input), header readable (kUndecodable), width * height against
-// limits.max_pixels (kTooManyPixels).
+// limits.max_pixels (kTooManyPixels), bands, bits per sample and pages against their limits
+// (kUnsupported).
 Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits);
 
 // probe(), then decodes the first frame to 8-bit sRGB: EXIF orientation applied, an embedded ICC
 // profile imported, greyscale / CMYK / 16-bit / palette inputs converted; RGBA when the file has
-// alpha, else RGB. Truncated or corrupt data is kUndecodable: never a partial image.
+// alpha, else RGB. Truncated or corrupt data is kUndecodable: never a partial image. So is a
+// decoding stopped at limits.max_decode_time.
 Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits);
 
 // Resamples to width x height with Lanczos-3 (alpha premultiplied while resampling). A 0 for one

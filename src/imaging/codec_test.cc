@@ -7,6 +7,7 @@
 #include <vips/vips.h>
 
 #include <array>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -182,8 +183,8 @@ int on_gif_write(GifFileType* gif, const GifByteType* data, int length) {
   return length;
 }
 
-// A two-frame 16x8 GIF: the first frame all red, the second all blue.
-Bytes two_frame_gif() {
+// A 16x8 GIF of `frames` frames: the first all red, the others all blue.
+Bytes animated_gif(int frames) {
   Bytes out;
   int error = 0;
   GifFileType* gif = EGifOpen(&out, on_gif_write, &error);
@@ -192,7 +193,8 @@ Bytes two_frame_gif() {
   ColorMapObject* map = GifMakeMapObject(2, colors);
   EGifSetGifVersion(gif, true);
   EXPECT_EQ(EGifPutScreenDesc(gif, 16, 8, 1, 0, map), GIF_OK);
-  for (GifPixelType index : {GifPixelType{0}, GifPixelType{1}}) {
+  for (int frame = 0; frame < frames; ++frame) {
+    const GifPixelType index = frame == 0 ? 0 : 1;
     GraphicsControlBlock gcb{};
     gcb.DelayTime = 10;
     gcb.TransparentColor = NO_TRANSPARENT_COLOR;
@@ -207,6 +209,8 @@ Bytes two_frame_gif() {
   GifFreeMapObject(map);
   return out;
 }
+
+Bytes two_frame_gif() { return animated_gif(2); }
 
 double mean_abs_diff(const Image& a, const Image& b) {
   EXPECT_EQ(a.pixels.size(), b.pixels.size());
@@ -638,6 +642,113 @@ TEST(Limits, TooManyBytes) {
   EXPECT_EQ(info.error().kind, ErrorKind::kTooLarge);
   limits.max_bytes = png.size();
   EXPECT_TRUE(probe(png, limits).ok());
+}
+
+void expect_refused(const Bytes& file, const Limits& limits, ErrorKind kind,
+                    std::string_view says) {
+  ASSERT_FALSE(file.empty());
+  Result<ImageInfo> info = probe(file, limits);
+  ASSERT_FALSE(info.ok()) << "probe accepted it";
+  EXPECT_EQ(info.error().kind, kind) << info.error().message;
+  EXPECT_NE(info.error().message.find(says), std::string::npos) << info.error().message;
+  Result<Image> img = decode(file, limits);
+  ASSERT_FALSE(img.ok()) << "decode accepted it";
+  EXPECT_EQ(img.error().kind, kind) << img.error().message;
+}
+
+TEST(Limits, MoreThanFourBandsIsRefusedFromTheHeader) {
+  ensure_vips();
+  std::vector<uint8_t> samples(20 * 10 * 5, 100);
+  VipsPtr v = to_vips(samples.data(), 20, 10, 5, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_MULTIBAND);
+  expect_refused(save(v.get(), ".tif"), Limits{}, ErrorKind::kUnsupported, "5 channels");
+  // The limit is configurable; four bands (RGBA) pass by default.
+  Limits three;
+  three.max_bands = 3;
+  expect_refused(save(make_photo(20, 10, 4), ".png"), three, ErrorKind::kUnsupported, "4 channels");
+  EXPECT_TRUE(decode(save(make_photo(20, 10, 4), ".png"), Limits{}).ok());
+}
+
+TEST(Limits, CmykWithAlphaMayHaveItsFifthBand) {
+  ensure_vips();
+  std::vector<uint8_t> samples(20 * 10 * 5, 0);
+  for (size_t i = 4; i < samples.size(); i += 5) samples[i] = 255;  // no ink, opaque
+  VipsPtr v = to_vips(samples.data(), 20, 10, 5, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_CMYK);
+  const Bytes tiff = save(v.get(), ".tif");
+  Result<Image> img = decode(tiff, Limits{});
+  ASSERT_TRUE(img.ok()) << img.error().message;
+  EXPECT_EQ(img->channels, 4);
+  EXPECT_GT(img->at(3, 3)[0], 200);
+}
+
+TEST(Limits, SamplesDeeperThanSixteenBitsAreRefused) {
+  ensure_vips();
+  std::vector<float> floats(16 * 8 * 3, 0.5f);
+  VipsPtr f = to_vips(floats.data(), 16, 8, 3, VIPS_FORMAT_FLOAT, VIPS_INTERPRETATION_scRGB);
+  expect_refused(save(f.get(), ".tif"), Limits{}, ErrorKind::kUnsupported, "32-bit floating-point");
+  std::vector<uint32_t> ints(16 * 8 * 3, 1u << 30);
+  VipsPtr i = to_vips(ints.data(), 16, 8, 3, VIPS_FORMAT_UINT, VIPS_INTERPRETATION_RGB);
+  expect_refused(save(i.get(), ".tif"), Limits{}, ErrorKind::kUnsupported, "32-bit integer");
+  // 16 bits pass by default (Decode.Png16BitBecomes8Bit); a limit of 8 refuses them.
+  std::vector<uint16_t> deep(16 * 8 * 3, 40000);
+  VipsPtr d = to_vips(deep.data(), 16, 8, 3, VIPS_FORMAT_USHORT, VIPS_INTERPRETATION_RGB16);
+  const Bytes png16 = save(d.get(), ".png");
+  EXPECT_TRUE(decode(png16, Limits{}).ok());
+  Limits eight;
+  eight.max_bits_per_sample = 8;
+  expect_refused(png16, eight, ErrorKind::kUnsupported, "16-bit integer");
+}
+
+TEST(Limits, FramesPastTheLimitAreRefusedAndOnlyTheFirstIsEverDecoded) {
+  const Bytes gif = animated_gif(100);
+  Limits fifty;
+  fifty.max_pages = 50;
+  expect_refused(gif, fifty, ErrorKind::kUnsupported, "100 frames");
+  const Image first = decode_ok(gif);  // the default allows 1000
+  ASSERT_EQ(first.width, 16);
+  ASSERT_EQ(first.height, 8) << "one frame, not a strip of all of them";
+  EXPECT_EQ(first.at(5, 5)[0], 255);
+  EXPECT_EQ(first.at(5, 5)[2], 0);
+
+  // TIFF pages likewise.
+  ensure_vips();
+  VipsPtr one = to_vips(make_photo(16, 8, 3));
+  std::vector<VipsImage*> pages(3, one.get());
+  VipsImage* joined = nullptr;
+  ASSERT_EQ(vips_arrayjoin(pages.data(), &joined, 3, "across", 1, nullptr), 0);
+  VipsPtr strip(joined);
+  VipsImage* tagged = nullptr;
+  ASSERT_EQ(vips_copy(strip.get(), &tagged, nullptr), 0);
+  VipsPtr paged(tagged);
+  vips_image_set_int(paged.get(), "page-height", 8);
+  const Bytes tiff = save(paged.get(), ".tif");
+  Limits two;
+  two.max_pages = 2;
+  expect_refused(tiff, two, ErrorKind::kUnsupported, "3 pages");
+  const Image page = decode_ok(tiff);
+  EXPECT_EQ(page.height, 8);
+}
+
+TEST(Limits, DecodingPastItsTimeLimitIsStopped) {
+  const Bytes png = save(make_photo(2000, 1500, 3), ".png");
+  Limits quick;
+  quick.max_decode_time = std::chrono::milliseconds{1};
+  const auto started = std::chrono::steady_clock::now();
+  Result<Image> img = decode(png, quick);
+  ASSERT_FALSE(img.ok());
+  EXPECT_EQ(img.error().kind, ErrorKind::kUndecodable);
+  EXPECT_NE(img.error().message.find("took longer than the limit of 1 ms"), std::string::npos)
+      << img.error().message;
+  const auto stopped = std::chrono::steady_clock::now() - started;
+  // The same file decodes within the default limit, and with none.
+  const auto full_start = std::chrono::steady_clock::now();
+  EXPECT_TRUE(decode(png, Limits{}).ok());
+  const auto full = std::chrono::steady_clock::now() - full_start;
+  EXPECT_LT(stopped, full) << "stopped before the end";
+  Limits unlimited;
+  unlimited.max_decode_time = std::chrono::milliseconds{0};
+  EXPECT_TRUE(decode(png, unlimited).ok());
+  // Probing reads headers only: no time limit applies.
+  EXPECT_TRUE(probe(png, quick).ok());
 }
 
 // ---------------------------------------------------------------------------------------------

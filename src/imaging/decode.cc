@@ -1,4 +1,6 @@
 // probe() and decode(): sniff, header, limits, then pixels through libvips.
+#include <atomic>
+#include <chrono>
 #include <string>
 
 #include "imaging/codec.h"
@@ -58,6 +60,39 @@ int open_loader(InputFormat format, std::span<const uint8_t> bytes, VipsImage** 
               VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_ERROR, nullptr);
 }
 
+// Bands, bits per sample and pages from the header, against `limits`.
+Status check_layout(VipsImage* raw, InputFormat format, const Limits& limits) {
+  const int bands = vips_image_get_bands(raw);
+  const bool cmyk = vips_image_get_interpretation(raw) == VIPS_INTERPRETATION_CMYK;
+  if (bands > limits.max_bands + (cmyk ? 1 : 0)) {
+    return make_error(ErrorKind::kUnsupported,
+                      "the " + display_name(format) + " has " + std::to_string(bands) +
+                          " channels per pixel; at most " + std::to_string(limits.max_bands) +
+                          " are accepted");
+  }
+  const VipsBandFormat sample = vips_image_get_format(raw);
+  const bool integer = sample == VIPS_FORMAT_UCHAR || sample == VIPS_FORMAT_CHAR ||
+                       sample == VIPS_FORMAT_USHORT || sample == VIPS_FORMAT_SHORT ||
+                       sample == VIPS_FORMAT_UINT || sample == VIPS_FORMAT_INT;
+  const int bits = static_cast<int>(vips_format_sizeof(sample)) * 8;
+  if (!integer || bits > limits.max_bits_per_sample) {
+    return make_error(ErrorKind::kUnsupported,
+                      "the " + display_name(format) + " has " + std::to_string(bits) + "-bit " +
+                          (integer ? "integer" : "floating-point") + " samples; at most " +
+                          std::to_string(limits.max_bits_per_sample) +
+                          "-bit integer samples are accepted");
+  }
+  const int pages = vips_image_get_n_pages(raw);
+  if (pages > limits.max_pages) {
+    return make_error(ErrorKind::kUnsupported,
+                      "the " + display_name(format) + " has " + std::to_string(pages) +
+                          (format == InputFormat::kTiff ? " pages" : " frames") + "; at most " +
+                          std::to_string(limits.max_pages) +
+                          " are accepted (only the first is used)");
+  }
+  return Status();
+}
+
 struct Opened {
   ImageInfo info;
   VipsImagePtr image;  // header read, pixels not yet decoded
@@ -98,9 +133,45 @@ Result<Opened> open_checked(std::span<const uint8_t> bytes, const Limits& limits
                           " (" + std::to_string(pixels) + " pixels); the limit is " +
                           std::to_string(limits.max_pixels) + " pixels");
   }
+  if (Status s = check_layout(raw, *format, limits); !s) return s.error();
   if (vips_image_get_orientation_swap(raw)) std::swap(info.width, info.height);
   return Opened{info, std::move(image)};
 }
+
+// Stops the decoding of `source` (and of every image computed from it) once `limit` has passed
+// since construction: libvips signals evaluation progress on the most downstream image with
+// progress turned on, here the loaded image itself, and the handler kills it; every later read of
+// its pixels then fails. A limit of 0 does nothing.
+class DecodeDeadline {
+ public:
+  DecodeDeadline(VipsImage* source, std::chrono::milliseconds limit)
+      : at_(std::chrono::steady_clock::now() + limit) {
+    if (limit.count() <= 0) return;
+    source_ = VipsImagePtr(VIPS_IMAGE(g_object_ref(source)));  // kept until disconnected
+    vips_image_set_progress(source_.get(), TRUE);
+    handler_ = g_signal_connect(source_.get(), "eval", G_CALLBACK(on_eval), this);
+  }
+  ~DecodeDeadline() {
+    if (source_) g_signal_handler_disconnect(source_.get(), handler_);
+  }
+  DecodeDeadline(const DecodeDeadline&) = delete;
+  DecodeDeadline& operator=(const DecodeDeadline&) = delete;
+
+  bool expired() const { return expired_.load(); }
+
+ private:
+  static void on_eval(VipsImage* image, VipsProgress* /*progress*/, void* self) {
+    auto* deadline = static_cast<DecodeDeadline*>(self);
+    if (std::chrono::steady_clock::now() >= deadline->at_ && !deadline->expired_.exchange(true)) {
+      vips_image_set_kill(image, TRUE);
+    }
+  }
+
+  const std::chrono::steady_clock::time_point at_;
+  VipsImagePtr source_;
+  gulong handler_ = 0;
+  std::atomic<bool> expired_{false};
+};
 
 // Applies `op` (a libvips call writing to its VipsImage** argument) to `image` in place.
 template <class Op>
@@ -172,22 +243,33 @@ Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits) {
   const std::string what =
       "cannot decode the " + display_name(opened->info.format) + " data (truncated or corrupt)";
   VipsImagePtr image = std::move(opened->image);
+  const DecodeDeadline deadline(image.get(), limits.max_decode_time);
+  const auto timed_out = [&](Error error) {
+    if (!deadline.expired()) return error;
+    const auto ms = limits.max_decode_time.count();
+    return make_error(
+        ErrorKind::kUndecodable,
+        "decoding the " + display_name(opened->info.format) + " took longer than the limit of " +
+            (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms"));
+  };
   const int orientation = vips_image_get_orientation(image.get());
-  if (Status s = convert_to_srgb8(image); !s) return s.error();
+  if (Status s = convert_to_srgb8(image); !s) return timed_out(s.error());
   if (orientation > 1 && orientation <= 8) {
     // Rotating needs random access, which a sequential loader cannot give ("out of order read"):
     // decode the 8-bit result into memory first, then rotate that.
     VipsImage* in_memory = vips_image_copy_memory(image.get());
-    if (in_memory == nullptr) return vips_failure(ErrorKind::kUndecodable, what);
+    if (in_memory == nullptr) return timed_out(vips_failure(ErrorKind::kUndecodable, what));
     image.reset(in_memory);
     if (Status s =
             step(image, ErrorKind::kInternal, "cannot apply the EXIF orientation",
                  [](VipsImage* in, VipsImage** out) { return vips_autorot(in, out, nullptr); });
         !s) {
-      return s.error();
+      return timed_out(s.error());
     }
   }
-  return internal::to_image(image.get(), ErrorKind::kUndecodable, what);
+  Result<Image> out = internal::to_image(image.get(), ErrorKind::kUndecodable, what);
+  if (!out) return timed_out(out.error());
+  return out;
 }
 
 }  // namespace dither::imaging

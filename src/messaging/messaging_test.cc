@@ -1,11 +1,19 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/json.hpp>
+#include <cstdio>
 #include <deque>
+#include <fstream>
+#include <functional>
 #include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "adapters/inproc/in_process_bus.h"
+#include "messaging/event_log.h"
 #include "messaging/events.h"
 #include "messaging/outbox_relay.h"
 
@@ -17,7 +25,10 @@ class MemoryOutbox : public Outbox {
  public:
   void add(Message m) {
     std::lock_guard lock(mutex_);
-    entries_.push_back({++seq_, std::move(m)});
+    OutboxEntry entry;
+    entry.seq = ++seq_;
+    entry.message = std::move(m);
+    entries_.push_back(std::move(entry));
   }
   Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
     std::lock_guard lock(mutex_);
@@ -28,7 +39,7 @@ class MemoryOutbox : public Outbox {
     std::vector<OutboxEntry> out;
     for (const auto& e : entries_) {
       if (static_cast<int>(out.size()) == limit) break;
-      out.push_back(e);
+      if (e.parked_at == 0) out.push_back(e);
     }
     return out;
   }
@@ -36,6 +47,36 @@ class MemoryOutbox : public Outbox {
     std::lock_guard lock(mutex_);
     std::erase_if(entries_, [&](const OutboxEntry& e) { return e.seq == seq; });
     return {};
+  }
+  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override {
+    std::lock_guard lock(mutex_);
+    for (OutboxEntry& e : entries_) {
+      if (e.seq != seq) continue;
+      ++e.attempts;
+      e.last_error = std::string(error);
+      if (park) e.parked_at = 1;
+    }
+    return {};
+  }
+  Result<std::vector<OutboxEntry>> parked_messages(int limit) override {
+    std::lock_guard lock(mutex_);
+    std::vector<OutboxEntry> out;
+    for (const auto& e : entries_) {
+      if (static_cast<int>(out.size()) == limit) break;
+      if (e.parked_at != 0) out.push_back(e);
+    }
+    return out;
+  }
+  Status republish(int64_t seq) override {
+    std::lock_guard lock(mutex_);
+    for (OutboxEntry& e : entries_) {
+      if (e.seq == seq && e.parked_at != 0) {
+        e.parked_at = 0;
+        e.attempts = 0;
+        return {};
+      }
+    }
+    return make_error(ErrorKind::kNotFound, "no parked entry");
   }
   size_t size() {
     std::lock_guard lock(mutex_);
@@ -48,6 +89,37 @@ class MemoryOutbox : public Outbox {
   std::deque<OutboxEntry> entries_;
   int64_t seq_ = 0;
 };
+
+// A bus whose publish() answers what `answer` says (OK: the message is taken and recorded).
+class ScriptedBus : public EventBus {
+ public:
+  explicit ScriptedBus(std::function<Status(const Message&)> answer) : answer_(std::move(answer)) {}
+  Status publish(const Message& message) override {
+    ++calls;
+    Status s = answer_(message);
+    if (s) {
+      std::lock_guard lock(mutex_);
+      published_.push_back(message.body);
+    }
+    return s;
+  }
+  void subscribe(Subscription) override {}
+  Status start() override { return {}; }
+  void stop() override {}
+  std::string_view name() const override { return "scripted"; }
+  std::vector<std::string> published() {
+    std::lock_guard lock(mutex_);
+    return published_;
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  std::function<Status(const Message&)> answer_;
+  std::mutex mutex_;
+  std::vector<std::string> published_;
+};
+
+std::string body_of(int n) { return "{\"n\":" + std::to_string(n) + "}"; }
 
 TEST(OutboxRelay, PublishesInOrderAndRemovesOnlyAfterPublish) {
   MemoryOutbox outbox;
@@ -88,6 +160,115 @@ TEST(OutboxRelay, KeepsMessagesWhileTheBusIsDown) {
   std::this_thread::sleep_for(std::chrono::milliseconds{100});
   relay.stop();
   EXPECT_EQ(outbox.size(), 1u);
+}
+
+TEST(OutboxRelay, APoisonMessageIsParkedAndTheNextOnesGoOn) {
+  MemoryOutbox outbox;
+  std::atomic<bool> accept_poison{false};
+  ScriptedBus bus([&](const Message& m) -> Status {
+    if (m.body == body_of(1) && !accept_poison) {
+      return make_error(ErrorKind::kTooLarge, "kafka: Broker: Message size too large");
+    }
+    return {};
+  });
+  for (int i = 0; i < 3; ++i) outbox.add(make_message("images", kImageUploaded, "k", body_of(i)));
+  OutboxRelay relay(outbox, bus, "test", std::chrono::milliseconds{20}, 3);
+  relay.start();
+  relay.drain();
+  EXPECT_EQ(bus.published(), (std::vector<std::string>{body_of(0), body_of(2)}));
+  std::vector<OutboxEntry> parked = *outbox.parked_messages(10);
+  ASSERT_EQ(parked.size(), 1u);
+  EXPECT_EQ(parked[0].message.body, body_of(1));
+  EXPECT_EQ(parked[0].attempts, 3);
+  EXPECT_NE(parked[0].last_error.find("too large"), std::string::npos);
+  EXPECT_EQ(bus.calls.load(), 2 + 3) << "three refusals, no more";
+
+  // Later messages keep flowing past it; an admin publishes it again once it can be.
+  outbox.add(make_message("images", kImageUploaded, "k", body_of(3)));
+  relay.notify();
+  relay.drain();
+  accept_poison = true;
+  ASSERT_TRUE(outbox.republish(parked[0].seq).ok());
+  EXPECT_FALSE(outbox.republish(parked[0].seq).ok());
+  relay.notify();
+  relay.drain();
+  relay.stop();
+  EXPECT_EQ(bus.published(),
+            (std::vector<std::string>{body_of(0), body_of(2), body_of(3), body_of(1)}));
+  EXPECT_EQ(outbox.size(), 0u);
+}
+
+TEST(OutboxRelay, ABrokerThatIsDownParksNothing) {
+  MemoryOutbox outbox;
+  std::atomic<bool> down{true};
+  ScriptedBus bus([&](const Message&) -> Status {
+    if (down) return make_error(ErrorKind::kUnavailable, "kafka: all brokers are down");
+    return {};
+  });
+  for (int i = 0; i < 2; ++i) outbox.add(make_message("images", kImageUploaded, "k", body_of(i)));
+  OutboxRelay relay(outbox, bus, "test", std::chrono::milliseconds{20}, 2);
+  relay.start();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds{3};
+  while (bus.calls.load() < 5 && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+  EXPECT_GE(bus.calls.load(), 5) << "retried again and again";
+  EXPECT_TRUE(outbox.parked_messages(10)->empty());
+  EXPECT_EQ(outbox.size(), 2u);
+  EXPECT_EQ(outbox.pending_messages(10)->at(0).attempts, 0) << "transient failures do not count";
+  down = false;
+  relay.notify();
+  relay.drain();
+  relay.stop();
+  EXPECT_EQ(bus.published(), (std::vector<std::string>{body_of(0), body_of(1)}));
+  EXPECT_EQ(outbox.size(), 0u);
+}
+
+TEST(OutboxRelay, OnlyPermanentRefusalsCountTowardParking) {
+  EXPECT_TRUE(OutboxRelay::counts_toward_parking(ErrorKind::kTooLarge));
+  EXPECT_TRUE(OutboxRelay::counts_toward_parking(ErrorKind::kInvalidArgument));
+  EXPECT_TRUE(OutboxRelay::counts_toward_parking(ErrorKind::kUnsupported));
+  EXPECT_FALSE(OutboxRelay::counts_toward_parking(ErrorKind::kUnavailable));
+  EXPECT_FALSE(OutboxRelay::counts_toward_parking(ErrorKind::kInternal));
+}
+
+TEST(EventLog, AFullDiskIsLoggedNotFatalAndTheFlowGoesOn) {
+  const std::string path =
+      ::testing::TempDir() + "/event_log_test_" + std::to_string(getpid()) + ".jsonl";
+  std::remove(path.c_str());
+  EventLog log(path);
+  std::FILE* full = std::fopen("/dev/full", "w");
+  ASSERT_NE(full, nullptr);
+
+  InProcessBus bus;
+  std::vector<std::string> consumed;
+  bus.subscribe({"images", "event-log", [&](const Message& m) { return log.append(m); }});
+  bus.subscribe({"images", "consumer", [&](const Message& m) -> Status {
+                   consumed.push_back(m.body);
+                   return {};
+                 }});
+  ASSERT_TRUE(bus.start().ok());
+  ASSERT_TRUE(bus.publish(make_message("images", kImageUploaded, "k", body_of(0))).ok());
+  log.write_to_for_testing(full);
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 1; i <= 3; ++i) {
+    EXPECT_TRUE(bus.publish(make_message("images", kImageUploaded, "k", body_of(i))).ok());
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds{1}) << "no retries";
+  EXPECT_EQ(log.dropped(), 3u);
+  log.write_to_for_testing(nullptr);
+  ASSERT_TRUE(bus.publish(make_message("images", kImageUploaded, "k", body_of(4))).ok());
+  bus.stop();
+  std::fclose(full);
+  EXPECT_EQ(consumed.size(), 5u);
+
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_NE(lines[0].find("\"n\":0"), std::string::npos);
+  EXPECT_NE(lines[1].find("\"n\":4"), std::string::npos);
+  std::remove(path.c_str());
 }
 
 TEST(Events, ImageUploadedRoundTripAndPrototypeFields) {

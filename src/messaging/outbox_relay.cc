@@ -7,8 +7,16 @@
 namespace dither {
 
 OutboxRelay::OutboxRelay(Outbox& outbox, EventBus& bus, std::string name,
-                         std::chrono::milliseconds poll_interval)
-    : outbox_(outbox), bus_(bus), name_(std::move(name)), poll_interval_(poll_interval) {}
+                         std::chrono::milliseconds poll_interval, int max_attempts)
+    : outbox_(outbox),
+      bus_(bus),
+      name_(std::move(name)),
+      poll_interval_(poll_interval),
+      max_attempts_(std::max(1, max_attempts)) {}
+
+bool OutboxRelay::counts_toward_parking(ErrorKind kind) {
+  return kind == ErrorKind::kTooLarge || is_permanent_failure(kind);
+}
 
 OutboxRelay::~OutboxRelay() { stop(); }
 
@@ -67,9 +75,32 @@ void OutboxRelay::run() {
         }
         Status published = bus_.publish(entry.message);
         if (!published) {
-          spdlog::warn("outbox {}: publish of {} {} failed, will retry: {}", name_,
-                       entry.message.message_type(), entry.message.message_id(),
-                       published.error().message);
+          const Error& error = published.error();
+          if (!counts_toward_parking(error.kind)) {
+            spdlog::warn("outbox {}: publish of {} {} failed, will retry: {}", name_,
+                         entry.message.message_type(), entry.message.message_id(), error.message);
+            failed = true;
+            break;
+          }
+          const int attempts = entry.attempts + 1;
+          const bool park = attempts >= max_attempts_;
+          Status recorded = outbox_.record_publish_failure(entry.seq, error.message, park);
+          if (!recorded) {
+            spdlog::warn("outbox {}: cannot record the failed publish of {}: {}", name_, entry.seq,
+                         recorded.error().message);
+          }
+          if (park && recorded) {
+            spdlog::error(
+                "outbox {}: parked entry {} ({} {} on topic {}) after {} refused publishes: {}; "
+                "the messages after it go on (GET /outbox/parked lists it, POST "
+                "/outbox/parked/{} publishes it again)",
+                name_, entry.seq, entry.message.message_type(), entry.message.message_id(),
+                entry.message.topic, attempts, error.message, entry.seq);
+            continue;
+          }
+          spdlog::warn("outbox {}: the bus refused {} {} (attempt {} of {}): {}", name_,
+                       entry.message.message_type(), entry.message.message_id(), attempts,
+                       max_attempts_, error.message);
           failed = true;
           break;
         }

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,6 +51,14 @@ class ImageRepository : public Outbox {
   virtual Result<bool> mark_dither_deleted(const ImageId& uuid, int64_t dither_id,
                                            std::string_view message_id) = 0;
 
+  // What `owner` stores: how many images and the sum of their originals' sizes (quotas,
+  // docs/SECURITY.md "Limits"); zeros for an owner with nothing.
+  struct Usage {
+    int64_t images = 0;
+    int64_t bytes = 0;
+  };
+  virtual Result<Usage> usage(std::string_view owner) = 0;
+
   // Whether the store answers (for /health).
   virtual Status ping() = 0;
 };
@@ -70,14 +79,31 @@ class DitherRepository : public Outbox {
   virtual Result<Page<DitherRecord>> list_dithers(const PageRequest& page) = 0;
   // The dithers of one original, newest first.
   virtual Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) = 0;
+  // How many dithers are PENDING (claimed or not) of `owner`, or of every owner when `owner` is
+  // "" (the queue's depth). Quotas and the queue's bound (docs/SECURITY.md "Limits").
+  virtual Result<int64_t> count_pending(std::string_view owner) = 0;
   // Work claiming, for several workers (threads, processes, hosts) sharing the store. Claims up
   // to `limit` PENDING dithers, oldest first, that nobody holds (or whose lease expired): each is
   // leased to `worker` until now + `lease`. A worker that dies loses its claims when the lease
   // expires; finish/fail only apply to PENDING dithers, claimed or not, as before. A lease of 0
   // claims nothing for long: the dither is free again at once. An empty `worker` is
   // kInvalidArgument.
+  //
+  // Every claim counts an attempt: the returned records carry `attempts` already incremented (and
+  // the count survives restarts, including the embedded store's freeing of claims at start-up).
+  // The cap is the caller's (DitherWorkers, DITHER_MAX_ATTEMPTS): a worker that claims a dither
+  // whose attempts exceed it does not process it but fails it ("gave up after N attempts", with
+  // its DITHER_FAILED event, through fail_dither), so a file that crashes or hangs the process,
+  // or keeps failing transiently, ends FAILED instead of being retried for ever. A crash between
+  // that claim and the fail only raises the count: the next claim fails it again.
   virtual Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
                                                           std::chrono::seconds lease) = 0;
+  // Extends the lease `worker` holds on PENDING dither `id` to now + `lease` (a long dither is
+  // not handed to another worker while it runs). Returns false, changing nothing, when `worker`
+  // no longer holds it (the lease ended and another worker claimed it, it was released, it is no
+  // longer PENDING or is gone).
+  virtual Result<bool> renew_lease(DitherId id, std::string_view worker,
+                                   std::chrono::seconds lease) = 0;
   // Gives back a dither `worker` holds (after a transient error, or when stopping), so any
   // worker may claim it at once. A no-op when `worker` does not hold it.
   virtual Status release_dither(DitherId id, std::string_view worker) = 0;

@@ -51,7 +51,11 @@ class NotificationRepository {
 
   // Records `n` (with its status: PENDING, due at once, or SUPPRESSED; id and times assigned) once
   // per `message_id` and once per (dither_id, kind) when dither_id != 0. Returns false when it
-  // was already recorded.
+  // was already recorded, and returns false and stores nothing when n.uuid was erased
+  // (erase_image): a DITHER_* message consumed after its image's IMAGE_DELETED (the topics are
+  // consumed independently) must not bring the address back. The tombstone is checked in the
+  // insert's transaction, so an erasure is either before a record (nothing stored) or after it
+  // (the row is blanked).
   virtual Result<bool> record(const Notification& n, std::string_view message_id) = 0;
   // Claims up to `limit` due PENDING notifications, oldest due first, that nobody holds (or whose
   // lease ended), leasing each to `worker` for `lease`.
@@ -71,7 +75,9 @@ class NotificationRepository {
   virtual Result<int> count_recent(std::string_view to_hash, int64_t since) = 0;
   // The image was deleted: every notification of `uuid` loses its address and its content
   // (mail.to, subject, text and html become ""; to_hash stays, for the cap); a PENDING one
-  // becomes FAILED with last_error "the image was deleted". Returns how many rows changed.
+  // becomes FAILED with last_error "the image was deleted". Also tombstones `uuid` (kept for
+  // good, even when it had no notifications) so that record() refuses it from then on. Returns
+  // how many notification rows changed (the tombstone is not counted).
   virtual Result<int> erase_image(const ImageId& uuid) = 0;
   virtual Status ping() = 0;
 };

@@ -39,6 +39,11 @@ struct ObjectKey {
   friend bool operator==(const ObjectKey&, const ObjectKey&) = default;
 };
 bool is_valid_object_key(std::string_view key);
+// Where the preview of the stored file `key` is kept once made: "thumbnails/<key>.webp". Whoever
+// removes `key` removes this too.
+inline ObjectKey thumbnail_key_of(const ObjectKey& key) {
+  return ObjectKey{"thumbnails/" + key.value + ".webp"};
+}
 
 // Image status on the upload side (SPEC section 3).
 inline constexpr std::string_view kStatusPending = "PENDING";
@@ -99,6 +104,7 @@ struct DitherRecord {
   std::string traceparent;      // the W3C trace context it was requested under, or ""
   std::string owner{"system"};  // the original's owner (for lists); never changes
   std::string requested_by{"system"};  // who asked for it (the owner for automatic dithers)
+  int attempts = 0;  // claims so far (DitherRepository::claim_dithers); internal, not in the API
   int64_t created_at = 0;
   int64_t updated_at = 0;
 };

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -205,7 +206,11 @@ Failure classify(const std::exception& e, Session* session) {
     }
     // 22: data exception (e.g. bytes that are not UTF-8); 23: integrity constraint violation.
     if (state.starts_with("22") || state.starts_with("23")) {
-      return Failure{make_error(ErrorKind::kInvalidArgument, "postgres: " + reason)};
+      // The server's words name tables and columns: they go to the log, not to a client.
+      std::fprintf(stderr, "postgres: refused a value: %s\n", reason.c_str());
+      return Failure{make_error(ErrorKind::kInvalidArgument,
+                                "a value was refused by the database (not valid text, or a "
+                                "duplicate)")};
     }
     return Failure{make_error(ErrorKind::kInternal, "postgres: " + reason)};
   }

@@ -9,12 +9,20 @@ MessagingTables::MessagingTables(const Database& db)
       lock_("SELECT pg_advisory_xact_lock(hashtext($1))"),
       insert_(db.qualify("INSERT INTO {schema}.outbox (topic, key, headers, body, created_at) "
                          "VALUES ($1, $2, $3, $4, $5)")),
-      select_(db.qualify(
-          "SELECT seq, topic, key, headers, body FROM {schema}.outbox ORDER BY seq LIMIT $1")),
+      select_(db.qualify("SELECT seq, topic, key, headers, body, attempts, last_error, parked_at "
+                         "FROM {schema}.outbox WHERE parked_at = 0 ORDER BY seq LIMIT $1")),
       delete_(db.qualify("DELETE FROM {schema}.outbox WHERE seq = $1")),
       processed_(db.qualify(
           "INSERT INTO {schema}.processed_messages (message_id, processed_at) VALUES ($1, $2) "
-          "ON CONFLICT (message_id) DO NOTHING")) {}
+          "ON CONFLICT (message_id) DO NOTHING")),
+      record_failure_(
+          db.qualify("UPDATE {schema}.outbox SET attempts = attempts + 1, last_error = $1, "
+                     "parked_at = CASE WHEN $2 = 1 THEN $3 ELSE parked_at END WHERE seq = $4")),
+      select_parked_(
+          db.qualify("SELECT seq, topic, key, headers, body, attempts, last_error, parked_at "
+                     "FROM {schema}.outbox WHERE parked_at <> 0 ORDER BY seq LIMIT $1")),
+      republish_(db.qualify("UPDATE {schema}.outbox SET parked_at = 0, attempts = 0 "
+                            "WHERE seq = $1 AND parked_at <> 0")) {}
 
 void MessagingTables::enqueue(Tx& tx, const Message& message) const {
   // Identity values are handed out at insert time, not at commit: without the lock, a
@@ -24,18 +32,43 @@ void MessagingTables::enqueue(Tx& tx, const Message& message) const {
   tx.exec(insert_, message.topic, message.key, Bytes{headers}, message.body, now_millis());
 }
 
-std::vector<OutboxEntry> MessagingTables::pending(Tx& tx, int limit) const {
+namespace {
+
+std::vector<OutboxEntry> read_entries(const pqxx::result& rows) {
   std::vector<OutboxEntry> entries;
-  if (limit <= 0) return entries;
-  for (const auto& row : tx.exec(select_, limit)) {
+  entries.reserve(rows.size());
+  for (const auto& row : rows) {
     OutboxEntry& entry = entries.emplace_back();
     entry.seq = row[0].as<int64_t>();
     entry.message.topic = text_of(row[1]);
     entry.message.key = text_of(row[2]);
     entry.message.headers = decode_headers(bytes_of(row[3]));
     entry.message.body = text_of(row[4]);
+    entry.attempts = row[5].as<int>();
+    entry.last_error = text_of(row[6]);
+    entry.parked_at = row[7].as<int64_t>();
   }
   return entries;
+}
+
+}  // namespace
+
+std::vector<OutboxEntry> MessagingTables::pending(Tx& tx, int limit) const {
+  if (limit <= 0) return {};
+  return read_entries(tx.exec(select_, limit));
+}
+
+void MessagingTables::record_failure(Tx& tx, int64_t seq, std::string_view error, bool park) const {
+  tx.exec(record_failure_, error, park ? 1 : 0, now_millis(), seq);
+}
+
+std::vector<OutboxEntry> MessagingTables::parked(Tx& tx, int limit) const {
+  if (limit <= 0) return {};
+  return read_entries(tx.exec(select_parked_, limit));
+}
+
+bool MessagingTables::republish(Tx& tx, int64_t seq) const {
+  return tx.exec(republish_, seq).affected_rows() == 1;
 }
 
 void MessagingTables::remove(Tx& tx, int64_t seq) const { tx.exec(delete_, seq); }

@@ -31,6 +31,14 @@ CREATE TABLE processed_messages (
 );
 )sql";
 
+// A later migration of both schemas (appended to each one's list): failed publishes are counted
+// per entry and an entry the bus refuses for good is parked (Outbox::record_publish_failure).
+inline constexpr std::string_view kOutboxParkingSql = R"sql(
+ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN parked_at BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+)sql";
+
 // The outbox and processed_messages statements of one schema.
 class MessagingTables {
  public:
@@ -40,10 +48,14 @@ class MessagingTables {
   // transaction holds the schema's outbox lock, so entries are numbered in commit order (a relay
   // never sees entry n+1 before entry n is committed).
   void enqueue(Tx& tx, const Message& message) const;
-  // The oldest `limit` entries, oldest first (none when limit <= 0).
+  // The oldest `limit` entries not parked, oldest first (none when limit <= 0).
   std::vector<OutboxEntry> pending(Tx& tx, int limit) const;
   // Removes entry `seq`; removing an entry that is already gone is not an error.
   void remove(Tx& tx, int64_t seq) const;
+  // Outbox::record_publish_failure, parked_messages and republish (false: no parked entry).
+  void record_failure(Tx& tx, int64_t seq, std::string_view error, bool park) const;
+  std::vector<OutboxEntry> parked(Tx& tx, int limit) const;
+  bool republish(Tx& tx, int64_t seq) const;
   // Records `message_id` as processed. Returns false when it already was (the caller does
   // nothing more); an empty id means "not from a message": nothing is recorded, true.
   bool first_delivery(Tx& tx, std::string_view message_id) const;
@@ -55,6 +67,9 @@ class MessagingTables {
   std::string select_;
   std::string delete_;
   std::string processed_;
+  std::string record_failure_;
+  std::string select_parked_;
+  std::string republish_;
 };
 
 // Headers as stored: for each pair, name and value, each as a 4-byte big-endian length and the

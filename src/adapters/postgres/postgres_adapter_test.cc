@@ -227,7 +227,7 @@ TEST(PostgresMigrations, ApplyOnceAndSurviveReopening) {
   const std::string schema = fresh_schema();
   must(open_postgres_image_repository(options_for(schema))).reset();
   const std::vector<std::string> first = applied_migrations(schema);
-  ASSERT_EQ(first.size(), 3u);
+  ASSERT_EQ(first.size(), 4u);
   EXPECT_EQ(first[0].substr(0, 2), "1@");
   EXPECT_EQ(first[1].substr(0, 2), "2@");
   EXPECT_EQ(first[2].substr(0, 2), "3@");
@@ -298,7 +298,7 @@ TEST(PostgresMigrations, ConcurrentOpenersOfOneSchemaTakeTurns) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(applied_migrations(schema).size(), 3u);
+  EXPECT_EQ(applied_migrations(schema).size(), 5u);
 }
 
 TEST(PostgresRepositories, DefaultSchemasAreUploadAndDither) {
@@ -433,9 +433,10 @@ TEST(PostgresNotifications, DefaultSchemaIsNotifyAndItIsTheStoresOwn) {
   const std::string schema = fresh_schema();
   must(open_postgres_notification_repository(options_for(schema))).reset();
   const std::vector<std::string> applied = applied_migrations(schema);
-  ASSERT_EQ(applied.size(), 2u);
+  ASSERT_EQ(applied.size(), 3u);
   EXPECT_NE(applied[0].find("by dither-notify"), std::string::npos) << applied[0];
   EXPECT_NE(applied[1].find("by dither-notify"), std::string::npos) << applied[1];
+  EXPECT_NE(applied[2].find("by dither-notify"), std::string::npos) << applied[2];
   auto as_dithers = open_postgres_dither_repository(options_for(schema));
   ASSERT_FALSE(as_dithers.ok());
   EXPECT_EQ(as_dithers.error().kind, ErrorKind::kUnsupported);
@@ -869,7 +870,7 @@ TEST(PostgresOwners, ImagesOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
 
   auto images = must(open_postgres_image_repository(options_for(schema)));
   ASSERT_TRUE(images);
-  EXPECT_EQ(applied_migrations(schema).size(), 3u);
+  EXPECT_EQ(applied_migrations(schema).size(), 4u);
   auto got = images->get_image(image.uuid);
   ASSERT_TRUE(got.ok()) << got.error().message;
   EXPECT_EQ(got->owner, "system");
@@ -903,7 +904,7 @@ TEST(PostgresOwners, DithersOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
 
   auto dithers = must(open_postgres_dither_repository(options_for(schema)));
   ASSERT_TRUE(dithers);
-  EXPECT_EQ(applied_migrations(schema).size(), 3u);
+  EXPECT_EQ(applied_migrations(schema).size(), 5u);
   auto original = dithers->get_original(uuid);
   ASSERT_TRUE(original.ok());
   EXPECT_EQ(original->owner, "system");
@@ -935,7 +936,7 @@ TEST(PostgresOwners, NotificationsOfTheVersionBeforeOwnersBelongToTheSystemOwner
 
   auto repo = must(open_postgres_notification_repository(options_for(schema)));
   ASSERT_TRUE(repo);
-  EXPECT_EQ(applied_migrations(schema).size(), 2u);
+  EXPECT_EQ(applied_migrations(schema).size(), 3u);
   auto all = repo->list({.limit = 10, .before = std::nullopt, .owner = "system"});
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->items.size(), 1u);

@@ -68,10 +68,17 @@ ALTER TABLE dithers ADD COLUMN requested_by TEXT NOT NULL DEFAULT 'system';
 CREATE INDEX dithers_by_owner ON dithers (owner, id);
 )sql";
 
-constexpr std::array<postgres::Migration, 3> kDitherMigrations = {{
+// Attempts (DitherRepository::claim_dithers): claims of each dither so far, so that one that
+// can never finish is given up after DITHER_MAX_ATTEMPTS.
+constexpr std::string_view kDitherAttemptsSql =
+    "ALTER TABLE dithers ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;";
+
+constexpr std::array<postgres::Migration, 5> kDitherMigrations = {{
     {1, postgres::kMessagingTablesSql},
     {2, kDitherTablesSql},
     {3, kDitherOwnersSql},
+    {4, postgres::kOutboxParkingSql},
+    {5, kDitherAttemptsSql},
 }};
 
 constexpr postgres::Schema kDitherSchema{"the dithering service's metadata", "dither-dither",
@@ -79,7 +86,8 @@ constexpr postgres::Schema kDitherSchema{"the dithering service's metadata", "di
 
 constexpr std::string_view kDitherColumns =
     "id, uuid, channels, algorithm, palette, format, options_json, status, url_dither, "
-    "blob_key, error, request_id, created_at, updated_at, traceparent, owner, requested_by";
+    "blob_key, error, request_id, created_at, updated_at, traceparent, owner, requested_by, "
+    "attempts";
 
 // The server's clock in Unix milliseconds.
 constexpr std::string_view kNowMillis =
@@ -104,6 +112,7 @@ DitherRecord read_dither(const pqxx::row& row) {
   r.traceparent = text_of(row[14]);
   r.owner = text_of(row[15]);
   r.requested_by = text_of(row[16]);
+  r.attempts = row[17].as<int>();
   return r;
 }
 
@@ -142,11 +151,14 @@ class PostgresDitherRepository final : public DitherRepository {
         // claiming (or finishing) right now are left to it instead of waited for.
         claim_(sql("UPDATE {schema}.dithers SET claimed_by = $1, claimed_until = " +
                    std::string(kNowMillis) +
-                   " + $2 WHERE id IN (SELECT id FROM {schema}.dithers WHERE status = 'PENDING' "
+                   " + $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM {schema}.dithers "
+                   "WHERE status = 'PENDING' "
                    "AND claimed_until <= " +
                    std::string(kNowMillis) +
                    " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING " +
                    std::string(kDitherColumns))),
+        renew_(sql("UPDATE {schema}.dithers SET claimed_until = " + std::string(kNowMillis) +
+                   " + $1 WHERE id = $2 AND claimed_by = $3 AND status = 'PENDING'")),
         release_(sql("UPDATE {schema}.dithers SET claimed_by = '', claimed_until = 0 "
                      "WHERE id = $1 AND claimed_by = $2")),
         finish_(sql("UPDATE {schema}.dithers SET status = 'FINISHED', blob_key = $1, "
@@ -221,6 +233,14 @@ class PostgresDitherRepository final : public DitherRepository {
         [&](Tx& tx) { return read_dithers(tx.exec(select_of_original_, uuid.value)); });
   }
 
+  Result<int64_t> count_pending(std::string_view owner) override {
+    return db_->read([&](Tx& tx) {
+      const pqxx::result r =
+          owner.empty() ? tx.exec(count_pending_) : tx.exec(count_owners_pending_, owner);
+      return r.at(0)[0].as<int64_t>();
+    });
+  }
+
   Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
                                                   std::chrono::seconds lease) override {
     if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a claim needs a worker");
@@ -235,6 +255,16 @@ class PostgresDitherRepository final : public DitherRepository {
       });
       return rows;
     });
+  }
+
+  Result<bool> renew_lease(DitherId id, std::string_view worker,
+                           std::chrono::seconds lease) override {
+    if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a lease needs a worker");
+    const int64_t lease_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::max(lease, std::chrono::seconds{0}))
+                                 .count();
+    return db_->write(
+        [&](Tx& tx) { return tx.exec(renew_, lease_ms, id.value, worker).affected_rows() == 1; });
   }
 
   Status release_dither(DitherId id, std::string_view worker) override {
@@ -299,6 +329,23 @@ class PostgresDitherRepository final : public DitherRepository {
     return db_->write([&](Tx& tx) { messaging_.remove(tx, seq); });
   }
 
+  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override {
+    return db_->write([&](Tx& tx) { messaging_.record_failure(tx, seq, error, park); });
+  }
+
+  Result<std::vector<OutboxEntry>> parked_messages(int limit) override {
+    return db_->read([&](Tx& tx) { return messaging_.parked(tx, limit); });
+  }
+
+  Status republish(int64_t seq) override {
+    return db_->write([&](Tx& tx) {
+      if (!messaging_.republish(tx, seq)) {
+        throw postgres::PgError(ErrorKind::kNotFound,
+                                "no parked outbox entry " + std::to_string(seq));
+      }
+    });
+  }
+
   Status ping() override {
     return db_->read([&](Tx& tx) { tx.exec(ping_); });
   }
@@ -341,6 +388,7 @@ class PostgresDitherRepository final : public DitherRepository {
   const std::string upsert_original_;
   const std::string select_original_;
   const std::string claim_;
+  const std::string renew_;
   const std::string release_;
   const std::string finish_;
   const std::string fail_;
@@ -348,6 +396,11 @@ class PostgresDitherRepository final : public DitherRepository {
   const std::string delete_of_original_;
   const std::string forget_original_;
   const std::string ping_ = "SELECT 1";
+  // Quotas and the queue's bound: the partial index of PENDING rows.
+  const std::string count_pending_ =
+      sql("SELECT count(*)::bigint FROM {schema}.dithers WHERE status = 'PENDING'");
+  const std::string count_owners_pending_ =
+      sql("SELECT count(*)::bigint FROM {schema}.dithers WHERE status = 'PENDING' AND owner = $1");
 };
 
 }  // namespace

@@ -62,10 +62,11 @@ ALTER TABLE images ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
 CREATE INDEX images_by_owner ON images (owner, id);
 )sql";
 
-constexpr std::array<postgres::Migration, 3> kImageMigrations = {{
+constexpr std::array<postgres::Migration, 4> kImageMigrations = {{
     {1, postgres::kMessagingTablesSql},
     {2, kImageTablesSql},
     {3, kImageOwnersSql},
+    {4, postgres::kOutboxParkingSql},
 }};
 
 constexpr postgres::Schema kImageSchema{"the upload service's metadata", "dither-upload",
@@ -245,6 +246,32 @@ class PostgresImageRepository final : public ImageRepository {
     return db_->write([&](Tx& tx) { messaging_.remove(tx, seq); });
   }
 
+  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override {
+    return db_->write([&](Tx& tx) { messaging_.record_failure(tx, seq, error, park); });
+  }
+
+  Result<std::vector<OutboxEntry>> parked_messages(int limit) override {
+    return db_->read([&](Tx& tx) { return messaging_.parked(tx, limit); });
+  }
+
+  Status republish(int64_t seq) override {
+    return db_->write([&](Tx& tx) {
+      if (!messaging_.republish(tx, seq)) {
+        throw postgres::PgError(ErrorKind::kNotFound,
+                                "no parked outbox entry " + std::to_string(seq));
+      }
+    });
+  }
+
+  Usage usage_of(Tx& tx, std::string_view owner) const {
+    const pqxx::row row = tx.exec(usage_, owner).at(0);
+    return Usage{row[0].as<int64_t>(), row[1].as<int64_t>()};
+  }
+
+  Result<Usage> usage(std::string_view owner) override {
+    return db_->read([&](Tx& tx) { return usage_of(tx, owner); });
+  }
+
   Status ping() override {
     return db_->read([&](Tx& tx) { tx.exec(ping_); });
   }
@@ -297,6 +324,10 @@ class PostgresImageRepository final : public ImageRepository {
   const std::string newest_finished_;
   const std::string show_dither_;
   const std::string ping_ = "SELECT 1";
+  // Quotas: the (owner, id) index finds the owner's rows.
+  const std::string usage_ =
+      sql("SELECT count(*)::bigint, coalesce(sum(size), 0)::bigint FROM {schema}.images "
+          "WHERE owner = $1");
 };
 
 }  // namespace

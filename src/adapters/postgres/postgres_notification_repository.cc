@@ -70,9 +70,21 @@ CREATE INDEX notifications_by_owner ON notifications (owner, id);
 CREATE INDEX notifications_by_address ON notifications (to_hash, created_at);
 )sql";
 
-constexpr std::array<postgres::Migration, 2> kNotificationMigrations = {{
+// Tombstones of deleted images (docs/SECURITY.md): a DITHER_* message of an image consumed after
+// its IMAGE_DELETED (the topics are consumed independently; lag, redelivery) must not bring the
+// address back. erase_image() records the uuid here, record() refuses a tombstoned one. Kept
+// for good: a uuid and a time, nothing about anybody.
+constexpr std::string_view kErasedImagesSql = R"sql(
+CREATE TABLE erased_images (
+  uuid TEXT PRIMARY KEY,
+  erased_at BIGINT NOT NULL
+);
+)sql";
+
+constexpr std::array<postgres::Migration, 3> kNotificationMigrations = {{
     {1, kNotificationTablesSql},
     {2, kNotificationOwnersSql},
+    {3, kErasedImagesSql},
 }};
 
 constexpr postgres::Schema kNotificationSchema{"the notification service's store", "dither-notify",
@@ -134,6 +146,17 @@ class PostgresNotificationRepository final : public NotificationRepository {
                     "last_error, next_attempt_at, created_at, updated_at, sent_at, owner, "
                     "to_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $12, "
                     "$12, 0, $13, $14) ON CONFLICT DO NOTHING")),
+        // record() and erase_image() of one image take turns: under READ COMMITTED neither
+        // sees the other's uncommitted rows, so without the lock a record could check for the
+        // tombstone before an erasure commits and insert its row after the erasure's UPDATE
+        // ran (and both commit: an address after the erasure). Transaction-scoped; another
+        // image colliding on the hash only waits a moment.
+        image_lock_key_prefix_("dither.notify.image:" + db_->schema_name() + ":"),
+        image_lock_("SELECT pg_advisory_xact_lock(hashtext($1))"),
+        is_erased_(sql("SELECT 1 FROM {schema}.erased_images WHERE uuid = $1")),
+        // The first erasure's time is kept.
+        tombstone_(sql("INSERT INTO {schema}.erased_images (uuid, erased_at) VALUES ($1, $2) "
+                       "ON CONFLICT (uuid) DO NOTHING")),
         // The per-address cap's count: SUPPRESSED rows were never going to be sent.
         count_recent_(sql("SELECT count(*) FROM {schema}.notifications WHERE to_hash = $1 AND "
                           "created_at >= $2 AND status <> 'SUPPRESSED'")),
@@ -175,6 +198,10 @@ class PostgresNotificationRepository final : public NotificationRepository {
     const std::string_view status = suppressed ? kNotificationSuppressed : kNotificationPending;
     const std::string_view last_error = suppressed ? std::string_view(n.last_error) : "";
     return db_->write([&](Tx& tx) {
+      // In the insert's transaction, under the image's lock: an erasure is either before it
+      // (nothing is recorded) or after it (and blanks the row).
+      lock_image(tx, n.uuid);
+      if (!tx.exec(is_erased_, n.uuid.value).empty()) return false;
       if (!messaging_.first_delivery(tx, message_id)) return false;
       return tx.exec(insert_, n.uuid.value, n.dither_id, n.kind, n.mail.from, n.mail.to,
                      n.mail.subject, n.mail.text, n.mail.html, n.mail.message_id, status,
@@ -242,7 +269,10 @@ class PostgresNotificationRepository final : public NotificationRepository {
 
   Result<int> erase_image(const ImageId& uuid) override {
     return db_->write([&](Tx& tx) {
-      return static_cast<int>(tx.exec(erase_image_, now_millis(), uuid.value).affected_rows());
+      lock_image(tx, uuid);
+      const int64_t now = now_millis();
+      tx.exec(tombstone_, uuid.value, now);
+      return static_cast<int>(tx.exec(erase_image_, now, uuid.value).affected_rows());
     });
   }
 
@@ -252,6 +282,9 @@ class PostgresNotificationRepository final : public NotificationRepository {
 
  private:
   std::string sql(std::string_view text) const { return db_->qualify(text); }
+  void lock_image(Tx& tx, const ImageId& uuid) const {
+    tx.exec(image_lock_, image_lock_key_prefix_ + uuid.value);
+  }
   std::string select_notifications(std::string_view where_and_order) const {
     return sql("SELECT " + std::string(kColumns) + " FROM {schema}.notifications " +
                std::string(where_and_order));
@@ -263,6 +296,10 @@ class PostgresNotificationRepository final : public NotificationRepository {
   const std::string select_page_;
   const std::string select_owners_page_;
   const std::string insert_;
+  const std::string image_lock_key_prefix_;
+  const std::string image_lock_;
+  const std::string is_erased_;
+  const std::string tombstone_;
   const std::string count_recent_;
   const std::string erase_image_;
   const std::string claim_;

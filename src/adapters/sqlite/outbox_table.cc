@@ -14,12 +14,13 @@ void enqueue_message(Connection& connection, const Message& message) {
       .run();
 }
 
-std::vector<OutboxEntry> read_pending_messages(Connection& connection, int limit) {
+namespace {
+
+constexpr std::string_view kOutboxColumns =
+    "seq, topic, key, headers, body, attempts, last_error, parked_at";
+
+std::vector<OutboxEntry> read_entries(Statement& st) {
   std::vector<OutboxEntry> entries;
-  if (limit <= 0) return entries;
-  auto st =
-      connection.prepare("SELECT seq, topic, key, headers, body FROM outbox ORDER BY seq LIMIT ?");
-  st.bind(1, limit);
   while (st.step()) {
     OutboxEntry& entry = entries.emplace_back();
     entry.seq = st.column_int64(0);
@@ -27,12 +28,51 @@ std::vector<OutboxEntry> read_pending_messages(Connection& connection, int limit
     entry.message.key = st.column_text(2);
     entry.message.headers = decode_headers(st.column_text(3));
     entry.message.body = st.column_text(4);
+    entry.attempts = st.column_int(5);
+    entry.last_error = st.column_text(6);
+    entry.parked_at = st.column_int64(7);
   }
   return entries;
 }
 
+}  // namespace
+
+std::vector<OutboxEntry> read_pending_messages(Connection& connection, int limit) {
+  if (limit <= 0) return {};
+  auto st = connection.prepare("SELECT " + std::string(kOutboxColumns) +
+                               " FROM outbox WHERE parked_at = 0 ORDER BY seq LIMIT ?");
+  st.bind(1, limit);
+  return read_entries(st);
+}
+
 void delete_message(Connection& connection, int64_t seq) {
   connection.prepare("DELETE FROM outbox WHERE seq = ?").bind(1, seq).run();
+}
+
+void record_publish_failure(Connection& connection, int64_t seq, std::string_view error,
+                            bool park) {
+  connection
+      .prepare(
+          "UPDATE outbox SET attempts = attempts + 1, last_error = ?, "
+          "parked_at = CASE WHEN ? THEN ? ELSE parked_at END WHERE seq = ?")
+      .bind_all(error, park ? 1 : 0, now_millis(), seq)
+      .run();
+}
+
+std::vector<OutboxEntry> read_parked_messages(Connection& connection, int limit) {
+  if (limit <= 0) return {};
+  auto st = connection.prepare("SELECT " + std::string(kOutboxColumns) +
+                               " FROM outbox WHERE parked_at <> 0 ORDER BY seq LIMIT ?");
+  st.bind(1, limit);
+  return read_entries(st);
+}
+
+bool republish_message(Connection& connection, int64_t seq) {
+  connection
+      .prepare("UPDATE outbox SET parked_at = 0, attempts = 0 WHERE seq = ? AND parked_at <> 0")
+      .bind(1, seq)
+      .run();
+  return connection.changes() == 1;
 }
 
 bool first_delivery(Connection& connection, std::string_view message_id) {

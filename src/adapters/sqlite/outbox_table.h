@@ -29,12 +29,25 @@ CREATE TABLE processed_messages (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
+// A later migration of both schemas (appended to each one's list): failed publishes are counted
+// per entry and an entry the bus refuses for good is parked (Outbox::record_publish_failure).
+// Parked entries are few: the queue's scan by seq skips them.
+inline constexpr std::string_view kOutboxParkingSql = R"sql(
+ALTER TABLE outbox ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN parked_at INTEGER NOT NULL DEFAULT 0;  -- Unix ms; 0 = queued
+ALTER TABLE outbox ADD COLUMN last_error TEXT NOT NULL DEFAULT '';
+)sql";
+
 // Appends `message` to the outbox.
 void enqueue_message(Connection& connection, const Message& message);
-// The oldest `limit` entries, oldest first (none when limit <= 0).
+// The oldest `limit` entries not parked, oldest first (none when limit <= 0).
 std::vector<OutboxEntry> read_pending_messages(Connection& connection, int limit);
 // Removes entry `seq`; removing an entry that is already gone is not an error.
 void delete_message(Connection& connection, int64_t seq);
+// Outbox::record_publish_failure, parked_messages and republish (false: no parked entry `seq`).
+void record_publish_failure(Connection& connection, int64_t seq, std::string_view error, bool park);
+std::vector<OutboxEntry> read_parked_messages(Connection& connection, int limit);
+bool republish_message(Connection& connection, int64_t seq);
 
 // Records `message_id` as processed. Returns false when it already was (the caller does nothing
 // more); an empty id means "not from a message": nothing is recorded and the result is true.

@@ -147,10 +147,11 @@ TEST(SqliteMigrations, ApplyOnceAndSurviveReopening) {
   const std::string path = fresh_path("mig");
   must(open_sqlite_image_repository(path)).reset();
   const std::vector<std::string> first = applied_migrations(path);
-  ASSERT_EQ(first.size(), 3u);
+  ASSERT_EQ(first.size(), 4u);
   EXPECT_EQ(first[0].substr(0, 2), "1@");
   EXPECT_EQ(first[1].substr(0, 2), "2@");
   EXPECT_EQ(first[2].substr(0, 2), "3@");
+  EXPECT_EQ(first[3].substr(0, 2), "4@");
 
   must(open_sqlite_image_repository(path)).reset();
   EXPECT_EQ(applied_migrations(path), first);  // not re-applied: same rows, same times
@@ -236,6 +237,48 @@ TEST(SqliteRepositories, DataSurvivesReopening) {
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->request_id, "m-0");
   EXPECT_TRUE(dithers->get_original(image.uuid).ok());
+}
+
+// The embedded store frees every claim at start-up (a crashed process's), but the attempts those
+// claims counted stay: a dither that crash-loops the process reaches the cap (DitherWorkers).
+TEST(SqliteRepositories, ClaimsAreFreedAtOpenButTheirAttemptsCount) {
+  const std::string path = fresh_path("dither_attempts");
+  DitherRecord wanted;
+  wanted.uuid = new_image_id();
+  wanted.request_id = "r-1";
+  DitherId id;
+  {
+    auto dithers = must(open_sqlite_dither_repository(path));
+    id = dithers->create_dither(wanted)->id;
+  }
+  for (int life = 1; life <= 3; ++life) {
+    auto dithers = must(open_sqlite_dither_repository(path));
+    auto claimed = dithers->claim_dithers(1, "life-" + std::to_string(life), std::chrono::hours{1});
+    ASSERT_TRUE(claimed.ok());
+    ASSERT_EQ(claimed->size(), 1u) << "life " << life << ": the last life's claim was freed";
+    EXPECT_EQ((*claimed)[0].id, id);
+    EXPECT_EQ((*claimed)[0].attempts, life);
+    // ... and the process "crashes" here, holding the claim.
+  }
+}
+
+TEST(SqliteRepositories, ParkedOutboxEntriesSurviveReopening) {
+  const std::string path = fresh_path("upload_parked");
+  const ImageRecord image = sample_image();
+  {
+    auto images = must(open_sqlite_image_repository(path));
+    ASSERT_TRUE(images->insert_image(image, uploaded(image)).ok());
+    const auto pending = contract::all_pending(*images);
+    ASSERT_EQ(pending.size(), 1u);
+    ASSERT_TRUE(images->record_publish_failure(pending[0].seq, "too large", true).ok());
+  }
+  auto images = must(open_sqlite_image_repository(path));
+  EXPECT_TRUE(contract::all_pending(*images).empty());
+  auto parked = images->parked_messages(10);
+  ASSERT_TRUE(parked.ok());
+  ASSERT_EQ(parked->size(), 1u);
+  EXPECT_EQ((*parked)[0].last_error, "too large");
+  EXPECT_EQ((*parked)[0].attempts, 1);
 }
 
 TEST(SqliteRepositories, TwoServicesTwoFilesSideBySide) {
@@ -383,9 +426,10 @@ TEST(SqliteNotifications, TheStoreHasAFileOfItsOwn) {
   const std::string path = fresh_path("notify");
   must(open_sqlite_notification_repository(path)).reset();
   const std::vector<std::string> applied = applied_migrations(path);
-  ASSERT_EQ(applied.size(), 2u);
+  ASSERT_EQ(applied.size(), 3u);
   EXPECT_EQ(applied[0].substr(0, 2), "1@");
   EXPECT_EQ(applied[1].substr(0, 2), "2@");
+  EXPECT_EQ(applied[2].substr(0, 2), "3@");
   {
     auto c = sqlite::Connection::open(path, sqlite::Connection::Mode::kReadOnly, 1000);
     auto st = c->prepare("PRAGMA application_id");
@@ -442,7 +486,7 @@ TEST(SqliteOwners, ImagesOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
 
   auto images = must(open_sqlite_image_repository(path));
   ASSERT_TRUE(images);
-  EXPECT_EQ(applied_migrations(path).size(), 3u);
+  EXPECT_EQ(applied_migrations(path).size(), 4u);
   auto got = images->get_image(image.uuid);
   ASSERT_TRUE(got.ok()) << got.error().message;
   EXPECT_EQ(got->owner, "system");
@@ -476,7 +520,7 @@ TEST(SqliteOwners, DithersOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
 
   auto dithers = must(open_sqlite_dither_repository(path));
   ASSERT_TRUE(dithers);
-  EXPECT_EQ(applied_migrations(path).size(), 5u);
+  EXPECT_EQ(applied_migrations(path).size(), 7u);
   auto original = dithers->get_original(uuid);
   ASSERT_TRUE(original.ok());
   EXPECT_EQ(original->owner, "system");
@@ -508,7 +552,7 @@ TEST(SqliteOwners, NotificationsOfTheVersionBeforeOwnersBelongToTheSystemOwner) 
 
   auto repo = must(open_sqlite_notification_repository(path));
   ASSERT_TRUE(repo);
-  EXPECT_EQ(applied_migrations(path).size(), 2u);
+  EXPECT_EQ(applied_migrations(path).size(), 3u);
   auto all = repo->list({.limit = 10, .before = std::nullopt, .owner = "system"});
   ASSERT_TRUE(all.ok());
   ASSERT_EQ(all->items.size(), 1u);

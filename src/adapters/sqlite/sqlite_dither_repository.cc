@@ -72,17 +72,25 @@ ALTER TABLE dithers ADD COLUMN requested_by TEXT NOT NULL DEFAULT 'system';
 CREATE INDEX dithers_by_owner ON dithers (owner, id);
 )sql";
 
-constexpr std::array<sqlite::Migration, 5> kDitherMigrations = {{
+// Attempts (DitherRepository::claim_dithers): claims of each dither so far, kept across
+// restarts, so that one that can never finish is given up after DITHER_MAX_ATTEMPTS.
+constexpr std::string_view kDitherAttemptsSql =
+    "ALTER TABLE dithers ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;";
+
+constexpr std::array<sqlite::Migration, 7> kDitherMigrations = {{
     {1, sqlite::kMessagingTablesSql},
     {2, kDitherTablesSql},
     {3, kDitherTraceSql},
     {4, kDitherClaimsSql},
     {5, kDitherOwnersSql},
+    {6, sqlite::kOutboxParkingSql},
+    {7, kDitherAttemptsSql},
 }};
 
 constexpr std::string_view kDitherColumns =
     "id, uuid, channels, algorithm, palette, format, options_json, status, url_dither, "
-    "blob_key, error, request_id, created_at, updated_at, traceparent, owner, requested_by";
+    "blob_key, error, request_id, created_at, updated_at, traceparent, owner, requested_by, "
+    "attempts";
 
 std::string select_dithers(std::string_view where_and_order) {
   return "SELECT " + std::string(kDitherColumns) + " FROM dithers " + std::string(where_and_order);
@@ -95,7 +103,8 @@ const std::string kSelectOwnersPage =
 const std::string kSelectOfOriginal = select_dithers("WHERE uuid = ? ORDER BY id DESC");
 // Leases the oldest free PENDING dithers (free: nobody holds them, or the lease ended).
 const std::string kClaim =
-    "UPDATE dithers SET claimed_by = ?, claimed_until = ? WHERE id IN (SELECT id FROM dithers "
+    "UPDATE dithers SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1 WHERE id IN "
+    "(SELECT id FROM dithers "
     "WHERE status = 'PENDING' AND claimed_until <= ? ORDER BY id LIMIT ?) RETURNING " +
     std::string(kDitherColumns);
 
@@ -118,6 +127,7 @@ DitherRecord read_dither(const Statement& st) {
   r.traceparent = st.column_text(14);
   r.owner = st.column_text(15);
   r.requested_by = st.column_text(16);
+  r.attempts = st.column_int(17);
   return r;
 }
 
@@ -255,6 +265,19 @@ Result<std::vector<DitherRecord>> SqliteDitherRepository::dithers_of(const Image
   });
 }
 
+Result<int64_t> SqliteDitherRepository::count_pending(std::string_view owner) {
+  return db_->read([&](Connection& c) -> int64_t {
+    // Both walk the partial index of PENDING rows, which the queue's bound keeps short.
+    if (owner.empty()) {
+      auto st = c.prepare("SELECT count(*) FROM dithers WHERE status = 'PENDING'");
+      return st.step() ? st.column_int64(0) : 0;
+    }
+    auto st = c.prepare("SELECT count(*) FROM dithers WHERE status = 'PENDING' AND owner = ?");
+    st.bind(1, owner);
+    return st.step() ? st.column_int64(0) : 0;
+  });
+}
+
 Result<std::vector<DitherRecord>> SqliteDitherRepository::claim_dithers(
     int limit, std::string_view worker, std::chrono::seconds lease) {
   if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a claim needs a worker");
@@ -271,6 +294,22 @@ Result<std::vector<DitherRecord>> SqliteDitherRepository::claim_dithers(
       return a.id.value < b.id.value;  // RETURNING has no order
     });
     return rows;
+  });
+}
+
+Result<bool> SqliteDitherRepository::renew_lease(DitherId id, std::string_view worker,
+                                                 std::chrono::seconds lease) {
+  if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a lease needs a worker");
+  return db_->write([&](Connection& c) {
+    const int64_t until = now_millis() + std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::max(lease, std::chrono::seconds{0}))
+                                             .count();
+    c.prepare(
+         "UPDATE dithers SET claimed_until = ? WHERE id = ? AND claimed_by = ? AND "
+         "status = 'PENDING'")
+        .bind_all(until, id.value, worker)
+        .run();
+    return c.changes() == 1;
   });
 }
 
@@ -355,6 +394,24 @@ Result<std::vector<OutboxEntry>> SqliteDitherRepository::pending_messages(int li
 
 Status SqliteDitherRepository::remove_message(int64_t seq) {
   return db_->write([&](Connection& c) { sqlite::delete_message(c, seq); });
+}
+
+Status SqliteDitherRepository::record_publish_failure(int64_t seq, std::string_view error,
+                                                      bool park) {
+  return db_->write([&](Connection& c) { sqlite::record_publish_failure(c, seq, error, park); });
+}
+
+Result<std::vector<OutboxEntry>> SqliteDitherRepository::parked_messages(int limit) {
+  return db_->read([&](Connection& c) { return sqlite::read_parked_messages(c, limit); });
+}
+
+Status SqliteDitherRepository::republish(int64_t seq) {
+  return db_->write([&](Connection& c) {
+    if (!sqlite::republish_message(c, seq)) {
+      throw SqliteError(
+          make_error(ErrorKind::kNotFound, "no parked outbox entry " + std::to_string(seq)));
+    }
+  });
 }
 
 Status SqliteDitherRepository::ping() {

@@ -36,8 +36,11 @@ class SqliteDitherRepository final : public DitherRepository {
   Result<DitherRecord> get_dither(DitherId id) override;
   Result<Page<DitherRecord>> list_dithers(const PageRequest& page) override;
   Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) override;
+  Result<int64_t> count_pending(std::string_view owner) override;
   Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
                                                   std::chrono::seconds lease) override;
+  Result<bool> renew_lease(DitherId id, std::string_view worker,
+                           std::chrono::seconds lease) override;
   Status release_dither(DitherId id, std::string_view worker) override;
 
   Result<bool> finish_dither(DitherId id, const ObjectKey& blob_key, std::string_view url_dither,
@@ -51,6 +54,9 @@ class SqliteDitherRepository final : public DitherRepository {
 
   Result<std::vector<OutboxEntry>> pending_messages(int limit) override;
   Status remove_message(int64_t seq) override;
+  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override;
+  Result<std::vector<OutboxEntry>> parked_messages(int limit) override;
+  Status republish(int64_t seq) override;
   Status ping() override;
 
  private:

@@ -60,10 +60,11 @@ ALTER TABLE images ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
 CREATE INDEX images_by_owner ON images (owner, id);
 )sql";
 
-constexpr std::array<sqlite::Migration, 3> kImageMigrations = {{
+constexpr std::array<sqlite::Migration, 4> kImageMigrations = {{
     {1, sqlite::kMessagingTablesSql},
     {2, kImageTablesSql},
     {3, kImageOwnersSql},
+    {4, sqlite::kOutboxParkingSql},
 }};
 
 constexpr std::string_view kImageColumns =
@@ -297,6 +298,38 @@ Result<std::vector<OutboxEntry>> SqliteImageRepository::pending_messages(int lim
 
 Status SqliteImageRepository::remove_message(int64_t seq) {
   return db_->write([&](Connection& c) { sqlite::delete_message(c, seq); });
+}
+
+Status SqliteImageRepository::record_publish_failure(int64_t seq, std::string_view error,
+                                                     bool park) {
+  return db_->write([&](Connection& c) { sqlite::record_publish_failure(c, seq, error, park); });
+}
+
+Result<std::vector<OutboxEntry>> SqliteImageRepository::parked_messages(int limit) {
+  return db_->read([&](Connection& c) { return sqlite::read_parked_messages(c, limit); });
+}
+
+Status SqliteImageRepository::republish(int64_t seq) {
+  return db_->write([&](Connection& c) {
+    if (!sqlite::republish_message(c, seq)) {
+      throw sqlite::SqliteError(
+          make_error(ErrorKind::kNotFound, "no parked outbox entry " + std::to_string(seq)));
+    }
+  });
+}
+
+Result<ImageRepository::Usage> SqliteImageRepository::usage(std::string_view owner) {
+  return db_->read([&](Connection& c) {
+    // The (owner, id) index finds the owner's rows; a quota keeps them few.
+    auto st = c.prepare("SELECT count(*), coalesce(sum(size), 0) FROM images WHERE owner = ?");
+    st.bind_all(owner);
+    Usage u;
+    if (st.step()) {
+      u.images = st.column_int64(0);
+      u.bytes = st.column_int64(1);
+    }
+    return u;
+  });
 }
 
 Status SqliteImageRepository::ping() {

@@ -41,8 +41,13 @@ class SqliteImageRepository final : public ImageRepository {
   Result<bool> mark_dither_deleted(const ImageId& uuid, int64_t dither_id,
                                    std::string_view message_id) override;
 
+  Result<Usage> usage(std::string_view owner) override;
+
   Result<std::vector<OutboxEntry>> pending_messages(int limit) override;
   Status remove_message(int64_t seq) override;
+  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override;
+  Result<std::vector<OutboxEntry>> parked_messages(int limit) override;
+  Status republish(int64_t seq) override;
   Status ping() override;
 
  private:

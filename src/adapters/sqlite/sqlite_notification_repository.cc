@@ -65,9 +65,21 @@ CREATE INDEX notifications_by_owner ON notifications (owner, id);
 CREATE INDEX notifications_by_address ON notifications (to_hash, created_at);
 )sql";
 
-constexpr std::array<sqlite::Migration, 2> kNotificationMigrations = {{
+// Tombstones of deleted images (docs/SECURITY.md): a DITHER_* message of an image consumed after
+// its IMAGE_DELETED (the topics are consumed independently; lag, redelivery) must not bring the
+// address back. erase_image() records the uuid here, record() refuses a tombstoned one. Kept
+// for good: a uuid and a time, nothing about anybody.
+constexpr std::string_view kErasedImagesSql = R"sql(
+CREATE TABLE erased_images (
+  uuid TEXT PRIMARY KEY,
+  erased_at INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+)sql";
+
+constexpr std::array<sqlite::Migration, 3> kNotificationMigrations = {{
     {1, kNotificationTablesSql},
     {2, kNotificationOwnersSql},
+    {3, kErasedImagesSql},
 }};
 
 constexpr std::string_view kColumns =
@@ -88,6 +100,11 @@ constexpr std::string_view kInsert =
     "html_part, mail_message_id, status, attempts, last_error, next_attempt_at, created_at, "
     "updated_at, sent_at, owner, to_hash) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 0, ?, ?) ON CONFLICT DO NOTHING";
+// Whether the image was deleted (then nothing of it is recorded any more).
+constexpr std::string_view kIsErased = "SELECT 1 FROM erased_images WHERE uuid = ?";
+// The first erasure's time is kept.
+constexpr std::string_view kTombstone =
+    "INSERT INTO erased_images (uuid, erased_at) VALUES (?, ?) ON CONFLICT DO NOTHING";
 // The per-address cap's count: SUPPRESSED rows were never going to be sent.
 constexpr std::string_view kCountRecent =
     "SELECT count(*) FROM notifications WHERE to_hash = ? AND created_at >= ? "
@@ -176,6 +193,9 @@ Result<bool> SqliteNotificationRepository::record(const Notification& n,
     return make_error(ErrorKind::kInvalidArgument, "record needs the message's id");
   }
   return db_->write([&](Connection& c) {
+    // In the insert's transaction: an erasure is either before it (nothing is recorded) or
+    // after it (and blanks the row).
+    if (c.prepare(kIsErased).bind_all(n.uuid.value).step()) return false;
     if (!sqlite::first_delivery(c, message_id)) return false;
     const int64_t now = now_millis();
     const bool suppressed = n.status == kNotificationSuppressed;
@@ -267,7 +287,9 @@ Result<int> SqliteNotificationRepository::count_recent(std::string_view to_hash,
 
 Result<int> SqliteNotificationRepository::erase_image(const ImageId& uuid) {
   Result<int> erased = db_->write([&](Connection& c) {
-    c.prepare(kEraseImage).bind_all(now_millis(), uuid.value).run();
+    const int64_t now = now_millis();
+    c.prepare(kTombstone).bind_all(uuid.value, now).run();
+    c.prepare(kEraseImage).bind_all(now, uuid.value).run();
     return c.changes();
   });
   // No copy of the address may stay in the files (best effort).

@@ -23,6 +23,7 @@
 
 #include "ports/metadata.h"
 #include "ports/testing/contract_helpers.h"
+#include "ports/testing/outbox_contract.h"
 
 namespace dither::contract {
 
@@ -214,6 +215,61 @@ TEST_P(DitherRepositoryContract, AnExpiredLeaseCanBeClaimedAgain) {
   std::this_thread::sleep_for(std::chrono::milliseconds{1100});
   EXPECT_EQ(claim_ids(5, "w3"), (std::vector<int64_t>{d.id.value}));
   EXPECT_TRUE(claim_ids(5, "w2").empty());
+}
+
+TEST_P(DitherRepositoryContract, RenewingALeaseKeepsItFromOtherWorkers) {
+  const DitherRecord d = create(new_image_id());
+  EXPECT_EQ(claim_ids(5, "w1", std::chrono::seconds{1}), (std::vector<int64_t>{d.id.value}));
+  EXPECT_FALSE(value_of(repo_->renew_lease(d.id, "w2", std::chrono::seconds{600})));
+  EXPECT_TRUE(value_of(repo_->renew_lease(d.id, "w1", std::chrono::seconds{600})));
+  std::this_thread::sleep_for(std::chrono::milliseconds{1100});  // past the first lease
+  EXPECT_TRUE(claim_ids(5, "w2").empty()) << "renewed: still w1's";
+  EXPECT_FALSE(value_of(repo_->renew_lease(DitherId{987654}, "w1", std::chrono::seconds{60})));
+  expect_error(repo_->renew_lease(d.id, "", std::chrono::seconds{60}), ErrorKind::kInvalidArgument);
+
+  // A short renewal ends like a short claim; then another worker takes it and the first can no
+  // longer renew.
+  EXPECT_TRUE(value_of(repo_->renew_lease(d.id, "w1", std::chrono::seconds{0})));
+  EXPECT_EQ(claim_ids(5, "w2"), (std::vector<int64_t>{d.id.value}));
+  EXPECT_FALSE(value_of(repo_->renew_lease(d.id, "w1", std::chrono::seconds{600})));
+  EXPECT_TRUE(value_of(repo_->renew_lease(d.id, "w2", std::chrono::seconds{600})));
+
+  // Released, finished or failed: nothing to renew.
+  expect_ok(repo_->release_dither(d.id, "w2"));
+  EXPECT_FALSE(value_of(repo_->renew_lease(d.id, "w2", std::chrono::seconds{600})));
+  EXPECT_EQ(claim_ids(5, "w3"), (std::vector<int64_t>{d.id.value}));
+  ASSERT_TRUE(value_of(repo_->fail_dither(d.id, "boom", event(kDitherFailed, d.uuid))));
+  EXPECT_FALSE(value_of(repo_->renew_lease(d.id, "w3", std::chrono::seconds{600})));
+}
+
+TEST_P(DitherRepositoryContract, EveryClaimCountsAnAttempt) {
+  const DitherRecord d = create(new_image_id());
+  EXPECT_EQ(get(d.id).attempts, 0);
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    std::vector<DitherRecord> claimed =
+        value_of(repo_->claim_dithers(1, "w" + std::to_string(attempt), std::chrono::seconds{0}));
+    ASSERT_EQ(claimed.size(), 1u);
+    EXPECT_EQ(claimed[0].attempts, attempt);
+    EXPECT_EQ(get(d.id).attempts, attempt);
+  }
+  // Releasing does not undo the count; renewing does not add to it.
+  ASSERT_EQ(claim_ids(1, "w4"), (std::vector<int64_t>{d.id.value}));
+  EXPECT_TRUE(value_of(repo_->renew_lease(d.id, "w4", std::chrono::seconds{600})));
+  expect_ok(repo_->release_dither(d.id, "w4"));
+  EXPECT_EQ(get(d.id).attempts, 4);
+  EXPECT_EQ(value_of(repo_->claim_dithers(1, "w5", std::chrono::seconds{60})).at(0).attempts, 5);
+  // The count is in lists too.
+  EXPECT_EQ(value_of(repo_->dithers_of(d.uuid)).at(0).attempts, 5);
+}
+
+TEST_P(DitherRepositoryContract, OutboxParksAndRepublishes) {
+  const ImageId uuid = new_image_id();
+  check_outbox_parking(*repo_, [&](int i) {
+    const DitherRecord d = create(uuid);
+    Message m = event(kDitherUploaded, uuid, "park-" + std::to_string(i));
+    EXPECT_TRUE(value_of(repo_->finish_dither(d.id, ObjectKey{"dithers/p.png"}, "u", m)));
+    return m;
+  });
 }
 
 TEST_P(DitherRepositoryContract, ReleaseGivesADitherBackAtOnce) {
@@ -673,6 +729,43 @@ TEST_P(DitherRepositoryContract, AnOwnersListPagesThroughItsDithersOnly) {
   EXPECT_TRUE(
       value_of(repo_->list_dithers({.limit = 10, .before = std::nullopt, .owner = "someone else"}))
           .items.empty());
+}
+
+TEST_P(DitherRepositoryContract, CountPendingCountsPendingDithersPerOwnerAndInAll) {
+  EXPECT_EQ(value_of(repo_->count_pending("")), 0);
+  EXPECT_EQ(value_of(repo_->count_pending("alice")), 0);
+  const ImageId uuid = new_image_id();
+  auto make = [&](const std::string& owner) {
+    DitherRecord d = requested(uuid, "req-" + std::to_string(++requests_));
+    d.owner = owner;
+    d.requested_by = owner;
+    return value_of(repo_->create_dither(d));
+  };
+  const DitherRecord a1 = make("alice");
+  const DitherRecord a2 = make("alice");
+  make("alice");
+  make("bob");
+  EXPECT_EQ(value_of(repo_->count_pending("alice")), 3);
+  EXPECT_EQ(value_of(repo_->count_pending("bob")), 1);
+  EXPECT_EQ(value_of(repo_->count_pending("carol")), 0);
+  EXPECT_EQ(value_of(repo_->count_pending("")), 4);
+  // A claimed dither is still pending; a finished or failed one is not.
+  ASSERT_EQ(claim_ids(1, "w1").size(), 1u);
+  EXPECT_EQ(value_of(repo_->count_pending("alice")), 3);
+  EXPECT_TRUE(value_of(
+      repo_->finish_dither(a1.id, ObjectKey{"dithers/a.png"}, "u", event(kDitherUploaded, uuid))));
+  EXPECT_TRUE(value_of(repo_->fail_dither(a2.id, "boom", event(kDitherFailed, uuid))));
+  EXPECT_EQ(value_of(repo_->count_pending("alice")), 1);
+  EXPECT_EQ(value_of(repo_->count_pending("")), 2);
+  // An automatic dither counts for its owner as well.
+  const ImageId other = new_image_id();
+  OriginalRecord o = original(other);
+  o.owner = "bob";
+  DitherRecord wanted = requested(other, "ignored");
+  wanted.owner = wanted.requested_by = "bob";
+  ASSERT_TRUE(repo_->record_original(o, wanted, "m-count").ok());
+  EXPECT_EQ(value_of(repo_->count_pending("bob")), 2);
+  EXPECT_EQ(value_of(repo_->count_pending("")), 3);
 }
 
 }  // namespace dither::contract

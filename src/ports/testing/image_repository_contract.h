@@ -20,6 +20,7 @@
 
 #include "ports/metadata.h"
 #include "ports/testing/contract_helpers.h"
+#include "ports/testing/outbox_contract.h"
 
 namespace dither::contract {
 
@@ -298,6 +299,13 @@ TEST_P(ImageRepositoryContract, OutboxIsOldestFirstLimitedAndRemovable) {
   expect_ok(repo_->remove_message(all[2].seq));
   queued_.erase(queued_.begin() + 2);
   expect_outbox(*repo_, queued_);
+}
+
+TEST_P(ImageRepositoryContract, OutboxParksAndRepublishes) {
+  check_outbox_parking(*repo_, [&](int i) {
+    insert("park-" + std::to_string(i) + ".jpg");
+    return queued_.back();
+  });
 }
 
 TEST_P(ImageRepositoryContract, NewEntriesFollowOlderOnesAfterRemoval) {
@@ -655,6 +663,35 @@ TEST_P(ImageRepositoryContract, AnOwnersListPagesThroughItsImagesOnly) {
       value_of(repo_->list_images({.limit = 10, .before = std::nullopt, .owner = "carol"}));
   EXPECT_TRUE(nobody.items.empty());
   EXPECT_EQ(nobody.next_cursor, "");
+}
+
+TEST_P(ImageRepositoryContract, UsageCountsAnOwnersImagesAndBytes) {
+  EXPECT_EQ(value_of(repo_->usage("alice")).images, 0);
+  EXPECT_EQ(value_of(repo_->usage("alice")).bytes, 0);
+  auto put = [&](const std::string& owner, int64_t size) {
+    ImageRecord r = sample_image();
+    r.owner = owner;
+    r.size = size;
+    return value_of(repo_->insert_image(r, uploaded(r)));
+  };
+  const ImageRecord a = put("alice", 1000);
+  put("alice", 2500);
+  put("bob", 7);
+  put("alice's friend", 100);  // another owner, however alike its name
+  ImageRepository::Usage alice = value_of(repo_->usage("alice"));
+  EXPECT_EQ(alice.images, 2);
+  EXPECT_EQ(alice.bytes, 3500);
+  EXPECT_EQ(value_of(repo_->usage("bob")).images, 1);
+  EXPECT_EQ(value_of(repo_->usage("bob")).bytes, 7);
+  // A deleted image no longer counts.
+  ASSERT_TRUE(repo_->delete_image(a.uuid, test_message("images", kImageDeleted, "x")).ok());
+  alice = value_of(repo_->usage("alice"));
+  EXPECT_EQ(alice.images, 1);
+  EXPECT_EQ(alice.bytes, 2500);
+  // Large originals sum without overflow of 32 bits.
+  put("carol", int64_t{3} << 30);
+  put("carol", int64_t{3} << 30);
+  EXPECT_EQ(value_of(repo_->usage("carol")).bytes, int64_t{6} << 30);
 }
 
 }  // namespace dither::contract

@@ -671,4 +671,106 @@ TEST_P(NotificationRepositoryContract, EraseImageBlanksAddressAndContentOfEveryN
   EXPECT_EQ(value_of(repo_->erase_image(new_image_id())), 0);
 }
 
+TEST_P(NotificationRepositoryContract, ARecordAfterTheImagesErasureStoresNothing) {
+  const ImageId uuid = new_image_id();
+  const Notification before = record_new(composed(1, std::string(kDitherUploaded), uuid), "late-1");
+  const Notification other = make();  // another image's
+  ASSERT_EQ(value_of(repo_->erase_image(uuid)), 1);
+
+  // A DITHER_* message of the image consumed late (another dither, another kind, no dither id,
+  // suppressed, a redelivery): nothing is recorded, least of all the address.
+  EXPECT_FALSE(value_of(repo_->record(composed(2, std::string(kDitherUploaded), uuid), "late-2")));
+  EXPECT_FALSE(value_of(repo_->record(composed(1, std::string(kDitherFailed), uuid), "late-3")));
+  EXPECT_FALSE(value_of(repo_->record(composed(0, std::string(kDitherUploaded), uuid), "late-4")));
+  Notification suppressed = composed(3, std::string(kDitherUploaded), uuid);
+  suppressed.status = std::string(kNotificationSuppressed);
+  suppressed.last_error = "over the cap";
+  EXPECT_FALSE(value_of(repo_->record(suppressed, "late-5")));
+  EXPECT_FALSE(value_of(repo_->record(composed(2, std::string(kDitherUploaded), uuid), "late-2")));
+  const Page<Notification> all = value_of(repo_->list({100, std::nullopt, ""}));
+  EXPECT_EQ(ids(all.items), (std::vector<int64_t>{other.id, before.id}));
+  for (const Notification& n : all.items) {
+    if (n.uuid == uuid) {
+      EXPECT_EQ(n.mail.to, "");
+    }
+  }
+  EXPECT_EQ(value_of(repo_->count_recent(kOwnersHash, 0)), 2);  // nothing new counted either
+
+  // Another image is unaffected: recorded with its address, and claimable.
+  const ImageId another = new_image_id();
+  const Notification fresh =
+      record_new(composed(2, std::string(kDitherUploaded), another), "late-6");
+  EXPECT_EQ(fresh.uuid, another);
+  EXPECT_EQ(fresh.mail.to, "owner@example.com");
+  EXPECT_EQ(fresh.status, kNotificationPending);
+  EXPECT_EQ(claim_ids(10, "w1"), (std::vector<int64_t>{other.id, fresh.id}));
+}
+
+TEST_P(NotificationRepositoryContract, ErasingAnImageWithoutNotificationsStillTombstonesIt) {
+  // The IMAGE_DELETED came first: the image's DITHER_* messages are still on their way.
+  const ImageId uuid = new_image_id();
+  EXPECT_EQ(value_of(repo_->erase_image(uuid)), 0);
+  EXPECT_FALSE(value_of(repo_->record(composed(1, std::string(kDitherUploaded), uuid), "m-1")));
+  EXPECT_FALSE(value_of(repo_->record(composed(1, std::string(kDitherFailed), uuid), "m-2")));
+  EXPECT_TRUE(value_of(repo_->list({10, std::nullopt, ""})).items.empty());
+  EXPECT_TRUE(claim_ids(10, "w1", std::chrono::seconds{0}).empty());
+  // Erasing it again (a redelivered IMAGE_DELETED) is no error and changes nothing.
+  EXPECT_EQ(value_of(repo_->erase_image(uuid)), 0);
+  EXPECT_FALSE(value_of(repo_->record(composed(1, std::string(kDitherUploaded), uuid), "m-3")));
+  // Another uuid is unaffected, even for the same dither id and kind.
+  const Notification other = record_new(composed(1), "m-4");
+  EXPECT_EQ(other.mail.to, "owner@example.com");
+  EXPECT_EQ(ids(value_of(repo_->list({10, std::nullopt, ""})).items),
+            (std::vector<int64_t>{other.id}));
+}
+
+TEST_P(NotificationRepositoryContract, RecordsRacingAnErasureLeaveNoAddressBehind) {
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 12;
+  const ImageId uuid = new_image_id();
+  std::atomic<int> recorded{0};
+  std::atomic<int> attempted{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        const int64_t dither_id = t * 100 + i + 1;
+        auto r = repo_->record(composed(dither_id, std::string(kDitherUploaded), uuid),
+                               "m-" + std::to_string(dither_id));
+        ++attempted;
+        if (!r.ok()) {
+          ++failures;
+          ADD_FAILURE() << r.error().message;
+        } else if (*r) {
+          ++recorded;
+        }
+      }
+    });
+  }
+  threads.emplace_back([&] {
+    // Erase in the middle of the records.
+    while (attempted.load() < kThreads * kPerThread / 3) std::this_thread::yield();
+    auto erased = repo_->erase_image(uuid);
+    if (!erased.ok()) {
+      ++failures;
+      ADD_FAILURE() << erased.error().message;
+    }
+  });
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  const Page<Notification> all = value_of(repo_->list({1000, std::nullopt, ""}));
+  EXPECT_EQ(all.items.size(), static_cast<size_t>(recorded.load()));
+  // Whatever was recorded before the erasure was blanked and given up; nothing is owed.
+  for (const Notification& n : all.items) {
+    SCOPED_TRACE("notification " + std::to_string(n.id));
+    EXPECT_EQ(n.mail.to, "");
+    EXPECT_EQ(n.mail.html, "");
+    EXPECT_EQ(n.status, kNotificationFailed);
+  }
+  EXPECT_TRUE(claim_ids(100, "w1", std::chrono::seconds{0}).empty());
+  // And from now on nothing of the image is recorded.
+  EXPECT_FALSE(value_of(repo_->record(composed(999, std::string(kDitherUploaded), uuid), "m-x")));
+}
+
 }  // namespace dither::contract
