@@ -12,6 +12,7 @@
 #include <optional>
 #include <stdexcept>
 #include <thread>
+#include <utility>
 
 #include "adapters/http_fetch/curl_url_fetcher.h"
 #include "app/adapters.h"
@@ -43,6 +44,9 @@ struct App::Parts {
   asio::thread_pool blocking;
   std::unique_ptr<ImageRepository> images;
   std::unique_ptr<DitherRepository> dithers;
+  // An upload service without the dithering service in its process, on PostgreSQL: reads the
+  // dither queue's depth from the dithering service's schema (MAX_PENDING_DITHERS).
+  std::unique_ptr<DitherRepository> queue_probe;
   std::unique_ptr<BlobStore> blobs;
   std::unique_ptr<EventLog> event_log;
   std::unique_ptr<EventBus> bus;
@@ -59,6 +63,7 @@ struct App::Parts {
   std::unique_ptr<http::Server> notify_server;
   std::unique_ptr<IdentityStore> identity;
   std::unique_ptr<Access> access;
+  std::unique_ptr<RateLimits> limits;
   std::unique_ptr<LinkSigner> links;
   std::unique_ptr<Gateway> gateway;
   std::unique_ptr<http::Server> upload_server;
@@ -213,9 +218,29 @@ void App::start_services() {
 
   // Services, their outbox relays and the dither workers.
   if (roles.upload) {
-    p.upload = std::make_unique<UploadService>(*p.images, *p.blobs, config_.topics, config_.limits,
-                                               [&p] { p.upload_relay->notify(); });
-    p.upload_relay = std::make_unique<OutboxRelay>(*p.images, *p.bus, "upload");
+    // Uploads dithered automatically are refused past the dither queue's bound (before they are
+    // stored), so that the dithering service never refuses an accepted one.
+    UploadService::QueueDepth queue_depth;
+    if (config_.auto_dither.enabled && config_.quotas.max_pending_dithers > 0) {
+      if (!roles.dither && config_.postgres.enabled()) {
+        Config probe = config_;
+        probe.postgres.pool_size = 1;
+        p.queue_probe = must(
+            patiently([&] { return open_dither_repository(probe); }, "dither database", patience),
+            "dither database");
+      }
+      DitherRepository* queue = roles.dither ? p.dithers.get() : p.queue_probe.get();
+      if (queue != nullptr) {
+        queue_depth = [queue] { return queue->count_pending(""); };
+      } else {
+        spdlog::info("uploads are not checked against MAX_PENDING_DITHERS (no shared database)");
+      }
+    }
+    p.upload = std::make_unique<UploadService>(
+        *p.images, *p.blobs, config_.topics, config_.limits, [&p] { p.upload_relay->notify(); },
+        config_.quotas, std::move(queue_depth));
+    p.upload_relay = std::make_unique<OutboxRelay>(
+        *p.images, *p.bus, "upload", std::chrono::milliseconds{500}, config_.outbox_max_attempts);
     // Only where this process owns the storage (the embedded default): with shared storage
     // another instance's upload may sit between its blob and its row right now.
     const bool owns_storage =
@@ -231,12 +256,27 @@ void App::start_services() {
   if (roles.dither) {
     p.dither = std::make_unique<DitherService>(
         *p.dithers, *p.blobs, config_.topics, config_.limits, config_.auto_dither,
-        [&p] { p.dither_relay->notify(); }, [&p] { p.workers->notify(); });
-    p.fetcher = std::make_unique<CurlUrlFetcher>();
-    p.dither->set_url_fetcher(p.fetcher.get());
-    p.dither_relay = std::make_unique<OutboxRelay>(*p.dithers, *p.bus, "dither");
+        [&p] { p.dither_relay->notify(); }, [&p] { p.workers->notify(); }, config_.quotas);
+    // Originals announced only by URL: fetched from the allowed hosts only; none = off (the
+    // dither then fails with "fetching is off"). docs/SECURITY.md "URL fetcher".
+    if (config_.fetch_allowed_hosts.empty()) {
+      spdlog::info("fetching originals by URL is off (FETCH_ALLOWED_HOSTS is empty)");
+    } else {
+      FetchPolicy policy;
+      policy.allowed_hosts = config_.fetch_allowed_hosts;
+      policy.allow_loopback = config_.fetch_allow_loopback;
+      if (policy.allow_loopback) {
+        spdlog::warn(
+            "FETCH_ALLOW_LOOPBACK is on: originals may be fetched from this host (tests only)");
+      }
+      p.fetcher = std::make_unique<CurlUrlFetcher>(std::move(policy));
+      p.dither->set_url_fetcher(p.fetcher.get());
+    }
+    p.dither_relay = std::make_unique<OutboxRelay>(
+        *p.dithers, *p.bus, "dither", std::chrono::milliseconds{500}, config_.outbox_max_attempts);
     p.workers = std::make_unique<DitherWorkers>(*p.dither, *p.dithers, config_.dither_workers,
-                                                std::chrono::seconds{config_.lease_seconds});
+                                                std::chrono::seconds{config_.lease_seconds},
+                                                config_.dither_max_attempts);
   }
 
   if (roles.notify) {
@@ -385,6 +425,15 @@ void App::start_gateway() {
     gateway_options.files_root = config_.data_dir / "files";
   }
   gateway_options.thumbnail_limits = config_.limits;
+  if (!config_.cloudinary.enabled()) {
+    // Previews are stored beside the files (Cloudinary serves its files itself).
+    if (!p.blobs) {
+      p.blobs = must(patiently([&] { return open_blob_store(config_); }, "blob store",
+                               std::chrono::seconds{config_.startup_wait_seconds}),
+                     "blob store");
+    }
+    gateway_options.thumbnail_store = p.blobs.get();
+  }
   // Who may call: API keys and browser sessions (docs/SECURITY.md).
   p.identity = must(patiently([&] { return open_identity_store(config_); }, "identity store",
                               std::chrono::seconds{config_.startup_wait_seconds}),
@@ -396,10 +445,26 @@ void App::start_gateway() {
   access.session_lifetime_days = config_.security.session_lifetime_days;
   access.public_base_url = config_.public_base_url;
   access.allowed_hosts = config_.security.allowed_hosts;
-  access.loopback = config_.host == "127.0.0.1" || config_.host == "localhost" ||
-                    config_.host == "::1" || config_.host.starts_with("127.");
+  // Loopback names are ours when the gateway listens on loopback, or on every address (local
+  // probes; a container's health check).
+  access.loopback = config_.host == "localhost" || config_.host == "::1" ||
+                    config_.host.starts_with("127.") || config_.host == "0.0.0.0" ||
+                    config_.host == "::";
+  for (const std::string& h : config_.security.allowed_hosts) {
+    if (h == "*") {
+      spdlog::warn("ALLOWED_HOSTS=*: any Host is answered; DNS rebinding is not stopped");
+    }
+  }
   p.access = std::make_unique<Access>(std::move(access));
   gateway_options.access = p.access.get();
+  RateLimitOptions rates;
+  rates.uploads_per_minute = config_.security.rate_uploads;
+  rates.dithers_per_minute = config_.security.rate_dithers;
+  rates.reads_per_minute = config_.security.rate_reads;
+  rates.address_factor = config_.security.rate_address_factor;
+  rates.trusted_proxies = config_.security.trusted_proxies;
+  p.limits = std::make_unique<RateLimits>(std::move(rates));
+  gateway_options.limits = p.limits.get();
   gateway_options.links = p.links.get();
   p.gateway = std::make_unique<Gateway>(gateway_options);
   http::ServerOptions public_options;
@@ -407,6 +472,11 @@ void App::start_gateway() {
   public_options.port = config_.port;
   public_options.body_limit = upload_body_limit(config_.limits);
   public_options.max_in_flight = config_.max_in_flight;
+  public_options.max_connections = config_.security.max_connections;
+  public_options.max_connections_per_address = config_.security.max_connections_per_address;
+  public_options.unlimited_addresses = config_.security.trusted_proxies;
+  public_options.body_min_rate = static_cast<uint64_t>(config_.security.body_min_rate);
+  public_options.body_grace = std::chrono::seconds{config_.security.body_grace_seconds};
   public_options.server_name = "dither";
   p.gateway_server = std::make_unique<http::Server>(p.context_list, p.blocking, p.gateway->routes(),
                                                     public_options);

@@ -1,6 +1,7 @@
 #include "app/config.h"
 
 #include <charconv>
+#include <tuple>
 
 #include "adapters/smtp/rfc5322.h"
 
@@ -169,6 +170,26 @@ Status load_security(const GetEnv& getenv, Config& c) {
   if (const char* hosts = getenv("ALLOWED_HOSTS"); hosts != nullptr) {
     s.allowed_hosts = comma_list(hosts);
   }
+  for (const auto& [name, out] :
+       {std::pair<const char*, int*>{"RATE_LIMIT_UPLOADS", &s.rate_uploads},
+        {"RATE_LIMIT_DITHERS", &s.rate_dithers},
+        {"RATE_LIMIT_READS", &s.rate_reads}}) {
+    if (Status st = read_integer(getenv, name, *out, 0, 1'000'000); !st) return st;
+  }
+  if (Status st = read_integer(getenv, "RATE_LIMIT_ADDRESS_FACTOR", s.rate_address_factor, 1, 1000);
+      !st) {
+    return st;
+  }
+  if (const char* proxies = getenv("TRUSTED_PROXIES"); proxies != nullptr) {
+    s.trusted_proxies = comma_list(proxies);
+  }
+  for (const auto& [name, out, max] :
+       {std::tuple<const char*, int*, int>{"GATEWAY_MAX_CONNECTIONS", &s.max_connections, 1000000},
+        {"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", &s.max_connections_per_address, 1000000},
+        {"BODY_MIN_RATE", &s.body_min_rate, 1 << 30},
+        {"BODY_GRACE_SECONDS", &s.body_grace_seconds, 3600}}) {
+    if (Status st = read_integer(getenv, name, *out, 0, max); !st) return st;
+  }
   return {};
 }
 
@@ -227,6 +248,21 @@ Result<Config> load_config(const GetEnv& getenv) {
   }
   if (Status s = read_integer(getenv, "DITHER_LEASE_SECONDS", c.lease_seconds, 1, 86400); !s) {
     return s.error();
+  }
+  if (Status s = read_integer(getenv, "DITHER_MAX_ATTEMPTS", c.dither_max_attempts, 1, 1000); !s) {
+    return s.error();
+  }
+  if (Status s = read_integer(getenv, "OUTBOX_MAX_ATTEMPTS", c.outbox_max_attempts, 1, 1000000);
+      !s) {
+    return s.error();
+  }
+  for (const auto& [name, out, max] :
+       {std::tuple<const char*, int64_t*, int64_t>{"QUOTA_IMAGES", &c.quotas.images, 1'000'000'000},
+        {"QUOTA_BYTES", &c.quotas.bytes, int64_t{1} << 50},
+        {"QUOTA_PENDING_DITHERS", &c.quotas.pending_dithers, 1'000'000'000},
+        {"QUOTA_DITHERS_PER_IMAGE", &c.quotas.dithers_per_image, 1'000'000'000},
+        {"MAX_PENDING_DITHERS", &c.quotas.max_pending_dithers, 1'000'000'000}}) {
+    if (Status s = read_integer(getenv, name, *out, 0, max); !s) return s.error();
   }
   if (Status s = read_integer(getenv, "STARTUP_WAIT_SECONDS", c.startup_wait_seconds, 0, 86400);
       !s) {
@@ -289,6 +325,19 @@ Result<Config> load_config(const GetEnv& getenv) {
   if (Status s = read_integer(getenv, "NOTIFY_MAX_ATTEMPTS", c.notify_max_attempts, 1, 100); !s) {
     return s.error();
   }
+  if (const char* hosts = getenv("FETCH_ALLOWED_HOSTS"); hosts != nullptr) {
+    c.fetch_allowed_hosts = comma_list(hosts);
+  }
+  if (const char* v = getenv("FETCH_ALLOW_LOOPBACK"); v != nullptr && *v != '\0') {
+    const std::string_view text(v);
+    if (text == "on" || text == "true" || text == "1") {
+      c.fetch_allow_loopback = true;
+    } else if (text == "off" || text == "false" || text == "0") {
+      c.fetch_allow_loopback = false;
+    } else {
+      return bad("FETCH_ALLOW_LOOPBACK", text, "on or off");
+    }
+  }
   if (Status s = load_distributed(getenv, c); !s) return s.error();
   if (Status s = load_security(getenv, c); !s) return s.error();
   if (c.upload_port != 0 && c.upload_port == c.dither_port) {
@@ -333,6 +382,13 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"AUTO_DITHER_OPTIONS", preset},
       {"DITHER_WORKERS", std::to_string(c.dither_workers)},
       {"DITHER_LEASE_SECONDS", std::to_string(c.lease_seconds)},
+      {"DITHER_MAX_ATTEMPTS", std::to_string(c.dither_max_attempts)},
+      {"OUTBOX_MAX_ATTEMPTS", std::to_string(c.outbox_max_attempts)},
+      {"QUOTA_IMAGES", std::to_string(c.quotas.images)},
+      {"QUOTA_BYTES", std::to_string(c.quotas.bytes)},
+      {"QUOTA_PENDING_DITHERS", std::to_string(c.quotas.pending_dithers)},
+      {"QUOTA_DITHERS_PER_IMAGE", std::to_string(c.quotas.dithers_per_image)},
+      {"MAX_PENDING_DITHERS", std::to_string(c.quotas.max_pending_dithers)},
       {"STARTUP_WAIT_SECONDS", std::to_string(c.startup_wait_seconds)},
       {"DITHER_EVENT_LOG", c.event_log},
       {"LOG_LEVEL", c.log_level},
@@ -355,6 +411,8 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"NOTIFY_SERVICE_HOST", c.notify_host},
       {"NOTIFY_RETRY_SECONDS", std::to_string(c.notify_retry_seconds)},
       {"NOTIFY_MAX_ATTEMPTS", std::to_string(c.notify_max_attempts)},
+      {"FETCH_ALLOWED_HOSTS", join_hosts(c.fetch_allowed_hosts)},
+      {"FETCH_ALLOW_LOOPBACK", c.fetch_allow_loopback ? "on" : "off"},
       {"API_KEY_PEPPER", c.security.api_key_pepper.empty() ? "(generated)" : "(set)"},
       {"LINK_SIGNING_KEYS", c.security.link_keys.empty()
                                 ? "(generated)"
@@ -366,6 +424,16 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"SESSION_LIFETIME_DAYS", std::to_string(c.security.session_lifetime_days)},
       {"AUTH_CACHE_SECONDS", std::to_string(c.security.auth_cache_seconds)},
       {"ALLOWED_HOSTS", join_hosts(c.security.allowed_hosts)},
+      {"RATE_LIMIT_UPLOADS", std::to_string(c.security.rate_uploads)},
+      {"RATE_LIMIT_DITHERS", std::to_string(c.security.rate_dithers)},
+      {"RATE_LIMIT_READS", std::to_string(c.security.rate_reads)},
+      {"RATE_LIMIT_ADDRESS_FACTOR", std::to_string(c.security.rate_address_factor)},
+      {"TRUSTED_PROXIES", join_hosts(c.security.trusted_proxies)},
+      {"GATEWAY_MAX_CONNECTIONS", std::to_string(c.security.max_connections)},
+      {"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS",
+       std::to_string(c.security.max_connections_per_address)},
+      {"BODY_MIN_RATE", std::to_string(c.security.body_min_rate)},
+      {"BODY_GRACE_SECONDS", std::to_string(c.security.body_grace_seconds)},
       {"KAFKA_SERVER", c.kafka.servers},
       {"KAFKA_PARTITIONS", std::to_string(c.kafka.partitions)},
       {"KAFKA_REPLICATION_FACTOR", std::to_string(c.kafka.replication)},

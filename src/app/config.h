@@ -93,6 +93,17 @@ struct SecurityConfig {
   int mail_max_per_hour = 10;                 // MAIL_MAX_PER_HOUR: per address; 0 = no cap
   int session_lifetime_days = 30;             // SESSION_LIFETIME_DAYS
   int auth_cache_seconds = -1;  // AUTH_CACHE_SECONDS; -1: 0 with SQLite, 5 with PostgreSQL
+  // Rate limits per minute, per owner; a client address gets address_factor times as much
+  // (0 = no limit). TRUSTED_PROXIES: peers whose X-Forwarded-For names the client.
+  int rate_uploads = 120;                      // RATE_LIMIT_UPLOADS
+  int rate_dithers = 240;                      // RATE_LIMIT_DITHERS
+  int rate_reads = 6000;                       // RATE_LIMIT_READS
+  int rate_address_factor = 4;                 // RATE_LIMIT_ADDRESS_FACTOR
+  std::vector<std::string> trusted_proxies{};  // TRUSTED_PROXIES
+  int max_connections = 4096;                  // GATEWAY_MAX_CONNECTIONS: open at once (0 = no cap)
+  int max_connections_per_address = 256;       // GATEWAY_MAX_CONNECTIONS_PER_ADDRESS (0 = no cap)
+  int body_min_rate = 4096;     // BODY_MIN_RATE: bytes/s an upload must average (0: 60 s)
+  int body_grace_seconds = 10;  // BODY_GRACE_SECONDS: before the rate counts
   std::vector<std::string> allowed_hosts;  // ALLOWED_HOSTS: more host names the gateway answers
 };
 
@@ -112,6 +123,16 @@ struct Config {
   // DITHER_LEASE_SECONDS: how long a worker holds a claimed dither; a worker that dies loses its
   // claims after this long and another worker (another process) takes them.
   int lease_seconds = 30;
+  // DITHER_MAX_ATTEMPTS: claims of one dither without an outcome (crash, kill, transient errors)
+  // before it is FAILED "gave up after N attempts".
+  int dither_max_attempts = 3;
+  // OUTBOX_MAX_ATTEMPTS: publishes of one outbox message the bus refuses for good (too large, an
+  // invalid topic) before it is parked and the messages after it go on.
+  int outbox_max_attempts = 10;
+  // Quotas per owner (admins exempt) and the dither queue's bound (docs/SECURITY.md "Limits"):
+  // QUOTA_IMAGES, QUOTA_BYTES, QUOTA_PENDING_DITHERS, QUOTA_DITHERS_PER_IMAGE,
+  // MAX_PENDING_DITHERS; 0 turns one off.
+  Quotas quotas;
   // STARTUP_WAIT_SECONDS: how long a service waits at start-up for a database, broker or bucket
   // that does not answer yet, before giving up.
   int startup_wait_seconds = 60;
@@ -132,6 +153,11 @@ struct Config {
   std::string notify_host = "127.0.0.1";  // NOTIFY_SERVICE_HOST: where the gateway finds it
   int notify_retry_seconds = 2;           // NOTIFY_RETRY_SECONDS: first back-off, then doubled
   int notify_max_attempts = 8;            // NOTIFY_MAX_ATTEMPTS: then FAILED
+  // FETCH_ALLOWED_HOSTS: the hosts (comma-separated names, exact and case-insensitive) that
+  // originals announced only by URL (the prototype's IMAGE_UPLOADED) may be fetched from; empty:
+  // fetching is off (docs/SECURITY.md "URL fetcher").
+  std::vector<std::string> fetch_allowed_hosts;
+  bool fetch_allow_loopback = false;  // FETCH_ALLOW_LOOPBACK: also 127.0.0.0/8 and ::1 (tests only)
   KafkaConfig kafka;
   PostgresConfig postgres;
   S3Config s3;

@@ -192,5 +192,24 @@ TEST(Config, SecuritySettingsAndTheirSecretsHidden) {
   }
 }
 
+TEST(Config, UrlFetchingIsOffUnlessHostsAreListed) {
+  Result<Config> defaults = load({});
+  ASSERT_TRUE(defaults.ok());
+  EXPECT_TRUE(defaults->fetch_allowed_hosts.empty());
+  EXPECT_FALSE(defaults->fetch_allow_loopback);
+  Result<Config> c = load(
+      {{"FETCH_ALLOWED_HOSTS", "images.example, CDN.example"}, {"FETCH_ALLOW_LOOPBACK", "on"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->fetch_allowed_hosts, (std::vector<std::string>{"images.example", "CDN.example"}));
+  EXPECT_TRUE(c->fetch_allow_loopback);
+  std::map<std::string, std::string> logged;
+  for (const auto& [k, v] : describe(*c)) logged[k] = v;
+  EXPECT_EQ(logged["FETCH_ALLOWED_HOSTS"], "images.example,CDN.example");
+  EXPECT_EQ(logged["FETCH_ALLOW_LOOPBACK"], "on");
+  Result<Config> bad = load({{"FETCH_ALLOW_LOOPBACK", "yes please"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.error().message.find("FETCH_ALLOW_LOOPBACK"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace dither

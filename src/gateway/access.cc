@@ -119,13 +119,17 @@ Access::Access(AccessOptions options) : options_(std::move(options)) {
 bool Access::host_allowed(std::string_view host_header) const {
   const std::string host = lower(host_header);
   if (host.empty()) return false;
-  const auto [name, port] = split_host(host);
+  // Not a structured binding: the lambda below captures these (clang before 16 cannot).
+  const std::pair<std::string_view, std::string_view> split = split_host(host);
+  const std::string_view name = split.first;
+  const std::string_view port = split.second;
   const auto matches = [&](std::string_view entry) {
     if (entry == "*") return true;
     const auto [entry_name, entry_port] = split_host(entry);
     return entry_name == name && (entry_port.empty() || entry_port == port);
   };
-  // PUBLIC_BASE_URL's host: with its port, or with none when the URL names none.
+  // PUBLIC_BASE_URL's host and port; a Host without a port also matches (a proxy in front may
+  // drop a default port it listens on).
   if (host == public_host_ || split_host(public_host_).first == host) return true;
   if (std::any_of(options_.allowed_hosts.begin(), options_.allowed_hosts.end(), matches)) {
     return true;
@@ -242,9 +246,9 @@ Access::Outcome Access::authenticate(const RequestContext& c) {
     // Our origins: this request's own (its Host is one of ours, checked before) and
     // PUBLIC_BASE_URL's (behind a proxy that rewrites Host).
     const std::string o = lower(origin);
+    const std::string scheme = secure_ ? "https://" : "http://";
     const bool same_origin =
-        !site.empty() ? site == "same-origin"
-                      : (o == "http://" + host || o == "https://" + host || o == public_origin_);
+        !site.empty() ? site == "same-origin" : (o == scheme + host || o == public_origin_);
     if (!same_origin) {
       out.refusal = http::error_response(
           403, "cross_origin",

@@ -1,5 +1,6 @@
 #include "gateway/gateway.h"
 
+#include <array>
 #include <atomic>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/json.hpp>
@@ -8,6 +9,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <mutex>
 #include <stdexcept>
 
 #include "common/hash.h"
@@ -60,6 +62,9 @@ Response from_upstream(http::UpstreamResponse& r) {
   out.body = std::move(r.body());
   const auto location = r[beast::http::field::location];
   if (!location.empty()) out.headers.emplace_back("Location", std::string(location));
+  // A service's refusal says when to try again (quotas, the dither queue's bound).
+  const auto retry_after = r[beast::http::field::retry_after];
+  if (!retry_after.empty()) out.headers.emplace_back("Retry-After", std::string(retry_after));
   return out;
 }
 
@@ -98,7 +103,8 @@ class LocalUpstream final : public Upstream {
     const auto id = request["X-Request-Id"];
     Response r = co_await http::dispatch(routes_, blocking_, request, std::string(id));
     // Only what a service's server would send on: its own framing headers never apply here.
-    std::erase_if(r.headers, [](const auto& h) { return h.first != "Location"; });
+    std::erase_if(r.headers,
+                  [](const auto& h) { return h.first != "Location" && h.first != "Retry-After"; });
     co_return r;
   }
 
@@ -334,29 +340,46 @@ http::Router Gateway::routes() {
   Access* access = options_.access;
   if (access == nullptr) throw std::invalid_argument("Gateway needs GatewayOptions::access");
 
-  // Every route but /health answers only for our own host names (DNS rebinding).
-  const auto on_host = [access](http::AsyncHandler h) -> http::AsyncHandler {
-    return [access, h = std::move(h)](const RequestContext& c) -> awaitable<Response> {
-      if (std::optional<Response> refusal = access->check_host(c)) co_return std::move(*refusal);
+  RateLimits* limits = options_.limits;
+  // Every route but /health answers only for our own host names (DNS rebinding), and each client
+  // address only within its rate (`budget`).
+  const auto admitted = [access, limits](const RequestContext& c,
+                                         Budget budget) -> std::optional<Response> {
+    if (std::optional<Response> refusal = access->check_host(c)) return refusal;
+    if (limits != nullptr) return limits->check_address(c, budget);
+    return std::nullopt;
+  };
+  const auto on_host = [admitted](http::AsyncHandler h,
+                                  Budget budget = Budget::kRead) -> http::AsyncHandler {
+    return [admitted, budget, h = std::move(h)](const RequestContext& c) -> awaitable<Response> {
+      if (std::optional<Response> refusal = admitted(c, budget)) co_return std::move(*refusal);
       co_return co_await h(c);
     };
   };
-  const auto on_host_sync = [access](http::SyncHandler h) -> http::SyncHandler {
-    return [access, h = std::move(h)](const RequestContext& c) -> Response {
-      if (std::optional<Response> refusal = access->check_host(c)) return std::move(*refusal);
+  const auto on_host_sync = [admitted](http::SyncHandler h) -> http::SyncHandler {
+    return [admitted, h = std::move(h)](const RequestContext& c) -> Response {
+      if (std::optional<Response> refusal = admitted(c, Budget::kRead)) return std::move(*refusal);
       return h(c);
     };
   };
-  // /api/ routes also need a caller.
-  const auto api = [&router, access, on_host](http::Verb verb, std::string pattern,
-                                              ApiHandler handler) {
+  // /api/ routes also need a caller, within the owner's rate.
+  const auto api = [&router, access, limits, on_host](http::Verb verb, std::string pattern,
+                                                      ApiHandler handler) {
+    const Budget budget = RateLimits::budget_of(verb, pattern);
     router.add_async(verb, std::move(pattern),
-                     on_host([access, handler = std::move(handler)](
-                                 const RequestContext& c) -> awaitable<Response> {
-                       Access::Outcome who = access->authenticate(c);
-                       if (who.refusal) co_return std::move(*who.refusal);
-                       co_return co_await handler(c, who);
-                     }));
+                     on_host(
+                         [access, limits, budget, handler = std::move(handler)](
+                             const RequestContext& c) -> awaitable<Response> {
+                           Access::Outcome who = access->authenticate(c);
+                           if (who.refusal) co_return std::move(*who.refusal);
+                           if (limits != nullptr) {
+                             if (auto refusal = limits->check_owner(*who.caller, budget)) {
+                               co_return std::move(*refusal);
+                             }
+                           }
+                           co_return co_await handler(c, who);
+                         },
+                         budget));
   };
   // Forwards to `upstream` at the path `to(c)` builds.
   const auto forwarded = [](std::shared_ptr<Upstream> upstream,
@@ -393,6 +416,18 @@ http::Router Gateway::routes() {
         return "/images/" + encode_segment(c.param("uuid")) + "/" +
                encode_segment(c.param("channels"));
       }));
+
+  // Parked outbox messages of each service (admins; the services check): GET lists them,
+  // POST .../{seq} puts one back in the queue.
+  for (const auto& [name, upstream] :
+       {std::pair<const char*, std::shared_ptr<Upstream>>{"upload", upload}, {"dither", dither}}) {
+    api(http::Verb::get, std::string("/api/outbox/") + name,
+        forwarded(upstream, fixed("/outbox/parked")));
+    api(http::Verb::post, std::string("/api/outbox/") + name + "/{seq}",
+        forwarded(upstream, [](const RequestContext& c) {
+          return "/outbox/parked/" + encode_segment(c.param("seq"));
+        }));
+  }
 
   // Identity: answered here.
   api(http::Verb::get, "/api/me",
@@ -461,6 +496,8 @@ http::Router Gateway::routes() {
     r.content_type = std::string(content_type_for(key));
     r.headers.emplace_back("Cache-Control", "private, max-age=" + std::to_string(max_age));
     r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    // Uploaded bytes on our own origin: never a document that runs anything.
+    r.headers.emplace_back("Content-Security-Policy", "default-src 'none'; sandbox");
   };
   const auto servable = [](std::string_view key) {
     return is_valid_object_key(key) && key.find("/.") == std::string_view::npos &&
@@ -519,18 +556,59 @@ http::Router Gateway::routes() {
                http::Dispatch::kBlocking);
   }
 
-  // Previews: made on each request (browsers keep them while the link lasts). The file's own
-  // signature opens its preview.
+  // Previews: made once, at the first request, and stored beside the file under
+  // thumbnails/<key>.webp (removed with the file by the services); later requests are served from
+  // there without decoding. The file's own signature opens its preview.
+  BlobStore* thumbs = options_.thumbnail_store;
+  auto making = std::make_shared<std::array<std::mutex, 64>>();
   router.add(
       http::Verb::get, "/thumbnails/{key...}",
-      on_host_sync([read_file, file_headers, file_error, links,
+      on_host_sync([read_file, file_headers, file_error, links, servable, not_found, root, store,
+                    thumbs, making,
                     limits = options_.thumbnail_limits](const RequestContext& c) -> Response {
+        const std::string_view key = c.param("key");
         int64_t max_age = 0;
-        if (auto refusal = check_link(links, c, c.param("key"), &max_age)) return *refusal;
-        Result<std::vector<uint8_t>> bytes = read_file(c.param("key"));
+        if (auto refusal = check_link(links, c, key, &max_age)) return *refusal;
+        if (!servable(key)) return not_found();
+        const ObjectKey thumb = thumbnail_key_of(ObjectKey{std::string(key)});
+        // A stored preview, when there is one (on disk: only while its file exists).
+        const auto stored = [&]() -> std::optional<Response> {
+          Response r;
+          if (!root.empty()) {
+            std::error_code ec;
+            if (!std::filesystem::is_regular_file(root / std::string(key), ec) ||
+                !std::filesystem::is_regular_file(root / thumb.value, ec)) {
+              return std::nullopt;
+            }
+            r.file_path = (root / thumb.value).string();
+          } else {
+            Result<std::vector<uint8_t>> bytes = store->get(thumb);
+            if (!bytes) return std::nullopt;
+            r.body.assign(bytes->begin(), bytes->end());
+          }
+          file_headers(r, "thumbnail.webp", max_age);
+          return r;
+        };
+        if (std::optional<Response> r = stored()) return std::move(*r);
+        // One maker per key at a time: a flood of requests for a new preview decodes it once.
+        std::lock_guard lock((*making)[std::hash<std::string_view>{}(key) % making->size()]);
+        if (std::optional<Response> r = stored()) return std::move(*r);
+        Result<std::vector<uint8_t>> bytes = read_file(key);
         if (!bytes) return file_error(bytes.error());
         Result<std::vector<uint8_t>> small = imaging::thumbnail(*bytes, kThumbnailBox, limits);
         if (!small) return http::error_response(small.error());
+        if (thumbs != nullptr) {
+          if (Status s = thumbs->put(thumb, *small, "image/webp"); !s) {
+            std::fprintf(stderr, "gateway: cannot store the preview of %.*s: %s\n",
+                         static_cast<int>(key.size()), key.data(), s.error().message.c_str());
+          } else if (!root.empty()) {
+            // The file may have been deleted meanwhile: then its preview must not outlive it.
+            std::error_code ec;
+            if (!std::filesystem::is_regular_file(root / std::string(key), ec)) {
+              (void)thumbs->remove(thumb);
+            }
+          }
+        }
         Response r;
         r.body.assign(small->begin(), small->end());
         file_headers(r, "thumbnail.webp", max_age);

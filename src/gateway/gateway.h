@@ -35,6 +35,7 @@
 #include "auth/link_signer.h"
 #include "common/result.h"
 #include "gateway/access.h"
+#include "gateway/limits.h"
 #include "http/client.h"
 #include "http/router.h"
 #include "imaging/codec.h"
@@ -80,14 +81,20 @@ struct GatewayOptions {
   // neither, /files/ is not served.
   BlobStore* files_store = nullptr;
   // Previews for the web page: GET /thumbnails/<key> is the stored file <key> shrunk to fit in
-  // 400 x 400 as a lossy WebP, made on request (the same decoding gate and limits as uploads).
+  // 400 x 400 as a lossy WebP, made at the first request (the same decoding gate and limits as
+  // uploads) and kept in `thumbnail_store` (not owned; the store of the files) under
+  // thumbnail_key_of(key); none: made on every request.
   imaging::Limits thumbnail_limits;
+  BlobStore* thumbnail_store = nullptr;
   // Who may call (gateway/access.h; not owned). Every /api/ route needs a caller, which is
   // passed on to the service (X-Dither-Owner, X-Dither-Admin); every route but /health checks
   // the Host.
   Access* access = nullptr;
   // Checks the links of /files/ and /thumbnails/ (not owned): without one, files are not served.
   const LinkSigner* links = nullptr;
+  // Rate limits per client address (every route but /health) and per owner (/api/); not owned;
+  // none: no limits.
+  RateLimits* limits = nullptr;
 };
 
 class Gateway {

@@ -42,7 +42,8 @@ struct RequestContext {
   std::string_view path;                                    // without the query
   std::vector<std::pair<std::string, std::string>> params;  // from the pattern, decoded
   std::vector<std::pair<std::string, std::string>> query;   // decoded, in order
-  std::string request_id;  // X-Request-Id from the client, or a new one
+  std::string request_id;        // X-Request-Id from the client, or a new one
+  std::string remote_address{};  // the TCP peer's address; "" in process (no socket)
 
   std::string_view param(std::string_view name) const;  // "" when absent
   std::optional<std::string_view> query_value(std::string_view name) const;

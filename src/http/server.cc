@@ -28,6 +28,7 @@
 #include <optional>
 #include <random>
 #include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 #include <utility>
 #include <vector>
@@ -129,7 +130,12 @@ asio::awaitable<Response> invoke(const Router::Match& match, const RequestContex
 }  // namespace
 
 Response without_detail(Response response, const std::string& request_id) {
-  if (response.status < 500 || !response.body.starts_with("{\"error\":")) return response;
+  if (response.status < 500) return response;
+  // A JSON body that is not an error (an aggregated /health) says nothing internal.
+  if (response.content_type.starts_with("application/json") &&
+      !response.body.starts_with("{\"error\":")) {
+    return response;
+  }
   boost::system::error_code ec;
   boost::json::value body = boost::json::parse(response.body, ec);
   const boost::json::object* error = nullptr;
@@ -165,7 +171,8 @@ Response without_detail(Response response, const std::string& request_id) {
 
 asio::awaitable<Response> dispatch(const Router& router, asio::thread_pool& blocking,
                                    const Request& request, const std::string& request_id,
-                                   std::atomic<int>* in_flight_count, int max_in_flight) {
+                                   std::atomic<int>* in_flight_count, int max_in_flight,
+                                   std::string_view remote_address) {
   const std::string_view target = to_std(request.target());
   const size_t question = target.find('?');
   const std::string_view path = target.substr(0, question);
@@ -191,11 +198,11 @@ asio::awaitable<Response> dispatch(const Router& router, asio::thread_pool& bloc
   if (!in_flight.admitted()) {
     co_return error_response(503, "overloaded", "too many requests in flight; retry later");
   }
-  const RequestContext context{request, path, std::move(match.params), std::move(*query),
-                               request_id};
+  const RequestContext context{request,           path,       std::move(match.params),
+                               std::move(*query), request_id, std::string(remote_address)};
   std::string failure;
   try {
-    co_return without_detail(co_await invoke(match, context, blocking), request_id);
+    co_return co_await invoke(match, context, blocking);
   } catch (const std::exception& e) {
     failure = e.what();
   } catch (...) {
@@ -204,8 +211,7 @@ asio::awaitable<Response> dispatch(const Router& router, asio::thread_pool& bloc
   std::fprintf(stderr, "http server: %.*s %.*s (request %s) failed: %s\n",
                static_cast<int>(request.method_string().size()), request.method_string().data(),
                static_cast<int>(path.size()), path.data(), request_id.c_str(), failure.c_str());
-  co_return without_detail(error_response(500, to_string(ErrorKind::kInternal), "internal error"),
-                           request_id);
+  co_return error_response(500, to_string(ErrorKind::kInternal), "internal error");
 }
 
 namespace server_detail {
@@ -230,9 +236,10 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   Status listen();
   void stop();
   std::string new_request_id();
-  // False when the server is stopping: the connection must close at once.
-  bool add_connection(Connection* connection);
-  void remove_connection(Connection* connection);
+  // False when the server is stopping, or when the connection is one too many (in total, or
+  // from its address): it must close at once.
+  bool add_connection(Connection* connection, const std::string& address);
+  void remove_connection(Connection* connection, const std::string& address);
 
   // One acceptor per context, all on the same port (SO_REUSEPORT): the kernel spreads new
   // connections over them, and a connection stays on the context (thread) that accepted it.
@@ -249,8 +256,9 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
                                            tcp::acceptor& acceptor, asio::io_context& context);
 
   std::mutex mutex_;
-  bool stopped_ = false;                         // guarded by mutex_
-  std::unordered_set<Connection*> connections_;  // guarded by mutex_
+  bool stopped_ = false;                              // guarded by mutex_
+  std::unordered_set<Connection*> connections_;       // guarded by mutex_
+  std::unordered_map<std::string, int> per_address_;  // guarded by mutex_: open connections
   std::string id_prefix_;
   std::atomic<uint64_t> next_id_{1};
 };
@@ -260,9 +268,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<ServerCore> core, tcp::socket socket)
       : core_(std::move(core)), stream_(std::move(socket)), buffer_(kReadBufferLimit) {
-    stopping_ = !core_->add_connection(this);
+    error_code ec;
+    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    if (!ec) {
+      // An IPv4 client of a dual-stack socket is named as IPv4.
+      const asio::ip::address a = peer.address();
+      remote_ = a.is_v6() && a.to_v6().is_v4_mapped()
+                    ? asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string()
+                    : a.to_string();
+    }
+    stopping_ = !core_->add_connection(this, remote_);
   }
-  ~Connection() { core_->remove_connection(this); }
+  ~Connection() { core_->remove_connection(this, remote_); }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -291,6 +308,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   std::shared_ptr<ServerCore> core_;
   beast::tcp_stream stream_;
+  std::string remote_;         // the peer's address ("" when unknown)
   beast::flat_buffer buffer_;  // reused across the connection's requests
   std::optional<Parser> parser_;
   std::string header_;     // a response header being written; reused across requests
@@ -409,16 +427,35 @@ std::string ServerCore::new_request_id() {
   return id;
 }
 
-bool ServerCore::add_connection(Connection* connection) {
+bool ServerCore::add_connection(Connection* connection, const std::string& address) {
   const std::lock_guard lock(mutex_);
   if (stopped_) return false;
+  if (options.max_connections > 0 &&
+      connections_.size() >= static_cast<size_t>(options.max_connections)) {
+    return false;
+  }
+  const bool counted =
+      options.max_connections_per_address > 0 && !address.empty() &&
+      std::find(options.unlimited_addresses.begin(), options.unlimited_addresses.end(), address) ==
+          options.unlimited_addresses.end();
+  if (counted) {
+    int& open = per_address_[address];
+    if (open >= options.max_connections_per_address) {
+      if (open == 0) per_address_.erase(address);
+      return false;
+    }
+    ++open;
+  }
   connections_.insert(connection);
   return true;
 }
 
-void ServerCore::remove_connection(Connection* connection) {
+void ServerCore::remove_connection(Connection* connection, const std::string& address) {
   const std::lock_guard lock(mutex_);
-  connections_.erase(connection);
+  if (connections_.erase(connection) == 0) return;
+  if (auto it = per_address_.find(address); it != per_address_.end() && --it->second <= 0) {
+    per_address_.erase(it);
+  }
 }
 
 asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self) {
@@ -489,13 +526,21 @@ asio::awaitable<bool> Connection::serve_one() {
 asio::awaitable<error_code> Connection::read(Parser& parser, bool header_only) {
   const ServerOptions& options = core_->options;
   using Clock = asio::steady_timer::clock_type;
-  // Until a request's first byte: the idle timeout. Then one deadline for the whole header, and
-  // one for the whole body (a slow drip of bytes does not extend them).
+  // Until a request's first byte: the idle timeout. Then one deadline for the whole header (a
+  // slow drip of bytes does not extend it). The body: one fixed deadline, or, with a minimum
+  // rate, a deadline that moves with the bytes received: after `body_grace`, the body must have
+  // come at `body_min_rate` on average (an honest slow upload of any size passes, a slowloris
+  // does not).
   std::optional<Clock::time_point> deadline;
-  if (!header_only) {
-    deadline = Clock::now() + options.body_timeout;
+  const Clock::time_point started = Clock::now();
+  uint64_t received = 0;
+  const bool by_rate = !header_only && options.body_min_rate > 0;
+  if (by_rate) {
+    deadline = started + options.body_grace;
+  } else if (!header_only) {
+    deadline = started + options.body_timeout;
   } else if (buffer_.size() > 0) {
-    deadline = Clock::now() + options.header_timeout;
+    deadline = started + options.header_timeout;
   }
   const auto done = [&] { return header_only ? parser.is_header_done() : parser.is_done(); };
   for (;;) {
@@ -517,6 +562,12 @@ asio::awaitable<error_code> Connection::read(Parser& parser, bool header_only) {
     }
     auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(size), kNoThrow);
     buffer_.commit(n);
+    if (by_rate) {
+      received += n;
+      deadline = started + options.body_grace +
+                 std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                     static_cast<double>(received) / static_cast<double>(options.body_min_rate)));
+    }
     if (ec == asio::error::eof) {
       if (!parser.got_some() && buffer_.size() == 0) co_return bhttp::error::end_of_stream;
       co_return bhttp::error::partial_message;
@@ -565,15 +616,18 @@ asio::awaitable<Response> Connection::handle(const Request& request,
     const std::string_view target = to_std(request.target());
     const std::string_view path = target.substr(0, target.find('?'));
     const auto it = request.find(options.required_header);
-    const bool open = std::find(options.open_paths.begin(), options.open_paths.end(), path) !=
-                      options.open_paths.end();
+    const bool read = request.method() == bhttp::verb::get || request.method() == bhttp::verb::head;
+    const bool open = read && std::find(options.open_paths.begin(), options.open_paths.end(),
+                                        path) != options.open_paths.end();
     if (!open && (it == request.end() ||
                   !constant_time_equal(to_std(it->value()), options.required_value))) {
       co_return error_response(403, "forbidden", "only the gateway may call this service");
     }
   }
-  co_return co_await dispatch(core_->router, core_->blocking, request, request_id,
-                              &core_->in_flight, options.max_in_flight);
+  Response response = co_await dispatch(core_->router, core_->blocking, request, request_id,
+                                        &core_->in_flight, options.max_in_flight, remote_);
+  if (options.generic_server_errors) response = without_detail(std::move(response), request_id);
+  co_return response;
 }
 
 template <class Body>

@@ -41,20 +41,33 @@ struct ServerOptions {
   uint64_t body_limit = 64 * 1024;          // bytes of request body
   int max_in_flight = 256;                  // requests being handled at once; past it 503
   std::chrono::seconds header_timeout{10};  // to receive a request's header
-  std::chrono::seconds body_timeout{60};    // to receive its body
-  std::chrono::seconds idle_timeout{60};    // keep-alive connection with no request
-  std::string server_name = "dither";       // the Server header
+  std::chrono::seconds body_timeout{60};    // to receive its body (without body_min_rate)
+  // With a minimum rate (bytes/s), the body has `body_grace` plus one second per `body_min_rate`
+  // bytes received so far, instead of body_timeout: slow honest uploads pass, a slowloris not.
+  uint64_t body_min_rate = 0;
+  std::chrono::seconds body_grace{10};
+  // Open connections at most, in total and per client address (0: no cap); one more is closed
+  // at once. `unlimited_addresses` (trusted proxies) are not capped per address.
+  int max_connections = 0;
+  int max_connections_per_address = 0;
+  std::vector<std::string> unlimited_addresses{};
+  std::chrono::seconds idle_timeout{60};  // keep-alive connection with no request
+  std::string server_name = "dither";     // the Server header
   // When set, every request must carry this header with exactly `required_value` (compared in
   // constant time), except GET/HEAD of `open_paths`; otherwise 403 `forbidden`. The services'
   // servers require the gateway's service token (docs/SECURITY.md).
   std::string required_header{};
   std::string required_value{};
   std::vector<std::string> open_paths = {"/health"};
+  // Every 5xx answer goes out through without_detail() (docs/SECURITY.md); off only for test
+  // doubles of other servers (an S3 stand-in must answer as S3 would).
+  bool generic_server_errors = true;
 };
 
 // A 5xx JSON error with its message replaced by a generic one and the request id added; the
 // original message goes to the log (stderr). Other responses pass unchanged. Every response a
-// Server or dispatch() returns has been through it (docs/SECURITY.md: no detail leaks).
+// Server sends has been through it (docs/SECURITY.md: no detail leaks), unless
+// ServerOptions::generic_server_errors is off.
 Response without_detail(Response response, const std::string& request_id);
 
 // Routes and runs one request exactly as a Server does once the request is read (400 for a bad
@@ -63,7 +76,8 @@ Response without_detail(Response response, const std::string& request_id);
 boost::asio::awaitable<Response> dispatch(const Router& router, boost::asio::thread_pool& blocking,
                                           const Request& request, const std::string& request_id,
                                           std::atomic<int>* in_flight = nullptr,
-                                          int max_in_flight = 0);
+                                          int max_in_flight = 0,
+                                          std::string_view remote_address = {});
 
 class Server {
  public:

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <future>
 #include <latch>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <set>
@@ -559,6 +560,70 @@ TEST(Server, IdleAndHeaderTimeoutsClose) {
   RawClient partial(server.port());
   partial.send("GET /x HTTP/1.1\r\nHost");
   EXPECT_TRUE(partial.closed_by_peer());  // after the header timeout
+}
+
+// Connections are capped per client address (and in total): one more is closed at once, and a
+// place frees when a connection ends.
+TEST(Server, ConnectionsPerAddressAreCapped) {
+  Router router;
+  router.add(Verb::get, "/x", [](const RequestContext&) { return json_response(200, "{}"); });
+  ServerOptions options;
+  options.max_connections_per_address = 2;
+  RunningServer server(std::move(router), options);
+  auto a = std::make_unique<RawClient>(server.port());
+  RawClient b(server.port());
+  EXPECT_EQ(a->exchange(get("/x")).result_int(), 200);
+  EXPECT_EQ(b.exchange(get("/x")).result_int(), 200);
+  RawClient third(server.port());
+  third.send(get("/x"));
+  EXPECT_TRUE(third.closed_by_peer());
+  a.reset();  // frees a place
+  for (int i = 0; i < 100; ++i) {
+    RawClient again(server.port());
+    again.send(get("/x"));
+    try {
+      EXPECT_EQ(again.read().result_int(), 200);
+      return;
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the close is not seen yet
+    }
+  }
+  ADD_FAILURE() << "no place freed after a connection closed";
+}
+
+// With a minimum body rate, a slow but steady body passes whatever its length, a drip does not.
+TEST(Server, BodyMinimumRate) {
+  Router router;
+  router.add(Verb::post, "/up", [](const RequestContext& c) {
+    return json_response(200, std::to_string(c.request.body().size()));
+  });
+  ServerOptions options;
+  options.body_limit = 1 << 20;
+  options.body_min_rate = 2000;  // bytes/s
+  options.body_grace = std::chrono::seconds(1);
+  options.body_timeout = std::chrono::seconds(1);  // not used with a rate
+  RunningServer server(std::move(router), options);
+  // 6000 bytes at about 4000 bytes/s: longer than body_timeout, faster than the rate.
+  RawClient steady(server.port());
+  steady.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 6000\r\n\r\n");
+  for (int i = 0; i < 6; ++i) {
+    steady.send(std::string(1000, 'a'));
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  const RawResponse ok = steady.read();
+  EXPECT_EQ(ok.result_int(), 200);
+  EXPECT_EQ(ok.body(), "6000");
+  // 10 bytes a second: behind the rate once the grace is over.
+  RawClient drip(server.port());
+  drip.send("POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n");
+  bool closed = false;
+  for (int i = 0; i < 40 && !closed; ++i) {
+    boost::system::error_code ec;
+    boost::asio::write(drip.socket(), boost::asio::buffer("0123456789", 10), ec);
+    closed = static_cast<bool>(ec);
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  EXPECT_TRUE(closed || drip.closed_by_peer()) << "a slowloris body was still being read";
 }
 
 TEST(Server, StopClosesIdleConnectionsAndEnds) {

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -144,7 +145,7 @@ class Services : public ::testing::Test {
 
 TEST_F(Services, UploadIsDitheredAutomaticallyAndTheFlowIsComplete) {
   const auto png = png_photo(64, 48);
-  Result<ImageRecord> up = upload_->upload(png, "../../cat.png", "a@b.example", "tests", "");
+  Result<ImageRecord> up = upload_->upload(png, "../../cat.png", "a@b.example", kTester, "");
   ASSERT_TRUE(up.ok()) << up.error().message;
   EXPECT_EQ(up->filename, "cat.png");
   EXPECT_EQ(up->status, "PENDING");
@@ -163,7 +164,12 @@ TEST_F(Services, UploadIsDitheredAutomaticallyAndTheFlowIsComplete) {
   auto result = blobs_->get((*dithers)[0].blob_key);
   ASSERT_TRUE(result.ok());
   EXPECT_EQ(imaging::sniff(*result), imaging::InputFormat::kPng);
-  EXPECT_EQ(types_for(up->uuid), (std::vector<std::string>{"IMAGE_UPLOADED", "DITHER_UPLOADED"}));
+  // The recorder subscribed after the upload service: it may see the message a moment later.
+  const std::vector<std::string> flow{"IMAGE_UPLOADED", "DITHER_UPLOADED"};
+  for (int i = 0; i < 500 && types_for(up->uuid) != flow; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  EXPECT_EQ(types_for(up->uuid), flow);
 
   // On demand, then delete everything.
   Result<DitherRecord> asked = dither_->request(
@@ -204,13 +210,13 @@ TEST_F(Services, RejectedUploadsLeaveNothingBehind) {
   std::vector<uint8_t> truncated(png.begin(), png.begin() + static_cast<long>(png.size() / 2));
   const std::string text = "hello, not an image";
   const std::vector<uint8_t> text_bytes(text.begin(), text.end());
-  EXPECT_EQ(upload_->upload(text_bytes, "x.png", "", "tests", "").error().kind,
+  EXPECT_EQ(upload_->upload(text_bytes, "x.png", "", kTester, "").error().kind,
             ErrorKind::kUnsupported);
-  EXPECT_EQ(upload_->upload(truncated, "x.png", "", "tests", "").error().kind,
+  EXPECT_EQ(upload_->upload(truncated, "x.png", "", kTester, "").error().kind,
             ErrorKind::kUndecodable);
-  EXPECT_EQ(upload_->upload(png, "x.png", "not an address", "tests", "").error().kind,
+  EXPECT_EQ(upload_->upload(png, "x.png", "not an address", kTester, "").error().kind,
             ErrorKind::kInvalidArgument);
-  EXPECT_EQ(upload_->upload({}, "x.png", "", "tests", "").error().kind,
+  EXPECT_EQ(upload_->upload({}, "x.png", "", kTester, "").error().kind,
             ErrorKind::kInvalidArgument);
   EXPECT_TRUE(images_->list_images({})->items.empty());
   EXPECT_TRUE(blobs_->list("")->empty());
@@ -220,7 +226,7 @@ TEST_F(Services, RejectedUploadsLeaveNothingBehind) {
 }
 
 TEST_F(Services, BadDitherRequests) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "tests", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", kTester, "");
   ASSERT_TRUE(up.ok());
   wait_for(up->uuid, {kStatusFinished});
   const std::string id = up->uuid.value;
@@ -245,7 +251,7 @@ TEST_F(Services, BadDitherRequests) {
 }
 
 TEST_F(Services, ConsumersAreIdempotent) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "tests", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", kTester, "");
   ASSERT_TRUE(up.ok());
   wait_for(up->uuid, {kStatusFinished});
   std::vector<Message> copy;
@@ -271,7 +277,7 @@ TEST_F(Services, ConsumersAreIdempotent) {
 }
 
 TEST_F(Services, FailedDitherIsReportedAndKeepsTheFinishedOne) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "tests", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", kTester, "");
   ASSERT_TRUE(up.ok());
   wait_for(up->uuid, {kStatusFinished});
   Result<DitherRecord> asked = dither_->request(
@@ -294,7 +300,7 @@ TEST_F(Services, FailedDitherIsReportedAndKeepsTheFinishedOne) {
 TEST_F(Services, OrphanOriginalsAreSwept) {
   const std::string orphan = "originals/" + new_image_id().value + ".png";
   ASSERT_TRUE(blobs_->put(ObjectKey{orphan}, png_photo(8, 8), "image/png").ok());
-  Result<ImageRecord> kept = upload_->upload(png_photo(8, 8), "a.png", "", "tests", "");
+  Result<ImageRecord> kept = upload_->upload(png_photo(8, 8), "a.png", "", kTester, "");
   ASSERT_TRUE(kept.ok());
   Result<int> removed = upload_->remove_orphan_originals();
   ASSERT_TRUE(removed.ok());
@@ -304,7 +310,7 @@ TEST_F(Services, OrphanOriginalsAreSwept) {
 }
 
 TEST_F(Services, OneDitherIsDeletedAndTheImageShowsTheNewestFinishedOneLeft) {
-  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "tests", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", kTester, "");
   ASSERT_TRUE(up.ok()) << up.error().message;
   const ImageRecord first = wait_for(up->uuid, {kStatusFinished});
   const DitherRecord older = dither_->dithers_of(up->uuid.value, kTester)->at(0);
@@ -330,7 +336,7 @@ TEST_F(Services, OneDitherIsDeletedAndTheImageShowsTheNewestFinishedOneLeft) {
   EXPECT_EQ(
       kind(dither_->remove_dither(up->uuid.value, DitherId{newer.id.value + 1000}, kTester, "")),
       "not_found");
-  Result<ImageRecord> other = upload_->upload(png_photo(16, 16), "b.png", "", "tests", "");
+  Result<ImageRecord> other = upload_->upload(png_photo(16, 16), "b.png", "", kTester, "");
   ASSERT_TRUE(other.ok());
   wait_for(other->uuid, {kStatusFinished});
   const DitherRecord others = dither_->dithers_of(other->uuid.value, kTester)->at(0);
@@ -386,7 +392,7 @@ TEST_F(Services, OneDitherIsDeletedAndTheImageShowsTheNewestFinishedOneLeft) {
 }
 
 TEST_F(Services, AWorkerFinishingADeletedDitherRemovesItsOwnResult) {
-  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "tests", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", kTester, "");
   ASSERT_TRUE(up.ok());
   const ImageRecord done = wait_for(up->uuid, {kStatusFinished});
   workers_->stop();  // this test plays the worker
@@ -419,6 +425,7 @@ class RacingDithers : public DitherRepository {
  public:
   explicit RacingDithers(DitherRepository& real) : real_(real) {}
   std::function<void()> before_delete;
+  std::atomic<int> renewals{0};
 
   Result<std::optional<DitherRecord>> record_original(
       const OriginalRecord& original, const std::optional<DitherRecord>& auto_dither,
@@ -438,9 +445,17 @@ class RacingDithers : public DitherRepository {
   Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) override {
     return real_.dithers_of(uuid);
   }
+  Result<int64_t> count_pending(std::string_view owner) override {
+    return real_.count_pending(owner);
+  }
   Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
                                                   std::chrono::seconds lease) override {
     return real_.claim_dithers(limit, worker, lease);
+  }
+  Result<bool> renew_lease(DitherId id, std::string_view worker,
+                           std::chrono::seconds lease) override {
+    ++renewals;
+    return real_.renew_lease(id, worker, lease);
   }
   Status release_dither(DitherId id, std::string_view worker) override {
     return real_.release_dither(id, worker);
@@ -466,6 +481,13 @@ class RacingDithers : public DitherRepository {
     return real_.pending_messages(limit);
   }
   Status remove_message(int64_t seq) override { return real_.remove_message(seq); }
+  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override {
+    return real_.record_publish_failure(seq, error, park);
+  }
+  Result<std::vector<OutboxEntry>> parked_messages(int limit) override {
+    return real_.parked_messages(limit);
+  }
+  Status republish(int64_t seq) override { return real_.republish(seq); }
   Status ping() override { return real_.ping(); }
 
  private:
@@ -473,7 +495,7 @@ class RacingDithers : public DitherRepository {
 };
 
 TEST_F(Services, ADitherFinishedWhileBeingDeletedLosesItsResultToo) {
-  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", "tests", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", kTester, "");
   ASSERT_TRUE(up.ok());
   const ImageRecord done = wait_for(up->uuid, {kStatusFinished});
   workers_->stop();  // this test plays the worker
@@ -511,8 +533,122 @@ TEST_F(Services, ADitherFinishedWhileBeingDeletedLosesItsResultToo) {
   EXPECT_EQ(image.dithers[0].dither_id, done.dithers[0].dither_id);
 }
 
+// A UrlFetcher double that takes `delay` to serve one original, or fails transiently every time.
+class SlowUrl : public UrlFetcher {
+ public:
+  SlowUrl(std::chrono::milliseconds delay, std::vector<uint8_t> bytes)
+      : delay_(delay), bytes_(std::move(bytes)) {}
+  Result<std::vector<uint8_t>> fetch(std::string_view, uint64_t) override {
+    ++calls;
+    std::this_thread::sleep_for(delay_);
+    if (bytes_.empty()) return make_error(ErrorKind::kUnavailable, "the server is busy");
+    return bytes_;
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  std::chrono::milliseconds delay_;
+  std::vector<uint8_t> bytes_;
+};
+
+// IMAGE_UPLOADED as the prototype sent it (the original known by URL only); returns its uuid
+// once its automatic dither exists.
+ImageId announce_by_url(InProcessBus& bus, const Topics& topics, DitherService& service) {
+  const ImageId uuid = new_image_id();
+  Message uploaded{topics.image,
+                   uuid.value,
+                   {{"message_type", "IMAGE_UPLOADED"}, {"version", "1.0.0"}},
+                   R"({"uuid":")" + uuid.value + R"(","url":"https://x/p.png","filename":"p"})"};
+  EXPECT_TRUE(bus.publish(uploaded).ok());
+  EXPECT_EQ(service.dithers_of(uuid.value, kAdmin)->size(), 1u);
+  return uuid;
+}
+
+TEST_F(Services, ADitherLongerThanItsLeaseKeepsItWhileItRuns) {
+  workers_->stop();  // these tests run workers of their own
+  RacingDithers counting(*dithers_);
+  SlowUrl fetcher(std::chrono::milliseconds{2500}, png_photo(24, 16));
+  DitherService slow(counting, *blobs_, topics_, imaging::Limits{}, AutoDither{},
+                     [this] { dither_relay_->notify(); }, {});
+  slow.set_url_fetcher(&fetcher);
+  const ImageId uuid = announce_by_url(bus_, topics_, *dither_);
+  const DitherId id = dither_->dithers_of(uuid.value, kAdmin)->at(0).id;
+
+  DitherWorkers workers(slow, counting, 1, std::chrono::seconds{1});
+  workers.start();
+  while (fetcher.calls.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  // Another worker (another process) keeps asking for work while the 1 s lease would long have
+  // ended: the renewed claim holds.
+  int refused = 0;
+  for (DitherRecord d = *dithers_->get_dither(id); d.status == kStatusPending;
+       d = *dithers_->get_dither(id)) {
+    Result<std::vector<DitherRecord>> stolen =
+        dithers_->claim_dithers(1, "another-process:1:0", std::chrono::seconds{60});
+    ASSERT_TRUE(stolen.ok());
+    ASSERT_TRUE(stolen->empty()) << "claimed by another worker while it was being made";
+    ++refused;
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  }
+  workers.stop();
+  const DitherRecord done = *dithers_->get_dither(id);
+  EXPECT_EQ(done.status, kStatusFinished) << done.error;
+  EXPECT_EQ(done.attempts, 1) << "made once";
+  EXPECT_EQ(fetcher.calls.load(), 1);
+  EXPECT_GE(counting.renewals.load(), 4) << "renewed every lease/3";
+  EXPECT_GE(refused, 15);
+}
+
+TEST_F(Services, AFileThatFailsEveryTimeIsGivenUpAfterTheCap) {
+  workers_->stop();
+  SlowUrl failing(std::chrono::milliseconds{0}, {});  // kUnavailable every time
+  dither_->set_url_fetcher(&failing);
+  const ImageId uuid = announce_by_url(bus_, topics_, *dither_);
+  const DitherId id = dither_->dithers_of(uuid.value, kAdmin)->at(0).id;
+
+  DitherWorkers workers(*dither_, *dithers_, 1, std::chrono::seconds{1}, 2);
+  workers.start();
+  const DitherRecord done = wait_dither(id);
+  workers.stop();
+  EXPECT_EQ(done.status, kStatusFailed);
+  EXPECT_EQ(done.error, "gave up after 2 attempts");
+  EXPECT_EQ(done.attempts, 3);
+  EXPECT_EQ(failing.calls.load(), 2) << "the third claim does not try again";
+  dither_relay_->drain();
+  std::vector<Message> about = dither_messages(uuid, id.value);
+  ASSERT_EQ(about.size(), 1u);
+  EXPECT_EQ(about[0].message_type(), kDitherFailed);
+  Result<DitherEvent> event = read_dither_event(about[0].body);
+  ASSERT_TRUE(event.ok()) << about[0].body;
+  EXPECT_EQ(event->error, "gave up after 2 attempts");
+}
+
+TEST_F(Services, ADitherThatCrashesEveryLifeEndsFailedAndTheImageSaysWhy) {
+  workers_->stop();  // no worker: the upload's automatic dither stays PENDING
+  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", kTester, "");
+  ASSERT_TRUE(up.ok());
+  upload_relay_->drain();
+  std::vector<DitherRecord> made = *dither_->dithers_of(up->uuid.value, kTester);
+  ASSERT_EQ(made.size(), 1u);
+  // Three lives of the process each claimed it and died making it (the embedded store frees the
+  // claims at start-up; elsewhere the leases end).
+  for (int life = 0; life < 3; ++life) {
+    ASSERT_EQ(dithers_->claim_dithers(1, "crashed:" + std::to_string(life), std::chrono::seconds{0})
+                  ->size(),
+              1u);
+  }
+  DitherWorkers workers(*dither_, *dithers_, 1, std::chrono::seconds{30}, 3);
+  workers.start();
+  const DitherRecord done = wait_dither(made[0].id);
+  workers.stop();
+  EXPECT_EQ(done.status, kStatusFailed);
+  EXPECT_EQ(done.error, "gave up after 3 attempts");
+  EXPECT_TRUE(blobs_->list("dithers/" + up->uuid.value + "/")->empty()) << "never made";
+  const ImageRecord image = wait_for(up->uuid, {kStatusFailed});
+  EXPECT_EQ(image.error, "gave up after 3 attempts");
+}
+
 TEST_F(Services, DitherDeletedBodiesOnTheUploadSide) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", "tests", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", kTester, "");
   ASSERT_TRUE(up.ok());
   const ImageRecord done = wait_for(up->uuid, {kStatusFinished});
   const std::string prefix = R"({"uuid":")" + up->uuid.value + R"(")";
@@ -578,7 +714,7 @@ TEST_F(Services, ThePrototypesBodiesAreUnderstood) {
   EXPECT_EQ(dither_->dithers_of(uuid.value, kTester).error().kind, ErrorKind::kNotFound);
 
   // DITHER_UPLOADED as the prototype sent it: {uuid, url_dither}, applied once.
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "b.png", "", "tests", "");
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "b.png", "", kTester, "");
   ASSERT_TRUE(up.ok());
   wait_for(up->uuid, {kStatusFinished});
   Message finished{topics_.dither,
@@ -612,6 +748,37 @@ TEST_F(Services, AnOriginalKnownOnlyByUrlFailsClearlyWithoutAFetcher) {
   EXPECT_NE(made[0].error.find("only known by URL"), std::string::npos) << made[0].error;
 }
 
+// A UrlFetcher double that refuses every URL with a detailed reason, as the real one does.
+class RefusingFetcher : public UrlFetcher {
+ public:
+  Result<std::vector<uint8_t>> fetch(std::string_view, uint64_t) override {
+    return make_error(ErrorKind::kUnsupported,
+                      "fetching http://images.example/p.png: host 'images.example' is at a "
+                      "refused address (10.1.2.3)");
+  }
+};
+
+TEST_F(Services, AFetchFailureIsPublicOnlyAsCouldNotFetchTheOriginal) {
+  RefusingFetcher fetcher;
+  dither_->set_url_fetcher(&fetcher);
+  const ImageId uuid = new_image_id();
+  Message uploaded{
+      topics_.image,
+      uuid.value,
+      {{"message_type", "IMAGE_UPLOADED"}, {"version", "1.0.0"}},
+      R"({"uuid":")" + uuid.value + R"(","url":"http://images.example/p.png","filename":"p"})"};
+  ASSERT_TRUE(bus_.publish(uploaded).ok());
+  std::vector<DitherRecord> made;
+  for (int i = 0; i < 3000; ++i) {
+    made = *dither_->dithers_of(uuid.value, kAdmin);
+    if (!made.empty() && made[0].status != kStatusPending) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  ASSERT_EQ(made.size(), 1u);
+  EXPECT_EQ(made[0].status, kStatusFailed);
+  EXPECT_EQ(made[0].error, "could not fetch the original") << "no address, host or reason";
+}
+
 // An ImageRepository whose insert commits (or not) and then reports kUnavailable, as when the
 // connection breaks during COMMIT; reads can be made to fail too.
 class InDoubtImages : public ImageRepository {
@@ -635,6 +802,7 @@ class InDoubtImages : public ImageRepository {
   Result<ImageRecord> delete_image(const ImageId& uuid, const Message& deleted) override {
     return real_.delete_image(uuid, deleted);
   }
+  Result<Usage> usage(std::string_view owner) override { return real_.usage(owner); }
   Result<bool> mark_finished(const ImageId& uuid, const DitherSummary& dither,
                              std::string_view message_id) override {
     return real_.mark_finished(uuid, dither, message_id);
@@ -655,6 +823,13 @@ class InDoubtImages : public ImageRepository {
     return real_.pending_messages(limit);
   }
   Status remove_message(int64_t seq) override { return real_.remove_message(seq); }
+  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override {
+    return real_.record_publish_failure(seq, error, park);
+  }
+  Result<std::vector<OutboxEntry>> parked_messages(int limit) override {
+    return real_.parked_messages(limit);
+  }
+  Status republish(int64_t seq) override { return real_.republish(seq); }
 
  private:
   ImageRepository& real_;
@@ -669,7 +844,7 @@ TEST_F(Services, AnUploadWhoseCommitOutcomeIsUnknownIsNeverHalfDone) {
     // The commit happened: the upload succeeded, blob and row both there.
     InDoubtImages images(*images_, /*commits=*/true, /*reads_fail=*/false);
     UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
-    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "a.png", "", "tests", "");
+    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "a.png", "", kTester, "");
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_TRUE(images_->get_image(r->uuid).ok());
     EXPECT_EQ(originals(), before + 1);
@@ -678,7 +853,7 @@ TEST_F(Services, AnUploadWhoseCommitOutcomeIsUnknownIsNeverHalfDone) {
     // It did not, and the store says so: nothing is left.
     InDoubtImages images(*images_, /*commits=*/false, /*reads_fail=*/false);
     UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
-    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "b.png", "", "tests", "");
+    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "b.png", "", kTester, "");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
     EXPECT_EQ(originals(), before + 1);
@@ -687,7 +862,7 @@ TEST_F(Services, AnUploadWhoseCommitOutcomeIsUnknownIsNeverHalfDone) {
     // Nobody can tell: the blob stays (never a row without its original); 503 to the client.
     InDoubtImages images(*images_, /*commits=*/false, /*reads_fail=*/true);
     UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
-    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "c.png", "", "tests", "");
+    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "c.png", "", kTester, "");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
     EXPECT_EQ(originals(), before + 2);
@@ -701,7 +876,7 @@ TEST_F(Services, AnUploadWhoseCommitOutcomeIsUnknownIsNeverHalfDone) {
 
 TEST_F(Services, OwnersReachOnlyTheirOwnAndAdminsEverything) {
   Result<ImageRecord> up =
-      upload_->upload(png_photo(16, 16), "mine.png", "me@b.example", "tests", "");
+      upload_->upload(png_photo(16, 16), "mine.png", "me@b.example", kTester, "");
   ASSERT_TRUE(up.ok());
   EXPECT_EQ(up->owner, "tests");
   wait_for(up->uuid, {kStatusFinished});
@@ -724,7 +899,7 @@ TEST_F(Services, OwnersReachOnlyTheirOwnAndAdminsEverything) {
   ASSERT_TRUE(upload_->get(id, kTester).ok());
   EXPECT_EQ(dither_->dithers_of(id, kTester)->size(), 1u);
   // Lists: only the caller's own; admins (no filter) everything.
-  Result<ImageRecord> theirs = upload_->upload(png_photo(8, 8), "theirs.png", "", "stranger", "");
+  Result<ImageRecord> theirs = upload_->upload(png_photo(8, 8), "theirs.png", "", kStranger, "");
   ASSERT_TRUE(theirs.ok());
   PageRequest page{50, std::nullopt, kStranger.list_filter()};
   Result<Page<ImageRecord>> listed = upload_->list(page);
@@ -761,6 +936,221 @@ TEST_F(Services, OwnersReachOnlyTheirOwnAndAdminsEverything) {
   // The owner deletes; the admin may delete anyone's.
   EXPECT_TRUE(upload_->remove(theirs->uuid.value, kAdmin, "").ok());
   EXPECT_TRUE(upload_->remove(id, kTester, "").ok());
+}
+
+// Quotas and the queue's bound (services/common/quotas.h). The upload services below share the
+// fixture's stores; the dithering services get stores of their own without workers, so that
+// their dithers stay PENDING.
+template <class T>
+T value_of(Result<T> r) {
+  EXPECT_TRUE(r.ok()) << r.error().message;
+  return r.ok() ? std::move(*r) : T{};
+}
+
+size_t stored_originals(BlobStore& blobs) {
+  Result<std::vector<ObjectKey>> keys = blobs.list("originals/");
+  return keys ? keys->size() : 0;
+}
+
+TEST_F(Services, TheImageQuotaRefusesBeforeDecodingAndStoresNothing) {
+  Quotas quotas;
+  quotas.images = 2;
+  UploadService upload(*images_, *blobs_, topics_, imaging::Limits{}, {}, quotas);
+  const std::vector<uint8_t> png = png_photo(8, 8);
+  ASSERT_TRUE(upload.upload(png, "a.png", "", kTester, "").ok());
+  ASSERT_TRUE(upload.upload(png, "b.png", "", kTester, "").ok());
+  Refusal refused;
+  Result<ImageRecord> third = upload.upload(png, "c.png", "", kTester, "", &refused);
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(refused.status, 403u);
+  EXPECT_EQ(refused.code, "quota_exceeded");
+  EXPECT_EQ(refused.retry_after_seconds, 0);
+  EXPECT_NE(refused.message.find("you store 2 images, the limit is 2"), std::string::npos)
+      << refused.message;
+  // Checked before decoding: bytes that are no image get the same answer.
+  const std::string text = "not an image at all";
+  Refusal also;
+  EXPECT_FALSE(upload
+                   .upload({reinterpret_cast<const uint8_t*>(text.data()), text.size()}, "x", "",
+                           kTester, "", &also)
+                   .ok());
+  EXPECT_EQ(also.code, "quota_exceeded");
+  EXPECT_EQ(value_of(images_->usage("tests")).images, 2);
+  EXPECT_EQ(stored_originals(*blobs_), 2u);
+  // Another owner and an admin are not counted against it.
+  EXPECT_TRUE(upload.upload(png, "d.png", "", kStranger, "").ok());
+  EXPECT_TRUE(upload.upload(png, "e.png", "", kAdmin, "").ok());
+  EXPECT_TRUE(upload.upload(png, "f.png", "", Caller{.owner = "tests", .admin = true}, "").ok())
+      << "an admin is exempt, even of an owner that is at its quota";
+  // Deleting makes room.
+  const std::vector<ImageRecord> mine =
+      value_of(upload.list({.limit = 10, .before = std::nullopt, .owner = "tests"})).items;
+  ASSERT_EQ(mine.size(), 3u);
+  ASSERT_TRUE(upload.remove(mine[0].uuid.value, kTester, "").ok());
+  ASSERT_TRUE(upload.remove(mine[1].uuid.value, kTester, "").ok());
+  EXPECT_TRUE(upload.upload(png, "g.png", "", kTester, "").ok());
+}
+
+TEST_F(Services, TheByteQuotaCountsTheOriginalsAndThisUpload) {
+  const std::vector<uint8_t> png = png_photo(8, 8);
+  Quotas quotas;
+  quotas.images = 0;  // off
+  quotas.bytes = static_cast<int64_t>(png.size()) * 2 + 1;
+  UploadService upload(*images_, *blobs_, topics_, imaging::Limits{}, {}, quotas);
+  ASSERT_TRUE(upload.upload(png, "a.png", "", kTester, "").ok());
+  ASSERT_TRUE(upload.upload(png, "b.png", "", kTester, "").ok());
+  Refusal refused;
+  ASSERT_FALSE(upload.upload(png, "c.png", "", kTester, "", &refused).ok());
+  EXPECT_EQ(refused.status, 403u);
+  EXPECT_EQ(refused.code, "quota_exceeded");
+  EXPECT_NE(refused.message.find("you store " + std::to_string(png.size() * 2) + " bytes"),
+            std::string::npos)
+      << refused.message;
+  EXPECT_NE(refused.message.find("QUOTA_BYTES"), std::string::npos);
+  EXPECT_EQ(stored_originals(*blobs_), 2u);
+  EXPECT_TRUE(upload.upload(png, "d.png", "", kAdmin, "").ok());
+}
+
+TEST_F(Services, AnUploadPastTheQueuesBoundIsRefusedBeforeItIsStored) {
+  Quotas quotas;
+  quotas.max_pending_dithers = 5;
+  std::atomic<int64_t> depth{5};
+  UploadService upload(*images_, *blobs_, topics_, imaging::Limits{}, {}, quotas,
+                       [&depth]() -> Result<int64_t> { return depth.load(); });
+  const std::vector<uint8_t> png = png_photo(8, 8);
+  for (const Caller& caller : {kTester, kAdmin}) {  // the bound is everyone's
+    Refusal refused;
+    ASSERT_FALSE(upload.upload(png, "a.png", "", caller, "", &refused).ok());
+    EXPECT_EQ(refused.status, 503u);
+    EXPECT_EQ(refused.code, "queue_full");
+    EXPECT_EQ(refused.retry_after_seconds, 10);
+  }
+  EXPECT_EQ(stored_originals(*blobs_), 0u);
+  EXPECT_EQ(value_of(images_->usage("tests")).images, 0);
+  depth = 4;
+  EXPECT_TRUE(upload.upload(png, "a.png", "", kTester, "").ok());
+}
+
+class QuotaDithers : public Services {
+ protected:
+  void SetUp() override {
+    Services::SetUp();
+    repo_ = std::move(*open_sqlite_dither_repository(":memory:"));
+  }
+  std::unique_ptr<DitherService> service(const Quotas& quotas) {
+    return std::make_unique<DitherService>(*repo_, *blobs_, topics_, imaging::Limits{},
+                                           AutoDither{}, nullptr, nullptr, quotas);
+  }
+  ImageId original_of(const std::string& owner) {
+    const ImageId uuid = new_image_id();
+    OriginalRecord o{uuid,    "http://test/files/originals/" + uuid.value + ".png",
+                     "a.png", ObjectKey{"originals/" + uuid.value + ".png"},
+                     "",      owner};
+    EXPECT_TRUE(repo_->record_original(o, std::nullopt, "m-" + uuid.value).ok());
+    return uuid;
+  }
+  void finish_all() {
+    for (const DitherRecord& d :
+         value_of(repo_->claim_dithers(1000, "test", std::chrono::seconds{600}))) {
+      ASSERT_TRUE(repo_
+                      ->fail_dither(d.id, "done",
+                                    make_message(topics_.dither, kDitherFailed, d.uuid.value, "{}"))
+                      .ok());
+    }
+  }
+  std::unique_ptr<DitherRepository> repo_;
+};
+
+TEST_F(QuotaDithers, PendingDithersPerOwnerAndDithersPerImage) {
+  Quotas quotas;
+  quotas.pending_dithers = 2;
+  quotas.dithers_per_image = 3;
+  quotas.max_pending_dithers = 0;  // off
+  std::unique_ptr<DitherService> svc = service(quotas);
+  const ImageId a = original_of("tests");
+  const ImageId b = original_of("tests");
+  Result<DitherRecord> first = svc->request(a.value, "2", {}, "r1", kTester);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  ASSERT_TRUE(svc->request(a.value, "3", {}, "r2", kTester).ok());
+  Refusal refused;
+  ASSERT_FALSE(svc->request(b.value, "2", {}, "r3", kTester, "", &refused).ok());
+  EXPECT_EQ(refused.status, 429u);
+  EXPECT_EQ(refused.code, "too_many_pending");
+  EXPECT_EQ(refused.retry_after_seconds, 5);
+  EXPECT_NE(refused.message.find("you have 2 dithers pending, the limit is 2"), std::string::npos)
+      << refused.message;
+  // Asking again for a dither that exists returns it (idempotency wins over the count).
+  Result<DitherRecord> again = svc->request(a.value, "2", {}, "r1", kTester);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_EQ(again->id, first->id);
+  // Admins are exempt.
+  ASSERT_TRUE(svc->request(a.value, "4", {}, "r4", kAdmin).ok());
+  EXPECT_EQ(value_of(repo_->count_pending("tests")), 3);
+  finish_all();
+  // Image a has 3 dithers now: the image's quota, whatever is pending.
+  Refusal per_image;
+  ASSERT_FALSE(svc->request(a.value, "5", {}, "r5", kTester, "", &per_image).ok());
+  EXPECT_EQ(per_image.status, 403u);
+  EXPECT_EQ(per_image.code, "quota_exceeded");
+  EXPECT_NE(per_image.message.find("it has 3 dithers, the limit is 3"), std::string::npos)
+      << per_image.message;
+  EXPECT_EQ(value_of(repo_->dithers_of(a)).size(), 3u) << "nothing was created";
+  EXPECT_TRUE(svc->request(b.value, "2", {}, "r6", kTester).ok());
+  EXPECT_TRUE(svc->request(a.value, "6", {}, "r7", kAdmin).ok());
+}
+
+TEST_F(QuotaDithers, TheQueuesBoundRefusesRequestsButNeverAutomaticDithers) {
+  Quotas quotas;
+  quotas.pending_dithers = 0;
+  quotas.dithers_per_image = 0;
+  quotas.max_pending_dithers = 2;
+  std::unique_ptr<DitherService> svc = service(quotas);
+  const ImageId a = original_of("tests");
+  ASSERT_TRUE(svc->request(a.value, "2", {}, "r1", kTester).ok());
+  ASSERT_TRUE(svc->request(a.value, "3", {}, "r2", kAdmin).ok());
+  for (const Caller& caller : {kTester, kAdmin}) {
+    Refusal refused;
+    ASSERT_FALSE(svc->request(a.value, "4", {}, "r3", caller, "", &refused).ok());
+    EXPECT_EQ(refused.status, 503u);
+    EXPECT_EQ(refused.code, "queue_full");
+    EXPECT_EQ(refused.retry_after_seconds, 10);
+    EXPECT_NE(refused.message.find("2 dithers waiting, at most 2"), std::string::npos)
+        << refused.message;
+  }
+  EXPECT_EQ(value_of(repo_->count_pending("")), 2);
+  // An upload's automatic dither is made whatever the queue holds (the upload was admitted).
+  ImageUploadedEvent e;
+  e.uuid = new_image_id();
+  e.url = "http://test/files/originals/" + e.uuid.value + ".png";
+  e.filename = "b.png";
+  e.blob_key = ObjectKey{"originals/" + e.uuid.value + ".png"};
+  e.content_type = "image/png";
+  e.owner = "tests";
+  ASSERT_TRUE(svc->on_image_message(make_message(topics_.image, kImageUploaded, e.uuid.value,
+                                                 image_uploaded_body(e)))
+                  .ok());
+  EXPECT_EQ(value_of(repo_->count_pending("")), 3);
+  finish_all();
+  EXPECT_TRUE(svc->request(a.value, "4", {}, "r3", kTester).ok());
+}
+
+TEST(CleanFilename, KeepsUtf8AndReplacesWhatIsNot) {
+  EXPECT_EQ(clean_filename("../../cat.png", "png"), "cat.png");
+  EXPECT_EQ(clean_filename("Ma\xC3\xAFs \xE2\x9C\x93.jpg", "jpeg"), "Ma\xC3\xAFs \xE2\x9C\x93.jpg");
+  EXPECT_EQ(clean_filename("a\xFF"
+                           "b.png",
+                           "png"),
+            "a\xEF\xBF\xBD"
+            "b.png");
+  EXPECT_EQ(clean_filename("\xC0\xAF.png", "png"), "\xEF\xBF\xBD\xEF\xBF\xBD.png");  // overlong
+  EXPECT_EQ(clean_filename("\xED\xA0\x80.png", "png"),
+            "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD.png");                       // a surrogate
+  EXPECT_EQ(clean_filename("x\xE2\x9C", "png"), "x\xEF\xBF\xBD\xEF\xBF\xBD");  // cut short
+  EXPECT_EQ(clean_filename("q\"<>\x01.png", "png"), "q.png");
+  EXPECT_EQ(clean_filename("caf\xC3\xA9", "png"), "caf\xC3\xA9") << "a last accent is kept";
+  std::string long_name(199, 'a');
+  long_name += "\xC3\xA9\xC3\xA9";
+  EXPECT_EQ(clean_filename(long_name, "png"), std::string(199, 'a')) << "cut between characters";
 }
 
 }  // namespace

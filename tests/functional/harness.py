@@ -64,7 +64,7 @@ SANITIZER_MARKERS = (
 # DITHER_TEST_KEEP_ENV=1 so that the suite always runs the embedded defaults.
 _CONFIG_PREFIXES = (
     "DITHER_", "KAFKA_", "POSTGRES_", "CLOUDINARY_", "S3_", "SMTP_", "UPLOAD_SERVICE_",
-    "NOTIFY_", "MAIL_",
+    "NOTIFY_", "MAIL_", "FETCH_",
 )
 _CONFIG_NAMES = (
     "PUBLIC_BASE_URL", "MAX_UPLOAD_BYTES", "MAX_PIXELS", "AUTO_DITHER", "AUTO_DITHER_OPTIONS",
@@ -219,6 +219,10 @@ class Ditherd:
             "DITHER_DATA_DIR": str(self.data_dir),
             "DITHER_EVENT_LOG": str(self.event_log),
             "LOG_LEVEL": "info",
+            # Other tests are not about rate limits (tests/functional/test_limits.py is): one
+            # module's server may take more than a minute's budget.
+            "RATE_LIMIT_UPLOADS": "100000", "RATE_LIMIT_DITHERS": "100000",
+            "RATE_LIMIT_READS": "1000000",
         })
         env.update(self.extra_env)
         env.update({k: str(v) for k, v in overrides.items()})

@@ -85,7 +85,9 @@ http::Response cloudinary_error(unsigned status, const std::string& message) {
 // LOCAL DOUBLE of Cloudinary (see the top of this file). Thread-safe.
 class FakeCloudinary {
  public:
-  FakeCloudinary() : server_(make_router(), http::ServerOptions{.body_limit = 64 << 20}, 2) {}
+  FakeCloudinary()
+      : server_(make_router(),
+                http::ServerOptions{.body_limit = 64 << 20, .generic_server_errors = false}, 2) {}
 
   std::string base() const { return "http://127.0.0.1:" + std::to_string(server_.port()); }
   CloudinaryOptions options() const {

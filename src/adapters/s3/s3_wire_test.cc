@@ -136,7 +136,9 @@ class RecordingServer {
  public:
   using Answer = std::function<Response(const Seen&)>;
 
-  RecordingServer() : server_(make_router(), http::ServerOptions{.body_limit = 64 << 20}, 2) {}
+  RecordingServer()
+      : server_(make_router(),
+                http::ServerOptions{.body_limit = 64 << 20, .generic_server_errors = false}, 2) {}
 
   std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(server_.port()); }
   void answer(Answer a) {

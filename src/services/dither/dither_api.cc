@@ -5,6 +5,7 @@
 
 #include "http/errors.h"
 #include "messaging/events.h"
+#include "services/common/outbox_api.h"
 #include "services/common/paging.h"
 
 namespace dither {
@@ -142,8 +143,11 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
         if (key.empty() || key.size() > 128) key = c.request_id;
         // Idempotency keys are the caller's own: another owner's key never returns this dither.
         const std::string scoped_key = caller->owner + "/" + std::string(key);
-        Result<DitherRecord> r = service.request(c.param("uuid"), c.param("channels"), *options,
-                                                 scoped_key, *caller, c.header("traceparent"));
+        Refusal refusal;  // a quota's or the queue's (code set), answered as such
+        Result<DitherRecord> r =
+            service.request(c.param("uuid"), c.param("channels"), *options, scoped_key, *caller,
+                            c.header("traceparent"), &refusal);
+        if (!r && !refusal.code.empty()) return refusal_response(refusal);
         if (!r) return http::error_response(r.error());
         return http::json_response(202, dither_json(*r, links));
       },
@@ -187,6 +191,7 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
   router.add(http::Verb::get, "/health", [&service](const RequestContext&) -> Response {
     return health_response("dither", service.health());
   });
+  add_outbox_routes(router, service.outbox());  // admins: parked outbox messages
   return router;
 }
 

@@ -75,6 +75,27 @@ std::string form_decode(std::string_view s) {
 
 }  // namespace
 
+namespace {
+
+// What a failed dither's record (public: the API, the mail) says. What is wrong with the image
+// or the options is the owner's to know; what went wrong inside (a storage service's answer, a
+// path, an address) stays in the log (docs/SECURITY.md).
+std::string public_reason(const Error& error) {
+  switch (error.kind) {
+    case ErrorKind::kInvalidArgument:
+    case ErrorKind::kUnsupported:
+    case ErrorKind::kUndecodable:
+    case ErrorKind::kTooManyPixels:
+    case ErrorKind::kTooLarge:
+    case ErrorKind::kNotFound:
+      return error.message;
+    default:
+      return "the dither could not be stored or its original read (an error on our side)";
+  }
+}
+
+}  // namespace
+
 Result<DitherId> parse_dither_id(std::string_view text) {
   int64_t value = 0;
   const bool digits =
@@ -111,14 +132,16 @@ Result<OptionPairs> parse_option_query(std::string_view text) {
 
 DitherService::DitherService(DitherRepository& dithers, BlobStore& blobs, Topics topics,
                              imaging::Limits limits, AutoDither auto_dither,
-                             std::function<void()> outbox_written, std::function<void()> work_added)
+                             std::function<void()> outbox_written, std::function<void()> work_added,
+                             Quotas quotas)
     : dithers_(dithers),
       blobs_(blobs),
       topics_(std::move(topics)),
       limits_(limits),
       auto_(std::move(auto_dither)),
       outbox_written_(std::move(outbox_written)),
-      work_added_(std::move(work_added)) {}
+      work_added_(std::move(work_added)),
+      quotas_(quotas) {}
 
 Result<ProcessOptions> DitherService::options_of(const DitherRecord& dither) {
   boost::system::error_code ec;
@@ -175,7 +198,8 @@ Result<OriginalRecord> DitherService::reachable_original(const ImageId& uuid,
 
 Result<DitherRecord> DitherService::request(std::string_view uuid, std::string_view channels,
                                             const OptionPairs& options, std::string_view request_id,
-                                            const Caller& caller, std::string_view traceparent) {
+                                            const Caller& caller, std::string_view traceparent,
+                                            Refusal* refused) {
   Result<ImageId> id = parse_image_id(uuid);
   if (!id) return id.error();
   OptionPairs pairs;
@@ -198,9 +222,57 @@ Result<DitherRecord> DitherService::request(std::string_view uuid, std::string_v
   if (!original) return original.error();
   record->owner = original->owner;
   record->requested_by = caller.owner;
+  Result<std::optional<Refusal>> refusal = admit(*id, record->request_id, caller);
+  if (!refusal) return refusal.error();
+  if (refusal->has_value()) {
+    if (refused != nullptr) *refused = **refusal;
+    return (*refusal)->error();
+  }
   Result<DitherRecord> created = dithers_.create_dither(*record);
   if (created && work_added_) work_added_();
   return created;
+}
+
+Result<std::optional<Refusal>> DitherService::admit(const ImageId& uuid,
+                                                    std::string_view request_id,
+                                                    const Caller& caller) {
+  const bool quotas =
+      !caller.admin && (quotas_.dithers_per_image > 0 || quotas_.pending_dithers > 0);
+  if (!quotas && quotas_.max_pending_dithers <= 0) return std::optional<Refusal>{};
+  Result<std::vector<DitherRecord>> existing = dithers_.dithers_of(uuid);
+  if (!existing) return existing.error();
+  // The same request again returns its dither (idempotency), whatever the counts say now.
+  for (const DitherRecord& d : *existing) {
+    if (d.request_id == request_id) return std::optional<Refusal>{};
+  }
+  // The most lasting reason first: waiting does not lift the image's quota.
+  if (!caller.admin && quotas_.dithers_per_image > 0 &&
+      static_cast<int64_t>(existing->size()) >= quotas_.dithers_per_image) {
+    return std::optional<Refusal>(Refusal::quota_exceeded(
+        "dither quota of this image reached: it has " + std::to_string(existing->size()) +
+        " dithers, the limit is " + std::to_string(quotas_.dithers_per_image) +
+        " (QUOTA_DITHERS_PER_IMAGE); delete some of its dithers to make more"));
+  }
+  if (!caller.admin && quotas_.pending_dithers > 0) {
+    Result<int64_t> pending = dithers_.count_pending(caller.owner);
+    if (!pending) return pending.error();
+    if (*pending >= quotas_.pending_dithers) {
+      return std::optional<Refusal>(Refusal::too_many_pending(
+          "too many dithers waiting: you have " + std::to_string(*pending) +
+          " dithers pending, the limit is " + std::to_string(quotas_.pending_dithers) +
+          " (QUOTA_PENDING_DITHERS); try again when some are finished"));
+    }
+  }
+  if (quotas_.max_pending_dithers > 0) {
+    Result<int64_t> depth = dithers_.count_pending("");
+    if (!depth) return depth.error();
+    if (*depth >= quotas_.max_pending_dithers) {
+      return std::optional<Refusal>(Refusal::queue_full(
+          "the dither queue is full (" + std::to_string(*depth) + " dithers waiting, at most " +
+          std::to_string(quotas_.max_pending_dithers) + "); try again later"));
+    }
+  }
+  return std::optional<Refusal>{};
 }
 
 Result<Page<DitherRecord>> DitherService::list(const PageRequest& page) {
@@ -226,6 +298,7 @@ Status DitherService::remove_blobs(const std::vector<DitherRecord>& dithers) {
                                           std::to_string(d.id.value) + "." + d.format}
                               : d.blob_key;
     if (Status s = blobs_.remove(key); !s) return s;
+    if (Status s = blobs_.remove(thumbnail_key_of(key)); !s) return s;
   }
   return {};
 }
@@ -325,6 +398,41 @@ Status DitherService::on_image_message(const Message& message) {
   return {};
 }
 
+DitherEvent DitherService::event_of(const DitherRecord& dither,
+                                    const Result<OriginalRecord>& original) {
+  DitherEvent event;
+  event.uuid = dither.uuid;
+  event.dither_id = dither.id.value;
+  event.channels = dither.channels;
+  event.algorithm = dither.algorithm;
+  event.palette = dither.palette;
+  event.format = dither.format;
+  event.source = std::string(source_of(dither));
+  event.owner = dither.owner;
+  if (original) {
+    event.owner = original->owner;
+    // Mail only where it was asked for: the upload's owner asked for this dither.
+    if (dither.requested_by == original->owner) event.email = original->email;
+    event.url = original->url;
+    event.filename = original->filename;
+  }
+  return event;
+}
+
+Status DitherService::give_up(const DitherRecord& dither, std::string_view reason) {
+  Result<OriginalRecord> original = dithers_.get_original(dither.uuid);
+  if (!original && original.error().kind != ErrorKind::kNotFound) return original.error();
+  DitherEvent event = event_of(dither, original);
+  event.error = std::string(reason);
+  Message failed = make_message(topics_.dither, kDitherFailed, dither.uuid.value,
+                                dither_event_body(event, true), dither.traceparent);
+  Result<bool> changed = dithers_.fail_dither(dither.id, event.error, failed);
+  if (!changed) return changed.error();
+  spdlog::warn("dither {} of {} failed: {}", dither.id.value, dither.uuid.value, event.error);
+  if (*changed && outbox_written_) outbox_written_();
+  return {};
+}
+
 Status DitherService::process(const DitherRecord& dither) {
   Result<ProcessOptions> options = options_of(dither);
   Result<OriginalRecord> original = dithers_.get_original(dither.uuid);
@@ -343,7 +451,19 @@ Status DitherService::process(const DitherRecord& dither) {
             : Result<std::vector<uint8_t>>(
                   make_error(ErrorKind::kUnsupported,
                              "the original is only known by URL and fetching is off"));
-    if (!bytes) {
+    if (!bytes && original->blob_key.value.empty() && fetcher_ != nullptr) {
+      // The URL came in a message: what its server said, or which address was refused, goes to
+      // the log only; the public record says no more than this (docs/SECURITY.md "URL fetcher").
+      // kUnavailable is retried, and logged, by the workers (the fetcher gives up after a bounded
+      // number of attempts).
+      if (bytes.error().kind == ErrorKind::kUnavailable) {
+        result = bytes.error();
+      } else {
+        spdlog::warn("dither {} of {}: could not fetch the original: {}", dither.id.value,
+                     dither.uuid.value, bytes.error().message);
+        result = make_error(bytes.error().kind, "could not fetch the original");
+      }
+    } else if (!bytes) {
       result = bytes.error().kind == ErrorKind::kNotFound
                    ? make_error(ErrorKind::kNotFound, "the original image is gone")
                    : bytes.error();
@@ -353,25 +473,13 @@ Status DitherService::process(const DitherRecord& dither) {
   }
   if (!result && result.error().kind == ErrorKind::kUnavailable) return result.error();
 
-  DitherEvent event;
-  event.uuid = dither.uuid;
-  event.dither_id = dither.id.value;
-  event.channels = dither.channels;
-  event.algorithm = dither.algorithm;
-  event.palette = dither.palette;
-  event.format = dither.format;
-  event.source = std::string(source_of(dither));
-  event.owner = dither.owner;
-  if (original) {
-    event.owner = original->owner;
-    // Mail only where it was asked for: the upload's owner asked for this dither.
-    if (dither.requested_by == original->owner) event.email = original->email;
-    event.url = original->url;
-    event.filename = original->filename;
-  }
+  DitherEvent event = event_of(dither, original);
 
   auto fail = [&](const Error& error) -> Status {
-    event.error = error.message;
+    event.error = public_reason(error);
+    if (event.error != error.message) {
+      spdlog::warn("dither {} of {}: {}", dither.id.value, dither.uuid.value, error.message);
+    }
     Message failed = make_message(topics_.dither, kDitherFailed, dither.uuid.value,
                                   dither_event_body(event, true), dither.traceparent);
     Result<bool> changed = dithers_.fail_dither(dither.id, event.error, failed);

@@ -19,12 +19,14 @@
 
 #include "common/result.h"
 #include "imaging/codec.h"
+#include "messaging/events.h"
 #include "pipeline/process_options.h"
 #include "ports/blob_store.h"
 #include "ports/identity.h"
 #include "ports/message.h"
 #include "ports/metadata.h"
 #include "ports/url_fetcher.h"
+#include "services/common/quotas.h"
 
 namespace dither {
 
@@ -51,7 +53,7 @@ class DitherService {
  public:
   DitherService(DitherRepository& dithers, BlobStore& blobs, Topics topics, imaging::Limits limits,
                 AutoDither auto_dither, std::function<void()> outbox_written,
-                std::function<void()> work_added);
+                std::function<void()> work_added, Quotas quotas = {});
 
   // POST /images/{uuid}/{channels}: `options` from the query string and the JSON body, in that
   // order (a later value wins). `channels` (2..256) means palette levels:channels unless a
@@ -61,9 +63,15 @@ class DitherService {
   // Every call naming an image answers kNotFound, exactly as for an unknown one, when `caller`
   // may not reach it (another owner's, and the caller is no admin). A dither requested by someone
   // other than the image's owner (an admin) is never mailed to the upload's address.
+  // After those checks, the limits (quotas.h): the queue's bound (everyone), then the caller's
+  // pending dithers and the image's dithers (admins are exempt); a refusal fills `refused` (when
+  // given) and returns its error(). Asking again with the `request_id` of a dither that exists
+  // returns it, whatever the limits say now. Automatic dithers (on_image_message) are never
+  // refused: the upload service checked the queue's bound before accepting the upload.
   Result<DitherRecord> request(std::string_view uuid, std::string_view channels,
                                const OptionPairs& options, std::string_view request_id,
-                               const Caller& caller, std::string_view traceparent = {});
+                               const Caller& caller, std::string_view traceparent = {},
+                               Refusal* refused = nullptr);
   // page.owner filters (the caller's list_filter()).
   Result<Page<DitherRecord>> list(const PageRequest& page);
   Result<std::vector<DitherRecord>> dithers_of(std::string_view uuid, const Caller& caller);
@@ -86,8 +94,15 @@ class DitherService {
   // FAILED (DITHER_FAILED). A kUnavailable error means "try again later" (the row stays
   // PENDING); any other outcome is final and returns OK.
   Status process(const DitherRecord& dither);
+  // Ends a PENDING dither that cannot succeed (DitherWorkers: too many attempts) as FAILED with
+  // `reason` (public: it is the record's error and the DITHER_FAILED message's), without
+  // touching the original. OK also when the dither is no longer PENDING.
+  Status give_up(const DitherRecord& dither, std::string_view reason);
 
   Status health();
+
+  // The service's outbox (parked messages: GET /outbox/parked, POST /outbox/parked/{seq}).
+  Outbox& outbox() { return dithers_; }
 
   // Where originals announced only by URL (the prototype's IMAGE_UPLOADED) are fetched from; not
   // owned. Without one, such a dither fails with a clear error.
@@ -104,6 +119,8 @@ class DitherService {
   // The original, or kNotFound ("no image <uuid>") when unknown or out of `caller`'s reach.
   Result<OriginalRecord> reachable_original(const ImageId& uuid, const Caller& caller);
   Status remove_blobs(const std::vector<DitherRecord>& dithers);
+  // The DITHER_* message's fields for `dither` (and its original, when known).
+  static DitherEvent event_of(const DitherRecord& dither, const Result<OriginalRecord>& original);
 
   DitherRepository& dithers_;
   BlobStore& blobs_;
@@ -113,6 +130,11 @@ class DitherService {
   AutoDither auto_;
   std::function<void()> outbox_written_;
   std::function<void()> work_added_;
+  Quotas quotas_;
+
+  // A refusal of a new dither of `uuid` by `caller`, if any (request()).
+  Result<std::optional<Refusal>> admit(const ImageId& uuid, std::string_view request_id,
+                                       const Caller& caller);
 };
 
 }  // namespace dither

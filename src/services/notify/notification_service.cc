@@ -99,8 +99,13 @@ Status NotificationService::on_image_message(const Message& message) {
 }
 
 std::string NotificationService::address_hash(std::string_view address) const {
+  // One mailbox, however it is spelled: case and a "+tag" in the local part do not make another.
   std::string lower(address);
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const size_t at = lower.rfind('@');
+  const size_t plus = lower.find('+');
+  if (at != std::string::npos && plus != std::string::npos && plus < at)
+    lower.erase(plus, at - plus);
   return to_hex(hmac_sha256(options_.address_key, lower));
 }
 
@@ -109,9 +114,33 @@ Status NotificationService::deliver(const Notification& n) {
   Result<bool> marked = false;
   if (sent) {
     marked = store_.mark_sent(n.id);
-    if (marked) {
+    if (marked && *marked) {
       spdlog::info("notification {} (dither {} of {}) sent to {}", n.id, n.dither_id, n.uuid.value,
                    mask_email(n.mail.to));
+    } else if (marked) {
+      // Not PENDING any more: most likely the image was deleted while the mail was being sent,
+      // and a sender that keeps its mails (the mailbox) wrote this one after the erasure removed
+      // the image's files. Remove it too (docs/SECURITY.md). Only when the row lost its address
+      // (or cannot be read): a row another sender finished after this one's lease ended is no
+      // reason to remove the image's mails.
+      Result<Notification> now = store_.get(n.id);
+      if (!now || now->mail.to.empty()) {
+        Result<int> files = sender_.erase_image(n.uuid.value);
+        if (!files) {
+          spdlog::warn(
+              "notification {} (dither {} of {}): sent as its image was deleted; cannot "
+              "remove the stored mail: {}",
+              n.id, n.dither_id, n.uuid.value, files.error().message);
+          return files.error();
+        }
+        spdlog::info(
+            "notification {} (dither {} of {}) sent as its image was deleted: {} stored mail(s) "
+            "of the image removed",
+            n.id, n.dither_id, n.uuid.value, *files);
+      } else {
+        spdlog::info("notification {} (dither {} of {}) sent to {}; already {} meanwhile", n.id,
+                     n.dither_id, n.uuid.value, mask_email(n.mail.to), now->status);
+      }
     }
   } else {
     const Error& error = sent.error();
@@ -120,11 +149,15 @@ Status NotificationService::deliver(const Notification& n) {
       auto delay = options_.first_backoff;
       for (int i = 1; i < attempts && delay < options_.max_backoff; ++i) delay *= 2;
       delay = std::min(delay, options_.max_backoff);
-      marked = store_.retry_later(n.id, error.message, now_millis() + delay.count());
+      marked = store_.retry_later(n.id, "the mail server could not take it yet; trying again",
+                                  now_millis() + delay.count());
       spdlog::warn("notification {} to {}: attempt {} failed, next in {} s: {}", n.id,
                    mask_email(n.mail.to), attempts, delay.count() / 1000, error.message);
     } else {
-      marked = store_.mark_failed(n.id, error.message);
+      // The server's own words (its address, its reply) stay in the log.
+      marked = store_.mark_failed(n.id, error.kind == ErrorKind::kUnavailable
+                                            ? "the mail server could not be reached"
+                                            : "the mail server refused the message");
       spdlog::error("notification {} to {}: given up after {} attempt(s): {}", n.id,
                     mask_email(n.mail.to), attempts, error.message);
     }

@@ -6,6 +6,7 @@
 #include "http/errors.h"
 #include "http/multipart.h"
 #include "messaging/events.h"
+#include "services/common/outbox_api.h"
 #include "services/common/paging.h"
 
 namespace dither {
@@ -106,8 +107,10 @@ http::Router upload_routes(UploadService& service, LinkPolicy links) {
         Result<UploadInput> in = read_upload(c);
         if (!in) return http::error_response(in.error());
         const auto* data = reinterpret_cast<const uint8_t*>(in->bytes.data());
+        Refusal refusal;  // a quota's or the queue's (code set), answered as such
         Result<ImageRecord> r = service.upload({data, in->bytes.size()}, in->filename, in->email,
-                                               caller->owner, c.header("traceparent"));
+                                               *caller, c.header("traceparent"), &refusal);
+        if (!r && !refusal.code.empty()) return refusal_response(refusal);
         if (!r) return http::error_response(r.error());
         Response response = http::json_response(201, image_json(*r, true, links));
         response.headers.emplace_back("Location", "/images/" + r->uuid.value);
@@ -153,6 +156,7 @@ http::Router upload_routes(UploadService& service, LinkPolicy links) {
   router.add(http::Verb::get, "/health", [&service](const RequestContext&) -> Response {
     return health_response("upload", service.health());
   });
+  add_outbox_routes(router, service.outbox());  // admins: parked outbox messages
   return router;
 }
 

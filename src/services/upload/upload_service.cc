@@ -11,34 +11,107 @@ std::string clean_filename(std::string_view name, std::string_view extension) {
   const size_t slash = name.find_last_of("/\\");
   if (slash != std::string_view::npos) name.remove_prefix(slash + 1);
   std::string out;
-  for (char c : name) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7F || c == '"' || c == '\'' || c == '<' || c == '>') continue;
-    out.push_back(c);
+  for (size_t i = 0; i < name.size();) {
+    const auto u = static_cast<unsigned char>(name[i]);
+    if (u < 0x80) {
+      const char c = name[i++];
+      if (u < 0x20 || u == 0x7F || c == '"' || c == '\'' || c == '<' || c == '>') continue;
+      out.push_back(c);
+      continue;
+    }
+    // A well-formed UTF-8 sequence is kept; anything else becomes U+FFFD (every store then
+    // takes the name as text, and nothing echoes invalid bytes).
+    const size_t length = u >= 0xF0 && u <= 0xF4   ? 4
+                          : u >= 0xE0              ? 3
+                          : u >= 0xC2 && u <= 0xDF ? 2
+                                                   : 0;
+    bool valid = length != 0 && i + length <= name.size();
+    for (size_t k = 1; valid && k < length; ++k) {
+      valid = (static_cast<unsigned char>(name[i + k]) & 0xC0) == 0x80;
+    }
+    if (valid && length == 3) {
+      const auto b1 = static_cast<unsigned char>(name[i + 1]);
+      valid = !(u == 0xE0 && b1 < 0xA0) && !(u == 0xED && b1 >= 0xA0);  // overlong, surrogates
+    }
+    if (valid && length == 4) {
+      const auto b1 = static_cast<unsigned char>(name[i + 1]);
+      valid = !(u == 0xF0 && b1 < 0x90) && !(u == 0xF4 && b1 >= 0x90);  // overlong, > U+10FFFF
+    }
+    if (valid) {
+      out.append(name.substr(i, length));
+      i += length;
+    } else {
+      out.append("\xEF\xBF\xBD");
+      ++i;
+    }
   }
-  if (out.size() > 200) out.resize(200);
-  // Do not end in the middle of a UTF-8 sequence.
-  while (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0x80) out.pop_back();
-  if (!out.empty() && (static_cast<unsigned char>(out.back()) & 0xC0) == 0xC0) out.pop_back();
+  if (out.size() > 200) {
+    // At most 200 bytes, cut between two characters (`out` is valid UTF-8 by now).
+    size_t cut = 200;
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+  }
   if (out.empty() || out == "." || out == "..") out = "upload." + std::string(extension);
   return out;
 }
 
 UploadService::UploadService(ImageRepository& images, BlobStore& blobs, Topics topics,
-                             imaging::Limits limits, std::function<void()> outbox_written)
+                             imaging::Limits limits, std::function<void()> outbox_written,
+                             Quotas quotas, QueueDepth queue_depth)
     : images_(images),
       blobs_(blobs),
       topics_(std::move(topics)),
       limits_(limits),
-      outbox_written_(std::move(outbox_written)) {}
+      outbox_written_(std::move(outbox_written)),
+      quotas_(quotas),
+      queue_depth_(std::move(queue_depth)) {}
+
+Result<std::optional<Refusal>> UploadService::admit(const Caller& caller, int64_t size) {
+  // The queue first, for everyone: an upload that would be dithered past the bound is refused
+  // before it is stored, so that nothing accepted waits behind a full queue.
+  if (queue_depth_ && quotas_.max_pending_dithers > 0) {
+    Result<int64_t> depth = queue_depth_();
+    if (!depth) {
+      // The bound is back-pressure, not a rule: an upload is not refused for want of a count.
+      spdlog::warn("cannot count the dither queue: {}", depth.error().message);
+    } else if (*depth >= quotas_.max_pending_dithers) {
+      return std::optional<Refusal>(Refusal::queue_full(
+          "the dither queue is full (" + std::to_string(*depth) + " dithers waiting, at most " +
+          std::to_string(quotas_.max_pending_dithers) + "); try again later"));
+    }
+  }
+  if (caller.admin || (quotas_.images <= 0 && quotas_.bytes <= 0)) return std::optional<Refusal>{};
+  Result<ImageRepository::Usage> usage = images_.usage(caller.owner);
+  if (!usage) return usage.error();
+  if (quotas_.images > 0 && usage->images >= quotas_.images) {
+    return std::optional<Refusal>(
+        Refusal::quota_exceeded("image quota reached: you store " + std::to_string(usage->images) +
+                                " images, the limit is " + std::to_string(quotas_.images) +
+                                " (QUOTA_IMAGES); delete some to upload more"));
+  }
+  if (quotas_.bytes > 0 && usage->bytes + size > quotas_.bytes) {
+    return std::optional<Refusal>(Refusal::quota_exceeded(
+        "storage quota exceeded: you store " + std::to_string(usage->bytes) +
+        " bytes of originals, this upload is " + std::to_string(size) + " bytes and the limit is " +
+        std::to_string(quotas_.bytes) + " bytes (QUOTA_BYTES); delete some to upload more"));
+  }
+  return std::optional<Refusal>{};
+}
 
 Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::string_view filename,
-                                          std::string_view email, std::string_view owner,
-                                          std::string_view traceparent) {
+                                          std::string_view email, const Caller& caller,
+                                          std::string_view traceparent, Refusal* refused) {
   if (!email.empty() && !mail_format::is_valid_address(email)) {
     return make_error(ErrorKind::kInvalidArgument, "email is not a valid address");
   }
   if (bytes.empty()) return make_error(ErrorKind::kInvalidArgument, "the upload is empty");
+  // Quotas and the queue: cheap queries, before any decoding.
+  Result<std::optional<Refusal>> refusal = admit(caller, static_cast<int64_t>(bytes.size()));
+  if (!refusal) return refusal.error();
+  if (refusal->has_value()) {
+    if (refused != nullptr) *refused = **refusal;
+    return (*refusal)->error();
+  }
   // decode() checks size, sniffed format and header pixel count first (probe), then decodes every
   // pixel; its size is the displayed one (EXIF orientation applied), as probe would report.
   Result<Image> decoded = imaging::decode(bytes, limits_);
@@ -54,7 +127,7 @@ Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::s
   record.width = decoded->width;
   record.height = decoded->height;
   record.email = std::string(email);
-  record.owner = std::string(owner);
+  record.owner = caller.owner;
   record.blob_key = ObjectKey{"originals/" + record.uuid.value + "." + std::string(ext)};
   record.url = blobs_.public_url(record.blob_key);
   record.status = std::string(kStatusPending);
@@ -126,6 +199,7 @@ Result<ImageRecord> UploadService::remove(std::string_view uuid, const Caller& c
   if (!existing) return existing.error();
   // The blob first: if the process dies after this, a retried DELETE finds the row and finishes.
   if (Status s = blobs_.remove(existing->blob_key); !s) return s.error();
+  if (Status s = blobs_.remove(thumbnail_key_of(existing->blob_key)); !s) return s.error();
   Message message =
       make_message(topics_.image, kImageDeleted, id->value, uuid_body(*id), traceparent);
   Result<ImageRecord> removed = images_.delete_image(*id, message);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -20,22 +21,30 @@
 #include "ports/identity.h"
 #include "ports/message.h"
 #include "ports/metadata.h"
+#include "services/common/quotas.h"
 
 namespace dither {
 
 class UploadService {
  public:
-  UploadService(ImageRepository& images, BlobStore& blobs, Topics topics, imaging::Limits limits,
-                std::function<void()> outbox_written);
+  // The depth of the dither queue (DitherRepository::count_pending("")), when this service's
+  // uploads are dithered automatically; empty: the queue's bound is not checked here.
+  using QueueDepth = std::function<Result<int64_t>()>;
 
-  // Validates `bytes` (size, sniffed format, header pixel count, then a full decode so that a
-  // truncated or corrupt file is refused now rather than failing later), stores the original,
-  // inserts the record and queues IMAGE_UPLOADED in one transaction. On any failure nothing is
-  // left behind. `email` may be empty; otherwise it must look like an address. The image belongs
-  // to `owner`.
+  UploadService(ImageRepository& images, BlobStore& blobs, Topics topics, imaging::Limits limits,
+                std::function<void()> outbox_written, Quotas quotas = {},
+                QueueDepth queue_depth = {});
+
+  // Checks the quotas of `caller` (admins are exempt: images and bytes stored) and the dither
+  // queue's bound (quotas.h) first, with cheap queries: a refusal fills `refused` (when given)
+  // and returns its error(), before anything is decoded or stored. Then validates `bytes` (size,
+  // sniffed format, header pixel count, then a full decode so that a truncated or corrupt file
+  // is refused now rather than failing later), stores the original, inserts the record and
+  // queues IMAGE_UPLOADED in one transaction. On any failure nothing is left behind. `email` may
+  // be empty; otherwise it must look like an address. The image belongs to `caller.owner`.
   Result<ImageRecord> upload(std::span<const uint8_t> bytes, std::string_view filename,
-                             std::string_view email, std::string_view owner,
-                             std::string_view traceparent);
+                             std::string_view email, const Caller& caller,
+                             std::string_view traceparent, Refusal* refused = nullptr);
   // kNotFound, exactly as for an unknown uuid, when `caller` may not reach the image.
   Result<ImageRecord> get(std::string_view uuid, const Caller& caller);
   // page.owner filters (the caller's list_filter()).
@@ -51,10 +60,14 @@ class UploadService {
   Status on_dither_message(const Message& message);
 
   Status health();
+
+  // The service's outbox (parked messages: GET /outbox/parked, POST /outbox/parked/{seq}).
+  Outbox& outbox() { return images_; }
   // Removes stored originals that have no record: what a crash between storing the blob and
   // committing the row leaves. Call at start-up, before accepting uploads. Returns how many.
   Result<int> remove_orphan_originals();
   const imaging::Limits& limits() const { return limits_; }
+  const Quotas& quotas() const { return quotas_; }
 
  private:
   ImageRepository& images_;
@@ -62,6 +75,11 @@ class UploadService {
   Topics topics_;
   imaging::Limits limits_;
   std::function<void()> outbox_written_;
+  Quotas quotas_;
+  QueueDepth queue_depth_;
+
+  // A refusal of an upload of `size` bytes by `caller`, if any (upload()).
+  Result<std::optional<Refusal>> admit(const Caller& caller, int64_t size);
 };
 
 // What a client-given file name becomes: the last path component, control characters and
