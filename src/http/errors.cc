@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "common/utf8.h"
+
 namespace dither::http {
 
 unsigned http_status(ErrorKind kind) {
@@ -36,7 +38,8 @@ Response error_response(const Error& error, std::string_view code) {
 Response error_response(unsigned status, std::string_view code, std::string_view message) {
   boost::json::object inner;
   inner["code"] = code;
-  inner["message"] = message;
+  // Messages may quote what a client sent: always valid UTF-8, so always valid JSON.
+  inner["message"] = to_valid_utf8(message);
   boost::json::object outer;
   outer["error"] = std::move(inner);
   return json_response(status, boost::json::serialize(outer));

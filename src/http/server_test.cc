@@ -10,6 +10,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <cstdio>
 #include <fstream>
 #include <future>
@@ -334,6 +335,21 @@ TEST(Server, HandlerExceptionsGive500) {
     EXPECT_TRUE(r.keep_alive()) << path;
     EXPECT_EQ(client.exchange(get("/ok")).result_int(), 200) << path;  // the connection lives on
   }
+}
+
+// A message that quotes what a client sent (a cursor, a file name) stays valid JSON.
+TEST(Errors, MessagesAreAlwaysValidUtf8) {
+  const Response r = error_response(400, "invalid_argument", "cursor 'a\xff\xfe\xc3' is bad");
+  boost::system::error_code ec;
+  const boost::json::value v = boost::json::parse(r.body, ec);
+  ASSERT_FALSE(ec) << r.body;
+  EXPECT_EQ(std::string(v.at("error").at("message").as_string()),
+            "cursor 'a\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD' is bad");
+  EXPECT_EQ(std::string(boost::json::parse(error_response(400, "x", "caf\xC3\xA9").body)
+                            .at("error")
+                            .at("message")
+                            .as_string()),
+            "caf\xC3\xA9");
 }
 
 // No 5xx tells the client what went wrong inside: the message becomes a generic one with the

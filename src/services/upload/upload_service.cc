@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/smtp/rfc5322.h"
+#include "common/utf8.h"
 #include "messaging/events.h"
 
 namespace dither {
@@ -10,40 +11,13 @@ namespace dither {
 std::string clean_filename(std::string_view name, std::string_view extension) {
   const size_t slash = name.find_last_of("/\\");
   if (slash != std::string_view::npos) name.remove_prefix(slash + 1);
+  // Control characters and quotes go; what is not UTF-8 becomes U+FFFD (every store then takes
+  // the name as text, and nothing echoes invalid bytes).
   std::string out;
-  for (size_t i = 0; i < name.size();) {
-    const auto u = static_cast<unsigned char>(name[i]);
-    if (u < 0x80) {
-      const char c = name[i++];
-      if (u < 0x20 || u == 0x7F || c == '"' || c == '\'' || c == '<' || c == '>') continue;
-      out.push_back(c);
-      continue;
-    }
-    // A well-formed UTF-8 sequence is kept; anything else becomes U+FFFD (every store then
-    // takes the name as text, and nothing echoes invalid bytes).
-    const size_t length = u >= 0xF0 && u <= 0xF4   ? 4
-                          : u >= 0xE0              ? 3
-                          : u >= 0xC2 && u <= 0xDF ? 2
-                                                   : 0;
-    bool valid = length != 0 && i + length <= name.size();
-    for (size_t k = 1; valid && k < length; ++k) {
-      valid = (static_cast<unsigned char>(name[i + k]) & 0xC0) == 0x80;
-    }
-    if (valid && length == 3) {
-      const auto b1 = static_cast<unsigned char>(name[i + 1]);
-      valid = !(u == 0xE0 && b1 < 0xA0) && !(u == 0xED && b1 >= 0xA0);  // overlong, surrogates
-    }
-    if (valid && length == 4) {
-      const auto b1 = static_cast<unsigned char>(name[i + 1]);
-      valid = !(u == 0xF0 && b1 < 0x90) && !(u == 0xF4 && b1 >= 0x90);  // overlong, > U+10FFFF
-    }
-    if (valid) {
-      out.append(name.substr(i, length));
-      i += length;
-    } else {
-      out.append("\xEF\xBF\xBD");
-      ++i;
-    }
+  for (char c : to_valid_utf8(name)) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7F || c == '"' || c == '\'' || c == '<' || c == '>') continue;
+    out.push_back(c);
   }
   if (out.size() > 200) {
     // At most 200 bytes, cut between two characters (`out` is valid UTF-8 by now).
