@@ -171,7 +171,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     io.restart();
     FUZZ_CHECK(answer.has_value());
     FUZZ_CHECK(in_flight.load() == 0);
-    check_response(*answer);
+    // What a Server sends: dispatch()'s answer through without_detail() (ServerOptions'
+    // generic_server_errors, on by default).
+    check_response(http::without_detail(std::move(*answer), "fuzz-request"));
 
     // The router on its own, and the same path as the router sees it.
     const std::string_view target(request.target().data(), request.target().size());
