@@ -5,12 +5,11 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
-#include <cstdio>
-#include <ctime>
 
 #include "auth/api_keys.h"
 #include "common/crypto.h"
 #include "http/errors.h"
+#include "messaging/events.h"
 #include "ports/records.h"
 
 namespace dither {
@@ -72,18 +71,6 @@ std::string_view cookie_value(std::string_view header, std::string_view name) {
 
 bool is_safe_method(http::Verb v) {
   return v == http::Verb::get || v == http::Verb::head || v == http::Verb::options;
-}
-
-// ISO 8601 UTC with milliseconds, as the other records' times.
-std::string iso_time(int64_t millis) {
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buffer[48];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(millis % 1000));
-  return buffer;
 }
 
 json::value time_or_null(int64_t millis) {
@@ -304,8 +291,7 @@ Response Access::create_key(const RequestContext& c, const Caller& caller) {
   std::string name;
   bool admin = false;
   if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
-    const std::string_view type = c.header("Content-Type");
-    if (lower(type.substr(0, type.find(';'))) != "application/json") {
+    if (!c.has_json_body_type()) {
       return http::error_response(415, "unsupported_media_type",
                                   "the body must be sent as Content-Type: application/json");
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/container/small_vector.hpp>
+#include <cctype>
 #include <stdexcept>
 
 #include "http/url_decode.h"
@@ -121,6 +122,17 @@ std::optional<std::string_view> RequestContext::query_value(std::string_view nam
     if (key == name) return std::string_view(value);
   }
   return std::nullopt;
+}
+
+bool RequestContext::has_json_body_type() const {
+  const std::string_view type = header("Content-Type");
+  std::string media;
+  for (char ch : type.substr(0, type.find(';'))) {
+    if (ch != ' ' && ch != '\t') {
+      media.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+    }
+  }
+  return media == "application/json";
 }
 
 std::string_view RequestContext::header(std::string_view name) const {

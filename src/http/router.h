@@ -48,6 +48,9 @@ struct RequestContext {
   std::string_view param(std::string_view name) const;  // "" when absent
   std::optional<std::string_view> query_value(std::string_view name) const;
   std::string_view header(std::string_view name) const;  // "" when absent
+  // Whether Content-Type says application/json (parameters and case aside): a JSON body must
+  // say so, since a cross-site form can post text/plain without asking first.
+  bool has_json_body_type() const;
 };
 
 using SyncHandler = std::function<Response(const RequestContext&)>;

@@ -1,7 +1,6 @@
 #include "services/dither/dither_api.h"
 
 #include <boost/json.hpp>
-#include <cctype>
 
 #include "http/errors.h"
 #include "messaging/events.h"
@@ -61,27 +60,11 @@ std::string dither_json(const DitherRecord& dither, const LinkPolicy& links) {
   return json::serialize(dither_object(dither, links));
 }
 
-namespace {
-
-// A JSON body must say so: a cross-site form can post text/plain without asking first
-// (docs/SECURITY.md).
-bool is_json_type(std::string_view content_type) {
-  const std::string_view media = content_type.substr(0, content_type.find(';'));
-  std::string lower;
-  for (char ch : media) {
-    if (ch != ' ' && ch != '\t')
-      lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
-  }
-  return lower == "application/json";
-}
-
-}  // namespace
-
 Result<OptionPairs> request_options(const RequestContext& c) {
   OptionPairs pairs = c.query;
   const std::string& body = c.request.body();
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return pairs;
-  if (!is_json_type(c.header("Content-Type"))) {
+  if (!c.has_json_body_type()) {
     return make_error(ErrorKind::kUnsupported,
                       "a body of options must be sent as Content-Type: application/json");
   }
