@@ -12,7 +12,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -130,7 +129,7 @@ void check_decoding(std::string_view text) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const http::Router router = make_router();
-  static boost::asio::thread_pool blocking(1);
+  static http::BlockingPool blocking(1, -1);
   static boost::asio::io_context io;
 
   const std::string_view input = fuzz::as_text(data, size);
@@ -157,7 +156,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     rest.remove_prefix(used);
     ++requests;
 
-    const http::Request request = parser.release();
+    http::Request request = parser.release();
     std::atomic<int> in_flight{0};
     std::optional<Response> answer;
     boost::asio::co_spawn(

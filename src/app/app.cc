@@ -6,7 +6,6 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -19,6 +18,7 @@
 #include "auth/link_signer.h"
 #include "gateway/access.h"
 #include "gateway/gateway.h"
+#include "http/blocking_pool.h"
 #include "http/server.h"
 #include "imaging/codec.h"
 #include "messaging/event_log.h"
@@ -41,7 +41,7 @@ struct App::Parts {
   // One io_context per I/O thread (see http::Server): connections never change threads.
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<asio::io_context*> context_list;
-  asio::thread_pool blocking;
+  http::BlockingPool blocking;
   std::unique_ptr<ImageRepository> images;
   std::unique_ptr<DitherRepository> dithers;
   // An upload service without the dithering service in its process, on PostgreSQL: reads the
@@ -73,8 +73,8 @@ struct App::Parts {
   using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
   std::vector<std::optional<WorkGuard>> keep_running;  // one per context, until stopping
 
-  Parts(unsigned io_threads, int blocking_threads)
-      : blocking(static_cast<size_t>(blocking_threads)) {
+  Parts(unsigned io_threads, int blocking_threads, int blocking_queue)
+      : blocking(blocking_threads, blocking_queue) {
     for (unsigned i = 0; i < io_threads; ++i) {
       contexts.push_back(std::make_unique<asio::io_context>(1));
       context_list.push_back(contexts.back().get());
@@ -169,7 +169,8 @@ void App::start() {
   const unsigned io_threads = config_.io_threads > 0
                                   ? static_cast<unsigned>(config_.io_threads)
                                   : std::max(1u, std::thread::hardware_concurrency() / 2);
-  parts_ = std::make_unique<Parts>(io_threads, config_.blocking_threads);
+  parts_ = std::make_unique<Parts>(io_threads, config_.blocking_threads,
+                                   config_.blocking_queue);
   Parts& p = *parts_;
   must(load_secrets(config_), "secrets");
   // Links to stored files the gateway serves are signed (docs/SECURITY.md).
@@ -461,6 +462,7 @@ void App::start_gateway() {
   rates.uploads_per_minute = config_.security.rate_uploads;
   rates.dithers_per_minute = config_.security.rate_dithers;
   rates.reads_per_minute = config_.security.rate_reads;
+  rates.sessions_per_minute = config_.security.rate_sessions;
   rates.address_factor = config_.security.rate_address_factor;
   rates.trusted_proxies = config_.security.trusted_proxies;
   p.limits = std::make_unique<RateLimits>(std::move(rates));

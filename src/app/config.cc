@@ -173,7 +173,8 @@ Status load_security(const GetEnv& getenv, Config& c) {
   for (const auto& [name, out] :
        {std::pair<const char*, int*>{"RATE_LIMIT_UPLOADS", &s.rate_uploads},
         {"RATE_LIMIT_DITHERS", &s.rate_dithers},
-        {"RATE_LIMIT_READS", &s.rate_reads}}) {
+        {"RATE_LIMIT_READS", &s.rate_reads},
+        {"RATE_LIMIT_SESSIONS", &s.rate_sessions}}) {
     if (Status st = read_integer(getenv, name, *out, 0, 1'000'000); !st) return st;
   }
   if (Status st = read_integer(getenv, "RATE_LIMIT_ADDRESS_FACTOR", s.rate_address_factor, 1, 1000);
@@ -290,6 +291,9 @@ Result<Config> load_config(const GetEnv& getenv) {
   if (Status s = read_integer(getenv, "BLOCKING_THREADS", c.blocking_threads, 1, 256); !s) {
     return s.error();
   }
+  if (Status s = read_integer(getenv, "BLOCKING_QUEUE", c.blocking_queue, 1, 100000); !s) {
+    return s.error();
+  }
   read_string(getenv, "SERVICE_BIND_HOST", c.service_bind);
   read_string(getenv, "SMTP_HOST", c.smtp.host);
   if (Status s = read_integer(getenv, "SMTP_PORT", c.smtp.port, 1, 65535); !s) return s.error();
@@ -398,6 +402,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"GATEWAY_UPSTREAM", c.gateway_upstream},
       {"IO_THREADS", std::to_string(c.io_threads)},
       {"BLOCKING_THREADS", std::to_string(c.blocking_threads)},
+      {"BLOCKING_QUEUE", std::to_string(c.blocking_queue)},
       {"SERVICE_BIND_HOST", c.service_bind},
       {"SMTP_HOST", c.smtp.host},
       {"SMTP_PORT", std::to_string(c.smtp.port)},
@@ -427,6 +432,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"RATE_LIMIT_UPLOADS", std::to_string(c.security.rate_uploads)},
       {"RATE_LIMIT_DITHERS", std::to_string(c.security.rate_dithers)},
       {"RATE_LIMIT_READS", std::to_string(c.security.rate_reads)},
+      {"RATE_LIMIT_SESSIONS", std::to_string(c.security.rate_sessions)},
       {"RATE_LIMIT_ADDRESS_FACTOR", std::to_string(c.security.rate_address_factor)},
       {"TRUSTED_PROXIES", join_hosts(c.security.trusted_proxies)},
       {"GATEWAY_MAX_CONNECTIONS", std::to_string(c.security.max_connections)},

@@ -98,6 +98,7 @@ struct SecurityConfig {
   int rate_uploads = 120;                      // RATE_LIMIT_UPLOADS
   int rate_dithers = 240;                      // RATE_LIMIT_DITHERS
   int rate_reads = 6000;                       // RATE_LIMIT_READS
+  int rate_sessions = 15;                      // RATE_LIMIT_SESSIONS
   int rate_address_factor = 4;                 // RATE_LIMIT_ADDRESS_FACTOR
   std::vector<std::string> trusted_proxies{};  // TRUSTED_PROXIES
   int max_connections = 4096;                  // GATEWAY_MAX_CONNECTIONS: open at once (0 = no cap)
@@ -145,6 +146,8 @@ struct Config {
   std::string gateway_upstream = "local";
   int io_threads = 0;        // IO_THREADS: 0 = half the cores (at least one)
   int blocking_threads = 4;  // BLOCKING_THREADS: uploads, deletes, dither requests
+  // BLOCKING_QUEUE: tasks that may wait for those threads; past it, 503 `overloaded`.
+  int blocking_queue = 64;
   // SERVICE_BIND_HOST: the address the upload and dithering services listen on.
   std::string service_bind = "127.0.0.1";
   SmtpConfig smtp;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <cctype>
+#include <optional>
 
 #include "auth/api_keys.h"
 #include "common/crypto.h"
@@ -254,14 +255,17 @@ std::string Access::cookie(std::string_view value, int64_t max_age) const {
   return out;
 }
 
-Result<std::optional<std::string>> Access::ensure_session(const RequestContext& c) {
+Result<bool> Access::has_live_session(const RequestContext& c) {
   const std::string_view existing = cookie_value(c.header("Cookie"), kSessionCookie);
+  if (existing.empty()) return false;
   std::string hash;
-  if (!existing.empty()) {
-    Result<Caller> caller = from_session(existing, &hash);
-    if (caller) return std::optional<std::string>();
-    if (caller.error().kind != ErrorKind::kNotFound) return caller.error();
-  }
+  Result<Caller> caller = from_session(existing, &hash);
+  if (caller) return true;
+  if (caller.error().kind != ErrorKind::kNotFound) return caller.error();
+  return false;
+}
+
+Result<std::string> Access::new_session() {
   const std::string id = random_token(32);
   const int64_t lifetime_ms = int64_t{options_.session_lifetime_days} * 86400 * 1000;
   SessionRecord record;
@@ -270,7 +274,7 @@ Result<std::optional<std::string>> Access::ensure_session(const RequestContext& 
   record.created_at = now_millis();
   record.expires_at = record.created_at + lifetime_ms;
   if (Status s = options_.store->insert_session(record); !s) return s.error();
-  return std::optional<std::string>(cookie(id, lifetime_ms / 1000));
+  return cookie(id, lifetime_ms / 1000);
 }
 
 Response Access::me(const Outcome& who) const {
@@ -287,35 +291,44 @@ Response Access::me(const Outcome& who) const {
 Response Access::create_key(const RequestContext& c, const Caller& caller) {
   if (Response r = forbidden_unless_admin(caller); r.status != 200) return r;
   const std::string& body = c.request.body();
-  std::string owner;
-  std::string name;
+  std::optional<std::string> owner;  // absent: an owner of its own; given: 1-64 characters
+  std::optional<std::string> name;
   bool admin = false;
-  if (body.find_first_not_of(" \t\r\n") != std::string::npos) {
-    if (!c.has_json_body_type()) {
-      return http::error_response(415, "unsupported_media_type",
-                                  "the body must be sent as Content-Type: application/json");
-    }
-    boost::system::error_code ec;
-    json::value v = json::parse(body, ec);
-    if (ec || !v.is_object()) {
+  // The body and its name are required (the OpenAPI document says so; `dither-keys create` needs
+  // --name too): an empty POST makes no key.
+  if (body.find_first_not_of(" \t\r\n") == std::string::npos) {
+    return http::error_response(400, "invalid_argument",
+                                "the body must be a JSON object {name, owner?, admin?}");
+  }
+  if (!c.has_json_body_type()) {
+    return http::error_response(415, "unsupported_media_type",
+                                "the body must be sent as Content-Type: application/json");
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec || !v.is_object()) {
+    return http::error_response(400, "invalid_argument",
+                                "the body must be a JSON object {name, owner?, admin?}");
+  }
+  for (const auto& [k, value] : v.as_object()) {
+    if (k == "name" && value.is_string()) {
+      name = std::string(value.as_string());
+    } else if (k == "owner" && value.is_string()) {
+      owner = std::string(value.as_string());
+    } else if (k == "admin" && value.is_bool()) {
+      admin = value.as_bool();
+    } else {
       return http::error_response(400, "invalid_argument",
-                                  "the body must be a JSON object {name, owner, admin}");
-    }
-    for (const auto& [k, value] : v.as_object()) {
-      if (k == "name" && value.is_string()) {
-        name = std::string(value.as_string());
-      } else if (k == "owner" && value.is_string()) {
-        owner = std::string(value.as_string());
-      } else if (k == "admin" && value.is_bool()) {
-        admin = value.as_bool();
-      } else {
-        return http::error_response(400, "invalid_argument",
-                                    "unknown or mistyped field '" + std::string(k) +
-                                        "' (name: string, owner: string, admin: boolean)");
-      }
+                                  "unknown or mistyped field '" + std::string(k) +
+                                      "' (name: string, owner: string, admin: boolean)");
     }
   }
-  Result<NewApiKey> key = make_api_key(owner, name, admin, options_.pepper);
+  if (!name) return http::error_response(400, "invalid_argument", "a key needs a name");
+  if (owner && !is_valid_owner(*owner)) {
+    return http::error_response(400, "invalid_argument",
+                                "an owner is 1-64 characters of A-Z a-z 0-9 . _ : @ -");
+  }
+  Result<NewApiKey> key = make_api_key(owner.value_or(""), *name, admin, options_.pepper);
   if (!key) return http::error_response(key.error());
   if (Status s = options_.store->insert_key(key->record); !s)
     return http::error_response(s.error());

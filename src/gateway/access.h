@@ -47,9 +47,11 @@ class Access {
   };
   Outcome authenticate(const http::RequestContext& c);
 
-  // For the page (GET /): the Set-Cookie value of a new session when the request has no valid
-  // one, or nullopt. kUnavailable when the store cannot record it.
-  Result<std::optional<std::string>> ensure_session(const http::RequestContext& c);
+  // For the page (GET /): whether the request's cookie names a live session; if not, the
+  // gateway makes one (within the client address's budget for new sessions) with new_session,
+  // which returns the Set-Cookie value. kUnavailable when the store cannot be read or written.
+  Result<bool> has_live_session(const http::RequestContext& c);
+  Result<std::string> new_session();
 
   // The routes the gateway answers itself: GET /api/me, POST/GET /api/keys,
   // DELETE /api/keys/{id}, DELETE /api/session. Each is given the authenticated caller.

@@ -49,7 +49,7 @@ http::Request upstream_request(const RequestContext& c, const std::string& path,
   out.set("X-Request-Id", c.request_id);
   out.set(beast::string_view(kOwnerHeader.data(), kOwnerHeader.size()), caller.owner);
   if (caller.admin) out.set(beast::string_view(kAdminHeader.data(), kAdminHeader.size()), "1");
-  out.body() = c.request.body();
+  out.body() = c.take_body();  // the one copy of the body the gateway holds moves on
   return out;
 }
 
@@ -74,13 +74,13 @@ class HttpUpstream final : public Upstream {
                std::string service_token)
       : client_(std::make_shared<http::UpstreamClient>(std::move(executor), std::move(options))),
         service_token_(std::move(service_token)) {}
-  awaitable<Result<Response>> send(http::Request request) override {
+  awaitable<Result<Response>> send(http::Request& request) override {
     if (!service_token_.empty()) {
       request.set(beast::string_view(kServiceTokenHeader.data(), kServiceTokenHeader.size()),
                   service_token_);
     }
     auto client = client_;
-    Result<http::UpstreamResponse> r = co_await client->send(std::move(request));
+    Result<http::UpstreamResponse> r = co_await client->send(request);
     if (!r) co_return r.error();
     co_return from_upstream(*r);
   }
@@ -93,9 +93,9 @@ class HttpUpstream final : public Upstream {
 
 class LocalUpstream final : public Upstream {
  public:
-  LocalUpstream(http::Router routes, boost::asio::thread_pool& blocking, uint64_t body_limit)
+  LocalUpstream(http::Router routes, http::BlockingPool& blocking, uint64_t body_limit)
       : routes_(std::move(routes)), blocking_(blocking), body_limit_(body_limit) {}
-  awaitable<Result<Response>> send(http::Request request) override {
+  awaitable<Result<Response>> send(http::Request& request) override {
     if (request.body().size() > body_limit_) {
       co_return http::error_response(
           413, "too_large", "the request body is over " + std::to_string(body_limit_) + " bytes");
@@ -110,13 +110,14 @@ class LocalUpstream final : public Upstream {
 
  private:
   const http::Router routes_;
-  boost::asio::thread_pool& blocking_;
+  http::BlockingPool& blocking_;
   const uint64_t body_limit_;
 };
 
 awaitable<Response> forward(Upstream& upstream, const RequestContext& c, std::string path,
                             const Caller& caller) {
-  Result<Response> r = co_await upstream.send(upstream_request(c, path, caller));
+  http::Request request = upstream_request(c, path, caller);
+  Result<Response> r = co_await upstream.send(request);
   if (!r) co_return http::error_response(503, "unavailable", r.error().message);
   co_return std::move(*r);
 }
@@ -169,7 +170,8 @@ std::string entity_tag(std::string_view body) {
 // The page and its files. GET / also hands out a browser session when the request has none
 // (docs/SECURITY.md): the only place sessions are made.
 template <class OnHost>
-void add_web_routes(http::Router& router, Access& access, const OnHost& on_host) {
+void add_web_routes(http::Router& router, Access& access, RateLimits* limits,
+                    const OnHost& on_host) {
   for (const WebAsset& asset : web_assets()) {
     const bool page = asset.name == "index.html";
     const std::string path = page ? std::string("/") : "/static/" + std::string(asset.name);
@@ -177,12 +179,23 @@ void add_web_routes(http::Router& router, Access& access, const OnHost& on_host)
     const std::string_view type = web_content_type(asset.name);
     const std::string_view body = asset.body;
     router.add(http::Verb::get, path,
-               on_host([tag, type, body, page, &access](const RequestContext& c) {
+               on_host([tag, type, body, page, &access, limits](const RequestContext& c) {
                  Response r;
                  if (page) {
-                   Result<std::optional<std::string>> session = access.ensure_session(c);
-                   if (!session) return http::error_response(session.error());
-                   if (*session) r.headers.emplace_back("Set-Cookie", std::move(**session));
+                   Result<bool> live = access.has_live_session(c);
+                   if (!live) return http::error_response(live.error());
+                   if (!*live) {
+                     // New sessions have their own budget per client address: page loads
+                     // cannot fill the sessions table.
+                     if (limits != nullptr) {
+                       if (auto refusal = limits->check_address(c, Budget::kSession)) {
+                         return std::move(*refusal);
+                       }
+                     }
+                     Result<std::string> made = access.new_session();
+                     if (!made) return http::error_response(made.error());
+                     r.headers.emplace_back("Set-Cookie", std::move(*made));
+                   }
                  }
                  r.headers.emplace_back("ETag", tag);
                  r.headers.emplace_back("Cache-Control", "no-cache");
@@ -222,7 +235,7 @@ class FailoverUpstream final : public Upstream {
  public:
   explicit FailoverUpstream(std::vector<std::shared_ptr<Upstream>> instances)
       : instances_(std::move(instances)) {}
-  awaitable<Result<Response>> send(http::Request request) override {
+  awaitable<Result<Response>> send(http::Request& request) override {
     const size_t n = instances_.size();
     const size_t first = next_.fetch_add(1, std::memory_order_relaxed) % n;
     const http::Verb verb = request.method();
@@ -230,10 +243,8 @@ class FailoverUpstream final : public Upstream {
         verb == http::Verb::get || verb == http::Verb::head || verb == http::Verb::delete_;
     Error last = make_error(ErrorKind::kUnavailable, "no instance");
     for (size_t i = 0; i < n; ++i) {
-      // A copy per attempt (a plain statement: GCC 12 mishandles a conditional's temporaries
-      // inside co_await). Only instances of one service share this, and its requests are small.
-      http::Request attempt = request;
-      Result<Response> r = co_await instances_[(first + i) % n]->send(std::move(attempt));
+      // The same request for every attempt: an upstream leaves it as it can be sent again.
+      Result<Response> r = co_await instances_[(first + i) % n]->send(request);
       if (r || r.error().kind != ErrorKind::kUnavailable) co_return r;
       last = r.error();
       if (!idempotent && !never_sent(last)) break;
@@ -268,7 +279,7 @@ std::shared_ptr<Upstream> http_upstream(boost::asio::any_io_executor executor,
                                         std::move(service_token));
 }
 
-std::shared_ptr<Upstream> local_upstream(http::Router routes, boost::asio::thread_pool& blocking,
+std::shared_ptr<Upstream> local_upstream(http::Router routes, http::BlockingPool& blocking,
                                          uint64_t body_limit) {
   return std::make_shared<LocalUpstream>(std::move(routes), blocking, body_limit);
 }
@@ -462,7 +473,7 @@ http::Router Gateway::routes() {
         for (auto& [name, client] : parts) {
           http::Request probe{http::Verb::get, "/health", 11};
           probe.set("X-Request-Id", c.request_id);
-          Result<Response> r = co_await client->send(std::move(probe));
+          Result<Response> r = co_await client->send(probe);
           json::object entry;
           if (!r) {
             // Why (an address, a system error) stays in the log: /health is public.
@@ -488,7 +499,7 @@ http::Router Gateway::routes() {
   router.add(http::Verb::get, "/openapi.json", on_host_sync([](const RequestContext&) {
                return http::json_response(200, std::string(openapi_document()));
              }));
-  add_web_routes(router, *access, on_host_sync);
+  add_web_routes(router, *access, limits, on_host_sync);
 
   // Stored files are private: served through a signed link only (docs/SECURITY.md). Keys never
   // change content, so a signed response may be cached until the link expires.

@@ -23,7 +23,6 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -36,6 +35,7 @@
 #include "common/result.h"
 #include "gateway/access.h"
 #include "gateway/limits.h"
+#include "http/blocking_pool.h"
 #include "http/client.h"
 #include "http/router.h"
 #include "imaging/codec.h"
@@ -49,8 +49,10 @@ namespace dither {
 class Upstream {
  public:
   virtual ~Upstream() = default;
-  // The service's answer; kUnavailable when it cannot be reached.
-  virtual boost::asio::awaitable<Result<http::Response>> send(http::Request request) = 0;
+  // The service's answer; kUnavailable when it cannot be reached. `request` stays the caller's
+  // and must outlive the call (the body is never copied); an upstream may set headers on it,
+  // and it can be sent again (to another instance).
+  virtual boost::asio::awaitable<Result<http::Response>> send(http::Request& request) = 0;
   virtual void close() {}
 };
 
@@ -61,7 +63,7 @@ std::shared_ptr<Upstream> http_upstream(boost::asio::any_io_executor executor,
                                         std::string service_token = {});
 // `routes` and `blocking` must outlive the upstream. Bodies over `body_limit` are refused with
 // 413, as the service's own server would.
-std::shared_ptr<Upstream> local_upstream(http::Router routes, boost::asio::thread_pool& blocking,
+std::shared_ptr<Upstream> local_upstream(http::Router routes, http::BlockingPool& blocking,
                                          uint64_t body_limit);
 
 // Several instances of one service (e.g. two dithering-service processes): requests go round-robin;

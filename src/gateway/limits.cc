@@ -21,6 +21,8 @@ std::string_view budget_name(Budget b) {
       return "uploads";
     case Budget::kDither:
       return "dither requests";
+    case Budget::kSession:
+      return "new sessions";
     case Budget::kRead:
       break;
   }
@@ -93,6 +95,8 @@ int RateLimits::per_minute(Budget budget) const {
       return options_.uploads_per_minute;
     case Budget::kDither:
       return options_.dithers_per_minute;
+    case Budget::kSession:
+      return options_.sessions_per_minute;
     case Budget::kRead:
       break;
   }

@@ -45,12 +45,14 @@ class TokenBuckets {
   const size_t max_keys_;
 };
 
-enum class Budget { kUpload, kDither, kRead };
+// kSession: new browser sessions (GET / without a live session cookie), per client address only.
+enum class Budget { kUpload, kDither, kRead, kSession };
 
 struct RateLimitOptions {
   int uploads_per_minute = 120;  // RATE_LIMIT_UPLOADS (per owner; 0 = none)
   int dithers_per_minute = 240;  // RATE_LIMIT_DITHERS
   int reads_per_minute = 6000;   // RATE_LIMIT_READS: every other request
+  int sessions_per_minute = 15;  // RATE_LIMIT_SESSIONS: new browser sessions
   int address_factor = 4;        // RATE_LIMIT_ADDRESS_FACTOR: a client address gets this many
                                  // owners' budgets (people behind one NAT)
   std::vector<std::string>

@@ -59,7 +59,7 @@ struct UpstreamClient::Impl {
   }
 
   static asio::awaitable<Result<UpstreamResponse>> send(std::shared_ptr<Impl> self,
-                                                        Request request);
+                                                        Request& request);
   asio::awaitable<Result<std::unique_ptr<Connection>>> connect(const asio::any_io_executor& on);
   static asio::awaitable<Exchange> exchange(Connection& connection, const Request& request,
                                             const UpstreamOptions& options);
@@ -169,7 +169,7 @@ asio::awaitable<Exchange> UpstreamClient::Impl::exchange(Connection& connection,
 }
 
 asio::awaitable<Result<UpstreamResponse>> UpstreamClient::Impl::send(std::shared_ptr<Impl> self,
-                                                                     Request request) {
+                                                                     Request& request) {
   try {
     request.set(bhttp::field::host, self->where);
     request.keep_alive(true);
@@ -210,9 +210,14 @@ UpstreamClient::~UpstreamClient() {
   impl_->close();
 }
 
-boost::asio::awaitable<Result<UpstreamResponse>> UpstreamClient::send(Request request) {
+boost::asio::awaitable<Result<UpstreamResponse>> UpstreamClient::send(Request& request) {
   std::shared_ptr<Impl> impl = impl_;  // the client may be destroyed while this runs
-  co_return co_await Impl::send(std::move(impl), std::move(request));
+  co_return co_await Impl::send(std::move(impl), request);
+}
+
+boost::asio::awaitable<Result<UpstreamResponse>> UpstreamClient::send(Request&& request) {
+  Request owned = std::move(request);  // kept in this frame until the answer
+  co_return co_await send(owned);
 }
 
 void UpstreamClient::close() { impl_->close(); }

@@ -46,8 +46,10 @@ class UpstreamClient {
   UpstreamClient& operator=(const UpstreamClient&) = delete;
 
   // Sends `request` (its Host header and Content-Length are set here; keep-alive is used) and
-  // reads the whole response.
-  boost::asio::awaitable<Result<UpstreamResponse>> send(Request request);
+  // reads the whole response. The request is the caller's until the answer (never copied) and
+  // may be sent again.
+  boost::asio::awaitable<Result<UpstreamResponse>> send(Request& request);
+  boost::asio::awaitable<Result<UpstreamResponse>> send(Request&& request);
 
   // Closes the idle connections.
   void close();

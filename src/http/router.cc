@@ -135,6 +135,11 @@ bool RequestContext::has_json_body_type() const {
   return media == "application/json";
 }
 
+std::string RequestContext::take_body() const {
+  if (movable != nullptr) return std::move(movable->body());
+  return request.body();
+}
+
 std::string_view RequestContext::header(std::string_view name) const {
   const auto it = request.find(boost::beast::string_view(name.data(), name.size()));
   if (it == request.end()) return {};

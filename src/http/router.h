@@ -44,6 +44,9 @@ struct RequestContext {
   std::vector<std::pair<std::string, std::string>> query;   // decoded, in order
   std::string request_id;        // X-Request-Id from the client, or a new one
   std::string remote_address{};  // the TCP peer's address; "" in process (no socket)
+  // The same request when its body may be moved out by take_body (the server's own copy, not
+  // needed once the handler has it); null: take_body copies.
+  Request* movable = nullptr;
 
   std::string_view param(std::string_view name) const;  // "" when absent
   std::optional<std::string_view> query_value(std::string_view name) const;
@@ -51,6 +54,10 @@ struct RequestContext {
   // Whether Content-Type says application/json (parameters and case aside): a JSON body must
   // say so, since a cross-site form can post text/plain without asking first.
   bool has_json_body_type() const;
+  // The body, moved out of the request when `movable` allows it (request.body() is empty after:
+  // call it once, when nothing else reads the body), copied otherwise. A handler that forwards
+  // the body elsewhere takes it so that no second copy exists.
+  std::string take_body() const;
 };
 
 using SyncHandler = std::function<Response(const RequestContext&)>;

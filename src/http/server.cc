@@ -112,13 +112,22 @@ class InFlight {
 
 namespace {
 
+// 503 `overloaded`: the client may come back in a second.
+Response overloaded(std::string message) {
+  Response response = error_response(503, "overloaded", std::move(message));
+  response.headers.emplace_back("Retry-After", "1");
+  return response;
+}
+
 asio::awaitable<Response> invoke(const Router::Match& match, const RequestContext& context,
-                                 asio::thread_pool& blocking) {
+                                 BlockingPool& blocking) {
   if (const auto* async = std::get_if<AsyncHandler>(match.handler)) {
     co_return co_await (*async)(context);
   }
   const SyncHandler& sync = std::get<SyncHandler>(*match.handler);
   if (match.dispatch == Dispatch::kInline) co_return sync(context);
+  const BlockingPool::Ticket ticket(blocking);
+  if (!ticket) co_return overloaded("the server is busy; retry later");
   // Run on the blocking pool; co_spawn's completion brings this coroutine back to its executor,
   // and rethrows what the handler threw.
   co_return co_await asio::co_spawn(
@@ -169,8 +178,8 @@ Response without_detail(Response response, const std::string& request_id) {
   return response;
 }
 
-asio::awaitable<Response> dispatch(const Router& router, asio::thread_pool& blocking,
-                                   const Request& request, const std::string& request_id,
+asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking,
+                                   Request& request, const std::string& request_id,
                                    std::atomic<int>* in_flight_count, int max_in_flight,
                                    std::string_view remote_address) {
   const std::string_view target = to_std(request.target());
@@ -196,10 +205,13 @@ asio::awaitable<Response> dispatch(const Router& router, asio::thread_pool& bloc
   const InFlight in_flight(in_flight_count != nullptr ? *in_flight_count : unbounded,
                            in_flight_count != nullptr ? max_in_flight : 0);
   if (!in_flight.admitted()) {
-    co_return error_response(503, "overloaded", "too many requests in flight; retry later");
+    co_return overloaded("too many requests in flight; retry later");
   }
-  const RequestContext context{request,           path,       std::move(match.params),
-                               std::move(*query), request_id, std::string(remote_address)};
+  const RequestContext context{request,    path,
+                               std::move(match.params),
+                               std::move(*query),
+                               request_id, std::string(remote_address),
+                               &request};
   std::string failure;
   try {
     co_return co_await invoke(match, context, blocking);
@@ -222,7 +234,7 @@ class Connection;
 // (accept loop, connections), so it outlives the Server object until the last of them ends.
 class ServerCore : public std::enable_shared_from_this<ServerCore> {
  public:
-  ServerCore(std::vector<asio::io_context*> io, asio::thread_pool& pool, Router r, ServerOptions o)
+  ServerCore(std::vector<asio::io_context*> io, BlockingPool& pool, Router r, ServerOptions o)
       : contexts(std::move(io)), blocking(pool), router(std::move(r)), options(std::move(o)) {
     for (asio::io_context* context : contexts) {
       acceptors.push_back(std::make_unique<tcp::acceptor>(asio::make_strand(*context)));
@@ -244,7 +256,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   // One acceptor per context, all on the same port (SO_REUSEPORT): the kernel spreads new
   // connections over them, and a connection stays on the context (thread) that accepted it.
   const std::vector<asio::io_context*> contexts;
-  asio::thread_pool& blocking;
+  BlockingPool& blocking;
   const Router router;
   const ServerOptions options;
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors;  // each on its own strand once listening
@@ -293,7 +305,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<bool> serve_one();
   asio::awaitable<error_code> read(Parser& parser, bool header_only);
   asio::awaitable<bool> reject(const error_code& ec, const Parser& parser);
-  asio::awaitable<Response> handle(const Request& request, const std::string& request_id);
+  asio::awaitable<Response> handle(Request& request, const std::string& request_id);
   asio::awaitable<bool> write(Response response, unsigned version, bool keep_alive, bool head,
                               const std::string& request_id);
   template <class Body>
@@ -514,7 +526,7 @@ asio::awaitable<bool> Connection::serve_one() {
     if (error_code ec = co_await read(parser, false); ec) co_return co_await reject(ec, parser);
   }
 
-  const Request& request = parser.get();
+  Request& request = parser.get();  // a handler may move its body out (take_body)
   const std::string request_id = request_id_for(request);
   Response response = co_await handle(request, request_id);
   const bool keep_alive = request.keep_alive() && !stopping_;
@@ -609,7 +621,7 @@ std::string Connection::request_id_for(const Request& request) const {
   return core_->new_request_id();
 }
 
-asio::awaitable<Response> Connection::handle(const Request& request,
+asio::awaitable<Response> Connection::handle(Request& request,
                                              const std::string& request_id) {
   const ServerOptions& options = core_->options;
   if (!options.required_header.empty()) {
@@ -737,12 +749,12 @@ struct Server::Impl final : server_detail::ServerCore {
   using ServerCore::ServerCore;
 };
 
-Server::Server(boost::asio::io_context& ioc, boost::asio::thread_pool& blocking, Router router,
+Server::Server(boost::asio::io_context& ioc, BlockingPool& blocking, Router router,
                ServerOptions options)
     : Server(std::vector<boost::asio::io_context*>{&ioc}, blocking, std::move(router),
              std::move(options)) {}
 
-Server::Server(std::vector<boost::asio::io_context*> contexts, boost::asio::thread_pool& blocking,
+Server::Server(std::vector<boost::asio::io_context*> contexts, BlockingPool& blocking,
                Router router, ServerOptions options)
     : impl_(std::make_shared<Impl>(std::move(contexts), blocking, std::move(router),
                                    std::move(options))) {}

@@ -12,7 +12,8 @@
 //
 // Requests over `body_limit` are refused with 413 as soon as the Content-Length says so, or as
 // soon as a chunked body passes the limit: never more than the limit is buffered. Past
-// `max_in_flight` concurrent requests the server answers 503 at once (`overloaded`). Unknown paths
+// `max_in_flight` concurrent requests, or when the blocking pool's queue is full
+// (http/blocking_pool.h), the server answers 503 `overloaded` with Retry-After at once. Unknown paths
 // are 404, known paths with another method 405, malformed requests 400: all with the JSON error
 // body of errors.h. Handlers marked Dispatch::kBlocking run on the blocking pool so that slow work
 // (SQLite, files, decoding) never stalls the I/O threads.
@@ -23,7 +24,6 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "http/blocking_pool.h"
 #include "http/router.h"
 
 namespace dither::http {
@@ -73,20 +74,21 @@ Response without_detail(Response response, const std::string& request_id);
 // Routes and runs one request exactly as a Server does once the request is read (400 for a bad
 // target or query, 404/405, 503 past `max_in_flight` when a counter is given, a handler's
 // exception as 500), but without a socket: the in-process path from the gateway to a service.
-boost::asio::awaitable<Response> dispatch(const Router& router, boost::asio::thread_pool& blocking,
-                                          const Request& request, const std::string& request_id,
+// A handler may move the request's body out (RequestContext::take_body).
+boost::asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking,
+                                          Request& request, const std::string& request_id,
                                           std::atomic<int>* in_flight = nullptr,
                                           int max_in_flight = 0,
                                           std::string_view remote_address = {});
 
 class Server {
  public:
-  Server(boost::asio::io_context& ioc, boost::asio::thread_pool& blocking, Router router,
+  Server(boost::asio::io_context& ioc, BlockingPool& blocking, Router router,
          ServerOptions options);
   // One acceptor per context on the same port (SO_REUSEPORT); a connection is served on the
   // context that accepted it. Run each context on its own thread and nothing crosses threads
   // but blocking handlers (the nginx model: no shared queue, no wake-ups between threads).
-  Server(std::vector<boost::asio::io_context*> contexts, boost::asio::thread_pool& blocking,
+  Server(std::vector<boost::asio::io_context*> contexts, BlockingPool& blocking,
          Router router, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;

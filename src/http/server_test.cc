@@ -684,7 +684,7 @@ TEST(Server, StopLetsRequestsInProgressFinish) {
 TEST(Server, ListenFailures) {
   RunningServer first(Router{});
   boost::asio::io_context ioc;
-  boost::asio::thread_pool pool(1);
+  BlockingPool pool(1, -1);
   Server second(ioc, pool, Router{}, {.port = first.port()});
   const Status s = second.listen();
   ASSERT_FALSE(s);
@@ -738,7 +738,7 @@ namespace {
 TEST(MultiContextServer, ServesEveryConnectionOnOnePort) {
   boost::asio::io_context a(1);
   boost::asio::io_context b(1);
-  boost::asio::thread_pool pool(1);
+  BlockingPool pool(1, -1);
   std::mutex mutex;
   std::set<std::thread::id> threads_seen;
   Router router;
@@ -774,7 +774,7 @@ TEST(MultiContextServer, ServesEveryConnectionOnOnePort) {
 TEST(MultiContextServer, SecondServerOnTheSamePortIsRefused) {
   boost::asio::io_context a(1);
   boost::asio::io_context b(1);
-  boost::asio::thread_pool pool(1);
+  BlockingPool pool(1, -1);
   {
     Server first(std::vector<boost::asio::io_context*>{&a, &b}, pool, Router{}, {});
     ASSERT_TRUE(first.listen().ok());
@@ -796,10 +796,103 @@ TEST(MultiContextServer, SecondServerOnTheSamePortIsRefused) {
   }
 }
 
+// The blocking pool's queue is bounded: one thread and one waiting task, so a third blocking
+// request is refused at once with 503 and Retry-After, while inline routes still answer.
+TEST(Server, BlockingQueueBound) {
+  std::latch started(1);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<int> ran{0};
+  Router router;
+  router.add(
+      Verb::get, "/slow",
+      [&](const RequestContext&) {
+        if (ran.fetch_add(1) == 0) started.count_down();
+        released.wait();
+        return json_response(200, "slow");
+      },
+      Dispatch::kBlocking);
+  router.add(Verb::get, "/fast", [](const RequestContext&) { return json_response(200, "fast"); });
+  RunningServer server(std::move(router), {}, 1, /*blocking_threads=*/1, /*max_waiting=*/1);
+
+  RawClient running(server.port());
+  running.send(get("/slow"));
+  started.wait();
+  RawClient waiting(server.port());
+  waiting.send(get("/slow"));
+  // The second waits behind the first (admitted, not running yet).
+  for (int i = 0; i < 2000 && server.pool().load() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(server.pool().load(), 2);
+  RawClient refused_client(server.port());
+  const RawResponse refused = refused_client.exchange(get("/slow"));
+  EXPECT_EQ(refused.result_int(), 503);
+  EXPECT_EQ(error_code_of(refused), "overloaded");
+  EXPECT_EQ(refused[boost::beast::http::field::retry_after], "1");
+  EXPECT_EQ(refused_client.exchange(get("/fast")).body(), "fast");
+
+  release.set_value();
+  EXPECT_EQ(running.read().body(), "slow");
+  EXPECT_EQ(waiting.read().body(), "slow");
+  // Once the queue drains, blocking requests are admitted again.
+  EXPECT_EQ(refused_client.exchange(get("/slow")).body(), "slow");
+  EXPECT_EQ(ran.load(), 3);
+}
+
+TEST(BlockingPool, TicketsCountUntilReleased) {
+  BlockingPool pool(2, 1);
+  EXPECT_EQ(pool.capacity(), 3);
+  {
+    const BlockingPool::Ticket a(pool), b(pool), c(pool);
+    EXPECT_TRUE(a && b && c);
+    const BlockingPool::Ticket d(pool);
+    EXPECT_FALSE(d);
+    EXPECT_EQ(pool.load(), 3);
+  }
+  EXPECT_EQ(pool.load(), 0);
+  BlockingPool unbounded(1, -1);
+  EXPECT_EQ(unbounded.capacity(), 0);
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(BlockingPool::Ticket(unbounded));
+}
+
+// A handler may move the body out of the server's request (no second copy for a gateway); a
+// context without a movable request copies it.
+TEST(Dispatch, TakeBodyMovesTheServersBody) {
+  boost::asio::io_context io;
+  BlockingPool pool(1, -1);
+  Router router;
+  std::string taken;
+  router.add(Verb::post, "/take", [&](const RequestContext& c) {
+    taken = c.take_body();
+    return json_response(200, std::to_string(c.request.body().size()));
+  });
+  Request post{Verb::post, "/take", 11};
+  post.body() = std::string(1000, 'b');
+  std::optional<Response> answer;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        answer = co_await dispatch(router, pool, post, "rid");
+      },
+      boost::asio::detached);
+  io.run();
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->body, "0");
+  EXPECT_EQ(taken, std::string(1000, 'b'));
+  EXPECT_TRUE(post.body().empty());
+
+  Request copy{Verb::post, "/take", 11};
+  copy.body() = "kept";
+  const RequestContext context{copy, "/take", {}, {}, "rid"};
+  EXPECT_EQ(context.take_body(), "kept");
+  EXPECT_EQ(copy.body(), "kept");
+}
+
 // dispatch() answers like the server, without a socket.
 TEST(Dispatch, RoutesLikeTheServer) {
   boost::asio::io_context io;
-  boost::asio::thread_pool pool(1);
+  BlockingPool pool(1, -1);
   std::atomic<int> calls{0};
   const Router router = test_router(calls);
   std::vector<Response> answers;

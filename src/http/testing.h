@@ -8,7 +8,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -21,16 +20,20 @@
 #include <thread>
 #include <vector>
 
+#include "http/blocking_pool.h"
 #include "http/server.h"
 
 namespace dither::http::testing {
 
 // A Server on 127.0.0.1, an ephemeral port, `io_threads` threads running its io_context and a
-// blocking pool of two. The destructor stops the server and waits for the threads.
+// blocking pool of `blocking_threads` whose queue holds `max_waiting` (< 0: unbounded). The
+// destructor stops the server and waits for the threads.
 class RunningServer {
  public:
-  explicit RunningServer(Router router, ServerOptions options = {}, int io_threads = 1)
-      : server_(std::make_unique<Server>(ioc_, pool_, std::move(router), std::move(options))) {
+  explicit RunningServer(Router router, ServerOptions options = {}, int io_threads = 1,
+                         int blocking_threads = 2, int max_waiting = -1)
+      : pool_(blocking_threads, max_waiting),
+        server_(std::make_unique<Server>(ioc_, pool_, std::move(router), std::move(options))) {
     if (Status s = server_->listen(); !s) throw std::runtime_error(s.error().message);
     for (int i = 0; i < io_threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
   }
@@ -43,6 +46,7 @@ class RunningServer {
 
   uint16_t port() const { return server_->port(); }
   Server& server() { return *server_; }
+  BlockingPool& pool() { return pool_; }
   // Waits for the io threads to end: after stop(), they end once no work is left.
   void join() {
     for (std::thread& t : threads_) t.join();
@@ -51,7 +55,7 @@ class RunningServer {
 
  private:
   boost::asio::io_context ioc_;
-  boost::asio::thread_pool pool_{2};
+  BlockingPool pool_;
   std::unique_ptr<Server> server_;
   std::vector<std::thread> threads_;
 };

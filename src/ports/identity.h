@@ -62,7 +62,8 @@ class IdentityStore {
   // false when it was revoked already.
   virtual Result<bool> revoke_key(std::string_view id, int64_t at) = 0;
 
-  // kInvalidArgument when a session with this hash exists already.
+  // kInvalidArgument when a session with this hash exists already. Also forgets the sessions
+  // that expired before `session.created_at`: page loads cannot grow the table for ever.
   virtual Status insert_session(const SessionRecord& session) = 0;
   virtual Result<SessionRecord> get_session(std::string_view id_hash) = 0;  // kNotFound
   // kNotFound for an unknown hash; false when it was revoked already.

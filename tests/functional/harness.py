@@ -222,7 +222,7 @@ class Ditherd:
             # Other tests are not about rate limits (tests/functional/test_limits.py is): one
             # module's server may take more than a minute's budget.
             "RATE_LIMIT_UPLOADS": "100000", "RATE_LIMIT_DITHERS": "100000",
-            "RATE_LIMIT_READS": "1000000",
+            "RATE_LIMIT_READS": "1000000", "RATE_LIMIT_SESSIONS": "100000",
         })
         env.update(self.extra_env)
         env.update({k: str(v) for k, v in overrides.items()})

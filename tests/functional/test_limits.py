@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import time
 
+import requests
+
 import harness
 import imagegen
 
@@ -92,6 +94,21 @@ def test_file_reads_are_limited_per_address(start_server):
     for _ in range(6):
         assert s.anonymous().get(url).status_code == 200
     assert_rate_limited(s.anonymous().get(url), "a flood of one file")
+
+
+def test_new_browser_sessions_per_address_are_limited(start_server):
+    s = start_server(RATE_LIMIT_SESSIONS="2", RATE_LIMIT_ADDRESS_FACTOR="1")
+    browsers = [requests.Session() for _ in range(3)]
+    for b in browsers[:2]:
+        r = b.get(s.base_url + "/", timeout=10)
+        assert r.status_code == 200 and "dither_session" in r.cookies, r.headers
+    # A third cookie-less page load from the address makes no session.
+    assert_rate_limited(browsers[2].get(s.base_url + "/", timeout=10), "a third new session")
+    assert "dither_session" not in browsers[2].cookies
+    # Those that have one keep loading the page and using the API.
+    for b in browsers[:2]:
+        assert b.get(s.base_url + "/", timeout=10).status_code == 200
+        assert b.get(s.base_url + "/api/me", timeout=10).status_code == 200
 
 
 def test_a_preview_is_made_once_kept_beside_the_file_and_deleted_with_it(server):

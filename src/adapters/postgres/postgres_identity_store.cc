@@ -129,6 +129,8 @@ class PostgresIdentityStore final : public IdentityStore {
 
   Status insert_session(const SessionRecord& session) override {
     return db_->write([&](Tx& tx) {
+      // The table holds live sessions only (an index on expires_at keeps this cheap).
+      tx.exec(forget_expired_, session.created_at);
       if (tx.exec(insert_session_, session.id_hash, session.owner, session.created_at,
                   session.expires_at, session.revoked_at)
               .affected_rows() == 0) {

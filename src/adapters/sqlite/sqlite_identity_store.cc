@@ -144,6 +144,8 @@ Result<bool> SqliteIdentityStore::revoke_key(std::string_view id, int64_t at) {
 
 Status SqliteIdentityStore::insert_session(const SessionRecord& session) {
   return db_->write([&](Connection& c) {
+    // The table holds live sessions only (an index on expires_at keeps this cheap).
+    c.prepare(kForgetExpired).bind(1, session.created_at).run();
     c.prepare(kInsertSession)
         .bind_all(session.id_hash, session.owner, session.created_at, session.expires_at,
                   session.revoked_at)

@@ -241,7 +241,8 @@ TEST_P(IdentityStoreContract, RevokeSessionsForgetsExpiredOnes) {
   expired_revoked.expires_at = now - 1'000;
   expired_revoked.revoked_at = now - 50'000;
   const SessionRecord valid = session(3, "session:bbbbbbbbbbbbbbbb");
-  for (const SessionRecord& s : {expired, expired_revoked, valid}) {
+  // (The new one first: inserting a session forgets the ones expired before it was made.)
+  for (const SessionRecord& s : {valid, expired, expired_revoked}) {
     expect_ok(store_->insert_session(s));
   }
   // Until then an expired session is still there (the gateway checks expires_at itself).
@@ -254,6 +255,23 @@ TEST_P(IdentityStoreContract, RevokeSessionsForgetsExpiredOnes) {
   expect_same_session(value_of(store_->get_session(valid.id_hash)), valid);
   // Forgotten, the hash may be inserted again.
   expect_ok(store_->insert_session(session(1, "session:aaaaaaaaaaaaaaaa")));
+}
+
+// Page loads make sessions; the table keeps live ones only, so it cannot grow for ever.
+TEST_P(IdentityStoreContract, InsertingASessionForgetsExpiredOnes) {
+  const int64_t now = now_millis();
+  SessionRecord old = session(1, "session:aaaaaaaaaaaaaaaa");
+  old.created_at = now - 100'000;
+  old.expires_at = now - 1'000;
+  SessionRecord later = session(2, "session:bbbbbbbbbbbbbbbb");
+  later.created_at = now - 100'000;
+  later.expires_at = now + 1'000;
+  expect_ok(store_->insert_session(old));
+  expect_ok(store_->insert_session(later));
+  expect_same_session(value_of(store_->get_session(old.id_hash)), old);
+  expect_ok(store_->insert_session(session(3)));  // made now: `old` expired before
+  expect_error(store_->get_session(old.id_hash), ErrorKind::kNotFound);
+  expect_same_session(value_of(store_->get_session(later.id_hash)), later);
 }
 
 TEST_P(IdentityStoreContract, KeysAndSessionsAreApart) {
