@@ -169,8 +169,7 @@ void App::start() {
   const unsigned io_threads = config_.io_threads > 0
                                   ? static_cast<unsigned>(config_.io_threads)
                                   : std::max(1u, std::thread::hardware_concurrency() / 2);
-  parts_ = std::make_unique<Parts>(io_threads, config_.blocking_threads,
-                                   config_.blocking_queue);
+  parts_ = std::make_unique<Parts>(io_threads, config_.blocking_threads, config_.blocking_queue);
   Parts& p = *parts_;
   must(load_secrets(config_), "secrets");
   // Links to stored files the gateway serves are signed (docs/SECURITY.md).

@@ -178,10 +178,9 @@ Response without_detail(Response response, const std::string& request_id) {
   return response;
 }
 
-asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking,
-                                   Request& request, const std::string& request_id,
-                                   std::atomic<int>* in_flight_count, int max_in_flight,
-                                   std::string_view remote_address) {
+asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking, Request& request,
+                                   const std::string& request_id, std::atomic<int>* in_flight_count,
+                                   int max_in_flight, std::string_view remote_address) {
   const std::string_view target = to_std(request.target());
   const size_t question = target.find('?');
   const std::string_view path = target.substr(0, question);
@@ -207,10 +206,8 @@ asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking,
   if (!in_flight.admitted()) {
     co_return overloaded("too many requests in flight; retry later");
   }
-  const RequestContext context{request,    path,
-                               std::move(match.params),
-                               std::move(*query),
-                               request_id, std::string(remote_address),
+  const RequestContext context{request,           path,       std::move(match.params),
+                               std::move(*query), request_id, std::string(remote_address),
                                &request};
   std::string failure;
   try {
@@ -621,8 +618,7 @@ std::string Connection::request_id_for(const Request& request) const {
   return core_->new_request_id();
 }
 
-asio::awaitable<Response> Connection::handle(Request& request,
-                                             const std::string& request_id) {
+asio::awaitable<Response> Connection::handle(Request& request, const std::string& request_id) {
   const ServerOptions& options = core_->options;
   if (!options.required_header.empty()) {
     const std::string_view target = to_std(request.target());

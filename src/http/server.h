@@ -13,10 +13,10 @@
 // Requests over `body_limit` are refused with 413 as soon as the Content-Length says so, or as
 // soon as a chunked body passes the limit: never more than the limit is buffered. Past
 // `max_in_flight` concurrent requests, or when the blocking pool's queue is full
-// (http/blocking_pool.h), the server answers 503 `overloaded` with Retry-After at once. Unknown paths
-// are 404, known paths with another method 405, malformed requests 400: all with the JSON error
-// body of errors.h. Handlers marked Dispatch::kBlocking run on the blocking pool so that slow work
-// (SQLite, files, decoding) never stalls the I/O threads.
+// (http/blocking_pool.h), the server answers 503 `overloaded` with Retry-After at once. Unknown
+// paths are 404, known paths with another method 405, malformed requests 400: all with the JSON
+// error body of errors.h. Handlers marked Dispatch::kBlocking run on the blocking pool so that slow
+// work (SQLite, files, decoding) never stalls the I/O threads.
 //
 // Thread-safe: run the io_context on any number of threads.
 #pragma once
@@ -88,8 +88,8 @@ class Server {
   // One acceptor per context on the same port (SO_REUSEPORT); a connection is served on the
   // context that accepted it. Run each context on its own thread and nothing crosses threads
   // but blocking handlers (the nginx model: no shared queue, no wake-ups between threads).
-  Server(std::vector<boost::asio::io_context*> contexts, BlockingPool& blocking,
-         Router router, ServerOptions options);
+  Server(std::vector<boost::asio::io_context*> contexts, BlockingPool& blocking, Router router,
+         ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
