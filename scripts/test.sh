@@ -29,6 +29,8 @@ scripts/distributed.sh build/release/src/app
 echo "== End-to-end test of the web page: ditherd and headless Chromium"
 scripts/e2e.sh build/release/src/app/ditherd
 
+scripts/schemathesis.sh build/release/src/app/ditherd  # API tester, ~2.5 min (docs/API-TESTING.md)
+
 if ((quick == 0)); then
   scripts/fuzz.sh --smoke  # libFuzzer targets built with clang, 20 s each (docs/FUZZING.md)
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"

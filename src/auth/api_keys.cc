@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "common/crypto.h"
+#include "common/utf8.h"
 #include "ports/records.h"
 
 namespace dither {
@@ -40,11 +41,15 @@ Result<NewApiKey> make_api_key(std::string_view owner, std::string_view name, bo
     return make_error(ErrorKind::kInvalidArgument,
                       "an owner is 1-64 characters of A-Z a-z 0-9 . _ : @ -");
   }
-  if (name.size() > 100 || std::any_of(name.begin(), name.end(), [](char c) {
-        return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-      })) {
+  // Characters as the OpenAPI document counts them (maxLength): code points, not bytes.
+  const auto characters = std::count_if(name.begin(), name.end(), [](char c) {
+    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+  });
+  if (characters < 1 || characters > 100 || to_valid_utf8(name) != name ||
+      std::any_of(name.begin(), name.end(),
+                  [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
     return make_error(ErrorKind::kInvalidArgument,
-                      "a key's name is at most 100 bytes without control characters");
+                      "a key's name is 1 to 100 characters of UTF-8 without control characters");
   }
   NewApiKey out;
   ApiKeyRecord& r = out.record;

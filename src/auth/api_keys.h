@@ -22,8 +22,8 @@ struct NewApiKey {
 };
 
 // A new key of `owner` ("" = an owner of its own, "key:<id>"). kInvalidArgument for an owner
-// that is not 1-64 characters of [A-Za-z0-9._:@-] or a name over 100 bytes or with control
-// characters.
+// that is not 1-64 characters of [A-Za-z0-9._:@-], or a name that is not 1-100 characters
+// (code points) of UTF-8 without control characters (C0, DEL).
 Result<NewApiKey> make_api_key(std::string_view owner, std::string_view name, bool admin,
                                std::string_view pepper);
 // The id of a well-formed key ("dk_" + id + "_" + 43 base64url characters), or nullopt.

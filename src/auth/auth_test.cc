@@ -74,12 +74,24 @@ TEST(ApiKeys, MadeParsedAndHashed) {
 }
 
 TEST(ApiKeys, OwnersAndNamesAreChecked) {
-  EXPECT_TRUE(make_api_key("alice", "", true, "p"));
-  EXPECT_EQ(make_api_key("alice", "", true, "p")->record.owner, "alice");
-  EXPECT_FALSE(make_api_key("al ice", "", false, "p"));
-  EXPECT_FALSE(make_api_key(std::string(65, 'a'), "", false, "p"));
+  EXPECT_TRUE(make_api_key("alice", "n", true, "p"));
+  EXPECT_EQ(make_api_key("alice", "n", true, "p")->record.owner, "alice");
+  EXPECT_FALSE(make_api_key("al ice", "n", false, "p"));
+  EXPECT_FALSE(make_api_key(std::string(65, 'a'), "n", false, "p"));
   EXPECT_FALSE(make_api_key("alice", "bad\nname", false, "p"));
+  EXPECT_FALSE(make_api_key("alice", "del\x7f", false, "p"));
   EXPECT_FALSE(make_api_key("alice", std::string(101, 'n'), false, "p"));
+  EXPECT_TRUE(make_api_key("alice", std::string(100, 'n'), false, "p"));
+  // A name is 1 to 100 characters as OpenAPI's maxLength counts them (code points, not bytes),
+  // and valid UTF-8 (Schemathesis found 100 bytes refused where the document allowed them).
+  EXPECT_FALSE(make_api_key("alice", "", false, "p"));
+  std::string e_acute;
+  for (int i = 0; i < 100; ++i) e_acute += "\xC3\xA9";  // 100 x U+00E9, 200 bytes
+  EXPECT_TRUE(make_api_key("alice", e_acute, false, "p"));
+  EXPECT_FALSE(make_api_key("alice", e_acute + "\xC3\xA9", false, "p"));
+  EXPECT_TRUE(make_api_key("alice", "\xF0\x9F\x94\x91 key", false, "p"));  // U+1F511
+  EXPECT_FALSE(make_api_key("alice", "bad \xC3", false, "p"));
+  EXPECT_FALSE(make_api_key("alice", "bad \xFF", false, "p"));
 }
 
 TEST(LinkSigner, SignsOnlyItsOwnFiles) {

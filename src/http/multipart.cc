@@ -50,8 +50,11 @@ struct Parameter {
 };
 
 // Parses `; name=value; name="quoted \"value\""` after a header's first item. Lenient about
-// spaces, strict about structure (a quoted string must be closed).
-bool parse_parameters(std::string_view s, std::vector<Parameter>& out) {
+// spaces, strict about structure (a quoted string must be closed). With `quoted_pairs` a
+// backslash escapes the next character (RFC 9110, for Content-Type); without, it is itself: the
+// form encoding browsers use (WHATWG) writes `"` as %22 and never escapes with a backslash, so
+// a file named `C:\x\` must arrive as it was sent (Content-Disposition of form parts).
+bool parse_parameters(std::string_view s, std::vector<Parameter>& out, bool quoted_pairs) {
   size_t i = 0;
   const auto skip_spaces = [&] {
     while (i < s.size() && is_space(s[i])) ++i;
@@ -79,7 +82,7 @@ bool parse_parameters(std::string_view s, std::vector<Parameter>& out) {
           closed = true;
           break;
         }
-        if (c == '\\' && i < s.size()) {
+        if (quoted_pairs && c == '\\' && i < s.size()) {
           p.value.push_back(s[i++]);
         } else {
           p.value.push_back(c);
@@ -123,7 +126,7 @@ Status parse_part_headers(std::string_view block, FormPart& part) {
       }
       std::vector<Parameter> params;
       if (semicolon == std::string_view::npos ||
-          !parse_parameters(value.substr(semicolon), params)) {
+          !parse_parameters(value.substr(semicolon), params, false)) {
         return invalid("malformed Content-Disposition");
       }
       const std::string* field = find_parameter(params, "name");
@@ -149,7 +152,7 @@ Result<std::string> multipart_boundary(std::string_view content_type) {
   }
   std::vector<Parameter> params;
   if (semicolon == std::string_view::npos) return invalid("no boundary");
-  if (!parse_parameters(content_type.substr(semicolon), params)) {
+  if (!parse_parameters(content_type.substr(semicolon), params, true)) {
     return invalid("malformed content type parameters");
   }
   const std::string* boundary = find_parameter(params, "boundary");

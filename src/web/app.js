@@ -840,7 +840,7 @@
     const body = {algorithm};
     if (algorithm === 'bayer') body.bayer_size = Number($('bayer_size').value);
     if (algorithm === 'halftone') body.halftone = $('halftone').value;
-    if (algorithm === 'random') body.seed = integerField('seed', -2147483648, 2147483647, 'The seed');
+    if (algorithm === 'random') body.seed = integerField('seed', 0, 9007199254740992, 'The seed');
     const kind = $('palette-kind').value;
     let channels = 2;
     if (kind === 'levels' || kind === 'grey' || kind === 'adaptive') {

@@ -286,7 +286,7 @@ def test_on_demand_dither_with_json_body(module_server):
     rec = s.upload_ok(imagegen.photo_png(256, 192, seed=10))
     s.wait_for(rec["uuid"])
     body = {"algorithm": "atkinson", "palette": "bw", "serpentine": True, "strength": 0.8,
-            "width": 64, "linear_light": "false"}
+            "width": 64, "linear_light": False}
     d = s.request_dither_ok(rec["uuid"], 2, json_body=body)
     assert d["algorithm"] == "atkinson" and d["palette"] == "bw", d
     assert option(d, "serpentine") == "true"

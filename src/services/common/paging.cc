@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
 
@@ -30,8 +31,19 @@ Result<PageRequest> read_page_request(const http::RequestContext& c) {
     if (!v) return v.error();
     page.limit = static_cast<int>(*v);
   }
+  // A cursor is a next_cursor handed out before: a positive integer in its plain spelling (no sign,
+  // no leading zero), at most 18 digits, as the OpenAPI document's pattern says. Empty is the first
+  // page, as when absent (a form's empty field; a loop's first request with no cursor yet).
   if (auto cursor = c.query_value("cursor"); cursor && !cursor->empty()) {
-    Result<int64_t> v = parse_integer(*cursor, 1, INT64_MAX, "cursor");
+    const std::string_view text = *cursor;
+    if (text.size() > 18 || text.front() == '0' ||
+        !std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; })) {
+      return make_error(ErrorKind::kInvalidArgument,
+                        "cursor must be the next_cursor of an earlier page (1 to 18 digits, no "
+                        "leading zero), not '" +
+                            std::string(text.substr(0, 40)) + "'");
+    }
+    Result<int64_t> v = parse_integer(text, 1, INT64_MAX, "cursor");
     if (!v) return v.error();
     page.before = *v;
   }

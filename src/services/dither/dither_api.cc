@@ -1,9 +1,12 @@
 #include "services/dither/dither_api.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
 
 #include "http/errors.h"
 #include "messaging/events.h"
+#include "pipeline/process_options.h"
 #include "services/common/outbox_api.h"
 #include "services/common/paging.h"
 
@@ -36,22 +39,47 @@ json::object dither_object(const DitherRecord& d, const LinkPolicy& links) {
   return o;
 }
 
-Result<std::string> json_scalar_text(std::string_view name, const json::value& v) {
-  switch (v.kind()) {
-    case json::kind::string:
-      return std::string(v.as_string());
-    case json::kind::bool_:
-      return std::string(v.as_bool() ? "true" : "false");
-    case json::kind::int64:
-      return std::to_string(v.as_int64());
-    case json::kind::uint64:
-      return std::to_string(v.as_uint64());
-    case json::kind::double_:
-      return json::serialize(v);
-    default:
-      return make_error(ErrorKind::kInvalidArgument,
-                        "option '" + std::string(name) + "' must be a string, number or boolean");
+// A JSON body's option value as the text set_option() reads. JSON has types, so a value must have
+// its option's type (docs/API.md): a boolean option takes true or false, a whole-number option an
+// integer (64, or 64.0: a number without a fraction), a number option any number, a text option a
+// string. The text spellings ("on", "1", "64") are the query string's, where every value is text.
+Result<std::string> json_option_text(std::string_view name, const json::value& v) {
+  const auto& table = option_table();
+  const auto info =
+      std::find_if(table.begin(), table.end(), [&](const OptionInfo& o) { return o.name == name; });
+  if (info == table.end()) {
+    return make_error(ErrorKind::kInvalidArgument, "unknown option '" + std::string(name) + "'");
   }
+  const auto wrong = [&](std::string_view expected) {
+    std::string got = json::serialize(v);
+    if (got.size() > 40) got = got.substr(0, 40) + "...";
+    return make_error(ErrorKind::kInvalidArgument, "option '" + std::string(name) + "': expected " +
+                                                       std::string(expected) +
+                                                       " in a JSON body, got " + got);
+  };
+  switch (info->type) {
+    case OptionType::kBoolean:
+      if (!v.is_bool()) return wrong("true or false");
+      return std::string(v.as_bool() ? "true" : "false");
+    case OptionType::kInteger:
+      if (v.is_int64()) return std::to_string(v.as_int64());
+      if (v.is_uint64()) return std::to_string(v.as_uint64());
+      if (v.is_double()) {
+        // 2^63: every whole double below it converts exactly; set_option checks the range.
+        const double d = v.as_double();
+        if (std::trunc(d) == d && std::fabs(d) < 9223372036854775808.0) {
+          return std::to_string(static_cast<long long>(d));
+        }
+      }
+      return wrong("a whole number");
+    case OptionType::kNumber:
+      if (!v.is_number()) return wrong("a number");
+      return json::serialize(v);
+    case OptionType::kString:
+      if (!v.is_string()) return wrong("a string");
+      return std::string(v.as_string());
+  }
+  return wrong("a value");
 }
 
 }  // namespace
@@ -77,7 +105,7 @@ Result<OptionPairs> request_options(const RequestContext& c) {
     return make_error(ErrorKind::kInvalidArgument, "the body must be a JSON object of options");
   }
   for (const auto& [name, value] : v.as_object()) {
-    Result<std::string> text = json_scalar_text(name, value);
+    Result<std::string> text = json_option_text(name, value);
     if (!text) return text.error();
     pairs.emplace_back(std::string(name), std::move(*text));
   }

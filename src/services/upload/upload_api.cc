@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <charconv>
 
+#include "adapters/smtp/rfc5322.h"
 #include "http/errors.h"
 #include "http/multipart.h"
 #include "messaging/events.h"
@@ -57,6 +58,18 @@ struct UploadInput {
 Result<UploadInput> read_upload(const RequestContext& c) {
   const std::string_view content_type = c.header("Content-Type");
   UploadInput in;
+  // The address comes from ?email= with either kind of body, or from a multipart `email` field,
+  // which wins; empty is the same as none (an HTML form's empty field). Every address given must
+  // be valid, also one that the other replaces: nothing the client sent is silently dropped.
+  const auto take_email = [&in](std::string_view address) -> Status {
+    if (address.empty()) return {};
+    if (!mail_format::is_valid_address(address)) {
+      return make_error(ErrorKind::kInvalidArgument, "email is not a valid address");
+    }
+    in.email = std::string(address);
+    return {};
+  };
+  if (Status s = take_email(c.query_value("email").value_or("")); !s) return s.error();
   if (content_type.starts_with("multipart/")) {
     Result<std::vector<http::FormPart>> parts =
         http::parse_multipart(content_type, c.request.body());
@@ -64,7 +77,7 @@ Result<UploadInput> read_upload(const RequestContext& c) {
     const http::FormPart* file = nullptr;
     for (const http::FormPart& p : *parts) {
       if (p.name == "email" && p.filename.empty()) {
-        in.email = std::string(p.data);
+        if (Status s = take_email(p.data); !s) return s.error();
       } else if (file == nullptr || (file->filename.empty() && !p.filename.empty())) {
         file = &p;
       }
@@ -78,7 +91,6 @@ Result<UploadInput> read_upload(const RequestContext& c) {
     // A raw body: whatever its declared type, the bytes are sniffed.
     in.bytes = c.request.body();
     in.filename = c.query_value("filename").value_or(c.header("X-Filename"));
-    in.email = c.query_value("email").value_or("");
   }
   return in;
 }
@@ -113,7 +125,11 @@ http::Router upload_routes(UploadService& service, LinkPolicy links) {
         if (!r && !refusal.code.empty()) return refusal_response(refusal);
         if (!r) return http::error_response(r.error());
         Response response = http::json_response(201, image_json(*r, true, links));
-        response.headers.emplace_back("Location", "/images/" + r->uuid.value);
+        // A relative reference (RFC 9110 10.2.2), resolved against the request's URL: the
+        // service's own /images gives /images/<uuid>, the gateway's /api/images gives
+        // /api/images/<uuid>. An absolute path would name the service's route, which the gateway
+        // (where every client is) does not serve.
+        response.headers.emplace_back("Location", "images/" + r->uuid.value);
         return response;
       },
       http::Dispatch::kBlocking);
