@@ -373,6 +373,15 @@ http::Router Gateway::routes() {
       return h(c);
     };
   };
+  // For blocking routes: the same checks, made on the I/O thread before the request takes a
+  // place in the blocking pool (http::Precheck), then `more` (a link check...).
+  const auto precheck = [admitted](http::Precheck more = {}) -> http::Precheck {
+    return [admitted, more = std::move(more)](const RequestContext& c) -> std::optional<Response> {
+      if (std::optional<Response> refusal = admitted(c, Budget::kRead)) return refusal;
+      if (more) return more(c);
+      return std::nullopt;
+    };
+  };
   // /api/ routes also need a caller, within the owner's rate.
   const auto api = [&router, access, limits, on_host](http::Verb verb, std::string pattern,
                                                       ApiHandler handler) {
@@ -552,19 +561,22 @@ http::Router Gateway::routes() {
                  return r;
                }));
   } else {
-    router.add(http::Verb::get, "/files/{key...}",
-               on_host_sync([read_file, file_headers, file_error,
-                             links](const RequestContext& c) -> Response {
-                 int64_t max_age = 0;
-                 if (auto refusal = check_link(links, c, c.param("key"), &max_age)) return *refusal;
-                 Result<std::vector<uint8_t>> bytes = read_file(c.param("key"));
-                 if (!bytes) return file_error(bytes.error());
-                 Response r;
-                 r.body.assign(bytes->begin(), bytes->end());
-                 file_headers(r, c.param("key"), max_age);
-                 return r;
-               }),
-               http::Dispatch::kBlocking);
+    router.add(
+        http::Verb::get, "/files/{key...}",
+        [read_file, file_headers, file_error, links](const RequestContext& c) -> Response {
+          int64_t max_age = 0;
+          if (auto refusal = check_link(links, c, c.param("key"), &max_age)) return *refusal;
+          Result<std::vector<uint8_t>> bytes = read_file(c.param("key"));
+          if (!bytes) return file_error(bytes.error());
+          Response r;
+          r.body.assign(bytes->begin(), bytes->end());
+          file_headers(r, c.param("key"), max_age);
+          return r;
+        },
+        http::Dispatch::kBlocking, precheck([links](const RequestContext& c) {
+          int64_t max_age = 0;
+          return check_link(links, c, c.param("key"), &max_age);
+        }));
   }
 
   // Previews: made once, at the first request, and stored beside the file under
@@ -572,38 +584,37 @@ http::Router Gateway::routes() {
   // there without decoding. The file's own signature opens its preview.
   BlobStore* thumbs = options_.thumbnail_store;
   auto making = std::make_shared<std::array<std::mutex, 64>>();
+  // A stored preview, when there is one (on disk: only while its file exists).
+  const auto stored = [root, store, file_headers](std::string_view key, const ObjectKey& thumb,
+                                                  int64_t max_age) -> std::optional<Response> {
+    Response r;
+    if (!root.empty()) {
+      std::error_code ec;
+      if (!std::filesystem::is_regular_file(root / std::string(key), ec) ||
+          !std::filesystem::is_regular_file(root / thumb.value, ec)) {
+        return std::nullopt;
+      }
+      r.file_path = (root / thumb.value).string();
+    } else {
+      Result<std::vector<uint8_t>> bytes = store->get(thumb);
+      if (!bytes) return std::nullopt;
+      r.body.assign(bytes->begin(), bytes->end());
+    }
+    file_headers(r, "thumbnail.webp", max_age);
+    return r;
+  };
   router.add(
       http::Verb::get, "/thumbnails/{key...}",
-      on_host_sync([read_file, file_headers, file_error, links, servable, not_found, root, store,
-                    thumbs, making,
-                    limits = options_.thumbnail_limits](const RequestContext& c) -> Response {
+      [read_file, file_headers, file_error, links, root, thumbs, making, stored,
+       limits = options_.thumbnail_limits](const RequestContext& c) -> Response {
         const std::string_view key = c.param("key");
         int64_t max_age = 0;
         if (auto refusal = check_link(links, c, key, &max_age)) return *refusal;
-        if (!servable(key)) return not_found();
         const ObjectKey thumb = thumbnail_key_of(ObjectKey{std::string(key)});
-        // A stored preview, when there is one (on disk: only while its file exists).
-        const auto stored = [&]() -> std::optional<Response> {
-          Response r;
-          if (!root.empty()) {
-            std::error_code ec;
-            if (!std::filesystem::is_regular_file(root / std::string(key), ec) ||
-                !std::filesystem::is_regular_file(root / thumb.value, ec)) {
-              return std::nullopt;
-            }
-            r.file_path = (root / thumb.value).string();
-          } else {
-            Result<std::vector<uint8_t>> bytes = store->get(thumb);
-            if (!bytes) return std::nullopt;
-            r.body.assign(bytes->begin(), bytes->end());
-          }
-          file_headers(r, "thumbnail.webp", max_age);
-          return r;
-        };
-        if (std::optional<Response> r = stored()) return std::move(*r);
+        if (std::optional<Response> r = stored(key, thumb, max_age)) return std::move(*r);
         // One maker per key at a time: a flood of requests for a new preview decodes it once.
         std::lock_guard lock((*making)[std::hash<std::string_view>{}(key) % making->size()]);
-        if (std::optional<Response> r = stored()) return std::move(*r);
+        if (std::optional<Response> r = stored(key, thumb, max_age)) return std::move(*r);
         Result<std::vector<uint8_t>> bytes = read_file(key);
         if (!bytes) return file_error(bytes.error());
         Result<std::vector<uint8_t>> small = imaging::thumbnail(*bytes, kThumbnailBox, limits);
@@ -624,8 +635,20 @@ http::Router Gateway::routes() {
         r.body.assign(small->begin(), small->end());
         file_headers(r, "thumbnail.webp", max_age);
         return r;
-      }),
-      http::Dispatch::kBlocking);
+      },
+      http::Dispatch::kBlocking,
+      // Refusals, and a preview already on the disk (streamed like /files/), are answered on the
+      // I/O thread: a flood of preview GETs takes no place in the blocking pool (only making a
+      // preview, or reading one from S3, does).
+      precheck([links, servable, not_found, root,
+                stored](const RequestContext& c) -> std::optional<Response> {
+        const std::string_view key = c.param("key");
+        int64_t max_age = 0;
+        if (auto refusal = check_link(links, c, key, &max_age)) return refusal;
+        if (!servable(key)) return not_found();
+        if (root.empty()) return std::nullopt;
+        return stored(key, thumbnail_key_of(ObjectKey{std::string(key)}), max_age);
+      }));
   return router;
 }
 

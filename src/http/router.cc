@@ -149,8 +149,8 @@ std::string_view RequestContext::header(std::string_view name) const {
 
 // The pattern is taken by value in the public signature; only its segments are kept.
 void Router::add(Verb verb, std::string pattern,  // NOLINT(performance-unnecessary-value-param)
-                 SyncHandler handler, Dispatch dispatch) {
-  Route route{verb, {}, false, std::move(handler), dispatch};
+                 SyncHandler handler, Dispatch dispatch, Precheck precheck) {
+  Route route{verb, {}, false, std::move(handler), dispatch, std::move(precheck)};
   route.segments = parse_pattern(pattern, route.rest);
   routes_.push_back(std::move(route));
 }
@@ -177,6 +177,7 @@ Router::Match Router::match(Verb verb, std::string_view path) const {
     if (!matches(route.segments, route.rest, segments, &result.params)) continue;
     result.handler = &route.handler;
     result.dispatch = route.dispatch;
+    if (route.precheck) result.precheck = &route.precheck;
     result.path_known = true;
     return result;
   }

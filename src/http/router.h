@@ -65,15 +65,21 @@ using AsyncHandler = std::function<boost::asio::awaitable<Response>(const Reques
 
 enum class Dispatch { kInline, kBlocking };
 
+// Runs on the I/O thread before a blocking handler is queued. An answer here (a refusal, or one
+// that needs no blocking work) is sent at once and takes no place in the blocking pool: a flood
+// that is refused (rate limits, bad links) never fills the pool's queue.
+using Precheck = std::function<std::optional<Response>(const RequestContext&)>;
+
 class Router {
  public:
   void add(Verb verb, std::string pattern, SyncHandler handler,
-           Dispatch dispatch = Dispatch::kInline);
+           Dispatch dispatch = Dispatch::kInline, Precheck precheck = {});
   void add_async(Verb verb, std::string pattern, AsyncHandler handler);
 
   struct Match {
     const std::variant<SyncHandler, AsyncHandler>* handler = nullptr;
     Dispatch dispatch = Dispatch::kInline;
+    const Precheck* precheck = nullptr;  // set when the route has one
     std::vector<std::pair<std::string, std::string>> params;
     bool path_known = false;  // some route matches the path with another verb (405)
     std::string allow;        // with path_known: the verbs the path answers ("GET, HEAD, POST")
@@ -88,6 +94,7 @@ class Router {
     bool rest = false;  // last segment is {name...}
     std::variant<SyncHandler, AsyncHandler> handler;
     Dispatch dispatch;
+    Precheck precheck{};
   };
   std::vector<Route> routes_;
 };

@@ -125,6 +125,9 @@ asio::awaitable<Response> invoke(const Router::Match& match, const RequestContex
     co_return co_await (*async)(context);
   }
   const SyncHandler& sync = std::get<SyncHandler>(*match.handler);
+  if (match.precheck != nullptr) {
+    if (std::optional<Response> answer = (*match.precheck)(context)) co_return std::move(*answer);
+  }
   if (match.dispatch == Dispatch::kInline) co_return sync(context);
   const BlockingPool::Ticket ticket(blocking);
   if (!ticket) co_return overloaded("the server is busy; retry later");

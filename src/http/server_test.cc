@@ -840,6 +840,41 @@ TEST(Server, BlockingQueueBound) {
   EXPECT_EQ(ran.load(), 3);
 }
 
+// A blocking route's precheck runs on the I/O thread: its answers (refusals, or answers that need
+// no blocking work) are sent while the blocking pool is full.
+TEST(Server, PrecheckAnswersWithoutThePool) {
+  std::latch started(1);
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  Router router;
+  router.add(
+      Verb::get, "/work/{what}",
+      [&](const RequestContext& c) {
+        if (c.param("what") == "hold") {
+          started.count_down();
+          released.wait();
+        }
+        return json_response(200, "worked");
+      },
+      Dispatch::kBlocking,
+      [](const RequestContext& c) -> std::optional<Response> {
+        if (c.param("what") == "refuse") return error_response(429, "rate_limited", "no");
+        if (c.param("what") == "cached") return json_response(200, "cached");
+        return std::nullopt;
+      });
+  RunningServer server(std::move(router), {}, 1, /*blocking_threads=*/1, /*max_waiting=*/0);
+  RawClient holder(server.port());
+  holder.send(get("/work/hold"));
+  started.wait();
+  RawClient client(server.port());
+  EXPECT_EQ(client.exchange(get("/work/refuse")).result_int(), 429);
+  EXPECT_EQ(client.exchange(get("/work/cached")).body(), "cached");
+  EXPECT_EQ(error_code_of(client.exchange(get("/work/other"))), "overloaded");
+  release.set_value();
+  EXPECT_EQ(holder.read().body(), "worked");
+  EXPECT_EQ(client.exchange(get("/work/other")).body(), "worked");
+}
+
 TEST(BlockingPool, TicketsCountUntilReleased) {
   BlockingPool pool(2, 1);
   EXPECT_EQ(pool.capacity(), 3);
