@@ -31,6 +31,9 @@ scripts/e2e.sh build/release/src/app/ditherd
 
 scripts/schemathesis.sh build/release/src/app/ditherd  # API tester, ~2.5 min (docs/API-TESTING.md)
 
+echo "== Abuse soak (smoke): well-behaved clients beside an abuser (docs/BENCHMARKS.md)"
+scripts/soak.sh --smoke build/release/src/app/ditherd
+
 if ((quick == 0)); then
   scripts/fuzz.sh --smoke  # libFuzzer targets built with clang, 20 s each (docs/FUZZING.md)
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"

@@ -276,7 +276,7 @@ void App::start_services() {
         *p.dithers, *p.bus, "dither", std::chrono::milliseconds{500}, config_.outbox_max_attempts);
     p.workers = std::make_unique<DitherWorkers>(*p.dither, *p.dithers, config_.dither_workers,
                                                 std::chrono::seconds{config_.lease_seconds},
-                                                config_.dither_max_attempts);
+                                                config_.dither_max_attempts, config_.dither_nice);
   }
 
   if (roles.notify) {
@@ -462,6 +462,8 @@ void App::start_gateway() {
   rates.dithers_per_minute = config_.security.rate_dithers;
   rates.reads_per_minute = config_.security.rate_reads;
   rates.sessions_per_minute = config_.security.rate_sessions;
+  rates.burst_seconds = config_.security.rate_burst_seconds;
+  rates.tarpit = std::chrono::milliseconds{config_.security.rate_tarpit_ms};
   rates.address_factor = config_.security.rate_address_factor;
   rates.trusted_proxies = config_.security.trusted_proxies;
   p.limits = std::make_unique<RateLimits>(std::move(rates));

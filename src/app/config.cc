@@ -177,6 +177,13 @@ Status load_security(const GetEnv& getenv, Config& c) {
         {"RATE_LIMIT_SESSIONS", &s.rate_sessions}}) {
     if (Status st = read_integer(getenv, name, *out, 0, 1'000'000); !st) return st;
   }
+  if (Status st = read_integer(getenv, "RATE_LIMIT_BURST_SECONDS", s.rate_burst_seconds, 1, 3600);
+      !st) {
+    return st;
+  }
+  if (Status st = read_integer(getenv, "RATE_LIMIT_TARPIT_MS", s.rate_tarpit_ms, 0, 10000); !st) {
+    return st;
+  }
   if (Status st = read_integer(getenv, "RATE_LIMIT_ADDRESS_FACTOR", s.rate_address_factor, 1, 1000);
       !st) {
     return st;
@@ -250,6 +257,7 @@ Result<Config> load_config(const GetEnv& getenv) {
   if (Status s = read_integer(getenv, "DITHER_LEASE_SECONDS", c.lease_seconds, 1, 86400); !s) {
     return s.error();
   }
+  if (Status s = read_integer(getenv, "DITHER_NICE", c.dither_nice, 0, 19); !s) return s.error();
   if (Status s = read_integer(getenv, "DITHER_MAX_ATTEMPTS", c.dither_max_attempts, 1, 1000); !s) {
     return s.error();
   }
@@ -387,6 +395,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"DITHER_WORKERS", std::to_string(c.dither_workers)},
       {"DITHER_LEASE_SECONDS", std::to_string(c.lease_seconds)},
       {"DITHER_MAX_ATTEMPTS", std::to_string(c.dither_max_attempts)},
+      {"DITHER_NICE", std::to_string(c.dither_nice)},
       {"OUTBOX_MAX_ATTEMPTS", std::to_string(c.outbox_max_attempts)},
       {"QUOTA_IMAGES", std::to_string(c.quotas.images)},
       {"QUOTA_BYTES", std::to_string(c.quotas.bytes)},
@@ -433,6 +442,8 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"RATE_LIMIT_DITHERS", std::to_string(c.security.rate_dithers)},
       {"RATE_LIMIT_READS", std::to_string(c.security.rate_reads)},
       {"RATE_LIMIT_SESSIONS", std::to_string(c.security.rate_sessions)},
+      {"RATE_LIMIT_BURST_SECONDS", std::to_string(c.security.rate_burst_seconds)},
+      {"RATE_LIMIT_TARPIT_MS", std::to_string(c.security.rate_tarpit_ms)},
       {"RATE_LIMIT_ADDRESS_FACTOR", std::to_string(c.security.rate_address_factor)},
       {"TRUSTED_PROXIES", join_hosts(c.security.trusted_proxies)},
       {"GATEWAY_MAX_CONNECTIONS", std::to_string(c.security.max_connections)},

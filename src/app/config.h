@@ -99,6 +99,8 @@ struct SecurityConfig {
   int rate_dithers = 240;                      // RATE_LIMIT_DITHERS
   int rate_reads = 6000;                       // RATE_LIMIT_READS
   int rate_sessions = 15;                      // RATE_LIMIT_SESSIONS
+  int rate_burst_seconds = 10;                 // RATE_LIMIT_BURST_SECONDS
+  int rate_tarpit_ms = 1000;                   // RATE_LIMIT_TARPIT_MS
   int rate_address_factor = 4;                 // RATE_LIMIT_ADDRESS_FACTOR
   std::vector<std::string> trusted_proxies{};  // TRUSTED_PROXIES
   int max_connections = 4096;                  // GATEWAY_MAX_CONNECTIONS: open at once (0 = no cap)
@@ -127,6 +129,8 @@ struct Config {
   // DITHER_MAX_ATTEMPTS: claims of one dither without an outcome (crash, kill, transient errors)
   // before it is FAILED "gave up after N attempts".
   int dither_max_attempts = 3;
+  // DITHER_NICE: the dithering workers' nice value (0-19): dithering yields the CPU to requests.
+  int dither_nice = 10;
   // OUTBOX_MAX_ATTEMPTS: publishes of one outbox message the bus refuses for good (too large, an
   // invalid topic) before it is parked and the messages after it go on.
   int outbox_max_attempts = 10;

@@ -32,9 +32,10 @@ std::string_view budget_name(Budget b) {
 }  // namespace
 
 std::optional<std::chrono::milliseconds> TokenBuckets::take(std::string_view key, int per_minute,
-                                                            Clock::time_point now) {
-  const double capacity = per_minute;
-  const double per_ms = capacity / 60000.0;
+                                                            Clock::time_point now,
+                                                            double capacity) {
+  if (capacity <= 0) capacity = per_minute;
+  const double per_ms = per_minute / 60000.0;
   Shard& shard = shards_[std::hash<std::string_view>{}(key) % kShards];
   std::lock_guard lock(shard.mutex);
   auto it = shard.buckets.find(std::string(key));
@@ -105,7 +106,8 @@ int RateLimits::per_minute(Budget budget) const {
 
 std::optional<http::Response> RateLimits::take(const std::string& key, Budget budget, int limit) {
   if (limit <= 0) return std::nullopt;
-  const auto wait = buckets_.take(key, limit, TokenBuckets::Clock::now());
+  const double burst = std::max(1.0, limit * options_.burst_seconds / 60.0);
+  const auto wait = buckets_.take(key, limit, TokenBuckets::Clock::now(), burst);
   if (!wait) return std::nullopt;
   const int64_t seconds = std::max<int64_t>(1, (wait->count() + 999) / 1000);
   http::Response r = http::error_response(
@@ -113,6 +115,7 @@ std::optional<http::Response> RateLimits::take(const std::string& key, Budget bu
       "too many " + std::string(budget_name(budget)) + " (at most " + std::to_string(limit) +
           " a minute); try again in " + std::to_string(seconds) + " s");
   r.headers.emplace_back("Retry-After", std::to_string(seconds));
+  r.delay = options_.tarpit;
   return r;
 }
 

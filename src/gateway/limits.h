@@ -1,8 +1,8 @@
 // Rate limits (issue 13, docs/SECURITY.md "Limits"): token buckets per owner and per client
 // address, with separate budgets for uploads, dither requests and everything else (reads). A
-// bucket holds one minute's budget and refills continuously; a request takes one token; an empty
-// bucket answers 429 with Retry-After. Buckets live in this gateway process (each instance counts
-// its own). Thread-safe.
+// bucket refills continuously at the budget's rate and holds `burst_seconds` of it (at least one
+// token); a request takes one token; an empty bucket answers 429 with Retry-After. Buckets live in
+// this gateway process (each instance counts its own). Thread-safe.
 #pragma once
 
 #include <array>
@@ -26,10 +26,10 @@ class TokenBuckets {
   using Clock = std::chrono::steady_clock;
   // `max_keys`: past it, full (idle) buckets are forgotten; if all are busy, the oldest go.
   explicit TokenBuckets(size_t max_keys = 200000) : max_keys_(max_keys) {}
-  // Takes one token from `key`'s bucket of `per_minute` (also its capacity). nullopt when taken;
-  // else how long until one is there.
+  // Takes one token from `key`'s bucket, which refills at `per_minute` and holds `capacity`
+  // tokens (0: per_minute). nullopt when taken; else how long until one is there.
   std::optional<std::chrono::milliseconds> take(std::string_view key, int per_minute,
-                                                Clock::time_point now);
+                                                Clock::time_point now, double capacity = 0);
 
  private:
   struct Bucket {
@@ -53,8 +53,12 @@ struct RateLimitOptions {
   int dithers_per_minute = 240;  // RATE_LIMIT_DITHERS
   int reads_per_minute = 6000;   // RATE_LIMIT_READS: every other request
   int sessions_per_minute = 15;  // RATE_LIMIT_SESSIONS: new browser sessions
-  int address_factor = 4;        // RATE_LIMIT_ADDRESS_FACTOR: a client address gets this many
-                                 // owners' budgets (people behind one NAT)
+  int burst_seconds = 10;        // RATE_LIMIT_BURST_SECONDS: a full bucket holds this much budget
+  // RATE_LIMIT_TARPIT_MS: a 429 is sent this much later (http::Response::delay), so that each
+  // connection of a client over its rate asks at most once per delay; 0: at once.
+  std::chrono::milliseconds tarpit{1000};
+  int address_factor = 4;  // RATE_LIMIT_ADDRESS_FACTOR: a client address gets this many
+                           // owners' budgets (people behind one NAT)
   std::vector<std::string>
       trusted_proxies{};  // TRUSTED_PROXIES: peers whose X-Forwarded-For counts
 };

@@ -24,6 +24,19 @@ TEST(TokenBuckets, AMinutesBudgetThenOneTokenAtATime) {
   EXPECT_TRUE(buckets.take("k", 60, t0 + 1h));
 }
 
+// A bucket may hold less than a minute's budget (RATE_LIMIT_BURST_SECONDS): the burst is smaller,
+// the rate the same.
+TEST(TokenBuckets, ABurstSmallerThanAMinute) {
+  TokenBuckets buckets;
+  const auto t0 = TokenBuckets::Clock::now();
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(buckets.take("k", 60, t0, 10)) << i;
+  EXPECT_TRUE(buckets.take("k", 60, t0, 10));
+  EXPECT_FALSE(buckets.take("k", 60, t0 + 1001ms, 10));
+  EXPECT_TRUE(buckets.take("k", 60, t0 + 1001ms, 10));
+  for (int i = 0; i < 10; ++i) EXPECT_FALSE(buckets.take("k", 60, t0 + 1h, 10)) << i;
+  EXPECT_TRUE(buckets.take("k", 60, t0 + 1h, 10));
+}
+
 TEST(TokenBuckets, BoundedNumberOfKeys) {
   TokenBuckets buckets(16 * 4);
   const auto t0 = TokenBuckets::Clock::now();
@@ -55,6 +68,7 @@ TEST(RateLimits, BudgetsPerOwnerAndAddressWith429AndRetryAfter) {
   RateLimits limits({.uploads_per_minute = 2,
                      .dithers_per_minute = 3,
                      .reads_per_minute = 5,
+                     .burst_seconds = 60,
                      .address_factor = 2});
   EXPECT_EQ(RateLimits::budget_of(http::Verb::post, "/api/images"), Budget::kUpload);
   EXPECT_EQ(RateLimits::budget_of(http::Verb::post, "/api/dithers/{uuid}/{channels}"),
@@ -73,6 +87,7 @@ TEST(RateLimits, BudgetsPerOwnerAndAddressWith429AndRetryAfter) {
     if (name == "Retry-After") retry_after = std::stoi(value) >= 1;
   }
   EXPECT_TRUE(retry_after);
+  EXPECT_EQ(refused->delay, std::chrono::milliseconds{1000}) << "a 429 is sent a second later";
   EXPECT_FALSE(limits.check_owner(alice, Budget::kDither)) << "budgets are separate";
   EXPECT_FALSE(limits.check_owner({.owner = "bob"}, Budget::kUpload)) << "owners are separate";
   for (int i = 0; i < 100; ++i) EXPECT_FALSE(limits.check_owner(admin, Budget::kUpload));
@@ -83,6 +98,18 @@ TEST(RateLimits, BudgetsPerOwnerAndAddressWith429AndRetryAfter) {
   EXPECT_TRUE(limits.check_address(c, Budget::kRead));
   const http::RequestContext in_process{r, "/", {}, {}, "r", ""};
   EXPECT_FALSE(limits.check_address(in_process, Budget::kRead)) << "no socket, no address";
+}
+
+// The default bucket holds 10 s of budget, never less than one request.
+TEST(RateLimits, BurstsAreTenSecondsOfBudget) {
+  RateLimits limits({.uploads_per_minute = 2, .reads_per_minute = 600, .address_factor = 1});
+  const Caller alice{.owner = "alice"};
+  EXPECT_FALSE(limits.check_owner(alice, Budget::kUpload));
+  EXPECT_TRUE(limits.check_owner(alice, Budget::kUpload));
+  const http::Request r = request_with("");
+  const http::RequestContext c{r, "/", {}, {}, "r", "192.0.2.1"};
+  for (int i = 0; i < 100; ++i) EXPECT_FALSE(limits.check_address(c, Budget::kRead)) << i;
+  EXPECT_TRUE(limits.check_address(c, Budget::kRead));
 }
 
 }  // namespace

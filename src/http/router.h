@@ -14,6 +14,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <chrono>
 #include <functional>
 #include <optional>
 #include <string>
@@ -35,6 +36,10 @@ struct Response {
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;  // extra headers
   std::string file_path;
+  // The server waits this long before sending the answer, keeping the connection (a tarpit for
+  // clients over their rate: each of their connections then asks at most once per delay). The
+  // request no longer counts as in flight meanwhile.
+  std::chrono::milliseconds delay{0};
 };
 
 struct RequestContext {

@@ -529,6 +529,11 @@ asio::awaitable<bool> Connection::serve_one() {
   Request& request = parser.get();  // a handler may move its body out (take_body)
   const std::string request_id = request_id_for(request);
   Response response = co_await handle(request, request_id);
+  if (response.delay.count() > 0 && !stopping_) {
+    asio::steady_timer wait(stream_.get_executor());
+    wait.expires_after(response.delay);
+    co_await wait.async_wait(kNoThrow);
+  }
   const bool keep_alive = request.keep_alive() && !stopping_;
   const bool written = co_await write(std::move(response), request.version(), keep_alive,
                                       request.method() == bhttp::verb::head, request_id);

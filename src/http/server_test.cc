@@ -875,6 +875,28 @@ TEST(Server, PrecheckAnswersWithoutThePool) {
   EXPECT_EQ(client.exchange(get("/work/other")).body(), "worked");
 }
 
+// A response with a delay is sent that much later, on a connection that stays usable; the request
+// is no longer in flight meanwhile.
+TEST(Server, DelayedAnswers) {
+  Router router;
+  router.add(Verb::get, "/slow", [](const RequestContext&) {
+    Response r = json_response(429, "later");
+    r.delay = std::chrono::milliseconds{300};
+    return r;
+  });
+  router.add(Verb::get, "/fast", [](const RequestContext&) { return json_response(200, "now"); });
+  RunningServer server(std::move(router), {.max_in_flight = 1});
+  RawClient delayed(server.port());
+  const auto t0 = std::chrono::steady_clock::now();
+  delayed.send(get("/slow"));
+  RawClient other(server.port());
+  EXPECT_EQ(other.exchange(get("/fast")).body(), "now") << "a delayed answer is not in flight";
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds{300});
+  EXPECT_EQ(delayed.read().body(), "later");
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds{300});
+  EXPECT_EQ(delayed.exchange(get("/fast")).body(), "now");
+}
+
 TEST(BlockingPool, TicketsCountUntilReleased) {
   BlockingPool pool(2, 1);
   EXPECT_EQ(pool.capacity(), 3);

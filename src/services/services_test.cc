@@ -3,6 +3,8 @@
 // HTTP: the message flow of upload, dither and delete, idempotent consumers, and rejections that
 // leave nothing behind.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -19,6 +21,7 @@
 #include "imaging/codec.h"
 #include "messaging/events.h"
 #include "messaging/outbox_relay.h"
+#include "services/common/work_loop.h"
 #include "services/dither/dither_service.h"
 #include "services/dither/dither_workers.h"
 #include "services/upload/upload_service.h"
@@ -1151,6 +1154,34 @@ TEST(CleanFilename, KeepsUtf8AndReplacesWhatIsNot) {
   std::string long_name(199, 'a');
   long_name += "\xC3\xA9\xC3\xA9";
   EXPECT_EQ(clean_filename(long_name, "png"), std::string(199, 'a')) << "cut between characters";
+}
+
+// Background work runs at the loop's nice value, and so do the threads it starts (the engine's).
+TEST(WorkLoop, ThreadsRunAtTheirNiceValue) {
+  const int mine = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+  std::atomic<int> in_step{-100};
+  std::atomic<int> in_child{-100};
+  std::atomic<bool> done{false};
+  WorkLoop loop(
+      "nice", 1,
+      [&](const std::string&) {
+        if (done.exchange(true)) return WorkLoop::kIdle;
+        in_step = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid()));
+        std::thread child(
+            [&] { in_child = getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())); });
+        child.join();
+        return WorkLoop::kDone;
+      },
+      std::chrono::milliseconds{10}, std::chrono::milliseconds{10}, 7);
+  loop.start();
+  for (int i = 0; i < 500 && in_child == -100; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  loop.stop();
+  EXPECT_EQ(in_step.load(), 7);
+  EXPECT_EQ(in_child.load(), 7);
+  // The thread that made the loop keeps its own priority.
+  EXPECT_EQ(getpriority(PRIO_PROCESS, static_cast<id_t>(gettid())), mine);
 }
 
 }  // namespace

@@ -67,6 +67,9 @@ class Stack(harness.Ditherd):
         # (docs/SECURITY.md, "URL fetcher"; loopback is for tests only).
         self.extra_env.setdefault("FETCH_ALLOWED_HOSTS", "127.0.0.1")
         self.extra_env.setdefault("FETCH_ALLOW_LOOPBACK", "on")
+        # The bursts of 50 uploads at once are one owner's: a minute's budget (120) may go at
+        # once, as before bursts were 10 s of budget (tests/functional/test_limits.py tests them).
+        self.extra_env.setdefault("RATE_LIMIT_BURST_SECONDS", "60")
 
     def stack_env(self, **overrides) -> dict:
         env = {k: v for k, v in os.environ.items()

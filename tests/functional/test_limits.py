@@ -18,6 +18,21 @@ def assert_rate_limited(r, what: str) -> None:
     assert "try again in" in err["message"], err
 
 
+def test_a_refusal_is_sent_late_so_a_flood_asks_once_a_second_per_connection(start_server):
+    s = start_server(RATE_LIMIT_READS="1", RATE_LIMIT_ADDRESS_FACTOR="1",
+                     RATE_LIMIT_BURST_SECONDS="60", RATE_LIMIT_TARPIT_MS="700")
+    flooder = requests.Session()
+    assert flooder.get(s.url("/health"), timeout=10).status_code == 200  # never limited
+    assert flooder.get(s.url("/static/app.css"), timeout=10).status_code == 200
+    started = time.monotonic()
+    assert_rate_limited(flooder.get(s.url("/static/app.css"), timeout=10), "a second read")
+    assert time.monotonic() - started >= 0.7
+    # The connection is kept: the next refusal comes on it, as late.
+    started = time.monotonic()
+    assert_rate_limited(flooder.get(s.url("/static/app.css"), timeout=10), "a third read")
+    assert time.monotonic() - started >= 0.7
+
+
 def test_uploads_per_owner_are_limited_and_each_owner_has_its_own_budget(start_server):
     s = start_server(RATE_LIMIT_UPLOADS="3", RATE_LIMIT_ADDRESS_FACTOR="10", AUTO_DITHER="off")
     picture = imagegen.photo_png(16, 16)
@@ -94,6 +109,18 @@ def test_file_reads_are_limited_per_address(start_server):
     for _ in range(6):
         assert s.anonymous().get(url).status_code == 200
     assert_rate_limited(s.anonymous().get(url), "a flood of one file")
+
+
+def test_a_burst_is_ten_seconds_of_budget_then_the_rate(start_server):
+    # 60 reads a minute: 10 at once, then one a second.
+    s = start_server(RATE_LIMIT_READS="60", RATE_LIMIT_ADDRESS_FACTOR="1",
+                     RATE_LIMIT_BURST_SECONDS="10")
+    reader = s.as_admin()  # (an admin has no owner budget: the address's is counted)
+    for i in range(10):
+        assert reader.get("/api/images").status_code == 200, i
+    assert_rate_limited(reader.get("/api/images"), "the eleventh read at once")
+    time.sleep(1.1)
+    assert reader.get("/api/images").status_code == 200
 
 
 def test_new_browser_sessions_per_address_are_limited(start_server):

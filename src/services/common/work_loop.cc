@@ -1,6 +1,7 @@
 #include "services/common/work_loop.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,12 +12,13 @@
 namespace dither {
 
 WorkLoop::WorkLoop(std::string prefix, int count, Step step, std::chrono::milliseconds backoff_min,
-                   std::chrono::milliseconds backoff_max)
+                   std::chrono::milliseconds backoff_max, int nice)
     : prefix_(std::move(prefix)),
       count_(std::max(1, count)),
       step_(std::move(step)),
       backoff_min_(backoff_min),
-      backoff_max_(std::max(backoff_min, backoff_max)) {}
+      backoff_max_(std::max(backoff_min, backoff_max)),
+      nice_(std::clamp(nice, 0, 19)) {}
 
 WorkLoop::~WorkLoop() { stop(); }
 
@@ -54,6 +56,10 @@ void WorkLoop::stop() {
 
 void WorkLoop::run(int index) {
   const std::string worker = worker_id(prefix_, index);
+  // Linux keeps a nice value per thread; threads started from this one inherit it.
+  if (nice_ > 0 && setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), nice_) != 0) {
+    spdlog::warn("{}: cannot lower this thread's priority (nice {})", worker, nice_);
+  }
   std::chrono::milliseconds backoff{0};
   for (;;) {
     uint64_t seen = 0;

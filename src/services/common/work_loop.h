@@ -6,7 +6,9 @@
 // kIdle: nothing was due; the thread sleeps until notify() or for a second. kRetryLater: the item
 // failed transiently (its claim is kept until the lease ends); the thread backs off, doubling
 // from `backoff_min` to `backoff_max`, reset by the next kDone. An exception from a step counts
-// as kRetryLater.
+// as kRetryLater. With a `nice` value above 0 the threads run at that lower priority (and so do the
+// threads they start, such as the engine's): background work then leaves the CPU to the threads
+// that answer requests whenever both want it.
 //
 //   WorkLoop loop("mail", 2, [&](const std::string& worker) { ... return WorkLoop::kDone; });
 //   loop.start(); ... loop.notify(); ... loop.stop();
@@ -31,7 +33,7 @@ class WorkLoop {
 
   WorkLoop(std::string prefix, int count, Step step,
            std::chrono::milliseconds backoff_min = std::chrono::milliseconds{100},
-           std::chrono::milliseconds backoff_max = std::chrono::milliseconds{5000});
+           std::chrono::milliseconds backoff_max = std::chrono::milliseconds{5000}, int nice = 0);
   ~WorkLoop();
   WorkLoop(const WorkLoop&) = delete;
   WorkLoop& operator=(const WorkLoop&) = delete;
@@ -51,6 +53,7 @@ class WorkLoop {
   const Step step_;
   const std::chrono::milliseconds backoff_min_;
   const std::chrono::milliseconds backoff_max_;
+  const int nice_;
   std::mutex mutex_;
   std::condition_variable wake_;
   bool stopping_ = false;

@@ -9,12 +9,14 @@
 namespace dither {
 
 DitherWorkers::DitherWorkers(DitherService& service, DitherRepository& repository, int count,
-                             std::chrono::seconds lease, int max_attempts)
+                             std::chrono::seconds lease, int max_attempts, int nice)
     : service_(service),
       repository_(repository),
       lease_(std::max(lease, std::chrono::seconds{1})),
       max_attempts_(std::max(1, max_attempts)),
-      loop_("", count, [this](const std::string& worker) { return step(worker); }) {}
+      loop_(
+          "", count, [this](const std::string& worker) { return step(worker); },
+          std::chrono::milliseconds{100}, std::chrono::milliseconds{5000}, nice) {}
 
 DitherWorkers::~DitherWorkers() { stop(); }
 

@@ -22,7 +22,8 @@
 //    claims are freed at start-up: a file that crashes the process ends FAILED.
 //
 // Each dither uses every core (the engine's own threads); more workers help when many small
-// images are waiting.
+// images are waiting. `nice` (DITHER_NICE, default 10) lowers the workers' priority, so that
+// dithering, which may take every core, never holds back the answers to requests.
 #pragma once
 
 #include <chrono>
@@ -44,7 +45,7 @@ class DitherWorkers {
 
   DitherWorkers(DitherService& service, DitherRepository& repository, int count,
                 std::chrono::seconds lease = std::chrono::seconds{120},
-                int max_attempts = kDefaultMaxAttempts);
+                int max_attempts = kDefaultMaxAttempts, int nice = 0);
   ~DitherWorkers();
   DitherWorkers(const DitherWorkers&) = delete;
   DitherWorkers& operator=(const DitherWorkers&) = delete;
