@@ -234,7 +234,9 @@
           return;
         }
         if (xhr.status === 401) unauthorized();
-        reject(ApiError.from(xhr.status, data));
+        const err = ApiError.from(xhr.status, data);
+        err.retryAfter = Number(xhr.getResponseHeader('Retry-After')) || 0;
+        reject(err);
       };
       xhr.onerror = () => reject(networkError());
       xhr.onabort = () => reject(new ApiError(0, 'aborted', 'Cancelled.'));
@@ -288,6 +290,19 @@
             pollSoon();
           })
           .catch((err) => {
+            // Busy or over the rate (429/503 with Retry-After): the file waits its turn again.
+            const retryable = ['rate_limited', 'overloaded', 'queue_full', 'too_many_pending'];
+            if (retryable.includes(err.code) && err.retryAfter > 0 && (next.retries || 0) < 10) {
+              next.retries = (next.retries || 0) + 1;
+              next.status = 'paused';
+              const seconds = Math.min(err.retryAfter, 60);
+              next.state.textContent = `Busy; trying again in ${seconds} s…`;
+              setTimeout(() => {
+                next.status = 'waiting';
+                pumpUploads();
+              }, seconds * 1000);
+              return;
+            }
             next.status = 'failed';
             next.row.classList.add('failed');
             next.progress.hidden = true;

@@ -179,6 +179,9 @@ before(async () => {
       UPLOAD_SERVICE_PORT: String(upload), DITHER_SERVICE_PORT: String(dither),
       NOTIFY_SERVICE_PORT: String(notify), MAX_UPLOAD_BYTES: String(MAX_UPLOAD_BYTES),
       MAX_PIXELS: String(MAX_PIXELS),
+      // The paging test sends 25 uploads at once from one session: a minute's budget at once
+      // (the default burst is 10 s of it; tests/functional/test_limits.py tests that).
+      RATE_LIMIT_BURST_SECONDS: '60',
     },
     stdio: ['ignore', log, log],
   });
