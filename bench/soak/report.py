@@ -23,6 +23,11 @@ def _refused(answers: dict, code: str) -> int:
     return sum(n for k, n in answers.items() if k.startswith(code))
 
 
+def passed(goals: list[dict]) -> bool:
+    """Every judged goal met (with --smoke the p99 ratio is reported, not judged)."""
+    return all(g["met"] or not g.get("judged", True) for g in goals)
+
+
 def judge(r: dict) -> list[dict]:
     """The goals, each {"goal", "required", "measured", "met"}."""
     base, ab = r["phases"]["baseline"], r["phases"]["abuse"]
@@ -303,7 +308,7 @@ def main() -> int:
     print(text)
     if args.out:
         Path(args.out).write_text(text)
-    return 0 if all(g["met"] or not g.get("judged", True) for g in r["goals"]) else 1
+    return 0 if passed(r["goals"]) else 1
 
 
 if __name__ == "__main__":
