@@ -47,8 +47,13 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[2] / "scripts" / "bench"))
 import abuse  # noqa: E402
 import report  # noqa: E402
+# The other benchmarks' /proc readings: CPU of a process and its threads, the machine's jiffies,
+# waiting for idle CPUs, the CPU model.
+from quiet import cpu_times as machine_jiffies  # noqa: E402
+from services import cpu_model, proc_cpu, thread_cpu, wait_quiet  # noqa: E402
 
 HZ = os.sysconf("SC_CLK_TCK")
 HOST = "127.0.0.1"
@@ -99,68 +104,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
-
-
-def proc_cpu(pid: int) -> float:
-    """CPU seconds (user + system) of a process, all its threads; 0 if it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / HZ
-    except (OSError, IndexError):
-        return 0.0
-
-
-def thread_cpu(pid: int) -> dict[str, float]:
-    """CPU seconds per thread ("tid name" -> seconds)."""
-    out = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                text = f.read()
-            name = text[text.index("(") + 1:text.rindex(")")]
-            fields = text.rsplit(")", 1)[1].split()
-            out[f"{tid} {name}"] = (int(fields[11]) + int(fields[12])) / HZ
-        except (OSError, ValueError, IndexError):
-            continue
-    return out
-
-
-def machine_jiffies() -> tuple[int, int]:
-    """(total, idle) jiffies over all CPUs, idle counting iowait."""
-    with open("/proc/stat") as f:
-        fields = [int(x) for x in f.readline().split()[1:]]
-    return sum(fields[:8]), fields[3] + fields[4]
-
-
-def busy_percent(interval: float = 1.0) -> float:
-    t0, i0 = machine_jiffies()
-    time.sleep(interval)
-    t1, i1 = machine_jiffies()
-    return 100.0 * (1.0 - (i1 - i0) / max(1, t1 - t0))
-
-
-def wait_quiet(max_wait: float, below: float = 15.0) -> float:
-    """Waits (up to max_wait seconds) for the CPUs to be nearly idle; the busy share last seen."""
-    deadline = time.monotonic() + max_wait
-    busy = busy_percent(1.0)
-    while busy >= below and time.monotonic() < deadline:
-        busy = busy_percent(1.0)
-    return busy
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def parse_time(iso: str) -> float:
