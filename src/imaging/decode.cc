@@ -1,5 +1,4 @@
 // probe() and decode(): sniff, header, limits, then pixels through libvips.
-#include <atomic>
 #include <chrono>
 #include <string>
 
@@ -138,41 +137,6 @@ Result<Opened> open_checked(std::span<const uint8_t> bytes, const Limits& limits
   return Opened{info, std::move(image)};
 }
 
-// Stops the decoding of `source` (and of every image computed from it) once `limit` has passed
-// since construction: libvips signals evaluation progress on the most downstream image with
-// progress turned on, here the loaded image itself, and the handler kills it; every later read of
-// its pixels then fails. A limit of 0 does nothing.
-class DecodeDeadline {
- public:
-  DecodeDeadline(VipsImage* source, std::chrono::milliseconds limit)
-      : at_(std::chrono::steady_clock::now() + limit) {
-    if (limit.count() <= 0) return;
-    source_ = VipsImagePtr(VIPS_IMAGE(g_object_ref(source)));  // kept until disconnected
-    vips_image_set_progress(source_.get(), TRUE);
-    handler_ = g_signal_connect(source_.get(), "eval", G_CALLBACK(on_eval), this);
-  }
-  ~DecodeDeadline() {
-    if (source_) g_signal_handler_disconnect(source_.get(), handler_);
-  }
-  DecodeDeadline(const DecodeDeadline&) = delete;
-  DecodeDeadline& operator=(const DecodeDeadline&) = delete;
-
-  bool expired() const { return expired_.load(); }
-
- private:
-  static void on_eval(VipsImage* image, VipsProgress* /*progress*/, void* self) {
-    auto* deadline = static_cast<DecodeDeadline*>(self);
-    if (std::chrono::steady_clock::now() >= deadline->at_ && !deadline->expired_.exchange(true)) {
-      vips_image_set_kill(image, TRUE);
-    }
-  }
-
-  const std::chrono::steady_clock::time_point at_;
-  VipsImagePtr source_;
-  gulong handler_ = 0;
-  std::atomic<bool> expired_{false};
-};
-
 // Applies `op` (a libvips call writing to its VipsImage** argument) to `image` in place.
 template <class Op>
 Status step(VipsImagePtr& image, ErrorKind kind, std::string_view what, Op op) {
@@ -238,38 +202,44 @@ Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits) {
 }
 
 Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits) {
+  // The time limit counts from here and is checked between strips of rows (to_image).
+  const auto deadline = limits.max_decode_time.count() > 0
+                            ? std::chrono::steady_clock::now() + limits.max_decode_time
+                            : std::chrono::steady_clock::time_point::max();
   Result<Opened> opened = open_checked(bytes, limits);
   if (!opened) return opened.error();
   const std::string what =
       "cannot decode the " + display_name(opened->info.format) + " data (truncated or corrupt)";
   VipsImagePtr image = std::move(opened->image);
-  const DecodeDeadline deadline(image.get(), limits.max_decode_time);
-  const auto timed_out = [&](Error error) {
-    if (!deadline.expired()) return error;
+  const int orientation = vips_image_get_orientation(image.get());
+  if (Status s = convert_to_srgb8(image); !s) return s.error();
+  bool timed_out = false;
+  Result<Image> out =
+      internal::to_image(image.get(), ErrorKind::kUndecodable, what, deadline, &timed_out);
+  if (!out && timed_out) {
     const auto ms = limits.max_decode_time.count();
     return make_error(
         ErrorKind::kUndecodable,
         "decoding the " + display_name(opened->info.format) + " took longer than the limit of " +
             (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms"));
-  };
-  const int orientation = vips_image_get_orientation(image.get());
-  if (Status s = convert_to_srgb8(image); !s) return timed_out(s.error());
-  if (orientation > 1 && orientation <= 8) {
-    // Rotating needs random access, which a sequential loader cannot give ("out of order read"):
-    // decode the 8-bit result into memory first, then rotate that.
-    VipsImage* in_memory = vips_image_copy_memory(image.get());
-    if (in_memory == nullptr) return timed_out(vips_failure(ErrorKind::kUndecodable, what));
-    image.reset(in_memory);
-    if (Status s =
-            step(image, ErrorKind::kInternal, "cannot apply the EXIF orientation",
-                 [](VipsImage* in, VipsImage** out) { return vips_autorot(in, out, nullptr); });
-        !s) {
-      return timed_out(s.error());
-    }
   }
-  Result<Image> out = internal::to_image(image.get(), ErrorKind::kUndecodable, what);
-  if (!out) return timed_out(out.error());
-  return out;
+  if (!out || orientation <= 1 || orientation > 8) return out;
+  // Rotating needs random access, which a sequential loader cannot give: rotate the decoded
+  // pixels.
+  image.reset();
+  Result<VipsImagePtr> wrapped = internal::wrap(*out);
+  if (!wrapped) return wrapped.error();
+  VipsImagePtr rotated = std::move(*wrapped);
+  vips_image_set_int(rotated.get(), VIPS_META_ORIENTATION, orientation);
+  if (Status s = step(rotated, ErrorKind::kInternal, "cannot apply the EXIF orientation",
+                      [](VipsImage* in, VipsImage** rotated_out) {
+                        return vips_autorot(in, rotated_out, nullptr);
+                      });
+      !s) {
+    return s.error();
+  }
+  return internal::to_image(rotated.get(), ErrorKind::kInternal,
+                            "cannot apply the EXIF orientation");
 }
 
 }  // namespace dither::imaging

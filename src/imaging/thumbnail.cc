@@ -1,15 +1,13 @@
 // thumbnail(): a small lossy preview of a stored image, for the web page's gallery.
+#include <webp/encode.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
 
 #include "imaging/codec.h"
-#include "imaging/vips_support.h"
 
 namespace dither::imaging {
-
-using internal::vips_failure;
-using internal::VipsImagePtr;
 
 Result<std::vector<uint8_t>> thumbnail(std::span<const uint8_t> bytes, int box,
                                        const Limits& limits) {
@@ -32,16 +30,19 @@ Result<std::vector<uint8_t>> thumbnail(std::span<const uint8_t> bytes, int box,
     if (!small) return small.error();
     image = std::move(small);
   }
-  Result<VipsImagePtr> wrapped = internal::wrap(*image);
-  if (!wrapped) return wrapped.error();
-  void* buffer = nullptr;
-  size_t length = 0;
-  if (vips_webpsave_buffer(wrapped->get(), &buffer, &length, "Q", 75, nullptr)) {
-    return vips_failure(ErrorKind::kInternal, "cannot encode the thumbnail");
+  // libwebp directly, on this thread (libvips would encode on its shared worker threads).
+  const int stride = image->width * image->channels;
+  uint8_t* buffer = nullptr;
+  const size_t length =
+      image->channels == 4
+          ? WebPEncodeRGBA(image->pixels.data(), image->width, image->height, stride, 75, &buffer)
+          : WebPEncodeRGB(image->pixels.data(), image->width, image->height, stride, 75, &buffer);
+  if (length == 0 || buffer == nullptr) {
+    WebPFree(buffer);
+    return make_error(ErrorKind::kInternal, "cannot encode the thumbnail");
   }
-  std::vector<uint8_t> result(static_cast<uint8_t*>(buffer),
-                              static_cast<uint8_t*>(buffer) + length);
-  g_free(buffer);
+  std::vector<uint8_t> result(buffer, buffer + length);
+  WebPFree(buffer);
   return result;
 }
 

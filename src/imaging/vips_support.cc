@@ -69,21 +69,37 @@ Error vips_failure(ErrorKind kind, std::string_view what) {
   return make_error(kind, std::move(message));
 }
 
-Result<Image> to_image(VipsImage* in, ErrorKind kind, std::string_view what) {
+Result<Image> to_image(VipsImage* in, ErrorKind kind, std::string_view what,
+                       std::chrono::steady_clock::time_point deadline, bool* timed_out) {
+  if (timed_out != nullptr) *timed_out = false;
   const int bands = vips_image_get_bands(in);
   if (vips_image_get_format(in) != VIPS_FORMAT_UCHAR || (bands != 3 && bands != 4)) {
     return make_error(ErrorKind::kInternal, std::string(what) + ": expected 8-bit RGB or RGBA");
   }
-  size_t size = 0;
-  void* data = vips_image_write_to_memory(in, &size);
-  if (data == nullptr) return vips_failure(kind, what);
   Image out(vips_image_get_width(in), vips_image_get_height(in), bands);
-  if (size != out.pixels.size()) {
-    g_free(data);
-    return make_error(ErrorKind::kInternal, std::string(what) + ": unexpected pixel buffer size");
+  const size_t row_bytes = static_cast<size_t>(out.width) * static_cast<size_t>(bands);
+  // One region, computed strip by strip from the top on this thread: libvips' worker threads are
+  // shared by every caller and keep the priority of whichever thread started them (a dithering
+  // worker runs niced), so a request evaluated on them could wait behind dithering. Sequential
+  // loaders need exactly this top-to-bottom order; the strips go straight into `out`.
+  using RegionPtr = std::unique_ptr<VipsRegion, decltype(&g_object_unref)>;
+  RegionPtr region(vips_region_new(in), &g_object_unref);
+  if (!region) return vips_failure(ErrorKind::kInternal, what);
+  constexpr int kStripRows = 64;
+  for (int top = 0; top < out.height; top += kStripRows) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      if (timed_out != nullptr) *timed_out = true;
+      return make_error(kind, std::string(what) + ": stopped at its time limit");
+    }
+    const VipsRect strip{0, top, out.width, std::min(kStripRows, out.height - top)};
+    if (vips_region_prepare(region.get(), &strip) != 0) return vips_failure(kind, what);
+    const size_t skip = VIPS_REGION_LSKIP(region.get());
+    const auto* from = reinterpret_cast<const uint8_t*>(VIPS_REGION_ADDR(region.get(), 0, top));
+    uint8_t* to = out.pixels.data() + static_cast<size_t>(top) * row_bytes;
+    for (int y = 0; y < strip.height; ++y, from += skip, to += row_bytes) {
+      std::memcpy(to, from, row_bytes);
+    }
   }
-  std::memcpy(out.pixels.data(), data, size);
-  g_free(data);
   return out;
 }
 

@@ -6,6 +6,7 @@
 
 #include <vips/vips.h>
 
+#include <chrono>
 #include <memory>
 #include <string_view>
 
@@ -25,9 +26,14 @@ using VipsImagePtr = std::unique_ptr<VipsImage, VipsImageUnref>;
 // carry another call's text, never a torn one.
 Error vips_failure(ErrorKind kind, std::string_view what);
 
-// Runs the pipeline ending in `in` (8-bit, 3 or 4 bands) and copies its pixels into an Image.
-// A failure while computing pixels (truncated or corrupt input) is an Error of `kind`.
-Result<Image> to_image(VipsImage* in, ErrorKind kind, std::string_view what);
+// Runs the pipeline ending in `in` (8-bit, 3 or 4 bands) on the calling thread, never on
+// libvips' worker threads, and writes its pixels into an Image. A failure while computing pixels
+// (truncated or corrupt input) is an Error of `kind`; so is passing `deadline` (checked between
+// strips of rows), which also sets *timed_out.
+Result<Image> to_image(
+    VipsImage* in, ErrorKind kind, std::string_view what,
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max(),
+    bool* timed_out = nullptr);
 
 // An sRGB VipsImage over img's pixels, without copying: `img` must outlive the result and every
 // image computed from it.
