@@ -73,8 +73,8 @@ struct App::Parts {
   using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
   std::vector<std::optional<WorkGuard>> keep_running;  // one per context, until stopping
 
-  Parts(unsigned io_threads, int blocking_threads, int blocking_queue)
-      : blocking(blocking_threads, blocking_queue) {
+  Parts(unsigned io_threads, int blocking_threads, int blocking_queue, int blocking_per_client)
+      : blocking(blocking_threads, blocking_queue, blocking_per_client) {
     for (unsigned i = 0; i < io_threads; ++i) {
       contexts.push_back(std::make_unique<asio::io_context>(1));
       context_list.push_back(contexts.back().get());
@@ -169,7 +169,8 @@ void App::start() {
   const unsigned io_threads = config_.io_threads > 0
                                   ? static_cast<unsigned>(config_.io_threads)
                                   : std::max(1u, std::thread::hardware_concurrency() / 2);
-  parts_ = std::make_unique<Parts>(io_threads, config_.blocking_threads, config_.blocking_queue);
+  parts_ = std::make_unique<Parts>(io_threads, config_.blocking_threads, config_.blocking_queue,
+                                   config_.blocking_per_client);
   Parts& p = *parts_;
   must(load_secrets(config_), "secrets");
   // Links to stored files the gateway serves are signed (docs/SECURITY.md).
@@ -344,6 +345,10 @@ void App::start_services() {
     // Only the gateway may call: it shows the service token (docs/SECURITY.md).
     options.required_header = std::string(kServiceTokenHeader);
     options.required_value = config_.security.service_token;
+    // Behind the gateway every peer is the gateway: the owner is the client.
+    options.client_key = [](std::string_view, const http::Request& r) {
+      return owner_client_key(r);
+    };
     server = std::make_unique<http::Server>(p.context_list, p.blocking, std::move(routes), options);
     must(server->listen(), what);
     port = server->port();
@@ -481,6 +486,11 @@ void App::start_gateway() {
   public_options.body_min_rate = static_cast<uint64_t>(config_.security.body_min_rate);
   public_options.body_grace = std::chrono::seconds{config_.security.body_grace_seconds};
   public_options.server_name = "dither";
+  public_options.client_key = [limits = p.limits.get()](std::string_view peer,
+                                                        const http::Request& r) {
+    const auto forwarded = r["X-Forwarded-For"];
+    return limits->client_address(peer, std::string_view(forwarded.data(), forwarded.size()));
+  };
   p.gateway_server = std::make_unique<http::Server>(p.context_list, p.blocking, p.gateway->routes(),
                                                     public_options);
   must(p.gateway_server->listen(), "gateway");

@@ -1,5 +1,6 @@
 #include "app/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <tuple>
 
@@ -302,6 +303,10 @@ Result<Config> load_config(const GetEnv& getenv) {
   if (Status s = read_integer(getenv, "BLOCKING_QUEUE", c.blocking_queue, 1, 100000); !s) {
     return s.error();
   }
+  if (Status s = read_integer(getenv, "BLOCKING_PER_CLIENT", c.blocking_per_client, 0, 256); !s) {
+    return s.error();
+  }
+  if (c.blocking_per_client == 0) c.blocking_per_client = std::max(1, c.blocking_threads / 2);
   read_string(getenv, "SERVICE_BIND_HOST", c.service_bind);
   read_string(getenv, "SMTP_HOST", c.smtp.host);
   if (Status s = read_integer(getenv, "SMTP_PORT", c.smtp.port, 1, 65535); !s) return s.error();
@@ -412,6 +417,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"IO_THREADS", std::to_string(c.io_threads)},
       {"BLOCKING_THREADS", std::to_string(c.blocking_threads)},
       {"BLOCKING_QUEUE", std::to_string(c.blocking_queue)},
+      {"BLOCKING_PER_CLIENT", std::to_string(c.blocking_per_client)},
       {"SERVICE_BIND_HOST", c.service_bind},
       {"SMTP_HOST", c.smtp.host},
       {"SMTP_PORT", std::to_string(c.smtp.port)},

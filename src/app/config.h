@@ -152,6 +152,10 @@ struct Config {
   int blocking_threads = 4;  // BLOCKING_THREADS: uploads, deletes, dither requests
   // BLOCKING_QUEUE: tasks that may wait for those threads; past it, 503 `overloaded`.
   int blocking_queue = 64;
+  // BLOCKING_PER_CLIENT: of those threads, how many one client (address, or owner behind the
+  // gateway) may use at once; its further tasks wait behind its own, and it may hold at most half
+  // of the places (threads + queue). 0: half the threads (at least one).
+  int blocking_per_client = 0;
   // SERVICE_BIND_HOST: the address the upload and dithering services listen on.
   std::string service_bind = "127.0.0.1";
   SmtpConfig smtp;

@@ -101,7 +101,8 @@ class LocalUpstream final : public Upstream {
           413, "too_large", "the request body is over " + std::to_string(body_limit_) + " bytes");
     }
     const auto id = request["X-Request-Id"];
-    Response r = co_await http::dispatch(routes_, blocking_, request, std::string(id));
+    Response r = co_await http::dispatch(routes_, blocking_, request, std::string(id), nullptr, 0,
+                                         {}, owner_client_key(request));
     // Only what a service's server would send on: its own framing headers never apply here.
     std::erase_if(r.headers,
                   [](const auto& h) { return h.first != "Location" && h.first != "Retry-After"; });
@@ -277,6 +278,11 @@ std::shared_ptr<Upstream> http_upstream(boost::asio::any_io_executor executor,
                                         http::UpstreamOptions options, std::string service_token) {
   return std::make_shared<HttpUpstream>(std::move(executor), std::move(options),
                                         std::move(service_token));
+}
+
+std::string owner_client_key(const http::Request& request) {
+  const auto owner = request[beast::string_view(kOwnerHeader.data(), kOwnerHeader.size())];
+  return owner.empty() ? std::string() : "owner/" + std::string(owner);
 }
 
 std::shared_ptr<Upstream> local_upstream(http::Router routes, http::BlockingPool& blocking,

@@ -61,6 +61,10 @@ class Upstream {
 std::shared_ptr<Upstream> http_upstream(boost::asio::any_io_executor executor,
                                         http::UpstreamOptions options,
                                         std::string service_token = {});
+// Whose share of a service's blocking pool a request from the gateway uses: its owner (the
+// gateway's X-Dither-Owner), "" when it has none. Services' servers and local upstreams key by it.
+std::string owner_client_key(const http::Request& request);
+
 // `routes` and `blocking` must outlive the upstream. Bodies over `body_limit` are refused with
 // 413, as the service's own server would.
 std::shared_ptr<Upstream> local_upstream(http::Router routes, http::BlockingPool& blocking,

@@ -75,9 +75,11 @@ bool RateLimits::trusted(std::string_view address) const {
 }
 
 std::string RateLimits::client_address(const http::RequestContext& c) const {
-  const std::string& peer = c.remote_address;
-  if (peer.empty() || !trusted(peer)) return peer;
-  std::string_view forwarded = c.header("X-Forwarded-For");
+  return client_address(c.remote_address, c.header("X-Forwarded-For"));
+}
+
+std::string RateLimits::client_address(std::string_view peer, std::string_view forwarded) const {
+  if (peer.empty() || !trusted(peer)) return std::string(peer);
   // Right to left: the entries the trusted proxies added; the first other one is the client.
   while (!forwarded.empty()) {
     const size_t comma = forwarded.rfind(',');
@@ -87,7 +89,7 @@ std::string RateLimits::client_address(const http::RequestContext& c) const {
     if (item.empty()) continue;
     if (!trusted(item)) return std::string(item.substr(0, 64));
   }
-  return peer;
+  return std::string(peer);
 }
 
 int RateLimits::per_minute(Budget budget) const {

@@ -72,6 +72,7 @@ class RateLimits {
   // The client's address: the TCP peer, or, when the peer is a trusted proxy, the right-most
   // address of X-Forwarded-For that is not itself a trusted proxy.
   std::string client_address(const http::RequestContext& c) const;
+  std::string client_address(std::string_view peer, std::string_view forwarded_for) const;
   // nullopt when the client address may go on; else the 429 to answer.
   std::optional<http::Response> check_address(const http::RequestContext& c, Budget budget);
   // nullopt when the owner may go on (admins always may); else the 429.

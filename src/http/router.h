@@ -52,6 +52,9 @@ struct RequestContext {
   // The same request when its body may be moved out by take_body (the server's own copy, not
   // needed once the handler has it); null: take_body copies.
   Request* movable = nullptr;
+  // Whose share of the blocking pool this request uses (BlockingPool): the client's address at a
+  // public server (trusted proxies honoured), the owner for a call in process; "" is nobody's.
+  std::string client_key{};
 
   std::string_view param(std::string_view name) const;  // "" when absent
   std::optional<std::string_view> query_value(std::string_view name) const;

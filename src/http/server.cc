@@ -129,8 +129,10 @@ asio::awaitable<Response> invoke(const Router::Match& match, const RequestContex
     if (std::optional<Response> answer = (*match.precheck)(context)) co_return std::move(*answer);
   }
   if (match.dispatch == Dispatch::kInline) co_return sync(context);
-  const BlockingPool::Ticket ticket(blocking);
+  BlockingPool::Ticket ticket(blocking, context.client_key);
   if (!ticket) co_return overloaded("the server is busy; retry later");
+  // Past the client's running share, wait for its own earlier requests (not for anyone else's).
+  co_await ticket.turn();
   // Run on the blocking pool; co_spawn's completion brings this coroutine back to its executor,
   // and rethrows what the handler threw.
   co_return co_await asio::co_spawn(
@@ -183,7 +185,8 @@ Response without_detail(Response response, const std::string& request_id) {
 
 asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking, Request& request,
                                    const std::string& request_id, std::atomic<int>* in_flight_count,
-                                   int max_in_flight, std::string_view remote_address) {
+                                   int max_in_flight, std::string_view remote_address,
+                                   std::string_view client_key) {
   const std::string_view target = to_std(request.target());
   const size_t question = target.find('?');
   const std::string_view path = target.substr(0, question);
@@ -209,9 +212,14 @@ asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking,
   if (!in_flight.admitted()) {
     co_return overloaded("too many requests in flight; retry later");
   }
-  const RequestContext context{request,           path,       std::move(match.params),
-                               std::move(*query), request_id, std::string(remote_address),
-                               &request};
+  const RequestContext context{request,
+                               path,
+                               std::move(match.params),
+                               std::move(*query),
+                               request_id,
+                               std::string(remote_address),
+                               &request,
+                               std::string(client_key.empty() ? remote_address : client_key)};
   std::string failure;
   try {
     co_return co_await invoke(match, context, blocking);
@@ -640,8 +648,11 @@ asio::awaitable<Response> Connection::handle(Request& request, const std::string
       co_return error_response(403, "forbidden", "only the gateway may call this service");
     }
   }
-  Response response = co_await dispatch(core_->router, core_->blocking, request, request_id,
-                                        &core_->in_flight, options.max_in_flight, remote_);
+  const std::string client_key =
+      options.client_key ? options.client_key(remote_, request) : remote_;
+  Response response =
+      co_await dispatch(core_->router, core_->blocking, request, request_id, &core_->in_flight,
+                        options.max_in_flight, remote_, client_key);
   if (options.generic_server_errors) response = without_detail(std::move(response), request_id);
   co_return response;
 }

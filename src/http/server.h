@@ -26,6 +26,7 @@
 #include <boost/asio/io_context.hpp>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -63,6 +64,9 @@ struct ServerOptions {
   // Every 5xx answer goes out through without_detail() (docs/SECURITY.md); off only for test
   // doubles of other servers (an S3 stand-in must answer as S3 would).
   bool generic_server_errors = true;
+  // The client a request counts against in the blocking pool's fair share (RequestContext::
+  // client_key), from the TCP peer and the request; unset: the peer's address.
+  std::function<std::string(std::string_view peer, const Request& request)> client_key{};
 };
 
 // A 5xx JSON error with its message replaced by a generic one and the request id added; the
@@ -79,7 +83,8 @@ boost::asio::awaitable<Response> dispatch(const Router& router, BlockingPool& bl
                                           Request& request, const std::string& request_id,
                                           std::atomic<int>* in_flight = nullptr,
                                           int max_in_flight = 0,
-                                          std::string_view remote_address = {});
+                                          std::string_view remote_address = {},
+                                          std::string_view client_key = {});
 
 class Server {
  public:

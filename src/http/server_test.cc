@@ -11,10 +11,12 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
+#include <condition_variable>
 #include <cstdio>
 #include <fstream>
 #include <future>
 #include <latch>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -911,6 +913,84 @@ TEST(BlockingPool, TicketsCountUntilReleased) {
   BlockingPool unbounded(1, -1);
   EXPECT_EQ(unbounded.capacity(), 0);
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(BlockingPool::Ticket(unbounded));
+}
+
+TEST(BlockingPool, OneKeyHoldsAtMostHalfThePlaces) {
+  BlockingPool pool(4, 4, 2);
+  EXPECT_EQ(pool.capacity(), 8);
+  EXPECT_EQ(pool.per_key_capacity(), 4);
+  EXPECT_EQ(pool.per_key_running(), 2);
+  {
+    std::vector<std::unique_ptr<BlockingPool::Ticket>> a;
+    for (int i = 0; i < 4; ++i) {
+      a.push_back(std::make_unique<BlockingPool::Ticket>(pool, "a"));
+      EXPECT_TRUE(*a.back()) << i;
+    }
+    EXPECT_FALSE(BlockingPool::Ticket(pool, "a")) << "a fifth place for one key";
+    EXPECT_TRUE(BlockingPool::Ticket(pool, "b")) << "another key is still admitted";
+    EXPECT_TRUE(BlockingPool::Ticket(pool, "")) << "nobody's task: only the pool's bound";
+    a.pop_back();
+    EXPECT_TRUE(BlockingPool::Ticket(pool, "a")) << "a released place is the key's again";
+  }
+  EXPECT_EQ(pool.load(), 0);
+  for (int i = 0; i < 8; ++i) EXPECT_TRUE(BlockingPool::Ticket(pool, "a")) << "all released";
+}
+
+// A client past its running share waits behind its own requests, never in front of another's:
+// with one running place per key, "a"'s three requests run one at a time while "b"'s runs beside
+// the first of them.
+TEST(BlockingPool, AClientPastItsShareWaitsBehindItself) {
+  boost::asio::io_context io;
+  BlockingPool pool(4, 16, 1);
+  std::mutex m;
+  std::condition_variable cv;
+  std::map<std::string, int> running, most;
+  bool open = false;
+  Router router;
+  router.add(
+      Verb::get, "/work",
+      [&](const RequestContext& c) {
+        std::unique_lock lock(m);
+        most[c.client_key] = std::max(most[c.client_key], ++running[c.client_key]);
+        cv.notify_all();
+        cv.wait(lock, [&] { return open; });
+        --running[c.client_key];
+        return json_response(200, "{}");
+      },
+      Dispatch::kBlocking);
+  std::vector<Request> requests(4, Request{Verb::get, "/work", 11});
+  std::atomic<int> answered{0};
+  const char* keys[] = {"a", "a", "a", "b"};
+  for (int i = 0; i < 4; ++i) {
+    boost::asio::co_spawn(
+        io,
+        [&, i]() -> boost::asio::awaitable<void> {
+          const Response r =
+              co_await dispatch(router, pool, requests[i], "rid", nullptr, 0, "127.0.0.1", keys[i]);
+          if (r.status == 200) ++answered;
+        },
+        boost::asio::detached);
+  }
+  std::thread loop([&] { io.run(); });
+  bool both = false;
+  std::string seen;
+  {
+    std::unique_lock lock(m);
+    // "b" starts while "a"'s first request still holds a's only running place.
+    both = cv.wait_for(lock, std::chrono::seconds{10},
+                       [&] { return running["a"] == 1 && running["b"] == 1; });
+    seen =
+        "a running " + std::to_string(running["a"]) + ", b running " + std::to_string(running["b"]);
+    open = true;
+    cv.notify_all();
+  }
+  loop.join();
+  EXPECT_TRUE(both) << seen;
+  EXPECT_EQ(answered.load(), 4);
+  EXPECT_EQ(most["a"], 1);
+  EXPECT_EQ(most["b"], 1);
+  EXPECT_EQ(pool.load(), 0);
+  pool.join();
 }
 
 // A handler may move the body out of the server's request (no second copy for a gateway); a
