@@ -193,8 +193,9 @@ def render(r: dict, command: str, commit: str, versions: str) -> str:
           f"{ma['flood_rate']:,}/s (at most {ma['flood_workers']} at once) | {p['requests']:,} "
           f"({p['rate']:,}/s) | {_answers(p['answers'])} ({refused:.1f}% refused) | 429 "
           f"`rate_limited` per client address (its budget: {_address_reads(srv)} a minute, "
-          f"{srv.get('RATE_LIMIT_BURST_SECONDS') or '?'} s' worth at once); 503 `overloaded`: the "
-          f"blocking pool's queue was full |")
+          f"{srv.get('RATE_LIMIT_BURST_SECONDS') or '?'} s' worth at once); previews not yet made "
+          f"use at most {srv.get('BLOCKING_PER_CLIENT') or '?'} blocking threads at once for one "
+          f"address, and 503 `overloaded` past its half of the pool's places |")
     if "uploads" in a:
         u = a["uploads"]
         w(f"| uploads past its quota: {ma['image']}, vegeta at {ma['upload_rate']}/s | "
@@ -282,7 +283,8 @@ def _limits(srv: dict) -> str:
             "DITHER_NICE", "QUOTA_IMAGES",
             "QUOTA_PENDING_DITHERS",
             "QUOTA_DITHERS_PER_IMAGE", "GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", "BODY_MIN_RATE",
-            "BODY_GRACE_SECONDS", "BLOCKING_THREADS", "BLOCKING_QUEUE", "IO_THREADS",
+            "BODY_GRACE_SECONDS", "BLOCKING_THREADS", "BLOCKING_QUEUE", "BLOCKING_PER_CLIENT",
+            "IO_THREADS",
             "DITHER_WORKERS")
     return ", ".join(f"`{k}={srv[k]}`" for k in keys if srv.get(k))
 

@@ -741,7 +741,8 @@ class Soak:
                        "held_connections": HELD_CONNECTIONS, "slow_bodies": SLOW_BODIES,
                        "image": f"{self.abuse_size} JPEG, {len(self.abuse_jpeg)} bytes"},
             "server": {name: self.server.config_line(name) for name in (
-                "IO_THREADS", "BLOCKING_THREADS", "BLOCKING_QUEUE", "DITHER_WORKERS",
+                "IO_THREADS", "BLOCKING_THREADS", "BLOCKING_QUEUE", "BLOCKING_PER_CLIENT",
+                "DITHER_WORKERS",
                 "GATEWAY_MAX_IN_FLIGHT", "RATE_LIMIT_UPLOADS", "RATE_LIMIT_DITHERS",
                 "RATE_LIMIT_READS", "RATE_LIMIT_ADDRESS_FACTOR", "RATE_LIMIT_BURST_SECONDS",
                 "RATE_LIMIT_TARPIT_MS",
