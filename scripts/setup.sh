@@ -9,7 +9,7 @@ packages=(
   # fuzzing (scripts/fuzz.sh): clang with its runtimes (libFuzzer, the sanitizers)
   clang libclang-rt-14-dev
   # engine image I/O
-  libvips-dev libpng-dev libgif-dev libwebp-dev
+  libvips-dev libpng-dev libgif-dev libwebp-dev libdeflate-dev
   # services: HTTP (Beast/Asio, JSON, URL), embedded metadata, logging
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libsqlite3-dev libspdlog-dev
   # distributed mode: Kafka client, PostgreSQL client, S3/Cloudinary over HTTPS (libcurl, OpenSSL)

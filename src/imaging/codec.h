@@ -4,8 +4,8 @@
 // a name or a declared content type), checked against byte and pixel limits from the header alone
 // (before any pixel is decoded), then decoded by libvips with an allow-list of loaders into the
 // engine's `Image`: 8-bit sRGB, RGB or RGBA, EXIF orientation applied, first frame only. Output is
-// written by libpng, giflib and libwebp directly, so every pixel keeps exactly its colour: an
-// indexed PNG at the smallest bit depth that fits, a GIF, or a lossless WebP.
+// written by our PNG writer (libdeflate), giflib and libwebp directly, so every pixel keeps exactly
+// its colour: an indexed PNG at the smallest bit depth that fits, a GIF, or a lossless WebP.
 //
 //   Result<Image> img = imaging::decode(upload_bytes, imaging::Limits{});
 //   if (!img) return img.error();  // kUnsupported, kTooLarge, kTooManyPixels or kUndecodable
@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
@@ -90,6 +91,35 @@ Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits);
 // alpha, else RGB. Truncated or corrupt data is kUndecodable: never a partial image. So is a
 // decoding stopped at limits.max_decode_time.
 Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits);
+
+// decode(), split so that rows can be read while it runs (the pipeline dithers beside it):
+//
+//   Result<std::unique_ptr<DecodeJob>> job = DecodeJob::open(bytes, limits);  // probe()'s checks
+//   std::thread decoder([&] { decoded = (*job)->run(); });  // fills (*job)->image() from the top
+//   (*job)->wait_rows(n);   // on another thread: returns once the top n rows are final
+//
+// `bytes` must outlive the job. run() returns what decode() would; when it fails, every waiter is
+// released at once (the rows are then meaningless). Rows come strip by strip, except for an EXIF
+// orientation other than the default, where they all come at the end.
+class DecodeJob {
+ public:
+  static Result<std::unique_ptr<DecodeJob>> open(std::span<const uint8_t> bytes,
+                                                 const Limits& limits);
+  ~DecodeJob();
+  DecodeJob(const DecodeJob&) = delete;
+  DecodeJob& operator=(const DecodeJob&) = delete;
+
+  const ImageInfo& info() const;
+  // At its final size from open() on; rows are final as wait_rows() says.
+  Image& image();
+  Status run();
+  void wait_rows(int rows) const;
+
+ private:
+  struct State;
+  explicit DecodeJob(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
 
 // Resamples to width x height with Lanczos-3 (alpha premultiplied while resampling). A 0 for one
 // side keeps the aspect ratio; both 0 returns the image unchanged; sides are clamped to >= 1.

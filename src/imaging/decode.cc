@@ -1,5 +1,7 @@
 // probe() and decode(): sniff, header, limits, then pixels through libvips.
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <string>
 
 #include "imaging/codec.h"
@@ -201,45 +203,109 @@ Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits) {
   return opened->info;
 }
 
-Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits) {
-  // The time limit counts from here and is checked between strips of rows (to_image).
-  const auto deadline = limits.max_decode_time.count() > 0
-                            ? std::chrono::steady_clock::now() + limits.max_decode_time
-                            : std::chrono::steady_clock::time_point::max();
+struct DecodeJob::State {
+  Opened opened;
+  std::chrono::milliseconds max_time{0};
+  std::chrono::steady_clock::time_point deadline;
+  Image image;
+  mutable std::mutex mutex;
+  mutable std::condition_variable rows_changed;
+  int rows = 0;  // final rows from the top
+
+  void publish(int n) {
+    {
+      const std::lock_guard lock(mutex);
+      rows = n;
+    }
+    rows_changed.notify_all();
+  }
+};
+
+DecodeJob::DecodeJob(std::unique_ptr<State> state) : state_(std::move(state)) {}
+DecodeJob::~DecodeJob() = default;
+
+Result<std::unique_ptr<DecodeJob>> DecodeJob::open(std::span<const uint8_t> bytes,
+                                                   const Limits& limits) {
+  auto state = std::make_unique<State>();
+  // The time limit counts from here and is checked between strips of rows (read_rows).
+  state->max_time = limits.max_decode_time;
+  state->deadline = limits.max_decode_time.count() > 0
+                        ? std::chrono::steady_clock::now() + limits.max_decode_time
+                        : std::chrono::steady_clock::time_point::max();
   Result<Opened> opened = open_checked(bytes, limits);
   if (!opened) return opened.error();
-  const std::string what =
-      "cannot decode the " + display_name(opened->info.format) + " data (truncated or corrupt)";
-  VipsImagePtr image = std::move(opened->image);
+  state->opened = std::move(*opened);
+  if (Status s = convert_to_srgb8(state->opened.image); !s) return s.error();
+  state->image = Image(state->opened.info.width, state->opened.info.height,
+                       vips_image_get_bands(state->opened.image.get()));
+  return std::unique_ptr<DecodeJob>(new DecodeJob(std::move(state)));
+}
+
+const ImageInfo& DecodeJob::info() const { return state_->opened.info; }
+Image& DecodeJob::image() { return state_->image; }
+
+void DecodeJob::wait_rows(int n) const {
+  std::unique_lock lock(state_->mutex);
+  state_->rows_changed.wait(lock, [&] { return state_->rows >= n; });
+}
+
+Status DecodeJob::run() {
+  State& st = *state_;
+  const std::string format = display_name(st.opened.info.format);
+  const std::string what = "cannot decode the " + format + " data (truncated or corrupt)";
+  // Whatever happens, waiters are released at the end.
+  struct Release {
+    State& st;
+    ~Release() { st.publish(st.image.height); }
+  } release{st};
+  VipsImagePtr image = std::move(st.opened.image);
   const int orientation = vips_image_get_orientation(image.get());
-  if (Status s = convert_to_srgb8(image); !s) return s.error();
+  const bool rotate = orientation > 1 && orientation <= 8;
   bool timed_out = false;
-  Result<Image> out =
-      internal::to_image(image.get(), ErrorKind::kUndecodable, what, deadline, &timed_out);
-  if (!out && timed_out) {
-    const auto ms = limits.max_decode_time.count();
+  Status read;
+  if (!rotate) {
+    read = internal::read_rows(image.get(), st.image, ErrorKind::kUndecodable, what, st.deadline,
+                               &timed_out, [&st](int rows) { st.publish(rows); });
+  } else {
+    // Rotating needs random access, which a sequential loader cannot give: decode, then rotate
+    // the decoded pixels.
+    Result<Image> upright =
+        internal::to_image(image.get(), ErrorKind::kUndecodable, what, st.deadline, &timed_out);
+    image.reset();
+    if (!upright) {
+      read = upright.error();
+    } else {
+      Result<VipsImagePtr> wrapped = internal::wrap(*upright);
+      if (!wrapped) return wrapped.error();
+      VipsImagePtr rotated = std::move(*wrapped);
+      vips_image_set_int(rotated.get(), VIPS_META_ORIENTATION, orientation);
+      if (Status s = step(rotated, ErrorKind::kInternal, "cannot apply the EXIF orientation",
+                          [](VipsImage* in, VipsImage** rotated_out) {
+                            return vips_autorot(in, rotated_out, nullptr);
+                          });
+          !s) {
+        return s;
+      }
+      read = internal::read_rows(rotated.get(), st.image, ErrorKind::kInternal,
+                                 "cannot apply the EXIF orientation",
+                                 std::chrono::steady_clock::time_point::max(), nullptr);
+    }
+  }
+  if (!read && timed_out) {
+    const auto ms = st.max_time.count();
     return make_error(
         ErrorKind::kUndecodable,
-        "decoding the " + display_name(opened->info.format) + " took longer than the limit of " +
+        "decoding the " + format + " took longer than the limit of " +
             (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms"));
   }
-  if (!out || orientation <= 1 || orientation > 8) return out;
-  // Rotating needs random access, which a sequential loader cannot give: rotate the decoded
-  // pixels.
-  image.reset();
-  Result<VipsImagePtr> wrapped = internal::wrap(*out);
-  if (!wrapped) return wrapped.error();
-  VipsImagePtr rotated = std::move(*wrapped);
-  vips_image_set_int(rotated.get(), VIPS_META_ORIENTATION, orientation);
-  if (Status s = step(rotated, ErrorKind::kInternal, "cannot apply the EXIF orientation",
-                      [](VipsImage* in, VipsImage** rotated_out) {
-                        return vips_autorot(in, rotated_out, nullptr);
-                      });
-      !s) {
-    return s.error();
-  }
-  return internal::to_image(rotated.get(), ErrorKind::kInternal,
-                            "cannot apply the EXIF orientation");
+  return read;
+}
+
+Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits) {
+  Result<std::unique_ptr<DecodeJob>> job = DecodeJob::open(bytes, limits);
+  if (!job) return job.error();
+  if (Status s = (*job)->run(); !s) return s.error();
+  return std::move((*job)->image());
 }
 
 }  // namespace dither::imaging

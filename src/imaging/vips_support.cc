@@ -69,15 +69,19 @@ Error vips_failure(ErrorKind kind, std::string_view what) {
   return make_error(kind, std::move(message));
 }
 
-Result<Image> to_image(VipsImage* in, ErrorKind kind, std::string_view what,
-                       std::chrono::steady_clock::time_point deadline, bool* timed_out) {
+Status read_rows(VipsImage* in, Image& out, ErrorKind kind, std::string_view what,
+                 std::chrono::steady_clock::time_point deadline, bool* timed_out,
+                 const std::function<void(int rows)>& on_rows) {
   if (timed_out != nullptr) *timed_out = false;
   const int bands = vips_image_get_bands(in);
   if (vips_image_get_format(in) != VIPS_FORMAT_UCHAR || (bands != 3 && bands != 4)) {
     return make_error(ErrorKind::kInternal, std::string(what) + ": expected 8-bit RGB or RGBA");
   }
-  Image out(vips_image_get_width(in), vips_image_get_height(in), bands);
-  const size_t row_bytes = static_cast<size_t>(out.width) * static_cast<size_t>(bands);
+  if (out.width != vips_image_get_width(in) || out.height != vips_image_get_height(in) ||
+      out.channels != bands) {
+    return make_error(ErrorKind::kInternal, std::string(what) + ": unexpected image size");
+  }
+  const size_t row_bytes = out.stride();
   // One region, computed strip by strip from the top on this thread: libvips' worker threads are
   // shared by every caller and keep the priority of whichever thread started them (a dithering
   // worker runs niced), so a request evaluated on them could wait behind dithering. Sequential
@@ -95,11 +99,23 @@ Result<Image> to_image(VipsImage* in, ErrorKind kind, std::string_view what,
     if (vips_region_prepare(region.get(), &strip) != 0) return vips_failure(kind, what);
     const size_t skip = VIPS_REGION_LSKIP(region.get());
     const auto* from = reinterpret_cast<const uint8_t*>(VIPS_REGION_ADDR(region.get(), 0, top));
-    uint8_t* to = out.pixels.data() + static_cast<size_t>(top) * row_bytes;
+    uint8_t* to = out.row(top);
     for (int y = 0; y < strip.height; ++y, from += skip, to += row_bytes) {
       std::memcpy(to, from, row_bytes);
     }
+    if (on_rows) on_rows(top + strip.height);
   }
+  return Status();
+}
+
+Result<Image> to_image(VipsImage* in, ErrorKind kind, std::string_view what,
+                       std::chrono::steady_clock::time_point deadline, bool* timed_out) {
+  const int bands = vips_image_get_bands(in);
+  if (vips_image_get_format(in) != VIPS_FORMAT_UCHAR || (bands != 3 && bands != 4)) {
+    return make_error(ErrorKind::kInternal, std::string(what) + ": expected 8-bit RGB or RGBA");
+  }
+  Image out(vips_image_get_width(in), vips_image_get_height(in), bands);
+  if (Status s = read_rows(in, out, kind, what, deadline, timed_out); !s) return s.error();
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <vips/vips.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string_view>
 
@@ -25,6 +26,14 @@ using VipsImagePtr = std::unique_ptr<VipsImage, VipsImageUnref>;
 // libvips' error buffer. That buffer is process-wide: under concurrent failures a message may
 // carry another call's text, never a torn one.
 Error vips_failure(ErrorKind kind, std::string_view what);
+
+// Runs the pipeline ending in `in` (8-bit, 3 or 4 bands) on the calling thread, never on
+// libvips' worker threads, writing its pixels into `out` (already of its size) strip by strip
+// from the top; `on_rows(n)` after each strip, when the top n rows are final. Errors as for
+// to_image.
+Status read_rows(VipsImage* in, Image& out, ErrorKind kind, std::string_view what,
+                 std::chrono::steady_clock::time_point deadline, bool* timed_out,
+                 const std::function<void(int rows)>& on_rows = {});
 
 // Runs the pipeline ending in `in` (8-bit, 3 or 4 bands) on the calling thread, never on
 // libvips' worker threads, and writes its pixels into an Image. A failure while computing pixels
