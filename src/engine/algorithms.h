@@ -5,13 +5,17 @@
 // count. Not part of the public API.
 #pragma once
 
+#include <functional>
+
 #include "engine/image.h"
 #include "engine/options.h"
 #include "engine/quantizer.h"
 
 namespace dither::detail {
 
-void error_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
+// `wait` (may be empty): see SourceRows in dither.h; called before each band of rows is read.
+void error_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o,
+                     const std::function<void(int rows)>& wait = {});
 void ordered_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
 void riemersma_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
 void yliluoma_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);

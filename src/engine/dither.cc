@@ -18,7 +18,7 @@ int resolve_threads(int requested) {
 }  // namespace detail
 
 Status dither_into(const Image& image, const Palette& palette, const DitherOptions& options,
-                   Image& out) {
+                   Image& out, const SourceRows& wait) {
   if (Status s = validate(options); !s) return s;
   if (image.channels != 3 && image.channels != 4) {
     return make_error(ErrorKind::kInvalidArgument, "the engine takes RGB or RGBA images");
@@ -35,8 +35,10 @@ Status dither_into(const Image& image, const Palette& palette, const DitherOptio
       out.pixels.size() != image.pixels.size()) {
     out = Image(image.width, image.height, image.channels);
   }
-  if (is_error_diffusion(options.algorithm)) {
-    detail::error_diffusion(image, out, q, options);
+  const bool diffusion = is_error_diffusion(options.algorithm);
+  if (wait && !diffusion) wait(image.height);
+  if (diffusion) {
+    detail::error_diffusion(image, out, q, options, wait);
   } else if (options.algorithm == Algorithm::kRiemersma) {
     detail::riemersma_dither(image, out, q, options);
   } else if (options.algorithm == Algorithm::kYliluoma) {
@@ -51,10 +53,10 @@ Status dither_into(const Image& image, const Palette& palette, const DitherOptio
   return {};
 }
 
-Result<Image> dither_image(const Image& image, const Palette& palette,
-                           const DitherOptions& options) {
+Result<Image> dither_image(const Image& image, const Palette& palette, const DitherOptions& options,
+                           const SourceRows& wait) {
   Image out;
-  if (Status s = dither_into(image, palette, options, out); !s) return s.error();
+  if (Status s = dither_into(image, palette, options, out, wait); !s) return s.error();
   return out;
 }
 

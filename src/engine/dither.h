@@ -9,6 +9,8 @@
 // output, whatever `options.threads` is. Pure: no I/O, no globals that change.
 #pragma once
 
+#include <functional>
+
 #include "common/result.h"
 #include "engine/image.h"
 #include "engine/options.h"
@@ -16,13 +18,18 @@
 
 namespace dither {
 
-Result<Image> dither_image(const Image& image, const Palette& palette,
-                           const DitherOptions& options);
+// For a source still being written by another thread (a decode running beside the dither):
+// `wait(n)` returns once the top n rows of the image are final. Error diffusion reads rows as they
+// come; the other algorithms wait for the whole image first. The output does not depend on it.
+using SourceRows = std::function<void(int rows)>;
+
+Result<Image> dither_image(const Image& image, const Palette& palette, const DitherOptions& options,
+                           const SourceRows& wait = {});
 
 // The same, into `out`, whose buffer is reused when it already has the right size: for callers
 // that dither many images of one size (a fresh 36 MB buffer costs page faults on every call).
 Status dither_into(const Image& image, const Palette& palette, const DitherOptions& options,
-                   Image& out);
+                   Image& out, const SourceRows& wait = {});
 
 // Nearest-neighbour enlargement by an integer factor (1..16), for crisp pixel art after dithering.
 Image upscale_nearest(const Image& image, int factor);

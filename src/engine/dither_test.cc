@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <mutex>
+
 #include "engine/testing/reference.h"
 #include "engine/testing/test_images.h"
 
@@ -54,6 +57,40 @@ TEST(Dither, EveryAlgorithmEqualsItsReference) {
       auto out = dither_image(photo, p, o);
       ASSERT_TRUE(out.ok());
       EXPECT_EQ(out->pixels, reference::dither(photo, p, o).pixels) << info.name << " " << spec;
+    }
+  }
+}
+
+// SourceRows: the engine reads no row before waiting for it. Rows not yet "decoded" hold noise
+// and are filled only when waited for; any early read would change the output.
+TEST(Dither, ReadsNoRowBeforeWaitingForIt) {
+  const Image photo = testing::synthetic_photo(61, 97, 4);
+  for (const auto& info : algorithms()) {
+    for (int threads : {1, 2, 3}) {
+      for (bool serpentine : {false, true}) {
+        const Palette p = resolve_palette(*parse_palette_spec("ega"), photo);
+        DitherOptions o;
+        o.algorithm = info.algorithm;
+        o.threads = threads;
+        o.serpentine = serpentine;
+        Image arriving = testing::synthetic_photo(61, 97, 4, /*seed=*/99);
+        std::mutex m;
+        int ready = 0;
+        std::vector<int> asked;
+        auto wait = [&](int rows) {
+          const std::lock_guard lock(m);
+          asked.push_back(rows);
+          for (; ready < std::min(rows, photo.height); ++ready) {
+            std::copy_n(photo.row(ready), photo.stride(), arriving.row(ready));
+          }
+        };
+        auto out = dither_image(arriving, p, o, wait);
+        ASSERT_TRUE(out.ok());
+        EXPECT_EQ(out->pixels, dither_image(photo, p, o)->pixels)
+            << info.name << " threads=" << threads << " serpentine=" << serpentine;
+        ASSERT_FALSE(asked.empty());
+        EXPECT_EQ(*std::max_element(asked.begin(), asked.end()), photo.height);
+      }
     }
   }
 }

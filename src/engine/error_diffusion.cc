@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <utility>
@@ -114,7 +115,8 @@ struct Job {
   int inner_lag = 0;  // pixels the second row of a band trails the first
   size_t row_cells = 0;
   std::vector<int32_t> errors;
-  std::unique_ptr<Progress[]> progress;  // pixels finished, per row
+  std::unique_ptr<Progress[]> progress;                        // pixels finished, per row
+  const std::function<void(int rows)>* source_rows = nullptr;  // see SourceRows (dither.h)
 
   int32_t* error_row(int y) {
     return errors.data() + static_cast<size_t>(y % ring_rows) * row_cells + kPad * kLanes;
@@ -285,6 +287,8 @@ void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int th
     for (int b = first; b < bands; b += threads) {
       const int y = b * job.band;
       const int count = std::min(job.band, height - y);
+      // A band reads only its own source rows (what it owes the rows below goes to `errors`).
+      if (job.source_rows != nullptr) (*job.source_rows)(y + count);
       // The error rows this band writes furthest down are first touched here (and written
       // whole, see Row::first_touch); their previous users finished before this thread's
       // previous band did (see ring_rows).
@@ -342,7 +346,8 @@ void dispatch_kernel(size_t index, Job& job, const Quantizer& q, int threads,
 
 }  // namespace
 
-void error_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o) {
+void error_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o,
+                     const std::function<void(int rows)>& wait) {
   const Kernel* kernel = kernel_for(o.algorithm);
   const size_t index = static_cast<size_t>(kernel - kKernels.data());
   Job job;
@@ -359,6 +364,7 @@ void error_diffusion(const Image& in, Image& out, const Quantizer& q, const Dith
   job.row_cells = static_cast<size_t>(in.width + 2 * kPad) * kLanes;
   job.errors.assign(job.row_cells * static_cast<size_t>(job.ring_rows), 0);
   job.progress = std::make_unique<Progress[]>(static_cast<size_t>(in.height));
+  if (wait) job.source_rows = &wait;
   dispatch_kernel(index, job, q, threads, std::make_index_sequence<kKernels.size()>{});
 }
 

@@ -1,5 +1,8 @@
 #include "pipeline/pipeline.h"
 
+#include <memory>
+#include <thread>
+
 #include "engine/dither.h"
 
 namespace dither {
@@ -34,7 +37,7 @@ std::pair<int, int> target_size(const Image& img, int width, int height) {
 }  // namespace
 
 Result<Image> process_image(const Image& decoded, const ProcessOptions& options,
-                            const imaging::Limits& limits) {
+                            const imaging::Limits& limits, const SourceRows& wait) {
   const auto [w, h] = target_size(decoded, options.width, options.height);
   if (Status s = check_pixels(uint64_t(w), uint64_t(h), limits, "the resized image"); !s) {
     return s.error();
@@ -46,14 +49,19 @@ Result<Image> process_image(const Image& decoded, const ProcessOptions& options,
   }
   const Image* source = &decoded;
   Image resized;
-  if (w != decoded.width || h != decoded.height) {
+  const bool resizes = w != decoded.width || h != decoded.height;
+  // Only the dither can read rows while they arrive: resizing and adaptive palettes need them all.
+  if (wait && (resizes || options.palette.kind == PaletteSpec::Kind::kAdaptive)) {
+    wait(decoded.height);
+  }
+  if (resizes) {
     auto r = imaging::resize(decoded, w, h, limits);
     if (!r) return r.error();
     resized = std::move(*r);
     source = &resized;
   }
   const Palette palette = resolve_palette(options.palette, *source);
-  auto dithered = dither_image(*source, palette, options.dither);
+  auto dithered = dither_image(*source, palette, options.dither, resizes ? SourceRows{} : wait);
   if (!dithered) return dithered.error();
   if (options.upscale > 1) return upscale_nearest(*dithered, options.upscale);
   return dithered;
@@ -62,9 +70,26 @@ Result<Image> process_image(const Image& decoded, const ProcessOptions& options,
 Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& options,
                           const imaging::Limits& limits) {
   if (Status s = validate(options.dither); !s) return s.error();
-  auto decoded = imaging::decode(input, limits);
-  if (!decoded) return decoded.error();
-  auto image = process_image(*decoded, options, limits);
+  Result<std::unique_ptr<imaging::DecodeJob>> job = imaging::DecodeJob::open(input, limits);
+  if (!job) return job.error();
+  imaging::DecodeJob& decode = **job;
+  Result<Image> image = make_error(ErrorKind::kInternal, "not processed");
+  if (is_error_diffusion(options.dither.algorithm) && options.width == 0 && options.height == 0) {
+    // Error diffusion reads the rows as the decoder writes them, on two cores: decoding is the
+    // slower of the two, so the dither needs one thread (threads never change the output).
+    ProcessOptions streamed = options;
+    streamed.dither.threads = 1;
+    Status decoded;
+    {
+      std::jthread decoder([&] { decoded = decode.run(); });
+      image = process_image(decode.image(), streamed, limits,
+                            [&decode](int rows) { decode.wait_rows(rows); });
+    }
+    if (!decoded) return decoded.error();
+  } else {
+    if (Status s = decode.run(); !s) return s.error();
+    image = process_image(decode.image(), options, limits);
+  }
   if (!image) return image.error();
   auto bytes = imaging::encode(*image, options.format);
   if (!bytes) return bytes.error();

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "engine/dither.h"
 #include "engine/image.h"
 #include "imaging/codec.h"
 #include "pipeline/process_options.h"
@@ -26,11 +27,13 @@ struct Processed {
   int height = 0;
 };
 
-// Resize, dither and upscale an already decoded image.
+// Resize, dither and upscale an already decoded image. With `wait`, the image is still being
+// decoded by another thread (SourceRows, engine/dither.h).
 Result<Image> process_image(const Image& decoded, const ProcessOptions& options,
-                            const imaging::Limits& limits);
+                            const imaging::Limits& limits, const SourceRows& wait = {});
 
-// The whole path from encoded input to encoded output.
+// The whole path from encoded input to encoded output. For error diffusion without a resize, the
+// decoder runs on a second thread and the dither follows its rows.
 Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& options,
                           const imaging::Limits& limits);
 

@@ -90,6 +90,49 @@ TEST(Pipeline, OptionsCannotExceedThePixelLimit) {
   EXPECT_EQ(process(input, o, limits).error().kind, ErrorKind::kTooManyPixels);
 }
 
+// The decoder runs beside error diffusion (rows as they come, over many strips): the result is
+// byte for byte what decoding first and dithering after gives, for every kernel family, raster
+// and serpentine, RGB and RGBA; other algorithms and resizes take the plain path.
+TEST(Pipeline, DitheringBesideTheDecoderChangesNoByte) {
+  for (const int channels : {3, 4}) {
+    const Image photo = testing::synthetic_photo(300, 517, channels);
+    const auto input = png_of(photo);
+    for (const char* algorithm : {"floyd-steinberg", "jarvis", "atkinson", "bayer"}) {
+      for (const char* serpentine : {"false", "true"}) {
+        for (const char* palette : {"levels:2", "ega", "adaptive:8"}) {
+          ProcessOptions o;
+          ASSERT_TRUE(set_option(o, "algorithm", algorithm).ok());
+          ASSERT_TRUE(set_option(o, "serpentine", serpentine).ok());
+          ASSERT_TRUE(set_option(o, "palette", palette).ok());
+          auto r = process(input, o, imaging::Limits{});
+          ASSERT_TRUE(r.ok()) << r.error().message;
+          auto decoded = imaging::decode(input, imaging::Limits{});
+          ASSERT_TRUE(decoded.ok());
+          auto plain = process_image(*decoded, o, imaging::Limits{});
+          ASSERT_TRUE(plain.ok());
+          auto expected = imaging::encode(*plain, o.format);
+          ASSERT_TRUE(expected.ok());
+          EXPECT_EQ(r->bytes, *expected)
+              << algorithm << " serpentine=" << serpentine << " " << palette << " " << channels;
+        }
+      }
+    }
+  }
+}
+
+// A file that breaks half-way fails as decode() does, while the dither was already following it.
+TEST(Pipeline, ADecodeFailureBesideTheDitherIsTheError) {
+  auto input = png_of(testing::synthetic_photo(400, 400));
+  input.resize(input.size() * 2 / 3);
+  ProcessOptions o;
+  auto r = process(input, o, imaging::Limits{});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::kUndecodable) << r.error().message;
+  const auto plain = imaging::decode(input, imaging::Limits{});
+  ASSERT_FALSE(plain.ok());
+  EXPECT_EQ(r.error().message, plain.error().message);
+}
+
 TEST(Pipeline, RejectsNonImages) {
   const std::string text = "hello, this is not an image";
   auto r = process(std::span(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
