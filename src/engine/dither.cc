@@ -28,14 +28,19 @@ Status dither_into(const Image& image, const Palette& palette, const DitherOptio
     return make_error(ErrorKind::kInvalidArgument, "image buffer does not match its size");
   }
   if (palette.size() == 0) return make_error(ErrorKind::kInvalidArgument, "palette is empty");
-  if (&out == &image) return make_error(ErrorKind::kInvalidArgument, "out must not be the input");
+  const bool diffusion = is_error_diffusion(options.algorithm);
+  // Error diffusion reads each pixel once, just before writing it (the error travels in its own
+  // buffer), so it may work in place; the other algorithms may not.
+  if (&out == &image && !diffusion) {
+    return make_error(ErrorKind::kInvalidArgument,
+                      "out must not be the input (except for error diffusion)");
+  }
 
   const Quantizer q(palette, options.color_space, options.metric);
   if (out.width != image.width || out.height != image.height || out.channels != image.channels ||
       out.pixels.size() != image.pixels.size()) {
     out = Image(image.width, image.height, image.channels);
   }
-  const bool diffusion = is_error_diffusion(options.algorithm);
   if (wait && !diffusion) wait(image.height);
   if (diffusion) {
     detail::error_diffusion(image, out, q, options, wait);

@@ -28,6 +28,7 @@ Result<Image> dither_image(const Image& image, const Palette& palette, const Dit
 
 // The same, into `out`, whose buffer is reused when it already has the right size: for callers
 // that dither many images of one size (a fresh 36 MB buffer costs page faults on every call).
+// For error diffusion `out` may be `image` itself (in place: one buffer instead of two).
 Status dither_into(const Image& image, const Palette& palette, const DitherOptions& options,
                    Image& out, const SourceRows& wait = {});
 

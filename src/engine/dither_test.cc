@@ -95,6 +95,33 @@ TEST(Dither, ReadsNoRowBeforeWaitingForIt) {
   }
 }
 
+// Error diffusion in place (out is the input) gives the same bytes; other algorithms refuse it.
+TEST(Dither, ErrorDiffusionInPlaceChangesNoByte) {
+  const Image photo = testing::synthetic_photo(83, 67, 4);
+  for (const auto& info : algorithms()) {
+    const Palette p = resolve_palette(*parse_palette_spec("pico8"), photo);
+    for (int threads : {1, 2}) {
+      for (bool serpentine : {false, true}) {
+        DitherOptions o;
+        o.algorithm = info.algorithm;
+        o.threads = threads;
+        o.serpentine = serpentine;
+        Image pixels = photo;
+        const Status s = dither_into(pixels, p, o, pixels);
+        if (!is_error_diffusion(info.algorithm)) {
+          ASSERT_FALSE(s.ok()) << info.name;
+          EXPECT_EQ(s.error().kind, ErrorKind::kInvalidArgument);
+          EXPECT_EQ(pixels.pixels, photo.pixels) << "refused, untouched";
+          continue;
+        }
+        ASSERT_TRUE(s.ok()) << info.name;
+        EXPECT_EQ(pixels.pixels, dither_image(photo, p, o)->pixels)
+            << info.name << " threads=" << threads << " serpentine=" << serpentine;
+      }
+    }
+  }
+}
+
 TEST(Dither, RepeatRunsAreByteIdentical) {
   const Image photo = testing::synthetic_photo(64, 48);
   for (const auto& info : algorithms()) {
@@ -195,7 +222,9 @@ TEST(Dither, IntoReusesTheBufferAndMatchesDitherImage) {
   ASSERT_TRUE(dither_into(small, p, DitherOptions{}, out).ok());
   EXPECT_EQ(out.width, 5);
   EXPECT_EQ(out.channels, 4);
-  EXPECT_FALSE(dither_into(small, p, DitherOptions{}, small).ok());
+  DitherOptions ordered;
+  ordered.algorithm = Algorithm::kBayer;
+  EXPECT_FALSE(dither_into(small, p, ordered, small).ok()) << "in place: error diffusion only";
 }
 
 }  // namespace

@@ -89,7 +89,7 @@ Status read_rows(VipsImage* in, Image& out, ErrorKind kind, std::string_view wha
   using RegionPtr = std::unique_ptr<VipsRegion, decltype(&g_object_unref)>;
   RegionPtr region(vips_region_new(in), &g_object_unref);
   if (!region) return vips_failure(ErrorKind::kInternal, what);
-  constexpr int kStripRows = 64;
+  constexpr int kStripRows = 16;
   for (int top = 0; top < out.height; top += kStripRows) {
     if (std::chrono::steady_clock::now() >= deadline) {
       if (timed_out != nullptr) *timed_out = true;

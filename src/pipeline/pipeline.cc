@@ -36,60 +36,76 @@ std::pair<int, int> target_size(const Image& img, int width, int height) {
 
 }  // namespace
 
-Result<Image> process_image(const Image& decoded, const ProcessOptions& options,
-                            const imaging::Limits& limits, const SourceRows& wait) {
-  const auto [w, h] = target_size(decoded, options.width, options.height);
+namespace {
+
+// The pixel limits for the size after resizing and after upscaling.
+Status check_sizes(int w, int h, const ProcessOptions& options, const imaging::Limits& limits) {
   if (Status s = check_pixels(uint64_t(w), uint64_t(h), limits, "the resized image"); !s) {
-    return s.error();
+    return s;
   }
   const uint64_t up = static_cast<uint64_t>(options.upscale);
-  if (Status s = check_pixels(uint64_t(w) * up, uint64_t(h) * up, limits, "the upscaled image");
-      !s) {
-    return s.error();
-  }
+  return check_pixels(uint64_t(w) * up, uint64_t(h) * up, limits, "the upscaled image");
+}
+
+Result<Image> upscaled(Image dithered, const ProcessOptions& options) {
+  if (options.upscale > 1) return upscale_nearest(dithered, options.upscale);
+  return dithered;
+}
+
+}  // namespace
+
+Result<Image> process_image(const Image& decoded, const ProcessOptions& options,
+                            const imaging::Limits& limits) {
+  const auto [w, h] = target_size(decoded, options.width, options.height);
+  if (Status s = check_sizes(w, h, options, limits); !s) return s.error();
   const Image* source = &decoded;
   Image resized;
-  const bool resizes = w != decoded.width || h != decoded.height;
-  // Only the dither can read rows while they arrive: resizing and adaptive palettes need them all.
-  if (wait && (resizes || options.palette.kind == PaletteSpec::Kind::kAdaptive)) {
-    wait(decoded.height);
-  }
-  if (resizes) {
+  if (w != decoded.width || h != decoded.height) {
     auto r = imaging::resize(decoded, w, h, limits);
     if (!r) return r.error();
     resized = std::move(*r);
     source = &resized;
   }
   const Palette palette = resolve_palette(options.palette, *source);
-  auto dithered = dither_image(*source, palette, options.dither, resizes ? SourceRows{} : wait);
+  auto dithered = dither_image(*source, palette, options.dither);
   if (!dithered) return dithered.error();
-  if (options.upscale > 1) return upscale_nearest(*dithered, options.upscale);
-  return dithered;
+  return upscaled(std::move(*dithered), options);
 }
 
 Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& options,
                           const imaging::Limits& limits) {
   if (Status s = validate(options.dither); !s) return s.error();
-  Result<std::unique_ptr<imaging::DecodeJob>> job = imaging::DecodeJob::open(input, limits);
-  if (!job) return job.error();
-  imaging::DecodeJob& decode = **job;
+  Result<std::unique_ptr<imaging::DecodeJob>> opened = imaging::DecodeJob::open(input, limits);
+  if (!opened) return opened.error();
+  std::unique_ptr<imaging::DecodeJob> job = std::move(*opened);
+  imaging::DecodeJob& decode = *job;
   Result<Image> image = make_error(ErrorKind::kInternal, "not processed");
   if (is_error_diffusion(options.dither.algorithm) && options.width == 0 && options.height == 0) {
-    // Error diffusion reads the rows as the decoder writes them, on two cores: decoding is the
-    // slower of the two, so the dither needs one thread (threads never change the output).
-    ProcessOptions streamed = options;
-    streamed.dither.threads = 1;
-    Status decoded;
+    // Error diffusion follows the decoder: the decoder runs on a second thread and the dither reads
+    // each band of rows once it is final, writing its result over them (in place: one image
+    // buffer, not two). Decoding is the slower of the two, so the dither needs one thread
+    // (threads never change the output).
+    Image& pixels = decode.image();
+    if (Status s = check_sizes(pixels.width, pixels.height, options, limits); !s) return s.error();
+    DitherOptions dither = options.dither;
+    dither.threads = 1;
+    Status decoded, dithered;
     {
       std::jthread decoder([&] { decoded = decode.run(); });
-      image = process_image(decode.image(), streamed, limits,
-                            [&decode](int rows) { decode.wait_rows(rows); });
+      const auto wait = [&decode](int rows) { decode.wait_rows(rows); };
+      // An adaptive palette is computed from the whole image.
+      if (options.palette.kind == PaletteSpec::Kind::kAdaptive) wait(pixels.height);
+      const Palette palette = resolve_palette(options.palette, pixels);
+      dithered = dither_into(pixels, palette, dither, pixels, wait);
     }
     if (!decoded) return decoded.error();
+    if (!dithered) return dithered.error();
+    image = upscaled(std::move(pixels), options);
   } else {
     if (Status s = decode.run(); !s) return s.error();
     image = process_image(decode.image(), options, limits);
   }
+  job.reset();  // the decoded pixels are not needed to encode: a lower peak of memory
   if (!image) return image.error();
   auto bytes = imaging::encode(*image, options.format);
   if (!bytes) return bytes.error();

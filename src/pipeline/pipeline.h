@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "common/result.h"
-#include "engine/dither.h"
 #include "engine/image.h"
 #include "imaging/codec.h"
 #include "pipeline/process_options.h"
@@ -27,13 +26,12 @@ struct Processed {
   int height = 0;
 };
 
-// Resize, dither and upscale an already decoded image. With `wait`, the image is still being
-// decoded by another thread (SourceRows, engine/dither.h).
+// Resize, dither and upscale an already decoded image.
 Result<Image> process_image(const Image& decoded, const ProcessOptions& options,
-                            const imaging::Limits& limits, const SourceRows& wait = {});
+                            const imaging::Limits& limits);
 
 // The whole path from encoded input to encoded output. For error diffusion without a resize, the
-// decoder runs on a second thread and the dither follows its rows.
+// decoder runs on a second thread and the dither follows its rows, in place.
 Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& options,
                           const imaging::Limits& limits);
 
