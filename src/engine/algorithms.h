@@ -13,9 +13,11 @@
 
 namespace dither::detail {
 
-// `wait` (may be empty): see SourceRows in dither.h; called before each band of rows is read.
+// `wait` and `done` (may be empty): see SourceRows in dither.h. `wait` is called before each band
+// of rows is read; `done` after each band is written, when one thread runs them all.
 void error_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o,
-                     const std::function<void(int rows)>& wait = {});
+                     const std::function<void(int rows)>& wait = {},
+                     const std::function<void(int rows)>& done = {});
 void ordered_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
 void riemersma_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
 void yliluoma_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);

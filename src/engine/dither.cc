@@ -18,7 +18,7 @@ int resolve_threads(int requested) {
 }  // namespace detail
 
 Status dither_into(const Image& image, const Palette& palette, const DitherOptions& options,
-                   Image& out, const SourceRows& wait) {
+                   Image& out, const SourceRows& wait, const SourceRows& done) {
   if (Status s = validate(options); !s) return s;
   if (image.channels != 3 && image.channels != 4) {
     return make_error(ErrorKind::kInvalidArgument, "the engine takes RGB or RGBA images");
@@ -43,7 +43,9 @@ Status dither_into(const Image& image, const Palette& palette, const DitherOptio
   }
   if (wait && !diffusion) wait(image.height);
   if (diffusion) {
-    detail::error_diffusion(image, out, q, options, wait);
+    // Rows are final as they are written, unless alpha is still to be copied (below).
+    const bool rows_final = !image.has_alpha() || &out == &image;
+    detail::error_diffusion(image, out, q, options, wait, rows_final ? done : SourceRows{});
   } else if (options.algorithm == Algorithm::kRiemersma) {
     detail::riemersma_dither(image, out, q, options);
   } else if (options.algorithm == Algorithm::kYliluoma) {
@@ -55,6 +57,7 @@ Status dither_into(const Image& image, const Palette& palette, const DitherOptio
     const size_t n = image.pixel_count();
     for (size_t i = 0; i < n; ++i) out.pixels[i * 4 + 3] = image.pixels[i * 4 + 3];
   }
+  if (done) done(image.height);
   return {};
 }
 

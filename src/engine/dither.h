@@ -30,7 +30,7 @@ Result<Image> dither_image(const Image& image, const Palette& palette, const Dit
 // that dither many images of one size (a fresh 36 MB buffer costs page faults on every call).
 // For error diffusion `out` may be `image` itself (in place: one buffer instead of two).
 Status dither_into(const Image& image, const Palette& palette, const DitherOptions& options,
-                   Image& out, const SourceRows& wait = {});
+                   Image& out, const SourceRows& wait = {}, const SourceRows& done = {});
 
 // Nearest-neighbour enlargement by an integer factor (1..16), for crisp pixel art after dithering.
 Image upscale_nearest(const Image& image, int factor);

@@ -122,6 +122,38 @@ TEST(Dither, ErrorDiffusionInPlaceChangesNoByte) {
   }
 }
 
+// SourceRows `done`: rows reported final do not change afterwards, calls only grow, the last is
+// the height; error diffusion on one thread reports band by band.
+TEST(Dither, RowsReportedDoneAreFinal) {
+  const Image photo = testing::synthetic_photo(47, 53, 3);
+  for (const auto& info : algorithms()) {
+    const Palette p = resolve_palette(*parse_palette_spec("ega"), photo);
+    DitherOptions o;
+    o.algorithm = info.algorithm;
+    o.threads = 1;
+    Image out(photo.width, photo.height, photo.channels);
+    std::vector<int> reported;
+    std::vector<std::vector<uint8_t>> seen;  // the rows as they were when first reported
+    auto done = [&](int rows) {
+      ASSERT_TRUE(reported.empty() || rows >= reported.back()) << info.name;
+      for (int y = static_cast<int>(seen.size()); y < rows; ++y) {
+        seen.emplace_back(out.row(y), out.row(y) + out.stride());
+      }
+      reported.push_back(rows);
+    };
+    ASSERT_TRUE(dither_into(photo, p, o, out, {}, done).ok());
+    ASSERT_FALSE(reported.empty());
+    EXPECT_EQ(reported.back(), photo.height) << info.name;
+    if (is_error_diffusion(info.algorithm)) {
+      EXPECT_GT(reported.size(), 10u) << info.name;
+    }
+    for (int y = 0; y < photo.height; ++y) {
+      const auto& row = seen[static_cast<size_t>(y)];
+      EXPECT_TRUE(std::equal(row.begin(), row.end(), out.row(y))) << info.name << " " << y;
+    }
+  }
+}
+
 TEST(Dither, RepeatRunsAreByteIdentical) {
   const Image photo = testing::synthetic_photo(64, 48);
   for (const auto& info : algorithms()) {

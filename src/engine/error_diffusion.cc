@@ -117,6 +117,7 @@ struct Job {
   std::vector<int32_t> errors;
   std::unique_ptr<Progress[]> progress;                        // pixels finished, per row
   const std::function<void(int rows)>* source_rows = nullptr;  // see SourceRows (dither.h)
+  const std::function<void(int rows)>* rows_done = nullptr;    // one thread only
 
   int32_t* error_row(int y) {
     return errors.data() + static_cast<size_t>(y % ring_rows) * row_cells + kPad * kLanes;
@@ -297,6 +298,7 @@ void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int th
       } else {
         for (int r = 0; r < count; ++r) run_band<kKernel, Q, 1>(job, q, tw, y + r);
       }
+      if (job.rows_done != nullptr) (*job.rows_done)(y + count);
     }
   };
   if (threads == 1) {
@@ -347,7 +349,8 @@ void dispatch_kernel(size_t index, Job& job, const Quantizer& q, int threads,
 }  // namespace
 
 void error_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o,
-                     const std::function<void(int rows)>& wait) {
+                     const std::function<void(int rows)>& wait,
+                     const std::function<void(int rows)>& done) {
   const Kernel* kernel = kernel_for(o.algorithm);
   const size_t index = static_cast<size_t>(kernel - kKernels.data());
   Job job;
@@ -365,6 +368,7 @@ void error_diffusion(const Image& in, Image& out, const Quantizer& q, const Dith
   job.errors.assign(job.row_cells * static_cast<size_t>(job.ring_rows), 0);
   job.progress = std::make_unique<Progress[]>(static_cast<size_t>(in.height));
   if (wait) job.source_rows = &wait;
+  if (done && threads == 1) job.rows_done = &done;
   dispatch_kernel(index, job, q, threads, std::make_index_sequence<kKernels.size()>{});
 }
 

@@ -135,6 +135,27 @@ Result<Image> resize(const Image& img, int width, int height, const Limits& limi
 // Deterministic: the same image gives the same bytes.
 Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format);
 
+// encode() in steps, for an image whose rows become final from the top: what can be done per row
+// (counting and indexing colours for PNG and GIF) is done as rows come, the rest at finish(). The
+// bytes are encode()'s.
+//
+//   RowEncoder encoder(img, OutputFormat::kPng);
+//   encoder.add_rows(img, n);                 // the top n rows are final (n only grows)
+//   Result<std::vector<uint8_t>> bytes = encoder.finish(img);
+class RowEncoder {
+ public:
+  RowEncoder(const Image& shape, OutputFormat format);
+  ~RowEncoder();
+  RowEncoder(const RowEncoder&) = delete;
+  RowEncoder& operator=(const RowEncoder&) = delete;
+  void add_rows(const Image& img, int rows);
+  Result<std::vector<uint8_t>> finish(const Image& img);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
 // A preview for people, not an exact result: decode() (same formats, limits and errors), shrunk
 // with resize() to fit in box x box (never enlarged; alpha kept), as a lossy WebP (quality 75)
 // without metadata. box is 1..kMaxThumbnailBox.

@@ -754,6 +754,34 @@ TEST(Limits, DecodingPastItsTimeLimitIsStopped) {
 // ---------------------------------------------------------------------------------------------
 // Encoding.
 
+// RowEncoder fed rows as they become final gives encode()'s bytes: indexed and truecolour PNG,
+// GIF, WebP, with and without alpha, in uneven steps.
+TEST(RowEncoder, GivesEncodesBytes) {
+  for (const int channels : {3, 4}) {
+    for (const int colours : {2, 16, 200, 0}) {  // 0: a photo, thousands of colours
+      const Image img = colours == 0 ? make_photo(57, 41, channels)
+                                     : make_palette_image(57, 41, channels, colours);
+      for (const OutputFormat format :
+           {OutputFormat::kPng, OutputFormat::kGif, OutputFormat::kWebp}) {
+        const Result<std::vector<uint8_t>> whole = encode(img, format);
+        RowEncoder encoder(img, format);
+        for (int rows : {1, 7, 7, 20, 40}) encoder.add_rows(img, rows);
+        const Result<std::vector<uint8_t>> stepped = encoder.finish(img);
+        ASSERT_EQ(whole.ok(), stepped.ok()) << channels << " " << colours;
+        if (whole.ok()) {
+          EXPECT_EQ(*whole, *stepped) << channels << " channels, " << colours << " colours";
+        } else {
+          EXPECT_EQ(whole.error().message, stepped.error().message);
+        }
+      }
+    }
+  }
+  const Image small = make_photo(8, 8, 3);
+  RowEncoder encoder(small, OutputFormat::kPng);
+  EXPECT_EQ(encoder.finish(make_photo(8, 9, 3)).error().kind, ErrorKind::kInternal)
+      << "an image of another size";
+}
+
 TEST(EncodePng, IndexedAtTheSmallestBitDepth) {
   const std::array<std::pair<int, int>, 7> cases = {
       {{1, 1}, {2, 1}, {3, 2}, {5, 4}, {16, 4}, {17, 8}, {256, 8}}};

@@ -1,7 +1,9 @@
 #include "imaging/color_index.h"
 
+#include <algorithm>
 #include <array>
 #include <cstddef>
+#include <memory>
 
 namespace dither::imaging::internal {
 namespace {
@@ -60,15 +62,15 @@ class ColorTable {
   int count_ = 0;
 };
 
+// Pixels [first, last) of `img`; false as soon as a 257th colour appears.
 template <int kChannels, AlphaMode kMode>
-bool index_pixels(const Image& img, ColorTable& table, uint8_t* out) {
-  const uint8_t* p = img.pixels.data();
-  const size_t n = img.pixel_count();
-  if (n == 0) return true;
+bool index_pixels(const Image& img, size_t first, size_t last, ColorTable& table, uint8_t* out) {
+  if (first >= last) return true;
+  const uint8_t* p = img.pixels.data() + first * kChannels;
   // Dithered images repeat colours in runs often enough for a one-entry cache to pay.
   uint32_t last_key = key_of<kChannels, kMode>(p);
   int last_index = table.find_or_insert(last_key);
-  for (size_t i = 0; i < n; ++i, p += kChannels) {
+  for (size_t i = first; i < last; ++i, p += kChannels) {
     const uint32_t key = key_of<kChannels, kMode>(p);
     if (key != last_key) {
       last_index = table.find_or_insert(key);
@@ -82,28 +84,55 @@ bool index_pixels(const Image& img, ColorTable& table, uint8_t* out) {
 
 }  // namespace
 
-std::optional<IndexedImage> index_colors(const Image& img, AlphaMode mode) {
-  IndexedImage result;
-  result.indices.resize(img.pixel_count());
+struct ColorIndexer::State {
+  AlphaMode mode = AlphaMode::kExact;
+  int channels = 3;
+  size_t row_pixels = 0;
+  int done = 0;
+  bool fits = true;
   ColorTable table;
-  bool fits = false;
-  if (img.channels == 4) {
-    fits = mode == AlphaMode::kExact
-               ? index_pixels<4, AlphaMode::kExact>(img, table, result.indices.data())
-               : index_pixels<4, AlphaMode::kBinary>(img, table, result.indices.data());
-  } else {
-    fits = mode == AlphaMode::kExact
-               ? index_pixels<3, AlphaMode::kExact>(img, table, result.indices.data())
-               : index_pixels<3, AlphaMode::kBinary>(img, table, result.indices.data());
-  }
-  if (!fits) return std::nullopt;
+  IndexedImage result;
+};
 
+ColorIndexer::ColorIndexer(const Image& shape, AlphaMode mode) : state_(std::make_unique<State>()) {
+  state_->mode = mode;
+  state_->channels = shape.channels;
+  state_->row_pixels = static_cast<size_t>(shape.width);
+  state_->result.indices.resize(shape.pixel_count());
+}
+
+ColorIndexer::~ColorIndexer() = default;
+
+void ColorIndexer::add_rows(const Image& img, int rows) {
+  State& st = *state_;
+  rows = std::min(rows, img.height);
+  if (!st.fits || rows <= st.done) return;
+  const size_t first = static_cast<size_t>(st.done) * st.row_pixels;
+  const size_t last = static_cast<size_t>(rows) * st.row_pixels;
+  uint8_t* out = st.result.indices.data();
+  if (st.channels == 4) {
+    st.fits = st.mode == AlphaMode::kExact
+                  ? index_pixels<4, AlphaMode::kExact>(img, first, last, st.table, out)
+                  : index_pixels<4, AlphaMode::kBinary>(img, first, last, st.table, out);
+  } else {
+    st.fits = st.mode == AlphaMode::kExact
+                  ? index_pixels<3, AlphaMode::kExact>(img, first, last, st.table, out)
+                  : index_pixels<3, AlphaMode::kBinary>(img, first, last, st.table, out);
+  }
+  st.done = rows;
+}
+
+std::optional<IndexedImage> ColorIndexer::finish(const Image& img) {
+  add_rows(img, img.height);
+  State& st = *state_;
+  if (!st.fits) return std::nullopt;
+  IndexedImage result = std::move(st.result);
   // Translucent entries first, each group in order of first appearance.
   std::array<uint8_t, kMaxIndexedColors> new_index{};
   bool reordered = false;
   for (int pass = 0; pass < 2; ++pass) {
-    for (int i = 0; i < table.size(); ++i) {
-      const Rgba c = unpack(table.key(i));
+    for (int i = 0; i < st.table.size(); ++i) {
+      const Rgba c = unpack(st.table.key(i));
       if ((c.a != 255) != (pass == 0)) continue;
       new_index[static_cast<size_t>(i)] = static_cast<uint8_t>(result.palette.size());
       reordered |= static_cast<size_t>(i) != result.palette.size();
@@ -114,6 +143,10 @@ std::optional<IndexedImage> index_colors(const Image& img, AlphaMode mode) {
     for (uint8_t& index : result.indices) index = new_index[index];
   }
   return result;
+}
+
+std::optional<IndexedImage> index_colors(const Image& img, AlphaMode mode) {
+  return ColorIndexer(img, mode).finish(img);
 }
 
 }  // namespace dither::imaging::internal

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -39,5 +40,25 @@ enum class AlphaMode {
 // The palette and indices of `img`, or nullopt when it has more than 256 distinct colours.
 // One pass over the pixels with a last-colour cache and a small open-addressing table.
 std::optional<IndexedImage> index_colors(const Image& img, AlphaMode mode);
+
+// index_colors() in steps, for an image whose rows become final from the top (the pipeline
+// indexes rows while the decoder still works). The result is the same.
+//
+//   ColorIndexer indexer(img, mode);
+//   indexer.add_rows(img, n);      // the top n rows are final (n only grows)
+//   std::optional<IndexedImage> ix = indexer.finish(img);   // indexes the rest
+class ColorIndexer {
+ public:
+  ColorIndexer(const Image& shape, AlphaMode mode);
+  ~ColorIndexer();
+  ColorIndexer(const ColorIndexer&) = delete;
+  ColorIndexer& operator=(const ColorIndexer&) = delete;
+  void add_rows(const Image& img, int rows);
+  std::optional<IndexedImage> finish(const Image& img);
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace dither::imaging::internal

@@ -1,4 +1,6 @@
 // encode(): picks the layout for each output format and hands over to its writer.
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "imaging/codec.h"
@@ -7,7 +9,9 @@
 
 namespace dither::imaging {
 
-Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format) {
+namespace {
+
+Status check_encodable(const Image& img) {
   if (img.width <= 0 || img.height <= 0) {
     return make_error(ErrorKind::kInvalidArgument, "cannot encode an empty image");
   }
@@ -18,16 +22,50 @@ Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format) {
                           "x" + std::to_string(img.height) + "x" + std::to_string(img.channels) +
                           ", " + std::to_string(img.pixels.size()) + " bytes)");
   }
-  switch (format) {
+  return Status();
+}
+
+}  // namespace
+
+struct RowEncoder::State {
+  OutputFormat format;
+  int width = 0, height = 0, channels = 0;
+  bool valid = false;
+  std::optional<internal::ColorIndexer> indexer;  // PNG and GIF
+};
+
+RowEncoder::RowEncoder(const Image& shape, OutputFormat format)
+    : state_(std::make_unique<State>()) {
+  state_->format = format;
+  state_->width = shape.width;
+  state_->height = shape.height;
+  state_->channels = shape.channels;
+  state_->valid = check_encodable(shape).ok();
+  if (!state_->valid) return;
+  if (format == OutputFormat::kPng) state_->indexer.emplace(shape, internal::AlphaMode::kExact);
+  if (format == OutputFormat::kGif) state_->indexer.emplace(shape, internal::AlphaMode::kBinary);
+}
+
+RowEncoder::~RowEncoder() = default;
+
+void RowEncoder::add_rows(const Image& img, int rows) {
+  if (state_->valid && state_->indexer) state_->indexer->add_rows(img, rows);
+}
+
+Result<std::vector<uint8_t>> RowEncoder::finish(const Image& img) {
+  if (Status s = check_encodable(img); !s) return s.error();
+  if (!state_->valid || img.width != state_->width || img.height != state_->height ||
+      img.channels != state_->channels) {
+    return make_error(ErrorKind::kInternal, "the encoder was made for another image's size");
+  }
+  switch (state_->format) {
     case OutputFormat::kPng: {
-      std::optional<internal::IndexedImage> ix =
-          internal::index_colors(img, internal::AlphaMode::kExact);
+      std::optional<internal::IndexedImage> ix = state_->indexer->finish(img);
       if (ix) return internal::write_png_indexed(img.width, img.height, *ix);
       return internal::write_png_truecolor(img);
     }
     case OutputFormat::kGif: {
-      std::optional<internal::IndexedImage> ix =
-          internal::index_colors(img, internal::AlphaMode::kBinary);
+      std::optional<internal::IndexedImage> ix = state_->indexer->finish(img);
       if (!ix) {
         return make_error(ErrorKind::kInvalidArgument,
                           "GIF holds at most 256 colours; use PNG or WebP");
@@ -38,6 +76,11 @@ Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format) {
       return internal::write_webp(img);
   }
   return make_error(ErrorKind::kInvalidArgument, "unknown output format");
+}
+
+Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format) {
+  if (Status s = check_encodable(img); !s) return s.error();
+  return RowEncoder(img, format).finish(img);
 }
 
 }  // namespace dither::imaging

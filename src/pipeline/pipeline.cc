@@ -1,6 +1,7 @@
 #include "pipeline/pipeline.h"
 
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "engine/dither.h"
@@ -80,34 +81,46 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
   std::unique_ptr<imaging::DecodeJob> job = std::move(*opened);
   imaging::DecodeJob& decode = *job;
   Result<Image> image = make_error(ErrorKind::kInternal, "not processed");
+  Result<std::vector<uint8_t>> bytes = make_error(ErrorKind::kInternal, "not encoded");
   if (is_error_diffusion(options.dither.algorithm) && options.width == 0 && options.height == 0) {
     // Error diffusion follows the decoder: the decoder runs on a second thread and the dither reads
     // each band of rows once it is final, writing its result over them (in place: one image
-    // buffer, not two). Decoding is the slower of the two, so the dither needs one thread
+    // buffer, not two); without an upscale, each band's colours are indexed for the encoder as
+    // soon as it is written. Decoding is the slowest of the three, so the dither needs one thread
     // (threads never change the output).
     Image& pixels = decode.image();
     if (Status s = check_sizes(pixels.width, pixels.height, options, limits); !s) return s.error();
     DitherOptions dither = options.dither;
     dither.threads = 1;
+    std::optional<imaging::RowEncoder> encoder;
+    if (options.upscale <= 1) encoder.emplace(pixels, options.format);
     Status decoded, dithered;
     {
       std::jthread decoder([&] { decoded = decode.run(); });
       const auto wait = [&decode](int rows) { decode.wait_rows(rows); };
+      const auto done = [&encoder, &pixels](int rows) {
+        if (encoder) encoder->add_rows(pixels, rows);
+      };
       // An adaptive palette is computed from the whole image.
       if (options.palette.kind == PaletteSpec::Kind::kAdaptive) wait(pixels.height);
       const Palette palette = resolve_palette(options.palette, pixels);
-      dithered = dither_into(pixels, palette, dither, pixels, wait);
+      dithered = dither_into(pixels, palette, dither, pixels, wait, done);
     }
     if (!decoded) return decoded.error();
     if (!dithered) return dithered.error();
-    image = upscaled(std::move(pixels), options);
+    if (encoder) {
+      bytes = encoder->finish(pixels);
+      image = std::move(pixels);
+    } else {
+      image = upscaled(std::move(pixels), options);
+    }
   } else {
     if (Status s = decode.run(); !s) return s.error();
     image = process_image(decode.image(), options, limits);
   }
   job.reset();  // the decoded pixels are not needed to encode: a lower peak of memory
   if (!image) return image.error();
-  auto bytes = imaging::encode(*image, options.format);
+  if (!bytes) bytes = imaging::encode(*image, options.format);
   if (!bytes) return bytes.error();
   Processed out;
   out.bytes = std::move(*bytes);
