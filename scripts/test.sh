@@ -34,6 +34,9 @@ scripts/schemathesis.sh build/release/src/app/ditherd  # API tester, ~2.5 min (d
 echo "== Abuse soak (smoke): well-behaved clients beside an abuser (docs/BENCHMARKS.md)"
 scripts/soak.sh --smoke build/release/src/app/ditherd
 
+echo "== Command-line benchmark (smoke): ours, Pillow and ImageMagick on a tiny image"
+scripts/bench_cli.sh --smoke  # a broken benchmark is a red CI; no figure is judged here
+
 if ((quick == 0)); then
   scripts/fuzz.sh --smoke  # libFuzzer targets built with clang, 20 s each (docs/FUZZING.md)
   echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"

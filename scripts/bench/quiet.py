@@ -35,12 +35,18 @@ def busy_percent(interval: float) -> float:
     return 100.0 * (1.0 - (i1 - i0) / max(1, t1 - t0))
 
 
+def wait_until_quiet(below: float, max_wait: float, interval: float = 1.0) -> float:
+    """Waits up to `max_wait` seconds for the CPUs to be less than `below` percent busy; returns
+    the busy share it last saw."""
+    deadline = time.monotonic() + max_wait
+    busy = busy_percent(interval)
+    while busy >= below and time.monotonic() < deadline:
+        busy = busy_percent(interval)
+    return busy
+
+
 def wait(args) -> int:
-    deadline = time.monotonic() + args.max_wait
-    busy = busy_percent(args.interval)
-    while busy >= args.below and time.monotonic() < deadline:
-        busy = busy_percent(args.interval)
-    print(f"{busy:.0f}")
+    print(f"{wait_until_quiet(args.below, args.max_wait, args.interval):.0f}")
     return 0
 
 
