@@ -49,22 +49,9 @@ scripts/setup.sh
 
 step "photo"
 mkdir -p "$data" "$run"
-if ! ls "$data"/mate-backgrounds_*.deb >/dev/null 2>&1; then
-  (cd "$data" && apt-get download mate-backgrounds) || {
-    # A fresh machine may have no package lists yet.
-    SUDO=""; [[ $(id -u) -ne 0 ]] && SUDO="sudo"
-    $SUDO apt-get update -qq
-    (cd "$data" && apt-get download mate-backgrounds)
-  }
-fi
-deb=$(ls "$data"/mate-backgrounds_*.deb | sort | tail -1)
-if [[ ! -d "$data/mate-backgrounds" || "$deb" -nt "$data/mate-backgrounds" ]]; then
-  rm -rf "$data/mate-backgrounds"
-  dpkg-deb -x "$deb" "$data/mate-backgrounds"
-  touch "$data/mate-backgrounds"
-fi
+read -r photos deb < <(scripts/bench/photos.sh "$data")
 # The largest JPEG or PNG by pixel count.
-largest=$(find "$data/mate-backgrounds" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) \
+largest=$(find "$photos" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) \
   -exec identify -ping -format '%w %h %i\n' {} \; 2>/dev/null | awk '{print $1 * $2, $0}' | sort -n | tail -1)
 read -r _ src_w src_h src <<<"$largest"
 [[ -n "${src:-}" ]] || { echo "bench: no photo found in $deb" >&2; exit 1; }
@@ -164,18 +151,6 @@ step "report"
   --out "$root/build/bench-results.md"
 
 if ((update_docs)); then
-  "$py" - "$root/docs/BENCHMARKS.md" "$root/build/bench-results.md" <<'PY'
-import sys
-from pathlib import Path
-doc, results = Path(sys.argv[1]), Path(sys.argv[2]).read_text()
-begin, end = "<!-- bench-results:begin -->", "<!-- bench-results:end -->"
-text = doc.read_text()
-if begin not in text or end not in text:
-    sys.exit(f"bench: {doc} has no {begin} ... {end} block")
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-doc.write_text(f"{head}{begin}\n{results}{end}{tail}")
-print(f"bench: updated {doc}", file=sys.stderr)
-PY
+  python3 scripts/bench/paste_docs.py bench-results "$root/docs/BENCHMARKS.md" "$root/build/bench-results.md"
 fi
 echo "bench: results in build/bench-results.md (crops and outputs in $run) after ${SECONDS}s" >&2

@@ -136,18 +136,6 @@ python3 scripts/bench/distributed_report.py --results "$run/results.json" \
   --out "$root/build/bench-distributed-results.md"
 
 if ((update_docs)); then
-  python3 - "$root/docs/BENCHMARKS.md" "$root/build/bench-distributed-results.md" <<'PY'
-import sys
-from pathlib import Path
-doc, results = Path(sys.argv[1]), Path(sys.argv[2]).read_text()
-begin, end = "<!-- distributed-bench:begin -->", "<!-- distributed-bench:end -->"
-text = doc.read_text()
-if begin not in text or end not in text:
-    sys.exit(f"bench_distributed: {doc} has no {begin} ... {end} block")
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-doc.write_text(f"{head}{begin}\n{results.rstrip()}\n{end}{tail}")
-print(f"bench_distributed: updated {doc}", file=sys.stderr)
-PY
+  python3 scripts/bench/paste_docs.py distributed-bench "$root/docs/BENCHMARKS.md" "$root/build/bench-distributed-results.md"
 fi
 echo "bench_distributed: report in build/bench-distributed-results.md, raw data and logs in $run, after ${SECONDS}s" >&2

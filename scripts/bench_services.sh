@@ -111,18 +111,6 @@ python3 scripts/bench/services_report.py --results "$run/results.json" \
   --out "$root/build/bench-services-results.md"
 
 if ((update_docs)); then
-  python3 - "$root/docs/BENCHMARKS.md" "$root/build/bench-services-results.md" <<'PY'
-import sys
-from pathlib import Path
-doc, results = Path(sys.argv[1]), Path(sys.argv[2]).read_text()
-begin, end = "<!-- services-bench:begin -->", "<!-- services-bench:end -->"
-text = doc.read_text()
-if begin not in text or end not in text:
-    sys.exit(f"bench_services: {doc} has no {begin} ... {end} block")
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-doc.write_text(f"{head}{begin}\n{results.rstrip()}\n{end}{tail}")
-print(f"bench_services: updated {doc}", file=sys.stderr)
-PY
+  python3 scripts/bench/paste_docs.py services-bench "$root/docs/BENCHMARKS.md" "$root/build/bench-services-results.md"
 fi
 echo "bench_services: report in build/bench-services-results.md, raw data in $run, after ${SECONDS}s" >&2

@@ -173,19 +173,7 @@ python3 bench/soak/report.py --results "$run/results.json" --command "$command_l
   --out "$root/build/soak-results.md" || report_status=$?
 
 if ((update_docs)); then
-  python3 - "$root/docs/BENCHMARKS.md" "$root/build/soak-results.md" <<'PY'
-import sys
-from pathlib import Path
-doc, results = Path(sys.argv[1]), Path(sys.argv[2]).read_text()
-begin, end = "<!-- soak-bench:begin -->", "<!-- soak-bench:end -->"
-text = doc.read_text()
-if begin not in text or end not in text:
-    sys.exit(f"soak: {doc} has no {begin} ... {end} block")
-head, rest = text.split(begin, 1)
-_, tail = rest.split(end, 1)
-doc.write_text(f"{head}{begin}\n{results.rstrip()}\n{end}{tail}")
-print(f"soak: updated {doc}", file=sys.stderr)
-PY
+  python3 scripts/bench/paste_docs.py soak-bench "$root/docs/BENCHMARKS.md" "$root/build/soak-results.md"
 fi
 echo "soak: report in build/soak-results.md, raw figures and logs in $run, after ${SECONDS}s" >&2
 if ((status || report_status)); then
