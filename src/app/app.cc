@@ -486,6 +486,7 @@ void App::start_gateway() {
   public_options.body_min_rate = static_cast<uint64_t>(config_.security.body_min_rate);
   public_options.body_grace = std::chrono::seconds{config_.security.body_grace_seconds};
   public_options.server_name = "dither";
+  public_options.compress_min_bytes = static_cast<size_t>(config_.gateway_compress_min_bytes);
   public_options.client_key = [limits = p.limits.get()](std::string_view peer,
                                                         const http::Request& r) {
     const auto forwarded = r["X-Forwarded-For"];

@@ -307,6 +307,11 @@ Result<Config> load_config(const GetEnv& getenv) {
     return s.error();
   }
   if (c.blocking_per_client == 0) c.blocking_per_client = std::max(1, c.blocking_threads / 2);
+  if (Status s = read_integer(getenv, "GATEWAY_COMPRESS_MIN_BYTES", c.gateway_compress_min_bytes, 0,
+                              1 << 30);
+      !s) {
+    return s.error();
+  }
   read_string(getenv, "SERVICE_BIND_HOST", c.service_bind);
   read_string(getenv, "SMTP_HOST", c.smtp.host);
   if (Status s = read_integer(getenv, "SMTP_PORT", c.smtp.port, 1, 65535); !s) return s.error();
@@ -418,6 +423,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"BLOCKING_THREADS", std::to_string(c.blocking_threads)},
       {"BLOCKING_QUEUE", std::to_string(c.blocking_queue)},
       {"BLOCKING_PER_CLIENT", std::to_string(c.blocking_per_client)},
+      {"GATEWAY_COMPRESS_MIN_BYTES", std::to_string(c.gateway_compress_min_bytes)},
       {"SERVICE_BIND_HOST", c.service_bind},
       {"SMTP_HOST", c.smtp.host},
       {"SMTP_PORT", std::to_string(c.smtp.port)},

@@ -156,6 +156,9 @@ struct Config {
   // gateway) may use at once; its further tasks wait behind its own, and it may hold at most half
   // of the places (threads + queue). 0: half the threads (at least one).
   int blocking_per_client = 0;
+  // GATEWAY_COMPRESS_MIN_BYTES: text answers (the page's files, JSON) of at least this many bytes
+  // go out gzip-compressed to clients that accept it; 0: never.
+  int gateway_compress_min_bytes = 1024;
   // SERVICE_BIND_HOST: the address the upload and dithering services listen on.
   std::string service_bind = "127.0.0.1";
   SmtpConfig smtp;

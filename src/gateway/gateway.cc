@@ -13,6 +13,7 @@
 #include <stdexcept>
 
 #include "common/hash.h"
+#include "http/compress.h"
 #include "http/errors.h"
 #include "http/server.h"
 #include "ports/records.h"
@@ -206,7 +207,7 @@ void add_web_routes(http::Router& router, Access& access, RateLimits* limits,
                    r.headers.emplace_back("Referrer-Policy", "no-referrer");
                    r.headers.emplace_back("X-Frame-Options", "DENY");
                  }
-                 if (c.header("If-None-Match") == tag) {
+                 if (http::etag_matches(c.header("If-None-Match"), tag)) {
                    r.status = 304;
                    return r;
                  }

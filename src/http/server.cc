@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "common/crypto.h"
+#include "http/compress.h"
 #include "http/errors.h"
 #include "http/url_decode.h"
 
@@ -654,6 +655,7 @@ asio::awaitable<Response> Connection::handle(Request& request, const std::string
       co_await dispatch(core_->router, core_->blocking, request, request_id, &core_->in_flight,
                         options.max_in_flight, remote_, client_key);
   if (options.generic_server_errors) response = without_detail(std::move(response), request_id);
+  compress_for(request, response, options.compress_min_bytes);
   co_return response;
 }
 

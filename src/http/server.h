@@ -64,6 +64,9 @@ struct ServerOptions {
   // Every 5xx answer goes out through without_detail() (docs/SECURITY.md); off only for test
   // doubles of other servers (an S3 stand-in must answer as S3 would).
   bool generic_server_errors = true;
+  // Text answers (HTML, CSS, JavaScript, JSON, SVG) of at least this many bytes are sent
+  // gzip-compressed to clients that accept it (http/compress.h); 0: never.
+  size_t compress_min_bytes = 0;
   // The client a request counts against in the blocking pool's fair share (RequestContext::
   // client_key), from the TCP peer and the request; unset: the peer's address.
   std::function<std::string(std::string_view peer, const Request& request)> client_key{};
