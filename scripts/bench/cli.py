@@ -65,7 +65,7 @@ def run_once(argv: list[str]) -> tuple[float, float, int]:
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss
 
 
-def deflate_levels(png: Path) -> list[str]:
+def deflate_levels(png: Path, job: str) -> list[str]:
     """Size and time of libdeflate's levels, and of zlib's level 6 (what libpng used), on the image
     data of our PNG (its IDAT, inflated): the table the PNG writer's level is chosen from."""
     import ctypes
@@ -97,7 +97,7 @@ def deflate_levels(png: Path) -> list[str]:
         return size, min(times)
 
     z_size, z_time = best_of(lambda: len(zlib.compress(raw, 6)))
-    rows = [f"PNG compression of the first job's image data ({len(raw):,} bytes of filtered rows), "
+    rows = [f"PNG compression of the image data of \"{job}\" ({len(raw):,} bytes of filtered rows), "
             f"fastest of 3, one thread: zlib level 6 (libpng's default before) {z_size:,} B in "
             f"{z_time * 1000:.0f} ms.", "", "| libdeflate level | bytes | vs zlib 6 | ms |",
             "|---|---|---|---|"]
@@ -228,7 +228,8 @@ def main() -> int:
         w.append(f"Goal: Floyd-Steinberg levels:2 to PNG at least {GOAL_PILLOW_RATIO:.0f}x "
                  f"Pillow's whole-process time: {goal:.2f}x, {status}.")
     if not a.smoke:
-        w += [""] + deflate_levels(run / "case0-ours.png")
+        for case in (0, 2):  # error diffusion and an ordered dither compress differently
+            w += [""] + deflate_levels(run / f"case{case}-ours.png", CASES[case][0])
     Path(a.out).write_text("\n".join(w) + "\n")
     print("\n".join(w))
     if a.smoke:
