@@ -3,8 +3,9 @@
 # tests against real PostgreSQL, Kafka and S3 servers, which ctest starts and stops through
 # scripts/infra/), the functional tests (the real program over HTTP) and the distributed tests
 # (one process per service on those servers) and the web page's end-to-end test (headless
-# Chromium); then the unit, functional and end-to-end tests again under AddressSanitizer +
-# UndefinedBehaviorSanitizer. This is what CI runs (.ci/run).
+# Chromium), the API tester, the abuse soak's and the benchmarks' short modes; then the unit,
+# functional and end-to-end tests again under AddressSanitizer + UndefinedBehaviorSanitizer. This
+# is what CI runs (.ci/run).
 #   scripts/test.sh             everything
 #   scripts/test.sh --quick     Release build only
 set -euo pipefail
@@ -34,8 +35,11 @@ scripts/schemathesis.sh build/release/src/app/ditherd  # API tester, ~2.5 min (d
 echo "== Abuse soak (smoke): well-behaved clients beside an abuser (docs/BENCHMARKS.md)"
 scripts/soak.sh --smoke build/release/src/app/ditherd
 
+# Benchmarks' smoke modes: a broken benchmark is a red CI; no figure is judged here.
 echo "== Command-line benchmark (smoke): ours, Pillow and ImageMagick on a tiny image"
-scripts/bench_cli.sh --smoke  # a broken benchmark is a red CI; no figure is judged here
+scripts/bench_cli.sh --smoke
+echo "== Services benchmark (--quick): gateway, nginx and upload-to-FINISHED, about a minute"
+scripts/bench_services.sh --quick
 
 if ((quick == 0)); then
   scripts/fuzz.sh --smoke  # libFuzzer targets built with clang, 20 s each (docs/FUZZING.md)

@@ -222,7 +222,7 @@ def main() -> int:
     w.append("CPU seconds (user + system, median), to see where both cores helped: " + "; ".join(
         f"{tool} {med(CASES[0][0], tool, 1):.2f} s" for tool in tools
         if med(CASES[0][0], tool, 1) is not None) + f" (for \"{CASES[0][0]}\").")
-    if goal is not None:
+    if goal is not None and not a.smoke:
         w.append("")
         status = "met" if goal >= GOAL_PILLOW_RATIO else "**not met**"
         w.append(f"Goal: Floyd-Steinberg levels:2 to PNG at least {GOAL_PILLOW_RATIO:.0f}x "
