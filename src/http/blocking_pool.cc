@@ -21,10 +21,10 @@ BlockingPool::BlockingPool(int threads, int max_waiting, int per_key_running)
 BlockingPool::Ticket::Ticket(BlockingPool& pool, std::string_view key) : pool_(pool), key_(key) {
   const int before = pool_.load_.fetch_add(1, std::memory_order_relaxed);
   admitted_ = pool_.capacity_ == 0 || before < pool_.capacity_;
-  if (admitted_ && !key_.empty() && pool_.per_key_capacity_ > 0) {
+  if (admitted_ && !key_.empty() && pool_.per_key_running_ > 0) {
     const std::lock_guard lock(pool_.mutex_);
     Key& k = pool_.keys_[key_];
-    if (k.admitted < pool_.per_key_capacity_) {
+    if (pool_.per_key_capacity_ == 0 || k.admitted < pool_.per_key_capacity_) {
       ++k.admitted;
     } else {
       admitted_ = false;
@@ -69,7 +69,7 @@ boost::asio::awaitable<void> BlockingPool::Ticket::turn() {
 BlockingPool::Ticket::~Ticket() {
   if (!admitted_) return;
   pool_.load_.fetch_sub(1, std::memory_order_relaxed);
-  if (key_.empty() || pool_.per_key_capacity_ == 0) return;
+  if (key_.empty() || pool_.per_key_running_ == 0) return;
   std::shared_ptr<Wake> next;
   {
     const std::lock_guard lock(pool_.mutex_);

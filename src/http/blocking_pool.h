@@ -65,7 +65,7 @@ class BlockingPool {
   int load() const { return load_.load(std::memory_order_relaxed); }
   // Tasks admitted at most at once (threads + max_waiting); 0 when unbounded.
   int capacity() const { return capacity_; }
-  // Tasks one key may have admitted at once (0: no share); running at once (0: no cap).
+  // Tasks one key may have admitted at once (0: no bound); running at once (0: no share at all).
   int per_key_capacity() const { return per_key_capacity_; }
   int per_key_running() const { return per_key_running_; }
   void join() { pool_.join(); }

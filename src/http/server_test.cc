@@ -934,63 +934,69 @@ TEST(BlockingPool, OneKeyHoldsAtMostHalfThePlaces) {
   }
   EXPECT_EQ(pool.load(), 0);
   for (int i = 0; i < 8; ++i) EXPECT_TRUE(BlockingPool::Ticket(pool, "a")) << "all released";
+  // An unbounded pool bounds no key's places, and still shares running places (below).
+  BlockingPool unbounded(2, -1, 1);
+  EXPECT_EQ(unbounded.per_key_capacity(), 0);
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(BlockingPool::Ticket(unbounded, "a"));
 }
 
 // A client past its running share waits behind its own requests, never in front of another's:
 // with one running place per key, "a"'s three requests run one at a time while "b"'s runs beside
 // the first of them.
 TEST(BlockingPool, AClientPastItsShareWaitsBehindItself) {
-  boost::asio::io_context io;
-  BlockingPool pool(4, 16, 1);
-  std::mutex m;
-  std::condition_variable cv;
-  std::map<std::string, int> running, most;
-  bool open = false;
-  Router router;
-  router.add(
-      Verb::get, "/work",
-      [&](const RequestContext& c) {
-        std::unique_lock lock(m);
-        most[c.client_key] = std::max(most[c.client_key], ++running[c.client_key]);
-        cv.notify_all();
-        cv.wait(lock, [&] { return open; });
-        --running[c.client_key];
-        return json_response(200, "{}");
-      },
-      Dispatch::kBlocking);
-  std::vector<Request> requests(4, Request{Verb::get, "/work", 11});
-  std::atomic<int> answered{0};
-  const char* keys[] = {"a", "a", "a", "b"};
-  for (int i = 0; i < 4; ++i) {
-    boost::asio::co_spawn(
-        io,
-        [&, i]() -> boost::asio::awaitable<void> {
-          const Response r =
-              co_await dispatch(router, pool, requests[i], "rid", nullptr, 0, "127.0.0.1", keys[i]);
-          if (r.status == 200) ++answered;
+  for (const int max_waiting : {16, -1}) {
+    boost::asio::io_context io;
+    BlockingPool pool(4, max_waiting, 1);
+    std::mutex m;
+    std::condition_variable cv;
+    std::map<std::string, int> running, most;
+    bool open = false;
+    Router router;
+    router.add(
+        Verb::get, "/work",
+        [&](const RequestContext& c) {
+          std::unique_lock lock(m);
+          most[c.client_key] = std::max(most[c.client_key], ++running[c.client_key]);
+          cv.notify_all();
+          cv.wait(lock, [&] { return open; });
+          --running[c.client_key];
+          return json_response(200, "{}");
         },
-        boost::asio::detached);
+        Dispatch::kBlocking);
+    std::vector<Request> requests(4, Request{Verb::get, "/work", 11});
+    std::atomic<int> answered{0};
+    const char* keys[] = {"a", "a", "a", "b"};
+    for (int i = 0; i < 4; ++i) {
+      boost::asio::co_spawn(
+          io,
+          [&, i]() -> boost::asio::awaitable<void> {
+            const Response r = co_await dispatch(router, pool, requests[i], "rid", nullptr, 0,
+                                                 "127.0.0.1", keys[i]);
+            if (r.status == 200) ++answered;
+          },
+          boost::asio::detached);
+    }
+    std::thread loop([&] { io.run(); });
+    bool both = false;
+    std::string seen;
+    {
+      std::unique_lock lock(m);
+      // "b" starts while "a"'s first request still holds a's only running place.
+      both = cv.wait_for(lock, std::chrono::seconds{10},
+                         [&] { return running["a"] == 1 && running["b"] == 1; });
+      seen = "a running " + std::to_string(running["a"]) + ", b running " +
+             std::to_string(running["b"]);
+      open = true;
+      cv.notify_all();
+    }
+    loop.join();
+    EXPECT_TRUE(both) << seen;
+    EXPECT_EQ(answered.load(), 4);
+    EXPECT_EQ(most["a"], 1);
+    EXPECT_EQ(most["b"], 1);
+    EXPECT_EQ(pool.load(), 0);
+    pool.join();
   }
-  std::thread loop([&] { io.run(); });
-  bool both = false;
-  std::string seen;
-  {
-    std::unique_lock lock(m);
-    // "b" starts while "a"'s first request still holds a's only running place.
-    both = cv.wait_for(lock, std::chrono::seconds{10},
-                       [&] { return running["a"] == 1 && running["b"] == 1; });
-    seen =
-        "a running " + std::to_string(running["a"]) + ", b running " + std::to_string(running["b"]);
-    open = true;
-    cv.notify_all();
-  }
-  loop.join();
-  EXPECT_TRUE(both) << seen;
-  EXPECT_EQ(answered.load(), 4);
-  EXPECT_EQ(most["a"], 1);
-  EXPECT_EQ(most["b"], 1);
-  EXPECT_EQ(pool.load(), 0);
-  pool.join();
 }
 
 // A handler may move the body out of the server's request (no second copy for a gateway); a
