@@ -87,12 +87,7 @@ if [[ ! -f "$run/photo.stamp" || "$(cat "$run/photo.stamp")" != "$stamp" ||
 fi
 
 step "Python venv (Pillow $pillow_version, numpy)"
-if ! "$venv/bin/python" -c "import PIL, numpy, sys; sys.exit(PIL.__version__ != '$pillow_version')" \
-  2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "pillow==$pillow_version" numpy
-fi
-py=$venv/bin/python
+py=$(scripts/bench/venv.sh "$venv")
 
 step "Release build"
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DDITHER_BUILD_BENCHMARKS=ON >/dev/null

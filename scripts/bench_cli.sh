@@ -56,12 +56,8 @@ else
   note="Photo: $(basename "$photo") (5640x3172, 17.9 MP, $(stat -c %s "$photo") bytes) from $(basename "$deb")."
 fi
 
-step "Python venv (Pillow $pillow_version)"
-if ! "$venv/bin/python" -c "import PIL, sys; sys.exit(PIL.__version__ != '$pillow_version')" \
-  2>/dev/null; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "pillow==$pillow_version" numpy
-fi
+step "Python venv (Pillow $pillow_version, numpy)"
+py=$(scripts/bench/venv.sh "$venv")
 
 step "Release build"
 cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -85,7 +81,7 @@ if [[ "$baseline" != none ]]; then
 fi
 
 step "rounds"
-args=(--photo "$photo" --ours build/release/src/cli/dither --pillow-python "$venv/bin/python"
+args=(--photo "$photo" --ours build/release/src/cli/dither --pillow-python "$py"
       --run "$run" --out "$root/build/bench-cli-results.md" --rounds "$rounds"
       --quiet-wait "$quiet_wait" --command-line "$command_line" --note "$note")
 ((smoke)) && args+=(--smoke)

@@ -79,8 +79,7 @@ Result<std::vector<uint8_t>> RowEncoder::finish(const Image& img) {
 }
 
 Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format) {
-  if (Status s = check_encodable(img); !s) return s.error();
-  return RowEncoder(img, format).finish(img);
+  return RowEncoder(img, format).finish(img);  // finish() checks the image
 }
 
 }  // namespace dither::imaging

@@ -81,7 +81,7 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
   std::unique_ptr<imaging::DecodeJob> job = std::move(*opened);
   imaging::DecodeJob& decode = *job;
   Result<Image> image = make_error(ErrorKind::kInternal, "not processed");
-  Result<std::vector<uint8_t>> bytes = make_error(ErrorKind::kInternal, "not encoded");
+  std::optional<Result<std::vector<uint8_t>>> bytes;  // when encoded row by row
   if (is_error_diffusion(options.dither.algorithm) && options.width == 0 && options.height == 0) {
     // Error diffusion follows the decoder: the decoder runs on a second thread and the dither reads
     // each band of rows once it is final, writing its result over them (in place: one image
@@ -121,9 +121,9 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
   job.reset();  // the decoded pixels are not needed to encode: a lower peak of memory
   if (!image) return image.error();
   if (!bytes) bytes = imaging::encode(*image, options.format);
-  if (!bytes) return bytes.error();
+  if (!*bytes) return bytes->error();
   Processed out;
-  out.bytes = std::move(*bytes);
+  out.bytes = std::move(**bytes);
   out.format = options.format;
   out.width = image->width;
   out.height = image->height;
