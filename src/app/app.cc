@@ -342,6 +342,7 @@ void App::start_services() {
     options.port = port;
     options.body_limit = body_limit;
     options.server_name = name;
+    options.one_thread_per_context = true;  // Parts: one thread per context
     // Only the gateway may call: it shows the service token (docs/SECURITY.md).
     options.required_header = std::string(kServiceTokenHeader);
     options.required_value = config_.security.service_token;
@@ -398,6 +399,7 @@ void App::start_gateway() {
         http::UpstreamOptions options;
         options.host = std::string(item);
         options.port = default_port;
+        options.one_thread_per_context = true;
         if (const size_t colon = item.rfind(':'); colon != std::string_view::npos) {
           Result<int64_t> port = parse_integer(item.substr(colon + 1), 1, 65535, variable);
           if (!port) throw std::runtime_error(port.error().message);
@@ -486,6 +488,7 @@ void App::start_gateway() {
   public_options.body_min_rate = static_cast<uint64_t>(config_.security.body_min_rate);
   public_options.body_grace = std::chrono::seconds{config_.security.body_grace_seconds};
   public_options.server_name = "dither";
+  public_options.one_thread_per_context = true;
   public_options.compress_min_bytes = static_cast<size_t>(config_.gateway_compress_min_bytes);
   public_options.client_key = [limits = p.limits.get()](std::string_view peer,
                                                         const http::Request& r) {

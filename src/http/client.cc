@@ -32,8 +32,8 @@ constexpr uint32_t kResponseHeaderLimit = 64 * 1024;
 
 // A connection with its read buffer; lives in the pool between requests.
 struct Connection {
-  explicit Connection(const asio::any_io_executor& executor)
-      : stream(asio::make_strand(executor)) {}
+  Connection(const asio::any_io_executor& executor, bool own_strand)
+      : stream(own_strand ? asio::any_io_executor(asio::make_strand(executor)) : executor) {}
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
 };
@@ -109,7 +109,7 @@ void UpstreamClient::Impl::close() {
 
 asio::awaitable<Result<std::unique_ptr<Connection>>> UpstreamClient::Impl::connect(
     const asio::any_io_executor& on) {
-  auto connection = std::make_unique<Connection>(on);
+  auto connection = std::make_unique<Connection>(on, !options.one_thread_per_context);
   beast::tcp_stream& stream = connection->stream;
   stream.expires_after(options.connect_timeout);
   error_code ec;

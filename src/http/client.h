@@ -36,6 +36,9 @@ struct UpstreamOptions {
   std::chrono::milliseconds connect_timeout{2000};
   std::chrono::milliseconds request_timeout{30000};
   uint64_t response_body_limit = 64 * 1024 * 1024;
+  // Set when every coroutine that sends runs on an io_context that one thread runs (ditherd's
+  // programs): a connection then needs no strand of its own.
+  bool one_thread_per_context = false;
 };
 
 class UpstreamClient {

@@ -306,5 +306,33 @@ TEST(UpstreamClient, ConcurrentSends) {
   EXPECT_EQ(wrong, 0);
 }
 
+// ditherd's programs: one thread per context, so neither the server's connections nor the
+// client's need a strand. Blocking handlers hand their answers back across threads.
+TEST(UpstreamClient, ConcurrentSendsOneThreadPerContext) {
+  Router router;
+  router.add(Verb::get, "/n/{n}",
+             [](const RequestContext& c) { return json_response(200, std::string(c.param("n"))); });
+  router.add(
+      Verb::get, "/blocking/{n}",
+      [](const RequestContext& c) { return json_response(200, std::string(c.param("n"))); },
+      Dispatch::kBlocking);
+  testing::RunningServer server(std::move(router), {.one_thread_per_context = true}, 1);
+  ClientHarness harness({.port = server.port(), .max_idle = 4, .one_thread_per_context = true}, 1);
+  std::atomic<int> wrong{0};
+  std::vector<std::future<void>> done;
+  for (int c = 0; c < 16; ++c) {
+    done.push_back(run(harness.ioc(), [&, c]() -> asio::awaitable<void> {
+      for (int i = 0; i < 25; ++i) {
+        const std::string n = std::to_string(c * 100 + i);
+        const std::string path = (i % 2 ? "/blocking/" : "/n/") + n;
+        Result<UpstreamResponse> r = co_await harness.client().send(make_request(Verb::get, path));
+        if (!r || r->body() != n) ++wrong;
+      }
+    }));
+  }
+  for (auto& f : done) f.get();
+  EXPECT_EQ(wrong, 0);
+}
+
 }  // namespace
 }  // namespace dither::http

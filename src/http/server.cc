@@ -246,7 +246,7 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
   ServerCore(std::vector<asio::io_context*> io, BlockingPool& pool, Router r, ServerOptions o)
       : contexts(std::move(io)), blocking(pool), router(std::move(r)), options(std::move(o)) {
     for (asio::io_context* context : contexts) {
-      acceptors.push_back(std::make_unique<tcp::acceptor>(asio::make_strand(*context)));
+      acceptors.push_back(std::make_unique<tcp::acceptor>(executor_for(*context)));
     }
     std::random_device random;
     char prefix[16];
@@ -256,6 +256,12 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
 
   Status listen();
   void stop();
+  // Where a connection (or an acceptor) of `context` runs: a strand of its own, or the context
+  // itself when one thread runs it.
+  asio::any_io_executor executor_for(asio::io_context& context) const {
+    if (options.one_thread_per_context) return context.get_executor();
+    return asio::make_strand(context);
+  }
   std::string new_request_id();
   // False when the server is stopping, or when the connection is one too many (in total, or
   // from its address): it must close at once.
@@ -395,7 +401,7 @@ Status ServerCore::listen() {
 asio::awaitable<void> ServerCore::accept_loop(std::shared_ptr<ServerCore> core,
                                               tcp::acceptor& acceptor, asio::io_context& context) {
   for (;;) {
-    auto [ec, socket] = co_await acceptor.async_accept(asio::make_strand(context), kNoThrow);
+    auto [ec, socket] = co_await acceptor.async_accept(core->executor_for(context), kNoThrow);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;
       // Out of descriptors or a connection reset before accept: wait a little, do not spin.

@@ -18,7 +18,7 @@
 // error body of errors.h. Handlers marked Dispatch::kBlocking run on the blocking pool so that slow
 // work (SQLite, files, decoding) never stalls the I/O threads.
 //
-// Thread-safe: run the io_context on any number of threads.
+// Thread-safe: run the io_context on any number of threads (unless one_thread_per_context).
 #pragma once
 
 #include <atomic>
@@ -70,6 +70,10 @@ struct ServerOptions {
   // The client a request counts against in the blocking pool's fair share (RequestContext::
   // client_key), from the TCP peer and the request; unset: the peer's address.
   std::function<std::string(std::string_view peer, const Request& request)> client_key{};
+  // Set when each io_context is run by exactly one thread (ditherd's programs: one context per
+  // thread): a connection's work is then serialised by its thread, and it needs no strand (in
+  // `perf` of the gateway, strand dispatch and its executor copies were among the top symbols).
+  bool one_thread_per_context = false;
 };
 
 // A 5xx JSON error with its message replaced by a generic one and the request id added; the
