@@ -1,5 +1,6 @@
 #include "cli/cli.h"
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -41,7 +42,9 @@ void print_help(std::ostream& out) {
     out << left << " " << o.help << "\n";
   }
   out << "  --max-pixels N               refuse larger images (default 250000000)\n"
-         "  --max-bytes N                refuse larger files (default 536870912)\n\n"
+         "  --max-bytes N                refuse larger files (default 536870912)\n"
+         "  --timings                    print seconds per stage (read, decode, dither, encode,\n"
+         "                               write) as one JSON line on standard error\n\n"
          "Boolean options may be given alone (--serpentine) or with a value (--serpentine "
          "false).\n";
 }
@@ -130,6 +133,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   imaging::Limits limits{kDefaultMaxBytes, kDefaultMaxPixels};
   std::vector<std::string> positional;
   bool format_given = false;
+  bool timings = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -139,6 +143,10 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     if (arg == "--list") {
       print_list(out);
       return kOk;
+    }
+    if (arg == "--timings") {
+      timings = true;
+      continue;
     }
     if (arg == "--version") {
       out << "dither 0.1.0\n";
@@ -199,7 +207,13 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     }
     options.format = *f;
   }
+  using Clock = std::chrono::steady_clock;
+  const auto seconds_since = [](Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+  };
+  Clock::time_point start = Clock::now();
   auto bytes = read_file(input, limits.max_bytes);
+  const double read_seconds = seconds_since(start);
   if (!bytes) {
     err << "dither: " << bytes.error().message << "\n";
     return kFailed;
@@ -209,9 +223,22 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     err << "dither: " << input << ": " << result.error().message << "\n";
     return kFailed;
   }
+  bytes->clear();
+  bytes->shrink_to_fit();
+  start = Clock::now();
   if (Status s = write_file(output, result->bytes, out); !s) {
     err << "dither: " << s.error().message << "\n";
     return kFailed;
+  }
+  if (timings) {
+    // One JSON object on stderr, seconds of wall time per stage (pipeline.h, StageTimes).
+    const StageTimes& t = result->stages;
+    char line[320];
+    std::snprintf(line, sizeof line,
+                  "{\"read\": %.6f, \"decode\": %.6f, \"dither\": %.6f, \"waited\": %.6f, "
+                  "\"encode\": %.6f, \"write\": %.6f}\n",
+                  read_seconds, t.decode, t.dither, t.waited, t.encode, seconds_since(start));
+    err << line;
   }
   return kOk;
 }

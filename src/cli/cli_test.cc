@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -101,6 +102,31 @@ TEST_F(CliTest, ChannelsAndResize) {
   ASSERT_TRUE(info.ok());
   EXPECT_EQ(info->width, 64);
   EXPECT_EQ(info->height, 48);
+}
+
+TEST_F(CliTest, TimingsAreOneJsonLineOnStandardError) {
+  // Streamed (error diffusion follows the decoder) and not (ordered, with a resize).
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{},
+        std::vector<std::string>{"--algorithm", "bayer", "--width", "32"}}) {
+    std::vector<std::string> args = {path("photo.png"), path("out.png"), "--timings"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ASSERT_EQ(run(args), 0) << err_.str();
+    const std::string e = err_.str();
+    ASSERT_EQ(std::count(e.begin(), e.end(), '\n'), 1) << e;
+    auto parsed = boost::json::parse(e);
+    ASSERT_TRUE(parsed.is_object()) << e;
+    for (const char* stage : {"read", "decode", "dither", "waited", "encode", "write"}) {
+      const boost::json::value* v = parsed.as_object().if_contains(stage);
+      ASSERT_NE(v, nullptr) << stage << " in " << e;
+      EXPECT_GE(v->to_number<double>(), 0.0) << stage;
+    }
+    EXPECT_GT(parsed.at("decode").to_number<double>(), 0.0) << e;
+    EXPECT_GT(parsed.at("encode").to_number<double>(), 0.0) << e;
+  }
+  // Without the flag, nothing on standard error.
+  ASSERT_EQ(run({path("photo.png"), path("out.png")}), 0);
+  EXPECT_EQ(err_.str(), "");
 }
 
 TEST_F(CliTest, BadInputsGiveOneLineAndExitOne) {

@@ -1,5 +1,6 @@
 #include "pipeline/pipeline.h"
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <thread>
@@ -33,6 +34,10 @@ std::pair<int, int> target_size(const Image& img, int width, int height) {
         std::max(1, static_cast<int>((int64_t{img.height} * width + img.width / 2) / img.width));
   }
   return {width, height};
+}
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
@@ -82,6 +87,8 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
   imaging::DecodeJob& decode = *job;
   Result<Image> image = make_error(ErrorKind::kInternal, "not processed");
   std::optional<Result<std::vector<uint8_t>>> bytes;  // when encoded row by row
+  StageTimes stages;
+  using Clock = std::chrono::steady_clock;
   if (is_error_diffusion(options.dither.algorithm) && options.width == 0 && options.height == 0) {
     // Error diffusion follows the decoder: the decoder runs on a second thread and the dither reads
     // each band of rows once it is final, writing its result over them (in place: one image
@@ -96,8 +103,17 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
     if (options.upscale <= 1) encoder.emplace(pixels, options.format);
     Status decoded, dithered;
     {
-      std::jthread decoder([&] { decoded = decode.run(); });
-      const auto wait = [&decode](int rows) { decode.wait_rows(rows); };
+      std::jthread decoder([&] {
+        const Clock::time_point start = Clock::now();
+        decoded = decode.run();
+        stages.decode = seconds_since(start);
+      });
+      const Clock::time_point start = Clock::now();
+      const auto wait = [&decode, &stages](int rows) {
+        const Clock::time_point waiting = Clock::now();
+        decode.wait_rows(rows);
+        stages.waited += seconds_since(waiting);
+      };
       const auto done = [&encoder, &pixels](int rows) {
         if (encoder) encoder->add_rows(pixels, rows);
       };
@@ -105,28 +121,40 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
       if (options.palette.kind == PaletteSpec::Kind::kAdaptive) wait(pixels.height);
       const Palette palette = resolve_palette(options.palette, pixels);
       dithered = dither_into(pixels, palette, dither, pixels, wait, done);
+      stages.dither = seconds_since(start) - stages.waited;
     }
     if (!decoded) return decoded.error();
     if (!dithered) return dithered.error();
     if (encoder) {
+      const Clock::time_point start = Clock::now();
       bytes = encoder->finish(pixels);
+      stages.encode = seconds_since(start);
       image = std::move(pixels);
     } else {
       image = upscaled(std::move(pixels), options);
     }
   } else {
+    Clock::time_point start = Clock::now();
     if (Status s = decode.run(); !s) return s.error();
+    stages.decode = seconds_since(start);
+    start = Clock::now();
     image = process_image(decode.image(), options, limits);
+    stages.dither = seconds_since(start);
   }
   job.reset();  // the decoded pixels are not needed to encode: a lower peak of memory
   if (!image) return image.error();
-  if (!bytes) bytes = imaging::encode(*image, options.format);
+  if (!bytes) {
+    const Clock::time_point start = Clock::now();
+    bytes = imaging::encode(*image, options.format);
+    stages.encode = seconds_since(start);
+  }
   if (!*bytes) return bytes->error();
   Processed out;
   out.bytes = std::move(**bytes);
   out.format = options.format;
   out.width = image->width;
   out.height = image->height;
+  out.stages = stages;
   return out;
 }
 

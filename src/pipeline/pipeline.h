@@ -19,11 +19,23 @@
 
 namespace dither {
 
+// Where process() spent its time, in seconds of wall time (the command line's --timings and
+// the benchmarks' stage charts). When the dither follows the decoder (error diffusion without a
+// resize), decode and dither overlap on two threads: `dither` is the dither thread's time minus
+// `waited`, the time it waited for decoded rows.
+struct StageTimes {
+  double decode = 0;  // decoding, colour conversion to sRGB included
+  double dither = 0;  // resizing, dithering and indexing the colours of finished rows
+  double waited = 0;  // the dither waiting for the decoder's rows
+  double encode = 0;  // compressing (after the last row) and writing the file's bytes
+};
+
 struct Processed {
   std::vector<uint8_t> bytes;  // encoded in `format`
   imaging::OutputFormat format = imaging::OutputFormat::kPng;
   int width = 0;
   int height = 0;
+  StageTimes stages;
 };
 
 // Resize, dither and upscale an already decoded image.
