@@ -45,7 +45,7 @@ mkdir -p "$run"
 if ((smoke)); then
   step "a tiny test image (ImageMagick)"
   photo=$run/smoke.jpg
-  convert -size 96x64 plasma:fractal -seed 3 "$photo"
+  convert -seed 3 -size 96x64 plasma:fractal "$photo"
   note="Smoke run: a 96x64 generated JPEG, one round; the figures mean nothing."
   baseline=none
 else

@@ -6,6 +6,8 @@
 #
 #   scripts/bench_distributed.sh                 # full run: about 4-6 minutes on 2 cores
 #   scripts/bench_distributed.sh --quick         # fewer images, one round: about 2 minutes
+#   scripts/bench_distributed.sh --smoke         # every step with 1-2 small uploads each, nothing
+#                                                # judged (CI; about 45 s, mostly stack start/stop)
 #   scripts/bench_distributed.sh --update-docs   # also paste the report into docs/BENCHMARKS.md
 #
 # Environment: BENCH_PORT_BASE (default 26000: the stack's gateway on +80, upload-service +81,
@@ -18,6 +20,12 @@
 # The stack's state lives in build/bench-distributed-stack while it runs (removed at the end); the
 # report goes to build/bench-distributed-results.md, the raw figures and every process's log to
 # build/bench-distributed-run/. Everything started is stopped on exit, Ctrl-C included.
+#
+# --smoke: the stack up, the keys, the warm-ups, latency (one 1 MP and one 0.25 MP upload per
+# mode), throughput (2 uploads from 2 clients per mode), the scale step (2 workers, a restart with
+# 1, the embedded ditherd) and the report, with no waits for idle CPUs; the report goes to
+# build/bench-distributed-smoke-results.md (never into the docs), the rest to
+# build/bench-distributed-smoke-run/. Its figures mean nothing; it fails when any step fails.
 #
 # Authentication (docs/SECURITY.md): before any load an API key is made for each mode with
 # dither-keys (the stack's through `scripts/stack.sh key create`, the embedded ditherd's with its
@@ -32,16 +40,28 @@ run=$root/build/bench-distributed-run
 stack_dir=$root/build/bench-distributed-stack
 bin_dir=${DITHERD_BIN_DIR:-$root/build/release/src/app}
 port_base=${BENCH_PORT_BASE:-26000}
+results=$root/build/bench-distributed-results.md
 quick=0
+smoke=0
 update_docs=0
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;
+    --smoke) smoke=1 ;;
     --update-docs) update_docs=1 ;;
-    -h | --help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,34p' "$0"; exit 0 ;;
     *) echo "bench_distributed: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
+if ((smoke)); then
+  if ((update_docs || quick)); then
+    echo "bench_distributed: --smoke goes alone: its figures mean nothing (no --update-docs) and" \
+      "it is already the shortest run (no --quick)" >&2
+    exit 2
+  fi
+  run=$root/build/bench-distributed-smoke-run
+  results=$root/build/bench-distributed-smoke-results.md
+fi
 command_line="scripts/bench_distributed.sh${*:+ $*}"
 for v in BENCH_PORT_BASE BENCH_QUIET_WAIT; do
   [[ -n "${!v:-}" ]] && command_line="$v=${!v} $command_line"
@@ -105,6 +125,7 @@ rm -f "$stack_dir-script.log"
 args=(--bin-dir "$bin_dir" --workdir "$tmp" --stack-dir "$stack_dir" --out "$tmp/results.json"
       --pidfile "$pidfile" --port-base "$port_base" --quiet-wait "${BENCH_QUIET_WAIT:-10}")
 ((quick)) && args+=(--quick)
+((smoke)) && args+=(--smoke)
 python3 scripts/bench/distributed.py "${args[@]}" &
 py_pid=$!
 wait "$py_pid"
@@ -133,9 +154,9 @@ s3_version=$(sed -n 's/^VERSION=//p' scripts/infra/s3.sh)
 python3 scripts/bench/distributed_report.py --results "$run/results.json" \
   --command "$command_line" --commit "$commit" \
   --versions "PostgreSQL $pg_version, Kafka $kafka_version, versitygw $s3_version" \
-  --out "$root/build/bench-distributed-results.md"
+  --out "$results"
 
 if ((update_docs)); then
-  python3 scripts/bench/paste_docs.py distributed-bench "$root/docs/BENCHMARKS.md" "$root/build/bench-distributed-results.md"
+  python3 scripts/bench/paste_docs.py distributed-bench "$root/docs/BENCHMARKS.md" "$results"
 fi
-echo "bench_distributed: report in build/bench-distributed-results.md, raw data and logs in $run, after ${SECONDS}s" >&2
+echo "bench_distributed: report in ${results#"$root"/}, raw data and logs in $run, after ${SECONDS}s" >&2

@@ -40,6 +40,10 @@ echo "== Command-line benchmark (smoke): ours, Pillow and ImageMagick on a tiny 
 scripts/bench_cli.sh --smoke
 echo "== Services benchmark (--quick): gateway, nginx and upload-to-FINISHED, about a minute"
 scripts/bench_services.sh --quick
+echo "== Engine benchmark (smoke): ours, Pillow, ImageMagick and the quality figure, small image"
+scripts/bench.sh --smoke
+echo "== Distributed benchmark (smoke): ditherd vs the stack, a few uploads per step, about 45 s"
+scripts/bench_distributed.sh --smoke
 
 if ((quick == 0)); then
   scripts/fuzz.sh --smoke  # libFuzzer targets built with clang, 20 s each (docs/FUZZING.md)

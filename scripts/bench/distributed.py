@@ -4,7 +4,7 @@
 
   distributed.py --bin-dir build/release/src/app --workdir DIR \
                  --stack-dir build/bench-distributed-stack --out DIR/results.json \
-                 [--port-base 26000] [--pidfile FILE] [--quick]
+                 [--port-base 26000] [--pidfile FILE] [--quick | --smoke]
 
 Standard library only, plus the clients the stack already needs (psql). Reuses the HTTP client,
 the ditherd launcher and the photo maker of scripts/bench/services.py.
@@ -19,6 +19,11 @@ One run, the same generated JPEGs (1 MP and 4 MP) for every measurement:
    minute; with two, which worker did each dither, seen by sampling the lease column
    (dither.dithers.claimed_by = "<host>:<pid>:<thread>") while the burst runs; the embedded
    ditherd gets the same burst beside the 1-worker stack (one dither at a time in both).
+
+--smoke (CI): every step above, each as small as it can be: 1 MP and 0.25 MP photos, one upload
+per size and mode for latency, bursts of 2 uploads from 2 clients, one throughput round, the scale
+step as 2 workers (the stack as first started), 1 worker (one restart), then the embedded ditherd,
+no waits for idle CPUs and no repeated bursts. Its figures mean nothing.
 
 Authentication (docs/SECURITY.md): an API key is made for each mode before any load, with
 dither-keys (the embedded ditherd: its DITHER_DATA_DIR; the stack: `scripts/stack.sh key create`,
@@ -54,6 +59,11 @@ MAX_WORKERS = 2
 
 def log(msg: str) -> None:
     print(f"bench-distributed: {msg}", file=sys.stderr, flush=True)
+
+
+def cpu_busy_before(args) -> float:
+    """Waits up to args.quiet_wait s for idle CPUs (services.py); a smoke run only samples."""
+    return quiet.busy_percent(0.1) if args.smoke else sv.wait_quiet(args.quiet_wait)
 
 
 # ---- the stack ---------------------------------------------------------------------------------
@@ -249,7 +259,7 @@ def latency(args, ports: dict[str, int], keys: dict[str, str], photos: dict[str,
     clients = {mode: sv.Client(port, keys[mode]) for mode, port in ports.items()}
     modes = list(ports)
     for size, count in args.latency_counts.items():
-        busy = sv.wait_quiet(args.quiet_wait)
+        busy = cpu_busy_before(args)
         log(f"latency, {size}: {count} uploads per mode, alternated (CPU busy {busy:.0f}% before)")
         runs: dict[str, list] = {m: [] for m in modes}
         ours0, m0, w0 = sum(sv.proc_cpu(p) for p in pids), quiet.cpu_times(), time.perf_counter()
@@ -274,7 +284,7 @@ def latency(args, ports: dict[str, int], keys: dict[str, str], photos: dict[str,
 def burst(args, port: int, key: str, data: bytes, label: str, groups: dict[str, list[int]],
           sampler_port: int | None = None) -> dict:
     """args.burst uploads from args.clients clients back to back; waits until all FINISHED."""
-    busy = sv.wait_quiet(args.quiet_wait)
+    busy = cpu_busy_before(args)
     uuids: list[str] = []
     posted_at: dict[str, float] = {}
     lock = threading.Lock()
@@ -355,12 +365,13 @@ def burst(args, port: int, key: str, data: bytes, label: str, groups: dict[str, 
 
 
 def steady_burst(args, *a, **kw) -> dict:
-    """burst(), run again (twice at most) when something else took more than
-    args.max_others of the machine meanwhile: the machine is shared."""
+    """burst(), run again (twice at most; never in a smoke run) when something else took more
+    than args.max_others of the machine meanwhile: the machine is shared."""
     disturbed = []
-    for attempt in range(3):
+    attempts = 1 if args.smoke else 3
+    for attempt in range(attempts):
         res = burst(args, *a, **kw)
-        if res["others_share"] <= args.max_others or attempt == 2:
+        if res["others_share"] <= args.max_others or attempt == attempts - 1:
             res["disturbed_attempts"] = disturbed
             return res
         disturbed.append(res["others_share"])
@@ -422,7 +433,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--port-base", type=int, default=26000)
     ap.add_argument("--pidfile", type=Path)
-    ap.add_argument("--quick", action="store_true")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true")
+    mode.add_argument("--smoke", action="store_true",
+                      help="every step with the fewest uploads and small photos (CI)")
     ap.add_argument("--quiet-wait", type=float, default=10)
     args = ap.parse_args()
     args.bin_dir = args.bin_dir.resolve()
@@ -434,15 +448,25 @@ def main() -> int:
     args.sample_interval = 0.02
     args.clients = 4
     args.max_others = 0.15
+    # The larger photo first: the bursts and the warm-ups use it.
     sizes = {"4MP": (2400, 1680), "1MP": (1200, 840)}
-    if args.quick:
-        args.latency_counts = {"4MP": 6, "1MP": 4}
+    warm_counts = (2, 1)
+    if args.smoke:
+        sizes = {"1MP": (1200, 840), "0.25MP": (600, 420)}
+        warm_counts = (1, 1)
+        args.latency_counts = {size: 1 for size in sizes}
+        args.burst, args.throughput_rounds, args.scale_rounds = 2, 1, 1
+        args.clients = 2
+        args.quiet_wait = 0
+    elif args.quick:
+        args.latency_counts = dict(zip(sizes, (6, 4)))
         args.burst, args.throughput_rounds, args.scale_rounds = 12, 1, 1
         args.quiet_wait = min(args.quiet_wait, 3)
     else:
-        args.latency_counts = {"4MP": 30, "1MP": 15}
+        args.latency_counts = dict(zip(sizes, (30, 15)))
         args.burst, args.throughput_rounds, args.scale_rounds = 40, 2, 2
 
+    big, small = sizes
     args.workdir.mkdir(parents=True, exist_ok=True)
     photos = {}
     for size, (w, h) in sizes.items():
@@ -462,8 +486,11 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "model": sv.cpu_model(), "kernel": platform.release()},
         "quick": args.quick,
+        "smoke": args.smoke,
         "photos": {s: {"width": w, "height": h, "bytes": len(photos[s])}
                    for s, (w, h) in sizes.items()},
+        "burst_photo": big,
+        "warmups_after_restart": warm_counts[0],
         "poll_interval_s": args.poll, "clients": args.clients, "burst": args.burst,
         "stack_timings_s": {},
     }
@@ -483,13 +510,13 @@ def main() -> int:
         ports = {"embedded": embedded.port, "distributed": stack.port}
         keys = {"embedded": embedded.key, "distributed": stack.key}
         for mode, port in ports.items():
-            warm(port, keys[mode], photos["4MP"], args.poll)
-            warm(port, keys[mode], photos["1MP"], args.poll, 1)
+            warm(port, keys[mode], photos[big], args.poll, warm_counts[0])
+            warm(port, keys[mode], photos[small], args.poll, warm_counts[1])
 
         both = [embedded.proc.pid] + [p for g in stack.process_groups().values() for p in g]
         results["latency"] = latency(args, ports, keys, photos, both)
 
-        log(f"throughput: {args.burst} uploads of 4MP from {args.clients} clients, "
+        log(f"throughput: {args.burst} uploads of {big} from {args.clients} clients, "
             f"{args.throughput_rounds} round(s) per mode")
         rounds = []
         for r in range(args.throughput_rounds):
@@ -498,19 +525,23 @@ def main() -> int:
             for mode in order:
                 groups = ({"ditherd": [embedded.proc.pid]} if mode == "embedded"
                           else stack.process_groups())
-                rnd[mode] = steady_burst(args, ports[mode], keys[mode], photos["4MP"],
+                rnd[mode] = steady_burst(args, ports[mode], keys[mode], photos[big],
                                          f"{mode} r{r + 1}", groups)
             rounds.append(rnd)
         results["throughput"] = rounds
-        log("scale: the stack restarted with 1 dithering worker, then 2; embedded beside")
+        log("scale: the stack with 1 dithering worker and with 2 (restarted between), the "
+            "embedded ditherd beside")
         # Round 1: restart with 1, then 2; round 2: 2 again (already up), then restart with 1.
         # The embedded ditherd (one dither at a time by default) gets a burst next to the
         # 1-worker stack each round: the like-for-like comparison.
+        # A smoke run starts with the 2 workers already up: one restart instead of two.
         plan: list = [1, "embedded", 2] + ([2, "embedded", 1] if args.scale_rounds > 1 else [])
+        if args.smoke:
+            plan = [2, 1, "embedded"]
         scale = []
         for workers in plan:
             if workers == "embedded":
-                res = steady_burst(args, embedded.port, embedded.key, photos["4MP"], "embedded",
+                res = steady_burst(args, embedded.port, embedded.key, photos[big], "embedded",
                                    {"ditherd": [embedded.proc.pid]})
                 res["workers"] = 0
                 scale.append(res)
@@ -520,8 +551,8 @@ def main() -> int:
                 up = stack.up(workers)
                 results["stack_timings_s"].setdefault("restarts", []).append(
                     {"down": down, "up": up, "workers": workers})
-                warm(stack.port, stack.key, photos["4MP"], args.poll)
-            res = steady_burst(args, stack.port, stack.key, photos["4MP"],
+                warm(stack.port, stack.key, photos[big], args.poll, warm_counts[0])
+            res = steady_burst(args, stack.port, stack.key, photos[big],
                                f"stack, {workers} worker(s)", stack.process_groups(),
                                sampler_port=stack.postgres_port)
             res["workers"] = workers

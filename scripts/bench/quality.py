@@ -13,7 +13,8 @@ Two experiments:
 
 Our images come from `bench_dither_file` (the engine called directly on raw RGB). With --cli, the
 sRGB photo results come from the `dither` command-line tool instead, when it runs, and whether
-its output is identical to the engine's is reported.
+its output is identical to the engine's is reported; with --strict a CLI that fails (or gives
+an image of another size) is an error instead of a note (scripts/bench.sh --smoke).
 
   quality.py --rgb photo.rgb --width W --height H --ditherer build/release/bench/bench_dither_file
              --palette levels:2=pal8.txt --palette ega=ega.txt --workdir DIR --out quality.md
@@ -137,6 +138,8 @@ def main() -> int:
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--out", required=True, help="Markdown output")
     ap.add_argument("--json", help="JSON output (optional)")
+    ap.add_argument("--strict", action="store_true",
+                    help="fail when the --cli run fails instead of falling back to the engine")
     args = ap.parse_args()
 
     work = Path(args.workdir)
@@ -148,6 +151,8 @@ def main() -> int:
     results = {"sigma": args.sigma, "photo": [], "ramp": []}
 
     cli_png = None
+    if args.strict and args.cli and not Path(args.cli).exists():
+        sys.exit(f"quality: no CLI at {args.cli}")
     if args.cli and Path(args.cli).exists():
         cli_png = work / "photo.png"
         if not cli_png.exists() or cli_png.stat().st_mtime < Path(args.rgb).stat().st_mtime:
@@ -164,6 +169,9 @@ def main() -> int:
         source = "engine"
         if cli_png is not None:
             cli_out = run_cli(args.cli, cli_png, work / f"cli-{tag}.png", spec)
+            if args.strict and (cli_out is None or cli_out.shape != original.shape):
+                sys.exit(f"quality: the CLI ({args.cli}) gave no {w}x{h} RGB image for {spec}"
+                         + ("" if cli_out is None else f" (it gave {cli_out.shape})"))
             if cli_out is not None and cli_out.shape == original.shape:
                 same = bool(np.array_equal(cli_out, ours_srgb))
                 diff = float(np.mean(np.any(cli_out != ours_srgb, axis=2))) * 100.0

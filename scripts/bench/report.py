@@ -10,6 +10,10 @@ taken minutes apart. MP/s figures are medians over the rounds too.
 
   report.py --engine r1/engine.json --engine r2/engine.json --peers r1/peers.json
             --peers r2/peers.json --quality quality.md --out build/bench-results.md
+
+With --smoke (scripts/bench.sh --smoke, in CI): no verdicts, since the figures of a tiny image
+mean nothing; instead the exit status is 1 when a benchmark reported an error, a round has no
+engine figures, or a peer measurement is missing, so that a broken benchmark fails the run.
 """
 
 from __future__ import annotations
@@ -35,10 +39,11 @@ Series = list  # one value (or None) per round
 UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 
 
-def load_engine(path: str) -> tuple[dict, dict, dict]:
+def load_engine(path: str, errors: list[str] | None = None) -> tuple[dict, dict, dict]:
     """For one round: {(algorithm, palette, space, threads): MP/s} from wall-clock time, the same
     from the main thread's CPU time (meaningful for threads=1 only), and the benchmark context.
-    Medians if a round has several repetitions."""
+    Medians if a round has several repetitions. Benchmarks that reported an error are left out,
+    and named in `errors` when given."""
     data = json.loads(Path(path).read_text())
     wall: dict[tuple, list[float]] = {}
     cpu: dict[tuple, list[float]] = {}
@@ -47,6 +52,8 @@ def load_engine(path: str) -> tuple[dict, dict, dict]:
             continue
         if b.get("error_occurred"):
             print(f"report: {b['name']}: {b.get('error_message')}", file=sys.stderr)
+            if errors is not None:
+                errors.append(f"{path}: {b['name']}: {b.get('error_message')}")
             continue
         parts = b["run_name"].split("/")
         key = (parts[0], parts[1], parts[2], parts[3].removeprefix("threads="))
@@ -119,11 +126,14 @@ def main() -> int:
     ap.add_argument("--image-note", default="")
     ap.add_argument("--command", default="scripts/bench.sh")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a smoke run: no verdicts; exit 1 when anything was not measured")
     args = ap.parse_args()
     if len(args.engine) != len(args.peers):
         sys.exit("report: as many --engine as --peers files, one of each per round")
 
-    loaded = [load_engine(p) for p in args.engine]
+    errors: list[str] = []
+    loaded = [load_engine(p, errors) for p in args.engine]
     ours_rounds = [r for r, _, _ in loaded]
     ours_cpu_rounds = [c for _, c, _ in loaded]
     context = loaded[-1][2]
@@ -255,6 +265,8 @@ def main() -> int:
         r_quiet = given[1] if given else r
         m = med(r)
         verdict = "n/a" if m is None else ("met" if m >= need else "**NOT met**")
+        if args.smoke:
+            verdict = "not judged (smoke run)"
         met += verdict == "met"
         mc = med(by_cpu) if by_cpu else None
         mq = r_quiet[quiet] if quiet is not None else None
@@ -263,7 +275,7 @@ def main() -> int:
             notes.append(f"by CPU time: {'met' if mc >= need else 'not met'}")
         if mq is not None and m is not None and (mq >= need) != (m >= need):
             notes.append(f"quietest round: {'met' if mq >= need else 'not met'}")
-        if notes:
+        if notes and not args.smoke:
             verdict += f" ({'; '.join(notes)})"
         lines.append(f"| {desc} | {fmt(med(a))} | {fmt(med(b))} ({ref}) | {fmt(m, 2)}x{spread(r)} "
                      f"| {(fmt(mc, 2) + 'x') if mc is not None else ('n/a' if by_cpu else '-')} "
@@ -277,7 +289,9 @@ def main() -> int:
         lines += ["", "No round was markedly quieter than the others (other processes' share of "
                   "the CPUs within 10 points across rounds), so no quietest-round figures: the "
                   "medians stand."]
-    lines += ["", f"{met} of {len(targets)} met. Bayer vs ImageMagick counting the whole command "
+    verdicts = ("Smoke run: no target is judged, the figures of a tiny image mean nothing."
+                if args.smoke else f"{met} of {len(targets)} met.")
+    lines += ["", f"{verdicts} Bayer vs ImageMagick counting the whole command "
               f"(decode and process start included): {fmt(med(div(our('bayer'), im_o8_raw)), 2)}x.",
               "", "### Side by side (MP/s, same image and palette)", "",
               "| Case | Ours, 1 thread | Ours, all threads | Pillow | ImageMagick, 1 thread, "
@@ -332,6 +346,36 @@ def main() -> int:
     if context.get("library_build_type") == "debug":
         print("report: note: Debian's libbenchmark reports a debug build of the library itself; "
               "it does not affect the code measured.", file=sys.stderr)
+    if args.smoke:
+        return smoke_check(errors, ours_rounds, peer_rounds)
+    return 0
+
+
+def smoke_check(errors: list[str], ours_rounds: list[dict], peer_rounds: list[dict]) -> int:
+    """What a smoke run asserts: everything was measured (no figure is judged)."""
+    problems = list(errors)
+    for i, r in enumerate(ours_rounds, 1):
+        if not r:
+            problems.append(f"round {i}: no engine benchmark produced a figure")
+    expected = {(p["peer"], p["case"], p["palette"], p["threads"])
+                for rnd in peer_rounds for p in rnd["runs"]}
+    for i, rnd in enumerate(peer_rounds, 1):
+        runs = {(p["peer"], p["case"], p["palette"], p["threads"]): p for p in rnd["runs"]}
+        for peer in ("pillow", "imagemagick"):
+            if not any(k[0] == peer for k in runs):
+                problems.append(f"round {i}: no {peer} measurement")
+        for key in sorted(expected - runs.keys()):
+            problems.append(f"round {i}: no peer measurement {'/'.join(key)}")
+        for key, p in runs.items():
+            if not p.get("median_s") or p["median_s"] <= 0:
+                problems.append(f"round {i}: peer measurement {'/'.join(key)} has no time")
+    for p in problems:
+        print(f"report: smoke run: {p}", file=sys.stderr)
+    if problems:
+        print(f"report: smoke run FAILED: {len(problems)} problem(s) above", file=sys.stderr)
+        return 1
+    print("report: smoke run: every benchmark and peer measurement ran (figures not judged)",
+          file=sys.stderr)
     return 0
 
 
