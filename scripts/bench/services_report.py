@@ -187,7 +187,7 @@ def upload_section(u: dict) -> tuple[list[str], list[tuple]]:
     out.append("|---|---|---|---|---|")
     rows = [
         ("**upload -> FINISHED** (service)", total),
-        ("POST answered (receive, sniff, full decode to validate, store original, record)", post),
+        ("POST answered (receive, sniff, verify the pixels, store original, record)", post),
         ("POST answered -> FINISHED seen (queue, second decode, dither, PNG encode, store, "
          "record; plus up to one poll interval)", after),
     ]
@@ -277,12 +277,12 @@ def render(r: dict, command: str, commit: str, versions: str) -> str:
     out += lines
     out.append("### Upload to FINISHED, 4 MP JPEG\n")
     out += up_lines
-    out.append("Where the time goes: the upload service decodes the whole image once to "
-               "validate it (in *POST answered*, with receiving and storing the original), and "
-               "the dithering service decodes it again (in *POST answered -> FINISHED*, with the "
-               "dither, the indexed PNG encode at zlib level 6 and the store). The CLI does one "
-               "decode, the dither and the same PNG encode, plus its fixed cost (the 16x16 row), "
-               "which a running service does not pay.\n")
+    out.append("Where the time goes: the upload service verifies every pixel (in *POST "
+               "answered*, with receiving and storing the original; a JPEG is read at 1/8 scale, "
+               "docs/SERVICES.md), and the dithering service decodes it in full (in *POST "
+               "answered -> FINISHED*, with the dither, the indexed PNG encode and the store). "
+               "The CLI does one decode, the dither and the same PNG encode, plus its fixed cost "
+               "(the 16x16 row), which a running service does not pay.\n")
     return "\n".join(out)
 
 

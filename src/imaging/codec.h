@@ -92,6 +92,13 @@ Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits);
 // decoding stopped at limits.max_decode_time.
 Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits);
 
+// What an upload needs: decode()'s verdict without keeping the pixels, for less work. Every pixel
+// is read as decode() reads it, except that a JPEG is read at 1/8 scale (libjpeg's scaled inverse
+// DCT: every entropy-coded byte is still decoded, so truncated or corrupt data fails exactly as
+// in decode(), but the inverse DCT and colour work shrink 64-fold). Same errors as decode() (the
+// tests compare them on mutated files); on success, probe()'s answer.
+Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits);
+
 // decode(), split so that rows can be read while it runs (the pipeline dithers beside it):
 //
 //   Result<std::unique_ptr<DecodeJob>> job = DecodeJob::open(bytes, limits);  // probe()'s checks

@@ -1116,6 +1116,93 @@ TEST(Robustness, MutatedFilesNeverCrash) {
   std::cout << "mutations: " << decoded << " decoded, " << rejected << " rejected\n";
 }
 
+// verify() is decode()'s verdict for less work: the same answer on every file decode() accepts
+// or refuses, mutated ones included, and probe()'s dimensions on success.
+TEST(Verify, AgreesWithDecodeOnMutatedFiles) {
+  const Image img = make_photo(96, 72, 3);
+  Image few = make_palette_image(48, 40, 4, 12);
+  few.pixels[3] = 0;
+  const std::vector<std::pair<std::string, Bytes>> seeds = {
+      {"jpeg", save(img, ".jpg")},
+      {"progressive jpeg", save(img, ".jpg[interlace]")},
+      {"4:4:4 jpeg", save(img, ".jpg[Q=95,subsample-mode=off]")},
+      {"png", save(img, ".png")},
+      {"gif", encode_ok(few, OutputFormat::kGif)},
+      {"webp", save(img, ".webp")},
+      {"tiff", save(img, ".tif[compression=deflate]")},
+  };
+  std::mt19937 rng(20261205);
+  int accepted = 0;
+  int refused = 0;
+  for (const auto& [name, seed] : seeds) {
+    ASSERT_FALSE(seed.empty()) << name;
+    for (int round = 0; round < 150; ++round) {
+      Bytes bytes = seed;
+      auto pick = [&](size_t n) { return std::uniform_int_distribution<size_t>(0, n - 1)(rng); };
+      if (round > 0) {  // round 0: the file itself
+        switch (pick(3)) {
+          case 0:  // flip a few bytes past the header
+            for (int e = 0; e < 1 + static_cast<int>(pick(3)); ++e) {
+              bytes[bytes.size() / 4 + pick(bytes.size() * 3 / 4)] ^=
+                  static_cast<uint8_t>(1 + pick(255));
+            }
+            break;
+          case 1:  // truncate
+            bytes.resize(bytes.size() / 4 + pick(bytes.size() * 3 / 4));
+            break;
+          default:  // overwrite a short run anywhere
+            for (size_t i = pick(bytes.size()), end = i + 1 + pick(16); i < end && i < bytes.size();
+                 ++i) {
+              bytes[i] = static_cast<uint8_t>(pick(256));
+            }
+            break;
+        }
+      }
+      const Result<Image> decoded = decode(bytes, Limits{});
+      const Result<ImageInfo> verified = verify(bytes, Limits{});
+      ASSERT_EQ(verified.ok(), decoded.ok())
+          << name << " round " << round << ": decode "
+          << (decoded.ok() ? "accepted" : decoded.error().message) << ", verify "
+          << (verified.ok() ? "accepted" : verified.error().message);
+      if (decoded.ok()) {
+        ++accepted;
+        EXPECT_EQ(verified->width, decoded->width) << name;
+        EXPECT_EQ(verified->height, decoded->height) << name;
+      } else {
+        ++refused;
+        EXPECT_EQ(verified.error().kind, decoded.error().kind)
+            << name << ": " << verified.error().message << " / " << decoded.error().message;
+      }
+    }
+  }
+  // Both outcomes were exercised.
+  EXPECT_GT(accepted, 50);
+  EXPECT_GT(refused, 50);
+}
+
+TEST(Verify, OrientedAndLimitedAsDecode) {
+  ensure_vips();
+  // Displayed dimensions (EXIF orientation 6 swaps them), as probe() and decode() give.
+  VipsPtr v = to_vips(make_photo(120, 70, 3));
+  vips_image_set_int(v.get(), "orientation", 6);
+  const Bytes oriented = save(v.get(), ".jpg[Q=95]");
+  Result<ImageInfo> info = verify(oriented, Limits{});
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->width, 70);
+  EXPECT_EQ(info->height, 120);
+  // The pixel limit from the header, and the time limit while reading.
+  Limits few_pixels;
+  few_pixels.max_pixels = 1000;
+  EXPECT_EQ(verify(oriented, few_pixels).error().kind, ErrorKind::kTooManyPixels);
+  const Bytes png = save(make_photo(2000, 1500, 3), ".png");
+  Limits quick;
+  quick.max_decode_time = std::chrono::milliseconds{1};
+  Result<ImageInfo> slow = verify(png, quick);
+  ASSERT_FALSE(slow.ok());
+  EXPECT_NE(slow.error().message.find("took longer than the limit of 1 ms"), std::string::npos)
+      << slow.error().message;
+}
+
 TEST(Robustness, ConcurrentCalls) {
   const Image img = make_photo(120, 80, 3);
   const Bytes jpeg = save(img, ".jpg");

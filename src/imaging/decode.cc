@@ -195,6 +195,20 @@ Status convert_to_srgb8(VipsImagePtr& image) {
   return Status();
 }
 
+std::chrono::steady_clock::time_point deadline_of(const Limits& limits) {
+  return limits.max_decode_time.count() > 0
+             ? std::chrono::steady_clock::now() + limits.max_decode_time
+             : std::chrono::steady_clock::time_point::max();
+}
+
+Error too_slow(const std::string& format, std::chrono::milliseconds limit) {
+  const auto ms = limit.count();
+  return make_error(
+      ErrorKind::kUndecodable,
+      "decoding the " + format + " took longer than the limit of " +
+          (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms"));
+}
+
 }  // namespace
 
 Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits) {
@@ -229,9 +243,7 @@ Result<std::unique_ptr<DecodeJob>> DecodeJob::open(std::span<const uint8_t> byte
   auto state = std::make_unique<State>();
   // The time limit counts from here and is checked between strips of rows (read_rows).
   state->max_time = limits.max_decode_time;
-  state->deadline = limits.max_decode_time.count() > 0
-                        ? std::chrono::steady_clock::now() + limits.max_decode_time
-                        : std::chrono::steady_clock::time_point::max();
+  state->deadline = deadline_of(limits);
   Result<Opened> opened = open_checked(bytes, limits);
   if (!opened) return opened.error();
   state->opened = std::move(*opened);
@@ -291,14 +303,39 @@ Status DecodeJob::run() {
                                  std::chrono::steady_clock::time_point::max(), nullptr);
     }
   }
-  if (!read && timed_out) {
-    const auto ms = st.max_time.count();
-    return make_error(
-        ErrorKind::kUndecodable,
-        "decoding the " + format + " took longer than the limit of " +
-            (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms"));
-  }
+  if (!read && timed_out) return too_slow(format, st.max_time);
   return read;
+}
+
+Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits) {
+  const auto deadline = deadline_of(limits);  // as in DecodeJob::open
+  Result<Opened> opened = open_checked(bytes, limits);
+  if (!opened) return opened.error();
+  const ImageInfo info = opened->info;
+  const std::string format = display_name(info.format);
+  VipsImagePtr image = std::move(opened->image);
+  if (info.format == InputFormat::kJpeg) {
+    // The same loader and options as open_loader, at 1/8 scale.
+    VipsImage* raw = nullptr;
+    if (vips_jpegload_buffer(const_cast<uint8_t*>(bytes.data()), bytes.size(), &raw, "access",
+                             VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_ERROR, "shrink", 8,
+                             nullptr)) {
+      return vips_failure(ErrorKind::kUndecodable,
+                          "cannot read the " + format + " header (truncated or corrupt data)");
+    }
+    image.reset(raw);
+  }
+  if (Status s = convert_to_srgb8(image); !s) return s.error();
+  // The EXIF orientation is not applied: rotating decoded pixels cannot fail on bad input.
+  Image pixels(vips_image_get_width(image.get()), vips_image_get_height(image.get()),
+               vips_image_get_bands(image.get()));
+  bool timed_out = false;
+  Status read = internal::read_rows(image.get(), pixels, ErrorKind::kUndecodable,
+                                    "cannot decode the " + format + " data (truncated or corrupt)",
+                                    deadline, &timed_out);
+  if (!read && timed_out) return too_slow(format, limits.max_decode_time);
+  if (!read) return read.error();
+  return info;
 }
 
 Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits) {

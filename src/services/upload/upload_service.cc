@@ -86,11 +86,13 @@ Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::s
     if (refused != nullptr) *refused = **refusal;
     return (*refusal)->error();
   }
-  // decode() checks size, sniffed format and header pixel count first (probe), then decodes every
-  // pixel; its size is the displayed one (EXIF orientation applied), as probe would report.
-  Result<Image> decoded = imaging::decode(bytes, limits_);
+  // verify() checks size, sniffed format and header pixel count first (probe), then reads every
+  // pixel as the dithering service's decode() will (a JPEG at 1/8 scale: the same entropy
+  // decoding, a fraction of the work), so that a file the dither would refuse is refused here;
+  // the size is the displayed one (EXIF orientation applied).
+  Result<imaging::ImageInfo> decoded = imaging::verify(bytes, limits_);
   if (!decoded) return decoded.error();
-  const imaging::InputFormat format = *imaging::sniff(bytes);  // decode() accepted it
+  const imaging::InputFormat format = decoded->format;
 
   const std::string_view ext = imaging::to_string(format);
   ImageRecord record;

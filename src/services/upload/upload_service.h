@@ -38,8 +38,9 @@ class UploadService {
   // Checks the quotas of `caller` (admins are exempt: images and bytes stored) and the dither
   // queue's bound (quotas.h) first, with cheap queries: a refusal fills `refused` (when given)
   // and returns its error(), before anything is decoded or stored. Then validates `bytes` (size,
-  // sniffed format, header pixel count, then a full decode so that a truncated or corrupt file
-  // is refused now rather than failing later), stores the original, inserts the record and
+  // sniffed format, header pixel count, then imaging::verify(), decode()'s verdict at a fraction
+  // of the work, so that a truncated or corrupt file is refused now rather than failing later),
+  // stores the original, inserts the record and
   // queues IMAGE_UPLOADED in one transaction. On any failure nothing is left behind. `email` may
   // be empty; otherwise it must look like an address. The image belongs to `caller.owner`.
   Result<ImageRecord> upload(std::span<const uint8_t> bytes, std::string_view filename,
