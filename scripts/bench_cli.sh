@@ -83,10 +83,16 @@ fi
 step "rounds"
 args=(--photo "$photo" --ours build/release/src/cli/dither --pillow-python "$py"
       --run "$run" --out "$root/build/bench-cli-results.md" --rounds "$rounds"
-      --quiet-wait "$quiet_wait" --command-line "$command_line" --note "$note")
+      --quiet-wait "$quiet_wait" --command-line "$command_line" --note "$note"
+      --stages-json "$run/stages.json")
 ((smoke)) && args+=(--smoke)
 status=0
 python3 scripts/bench/cli.py "${args[@]}" "${baseline_args[@]}" || status=$?
+# The stage chart (matplotlib, in the venv): into the docs with --update-docs, else beside the
+# run's outputs (a smoke run checks that it draws).
+chart=$run/cli-stages.svg
+((update_docs)) && chart=docs/img/cli-stages.svg
+"$py" scripts/bench/charts.py cli-stages --json "$run/stages.json" --out "$chart"
 if ((update_docs)); then
   python3 scripts/bench/paste_docs.py cli-bench docs/BENCHMARKS.md build/bench-cli-results.md
 fi

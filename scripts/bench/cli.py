@@ -18,6 +18,7 @@ Standard library only.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -123,6 +124,7 @@ def main() -> int:
     ap.add_argument("--command-line", default="scripts/bench_cli.sh")
     ap.add_argument("--note", default="")
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--stages-json", help="write the stage breakdown here (for charts.py)")
     a = ap.parse_args()
     run = Path(a.run)
     run.mkdir(parents=True, exist_ok=True)
@@ -168,6 +170,35 @@ def main() -> int:
                 figures.setdefault((name, tool), []).append(run_once(argv))
                 sizes[(name, tool)] = out.stat().st_size
         print(f"cli bench: round {r + 1} of {rounds} done", file=sys.stderr)
+
+    # Where our time goes: each case again with --timings (separate runs, so that the timed runs
+    # above stay exactly what a user runs), and the floor: Pillow decoding the photo alone.
+    stage_names = ["read", "decode", "dither", "waited", "encode", "write"]
+    stages: dict[str, dict[str, float]] = {}
+    for ci, (name, ours_args, ext, *_rest) in enumerate(CASES):
+        runs = []
+        for _ in range(rounds):
+            out = run / f"case{ci}-stages.{ext}"
+            t0 = time.perf_counter()
+            proc = subprocess.run([a.ours, a.photo, str(out), "--timings"] + ours_args,
+                                  capture_output=True, text=True)
+            wall = time.perf_counter() - t0
+            if proc.returncode != 0:
+                raise SystemExit(f"cli bench: --timings run failed: {proc.stderr[:500]}")
+            t = json.loads(proc.stderr.strip().splitlines()[-1])
+            t["process"] = wall
+            runs.append(t)
+        stages[name] = {k: statistics.median(r[k] for r in runs)
+                        for k in stage_names + ["process"]}
+    floor_runs = []
+    for _ in range(rounds):
+        proc = subprocess.run(
+            [a.pillow_python, "-c",
+             "import sys, time; from PIL import Image; t = time.perf_counter(); "
+             "Image.open(sys.argv[1]).load(); print(time.perf_counter() - t)", a.photo],
+            capture_output=True, text=True, check=True)
+        floor_runs.append(float(proc.stdout.strip()))
+    pillow_decode = statistics.median(floor_runs)
 
     def med(name: str, tool: str, i: int) -> float | None:
         values = figures.get((name, tool))
@@ -227,6 +258,35 @@ def main() -> int:
         status = "met" if goal >= GOAL_PILLOW_RATIO else "**not met**"
         w.append(f"Goal: Floyd-Steinberg levels:2 to PNG at least {GOAL_PILLOW_RATIO:.0f}x "
                  f"Pillow's whole-process time: {goal:.2f}x, {status}.")
+    w.append("")
+    w.append("Where our time goes (`dither --timings`, the same cases run again, medians; seconds "
+             "of wall time). With error diffusion the dither follows the decoder on a second "
+             "thread: *waited* is the dither waiting for decoded rows, overlapping *decode*. "
+             "*Other* is the process's wall time not in a stage (start-up, libvips, exit).")
+    w.append("")
+    w.append("| Job | read | decode | dither | waited | encode | write | other | process |")
+    w.append("|---|---|---|---|---|---|---|---|---|")
+    for name, *_ in CASES:
+        t = stages[name]
+        # Decode and the wait for its rows overlap: the longer of the two counts once.
+        serial = t["read"] + max(t["decode"], t["waited"]) + t["dither"] + t["encode"] + \
+            t["write"]
+        t["other"] = max(0.0, t["process"] - serial)
+        w.append(f"| {name} | " + " | ".join(f"{t[k]:.3f}" for k in
+                                               stage_names + ["other", "process"]) + " |")
+    first = stages[CASES[0][0]]
+    p0 = med(CASES[0][0], "Pillow", 0)
+    w.append("")
+    w.append(f"The floor: Pillow decodes the photo alone (open + load, in-process) in "
+             f"{pillow_decode:.3f} s; our decode stage takes {first['decode']:.3f} s. "
+             + (f"Pillow's whole job takes {p0:.2f} s, so a process that did nothing but decode "
+                f"would be at most {p0 / first['decode']:.1f}x Pillow (4x needs "
+                f"{p0 / 4:.3f} s for everything)." if p0 and first["decode"] > 0 else ""))
+    if a.stages_json:
+        Path(a.stages_json).write_text(json.dumps(
+            {"cases": stages, "pillow_decode": pillow_decode, "pillow_whole": p0,
+             "ours_whole": med(CASES[0][0], "ours", 0), "machine": cpu_model(),
+             "photo": Path(a.photo).name}, indent=1))
     if not a.smoke:
         for case in (0, 2):  # error diffusion and an ordered dither compress differently
             w += [""] + deflate_levels(run / f"case{case}-ours.png", CASES[case][0])

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""SVG charts for docs/BENCHMARKS.md from the benchmarks' JSON (needs matplotlib: run it with the
+benchmarks' venv, scripts/bench/venv.sh).
+
+  charts.py cli-stages --json build/bench-cli-run/stages.json --out docs/img/cli-stages.svg
+  charts.py engine --json build/bench-results.json --out docs/img/engine.svg
+
+cli-stages: where the command line's time goes, per case (stacked: read, decode, dither, encode,
+write, other), beside Pillow's whole job and Pillow decoding the photo alone (the floor).
+engine: megapixels per second per algorithm and palette, ours beside Pillow and ImageMagick.
+
+Small files on purpose: text stays text (svg.fonttype none), no metadata date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("svg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+plt.rcParams["svg.fonttype"] = "none"
+plt.rcParams["svg.hashsalt"] = "dither-bench"  # stable ids: a rerun changes only what changed
+
+STAGE_COLOURS = {"read": "#95a5a6", "decode": "#2980b9", "dither": "#27ae60",
+                 "encode": "#e67e22", "write": "#8e44ad", "other": "#bdc3c7"}
+
+
+def save(fig, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, format="svg", metadata={"Date": None})
+    plt.close(fig)
+
+
+def cli_stages(data: dict, out: Path) -> None:
+    cases = data["cases"]
+    names = list(cases)
+    labels = [n.replace(" -> ", "\n-> ") for n in names]
+    fig, ax = plt.subplots(figsize=(8.0, 0.9 * (len(names) + 2) + 1.0))
+    rows = []
+    for name, label in zip(names, labels):
+        t = cases[name]
+        # The dither's wait overlaps decoding: the bar shows decode once, then what follows it.
+        rows.append((label, [("read", t["read"]), ("decode", max(t["decode"], t["waited"])),
+                             ("dither", t["dither"]), ("encode", t["encode"]),
+                             ("write", t["write"]), ("other", t["other"])]))
+    y = list(range(len(rows) + 2))[::-1]
+    seen = set()
+    for yi, (label, parts) in zip(y, rows):
+        left = 0.0
+        for stage, value in parts:
+            ax.barh(yi, value, left=left, color=STAGE_COLOURS[stage], height=0.6,
+                    label=stage if stage not in seen else None)
+            seen.add(stage)
+            left += value
+        ax.text(left + 0.02, yi, f"{left:.2f} s", va="center", fontsize=8)
+    refs = [("Pillow, whole job", data.get("pillow_whole")),
+            ("Pillow, decode alone\n(the floor)", data.get("pillow_decode"))]
+    for yi, (label, value) in zip(y[len(rows):], refs):
+        if value:
+            ax.barh(yi, value, color="#34495e", height=0.6, alpha=0.55)
+            ax.text(value + 0.02, yi, f"{value:.2f} s", va="center", fontsize=8)
+    ax.set_yticks(y, [label for label, _ in rows] + [label for label, _ in refs], fontsize=8)
+    ax.set_xlabel("seconds, whole process (median)")
+    ax.set_title(f"Command line, where the time goes: {data.get('photo', '')}\n"
+                 f"{data.get('machine', '')}", fontsize=9)
+    ax.legend(loc="lower right", fontsize=8, ncol=3, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    save(fig, out)
+
+
+def engine(data: dict, out: Path) -> None:
+    """data: {"machine": ..., "rows": [{"case": "floyd-steinberg / levels:2", "ours": MP/s,
+    "Pillow": MP/s or null, "ImageMagick": MP/s or null}, ...]}"""
+    rows = data["rows"]
+    tools = [("ours", "#27ae60"), ("Pillow", "#2980b9"), ("ImageMagick", "#e67e22")]
+    fig, ax = plt.subplots(figsize=(8.0, 0.55 * len(rows) + 1.4))
+    height = 0.8 / len(tools)
+    for k, (tool, colour) in enumerate(tools):
+        ys, xs = [], []
+        for i, row in enumerate(rows):
+            if row.get(tool):
+                ys.append(len(rows) - 1 - i + (1 - k) * height)
+                xs.append(row[tool])
+        ax.barh(ys, xs, height=height, color=colour, label=tool)
+        for yv, xv in zip(ys, xs):
+            ax.text(xv * 1.05, yv, f"{xv:.0f}", va="center", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_yticks([len(rows) - 1 - i for i in range(len(rows))], [r["case"] for r in rows],
+                  fontsize=8)
+    ax.set_xlabel("megapixels per second, one thread (log scale; higher is faster)")
+    ax.set_title(f"Engine speed, same image and palette\n{data.get('machine', '')}", fontsize=9)
+    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    save(fig, out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("kind", choices=["cli-stages", "engine"])
+    ap.add_argument("--json", required=True, type=Path)
+    ap.add_argument("--out", required=True, type=Path)
+    a = ap.parse_args()
+    data = json.loads(a.json.read_text())
+    {"cli-stages": cli_stages, "engine": engine}[a.kind](data, a.out)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
