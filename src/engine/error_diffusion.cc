@@ -56,6 +56,47 @@ inline V4 load(const int32_t* p) {
 
 inline void store(int32_t* p, V4 v) { std::memcpy(p, &v, sizeof v); }
 
+// A kernel's fixed-point factors at strength 1, as fixed_point_weights() computes them (lround of
+// a positive value is floor(x + 1/2)), known at compile time.
+constexpr int unit_factor(const Kernel& k, size_t tap) {
+  const int w = k.taps[tap].weight;
+  return (2 * w * (1 << kWeightShift) + k.divisor) / (2 * k.divisor);
+}
+
+// A constant as a sum of signed powers of two (non-adjacent form: at most one term per two bits).
+struct Terms {
+  std::array<int, 8> shift{};
+  std::array<int, 8> sign{};
+  int count = 0;
+};
+constexpr Terms terms_of(int f) {
+  Terms t;
+  for (int bit = 0; f != 0; ++bit, f /= 2) {
+    if (f % 2 == 0) continue;
+    const int digit = (f % 4 == 3) ? -1 : 1;  // ...11 -> add one and subtract: fewer terms
+    t.shift[static_cast<size_t>(t.count)] = bit;
+    t.sign[static_cast<size_t>(t.count)] = digit;
+    ++t.count;
+    f -= digit;
+  }
+  return t;
+}
+
+// e * F with shifts and adds: the same integer as the product (|e| < 2^17, F <= 4096: no term
+// overflows), but a few one-cycle instructions where a 32-bit vector multiply takes ten cycles
+// on some Intel cores (pmulld), on the serial chain from one pixel's error to the next pixel.
+template <int F>
+inline V4 times(V4 e) {
+  constexpr Terms t = terms_of(F);
+  static_assert(t.count <= 8);
+  V4 r{};
+  [&]<size_t... I>(std::index_sequence<I...>) {
+    ((r += t.sign[I] > 0 ? (e << t.shift[I]) : -(e << t.shift[I])), ...);
+  }
+  (std::make_index_sequence<static_cast<size_t>(t.count)>{});
+  return r;
+}
+
 // Quantiser policies: choose() writes the three output bytes and returns the chosen colour's
 // working value.
 
@@ -140,7 +181,7 @@ void wait_for(const Progress& progress, int needed) {
 // window of 2*reach+1 cells per row below, covering x-reach .. x+reach: a cell is loaded once
 // when it enters the window and stored once when it leaves, instead of a load and a store per
 // tap.
-template <int kKernel, class Q>
+template <int kKernel, class Q, bool kUnit>
 struct Row {
   static constexpr Kernel K = kKernels[static_cast<size_t>(kKernel)];
   static constexpr int P = K.max_dx();
@@ -193,7 +234,12 @@ struct Row {
   template <size_t I>
   inline void spread_tap(V4 e) {
     constexpr KernelTap tap = K.taps[I];
-    const V4 share = (e * factor[I]) >> kWeightShift;
+    V4 share;
+    if constexpr (kUnit) {
+      share = times<unit_factor(K, I)>(e) >> kWeightShift;
+    } else {
+      share = (e * factor[I]) >> kWeightShift;
+    }
     if constexpr (tap.dy == 0) {
       if constexpr (tap.dx == 1) {
         carry1 += share;
@@ -224,13 +270,14 @@ struct Row {
 // Runs rows y .. y + kRows - 1 together, each `inner_lag` pixels behind the one above it, in
 // chunks of kPublishEvery steps: one wait and one progress update per chunk, and no bounds
 // checks inside the chunks where every row is mid-way.
-template <int kKernel, class Q, int kRows>
+template <int kKernel, class Q, bool kUnit, int kRows>
 void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) {
   const int width = job.in->width;
   const int channels = job.in->channels;
   const Progress* above = y > 0 ? &job.progress[static_cast<size_t>(y - 1)] : nullptr;
   auto rows = [&]<size_t... K>(std::index_sequence<K...>) {
-    return std::array<Row<kKernel, Q>, kRows>{Row<kKernel, Q>(job, y + static_cast<int>(K))...};
+    return std::array<Row<kKernel, Q, kUnit>, kRows>{
+        Row<kKernel, Q, kUnit>(job, y + static_cast<int>(K))...};
   }
   (std::make_index_sequence<kRows>{});
   const bool reverse = rows[0].dir < 0;  // only single-row bands run serpentine
@@ -280,7 +327,7 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
   }
 }
 
-template <int kKernel, class Q, int kBand>
+template <int kKernel, class Q, bool kUnit, int kBand>
 void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
   const int height = job.in->height;
   const int bands = (height + job.band - 1) / job.band;
@@ -294,9 +341,9 @@ void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int th
       // whole, see Row::first_touch); their previous users finished before this thread's
       // previous band did (see ring_rows).
       if (count == kBand) {
-        run_band<kKernel, Q, kBand>(job, q, tw, y);
+        run_band<kKernel, Q, kUnit, kBand>(job, q, tw, y);
       } else {
-        for (int r = 0; r < count; ++r) run_band<kKernel, Q, 1>(job, q, tw, y + r);
+        for (int r = 0; r < count; ++r) run_band<kKernel, Q, kUnit, 1>(job, q, tw, y + r);
       }
       if (job.rows_done != nullptr) (*job.rows_done)(y + count);
     }
@@ -311,16 +358,22 @@ void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int th
   for (auto& th : pool) th.join();
 }
 
+template <int kKernel, class Q, bool kUnit>
+void run_bands_of(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
+  if (job.band == 1) return run_bands<kKernel, Q, kUnit, 1>(job, q, tw, threads);
+  return run_bands<kKernel, Q, kUnit, kBand>(job, q, tw, threads);
+}
+
 template <int kKernel, class Q>
 void run(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
-  switch (job.band) {
-    case 1:
-      return run_bands<kKernel, Q, 1>(job, q, tw, threads);
-    case 2:
-      return run_bands<kKernel, Q, 2>(job, q, tw, threads);
-    default:
-      return run_bands<kKernel, Q, 4>(job, q, tw, threads);
+  // At strength 1 (the default) the factors are compile-time constants.
+  constexpr Kernel K = kKernels[static_cast<size_t>(kKernel)];
+  bool unit = true;
+  for (size_t t = 0; t < static_cast<size_t>(K.tap_count); ++t) {
+    unit = unit && job.factors[t] == unit_factor(K, t);
   }
+  if (unit) return run_bands_of<kKernel, Q, true>(job, q, tw, threads);
+  return run_bands_of<kKernel, Q, false>(job, q, tw, threads);
 }
 
 template <int kKernel>
