@@ -154,6 +154,7 @@ std::vector<Case> cases() {
   fs_linear.color_space = ColorSpace::kLinear;
   list.push_back({"floyd-steinberg/ega/srgb", "ega", fs});
   list.push_back({"floyd-steinberg/pico8/srgb", "pico8", fs});
+  list.push_back({"floyd-steinberg/levels:4/srgb", "levels:4", fs});
   list.push_back({"bayer/ega/srgb", "ega", bayer});
   list.push_back({"floyd-steinberg/levels:2/linear", "levels:2", fs_linear});
   // The same work into a kept output buffer: what the thread speed-up is without page faults.

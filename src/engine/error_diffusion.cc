@@ -39,9 +39,12 @@ using V4 = int32_t __attribute__((vector_size(16)));
 constexpr int kPad = 3;            // widest reach of any kernel
 constexpr int kLanes = 4;          // R, G, B, unused
 constexpr int kPublishEvery = 64;  // pixels between progress updates
-// Rows interleaved per thread. Two doubles levels:2 speed; more gained nothing measurable for
-// any palette (four rows made list palettes 12% slower).
-constexpr int kBand = 2;
+// Rows interleaved per thread, by quantiser (measured on an Intel Xeon, FS on a 12 MP photo):
+// two rows double levels:2 speed, and three made levels:2 11% and levels:4 11% slower; list
+// palettes, whose serial chain is longer (a table read, then the colour's working value), gain
+// 9% from three (EGA 144 -> 157 MP/s) and lose from four.
+constexpr int kBandLevels = 2;
+constexpr int kBandList = 3;
 
 // A row's progress, alone on its cache line so that publishing it does not disturb neighbours.
 struct alignas(64) Progress {
@@ -103,6 +106,7 @@ inline V4 times(V4 e) {
 // Two levels per channel (the default channels=2): a threshold at the midpoint, which is both the
 // prototype's round() in sRGB and the nearest level in linear light.
 struct BinaryLevels {
+  static constexpr int kBand = kBandLevels;
   V4 choose(V4 v, uint8_t* o) const {
     const V4 chosen = (v >= 32768) & 65535;
     // Lane bytes 0, 4 and 8 of chosen >> 8 are the three output bytes (0 or 255).
@@ -118,6 +122,7 @@ struct BinaryLevels {
 };
 
 struct TableLevels {
+  static constexpr int kBand = kBandLevels;
   const Quantizer* q;
   V4 choose(V4 v, uint8_t* o) const {
     V4 chosen{};
@@ -130,8 +135,10 @@ struct TableLevels {
   }
 };
 
+template <class T>
 struct ListPalette {
-  Quantizer::CellTable table;
+  static constexpr int kBand = kBandList;
+  Quantizer::CellTableOf<T> table;
   const Color* colors;
   const V4* working;
   V4 choose(V4 v, uint8_t* o) const {
@@ -361,7 +368,7 @@ void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int th
 template <int kKernel, class Q, bool kUnit>
 void run_bands_of(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
   if (job.band == 1) return run_bands<kKernel, Q, kUnit, 1>(job, q, tw, threads);
-  return run_bands<kKernel, Q, kUnit, kBand>(job, q, tw, threads);
+  return run_bands<kKernel, Q, kUnit, Q::kBand>(job, q, tw, threads);
 }
 
 template <int kKernel, class Q>
@@ -389,7 +396,13 @@ void dispatch_quantizer(Job& job, const Quantizer& q, int threads) {
       const auto& w = q.working(i);
       working[static_cast<size_t>(i)] = V4{w[0], w[1], w[2], 0};
     }
-    run<kKernel>(job, ListPalette{q.cell_table(), q.colors(), working.data()}, tw, threads);
+    if (q.small_cells()) {
+      run<kKernel>(job, ListPalette<uint8_t>{q.cell_table8(), q.colors(), working.data()}, tw,
+                   threads);
+    } else {
+      run<kKernel>(job, ListPalette<uint16_t>{q.cell_table16(), q.colors(), working.data()}, tw,
+                   threads);
+    }
   }
 }
 
@@ -397,6 +410,12 @@ template <size_t... I>
 void dispatch_kernel(size_t index, Job& job, const Quantizer& q, int threads,
                      std::index_sequence<I...>) {
   ((index == I ? dispatch_quantizer<static_cast<int>(I)>(job, q, threads) : void()), ...);
+}
+
+// The band of the quantiser policy dispatch_quantizer() will choose.
+int band_of(const Quantizer& q) {
+  if (q.is_levels()) return q.levels() == 2 ? BinaryLevels::kBand : TableLevels::kBand;
+  return q.small_cells() ? ListPalette<uint8_t>::kBand : ListPalette<uint16_t>::kBand;
 }
 
 }  // namespace
@@ -411,7 +430,7 @@ void error_diffusion(const Image& in, Image& out, const Quantizer& q, const Dith
   job.out = &out;
   job.factors = fixed_point_weights(*kernel, o.strength);
   job.serpentine = o.serpentine;
-  job.band = o.serpentine ? 1 : kBand;
+  job.band = o.serpentine ? 1 : band_of(q);
   const int bands = (in.height + job.band - 1) / job.band;
   const int threads = o.serpentine ? 1 : std::clamp(resolve_threads(o.threads), 1, bands);
   job.ring_rows = kernel->max_dy() + job.band * threads + 1;

@@ -72,7 +72,11 @@ Quantizer::Quantizer(const Palette& palette, ColorSpace space, Metric metric)
     }
     sample_cell_[static_cast<size_t>(w)] = static_cast<uint8_t>(sample >> 2);
   }
-  cell_colour_.assign(size_t{1} << 18, kUnknown);
+  if (small_cells()) {
+    cell_colour8_.assign(size_t{1} << 18, CellTableOf<uint8_t>::kUnknown);
+  } else {
+    cell_colour16_.assign(size_t{1} << 18, CellTableOf<uint16_t>::kUnknown);
+  }
 }
 
 int Quantizer::fill_cell(size_t cell) const {
@@ -81,8 +85,13 @@ int Quantizer::fill_cell(size_t cell) const {
     return (tw[4 * c + 1] + tw[4 * c + 2]) / 2;
   };
   const int index = nearest(middle(cell >> 12), middle((cell >> 6) & 63), middle(cell & 63));
-  std::atomic_ref<uint16_t>(cell_colour_[cell])
-      .store(static_cast<uint16_t>(index), std::memory_order_relaxed);
+  if (small_cells()) {
+    std::atomic_ref<uint8_t>(cell_colour8_[cell])
+        .store(static_cast<uint8_t>(index), std::memory_order_relaxed);
+  } else {
+    std::atomic_ref<uint16_t>(cell_colour16_[cell])
+        .store(static_cast<uint16_t>(index), std::memory_order_relaxed);
+  }
   return index;
 }
 

@@ -86,18 +86,23 @@ class Quantizer {
   // Diffusion carries the difference to the chosen colour forward, so the rare second-nearest
   // pick near a boundary costs no tone; in exchange every pixel is one table read, filled on
   // first use (concurrent fills write the same value).
-  int cell_nearest(int r, int g, int b) const { return cell_table().nearest(r, g, b); }
+  int cell_nearest(int r, int g, int b) const {
+    return small_cells() ? cell_table8().nearest(r, g, b) : cell_table16().nearest(r, g, b);
+  }
 
   // The same look-up as a small copyable value of raw pointers, for hot loops: a local copy
   // stays in registers where the quantiser's own members would be re-read after every store.
-  struct CellTable {
+  // Palettes of at most 255 colours keep one byte per cell (256 KiB for the 64^3 cells, half the
+  // cache footprint), larger ones two.
+  template <class T>
+  struct CellTableOf {
+    static constexpr T kUnknown = static_cast<T>(~T{0});
     const uint8_t* sample_cell;  // nullptr in sRGB mode, where the cell is computed
-    uint16_t* colour;
+    T* colour;
     const Quantizer* owner;
     int nearest(int r, int g, int b) const {
       const size_t cell = (cell_of(r) << 12) | (cell_of(g) << 6) | cell_of(b);
-      const uint16_t known =
-          std::atomic_ref<uint16_t>(colour[cell]).load(std::memory_order_relaxed);
+      const T known = std::atomic_ref<T>(colour[cell]).load(std::memory_order_relaxed);
       return known != kUnknown ? known : owner->fill_cell(cell);
     }
     size_t cell_of(int w) const {
@@ -105,16 +110,20 @@ class Quantizer {
                          : static_cast<size_t>(w + 128) / 1028;
     }
   };
-  CellTable cell_table() const {
-    return {space_ == ColorSpace::kSrgb ? nullptr : sample_cell_.data(), cell_colour_.data(), this};
+  bool small_cells() const { return colors_.size() <= 255; }
+  CellTableOf<uint8_t> cell_table8() const { return {sample_cells(), cell_colour8_.data(), this}; }
+  CellTableOf<uint16_t> cell_table16() const {
+    return {sample_cells(), cell_colour16_.data(), this};
   }
   // The sample cell (0..63) of a working value: its nearest 8-bit sample, divided by 4. In sRGB
   // mode the nearest sample is (w + 128) / 257 (no ties), so no table read is needed.
-  size_t sample_cell_of(int working) const { return cell_table().cell_of(working); }
+  size_t sample_cell_of(int working) const { return cell_table16().cell_of(working); }
 
  private:
-  static constexpr uint16_t kUnknown = 0xffff;
   int fill_cell(size_t cell) const;
+  const uint8_t* sample_cells() const {
+    return space_ == ColorSpace::kSrgb ? nullptr : sample_cell_.data();
+  }
   static constexpr int kCellBits = 5;
   static constexpr int kCellShift = 16 - kCellBits;
   // distance(v, i) minus the same sum_c k_c v_c^2 for every colour: sum_c k_c p_c^2 -
@@ -165,8 +174,10 @@ class Quantizer {
   std::vector<Ranked> ranked_;
   std::vector<uint32_t> cells_;
   std::vector<uint8_t> candidates_;
-  std::vector<uint8_t> sample_cell_;           // working value -> sample cell
-  mutable std::vector<uint16_t> cell_colour_;  // 64^3, kUnknown until first use
+  std::vector<uint8_t> sample_cell_;  // working value -> sample cell
+  // 64^3 cells, kUnknown until first use: one of the two, as small_cells() says.
+  mutable std::vector<uint8_t> cell_colour8_;
+  mutable std::vector<uint16_t> cell_colour16_;
 };
 
 }  // namespace dither
