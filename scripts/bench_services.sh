@@ -12,13 +12,14 @@
 # to wait for idle CPUs before each round, default 10).
 #
 # Steps: system packages (scripts/setup.sh: wrk, nginx-light, ImageMagick); a Release build of
-# ditherd, dither-keys and dither; a temp directory with two ditherd instances (defaults, and
-# GATEWAY_UPSTREAM=http), each on free ports of its own (gateway and all three services'
-# ports, notification service included) with a service token of its own and an API key made
-# with dither-keys before the load (docs/SECURITY.md: every request of the benchmark carries it,
-# files are fetched through the answers' signed links), and an nginx whose whole configuration,
-# pid file, logs and temp paths live there (it adds X-Service-Token and X-Dither-Owner as the
-# gateway does); the measurements (scripts/bench/services.py, Python standard library only);
+# ditherd, api-gateway, dither-keys and dither; a temp directory with two ditherd instances
+# (defaults, and GATEWAY_UPSTREAM=http), each on free ports of its own (gateway and all three
+# services' ports, notification service included) with a service token of its own and an API key
+# made with dither-keys before the load (docs/SECURITY.md: every request of the benchmark carries
+# it, files are fetched through the answers' signed links); in front of the first one's upload
+# service, two nginx (worker_processes auto and 1) whose whole configuration, pid file, logs and
+# temp paths live there (they add X-Service-Token and X-Dither-Owner as the gateway does) and an
+# api-gateway process (the distributed mode's gateway); the measurements (scripts/bench/services.py, Python standard library only);
 # everything stopped on exit; the report (scripts/bench/services_report.py), printed and
 # written to build/bench-services-results.md. Raw data: build/bench-services-run/results.json
 # (no key or token in it: the kept nginx.conf includes its secret headers from a file that is
@@ -48,8 +49,8 @@ SECONDS=0
 step "system packages"
 scripts/setup.sh
 
-step "Release build (ditherd, dither-keys, dither)"
-scripts/build.sh release ditherd dither-keys dither
+step "Release build (ditherd, api-gateway, dither-keys, dither)"
+scripts/build.sh release ditherd api-gateway dither-keys dither
 
 mkdir -p "$root/build"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-services.XXXXXX")
@@ -65,7 +66,7 @@ cleanup() {
   fi
   while read -r pid; do
     [[ -n $pid ]] || continue
-    if grep -qaE 'ditherd|nginx' "/proc/$pid/cmdline" 2>/dev/null; then
+    if grep -qaE 'ditherd|api-gateway|nginx' "/proc/$pid/cmdline" 2>/dev/null; then
       kill -TERM "$pid" 2>/dev/null || true
     fi
   done <"$pidfile"
