@@ -34,6 +34,8 @@ scripts/schemathesis.sh build/release/src/app/ditherd  # API tester, ~2.5 min (d
 
 echo "== Abuse soak (smoke): well-behaved clients beside an abuser (docs/BENCHMARKS.md)"
 scripts/soak.sh --smoke build/release/src/app/ditherd
+echo "== Load test (smoke): vegeta uploads to both modes; every accepted upload FINISHED, no duplicates (docs/BENCHMARKS.md)"
+scripts/load.sh --smoke
 
 # Benchmarks' smoke modes: a broken benchmark is a red CI; no figure is judged here.
 echo "== Command-line benchmark (smoke): ours, Pillow and ImageMagick on a tiny image"
