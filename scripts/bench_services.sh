@@ -110,6 +110,12 @@ python3 scripts/bench/services_report.py --results "$run/results.json" \
   --command "$command_line" --commit "$commit" \
   --versions "wrk ${wrk_version:-?}, nginx ${nginx_version:-?}" \
   --out "$root/build/bench-services-results.md"
+# The stage chart (matplotlib, the benchmarks' venv): into the docs with --update-docs, else beside
+# the raw data (a quick run checks that it draws).
+chart=$run/service-stages.svg
+((update_docs)) && chart=$root/docs/img/service-stages.svg
+py=$(scripts/bench/venv.sh "$root/build/bench-venv")
+"$py" scripts/bench/charts.py service-stages --json "$run/results.json" --out "$chart"
 
 if ((update_docs)); then
   python3 scripts/bench/paste_docs.py services-bench "$root/docs/BENCHMARKS.md" "$root/build/bench-services-results.md"

@@ -4,10 +4,14 @@ benchmarks' venv, scripts/bench/venv.sh).
 
   charts.py cli-stages --json build/bench-cli-run/stages.json --out docs/img/cli-stages.svg
   charts.py engine --json build/bench-results.json --out docs/img/engine.svg
+  charts.py service-stages --json build/bench-services-run/results.json \
+      --out docs/img/service-stages.svg
 
 cli-stages: where the command line's time goes, per case (stacked: read, decode, dither, encode,
 write, other), beside Pillow's whole job and Pillow decoding the photo alone (the floor).
 engine: megapixels per second per algorithm and palette, ours beside Pillow and ImageMagick.
+service-stages: upload to FINISHED of the services benchmark's photo, stage by stage, beside the
+command line's whole job on the same file.
 
 Small files on purpose: text stays text (svg.fonttype none), no metadata date.
 """
@@ -74,6 +78,43 @@ def cli_stages(data: dict, out: Path) -> None:
     save(fig, out)
 
 
+def service_stages(data: dict, out: Path) -> None:
+    st = data["uploads"]["stages_ms"]
+    up, di, cli = st["upload"], st["dither"], st["cli"]
+    photo = data["uploads"]["photo"]
+    colours = {"verify": "#16a085", "store": "#8e44ad", "record": "#7f8c8d", "queued": "#f1c40f",
+               "read": "#95a5a6", "decode": "#2980b9", "dither": "#27ae60", "encode": "#e67e22"}
+    rows = [
+        ("service: upload\n(POST answered)", [("verify", up["verify"]),
+                                               ("store", up["store_original"]),
+                                               ("record", up["record_upload"])]),
+        ("service: dither\n(queued, then a worker)", [
+            ("queued", di["queued"]), ("read", di["read"]),
+            ("decode", max(di["decode"], di["waited"])), ("dither", di["dither"]),
+            ("encode", di["encode"]), ("store", di["store"]), ("record", di["record"])]),
+        ("command line\n(the same job)", [
+            ("read", cli["read"]), ("decode", max(cli["decode"], cli["waited"])),
+            ("dither", cli["dither"]), ("encode", cli["encode"]), ("store", cli["write"])]),
+    ]
+    fig, ax = plt.subplots(figsize=(8.0, 3.2))
+    seen = set()
+    for yi, (label, parts) in zip(range(len(rows) - 1, -1, -1), rows):
+        left = 0.0
+        for stage, value in parts:
+            ax.barh(yi, value, left=left, color=colours[stage], height=0.6,
+                    label=stage if stage not in seen else None)
+            seen.add(stage)
+            left += value
+        ax.text(left + 1, yi, f"{left:.0f} ms", va="center", fontsize=8)
+    ax.set_yticks(range(len(rows) - 1, -1, -1), [r[0] for r in rows], fontsize=8)
+    ax.set_xlabel("milliseconds (medians)")
+    ax.set_title(f"Where the time goes: a {photo['width']}x{photo['height']} JPEG, "
+                 f"Floyd-Steinberg levels:2 to PNG\n{data['machine']['model']}", fontsize=9)
+    ax.legend(loc="lower right", fontsize=7, ncol=4, frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    save(fig, out)
+
+
 def engine(data: dict, out: Path) -> None:
     """data: {"machine": ..., "rows": [{"case": "floyd-steinberg / levels:2", "ours": MP/s,
     "Pillow": MP/s or null, "ImageMagick": MP/s or null}, ...]}"""
@@ -102,12 +143,13 @@ def engine(data: dict, out: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("kind", choices=["cli-stages", "engine"])
+    ap.add_argument("kind", choices=["cli-stages", "engine", "service-stages"])
     ap.add_argument("--json", required=True, type=Path)
     ap.add_argument("--out", required=True, type=Path)
     a = ap.parse_args()
     data = json.loads(a.json.read_text())
-    {"cli-stages": cli_stages, "engine": engine}[a.kind](data, a.out)
+    {"cli-stages": cli_stages, "engine": engine, "service-stages": service_stages}[a.kind](
+        data, a.out)
     return 0
 
 

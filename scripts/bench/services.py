@@ -738,13 +738,50 @@ def make_photo(path: Path, width: int, height: int) -> None:
                     "-quality", "90", "-sampling-factor", "2x2", str(path)], check=True)
 
 
-def time_cli(cli: Path, photo: Path, out: Path) -> tuple[float, float]:
+def time_cli(cli: Path, photo: Path, out: Path,
+             stages: list | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds of one CLI run; with `stages`, its --timings (seconds per stage) are
+    appended there."""
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run([str(cli), str(photo), str(out), "--channels", "2"], check=True)
+    extra = ["--timings"] if stages is not None else []
+    proc = subprocess.run([str(cli), str(photo), str(out), "--channels", "2", *extra],
+                          check=True, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if stages is not None:
+        stages.append(json.loads(proc.stderr.strip().splitlines()[-1]))
     return wall, (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)
+
+
+UPLOAD_LOG = re.compile(r"upload (\S+) stored: \d+ bytes, verify ([\d.]+) ms, store ([\d.]+) ms, "
+                        r"record ([\d.]+) ms")
+DITHER_LOG = re.compile(r"dither \d+ of (\S+) finished in ([\d.]+) ms: queued (\d+) ms, read "
+                        r"([\d.]+) ms, decode ([\d.]+) ms, dither ([\d.]+) ms \(waited ([\d.]+) ms "
+                        r"for rows\), encode ([\d.]+) ms, store ([\d.]+) ms, record ([\d.]+) ms")
+
+
+def service_stages(main: "Ditherd", uuids: list[str]) -> dict:
+    """Milliseconds per stage of the uploads and automatic dithers of `uuids`, medians, from the
+    lines ditherd logs when an upload is stored and when a dither finishes."""
+    text = "".join((main.dir / f).read_text(errors="replace") for f in ("stdout.log", "stderr.log"))
+    wanted = set(uuids)
+    up: dict[str, list[float]] = {k: [] for k in ("verify", "store_original", "record_upload")}
+    di: dict[str, list[float]] = {k: [] for k in ("total", "queued", "read", "decode", "dither",
+                                                  "waited", "encode", "store", "record")}
+    for m in UPLOAD_LOG.finditer(text):
+        if m.group(1) in wanted:
+            for k, v in zip(up, m.groups()[1:]):
+                up[k].append(float(v))
+    for m in DITHER_LOG.finditer(text):
+        if m.group(1) in wanted:
+            for k, v in zip(di, m.groups()[1:]):
+                di[k].append(float(v))
+    if not up["verify"] or not di["total"]:
+        raise RuntimeError("ditherd logged no stage times for the sequential uploads")
+    return {"upload": {k: statistics.median(v) for k, v in up.items()},
+            "dither": {k: statistics.median(v) for k, v in di.items()},
+            "samples": {"upload": len(up["verify"]), "dither": len(di["total"])}}
 
 
 def upload_bench(args, main: Ditherd, photo: Path) -> dict:
@@ -759,7 +796,7 @@ def upload_bench(args, main: Ditherd, photo: Path) -> dict:
 
     busy = busy_seq = wait_quiet(args.quiet_wait)
     log(f"sequential uploads: {args.uploads} (CPU busy {busy:.0f}% before), alternating with the CLI")
-    seq, cli = [], []
+    seq, cli, cli_stages = [], [], []
     d0 = proc_cpu(main.proc.pid)
     for i in range(args.uploads):
         t0 = time.perf_counter()
@@ -769,11 +806,14 @@ def upload_bench(args, main: Ditherd, photo: Path) -> dict:
         t_done = time.perf_counter() - t0
         seq.append({"uuid": record["uuid"], "post_s": t_post, "finished_s": t_done,
                     "created_at": done.get("created_at"), "updated_at": done.get("updated_at")})
-        wall, cpu = time_cli(args.cli, photo, args.workdir / "cli-out.png")
+        wall, cpu = time_cli(args.cli, photo, args.workdir / "cli-out.png", cli_stages)
         tiny_wall, tiny_cpu = time_cli(args.cli, tiny, args.workdir / "cli-tiny.png")
         cli.append({"wall_s": wall, "cpu_s": cpu, "tiny_wall_s": tiny_wall,
                     "tiny_cpu_s": tiny_cpu})
     seq_cpu = proc_cpu(main.proc.pid) - d0
+    stages = service_stages(main, [x["uuid"] for x in seq])
+    stages["cli"] = {k: 1e3 * statistics.median(x[k] for x in cli_stages)
+                     for k in cli_stages[0]}
     dither_png = next((d for d in done.get("dithers", []) if d.get("status") == "FINISHED"), {})
     out_size = None
     url = done.get("url_dither") or dither_png.get("url_dither")
@@ -840,6 +880,7 @@ def upload_bench(args, main: Ditherd, photo: Path) -> dict:
         "poll_interval_s": args.poll,
         "sequential": seq,
         "sequential_ditherd_cpu_s": seq_cpu,
+        "stages_ms": stages,
         "cli": cli,
         "cli_command": f"{args.cli_display} photo.jpg out.png --channels 2",
         "busy_before_percent": {"sequential": busy_seq, "sustained": busy},

@@ -230,6 +230,33 @@ def upload_section(u: dict) -> tuple[list[str], list[tuple]]:
                f"(ditherd CPU {s['ditherd_cpu_s'] / s['uploads'] * 1e3:.0f} ms per image). "
                f"For comparison, the CLI back to back at its median: {60e3 / cli:.0f} per "
                "minute.\n")
+    st = u.get("stages_ms")
+    if st:
+        up, di, c = st["upload"], st["dither"], st["cli"]
+        out.append("**Where the time goes**, milliseconds, medians over the sequential uploads: "
+                   "the service's stages as ditherd logs them (an upload when it is stored, a "
+                   "dither when it finishes), the CLI's from `--timings`. *queued* is the dither "
+                   "row's age when a worker took it (from the upload's commit: the outbox, the "
+                   "message, the queue); decode and dither overlap on two threads (*waited* is "
+                   "the dither waiting for decoded rows).\n")
+        out.append("| Stage | service | CLI |")
+        out.append("|---|---|---|")
+        rows = [("upload: verify the pixels", up["verify"], None),
+                ("upload: store the original", up["store_original"], None),
+                ("upload: record and message", up["record_upload"], None),
+                ("dither: queued", di["queued"], None),
+                ("read the original", di["read"], c["read"]),
+                ("decode", di["decode"], c["decode"]),
+                ("dither (after its wait for rows)", di["dither"], c["dither"]),
+                ("waited for decoded rows", di["waited"], c["waited"]),
+                ("encode", di["encode"], c["encode"]),
+                ("store the result / write the file", di["store"], c["write"]),
+                ("record and message", di["record"], None),
+                ("dither: from taken to finished", di["total"], None)]
+        for label, a, b in rows:
+            out.append(f"| {label} | {a:.1f} | {'-' if b is None else f'{b:.1f}'} |")
+        out.append("")
+        out.append("![Where the time goes, 4 MP](img/service-stages.svg)\n")
     return out, []
 
 

@@ -139,8 +139,16 @@ Result<Image> resize(const Image& img, int width, int height, const Limits& limi
 //  - kGif: alpha is 1-bit in GIF: alpha < 128 becomes the transparent index, alpha >= 128 opaque.
 //    More than 256 colours (counting transparent as one) is kInvalidArgument.
 //  - kWebp: lossless, colours kept exactly (also under alpha 0).
-// Deterministic: the same image gives the same bytes.
-Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format);
+// Deterministic: the same image gives the same bytes (for the same `effort`).
+//
+// `effort` is how hard PNG compression works, by what the image looks like to a compressor; the
+// pixels are the same either way. libdeflate's level 6 for ordered dithers and anything else
+// (repeating patterns: lower levels were up to 8 % larger than zlib's level 6, what libpng used
+// before); level 3 for error-diffused images (noise: 98.6 % of zlib 6's size against 97.5 % at
+// level 6, in 62 % of the time). docs/BENCHMARKS.md has the measured tables.
+enum class PngEffort { kPatterned, kNoisy };
+Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format,
+                                    PngEffort effort = PngEffort::kPatterned);
 
 // encode() in steps, for an image whose rows become final from the top: what can be done per row
 // (counting and indexing colours for PNG and GIF) is done as rows come, the rest at finish(). The
@@ -151,7 +159,7 @@ Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format);
 //   Result<std::vector<uint8_t>> bytes = encoder.finish(img);
 class RowEncoder {
  public:
-  RowEncoder(const Image& shape, OutputFormat format);
+  RowEncoder(const Image& shape, OutputFormat format, PngEffort effort = PngEffort::kPatterned);
   ~RowEncoder();
   RowEncoder(const RowEncoder&) = delete;
   RowEncoder& operator=(const RowEncoder&) = delete;

@@ -856,6 +856,25 @@ TEST(EncodePng, IsDeterministic) {
   EXPECT_EQ(encode_ok(photo, OutputFormat::kPng), encode_ok(photo, OutputFormat::kPng));
 }
 
+// The effort changes the compression only: the same pixels, indexed and truecolour, and a
+// RowEncoder with an effort gives encode()'s bytes with that effort.
+TEST(EncodePng, EffortChangesOnlyTheCompression) {
+  for (const Image& img : {make_palette_image(300, 200, 3, 8), make_photo(120, 90, 3)}) {
+    Result<std::vector<uint8_t>> patterned = encode(img, OutputFormat::kPng, PngEffort::kPatterned);
+    Result<std::vector<uint8_t>> noisy = encode(img, OutputFormat::kPng, PngEffort::kNoisy);
+    ASSERT_TRUE(patterned.ok() && noisy.ok());
+    const Image a = decode_ok(*patterned);
+    const Image b = decode_ok(*noisy);
+    EXPECT_EQ(a.pixels, img.pixels);
+    EXPECT_EQ(b.pixels, img.pixels);
+    RowEncoder rows(img, OutputFormat::kPng, PngEffort::kNoisy);
+    rows.add_rows(img, img.height);
+    Result<std::vector<uint8_t>> streamed = rows.finish(img);
+    ASSERT_TRUE(streamed.ok());
+    EXPECT_EQ(*streamed, *noisy);
+  }
+}
+
 TEST(EncodeGif, RoundTripKeepsColours) {
   for (int colors : {2, 7, 200, 256}) {
     const Image img = make_palette_image(31, 17, 3, colors);

@@ -29,14 +29,16 @@ Status check_encodable(const Image& img) {
 
 struct RowEncoder::State {
   OutputFormat format;
+  PngEffort effort = PngEffort::kPatterned;
   int width = 0, height = 0, channels = 0;
   bool valid = false;
   std::optional<internal::ColorIndexer> indexer;  // PNG and GIF
 };
 
-RowEncoder::RowEncoder(const Image& shape, OutputFormat format)
+RowEncoder::RowEncoder(const Image& shape, OutputFormat format, PngEffort effort)
     : state_(std::make_unique<State>()) {
   state_->format = format;
+  state_->effort = effort;
   state_->width = shape.width;
   state_->height = shape.height;
   state_->channels = shape.channels;
@@ -61,8 +63,9 @@ Result<std::vector<uint8_t>> RowEncoder::finish(const Image& img) {
   switch (state_->format) {
     case OutputFormat::kPng: {
       std::optional<internal::IndexedImage> ix = state_->indexer->finish(img);
-      if (ix) return internal::write_png_indexed(img.width, img.height, *ix);
-      return internal::write_png_truecolor(img);
+      const int level = internal::png_deflate_level(state_->effort);
+      if (ix) return internal::write_png_indexed(img.width, img.height, *ix, level);
+      return internal::write_png_truecolor(img, level);
     }
     case OutputFormat::kGif: {
       std::optional<internal::IndexedImage> ix = state_->indexer->finish(img);
@@ -78,8 +81,8 @@ Result<std::vector<uint8_t>> RowEncoder::finish(const Image& img) {
   return make_error(ErrorKind::kInvalidArgument, "unknown output format");
 }
 
-Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format) {
-  return RowEncoder(img, format).finish(img);  // finish() checks the image
+Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format, PngEffort effort) {
+  return RowEncoder(img, format, effort).finish(img);  // finish() checks the image
 }
 
 }  // namespace dither::imaging

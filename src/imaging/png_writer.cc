@@ -18,11 +18,13 @@
 namespace dither::imaging::internal {
 namespace {
 
-// libdeflate's level 6: smaller than zlib's level 6 (what libpng used before) for both kinds of
-// dithered image measured (error diffusion: 97.5 %, 5.6x faster; Bayer: 98.7 %, 3.5x faster);
-// level 4 is faster still but 2.5 % larger than zlib's on ordered dithers, and levels above 6
-// cost 2-10x the time (docs/BENCHMARKS.md, the table under "Command line, whole process").
-constexpr int kDeflateLevel = 6;
+// Measured on the 17.9 MP photo's dithers (docs/BENCHMARKS.md, the tables under "Command line,
+// whole process"), against zlib's level 6 (what libpng used before): level 6 is smaller for both
+// kinds of image (error diffusion 97.5 %, 5.6x faster; Bayer 98.7 %, 3.5x faster); on error
+// diffusion level 3 is 98.6 % in 62 % of level 6's time, but on Bayer levels below 6 are larger
+// than zlib's (level 4: 102.5 %); levels above 6 cost 2-10x the time.
+constexpr int kPatternedLevel = 6;
+constexpr int kNoisyLevel = 3;
 
 constexpr std::array<uint8_t, 8> kSignature = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 constexpr uint8_t kColorPalette = 3;
@@ -68,10 +70,10 @@ void put_header(std::vector<uint8_t>& out, int width, int height, uint8_t bit_de
 }
 
 // Compresses `filtered` (every row with its filter byte) as the image data, then IEND.
-Result<std::vector<uint8_t>> finish(std::vector<uint8_t> out,
-                                    const std::vector<uint8_t>& filtered) {
+Result<std::vector<uint8_t>> finish(std::vector<uint8_t> out, const std::vector<uint8_t>& filtered,
+                                    int level) {
   std::unique_ptr<libdeflate_compressor, CompressorFree> compressor(
-      libdeflate_alloc_compressor(kDeflateLevel));
+      libdeflate_alloc_compressor(level));
   if (!compressor) return make_error(ErrorKind::kInternal, "cannot write the PNG: out of memory");
   const size_t bound = libdeflate_zlib_compress_bound(compressor.get(), filtered.size());
   if (bound > UINT32_MAX / 2) {
@@ -174,7 +176,12 @@ void filter_row(const uint8_t* row, const uint8_t* prior, size_t length, size_t 
 
 }  // namespace
 
-Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const IndexedImage& ix) {
+int png_deflate_level(PngEffort effort) {
+  return effort == PngEffort::kNoisy ? kNoisyLevel : kPatternedLevel;
+}
+
+Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const IndexedImage& ix,
+                                               int level) {
   const int bit_depth = bit_depth_for(ix.palette.size());
   std::vector<uint8_t> out;
   put_header(out, width, height, static_cast<uint8_t>(bit_depth), kColorPalette);
@@ -198,10 +205,10 @@ Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const Inde
     pack_row(ix.indices.data() + static_cast<size_t>(y) * static_cast<size_t>(width), width,
              bit_depth, row + 1);
   }
-  return finish(std::move(out), filtered);
+  return finish(std::move(out), filtered, level);
 }
 
-Result<std::vector<uint8_t>> write_png_truecolor(const Image& img) {
+Result<std::vector<uint8_t>> write_png_truecolor(const Image& img, int level) {
   std::vector<uint8_t> out;
   put_header(out, img.width, img.height, 8, img.has_alpha() ? kColorRgba : kColorRgb);
   const size_t length = img.stride();
@@ -214,7 +221,7 @@ Result<std::vector<uint8_t>> write_png_truecolor(const Image& img) {
     filter_row(img.row(y), y > 0 ? img.row(y - 1) : zeros.data(), length, bpp,
                filtered.data() + static_cast<size_t>(y) * (length + 1), scratch);
   }
-  return finish(std::move(out), filtered);
+  return finish(std::move(out), filtered, level);
 }
 
 }  // namespace dither::imaging::internal

@@ -10,14 +10,18 @@
 
 #include "common/result.h"
 #include "engine/image.h"
+#include "imaging/codec.h"
 #include "imaging/color_index.h"
 
 namespace dither::imaging::internal {
 
+// libdeflate's compression level for PNG image data, by PngEffort (codec.h).
+int png_deflate_level(PngEffort effort);
 // Indexed PNG at the smallest bit depth for ix.palette.size(); tRNS when any alpha != 255.
-Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const IndexedImage& ix);
+Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const IndexedImage& ix,
+                                               int level);
 // 8-bit RGB or RGBA PNG, as img.channels says.
-Result<std::vector<uint8_t>> write_png_truecolor(const Image& img);
+Result<std::vector<uint8_t>> write_png_truecolor(const Image& img, int level);
 // GIF89a with a global colour table; ix built with AlphaMode::kBinary, so the transparent entry,
 // if any, is palette[0] with alpha 0.
 Result<std::vector<uint8_t>> write_gif(int width, int height, const IndexedImage& ix);

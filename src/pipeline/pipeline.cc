@@ -60,6 +60,11 @@ Result<Image> upscaled(Image dithered, const ProcessOptions& options) {
 
 }  // namespace
 
+imaging::PngEffort png_effort(const DitherOptions& options) {
+  return is_error_diffusion(options.algorithm) ? imaging::PngEffort::kNoisy
+                                               : imaging::PngEffort::kPatterned;
+}
+
 Result<Image> process_image(const Image& decoded, const ProcessOptions& options,
                             const imaging::Limits& limits) {
   const auto [w, h] = target_size(decoded, options.width, options.height);
@@ -100,7 +105,7 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
     DitherOptions dither = options.dither;
     dither.threads = 1;
     std::optional<imaging::RowEncoder> encoder;
-    if (options.upscale <= 1) encoder.emplace(pixels, options.format);
+    if (options.upscale <= 1) encoder.emplace(pixels, options.format, png_effort(options.dither));
     Status decoded, dithered;
     {
       std::jthread decoder([&] {
@@ -144,8 +149,9 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
   job.reset();  // the decoded pixels are not needed to encode: a lower peak of memory
   if (!image) return image.error();
   if (!bytes) {
+    const imaging::PngEffort effort = png_effort(options.dither);
     const Clock::time_point start = Clock::now();
-    bytes = imaging::encode(*image, options.format);
+    bytes = imaging::encode(*image, options.format, effort);
     stages.encode = seconds_since(start);
   }
   if (!*bytes) return bytes->error();

@@ -38,6 +38,10 @@ struct Processed {
   StageTimes stages;
 };
 
+// How hard a PNG of this dither is compressed (imaging::PngEffort): error diffusion looks like
+// noise to a compressor, everything else like patterns.
+imaging::PngEffort png_effort(const DitherOptions& options);
+
 // Resize, dither and upscale an already decoded image.
 Result<Image> process_image(const Image& decoded, const ProcessOptions& options,
                             const imaging::Limits& limits);

@@ -110,7 +110,7 @@ TEST(Pipeline, DitheringBesideTheDecoderChangesNoByte) {
           ASSERT_TRUE(decoded.ok());
           auto plain = process_image(*decoded, o, imaging::Limits{});
           ASSERT_TRUE(plain.ok());
-          auto expected = imaging::encode(*plain, o.format);
+          auto expected = imaging::encode(*plain, o.format, png_effort(o.dither));
           ASSERT_TRUE(expected.ok());
           EXPECT_EQ(r->bytes, *expected)
               << algorithm << " serpentine=" << serpentine << " " << palette << " " << channels;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <charconv>
+#include <chrono>
 #include <system_error>
 
 #include "messaging/events.h"
@@ -434,6 +435,15 @@ Status DitherService::give_up(const DitherRecord& dither, std::string_view reaso
 }
 
 Status DitherService::process(const DitherRecord& dither) {
+  // Where the time goes (logged when it finished; scripts/bench/services.py reads it): the wait
+  // in the queue since the row was made, then each stage of this run.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point started = Clock::now();
+  const int64_t queued_ms = std::max<int64_t>(0, now_millis() - dither.created_at);
+  const auto ms_since = [](Clock::time_point t) {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
+  };
+  double read_ms = 0;
   Result<ProcessOptions> options = options_of(dither);
   Result<OriginalRecord> original = dithers_.get_original(dither.uuid);
   Result<Processed> result = make_error(ErrorKind::kInternal, "not run");
@@ -444,6 +454,7 @@ Status DitherService::process(const DitherRecord& dither) {
                  ? make_error(ErrorKind::kNotFound, "the original image was deleted")
                  : original.error();
   } else {
+    const Clock::time_point reading = Clock::now();
     Result<std::vector<uint8_t>> bytes =
         !original->blob_key.value.empty() ? blobs_.get(original->blob_key)
         : fetcher_ != nullptr
@@ -468,6 +479,7 @@ Status DitherService::process(const DitherRecord& dither) {
                    ? make_error(ErrorKind::kNotFound, "the original image is gone")
                    : bytes.error();
     } else {
+      read_ms = ms_since(reading);
       result = dither::process(*bytes, *options, limits_);
     }
   }
@@ -492,10 +504,13 @@ Status DitherService::process(const DitherRecord& dither) {
 
   const ObjectKey key{"dithers/" + dither.uuid.value + "/" + std::to_string(dither.id.value) + "." +
                       std::string(imaging::to_string(result->format))};
+  const Clock::time_point storing = Clock::now();
   if (Status s = blobs_.put(key, result->bytes, imaging::content_type(result->format)); !s) {
     if (s.error().kind == ErrorKind::kUnavailable) return s;
     return fail(s.error());
   }
+  const double store_ms = ms_since(storing);
+  const Clock::time_point recording = Clock::now();
   event.url_dither = blobs_.public_url(key);
   Message uploaded = make_message(topics_.dither, kDitherUploaded, dither.uuid.value,
                                   dither_event_body(event, false), dither.traceparent);
@@ -509,6 +524,13 @@ Status DitherService::process(const DitherRecord& dither) {
     return {};
   }
   if (outbox_written_) outbox_written_();
+  const StageTimes& t = result->stages;
+  spdlog::info(
+      "dither {} of {} finished in {:.1f} ms: queued {} ms, read {:.1f} ms, decode {:.1f} ms, "
+      "dither {:.1f} ms (waited {:.1f} ms for rows), encode {:.1f} ms, store {:.1f} ms, record "
+      "{:.1f} ms",
+      dither.id.value, dither.uuid.value, ms_since(started), queued_ms, read_ms, t.decode * 1e3,
+      t.dither * 1e3, t.waited * 1e3, t.encode * 1e3, store_ms, ms_since(recording));
   return {};
 }
 
