@@ -194,7 +194,11 @@ step "report"
 "$py" scripts/bench/report.py "${engine_args[@]}" "${peers_args[@]}" --busy "$busy_list" \
   --others-engine "$others_engine" --others-peers "$others_peers" \
   --quality "$run/quality.md" --image-note "$image_note" --command "$command_line" \
-  --out "$results" "${report_args[@]}"
+  --out "$results" --chart-json "$run/engine-chart.json" "${report_args[@]}"
+# The engine chart: into the docs with --update-docs, else beside the run's outputs.
+chart=$run/engine.svg
+((update_docs)) && chart=$root/docs/img/engine.svg
+"$py" scripts/bench/charts.py engine --json "$run/engine-chart.json" --out "$chart"
 
 if ((update_docs)); then
   python3 scripts/bench/paste_docs.py bench-results "$root/docs/BENCHMARKS.md" "$results"

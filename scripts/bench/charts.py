@@ -73,7 +73,8 @@ def cli_stages(data: dict, out: Path) -> None:
     ax.set_xlabel("seconds, whole process (median)")
     ax.set_title(f"Command line, where the time goes: {data.get('photo', '')}\n"
                  f"{data.get('machine', '')}", fontsize=9)
-    ax.legend(loc="lower right", fontsize=8, ncol=3, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.45, -0.12), fontsize=8, ncol=6,
+              frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     save(fig, out)
 
@@ -110,7 +111,8 @@ def service_stages(data: dict, out: Path) -> None:
     ax.set_xlabel("milliseconds (medians)")
     ax.set_title(f"Where the time goes: a {photo['width']}x{photo['height']} JPEG, "
                  f"Floyd-Steinberg levels:2 to PNG\n{data['machine']['model']}", fontsize=9)
-    ax.legend(loc="lower right", fontsize=7, ncol=4, frameon=False)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.45, -0.22), fontsize=7, ncol=8,
+              frameon=False)
     ax.spines[["top", "right"]].set_visible(False)
     save(fig, out)
 
@@ -136,7 +138,7 @@ def engine(data: dict, out: Path) -> None:
                   fontsize=8)
     ax.set_xlabel("megapixels per second, one thread (log scale; higher is faster)")
     ax.set_title(f"Engine speed, same image and palette\n{data.get('machine', '')}", fontsize=9)
-    ax.legend(loc="lower right", fontsize=8, frameon=False)
+    ax.legend(loc="upper right", fontsize=8, frameon=True)
     ax.spines[["top", "right"]].set_visible(False)
     save(fig, out)
 

@@ -126,6 +126,7 @@ def main() -> int:
     ap.add_argument("--image-note", default="")
     ap.add_argument("--command", default="scripts/bench.sh")
     ap.add_argument("--out", required=True)
+    ap.add_argument("--chart-json", help="write the chart's figures here (charts.py engine)")
     ap.add_argument("--smoke", action="store_true",
                     help="a smoke run: no verdicts; exit 1 when anything was not measured")
     args = ap.parse_args()
@@ -300,10 +301,13 @@ def main() -> int:
              "floyd-steinberg-remap"),
             ("Floyd-Steinberg, EGA 16", "floyd-steinberg", "ega", "ega", "floyd-steinberg-remap"),
             ("Ordered 8x8, 8 colours", "bayer", "levels:2", "8", "ordered-o8x8")]
+    chart_rows = []
     for label, alg, pal, ppal, mcase in side:
         p = peer("pillow", "floyd-steinberg", ppal, "1") if alg == "floyd-steinberg" else None
         r1, n1 = magick(mcase, ppal, "1")
         ra, na = magick(mcase, ppal, "all")
+        chart_rows.append({"case": label, "ours": med(our(alg, pal)),
+                           "Pillow": med(p) if p else None, "ImageMagick": med(n1)})
         lines.append(f"| {label} | {fmt(med(our(alg, pal)))} | {fmt(med(our(alg, pal, thr='all')))}"
                      f" | {fmt(med(p)) if p else '-'} | {fmt(med(n1))} / {fmt(med(r1))} "
                      f"| {fmt(med(na))} / {fmt(med(ra))} |")
@@ -318,6 +322,8 @@ def main() -> int:
             if (alg, pal, space) not in cases:
                 cases.append((alg, pal, space))
     for alg, pal, space in cases:
+        if pal == "levels:2" and space == "srgb" and alg not in ("floyd-steinberg", "bayer"):
+            chart_rows.append({"case": f"{alg}, 8 colours", "ours": med(our(alg, pal, space))})
         one, allt = our(alg, pal, space, "1"), our(alg, pal, space, "all")
         one_cpu = [r.get((alg, pal, space, "1")) for r in ours_cpu_rounds]
         lines.append(f"| {alg} | {pal} | {space} | {fmt(med(one))}{spread(one)} "
@@ -342,6 +348,9 @@ def main() -> int:
 
     md = "\n".join(lines) + "\n"
     Path(args.out).write_text(md)
+    if args.chart_json:
+        Path(args.chart_json).write_text(json.dumps(
+            {"machine": cpu_model(), "rows": [r for r in chart_rows if r.get("ours")]}, indent=1))
     print(md)
     if context.get("library_build_type") == "debug":
         print("report: note: Debian's libbenchmark reports a debug build of the library itself; "
