@@ -9,7 +9,9 @@
 #   scripts/bench_services.sh --update-docs   # also paste the report into docs/BENCHMARKS.md
 #
 # Environment: BENCH_ROUNDS (wrk rounds, default 3; 1 with --quick), BENCH_QUIET_WAIT (seconds
-# to wait for idle CPUs before each round, default 10).
+# to wait for idle CPUs before each round, default 10), BENCH_BASELINE (the commit whose ditherd
+# the sustained throughput is compared with, built in a worktree; default d959dba; none: skip;
+# never in --quick runs).
 #
 # Steps: system packages (scripts/setup.sh: wrk, nginx-light, ImageMagick); a Release build of
 # ditherd, api-gateway, dither-keys and dither; a temp directory with two ditherd instances
@@ -40,7 +42,7 @@ for arg in "$@"; do
   esac
 done
 command_line="scripts/bench_services.sh${*:+ $*}"
-for v in BENCH_ROUNDS BENCH_QUIET_WAIT; do
+for v in BENCH_ROUNDS BENCH_QUIET_WAIT BENCH_BASELINE; do
   [[ -n "${!v:-}" ]] && command_line="$v=${!v} $command_line"
 done
 step() { printf '\n== %s\n' "$*" >&2; }
@@ -51,6 +53,27 @@ scripts/setup.sh
 
 step "Release build (ditherd, api-gateway, dither-keys, dither)"
 scripts/build.sh release ditherd api-gateway dither-keys dither
+
+# The baseline for the sustained throughput (not in --quick runs): ditherd and dither-keys built
+# from BENCH_BASELINE (default d959dba, the commit before the "whole job fast" work) in a
+# worktree, as scripts/bench_cli.sh builds its baseline; BENCH_BASELINE=none skips it.
+baseline=${BENCH_BASELINE:-d959dba}
+baseline_args=()
+if ((quick == 0)) && [[ "$baseline" != none ]]; then
+  step "baseline build ($baseline, in a worktree: ditherd, dither-keys)"
+  src=$root/build/bench-baseline-src
+  want=$(git rev-parse --verify "$baseline^{commit}")
+  if [[ ! -d "$src" || "$(git -C "$src" rev-parse HEAD 2>/dev/null)" != "$want" ]]; then
+    git worktree remove --force "$src" 2>/dev/null || rm -rf "$src"
+    git worktree prune
+    git worktree add --detach "$src" "$want" >/dev/null
+  fi
+  cmake -S "$src" -B build/bench-baseline -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    -DDITHER_BUILD_TESTS=OFF >/dev/null
+  ninja -C build/bench-baseline -j2 ditherd dither-keys >/dev/null
+  baseline_args=(--baseline-bin build/bench-baseline/src/app
+                 --baseline-name "ours at $(git rev-parse --short "$want")")
+fi
 
 mkdir -p "$root/build"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/bench-services.XXXXXX")
@@ -83,7 +106,7 @@ args=(--ditherd build/release/src/app/ditherd --keys build/release/src/app/dithe
       --quiet-wait "${BENCH_QUIET_WAIT:-10}")
 ((quick)) && args+=(--quick)
 [[ -n "${BENCH_ROUNDS:-}" ]] && args+=(--rounds "$BENCH_ROUNDS")
-python3 scripts/bench/services.py "${args[@]}" &
+python3 scripts/bench/services.py "${args[@]}" "${baseline_args[@]}" &
 py_pid=$!
 wait "$py_pid"
 py_pid=""
@@ -92,7 +115,7 @@ mkdir -p "$run"
 cp "$tmp/results.json" "$run/results.json"
 # Keep the generated nginx configuration and the ditherd logs next to the raw results.
 cp "$tmp"/nginx-*/nginx.conf "$run/nginx.conf" 2>/dev/null || true
-for d in ditherd ditherd-http; do
+for d in ditherd ditherd-http ditherd-baseline api-gateway; do
   [[ -f $tmp/$d/stderr.log ]] && cp "$tmp/$d/stderr.log" "$run/$d.stderr.log"
 done
 

@@ -264,6 +264,8 @@ def main() -> int:
              "thread: *waited* is the dither waiting for decoded rows, overlapping *decode*. "
              "*Other* is the process's wall time not in a stage (start-up, libvips, exit).")
     w.append("")
+    w.append("![Where the command line's time goes, beside Pillow](img/cli-stages.svg)")
+    w.append("")
     w.append("| Job | read | decode | dither | waited | encode | write | other | process |")
     w.append("|---|---|---|---|---|---|---|---|---|")
     for name, *_ in CASES:

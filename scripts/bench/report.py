@@ -295,6 +295,8 @@ def main() -> int:
     lines += ["", f"{verdicts} Bayer vs ImageMagick counting the whole command "
               f"(decode and process start included): {fmt(med(div(our('bayer'), im_o8_raw)), 2)}x.",
               "", "### Side by side (MP/s, same image and palette)", "",
+              "![Engine speed per algorithm, ours beside Pillow and ImageMagick](img/engine.svg)",
+              "",
               "| Case | Ours, 1 thread | Ours, all threads | Pillow | ImageMagick, 1 thread, "
               "net / raw | ImageMagick, all threads, net / raw |", "|---|---|---|---|---|---|"]
     side = [("Floyd-Steinberg, 8 colours", "floyd-steinberg", "levels:2", "8",

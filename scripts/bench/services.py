@@ -784,50 +784,13 @@ def service_stages(main: "Ditherd", uuids: list[str]) -> dict:
             "samples": {"upload": len(up["verify"]), "dither": len(di["total"])}}
 
 
-def upload_bench(args, main: Ditherd, photo: Path) -> dict:
-    data = photo.read_bytes()
-    # The CLI's fixed cost (process start, libvips start-up): the same command on a tiny JPEG.
-    tiny = args.workdir / "tiny.jpg"
-    make_photo(tiny, 16, 16)
-    client = Client(main.port, main.key)
-    # Warm-up (not recorded): one upload to FINISHED and one CLI run.
-    wait_finished(client, client.upload(data, "warmup.jpg")["uuid"], args.poll)
-    time_cli(args.cli, photo, args.workdir / "cli-out.png")
-
-    busy = busy_seq = wait_quiet(args.quiet_wait)
-    log(f"sequential uploads: {args.uploads} (CPU busy {busy:.0f}% before), alternating with the CLI")
-    seq, cli, cli_stages = [], [], []
-    d0 = proc_cpu(main.proc.pid)
-    for i in range(args.uploads):
-        t0 = time.perf_counter()
-        record = client.upload(data, f"seq-{i}.jpg")
-        t_post = time.perf_counter() - t0
-        done = wait_finished(client, record["uuid"], args.poll)
-        t_done = time.perf_counter() - t0
-        seq.append({"uuid": record["uuid"], "post_s": t_post, "finished_s": t_done,
-                    "created_at": done.get("created_at"), "updated_at": done.get("updated_at")})
-        wall, cpu = time_cli(args.cli, photo, args.workdir / "cli-out.png", cli_stages)
-        tiny_wall, tiny_cpu = time_cli(args.cli, tiny, args.workdir / "cli-tiny.png")
-        cli.append({"wall_s": wall, "cpu_s": cpu, "tiny_wall_s": tiny_wall,
-                    "tiny_cpu_s": tiny_cpu})
-    seq_cpu = proc_cpu(main.proc.pid) - d0
-    stages = service_stages(main, [x["uuid"] for x in seq])
-    stages["cli"] = {k: 1e3 * statistics.median(x[k] for x in cli_stages)
-                     for k in cli_stages[0]}
-    dither_png = next((d for d in done.get("dithers", []) if d.get("status") == "FINISHED"), {})
-    out_size = None
-    url = done.get("url_dither") or dither_png.get("url_dither")
-    if url:
-        # Only through the signed link of the answer (no key sent).
-        status, body = get_signed(url)
-        if status != 200:
-            raise RuntimeError(f"signed link of the dither: {status} {body[:300]!r}")
-        out_size = len(body)
-    cli_png = (args.workdir / "cli-out.png").stat().st_size
-
+def sustained(args, main: Ditherd, data: bytes, name: str) -> dict:
+    """args.sustained uploads from args.clients clients, back to back, through `main`'s gateway;
+    the time until every one is FINISHED, and ditherd's CPU meanwhile."""
     busy = wait_quiet(args.quiet_wait)
-    log(f"sustained: {args.sustained} uploads from {args.clients} clients "
+    log(f"sustained ({name}): {args.sustained} uploads from {args.clients} clients "
         f"(CPU busy {busy:.0f}% before)")
+    client = Client(main.port, main.key)
     uuids: list[str] = []
     lock = threading.Lock()
     errors: list[str] = []
@@ -873,7 +836,55 @@ def upload_bench(args, main: Ditherd, photo: Path) -> dict:
                 raise RuntimeError(f"{len(pending)} images not FINISHED after 600 s")
             time.sleep(0.02)
     t_all = time.perf_counter() - t0
-    sustained_cpu = proc_cpu(main.proc.pid) - d0
+    cpu = proc_cpu(main.proc.pid) - d0
+    client.close()
+    return {"uploads": args.sustained, "clients": args.clients, "all_posted_s": t_posted,
+            "all_finished_s": t_all, "ditherd_cpu_s": cpu, "busy_before_percent": busy}
+
+
+def upload_bench(args, main: Ditherd, photo: Path) -> dict:
+    data = photo.read_bytes()
+    # The CLI's fixed cost (process start, libvips start-up): the same command on a tiny JPEG.
+    tiny = args.workdir / "tiny.jpg"
+    make_photo(tiny, 16, 16)
+    client = Client(main.port, main.key)
+    # Warm-up (not recorded): one upload to FINISHED and one CLI run.
+    wait_finished(client, client.upload(data, "warmup.jpg")["uuid"], args.poll)
+    time_cli(args.cli, photo, args.workdir / "cli-out.png")
+
+    busy = busy_seq = wait_quiet(args.quiet_wait)
+    log(f"sequential uploads: {args.uploads} (CPU busy {busy:.0f}% before), alternating with the CLI")
+    seq, cli, cli_stages = [], [], []
+    d0 = proc_cpu(main.proc.pid)
+    for i in range(args.uploads):
+        t0 = time.perf_counter()
+        record = client.upload(data, f"seq-{i}.jpg")
+        t_post = time.perf_counter() - t0
+        done = wait_finished(client, record["uuid"], args.poll)
+        t_done = time.perf_counter() - t0
+        seq.append({"uuid": record["uuid"], "post_s": t_post, "finished_s": t_done,
+                    "created_at": done.get("created_at"), "updated_at": done.get("updated_at")})
+        wall, cpu = time_cli(args.cli, photo, args.workdir / "cli-out.png", cli_stages)
+        tiny_wall, tiny_cpu = time_cli(args.cli, tiny, args.workdir / "cli-tiny.png")
+        cli.append({"wall_s": wall, "cpu_s": cpu, "tiny_wall_s": tiny_wall,
+                    "tiny_cpu_s": tiny_cpu})
+    seq_cpu = proc_cpu(main.proc.pid) - d0
+    stages = service_stages(main, [x["uuid"] for x in seq])
+    stages["cli"] = {k: 1e3 * statistics.median(x[k] for x in cli_stages)
+                     for k in cli_stages[0]}
+    dither_png = next((d for d in done.get("dithers", []) if d.get("status") == "FINISHED"), {})
+    out_size = None
+    url = done.get("url_dither") or dither_png.get("url_dither")
+    if url:
+        # Only through the signed link of the answer (no key sent).
+        status, body = get_signed(url)
+        if status != 200:
+            raise RuntimeError(f"signed link of the dither: {status} {body[:300]!r}")
+        out_size = len(body)
+    cli_png = (args.workdir / "cli-out.png").stat().st_size
+
+    sustained_res = sustained(args, main, data, "ours")
+    busy = sustained_res["busy_before_percent"]
     client.close()
     return {
         "photo": {"width": args.width, "height": args.height, "bytes": len(data)},
@@ -885,10 +896,29 @@ def upload_bench(args, main: Ditherd, photo: Path) -> dict:
         "cli_command": f"{args.cli_display} photo.jpg out.png --channels 2",
         "busy_before_percent": {"sequential": busy_seq, "sustained": busy},
         "dither_png_bytes": {"service": out_size, "cli": cli_png},
-        "sustained": {"uploads": args.sustained, "clients": args.clients,
-                      "all_posted_s": t_posted, "all_finished_s": t_all,
-                      "ditherd_cpu_s": sustained_cpu},
+        "sustained": sustained_res,
     }
+
+
+def baseline_bench(args, main: Ditherd, photo: Path) -> dict:
+    """The sustained run on a ditherd built from an earlier commit, alternating with ours
+    (ours, baseline, ours, baseline): images per minute of each, in the same run."""
+    base = Ditherd(args.baseline_bin / "ditherd", args.workdir, "ditherd-baseline",
+                   keys_binary=args.baseline_bin / "dither-keys")
+    data = photo.read_bytes()
+    runs: dict[str, list[dict]] = {"ours": [], "baseline": []}
+    try:
+        base.start()
+        base.create_key("bench")
+        c = Client(base.port, base.key)
+        wait_finished(c, c.upload(data, "warmup.jpg")["uuid"], args.poll)
+        c.close()
+        for _ in range(2):
+            runs["ours"].append(sustained(args, main, data, "ours"))
+            runs["baseline"].append(sustained(args, base, data, args.baseline_name))
+    finally:
+        base.stop()
+    return {"name": args.baseline_name, "runs": runs}
 
 
 # ---- main --------------------------------------------------------------------------------------
@@ -903,6 +933,10 @@ def main() -> int:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--pidfile", type=Path)
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--baseline-bin", type=Path,
+                    help="a directory with ditherd and dither-keys built from an earlier commit: "
+                         "the sustained run is repeated on it, alternating with ours")
+    ap.add_argument("--baseline-name", default="baseline")
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--quiet-wait", type=float, default=10)
     args = ap.parse_args()
@@ -975,6 +1009,8 @@ def main() -> int:
                                      uuids[1]),
         }
         results["uploads"] = upload_bench(args, main_d, photo)
+        if args.baseline_bin:
+            results["baseline"] = baseline_bench(args, main_d, photo)
         config = (main_d.dir / "stderr.log").read_text(errors="replace") + \
             (main_d.dir / "stdout.log").read_text(errors="replace")
         results["ditherd_config"] = dict(re.findall(r"config (\w+)=(\S*)", config))

@@ -309,6 +309,28 @@ def render(r: dict, command: str, commit: str, versions: str) -> str:
                "and limits, no TCP hop), which is what `scripts/run.sh` starts.\n")
     lines, goals = gateway_section(g, r["rounds"])
     up_lines, _ = upload_section(r["uploads"])
+    u = r["uploads"]
+    seq_total = statistics.median(1e3 * x["finished_s"] for x in u["sequential"])
+    cli_wall = statistics.median(1e3 * c["wall_s"] for c in u["cli"])
+    goals.append(("upload -> FINISHED p50 at most 1.15x the CLI's whole process (same file)",
+                  "<= 1.15x", f"{seq_total / cli_wall:.2f}x", seq_total / cli_wall <= 1.15))
+    b = r.get("baseline")
+    if b:
+        per_min = {k: [60 * x["uploads"] / x["all_finished_s"] for x in v]
+                   for k, v in b["runs"].items()}
+        ratio = [a / c for a, c in zip(per_min["ours"], per_min["baseline"])]
+        goals.append((f"sustained images per minute vs {b['name']} (same run, alternating)",
+                      ">= 2.50x", ratio_cell(ratio), med(ratio) >= 2.5))
+        up_lines.append(
+            f"**Against {b['name']}**, the same sustained run alternating on a ditherd built from "
+            f"that commit (ours, {b['name']}, ours, {b['name']}): ours " +
+            ", ".join(f"{x:.0f}" for x in per_min["ours"]) + f" images per minute, {b['name']} " +
+            ", ".join(f"{x:.0f}" for x in per_min["baseline"]) +
+            f": **{med(ratio):.2f}x** (ditherd CPU per image: ours " +
+            ", ".join(f"{1e3 * x['ditherd_cpu_s'] / x['uploads']:.0f}" for x in b["runs"]["ours"]) +
+            f" ms, {b['name']} " +
+            ", ".join(f"{1e3 * x['ditherd_cpu_s'] / x['uploads']:.0f}"
+                      for x in b["runs"]["baseline"]) + " ms).\n")
 
     out.append("| Goal (issue) | Required | Measured | Status |")
     out.append("|---|---|---|---|")
