@@ -243,7 +243,11 @@ struct Row {
     constexpr KernelTap tap = K.taps[I];
     V4 share;
     if constexpr (kUnit) {
-      share = times<unit_factor(K, I)>(e) >> kWeightShift;
+      // F = f * 2^k: (e * F) >> 12 is exactly (e * f) >> (12 - k), with a smaller f to build
+      // from shifts (Floyd-Steinberg's 7/16 becomes (e * 7) >> 4).
+      constexpr int F = unit_factor(K, I);
+      constexpr int k = F == 0 ? 0 : __builtin_ctz(static_cast<unsigned>(F));
+      share = times<(F >> k)>(e) >> (kWeightShift - k);
     } else {
       share = (e * factor[I]) >> kWeightShift;
     }
