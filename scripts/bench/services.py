@@ -947,6 +947,8 @@ def main() -> int:
         pass
     args.cli = args.cli.resolve()
     args.ditherd = args.ditherd.resolve()
+    if args.baseline_bin:
+        args.baseline_bin = args.baseline_bin.resolve()  # ditherds start in their own directory
     args.keys = (args.keys or args.ditherd.parent / "dither-keys").resolve()
     args.workdir = args.workdir.resolve()
     _PIDFILE = args.pidfile
