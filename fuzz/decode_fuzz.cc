@@ -1,4 +1,5 @@
-// The image decoder (src/imaging/codec.h) on any bytes, with small limits: sniff, probe, decode.
+// The image decoder (src/imaging/codec.h) on any bytes, with small limits: sniff, probe, verify,
+// decode.
 // Seeds cover every accepted format (JPEG, PNG, GIF, WebP, TIFF; fuzz/make_seeds.cc).
 //
 // Invariants: only the documented error kinds come out (never kInternal for bad input); what
@@ -43,6 +44,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(info->width > 0 && info->height > 0);
     FUZZ_CHECK(static_cast<uint64_t>(info->width) * static_cast<uint64_t>(info->height) <=
                limits.max_pixels);
+  }
+
+  // verify() (what uploads run: a JPEG read at a smaller scale) never crashes either, and when it
+  // accepts, it says probe()'s size.
+  const Result<imaging::ImageInfo> verified = imaging::verify(bytes, limits);
+  if (!verified) {
+    FUZZ_CHECK(documented(verified.error().kind));
+  } else {
+    FUZZ_CHECK(info.ok() && verified->width == info->width && verified->height == info->height);
   }
 
   const Result<Image> image = imaging::decode(bytes, limits);

@@ -1209,6 +1209,14 @@ TEST(Verify, OrientedAndLimitedAsDecode) {
   ASSERT_TRUE(info.ok()) << info.error().message;
   EXPECT_EQ(info->width, 70);
   EXPECT_EQ(info->height, 120);
+  // Tiny JPEGs, sides shorter than the 1/8 shrink included (libvips would make them 0 pixels).
+  for (const auto& [w, h] : {std::pair{1, 1}, {1, 9}, {9, 1}, {3, 5}, {7, 7}, {8, 8}, {15, 2}}) {
+    const Bytes tiny = save(make_photo(w, h, 3), ".jpg");
+    Result<ImageInfo> small = verify(tiny, Limits{});
+    ASSERT_TRUE(small.ok()) << w << "x" << h << ": " << small.error().message;
+    EXPECT_EQ(small->width, w);
+    EXPECT_EQ(small->height, h);
+  }
   // The pixel limit from the header, and the time limit while reading.
   Limits few_pixels;
   few_pixels.max_pixels = 1000;

@@ -1,4 +1,5 @@
 // probe() and decode(): sniff, header, limits, then pixels through libvips.
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
@@ -314,12 +315,16 @@ Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits) {
   const ImageInfo info = opened->info;
   const std::string format = display_name(info.format);
   VipsImagePtr image = std::move(opened->image);
-  if (info.format == InputFormat::kJpeg) {
-    // The same loader and options as open_loader, at 1/8 scale.
+  // libvips sizes a shrunk JPEG as the size divided by the shrink, rounded down: a side shorter
+  // than the shrink would be 0 pixels (and libvips aborts). The largest shrink both sides allow.
+  const int shortest = std::min(info.width, info.height);
+  const int shrink = shortest >= 8 ? 8 : shortest >= 4 ? 4 : shortest >= 2 ? 2 : 1;
+  if (info.format == InputFormat::kJpeg && shrink > 1) {
+    // The same loader and options as open_loader, at 1/shrink scale.
     VipsImage* raw = nullptr;
     if (vips_jpegload_buffer(const_cast<uint8_t*>(bytes.data()), bytes.size(), &raw, "access",
-                             VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_ERROR, "shrink", 8,
-                             nullptr)) {
+                             VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_ERROR, "shrink",
+                             shrink, nullptr)) {
       return vips_failure(ErrorKind::kUndecodable,
                           "cannot read the " + format + " header (truncated or corrupt data)");
     }
