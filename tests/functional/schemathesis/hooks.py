@@ -1,12 +1,18 @@
 """Schemathesis hooks of scripts/schemathesis.sh (loaded through schemathesis.toml).
 
-Every check runs (`--checks all`). One kind of failure is dropped here, for the reason
-docs/API-TESTING.md gives ("Exceptions"); the run's summary counts it as "dropped by
+Every check runs (`--checks all`). Two kinds of failure are dropped here, for the reasons
+docs/API-TESTING.md gives ("Exceptions"); the run's summary counts them as "dropped by
 filter_failure". Nothing else is filtered.
 """
 
+import re
+
 import schemathesis
+from schemathesis.core.failures import AcceptedNegativeData
 from schemathesis.openapi.checks import UseAfterFree
+
+# A multipart body whose `email` part is empty: "no address", which the document allows.
+EMPTY_EMAIL_PART = re.compile(rb'name="email"\r\n\r\n\r\n--')
 
 
 @schemathesis.hook
@@ -17,4 +23,18 @@ def filter_failure(context, failure, case, response):
     if (isinstance(failure, UseAfterFree) and operation.method.upper() == "GET"
             and operation.path == "/api/dithers/{uuid}"):
         return False
+    # POST /api/images said to be sent an invalid `email`, but what went over the wire was an
+    # empty `email` part (Schemathesis judges the value it generated, not the bytes it sent), and
+    # the empty address is valid: accepting it is right. Only when the e-mail is the sole invalid
+    # part, and only when the body sent shows it empty.
+    if (isinstance(failure, AcceptedNegativeData) and operation.method.upper() == "POST"
+            and operation.path == "/api/images"):
+        request = getattr(response, "request", None)
+        body = getattr(request, "body", None) or b""
+        if isinstance(body, str):
+            body = body.encode("utf-8", "surrogateescape")
+        violations = re.findall(r"at (/properties/\S+)", failure.message or "")
+        if (EMPTY_EMAIL_PART.search(body) and violations
+                and all(v.startswith("/properties/email/") for v in violations)):
+            return False
     return True
