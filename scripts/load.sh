@@ -86,25 +86,9 @@ if ((missing)); then
   bin_dir=$root/build/release/src/app
 fi
 
-# The load generator: vegeta, pinned, built from its Go module by the machine's Go toolchain
-# (the same binary and stamp as scripts/soak.sh's).
-vegeta_module=github.com/tsenart/vegeta/v12
-vegeta_version=v12.13.0
-tools=$root/build/tools/bin
-vegeta=$tools/vegeta
-stamp=$tools/.vegeta-module # what the binary was built from
-if [[ ! -x $vegeta || "$(cat "$stamp" 2>/dev/null)" != "$vegeta_module@$vegeta_version" ]]; then
-  step "vegeta $vegeta_version (go install into build/tools/bin)"
-  if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
-    PATH=$PATH:/usr/local/go/bin
-  fi
-  command -v go >/dev/null ||
-    { echo "load: the Go toolchain (go) is needed to build vegeta; it is not on PATH" >&2; exit 2; }
-  mkdir -p "$tools"
-  rm -f "$stamp"
-  GOBIN=$tools GOTOOLCHAIN=local go install "$vegeta_module@$vegeta_version"
-  echo "$vegeta_module@$vegeta_version" >"$stamp"
-fi
+# The load generator: vegeta, pinned (scripts/bench/vegeta.sh).
+vegeta=$(scripts/bench/vegeta.sh)
+vegeta_version=$(sed 's/.*@//' "$(dirname "$vegeta")/.vegeta-module")  # its stamp
 
 # The charts' Python: the benchmarks' venv (scripts/bench/venv.sh: Pillow, numpy, matplotlib).
 chart_py=""
