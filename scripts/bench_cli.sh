@@ -65,19 +65,9 @@ ninja -C build/release -j2 dither >/dev/null
 baseline_args=()
 if [[ "$baseline" != none ]]; then
   step "baseline build ($baseline, in a worktree)"
-  src=$root/build/bench-baseline-src
-  want=$(git rev-parse --verify "$baseline^{commit}")
-  if [[ ! -d "$src" || "$(git -C "$src" rev-parse HEAD 2>/dev/null)" != "$want" ]]; then
-    git worktree remove --force "$src" 2>/dev/null || rm -rf "$src"
-    git worktree prune
-    git worktree add --detach "$src" "$want" >/dev/null
-  fi
-  cmake -S "$src" -B build/bench-baseline -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DDITHER_BUILD_TESTS=OFF >/dev/null
-  ninja -C build/bench-baseline -j2 dither >/dev/null
-  baseline_args=(--baseline build/bench-baseline/src/cli/dither
-                 --baseline-name "ours at $(git rev-parse --short "$want")")
-  note="$note Baseline: the same \`dither\` command built from $(git rev-parse --short "$want")."
+  short=$(scripts/bench/baseline.sh "$baseline" dither)
+  baseline_args=(--baseline build/bench-baseline/src/cli/dither --baseline-name "ours at $short")
+  note="$note Baseline: the same \`dither\` command built from $short."
 fi
 
 step "rounds"

@@ -56,23 +56,13 @@ scripts/build.sh release ditherd api-gateway dither-keys dither
 
 # The baseline for the sustained throughput (not in --quick runs): ditherd and dither-keys built
 # from BENCH_BASELINE (default d959dba, the commit before the "whole job fast" work) in a
-# worktree, as scripts/bench_cli.sh builds its baseline; BENCH_BASELINE=none skips it.
+# worktree (scripts/bench/baseline.sh); BENCH_BASELINE=none skips it.
 baseline=${BENCH_BASELINE:-d959dba}
 baseline_args=()
 if ((quick == 0)) && [[ "$baseline" != none ]]; then
   step "baseline build ($baseline, in a worktree: ditherd, dither-keys)"
-  src=$root/build/bench-baseline-src
-  want=$(git rev-parse --verify "$baseline^{commit}")
-  if [[ ! -d "$src" || "$(git -C "$src" rev-parse HEAD 2>/dev/null)" != "$want" ]]; then
-    git worktree remove --force "$src" 2>/dev/null || rm -rf "$src"
-    git worktree prune
-    git worktree add --detach "$src" "$want" >/dev/null
-  fi
-  cmake -S "$src" -B build/bench-baseline -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DDITHER_BUILD_TESTS=OFF >/dev/null
-  ninja -C build/bench-baseline -j2 ditherd dither-keys >/dev/null
-  baseline_args=(--baseline-bin build/bench-baseline/src/app
-                 --baseline-name "ours at $(git rev-parse --short "$want")")
+  short=$(scripts/bench/baseline.sh "$baseline" ditherd dither-keys)
+  baseline_args=(--baseline-bin build/bench-baseline/src/app --baseline-name "ours at $short")
 fi
 
 mkdir -p "$root/build"
