@@ -152,6 +152,28 @@ def cpu_model() -> str:
 
 # ---- processes ---------------------------------------------------------------------------------
 
+def launch(binary: Path, env: dict, workdir: Path, port: int, name: str) -> subprocess.Popen:
+    """Starts one of our programs in `workdir` (its logs there) and waits until its /health on
+    `port` answers 200, at most 30 s."""
+    proc = subprocess.Popen([str(binary)], env=env, cwd=workdir,
+                            stdout=open(workdir / "stdout.log", "w"),
+                            stderr=open(workdir / "stderr.log", "w"), start_new_session=True)
+    register_pid(proc.pid)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}: "
+                               f"{(workdir / 'stderr.log').read_text()[-2000:]}")
+        try:
+            status, _ = http_get("127.0.0.1", port, "/health", timeout=2)
+            if status == 200:
+                return proc
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{name} did not answer /health within 30 s")
+
+
 class Ditherd:
     """One ditherd on free ports of its own (all four: two ditherds at once must not meet on a
     service's default port), with a fresh data directory and a service token of its own."""
@@ -211,25 +233,7 @@ class Ditherd:
         return {"X-Service-Token": self.service_token, "X-Dither-Owner": self.owner}
 
     def start(self) -> None:
-        env = self.env()
-        self.proc = subprocess.Popen([str(self.binary)], env=env, cwd=self.dir,
-                                     stdout=open(self.dir / "stdout.log", "w"),
-                                     stderr=open(self.dir / "stderr.log", "w"),
-                                     start_new_session=True)
-        register_pid(self.proc.pid)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ditherd ({self.name}) exited with {self.proc.returncode}: "
-                                   f"{(self.dir / 'stderr.log').read_text()[-2000:]}")
-            try:
-                status, _ = http_get("127.0.0.1", self.port, "/health", timeout=2)
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"ditherd ({self.name}) did not answer /health within 30 s")
+        self.proc = launch(self.binary, self.env(), self.dir, self.port, f"ditherd ({self.name})")
 
     def stop(self) -> None:
         stop_process(self.proc, signal.SIGTERM)
@@ -350,24 +354,7 @@ class ApiGateway:
         env.update({"DITHER_PORT": str(self.port), "UPLOAD_SERVICE_HOST": "127.0.0.1",
                     "DITHER_SERVICE_HOST": "127.0.0.1", "NOTIFY_SERVICE_HOST": "127.0.0.1",
                     "AUTH_CACHE_SECONDS": "5"})
-        self.proc = subprocess.Popen([str(self.binary)], env=env, cwd=self.dir,
-                                     stdout=open(self.dir / "stdout.log", "w"),
-                                     stderr=open(self.dir / "stderr.log", "w"),
-                                     start_new_session=True)
-        register_pid(self.proc.pid)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"api-gateway exited with {self.proc.returncode}: "
-                                   f"{(self.dir / 'stderr.log').read_text()[-2000:]}")
-            try:
-                status, _ = http_get("127.0.0.1", self.port, "/health", timeout=2)
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("api-gateway did not answer /health within 30 s")
+        self.proc = launch(self.binary, env, self.dir, self.port, "api-gateway")
 
     def stop(self) -> None:
         stop_process(self.proc, signal.SIGTERM)
