@@ -41,6 +41,20 @@ def save(fig, out: Path) -> None:
     plt.close(fig)
 
 
+def stacked_bars(ax, rows: list, y: list, colours: dict, total) -> None:
+    """One horizontal bar per row (label, [(stage, value), ...]) at height y, its stages stacked
+    left to right in `colours`, each stage named once in the legend; total(sum) labels its end."""
+    seen = set()
+    for yi, (_label, parts) in zip(y, rows):
+        left = 0.0
+        for stage, value in parts:
+            ax.barh(yi, value, left=left, color=colours[stage], height=0.6,
+                    label=stage if stage not in seen else None)
+            seen.add(stage)
+            left += value
+        ax.text(left, yi, total(left), va="center", fontsize=8)
+
+
 def cli_stages(data: dict, out: Path) -> None:
     cases = data["cases"]
     names = list(cases)
@@ -54,21 +68,13 @@ def cli_stages(data: dict, out: Path) -> None:
                              ("dither", t["dither"]), ("encode", t["encode"]),
                              ("write", t["write"]), ("other", t["other"])]))
     y = list(range(len(rows) + 2))[::-1]
-    seen = set()
-    for yi, (label, parts) in zip(y, rows):
-        left = 0.0
-        for stage, value in parts:
-            ax.barh(yi, value, left=left, color=STAGE_COLOURS[stage], height=0.6,
-                    label=stage if stage not in seen else None)
-            seen.add(stage)
-            left += value
-        ax.text(left + 0.02, yi, f"{left:.2f} s", va="center", fontsize=8)
+    stacked_bars(ax, rows, y, STAGE_COLOURS, lambda t: f"  {t:.2f} s")
     refs = [("Pillow, whole job", data.get("pillow_whole")),
             ("Pillow, decode alone\n(the floor)", data.get("pillow_decode"))]
     for yi, (label, value) in zip(y[len(rows):], refs):
         if value:
             ax.barh(yi, value, color="#34495e", height=0.6, alpha=0.55)
-            ax.text(value + 0.02, yi, f"{value:.2f} s", va="center", fontsize=8)
+            ax.text(value, yi, f"  {value:.2f} s", va="center", fontsize=8)
     ax.set_yticks(y, [label for label, _ in rows] + [label for label, _ in refs], fontsize=8)
     ax.set_xlabel("seconds, whole process (median)")
     ax.set_title(f"Command line, where the time goes: {data.get('photo', '')}\n"
@@ -98,15 +104,7 @@ def service_stages(data: dict, out: Path) -> None:
             ("dither", cli["dither"]), ("encode", cli["encode"]), ("store", cli["write"])]),
     ]
     fig, ax = plt.subplots(figsize=(8.0, 3.2))
-    seen = set()
-    for yi, (label, parts) in zip(range(len(rows) - 1, -1, -1), rows):
-        left = 0.0
-        for stage, value in parts:
-            ax.barh(yi, value, left=left, color=colours[stage], height=0.6,
-                    label=stage if stage not in seen else None)
-            seen.add(stage)
-            left += value
-        ax.text(left + 1, yi, f"{left:.0f} ms", va="center", fontsize=8)
+    stacked_bars(ax, rows, list(range(len(rows) - 1, -1, -1)), colours, lambda t: f"  {t:.0f} ms")
     ax.set_yticks(range(len(rows) - 1, -1, -1), [r[0] for r in rows], fontsize=8)
     ax.set_xlabel("milliseconds (medians)")
     ax.set_title(f"Where the time goes: a {photo['width']}x{photo['height']} JPEG, "
