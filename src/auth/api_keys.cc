@@ -80,4 +80,8 @@ std::string api_key_hash(std::string_view pepper, std::string_view key) {
   return to_hex(hmac_sha256(pepper, key));
 }
 
+std::string api_key_hash(const HmacSha256& peppered, std::string_view key) {
+  return to_hex(peppered(key));
+}
+
 }  // namespace dither

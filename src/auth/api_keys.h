@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "common/crypto.h"
 #include "common/result.h"
 #include "ports/identity.h"
 
@@ -28,8 +29,10 @@ Result<NewApiKey> make_api_key(std::string_view owner, std::string_view name, bo
                                std::string_view pepper);
 // The id of a well-formed key ("dk_" + id + "_" + 43 base64url characters), or nullopt.
 std::optional<std::string> api_key_id(std::string_view key);
-// hex HMAC-SHA256(pepper, key).
+// hex HMAC-SHA256(pepper, key); the second form with the pepper prepared once (HmacSha256), for
+// a server that hashes every presented key.
 std::string api_key_hash(std::string_view pepper, std::string_view key);
+std::string api_key_hash(const HmacSha256& peppered, std::string_view key);
 bool is_valid_owner(std::string_view owner);
 // A key id as made here: "k" + 11 lower-case hex digits.
 bool is_valid_key_id(std::string_view id);

@@ -1,9 +1,14 @@
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
+#include <vector>
 
 #include "auth/api_keys.h"
 #include "auth/link_signer.h"
@@ -32,6 +37,60 @@ TEST(Crypto, HmacSha256KnownAnswer) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   EXPECT_EQ(to_hex(sha256("abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Crypto, HmacSha256KeyedOnceKnownAnswers) {
+  // RFC 4231, test cases 1, 2 and 6 (a key longer than a block is hashed first).
+  EXPECT_EQ(to_hex(HmacSha256(std::string(20, '\x0b'))("Hi There")),
+            "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+  EXPECT_EQ(to_hex(HmacSha256("Jefe")("what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(to_hex(HmacSha256(std::string(131, '\xaa'))(
+                "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
+// OpenSSL's one-shot HMAC() is the oracle, over key and message lengths around the block size.
+TEST(Crypto, HmacSha256KeyedOnceMatchesOpenSsl) {
+  for (size_t key_length : {0, 1, 31, 32, 63, 64, 65, 127, 128, 200}) {
+    const std::string key = random_bytes(key_length);
+    const HmacSha256 mac(key);
+    for (size_t n = 0; n < 300; n += 7) {
+      const std::string data = random_bytes(n);
+      unsigned char expected[EVP_MAX_MD_SIZE];
+      unsigned int size = 0;
+      ASSERT_NE(
+          HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+               reinterpret_cast<const unsigned char*>(data.data()), data.size(), expected, &size),
+          nullptr);
+      const std::string want(reinterpret_cast<const char*>(expected), size);
+      EXPECT_EQ(mac(data), want) << key_length << " " << n;
+      EXPECT_EQ(hmac_sha256(key, data), want) << key_length << " " << n;
+    }
+  }
+  EXPECT_EQ(HmacSha256()("x"), hmac_sha256("", "x"));
+}
+
+TEST(Crypto, HmacSha256KeyedOnceIsSharedAcrossThreads) {
+  const HmacSha256 mac(random_bytes(32));
+  const HmacSha256 copy = mac;
+  std::vector<std::string> expected;
+  for (int i = 0; i < 64; ++i) expected.push_back(hmac_sha256("", std::to_string(i)));
+  const HmacSha256 empty;
+  std::vector<std::jthread> threads;
+  std::atomic<int> wrong = 0;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 200; ++round) {
+        for (int i = 0; i < 64; ++i) {
+          if (empty(std::to_string(i)) != expected[static_cast<size_t>(i)]) ++wrong;
+          if (copy(std::to_string(i)) != mac(std::to_string(i))) ++wrong;
+        }
+      }
+    });
+  }
+  threads.clear();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(Crypto, RandomTokensDiffer) {

@@ -8,23 +8,26 @@
 namespace dither {
 
 LinkSigner::LinkSigner(std::vector<std::string> keys, std::string files_prefix)
-    : keys_(std::move(keys)), files_prefix_(std::move(files_prefix)) {}
+    : files_prefix_(std::move(files_prefix)) {
+  macs_.reserve(keys.size());
+  for (const std::string& key : keys) macs_.emplace_back(key);
+}
 
-std::string LinkSigner::signature(const std::string& key, std::string_view object_key,
+std::string LinkSigner::signature(const HmacSha256& mac, std::string_view object_key,
                                   int64_t expires) const {
   std::string data(object_key);
   data += '\n';
   data += std::to_string(expires);
-  return base64url(hmac_sha256(key, data));
+  return base64url(mac(data));
 }
 
 std::string LinkSigner::query_for(std::string_view object_key, int64_t expires) const {
   return "expires=" + std::to_string(expires) +
-         "&sig=" + signature(keys_.front(), object_key, expires);
+         "&sig=" + signature(macs_.front(), object_key, expires);
 }
 
 std::string LinkSigner::sign(std::string_view url, int64_t expires) const {
-  if (keys_.empty() || files_prefix_.empty() || !url.starts_with(files_prefix_) ||
+  if (macs_.empty() || files_prefix_.empty() || !url.starts_with(files_prefix_) ||
       url.find('?') != std::string_view::npos) {
     return std::string(url);
   }
@@ -44,9 +47,9 @@ LinkSigner::Verdict LinkSigner::verify(std::string_view object_key,
     return Verdict::kInvalid;
   }
   bool valid = false;
-  for (const std::string& key : keys_) {
+  for (const HmacSha256& mac : macs_) {
     // Every key is tried (no early exit), each comparison in constant time.
-    valid = constant_time_equal(signature(key, object_key, when), *sig) || valid;
+    valid = constant_time_equal(signature(mac, object_key, when), *sig) || valid;
   }
   if (!valid) return Verdict::kInvalid;
   if (when <= now) return Verdict::kExpired;

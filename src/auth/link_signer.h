@@ -14,6 +14,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/crypto.h"
+
 namespace dither {
 
 class LinkSigner {
@@ -35,11 +37,11 @@ class LinkSigner {
   Verdict verify(std::string_view object_key, std::optional<std::string_view> expires,
                  std::optional<std::string_view> sig, int64_t now_seconds) const;
 
-  bool enabled() const { return !keys_.empty(); }
+  bool enabled() const { return !macs_.empty(); }
 
  private:
-  std::string signature(const std::string& key, std::string_view object_key, int64_t expires) const;
-  std::vector<std::string> keys_;
+  std::string signature(const HmacSha256& mac, std::string_view object_key, int64_t expires) const;
+  std::vector<HmacSha256> macs_;  // one per key, in the keys' order
   std::string files_prefix_;
 };
 

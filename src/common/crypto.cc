@@ -2,12 +2,13 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sys/random.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <memory>
 
 namespace dither {
 
@@ -40,14 +41,99 @@ std::string sha256(std::string_view data) {
 }
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-           reinterpret_cast<const unsigned char*>(data.data()), data.size(), digest,
-           &size) == nullptr) {
-    std::abort();
+  return HmacSha256(key)(data);
+}
+
+namespace {
+
+constexpr size_t kShaBlock = 64;
+constexpr size_t kShaDigest = 32;
+
+[[noreturn]] void crypto_failed() {
+  std::fputs("fatal: libcrypto failed in SHA-256\n", stderr);
+  std::abort();
+}
+
+// SHA-256 looked up in OpenSSL's providers once for the process (an implicit look-up on every
+// call is what made the one-shot HMAC slow).
+const EVP_MD* sha256_md() {
+  static const EVP_MD* md = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA2-256", nullptr);
+    if (fetched == nullptr) crypto_failed();
+    return fetched;  // kept for the life of the process
+  }();
+  return md;
+}
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+
+MdCtx new_ctx() {
+  MdCtx c(EVP_MD_CTX_new());
+  if (!c) crypto_failed();
+  return c;
+}
+
+// A digest context that has absorbed `block` (one SHA-256 block).
+MdCtx absorbed(const unsigned char* block) {
+  MdCtx c = new_ctx();
+  if (EVP_DigestInit_ex(c.get(), sha256_md(), nullptr) != 1 ||
+      EVP_DigestUpdate(c.get(), block, kShaBlock) != 1) {
+    crypto_failed();
   }
-  return std::string(reinterpret_cast<const char*>(digest), size);
+  return c;
+}
+
+// Continues a copy of `prefix` with `data` and returns the digest.
+void digest_after(const EVP_MD_CTX* prefix, const void* data, size_t size, unsigned char* out) {
+  thread_local MdCtx scratch = new_ctx();
+  unsigned int length = 0;
+  if (EVP_MD_CTX_copy_ex(scratch.get(), prefix) != 1 ||
+      EVP_DigestUpdate(scratch.get(), data, size) != 1 ||
+      EVP_DigestFinal_ex(scratch.get(), out, &length) != 1 || length != kShaDigest) {
+    crypto_failed();
+  }
+}
+
+}  // namespace
+
+// RFC 2104: H((K ^ opad) || H((K ^ ipad) || m)), K padded (or first hashed) to one block.
+struct HmacSha256::State {
+  MdCtx inner, outer;  // after (K ^ ipad) and (K ^ opad); only ever copied from
+};
+
+HmacSha256::HmacSha256() : HmacSha256(std::string_view()) {}
+
+HmacSha256::HmacSha256(std::string_view key) {
+  unsigned char block[kShaBlock] = {};
+  if (key.size() > kShaBlock) {
+    unsigned int length = 0;
+    if (EVP_Digest(key.data(), key.size(), block, &length, sha256_md(), nullptr) != 1) {
+      crypto_failed();
+    }
+  } else if (!key.empty()) {
+    std::memcpy(block, key.data(), key.size());
+  }
+  unsigned char pad[kShaBlock];
+  auto state = std::make_shared<State>();
+  for (size_t i = 0; i < kShaBlock; ++i) pad[i] = block[i] ^ 0x36;
+  state->inner = absorbed(pad);
+  for (size_t i = 0; i < kShaBlock; ++i) pad[i] = block[i] ^ 0x5c;
+  state->outer = absorbed(pad);
+  OPENSSL_cleanse(block, sizeof block);
+  OPENSSL_cleanse(pad, sizeof pad);
+  state_ = std::move(state);
+}
+
+std::string HmacSha256::operator()(std::string_view data) const {
+  unsigned char inner[kShaDigest];
+  std::string out(kShaDigest, '\0');
+  digest_after(state_->inner.get(), data.data(), data.size(), inner);
+  digest_after(state_->outer.get(), inner, sizeof inner,
+               reinterpret_cast<unsigned char*>(out.data()));
+  return out;
 }
 
 std::string to_hex(std::string_view bytes) {

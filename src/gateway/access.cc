@@ -97,7 +97,7 @@ Response forbidden_unless_admin(const Caller& caller) {
 
 }  // namespace
 
-Access::Access(AccessOptions options) : options_(std::move(options)) {
+Access::Access(AccessOptions options) : options_(std::move(options)), peppered_(options_.pepper) {
   secure_ = options_.public_base_url.starts_with("https://");
   public_host_ = authority_of(options_.public_base_url);
   public_origin_ = (secure_ ? "https://" : "http://") + public_host_;
@@ -133,7 +133,7 @@ std::optional<Response> Access::check_host(const RequestContext& c) const {
 }
 
 Result<Caller> Access::from_key(std::string_view key) {
-  const std::string hash = api_key_hash(options_.pepper, key);
+  const std::string hash = api_key_hash(peppered_, key);
   const auto now = std::chrono::steady_clock::now();
   if (options_.cache_seconds > 0) {
     std::lock_guard lock(mutex_);

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/crypto.h"
 #include "http/router.h"
 #include "ports/identity.h"
 
@@ -68,6 +69,7 @@ class Access {
   std::string cookie(std::string_view value, int64_t max_age) const;
 
   AccessOptions options_;
+  HmacSha256 peppered_;  // HMAC under options_.pepper, prepared once
   bool secure_ = false;
   std::string public_host_;    // lower-case "host" or "host:port" of PUBLIC_BASE_URL
   std::string public_origin_;  // "scheme://" + public_host_
