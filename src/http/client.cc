@@ -30,10 +30,16 @@ using error_code = boost::system::error_code;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr uint32_t kResponseHeaderLimit = 64 * 1024;
 
+// Beast reads as much as the buffer's free capacity, at least 512 bytes: from an empty buffer a
+// 1 KB answer took three system calls. Reserved once per connection, kept across its requests.
+constexpr size_t kReadBuffer = 16 * 1024;
+
 // A connection with its read buffer; lives in the pool between requests.
 struct Connection {
   Connection(const asio::any_io_executor& executor, bool own_strand)
-      : stream(own_strand ? asio::any_io_executor(asio::make_strand(executor)) : executor) {}
+      : stream(own_strand ? asio::any_io_executor(asio::make_strand(executor)) : executor) {
+    buffer.reserve(kReadBuffer);
+  }
   beast::tcp_stream stream;
   beast::flat_buffer buffer;
 };
