@@ -148,7 +148,7 @@ struct Config {
   // GATEWAY_UPSTREAM: how the gateway reaches services in the same process: "local" (straight
   // into their routers) or "http" (over loopback, as across machines).
   std::string gateway_upstream = "local";
-  int io_threads = 0;        // IO_THREADS: 0 = half the cores (at least one)
+  int io_threads = 0;        // IO_THREADS: 0 = one per core
   int blocking_threads = 4;  // BLOCKING_THREADS: uploads, deletes, dither requests
   // BLOCKING_QUEUE: tasks that may wait for those threads; past it, 503 `overloaded`.
   int blocking_queue = 64;
