@@ -29,6 +29,23 @@ bool all_in_palette(const Image& img, const Palette& p) {
   return true;
 }
 
+// Released rows give their whole pages back; every other row keeps its bytes (pages that straddle
+// the edges stay), in small heap buffers and in large huge-page ones alike.
+TEST(Image, ReleaseRowsKeepsTheOtherRows) {
+  for (const int width : {300, 1500}) {
+    Image img = testing::synthetic_photo(width, 997, 3);
+    const Image copy = img;
+    for (const auto& [begin, end] : {std::pair{0, 40}, std::pair{40, 41}, std::pair{500, 997},
+                                     std::pair{200, 100}, std::pair{-5, 0}}) {
+      release_rows(img, begin, end);
+    }
+    for (int y = 41; y < 500; ++y) {
+      ASSERT_TRUE(std::equal(img.row(y), img.row(y) + img.stride(), copy.row(y))) << y;
+    }
+    EXPECT_EQ(img.pixels.size(), copy.pixels.size());
+  }
+}
+
 TEST(Dither, EveryAlgorithmAndPaletteKindOutputsOnlyPaletteColours) {
   const Image photo = testing::synthetic_photo(40, 30);
   for (const auto& info : algorithms()) {

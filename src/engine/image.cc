@@ -1,11 +1,14 @@
 #include "engine/image.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <mutex>
 #include <new>
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 namespace dither {
@@ -78,6 +81,25 @@ void PixelAllocator<uint8_t>::free_pixels(void* p, size_t bytes) {
   } else if (!kept().keep(p, rounded(bytes))) {
     std::free(p);
   }
+}
+
+void release_rows(Image& img, int begin, int end) {
+#if defined(__linux__)
+  begin = std::max(begin, 0);
+  end = std::min(end, img.height);
+  if (begin >= end) return;
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto first = reinterpret_cast<uintptr_t>(img.row(begin));
+  const auto last = first + static_cast<uintptr_t>(end - begin) * img.stride();
+  const uintptr_t from = (first + page - 1) / page * page;
+  const uintptr_t to = last / page * page;
+  // Advice only: when it fails the pages stay resident, nothing else changes.
+  if (from < to) madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+#else
+  (void)img;
+  (void)begin;
+  (void)end;
+#endif
 }
 
 }  // namespace dither

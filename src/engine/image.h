@@ -69,4 +69,10 @@ struct Image {
   }
 };
 
+// Gives the memory of rows [begin, end) back to the operating system: for a pipeline done with
+// those rows for good (dithered, then indexed by the encoder), so that a large image is never
+// resident whole. Their contents become unspecified (zeros if touched again); the image keeps its
+// size. Only whole pages inside the rows are released.
+void release_rows(Image& img, int begin, int end);
+
 }  // namespace dither

@@ -121,6 +121,15 @@ class DecodeJob {
   Image& image();
   Status run();
   void wait_rows(int rows) const;
+  // Back-pressure, for a consumer that gives rows back as it finishes them (release_rows): from
+  // now on run() stays at most `window` rows (plus one strip) ahead of the rows the consumer has
+  // reported with consumed(). `window` must exceed the rows the consumer waits for beyond those
+  // it has consumed, or both wait for ever. consumed(image().height) lifts the limit; a consumer
+  // that stops early must call it.
+  void keep_within(int window);
+  void consumed(int rows);
+  // The rows final so far (what wait_rows() waits on).
+  int rows() const;
 
  private:
   struct State;

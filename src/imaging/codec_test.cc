@@ -751,6 +751,53 @@ TEST(Limits, DecodingPastItsTimeLimitIsStopped) {
   EXPECT_TRUE(probe(png, quick).ok());
 }
 
+// A consumer that gives rows back holds the decoder to a window ahead of it, and lets it finish.
+TEST(DecodeJob, KeepsWithinTheConsumersWindow) {
+  const Image photo = make_photo(64, 1000, 3);
+  const Bytes png = save(photo, ".png");
+  auto opened = DecodeJob::open(png, Limits{});
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  DecodeJob& job = **opened;
+  constexpr int kWindow = 40;
+  constexpr int kStrip = 16;  // the decoder's step (read_rows)
+  job.keep_within(kWindow);
+  Status decoded;
+  std::thread decoder([&] { decoded = job.run(); });
+  job.wait_rows(kWindow);
+  // Unthrottled, the decoder would have the 1000 rows long before this.
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_LE(job.rows(), kWindow + kStrip);
+  int consumed = 0;
+  int most_ahead = 0;
+  while (consumed < photo.height) {
+    const int next = std::min(photo.height, consumed + 7);
+    job.wait_rows(next);
+    most_ahead = std::max(most_ahead, job.rows() - consumed);
+    consumed = next;
+    job.consumed(consumed);
+  }
+  decoder.join();
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_LE(most_ahead, kWindow + kStrip);
+  EXPECT_EQ(job.image().pixels, photo.pixels);
+}
+
+// A consumer that stops early lifts the limit with consumed(height): the decoder finishes.
+TEST(DecodeJob, ConsumedAllLiftsTheWindow) {
+  const Bytes png = save(make_photo(64, 600, 3), ".png");
+  auto opened = DecodeJob::open(png, Limits{});
+  ASSERT_TRUE(opened.ok());
+  DecodeJob& job = **opened;
+  job.keep_within(10);
+  Status decoded;
+  std::thread decoder([&] { decoded = job.run(); });
+  job.wait_rows(10);
+  job.consumed(job.image().height);
+  decoder.join();
+  EXPECT_TRUE(decoded.ok());
+  EXPECT_EQ(job.rows(), 600);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Encoding.
 

@@ -226,6 +226,10 @@ struct DecodeJob::State {
   mutable std::mutex mutex;
   mutable std::condition_variable rows_changed;
   int rows = 0;  // final rows from the top
+  // Back-pressure (keep_within): 0 = none.
+  mutable std::condition_variable consumer_moved;
+  int window = 0;
+  int consumed = 0;
 
   void publish(int n) {
     {
@@ -233,6 +237,12 @@ struct DecodeJob::State {
       rows = n;
     }
     rows_changed.notify_all();
+  }
+
+  // The decoder, after publishing `n` rows: waits while it is `window` rows ahead of the consumer.
+  void wait_for_consumer(int n) const {
+    std::unique_lock lock(mutex);
+    consumer_moved.wait(lock, [&] { return window == 0 || n < consumed + window; });
   }
 };
 
@@ -262,6 +272,28 @@ void DecodeJob::wait_rows(int n) const {
   state_->rows_changed.wait(lock, [&] { return state_->rows >= n; });
 }
 
+int DecodeJob::rows() const {
+  const std::lock_guard lock(state_->mutex);
+  return state_->rows;
+}
+
+void DecodeJob::keep_within(int window) {
+  {
+    const std::lock_guard lock(state_->mutex);
+    state_->window = std::max(window, 1);
+  }
+  state_->consumer_moved.notify_all();
+}
+
+void DecodeJob::consumed(int rows) {
+  {
+    const std::lock_guard lock(state_->mutex);
+    state_->consumed = std::max(state_->consumed, rows);
+    if (rows >= state_->image.height) state_->window = 0;
+  }
+  state_->consumer_moved.notify_all();
+}
+
 Status DecodeJob::run() {
   State& st = *state_;
   const std::string format = display_name(st.opened.info.format);
@@ -278,7 +310,10 @@ Status DecodeJob::run() {
   Status read;
   if (!rotate) {
     read = internal::read_rows(image.get(), st.image, ErrorKind::kUndecodable, what, st.deadline,
-                               &timed_out, [&st](int rows) { st.publish(rows); });
+                               &timed_out, [&st](int rows) {
+                                 st.publish(rows);
+                                 st.wait_for_consumer(rows);
+                               });
   } else {
     // Rotating needs random access, which a sequential loader cannot give: decode, then rotate
     // the decoded pixels.

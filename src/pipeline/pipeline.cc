@@ -113,18 +113,43 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
         decoded = decode.run();
         stages.decode = seconds_since(start);
       });
+      // Whatever happens below (an error, an exception), the decoder is let finish before the
+      // jthread above joins it.
+      struct Unblock {
+        imaging::DecodeJob& job;
+        int height;
+        ~Unblock() { job.consumed(height); }
+      } unblock{decode, pixels.height};
       const Clock::time_point start = Clock::now();
       const auto wait = [&decode, &stages](int rows) {
         const Clock::time_point waiting = Clock::now();
         decode.wait_rows(rows);
         stages.waited += seconds_since(waiting);
       };
-      const auto done = [&encoder, &pixels](int rows) {
-        if (encoder) encoder->add_rows(pixels, rows);
-      };
       // An adaptive palette is computed from the whole image.
       if (options.palette.kind == PaletteSpec::Kind::kAdaptive) wait(pixels.height);
       const Palette palette = resolve_palette(options.palette, pixels);
+      // Once the encoder has indexed a band, its pixels are not read again when the result is
+      // sure to be indexed (opaque, at most 256 colours: every pixel is a palette colour), so
+      // their memory goes back as the dither moves down: the decoded image is never resident
+      // whole (17.9 MP: 54 MB less at the peak).
+      // The decoder is held to kWindow rows ahead of the dither, or it would fill the image
+      // faster than the dither empties it (a progressive JPEG's rows all come at its end).
+      const bool release = encoder && options.format != imaging::OutputFormat::kWebp &&
+                           !pixels.has_alpha() && palette.size() <= 256;
+      constexpr int kWindow = 128;
+      if (release) decode.keep_within(kWindow);
+      int released = 0;
+      const auto done = [&encoder, &pixels, &decode, release, &released](int rows) {
+        if (!encoder) return;
+        encoder->add_rows(pixels, rows);
+        // In steps of 32 rows or more: the pages that straddle two steps stay (a few hundred KB).
+        if (release && (rows - released >= 32 || rows == pixels.height)) {
+          release_rows(pixels, released, rows);
+          released = rows;
+          decode.consumed(rows);
+        }
+      };
       dithered = dither_into(pixels, palette, dither, pixels, wait, done);
       stages.dither = seconds_since(start) - stages.waited;
     }

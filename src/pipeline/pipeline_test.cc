@@ -99,11 +99,17 @@ TEST(Pipeline, DitheringBesideTheDecoderChangesNoByte) {
     const auto input = png_of(photo);
     for (const char* algorithm : {"floyd-steinberg", "jarvis", "atkinson", "bayer"}) {
       for (const char* serpentine : {"false", "true"}) {
-        for (const char* palette : {"levels:2", "ega", "adaptive:8"}) {
+        for (const char* palette : {"levels:2", "ega", "adaptive:8", "levels:7"}) {
+          // levels:7 has 343 colours: a truecolour PNG, so the decoded rows cannot be given
+          // back as the dither goes (the other palettes' can, for PNG and GIF).
+          const bool many = std::string_view(palette) == "levels:7";
+          const char* format = many || std::string_view(algorithm) == "jarvis" ? "png" : "gif";
+          if (many && std::string_view(algorithm) != "floyd-steinberg") continue;
           ProcessOptions o;
           ASSERT_TRUE(set_option(o, "algorithm", algorithm).ok());
           ASSERT_TRUE(set_option(o, "serpentine", serpentine).ok());
           ASSERT_TRUE(set_option(o, "palette", palette).ok());
+          ASSERT_TRUE(set_option(o, "format", format).ok());
           auto r = process(input, o, imaging::Limits{});
           ASSERT_TRUE(r.ok()) << r.error().message;
           auto decoded = imaging::decode(input, imaging::Limits{});
