@@ -261,7 +261,9 @@ def main() -> int:
     w.append("")
     w.append("Where our time goes (`dither --timings`, the same cases run again, medians; seconds "
              "of wall time). With error diffusion the dither follows the decoder on a second "
-             "thread: *waited* is the dither waiting for decoded rows, overlapping *decode*. "
+             "thread: *waited* is the dither waiting for decoded rows, overlapping *decode*, "
+             "which also counts the decoder's own waits when it is 128 rows ahead of the dither "
+             "(it gives rows back as it goes). "
              "*Other* is the process's wall time not in a stage (start-up, libvips, exit).")
     w.append("")
     w.append("![Where the command line's time goes, beside Pillow](img/cli-stages.svg)")
