@@ -4,11 +4,13 @@
 # DITHER_TEST_PORT_BASE and keep their state under <build>/infra-test, so two build trees tested
 # one after the other never share data.
 #
-#   dither_infra_test(<gtest target>)   registers the target's tests with the three fixtures
+#   dither_infra_test(<gtest target>)   registers the target's tests (label `infra`) as needing
+#                                       the one `infra` fixture, which starts all four servers
 #
 # The test programs learn where the servers are from compile definitions (DITHER_TEST_*). A test
 # whose server is missing fails; nothing skips.
-set(DITHER_TEST_PORT_BASE 31000 CACHE STRING "Below 32768 (the ephemeral range). Test servers listen on base+432 (PostgreSQL), base+92/93 (Kafka), base+70 (S3)")
+set(DITHER_TEST_PORT_BASE 31000 CACHE STRING "Below 32768 (the ephemeral range). Test servers \
+listen on base+432 (PostgreSQL), base+92/93 (Kafka), base+70 (S3), base+25/26 (SMTP)")
 math(EXPR DITHER_TEST_POSTGRES_PORT "${DITHER_TEST_PORT_BASE} + 432")
 math(EXPR DITHER_TEST_KAFKA_PORT "${DITHER_TEST_PORT_BASE} + 92")
 math(EXPR DITHER_TEST_S3_PORT "${DITHER_TEST_PORT_BASE} + 70")

@@ -1,4 +1,4 @@
-// The e-mail address check and the mail writer (src/adapters/smtp/rfc5322.h).
+// The e-mail address check and the mail writer (src/mail/rfc5322.h).
 //
 // Input: fields separated by 0xFF: an address text (for is_valid_address and parse_mailbox), then
 // a Mail's from, to, subject, text, html and message_id.
@@ -16,7 +16,7 @@
 #include <string>
 #include <string_view>
 
-#include "adapters/smtp/rfc5322.h"
+#include "mail/rfc5322.h"
 #include "fuzz/fuzz_support.h"
 
 namespace {

@@ -387,7 +387,8 @@ void App::start_gateway() {
           local_upstream(notify_routes(*p.notify), p.blocking, kDitherBodyLimit);
     }
   } else {
-    // UPLOAD_SERVICE_HOST / DITHER_SERVICE_HOST may list several instances: "host[:port],...".
+    // UPLOAD_SERVICE_HOST, DITHER_SERVICE_HOST and NOTIFY_SERVICE_HOST may list several
+    // instances: "host[:port],...".
     const auto instances = [&p, this](const std::string& list, uint16_t default_port,
                                       std::string_view variable) {
       std::vector<std::shared_ptr<Upstream>> out;

@@ -1,7 +1,9 @@
-// The embedded system in one process: gateway + upload service + dithering service, over
-// SQLite, files under the data directory and the in-process bus. Config::roles selects the parts:
-// `ditherd` runs all of them; `api-gateway` only the gateway (in front of services elsewhere).
-// The two services only run together until a shared event bus exists (the distributed mode).
+// One program's parts, built from the configuration: the gateway and the upload, dithering and
+// notification services. Config::roles selects them: `ditherd` runs all of them in one process
+// (by default over SQLite, files under the data directory and the in-process bus);
+// `api-gateway`, `upload-service`, `dithering-service` and `notification-service` run one each,
+// sharing Kafka, PostgreSQL and S3 (docs/DISTRIBUTED.md). Services that exchange messages over the
+// in-process bus must run in one process.
 // Everything is built and wired in App::start() (wire-up happens here and nowhere else); main()
 // only loads the configuration, starts, waits for a signal and stops.
 //

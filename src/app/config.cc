@@ -4,7 +4,7 @@
 #include <charconv>
 #include <tuple>
 
-#include "adapters/smtp/rfc5322.h"
+#include "mail/rfc5322.h"
 
 namespace dither {
 namespace {

@@ -115,8 +115,8 @@ struct Config {
   std::string host = "127.0.0.1";           // DITHER_HOST: the gateway's address
   uint16_t port = 8080;                     // DITHER_PORT
   std::filesystem::path data_dir = "data";  // DITHER_DATA_DIR
-  uint16_t upload_port = 8081;              // UPLOAD_SERVICE_PORT (loopback only)
-  uint16_t dither_port = 8082;              // DITHER_SERVICE_PORT (loopback only)
+  uint16_t upload_port = 8081;              // UPLOAD_SERVICE_PORT (on SERVICE_BIND_HOST)
+  uint16_t dither_port = 8082;              // DITHER_SERVICE_PORT (on SERVICE_BIND_HOST)
   std::string upload_host = "127.0.0.1";    // UPLOAD_SERVICE_HOST: where the gateway finds it
   std::string dither_host = "127.0.0.1";    // DITHER_SERVICE_HOST
   std::string public_base_url;              // PUBLIC_BASE_URL; default http://<host>:<port>
@@ -159,7 +159,7 @@ struct Config {
   // GATEWAY_COMPRESS_MIN_BYTES: text answers (the page's files, JSON) of at least this many bytes
   // go out gzip-compressed to clients that accept it; 0: never.
   int gateway_compress_min_bytes = 1024;
-  // SERVICE_BIND_HOST: the address the upload and dithering services listen on.
+  // SERVICE_BIND_HOST: the address the upload, dithering and notification services listen on.
   std::string service_bind = "127.0.0.1";
   SmtpConfig smtp;
   std::string mail_from = "Dither <noreply@localhost.localdomain>";  // MAIL_FROM

@@ -1,5 +1,6 @@
-// api-gateway: the API gateway alone, in front of upload and dithering services that run
-// elsewhere (UPLOAD_SERVICE_HOST/PORT, DITHER_SERVICE_HOST/PORT). Configuration: README.md.
+// api-gateway: the API gateway alone, in front of upload, dithering and notification services
+// that run elsewhere (UPLOAD_SERVICE_HOST/PORT, DITHER_SERVICE_HOST/PORT,
+// NOTIFY_SERVICE_HOST/PORT). Configuration: README.md.
 #include "app/main_support.h"
 
 int main() {

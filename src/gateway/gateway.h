@@ -1,8 +1,9 @@
-// The API gateway: the one public listener. It forwards /api/images... to the upload service and
-// /api/dithers... to the dithering service (keep-alive connection pools, timeouts), serves the
-// stored files under /files/ (and previews of them under /thumbnails/), the web page at / (src/web,
-// its files under /static/), the OpenAPI document at /openapi.json, and an aggregated /health. It
-// holds no business logic: every answer about an image comes from a service.
+// The API gateway: the one public listener. It forwards /api/images... to the upload service,
+// /api/dithers... to the dithering service and /api/notifications to the notification service
+// (keep-alive connection pools, timeouts), serves the stored files under /files/ (and previews of
+// them under /thumbnails/), the web page at / (src/web, its files under /static/), the OpenAPI
+// document at /openapi.json, and an aggregated /health. It holds no business logic: every answer
+// about an image comes from a service.
 //
 //   Gateway gateway({.upload = http_upstream(ex, {.port = 8081}), .dither = ..., .files_root =
 //   ...}); http::Server server(ioc, pool, gateway.routes(), server_options);
@@ -18,6 +19,10 @@
 //   DELETE /api/dithers/{uuid}           -> dither  DELETE /images/{uuid}
 //   DELETE /api/dithers/{uuid}/{id}      -> dither  DELETE /images/{uuid}/{id}
 //   GET    /api/notifications            -> notify  GET    /notifications
+//   GET    /api/outbox/upload            -> upload  GET    /outbox/parked
+//   POST   /api/outbox/upload/{seq}      -> upload  POST   /outbox/parked/{seq}
+//   GET    /api/outbox/dither            -> dither  GET    /outbox/parked
+//   POST   /api/outbox/dither/{seq}      -> dither  POST   /outbox/parked/{seq}
 // and, answered by the gateway itself (Access): GET /api/me, POST/GET /api/keys,
 // DELETE /api/keys/{id}, DELETE /api/session. A browser gets its session from GET /.
 #pragma once

@@ -1,7 +1,8 @@
 """`api-gateway`, the gateway as a program of its own, in front of the services of a running
-ditherd: it reaches them through UPLOAD_SERVICE_HOST/PORT and DITHER_SERVICE_HOST/PORT, and says
-so in /health when they are gone. It shares ditherd's data directory, so it shares the keys
-(auth.db) and the generated secrets (service token, link key, pepper)."""
+ditherd: it reaches them through UPLOAD_SERVICE_HOST/PORT, DITHER_SERVICE_HOST/PORT and
+NOTIFY_SERVICE_HOST/PORT, and says so in /health when they are gone. It shares ditherd's data
+directory, so it shares the keys (auth.db) and the generated secrets (service token, link key,
+pepper)."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@
 #include <random>
 #include <stdexcept>
 
-#include "adapters/s3/curl_client.h"
+#include "adapters/shared/curl_client.h"
 #include "common/crypto.h"
 
 namespace dither {

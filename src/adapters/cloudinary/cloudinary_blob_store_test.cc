@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "adapters/s3/curl_client.h"
+#include "adapters/shared/curl_client.h"
 #include "common/crypto.h"
 #include "http/multipart.h"
 #include "http/testing.h"

@@ -8,7 +8,7 @@
 #include <ctime>
 #include <span>
 
-#include "adapters/smtp/rfc5322.h"
+#include "mail/rfc5322.h"
 #include "common/hash.h"
 
 namespace dither {

@@ -1,8 +1,10 @@
 // MailSender that writes each mail as an .eml file into a folder and logs one line (the embedded
 // default, when no SMTP server is configured). Open the files with any mail client.
 //
-//   MailboxSender mailbox("data/outbox");
-//   mailbox.send(mail);  // data/outbox/20261130T120000.123Z-dither-<uuid>-3-..._<hash>.eml
+//   MailboxSender mailbox("data/mail");
+//   mailbox.send(mail);
+//   // Message-ID <dither-<uuid>-3-uploaded@example.org> ->
+//   //   data/mail/20261130T120000.123Z-dither-<uuid>-3-uploaded_example.org-<16 hex>.eml
 //
 // A file is named <UTC time of the first send>-<name derived from the Message-ID>.eml and written
 // atomically (temporary file, fsync, rename: FsBlobStore::put), so a reader sees the whole mail or

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "adapters/smtp/testing/parsed_mail.h"
+#include "mail/testing/parsed_mail.h"
 
 namespace dither {
 namespace {

@@ -9,7 +9,7 @@
 #include "adapters/postgres/pg_db.h"
 #include "adapters/postgres/pg_outbox.h"
 #include "adapters/postgres/postgres.h"
-#include "adapters/sqlite/paging.h"
+#include "adapters/shared/paging.h"
 
 namespace dither {
 namespace {
@@ -221,7 +221,7 @@ class PostgresDitherRepository final : public DitherRepository {
 
   Result<Page<DitherRecord>> list_dithers(const PageRequest& page) override {
     return db_->read([&](Tx& tx) {
-      const sqlite::PageQuery q(page);
+      const adapters::PageQuery q(page);
       return q.finish(read_dithers(q.filtered()
                                        ? tx.exec(select_owners_page_, q.owner, q.before, q.fetch)
                                        : tx.exec(select_page_, q.before, q.fetch)));

@@ -8,7 +8,7 @@
 #include "adapters/postgres/pg_db.h"
 #include "adapters/postgres/pg_outbox.h"
 #include "adapters/postgres/postgres.h"
-#include "adapters/sqlite/paging.h"
+#include "adapters/shared/paging.h"
 
 namespace dither {
 namespace {
@@ -166,7 +166,7 @@ class PostgresImageRepository final : public ImageRepository {
 
   Result<Page<ImageRecord>> list_images(const PageRequest& page) override {
     return db_->read([&](Tx& tx) {
-      const sqlite::PageQuery q(page);
+      const adapters::PageQuery q(page);
       const pqxx::result rows = q.filtered()
                                     ? tx.exec(select_owners_page_, q.owner, q.before, q.fetch)
                                     : tx.exec(select_page_, q.before, q.fetch);

@@ -10,7 +10,7 @@
 #include "adapters/postgres/pg_db.h"
 #include "adapters/postgres/pg_outbox.h"
 #include "adapters/postgres/postgres.h"
-#include "adapters/sqlite/paging.h"
+#include "adapters/shared/paging.h"
 
 namespace dither {
 namespace {
@@ -255,7 +255,7 @@ class PostgresNotificationRepository final : public NotificationRepository {
 
   Result<Page<Notification>> list(const PageRequest& page) override {
     return db_->read([&](Tx& tx) {
-      const sqlite::PageQuery q(page);
+      const adapters::PageQuery q(page);
       return q.finish(
           read_notifications(q.filtered() ? tx.exec(select_owners_page_, q.owner, q.before, q.fetch)
                                           : tx.exec(select_page_, q.before, q.fetch)));

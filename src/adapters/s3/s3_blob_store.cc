@@ -3,7 +3,7 @@
 #include <stdexcept>
 #include <utility>
 
-#include "adapters/s3/curl_client.h"
+#include "adapters/shared/curl_client.h"
 #include "adapters/s3/s3_xml.h"
 
 namespace dither {

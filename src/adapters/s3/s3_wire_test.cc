@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "adapters/s3/curl_client.h"
+#include "adapters/shared/curl_client.h"
 #include "adapters/s3/s3_blob_store.h"
 #include "adapters/s3/s3_xml.h"
 #include "http/testing.h"

@@ -8,7 +8,7 @@
 #include <mutex>
 #include <stdexcept>
 
-#include "adapters/smtp/rfc5322.h"
+#include "mail/rfc5322.h"
 
 namespace dither {
 namespace {

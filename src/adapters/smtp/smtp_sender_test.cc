@@ -20,7 +20,7 @@
 #include <string>
 
 #include "adapters/smtp/curl_smtp_sender.h"
-#include "adapters/smtp/testing/parsed_mail.h"
+#include "mail/testing/parsed_mail.h"
 
 namespace dither {
 namespace {

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "adapters/sqlite/outbox_table.h"
-#include "adapters/sqlite/paging.h"
+#include "adapters/shared/paging.h"
 
 namespace dither {
 namespace {
@@ -246,7 +246,7 @@ Result<DitherRecord> SqliteDitherRepository::get_dither(DitherId id) {
 
 Result<Page<DitherRecord>> SqliteDitherRepository::list_dithers(const PageRequest& page) {
   return db_->read([&](Connection& c) {
-    const sqlite::PageQuery q(page);
+    const adapters::PageQuery q(page);
     auto st = c.prepare(q.filtered() ? kSelectOwnersPage : kSelectPage);
     if (q.filtered()) {
       st.bind_all(q.owner, q.before, q.fetch);

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "adapters/sqlite/outbox_table.h"
-#include "adapters/sqlite/paging.h"
+#include "adapters/shared/paging.h"
 
 namespace dither {
 namespace {
@@ -184,7 +184,7 @@ Result<ImageRecord> SqliteImageRepository::get_image(const ImageId& uuid) {
 
 Result<Page<ImageRecord>> SqliteImageRepository::list_images(const PageRequest& page) {
   return db_->read([&](Connection& c) {
-    const sqlite::PageQuery q(page);
+    const adapters::PageQuery q(page);
     auto st = c.prepare(q.filtered() ? kSelectOwnersImagePage : kSelectImagePage);
     if (q.filtered()) {
       st.bind_all(q.owner, q.before, q.fetch);

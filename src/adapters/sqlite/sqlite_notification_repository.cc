@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "adapters/sqlite/outbox_table.h"
-#include "adapters/sqlite/paging.h"
+#include "adapters/shared/paging.h"
 
 namespace dither {
 namespace {
@@ -265,7 +265,7 @@ Result<Notification> SqliteNotificationRepository::get(int64_t id) {
 
 Result<Page<Notification>> SqliteNotificationRepository::list(const PageRequest& page) {
   return db_->read([&](Connection& c) {
-    const sqlite::PageQuery q(page);
+    const adapters::PageQuery q(page);
     auto st = c.prepare(q.filtered() ? kSelectOwnersPage : kSelectPage);
     if (q.filtered()) {
       st.bind_all(q.owner, q.before, q.fetch);

@@ -3,7 +3,9 @@
 // Written for obviousness, not speed: whole-image error buffers, brute-force nearest colour over
 // the palette, one pixel at a time, one thread. They follow the arithmetic documented in
 // docs/ENGINE.md exactly, so the engine must produce byte-identical output for every algorithm,
-// palette, option and thread count. Only the tests link this.
+// palette, option and thread count. Only the tests call it; its library, dither_engine_reference,
+// is built only with the tests, and bench/engine_benchmark then links it too (for the synthetic
+// photo of test_images.h, not for these functions).
 #pragma once
 
 #include <array>

@@ -1,6 +1,6 @@
-// Helpers shared by the repository contract suites (image_repository_contract.h,
-// dither_repository_contract.h): test messages, message comparison and outbox inspection.
-// Header-only: included by exactly one test file per adapter.
+// Helpers shared by all the contract suites here (every *_contract.h includes it): the stores'
+// factory (Factory, FactoryName), test messages, message comparison, outbox inspection, result
+// checks and the walk through a paged list. Header-only.
 #pragma once
 
 #include <gtest/gtest.h>

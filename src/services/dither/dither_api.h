@@ -1,6 +1,7 @@
 // The dithering service's HTTP routes (SPEC section 3), mapped onto DitherService:
 //   GET /images, GET /images/{uuid}, POST /images/{uuid}/{channels}, DELETE /images/{uuid},
-//   DELETE /images/{uuid}/{dither_id}, GET /health.
+//   DELETE /images/{uuid}/{dither_id}, GET /health, and the admins' GET /outbox/parked and
+//   POST /outbox/parked/{seq} (services/common/outbox_api.h).
 #pragma once
 
 #include <string>

@@ -19,7 +19,7 @@
 #include <string>
 #include <string_view>
 
-#include "adapters/smtp/rfc5322.h"
+#include "mail/rfc5322.h"
 #include "common/result.h"
 #include "messaging/events.h"
 #include "ports/mail.h"

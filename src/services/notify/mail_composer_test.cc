@@ -3,7 +3,7 @@
 
 #include <gtest/gtest.h>
 
-#include "adapters/smtp/rfc5322.h"
+#include "mail/rfc5322.h"
 #include "ports/message.h"
 
 namespace dither {

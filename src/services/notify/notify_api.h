@@ -1,7 +1,8 @@
 // The notification service's HTTP routes:
-//   GET /notifications   every notification, newest first, paged (limit, cursor): id, uuid,
-//                        dither_id, kind, to (masked), subject, status, attempts, last_error,
-//                        timestamps; a FAILED one says why
+//   GET /notifications   the caller's notifications (those about its images; an admin gets
+//                        every one), newest first, paged (limit, cursor): id, uuid, dither_id,
+//                        kind, to (masked), subject, status, attempts, last_error, timestamps;
+//                        a FAILED one says why
 //   GET /health
 #pragma once
 

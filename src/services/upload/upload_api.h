@@ -1,5 +1,6 @@
 // The upload service's HTTP routes (SPEC section 3), mapped onto UploadService:
-//   POST /images, GET /images, GET /images/{uuid}, DELETE /images/{uuid}, GET /health.
+//   POST /images, GET /images, GET /images/{uuid}, DELETE /images/{uuid}, GET /health, and the
+//   admins' GET /outbox/parked and POST /outbox/parked/{seq} (services/common/outbox_api.h).
 // Handlers only parse, call and format; errors go through http::error_response.
 #pragma once
 

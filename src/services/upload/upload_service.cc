@@ -4,7 +4,7 @@
 
 #include <chrono>
 
-#include "adapters/smtp/rfc5322.h"
+#include "mail/rfc5322.h"
 #include "common/utf8.h"
 #include "messaging/events.h"
 

@@ -1,4 +1,4 @@
-#include "adapters/s3/curl_client.h"
+#include "adapters/shared/curl_client.h"
 
 #include <curl/curl.h>
 #include <openssl/evp.h>

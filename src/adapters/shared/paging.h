@@ -14,7 +14,7 @@
 #include "ports/notifications.h"
 #include "ports/records.h"
 
-namespace dither::sqlite {
+namespace dither::adapters {
 
 inline int64_t id_of(const ImageRecord& r) { return r.id; }
 inline int64_t id_of(const DitherRecord& r) { return r.id.value; }
@@ -48,4 +48,4 @@ struct PageQuery {
   std::string owner;
 };
 
-}  // namespace dither::sqlite
+}  // namespace dither::adapters

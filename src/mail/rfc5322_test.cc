@@ -1,12 +1,12 @@
 // mail_format: the RFC 5322 text both MailSenders produce, read back by an independent parser.
-#include "adapters/smtp/rfc5322.h"
+#include "mail/rfc5322.h"
 
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <set>
 
-#include "adapters/smtp/testing/parsed_mail.h"
+#include "mail/testing/parsed_mail.h"
 
 namespace dither::mail_format {
 namespace {

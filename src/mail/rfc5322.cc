@@ -1,4 +1,4 @@
-#include "adapters/smtp/rfc5322.h"
+#include "mail/rfc5322.h"
 
 #include <algorithm>
 #include <array>
