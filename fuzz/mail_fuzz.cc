@@ -16,8 +16,8 @@
 #include <string>
 #include <string_view>
 
-#include "mail/rfc5322.h"
 #include "fuzz/fuzz_support.h"
+#include "mail/rfc5322.h"
 
 namespace {
 

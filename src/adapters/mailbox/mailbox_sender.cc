@@ -8,8 +8,8 @@
 #include <ctime>
 #include <span>
 
-#include "mail/rfc5322.h"
 #include "common/hash.h"
+#include "mail/rfc5322.h"
 
 namespace dither {
 namespace {

@@ -3,8 +3,8 @@
 #include <stdexcept>
 #include <utility>
 
-#include "adapters/shared/curl_client.h"
 #include "adapters/s3/s3_xml.h"
+#include "adapters/shared/curl_client.h"
 
 namespace dither {
 namespace {

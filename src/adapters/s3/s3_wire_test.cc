@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
-#include "adapters/shared/curl_client.h"
 #include "adapters/s3/s3_blob_store.h"
 #include "adapters/s3/s3_xml.h"
+#include "adapters/shared/curl_client.h"
 #include "http/testing.h"
 
 namespace dither {

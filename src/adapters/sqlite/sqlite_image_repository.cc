@@ -7,8 +7,8 @@
 #include <string>
 #include <utility>
 
-#include "adapters/sqlite/outbox_table.h"
 #include "adapters/shared/paging.h"
+#include "adapters/sqlite/outbox_table.h"
 
 namespace dither {
 namespace {

@@ -19,8 +19,8 @@
 #include <string>
 #include <string_view>
 
-#include "mail/rfc5322.h"
 #include "common/result.h"
+#include "mail/rfc5322.h"
 #include "messaging/events.h"
 #include "ports/mail.h"
 

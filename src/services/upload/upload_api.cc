@@ -3,9 +3,9 @@
 #include <boost/json.hpp>
 #include <charconv>
 
-#include "mail/rfc5322.h"
 #include "http/errors.h"
 #include "http/multipart.h"
+#include "mail/rfc5322.h"
 #include "messaging/events.h"
 #include "services/common/outbox_api.h"
 #include "services/common/paging.h"

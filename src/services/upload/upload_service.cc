@@ -4,8 +4,8 @@
 
 #include <chrono>
 
-#include "mail/rfc5322.h"
 #include "common/utf8.h"
+#include "mail/rfc5322.h"
 #include "messaging/events.h"
 
 namespace dither {
