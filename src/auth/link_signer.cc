@@ -7,7 +7,7 @@
 
 namespace dither {
 
-LinkSigner::LinkSigner(std::vector<std::string> keys, std::string files_prefix)
+LinkSigner::LinkSigner(const std::vector<std::string>& keys, std::string files_prefix)
     : files_prefix_(std::move(files_prefix)) {
   macs_.reserve(keys.size());
   for (const std::string& key : keys) macs_.emplace_back(key);

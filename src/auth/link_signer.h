@@ -26,7 +26,7 @@ class LinkSigner {
   // `keys`: the first signs, all verify (each non-empty). `files_prefix`: the absolute URL prefix
   // of files the gateway serves ("<PUBLIC_BASE_URL>/files/"); URLs elsewhere (a public bucket,
   // Cloudinary) are left as they are.
-  LinkSigner(std::vector<std::string> keys, std::string files_prefix);
+  LinkSigner(const std::vector<std::string>& keys, std::string files_prefix);
 
   // `url` with "?expires=..&sig=.." when it is under the files prefix; otherwise unchanged.
   // An empty url stays empty.

@@ -88,13 +88,15 @@ void release_rows(Image& img, int begin, int end) {
   begin = std::max(begin, 0);
   end = std::min(end, img.height);
   if (begin >= end) return;
-  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const auto first = reinterpret_cast<uintptr_t>(img.row(begin));
-  const auto last = first + static_cast<uintptr_t>(end - begin) * img.stride();
-  const uintptr_t from = (first + page - 1) / page * page;
-  const uintptr_t to = last / page * page;
+  static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  uint8_t* first = img.row(begin);
+  const size_t bytes = static_cast<size_t>(end - begin) * img.stride();
+  // The first page boundary at or after `first`, and the whole pages from there within `bytes`.
+  const size_t head = (page - reinterpret_cast<uintptr_t>(first) % page) % page;
+  if (bytes <= head) return;
+  const size_t whole = (bytes - head) / page * page;
   // Advice only: when it fails the pages stay resident, nothing else changes.
-  if (from < to) madvise(reinterpret_cast<void*>(from), to - from, MADV_DONTNEED);
+  if (whole > 0) madvise(first + head, whole, MADV_DONTNEED);
 #else
   (void)img;
   (void)begin;
