@@ -3,9 +3,9 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iterator>
 
+#include "cli/batch.h"
+#include "cli/files.h"
 #include "engine/options.h"
 #include "engine/palette.h"
 #include "pipeline/pipeline.h"
@@ -32,10 +32,16 @@ std::string flag_of(std::string_view option) {
 
 void print_help(std::ostream& out) {
   out << "usage: dither INPUT OUTPUT [options]\n"
+         "       dither FOLDER OUT_FOLDER [options]\n"
+         "       dither INPUT... --out-dir OUT_FOLDER [options]\n"
          "       dither --list | --help | --version\n\n"
          "Dithers INPUT (JPEG, PNG, WebP, GIF or TIFF) to OUTPUT. The output format follows\n"
          "OUTPUT's extension (.png, .gif, .webp) unless --format is given; OUTPUT '-' writes to\n"
-         "standard output. Every output pixel is a colour of the palette.\n\noptions:\n";
+         "standard output. Every output pixel is a colour of the palette.\n\n"
+         "With a folder, or several inputs and --out-dir, every image (a folder's .jpg, .jpeg,\n"
+         ".png, .webp, .gif, .tif and .tiff files) becomes OUT_FOLDER/NAME.png (or --format's\n"
+         "extension), several files at once; a file that fails is reported and the others are\n"
+         "still done (exit 1 if any failed).\n\noptions:\n";
   for (const auto& o : option_table()) {
     std::string left = "  " + flag_of(o.name) + " " + std::string(o.value_hint);
     if (left.size() < 28) left.resize(28, ' ');
@@ -44,7 +50,11 @@ void print_help(std::ostream& out) {
   out << "  --max-pixels N               refuse larger images (default 250000000)\n"
          "  --max-bytes N                refuse larger files (default 536870912)\n"
          "  --timings                    print seconds per stage (read, decode, dither, encode,\n"
-         "                               write) as one JSON line on standard error\n\n"
+         "                               write) as one JSON line on standard error (one file)\n"
+         "  --out-dir DIR                where the results of several inputs go (made if missing)\n"
+         "  --jobs N                     files at once (default: one per core)\n"
+         "  --progress auto|bar|lines    a progress bar, or one line per file (default: a bar\n"
+         "                               when standard error is a terminal)\n\n"
          "Boolean options may be given alone (--serpentine) or with a value (--serpentine "
          "false).\n";
 }
@@ -71,50 +81,6 @@ void print_list(std::ostream& out) {
   out << "\n";
 }
 
-Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_bytes) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  if (ec) return make_error(ErrorKind::kNotFound, "cannot read '" + path + "': " + ec.message());
-  if (size > max_bytes) {
-    return make_error(ErrorKind::kTooLarge, "'" + path + "' is " + std::to_string(size) +
-                                                " bytes, over the limit of " +
-                                                std::to_string(max_bytes));
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
-                             std::istreambuf_iterator<char>());
-  if (!in.good() && !in.eof())
-    return make_error(ErrorKind::kNotFound, "cannot read '" + path + "'");
-  return bytes;
-}
-
-Status write_file(const std::string& path, const std::vector<uint8_t>& bytes, std::ostream& out) {
-  if (path == "-") {
-    out.write(reinterpret_cast<const char*>(bytes.data()),
-              static_cast<std::streamsize>(bytes.size()));
-    out.flush();
-    return {};
-  }
-  // Write beside the target and rename, so a failure never leaves half a file behind.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    f.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-    if (!f.good()) {
-      std::remove(tmp.c_str());
-      return make_error(ErrorKind::kInternal, "cannot write '" + path + "'");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    return make_error(ErrorKind::kInternal, "cannot write '" + path + "': " + ec.message());
-  }
-  return {};
-}
-
 bool is_boolean(std::string_view name) {
   for (const auto& o : option_table()) {
     if (o.name == name) return o.type == OptionType::kBoolean;
@@ -124,7 +90,8 @@ bool is_boolean(std::string_view name) {
 
 }  // namespace
 
-int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+        bool err_is_terminal) {
   auto usage_error = [&](const std::string& message) {
     err << "dither: " << message << " (try --help)\n";
     return kUsage;
@@ -134,6 +101,8 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
   std::vector<std::string> positional;
   bool format_given = false;
   bool timings = false;
+  Batch batch;
+  bool out_dir_given = false;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "--help" || arg == "-h") {
@@ -180,6 +149,33 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
         return usage_error("option '" + arg + "' needs a value");
       }
     }
+    if (name == "out_dir") {
+      if (value.empty()) return usage_error("option '--out-dir' needs a folder");
+      batch.out_dir = value;
+      out_dir_given = true;
+      continue;
+    }
+    if (name == "jobs") {
+      char* end = nullptr;
+      const long n = std::strtol(value.c_str(), &end, 10);
+      if (value.empty() || *end != '\0' || n < 1 || n > 256) {
+        return usage_error("option '--jobs' needs a whole number from 1 to 256");
+      }
+      batch.jobs = static_cast<int>(n);
+      continue;
+    }
+    if (name == "progress") {
+      if (value == "auto") {
+        batch.progress = Progress::kAuto;
+      } else if (value == "bar") {
+        batch.progress = Progress::kBar;
+      } else if (value == "lines") {
+        batch.progress = Progress::kLines;
+      } else {
+        return usage_error("option '--progress' is auto, bar or lines");
+      }
+      continue;
+    }
     if (name == "max_pixels" || name == "max_bytes") {
       char* end = nullptr;
       const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
@@ -191,6 +187,22 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     }
     if (Status s = set_option(options, name, value); !s) return usage_error(s.error().message);
     if (name == "format") format_given = true;
+  }
+  // Several files: --out-dir, or a folder and the folder its results go to.
+  std::error_code ec;
+  if (!out_dir_given && positional.size() == 2 &&
+      std::filesystem::is_directory(positional[0], ec)) {
+    batch.out_dir = positional.back();
+    positional.pop_back();
+    out_dir_given = true;
+  }
+  if (out_dir_given) {
+    if (positional.empty()) return usage_error("no inputs for --out-dir");
+    if (timings) return usage_error("--timings is for one file");
+    batch.inputs = std::move(positional);
+    batch.options = options;
+    batch.limits = limits;
+    return run_batch(batch, err, err_is_terminal);
   }
   if (positional.size() != 2) {
     return usage_error(positional.empty() ? "INPUT and OUTPUT are required"

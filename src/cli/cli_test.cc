@@ -168,6 +168,92 @@ TEST_F(CliTest, BadUsageGivesOneLineAndExitTwo) {
   }
 }
 
+// Lines of `text` that start with `prefix`.
+int count_lines(const std::string& text, const std::string& prefix) {
+  int n = 0;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) n += line.rfind(prefix, 0) == 0 ? 1 : 0;
+  return n;
+}
+
+// A folder of good images and one bad file: every good one is done, byte for byte what the
+// one-file mode writes; the bad one is one line; the summary counts both; exit 1.
+TEST_F(CliTest, AFolderWithABadFileDoesTheOthers) {
+  fs::create_directories(dir_ / "in");
+  for (const auto& [name, w] :
+       {std::pair{"a.png", 40}, std::pair{"b.PNG", 57}, std::pair{"c.png", 33}}) {
+    auto png = imaging::encode(testing::synthetic_photo(w, 31), imaging::OutputFormat::kPng);
+    ASSERT_TRUE(png.ok());
+    write(std::string("in/") + name, std::string(png->begin(), png->end()));
+  }
+  write("in/broken.jpg", "not a JPEG at all");
+  write("in/notes.txt", "not an image by its name: left out");
+  EXPECT_EQ(run({path("in"), path("out"), "--palette", "ega", "--progress", "lines"}), 1);
+  const std::string e = err_.str();
+  EXPECT_EQ(count_lines(e, "dither: " + path("in/broken.jpg") + ": "), 1) << e;
+  EXPECT_EQ(count_lines(e, "dither: 4 files in "), 1) << e;
+  EXPECT_NE(e.find(": 3 done, 1 failed\n"), std::string::npos) << e;
+  EXPECT_EQ(e.find("notes"), std::string::npos) << e;
+  for (const auto& [in, out] :
+       {std::pair{"in/a.png", "out/a.png"}, std::pair{"in/b.PNG", "out/b.png"},
+        std::pair{"in/c.png", "out/c.png"}}) {
+    EXPECT_EQ(count_lines(e, "dither: " + path(in) + " -> " + path(out) + " ("), 1) << e;
+    ASSERT_EQ(run({path(in), path("single.png"), "--palette", "ega"}), 0) << err_.str();
+    EXPECT_EQ(read(out), read("single.png")) << in;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "broken.png"));
+  EXPECT_FALSE(fs::exists(dir_ / "out" / "notes.png"));
+}
+
+// Files named one by one with --out-dir (made when missing), in another format; two inputs
+// with one name fail the second; the jobs and the progress style change no byte.
+TEST_F(CliTest, FilesIntoAnOutputFolder) {
+  fs::create_directories(dir_ / "other");
+  write("other/photo.png", read("photo.png"));
+  EXPECT_EQ(run({path("photo.png"), path("other/photo.png"), "--out-dir", path("o/deep"),
+                 "--format", "gif", "--jobs", "1", "--progress", "lines"}),
+            1);
+  const std::string e = err_.str();
+  EXPECT_NE(e.find("would overwrite '" + path("o/deep/photo.gif") + "'"), std::string::npos) << e;
+  const std::string first = read("o/deep/photo.gif");
+  ASSERT_EQ(run({path("photo.png"), path("single.gif")}), 0);
+  EXPECT_EQ(first, read("single.gif"));
+  EXPECT_EQ(run({path("photo.png"), "--out-dir", path("o2"), "--format", "gif", "--progress", "bar",
+                 "--jobs", "3"}),
+            0);
+  EXPECT_EQ(read("o2/photo.gif"), first);
+  // The bar is redrawn in place (carriage return, erase line) and ends with the summary.
+  const std::string bar = err_.str();
+  EXPECT_NE(bar.find("\r\033[Kdither: ["), std::string::npos) << bar;
+  EXPECT_NE(bar.find("] 1/1"), std::string::npos) << bar;
+  EXPECT_NE(bar.find("\r\033[Kdither: 1 file in "), std::string::npos) << bar;
+}
+
+// By default the bar is for a terminal; anything else gets a line per file.
+TEST_F(CliTest, BatchProgressFollowsTheTerminal) {
+  std::ostringstream out, err;
+  EXPECT_EQ(cli::run({path("photo.png"), "--out-dir", path("t")}, out, err, true), 0);
+  EXPECT_NE(err.str().find("\r\033[Kdither: ["), std::string::npos) << err.str();
+  EXPECT_EQ(run({path("photo.png"), "--out-dir", path("t")}), 0);
+  EXPECT_EQ(err_.str().find('\r'), std::string::npos) << err_.str();
+  EXPECT_EQ(count_lines(err_.str(), "dither: " + path("photo.png") + " -> "), 1) << err_.str();
+}
+
+TEST_F(CliTest, BatchUsageErrors) {
+  fs::create_directories(dir_ / "empty");
+  EXPECT_EQ(run({"--out-dir", path("o")}), 2);
+  EXPECT_EQ(run({path("photo.png"), "--out-dir", path("o"), "--timings"}), 2);
+  EXPECT_EQ(run({path("photo.png"), "--out-dir", path("o"), "--jobs", "0"}), 2);
+  EXPECT_EQ(run({path("photo.png"), "--out-dir", path("o"), "--progress", "fancy"}), 2);
+  EXPECT_EQ(run({path("photo.png"), path("photo.png"), path("x.png")}), 2);
+  // A folder without images: nothing is done, which is a failure.
+  EXPECT_EQ(run({path("empty"), path("o"), "--progress", "lines"}), 1);
+  EXPECT_NE(err_.str().find("no images in this folder"), std::string::npos) << err_.str();
+  // An output folder that cannot be made.
+  EXPECT_EQ(run({path("photo.png"), "--out-dir", path("photo.png")}), 1);
+  EXPECT_NE(err_.str().find("cannot make the output folder"), std::string::npos) << err_.str();
+}
+
 // The real binary: a bad file is an exit code, not a crash.
 TEST_F(CliTest, BinaryExitsCleanlyOnBadFiles) {
   write("junk.jpg", std::string("\xff\xd8\xff\xe0 garbage garbage", 20));

@@ -1,9 +1,11 @@
 // Thin main: hands the arguments to cli::run.
+#include <unistd.h>
+
 #include <iostream>
 
 #include "cli/cli.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
-  return dither::cli::run(args, std::cout, std::cerr);
+  return dither::cli::run(args, std::cout, std::cerr, isatty(STDERR_FILENO) == 1);
 }

@@ -1,0 +1,54 @@
+#include "cli/files.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+namespace dither::cli {
+
+Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_bytes) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return make_error(ErrorKind::kNotFound, "cannot read '" + path + "': " + ec.message());
+  if (size > max_bytes) {
+    return make_error(ErrorKind::kTooLarge, "'" + path + "' is " + std::to_string(size) +
+                                                " bytes, over the limit of " +
+                                                std::to_string(max_bytes));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
+  if (!in.good() && !in.eof())
+    return make_error(ErrorKind::kNotFound, "cannot read '" + path + "'");
+  return bytes;
+}
+
+Status write_file(const std::string& path, const std::vector<uint8_t>& bytes, std::ostream& out) {
+  if (path == "-") {
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
+    out.flush();
+    return {};
+  }
+  // Write beside the target and rename, so a failure never leaves half a file behind.
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+    if (!f.good()) {
+      std::remove(tmp.c_str());
+      return make_error(ErrorKind::kInternal, "cannot write '" + path + "'");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    return make_error(ErrorKind::kInternal, "cannot write '" + path + "': " + ec.message());
+  }
+  return {};
+}
+
+}  // namespace dither::cli
