@@ -169,55 +169,6 @@ std::string entity_tag(std::string_view body) {
   return out;
 }
 
-// The page and its files. GET / also hands out a browser session when the request has none
-// (docs/SECURITY.md): the only place sessions are made.
-template <class OnHost>
-void add_web_routes(http::Router& router, Access& access, RateLimits* limits,
-                    const OnHost& on_host) {
-  for (const WebAsset& asset : web_assets()) {
-    const bool page = asset.name == "index.html";
-    const std::string path = page ? std::string("/") : "/static/" + std::string(asset.name);
-    const std::string tag = entity_tag(asset.body);
-    const std::string_view type = web_content_type(asset.name);
-    const std::string_view body = asset.body;
-    router.add(http::Verb::get, path,
-               on_host([tag, type, body, page, &access, limits](const RequestContext& c) {
-                 Response r;
-                 if (page) {
-                   Result<bool> live = access.has_live_session(c);
-                   if (!live) return http::error_response(live.error());
-                   if (!*live) {
-                     // New sessions have their own budget per client address: page loads
-                     // cannot fill the sessions table.
-                     if (limits != nullptr) {
-                       if (auto refusal = limits->check_address(c, Budget::kSession)) {
-                         return std::move(*refusal);
-                       }
-                     }
-                     Result<std::string> made = access.new_session();
-                     if (!made) return http::error_response(made.error());
-                     r.headers.emplace_back("Set-Cookie", std::move(*made));
-                   }
-                 }
-                 r.headers.emplace_back("ETag", tag);
-                 r.headers.emplace_back("Cache-Control", "no-cache");
-                 r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-                 if (type.starts_with("text/html")) {
-                   r.headers.emplace_back("Content-Security-Policy", std::string(kPagePolicy));
-                   r.headers.emplace_back("Referrer-Policy", "no-referrer");
-                   r.headers.emplace_back("X-Frame-Options", "DENY");
-                 }
-                 if (http::etag_matches(c.header("If-None-Match"), tag)) {
-                   r.status = 304;
-                   return r;
-                 }
-                 r.content_type = std::string(type);
-                 r.body = std::string(body);
-                 return r;
-               }));
-  }
-}
-
 }  // namespace
 
 std::string_view content_type_for(std::string_view filename) {
@@ -351,148 +302,182 @@ std::optional<Response> check_link(const LinkSigner* links, const RequestContext
 
 }  // namespace
 
-http::Router Gateway::routes() {
-  http::Router router;
-  auto upload = options_.upload;
-  auto dither = options_.dither;
-  Access* access = options_.access;
-  if (access == nullptr) throw std::invalid_argument("Gateway needs GatewayOptions::access");
+namespace {
 
-  RateLimits* limits = options_.limits;
-  // Every route but /health answers only for our own host names (DNS rebinding), and each client
-  // address only within its rate (`budget`).
-  const auto admitted = [access, limits](const RequestContext& c,
-                                         Budget budget) -> std::optional<Response> {
-    if (std::optional<Response> refusal = access->check_host(c)) return refusal;
-    if (limits != nullptr) return limits->check_address(c, budget);
+// What kind of answer a route gives, for the security headers every answer of that kind carries
+// (added in one place, Guards::secure, never by a route).
+enum class Surface {
+  kApi,    // JSON (and the OpenAPI document)
+  kPage,   // the web page: its content security policy, no referrer, no framing
+  kAsset,  // the page's scripts, styles and icons
+  kFile,   // stored files and previews: uploaded bytes, never a document that runs anything
+};
+
+// The checks every route shares: the Host (DNS rebinding) and the client address's rate on every
+// route but /health; for /api/ routes also the caller (API key or session) and the owner's rate;
+// and the security headers of each answer.
+class Guards {
+ public:
+  Guards(Access* access, RateLimits* limits) : access_(access), limits_(limits) {}
+
+  static Response secure(Response r, Surface surface) {
+    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+    if (surface == Surface::kPage) {
+      r.headers.emplace_back("Content-Security-Policy", std::string(kPagePolicy));
+      r.headers.emplace_back("Referrer-Policy", "no-referrer");
+      r.headers.emplace_back("X-Frame-Options", "DENY");
+    } else if (surface == Surface::kFile) {
+      r.headers.emplace_back("Content-Security-Policy", "default-src 'none'; sandbox");
+    }
+    return r;
+  }
+
+  std::optional<Response> admitted(const RequestContext& c, Budget budget) const {
+    if (std::optional<Response> refusal = access_->check_host(c)) return refusal;
+    if (limits_ != nullptr) return limits_->check_address(c, budget);
     return std::nullopt;
-  };
-  const auto on_host = [admitted](http::AsyncHandler h,
-                                  Budget budget = Budget::kRead) -> http::AsyncHandler {
-    return [admitted, budget, h = std::move(h)](const RequestContext& c) -> awaitable<Response> {
-      if (std::optional<Response> refusal = admitted(c, budget)) co_return std::move(*refusal);
-      co_return co_await h(c);
+  }
+
+  // A route of the page or of the API that answers at once (on the I/O thread).
+  http::SyncHandler on_host(http::SyncHandler h, Surface surface) const {
+    return [self = *this, surface, h = std::move(h)](const RequestContext& c) -> Response {
+      if (std::optional<Response> refusal = self.admitted(c, Budget::kRead)) {
+        return secure(std::move(*refusal), surface);
+      }
+      return secure(h(c), surface);
     };
-  };
-  const auto on_host_sync = [admitted](http::SyncHandler h) -> http::SyncHandler {
-    return [admitted, h = std::move(h)](const RequestContext& c) -> Response {
-      if (std::optional<Response> refusal = admitted(c, Budget::kRead)) return std::move(*refusal);
-      return h(c);
-    };
-  };
-  // For blocking routes: the same checks, made on the I/O thread before the request takes a
-  // place in the blocking pool (http::Precheck), then `more` (a link check...).
-  const auto precheck = [admitted](http::Precheck more = {}) -> http::Precheck {
-    return [admitted, more = std::move(more)](const RequestContext& c) -> std::optional<Response> {
-      if (std::optional<Response> refusal = admitted(c, Budget::kRead)) return refusal;
-      if (more) return more(c);
+  }
+
+  // A blocking route: the checks run on the I/O thread before the request takes a place in the
+  // blocking pool (http::Precheck), then `more` (a link check, an answer that needs no blocking
+  // work); `h` runs in the pool.
+  http::Precheck precheck(http::Precheck more, Surface surface) const {
+    return [self = *this, surface,
+            more = std::move(more)](const RequestContext& c) -> std::optional<Response> {
+      std::optional<Response> r = self.admitted(c, Budget::kRead);
+      if (!r && more) r = more(c);
+      if (r) return secure(std::move(*r), surface);
       return std::nullopt;
     };
-  };
-  // /api/ routes also need a caller, within the owner's rate.
-  const auto api = [&router, access, limits, on_host](http::Verb verb, std::string pattern,
-                                                      ApiHandler handler) {
+  }
+  static http::SyncHandler secured(http::SyncHandler h, Surface surface) {
+    return [surface, h = std::move(h)](const RequestContext& c) { return secure(h(c), surface); };
+  }
+
+  // An /api/ route: every check, then `handler` with the caller.
+  http::AsyncHandler api(http::Verb verb, std::string_view pattern, ApiHandler handler) const {
     const Budget budget = RateLimits::budget_of(verb, pattern);
-    router.add_async(verb, std::move(pattern),
-                     on_host(
-                         [access, limits, budget, handler = std::move(handler)](
-                             const RequestContext& c) -> awaitable<Response> {
-                           Access::Outcome who = access->authenticate(c);
-                           if (who.refusal) co_return std::move(*who.refusal);
-                           if (limits != nullptr) {
-                             if (auto refusal = limits->check_owner(*who.caller, budget)) {
-                               co_return std::move(*refusal);
-                             }
-                           }
-                           co_return co_await handler(c, who);
-                         },
-                         budget));
-  };
-  // Forwards to `upstream` at the path `to(c)` builds.
-  const auto forwarded = [](std::shared_ptr<Upstream> upstream,
-                            std::function<std::string(const RequestContext&)> to) -> ApiHandler {
-    return [upstream, to = std::move(to)](const RequestContext& c,
-                                          const Access::Outcome& who) -> awaitable<Response> {
-      co_return co_await forward(*upstream, c, to(c), *who.caller);
+    return [self = *this, budget,
+            handler = std::move(handler)](const RequestContext& c) -> awaitable<Response> {
+      co_return secure(co_await self.checked(c, budget, handler), Surface::kApi);
     };
-  };
-  const auto fixed = [](std::string path) {
-    return [path = std::move(path)](const RequestContext&) { return path; };
-  };
-  const auto images_uuid = [](const RequestContext& c) {
-    return "/images/" + encode_segment(c.param("uuid"));
-  };
-
-  api(http::Verb::post, "/api/images", forwarded(upload, fixed("/images")));
-  api(http::Verb::get, "/api/images", forwarded(upload, fixed("/images")));
-  api(http::Verb::get, "/api/images/{uuid}", forwarded(upload, images_uuid));
-  api(http::Verb::delete_, "/api/images/{uuid}", forwarded(upload, images_uuid));
-  if (auto notify = options_.notify) {
-    api(http::Verb::get, "/api/notifications", forwarded(notify, fixed("/notifications")));
-  }
-  api(http::Verb::get, "/api/dithers", forwarded(dither, fixed("/images")));
-  api(http::Verb::get, "/api/dithers/{uuid}", forwarded(dither, images_uuid));
-  api(http::Verb::delete_, "/api/dithers/{uuid}", forwarded(dither, images_uuid));
-  api(http::Verb::delete_, "/api/dithers/{uuid}/{dither_id}",
-      forwarded(dither, [](const RequestContext& c) {
-        return "/images/" + encode_segment(c.param("uuid")) + "/" +
-               encode_segment(c.param("dither_id"));
-      }));
-  api(http::Verb::post, "/api/dithers/{uuid}/{channels}",
-      forwarded(dither, [](const RequestContext& c) {
-        return "/images/" + encode_segment(c.param("uuid")) + "/" +
-               encode_segment(c.param("channels"));
-      }));
-
-  // Parked outbox messages of each service (admins; the services check): GET lists them,
-  // POST .../{seq} puts one back in the queue.
-  for (const auto& [name, upstream] :
-       {std::pair<const char*, std::shared_ptr<Upstream>>{"upload", upload}, {"dither", dither}}) {
-    api(http::Verb::get, std::string("/api/outbox/") + name,
-        forwarded(upstream, fixed("/outbox/parked")));
-    api(http::Verb::post, std::string("/api/outbox/") + name + "/{seq}",
-        forwarded(upstream, [](const RequestContext& c) {
-          return "/outbox/parked/" + encode_segment(c.param("seq"));
-        }));
   }
 
-  // Identity: answered here.
-  api(http::Verb::get, "/api/me",
-      [access](const RequestContext&, const Access::Outcome& who) -> awaitable<Response> {
-        co_return access->me(who);
-      });
-  api(http::Verb::post, "/api/keys",
-      [access](const RequestContext& c, const Access::Outcome& who) -> awaitable<Response> {
-        co_return access->create_key(c, *who.caller);
-      });
-  api(http::Verb::get, "/api/keys",
-      [access](const RequestContext&, const Access::Outcome& who) -> awaitable<Response> {
-        co_return access->list_keys(*who.caller);
-      });
-  api(http::Verb::delete_, "/api/keys/{id}",
-      [access](const RequestContext& c, const Access::Outcome& who) -> awaitable<Response> {
-        co_return access->revoke_key(c.param("id"), *who.caller);
-      });
-  api(http::Verb::delete_, "/api/session",
-      [access](const RequestContext&, const Access::Outcome& who) -> awaitable<Response> {
-        co_return access->end_session(who);
-      });
+ private:
+  awaitable<Response> checked(const RequestContext& c, Budget budget,
+                              const ApiHandler& handler) const {
+    if (std::optional<Response> refusal = admitted(c, budget)) co_return std::move(*refusal);
+    Access::Outcome who = access_->authenticate(c);
+    if (who.refusal) co_return std::move(*who.refusal);
+    if (limits_ != nullptr) {
+      if (auto refusal = limits_->check_owner(*who.caller, budget)) co_return std::move(*refusal);
+    }
+    co_return co_await handler(c, who);
+  }
 
+  Access* access_;
+  RateLimits* limits_;
+};
+
+// The API the services answer: the gateway checks the caller, then forwards to the service's own
+// route; `{name}` in `to` is the request's parameter, percent-encoded again.
+enum class Service { kUpload, kDither, kNotify };
+struct Forward {
+  http::Verb verb;
+  std::string_view pattern;
+  Service service;
+  std::string_view to;
+};
+constexpr std::array<Forward, 14> kForwards = {{
+    {http::Verb::post, "/api/images", Service::kUpload, "/images"},
+    {http::Verb::get, "/api/images", Service::kUpload, "/images"},
+    {http::Verb::get, "/api/images/{uuid}", Service::kUpload, "/images/{uuid}"},
+    {http::Verb::delete_, "/api/images/{uuid}", Service::kUpload, "/images/{uuid}"},
+    {http::Verb::get, "/api/notifications", Service::kNotify, "/notifications"},
+    {http::Verb::get, "/api/dithers", Service::kDither, "/images"},
+    {http::Verb::get, "/api/dithers/{uuid}", Service::kDither, "/images/{uuid}"},
+    {http::Verb::delete_, "/api/dithers/{uuid}", Service::kDither, "/images/{uuid}"},
+    {http::Verb::delete_, "/api/dithers/{uuid}/{dither_id}", Service::kDither,
+     "/images/{uuid}/{dither_id}"},
+    {http::Verb::post, "/api/dithers/{uuid}/{channels}", Service::kDither,
+     "/images/{uuid}/{channels}"},
+    // Parked outbox messages of each service (admins; the services check): GET lists them,
+    // POST .../{seq} puts one back in the queue.
+    {http::Verb::get, "/api/outbox/upload", Service::kUpload, "/outbox/parked"},
+    {http::Verb::post, "/api/outbox/upload/{seq}", Service::kUpload, "/outbox/parked/{seq}"},
+    {http::Verb::get, "/api/outbox/dither", Service::kDither, "/outbox/parked"},
+    {http::Verb::post, "/api/outbox/dither/{seq}", Service::kDither, "/outbox/parked/{seq}"},
+}};
+
+// `to` with each {name} replaced by the request's parameter, encoded as a path segment.
+std::string upstream_path(std::string_view to, const RequestContext& c) {
+  std::string path;
+  while (!to.empty()) {
+    const size_t open = to.find('{');
+    if (open == std::string_view::npos) break;
+    const size_t close = to.find('}', open);
+    path += to.substr(0, open);
+    path += encode_segment(c.param(to.substr(open + 1, close - open - 1)));
+    to.remove_prefix(close + 1);
+  }
+  path += to;
+  return path;
+}
+
+// The identity routes, answered here (gateway/access.h).
+void add_identity_routes(http::Router& router, const Guards& guards, Access* access) {
+  using Outcome = Access::Outcome;
+  const std::array<std::tuple<http::Verb, std::string_view, ApiHandler>, 5> routes = {{
+      {http::Verb::get, "/api/me",
+       [access](const RequestContext&, const Outcome& who) -> awaitable<Response> {
+         co_return access->me(who);
+       }},
+      {http::Verb::post, "/api/keys",
+       [access](const RequestContext& c, const Outcome& who) -> awaitable<Response> {
+         co_return access->create_key(c, *who.caller);
+       }},
+      {http::Verb::get, "/api/keys",
+       [access](const RequestContext&, const Outcome& who) -> awaitable<Response> {
+         co_return access->list_keys(*who.caller);
+       }},
+      {http::Verb::delete_, "/api/keys/{id}",
+       [access](const RequestContext& c, const Outcome& who) -> awaitable<Response> {
+         co_return access->revoke_key(c.param("id"), *who.caller);
+       }},
+      {http::Verb::delete_, "/api/session",
+       [access](const RequestContext&, const Outcome& who) -> awaitable<Response> {
+         co_return access->end_session(who);
+       }},
+  }};
+  for (const auto& [verb, pattern, handler] : routes) {
+    router.add_async(verb, std::string(pattern), guards.api(verb, pattern, handler));
+  }
+}
+
+// GET /health: the gateway and each service behind it; public (no Host check), and why a
+// service is down stays in the log.
+void add_health_route(http::Router& router,
+                      std::vector<std::pair<const char*, std::shared_ptr<Upstream>>> parts) {
   router.add_async(
-      http::Verb::get, "/health",
-      [upload, dither, notify = options_.notify](const RequestContext& c) -> awaitable<Response> {
+      http::Verb::get, "/health", [parts](const RequestContext& c) -> awaitable<Response> {
         json::object services;
         bool all_ok = true;
-        std::vector<std::pair<const char*, std::shared_ptr<Upstream>>> parts = {{"upload", upload},
-                                                                                {"dither", dither}};
-        if (notify) parts.emplace_back("notify", notify);
-        for (auto& [name, client] : parts) {
+        for (const auto& [name, client] : parts) {
           http::Request probe{http::Verb::get, "/health", 11};
           probe.set("X-Request-Id", c.request_id);
           Result<Response> r = co_await client->send(probe);
           json::object entry;
           if (!r) {
-            // Why (an address, a system error) stays in the log: /health is public.
             std::fprintf(stderr, "gateway: health of %s (request %s): %s\n", name,
                          c.request_id.c_str(), r.error().message.c_str());
           } else {
@@ -509,38 +494,84 @@ http::Router Gateway::routes() {
         json::object o;
         o["status"] = all_ok ? "ok" : "degraded";
         o["services"] = std::move(services);
-        co_return http::json_response(all_ok ? 200 : 503, json::serialize(o));
+        co_return Guards::secure(http::json_response(all_ok ? 200 : 503, json::serialize(o)),
+                                 Surface::kApi);
       });
+}
 
-  router.add(http::Verb::get, "/openapi.json", on_host_sync([](const RequestContext&) {
-               return http::json_response(200, std::string(openapi_document()));
-             }));
-  add_web_routes(router, *access, limits, on_host_sync);
+// The page and its files. GET / also hands out a browser session when the request has none
+// (docs/SECURITY.md): the only place sessions are made.
+void add_web_routes(http::Router& router, const Guards& guards, Access& access,
+                    RateLimits* limits) {
+  for (const WebAsset& asset : web_assets()) {
+    const bool page = asset.name == "index.html";
+    const std::string path = page ? std::string("/") : "/static/" + std::string(asset.name);
+    const std::string tag = entity_tag(asset.body);
+    const std::string_view type = web_content_type(asset.name);
+    const std::string_view body = asset.body;
+    const Surface surface = type.starts_with("text/html") ? Surface::kPage : Surface::kAsset;
+    router.add(http::Verb::get, path,
+               guards.on_host(
+                   [tag, type, body, page, &access, limits](const RequestContext& c) {
+                     Response r;
+                     if (page) {
+                       Result<bool> live = access.has_live_session(c);
+                       if (!live) return http::error_response(live.error());
+                       if (!*live) {
+                         // New sessions have their own budget per client address: page loads
+                         // cannot fill the sessions table.
+                         if (limits != nullptr) {
+                           if (auto refusal = limits->check_address(c, Budget::kSession)) {
+                             return std::move(*refusal);
+                           }
+                         }
+                         Result<std::string> made = access.new_session();
+                         if (!made) return http::error_response(made.error());
+                         r.headers.emplace_back("Set-Cookie", std::move(*made));
+                       }
+                     }
+                     r.headers.emplace_back("ETag", tag);
+                     r.headers.emplace_back("Cache-Control", "no-cache");
+                     if (http::etag_matches(c.header("If-None-Match"), tag)) {
+                       r.status = 304;
+                       return r;
+                     }
+                     r.content_type = std::string(type);
+                     r.body = std::string(body);
+                     return r;
+                   },
+                   surface));
+  }
+}
 
-  // Stored files are private: served through a signed link only (docs/SECURITY.md). Keys never
-  // change content, so a signed response may be cached until the link expires.
-  const auto file_headers = [](Response& r, std::string_view key, int64_t max_age) {
-    r.content_type = std::string(content_type_for(key));
-    r.headers.emplace_back("Cache-Control", "private, max-age=" + std::to_string(max_age));
-    r.headers.emplace_back("X-Content-Type-Options", "nosniff");
-    // Uploaded bytes on our own origin: never a document that runs anything.
-    r.headers.emplace_back("Content-Security-Policy", "default-src 'none'; sandbox");
-  };
-  const auto servable = [](std::string_view key) {
+// Stored files, from the disk (served straight from it) or from the blob store. They are private:
+// served through a signed link only (docs/SECURITY.md). Keys never change content, so a signed
+// answer may be cached until the link expires.
+struct StoredFiles {
+  std::filesystem::path root;
+  BlobStore* store = nullptr;
+  const LinkSigner* links = nullptr;
+
+  static bool servable(std::string_view key) {
     return is_valid_object_key(key) && key.find("/.") == std::string_view::npos &&
            !key.starts_with(".");
-  };
-  const auto not_found = [] { return http::error_response(404, "not_found", "no such file"); };
+  }
+  static Response not_found() { return http::error_response(404, "not_found", "no such file"); }
   // 404 for a missing file (whatever the store says), any other error as it is.
-  const auto file_error = [not_found](const Error& e) {
+  static Response error(const Error& e) {
     return e.kind == ErrorKind::kNotFound ? not_found() : http::error_response(e);
-  };
-  // The stored file under `key`, from the disk or the blob store; kNotFound also for keys that
-  // are never served.
-  const std::filesystem::path root = options_.files_root;
-  BlobStore* store = options_.files_store;
-  const auto read_file = [root, store,
-                          servable](std::string_view key) -> Result<std::vector<uint8_t>> {
+  }
+  static void headers(Response& r, std::string_view key, int64_t max_age) {
+    r.content_type = std::string(content_type_for(key));
+    r.headers.emplace_back("Cache-Control", "private, max-age=" + std::to_string(max_age));
+  }
+  // nullopt when the request's link opens `key`, else the refusal; `max_age`: what it has left.
+  std::optional<Response> check(const RequestContext& c, std::string_view key,
+                                int64_t* max_age) const {
+    return check_link(links, c, key, max_age);
+  }
+  // The file under `key`; kNotFound also for keys that are never served.
+  Result<std::vector<uint8_t>> read(std::string_view key) const {
     if (!servable(key)) return make_error(ErrorKind::kNotFound, "no such file");
     if (store != nullptr) return store->get(ObjectKey{std::string(key)});
     std::ifstream in(root / std::string(key), std::ios::binary);
@@ -549,51 +580,10 @@ http::Router Gateway::routes() {
                                std::istreambuf_iterator<char>());
     if (in.bad()) return make_error(ErrorKind::kUnavailable, "cannot read the file");
     return bytes;
-  };
-  if (root.empty() && store == nullptr) return router;
-  const LinkSigner* links = options_.links;
-
-  if (!root.empty()) {
-    // Straight from the disk, streamed.
-    router.add(http::Verb::get, "/files/{key...}",
-               on_host_sync([root, file_headers, servable, not_found,
-                             links](const RequestContext& c) -> Response {
-                 const std::string_view key = c.param("key");
-                 int64_t max_age = 0;
-                 if (auto refusal = check_link(links, c, key, &max_age)) return *refusal;
-                 if (!servable(key)) return not_found();
-                 Response r;
-                 r.file_path = (root / std::string(key)).string();
-                 file_headers(r, key, max_age);
-                 return r;
-               }));
-  } else {
-    router.add(
-        http::Verb::get, "/files/{key...}",
-        [read_file, file_headers, file_error, links](const RequestContext& c) -> Response {
-          int64_t max_age = 0;
-          if (auto refusal = check_link(links, c, c.param("key"), &max_age)) return *refusal;
-          Result<std::vector<uint8_t>> bytes = read_file(c.param("key"));
-          if (!bytes) return file_error(bytes.error());
-          Response r;
-          r.body.assign(bytes->begin(), bytes->end());
-          file_headers(r, c.param("key"), max_age);
-          return r;
-        },
-        http::Dispatch::kBlocking, precheck([links](const RequestContext& c) {
-          int64_t max_age = 0;
-          return check_link(links, c, c.param("key"), &max_age);
-        }));
   }
-
-  // Previews: made once, at the first request, and stored beside the file under
-  // thumbnails/<key>.webp (removed with the file by the services); later requests are served from
-  // there without decoding. The file's own signature opens its preview.
-  BlobStore* thumbs = options_.thumbnail_store;
-  auto making = std::make_shared<std::array<std::mutex, 64>>();
-  // A stored preview, when there is one (on disk: only while its file exists).
-  const auto stored = [root, store, file_headers](std::string_view key, const ObjectKey& thumb,
-                                                  int64_t max_age) -> std::optional<Response> {
+  // A stored preview of `key`, when there is one (on disk: only while its file exists).
+  std::optional<Response> preview(std::string_view key, const ObjectKey& thumb,
+                                  int64_t max_age) const {
     Response r;
     if (!root.empty()) {
       std::error_code ec;
@@ -607,55 +597,150 @@ http::Router Gateway::routes() {
       if (!bytes) return std::nullopt;
       r.body.assign(bytes->begin(), bytes->end());
     }
-    file_headers(r, "thumbnail.webp", max_age);
+    headers(r, "thumbnail.webp", max_age);
     return r;
-  };
+  }
+};
+
+// GET /files/<key>: from the disk streamed on the I/O thread, or read from the blob store in the
+// blocking pool.
+void add_files_route(http::Router& router, const Guards& guards, const StoredFiles& files) {
+  if (!files.root.empty()) {
+    router.add(http::Verb::get, "/files/{key...}",
+               guards.on_host(
+                   [files](const RequestContext& c) -> Response {
+                     const std::string_view key = c.param("key");
+                     int64_t max_age = 0;
+                     if (auto refusal = files.check(c, key, &max_age)) return *refusal;
+                     if (!StoredFiles::servable(key)) return StoredFiles::not_found();
+                     Response r;
+                     r.file_path = (files.root / std::string(key)).string();
+                     StoredFiles::headers(r, key, max_age);
+                     return r;
+                   },
+                   Surface::kFile));
+    return;
+  }
+  router.add(http::Verb::get, "/files/{key...}",
+             Guards::secured(
+                 [files](const RequestContext& c) -> Response {
+                   int64_t max_age = 0;
+                   if (auto refusal = files.check(c, c.param("key"), &max_age)) return *refusal;
+                   Result<std::vector<uint8_t>> bytes = files.read(c.param("key"));
+                   if (!bytes) return StoredFiles::error(bytes.error());
+                   Response r;
+                   r.body.assign(bytes->begin(), bytes->end());
+                   StoredFiles::headers(r, c.param("key"), max_age);
+                   return r;
+                 },
+                 Surface::kFile),
+             http::Dispatch::kBlocking,
+             guards.precheck(
+                 [files](const RequestContext& c) {
+                   int64_t max_age = 0;
+                   return files.check(c, c.param("key"), &max_age);
+                 },
+                 Surface::kFile));
+}
+
+// GET /thumbnails/<key>: previews, made once at the first request and stored beside the file
+// under thumbnails/<key>.webp (in `thumbs`; removed with the file by the services); later
+// requests are served from there without decoding. The file's own signature opens its preview.
+void add_thumbnails_route(http::Router& router, const Guards& guards, const StoredFiles& files,
+                          BlobStore* thumbs, const imaging::Limits& limits) {
+  auto making = std::make_shared<std::array<std::mutex, 64>>();
   router.add(
       http::Verb::get, "/thumbnails/{key...}",
-      [read_file, file_headers, file_error, links, root, thumbs, making, stored,
-       limits = options_.thumbnail_limits](const RequestContext& c) -> Response {
-        const std::string_view key = c.param("key");
-        int64_t max_age = 0;
-        if (auto refusal = check_link(links, c, key, &max_age)) return *refusal;
-        const ObjectKey thumb = thumbnail_key_of(ObjectKey{std::string(key)});
-        if (std::optional<Response> r = stored(key, thumb, max_age)) return std::move(*r);
-        // One maker per key at a time: a flood of requests for a new preview decodes it once.
-        std::lock_guard lock((*making)[std::hash<std::string_view>{}(key) % making->size()]);
-        if (std::optional<Response> r = stored(key, thumb, max_age)) return std::move(*r);
-        Result<std::vector<uint8_t>> bytes = read_file(key);
-        if (!bytes) return file_error(bytes.error());
-        Result<std::vector<uint8_t>> small = imaging::thumbnail(*bytes, kThumbnailBox, limits);
-        if (!small) return http::error_response(small.error());
-        if (thumbs != nullptr) {
-          if (Status s = thumbs->put(thumb, *small, "image/webp"); !s) {
-            std::fprintf(stderr, "gateway: cannot store the preview of %.*s: %s\n",
-                         static_cast<int>(key.size()), key.data(), s.error().message.c_str());
-          } else if (!root.empty()) {
-            // The file may have been deleted meanwhile: then its preview must not outlive it.
-            std::error_code ec;
-            if (!std::filesystem::is_regular_file(root / std::string(key), ec)) {
-              (void)thumbs->remove(thumb);
+      Guards::secured(
+          [files, thumbs, making, limits](const RequestContext& c) -> Response {
+            const std::string_view key = c.param("key");
+            int64_t max_age = 0;
+            if (auto refusal = files.check(c, key, &max_age)) return *refusal;
+            const ObjectKey thumb = thumbnail_key_of(ObjectKey{std::string(key)});
+            if (std::optional<Response> r = files.preview(key, thumb, max_age)) {
+              return std::move(*r);
             }
-          }
-        }
-        Response r;
-        r.body.assign(small->begin(), small->end());
-        file_headers(r, "thumbnail.webp", max_age);
-        return r;
-      },
+            // One maker per key at a time: a flood of requests for a new preview decodes it once.
+            std::lock_guard lock((*making)[std::hash<std::string_view>{}(key) % making->size()]);
+            if (std::optional<Response> r = files.preview(key, thumb, max_age)) {
+              return std::move(*r);
+            }
+            Result<std::vector<uint8_t>> bytes = files.read(key);
+            if (!bytes) return StoredFiles::error(bytes.error());
+            Result<std::vector<uint8_t>> small = imaging::thumbnail(*bytes, kThumbnailBox, limits);
+            if (!small) return http::error_response(small.error());
+            if (thumbs != nullptr) {
+              if (Status s = thumbs->put(thumb, *small, "image/webp"); !s) {
+                std::fprintf(stderr, "gateway: cannot store the preview of %.*s: %s\n",
+                             static_cast<int>(key.size()), key.data(), s.error().message.c_str());
+              } else if (!files.root.empty()) {
+                // The file may have been deleted meanwhile: then its preview must not outlive it.
+                std::error_code ec;
+                if (!std::filesystem::is_regular_file(files.root / std::string(key), ec)) {
+                  (void)thumbs->remove(thumb);
+                }
+              }
+            }
+            Response r;
+            r.body.assign(small->begin(), small->end());
+            StoredFiles::headers(r, "thumbnail.webp", max_age);
+            return r;
+          },
+          Surface::kFile),
       http::Dispatch::kBlocking,
       // Refusals, and a preview already on the disk (streamed like /files/), are answered on the
       // I/O thread: a flood of preview GETs takes no place in the blocking pool (only making a
       // preview, or reading one from S3, does).
-      precheck([links, servable, not_found, root,
-                stored](const RequestContext& c) -> std::optional<Response> {
-        const std::string_view key = c.param("key");
-        int64_t max_age = 0;
-        if (auto refusal = check_link(links, c, key, &max_age)) return refusal;
-        if (!servable(key)) return not_found();
-        if (root.empty()) return std::nullopt;
-        return stored(key, thumbnail_key_of(ObjectKey{std::string(key)}), max_age);
-      }));
+      guards.precheck(
+          [files](const RequestContext& c) -> std::optional<Response> {
+            const std::string_view key = c.param("key");
+            int64_t max_age = 0;
+            if (auto refusal = files.check(c, key, &max_age)) return refusal;
+            if (!StoredFiles::servable(key)) return StoredFiles::not_found();
+            if (files.root.empty()) return std::nullopt;
+            return files.preview(key, thumbnail_key_of(ObjectKey{std::string(key)}), max_age);
+          },
+          Surface::kFile));
+}
+
+}  // namespace
+
+http::Router Gateway::routes() {
+  Access* access = options_.access;
+  if (access == nullptr) throw std::invalid_argument("Gateway needs GatewayOptions::access");
+  const Guards guards(access, options_.limits);
+  http::Router router;
+  for (const Forward& f : kForwards) {
+    const std::shared_ptr<Upstream>& upstream = f.service == Service::kUpload   ? options_.upload
+                                                : f.service == Service::kDither ? options_.dither
+                                                                                : options_.notify;
+    if (!upstream) continue;  // the notification service is optional
+    router.add_async(
+        f.verb, std::string(f.pattern),
+        guards.api(f.verb, f.pattern,
+                   [upstream, to = f.to](const RequestContext& c,
+                                         const Access::Outcome& who) -> awaitable<Response> {
+                     co_return co_await forward(*upstream, c, upstream_path(to, c), *who.caller);
+                   }));
+  }
+  add_identity_routes(router, guards, access);
+  std::vector<std::pair<const char*, std::shared_ptr<Upstream>>> parts = {
+      {"upload", options_.upload}, {"dither", options_.dither}};
+  if (options_.notify) parts.emplace_back("notify", options_.notify);
+  add_health_route(router, std::move(parts));
+  router.add(http::Verb::get, "/openapi.json",
+             guards.on_host(
+                 [](const RequestContext&) {
+                   return http::json_response(200, std::string(openapi_document()));
+                 },
+                 Surface::kApi));
+  add_web_routes(router, guards, *access, options_.limits);
+  if (!options_.files_root.empty() || options_.files_store != nullptr) {
+    const StoredFiles files{options_.files_root, options_.files_store, options_.links};
+    add_files_route(router, guards, files);
+    add_thumbnails_route(router, guards, files, options_.thumbnail_store,
+                         options_.thumbnail_limits);
+  }
   return router;
 }
 

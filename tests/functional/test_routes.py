@@ -182,6 +182,43 @@ def test_thumbnails_of_stored_files(module_server):
     assert r.status_code in (400, 403, 404) and "root:" not in r.text
 
 
+def test_every_answer_carries_its_security_headers(module_server):
+    """The gateway adds them in one place, by the kind of answer: nosniff everywhere; the page's
+    policy on the page; a sandbox on stored files and previews, refusals included."""
+    s = module_server
+    rec = s.upload_ok(imagegen.photo_png(64, 48, seed=43), "h.png")
+    done = s.wait_for(rec["uuid"])
+    key = done["url"].split("/files/", 1)[1]
+    answers = {
+        "api": s.get(f"/api/images/{rec['uuid']}"),
+        "api refusal": requests.get(s.base_url + "/api/images", timeout=10),
+        "api not found": s.get("/api/images/00000000-0000-4000-8000-000000000000"),
+        "openapi": s.get("/openapi.json"),
+        "health": s.get("/health"),
+        "page": s.get("/"),
+        "script": s.get("/static/app.js"),
+        "file": s.get(done["url"]),
+        "file refusal": s.get("/files/originals/nope.png"),
+        "preview": s.get(f"/thumbnails/{key}"),
+        "preview refusal": s.get("/thumbnails/originals/nope.png"),
+    }
+    for name, r in answers.items():
+        assert r.headers.get("X-Content-Type-Options") == "nosniff", (name, r.headers)
+        policy = r.headers.get("Content-Security-Policy", "")
+        if name == "page":
+            assert "script-src 'self'" in policy and r.headers["X-Frame-Options"] == "DENY"
+            assert r.headers["Referrer-Policy"] == "no-referrer"
+        elif name.startswith(("file", "preview")):
+            assert policy == "default-src 'none'; sandbox", (name, policy)
+        else:
+            assert policy == "", (name, policy)
+        # Once each, never twice.
+        assert "," not in r.headers["X-Content-Type-Options"], (name, r.headers)
+    assert answers["api"].status_code == 200 and answers["api refusal"].status_code == 401
+    assert answers["file"].status_code == 200 and answers["preview"].status_code == 200
+    assert answers["file refusal"].status_code == 403
+
+
 def test_multipart_file_under_any_field_name(module_server):
     data = imagegen.photo_png(64, 48, seed=3)
     rec = module_server.upload_ok(data, "any-name.png", "image/png", field="picture")
