@@ -192,10 +192,19 @@ void App::start() {
 }
 
 void App::start_services() {
+  open_adapters();
+  if (config_.roles.upload) start_upload_service();
+  if (config_.roles.dither) start_dithering_service();
+  if (config_.roles.notify) start_notification_service();
+  subscribe_and_start();
+  serve_services();
+}
+
+// Adapters (app/adapters.h chooses them from the configuration), each waited for up to
+// STARTUP_WAIT_SECONDS.
+void App::open_adapters() {
   Parts& p = *parts_;
   const Roles& roles = config_.roles;
-  const std::string prefix = config_.kafka.group_prefix;
-  // Adapters (app/adapters.h chooses them from the configuration).
   const std::chrono::seconds patience{config_.startup_wait_seconds};
   p.blobs = must(patiently([&] { return open_blob_store(config_); }, "blob store", patience),
                  "blob store");
@@ -217,85 +226,100 @@ void App::start_services() {
                           "notification database");
     p.mail = must(open_mail_sender(config_), "mail");
   }
+}
 
-  // Services, their outbox relays and the dither workers.
-  if (roles.upload) {
-    // Uploads dithered automatically are refused past the dither queue's bound (before they are
-    // stored), so that the dithering service never refuses an accepted one.
-    UploadService::QueueDepth queue_depth;
-    if (config_.auto_dither.enabled && config_.quotas.max_pending_dithers > 0) {
-      if (!roles.dither && config_.postgres.enabled()) {
-        Config probe = config_;
-        probe.postgres.pool_size = 1;
-        p.queue_probe = must(
-            patiently([&] { return open_dither_repository(probe); }, "dither database", patience),
-            "dither database");
-      }
-      DitherRepository* queue = roles.dither ? p.dithers.get() : p.queue_probe.get();
-      if (queue != nullptr) {
-        queue_depth = [queue] { return queue->count_pending(""); };
-      } else {
-        spdlog::info("uploads are not checked against MAX_PENDING_DITHERS (no shared database)");
-      }
+// The upload service and its outbox relay; a sweep of originals left without a record.
+void App::start_upload_service() {
+  Parts& p = *parts_;
+  const Roles& roles = config_.roles;
+  const std::chrono::seconds patience{config_.startup_wait_seconds};
+  // Uploads dithered automatically are refused past the dither queue's bound (before they are
+  // stored), so that the dithering service never refuses an accepted one.
+  UploadService::QueueDepth queue_depth;
+  if (config_.auto_dither.enabled && config_.quotas.max_pending_dithers > 0) {
+    if (!roles.dither && config_.postgres.enabled()) {
+      Config probe = config_;
+      probe.postgres.pool_size = 1;
+      p.queue_probe = must(
+          patiently([&] { return open_dither_repository(probe); }, "dither database", patience),
+          "dither database");
     }
-    p.upload = std::make_unique<UploadService>(
-        *p.images, *p.blobs, config_.topics, config_.limits, [&p] { p.upload_relay->notify(); },
-        config_.quotas, std::move(queue_depth));
-    p.upload_relay = std::make_unique<OutboxRelay>(
-        *p.images, *p.bus, "upload", std::chrono::milliseconds{500}, config_.outbox_max_attempts);
-    // Only where this process owns the storage (the embedded default): with shared storage
-    // another instance's upload may sit between its blob and its row right now.
-    const bool owns_storage =
-        !config_.postgres.enabled() && !config_.s3.enabled() && !config_.cloudinary.enabled();
-    if (!owns_storage) {
-      spdlog::info("storage is shared: no sweep of orphan originals");
-    } else if (Result<int> orphans = p.upload->remove_orphan_originals(); !orphans) {
-      spdlog::warn("cannot sweep orphan originals: {}", orphans.error().message);
-    } else if (*orphans > 0) {
-      spdlog::info("removed {} originals without a record (left by a crash)", *orphans);
-    }
-  }
-  if (roles.dither) {
-    p.dither = std::make_unique<DitherService>(
-        *p.dithers, *p.blobs, config_.topics, config_.limits, config_.auto_dither,
-        [&p] { p.dither_relay->notify(); }, [&p] { p.workers->notify(); }, config_.quotas);
-    // Originals announced only by URL: fetched from the allowed hosts only; none = off (the
-    // dither then fails with "fetching is off"). docs/SECURITY.md "URL fetcher".
-    if (config_.fetch_allowed_hosts.empty()) {
-      spdlog::info("fetching originals by URL is off (FETCH_ALLOWED_HOSTS is empty)");
+    DitherRepository* queue = roles.dither ? p.dithers.get() : p.queue_probe.get();
+    if (queue != nullptr) {
+      queue_depth = [queue] { return queue->count_pending(""); };
     } else {
-      FetchPolicy policy;
-      policy.allowed_hosts = config_.fetch_allowed_hosts;
-      policy.allow_loopback = config_.fetch_allow_loopback;
-      if (policy.allow_loopback) {
-        spdlog::warn(
-            "FETCH_ALLOW_LOOPBACK is on: originals may be fetched from this host (tests only)");
-      }
-      p.fetcher = std::make_unique<CurlUrlFetcher>(std::move(policy));
-      p.dither->set_url_fetcher(p.fetcher.get());
+      spdlog::info("uploads are not checked against MAX_PENDING_DITHERS (no shared database)");
     }
-    p.dither_relay = std::make_unique<OutboxRelay>(
-        *p.dithers, *p.bus, "dither", std::chrono::milliseconds{500}, config_.outbox_max_attempts);
-    p.workers = std::make_unique<DitherWorkers>(*p.dither, *p.dithers, config_.dither_workers,
-                                                std::chrono::seconds{config_.lease_seconds},
-                                                config_.dither_max_attempts, config_.dither_nice);
   }
-
-  if (roles.notify) {
-    NotifyOptions options;
-    options.public_base_url = config_.public_base_url;
-    options.from = config_.mail_from;
-    options.max_attempts = config_.notify_max_attempts;
-    options.first_backoff = std::chrono::seconds{config_.notify_retry_seconds};
-    options.signer = p.links.get();
-    options.link_ttl = std::chrono::seconds{config_.security.mail_link_ttl_seconds};
-    options.max_per_hour = config_.security.mail_max_per_hour;
-    options.address_key = config_.security.api_key_pepper;
-    p.notify = std::make_unique<NotificationService>(*p.notify_store, *p.mail, options,
-                                                     [&p] { p.notify_senders->notify(); });
-    p.notify_senders = std::make_unique<NotificationSenders>(*p.notify, *p.notify_store, 2);
+  p.upload = std::make_unique<UploadService>(
+      *p.images, *p.blobs, config_.topics, config_.limits, [&p] { p.upload_relay->notify(); },
+      config_.quotas, std::move(queue_depth));
+  p.upload_relay = std::make_unique<OutboxRelay>(
+      *p.images, *p.bus, "upload", std::chrono::milliseconds{500}, config_.outbox_max_attempts);
+  // Only where this process owns the storage (the embedded default): with shared storage
+  // another instance's upload may sit between its blob and its row right now.
+  const bool owns_storage =
+      !config_.postgres.enabled() && !config_.s3.enabled() && !config_.cloudinary.enabled();
+  if (!owns_storage) {
+    spdlog::info("storage is shared: no sweep of orphan originals");
+  } else if (Result<int> orphans = p.upload->remove_orphan_originals(); !orphans) {
+    spdlog::warn("cannot sweep orphan originals: {}", orphans.error().message);
+  } else if (*orphans > 0) {
+    spdlog::info("removed {} originals without a record (left by a crash)", *orphans);
   }
+}
 
+// The dithering service, its outbox relay, its URL fetcher and the dither workers.
+void App::start_dithering_service() {
+  Parts& p = *parts_;
+  p.dither = std::make_unique<DitherService>(
+      *p.dithers, *p.blobs, config_.topics, config_.limits, config_.auto_dither,
+      [&p] { p.dither_relay->notify(); }, [&p] { p.workers->notify(); }, config_.quotas);
+  // Originals announced only by URL: fetched from the allowed hosts only; none = off (the
+  // dither then fails with "fetching is off"). docs/SECURITY.md "URL fetcher".
+  if (config_.fetch_allowed_hosts.empty()) {
+    spdlog::info("fetching originals by URL is off (FETCH_ALLOWED_HOSTS is empty)");
+  } else {
+    FetchPolicy policy;
+    policy.allowed_hosts = config_.fetch_allowed_hosts;
+    policy.allow_loopback = config_.fetch_allow_loopback;
+    if (policy.allow_loopback) {
+      spdlog::warn(
+          "FETCH_ALLOW_LOOPBACK is on: originals may be fetched from this host (tests only)");
+    }
+    p.fetcher = std::make_unique<CurlUrlFetcher>(std::move(policy));
+    p.dither->set_url_fetcher(p.fetcher.get());
+  }
+  p.dither_relay = std::make_unique<OutboxRelay>(
+      *p.dithers, *p.bus, "dither", std::chrono::milliseconds{500}, config_.outbox_max_attempts);
+  p.workers = std::make_unique<DitherWorkers>(*p.dither, *p.dithers, config_.dither_workers,
+                                              std::chrono::seconds{config_.lease_seconds},
+                                              config_.dither_max_attempts, config_.dither_nice);
+}
+
+// The notification service and its senders.
+void App::start_notification_service() {
+  Parts& p = *parts_;
+  NotifyOptions options;
+  options.public_base_url = config_.public_base_url;
+  options.from = config_.mail_from;
+  options.max_attempts = config_.notify_max_attempts;
+  options.first_backoff = std::chrono::seconds{config_.notify_retry_seconds};
+  options.signer = p.links.get();
+  options.link_ttl = std::chrono::seconds{config_.security.mail_link_ttl_seconds};
+  options.max_per_hour = config_.security.mail_max_per_hour;
+  options.address_key = config_.security.api_key_pepper;
+  p.notify = std::make_unique<NotificationService>(*p.notify_store, *p.mail, options,
+                                                   [&p] { p.notify_senders->notify(); });
+  p.notify_senders = std::make_unique<NotificationSenders>(*p.notify, *p.notify_store, 2);
+}
+
+// The consumers of each service, then the bus, the relays, the workers and the senders.
+void App::subscribe_and_start() {
+  Parts& p = *parts_;
+  const Roles& roles = config_.roles;
+  const std::string prefix = config_.kafka.group_prefix;
+  const std::chrono::seconds patience{config_.startup_wait_seconds};
   // The event log subscribes first, so it records each message before any consumer reacts to
   // it (the in-process bus delivers to subscriptions in order): the log shows causes before
   // effects. With Kafka, read the topics themselves (kcat) instead.
@@ -333,7 +357,11 @@ void App::start_services() {
   if (p.dither_relay) p.dither_relay->start();
   if (p.workers) p.workers->start();
   if (p.notify_senders) p.notify_senders->start();
+}
 
+void App::serve_services() {
+  Parts& p = *parts_;
+  const Roles& roles = config_.roles;
   // The services' HTTP servers (loopback unless SERVICE_BIND_HOST says otherwise). `port` is
   // updated to the one bound (0 = any free port).
   const auto serve = [&](std::unique_ptr<http::Server>& server, http::Router routes, uint16_t& port,
@@ -375,6 +403,37 @@ void App::start_services() {
 void App::start_gateway() {
   Parts& p = *parts_;
   GatewayOptions gateway_options;
+  connect_gateway(gateway_options);
+  gateway_storage(gateway_options);
+  gateway_access(gateway_options);
+  p.gateway = std::make_unique<Gateway>(gateway_options);
+  http::ServerOptions public_options;
+  public_options.host = config_.host;
+  public_options.port = config_.port;
+  public_options.body_limit = upload_body_limit(config_.limits);
+  public_options.max_in_flight = config_.max_in_flight;
+  public_options.max_connections = config_.security.max_connections;
+  public_options.max_connections_per_address = config_.security.max_connections_per_address;
+  public_options.unlimited_addresses = config_.security.trusted_proxies;
+  public_options.body_min_rate = static_cast<uint64_t>(config_.security.body_min_rate);
+  public_options.body_grace = std::chrono::seconds{config_.security.body_grace_seconds};
+  public_options.server_name = "dither";
+  public_options.one_thread_per_context = true;
+  public_options.compress_min_bytes = static_cast<size_t>(config_.gateway_compress_min_bytes);
+  public_options.client_key = [limits = p.limits.get()](std::string_view peer,
+                                                        const http::Request& r) {
+    const auto forwarded = r["X-Forwarded-For"];
+    return limits->client_address(peer, std::string_view(forwarded.data(), forwarded.size()));
+  };
+  p.gateway_server = std::make_unique<http::Server>(p.context_list, p.blocking, p.gateway->routes(),
+                                                    public_options);
+  must(p.gateway_server->listen(), "gateway");
+  spdlog::info("gateway listening on http://{}:{}", config_.host, p.gateway_server->port());
+}
+
+// How the gateway reaches the services: their routers in this process, or HTTP.
+void App::connect_gateway(GatewayOptions& gateway_options) {
+  Parts& p = *parts_;
   const LinkPolicy links{p.links.get(), config_.security.link_ttl_seconds};
   if (p.upload && p.dither && config_.gateway_upstream == "local") {
     // Same process: straight into the services' routers, with their body limits.
@@ -421,6 +480,10 @@ void App::start_gateway() {
     gateway_options.notify =
         instances(config_.notify_host, config_.notify_port, "NOTIFY_SERVICE_HOST");
   }
+}
+
+void App::gateway_storage(GatewayOptions& gateway_options) {
+  Parts& p = *parts_;
   // Stored files: from the data directory (the embedded blob store's root), or read from S3.
   // Cloudinary serves its files itself (the records' URLs point there).
   if (config_.s3.enabled()) {
@@ -443,6 +506,11 @@ void App::start_gateway() {
     }
     gateway_options.thumbnail_store = p.blobs.get();
   }
+}
+
+// Who may call, and how often.
+void App::gateway_access(GatewayOptions& gateway_options) {
+  Parts& p = *parts_;
   // Who may call: API keys and browser sessions (docs/SECURITY.md).
   p.identity = must(patiently([&] { return open_identity_store(config_); }, "identity store",
                               std::chrono::seconds{config_.startup_wait_seconds}),
@@ -478,29 +546,6 @@ void App::start_gateway() {
   p.limits = std::make_unique<RateLimits>(std::move(rates));
   gateway_options.limits = p.limits.get();
   gateway_options.links = p.links.get();
-  p.gateway = std::make_unique<Gateway>(gateway_options);
-  http::ServerOptions public_options;
-  public_options.host = config_.host;
-  public_options.port = config_.port;
-  public_options.body_limit = upload_body_limit(config_.limits);
-  public_options.max_in_flight = config_.max_in_flight;
-  public_options.max_connections = config_.security.max_connections;
-  public_options.max_connections_per_address = config_.security.max_connections_per_address;
-  public_options.unlimited_addresses = config_.security.trusted_proxies;
-  public_options.body_min_rate = static_cast<uint64_t>(config_.security.body_min_rate);
-  public_options.body_grace = std::chrono::seconds{config_.security.body_grace_seconds};
-  public_options.server_name = "dither";
-  public_options.one_thread_per_context = true;
-  public_options.compress_min_bytes = static_cast<size_t>(config_.gateway_compress_min_bytes);
-  public_options.client_key = [limits = p.limits.get()](std::string_view peer,
-                                                        const http::Request& r) {
-    const auto forwarded = r["X-Forwarded-For"];
-    return limits->client_address(peer, std::string_view(forwarded.data(), forwarded.size()));
-  };
-  p.gateway_server = std::make_unique<http::Server>(p.context_list, p.blocking, p.gateway->routes(),
-                                                    public_options);
-  must(p.gateway_server->listen(), "gateway");
-  spdlog::info("gateway listening on http://{}:{}", config_.host, p.gateway_server->port());
 }
 
 void App::run() {

@@ -18,6 +18,8 @@
 
 namespace dither {
 
+struct GatewayOptions;
+
 class App {
  public:
   explicit App(Config config);
@@ -36,7 +38,16 @@ class App {
   // Stops accepting and lets running requests finish (at most 10 s); run() then returns.
   void begin_stop();
   void start_services();
+  void open_adapters();
+  void start_upload_service();
+  void start_dithering_service();
+  void start_notification_service();
+  void subscribe_and_start();
+  void serve_services();
   void start_gateway();
+  void connect_gateway(GatewayOptions& options);
+  void gateway_storage(GatewayOptions& options);
+  void gateway_access(GatewayOptions& options);
 
   struct Parts;
   Config config_;

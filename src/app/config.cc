@@ -54,6 +54,21 @@ Status read_properties(const GetEnv& getenv, const char* name,
   return {};
 }
 
+// An on/off variable: on, true or 1; off, false or 0; unset or empty keeps `out`.
+Status read_switch(const GetEnv& getenv, const char* name, bool& out) {
+  const char* v = getenv(name);
+  if (v == nullptr || *v == '\0') return {};
+  const std::string_view text(v);
+  if (text == "on" || text == "true" || text == "1") {
+    out = true;
+  } else if (text == "off" || text == "false" || text == "0") {
+    out = false;
+  } else {
+    return bad(name, text, "on or off");
+  }
+  return {};
+}
+
 Status load_distributed(const GetEnv& getenv, Config& c) {
   read_string(getenv, "KAFKA_SERVER", c.kafka.servers);
   if (Status s = read_integer(getenv, "KAFKA_PARTITIONS", c.kafka.partitions, 1, 10000); !s) {
@@ -204,16 +219,18 @@ Status load_security(const GetEnv& getenv, Config& c) {
 
 }  // namespace
 
-Result<Config> load_config(const GetEnv& getenv) {
-  Config c;
+namespace {
+
+// The public listener and the services' addresses.
+Status load_server(const GetEnv& getenv, Config& c) {
   read_string(getenv, "DITHER_HOST", c.host);
-  if (Status s = read_integer(getenv, "DITHER_PORT", c.port, 1, 65535); !s) return s.error();
+  if (Status s = read_integer(getenv, "DITHER_PORT", c.port, 1, 65535); !s) return s;
   if (const char* d = getenv("DITHER_DATA_DIR"); d != nullptr && *d != '\0') c.data_dir = d;
   if (Status s = read_integer(getenv, "UPLOAD_SERVICE_PORT", c.upload_port, 0, 65535); !s) {
-    return s.error();
+    return s;
   }
   if (Status s = read_integer(getenv, "DITHER_SERVICE_PORT", c.dither_port, 0, 65535); !s) {
-    return s.error();
+    return s;
   }
   read_string(getenv, "UPLOAD_SERVICE_HOST", c.upload_host);
   read_string(getenv, "DITHER_SERVICE_HOST", c.dither_host);
@@ -225,23 +242,19 @@ Result<Config> load_config(const GetEnv& getenv) {
   if (!c.public_base_url.starts_with("http://") && !c.public_base_url.starts_with("https://")) {
     return bad("PUBLIC_BASE_URL", c.public_base_url, "an http:// or https:// URL");
   }
+  return {};
+}
+
+// Limits, the automatic dither, workers, quotas, logs and topics.
+Status load_work(const GetEnv& getenv, Config& c) {
   if (Status s = read_integer(getenv, "MAX_UPLOAD_BYTES", c.limits.max_bytes, 1, int64_t{1} << 32);
       !s) {
-    return s.error();
+    return s;
   }
   if (Status s = read_integer(getenv, "MAX_PIXELS", c.limits.max_pixels, 1, int64_t{1} << 34); !s) {
-    return s.error();
+    return s;
   }
-  if (const char* a = getenv("AUTO_DITHER"); a != nullptr && *a != '\0') {
-    const std::string_view v(a);
-    if (v == "on" || v == "true" || v == "1") {
-      c.auto_dither.enabled = true;
-    } else if (v == "off" || v == "false" || v == "0") {
-      c.auto_dither.enabled = false;
-    } else {
-      return bad("AUTO_DITHER", v, "on or off");
-    }
-  }
+  if (Status s = read_switch(getenv, "AUTO_DITHER", c.auto_dither.enabled); !s) return s;
   if (const char* o = getenv("AUTO_DITHER_OPTIONS"); o != nullptr && *o != '\0') {
     Result<OptionPairs> pairs = parse_option_query(o);
     if (!pairs) return bad("AUTO_DITHER_OPTIONS", o, pairs.error().message);
@@ -253,18 +266,18 @@ Result<Config> load_config(const GetEnv& getenv) {
     return bad("AUTO_DITHER_OPTIONS", raw != nullptr ? raw : "", preset.error().message);
   }
   if (Status s = read_integer(getenv, "DITHER_WORKERS", c.dither_workers, 1, 64); !s) {
-    return s.error();
+    return s;
   }
   if (Status s = read_integer(getenv, "DITHER_LEASE_SECONDS", c.lease_seconds, 1, 86400); !s) {
-    return s.error();
+    return s;
   }
-  if (Status s = read_integer(getenv, "DITHER_NICE", c.dither_nice, 0, 19); !s) return s.error();
+  if (Status s = read_integer(getenv, "DITHER_NICE", c.dither_nice, 0, 19); !s) return s;
   if (Status s = read_integer(getenv, "DITHER_MAX_ATTEMPTS", c.dither_max_attempts, 1, 1000); !s) {
-    return s.error();
+    return s;
   }
   if (Status s = read_integer(getenv, "OUTBOX_MAX_ATTEMPTS", c.outbox_max_attempts, 1, 1000000);
       !s) {
-    return s.error();
+    return s;
   }
   for (const auto& [name, out, max] :
        {std::tuple<const char*, int64_t*, int64_t>{"QUOTA_IMAGES", &c.quotas.images, 1'000'000'000},
@@ -272,11 +285,11 @@ Result<Config> load_config(const GetEnv& getenv) {
         {"QUOTA_PENDING_DITHERS", &c.quotas.pending_dithers, 1'000'000'000},
         {"QUOTA_DITHERS_PER_IMAGE", &c.quotas.dithers_per_image, 1'000'000'000},
         {"MAX_PENDING_DITHERS", &c.quotas.max_pending_dithers, 1'000'000'000}}) {
-    if (Status s = read_integer(getenv, name, *out, 0, max); !s) return s.error();
+    if (Status s = read_integer(getenv, name, *out, 0, max); !s) return s;
   }
   if (Status s = read_integer(getenv, "STARTUP_WAIT_SECONDS", c.startup_wait_seconds, 0, 86400);
       !s) {
-    return s.error();
+    return s;
   }
   read_string(getenv, "DITHER_EVENT_LOG", c.event_log);
   read_string(getenv, "LOG_LEVEL", c.log_level);
@@ -289,76 +302,84 @@ Result<Config> load_config(const GetEnv& getenv) {
   if (c.topics.image == c.topics.dither) {
     return bad("KAFKA_DITHER_TOPIC", c.topics.dither, "a topic other than KAFKA_IMAGE_TOPIC");
   }
+  return {};
+}
+
+// The gateway's and the HTTP servers' threads and bounds.
+Status load_threads(const GetEnv& getenv, Config& c) {
   if (Status s = read_integer(getenv, "GATEWAY_MAX_IN_FLIGHT", c.max_in_flight, 1, 1000000); !s) {
-    return s.error();
+    return s;
   }
   read_string(getenv, "GATEWAY_UPSTREAM", c.gateway_upstream);
   if (c.gateway_upstream != "local" && c.gateway_upstream != "http") {
     return bad("GATEWAY_UPSTREAM", c.gateway_upstream, "local or http");
   }
-  if (Status s = read_integer(getenv, "IO_THREADS", c.io_threads, 0, 256); !s) return s.error();
+  if (Status s = read_integer(getenv, "IO_THREADS", c.io_threads, 0, 256); !s) return s;
   if (Status s = read_integer(getenv, "BLOCKING_THREADS", c.blocking_threads, 1, 256); !s) {
-    return s.error();
+    return s;
   }
   if (Status s = read_integer(getenv, "BLOCKING_QUEUE", c.blocking_queue, 1, 100000); !s) {
-    return s.error();
+    return s;
   }
   if (Status s = read_integer(getenv, "BLOCKING_PER_CLIENT", c.blocking_per_client, 0, 256); !s) {
-    return s.error();
+    return s;
   }
   if (c.blocking_per_client == 0) c.blocking_per_client = std::max(1, c.blocking_threads / 2);
   if (Status s = read_integer(getenv, "GATEWAY_COMPRESS_MIN_BYTES", c.gateway_compress_min_bytes, 0,
                               1 << 30);
       !s) {
-    return s.error();
+    return s;
   }
   read_string(getenv, "SERVICE_BIND_HOST", c.service_bind);
+  return {};
+}
+
+// Mail: the SMTP server, the sender's address, the notification service.
+Status load_mail(const GetEnv& getenv, Config& c) {
   read_string(getenv, "SMTP_HOST", c.smtp.host);
-  if (Status s = read_integer(getenv, "SMTP_PORT", c.smtp.port, 1, 65535); !s) return s.error();
+  if (Status s = read_integer(getenv, "SMTP_PORT", c.smtp.port, 1, 65535); !s) return s;
   read_string(getenv, "SMTP_SECURITY", c.smtp.security);
   if (c.smtp.security != "starttls" && c.smtp.security != "tls" && c.smtp.security != "none") {
     return bad("SMTP_SECURITY", c.smtp.security, "starttls, tls or none");
   }
   read_string(getenv, "SMTP_USER", c.smtp.user);
   read_string(getenv, "SMTP_PASSWORD", c.smtp.password);
-  if (const char* v = getenv("SMTP_VERIFY_TLS"); v != nullptr && *v != '\0') {
-    const std::string_view text(v);
-    if (text == "on" || text == "true" || text == "1") {
-      c.smtp.verify_tls = true;
-    } else if (text == "off" || text == "false" || text == "0") {
-      c.smtp.verify_tls = false;
-    } else {
-      return bad("SMTP_VERIFY_TLS", text, "on or off");
-    }
-  }
+  if (Status s = read_switch(getenv, "SMTP_VERIFY_TLS", c.smtp.verify_tls); !s) return s;
   read_string(getenv, "SMTP_CA_FILE", c.smtp.ca_file);
   read_string(getenv, "MAIL_FROM", c.mail_from);
   if (Result<mail_format::Mailbox> from = mail_format::parse_mailbox(c.mail_from); !from) {
     return bad("MAIL_FROM", c.mail_from, "an address, optionally with a name: Name <a@b.example>");
   }
   if (Status s = read_integer(getenv, "NOTIFY_SERVICE_PORT", c.notify_port, 0, 65535); !s) {
-    return s.error();
+    return s;
   }
   read_string(getenv, "NOTIFY_SERVICE_HOST", c.notify_host);
   if (Status s = read_integer(getenv, "NOTIFY_RETRY_SECONDS", c.notify_retry_seconds, 1, 86400);
       !s) {
-    return s.error();
+    return s;
   }
   if (Status s = read_integer(getenv, "NOTIFY_MAX_ATTEMPTS", c.notify_max_attempts, 1, 100); !s) {
-    return s.error();
+    return s;
   }
+  return {};
+}
+
+// Fetching originals by URL (docs/SECURITY.md, "URL fetcher").
+Status load_fetch(const GetEnv& getenv, Config& c) {
   if (const char* hosts = getenv("FETCH_ALLOWED_HOSTS"); hosts != nullptr) {
     c.fetch_allowed_hosts = comma_list(hosts);
   }
-  if (const char* v = getenv("FETCH_ALLOW_LOOPBACK"); v != nullptr && *v != '\0') {
-    const std::string_view text(v);
-    if (text == "on" || text == "true" || text == "1") {
-      c.fetch_allow_loopback = true;
-    } else if (text == "off" || text == "false" || text == "0") {
-      c.fetch_allow_loopback = false;
-    } else {
-      return bad("FETCH_ALLOW_LOOPBACK", text, "on or off");
-    }
+  if (Status s = read_switch(getenv, "FETCH_ALLOW_LOOPBACK", c.fetch_allow_loopback); !s) return s;
+  return {};
+}
+
+}  // namespace
+
+Result<Config> load_config(const GetEnv& getenv) {
+  Config c;
+  for (Status (*part)(const GetEnv&, Config&) :
+       {load_server, load_work, load_threads, load_mail, load_fetch}) {
+    if (Status s = part(getenv, c); !s) return s.error();
   }
   if (Status s = load_distributed(getenv, c); !s) return s.error();
   if (Status s = load_security(getenv, c); !s) return s.error();
