@@ -48,6 +48,15 @@ TEST(Config, ReadsEverything) {
   EXPECT_EQ(c->topics.image, "img");
 }
 
+// AUTO_DITHER_OPTIONS is a query string, decoded by the same decoder as requests' queries.
+TEST(Config, AutoDitherOptionsArePercentDecoded) {
+  Result<Config> c =
+      load({{"AUTO_DITHER_OPTIONS", "palette=%23ff0000%2C%230000FF&algorithm=floyd-steinberg"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  ASSERT_EQ(c->auto_dither.options.size(), 2u);
+  EXPECT_EQ(c->auto_dither.options[0].second, "#ff0000,#0000FF");
+}
+
 TEST(Config, MalformedValuesNameTheVariable) {
   for (const auto& [name, value] :
        std::vector<std::pair<std::string, std::string>>{{"DITHER_PORT", "http"},
@@ -56,6 +65,7 @@ TEST(Config, MalformedValuesNameTheVariable) {
                                                         {"AUTO_DITHER", "maybe"},
                                                         {"AUTO_DITHER_OPTIONS", "algorithm=nope"},
                                                         {"AUTO_DITHER_OPTIONS", "channels=1"},
+                                                        {"AUTO_DITHER_OPTIONS", "palette=%zz"},
                                                         {"PUBLIC_BASE_URL", "ftp://x"},
                                                         {"LOG_LEVEL", "loud"},
                                                         {"GATEWAY_UPSTREAM", "carrier-pigeon"},

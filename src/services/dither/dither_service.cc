@@ -8,6 +8,7 @@
 #include <chrono>
 #include <system_error>
 
+#include "http/url_decode.h"
 #include "messaging/events.h"
 #include "pipeline/pipeline.h"
 
@@ -48,30 +49,6 @@ std::string_view value_of(const std::vector<std::pair<std::string, std::string>>
     if (k == name) return v;
   }
   return {};
-}
-
-int percent_decode_hex(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string form_decode(std::string_view s) {
-  std::string out;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '+') {
-      out.push_back(' ');
-    } else if (s[i] == '%' && i + 2 < s.size() + 0 && percent_decode_hex(s[i + 1]) >= 0 &&
-               percent_decode_hex(s[i + 2]) >= 0) {
-      out.push_back(
-          static_cast<char>(percent_decode_hex(s[i + 1]) * 16 + percent_decode_hex(s[i + 2])));
-      i += 2;
-    } else {
-      out.push_back(s[i]);
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -126,7 +103,15 @@ Result<OptionPairs> parse_option_query(std::string_view text) {
       return make_error(ErrorKind::kInvalidArgument,
                         "'" + std::string(item) + "' is not name=value");
     }
-    pairs.emplace_back(form_decode(item.substr(0, eq)), form_decode(item.substr(eq + 1)));
+    // The one percent-decoder of requests (http/url_decode.h): a malformed escape is an error.
+    Result<std::string> name = http::percent_decode(item.substr(0, eq), true);
+    Result<std::string> value = http::percent_decode(item.substr(eq + 1), true);
+    if (!name || !value) {
+      return make_error(
+          ErrorKind::kInvalidArgument,
+          "'" + std::string(item) + "' has a '%' that is not followed by two hex digits");
+    }
+    pairs.emplace_back(std::move(*name), std::move(*value));
   }
   return pairs;
 }
