@@ -1,8 +1,9 @@
-// Small pieces every service's HTTP layer shares: list paging parameters, the page envelope, and
-// the /health answer.
+// Small pieces every service's HTTP layer shares: list paging parameters, the page envelope, the
+// owner's list route, and the /health answer.
 #pragma once
 
 #include <boost/json/array.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -10,6 +11,7 @@
 #include "http/errors.h"
 #include "http/router.h"
 #include "ports/records.h"
+#include "services/common/caller.h"
 
 namespace dither {
 
@@ -31,6 +33,23 @@ http::Response page_response(const http::RequestContext& c, List&& list, ToJson&
   boost::json::array items;
   for (const auto& record : records->items) items.push_back(to_json(record));
   return http::json_response(200, page_json(std::move(items), records->next_cursor));
+}
+// GET of a service's list for the caller the gateway names: an owner's own records, every
+// record for an admin (Caller::list_filter), paged as page_response does. `service.list` takes a
+// PageRequest; `to_json` renders one record.
+template <class Service, class ToJson>
+http::SyncHandler owned_list_route(Service& service, ToJson to_json) {
+  return [&service, to_json](const http::RequestContext& c) -> http::Response {
+    const std::optional<Caller> caller = caller_of(c);
+    if (!caller) return no_caller_response();
+    return page_response(
+        c,
+        [&](PageRequest page) {
+          page.owner = caller->list_filter();
+          return service.list(page);
+        },
+        to_json);
+  };
 }
 // 200 {"status": "ok", "service": name} or 503 {"status": "unavailable", "service"} (the reason
 // is logged, not answered).

@@ -114,17 +114,9 @@ Result<OptionPairs> request_options(const RequestContext& c) {
 
 http::Router dither_routes(DitherService& service, LinkPolicy links) {
   http::Router router;
-  router.add(http::Verb::get, "/images", [&service, links](const RequestContext& c) -> Response {
-    const std::optional<Caller> caller = caller_of(c);
-    if (!caller) return no_caller_response();
-    return page_response(
-        c,
-        [&](PageRequest page) {
-          page.owner = caller->list_filter();
-          return service.list(page);
-        },
-        [&](const DitherRecord& d) { return dither_object(d, links); });
-  });
+  router.add(http::Verb::get, "/images", owned_list_route(service, [links](const DitherRecord& d) {
+               return dither_object(d, links);
+             }));
 
   router.add(http::Verb::get, "/images/{uuid}",
              [&service, links](const RequestContext& c) -> Response {

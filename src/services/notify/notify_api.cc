@@ -43,17 +43,7 @@ json::object notification_object(const Notification& n) {
 
 http::Router notify_routes(NotificationService& service) {
   http::Router router;
-  router.add(http::Verb::get, "/notifications", [&service](const RequestContext& c) -> Response {
-    const std::optional<Caller> caller = caller_of(c);
-    if (!caller) return no_caller_response();
-    return page_response(
-        c,
-        [&](PageRequest page) {
-          page.owner = caller->list_filter();
-          return service.list(page);
-        },
-        notification_object);
-  });
+  router.add(http::Verb::get, "/notifications", owned_list_route(service, notification_object));
   router.add(http::Verb::get, "/health", [&service](const RequestContext&) -> Response {
     return health_response("notify", service.health());
   });

@@ -134,17 +134,9 @@ http::Router upload_routes(UploadService& service, LinkPolicy links) {
       },
       http::Dispatch::kBlocking);
 
-  router.add(http::Verb::get, "/images", [&service, links](const RequestContext& c) -> Response {
-    const std::optional<Caller> caller = caller_of(c);
-    if (!caller) return no_caller_response();
-    return page_response(
-        c,
-        [&](PageRequest page) {
-          page.owner = caller->list_filter();
-          return service.list(page);
-        },
-        [&](const ImageRecord& r) { return image_object(r, links); });
-  });
+  router.add(http::Verb::get, "/images", owned_list_route(service, [links](const ImageRecord& r) {
+               return image_object(r, links);
+             }));
 
   router.add(http::Verb::get, "/images/{uuid}",
              [&service, links](const RequestContext& c) -> Response {
