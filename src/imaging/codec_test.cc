@@ -782,6 +782,29 @@ TEST(DecodeJob, KeepsWithinTheConsumersWindow) {
   EXPECT_EQ(job.image().pixels, photo.pixels);
 }
 
+// The decoder's waits for its consumer do not count against the decode time limit.
+TEST(DecodeJob, WaitingForTheConsumerIsNotDecodingTime) {
+  const Image photo = make_photo(64, 400, 3);
+  const Bytes png = save(photo, ".png");
+  Limits limits;
+  limits.max_decode_time = std::chrono::milliseconds(400);
+  auto opened = DecodeJob::open(png, limits);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  DecodeJob& job = **opened;
+  job.keep_within(20);
+  Status decoded;
+  std::thread decoder([&] { decoded = job.run(); });
+  // A slow consumer: 40 steps of 25 ms, a second in all, well past the limit.
+  for (int consumed = 10; consumed <= photo.height; consumed += 10) {
+    job.wait_rows(consumed);
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    job.consumed(consumed);
+  }
+  decoder.join();
+  ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+  EXPECT_EQ(job.image().pixels, photo.pixels);
+}
+
 // A consumer that stops early lifts the limit with consumed(height): the decoder finishes.
 TEST(DecodeJob, ConsumedAllLiftsTheWindow) {
   const Bytes png = save(make_photo(64, 600, 3), ".png");

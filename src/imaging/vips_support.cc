@@ -103,7 +103,14 @@ Status read_rows(VipsImage* in, Image& out, ErrorKind kind, std::string_view wha
     for (int y = 0; y < strip.height; ++y, from += skip, to += row_bytes) {
       std::memcpy(to, from, row_bytes);
     }
-    if (on_rows) on_rows(top + strip.height);
+    if (on_rows) {
+      // The time on_rows takes (a consumer holding the decoder back) is not decoding time.
+      const auto called = std::chrono::steady_clock::now();
+      on_rows(top + strip.height);
+      if (deadline != std::chrono::steady_clock::time_point::max()) {
+        deadline += std::chrono::steady_clock::now() - called;
+      }
+    }
   }
   return Status();
 }

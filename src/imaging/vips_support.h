@@ -29,8 +29,8 @@ Error vips_failure(ErrorKind kind, std::string_view what);
 
 // Runs the pipeline ending in `in` (8-bit, 3 or 4 bands) on the calling thread, never on
 // libvips' worker threads, writing its pixels into `out` (already of its size) strip by strip
-// from the top; `on_rows(n)` after each strip, when the top n rows are final. Errors as for
-// to_image.
+// from the top; `on_rows(n)` after each strip, when the top n rows are final (the time it takes
+// moves `deadline` on: it is not decoding). Errors as for to_image.
 Status read_rows(VipsImage* in, Image& out, ErrorKind kind, std::string_view what,
                  std::chrono::steady_clock::time_point deadline, bool* timed_out,
                  const std::function<void(int rows)>& on_rows = {});
