@@ -165,8 +165,8 @@ void App::start() {
 
   // Default: one event loop per core, as nginx's `worker_processes auto`. The dithering workers
   // run niced (DITHER_NICE), so requests take the CPU first. Measured on 2 cores: the gateway in
-  // process serves 1.04x the best nginx's requests per second with two loops and 0.81x with
-  // one, which leaves the second core to wrk alone (docs/BENCHMARKS.md, "Services").
+  // process serves 1.01x the best nginx's requests per second with a loop per core and about
+  // 0.8x with one, which leaves the second core to wrk alone (docs/BENCHMARKS.md, "Services").
   const unsigned io_threads = config_.io_threads > 0
                                   ? static_cast<unsigned>(config_.io_threads)
                                   : std::max(1u, std::thread::hardware_concurrency());
