@@ -129,6 +129,29 @@ class DitherRepository : public Outbox {
                                                               bool forget_original,
                                                               std::string_view message_id) = 0;
 
+  // Dithers whose options are still in the form an older version stored (options_form 0), oldest
+  // first, at most `limit` (the service rewrites them at start: DitherService::canonicalize).
+  // Every dither the store creates (create_dither, record_original) is canonical already.
+  virtual Result<std::vector<DitherRecord>> legacy_options(int limit) = 0;
+  // Stores `options_json` as dither `id`'s options and marks them canonical. False, changing
+  // nothing, when there is no such dither. Nothing else changes (updated_at neither: the options
+  // mean what they meant, only their spelling is new).
+  virtual Result<bool> set_canonical_options(DitherId id, std::string_view options_json) = 0;
+
+  // Presets: the option sets owners saved under names. Owners and names compare exactly (bytes,
+  // case included); lists are in that byte order.
+  //
+  // The presets of `owner` by name; of every owner (by owner, then name) when `owner` is "".
+  virtual Result<std::vector<PresetRecord>> presets_of(std::string_view owner) = 0;
+  // kNotFound when `owner` has no preset `name`.
+  virtual Result<PresetRecord> get_preset(std::string_view owner, std::string_view name) = 0;
+  // Creates (owner, name), or replaces its description and options (created_at kept, updated_at
+  // now); returns what is stored. `*replaced` (when given) tells which happened. An empty owner
+  // or name is kInvalidArgument.
+  virtual Result<PresetRecord> put_preset(const PresetRecord& preset, bool* replaced = nullptr) = 0;
+  // Removes (owner, name); false when there was none.
+  virtual Result<bool> delete_preset(std::string_view owner, std::string_view name) = 0;
+
   virtual Status ping() = 0;
 };
 

@@ -119,6 +119,16 @@ struct OriginalRecord {
   std::string owner{"system"};  // from IMAGE_UPLOADED; "system" when the body names none
 };
 
+// A named set of dither options that an owner saved (built-in presets live in the pipeline).
+struct PresetRecord {
+  std::string owner;         // whose it is
+  std::string name;          // unique per owner
+  std::string description;   // free text, may be empty
+  std::string options_json;  // canonical options, a JSON object of text values
+  int64_t created_at = 0;    // ms since the epoch, as the other records
+  int64_t updated_at = 0;
+};
+
 // A page of a newest-first list. `next_cursor` is empty on the last page.
 template <class T>
 struct Page {

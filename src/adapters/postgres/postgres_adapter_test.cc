@@ -298,7 +298,7 @@ TEST(PostgresMigrations, ConcurrentOpenersOfOneSchemaTakeTurns) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(applied_migrations(schema).size(), 5u);
+  EXPECT_EQ(applied_migrations(schema).size(), 7u);
 }
 
 TEST(PostgresRepositories, DefaultSchemasAreUploadAndDither) {
@@ -904,7 +904,7 @@ TEST(PostgresOwners, DithersOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
 
   auto dithers = must(open_postgres_dither_repository(options_for(schema)));
   ASSERT_TRUE(dithers);
-  EXPECT_EQ(applied_migrations(schema).size(), 5u);
+  EXPECT_EQ(applied_migrations(schema).size(), 7u);
   auto original = dithers->get_original(uuid);
   ASSERT_TRUE(original.ok());
   EXPECT_EQ(original->owner, "system");
@@ -916,6 +916,92 @@ TEST(PostgresOwners, DithersOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
   EXPECT_EQ(
       dithers->list_dithers({.limit = 10, .before = std::nullopt, .owner = "system"})->items.size(),
       1u);
+}
+
+// A schema of the version before canonical options and presets (5), holding dithers whose
+// options that version stored as requested: opened by this build, they are the legacy rows the
+// service rewrites, oldest first, and each leaves the list once rewritten; new dithers never
+// enter it.
+TEST(PostgresCanonicalOptions, DithersOfTheVersionBeforeAreLegacyUntilRewritten) {
+  const std::string schema = fresh_schema();
+  const ImageId uuid = new_image_id();
+  std::vector<DitherRecord> old;
+  {
+    auto dithers = must(open_postgres_dither_repository(options_for(schema)));
+    ASSERT_TRUE(dithers);
+    OriginalRecord original;
+    original.uuid = uuid;
+    original.url = "http://h/x.png";
+    DitherRecord wanted;
+    wanted.uuid = uuid;
+    wanted.options_json = R"({"algorithm":"Atkinson","channels":"4"})";
+    auto automatic = dithers->record_original(original, wanted, "m-1");
+    ASSERT_TRUE(automatic.ok() && automatic->has_value());
+    old.push_back(**automatic);
+    for (int i = 0; i < 2; ++i) {
+      wanted.request_id = "r-" + std::to_string(i);
+      wanted.options_json = R"({"palette":"PICO8","n":")" + std::to_string(i) + R"("})";
+      auto created = dithers->create_dither(wanted);
+      ASSERT_TRUE(created.ok());
+      old.push_back(*created);
+    }
+    ASSERT_TRUE(dithers->put_preset(contract::preset("alice", "gone")).ok());
+  }
+  downgrade(schema, 7, "DROP TABLE presets;");
+  downgrade(schema, 6,
+            "DROP INDEX dithers_legacy_options; ALTER TABLE dithers DROP COLUMN options_form;");
+  EXPECT_EQ(applied_migrations(schema).size(), 5u);
+
+  auto dithers = must(open_postgres_dither_repository(options_for(schema)));
+  ASSERT_TRUE(dithers);
+  EXPECT_EQ(applied_migrations(schema).size(), 7u);
+  auto all = dithers->legacy_options(10);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  ASSERT_EQ(all->size(), 3u);
+  for (size_t i = 0; i < old.size(); ++i) {
+    SCOPED_TRACE("dither " + std::to_string(i));
+    contract::expect_same_dither((*all)[i], old[i]);  // oldest first, as stored
+  }
+  auto first_two = dithers->legacy_options(2);
+  ASSERT_TRUE(first_two.ok());
+  ASSERT_EQ(first_two->size(), 2u);
+  EXPECT_EQ((*first_two)[1].id, old[1].id);
+  EXPECT_TRUE(dithers->presets_of("")->empty());  // the table is new (and empty)
+
+  // New dithers are canonical; the old ones leave the list as they are rewritten.
+  DitherRecord wanted;
+  wanted.uuid = uuid;
+  wanted.request_id = "r-new";
+  const DitherRecord fresh = *dithers->create_dither(wanted);
+  auto rewritten = dithers->set_canonical_options(old[1].id, R"({"algorithm":"sierra"})");
+  ASSERT_TRUE(rewritten.ok() && *rewritten);
+  EXPECT_EQ(dithers->get_dither(old[1].id)->options_json, R"({"algorithm":"sierra"})");
+  EXPECT_EQ(dithers->get_dither(old[1].id)->updated_at, old[1].updated_at);
+  std::vector<DitherRecord> left = *dithers->legacy_options(10);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].id, old[0].id);
+  EXPECT_EQ(left[1].id, old[2].id);
+  ASSERT_TRUE(*dithers->set_canonical_options(old[0].id, "{}"));
+  ASSERT_TRUE(*dithers->set_canonical_options(old[2].id, "{}"));
+  EXPECT_TRUE(dithers->legacy_options(10)->empty());
+  EXPECT_EQ(dithers->get_dither(fresh.id)->options_json, "");
+  EXPECT_TRUE(dithers->put_preset(contract::preset("alice", "crisp")).ok());
+}
+
+// Preset owners and names compare and sort as bytes, as in SQLite, whatever the database's
+// collation (the test server's C.UTF-8 sorts as bytes anyway; en_US.UTF-8 would not).
+TEST(PostgresPresets, OwnersAndNamesUseTheByteCollation) {
+  const std::string schema = fresh_schema();
+  must(open_postgres_dither_repository(options_for(schema))).reset();
+  // fresh_schema() names are letters, digits and '_': no quoting needed.
+  const pqxx::result columns = query(
+      "SELECT column_name, collation_name FROM information_schema.columns WHERE table_schema = '" +
+      schema +
+      "' AND table_name = 'presets' AND column_name IN ('owner', 'name') ORDER BY column_name");
+  ASSERT_EQ(columns.size(), 2u);
+  for (const auto& row : columns) {
+    EXPECT_EQ(row[1].as<std::string>(""), "C") << row[0].as<std::string>();
+  }
 }
 
 TEST(PostgresOwners, NotificationsOfTheVersionBeforeOwnersBelongToTheSystemOwner) {

@@ -73,12 +73,36 @@ CREATE INDEX dithers_by_owner ON dithers (owner, id);
 constexpr std::string_view kDitherAttemptsSql =
     "ALTER TABLE dithers ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;";
 
-constexpr std::array<postgres::Migration, 5> kDitherMigrations = {{
+// Canonical options (DitherRepository::legacy_options): 0 = options_json as an older version
+// stored them (as requested), 1 = canonical. Rows of before are 0; every new row is written with
+// 1. The partial index finds the few rows left to rewrite without reading the others.
+constexpr std::string_view kDitherOptionsFormSql = R"sql(
+ALTER TABLE dithers ADD COLUMN options_form INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX dithers_legacy_options ON dithers (id) WHERE options_form = 0;
+)sql";
+
+// Presets (DitherRepository::put_preset): named option sets per owner. COLLATE "C": owners and
+// names compare, and sort, as bytes (as in SQLite), whatever the database's collation.
+constexpr std::string_view kPresetsSql = R"sql(
+CREATE TABLE presets (
+  owner TEXT COLLATE "C" NOT NULL,
+  name TEXT COLLATE "C" NOT NULL,
+  description TEXT NOT NULL,
+  options_json TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  PRIMARY KEY (owner, name)
+);
+)sql";
+
+constexpr std::array<postgres::Migration, 7> kDitherMigrations = {{
     {1, postgres::kMessagingTablesSql},
     {2, kDitherTablesSql},
     {3, kDitherOwnersSql},
     {4, postgres::kOutboxParkingSql},
     {5, kDitherAttemptsSql},
+    {6, kDitherOptionsFormSql},
+    {7, kPresetsSql},
 }};
 
 constexpr postgres::Schema kDitherSchema{"the dithering service's metadata", "dither-dither",
@@ -123,6 +147,27 @@ std::vector<DitherRecord> read_dithers(const pqxx::result& result) {
   return rows;
 }
 
+constexpr std::string_view kPresetColumns =
+    "owner, name, description, options_json, created_at, updated_at";
+
+PresetRecord read_preset(const pqxx::row& row) {
+  PresetRecord r;
+  r.owner = text_of(row[0]);
+  r.name = text_of(row[1]);
+  r.description = text_of(row[2]);
+  r.options_json = text_of(row[3]);
+  r.created_at = row[4].as<int64_t>();
+  r.updated_at = row[5].as<int64_t>();
+  return r;
+}
+
+std::vector<PresetRecord> read_presets(const pqxx::result& result) {
+  std::vector<PresetRecord> rows;
+  rows.reserve(result.size());
+  for (const auto& row : result) rows.push_back(read_preset(row));
+  return rows;
+}
+
 class PostgresDitherRepository final : public DitherRepository {
  public:
   explicit PostgresDitherRepository(std::unique_ptr<Database> db)
@@ -136,8 +181,8 @@ class PostgresDitherRepository final : public DitherRepository {
         select_of_original_(select_dithers("WHERE uuid = $1 ORDER BY id DESC")),
         insert_(sql("INSERT INTO {schema}.dithers (uuid, channels, algorithm, palette, format, "
                     "options_json, status, url_dither, blob_key, error, request_id, created_at, "
-                    "updated_at, traceparent, owner, requested_by) VALUES ($1, $2, $3, $4, $5, "
-                    "$6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+                    "updated_at, traceparent, owner, requested_by, options_form) VALUES ($1, $2, "
+                    "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1) "
                     "ON CONFLICT (request_id) DO NOTHING RETURNING id")),
         upsert_original_(
             sql("INSERT INTO {schema}.originals (uuid, url, filename, blob_key, email, created_at, "
@@ -170,7 +215,21 @@ class PostgresDitherRepository final : public DitherRepository {
                         std::string(kDitherColumns))),
         delete_of_original_(sql("DELETE FROM {schema}.dithers WHERE uuid = $1 RETURNING " +
                                 std::string(kDitherColumns))),
-        forget_original_(sql("DELETE FROM {schema}.originals WHERE uuid = $1")) {}
+        forget_original_(sql("DELETE FROM {schema}.originals WHERE uuid = $1")),
+        select_legacy_(select_dithers("WHERE options_form = 0 ORDER BY id LIMIT $1")),
+        set_canonical_(sql("UPDATE {schema}.dithers SET options_json = $1, options_form = 1 "
+                           "WHERE id = $2")),
+        select_presets_(select_presets("ORDER BY owner, name")),
+        select_owners_presets_(select_presets("WHERE owner = $1 ORDER BY name")),
+        select_preset_(select_presets("WHERE owner = $1 AND name = $2")),
+        insert_preset_(sql("INSERT INTO {schema}.presets (" + std::string(kPresetColumns) +
+                           ") VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (owner, name) DO "
+                           "NOTHING RETURNING " +
+                           std::string(kPresetColumns))),
+        replace_preset_(sql("UPDATE {schema}.presets SET description = $1, options_json = $2, "
+                            "updated_at = $3 WHERE owner = $4 AND name = $5 RETURNING " +
+                            std::string(kPresetColumns))),
+        delete_preset_(sql("DELETE FROM {schema}.presets WHERE owner = $1 AND name = $2")) {}
 
   Result<std::optional<DitherRecord>> record_original(
       const OriginalRecord& original, const std::optional<DitherRecord>& auto_dither,
@@ -321,6 +380,63 @@ class PostgresDitherRepository final : public DitherRepository {
     });
   }
 
+  Result<std::vector<DitherRecord>> legacy_options(int limit) override {
+    if (limit <= 0) return std::vector<DitherRecord>{};
+    return db_->read([&](Tx& tx) { return read_dithers(tx.exec(select_legacy_, limit)); });
+  }
+
+  Result<bool> set_canonical_options(DitherId id, std::string_view options_json) override {
+    return db_->write([&](Tx& tx) {
+      return tx.exec(set_canonical_, options_json, id.value).affected_rows() == 1;
+    });
+  }
+
+  Result<std::vector<PresetRecord>> presets_of(std::string_view owner) override {
+    return db_->read([&](Tx& tx) {
+      return read_presets(owner.empty() ? tx.exec(select_presets_)
+                                        : tx.exec(select_owners_presets_, owner));
+    });
+  }
+
+  Result<PresetRecord> get_preset(std::string_view owner, std::string_view name) override {
+    return db_->read([&](Tx& tx) {
+      const pqxx::result found = tx.exec(select_preset_, owner, name);
+      if (found.empty()) throw PgError(ErrorKind::kNotFound, "no preset " + std::string(name));
+      return read_preset(found[0]);
+    });
+  }
+
+  Result<PresetRecord> put_preset(const PresetRecord& preset, bool* replaced = nullptr) override {
+    if (preset.owner.empty() || preset.name.empty()) {
+      return make_error(ErrorKind::kInvalidArgument, "a preset needs an owner and a name");
+    }
+    Result<std::pair<PresetRecord, bool>> out =
+        db_->write([&](Tx& tx) -> std::pair<PresetRecord, bool> {
+          const int64_t now = now_millis();
+          // The insert waits for a concurrent writer of the same (owner, name) and then does
+          // nothing, so the update that follows sees that row (READ COMMITTED), unless it was
+          // deleted meanwhile: then the insert is tried again.
+          for (int attempt = 0; attempt < 3; ++attempt) {
+            const pqxx::result inserted = tx.exec(insert_preset_, preset.owner, preset.name,
+                                                  preset.description, preset.options_json, now);
+            if (!inserted.empty()) return {read_preset(inserted[0]), false};
+            const pqxx::result updated =
+                tx.exec(replace_preset_, preset.description, preset.options_json, now, preset.owner,
+                        preset.name);
+            if (!updated.empty()) return {read_preset(updated[0]), true};
+          }
+          throw PgError(ErrorKind::kUnavailable, "the preset changed too often to be stored");
+        });
+    if (!out) return out.error();
+    if (replaced != nullptr) *replaced = out->second;
+    return std::move(out->first);
+  }
+
+  Result<bool> delete_preset(std::string_view owner, std::string_view name) override {
+    return db_->write(
+        [&](Tx& tx) { return tx.exec(delete_preset_, owner, name).affected_rows() == 1; });
+  }
+
   Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
     return db_->read([&](Tx& tx) { return messaging_.pending(tx, limit); });
   }
@@ -354,6 +470,10 @@ class PostgresDitherRepository final : public DitherRepository {
   std::string sql(std::string_view text) const { return db_->qualify(text); }
   std::string select_dithers(std::string_view where_and_order) const {
     return sql("SELECT " + std::string(kDitherColumns) + " FROM {schema}.dithers " +
+               std::string(where_and_order));
+  }
+  std::string select_presets(std::string_view where_and_order) const {
+    return sql("SELECT " + std::string(kPresetColumns) + " FROM {schema}.presets " +
                std::string(where_and_order));
   }
 
@@ -395,6 +515,14 @@ class PostgresDitherRepository final : public DitherRepository {
   const std::string delete_one_;
   const std::string delete_of_original_;
   const std::string forget_original_;
+  const std::string select_legacy_;
+  const std::string set_canonical_;
+  const std::string select_presets_;
+  const std::string select_owners_presets_;
+  const std::string select_preset_;
+  const std::string insert_preset_;
+  const std::string replace_preset_;
+  const std::string delete_preset_;
   const std::string ping_ = "SELECT 1";
   // Quotas and the queue's bound: the partial index of PENDING rows.
   const std::string count_pending_ =

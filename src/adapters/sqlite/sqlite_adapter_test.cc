@@ -9,6 +9,7 @@
 #include <atomic>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "adapters/sqlite/outbox_table.h"
 #include "adapters/sqlite/sqlite_db.h"
@@ -520,7 +521,7 @@ TEST(SqliteOwners, DithersOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
 
   auto dithers = must(open_sqlite_dither_repository(path));
   ASSERT_TRUE(dithers);
-  EXPECT_EQ(applied_migrations(path).size(), 7u);
+  EXPECT_EQ(applied_migrations(path).size(), 9u);
   auto original = dithers->get_original(uuid);
   ASSERT_TRUE(original.ok());
   EXPECT_EQ(original->owner, "system");
@@ -532,6 +533,81 @@ TEST(SqliteOwners, DithersOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
   EXPECT_EQ(
       dithers->list_dithers({.limit = 10, .before = std::nullopt, .owner = "system"})->items.size(),
       1u);
+}
+
+// A file of the version before canonical options and presets (7), holding dithers whose options
+// that version stored as requested: opened by this build, they are the legacy rows the service
+// rewrites, oldest first, and each leaves the list once rewritten; new dithers never enter it.
+TEST(SqliteCanonicalOptions, DithersOfTheVersionBeforeAreLegacyUntilRewritten) {
+  const std::string path = fresh_path("old_options");
+  const ImageId uuid = new_image_id();
+  std::vector<DitherRecord> old;
+  {
+    auto dithers = must(open_sqlite_dither_repository(path));
+    ASSERT_TRUE(dithers);
+    OriginalRecord original;
+    original.uuid = uuid;
+    original.url = "http://h/x.png";
+    DitherRecord wanted;
+    wanted.uuid = uuid;
+    wanted.options_json = R"({"algorithm":"Atkinson","channels":"4"})";
+    auto automatic = dithers->record_original(original, wanted, "m-1");
+    ASSERT_TRUE(automatic.ok() && automatic->has_value());
+    old.push_back(**automatic);
+    for (int i = 0; i < 2; ++i) {
+      wanted.request_id = "r-" + std::to_string(i);
+      wanted.options_json = R"({"palette":"PICO8","n":")" + std::to_string(i) + R"("})";
+      auto created = dithers->create_dither(wanted);
+      ASSERT_TRUE(created.ok());
+      old.push_back(*created);
+    }
+    ASSERT_TRUE(dithers->put_preset(contract::preset("alice", "gone")).ok());
+  }
+  downgrade(path, 9, "DROP TABLE presets;");
+  downgrade(path, 8,
+            "DROP INDEX dithers_legacy_options; ALTER TABLE dithers DROP COLUMN options_form;");
+  EXPECT_EQ(applied_migrations(path).size(), 7u);
+
+  auto dithers = must(open_sqlite_dither_repository(path));
+  ASSERT_TRUE(dithers);
+  EXPECT_EQ(applied_migrations(path).size(), 9u);
+  auto all = dithers->legacy_options(10);
+  ASSERT_TRUE(all.ok()) << all.error().message;
+  ASSERT_EQ(all->size(), 3u);
+  for (size_t i = 0; i < old.size(); ++i) {
+    SCOPED_TRACE("dither " + std::to_string(i));
+    contract::expect_same_dither((*all)[i], old[i]);  // oldest first, as stored
+  }
+  auto first_two = dithers->legacy_options(2);
+  ASSERT_TRUE(first_two.ok());
+  ASSERT_EQ(first_two->size(), 2u);
+  EXPECT_EQ((*first_two)[1].id, old[1].id);
+  EXPECT_TRUE(dithers->presets_of("")->empty());  // the table is new (and empty)
+
+  // New dithers are canonical; the old ones leave the list as they are rewritten.
+  DitherRecord wanted;
+  wanted.uuid = uuid;
+  wanted.request_id = "r-new";
+  const DitherRecord fresh = *dithers->create_dither(wanted);
+  auto rewritten = dithers->set_canonical_options(old[1].id, R"({"algorithm":"sierra"})");
+  ASSERT_TRUE(rewritten.ok() && *rewritten);
+  EXPECT_EQ(dithers->get_dither(old[1].id)->options_json, R"({"algorithm":"sierra"})");
+  EXPECT_EQ(dithers->get_dither(old[1].id)->updated_at, old[1].updated_at);
+  std::vector<DitherRecord> left = *dithers->legacy_options(10);
+  ASSERT_EQ(left.size(), 2u);
+  EXPECT_EQ(left[0].id, old[0].id);
+  EXPECT_EQ(left[1].id, old[2].id);
+  ASSERT_TRUE(*dithers->set_canonical_options(old[0].id, "{}"));
+  ASSERT_TRUE(*dithers->set_canonical_options(old[2].id, "{}"));
+  EXPECT_TRUE(dithers->legacy_options(10)->empty());
+  EXPECT_EQ(dithers->get_dither(fresh.id)->options_json, "");
+
+  // Rewritten is for good: reopening finds nothing left.
+  dithers.reset();
+  dithers = must(open_sqlite_dither_repository(path));
+  ASSERT_TRUE(dithers);
+  EXPECT_TRUE(dithers->legacy_options(10)->empty());
+  EXPECT_TRUE(dithers->put_preset(contract::preset("alice", "crisp")).ok());
 }
 
 TEST(SqliteOwners, NotificationsOfTheVersionBeforeOwnersBelongToTheSystemOwner) {

@@ -77,7 +77,29 @@ CREATE INDEX dithers_by_owner ON dithers (owner, id);
 constexpr std::string_view kDitherAttemptsSql =
     "ALTER TABLE dithers ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;";
 
-constexpr std::array<sqlite::Migration, 7> kDitherMigrations = {{
+// Canonical options (DitherRepository::legacy_options): 0 = options_json as an older version
+// stored them (as requested), 1 = canonical. Rows of before are 0; every new row is written with
+// 1. The partial index finds the few rows left to rewrite without reading the others.
+constexpr std::string_view kDitherOptionsFormSql = R"sql(
+ALTER TABLE dithers ADD COLUMN options_form INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX dithers_legacy_options ON dithers (id) WHERE options_form = 0;
+)sql";
+
+// Presets (DitherRepository::put_preset): named option sets per owner. BINARY collation (the
+// default): owners and names compare, and sort, as bytes.
+constexpr std::string_view kPresetsSql = R"sql(
+CREATE TABLE presets (
+  owner TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT NOT NULL,
+  options_json TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  PRIMARY KEY (owner, name)
+) STRICT, WITHOUT ROWID;
+)sql";
+
+constexpr std::array<sqlite::Migration, 9> kDitherMigrations = {{
     {1, sqlite::kMessagingTablesSql},
     {2, kDitherTablesSql},
     {3, kDitherTraceSql},
@@ -85,6 +107,8 @@ constexpr std::array<sqlite::Migration, 7> kDitherMigrations = {{
     {5, kDitherOwnersSql},
     {6, sqlite::kOutboxParkingSql},
     {7, kDitherAttemptsSql},
+    {8, kDitherOptionsFormSql},
+    {9, kPresetsSql},
 }};
 
 constexpr std::string_view kDitherColumns =
@@ -101,6 +125,7 @@ const std::string kSelectPage = select_dithers("WHERE id < ? ORDER BY id DESC LI
 const std::string kSelectOwnersPage =
     select_dithers("WHERE owner = ? AND id < ? ORDER BY id DESC LIMIT ?");
 const std::string kSelectOfOriginal = select_dithers("WHERE uuid = ? ORDER BY id DESC");
+const std::string kSelectLegacy = select_dithers("WHERE options_form = 0 ORDER BY id LIMIT ?");
 // Leases the oldest free PENDING dithers (free: nobody holds them, or the lease ended).
 const std::string kClaim =
     "UPDATE dithers SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1 WHERE id IN "
@@ -155,7 +180,7 @@ DitherRecord insert_dither(Connection& c, const DitherRecord& dither) {
   c.prepare(
        "INSERT INTO dithers (uuid, channels, algorithm, palette, format, options_json, status, "
        "url_dither, blob_key, error, request_id, created_at, updated_at, traceparent, owner, "
-       "requested_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+       "requested_by, options_form) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
        "ON CONFLICT (request_id) DO NOTHING")
       .bind_all(r.uuid.value, r.channels, r.algorithm, r.palette, r.format, r.options_json,
                 r.status, r.url_dither, r.blob_key.value, r.error, r.request_id, r.created_at,
@@ -164,6 +189,40 @@ DitherRecord insert_dither(Connection& c, const DitherRecord& dither) {
   if (c.changes() == 0) return find_dither(c, kSelectByRequestId, r.request_id).value();
   r.id.value = c.last_insert_rowid();
   return r;
+}
+
+constexpr std::string_view kPresetColumns =
+    "owner, name, description, options_json, created_at, updated_at";
+const std::string kSelectPresets =
+    "SELECT " + std::string(kPresetColumns) + " FROM presets ORDER BY owner, name";
+const std::string kSelectOwnersPresets =
+    "SELECT " + std::string(kPresetColumns) + " FROM presets WHERE owner = ? ORDER BY name";
+const std::string kSelectPreset =
+    "SELECT " + std::string(kPresetColumns) + " FROM presets WHERE owner = ? AND name = ?";
+const std::string kReplacePreset =
+    "UPDATE presets SET description = ?, options_json = ?, updated_at = ? "
+    "WHERE owner = ? AND name = ? RETURNING " +
+    std::string(kPresetColumns);
+const std::string kInsertPreset = "INSERT INTO presets (" + std::string(kPresetColumns) +
+                                  ") VALUES (?, ?, ?, ?, ?, ?) RETURNING " +
+                                  std::string(kPresetColumns);
+
+PresetRecord read_preset(const Statement& st) {
+  PresetRecord r;
+  r.owner = st.column_text(0);
+  r.name = st.column_text(1);
+  r.description = st.column_text(2);
+  r.options_json = st.column_text(3);
+  r.created_at = st.column_int64(4);
+  r.updated_at = st.column_int64(5);
+  return r;
+}
+
+// Every row of `st` (stepping to its end, as a write's RETURNING needs).
+std::vector<PresetRecord> read_presets(Statement& st) {
+  std::vector<PresetRecord> rows;
+  while (st.step()) rows.push_back(read_preset(st));
+  return rows;
 }
 
 }  // namespace
@@ -386,6 +445,81 @@ Result<std::vector<DitherRecord>> SqliteDitherRepository::delete_dithers_of(
   // The original's row held the address: no copy may stay in the files (best effort).
   if (out && forget_original) (void)db_->forget_erased();
   return out;
+}
+
+Result<std::vector<DitherRecord>> SqliteDitherRepository::legacy_options(int limit) {
+  if (limit <= 0) return std::vector<DitherRecord>{};
+  return db_->read([&](Connection& c) {
+    auto st = c.prepare(kSelectLegacy);
+    st.bind(1, limit);
+    return read_dithers(st);
+  });
+}
+
+Result<bool> SqliteDitherRepository::set_canonical_options(DitherId id,
+                                                           std::string_view options_json) {
+  return db_->write([&](Connection& c) {
+    c.prepare("UPDATE dithers SET options_json = ?, options_form = 1 WHERE id = ?")
+        .bind_all(options_json, id.value)
+        .run();
+    return c.changes() == 1;
+  });
+}
+
+Result<std::vector<PresetRecord>> SqliteDitherRepository::presets_of(std::string_view owner) {
+  return db_->read([&](Connection& c) {
+    // Both walk the primary key: (owner, name) in byte order.
+    auto st = c.prepare(owner.empty() ? kSelectPresets : kSelectOwnersPresets);
+    if (!owner.empty()) st.bind(1, owner);
+    return read_presets(st);
+  });
+}
+
+Result<PresetRecord> SqliteDitherRepository::get_preset(std::string_view owner,
+                                                        std::string_view name) {
+  return db_->read([&](Connection& c) {
+    auto st = c.prepare(kSelectPreset);
+    st.bind_all(owner, name);
+    if (!st.step()) {
+      throw SqliteError(make_error(ErrorKind::kNotFound, "no preset " + std::string(name)));
+    }
+    return read_preset(st);
+  });
+}
+
+Result<PresetRecord> SqliteDitherRepository::put_preset(const PresetRecord& preset,
+                                                        bool* replaced) {
+  if (preset.owner.empty() || preset.name.empty()) {
+    return make_error(ErrorKind::kInvalidArgument, "a preset needs an owner and a name");
+  }
+  Result<std::pair<PresetRecord, bool>> out =
+      db_->write([&](Connection& c) -> std::pair<PresetRecord, bool> {
+        // Writes are serialised: the row the update does not find, the insert creates.
+        const int64_t now = now_millis();
+        {
+          auto st = c.prepare(kReplacePreset);
+          st.bind_all(preset.description, preset.options_json, now, preset.owner, preset.name);
+          std::vector<PresetRecord> updated = read_presets(st);
+          if (!updated.empty()) return {std::move(updated[0]), true};
+        }
+        auto st = c.prepare(kInsertPreset);
+        st.bind_all(preset.owner, preset.name, preset.description, preset.options_json, now, now);
+        std::vector<PresetRecord> inserted = read_presets(st);
+        if (inserted.empty()) {
+          throw SqliteError(make_error(ErrorKind::kInternal, "an inserted preset is missing"));
+        }
+        return {std::move(inserted[0]), false};
+      });
+  if (!out) return out.error();
+  if (replaced != nullptr) *replaced = out->second;
+  return std::move(out->first);
+}
+
+Result<bool> SqliteDitherRepository::delete_preset(std::string_view owner, std::string_view name) {
+  return db_->write([&](Connection& c) {
+    c.prepare("DELETE FROM presets WHERE owner = ? AND name = ?").bind_all(owner, name).run();
+    return c.changes() == 1;
+  });
 }
 
 Result<std::vector<OutboxEntry>> SqliteDitherRepository::pending_messages(int limit) {

@@ -52,6 +52,14 @@ class SqliteDitherRepository final : public DitherRepository {
                                                       bool forget_original,
                                                       std::string_view message_id) override;
 
+  Result<std::vector<DitherRecord>> legacy_options(int limit) override;
+  Result<bool> set_canonical_options(DitherId id, std::string_view options_json) override;
+
+  Result<std::vector<PresetRecord>> presets_of(std::string_view owner) override;
+  Result<PresetRecord> get_preset(std::string_view owner, std::string_view name) override;
+  Result<PresetRecord> put_preset(const PresetRecord& preset, bool* replaced = nullptr) override;
+  Result<bool> delete_preset(std::string_view owner, std::string_view name) override;
+
   Result<std::vector<OutboxEntry>> pending_messages(int limit) override;
   Status remove_message(int64_t seq) override;
   Status record_publish_failure(int64_t seq, std::string_view error, bool park) override;
