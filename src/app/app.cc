@@ -275,6 +275,13 @@ void App::start_dithering_service() {
   p.dither = std::make_unique<DitherService>(
       *p.dithers, *p.blobs, config_.topics, config_.limits, config_.auto_dither,
       [&p] { p.dither_relay->notify(); }, [&p] { p.workers->notify(); }, config_.quotas);
+  p.dither->set_presets_only(config_.presets_only);
+  // Options an older version stored as requested become canonical (docs/API.md "Options").
+  if (Result<int> n = p.dither->canonicalize_stored_options(); !n) {
+    spdlog::warn("cannot rewrite stored dither options: {}", n.error().message);
+  } else if (*n > 0) {
+    spdlog::info("rewrote the stored options of {} dithers in the canonical form", *n);
+  }
   // Originals announced only by URL: fetched from the allowed hosts only; none = off (the
   // dither then fails with "fetching is off"). docs/SECURITY.md "URL fetcher".
   if (config_.fetch_allowed_hosts.empty()) {

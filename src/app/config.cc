@@ -255,16 +255,22 @@ Status load_work(const GetEnv& getenv, Config& c) {
     return s;
   }
   if (Status s = read_switch(getenv, "AUTO_DITHER", c.auto_dither.enabled); !s) return s;
+  read_string(getenv, "AUTO_DITHER_PRESET", c.auto_dither.preset);
+  if (!c.auto_dither.preset.empty()) c.auto_dither.options.clear();  // the preset is complete
   if (const char* o = getenv("AUTO_DITHER_OPTIONS"); o != nullptr && *o != '\0') {
     Result<OptionPairs> pairs = parse_option_query(o);
     if (!pairs) return bad("AUTO_DITHER_OPTIONS", o, pairs.error().message);
     c.auto_dither.options = std::move(*pairs);
   }
-  // The preset must be valid now, not at the first upload.
-  if (Result<ProcessOptions> preset = parse_dither_options(c.auto_dither.options); !preset) {
+  // The automatic dither's options must be valid now, not at the first upload.
+  if (Result<ProcessOptions> options = c.auto_dither.resolve(); !options) {
     const char* raw = getenv("AUTO_DITHER_OPTIONS");
-    return bad("AUTO_DITHER_OPTIONS", raw != nullptr ? raw : "", preset.error().message);
+    const bool preset = options.error().message.starts_with("no built-in preset");
+    return bad(preset ? "AUTO_DITHER_PRESET" : "AUTO_DITHER_OPTIONS",
+               preset ? c.auto_dither.preset : (raw != nullptr ? raw : ""),
+               options.error().message);
   }
+  if (Status s = read_switch(getenv, "PRESETS_ONLY", c.presets_only); !s) return s;
   if (Status s = read_integer(getenv, "DITHER_WORKERS", c.dither_workers, 1, 64); !s) {
     return s;
   }
@@ -284,7 +290,8 @@ Status load_work(const GetEnv& getenv, Config& c) {
         {"QUOTA_BYTES", &c.quotas.bytes, int64_t{1} << 50},
         {"QUOTA_PENDING_DITHERS", &c.quotas.pending_dithers, 1'000'000'000},
         {"QUOTA_DITHERS_PER_IMAGE", &c.quotas.dithers_per_image, 1'000'000'000},
-        {"MAX_PENDING_DITHERS", &c.quotas.max_pending_dithers, 1'000'000'000}}) {
+        {"MAX_PENDING_DITHERS", &c.quotas.max_pending_dithers, 1'000'000'000},
+        {"QUOTA_PRESETS", &c.quotas.presets, 1'000'000}}) {
     if (Status s = read_integer(getenv, name, *out, 0, max); !s) return s;
   }
   if (Status s = read_integer(getenv, "STARTUP_WAIT_SECONDS", c.startup_wait_seconds, 0, 86400);
@@ -422,7 +429,9 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"MAX_UPLOAD_BYTES", std::to_string(c.limits.max_bytes)},
       {"MAX_PIXELS", std::to_string(c.limits.max_pixels)},
       {"AUTO_DITHER", c.auto_dither.enabled ? "on" : "off"},
+      {"AUTO_DITHER_PRESET", c.auto_dither.preset},
       {"AUTO_DITHER_OPTIONS", preset},
+      {"PRESETS_ONLY", c.presets_only ? "on" : "off"},
       {"DITHER_WORKERS", std::to_string(c.dither_workers)},
       {"DITHER_LEASE_SECONDS", std::to_string(c.lease_seconds)},
       {"DITHER_MAX_ATTEMPTS", std::to_string(c.dither_max_attempts)},
@@ -432,6 +441,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"QUOTA_BYTES", std::to_string(c.quotas.bytes)},
       {"QUOTA_PENDING_DITHERS", std::to_string(c.quotas.pending_dithers)},
       {"QUOTA_DITHERS_PER_IMAGE", std::to_string(c.quotas.dithers_per_image)},
+      {"QUOTA_PRESETS", std::to_string(c.quotas.presets)},
       {"MAX_PENDING_DITHERS", std::to_string(c.quotas.max_pending_dithers)},
       {"STARTUP_WAIT_SECONDS", std::to_string(c.startup_wait_seconds)},
       {"DITHER_EVENT_LOG", c.event_log},

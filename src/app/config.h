@@ -121,8 +121,9 @@ struct Config {
   std::string dither_host = "127.0.0.1";    // DITHER_SERVICE_HOST
   std::string public_base_url;              // PUBLIC_BASE_URL; default http://<host>:<port>
   imaging::Limits limits;                   // MAX_UPLOAD_BYTES, MAX_PIXELS
-  AutoDither auto_dither;                   // AUTO_DITHER (on/off), AUTO_DITHER_OPTIONS
-  int dither_workers = 1;                   // DITHER_WORKERS
+  AutoDither auto_dither;     // AUTO_DITHER (on/off), AUTO_DITHER_PRESET, AUTO_DITHER_OPTIONS
+  bool presets_only = false;  // PRESETS_ONLY: dither requests name a preset and nothing else
+  int dither_workers = 1;     // DITHER_WORKERS
   // DITHER_LEASE_SECONDS: how long a worker holds a claimed dither; a worker that dies loses its
   // claims after this long and another worker (another process) takes them.
   int lease_seconds = 30;

@@ -57,6 +57,26 @@ TEST(Config, AutoDitherOptionsArePercentDecoded) {
   EXPECT_EQ(c->auto_dither.options[0].second, "#ff0000,#0000FF");
 }
 
+// AUTO_DITHER_PRESET: a built-in preset; AUTO_DITHER_OPTIONS, when given too, over it.
+TEST(Config, AutoDitherPresetAndPresetsOnly) {
+  Result<Config> c =
+      load({{"AUTO_DITHER_PRESET", "mac"}, {"PRESETS_ONLY", "on"}, {"QUOTA_PRESETS", "7"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  Result<ProcessOptions> o = c->auto_dither.resolve();
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->palette.to_string(), "bw");
+  EXPECT_EQ(o->dither.algorithm, Algorithm::kAtkinson);
+  EXPECT_TRUE(c->presets_only);
+  EXPECT_EQ(c->quotas.presets, 7);
+  c = load({{"AUTO_DITHER_PRESET", "mac"}, {"AUTO_DITHER_OPTIONS", "palette=ega"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  o = c->auto_dither.resolve();
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->palette.to_string(), "ega");
+  EXPECT_EQ(o->dither.algorithm, Algorithm::kAtkinson);
+  EXPECT_FALSE(load({}).value().presets_only);
+}
+
 TEST(Config, MalformedValuesNameTheVariable) {
   for (const auto& [name, value] :
        std::vector<std::pair<std::string, std::string>>{{"DITHER_PORT", "http"},
@@ -69,7 +89,10 @@ TEST(Config, MalformedValuesNameTheVariable) {
                                                         {"PUBLIC_BASE_URL", "ftp://x"},
                                                         {"LOG_LEVEL", "loud"},
                                                         {"GATEWAY_UPSTREAM", "carrier-pigeon"},
-                                                        {"KAFKA_DITHER_TOPIC", "images"}}) {
+                                                        {"KAFKA_DITHER_TOPIC", "images"},
+                                                        {"AUTO_DITHER_PRESET", "nope"},
+                                                        {"PRESETS_ONLY", "maybe"},
+                                                        {"QUOTA_PRESETS", "-1"}}) {
     Result<Config> c = load({{name, value}});
     ASSERT_FALSE(c.ok()) << name << "=" << value;
     EXPECT_NE(c.error().message.find(name), std::string::npos) << c.error().message;

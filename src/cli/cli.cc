@@ -3,12 +3,14 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 
 #include "cli/batch.h"
 #include "cli/files.h"
 #include "engine/options.h"
 #include "engine/palette.h"
 #include "pipeline/pipeline.h"
+#include "pipeline/presets.h"
 
 namespace dither::cli {
 
@@ -30,11 +32,47 @@ std::string flag_of(std::string_view option) {
   return s;
 }
 
+// `text` in lines of at most 100 columns, the first after `left` (padded to 31 columns), the
+// others indented as far.
+std::string wrapped(std::string left, std::string_view text) {
+  constexpr size_t kIndent = 31, kWidth = 100;
+  if (left.size() < kIndent) left.resize(kIndent, ' ');
+  std::string out = left;
+  size_t column = left.size();
+  while (!text.empty()) {
+    const size_t space = text.find(' ');
+    const std::string_view word = text.substr(0, space);
+    text = space == std::string_view::npos ? std::string_view{} : text.substr(space + 1);
+    if (column > kIndent && column + 1 + word.size() > kWidth) {
+      out += "\n" + std::string(kIndent, ' ');
+      column = kIndent;
+    } else if (column > kIndent) {
+      out += ' ';
+      ++column;
+    }
+    out += word;
+    column += word.size();
+  }
+  return out + "\n";
+}
+
+// One entry per option of the table, with its default.
+std::string options_text() {
+  std::string text;
+  for (const auto& o : option_table()) {
+    std::string help = o.help;
+    const std::string& d = o.default_value.empty() ? o.default_note : o.default_value;
+    if (!d.empty()) help += " (default " + d + ")";
+    text += wrapped("  " + flag_of(o.name) + " " + o.value_hint, help);
+  }
+  return text;
+}
+
 void print_help(std::ostream& out) {
   out << "usage: dither INPUT OUTPUT [options]\n"
          "       dither FOLDER OUT_FOLDER [options]\n"
          "       dither INPUT... --out-dir OUT_FOLDER [options]\n"
-         "       dither --list | --help | --version\n\n"
+         "       dither --list | --list-options [text|markdown|json] | --help | --version\n\n"
          "Dithers INPUT (JPEG, PNG, WebP, GIF or TIFF) to OUTPUT. The output format follows\n"
          "OUTPUT's extension (.png, .gif, .webp) unless --format is given; OUTPUT '-' writes to\n"
          "standard output. Every output pixel is a colour of the palette.\n\n"
@@ -42,12 +80,10 @@ void print_help(std::ostream& out) {
          ".png, .webp, .gif, .tif and .tiff files) becomes OUT_FOLDER/NAME.png (or --format's\n"
          "extension), several files at once; a file that fails is reported and the others are\n"
          "still done (exit 1 if any failed).\n\noptions:\n";
-  for (const auto& o : option_table()) {
-    std::string left = "  " + flag_of(o.name) + " " + std::string(o.value_hint);
-    if (left.size() < 28) left.resize(28, ' ');
-    out << left << " " << o.help << "\n";
-  }
-  out << "  --max-pixels N               refuse larger images (default 250000000)\n"
+  out << "  --preset NAME                a built-in preset's options (dither --list); the options\n"
+         "                               given beside it override it\n"
+      << options_text()
+      << "  --max-pixels N               refuse larger images (default 250000000)\n"
          "  --max-bytes N                refuse larger files (default 536870912)\n"
          "  --timings                    print seconds per stage (read, decode, dither, encode,\n"
          "                               write) as one JSON line on standard error (one file)\n"
@@ -78,52 +114,108 @@ void print_list(std::ostream& out) {
          "  #rrggbb,#rrggbb,...     your own colours (1..256)\n"
          "\nhalftone matrices:\n ";
   for (auto h : halftone_names()) out << " " << h;
-  out << "\n";
+  out << "\n\npresets (--preset NAME):\n";
+  for (const BuiltinPreset& p : builtin_presets()) {
+    std::string name(p.name);
+    name.resize(24, ' ');
+    out << "  " << name << p.description << "\n  " << std::string(24, ' ') << p.options << "\n";
+  }
 }
 
 bool is_boolean(std::string_view name) {
-  for (const auto& o : option_table()) {
-    if (o.name == name) return o.type == OptionType::kBoolean;
-  }
-  return false;
+  const OptionInfo* o = find_option(name);
+  return o != nullptr && o->type == OptionType::kBoolean;
 }
 
-}  // namespace
-
-int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
-        bool err_is_terminal) {
-  auto usage_error = [&](const std::string& message) {
-    err << "dither: " << message << " (try --help)\n";
-    return kUsage;
-  };
+// What the command line asks for, read but not done.
+struct Invocation {
+  enum class Action { kRun, kHelp, kList, kListOptions, kVersion } action = Action::kRun;
+  std::string list_format;  // --list-options: "text", "markdown" or "json"
   ProcessOptions options;
   imaging::Limits limits{kDefaultMaxBytes, kDefaultMaxPixels};
   std::vector<std::string> positional;
   bool format_given = false;
   bool timings = false;
-  Batch batch;
   bool out_dir_given = false;
+  Batch batch;
+};
+
+// One of the command line's own flags (not an option of the table) and its value; an error
+// message, or "" when done, or nullopt when `name` is not one of them.
+std::optional<std::string> read_own_flag(const std::string& name, const std::string& value,
+                                         Invocation& inv) {
+  if (name == "out_dir") {
+    if (value.empty()) return "option '--out-dir' needs a folder";
+    inv.batch.out_dir = value;
+    inv.out_dir_given = true;
+    return "";
+  }
+  if (name == "jobs") {
+    char* end = nullptr;
+    const long n = std::strtol(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || n < 1 || n > 256) {
+      return "option '--jobs' needs a whole number from 1 to 256";
+    }
+    inv.batch.jobs = static_cast<int>(n);
+    return "";
+  }
+  if (name == "progress") {
+    if (value == "auto") {
+      inv.batch.progress = Progress::kAuto;
+    } else if (value == "bar") {
+      inv.batch.progress = Progress::kBar;
+    } else if (value == "lines") {
+      inv.batch.progress = Progress::kLines;
+    } else {
+      return "option '--progress' is auto, bar or lines";
+    }
+    return "";
+  }
+  if (name == "max_pixels" || name == "max_bytes") {
+    char* end = nullptr;
+    const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
+    if (value.empty() || *end != '\0' || n == 0) {
+      return "option '--" + name + "' needs a positive whole number";
+    }
+    (name == "max_pixels" ? inv.limits.max_pixels : inv.limits.max_bytes) = n;
+    return "";
+  }
+  return std::nullopt;
+}
+
+// The arguments read into an Invocation, or a usage error's message. Options apply over
+// --preset's wherever it stands.
+Result<Invocation> parse_arguments(const std::vector<std::string>& args) {
+  const auto usage = [](std::string message) {
+    return make_error(ErrorKind::kInvalidArgument, std::move(message));
+  };
+  Invocation inv;
+  OptionPairs given;
+  std::string preset;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
-    if (arg == "--help" || arg == "-h") {
-      print_help(out);
-      return kOk;
+    using Action = Invocation::Action;
+    if (arg == "--help" || arg == "-h" || arg == "--list" || arg == "--version") {
+      inv.action = arg == "--list"      ? Action::kList
+                   : arg == "--version" ? Action::kVersion
+                                        : Action::kHelp;
+      return inv;
     }
-    if (arg == "--list") {
-      print_list(out);
-      return kOk;
+    if (arg == "--list-options") {
+      inv.action = Action::kListOptions;
+      inv.list_format = i + 1 < args.size() ? args[i + 1] : "text";
+      if (inv.list_format != "text" && inv.list_format != "markdown" && inv.list_format != "json") {
+        return usage("option '--list-options' is followed by text, markdown or json");
+      }
+      return inv;
     }
     if (arg == "--timings") {
-      timings = true;
+      inv.timings = true;
       continue;
     }
-    if (arg == "--version") {
-      out << "dither 0.1.0\n";
-      return kOk;
-    }
     if (arg.size() < 3 || arg.rfind("--", 0) != 0) {
-      if (arg.size() > 1 && arg[0] == '-') return usage_error("unknown option '" + arg + "'");
-      positional.push_back(arg);
+      if (arg.size() > 1 && arg[0] == '-') return usage("unknown option '" + arg + "'");
+      inv.positional.push_back(arg);
       continue;
     }
     // --name value, --name=value, or a lone boolean --name.
@@ -146,91 +238,45 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
       } else if (next_is_value) {
         value = args[++i];
       } else {
-        return usage_error("option '" + arg + "' needs a value");
+        return usage("option '" + arg + "' needs a value");
       }
     }
-    if (name == "out_dir") {
-      if (value.empty()) return usage_error("option '--out-dir' needs a folder");
-      batch.out_dir = value;
-      out_dir_given = true;
-      continue;
+    if (std::optional<std::string> own = read_own_flag(name, value, inv)) {
+      if (!own->empty()) return usage(*own);
+    } else if (name == "preset") {
+      preset = value;
+    } else {
+      given.emplace_back(name, value);
+      if (name == "format") inv.format_given = true;
     }
-    if (name == "jobs") {
-      char* end = nullptr;
-      const long n = std::strtol(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || n < 1 || n > 256) {
-        return usage_error("option '--jobs' needs a whole number from 1 to 256");
-      }
-      batch.jobs = static_cast<int>(n);
-      continue;
-    }
-    if (name == "progress") {
-      if (value == "auto") {
-        batch.progress = Progress::kAuto;
-      } else if (value == "bar") {
-        batch.progress = Progress::kBar;
-      } else if (value == "lines") {
-        batch.progress = Progress::kLines;
-      } else {
-        return usage_error("option '--progress' is auto, bar or lines");
-      }
-      continue;
-    }
-    if (name == "max_pixels" || name == "max_bytes") {
-      char* end = nullptr;
-      const unsigned long long n = std::strtoull(value.c_str(), &end, 10);
-      if (value.empty() || *end != '\0' || n == 0) {
-        return usage_error("option '--" + name + "' needs a positive whole number");
-      }
-      (name == "max_pixels" ? limits.max_pixels : limits.max_bytes) = n;
-      continue;
-    }
-    if (Status s = set_option(options, name, value); !s) return usage_error(s.error().message);
-    if (name == "format") format_given = true;
   }
-  // Several files: --out-dir, or a folder and the folder its results go to.
-  std::error_code ec;
-  if (!out_dir_given && positional.size() == 2 &&
-      std::filesystem::is_directory(positional[0], ec)) {
-    batch.out_dir = positional.back();
-    positional.pop_back();
-    out_dir_given = true;
+  if (!preset.empty()) {
+    const BuiltinPreset* p = find_builtin_preset(preset);
+    if (p == nullptr) return usage("no preset '" + preset + "' (dither --list names them)");
+    inv.options = preset_options(*p);
   }
-  if (out_dir_given) {
-    if (positional.empty()) return usage_error("no inputs for --out-dir");
-    if (timings) return usage_error("--timings is for one file");
-    batch.inputs = std::move(positional);
-    batch.options = options;
-    batch.limits = limits;
-    return run_batch(batch, err, err_is_terminal);
+  for (const auto& [name, value] : given) {
+    if (Status s = set_option(inv.options, name, value); !s) return usage(s.error().message);
   }
-  if (positional.size() != 2) {
-    return usage_error(positional.empty() ? "INPUT and OUTPUT are required"
-                                          : "expected exactly INPUT and OUTPUT");
-  }
-  const std::string& input = positional[0];
-  const std::string& output = positional[1];
-  if (!format_given && output != "-") {
-    const std::string ext = std::filesystem::path(output).extension().string();
-    auto f = imaging::parse_output_format(ext.empty() ? "" : ext.substr(1));
-    if (!f) {
-      return usage_error("cannot tell the output format from '" + output +
-                         "': use .png, .gif or .webp, or --format");
-    }
-    options.format = *f;
-  }
+  return inv;
+}
+
+// INPUT to OUTPUT.
+int run_one(Invocation& inv, std::ostream& out, std::ostream& err) {
+  const std::string& input = inv.positional[0];
+  const std::string& output = inv.positional[1];
   using Clock = std::chrono::steady_clock;
   const auto seconds_since = [](Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
   };
   Clock::time_point start = Clock::now();
-  auto bytes = read_file(input, limits.max_bytes);
+  auto bytes = read_file(input, inv.limits.max_bytes);
   const double read_seconds = seconds_since(start);
   if (!bytes) {
     err << "dither: " << bytes.error().message << "\n";
     return kFailed;
   }
-  auto result = process(*bytes, options, limits);
+  auto result = process(*bytes, inv.options, inv.limits);
   if (!result) {
     err << "dither: " << input << ": " << result.error().message << "\n";
     return kFailed;
@@ -242,7 +288,7 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     err << "dither: " << s.error().message << "\n";
     return kFailed;
   }
-  if (timings) {
+  if (inv.timings) {
     // One JSON object on stderr, seconds of wall time per stage (pipeline.h, StageTimes).
     const StageTimes& t = result->stages;
     char line[320];
@@ -253,6 +299,68 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
     err << line;
   }
   return kOk;
+}
+
+}  // namespace
+
+int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& err,
+        bool err_is_terminal) {
+  auto usage_error = [&](const std::string& message) {
+    err << "dither: " << message << " (try --help)\n";
+    return kUsage;
+  };
+  Result<Invocation> parsed = parse_arguments(args);
+  if (!parsed) return usage_error(parsed.error().message);
+  Invocation& inv = *parsed;
+  switch (inv.action) {
+    case Invocation::Action::kHelp:
+      print_help(out);
+      return kOk;
+    case Invocation::Action::kList:
+      print_list(out);
+      return kOk;
+    case Invocation::Action::kListOptions:
+      out << (inv.list_format == "markdown" ? options_markdown()
+              : inv.list_format == "json"   ? options_api_json() + "\n"
+                                            : options_text());
+      return kOk;
+    case Invocation::Action::kVersion:
+      out << "dither 0.1.0\n";
+      return kOk;
+    case Invocation::Action::kRun:
+      break;
+  }
+  // Several files: --out-dir, or a folder and the folder its results go to.
+  std::error_code ec;
+  if (!inv.out_dir_given && inv.positional.size() == 2 &&
+      std::filesystem::is_directory(inv.positional[0], ec)) {
+    inv.batch.out_dir = inv.positional.back();
+    inv.positional.pop_back();
+    inv.out_dir_given = true;
+  }
+  if (inv.out_dir_given) {
+    if (inv.positional.empty()) return usage_error("no inputs for --out-dir");
+    if (inv.timings) return usage_error("--timings is for one file");
+    inv.batch.inputs = std::move(inv.positional);
+    inv.batch.options = inv.options;
+    inv.batch.limits = inv.limits;
+    return run_batch(inv.batch, err, err_is_terminal);
+  }
+  if (inv.positional.size() != 2) {
+    return usage_error(inv.positional.empty() ? "INPUT and OUTPUT are required"
+                                              : "expected exactly INPUT and OUTPUT");
+  }
+  const std::string& output = inv.positional[1];
+  if (!inv.format_given && output != "-") {
+    const std::string ext = std::filesystem::path(output).extension().string();
+    auto f = imaging::parse_output_format(ext.empty() ? "" : ext.substr(1));
+    if (!f) {
+      return usage_error("cannot tell the output format from '" + output +
+                         "': use .png, .gif or .webp, or --format");
+    }
+    inv.options.format = *f;
+  }
+  return run_one(inv, out, err);
 }
 
 }  // namespace dither::cli

@@ -91,6 +91,35 @@ TEST_F(CliTest, DithersToEachFormatWithOptions) {
   EXPECT_FALSE(fs::exists(path("out.png.tmp")));
 }
 
+// --preset: the built-in preset's options, then the flags beside it (wherever they stand); the
+// result is the same as the preset's options spelled out.
+TEST_F(CliTest, PresetsGiveTheirOptionsAndFlagsOverrideThem) {
+  ASSERT_EQ(run({path("photo.png"), path("mac.png"), "--preset", "mac"}), 0) << err_.str();
+  ASSERT_EQ(
+      run({path("photo.png"), path("spelled.png"), "--palette", "bw", "--algorithm", "atkinson"}),
+      0);
+  EXPECT_EQ(read("mac.png"), read("spelled.png"));
+  ASSERT_EQ(run({path("photo.png"), path("ega.png"), "--palette", "ega", "--preset", "mac"}), 0);
+  ASSERT_EQ(
+      run({path("photo.png"), path("ega2.png"), "--palette", "ega", "--algorithm", "atkinson"}), 0);
+  EXPECT_EQ(read("ega.png"), read("ega2.png"));
+  EXPECT_EQ(run({path("photo.png"), path("x.png"), "--preset", "nope"}), 2);
+  expect_one_error_line();
+  EXPECT_EQ(run({"--list"}), 0);
+  EXPECT_NE(out_.str().find("newspaper"), std::string::npos);
+}
+
+// --list-options prints the table as the API's JSON, as the docs' Markdown, or as text.
+TEST_F(CliTest, ListOptionsPrintsTheTable) {
+  ASSERT_EQ(run({"--list-options", "json"}), 0);
+  EXPECT_EQ(out_.str(), options_api_json() + "\n");
+  ASSERT_EQ(run({"--list-options", "markdown"}), 0);
+  EXPECT_EQ(out_.str(), options_markdown());
+  ASSERT_EQ(run({"--list-options"}), 0);
+  EXPECT_NE(out_.str().find("--bayer-size"), std::string::npos);
+  EXPECT_EQ(run({"--list-options", "yaml"}), 2);
+}
+
 TEST_F(CliTest, ChannelsAndResize) {
   ASSERT_EQ(run({path("photo.png"), path("small.png"), "--channels", "3", "--width", "32",
                  "--upscale", "2"}),

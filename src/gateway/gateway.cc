@@ -398,7 +398,7 @@ struct Forward {
   Service service;
   std::string_view to;
 };
-constexpr std::array<Forward, 14> kForwards = {{
+constexpr std::array<Forward, 18> kForwards = {{
     {http::Verb::post, "/api/images", Service::kUpload, "/images"},
     {http::Verb::get, "/api/images", Service::kUpload, "/images"},
     {http::Verb::get, "/api/images/{uuid}", Service::kUpload, "/images/{uuid}"},
@@ -411,6 +411,11 @@ constexpr std::array<Forward, 14> kForwards = {{
      "/images/{uuid}/{dither_id}"},
     {http::Verb::post, "/api/dithers/{uuid}/{channels}", Service::kDither,
      "/images/{uuid}/{channels}"},
+    // The option table and the presets (docs/API.md "Options", "Presets").
+    {http::Verb::get, "/api/options", Service::kDither, "/options"},
+    {http::Verb::get, "/api/presets", Service::kDither, "/presets"},
+    {http::Verb::post, "/api/presets", Service::kDither, "/presets"},
+    {http::Verb::delete_, "/api/presets/{name}", Service::kDither, "/presets/{name}"},
     // Parked outbox messages of each service (admins; the services check): GET lists them,
     // POST .../{seq} puts one back in the queue.
     {http::Verb::get, "/api/outbox/upload", Service::kUpload, "/outbox/parked"},

@@ -4,6 +4,7 @@
 
 #include "engine/dither.h"
 #include "engine/testing/test_images.h"
+#include "pipeline/presets.h"
 
 namespace dither {
 namespace {
@@ -49,6 +50,74 @@ TEST(ProcessOptions, ChannelsIsLevels) {
   ASSERT_TRUE(set_option(o, "palette", "ega").ok());
   ASSERT_TRUE(set_option(o, "channels", "3").ok());
   EXPECT_EQ(o.palette.to_string(), "levels:3");
+}
+
+// The canonical form reads back as the same options, and is itself canonical.
+TEST(ProcessOptions, CanonicalFormReadsBackTheSame) {
+  const std::vector<OptionPairs> requests = {
+      {},
+      {{"algorithm", "FS"}, {"palette", "EGA"}, {"serpentine", "on"}, {"strength", "0.80"}},
+      {{"algorithm", "ordered"}, {"bayer_size", "3"}, {"format", "GIF"}, {"width", "64"}},
+      {{"algorithm", "halftone"}, {"halftone", "c7x7b"}, {"upscale", "3"}, {"height", "10"}},
+      {{"algorithm", "random"}, {"seed", "9007199254740992"}, {"linear_light", "no"}},
+      {{"channels", "5"}, {"perceptual", "1"}, {"strength", "2.5e-05"}},
+      {{"palette", "#ff0000,#0f0, 0000ff"}, {"format", "webp"}},
+      {{"palette", "adaptive:16"}, {"algorithm", "yliluoma"}}};
+  for (const OptionPairs& pairs : requests) {
+    Result<ProcessOptions> o = parse_request_options(pairs);
+    ASSERT_TRUE(o.ok()) << o.error().message;
+    const std::string stored = canonical_json(*o);
+    Result<ProcessOptions> back = options_from_json(stored);
+    ASSERT_TRUE(back.ok()) << stored << ": " << back.error().message;
+    EXPECT_EQ(canonical_json(*back), stored);
+    EXPECT_EQ(describe(*back), describe(*o));
+  }
+  Result<ProcessOptions> o = parse_request_options({{"algorithm", "FS"}, {"strength", "0.80"}});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(canonical_json(*o),
+            R"({"algorithm":"floyd-steinberg","palette":"levels:2","serpentine":"false",)"
+            R"("linear_light":"true","perceptual":"false","strength":"0.8","format":"png"})");
+}
+
+TEST(ProcessOptions, RequestsCannotChooseThreadsAndAreValidatedWhole) {
+  Result<ProcessOptions> o = parse_request_options({{"threads", "2"}});
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.error().message.find("threads"), std::string::npos);
+  ProcessOptions base;
+  base.palette = *parse_palette_spec("ega");
+  Result<ProcessOptions> over = parse_request_options({{"algorithm", "atkinson"}}, base);
+  ASSERT_TRUE(over.ok());
+  EXPECT_EQ(over->palette.to_string(), "ega");  // the base stays where not overridden
+  EXPECT_EQ(over->dither.threads, 0);
+  EXPECT_FALSE(options_from_json("[1]").ok());
+  EXPECT_FALSE(options_from_json(R"({"serpentine": true})").ok());  // stored values are texts
+}
+
+// GET /api/options: every option but the command line's, each with its type.
+TEST(ProcessOptions, TheApiListsEveryHttpOption) {
+  const std::string body = options_api_json();
+  for (const OptionInfo& o : option_table()) {
+    const bool listed = body.find("\"name\":\"" + std::string(o.name) + "\"") != std::string::npos;
+    EXPECT_EQ(listed, o.scope != OptionScope::kCommandLine) << o.name;
+  }
+  EXPECT_NE(body.find(R"("name":"channels","type":"integer","in":"path")"), std::string::npos);
+}
+
+// Every built-in preset reads, and an owner's preset name is checked.
+TEST(Presets, BuiltInPresetsAreValidAndNamesAreChecked) {
+  ASSERT_GE(builtin_presets().size(), 5u);
+  for (const BuiltinPreset& p : builtin_presets()) {
+    EXPECT_TRUE(check_preset_name(p.name, false).ok()) << p.name;
+    ProcessOptions o = preset_options(p);
+    EXPECT_TRUE(validate(o.dither).ok()) << p.name;
+  }
+  EXPECT_EQ(preset_options(*find_builtin_preset("mac")).palette.to_string(), "bw");
+  EXPECT_EQ(find_builtin_preset("nope"), nullptr);
+  EXPECT_TRUE(check_preset_name("my-look_2.v1", true).ok());
+  for (std::string_view bad : {"", "-x", "Upper", "a b", "a/b", "gameboy"}) {
+    EXPECT_FALSE(check_preset_name(bad, true).ok()) << bad;
+  }
+  EXPECT_FALSE(check_preset_name(std::string(65, 'a'), true).ok());
 }
 
 TEST(Pipeline, DecodesDithersAndEncodesExactly) {

@@ -1,6 +1,7 @@
 #include "pipeline/process_options.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -10,153 +11,552 @@ namespace dither {
 
 namespace {
 
+namespace json = boost::json;
+
 Error bad(std::string_view name, std::string_view message) {
   return make_error(ErrorKind::kInvalidArgument,
                     "option '" + std::string(name) + "': " + std::string(message));
 }
 
-Result<long long> parse_int(std::string_view name, std::string_view v, long long lo, long long hi) {
-  long long out = 0;
-  const auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), out);
-  if (ec != std::errc{} || ptr != v.data() + v.size() || out < lo || out > hi) {
-    return bad(name, "expected a whole number from " + std::to_string(lo) + " to " +
-                         std::to_string(hi) + ", got '" + std::string(v) + "'");
+// The shortest text that reads back as `d` ("1", "0.8", "2.5e-05").
+std::string number_text(double d) {
+  char buffer[32];
+  const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, d);
+  return ec == std::errc{} ? std::string(buffer, end) : std::to_string(d);
+}
+
+std::string range_text(const OptionInfo& o) {
+  return number_text(o.minimum) + " to " + number_text(o.maximum);
+}
+
+std::string bool_text(bool b) { return b ? "true" : "false"; }
+
+// The text of `v` read as `o`'s type and checked against its range and choices.
+Result<OptionValue> read_value(const OptionInfo& o, std::string_view text) {
+  OptionValue v;
+  v.text = text;
+  switch (o.type) {
+    case OptionType::kBoolean: {
+      std::string s(text);
+      for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (s == "true" || s == "1" || s == "yes" || s == "on") {
+        v.boolean = true;
+      } else if (!(s == "false" || s == "0" || s == "no" || s == "off")) {
+        return bad(o.name, "expected true or false, got '" + std::string(text) + "'");
+      }
+      return v;
+    }
+    case OptionType::kInteger: {
+      const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v.integer);
+      if (ec != std::errc{} || ptr != text.data() + text.size() ||
+          static_cast<double>(v.integer) < o.minimum ||
+          static_cast<double>(v.integer) > o.maximum) {
+        return bad(o.name, "expected a whole number from " + range_text(o) + ", got '" +
+                               std::string(text) + "'");
+      }
+      return v;
+    }
+    case OptionType::kNumber: {
+      const std::string s(text);
+      char* end = nullptr;
+      v.number = std::strtod(s.c_str(), &end);
+      if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v.number) ||
+          v.number < o.minimum || v.number > o.maximum) {
+        return bad(o.name,
+                   "expected a number from " + range_text(o) + ", got '" + std::string(text) + "'");
+      }
+      return v;
+    }
+    case OptionType::kString:
+      return v;
+  }
+  return v;
+}
+
+// A refusal from the engine's parser, named after the option.
+Status named(std::string_view name, Status s) {
+  if (!s) return bad(name, s.error().message);
+  return {};
+}
+
+std::vector<OptionChoice> algorithm_choices() {
+  std::vector<OptionChoice> out;
+  for (const AlgorithmInfo& a : algorithms()) {
+    out.push_back({std::string(a.name), std::string(a.description)});
   }
   return out;
 }
 
-Result<bool> parse_bool(std::string_view name, std::string_view v) {
-  std::string s(v);
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (s == "true" || s == "1" || s == "yes" || s == "on") return true;
-  if (s == "false" || s == "0" || s == "no" || s == "off") return false;
-  return bad(name, "expected true or false, got '" + std::string(v) + "'");
+std::vector<OptionChoice> halftone_choices() {
+  std::vector<OptionChoice> out;
+  for (std::string_view h : halftone_names()) out.push_back({std::string(h), ""});
+  return out;
 }
 
-Result<double> parse_number(std::string_view name, std::string_view v, double lo, double hi) {
-  std::string s(v);
-  char* end = nullptr;
-  const double d = std::strtod(s.c_str(), &end);
-  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(d) || d < lo || d > hi) {
-    return bad(name, "expected a number from " + std::to_string(lo).substr(0, 3) + " to " +
-                         std::to_string(hi).substr(0, 3) + ", got '" + std::string(v) + "'");
+std::vector<OptionChoice> palette_suggestions() {
+  std::vector<OptionChoice> out;
+  for (const NamedPaletteInfo& p : named_palettes()) {
+    out.push_back({std::string(p.name), std::string(p.description)});
   }
-  return d;
+  out.push_back({"levels:4", "4 levels per channel, 64 colours (levels:N, N from 2 to 256)"});
+  out.push_back({"grey:4", "4 grey levels (grey:N, N from 2 to 256)"});
+  out.push_back({"adaptive:16", "16 colours chosen from the image (adaptive:N, N 2..256)"});
+  return out;
+}
+
+std::vector<OptionInfo> make_table() {
+  using T = OptionType;
+  using S = OptionScope;
+  std::vector<OptionInfo> t;
+  t.push_back({"algorithm",
+               T::kString,
+               S::kRequest,
+               "NAME",
+               "dithering algorithm (any letter case; short names such as fs, jjn or ordered "
+               "too: see dither --list)",
+               algorithm_choices(),
+               {},
+               0,
+               0,
+               "floyd-steinberg",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 Result<Algorithm> a = parse_algorithm(v.text);
+                 if (!a) return a.error();
+                 o.dither.algorithm = *a;
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 return std::string(algorithm_name(o.dither.algorithm));
+               }});
+  t.push_back({"palette",
+               T::kString,
+               S::kRequest,
+               "SPEC",
+               "the colours: levels:N, grey:N, adaptive:N (N 2..256), a named palette, or "
+               "#rrggbb,#rrggbb,... (1 to 256 colours)",
+               {},
+               palette_suggestions(),
+               0,
+               0,
+               "",
+               "levels:{channels}",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 Result<PaletteSpec> p = parse_palette_spec(v.text);
+                 if (!p) return p.error();
+                 o.palette = std::move(*p);
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 return o.palette.to_string();
+               }});
+  t.push_back({"channels",
+               T::kInteger,
+               S::kPath,
+               "2..256",
+               "levels per colour channel: the same as palette=levels:N",
+               {},
+               {},
+               2,
+               256,
+               "2",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.palette = PaletteSpec{};
+                 o.palette.count = static_cast<int>(v.integer);
+                 return {};
+               },
+               [](const ProcessOptions&) -> std::optional<std::string> { return std::nullopt; }});
+  t.push_back({"serpentine",
+               T::kBoolean,
+               S::kRequest,
+               "BOOL",
+               "error diffusion alternates the row direction",
+               {},
+               {},
+               0,
+               0,
+               "false",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.dither.serpentine = v.boolean;
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 return bool_text(o.dither.serpentine);
+               }});
+  t.push_back({"linear_light",
+               T::kBoolean,
+               S::kRequest,
+               "BOOL",
+               "dither in linear light, gamma-correct tone (false: in sRGB like Pillow)",
+               {},
+               {},
+               0,
+               0,
+               "true",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.dither.color_space = v.boolean ? ColorSpace::kLinear : ColorSpace::kSrgb;
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 return bool_text(o.dither.color_space == ColorSpace::kLinear);
+               }});
+  t.push_back({"perceptual",
+               T::kBoolean,
+               S::kRequest,
+               "BOOL",
+               "luma-weighted colour distance instead of plain RGB distance",
+               {},
+               {},
+               0,
+               0,
+               "false",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.dither.metric = v.boolean ? Metric::kPerceptual : Metric::kEuclidean;
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 return bool_text(o.dither.metric == Metric::kPerceptual);
+               }});
+  t.push_back({"strength",
+               T::kNumber,
+               S::kRequest,
+               "0..1",
+               "share of the error diffused / amplitude of the threshold",
+               {},
+               {},
+               0,
+               1,
+               "1",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.dither.strength = v.number;
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 return number_text(o.dither.strength);
+               }});
+  t.push_back({"bayer_size",
+               T::kInteger,
+               S::kRequest,
+               "N",
+               "Bayer matrix size (algorithm bayer)",
+               {{"2", ""}, {"3", ""}, {"4", ""}, {"8", ""}, {"16", ""}, {"32", ""}, {"64", ""}},
+               {},
+               2,
+               64,
+               "8",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.dither.bayer_size = static_cast<int>(v.integer);
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 if (o.dither.algorithm != Algorithm::kBayer) return std::nullopt;
+                 return std::to_string(o.dither.bayer_size);
+               }});
+  t.push_back({"halftone",
+               T::kString,
+               S::kRequest,
+               "NAME",
+               "clustered-dot matrix (algorithm halftone)",
+               halftone_choices(),
+               {},
+               0,
+               0,
+               std::string(DitherOptions{}.halftone),
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.dither.halftone = std::string(v.text);
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 if (o.dither.algorithm != Algorithm::kHalftone) return std::nullopt;
+                 return o.dither.halftone;
+               }});
+  t.push_back({"seed",
+               T::kInteger,
+               S::kRequest,
+               "N",
+               "seed of the noise (algorithm random)",
+               {},
+               {},
+               0,
+               9007199254740992.0,
+               "1",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.dither.seed = static_cast<uint64_t>(v.integer);
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 if (o.dither.algorithm != Algorithm::kRandom) return std::nullopt;
+                 return std::to_string(o.dither.seed);
+               }});
+  t.push_back({"width",
+               T::kInteger,
+               S::kRequest,
+               "PIXELS",
+               "resize to this width before dithering (0: keep; alone, keeps the aspect ratio)",
+               {},
+               {},
+               0,
+               100000,
+               "0",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.width = static_cast<int>(v.integer);
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 if (o.width == 0) return std::nullopt;
+                 return std::to_string(o.width);
+               }});
+  t.push_back({"height",
+               T::kInteger,
+               S::kRequest,
+               "PIXELS",
+               "resize to this height before dithering (0: keep; alone, keeps the aspect ratio)",
+               {},
+               {},
+               0,
+               100000,
+               "0",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.height = static_cast<int>(v.integer);
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 if (o.height == 0) return std::nullopt;
+                 return std::to_string(o.height);
+               }});
+  t.push_back({"upscale",
+               T::kInteger,
+               S::kRequest,
+               "1..16",
+               "nearest-neighbour enlargement by this factor after dithering",
+               {},
+               {},
+               1,
+               16,
+               "1",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.upscale = static_cast<int>(v.integer);
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 if (o.upscale <= 1) return std::nullopt;
+                 return std::to_string(o.upscale);
+               }});
+  t.push_back({"format",
+               T::kString,
+               S::kRequest,
+               "png|gif|webp",
+               "output format (any letter case)",
+               {{"png", "indexed PNG at the smallest bit depth"},
+                {"gif", "GIF"},
+                {"webp", "lossless WebP"}},
+               {},
+               0,
+               0,
+               "png",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 Result<imaging::OutputFormat> f = imaging::parse_output_format(v.text);
+                 if (!f) return f.error();
+                 o.format = *f;
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 return std::string(imaging::to_string(o.format));
+               }});
+  t.push_back({"threads",
+               T::kInteger,
+               S::kCommandLine,
+               "0..256",
+               "worker threads, 0 = all cores (the output never depends on it)",
+               {},
+               {},
+               0,
+               256,
+               "1",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 o.dither.threads = static_cast<int>(v.integer);
+                 return {};
+               },
+               [](const ProcessOptions&) -> std::optional<std::string> { return std::nullopt; }});
+  return t;
 }
 
 }  // namespace
 
 const std::vector<OptionInfo>& option_table() {
-  static const std::vector<OptionInfo> table = {
-      {"algorithm", OptionType::kString, "NAME",
-       "dithering algorithm (default floyd-steinberg; see --list)"},
-      {"palette", OptionType::kString, "SPEC",
-       "levels:N, grey:N, a name (bw, ega, gameboy, pico8...), adaptive:N or #hex,#hex,..."},
-      {"channels", OptionType::kInteger, "2..256",
-       "levels per colour channel, the same as palette=levels:N (default 2)"},
-      {"serpentine", OptionType::kBoolean, "BOOL", "error diffusion: alternate row direction"},
-      {"linear_light", OptionType::kBoolean, "BOOL",
-       "dither in linear light, gamma-correct tone (default true; false = sRGB like Pillow)"},
-      {"perceptual", OptionType::kBoolean, "BOOL",
-       "luma-weighted colour distance instead of plain RGB distance"},
-      {"strength", OptionType::kNumber, "0..1",
-       "fraction of the error diffused / amplitude of the threshold (default 1)"},
-      {"bayer_size", OptionType::kInteger, "2..64|3", "Bayer matrix size (default 8)"},
-      {"halftone", OptionType::kString, "NAME", "clustered-dot matrix for algorithm=halftone"},
-      {"seed", OptionType::kInteger, "N", "seed for algorithm=random (default 1)"},
-      {"width", OptionType::kInteger, "PIXELS", "resize to this width before dithering"},
-      {"height", OptionType::kInteger, "PIXELS", "resize to this height before dithering"},
-      {"upscale", OptionType::kInteger, "1..16", "enlarge by this factor after dithering"},
-      {"format", OptionType::kString, "png|gif|webp", "output format (default png)"},
-      {"threads", OptionType::kInteger, "0..256",
-       "worker threads, 0 = all cores (output never depends on it)"},
-  };
+  static const std::vector<OptionInfo> table = make_table();
   return table;
 }
 
-Status set_option(ProcessOptions& o, std::string_view name, std::string_view value) {
-  if (name == "algorithm") {
-    auto a = parse_algorithm(value);
-    if (!a) return bad(name, a.error().message);
-    o.dither.algorithm = *a;
-  } else if (name == "palette") {
-    auto p = parse_palette_spec(value);
-    if (!p) return bad(name, p.error().message);
-    o.palette = std::move(*p);
-  } else if (name == "channels") {
-    auto n = parse_int(name, value, 2, 256);
-    if (!n) return n.error();
-    o.palette = PaletteSpec{};
-    o.palette.count = static_cast<int>(*n);
-  } else if (name == "serpentine") {
-    auto b = parse_bool(name, value);
-    if (!b) return b.error();
-    o.dither.serpentine = *b;
-  } else if (name == "linear_light") {
-    auto b = parse_bool(name, value);
-    if (!b) return b.error();
-    o.dither.color_space = *b ? ColorSpace::kLinear : ColorSpace::kSrgb;
-  } else if (name == "perceptual") {
-    auto b = parse_bool(name, value);
-    if (!b) return b.error();
-    o.dither.metric = *b ? Metric::kPerceptual : Metric::kEuclidean;
-  } else if (name == "strength") {
-    auto d = parse_number(name, value, 0.0, 1.0);
-    if (!d) return d.error();
-    o.dither.strength = *d;
-  } else if (name == "bayer_size") {
-    auto n = parse_int(name, value, 2, 64);
-    if (!n) return n.error();
-    if (Status s = check_bayer_size(static_cast<int>(*n)); !s) return bad(name, s.error().message);
-    o.dither.bayer_size = static_cast<int>(*n);
-  } else if (name == "halftone") {
-    if (Status s = check_halftone(value); !s) return bad(name, s.error().message);
-    o.dither.halftone = std::string(value);
-  } else if (name == "seed") {
-    auto n = parse_int(name, value, 0, (1LL << 53));
-    if (!n) return n.error();
-    o.dither.seed = static_cast<uint64_t>(*n);
-  } else if (name == "width" || name == "height") {
-    auto n = parse_int(name, value, 0, 100000);
-    if (!n) return n.error();
-    (name == "width" ? o.width : o.height) = static_cast<int>(*n);
-  } else if (name == "upscale") {
-    auto n = parse_int(name, value, 1, 16);
-    if (!n) return n.error();
-    o.upscale = static_cast<int>(*n);
-  } else if (name == "format") {
-    auto f = imaging::parse_output_format(value);
-    if (!f) return bad(name, f.error().message);
-    o.format = *f;
-  } else if (name == "threads") {
-    auto n = parse_int(name, value, 0, 256);
-    if (!n) return n.error();
-    o.dither.threads = static_cast<int>(*n);
-  } else {
-    return make_error(ErrorKind::kInvalidArgument, "unknown option '" + std::string(name) + "'");
+const OptionInfo* find_option(std::string_view name) {
+  for (const OptionInfo& o : option_table()) {
+    if (o.name == name) return &o;
   }
-  return {};
+  return nullptr;
 }
 
-std::vector<std::pair<std::string, std::string>> describe(const ProcessOptions& o) {
-  std::vector<std::pair<std::string, std::string>> out = {
-      {"algorithm", std::string(algorithm_name(o.dither.algorithm))},
-      {"palette", o.palette.to_string()},
-      {"serpentine", o.dither.serpentine ? "true" : "false"},
-      {"linear_light", o.dither.color_space == ColorSpace::kLinear ? "true" : "false"},
-      {"perceptual", o.dither.metric == Metric::kPerceptual ? "true" : "false"},
-      {"strength", std::to_string(o.dither.strength)},
-      {"format", std::string(imaging::to_string(o.format))},
-  };
-  if (o.dither.algorithm == Algorithm::kBayer) {
-    out.emplace_back("bayer_size", std::to_string(o.dither.bayer_size));
+std::string_view to_string(OptionType type) {
+  switch (type) {
+    case OptionType::kString:
+      return "string";
+    case OptionType::kInteger:
+      return "integer";
+    case OptionType::kNumber:
+      return "number";
+    case OptionType::kBoolean:
+      return "boolean";
   }
-  if (o.dither.algorithm == Algorithm::kHalftone) out.emplace_back("halftone", o.dither.halftone);
-  if (o.dither.algorithm == Algorithm::kRandom)
-    out.emplace_back("seed", std::to_string(o.dither.seed));
-  if (o.width) out.emplace_back("width", std::to_string(o.width));
-  if (o.height) out.emplace_back("height", std::to_string(o.height));
-  if (o.upscale > 1) out.emplace_back("upscale", std::to_string(o.upscale));
+  return "string";
+}
+
+Status set_option(ProcessOptions& options, std::string_view name, std::string_view value) {
+  const OptionInfo* o = find_option(name);
+  if (o == nullptr) {
+    return make_error(ErrorKind::kInvalidArgument, "unknown option '" + std::string(name) + "'");
+  }
+  Result<OptionValue> v = read_value(*o, value);
+  if (!v) return v.error();
+  if (!o->choices.empty()) {
+    // Closed sets of numbers are checked here; names go through the engine's parsers, which
+    // also accept their aliases and letter cases.
+    const bool listed = std::any_of(o->choices.begin(), o->choices.end(),
+                                    [&](const OptionChoice& c) { return c.value == value; });
+    if (o->type == OptionType::kInteger && !listed) {
+      std::string known;
+      for (const OptionChoice& c : o->choices) known += (known.empty() ? "" : ", ") + c.value;
+      return bad(name, "expected one of " + known + ", got '" + std::string(value) + "'");
+    }
+    if (o->name == "halftone") {
+      if (Status s = named(name, check_halftone(value)); !s) return s;
+    }
+  }
+  return named(name, o->apply(options, *v));
+}
+
+Result<ProcessOptions> parse_request_options(const OptionPairs& pairs, ProcessOptions base) {
+  ProcessOptions options = std::move(base);
+  for (const auto& [name, value] : pairs) {
+    const OptionInfo* o = find_option(name);
+    if (o != nullptr && o->scope == OptionScope::kCommandLine) {
+      return make_error(ErrorKind::kInvalidArgument,
+                        "option '" + name + "' is chosen by the server, not per request");
+    }
+    if (Status s = set_option(options, name, value); !s) return s.error();
+  }
+  options.dither.threads = 0;  // all cores; the output does not depend on it
+  if (Status s = validate(options.dither); !s) return s.error();
+  return options;
+}
+
+OptionPairs describe(const ProcessOptions& options) {
+  OptionPairs out;
+  for (const OptionInfo& o : option_table()) {
+    if (std::optional<std::string> text = o.canonical(options)) {
+      out.emplace_back(std::string(o.name), std::move(*text));
+    }
+  }
+  return out;
+}
+
+std::string canonical_json(const ProcessOptions& options) {
+  json::object o;
+  for (auto& [name, value] : describe(options)) o[name] = value;
+  return json::serialize(o);
+}
+
+Result<ProcessOptions> options_from_json(std::string_view text) {
+  boost::system::error_code ec;
+  const json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) {
+    return make_error(ErrorKind::kInvalidArgument, "options are not a JSON object");
+  }
+  OptionPairs pairs;
+  for (const auto& [name, value] : v.as_object()) {
+    if (!value.is_string()) {
+      return make_error(ErrorKind::kInvalidArgument,
+                        "option '" + std::string(name) + "' is not a text");
+    }
+    pairs.emplace_back(std::string(name), std::string(value.as_string()));
+  }
+  return parse_request_options(pairs);
+}
+
+namespace {
+
+json::array choices_json(const std::vector<OptionChoice>& choices) {
+  json::array out;
+  for (const OptionChoice& c : choices) {
+    json::object item;
+    item["value"] = c.value;
+    if (!c.help.empty()) item["help"] = c.help;
+    out.push_back(std::move(item));
+  }
+  return out;
+}
+
+// A number of the table as JSON: whole numbers as integers.
+json::value number_json(double d) {
+  if (std::trunc(d) == d && std::fabs(d) < 9.0e15) return static_cast<int64_t>(d);
+  return d;
+}
+
+}  // namespace
+
+std::string options_api_json() {
+  json::array options;
+  for (const OptionInfo& o : option_table()) {
+    if (o.scope == OptionScope::kCommandLine) continue;
+    json::object item;
+    item["name"] = o.name;
+    item["type"] = to_string(o.type);
+    item["in"] = o.scope == OptionScope::kPath ? "path" : "query";
+    item["help"] = o.help;
+    if (!o.default_value.empty()) item["default"] = o.default_value;
+    if (!o.default_note.empty()) item["default_note"] = o.default_note;
+    if (o.type == OptionType::kInteger || o.type == OptionType::kNumber) {
+      item["minimum"] = number_json(o.minimum);
+      item["maximum"] = number_json(o.maximum);
+    }
+    if (!o.choices.empty()) item["choices"] = choices_json(o.choices);
+    if (!o.suggestions.empty()) item["suggestions"] = choices_json(o.suggestions);
+    options.push_back(std::move(item));
+  }
+  json::object root;
+  root["options"] = std::move(options);
+  return json::serialize(root);
+}
+
+std::string options_markdown() {
+  std::string out = "| option | type | values | default |\n|---|---|---|---|\n";
+  for (const OptionInfo& o : option_table()) {
+    if (o.scope != OptionScope::kRequest) continue;
+    std::string values;
+    if (!o.choices.empty()) {
+      for (const OptionChoice& c : o.choices) {
+        values += (values.empty() ? "" : ", ") + std::string("`") + c.value + "`";
+      }
+      values += ": ";
+    } else if (o.type == OptionType::kInteger || o.type == OptionType::kNumber) {
+      values = number_text(o.minimum) + ".." + number_text(o.maximum) + ": ";
+    }
+    values += o.help;
+    const std::string& d = o.default_value.empty() ? o.default_note : o.default_value;
+    out += "| `" + std::string(o.name) + "` | " + std::string(to_string(o.type)) + " | " + values +
+           " | " + (d.empty() ? "" : "`" + d + "`") + " |\n";
+  }
   return out;
 }
 

@@ -1,16 +1,22 @@
 // Everything a caller can ask of one dither, and the one table that names it.
 //
-// The command-line tool, the HTTP query string and the JSON body all set options through
-// set_option() with the names of option_table(), so they accept exactly the same things and
-// report errors the same way. The table also feeds --help and the OpenAPI document.
+// Each option is one row of option_table(): its name, type, range or choices, default and help,
+// and how it reads into and out of ProcessOptions. Everything else is made from the table: the
+// command line's flags and --help, the HTTP query string and JSON body (services/dither), the
+// canonical form records store, GET /api/options (which the web page builds its form from), and
+// the option tables of docs/API.md and the OpenAPI document (options_doc_test.cc fails when they
+// differ from the table). A new option is one new row.
 //
 //   ProcessOptions o;
 //   if (Status s = set_option(o, "palette", "ega"); !s) return s.error();
 //   if (Status s = set_option(o, "serpentine", "true"); !s) return s.error();
+//   std::string stored = canonical_json(o);  // {"algorithm":"floyd-steinberg","palette":"ega",...}
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/result.h"
@@ -31,20 +37,74 @@ struct ProcessOptions {
 
 enum class OptionType { kString, kInteger, kNumber, kBoolean };
 
+// Where an option may be given.
+enum class OptionScope {
+  kRequest,      // everywhere: command line, HTTP query and body, presets, AUTO_DITHER_OPTIONS
+  kPath,         // channels: over HTTP only as the path's {channels}; elsewhere as any option
+  kCommandLine,  // threads: the command line only (a server chooses its own)
+};
+
+// An option's value once its text has been read by its type (set_option does that).
+struct OptionValue {
+  std::string_view text;  // as given
+  bool boolean = false;   // kBoolean
+  long long integer = 0;  // kInteger
+  double number = 0;      // kNumber
+};
+
+struct OptionChoice {
+  std::string value;  // canonical spelling
+  std::string help;   // may be empty
+};
+
 struct OptionInfo {
-  std::string_view name;  // snake_case; the CLI spells it --kebab-case
+  std::string_view name;  // snake_case; the command line spells it --kebab-case
   OptionType type;
-  std::string_view value_hint;  // e.g. "NAME", "2..256"
-  std::string_view help;
+  OptionScope scope;
+  std::string value_hint;  // for --help, e.g. "NAME", "2..256"
+  std::string help;
+  // The closed set of canonical values (algorithm, bayer_size, halftone, format); empty when open.
+  std::vector<OptionChoice> choices;
+  // Open sets: common values to offer (palette names); any other value of the syntax is accepted.
+  std::vector<OptionChoice> suggestions;
+  // kInteger and kNumber: the accepted range.
+  double minimum = 0;
+  double maximum = 0;
+  std::string default_value;  // canonical text; "" when it depends (the palette on channels)
+  std::string default_note;   // for the docs when default_value is "" ("levels:{channels}")
+  // Reads the typed value into the options; a refusal's message need not name the option.
+  Status (*apply)(ProcessOptions&, const OptionValue&);
+  // The canonical text of this option in `options`, or nothing when it does not apply there
+  // (bayer_size unless algorithm=bayer) or has no text of its own (channels is the palette's).
+  std::optional<std::string> (*canonical)(const ProcessOptions&);
 };
 
 const std::vector<OptionInfo>& option_table();
+// The row named `name`, or nullptr.
+const OptionInfo* find_option(std::string_view name);
+std::string_view to_string(OptionType type);  // "string", "integer", "number", "boolean"
 
-// Sets one option from its text form; unknown names and bad values are kInvalidArgument errors
-// whose message names the option.
+// Sets one option of any scope from its text form; unknown names and bad values are
+// kInvalidArgument errors whose message names the option.
 Status set_option(ProcessOptions& options, std::string_view name, std::string_view value);
 
-// Canonical values of every option, as (name, text) pairs, for records and logs.
-std::vector<std::pair<std::string, std::string>> describe(const ProcessOptions& options);
+using OptionPairs = std::vector<std::pair<std::string, std::string>>;
+
+// A request's options (scope kRequest only) applied in order over `base` (a later value wins),
+// then the combination validated. The result dithers with every core (threads = 0): the output
+// does not depend on it.
+Result<ProcessOptions> parse_request_options(const OptionPairs& pairs, ProcessOptions base = {});
+
+// The canonical form: every option that applies, in table order, as (name, text) pairs; reading
+// it back with set_option gives the same options. Records store it as a JSON object of texts.
+OptionPairs describe(const ProcessOptions& options);
+std::string canonical_json(const ProcessOptions& options);
+// Options from a canonical_json() text (or any JSON object of request options as texts).
+Result<ProcessOptions> options_from_json(std::string_view json);
+
+// Made from the table for the surfaces that show it (and checked against the hand-written
+// documents by options_doc_test.cc):
+std::string options_api_json();  // GET /api/options: {"options": [...]} of every HTTP option
+std::string options_markdown();  // docs/API.md's option table
 
 }  // namespace dither

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <utility>
 
 #include "adapters/fs/fs_blob_store.h"
 #include "adapters/inproc/in_process_bus.h"
@@ -429,6 +430,7 @@ class RacingDithers : public DitherRepository {
   explicit RacingDithers(DitherRepository& real) : real_(real) {}
   std::function<void()> before_delete;
   std::atomic<int> renewals{0};
+  std::vector<DitherRecord> legacy;  // what legacy_options() answers, once
 
   Result<std::optional<DitherRecord>> record_original(
       const OriginalRecord& original, const std::optional<DitherRecord>& auto_dither,
@@ -491,6 +493,25 @@ class RacingDithers : public DitherRepository {
     return real_.parked_messages(limit);
   }
   Status republish(int64_t seq) override { return real_.republish(seq); }
+  Result<std::vector<DitherRecord>> legacy_options(int limit) override {
+    if (!legacy.empty()) return std::exchange(legacy, {});
+    return real_.legacy_options(limit);
+  }
+  Result<bool> set_canonical_options(DitherId id, std::string_view options_json) override {
+    return real_.set_canonical_options(id, options_json);
+  }
+  Result<std::vector<PresetRecord>> presets_of(std::string_view owner) override {
+    return real_.presets_of(owner);
+  }
+  Result<PresetRecord> get_preset(std::string_view owner, std::string_view name) override {
+    return real_.get_preset(owner, name);
+  }
+  Result<PresetRecord> put_preset(const PresetRecord& preset, bool* replaced) override {
+    return real_.put_preset(preset, replaced);
+  }
+  Result<bool> delete_preset(std::string_view owner, std::string_view name) override {
+    return real_.delete_preset(owner, name);
+  }
   Status ping() override { return real_.ping(); }
 
  private:
@@ -534,6 +555,59 @@ TEST_F(Services, ADitherFinishedWhileBeingDeletedLosesItsResultToo) {
   EXPECT_EQ(image.url_dither, done.url_dither);
   ASSERT_EQ(image.dithers.size(), 1u);
   EXPECT_EQ(image.dithers[0].dither_id, done.dithers[0].dither_id);
+}
+
+// Options an older version stored as requested (raw pairs, `channels` among them) are rewritten
+// in the canonical form at start-up; what no longer reads is kept as it was.
+TEST_F(Services, StoredOptionsOfOlderVersionsBecomeCanonical) {
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 12), "a.png", "", kTester, "");
+  ASSERT_TRUE(up.ok());
+  wait_for(up->uuid, {kStatusFinished});
+  workers_->stop();
+  std::vector<DitherRecord> old;
+  for (const char* options :
+       {R"({"channels":"4","algorithm":"FS","strength":"0.50"})", R"({"algorithm":"blur"})"}) {
+    DitherRecord d;
+    d.uuid = up->uuid;
+    d.options_json = options;
+    d.request_id = std::string("old-") + options;
+    Result<DitherRecord> made = dithers_->create_dither(d);
+    ASSERT_TRUE(made.ok()) << made.error().message;
+    old.push_back(*made);
+  }
+  RacingDithers store(*dithers_);
+  store.legacy = old;
+  DitherService service(store, *blobs_, topics_, imaging::Limits{}, AutoDither{}, {}, {});
+  Result<int> rewritten = service.canonicalize_stored_options();
+  ASSERT_TRUE(rewritten.ok()) << rewritten.error().message;
+  EXPECT_EQ(*rewritten, 2);
+  EXPECT_EQ(dithers_->get_dither(old[0].id)->options_json,
+            R"({"algorithm":"floyd-steinberg","palette":"levels:4","serpentine":"false",)"
+            R"("linear_light":"true","perceptual":"false","strength":"0.5","format":"png"})");
+  EXPECT_EQ(dithers_->get_dither(old[1].id)->options_json, R"({"algorithm":"blur"})");
+  EXPECT_TRUE(dithers_->legacy_options(10)->empty());
+  // The worker reads the canonical form; the unreadable one fails with a clear error.
+  EXPECT_TRUE(DitherService::options_of(*dithers_->get_dither(old[0].id)).ok());
+  EXPECT_FALSE(DitherService::options_of(*dithers_->get_dither(old[1].id)).ok());
+}
+
+// A request is parsed once: what the record stores is the canonical form, and the preset and
+// explicit options combine as documented.
+TEST_F(Services, RequestsStoreTheCanonicalFormOfPresetAndOptions) {
+  Result<ImageRecord> up = upload_->upload(png_photo(16, 12), "a.png", "", kTester, "");
+  ASSERT_TRUE(up.ok());
+  wait_for(up->uuid, {kStatusFinished});
+  Result<DitherRecord> d = dither_->request(
+      up->uuid.value, "3", {{"preset", "mac"}, {"algorithm", "ORDERED"}}, "r-preset", kTester);
+  ASSERT_TRUE(d.ok()) << d.error().message;
+  EXPECT_EQ(d->channels, 3);
+  EXPECT_EQ(d->options_json,
+            R"({"algorithm":"bayer","palette":"bw","serpentine":"false","linear_light":"true",)"
+            R"("perceptual":"false","strength":"1","bayer_size":"8","format":"png"})");
+  dither_->set_presets_only(true);
+  EXPECT_FALSE(dither_->request(up->uuid.value, "3", {{"algorithm", "fs"}}, "r2", kTester).ok());
+  EXPECT_FALSE(dither_->save_preset("look", "", {}, kTester, nullptr, nullptr).ok());
+  EXPECT_TRUE(dither_->request(up->uuid.value, "3", {{"preset", "pico8"}}, "r3", kTester).ok());
 }
 
 // A UrlFetcher double that takes `delay` to serve one original, or fails transiently every time.

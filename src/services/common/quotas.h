@@ -25,6 +25,7 @@ struct Quotas {
   int64_t pending_dithers = 20;          // QUOTA_PENDING_DITHERS: one owner's PENDING dithers
   int64_t dithers_per_image = 100;       // QUOTA_DITHERS_PER_IMAGE: dithers kept of one image
   int64_t max_pending_dithers = 10'000;  // MAX_PENDING_DITHERS: PENDING dithers of everyone
+  int64_t presets = 100;                 // QUOTA_PRESETS: presets one owner saves
 };
 
 // A request a quota or the queue's bound refused: what the API answers.

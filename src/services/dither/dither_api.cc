@@ -17,6 +17,14 @@ namespace json = boost::json;
 using http::RequestContext;
 using http::Response;
 
+// Options as a record stores them: canonical already (DitherService::make_record), shown as is.
+json::object stored_options(const std::string& options_json) {
+  boost::system::error_code ec;
+  json::value v = json::parse(options_json, ec);
+  if (ec || !v.is_object()) return {};
+  return std::move(v.as_object());
+}
+
 json::object dither_object(const DitherRecord& d, const LinkPolicy& links) {
   json::object o;
   o["id"] = d.id.value;
@@ -27,11 +35,7 @@ json::object dither_object(const DitherRecord& d, const LinkPolicy& links) {
   o["algorithm"] = d.algorithm;
   o["palette"] = d.palette;
   o["format"] = d.format;
-  json::object options;
-  if (Result<ProcessOptions> parsed = DitherService::options_of(d)) {
-    for (const auto& [name, value] : describe(*parsed)) options[name] = value;
-  }
-  o["options"] = std::move(options);
+  o["options"] = stored_options(d.options_json);
   o["source"] = DitherService::source_of(d);
   o["error"] = text_or_null(d.error);
   o["created_at"] = iso_time(d.created_at);
@@ -44,10 +48,12 @@ json::object dither_object(const DitherRecord& d, const LinkPolicy& links) {
 // integer (64, or 64.0: a number without a fraction), a number option any number, a text option a
 // string. The text spellings ("on", "1", "64") are the query string's, where every value is text.
 Result<std::string> json_option_text(std::string_view name, const json::value& v) {
-  const auto& table = option_table();
-  const auto info =
-      std::find_if(table.begin(), table.end(), [&](const OptionInfo& o) { return o.name == name; });
-  if (info == table.end()) {
+  const OptionInfo* info = find_option(name);
+  if (name == "preset") {
+    if (!v.is_string()) return make_error(ErrorKind::kInvalidArgument, "'preset' is a name");
+    return std::string(v.as_string());
+  }
+  if (info == nullptr) {
     return make_error(ErrorKind::kInvalidArgument, "unknown option '" + std::string(name) + "'");
   }
   const auto wrong = [&](std::string_view expected) {
@@ -82,6 +88,82 @@ Result<std::string> json_option_text(std::string_view name, const json::value& v
   return wrong("a value");
 }
 
+// A JSON object of options as (name, text) pairs, appended to `pairs`.
+Status append_options(const json::object& object, OptionPairs& pairs) {
+  for (const auto& [name, value] : object) {
+    Result<std::string> text = json_option_text(name, value);
+    if (!text) return text.error();
+    pairs.emplace_back(std::string(name), std::move(*text));
+  }
+  return {};
+}
+
+json::object preset_object(const PresetRecord& p) {
+  json::object o;
+  o["name"] = p.name;
+  o["builtin"] = p.owner.empty();
+  if (!p.owner.empty()) o["owner"] = p.owner;
+  o["description"] = p.description;
+  o["options"] = stored_options(p.options_json);
+  if (!p.owner.empty()) {
+    o["created_at"] = iso_time(p.created_at);
+    o["updated_at"] = iso_time(p.updated_at);
+  }
+  return o;
+}
+
+// The answer to a refused or failed preset call.
+Response preset_error(const Error& error, const Refusal& refusal) {
+  if (!refusal.code.empty()) return refusal_response(refusal);
+  return http::error_response(error);
+}
+
+// POST /presets: {"name": ..., "description": ..., "options": {...}}.
+Response save_preset(DitherService& service, const RequestContext& c, const Caller& caller) {
+  if (!c.has_json_body_type()) {
+    return http::error_response(
+        make_error(ErrorKind::kUnsupported,
+                   "a preset must be sent as Content-Type: application/json"),
+        "unsupported_media_type");
+  }
+  boost::system::error_code ec;
+  json::value v = json::parse(c.request.body(), ec);
+  if (ec || !v.is_object()) {
+    return http::error_response(make_error(
+        ErrorKind::kInvalidArgument,
+        R"(the body must be a JSON object: {"name": ..., "description": ..., "options": {...}})"));
+  }
+  const json::object& body = v.as_object();
+  for (const auto& [key, value] : body) {
+    if (key != "name" && key != "description" && key != "options") {
+      return http::error_response(make_error(ErrorKind::kInvalidArgument,
+                                             "unknown field '" + std::string(key).substr(0, 64) +
+                                                 "' (a preset has name, description and options)"));
+    }
+  }
+  const json::value* name = body.if_contains("name");
+  const json::value* description = body.if_contains("description");
+  const json::value* options = body.if_contains("options");
+  if (name == nullptr || !name->is_string() ||
+      (description != nullptr && !description->is_string()) || options == nullptr ||
+      !options->is_object()) {
+    return http::error_response(make_error(
+        ErrorKind::kInvalidArgument,
+        "a preset needs a name (text), options (an object) and may have a description (text)"));
+  }
+  OptionPairs pairs;
+  if (Status s = append_options(options->as_object(), pairs); !s) {
+    return http::error_response(s.error());
+  }
+  bool replaced = false;
+  Refusal refusal;
+  Result<PresetRecord> saved = service.save_preset(
+      name->as_string(), description != nullptr ? std::string_view(description->as_string()) : "",
+      pairs, caller, &replaced, &refusal);
+  if (!saved) return preset_error(saved.error(), refusal);
+  return http::json_response(replaced ? 200 : 201, json::serialize(preset_object(*saved)));
+}
+
 }  // namespace
 
 std::string dither_json(const DitherRecord& dither, const LinkPolicy& links) {
@@ -104,11 +186,7 @@ Result<OptionPairs> request_options(const RequestContext& c) {
   if (!v.is_object()) {
     return make_error(ErrorKind::kInvalidArgument, "the body must be a JSON object of options");
   }
-  for (const auto& [name, value] : v.as_object()) {
-    Result<std::string> text = json_option_text(name, value);
-    if (!text) return text.error();
-    pairs.emplace_back(std::string(name), std::move(*text));
-  }
+  if (Status s = append_options(v.as_object(), pairs); !s) return s.error();
   return pairs;
 }
 
@@ -186,6 +264,52 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
         json::object o;
         o["uuid"] = uuid->value;
         o["dither_id"] = removed->id.value;
+        o["deleted"] = true;
+        return http::json_response(200, json::serialize(o));
+      },
+      http::Dispatch::kBlocking);
+
+  // The option table (process_options.h): what the page builds its form from.
+  router.add(http::Verb::get, "/options", [](const RequestContext&) -> Response {
+    static const std::string body = options_api_json();
+    return http::json_response(200, body);
+  });
+
+  router.add(
+      http::Verb::get, "/presets",
+      [&service](const RequestContext& c) -> Response {
+        const std::optional<Caller> caller = caller_of(c);
+        if (!caller) return no_caller_response();
+        Result<std::vector<PresetRecord>> r = service.presets(*caller);
+        if (!r) return http::error_response(r.error());
+        json::array items;
+        for (const PresetRecord& p : *r) items.push_back(preset_object(p));
+        json::object o;
+        o["items"] = std::move(items);
+        return http::json_response(200, json::serialize(o));
+      },
+      http::Dispatch::kBlocking);
+
+  router.add(
+      http::Verb::post, "/presets",
+      [&service](const RequestContext& c) -> Response {
+        const std::optional<Caller> caller = caller_of(c);
+        if (!caller) return no_caller_response();
+        return save_preset(service, c, *caller);
+      },
+      http::Dispatch::kBlocking);
+
+  router.add(
+      http::Verb::delete_, "/presets/{name}",
+      [&service](const RequestContext& c) -> Response {
+        const std::optional<Caller> caller = caller_of(c);
+        if (!caller) return no_caller_response();
+        Refusal refusal;
+        if (Status s = service.delete_preset(c.param("name"), *caller, &refusal); !s) {
+          return preset_error(s.error(), refusal);
+        }
+        json::object o;
+        o["name"] = c.param("name");
         o["deleted"] = true;
         return http::json_response(200, json::serialize(o));
       },

@@ -19,39 +19,28 @@ namespace json = boost::json;
 
 constexpr std::string_view kRequestPrefix = "request:";
 
-std::string pairs_json(const OptionPairs& pairs) {
-  json::object o;
-  for (const auto& [name, value] : pairs) o[name] = value;
-  return json::serialize(o);
-}
-
 }  // namespace
 
-Result<ProcessOptions> parse_dither_options(const OptionPairs& pairs) {
-  ProcessOptions options;
-  for (const auto& [name, value] : pairs) {
-    if (name == "threads") {
+Result<ProcessOptions> AutoDither::resolve() const {
+  ProcessOptions base;
+  if (!preset.empty()) {
+    const BuiltinPreset* p = find_builtin_preset(preset);
+    if (p == nullptr) {
       return make_error(ErrorKind::kInvalidArgument,
-                        "option 'threads' is chosen by the server, not per request");
+                        "no built-in preset '" + preset + "' (dither --list names them)");
     }
-    if (Status s = set_option(options, name, value); !s) return s.error();
+    base = preset_options(*p);
   }
-  options.dither.threads = 0;  // all cores; the output does not depend on it
-  if (Status s = validate(options.dither); !s) return s.error();
-  return options;
+  return parse_request_options(options, std::move(base));
 }
 
-namespace {
-
-std::string_view value_of(const std::vector<std::pair<std::string, std::string>>& described,
-                          std::string_view name) {
-  for (const auto& [k, v] : described) {
-    if (k == name) return v;
+int AutoDither::channels() const {
+  int n = 0;
+  for (const auto& [name, value] : options) {
+    if (name == "channels") n = std::atoi(value.c_str());  // checked by resolve()
   }
-  return {};
+  return n;
 }
-
-}  // namespace
 
 namespace {
 
@@ -127,21 +116,17 @@ DitherService::DitherService(DitherRepository& dithers, BlobStore& blobs, Topics
       auto_(std::move(auto_dither)),
       outbox_written_(std::move(outbox_written)),
       work_added_(std::move(work_added)),
-      quotas_(quotas) {}
+      quotas_(quotas),
+      auto_options_(auto_.resolve()) {}
 
 Result<ProcessOptions> DitherService::options_of(const DitherRecord& dither) {
-  boost::system::error_code ec;
-  json::value v = json::parse(dither.options_json, ec);
-  if (ec || !v.is_object()) {
+  // The canonical form the record was made with (make_record): read, not judged again.
+  Result<ProcessOptions> options = options_from_json(dither.options_json);
+  if (!options) {
     return make_error(ErrorKind::kInternal, "stored options of dither " +
                                                 std::to_string(dither.id.value) + " are corrupt");
   }
-  OptionPairs pairs;
-  for (const auto& [k, val] : v.as_object()) {
-    if (!val.is_string()) return make_error(ErrorKind::kInternal, "stored option is not text");
-    pairs.emplace_back(std::string(k), std::string(val.as_string()));
-  }
-  return parse_dither_options(pairs);
+  return options;
 }
 
 std::string_view DitherService::source_of(const DitherRecord& dither) {
@@ -149,27 +134,64 @@ std::string_view DitherService::source_of(const DitherRecord& dither) {
   return dither.request_id.starts_with(kRequestPrefix) ? "request" : "auto";
 }
 
-Result<DitherRecord> DitherService::make_record(const ImageId& uuid, const OptionPairs& pairs,
-                                                std::string request_id,
-                                                std::string_view traceparent) {
-  Result<ProcessOptions> options = parse_dither_options(pairs);
-  if (!options) return options.error();
-  const auto described = describe(*options);
+DitherRecord DitherService::make_record(const ImageId& uuid, const ProcessOptions& options,
+                                        int channels, std::string request_id,
+                                        std::string_view traceparent) const {
   DitherRecord record;
   record.uuid = uuid;
-  record.channels = 0;
-  for (const auto& [name, value] : pairs) {
-    if (name == "channels")
-      record.channels = std::stoi(value);  // validated by parse_dither_options()
-  }
-  record.algorithm = std::string(value_of(described, "algorithm"));
-  record.palette = std::string(value_of(described, "palette"));
-  record.format = std::string(value_of(described, "format"));
-  record.options_json = pairs_json(pairs);
+  record.channels = channels;
+  record.algorithm = std::string(algorithm_name(options.dither.algorithm));
+  record.palette = options.palette.to_string();
+  record.format = std::string(imaging::to_string(options.format));
+  record.options_json = canonical_json(options);
   record.status = std::string(kStatusPending);
   record.request_id = std::move(request_id);
   record.traceparent = std::string(traceparent);
   return record;
+}
+
+Result<ProcessOptions> DitherService::request_options(std::string_view channels,
+                                                      const OptionPairs& options,
+                                                      const Caller& caller) {
+  ProcessOptions base;
+  if (Status s = set_option(base, "channels", channels); !s) return s.error();
+  OptionPairs given;
+  std::optional<std::string> preset;
+  for (const auto& [name, value] : options) {
+    if (name == "channels") {
+      return make_error(ErrorKind::kInvalidArgument,
+                        "channels is given by the path: POST /images/{uuid}/{channels}");
+    }
+    if (name != "preset") {
+      given.emplace_back(name, value);
+    } else if (preset) {
+      return make_error(ErrorKind::kInvalidArgument, "give one preset, not several");
+    } else {
+      preset = value;
+    }
+  }
+  if (presets_only_ && (!preset || !given.empty())) {
+    return make_error(ErrorKind::kInvalidArgument,
+                      "this server makes presets only (PRESETS_ONLY): give preset=NAME and no "
+                      "other option; GET /api/presets lists them");
+  }
+  if (preset) {
+    if (const BuiltinPreset* builtin = find_builtin_preset(*preset)) {
+      base = preset_options(*builtin);
+    } else {
+      Result<PresetRecord> own = dithers_.get_preset(caller.owner, *preset);
+      if (!own && own.error().kind == ErrorKind::kNotFound) {
+        return make_error(ErrorKind::kInvalidArgument,
+                          "option 'preset': no preset '" + preset->substr(0, 64) +
+                              "' (GET /api/presets lists yours and the built-in ones)");
+      }
+      if (!own) return own.error();
+      Result<ProcessOptions> stored = options_from_json(own->options_json);
+      if (!stored) return make_error(ErrorKind::kInternal, "a stored preset is corrupt");
+      base = std::move(*stored);
+    }
+  }
+  return parse_request_options(given, std::move(base));
 }
 
 Result<OriginalRecord> DitherService::reachable_original(const ImageId& uuid,
@@ -188,33 +210,22 @@ Result<DitherRecord> DitherService::request(std::string_view uuid, std::string_v
                                             Refusal* refused) {
   Result<ImageId> id = parse_image_id(uuid);
   if (!id) return id.error();
-  OptionPairs pairs;
-  {
-    ProcessOptions probe;
-    if (Status s = set_option(probe, "channels", channels); !s) return s.error();
-    pairs.emplace_back("channels", std::string(channels));
-  }
-  for (const auto& [name, value] : options) {
-    if (name == "channels") {
-      return make_error(ErrorKind::kInvalidArgument,
-                        "channels is given by the path: POST /images/{uuid}/{channels}");
-    }
-    pairs.emplace_back(name, value);
-  }
-  Result<DitherRecord> record =
-      make_record(*id, pairs, std::string(kRequestPrefix) + std::string(request_id), traceparent);
-  if (!record) return record.error();
+  Result<ProcessOptions> parsed = request_options(channels, options, caller);
+  if (!parsed) return parsed.error();
+  DitherRecord record =
+      make_record(*id, *parsed, std::atoi(std::string(channels).c_str()),
+                  std::string(kRequestPrefix) + std::string(request_id), traceparent);
   Result<OriginalRecord> original = reachable_original(*id, caller);
   if (!original) return original.error();
-  record->owner = original->owner;
-  record->requested_by = caller.owner;
-  Result<std::optional<Refusal>> refusal = admit(*id, record->request_id, caller);
+  record.owner = original->owner;
+  record.requested_by = caller.owner;
+  Result<std::optional<Refusal>> refusal = admit(*id, record.request_id, caller);
   if (!refusal) return refusal.error();
   if (refusal->has_value()) {
     if (refused != nullptr) *refused = **refusal;
     return (*refusal)->error();
   }
-  Result<DitherRecord> created = dithers_.create_dither(*record);
+  Result<DitherRecord> created = dithers_.create_dither(record);
   if (created && work_added_) work_added_();
   return created;
 }
@@ -345,6 +356,115 @@ Result<DitherRecord> DitherService::remove_dither(std::string_view uuid, DitherI
   return removed;
 }
 
+Result<std::vector<PresetRecord>> DitherService::presets(const Caller& caller) {
+  std::vector<PresetRecord> out;
+  for (const BuiltinPreset& p : builtin_presets()) {
+    PresetRecord r;
+    r.owner = "";  // built-in
+    r.name = std::string(p.name);
+    r.description = std::string(p.description);
+    r.options_json = canonical_json(preset_options(p));  // complete, as a request applies it
+    out.push_back(std::move(r));
+  }
+  Result<std::vector<PresetRecord>> own = dithers_.presets_of(caller.admin ? "" : caller.owner);
+  if (!own) return own.error();
+  out.insert(out.end(), own->begin(), own->end());
+  return out;
+}
+
+Result<PresetRecord> DitherService::save_preset(std::string_view name, std::string_view description,
+                                                const OptionPairs& options, const Caller& caller,
+                                                bool* replaced, Refusal* refused) {
+  if (presets_only_ && !caller.admin) {
+    Refusal r{403, "forbidden",
+              "this server makes presets only (PRESETS_ONLY): only admins "
+              "save presets",
+              0};
+    if (refused != nullptr) *refused = r;
+    return r.error();
+  }
+  if (Status s = check_preset_name(name, true); !s) return s.error();
+  if (description.size() > 200) {
+    return make_error(ErrorKind::kInvalidArgument, "a preset's description is at most 200 bytes");
+  }
+  for (const auto& [option, value] : options) {
+    const OptionInfo* o = find_option(option);
+    if (o != nullptr && o->scope == OptionScope::kPath) {
+      return make_error(ErrorKind::kInvalidArgument,
+                        "a preset names its palette: use palette=levels:N instead of channels");
+    }
+    if (option == "preset") {
+      return make_error(ErrorKind::kInvalidArgument, "a preset cannot name another preset");
+    }
+  }
+  Result<ProcessOptions> parsed = parse_request_options(options);
+  if (!parsed) return parsed.error();
+  if (!caller.admin && quotas_.presets > 0) {
+    Result<std::vector<PresetRecord>> mine = dithers_.presets_of(caller.owner);
+    if (!mine) return mine.error();
+    const bool exists = std::any_of(mine->begin(), mine->end(),
+                                    [&](const PresetRecord& p) { return p.name == name; });
+    if (!exists && static_cast<int64_t>(mine->size()) >= quotas_.presets) {
+      Refusal r =
+          Refusal::quota_exceeded("preset quota reached: you have " + std::to_string(mine->size()) +
+                                  " presets, the limit is " + std::to_string(quotas_.presets) +
+                                  " (QUOTA_PRESETS); delete one to save another");
+      if (refused != nullptr) *refused = r;
+      return r.error();
+    }
+  }
+  PresetRecord preset;
+  preset.owner = caller.owner;
+  preset.name = std::string(name);
+  preset.description = std::string(description);
+  preset.options_json = canonical_json(*parsed);
+  return dithers_.put_preset(preset, replaced);
+}
+
+Status DitherService::delete_preset(std::string_view name, const Caller& caller, Refusal* refused) {
+  if (presets_only_ && !caller.admin) {
+    Refusal r{403, "forbidden",
+              "this server makes presets only (PRESETS_ONLY): only admins "
+              "change presets",
+              0};
+    if (refused != nullptr) *refused = r;
+    return r.error();
+  }
+  if (find_builtin_preset(name) != nullptr) {
+    return make_error(ErrorKind::kInvalidArgument, "built-in presets cannot be deleted");
+  }
+  Result<bool> removed = dithers_.delete_preset(caller.owner, name);
+  if (!removed) return removed.error();
+  if (!*removed) {
+    return make_error(ErrorKind::kNotFound, "no preset '" + std::string(name.substr(0, 64)) + "'");
+  }
+  return {};
+}
+
+Result<int> DitherService::canonicalize_stored_options() {
+  int rewritten = 0;
+  for (;;) {
+    Result<std::vector<DitherRecord>> batch = dithers_.legacy_options(200);
+    if (!batch) return batch.error();
+    if (batch->empty()) return rewritten;
+    for (const DitherRecord& d : *batch) {
+      // What an older version stored: the options as asked for, `channels` among them.
+      Result<ProcessOptions> options = options_from_json(d.options_json);
+      std::string canonical = d.options_json;
+      if (options) {
+        canonical = canonical_json(*options);
+      } else {
+        // Kept as they are (and no longer offered again); a PENDING one fails when made.
+        spdlog::warn("dither {}: stored options no longer read ({}); kept as they are", d.id.value,
+                     options.error().message);
+      }
+      Result<bool> done = dithers_.set_canonical_options(d.id, canonical);
+      if (!done) return done.error();
+      ++rewritten;
+    }
+  }
+}
+
 Status DitherService::on_image_message(const Message& message) {
   const std::string_view type = message.message_type();
   if (type == kImageUploaded) {
@@ -353,12 +473,12 @@ Status DitherService::on_image_message(const Message& message) {
     OriginalRecord original{e->uuid, e->url, e->filename, e->blob_key, e->email, e->owner};
     std::optional<DitherRecord> auto_dither;
     if (auto_.enabled) {
-      Result<DitherRecord> r = make_record(e->uuid, auto_.options, message.dedupe_id(),
-                                           message.header(kHeaderTraceparent).value_or(""));
-      if (!r) return r.error();  // the preset is validated at start-up; cannot happen
-      r->owner = e->owner;
-      r->requested_by = e->owner;  // the upload asked for it
-      auto_dither = std::move(*r);
+      if (!auto_options_) return auto_options_.error();  // config.cc checked it at start-up
+      DitherRecord r = make_record(e->uuid, *auto_options_, auto_.channels(), message.dedupe_id(),
+                                   message.header(kHeaderTraceparent).value_or(""));
+      r.owner = e->owner;
+      r.requested_by = e->owner;  // the upload asked for it
+      auto_dither = std::move(r);
     }
     Result<std::optional<DitherRecord>> created =
         dithers_.record_original(original, auto_dither, message.dedupe_id());

@@ -20,6 +20,7 @@
 #include "common/result.h"
 #include "imaging/codec.h"
 #include "messaging/events.h"
+#include "pipeline/presets.h"
 #include "pipeline/process_options.h"
 #include "ports/blob_store.h"
 #include "ports/identity.h"
@@ -30,20 +31,22 @@
 
 namespace dither {
 
-using OptionPairs = std::vector<std::pair<std::string, std::string>>;
-
+// The automatic dither of every upload: AUTO_DITHER_PRESET (a built-in preset, or none), then
+// AUTO_DITHER_OPTIONS over it (pairs as a query string gives them).
 struct AutoDither {
   bool enabled = true;
+  std::string preset;
   OptionPairs options = {{"algorithm", "floyd-steinberg"}, {"channels", "2"}};
+
+  // The options every automatic dither is made with; config.cc calls it at start-up so that a
+  // bad setting stops the start, DitherService once when it is made.
+  Result<ProcessOptions> resolve() const;
+  // The record's channels: the options' `channels`, else 0.
+  int channels() const;
 };
 
 // Parses "name=value&name=value" (AUTO_DITHER_OPTIONS) into pairs; values are not checked here.
 Result<OptionPairs> parse_option_query(std::string_view text);
-
-// The engine options a dither is made with, from (name, value) pairs in order (a later value
-// wins): every name of pipeline's option table but `threads` (the server's choice), each value
-// checked, then the combination validated. kInvalidArgument naming the option otherwise.
-Result<ProcessOptions> parse_dither_options(const OptionPairs& pairs);
 
 // A dither id from a path: a positive decimal integer that fits in 63 bits, digits only.
 // kInvalidArgument otherwise.
@@ -57,8 +60,11 @@ class DitherService {
 
   // POST /images/{uuid}/{channels}: `options` from the query string and the JSON body, in that
   // order (a later value wins). `channels` (2..256) means palette levels:channels unless a
-  // palette option is given. Validates everything now (400 on any bad value); 404 when the
-  // original is unknown. `request_id` makes the call idempotent: the same id returns the same
+  // palette option is given. `preset` names a preset (built-in, else the caller's own): its
+  // options, then the explicit ones over them; a preset is complete, so its palette replaces
+  // levels:channels. With presets_only, a preset and nothing else. Everything is parsed and
+  // validated here, once (400 on any bad value); the record stores the canonical form. 404 when
+  // the original is unknown. `request_id` makes the call idempotent: the same id returns the same
   // dither. Its DITHER_* message continues the trace `traceparent` (when valid).
   // Every call naming an image answers kNotFound, exactly as for an unknown one, when `caller`
   // may not reach it (another owner's, and the caller is no admin). A dither requested by someone
@@ -87,6 +93,25 @@ class DitherService {
   Result<DitherRecord> remove_dither(std::string_view uuid, DitherId dither_id,
                                      const Caller& caller, std::string_view traceparent);
 
+  // Presets (docs/API.md "Presets"): the built-in ones and the caller's own (every owner's for an
+  // admin), as the API answers them.
+  Result<std::vector<PresetRecord>> presets(const Caller& caller);
+  // Saves the caller's preset `name` (creates or replaces; `*replaced` says which) from options
+  // as a request gives them. kInvalidArgument for a bad name or option, a refusal (`refused`)
+  // past QUOTA_PRESETS; with presets_only only admins may (kForbidden as a refusal).
+  Result<PresetRecord> save_preset(std::string_view name, std::string_view description,
+                                   const OptionPairs& options, const Caller& caller, bool* replaced,
+                                   Refusal* refused);
+  // Removes the caller's preset `name`; kNotFound when the caller has none of that name.
+  Status delete_preset(std::string_view name, const Caller& caller, Refusal* refused);
+
+  // Start-up: rewrites options that an older version stored as requested into the canonical form
+  // (DitherRepository::legacy_options). Returns how many were rewritten.
+  Result<int> canonicalize_stored_options();
+
+  // Only presets may be asked for (PRESETS_ONLY); only admins save presets then.
+  void set_presets_only(bool only) { presets_only_ = only; }
+
   // Consumer of the image topic: IMAGE_UPLOADED, IMAGE_DELETED; other types are ignored.
   Status on_image_message(const Message& message);
 
@@ -114,8 +139,11 @@ class DitherService {
   static std::string_view source_of(const DitherRecord& dither);
 
  private:
-  Result<DitherRecord> make_record(const ImageId& uuid, const OptionPairs& pairs,
-                                   std::string request_id, std::string_view traceparent);
+  DitherRecord make_record(const ImageId& uuid, const ProcessOptions& options, int channels,
+                           std::string request_id, std::string_view traceparent) const;
+  // A request's options: the path's channels, the preset's, the explicit ones (request()).
+  Result<ProcessOptions> request_options(std::string_view channels, const OptionPairs& options,
+                                         const Caller& caller);
   // The original, or kNotFound ("no image <uuid>") when unknown or out of `caller`'s reach.
   Result<OriginalRecord> reachable_original(const ImageId& uuid, const Caller& caller);
   Status remove_blobs(const std::vector<DitherRecord>& dithers);
@@ -131,6 +159,8 @@ class DitherService {
   std::function<void()> outbox_written_;
   std::function<void()> work_added_;
   Quotas quotas_;
+  Result<ProcessOptions> auto_options_;  // auto_.resolve(), once
+  bool presets_only_ = false;
 
   // A refusal of a new dither of `uuid` by `caller`, if any (request()).
   Result<std::optional<Refusal>> admit(const ImageId& uuid, std::string_view request_id,
