@@ -33,11 +33,13 @@ int fail(const std::string& what) {
 
 // The colours of a list palette, or every colour of a levels palette (levels^3 of them).
 int print_palette(const std::string& text) {
-  dither::Result<dither::PaletteSpec> spec = dither::parse_palette_spec(text);
+  dither::Result<dither::engine::PaletteSpec> spec = dither::engine::parse_palette_spec(text);
   if (!spec) return fail(spec.error().message);
-  if (spec->kind == dither::PaletteSpec::Kind::kAdaptive) return fail("adaptive needs an image");
-  const dither::Palette palette = dither::resolve_palette(*spec, dither::Image(1, 1, 3));
-  std::vector<dither::Color> colors = palette.colors();
+  if (spec->kind == dither::engine::PaletteSpec::Kind::kAdaptive)
+    return fail("adaptive needs an image");
+  const dither::engine::Palette palette =
+      dither::engine::resolve_palette(*spec, dither::engine::Image(1, 1, 3));
+  std::vector<dither::engine::Color> colors = palette.colors();
   if (palette.is_levels()) {
     const int n = palette.levels();
     for (int r = 0; r < n; ++r) {
@@ -49,7 +51,8 @@ int print_palette(const std::string& text) {
       }
     }
   }
-  for (const dither::Color& c : colors) std::printf("%s\n", dither::to_hex(c).c_str());
+  for (const dither::engine::Color& c : colors)
+    std::printf("%s\n", dither::engine::to_hex(c).c_str());
   return 0;
 }
 
@@ -61,14 +64,14 @@ int run(int argc, char** argv) {
   const int height = std::atoi(argv[3]);
   const std::string out_path = argv[4];
   std::string palette_text = "levels:2";
-  dither::DitherOptions options;
-  options.color_space = dither::ColorSpace::kSrgb;  // --linear turns linear light on
+  dither::engine::DitherOptions options;
+  options.color_space = dither::engine::ColorSpace::kSrgb;  // --linear turns linear light on
   options.threads = 0;
   for (int i = 5; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
     if (arg == "--algorithm" && has_value) {
-      dither::Result<dither::Algorithm> a = dither::parse_algorithm(argv[++i]);
+      dither::Result<dither::engine::Algorithm> a = dither::engine::parse_algorithm(argv[++i]);
       if (!a) return fail(a.error().message);
       options.algorithm = *a;
     } else if (arg == "--palette" && has_value) {
@@ -76,19 +79,21 @@ int run(int argc, char** argv) {
     } else if (arg == "--threads" && has_value) {
       options.threads = std::atoi(argv[++i]);
     } else if (arg == "--linear") {
-      options.color_space = dither::ColorSpace::kLinear;
+      options.color_space = dither::engine::ColorSpace::kLinear;
     } else if (arg == "--serpentine") {
       options.serpentine = true;
     } else {
       return usage();
     }
   }
-  dither::Result<dither::Image> image = dither::bench::read_raw_rgb(in_path, width, height);
+  dither::Result<dither::engine::Image> image = dither::bench::read_raw_rgb(in_path, width, height);
   if (!image) return fail(image.error().message);
-  dither::Result<dither::PaletteSpec> spec = dither::parse_palette_spec(palette_text);
+  dither::Result<dither::engine::PaletteSpec> spec =
+      dither::engine::parse_palette_spec(palette_text);
   if (!spec) return fail(spec.error().message);
-  const dither::Palette palette = dither::resolve_palette(*spec, *image);
-  dither::Result<dither::Image> out = dither::dither_image(*image, palette, options);
+  const dither::engine::Palette palette = dither::engine::resolve_palette(*spec, *image);
+  dither::Result<dither::engine::Image> out =
+      dither::engine::dither_image(*image, palette, options);
   if (!out) return fail(out.error().message);
   if (dither::Status s = dither::bench::write_raw_rgb(out_path, *out); !s) {
     return fail(s.error().message);

@@ -31,8 +31,8 @@ namespace {
 
 #ifndef DITHER_BENCH_HAVE_TEST_IMAGES
 // A smooth gradient with some texture, for builds without the tests' image generator.
-Image fallback_image(int width, int height) {
-  Image image(width, height, 3);
+engine::Image fallback_image(int width, int height) {
+  engine::Image image(width, height, 3);
   for (int y = 0; y < height; ++y) {
     uint8_t* row = image.row(y);
     for (int x = 0; x < width; ++x) {
@@ -45,7 +45,7 @@ Image fallback_image(int width, int height) {
 }
 #endif
 
-Image load_image() {
+engine::Image load_image() {
   const char* path = std::getenv("DITHER_BENCH_RGB");
   if (path != nullptr && *path != '\0') {
     const char* w = std::getenv("DITHER_BENCH_WIDTH");
@@ -54,7 +54,7 @@ Image load_image() {
       std::fprintf(stderr, "DITHER_BENCH_RGB needs DITHER_BENCH_WIDTH and DITHER_BENCH_HEIGHT\n");
       std::exit(2);
     }
-    Result<Image> image = read_raw_rgb(path, std::atoi(w), std::atoi(h));
+    Result<engine::Image> image = read_raw_rgb(path, std::atoi(w), std::atoi(h));
     if (!image) {
       std::fprintf(stderr, "engine_benchmark: %s\n", image.error().message.c_str());
       std::exit(2);
@@ -68,7 +68,7 @@ Image load_image() {
 #ifdef DITHER_BENCH_HAVE_TEST_IMAGES
   std::fprintf(stderr, "engine_benchmark: no DITHER_BENCH_RGB, synthetic photo %dx%d\n", kWidth,
                kHeight);
-  return dither::testing::synthetic_photo(kWidth, kHeight);
+  return dither::engine::testing::synthetic_photo(kWidth, kHeight);
 #else
   std::fprintf(stderr, "engine_benchmark: no DITHER_BENCH_RGB, synthetic gradient %dx%d\n", kWidth,
                kHeight);
@@ -76,36 +76,36 @@ Image load_image() {
 #endif
 }
 
-const Image& bench_image() {
-  static const Image image = load_image();
+const engine::Image& bench_image() {
+  static const engine::Image image = load_image();
   return image;
 }
 
-Palette palette_from_spec(const std::string& text) {
-  Result<PaletteSpec> spec = parse_palette_spec(text);
+engine::Palette palette_from_spec(const std::string& text) {
+  Result<engine::PaletteSpec> spec = engine::parse_palette_spec(text);
   if (!spec) {
     std::fprintf(stderr, "engine_benchmark: palette %s: %s\n", text.c_str(),
                  spec.error().message.c_str());
     std::exit(2);
   }
-  return resolve_palette(*spec, bench_image());
+  return engine::resolve_palette(*spec, bench_image());
 }
 
 // `reuse`: dither into one output buffer kept across iterations (dither_into), which leaves out
 // the kernel's cost of supplying a fresh output buffer on every call.
-void run_dither(benchmark::State& state, const Palette& palette, const DitherOptions& options,
-                bool reuse) {
-  const Image& image = bench_image();
-  Image kept;
+void run_dither(benchmark::State& state, const engine::Palette& palette,
+                const engine::DitherOptions& options, bool reuse) {
+  const engine::Image& image = bench_image();
+  engine::Image kept;
   for (auto _ : state) {
     if (reuse) {
-      if (Status s = dither_into(image, palette, options, kept); !s) {
+      if (Status s = engine::dither_into(image, palette, options, kept); !s) {
         state.SkipWithError(s.error().message.c_str());
         break;
       }
       benchmark::DoNotOptimize(kept.pixels.data());
     } else {
-      Result<Image> out = dither_image(image, palette, options);
+      Result<engine::Image> out = engine::dither_image(image, palette, options);
       if (!out) {
         state.SkipWithError(out.error().message.c_str());
         break;
@@ -126,32 +126,32 @@ void run_dither(benchmark::State& state, const Palette& palette, const DitherOpt
 // 0.3 s). Yliluoma is not here: with levels:2 it takes the fast path (about 2 GP/s), and one
 // 6 ms iteration would be all noise. Anything else slow still gets few iterations: Google
 // Benchmark stops after the first one when that alone exceeds the minimum time (0.5 s).
-bool is_slow(Algorithm a) { return a == Algorithm::kRiemersma; }
+bool is_slow(engine::Algorithm a) { return a == engine::Algorithm::kRiemersma; }
 
 struct Case {
   std::string name;  // <algorithm>/<palette>/<space>[/reuse]
   std::string palette;
-  DitherOptions options;
+  engine::DitherOptions options;
   bool reuse = false;
 };
 
 std::vector<Case> cases() {
   std::vector<Case> list;
-  for (const AlgorithmInfo& info : algorithms()) {
-    DitherOptions o;
+  for (const engine::AlgorithmInfo& info : engine::algorithms()) {
+    engine::DitherOptions o;
     o.algorithm = info.algorithm;
-    o.color_space = ColorSpace::kSrgb;
+    o.color_space = engine::ColorSpace::kSrgb;
     list.push_back({std::string(info.name) + "/levels:2/srgb", "levels:2", o});
   }
-  DitherOptions fs;
-  fs.algorithm = Algorithm::kFloydSteinberg;
-  fs.color_space = ColorSpace::kSrgb;  // the peers work in sRGB
-  DitherOptions bayer;
-  bayer.algorithm = Algorithm::kBayer;
-  bayer.color_space = ColorSpace::kSrgb;
+  engine::DitherOptions fs;
+  fs.algorithm = engine::Algorithm::kFloydSteinberg;
+  fs.color_space = engine::ColorSpace::kSrgb;  // the peers work in sRGB
+  engine::DitherOptions bayer;
+  bayer.algorithm = engine::Algorithm::kBayer;
+  bayer.color_space = engine::ColorSpace::kSrgb;
   bayer.bayer_size = 8;
-  DitherOptions fs_linear = fs;
-  fs_linear.color_space = ColorSpace::kLinear;
+  engine::DitherOptions fs_linear = fs;
+  fs_linear.color_space = engine::ColorSpace::kLinear;
   list.push_back({"floyd-steinberg/ega/srgb", "ega", fs});
   list.push_back({"floyd-steinberg/pico8/srgb", "pico8", fs});
   list.push_back({"floyd-steinberg/levels:4/srgb", "levels:4", fs});
@@ -166,14 +166,14 @@ std::vector<Case> cases() {
 void register_benchmarks() {
   for (const Case& c : cases()) {
     for (int threads : {1, 0}) {
-      DitherOptions options = c.options;
+      engine::DitherOptions options = c.options;
       options.threads = threads;
       const std::string name = c.name + (threads == 1 ? "/threads=1" : "/threads=all");
       const std::string palette_text = c.palette;
       benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
           name.c_str(), [palette_text, options, reuse = c.reuse](benchmark::State& state) {
             // Resolved once per run, outside the timed loop; the quantiser is built inside.
-            const Palette palette = palette_from_spec(palette_text);
+            const engine::Palette palette = palette_from_spec(palette_text);
             run_dither(state, palette, options, reuse);
           });
       b->UseRealTime()->Unit(benchmark::kMillisecond);

@@ -4,14 +4,14 @@
 
 namespace dither::bench {
 
-Result<Image> read_raw_rgb(const std::string& path, int width, int height) {
+Result<engine::Image> read_raw_rgb(const std::string& path, int width, int height) {
   if (width <= 0 || height <= 0 || width > 65535 || height > 65535) {
     return make_error(ErrorKind::kInvalidArgument,
                       "bad size " + std::to_string(width) + "x" + std::to_string(height));
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return make_error(ErrorKind::kNotFound, "cannot open " + path);
-  Image image(width, height, 3);
+  engine::Image image(width, height, 3);
   in.read(reinterpret_cast<char*>(image.pixels.data()),
           static_cast<std::streamsize>(image.pixels.size()));
   if (static_cast<size_t>(in.gcount()) != image.pixels.size() ||
@@ -23,7 +23,7 @@ Result<Image> read_raw_rgb(const std::string& path, int width, int height) {
   return image;
 }
 
-Status write_raw_rgb(const std::string& path, const Image& image) {
+Status write_raw_rgb(const std::string& path, const engine::Image& image) {
   if (image.channels != 3) return make_error(ErrorKind::kInvalidArgument, "not an RGB image");
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(reinterpret_cast<const char*>(image.pixels.data()),

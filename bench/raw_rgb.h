@@ -10,8 +10,8 @@
 namespace dither::bench {
 
 // Reads `width * height * 3` bytes; the file must be exactly that long.
-Result<Image> read_raw_rgb(const std::string& path, int width, int height);
+Result<engine::Image> read_raw_rgb(const std::string& path, int width, int height);
 // Writes the pixels of an RGB image as they are.
-Status write_raw_rgb(const std::string& path, const Image& image);
+Status write_raw_rgb(const std::string& path, const engine::Image& image);
 
 }  // namespace dither::bench

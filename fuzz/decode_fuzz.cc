@@ -55,7 +55,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     FUZZ_CHECK(info.ok() && verified->width == info->width && verified->height == info->height);
   }
 
-  const Result<Image> image = imaging::decode(bytes, limits);
+  const Result<engine::Image> image = imaging::decode(bytes, limits);
   if (!image) {
     if (!documented(image.error().kind)) {
       std::fprintf(stderr, "decode: %s\n", image.error().message.c_str());

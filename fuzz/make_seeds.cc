@@ -48,8 +48,8 @@ std::string join(std::initializer_list<std::string_view> fields) {
 }
 
 // A small picture with gradients, a few flat colours and (optionally) alpha.
-Image test_image(int width, int height, int channels) {
-  Image img(width, height, channels);
+engine::Image test_image(int width, int height, int channels) {
+  engine::Image img(width, height, channels);
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
       uint8_t* p = img.pixels.data() + (static_cast<size_t>(y) * width + x) * channels;
@@ -63,8 +63,8 @@ Image test_image(int width, int height, int channels) {
 }
 
 // Few colours, so that PNG is indexed and GIF accepts it.
-Image flat_image(int width, int height, int channels) {
-  Image img(width, height, channels);
+engine::Image flat_image(int width, int height, int channels) {
+  engine::Image img(width, height, channels);
   static constexpr uint8_t kColours[4][4] = {
       {0, 0, 0, 255}, {255, 255, 255, 255}, {200, 30, 30, 0}, {30, 60, 200, 255}};
   for (int y = 0; y < height; ++y) {
@@ -77,7 +77,7 @@ Image flat_image(int width, int height, int channels) {
   return img;
 }
 
-void encoded(const std::string& name, const Image& img, imaging::OutputFormat format) {
+void encoded(const std::string& name, const engine::Image& img, imaging::OutputFormat format) {
   const Result<std::vector<uint8_t>> bytes = imaging::encode(img, format);
   if (!bytes) {
     std::fprintf(stderr, "make_seeds: %s: %s\n", name.c_str(), bytes.error().message.c_str());
@@ -90,7 +90,7 @@ void encoded(const std::string& name, const Image& img, imaging::OutputFormat fo
 // JPEG, TIFF and lossy WebP through libvips' savers: `save` calls one of them on the image.
 // `orientation` > 1 sets the EXIF orientation tag.
 template <class Save>
-void vips_saved(const std::string& name, const Image& img, int orientation, Save save) {
+void vips_saved(const std::string& name, const engine::Image& img, int orientation, Save save) {
   VipsImage* in = vips_image_new_from_memory_copy(img.pixels.data(), img.pixels.size(), img.width,
                                                   img.height, img.channels, VIPS_FORMAT_UCHAR);
   if (in == nullptr) {
@@ -145,7 +145,7 @@ void image_seeds() {
   });
   // An animated GIF (decode keeps the first frame): two frames stacked, page-height set.
   {
-    Image two = flat_image(8, 12, 3);
+    engine::Image two = flat_image(8, 12, 3);
     VipsImage* in = vips_image_new_from_memory_copy(two.pixels.data(), two.pixels.size(), 8, 12, 3,
                                                     VIPS_FORMAT_UCHAR);
     vips_image_set_int(in, "page-height", 6);

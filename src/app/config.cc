@@ -258,12 +258,12 @@ Status load_work(const GetEnv& getenv, Config& c) {
   read_string(getenv, "AUTO_DITHER_PRESET", c.auto_dither.preset);
   if (!c.auto_dither.preset.empty()) c.auto_dither.options.clear();  // the preset is complete
   if (const char* o = getenv("AUTO_DITHER_OPTIONS"); o != nullptr && *o != '\0') {
-    Result<OptionPairs> pairs = parse_option_query(o);
+    Result<pipeline::OptionPairs> pairs = parse_option_query(o);
     if (!pairs) return bad("AUTO_DITHER_OPTIONS", o, pairs.error().message);
     c.auto_dither.options = std::move(*pairs);
   }
   // The automatic dither's options must be valid now, not at the first upload.
-  if (Result<ProcessOptions> options = c.auto_dither.resolve(); !options) {
+  if (Result<pipeline::ProcessOptions> options = c.auto_dither.resolve(); !options) {
     const char* raw = getenv("AUTO_DITHER_OPTIONS");
     const bool preset = options.error().message.starts_with("no built-in preset");
     return bad(preset ? "AUTO_DITHER_PRESET" : "AUTO_DITHER_OPTIONS",

@@ -62,10 +62,10 @@ TEST(Config, AutoDitherPresetAndPresetsOnly) {
   Result<Config> c =
       load({{"AUTO_DITHER_PRESET", "mac"}, {"PRESETS_ONLY", "on"}, {"QUOTA_PRESETS", "7"}});
   ASSERT_TRUE(c.ok()) << c.error().message;
-  Result<ProcessOptions> o = c->auto_dither.resolve();
+  Result<pipeline::ProcessOptions> o = c->auto_dither.resolve();
   ASSERT_TRUE(o.ok());
   EXPECT_EQ(o->palette.to_string(), "bw");
-  EXPECT_EQ(o->dither.algorithm, Algorithm::kAtkinson);
+  EXPECT_EQ(o->dither.algorithm, engine::Algorithm::kAtkinson);
   EXPECT_TRUE(c->presets_only);
   EXPECT_EQ(c->quotas.presets, 7);
   c = load({{"AUTO_DITHER_PRESET", "mac"}, {"AUTO_DITHER_OPTIONS", "palette=ega"}});
@@ -73,7 +73,7 @@ TEST(Config, AutoDitherPresetAndPresetsOnly) {
   o = c->auto_dither.resolve();
   ASSERT_TRUE(o.ok());
   EXPECT_EQ(o->palette.to_string(), "ega");
-  EXPECT_EQ(o->dither.algorithm, Algorithm::kAtkinson);
+  EXPECT_EQ(o->dither.algorithm, engine::Algorithm::kAtkinson);
   EXPECT_FALSE(load({}).value().presets_only);
 }
 

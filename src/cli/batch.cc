@@ -126,7 +126,8 @@ class Reporter {
   const Clock::time_point start_ = Clock::now();
 };
 
-Status process_one(const Item& item, const ProcessOptions& options, const imaging::Limits& limits) {
+Status process_one(const Item& item, const pipeline::ProcessOptions& options,
+                   const imaging::Limits& limits) {
   if (!item.problem.empty()) return make_error(ErrorKind::kInvalidArgument, item.problem);
   auto bytes = read_file(item.input, limits.max_bytes);
   if (!bytes) return bytes.error();
@@ -169,7 +170,7 @@ int run_batch(const Batch& batch, std::ostream& err, bool err_is_terminal) {
   const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
   const size_t jobs = std::min(
       items.size(), batch.jobs > 0 ? static_cast<size_t>(batch.jobs) : static_cast<size_t>(cores));
-  ProcessOptions options = batch.options;
+  pipeline::ProcessOptions options = batch.options;
   options.dither.threads = std::max(1, static_cast<int>(cores / jobs));
   const bool bar =
       batch.progress == Progress::kBar || (batch.progress == Progress::kAuto && err_is_terminal);

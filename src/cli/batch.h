@@ -18,9 +18,9 @@ namespace dither::cli {
 enum class Progress { kAuto, kBar, kLines };
 
 struct Batch {
-  std::vector<std::string> inputs;  // files and folders, as given
-  std::string out_dir;              // created when missing
-  ProcessOptions options;           // options.format: of every output (PNG unless --format)
+  std::vector<std::string> inputs;   // files and folders, as given
+  std::string out_dir;               // created when missing
+  pipeline::ProcessOptions options;  // options.format: of every output (PNG unless --format)
   imaging::Limits limits;
   int jobs = 0;  // files at once; 0 = one per core
   Progress progress = Progress::kAuto;

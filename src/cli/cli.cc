@@ -59,7 +59,7 @@ std::string wrapped(std::string left, std::string_view text) {
 // One entry per option of the table, with its default.
 std::string options_text() {
   std::string text;
-  for (const auto& o : option_table()) {
+  for (const auto& o : pipeline::option_table()) {
     std::string help = o.help;
     const std::string& d = o.default_value.empty() ? o.default_note : o.default_value;
     if (!d.empty()) help += " (default " + d + ")";
@@ -97,13 +97,13 @@ void print_help(std::ostream& out) {
 
 void print_list(std::ostream& out) {
   out << "algorithms:\n";
-  for (const auto& a : algorithms()) {
+  for (const auto& a : engine::algorithms()) {
     std::string name(a.name);
     name.resize(24, ' ');
     out << "  " << name << a.description << "\n";
   }
   out << "\npalettes:\n";
-  for (const auto& p : named_palettes()) {
+  for (const auto& p : engine::named_palettes()) {
     std::string name(p.name);
     name.resize(24, ' ');
     out << "  " << name << p.description << "\n";
@@ -113,9 +113,9 @@ void print_list(std::ostream& out) {
          "  adaptive:N              N colours chosen from the image (2..256)\n"
          "  #rrggbb,#rrggbb,...     your own colours (1..256)\n"
          "\nhalftone matrices:\n ";
-  for (auto h : halftone_names()) out << " " << h;
+  for (auto h : engine::halftone_names()) out << " " << h;
   out << "\n\npresets (--preset NAME):\n";
-  for (const BuiltinPreset& p : builtin_presets()) {
+  for (const pipeline::BuiltinPreset& p : pipeline::builtin_presets()) {
     std::string name(p.name);
     name.resize(24, ' ');
     out << "  " << name << p.description << "\n  " << std::string(24, ' ') << p.options << "\n";
@@ -123,15 +123,15 @@ void print_list(std::ostream& out) {
 }
 
 bool is_boolean(std::string_view name) {
-  const OptionInfo* o = find_option(name);
-  return o != nullptr && o->type == OptionType::kBoolean;
+  const pipeline::OptionInfo* o = pipeline::find_option(name);
+  return o != nullptr && o->type == pipeline::OptionType::kBoolean;
 }
 
 // What the command line asks for, read but not done.
 struct Invocation {
   enum class Action { kRun, kHelp, kList, kListOptions, kVersion } action = Action::kRun;
   std::string list_format;  // --list-options: "text", "markdown" or "json"
-  ProcessOptions options;
+  pipeline::ProcessOptions options;
   imaging::Limits limits{kDefaultMaxBytes, kDefaultMaxPixels};
   std::vector<std::string> positional;
   bool format_given = false;
@@ -190,7 +190,7 @@ Result<Invocation> parse_arguments(const std::vector<std::string>& args) {
     return make_error(ErrorKind::kInvalidArgument, std::move(message));
   };
   Invocation inv;
-  OptionPairs given;
+  pipeline::OptionPairs given;
   std::string preset;
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
@@ -251,12 +251,13 @@ Result<Invocation> parse_arguments(const std::vector<std::string>& args) {
     }
   }
   if (!preset.empty()) {
-    const BuiltinPreset* p = find_builtin_preset(preset);
+    const pipeline::BuiltinPreset* p = pipeline::find_builtin_preset(preset);
     if (p == nullptr) return usage("no preset '" + preset + "' (dither --list names them)");
-    inv.options = preset_options(*p);
+    inv.options = pipeline::preset_options(*p);
   }
   for (const auto& [name, value] : given) {
-    if (Status s = set_option(inv.options, name, value); !s) return usage(s.error().message);
+    if (Status s = pipeline::set_option(inv.options, name, value); !s)
+      return usage(s.error().message);
   }
   return inv;
 }
@@ -290,7 +291,7 @@ int run_one(Invocation& inv, std::ostream& out, std::ostream& err) {
   }
   if (inv.timings) {
     // One JSON object on stderr, seconds of wall time per stage (pipeline.h, StageTimes).
-    const StageTimes& t = result->stages;
+    const pipeline::StageTimes& t = result->stages;
     char line[320];
     std::snprintf(line, sizeof line,
                   "{\"read\": %.6f, \"decode\": %.6f, \"dither\": %.6f, \"waited\": %.6f, "
@@ -320,8 +321,8 @@ int run(const std::vector<std::string>& args, std::ostream& out, std::ostream& e
       print_list(out);
       return kOk;
     case Invocation::Action::kListOptions:
-      out << (inv.list_format == "markdown" ? options_markdown()
-              : inv.list_format == "json"   ? options_api_json() + "\n"
+      out << (inv.list_format == "markdown" ? pipeline::options_markdown()
+              : inv.list_format == "json"   ? pipeline::options_api_json() + "\n"
                                             : options_text());
       return kOk;
     case Invocation::Action::kVersion:

@@ -26,7 +26,8 @@ class CliTest : public ::testing::Test {
            ("dither_cli_test_" + std::to_string(::getpid()) + "_" +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(dir_);
-    auto png = imaging::encode(testing::synthetic_photo(64, 48), imaging::OutputFormat::kPng);
+    auto png =
+        imaging::encode(engine::testing::synthetic_photo(64, 48), imaging::OutputFormat::kPng);
     ASSERT_TRUE(png.ok());
     write("photo.png", std::string(png->begin(), png->end()));
   }
@@ -59,7 +60,7 @@ class CliTest : public ::testing::Test {
 
 TEST_F(CliTest, HelpNamesEveryOption) {
   EXPECT_EQ(run({"--help"}), 0);
-  for (const auto& o : option_table()) {
+  for (const auto& o : pipeline::option_table()) {
     std::string flag = "--" + std::string(o.name);
     std::replace(flag.begin(), flag.end(), '_', '-');
     EXPECT_NE(out_.str().find(flag), std::string::npos) << flag;
@@ -68,8 +69,9 @@ TEST_F(CliTest, HelpNamesEveryOption) {
 
 TEST_F(CliTest, ListNamesEveryAlgorithmAndPalette) {
   EXPECT_EQ(run({"--list"}), 0);
-  for (const auto& a : algorithms()) EXPECT_NE(out_.str().find(a.name), std::string::npos);
-  for (const auto& p : named_palettes()) EXPECT_NE(out_.str().find(p.name), std::string::npos);
+  for (const auto& a : engine::algorithms()) EXPECT_NE(out_.str().find(a.name), std::string::npos);
+  for (const auto& p : engine::named_palettes())
+    EXPECT_NE(out_.str().find(p.name), std::string::npos);
 }
 
 TEST_F(CliTest, DithersToEachFormatWithOptions) {
@@ -82,7 +84,7 @@ TEST_F(CliTest, DithersToEachFormatWithOptions) {
     auto img = imaging::decode(
         std::span(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()), imaging::Limits{});
     ASSERT_TRUE(img.ok()) << out;
-    const Palette p = Palette::from_colors(*named_palette("pico8"));
+    const engine::Palette p = engine::Palette::from_colors(*engine::named_palette("pico8"));
     for (size_t i = 0; i < img->pixel_count(); ++i) {
       const uint8_t* px = img->pixels.data() + i * size_t(img->channels);
       ASSERT_TRUE(p.contains({px[0], px[1], px[2]})) << out;
@@ -112,9 +114,9 @@ TEST_F(CliTest, PresetsGiveTheirOptionsAndFlagsOverrideThem) {
 // --list-options prints the table as the API's JSON, as the docs' Markdown, or as text.
 TEST_F(CliTest, ListOptionsPrintsTheTable) {
   ASSERT_EQ(run({"--list-options", "json"}), 0);
-  EXPECT_EQ(out_.str(), options_api_json() + "\n");
+  EXPECT_EQ(out_.str(), pipeline::options_api_json() + "\n");
   ASSERT_EQ(run({"--list-options", "markdown"}), 0);
-  EXPECT_EQ(out_.str(), options_markdown());
+  EXPECT_EQ(out_.str(), pipeline::options_markdown());
   ASSERT_EQ(run({"--list-options"}), 0);
   EXPECT_NE(out_.str().find("--bayer-size"), std::string::npos);
   EXPECT_EQ(run({"--list-options", "yaml"}), 2);
@@ -211,7 +213,8 @@ TEST_F(CliTest, AFolderWithABadFileDoesTheOthers) {
   fs::create_directories(dir_ / "in");
   for (const auto& [name, w] :
        {std::pair{"a.png", 40}, std::pair{"b.PNG", 57}, std::pair{"c.png", 33}}) {
-    auto png = imaging::encode(testing::synthetic_photo(w, 31), imaging::OutputFormat::kPng);
+    auto png =
+        imaging::encode(engine::testing::synthetic_photo(w, 31), imaging::OutputFormat::kPng);
     ASSERT_TRUE(png.ok());
     write(std::string("in/") + name, std::string(png->begin(), png->end()));
   }

@@ -19,7 +19,7 @@
 
 #include "engine/palette.h"
 
-namespace dither {
+namespace dither::engine {
 
 namespace {
 
@@ -214,4 +214,4 @@ std::vector<Color> adaptive_palette(const Image& image, int count) {
   return sorted_unique(std::move(colors));
 }
 
-}  // namespace dither
+}  // namespace dither::engine

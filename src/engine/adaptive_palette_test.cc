@@ -7,7 +7,7 @@
 #include "engine/palette.h"
 #include "engine/testing/test_images.h"
 
-namespace dither {
+namespace dither::engine {
 namespace {
 
 // Mean squared sRGB distance from each pixel to its nearest palette colour.
@@ -77,4 +77,4 @@ TEST(AdaptivePalette, FitsTheImageBetterThanAUniformPalette) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::engine

@@ -11,7 +11,7 @@
 #include "engine/options.h"
 #include "engine/quantizer.h"
 
-namespace dither::detail {
+namespace dither::engine::detail {
 
 // `wait` and `done` (may be empty): see SourceRows in dither.h. `wait` is called before each band
 // of rows is read; `done` after each band is written, when one thread runs them all.
@@ -39,4 +39,4 @@ inline void write_nearest(const Quantizer& q, int r, int g, int b, uint8_t* dst)
 // Number of worker threads to use for `requested` (0 = all hardware threads).
 int resolve_threads(int requested);
 
-}  // namespace dither::detail
+}  // namespace dither::engine::detail

@@ -16,7 +16,7 @@
 #include <limits>
 #include <vector>
 
-namespace dither::detail {
+namespace dither::engine::detail {
 
 namespace {
 
@@ -136,4 +136,4 @@ const ThresholdMap& blue_noise_map() {
   return map;
 }
 
-}  // namespace dither::detail
+}  // namespace dither::engine::detail

@@ -13,7 +13,7 @@
 
 #include "engine/threshold_maps.h"
 
-namespace dither::detail {
+namespace dither::engine::detail {
 
 // A `size` x `size` void-and-cluster rank array (size a power of two, 4..256) for a toroidal
 // Gaussian filter of deviation `sigma`, grown from a random initial pattern drawn from `seed`.
@@ -23,4 +23,4 @@ ThresholdMap void_and_cluster(int size, double sigma, uint64_t seed);
 inline constexpr uint64_t kBlueNoiseSeed = 0x5eed'b1de'0015'e001;
 const ThresholdMap& blue_noise_map();
 
-}  // namespace dither::detail
+}  // namespace dither::engine::detail

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
-namespace dither {
+namespace dither::engine {
 
 std::string to_hex(Color c) {
   char buf[8];
@@ -41,4 +41,4 @@ const std::array<uint16_t, 256>& to_working_table(ColorSpace space) {
   return space == ColorSpace::kSrgb ? srgb : linear;
 }
 
-}  // namespace dither
+}  // namespace dither::engine

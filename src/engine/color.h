@@ -11,7 +11,7 @@
 #include <cstdint>
 #include <string>
 
-namespace dither {
+namespace dither::engine {
 
 struct Color {
   uint8_t r = 0;
@@ -34,4 +34,4 @@ const std::array<uint16_t, 256>& to_working_table(ColorSpace space);
 double srgb_to_linear(double v);
 double linear_to_srgb(double v);
 
-}  // namespace dither
+}  // namespace dither::engine

@@ -6,7 +6,7 @@
 #include "engine/algorithms.h"
 #include "engine/quantizer.h"
 
-namespace dither {
+namespace dither::engine {
 
 namespace detail {
 
@@ -86,4 +86,4 @@ Image upscale_nearest(const Image& image, int factor) {
   return out;
 }
 
-}  // namespace dither
+}  // namespace dither::engine

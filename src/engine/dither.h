@@ -16,7 +16,7 @@
 #include "engine/options.h"
 #include "engine/palette.h"
 
-namespace dither {
+namespace dither::engine {
 
 // For a source still being written by another thread (a decode running beside the dither):
 // `wait(n)` returns once the top n rows of the image are final. Error diffusion reads rows as they
@@ -35,4 +35,4 @@ Status dither_into(const Image& image, const Palette& palette, const DitherOptio
 // Nearest-neighbour enlargement by an integer factor (1..16), for crisp pixel art after dithering.
 Image upscale_nearest(const Image& image, int factor);
 
-}  // namespace dither
+}  // namespace dither::engine

@@ -9,7 +9,7 @@
 #include "engine/testing/reference.h"
 #include "engine/testing/test_images.h"
 
-namespace dither {
+namespace dither::engine {
 namespace {
 
 std::vector<PaletteSpec> palette_specs() {
@@ -251,9 +251,9 @@ TEST(Dither, UpscaleRepeatsPixels) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::engine
 
-namespace dither {
+namespace dither::engine {
 namespace {
 
 TEST(Dither, IntoReusesTheBufferAndMatchesDitherImage) {
@@ -277,4 +277,4 @@ TEST(Dither, IntoReusesTheBufferAndMatchesDitherImage) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::engine

@@ -30,7 +30,7 @@
 #include "engine/algorithms.h"
 #include "engine/kernels.h"
 
-namespace dither::detail {
+namespace dither::engine::detail {
 
 namespace {
 
@@ -448,4 +448,4 @@ void error_diffusion(const Image& in, Image& out, const Quantizer& q, const Dith
   dispatch_kernel(index, job, q, threads, std::make_index_sequence<kKernels.size()>{});
 }
 
-}  // namespace dither::detail
+}  // namespace dither::engine::detail

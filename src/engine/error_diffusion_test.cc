@@ -8,7 +8,7 @@
 #include "engine/testing/reference.h"
 #include "engine/testing/test_images.h"
 
-namespace dither {
+namespace dither::engine {
 namespace {
 
 std::vector<Palette> palettes() {
@@ -140,4 +140,4 @@ TEST(ErrorDiffusion, SmallGoldenSquareMatchesHandArithmetic) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::engine

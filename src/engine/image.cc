@@ -11,7 +11,7 @@
 #include <unistd.h>
 #endif
 
-namespace dither {
+namespace dither::engine {
 
 namespace {
 
@@ -104,4 +104,4 @@ void release_rows(Image& img, int begin, int end) {
 #endif
 }
 
-}  // namespace dither
+}  // namespace dither::engine

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-namespace dither {
+namespace dither::engine {
 
 // Allocator for pixel storage. It does not zero-fill (every producer writes every byte anyway)
 // and it asks for transparent huge pages on large buffers: touching a fresh 36 MB output costs
@@ -75,4 +75,4 @@ struct Image {
 // size. Only whole pages inside the rows are released.
 void release_rows(Image& img, int begin, int end);
 
-}  // namespace dither
+}  // namespace dither::engine

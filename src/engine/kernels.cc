@@ -4,7 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 
-namespace dither {
+namespace dither::engine {
 
 const Kernel* kernel_for(Algorithm a) {
   for (const Kernel& k : kKernels) {
@@ -23,4 +23,4 @@ std::array<int, 12> fixed_point_weights(const Kernel& kernel, double strength) {
   return w;
 }
 
-}  // namespace dither
+}  // namespace dither::engine

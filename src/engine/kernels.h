@@ -17,7 +17,7 @@
 
 #include "engine/options.h"
 
-namespace dither {
+namespace dither::engine {
 
 struct KernelTap {
   int dx;
@@ -130,4 +130,4 @@ const Kernel* kernel_for(Algorithm a);
 // Fixed-point factors for `kernel` at `strength` (0..1), in tap order.
 std::array<int, 12> fixed_point_weights(const Kernel& kernel, double strength);
 
-}  // namespace dither
+}  // namespace dither::engine

@@ -7,7 +7,7 @@
 #include <tuple>
 #include <vector>
 
-namespace dither {
+namespace dither::engine {
 namespace {
 
 using Taps = std::map<std::pair<int, int>, int>;  // (dx, dy) -> weight
@@ -148,4 +148,4 @@ TEST(Kernels, FixedPointFactors) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::engine

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
-namespace dither {
+namespace dither::engine {
 
 const std::vector<AlgorithmInfo>& algorithms() {
   static const std::vector<AlgorithmInfo> list = {
@@ -107,4 +107,4 @@ Status validate(const DitherOptions& o) {
   return {};
 }
 
-}  // namespace dither
+}  // namespace dither::engine

@@ -14,7 +14,7 @@
 #include "common/result.h"
 #include "engine/color.h"
 
-namespace dither {
+namespace dither::engine {
 
 enum class Algorithm {
   // Error diffusion.
@@ -80,4 +80,4 @@ Status check_halftone(std::string_view name);
 // Checks ranges: strength in [0, 1], bayer_size, halftone name, threads >= 0.
 Status validate(const DitherOptions& options);
 
-}  // namespace dither
+}  // namespace dither::engine

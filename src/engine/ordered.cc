@@ -35,7 +35,7 @@
 #include "engine/blue_noise.h"
 #include "engine/threshold_maps.h"
 
-namespace dither::detail {
+namespace dither::engine::detail {
 
 namespace {
 
@@ -369,4 +369,4 @@ void ordered_dither(const Image& in, Image& out, const Quantizer& q, const Dithe
   });
 }
 
-}  // namespace dither::detail
+}  // namespace dither::engine::detail

@@ -16,7 +16,7 @@
 #include "engine/testing/test_images.h"
 #include "engine/threshold_maps.h"
 
-namespace dither {
+namespace dither::engine {
 namespace {
 
 using detail::ThresholdMap;
@@ -380,4 +380,4 @@ TEST(Ordered, LinearLevelsKeepTheLinearToneOfFlatGreys) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::engine

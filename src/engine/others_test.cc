@@ -5,7 +5,7 @@
 #include "engine/testing/reference.h"
 #include "engine/testing/test_images.h"
 
-namespace dither {
+namespace dither::engine {
 namespace {
 
 bool all_in_palette(const Image& img, const Palette& p) {
@@ -121,4 +121,4 @@ TEST(Yliluoma, MixesTowardsTheInputColour) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::engine

@@ -5,7 +5,7 @@
 #include <charconv>
 #include <unordered_set>
 
-namespace dither {
+namespace dither::engine {
 
 namespace {
 
@@ -69,7 +69,7 @@ uint8_t level_value(int i, int levels) {
 Palette Palette::uniform_levels(int levels) {
   Palette p;
   p.levels_ = levels;
-  for (int i = 0; i < levels; ++i) p.level_values_.push_back(dither::level_value(i, levels));
+  for (int i = 0; i < levels; ++i) p.level_values_.push_back(engine::level_value(i, levels));
   return p;
 }
 
@@ -251,4 +251,4 @@ Palette resolve_palette(const PaletteSpec& spec, const Image& image) {
   return Palette::uniform_levels(2);
 }
 
-}  // namespace dither
+}  // namespace dither::engine

@@ -20,7 +20,7 @@
 #include "engine/color.h"
 #include "engine/image.h"
 
-namespace dither {
+namespace dither::engine {
 
 inline constexpr int kMaxPaletteColors = 256;
 
@@ -86,4 +86,4 @@ Palette resolve_palette(const PaletteSpec& spec, const Image& image);
 // deterministic sample). Deterministic: same image and count, same palette.
 std::vector<Color> adaptive_palette(const Image& image, int count);
 
-}  // namespace dither
+}  // namespace dither::engine

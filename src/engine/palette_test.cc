@@ -7,7 +7,7 @@
 #include "engine/dither.h"
 #include "engine/testing/test_images.h"
 
-namespace dither {
+namespace dither::engine {
 namespace {
 
 TEST(Palette, LevelValuesFollowThePrototypeFormula) {
@@ -128,4 +128,4 @@ TEST(Palette, ResolvesAdaptivePalettesFromTheImage) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::engine

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <limits>
 
-namespace dither {
+namespace dither::engine {
 
 namespace {
 
@@ -140,4 +140,4 @@ void Quantizer::build_cells() {
   }
 }
 
-}  // namespace dither
+}  // namespace dither::engine

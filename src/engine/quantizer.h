@@ -27,7 +27,7 @@
 #include "engine/options.h"
 #include "engine/palette.h"
 
-namespace dither {
+namespace dither::engine {
 
 class Quantizer {
  public:
@@ -180,4 +180,4 @@ class Quantizer {
   mutable std::vector<uint16_t> cell_colour16_;
 };
 
-}  // namespace dither
+}  // namespace dither::engine

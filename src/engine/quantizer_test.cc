@@ -7,7 +7,7 @@
 
 #include "engine/testing/reference.h"
 
-namespace dither {
+namespace dither::engine {
 namespace {
 
 std::vector<Palette> list_palettes() {
@@ -83,9 +83,9 @@ TEST(Quantizer, WorkingTables) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::engine
 
-namespace dither {
+namespace dither::engine {
 namespace {
 
 TEST(Quantizer, CellNearestIsTheNearestColourToTheSampleCellMiddle) {
@@ -124,4 +124,4 @@ TEST(Quantizer, SampleCellsSpanFourSamples) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::engine

@@ -18,7 +18,7 @@
 
 #include "engine/algorithms.h"
 
-namespace dither::detail {
+namespace dither::engine::detail {
 
 namespace {
 
@@ -147,4 +147,4 @@ void riemersma_dither(const Image& in, Image& out, const Quantizer& q, const Dit
   }
 }
 
-}  // namespace dither::detail
+}  // namespace dither::engine::detail

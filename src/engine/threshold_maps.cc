@@ -16,7 +16,7 @@
 
 #include "engine/options.h"
 
-namespace dither::detail {
+namespace dither::engine::detail {
 
 namespace {
 
@@ -217,9 +217,9 @@ std::optional<ThresholdMap> halftone_map(std::string_view name) {
   return std::nullopt;
 }
 
-}  // namespace dither::detail
+}  // namespace dither::engine::detail
 
-namespace dither {
+namespace dither::engine {
 
 const std::vector<std::string_view>& halftone_names() {
   static const std::vector<std::string_view> names = [] {
@@ -230,4 +230,4 @@ const std::vector<std::string_view>& halftone_names() {
   return names;
 }
 
-}  // namespace dither
+}  // namespace dither::engine

@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-namespace dither::detail {
+namespace dither::engine::detail {
 
 struct ThresholdMap {
   int width = 1;
@@ -61,4 +61,4 @@ void for_row_bands(int height, int threads, const Fn& fn) {
   for (auto& th : pool) th.join();
 }
 
-}  // namespace dither::detail
+}  // namespace dither::engine::detail

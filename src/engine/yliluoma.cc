@@ -26,7 +26,7 @@
 #include "engine/algorithms.h"
 #include "engine/threshold_maps.h"
 
-namespace dither::detail {
+namespace dither::engine::detail {
 
 namespace {
 
@@ -186,4 +186,4 @@ void yliluoma_dither(const Image& in, Image& out, const Quantizer& q, const Dith
   });
 }
 
-}  // namespace dither::detail
+}  // namespace dither::engine::detail

@@ -90,7 +90,7 @@ Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits);
 // profile imported, greyscale / CMYK / 16-bit / palette inputs converted; RGBA when the file has
 // alpha, else RGB. Truncated or corrupt data is kUndecodable: never a partial image. So is a
 // decoding stopped at limits.max_decode_time.
-Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits);
+Result<engine::Image> decode(std::span<const uint8_t> bytes, const Limits& limits);
 
 // What an upload needs: decode()'s verdict without keeping the pixels, for less work. Every pixel
 // is read as decode() reads it, except that a JPEG is read at 1/8 scale (libjpeg's scaled inverse
@@ -118,7 +118,7 @@ class DecodeJob {
 
   const ImageInfo& info() const;
   // At its final size from open() on; rows are final as wait_rows() says.
-  Image& image();
+  engine::Image& image();
   Status run();
   void wait_rows(int rows) const;
   // Back-pressure, for a consumer that gives rows back as it finishes them (release_rows): from
@@ -140,7 +140,8 @@ class DecodeJob {
 // Resamples to width x height with Lanczos-3 (alpha premultiplied while resampling). A 0 for one
 // side keeps the aspect ratio; both 0 returns the image unchanged; sides are clamped to >= 1.
 // Negative sides are kInvalidArgument; a result over limits.max_pixels is kTooManyPixels.
-Result<Image> resize(const Image& img, int width, int height, const Limits& limits = Limits{});
+Result<engine::Image> resize(const engine::Image& img, int width, int height,
+                             const Limits& limits = Limits{});
 
 // Encodes exactly, without changing any pixel:
 //  - kPng: indexed PNG when there are <= 256 distinct RGBA values (bit depth 1, 2, 4 or 8, the
@@ -156,7 +157,7 @@ Result<Image> resize(const Image& img, int width, int height, const Limits& limi
 // before); level 3 for error-diffused images (noise: 98.6 % of zlib 6's size against 97.5 % at
 // level 6, in 62 % of the time). docs/BENCHMARKS.md has the measured tables.
 enum class PngEffort { kPatterned, kNoisy };
-Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format,
+Result<std::vector<uint8_t>> encode(const engine::Image& img, OutputFormat format,
                                     PngEffort effort = PngEffort::kPatterned);
 
 // encode() in steps, for an image whose rows become final from the top: what can be done per row
@@ -168,12 +169,13 @@ Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format,
 //   Result<std::vector<uint8_t>> bytes = encoder.finish(img);
 class RowEncoder {
  public:
-  RowEncoder(const Image& shape, OutputFormat format, PngEffort effort = PngEffort::kPatterned);
+  RowEncoder(const engine::Image& shape, OutputFormat format,
+             PngEffort effort = PngEffort::kPatterned);
   ~RowEncoder();
   RowEncoder(const RowEncoder&) = delete;
   RowEncoder& operator=(const RowEncoder&) = delete;
-  void add_rows(const Image& img, int rows);
-  Result<std::vector<uint8_t>> finish(const Image& img);
+  void add_rows(const engine::Image& img, int rows);
+  Result<std::vector<uint8_t>> finish(const engine::Image& img);
 
  private:
   struct State;

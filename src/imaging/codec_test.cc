@@ -39,8 +39,8 @@ using VipsPtr = std::unique_ptr<VipsImage, VipsUnref>;
 void ensure_vips() { ASSERT_TRUE(init().ok()); }
 
 // A smooth-ish test picture with some structure, so decoders have real work to do.
-Image make_photo(int width, int height, int channels) {
-  Image img(width, height, channels);
+engine::Image make_photo(int width, int height, int channels) {
+  engine::Image img(width, height, channels);
   for (int y = 0; y < height; ++y) {
     for (int x = 0; x < width; ++x) {
       uint8_t* p = img.at(x, y);
@@ -55,8 +55,8 @@ Image make_photo(int width, int height, int channels) {
 
 // An image using exactly `count` distinct colours (each appears at least once when
 // width * height >= count).
-Image make_palette_image(int width, int height, int channels, int count) {
-  Image img(width, height, channels);
+engine::Image make_palette_image(int width, int height, int channels, int count) {
+  engine::Image img(width, height, channels);
   for (int i = 0; i < width * height; ++i) {
     const int c = i % count;
     uint8_t* p = img.pixels.data() + static_cast<size_t>(i) * static_cast<size_t>(channels);
@@ -79,7 +79,7 @@ VipsPtr to_vips(const void* data, int width, int height, int bands, VipsBandForm
   return VipsPtr(tagged);
 }
 
-VipsPtr to_vips(const Image& img) {
+VipsPtr to_vips(const engine::Image& img) {
   return to_vips(img.pixels.data(), img.width, img.height, img.channels, VIPS_FORMAT_UCHAR,
                  VIPS_INTERPRETATION_sRGB);
 }
@@ -98,7 +98,7 @@ Bytes save(VipsImage* image, const char* suffix) {
   return out;
 }
 
-Bytes save(const Image& img, const char* suffix) {
+Bytes save(const engine::Image& img, const char* suffix) {
   ensure_vips();
   VipsPtr v = to_vips(img);
   return save(v.get(), suffix);
@@ -212,7 +212,7 @@ Bytes animated_gif(int frames) {
 
 Bytes two_frame_gif() { return animated_gif(2); }
 
-double mean_abs_diff(const Image& a, const Image& b) {
+double mean_abs_diff(const engine::Image& a, const engine::Image& b) {
   EXPECT_EQ(a.pixels.size(), b.pixels.size());
   if (a.pixels.size() != b.pixels.size() || a.pixels.empty()) return 1e9;
   double sum = 0;
@@ -220,7 +220,7 @@ double mean_abs_diff(const Image& a, const Image& b) {
   return sum / static_cast<double>(a.pixels.size());
 }
 
-void expect_same_pixels(const Image& expected, const Image& actual) {
+void expect_same_pixels(const engine::Image& expected, const engine::Image& actual) {
   ASSERT_EQ(expected.width, actual.width);
   ASSERT_EQ(expected.height, actual.height);
   ASSERT_EQ(expected.channels, actual.channels);
@@ -235,13 +235,13 @@ void expect_same_pixels(const Image& expected, const Image& actual) {
   }
 }
 
-Image decode_ok(const Bytes& bytes) {
-  Result<Image> img = decode(bytes, Limits{});
+engine::Image decode_ok(const Bytes& bytes) {
+  Result<engine::Image> img = decode(bytes, Limits{});
   EXPECT_TRUE(img.ok()) << (img.ok() ? "" : img.error().message);
-  return img.ok() ? std::move(*img) : Image();
+  return img.ok() ? std::move(*img) : engine::Image();
 }
 
-Bytes encode_ok(const Image& img, OutputFormat format) {
+Bytes encode_ok(const engine::Image& img, OutputFormat format) {
   Result<Bytes> bytes = encode(img, format);
   EXPECT_TRUE(bytes.ok()) << (bytes.ok() ? "" : bytes.error().message);
   return bytes.ok() ? std::move(*bytes) : Bytes();
@@ -271,7 +271,7 @@ TEST(Formats, ParseOutputFormat) {
 
 TEST(Sniff, RecognisesEachAllowedFormat) {
   ensure_vips();
-  const Image img = make_photo(8, 8, 3);
+  const engine::Image img = make_photo(8, 8, 3);
   EXPECT_EQ(sniff(save(img, ".jpg")), InputFormat::kJpeg);
   EXPECT_EQ(sniff(save(img, ".png")), InputFormat::kPng);
   EXPECT_EQ(sniff(save(img, ".webp")), InputFormat::kWebp);
@@ -306,8 +306,8 @@ TEST(Sniff, RejectsEverythingElse) {
 // Decoding each format.
 
 TEST(Decode, Jpeg) {
-  const Image img = make_photo(64, 48, 3);
-  const Image out = decode_ok(save(img, ".jpg[Q=95]"));
+  const engine::Image img = make_photo(64, 48, 3);
+  const engine::Image out = decode_ok(save(img, ".jpg[Q=95]"));
   ASSERT_EQ(out.width, 64);
   ASSERT_EQ(out.height, 48);
   ASSERT_EQ(out.channels, 3);
@@ -315,12 +315,12 @@ TEST(Decode, Jpeg) {
 }
 
 TEST(Decode, Png8BitRgbIsExact) {
-  const Image img = make_photo(33, 17, 3);
+  const engine::Image img = make_photo(33, 17, 3);
   expect_same_pixels(img, decode_ok(save(img, ".png")));
 }
 
 TEST(Decode, PngWithAlphaIsExact) {
-  const Image img = make_photo(33, 17, 4);
+  const engine::Image img = make_photo(33, 17, 4);
   expect_same_pixels(img, decode_ok(save(img, ".png")));
 }
 
@@ -330,7 +330,7 @@ TEST(Decode, Png16BitBecomes8Bit) {
   const int h = 10;
   for (int bands : {3, 4}) {
     std::vector<uint16_t> samples(static_cast<size_t>(w * h * bands));
-    Image expected(w, h, bands);
+    engine::Image expected(w, h, bands);
     for (size_t i = 0; i < samples.size(); ++i) {
       const auto v = static_cast<uint8_t>((i * 37) % 256);
       samples[i] = static_cast<uint16_t>(v * 257);
@@ -339,7 +339,7 @@ TEST(Decode, Png16BitBecomes8Bit) {
     VipsPtr v = to_vips(samples.data(), w, h, bands, VIPS_FORMAT_USHORT, VIPS_INTERPRETATION_RGB16);
     const Bytes png = save(v.get(), ".png[bitdepth=16]");
     ASSERT_EQ(parse_ihdr(png).bit_depth, 16);
-    const Image out = decode_ok(png);
+    const engine::Image out = decode_ok(png);
     ASSERT_EQ(out.channels, bands);
     EXPECT_LE(mean_abs_diff(expected, out), 0.5) << bands << " bands";
     for (size_t i = 0; i < out.pixels.size(); ++i) {
@@ -353,7 +353,7 @@ TEST(Decode, GreyPngBecomesRgb) {
   std::vector<uint8_t> grey(12 * 6);
   for (size_t i = 0; i < grey.size(); ++i) grey[i] = static_cast<uint8_t>(i * 3);
   VipsPtr v = to_vips(grey.data(), 12, 6, 1, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_B_W);
-  const Image out = decode_ok(save(v.get(), ".png"));
+  const engine::Image out = decode_ok(save(v.get(), ".png"));
   ASSERT_EQ(out.channels, 3);
   for (size_t i = 0; i < grey.size(); ++i) {
     ASSERT_EQ(out.pixels[i * 3], grey[i]);
@@ -366,7 +366,7 @@ TEST(Decode, GreyJpegBecomesRgb) {
   ensure_vips();
   std::vector<uint8_t> grey(16 * 8, 100);
   VipsPtr v = to_vips(grey.data(), 16, 8, 1, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_B_W);
-  const Image out = decode_ok(save(v.get(), ".jpg"));
+  const engine::Image out = decode_ok(save(v.get(), ".jpg"));
   ASSERT_EQ(out.channels, 3);
   for (uint8_t sample : out.pixels) ASSERT_NEAR(sample, 100, 2);
 }
@@ -376,7 +376,7 @@ TEST(Decode, GreyAlphaPngBecomesRgba) {
   std::vector<uint8_t> ga(8 * 4 * 2);
   for (size_t i = 0; i < ga.size(); ++i) ga[i] = static_cast<uint8_t>(i * 7);
   VipsPtr v = to_vips(ga.data(), 8, 4, 2, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_B_W);
-  const Image out = decode_ok(save(v.get(), ".png"));
+  const engine::Image out = decode_ok(save(v.get(), ".png"));
   ASSERT_EQ(out.channels, 4);
   for (size_t i = 0; i < 32; ++i) {
     ASSERT_EQ(out.pixels[i * 4], ga[i * 2]);
@@ -387,20 +387,20 @@ TEST(Decode, GreyAlphaPngBecomesRgba) {
 
 TEST(Decode, PalettePngFromLibvips) {
   // libvips' palette writer quantises (libimagequant); with 4 colours it keeps them.
-  const Image img = make_palette_image(16, 16, 3, 4);
+  const engine::Image img = make_palette_image(16, 16, 3, 4);
   const Bytes png = save(img, ".png[palette]");
   ASSERT_EQ(parse_ihdr(png).color_type, 3);
-  const Image out = decode_ok(png);
+  const engine::Image out = decode_ok(png);
   ASSERT_EQ(out.channels, 3);
   EXPECT_LT(mean_abs_diff(img, out), 2.0);
 }
 
 TEST(Decode, WebpLossyAndLossless) {
-  const Image img = make_photo(40, 30, 3);
+  const engine::Image img = make_photo(40, 30, 3);
   expect_same_pixels(img, decode_ok(save(img, ".webp[lossless]")));
-  const Image lossy = decode_ok(save(img, ".webp[Q=90]"));
+  const engine::Image lossy = decode_ok(save(img, ".webp[Q=90]"));
   EXPECT_LT(mean_abs_diff(img, lossy), 15.0);
-  const Image rgba = make_photo(40, 30, 4);
+  const engine::Image rgba = make_photo(40, 30, 4);
   expect_same_pixels(rgba, decode_ok(save(rgba, ".webp[lossless]")));
 }
 
@@ -410,7 +410,7 @@ TEST(Decode, GifFirstFrameOnly) {
   ASSERT_TRUE(info.ok()) << info.error().message;
   EXPECT_EQ(info->width, 16);
   EXPECT_EQ(info->height, 8);
-  const Image out = decode_ok(gif);
+  const engine::Image out = decode_ok(gif);
   ASSERT_EQ(out.width, 16);
   ASSERT_EQ(out.height, 8);
   ASSERT_GE(out.channels, 3);
@@ -423,9 +423,9 @@ TEST(Decode, GifFirstFrameOnly) {
 }
 
 TEST(Decode, Tiff) {
-  const Image img = make_photo(30, 20, 3);
+  const engine::Image img = make_photo(30, 20, 3);
   expect_same_pixels(img, decode_ok(save(img, ".tif")));
-  const Image rgba = make_photo(30, 20, 4);
+  const engine::Image rgba = make_photo(30, 20, 4);
   expect_same_pixels(rgba, decode_ok(save(rgba, ".tif[compression=lzw]")));
 }
 
@@ -438,7 +438,7 @@ TEST(Decode, CmykJpegBecomesRgb) {
   }
   VipsPtr v = to_vips(cmyk.data(), 32, 16, 4, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_CMYK);
   const Bytes jpeg = save(v.get(), ".jpg[Q=95]");
-  const Image out = decode_ok(jpeg);
+  const engine::Image out = decode_ok(jpeg);
   ASSERT_EQ(out.channels, 3);
   EXPECT_GT(out.at(4, 8)[0], 200);
   EXPECT_GT(out.at(4, 8)[1], 200);
@@ -448,7 +448,7 @@ TEST(Decode, CmykJpegBecomesRgb) {
 
 TEST(Decode, EmbeddedIccProfileIsImported) {
   ensure_vips();
-  Image img(16, 16, 3);
+  engine::Image img(16, 16, 3);
   for (size_t i = 0; i < img.pixels.size(); i += 3) {
     img.pixels[i] = 230;
     img.pixels[i + 1] = 40;
@@ -472,7 +472,7 @@ TEST(Decode, EmbeddedIccProfileIsImported) {
   g_free(values);
   EXPECT_LT(stored_red, 222.0);
   // ...and decode brings them back to sRGB.
-  const Image out = decode_ok(png);
+  const engine::Image out = decode_ok(png);
   EXPECT_NEAR(out.at(5, 5)[0], 230, 3);
   EXPECT_NEAR(out.at(5, 5)[1], 40, 3);
   EXPECT_NEAR(out.at(5, 5)[2], 30, 3);
@@ -482,7 +482,7 @@ TEST(Decode, ExifOrientation6IsApplied) {
   ensure_vips();
   // 40x20: left half red, right half blue. Orientation 6 = rotate 90 degrees clockwise to view,
   // so the viewer sees 20x40 with red on top.
-  Image img(40, 20, 3);
+  engine::Image img(40, 20, 3);
   for (int y = 0; y < 20; ++y) {
     for (int x = 0; x < 40; ++x) {
       img.at(x, y)[0] = x < 20 ? 255 : 0;
@@ -498,7 +498,7 @@ TEST(Decode, ExifOrientation6IsApplied) {
   EXPECT_EQ(info->width, 20);
   EXPECT_EQ(info->height, 40);
 
-  const Image out = decode_ok(jpeg);
+  const engine::Image out = decode_ok(jpeg);
   ASSERT_EQ(out.width, 20);
   ASSERT_EQ(out.height, 40);
   EXPECT_GT(out.at(10, 5)[0], 200);
@@ -510,11 +510,11 @@ TEST(Decode, ExifOrientation6IsApplied) {
 TEST(Decode, LargerExifRotatedJpegDecodesWithoutOutOfOrderRead) {
   ensure_vips();
   // Big enough for several strips of sequential decoding.
-  const Image img = make_photo(1200, 700, 3);
+  const engine::Image img = make_photo(1200, 700, 3);
   for (int orientation : {3, 6, 8}) {
     VipsPtr v = to_vips(img);
     vips_image_set_int(v.get(), "orientation", orientation);
-    const Image out = decode_ok(save(v.get(), ".jpg"));
+    const engine::Image out = decode_ok(save(v.get(), ".jpg"));
     const bool swapped = orientation >= 5;
     EXPECT_EQ(out.width, swapped ? 700 : 1200) << orientation;
     EXPECT_EQ(out.height, swapped ? 1200 : 700) << orientation;
@@ -525,11 +525,11 @@ TEST(Decode, LargerExifRotatedJpegDecodesWithoutOutOfOrderRead) {
 // Bad input.
 
 TEST(Decode, TruncatedFilesAreUndecodable) {
-  const Image img = make_photo(64, 64, 3);
+  const engine::Image img = make_photo(64, 64, 3);
   for (const char* suffix : {".png", ".jpg", ".webp", ".gif", ".tif"}) {
     Bytes bytes = save(img, suffix);
     bytes.resize(bytes.size() / 2);
-    Result<Image> out = decode(bytes, Limits{});
+    Result<engine::Image> out = decode(bytes, Limits{});
     ASSERT_FALSE(out.ok()) << suffix << " cut in half decoded as " << out->width << "x"
                            << out->height;
     EXPECT_EQ(out.error().kind, ErrorKind::kUndecodable) << suffix << ": " << out.error().message;
@@ -538,13 +538,13 @@ TEST(Decode, TruncatedFilesAreUndecodable) {
 }
 
 TEST(Decode, CorruptMiddleNeverCrashes) {
-  const Image img = make_photo(64, 64, 3);
+  const engine::Image img = make_photo(64, 64, 3);
   for (const char* suffix : {".png", ".jpg", ".webp", ".gif", ".tif"}) {
     Bytes bytes = save(img, suffix);
     for (size_t i = bytes.size() / 3; i < bytes.size() / 3 + 32 && i < bytes.size(); ++i) {
       bytes[i] = static_cast<uint8_t>(bytes[i] ^ 0x5A);
     }
-    Result<Image> out = decode(bytes, Limits{});
+    Result<engine::Image> out = decode(bytes, Limits{});
     if (out.ok()) {
       EXPECT_EQ(out->pixels.size(), out->pixel_count() * static_cast<size_t>(out->channels));
     } else {
@@ -554,7 +554,7 @@ TEST(Decode, CorruptMiddleNeverCrashes) {
 }
 
 TEST(Decode, EmptyInputIsRejectedClearly) {
-  Result<Image> out = decode(Bytes{}, Limits{});
+  Result<engine::Image> out = decode(Bytes{}, Limits{});
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().kind, ErrorKind::kUnsupported);
   EXPECT_NE(out.error().message.find("empty"), std::string::npos) << out.error().message;
@@ -562,7 +562,7 @@ TEST(Decode, EmptyInputIsRejectedClearly) {
 }
 
 TEST(Decode, TextIsUnsupported) {
-  Result<Image> out = decode(text_bytes("just some text, not an image\n"), Limits{});
+  Result<engine::Image> out = decode(text_bytes("just some text, not an image\n"), Limits{});
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().kind, ErrorKind::kUnsupported);
 }
@@ -570,7 +570,7 @@ TEST(Decode, TextIsUnsupported) {
 TEST(Decode, HeaderOnlyIsUndecodable) {
   for (std::string_view magic :
        {"\xFF\xD8\xFF\xE0"sv, "\x89PNG\r\n\x1A\n"sv, "GIF89a"sv, "RIFF\0\0\0\0WEBP"sv, "II*\0"sv}) {
-    Result<Image> out = decode(text_bytes(magic), Limits{});
+    Result<engine::Image> out = decode(text_bytes(magic), Limits{});
     ASSERT_FALSE(out.ok());
     EXPECT_EQ(out.error().kind, ErrorKind::kUndecodable) << out.error().message;
   }
@@ -585,7 +585,7 @@ TEST(Decode, BmpIsUnsupportedEvenThoughLibvipsCouldReadIt) {
     bmp.insert(bmp.end(), {0, 0, 255, 255, 255, 255, 0, 0});  // 2 pixels + 2 bytes padding
   }
   ASSERT_EQ(bmp.size(), 70u);
-  Result<Image> out = decode(bmp, Limits{});
+  Result<engine::Image> out = decode(bmp, Limits{});
   ASSERT_FALSE(out.ok());
   EXPECT_EQ(out.error().kind, ErrorKind::kUnsupported);
 }
@@ -610,7 +610,7 @@ TEST(Limits, HugePngHeaderIsTooLargeFromTheHeaderAlone) {
   EXPECT_EQ(info.error().kind, ErrorKind::kTooManyPixels) << info.error().message;
   EXPECT_NE(info.error().message.find("100000x100000"), std::string::npos);
   EXPECT_NE(info.error().message.find("50000000"), std::string::npos);
-  Result<Image> img = decode(png, Limits{});
+  Result<engine::Image> img = decode(png, Limits{});
   ASSERT_FALSE(img.ok());
   EXPECT_EQ(img.error().kind, ErrorKind::kTooManyPixels);
 
@@ -626,7 +626,7 @@ TEST(Limits, PixelLimitIsConfigurable) {
   const Bytes png = save(make_photo(100, 100, 3), ".png");
   Limits limits;
   limits.max_pixels = 9999;
-  Result<Image> img = decode(png, limits);
+  Result<engine::Image> img = decode(png, limits);
   ASSERT_FALSE(img.ok());
   EXPECT_EQ(img.error().kind, ErrorKind::kTooManyPixels);
   limits.max_pixels = 10000;
@@ -651,7 +651,7 @@ void expect_refused(const Bytes& file, const Limits& limits, ErrorKind kind,
   ASSERT_FALSE(info.ok()) << "probe accepted it";
   EXPECT_EQ(info.error().kind, kind) << info.error().message;
   EXPECT_NE(info.error().message.find(says), std::string::npos) << info.error().message;
-  Result<Image> img = decode(file, limits);
+  Result<engine::Image> img = decode(file, limits);
   ASSERT_FALSE(img.ok()) << "decode accepted it";
   EXPECT_EQ(img.error().kind, kind) << img.error().message;
 }
@@ -674,7 +674,7 @@ TEST(Limits, CmykWithAlphaMayHaveItsFifthBand) {
   for (size_t i = 4; i < samples.size(); i += 5) samples[i] = 255;  // no ink, opaque
   VipsPtr v = to_vips(samples.data(), 20, 10, 5, VIPS_FORMAT_UCHAR, VIPS_INTERPRETATION_CMYK);
   const Bytes tiff = save(v.get(), ".tif");
-  Result<Image> img = decode(tiff, Limits{});
+  Result<engine::Image> img = decode(tiff, Limits{});
   ASSERT_TRUE(img.ok()) << img.error().message;
   EXPECT_EQ(img->channels, 4);
   EXPECT_GT(img->at(3, 3)[0], 200);
@@ -703,7 +703,7 @@ TEST(Limits, FramesPastTheLimitAreRefusedAndOnlyTheFirstIsEverDecoded) {
   Limits fifty;
   fifty.max_pages = 50;
   expect_refused(gif, fifty, ErrorKind::kUnsupported, "100 frames");
-  const Image first = decode_ok(gif);  // the default allows 1000
+  const engine::Image first = decode_ok(gif);  // the default allows 1000
   ASSERT_EQ(first.width, 16);
   ASSERT_EQ(first.height, 8) << "one frame, not a strip of all of them";
   EXPECT_EQ(first.at(5, 5)[0], 255);
@@ -724,7 +724,7 @@ TEST(Limits, FramesPastTheLimitAreRefusedAndOnlyTheFirstIsEverDecoded) {
   Limits two;
   two.max_pages = 2;
   expect_refused(tiff, two, ErrorKind::kUnsupported, "3 pages");
-  const Image page = decode_ok(tiff);
+  const engine::Image page = decode_ok(tiff);
   EXPECT_EQ(page.height, 8);
 }
 
@@ -733,7 +733,7 @@ TEST(Limits, DecodingPastItsTimeLimitIsStopped) {
   Limits quick;
   quick.max_decode_time = std::chrono::milliseconds{1};
   const auto started = std::chrono::steady_clock::now();
-  Result<Image> img = decode(png, quick);
+  Result<engine::Image> img = decode(png, quick);
   ASSERT_FALSE(img.ok());
   EXPECT_EQ(img.error().kind, ErrorKind::kUndecodable);
   EXPECT_NE(img.error().message.find("took longer than the limit of 1 ms"), std::string::npos)
@@ -753,7 +753,7 @@ TEST(Limits, DecodingPastItsTimeLimitIsStopped) {
 
 // A consumer that gives rows back holds the decoder to a window ahead of it, and lets it finish.
 TEST(DecodeJob, KeepsWithinTheConsumersWindow) {
-  const Image photo = make_photo(64, 1000, 3);
+  const engine::Image photo = make_photo(64, 1000, 3);
   const Bytes png = save(photo, ".png");
   auto opened = DecodeJob::open(png, Limits{});
   ASSERT_TRUE(opened.ok()) << opened.error().message;
@@ -784,7 +784,7 @@ TEST(DecodeJob, KeepsWithinTheConsumersWindow) {
 
 // The decoder's waits for its consumer do not count against the decode time limit.
 TEST(DecodeJob, WaitingForTheConsumerIsNotDecodingTime) {
-  const Image photo = make_photo(64, 400, 3);
+  const engine::Image photo = make_photo(64, 400, 3);
   const Bytes png = save(photo, ".png");
   Limits limits;
   limits.max_decode_time = std::chrono::milliseconds(400);
@@ -829,8 +829,8 @@ TEST(DecodeJob, ConsumedAllLiftsTheWindow) {
 TEST(RowEncoder, GivesEncodesBytes) {
   for (const int channels : {3, 4}) {
     for (const int colours : {2, 16, 200, 0}) {  // 0: a photo, thousands of colours
-      const Image img = colours == 0 ? make_photo(57, 41, channels)
-                                     : make_palette_image(57, 41, channels, colours);
+      const engine::Image img = colours == 0 ? make_photo(57, 41, channels)
+                                             : make_palette_image(57, 41, channels, colours);
       for (const OutputFormat format :
            {OutputFormat::kPng, OutputFormat::kGif, OutputFormat::kWebp}) {
         const Result<std::vector<uint8_t>> whole = encode(img, format);
@@ -846,7 +846,7 @@ TEST(RowEncoder, GivesEncodesBytes) {
       }
     }
   }
-  const Image small = make_photo(8, 8, 3);
+  const engine::Image small = make_photo(8, 8, 3);
   RowEncoder encoder(small, OutputFormat::kPng);
   EXPECT_EQ(encoder.finish(make_photo(8, 9, 3)).error().kind, ErrorKind::kInternal)
       << "an image of another size";
@@ -856,7 +856,7 @@ TEST(EncodePng, IndexedAtTheSmallestBitDepth) {
   const std::array<std::pair<int, int>, 7> cases = {
       {{1, 1}, {2, 1}, {3, 2}, {5, 4}, {16, 4}, {17, 8}, {256, 8}}};
   for (auto [colors, depth] : cases) {
-    const Image img = make_palette_image(37, 23, 3, colors);
+    const engine::Image img = make_palette_image(37, 23, 3, colors);
     const Bytes png = encode_ok(img, OutputFormat::kPng);
     const PngHeader h = parse_ihdr(png);
     EXPECT_EQ(h.width, 37u);
@@ -873,7 +873,7 @@ TEST(EncodePng, IndexedAtTheSmallestBitDepth) {
 
 TEST(EncodePng, MoreThan256ColoursIsTruecolour) {
   for (int channels : {3, 4}) {
-    const Image img = make_palette_image(40, 30, channels, 257);
+    const engine::Image img = make_palette_image(40, 30, channels, 257);
     const Bytes png = encode_ok(img, OutputFormat::kPng);
     const PngHeader h = parse_ihdr(png);
     EXPECT_EQ(h.color_type, channels == 3 ? 2 : 6);
@@ -882,12 +882,12 @@ TEST(EncodePng, MoreThan256ColoursIsTruecolour) {
       expect_same_pixels(img, decode_ok(png));
     }
   }
-  const Image photo = make_photo(50, 40, 4);
+  const engine::Image photo = make_photo(50, 40, 4);
   expect_same_pixels(photo, decode_ok(encode_ok(photo, OutputFormat::kPng)));
 }
 
 TEST(EncodePng, BinaryAlphaRoundTrips) {
-  Image img = make_palette_image(21, 13, 4, 6);
+  engine::Image img = make_palette_image(21, 13, 4, 6);
   for (size_t i = 0; i < img.pixel_count(); i += 3) img.pixels[i * 4 + 3] = 0;
   const Bytes png = encode_ok(img, OutputFormat::kPng);
   EXPECT_EQ(parse_ihdr(png).color_type, 3);
@@ -896,7 +896,7 @@ TEST(EncodePng, BinaryAlphaRoundTrips) {
 }
 
 TEST(EncodePng, PartialAlphaRoundTrips) {
-  Image img = make_palette_image(21, 13, 4, 3);
+  engine::Image img = make_palette_image(21, 13, 4, 3);
   const uint8_t alphas[] = {0, 64, 128, 200, 255};
   for (size_t i = 0; i < img.pixel_count(); ++i) img.pixels[i * 4 + 3] = alphas[i % 5];
   const Bytes png = encode_ok(img, OutputFormat::kPng);
@@ -909,10 +909,10 @@ TEST(EncodePng, PartialAlphaRoundTrips) {
 }
 
 TEST(EncodePng, OpaqueRgbaHasNoTrns) {
-  const Image img = make_palette_image(10, 10, 4, 8);
+  const engine::Image img = make_palette_image(10, 10, 4, 8);
   const Bytes png = encode_ok(img, OutputFormat::kPng);
   EXPECT_FALSE(find_chunk(png, "tRNS").has_value());
-  const Image out = decode_ok(png);
+  const engine::Image out = decode_ok(png);
   ASSERT_EQ(out.channels, 3);  // no alpha in the file: decodes as RGB
   for (size_t i = 0; i < img.pixel_count(); ++i) {
     ASSERT_EQ(std::memcmp(&img.pixels[i * 4], &out.pixels[i * 3], 3), 0);
@@ -920,21 +920,21 @@ TEST(EncodePng, OpaqueRgbaHasNoTrns) {
 }
 
 TEST(EncodePng, IsDeterministic) {
-  const Image img = make_palette_image(64, 64, 3, 16);
+  const engine::Image img = make_palette_image(64, 64, 3, 16);
   EXPECT_EQ(encode_ok(img, OutputFormat::kPng), encode_ok(img, OutputFormat::kPng));
-  const Image photo = make_photo(64, 64, 3);
+  const engine::Image photo = make_photo(64, 64, 3);
   EXPECT_EQ(encode_ok(photo, OutputFormat::kPng), encode_ok(photo, OutputFormat::kPng));
 }
 
 // The effort changes the compression only: the same pixels, indexed and truecolour, and a
 // RowEncoder with an effort gives encode()'s bytes with that effort.
 TEST(EncodePng, EffortChangesOnlyTheCompression) {
-  for (const Image& img : {make_palette_image(300, 200, 3, 8), make_photo(120, 90, 3)}) {
+  for (const engine::Image& img : {make_palette_image(300, 200, 3, 8), make_photo(120, 90, 3)}) {
     Result<std::vector<uint8_t>> patterned = encode(img, OutputFormat::kPng, PngEffort::kPatterned);
     Result<std::vector<uint8_t>> noisy = encode(img, OutputFormat::kPng, PngEffort::kNoisy);
     ASSERT_TRUE(patterned.ok() && noisy.ok());
-    const Image a = decode_ok(*patterned);
-    const Image b = decode_ok(*noisy);
+    const engine::Image a = decode_ok(*patterned);
+    const engine::Image b = decode_ok(*noisy);
     EXPECT_EQ(a.pixels, img.pixels);
     EXPECT_EQ(b.pixels, img.pixels);
     RowEncoder rows(img, OutputFormat::kPng, PngEffort::kNoisy);
@@ -947,10 +947,10 @@ TEST(EncodePng, EffortChangesOnlyTheCompression) {
 
 TEST(EncodeGif, RoundTripKeepsColours) {
   for (int colors : {2, 7, 200, 256}) {
-    const Image img = make_palette_image(31, 17, 3, colors);
+    const engine::Image img = make_palette_image(31, 17, 3, colors);
     const Bytes gif = encode_ok(img, OutputFormat::kGif);
     ASSERT_EQ(sniff(gif), InputFormat::kGif);
-    const Image out = decode_ok(gif);
+    const engine::Image out = decode_ok(gif);
     ASSERT_EQ(out.width, 31);
     ASSERT_EQ(out.height, 17);
     for (size_t i = 0; i < img.pixel_count(); ++i) {
@@ -962,10 +962,10 @@ TEST(EncodeGif, RoundTripKeepsColours) {
 }
 
 TEST(EncodeGif, AlphaIsOneBit) {
-  Image img = make_palette_image(20, 10, 4, 5);
+  engine::Image img = make_palette_image(20, 10, 4, 5);
   const uint8_t alphas[] = {0, 100, 127, 128, 255};
   for (size_t i = 0; i < img.pixel_count(); ++i) img.pixels[i * 4 + 3] = alphas[i % 5];
-  const Image out = decode_ok(encode_ok(img, OutputFormat::kGif));
+  const engine::Image out = decode_ok(encode_ok(img, OutputFormat::kGif));
   ASSERT_EQ(out.channels, 4);
   for (size_t i = 0; i < img.pixel_count(); ++i) {
     const uint8_t* in = &img.pixels[i * 4];
@@ -980,35 +980,35 @@ TEST(EncodeGif, AlphaIsOneBit) {
 }
 
 TEST(EncodeGif, TooManyColours) {
-  const Image img = make_palette_image(40, 30, 3, 257);
+  const engine::Image img = make_palette_image(40, 30, 3, 257);
   Result<Bytes> gif = encode(img, OutputFormat::kGif);
   ASSERT_FALSE(gif.ok());
   EXPECT_EQ(gif.error().kind, ErrorKind::kInvalidArgument);
   EXPECT_EQ(gif.error().message, "GIF holds at most 256 colours; use PNG or WebP");
   // 255 opaque colours plus transparency fit; 256 plus transparency do not.
-  Image rgba = make_palette_image(40, 30, 4, 256);
+  engine::Image rgba = make_palette_image(40, 30, 4, 256);
   rgba.pixels[3] = 0;
   EXPECT_FALSE(encode(rgba, OutputFormat::kGif).ok());
 }
 
 TEST(EncodeWebp, LosslessRoundTrip) {
-  const Image rgb = make_photo(45, 31, 3);
+  const engine::Image rgb = make_photo(45, 31, 3);
   const Bytes webp = encode_ok(rgb, OutputFormat::kWebp);
   ASSERT_EQ(sniff(webp), InputFormat::kWebp);
   expect_same_pixels(rgb, decode_ok(webp));
 
-  Image rgba = make_palette_image(45, 31, 4, 9);
+  engine::Image rgba = make_palette_image(45, 31, 4, 9);
   const uint8_t alphas[] = {0, 1, 128, 254, 255};
   for (size_t i = 0; i < rgba.pixel_count(); ++i) rgba.pixels[i * 4 + 3] = alphas[i % 5];
   expect_same_pixels(rgba, decode_ok(encode_ok(rgba, OutputFormat::kWebp)));
 }
 
 TEST(Encode, RejectsInvalidImages) {
-  EXPECT_EQ(encode(Image(), OutputFormat::kPng).error().kind, ErrorKind::kInvalidArgument);
-  Image wrong(4, 4, 3);
+  EXPECT_EQ(encode(engine::Image(), OutputFormat::kPng).error().kind, ErrorKind::kInvalidArgument);
+  engine::Image wrong(4, 4, 3);
   wrong.pixels.resize(5);
   EXPECT_EQ(encode(wrong, OutputFormat::kGif).error().kind, ErrorKind::kInvalidArgument);
-  Image grey(4, 4, 1);
+  engine::Image grey(4, 4, 1);
   EXPECT_EQ(encode(grey, OutputFormat::kWebp).error().kind, ErrorKind::kInvalidArgument);
 }
 
@@ -1016,30 +1016,30 @@ TEST(Encode, RejectsInvalidImages) {
 // Resizing.
 
 TEST(Resize, KeepsAspectRatio) {
-  const Image img = make_photo(200, 100, 3);
-  Result<Image> half = resize(img, 100, 0);
+  const engine::Image img = make_photo(200, 100, 3);
+  Result<engine::Image> half = resize(img, 100, 0);
   ASSERT_TRUE(half.ok()) << half.error().message;
   EXPECT_EQ(half->width, 100);
   EXPECT_EQ(half->height, 50);
   EXPECT_EQ(half->channels, 3);
-  Result<Image> by_height = resize(img, 0, 25);
+  Result<engine::Image> by_height = resize(img, 0, 25);
   ASSERT_TRUE(by_height.ok());
   EXPECT_EQ(by_height->width, 50);
   EXPECT_EQ(by_height->height, 25);
-  Result<Image> tiny = resize(img, 0, 1);
+  Result<engine::Image> tiny = resize(img, 0, 1);
   ASSERT_TRUE(tiny.ok());
   EXPECT_EQ(tiny->width, 2);
   EXPECT_EQ(tiny->height, 1);
-  Result<Image> thin = resize(make_photo(1000, 3, 3), 10, 0);
+  Result<engine::Image> thin = resize(make_photo(1000, 3, 3), 10, 0);
   ASSERT_TRUE(thin.ok());
   EXPECT_EQ(thin->height, 1);  // clamped, never 0
 }
 
 TEST(Resize, ExactSizesUpAndDown) {
-  const Image img = make_photo(97, 61, 3);
+  const engine::Image img = make_photo(97, 61, 3);
   for (auto [w, h] : {std::pair{13, 7}, std::pair{300, 200}, std::pair{97, 30}, std::pair{1, 1},
                       std::pair{61, 97}}) {
-    Result<Image> out = resize(img, w, h);
+    Result<engine::Image> out = resize(img, w, h);
     ASSERT_TRUE(out.ok()) << out.error().message;
     EXPECT_EQ(out->width, w);
     EXPECT_EQ(out->height, h);
@@ -1048,21 +1048,21 @@ TEST(Resize, ExactSizesUpAndDown) {
 }
 
 TEST(Resize, BothZeroIsUnchanged) {
-  const Image img = make_photo(20, 10, 4);
-  Result<Image> out = resize(img, 0, 0);
+  const engine::Image img = make_photo(20, 10, 4);
+  Result<engine::Image> out = resize(img, 0, 0);
   ASSERT_TRUE(out.ok());
   expect_same_pixels(img, *out);
 }
 
 TEST(Resize, FlatColourStaysFlat) {
   for (int channels : {3, 4}) {
-    Image img(64, 48, channels);
+    engine::Image img(64, 48, channels);
     for (size_t i = 0; i < img.pixels.size(); ++i) {
       const size_t c = i % static_cast<size_t>(channels);
       img.pixels[i] = static_cast<uint8_t>(c == 3 ? 200 : 90 + c);
     }
     for (auto [w, h] : {std::pair{20, 15}, std::pair{150, 100}}) {
-      Result<Image> out = resize(img, w, h);
+      Result<engine::Image> out = resize(img, w, h);
       ASSERT_TRUE(out.ok());
       ASSERT_EQ(out->channels, channels);
       for (size_t i = 0; i < out->pixels.size(); ++i) {
@@ -1075,7 +1075,7 @@ TEST(Resize, FlatColourStaysFlat) {
 
 TEST(Resize, TransparentPixelsLendNoColour) {
   // Left half: transparent red; right half: opaque blue.
-  Image img(64, 32, 4);
+  engine::Image img(64, 32, 4);
   for (int y = 0; y < 32; ++y) {
     for (int x = 0; x < 64; ++x) {
       uint8_t* p = img.at(x, y);
@@ -1084,7 +1084,7 @@ TEST(Resize, TransparentPixelsLendNoColour) {
       p[3] = x < 32 ? 0 : 255;
     }
   }
-  Result<Image> out = resize(img, 21, 11);
+  Result<engine::Image> out = resize(img, 21, 11);
   ASSERT_TRUE(out.ok());
   for (int y = 0; y < out->height; ++y) {
     for (int x = 0; x < out->width; ++x) {
@@ -1102,7 +1102,7 @@ TEST(Thumbnail, FitsTheBoxAsWebpKeepingTheShape) {
     Result<Bytes> thumb = thumbnail(bytes, 400, Limits{});
     ASSERT_TRUE(thumb.ok()) << suffix << ": " << thumb.error().message;
     EXPECT_EQ(sniff(*thumb), InputFormat::kWebp) << suffix;
-    const Image small = decode_ok(*thumb);
+    const engine::Image small = decode_ok(*thumb);
     EXPECT_EQ(small.width, 400) << suffix;
     EXPECT_EQ(small.height, 200) << suffix;
     EXPECT_LT(thumb->size(), bytes.size()) << suffix;
@@ -1110,7 +1110,7 @@ TEST(Thumbnail, FitsTheBoxAsWebpKeepingTheShape) {
 }
 
 TEST(Thumbnail, NeverEnlargesAndKeepsAlpha) {
-  const Image small =
+  const engine::Image small =
       decode_ok(thumbnail(save(make_photo(120, 60, 4), ".png"), 400, Limits{}).value());
   EXPECT_EQ(small.width, 120);
   EXPECT_EQ(small.height, 60);
@@ -1133,9 +1133,9 @@ TEST(Thumbnail, SameGateAsDecode) {
 }
 
 TEST(Resize, BadArguments) {
-  const Image img = make_photo(20, 10, 3);
+  const engine::Image img = make_photo(20, 10, 3);
   EXPECT_EQ(resize(img, -1, 5).error().kind, ErrorKind::kInvalidArgument);
-  EXPECT_EQ(resize(Image(), 5, 5).error().kind, ErrorKind::kInvalidArgument);
+  EXPECT_EQ(resize(engine::Image(), 5, 5).error().kind, ErrorKind::kInvalidArgument);
   Limits limits;
   limits.max_pixels = 1000;
   EXPECT_EQ(resize(img, 100, 100, limits).error().kind, ErrorKind::kTooManyPixels);
@@ -1147,8 +1147,8 @@ TEST(Resize, BadArguments) {
 // Random damage to valid files: every decode returns a value or an error, never crashes, and a
 // value is always a whole image. Runs under AddressSanitizer in CI.
 TEST(Robustness, MutatedFilesNeverCrash) {
-  const Image img = make_photo(48, 40, 3);
-  Image few = make_palette_image(48, 40, 4, 12);
+  const engine::Image img = make_photo(48, 40, 3);
+  engine::Image few = make_palette_image(48, 40, 4, 12);
   few.pixels[3] = 0;
   const std::vector<std::pair<std::string, Bytes>> seeds = {
       {"png", save(img, ".png")},
@@ -1188,7 +1188,7 @@ TEST(Robustness, MutatedFilesNeverCrash) {
             break;
         }
       }
-      Result<Image> out = decode(bytes, Limits{});
+      Result<engine::Image> out = decode(bytes, Limits{});
       if (out.ok()) {
         ++decoded;
         ASSERT_GT(out->width, 0);
@@ -1208,8 +1208,8 @@ TEST(Robustness, MutatedFilesNeverCrash) {
 // verify() is decode()'s verdict for less work: the same answer on every file decode() accepts
 // or refuses, mutated ones included, and probe()'s dimensions on success.
 TEST(Verify, AgreesWithDecodeOnMutatedFiles) {
-  const Image img = make_photo(96, 72, 3);
-  Image few = make_palette_image(48, 40, 4, 12);
+  const engine::Image img = make_photo(96, 72, 3);
+  engine::Image few = make_palette_image(48, 40, 4, 12);
   few.pixels[3] = 0;
   const std::vector<std::pair<std::string, Bytes>> seeds = {
       {"jpeg", save(img, ".jpg")},
@@ -1247,7 +1247,7 @@ TEST(Verify, AgreesWithDecodeOnMutatedFiles) {
             break;
         }
       }
-      const Result<Image> decoded = decode(bytes, Limits{});
+      const Result<engine::Image> decoded = decode(bytes, Limits{});
       const Result<ImageInfo> verified = verify(bytes, Limits{});
       ASSERT_EQ(verified.ok(), decoded.ok())
           << name << " round " << round << ": decode "
@@ -1301,12 +1301,12 @@ TEST(Verify, OrientedAndLimitedAsDecode) {
 }
 
 TEST(Robustness, ConcurrentCalls) {
-  const Image img = make_photo(120, 80, 3);
+  const engine::Image img = make_photo(120, 80, 3);
   const Bytes jpeg = save(img, ".jpg");
   const Bytes png = save(img, ".png");
   Bytes broken = png;
   broken.resize(broken.size() / 2);
-  const Image few = make_palette_image(50, 50, 3, 16);
+  const engine::Image few = make_palette_image(50, 50, 3, 16);
   const Bytes expected_png = encode_ok(few, OutputFormat::kPng);
   std::vector<std::thread> threads;
   std::vector<int> failures(4, 0);

@@ -64,7 +64,8 @@ class ColorTable {
 
 // Pixels [first, last) of `img`; false as soon as a 257th colour appears.
 template <int kChannels, AlphaMode kMode>
-bool index_pixels(const Image& img, size_t first, size_t last, ColorTable& table, uint8_t* out) {
+bool index_pixels(const engine::Image& img, size_t first, size_t last, ColorTable& table,
+                  uint8_t* out) {
   if (first >= last) return true;
   const uint8_t* p = img.pixels.data() + first * kChannels;
   // Dithered images repeat colours in runs often enough for a one-entry cache to pay.
@@ -94,7 +95,8 @@ struct ColorIndexer::State {
   IndexedImage result;
 };
 
-ColorIndexer::ColorIndexer(const Image& shape, AlphaMode mode) : state_(std::make_unique<State>()) {
+ColorIndexer::ColorIndexer(const engine::Image& shape, AlphaMode mode)
+    : state_(std::make_unique<State>()) {
   state_->mode = mode;
   state_->channels = shape.channels;
   state_->row_pixels = static_cast<size_t>(shape.width);
@@ -103,7 +105,7 @@ ColorIndexer::ColorIndexer(const Image& shape, AlphaMode mode) : state_(std::mak
 
 ColorIndexer::~ColorIndexer() = default;
 
-void ColorIndexer::add_rows(const Image& img, int rows) {
+void ColorIndexer::add_rows(const engine::Image& img, int rows) {
   State& st = *state_;
   rows = std::min(rows, img.height);
   if (!st.fits || rows <= st.done) return;
@@ -122,7 +124,7 @@ void ColorIndexer::add_rows(const Image& img, int rows) {
   st.done = rows;
 }
 
-std::optional<IndexedImage> ColorIndexer::finish(const Image& img) {
+std::optional<IndexedImage> ColorIndexer::finish(const engine::Image& img) {
   add_rows(img, img.height);
   State& st = *state_;
   if (!st.fits) return std::nullopt;
@@ -145,7 +147,7 @@ std::optional<IndexedImage> ColorIndexer::finish(const Image& img) {
   return result;
 }
 
-std::optional<IndexedImage> index_colors(const Image& img, AlphaMode mode) {
+std::optional<IndexedImage> index_colors(const engine::Image& img, AlphaMode mode) {
   return ColorIndexer(img, mode).finish(img);
 }
 

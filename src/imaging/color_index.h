@@ -39,7 +39,7 @@ enum class AlphaMode {
 
 // The palette and indices of `img`, or nullopt when it has more than 256 distinct colours.
 // One pass over the pixels with a last-colour cache and a small open-addressing table.
-std::optional<IndexedImage> index_colors(const Image& img, AlphaMode mode);
+std::optional<IndexedImage> index_colors(const engine::Image& img, AlphaMode mode);
 
 // index_colors() in steps, for an image whose rows become final from the top (the pipeline
 // indexes rows while the decoder still works). The result is the same.
@@ -49,12 +49,12 @@ std::optional<IndexedImage> index_colors(const Image& img, AlphaMode mode);
 //   std::optional<IndexedImage> ix = indexer.finish(img);   // indexes the rest
 class ColorIndexer {
  public:
-  ColorIndexer(const Image& shape, AlphaMode mode);
+  ColorIndexer(const engine::Image& shape, AlphaMode mode);
   ~ColorIndexer();
   ColorIndexer(const ColorIndexer&) = delete;
   ColorIndexer& operator=(const ColorIndexer&) = delete;
-  void add_rows(const Image& img, int rows);
-  std::optional<IndexedImage> finish(const Image& img);
+  void add_rows(const engine::Image& img, int rows);
+  std::optional<IndexedImage> finish(const engine::Image& img);
 
  private:
   struct State;

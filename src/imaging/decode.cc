@@ -222,7 +222,7 @@ struct DecodeJob::State {
   Opened opened;
   std::chrono::milliseconds max_time{0};
   std::chrono::steady_clock::time_point deadline;
-  Image image;
+  engine::Image image;
   mutable std::mutex mutex;
   mutable std::condition_variable rows_changed;
   int rows = 0;  // final rows from the top
@@ -259,13 +259,13 @@ Result<std::unique_ptr<DecodeJob>> DecodeJob::open(std::span<const uint8_t> byte
   if (!opened) return opened.error();
   state->opened = std::move(*opened);
   if (Status s = convert_to_srgb8(state->opened.image); !s) return s.error();
-  state->image = Image(state->opened.info.width, state->opened.info.height,
-                       vips_image_get_bands(state->opened.image.get()));
+  state->image = engine::Image(state->opened.info.width, state->opened.info.height,
+                               vips_image_get_bands(state->opened.image.get()));
   return std::unique_ptr<DecodeJob>(new DecodeJob(std::move(state)));
 }
 
 const ImageInfo& DecodeJob::info() const { return state_->opened.info; }
-Image& DecodeJob::image() { return state_->image; }
+engine::Image& DecodeJob::image() { return state_->image; }
 
 void DecodeJob::wait_rows(int n) const {
   std::unique_lock lock(state_->mutex);
@@ -317,7 +317,7 @@ Status DecodeJob::run() {
   } else {
     // Rotating needs random access, which a sequential loader cannot give: decode, then rotate
     // the decoded pixels.
-    Result<Image> upright =
+    Result<engine::Image> upright =
         internal::to_image(image.get(), ErrorKind::kUndecodable, what, st.deadline, &timed_out);
     image.reset();
     if (!upright) {
@@ -367,8 +367,8 @@ Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits) {
   }
   if (Status s = convert_to_srgb8(image); !s) return s.error();
   // The EXIF orientation is not applied: rotating decoded pixels cannot fail on bad input.
-  Image pixels(vips_image_get_width(image.get()), vips_image_get_height(image.get()),
-               vips_image_get_bands(image.get()));
+  engine::Image pixels(vips_image_get_width(image.get()), vips_image_get_height(image.get()),
+                       vips_image_get_bands(image.get()));
   bool timed_out = false;
   Status read = internal::read_rows(image.get(), pixels, ErrorKind::kUndecodable,
                                     "cannot decode the " + format + " data (truncated or corrupt)",
@@ -378,7 +378,7 @@ Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits) {
   return info;
 }
 
-Result<Image> decode(std::span<const uint8_t> bytes, const Limits& limits) {
+Result<engine::Image> decode(std::span<const uint8_t> bytes, const Limits& limits) {
   Result<std::unique_ptr<DecodeJob>> job = DecodeJob::open(bytes, limits);
   if (!job) return job.error();
   if (Status s = (*job)->run(); !s) return s.error();

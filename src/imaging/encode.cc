@@ -11,7 +11,7 @@ namespace dither::imaging {
 
 namespace {
 
-Status check_encodable(const Image& img) {
+Status check_encodable(const engine::Image& img) {
   if (img.width <= 0 || img.height <= 0) {
     return make_error(ErrorKind::kInvalidArgument, "cannot encode an empty image");
   }
@@ -35,7 +35,7 @@ struct RowEncoder::State {
   std::optional<internal::ColorIndexer> indexer;  // PNG and GIF
 };
 
-RowEncoder::RowEncoder(const Image& shape, OutputFormat format, PngEffort effort)
+RowEncoder::RowEncoder(const engine::Image& shape, OutputFormat format, PngEffort effort)
     : state_(std::make_unique<State>()) {
   state_->format = format;
   state_->effort = effort;
@@ -50,11 +50,11 @@ RowEncoder::RowEncoder(const Image& shape, OutputFormat format, PngEffort effort
 
 RowEncoder::~RowEncoder() = default;
 
-void RowEncoder::add_rows(const Image& img, int rows) {
+void RowEncoder::add_rows(const engine::Image& img, int rows) {
   if (state_->valid && state_->indexer) state_->indexer->add_rows(img, rows);
 }
 
-Result<std::vector<uint8_t>> RowEncoder::finish(const Image& img) {
+Result<std::vector<uint8_t>> RowEncoder::finish(const engine::Image& img) {
   if (Status s = check_encodable(img); !s) return s.error();
   if (!state_->valid || img.width != state_->width || img.height != state_->height ||
       img.channels != state_->channels) {
@@ -81,7 +81,8 @@ Result<std::vector<uint8_t>> RowEncoder::finish(const Image& img) {
   return make_error(ErrorKind::kInvalidArgument, "unknown output format");
 }
 
-Result<std::vector<uint8_t>> encode(const Image& img, OutputFormat format, PngEffort effort) {
+Result<std::vector<uint8_t>> encode(const engine::Image& img, OutputFormat format,
+                                    PngEffort effort) {
   return RowEncoder(img, format, effort).finish(img);  // finish() checks the image
 }
 

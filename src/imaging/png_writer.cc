@@ -208,7 +208,7 @@ Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const Inde
   return finish(std::move(out), filtered, level);
 }
 
-Result<std::vector<uint8_t>> write_png_truecolor(const Image& img, int level) {
+Result<std::vector<uint8_t>> write_png_truecolor(const engine::Image& img, int level) {
   std::vector<uint8_t> out;
   put_header(out, img.width, img.height, 8, img.has_alpha() ? kColorRgba : kColorRgb);
   const size_t length = img.stride();

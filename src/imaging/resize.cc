@@ -27,7 +27,8 @@ int scaled_side(int side, int target, int other) {
 
 }  // namespace
 
-Result<Image> resize(const Image& img, int width, int height, const Limits& limits) {
+Result<engine::Image> resize(const engine::Image& img, int width, int height,
+                             const Limits& limits) {
   if (width < 0 || height < 0) {
     return make_error(ErrorKind::kInvalidArgument,
                       "resize to " + std::to_string(width) + "x" + std::to_string(height) +

@@ -19,14 +19,14 @@ Result<std::vector<uint8_t>> thumbnail(std::span<const uint8_t> bytes, int box,
   // The same strict path as every other read: allowed formats, limits, damaged data refused.
   // (libvips' own thumbnail operation would shrink JPEGs while loading, but it gives a partial
   // picture for a truncated PNG.)
-  Result<Image> image = decode(bytes, limits);
+  Result<engine::Image> image = decode(bytes, limits);
   if (!image) return image.error();
   const double scale =
       std::min(1.0, static_cast<double>(box) / std::max(image->width, image->height));
   if (scale < 1.0) {
     const int width = std::clamp(static_cast<int>(std::lround(image->width * scale)), 1, box);
     const int height = std::clamp(static_cast<int>(std::lround(image->height * scale)), 1, box);
-    Result<Image> small = resize(*image, width, height, limits);
+    Result<engine::Image> small = resize(*image, width, height, limits);
     if (!small) return small.error();
     image = std::move(small);
   }

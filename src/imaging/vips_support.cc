@@ -69,7 +69,7 @@ Error vips_failure(ErrorKind kind, std::string_view what) {
   return make_error(kind, std::move(message));
 }
 
-Status read_rows(VipsImage* in, Image& out, ErrorKind kind, std::string_view what,
+Status read_rows(VipsImage* in, engine::Image& out, ErrorKind kind, std::string_view what,
                  std::chrono::steady_clock::time_point deadline, bool* timed_out,
                  const std::function<void(int rows)>& on_rows) {
   if (timed_out != nullptr) *timed_out = false;
@@ -115,18 +115,18 @@ Status read_rows(VipsImage* in, Image& out, ErrorKind kind, std::string_view wha
   return Status();
 }
 
-Result<Image> to_image(VipsImage* in, ErrorKind kind, std::string_view what,
-                       std::chrono::steady_clock::time_point deadline, bool* timed_out) {
+Result<engine::Image> to_image(VipsImage* in, ErrorKind kind, std::string_view what,
+                               std::chrono::steady_clock::time_point deadline, bool* timed_out) {
   const int bands = vips_image_get_bands(in);
   if (vips_image_get_format(in) != VIPS_FORMAT_UCHAR || (bands != 3 && bands != 4)) {
     return make_error(ErrorKind::kInternal, std::string(what) + ": expected 8-bit RGB or RGBA");
   }
-  Image out(vips_image_get_width(in), vips_image_get_height(in), bands);
+  engine::Image out(vips_image_get_width(in), vips_image_get_height(in), bands);
   if (Status s = read_rows(in, out, kind, what, deadline, timed_out); !s) return s.error();
   return out;
 }
 
-Result<VipsImagePtr> wrap(const Image& img) {
+Result<VipsImagePtr> wrap(const engine::Image& img) {
   VipsImage* raw = vips_image_new_from_memory(img.pixels.data(), img.pixels.size(), img.width,
                                               img.height, img.channels, VIPS_FORMAT_UCHAR);
   if (raw == nullptr) return vips_failure(ErrorKind::kInternal, "wrapping pixels");

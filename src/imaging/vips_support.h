@@ -31,7 +31,7 @@ Error vips_failure(ErrorKind kind, std::string_view what);
 // libvips' worker threads, writing its pixels into `out` (already of its size) strip by strip
 // from the top; `on_rows(n)` after each strip, when the top n rows are final (the time it takes
 // moves `deadline` on: it is not decoding). Errors as for to_image.
-Status read_rows(VipsImage* in, Image& out, ErrorKind kind, std::string_view what,
+Status read_rows(VipsImage* in, engine::Image& out, ErrorKind kind, std::string_view what,
                  std::chrono::steady_clock::time_point deadline, bool* timed_out,
                  const std::function<void(int rows)>& on_rows = {});
 
@@ -39,13 +39,13 @@ Status read_rows(VipsImage* in, Image& out, ErrorKind kind, std::string_view wha
 // libvips' worker threads, and writes its pixels into an Image. A failure while computing pixels
 // (truncated or corrupt input) is an Error of `kind`; so is passing `deadline` (checked between
 // strips of rows), which also sets *timed_out.
-Result<Image> to_image(
+Result<engine::Image> to_image(
     VipsImage* in, ErrorKind kind, std::string_view what,
     std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max(),
     bool* timed_out = nullptr);
 
 // An sRGB VipsImage over img's pixels, without copying: `img` must outlive the result and every
 // image computed from it.
-Result<VipsImagePtr> wrap(const Image& img);
+Result<VipsImagePtr> wrap(const engine::Image& img);
 
 }  // namespace dither::imaging::internal

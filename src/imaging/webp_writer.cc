@@ -55,7 +55,7 @@ std::string encoding_error(WebPEncodingError code) {
 
 }  // namespace
 
-Result<std::vector<uint8_t>> write_webp(const Image& img) {
+Result<std::vector<uint8_t>> write_webp(const engine::Image& img) {
   if (img.width > WEBP_MAX_DIMENSION || img.height > WEBP_MAX_DIMENSION) {
     return make_error(ErrorKind::kInvalidArgument,
                       "WebP is limited to 16383x16383 pixels; use PNG");

@@ -21,11 +21,11 @@ int png_deflate_level(PngEffort effort);
 Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const IndexedImage& ix,
                                                int level);
 // 8-bit RGB or RGBA PNG, as img.channels says.
-Result<std::vector<uint8_t>> write_png_truecolor(const Image& img, int level);
+Result<std::vector<uint8_t>> write_png_truecolor(const engine::Image& img, int level);
 // GIF89a with a global colour table; ix built with AlphaMode::kBinary, so the transparent entry,
 // if any, is palette[0] with alpha 0.
 Result<std::vector<uint8_t>> write_gif(int width, int height, const IndexedImage& ix);
 // Lossless WebP, exact RGB under transparent pixels too.
-Result<std::vector<uint8_t>> write_webp(const Image& img);
+Result<std::vector<uint8_t>> write_webp(const engine::Image& img);
 
 }  // namespace dither::imaging::internal

@@ -11,7 +11,7 @@
 
 #include "pipeline/process_options.h"
 
-namespace dither {
+namespace dither::pipeline {
 namespace {
 
 namespace json = boost::json;
@@ -149,4 +149,4 @@ TEST(OptionDocuments, TheApiGuideTableIsTheTable) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::pipeline

@@ -7,7 +7,7 @@
 
 #include "engine/dither.h"
 
-namespace dither {
+namespace dither::pipeline {
 
 namespace {
 
@@ -23,7 +23,7 @@ Status check_pixels(uint64_t width, uint64_t height, const imaging::Limits& limi
 }
 
 // The size after resizing: a missing dimension keeps the aspect ratio.
-std::pair<int, int> target_size(const Image& img, int width, int height) {
+std::pair<int, int> target_size(const engine::Image& img, int width, int height) {
   if (width == 0 && height == 0) return {img.width, img.height};
   if (width == 0) {
     width =
@@ -53,56 +53,57 @@ Status check_sizes(int w, int h, const ProcessOptions& options, const imaging::L
   return check_pixels(uint64_t(w) * up, uint64_t(h) * up, limits, "the upscaled image");
 }
 
-Result<Image> upscaled(Image dithered, const ProcessOptions& options) {
-  if (options.upscale > 1) return upscale_nearest(dithered, options.upscale);
+Result<engine::Image> upscaled(engine::Image dithered, const ProcessOptions& options) {
+  if (options.upscale > 1) return engine::upscale_nearest(dithered, options.upscale);
   return dithered;
 }
 
 }  // namespace
 
-imaging::PngEffort png_effort(const DitherOptions& options) {
-  return is_error_diffusion(options.algorithm) ? imaging::PngEffort::kNoisy
-                                               : imaging::PngEffort::kPatterned;
+imaging::PngEffort png_effort(const engine::DitherOptions& options) {
+  return engine::is_error_diffusion(options.algorithm) ? imaging::PngEffort::kNoisy
+                                                       : imaging::PngEffort::kPatterned;
 }
 
-Result<Image> process_image(const Image& decoded, const ProcessOptions& options,
-                            const imaging::Limits& limits) {
+Result<engine::Image> process_image(const engine::Image& decoded, const ProcessOptions& options,
+                                    const imaging::Limits& limits) {
   const auto [w, h] = target_size(decoded, options.width, options.height);
   if (Status s = check_sizes(w, h, options, limits); !s) return s.error();
-  const Image* source = &decoded;
-  Image resized;
+  const engine::Image* source = &decoded;
+  engine::Image resized;
   if (w != decoded.width || h != decoded.height) {
     auto r = imaging::resize(decoded, w, h, limits);
     if (!r) return r.error();
     resized = std::move(*r);
     source = &resized;
   }
-  const Palette palette = resolve_palette(options.palette, *source);
-  auto dithered = dither_image(*source, palette, options.dither);
+  const engine::Palette palette = engine::resolve_palette(options.palette, *source);
+  auto dithered = engine::dither_image(*source, palette, options.dither);
   if (!dithered) return dithered.error();
   return upscaled(std::move(*dithered), options);
 }
 
 Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& options,
                           const imaging::Limits& limits) {
-  if (Status s = validate(options.dither); !s) return s.error();
+  if (Status s = engine::validate(options.dither); !s) return s.error();
   Result<std::unique_ptr<imaging::DecodeJob>> opened = imaging::DecodeJob::open(input, limits);
   if (!opened) return opened.error();
   std::unique_ptr<imaging::DecodeJob> job = std::move(*opened);
   imaging::DecodeJob& decode = *job;
-  Result<Image> image = make_error(ErrorKind::kInternal, "not processed");
+  Result<engine::Image> image = make_error(ErrorKind::kInternal, "not processed");
   std::optional<Result<std::vector<uint8_t>>> bytes;  // when encoded row by row
   StageTimes stages;
   using Clock = std::chrono::steady_clock;
-  if (is_error_diffusion(options.dither.algorithm) && options.width == 0 && options.height == 0) {
+  if (engine::is_error_diffusion(options.dither.algorithm) && options.width == 0 &&
+      options.height == 0) {
     // Error diffusion follows the decoder: the decoder runs on a second thread and the dither reads
     // each band of rows once it is final, writing its result over them (in place: one image
     // buffer, not two); without an upscale, each band's colours are indexed for the encoder as
     // soon as it is written. Decoding is the slowest of the three, so the dither needs one thread
     // (threads never change the output).
-    Image& pixels = decode.image();
+    engine::Image& pixels = decode.image();
     if (Status s = check_sizes(pixels.width, pixels.height, options, limits); !s) return s.error();
-    DitherOptions dither = options.dither;
+    engine::DitherOptions dither = options.dither;
     dither.threads = 1;
     std::optional<imaging::RowEncoder> encoder;
     if (options.upscale <= 1) encoder.emplace(pixels, options.format, png_effort(options.dither));
@@ -127,8 +128,8 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
         stages.waited += seconds_since(waiting);
       };
       // An adaptive palette is computed from the whole image.
-      if (options.palette.kind == PaletteSpec::Kind::kAdaptive) wait(pixels.height);
-      const Palette palette = resolve_palette(options.palette, pixels);
+      if (options.palette.kind == engine::PaletteSpec::Kind::kAdaptive) wait(pixels.height);
+      const engine::Palette palette = engine::resolve_palette(options.palette, pixels);
       // Once the encoder has indexed a band, its pixels are not read again when the result is
       // sure to be indexed (opaque, at most 256 colours: every pixel is a palette colour), so
       // their memory goes back as the dither moves down: the decoded image is never resident
@@ -145,12 +146,12 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
         encoder->add_rows(pixels, rows);
         // In steps of 32 rows or more: the pages that straddle two steps stay (a few hundred KB).
         if (release && (rows - released >= 32 || rows == pixels.height)) {
-          release_rows(pixels, released, rows);
+          engine::release_rows(pixels, released, rows);
           released = rows;
           decode.consumed(rows);
         }
       };
-      dithered = dither_into(pixels, palette, dither, pixels, wait, done);
+      dithered = engine::dither_into(pixels, palette, dither, pixels, wait, done);
       stages.dither = seconds_since(start) - stages.waited;
     }
     if (!decoded) return decoded.error();
@@ -189,4 +190,4 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
   return out;
 }
 
-}  // namespace dither
+}  // namespace dither::pipeline

@@ -17,7 +17,7 @@
 #include "imaging/codec.h"
 #include "pipeline/process_options.h"
 
-namespace dither {
+namespace dither::pipeline {
 
 // Where process() spent its time, in seconds of wall time (the command line's --timings and
 // the benchmarks' stage charts). When the dither follows the decoder (error diffusion without a
@@ -40,15 +40,15 @@ struct Processed {
 
 // How hard a PNG of this dither is compressed (imaging::PngEffort): error diffusion looks like
 // noise to a compressor, everything else like patterns.
-imaging::PngEffort png_effort(const DitherOptions& options);
+imaging::PngEffort png_effort(const engine::DitherOptions& options);
 
 // Resize, dither and upscale an already decoded image.
-Result<Image> process_image(const Image& decoded, const ProcessOptions& options,
-                            const imaging::Limits& limits);
+Result<engine::Image> process_image(const engine::Image& decoded, const ProcessOptions& options,
+                                    const imaging::Limits& limits);
 
 // The whole path from encoded input to encoded output. For error diffusion without a resize, the
 // decoder runs on a second thread and the dither follows its rows, in place.
 Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& options,
                           const imaging::Limits& limits);
 
-}  // namespace dither
+}  // namespace dither::pipeline

@@ -6,10 +6,10 @@
 #include "engine/testing/test_images.h"
 #include "pipeline/presets.h"
 
-namespace dither {
+namespace dither::pipeline {
 namespace {
 
-std::vector<uint8_t> png_of(const Image& img) {
+std::vector<uint8_t> png_of(const engine::Image& img) {
   // An exact truecolour PNG of a synthetic photo (it has far more than 256 colours).
   auto bytes = imaging::encode(img, imaging::OutputFormat::kPng);
   EXPECT_TRUE(bytes.ok());
@@ -84,7 +84,7 @@ TEST(ProcessOptions, RequestsCannotChooseThreadsAndAreValidatedWhole) {
   ASSERT_FALSE(o.ok());
   EXPECT_NE(o.error().message.find("threads"), std::string::npos);
   ProcessOptions base;
-  base.palette = *parse_palette_spec("ega");
+  base.palette = *engine::parse_palette_spec("ega");
   Result<ProcessOptions> over = parse_request_options({{"algorithm", "atkinson"}}, base);
   ASSERT_TRUE(over.ok());
   EXPECT_EQ(over->palette.to_string(), "ega");  // the base stays where not overridden
@@ -101,6 +101,17 @@ TEST(ProcessOptions, TheApiListsEveryHttpOption) {
     EXPECT_EQ(listed, o.scope != OptionScope::kCommandLine) << o.name;
   }
   EXPECT_NE(body.find(R"("name":"channels","type":"integer","in":"path")"), std::string::npos);
+  EXPECT_NE(body.find(R"("applies_when":{"option":"algorithm","value":"bayer"})"),
+            std::string::npos);
+  // Every applies_when names an option and one of its choices.
+  for (const OptionInfo& o : option_table()) {
+    if (o.applies_when.first.empty()) continue;
+    const OptionInfo* on = find_option(o.applies_when.first);
+    ASSERT_NE(on, nullptr) << o.name;
+    EXPECT_TRUE(std::any_of(on->choices.begin(), on->choices.end(), [&](const OptionChoice& c) {
+      return c.value == o.applies_when.second;
+    })) << o.name;
+  }
 }
 
 // Every built-in preset reads, and an owner's preset name is checked.
@@ -109,7 +120,7 @@ TEST(Presets, BuiltInPresetsAreValidAndNamesAreChecked) {
   for (const BuiltinPreset& p : builtin_presets()) {
     EXPECT_TRUE(check_preset_name(p.name, false).ok()) << p.name;
     ProcessOptions o = preset_options(p);
-    EXPECT_TRUE(validate(o.dither).ok()) << p.name;
+    EXPECT_TRUE(engine::validate(o.dither).ok()) << p.name;
   }
   EXPECT_EQ(preset_options(*find_builtin_preset("mac")).palette.to_string(), "bw");
   EXPECT_EQ(find_builtin_preset("nope"), nullptr);
@@ -121,7 +132,7 @@ TEST(Presets, BuiltInPresetsAreValidAndNamesAreChecked) {
 }
 
 TEST(Pipeline, DecodesDithersAndEncodesExactly) {
-  const Image photo = testing::synthetic_photo(120, 90);
+  const engine::Image photo = engine::testing::synthetic_photo(120, 90);
   const auto input = png_of(photo);
   ProcessOptions o;
   ASSERT_TRUE(set_option(o, "palette", "gameboy").ok());
@@ -129,13 +140,13 @@ TEST(Pipeline, DecodesDithersAndEncodesExactly) {
   ASSERT_TRUE(r.ok()) << r.error().message;
   auto back = imaging::decode(r->bytes, imaging::Limits{});
   ASSERT_TRUE(back.ok());
-  const Palette p = Palette::from_colors(*named_palette("gameboy"));
-  const Image expected = *dither_image(photo, p, o.dither);
+  const engine::Palette p = engine::Palette::from_colors(*engine::named_palette("gameboy"));
+  const engine::Image expected = *engine::dither_image(photo, p, o.dither);
   EXPECT_EQ(back->pixels, expected.pixels);
 }
 
 TEST(Pipeline, ResizesKeepingAspectAndUpscales) {
-  const auto input = png_of(testing::synthetic_photo(200, 100));
+  const auto input = png_of(engine::testing::synthetic_photo(200, 100));
   ProcessOptions o;
   ASSERT_TRUE(set_option(o, "width", "50").ok());
   ASSERT_TRUE(set_option(o, "upscale", "3").ok());
@@ -146,7 +157,7 @@ TEST(Pipeline, ResizesKeepingAspectAndUpscales) {
 }
 
 TEST(Pipeline, OptionsCannotExceedThePixelLimit) {
-  const auto input = png_of(testing::synthetic_photo(100, 100));
+  const auto input = png_of(engine::testing::synthetic_photo(100, 100));
   imaging::Limits limits;
   limits.max_pixels = 20000;
   ProcessOptions o;
@@ -164,7 +175,7 @@ TEST(Pipeline, OptionsCannotExceedThePixelLimit) {
 // and serpentine, RGB and RGBA; other algorithms and resizes take the plain path.
 TEST(Pipeline, DitheringBesideTheDecoderChangesNoByte) {
   for (const int channels : {3, 4}) {
-    const Image photo = testing::synthetic_photo(300, 517, channels);
+    const engine::Image photo = engine::testing::synthetic_photo(300, 517, channels);
     const auto input = png_of(photo);
     for (const char* algorithm : {"floyd-steinberg", "jarvis", "atkinson", "bayer"}) {
       for (const char* serpentine : {"false", "true"}) {
@@ -197,7 +208,7 @@ TEST(Pipeline, DitheringBesideTheDecoderChangesNoByte) {
 
 // A file that breaks half-way fails as decode() does, while the dither was already following it.
 TEST(Pipeline, ADecodeFailureBesideTheDitherIsTheError) {
-  auto input = png_of(testing::synthetic_photo(400, 400));
+  auto input = png_of(engine::testing::synthetic_photo(400, 400));
   input.resize(input.size() * 2 / 3);
   ProcessOptions o;
   auto r = process(input, o, imaging::Limits{});
@@ -217,4 +228,4 @@ TEST(Pipeline, RejectsNonImages) {
 }
 
 }  // namespace
-}  // namespace dither
+}  // namespace dither::pipeline

@@ -3,7 +3,7 @@
 #include <cstdlib>
 #include <string>
 
-namespace dither {
+namespace dither::pipeline {
 
 const std::vector<BuiltinPreset>& builtin_presets() {
   // Each shows off something of the engine; docs/img/presets/ has a picture of each
@@ -64,4 +64,4 @@ Status check_preset_name(std::string_view name, bool custom) {
   return {};
 }
 
-}  // namespace dither
+}  // namespace dither::pipeline

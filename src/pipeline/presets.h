@@ -14,7 +14,7 @@
 #include "common/result.h"
 #include "pipeline/process_options.h"
 
-namespace dither {
+namespace dither::pipeline {
 
 struct BuiltinPreset {
   std::string_view name;
@@ -32,4 +32,4 @@ ProcessOptions preset_options(const BuiltinPreset& preset, ProcessOptions base =
 // the name of a built-in one (for an owner's preset). kInvalidArgument saying why otherwise.
 Status check_preset_name(std::string_view name, bool custom);
 
-}  // namespace dither
+}  // namespace dither::pipeline

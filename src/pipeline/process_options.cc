@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 
-namespace dither {
+namespace dither::pipeline {
 
 namespace {
 
@@ -81,7 +81,7 @@ Status named(std::string_view name, Status s) {
 
 std::vector<OptionChoice> algorithm_choices() {
   std::vector<OptionChoice> out;
-  for (const AlgorithmInfo& a : algorithms()) {
+  for (const engine::AlgorithmInfo& a : engine::algorithms()) {
     out.push_back({std::string(a.name), std::string(a.description)});
   }
   return out;
@@ -89,13 +89,13 @@ std::vector<OptionChoice> algorithm_choices() {
 
 std::vector<OptionChoice> halftone_choices() {
   std::vector<OptionChoice> out;
-  for (std::string_view h : halftone_names()) out.push_back({std::string(h), ""});
+  for (std::string_view h : engine::halftone_names()) out.push_back({std::string(h), ""});
   return out;
 }
 
 std::vector<OptionChoice> palette_suggestions() {
   std::vector<OptionChoice> out;
-  for (const NamedPaletteInfo& p : named_palettes()) {
+  for (const engine::NamedPaletteInfo& p : engine::named_palettes()) {
     out.push_back({std::string(p.name), std::string(p.description)});
   }
   out.push_back({"levels:4", "4 levels per channel, 64 colours (levels:N, N from 2 to 256)"});
@@ -112,8 +112,8 @@ std::vector<OptionInfo> make_table() {
                T::kString,
                S::kRequest,
                "NAME",
-               "dithering algorithm (any letter case; short names such as fs, jjn or ordered "
-               "too: see dither --list)",
+               "dithering algorithm (any letter case; short names such as fs, jjn or ordered are "
+               "accepted too)",
                algorithm_choices(),
                {},
                0,
@@ -121,13 +121,13 @@ std::vector<OptionInfo> make_table() {
                "floyd-steinberg",
                "",
                [](ProcessOptions& o, const OptionValue& v) -> Status {
-                 Result<Algorithm> a = parse_algorithm(v.text);
+                 Result<engine::Algorithm> a = engine::parse_algorithm(v.text);
                  if (!a) return a.error();
                  o.dither.algorithm = *a;
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 return std::string(algorithm_name(o.dither.algorithm));
+                 return std::string(engine::algorithm_name(o.dither.algorithm));
                }});
   t.push_back({"palette",
                T::kString,
@@ -142,7 +142,7 @@ std::vector<OptionInfo> make_table() {
                "",
                "levels:{channels}",
                [](ProcessOptions& o, const OptionValue& v) -> Status {
-                 Result<PaletteSpec> p = parse_palette_spec(v.text);
+                 Result<engine::PaletteSpec> p = engine::parse_palette_spec(v.text);
                  if (!p) return p.error();
                  o.palette = std::move(*p);
                  return {};
@@ -150,6 +150,7 @@ std::vector<OptionInfo> make_table() {
                [](const ProcessOptions& o) -> std::optional<std::string> {
                  return o.palette.to_string();
                }});
+  t.back().colour_list = true;
   t.push_back({"channels",
                T::kInteger,
                S::kPath,
@@ -162,7 +163,7 @@ std::vector<OptionInfo> make_table() {
                "2",
                "",
                [](ProcessOptions& o, const OptionValue& v) -> Status {
-                 o.palette = PaletteSpec{};
+                 o.palette = engine::PaletteSpec{};
                  o.palette.count = static_cast<int>(v.integer);
                  return {};
                },
@@ -197,11 +198,12 @@ std::vector<OptionInfo> make_table() {
                "true",
                "",
                [](ProcessOptions& o, const OptionValue& v) -> Status {
-                 o.dither.color_space = v.boolean ? ColorSpace::kLinear : ColorSpace::kSrgb;
+                 o.dither.color_space =
+                     v.boolean ? engine::ColorSpace::kLinear : engine::ColorSpace::kSrgb;
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 return bool_text(o.dither.color_space == ColorSpace::kLinear);
+                 return bool_text(o.dither.color_space == engine::ColorSpace::kLinear);
                }});
   t.push_back({"perceptual",
                T::kBoolean,
@@ -215,11 +217,12 @@ std::vector<OptionInfo> make_table() {
                "false",
                "",
                [](ProcessOptions& o, const OptionValue& v) -> Status {
-                 o.dither.metric = v.boolean ? Metric::kPerceptual : Metric::kEuclidean;
+                 o.dither.metric =
+                     v.boolean ? engine::Metric::kPerceptual : engine::Metric::kEuclidean;
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 return bool_text(o.dither.metric == Metric::kPerceptual);
+                 return bool_text(o.dither.metric == engine::Metric::kPerceptual);
                }});
   t.push_back({"strength",
                T::kNumber,
@@ -255,9 +258,10 @@ std::vector<OptionInfo> make_table() {
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 if (o.dither.algorithm != Algorithm::kBayer) return std::nullopt;
+                 if (o.dither.algorithm != engine::Algorithm::kBayer) return std::nullopt;
                  return std::to_string(o.dither.bayer_size);
                }});
+  t.back().applies_when = {"algorithm", "bayer"};
   t.push_back({"halftone",
                T::kString,
                S::kRequest,
@@ -267,16 +271,17 @@ std::vector<OptionInfo> make_table() {
                {},
                0,
                0,
-               std::string(DitherOptions{}.halftone),
+               std::string(engine::DitherOptions{}.halftone),
                "",
                [](ProcessOptions& o, const OptionValue& v) -> Status {
                  o.dither.halftone = std::string(v.text);
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 if (o.dither.algorithm != Algorithm::kHalftone) return std::nullopt;
+                 if (o.dither.algorithm != engine::Algorithm::kHalftone) return std::nullopt;
                  return o.dither.halftone;
                }});
+  t.back().applies_when = {"algorithm", "halftone"};
   t.push_back({"seed",
                T::kInteger,
                S::kRequest,
@@ -293,9 +298,10 @@ std::vector<OptionInfo> make_table() {
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 if (o.dither.algorithm != Algorithm::kRandom) return std::nullopt;
+                 if (o.dither.algorithm != engine::Algorithm::kRandom) return std::nullopt;
                  return std::to_string(o.dither.seed);
                }});
+  t.back().applies_when = {"algorithm", "random"};
   t.push_back({"width",
                T::kInteger,
                S::kRequest,
@@ -440,7 +446,7 @@ Status set_option(ProcessOptions& options, std::string_view name, std::string_vi
       return bad(name, "expected one of " + known + ", got '" + std::string(value) + "'");
     }
     if (o->name == "halftone") {
-      if (Status s = named(name, check_halftone(value)); !s) return s;
+      if (Status s = named(name, engine::check_halftone(value)); !s) return s;
     }
   }
   return named(name, o->apply(options, *v));
@@ -457,7 +463,7 @@ Result<ProcessOptions> parse_request_options(const OptionPairs& pairs, ProcessOp
     if (Status s = set_option(options, name, value); !s) return s.error();
   }
   options.dither.threads = 0;  // all cores; the output does not depend on it
-  if (Status s = validate(options.dither); !s) return s.error();
+  if (Status s = engine::validate(options.dither); !s) return s.error();
   return options;
 }
 
@@ -532,6 +538,10 @@ std::string options_api_json() {
     }
     if (!o.choices.empty()) item["choices"] = choices_json(o.choices);
     if (!o.suggestions.empty()) item["suggestions"] = choices_json(o.suggestions);
+    if (!o.applies_when.first.empty()) {
+      item["applies_when"] = {{"option", o.applies_when.first}, {"value", o.applies_when.second}};
+    }
+    if (o.colour_list) item["colour_list"] = true;
     options.push_back(std::move(item));
   }
   json::object root;
@@ -560,4 +570,4 @@ std::string options_markdown() {
   return out;
 }
 
-}  // namespace dither
+}  // namespace dither::pipeline

@@ -24,12 +24,12 @@
 #include "engine/palette.h"
 #include "imaging/codec.h"
 
-namespace dither {
+namespace dither::pipeline {
 
 struct ProcessOptions {
-  PaletteSpec palette;   // default: levels:2, the prototype's channels=2
-  DitherOptions dither;  // algorithm and its parameters
-  int width = 0;         // resize before dithering; 0 = from height / unchanged
+  engine::PaletteSpec palette;   // default: levels:2, the prototype's channels=2
+  engine::DitherOptions dither;  // algorithm and its parameters
+  int width = 0;                 // resize before dithering; 0 = from height / unchanged
   int height = 0;
   int upscale = 1;  // integer nearest-neighbour enlargement after dithering (1..16)
   imaging::OutputFormat format = imaging::OutputFormat::kPng;
@@ -77,6 +77,10 @@ struct OptionInfo {
   // The canonical text of this option in `options`, or nothing when it does not apply there
   // (bayer_size unless algorithm=bayer) or has no text of its own (channels is the palette's).
   std::optional<std::string> (*canonical)(const ProcessOptions&);
+  // Applies only when the option named first has the value second (bayer_size: algorithm, bayer);
+  // empty when always.
+  std::pair<std::string_view, std::string_view> applies_when = {};
+  bool colour_list = false;  // a value may list #rrggbb colours (the page offers a picker)
 };
 
 const std::vector<OptionInfo>& option_table();
@@ -107,4 +111,4 @@ Result<ProcessOptions> options_from_json(std::string_view json);
 std::string options_api_json();  // GET /api/options: {"options": [...]} of every HTTP option
 std::string options_markdown();  // docs/API.md's option table
 
-}  // namespace dither
+}  // namespace dither::pipeline

@@ -33,7 +33,7 @@ namespace {
 namespace fs = std::filesystem;
 
 std::vector<uint8_t> png_photo(int w, int h) {
-  auto bytes = imaging::encode(testing::synthetic_photo(w, h), imaging::OutputFormat::kPng);
+  auto bytes = imaging::encode(engine::testing::synthetic_photo(w, h), imaging::OutputFormat::kPng);
   EXPECT_TRUE(bytes.ok());
   return *bytes;
 }

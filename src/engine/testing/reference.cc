@@ -7,7 +7,7 @@
 
 #include "engine/kernels.h"
 
-namespace dither::reference {
+namespace dither::engine::reference {
 
 int32_t to_working(uint8_t sample, ColorSpace space) {
   if (space == ColorSpace::kSrgb) return sample * 257;
@@ -142,4 +142,4 @@ Image dither(const Image& in, const Palette& palette, const DitherOptions& optio
   return out;
 }
 
-}  // namespace dither::reference
+}  // namespace dither::engine::reference

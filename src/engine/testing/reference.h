@@ -16,7 +16,7 @@
 #include "engine/options.h"
 #include "engine/palette.h"
 
-namespace dither::reference {
+namespace dither::engine::reference {
 
 // The palette in working space, searched by brute force.
 struct RefPalette {
@@ -52,4 +52,4 @@ Image ordered(const Image& in, const RefPalette& p, const DitherOptions& o);
 Image riemersma(const Image& in, const RefPalette& p, const DitherOptions& o);
 Image yliluoma(const Image& in, const RefPalette& p, const DitherOptions& o);
 
-}  // namespace dither::reference
+}  // namespace dither::engine::reference

@@ -11,7 +11,7 @@
 #include "engine/testing/reference.h"
 #include "engine/threshold_maps.h"
 
-namespace dither::reference {
+namespace dither::engine::reference {
 
 namespace {
 
@@ -129,4 +129,4 @@ Image ordered(const Image& in, const RefPalette& p, const DitherOptions& o) {
   return out;
 }
 
-}  // namespace dither::reference
+}  // namespace dither::engine::reference

@@ -9,7 +9,7 @@
 
 #include "engine/testing/reference.h"
 
-namespace dither::reference {
+namespace dither::engine::reference {
 
 namespace {
 
@@ -170,4 +170,4 @@ Image yliluoma(const Image& in, const RefPalette& p, const DitherOptions& o) {
   return out;
 }
 
-}  // namespace dither::reference
+}  // namespace dither::engine::reference

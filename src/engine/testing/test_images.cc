@@ -4,7 +4,7 @@
 #include <cmath>
 #include <random>
 
-namespace dither::testing {
+namespace dither::engine::testing {
 
 Image synthetic_photo(int width, int height, int channels, uint32_t seed) {
   Image img(width, height, channels);
@@ -71,4 +71,4 @@ Image noise(int width, int height, int channels, uint32_t seed) {
   return img;
 }
 
-}  // namespace dither::testing
+}  // namespace dither::engine::testing

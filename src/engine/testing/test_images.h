@@ -5,7 +5,7 @@
 
 #include "engine/image.h"
 
-namespace dither::testing {
+namespace dither::engine::testing {
 
 // A smooth photo-like scene: gradients, a few soft discs, sharp edges and fine texture, from a
 // fixed seed. Deterministic.
@@ -17,4 +17,4 @@ Image grey_ramp(int width, int height);
 // Uniform random bytes (alpha too, if channels == 4).
 Image noise(int width, int height, int channels, uint32_t seed);
 
-}  // namespace dither::testing
+}  // namespace dither::engine::testing

@@ -48,7 +48,7 @@ json::object dither_object(const DitherRecord& d, const LinkPolicy& links) {
 // integer (64, or 64.0: a number without a fraction), a number option any number, a text option a
 // string. The text spellings ("on", "1", "64") are the query string's, where every value is text.
 Result<std::string> json_option_text(std::string_view name, const json::value& v) {
-  const OptionInfo* info = find_option(name);
+  const pipeline::OptionInfo* info = pipeline::find_option(name);
   if (name == "preset") {
     if (!v.is_string()) return make_error(ErrorKind::kInvalidArgument, "'preset' is a name");
     return std::string(v.as_string());
@@ -64,10 +64,10 @@ Result<std::string> json_option_text(std::string_view name, const json::value& v
                                                        " in a JSON body, got " + got);
   };
   switch (info->type) {
-    case OptionType::kBoolean:
+    case pipeline::OptionType::kBoolean:
       if (!v.is_bool()) return wrong("true or false");
       return std::string(v.as_bool() ? "true" : "false");
-    case OptionType::kInteger:
+    case pipeline::OptionType::kInteger:
       if (v.is_int64()) return std::to_string(v.as_int64());
       if (v.is_uint64()) return std::to_string(v.as_uint64());
       if (v.is_double()) {
@@ -78,10 +78,10 @@ Result<std::string> json_option_text(std::string_view name, const json::value& v
         }
       }
       return wrong("a whole number");
-    case OptionType::kNumber:
+    case pipeline::OptionType::kNumber:
       if (!v.is_number()) return wrong("a number");
       return json::serialize(v);
-    case OptionType::kString:
+    case pipeline::OptionType::kString:
       if (!v.is_string()) return wrong("a string");
       return std::string(v.as_string());
   }
@@ -89,7 +89,7 @@ Result<std::string> json_option_text(std::string_view name, const json::value& v
 }
 
 // A JSON object of options as (name, text) pairs, appended to `pairs`.
-Status append_options(const json::object& object, OptionPairs& pairs) {
+Status append_options(const json::object& object, pipeline::OptionPairs& pairs) {
   for (const auto& [name, value] : object) {
     Result<std::string> text = json_option_text(name, value);
     if (!text) return text.error();
@@ -151,7 +151,7 @@ Response save_preset(DitherService& service, const RequestContext& c, const Call
         ErrorKind::kInvalidArgument,
         "a preset needs a name (text), options (an object) and may have a description (text)"));
   }
-  OptionPairs pairs;
+  pipeline::OptionPairs pairs;
   if (Status s = append_options(options->as_object(), pairs); !s) {
     return http::error_response(s.error());
   }
@@ -170,8 +170,8 @@ std::string dither_json(const DitherRecord& dither, const LinkPolicy& links) {
   return json::serialize(dither_object(dither, links));
 }
 
-Result<OptionPairs> request_options(const RequestContext& c) {
-  OptionPairs pairs = c.query;
+Result<pipeline::OptionPairs> request_options(const RequestContext& c) {
+  pipeline::OptionPairs pairs = c.query;
   const std::string& body = c.request.body();
   if (body.find_first_not_of(" \t\r\n") == std::string::npos) return pairs;
   if (!c.has_json_body_type()) {
@@ -215,7 +215,7 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
       [&service, links](const RequestContext& c) -> Response {
         const std::optional<Caller> caller = caller_of(c);
         if (!caller) return no_caller_response();
-        Result<OptionPairs> options = request_options(c);
+        Result<pipeline::OptionPairs> options = request_options(c);
         if (!options) {
           const bool media = options.error().kind == ErrorKind::kUnsupported;
           return http::error_response(options.error(), media ? "unsupported_media_type" : "");
@@ -271,7 +271,7 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
 
   // The option table (process_options.h): what the page builds its form from.
   router.add(http::Verb::get, "/options", [](const RequestContext&) -> Response {
-    static const std::string body = options_api_json();
+    static const std::string body = pipeline::options_api_json();
     return http::json_response(200, body);
   });
 

@@ -21,6 +21,6 @@ std::string dither_json(const DitherRecord& dither, const LinkPolicy& links = {}
 
 // The options of a POST: query parameters first, then the JSON body's members (an object whose
 // values are strings, numbers or booleans). kInvalidArgument for any other body.
-Result<OptionPairs> request_options(const http::RequestContext& c);
+Result<pipeline::OptionPairs> request_options(const http::RequestContext& c);
 
 }  // namespace dither

@@ -21,17 +21,17 @@ constexpr std::string_view kRequestPrefix = "request:";
 
 }  // namespace
 
-Result<ProcessOptions> AutoDither::resolve() const {
-  ProcessOptions base;
+Result<pipeline::ProcessOptions> AutoDither::resolve() const {
+  pipeline::ProcessOptions base;
   if (!preset.empty()) {
-    const BuiltinPreset* p = find_builtin_preset(preset);
+    const pipeline::BuiltinPreset* p = pipeline::find_builtin_preset(preset);
     if (p == nullptr) {
       return make_error(ErrorKind::kInvalidArgument,
                         "no built-in preset '" + preset + "' (dither --list names them)");
     }
-    base = preset_options(*p);
+    base = pipeline::preset_options(*p);
   }
-  return parse_request_options(options, std::move(base));
+  return pipeline::parse_request_options(options, std::move(base));
 }
 
 int AutoDither::channels() const {
@@ -80,8 +80,8 @@ Result<DitherId> parse_dither_id(std::string_view text) {
   return DitherId{value};
 }
 
-Result<OptionPairs> parse_option_query(std::string_view text) {
-  OptionPairs pairs;
+Result<pipeline::OptionPairs> parse_option_query(std::string_view text) {
+  pipeline::OptionPairs pairs;
   while (!text.empty()) {
     const size_t amp = text.find('&');
     const std::string_view item = text.substr(0, amp);
@@ -119,9 +119,9 @@ DitherService::DitherService(DitherRepository& dithers, BlobStore& blobs, Topics
       quotas_(quotas),
       auto_options_(auto_.resolve()) {}
 
-Result<ProcessOptions> DitherService::options_of(const DitherRecord& dither) {
+Result<pipeline::ProcessOptions> DitherService::options_of(const DitherRecord& dither) {
   // The canonical form the record was made with (make_record): read, not judged again.
-  Result<ProcessOptions> options = options_from_json(dither.options_json);
+  Result<pipeline::ProcessOptions> options = pipeline::options_from_json(dither.options_json);
   if (!options) {
     return make_error(ErrorKind::kInternal, "stored options of dither " +
                                                 std::to_string(dither.id.value) + " are corrupt");
@@ -134,28 +134,28 @@ std::string_view DitherService::source_of(const DitherRecord& dither) {
   return dither.request_id.starts_with(kRequestPrefix) ? "request" : "auto";
 }
 
-DitherRecord DitherService::make_record(const ImageId& uuid, const ProcessOptions& options,
-                                        int channels, std::string request_id,
+DitherRecord DitherService::make_record(const ImageId& uuid,
+                                        const pipeline::ProcessOptions& options, int channels,
+                                        std::string request_id,
                                         std::string_view traceparent) const {
   DitherRecord record;
   record.uuid = uuid;
   record.channels = channels;
-  record.algorithm = std::string(algorithm_name(options.dither.algorithm));
+  record.algorithm = std::string(engine::algorithm_name(options.dither.algorithm));
   record.palette = options.palette.to_string();
   record.format = std::string(imaging::to_string(options.format));
-  record.options_json = canonical_json(options);
+  record.options_json = pipeline::canonical_json(options);
   record.status = std::string(kStatusPending);
   record.request_id = std::move(request_id);
   record.traceparent = std::string(traceparent);
   return record;
 }
 
-Result<ProcessOptions> DitherService::request_options(std::string_view channels,
-                                                      const OptionPairs& options,
-                                                      const Caller& caller) {
-  ProcessOptions base;
-  if (Status s = set_option(base, "channels", channels); !s) return s.error();
-  OptionPairs given;
+Result<pipeline::ProcessOptions> DitherService::request_options(
+    std::string_view channels, const pipeline::OptionPairs& options, const Caller& caller) {
+  pipeline::ProcessOptions base;
+  if (Status s = pipeline::set_option(base, "channels", channels); !s) return s.error();
+  pipeline::OptionPairs given;
   std::optional<std::string> preset;
   for (const auto& [name, value] : options) {
     if (name == "channels") {
@@ -176,8 +176,8 @@ Result<ProcessOptions> DitherService::request_options(std::string_view channels,
                       "other option; GET /api/presets lists them");
   }
   if (preset) {
-    if (const BuiltinPreset* builtin = find_builtin_preset(*preset)) {
-      base = preset_options(*builtin);
+    if (const pipeline::BuiltinPreset* builtin = pipeline::find_builtin_preset(*preset)) {
+      base = pipeline::preset_options(*builtin);
     } else {
       Result<PresetRecord> own = dithers_.get_preset(caller.owner, *preset);
       if (!own && own.error().kind == ErrorKind::kNotFound) {
@@ -186,12 +186,12 @@ Result<ProcessOptions> DitherService::request_options(std::string_view channels,
                               "' (GET /api/presets lists yours and the built-in ones)");
       }
       if (!own) return own.error();
-      Result<ProcessOptions> stored = options_from_json(own->options_json);
+      Result<pipeline::ProcessOptions> stored = pipeline::options_from_json(own->options_json);
       if (!stored) return make_error(ErrorKind::kInternal, "a stored preset is corrupt");
       base = std::move(*stored);
     }
   }
-  return parse_request_options(given, std::move(base));
+  return pipeline::parse_request_options(given, std::move(base));
 }
 
 Result<OriginalRecord> DitherService::reachable_original(const ImageId& uuid,
@@ -205,12 +205,12 @@ Result<OriginalRecord> DitherService::reachable_original(const ImageId& uuid,
 }
 
 Result<DitherRecord> DitherService::request(std::string_view uuid, std::string_view channels,
-                                            const OptionPairs& options, std::string_view request_id,
-                                            const Caller& caller, std::string_view traceparent,
-                                            Refusal* refused) {
+                                            const pipeline::OptionPairs& options,
+                                            std::string_view request_id, const Caller& caller,
+                                            std::string_view traceparent, Refusal* refused) {
   Result<ImageId> id = parse_image_id(uuid);
   if (!id) return id.error();
-  Result<ProcessOptions> parsed = request_options(channels, options, caller);
+  Result<pipeline::ProcessOptions> parsed = request_options(channels, options, caller);
   if (!parsed) return parsed.error();
   DitherRecord record =
       make_record(*id, *parsed, std::atoi(std::string(channels).c_str()),
@@ -358,12 +358,13 @@ Result<DitherRecord> DitherService::remove_dither(std::string_view uuid, DitherI
 
 Result<std::vector<PresetRecord>> DitherService::presets(const Caller& caller) {
   std::vector<PresetRecord> out;
-  for (const BuiltinPreset& p : builtin_presets()) {
+  for (const pipeline::BuiltinPreset& p : pipeline::builtin_presets()) {
     PresetRecord r;
     r.owner = "";  // built-in
     r.name = std::string(p.name);
     r.description = std::string(p.description);
-    r.options_json = canonical_json(preset_options(p));  // complete, as a request applies it
+    r.options_json =
+        pipeline::canonical_json(pipeline::preset_options(p));  // complete, as a request applies it
     out.push_back(std::move(r));
   }
   Result<std::vector<PresetRecord>> own = dithers_.presets_of(caller.admin ? "" : caller.owner);
@@ -373,8 +374,9 @@ Result<std::vector<PresetRecord>> DitherService::presets(const Caller& caller) {
 }
 
 Result<PresetRecord> DitherService::save_preset(std::string_view name, std::string_view description,
-                                                const OptionPairs& options, const Caller& caller,
-                                                bool* replaced, Refusal* refused) {
+                                                const pipeline::OptionPairs& options,
+                                                const Caller& caller, bool* replaced,
+                                                Refusal* refused) {
   if (presets_only_ && !caller.admin) {
     Refusal r{403, "forbidden",
               "this server makes presets only (PRESETS_ONLY): only admins "
@@ -383,13 +385,13 @@ Result<PresetRecord> DitherService::save_preset(std::string_view name, std::stri
     if (refused != nullptr) *refused = r;
     return r.error();
   }
-  if (Status s = check_preset_name(name, true); !s) return s.error();
+  if (Status s = pipeline::check_preset_name(name, true); !s) return s.error();
   if (description.size() > 200) {
     return make_error(ErrorKind::kInvalidArgument, "a preset's description is at most 200 bytes");
   }
   for (const auto& [option, value] : options) {
-    const OptionInfo* o = find_option(option);
-    if (o != nullptr && o->scope == OptionScope::kPath) {
+    const pipeline::OptionInfo* o = pipeline::find_option(option);
+    if (o != nullptr && o->scope == pipeline::OptionScope::kPath) {
       return make_error(ErrorKind::kInvalidArgument,
                         "a preset names its palette: use palette=levels:N instead of channels");
     }
@@ -397,7 +399,7 @@ Result<PresetRecord> DitherService::save_preset(std::string_view name, std::stri
       return make_error(ErrorKind::kInvalidArgument, "a preset cannot name another preset");
     }
   }
-  Result<ProcessOptions> parsed = parse_request_options(options);
+  Result<pipeline::ProcessOptions> parsed = pipeline::parse_request_options(options);
   if (!parsed) return parsed.error();
   if (!caller.admin && quotas_.presets > 0) {
     Result<std::vector<PresetRecord>> mine = dithers_.presets_of(caller.owner);
@@ -417,7 +419,7 @@ Result<PresetRecord> DitherService::save_preset(std::string_view name, std::stri
   preset.owner = caller.owner;
   preset.name = std::string(name);
   preset.description = std::string(description);
-  preset.options_json = canonical_json(*parsed);
+  preset.options_json = pipeline::canonical_json(*parsed);
   return dithers_.put_preset(preset, replaced);
 }
 
@@ -430,7 +432,7 @@ Status DitherService::delete_preset(std::string_view name, const Caller& caller,
     if (refused != nullptr) *refused = r;
     return r.error();
   }
-  if (find_builtin_preset(name) != nullptr) {
+  if (pipeline::find_builtin_preset(name) != nullptr) {
     return make_error(ErrorKind::kInvalidArgument, "built-in presets cannot be deleted");
   }
   Result<bool> removed = dithers_.delete_preset(caller.owner, name);
@@ -449,10 +451,10 @@ Result<int> DitherService::canonicalize_stored_options() {
     if (batch->empty()) return rewritten;
     for (const DitherRecord& d : *batch) {
       // What an older version stored: the options as asked for, `channels` among them.
-      Result<ProcessOptions> options = options_from_json(d.options_json);
+      Result<pipeline::ProcessOptions> options = pipeline::options_from_json(d.options_json);
       std::string canonical = d.options_json;
       if (options) {
-        canonical = canonical_json(*options);
+        canonical = pipeline::canonical_json(*options);
       } else {
         // Kept as they are (and no longer offered again); a PENDING one fails when made.
         spdlog::warn("dither {}: stored options no longer read ({}); kept as they are", d.id.value,
@@ -549,9 +551,9 @@ Status DitherService::process(const DitherRecord& dither) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
   };
   double read_ms = 0;
-  Result<ProcessOptions> options = options_of(dither);
+  Result<pipeline::ProcessOptions> options = options_of(dither);
   Result<OriginalRecord> original = dithers_.get_original(dither.uuid);
-  Result<Processed> result = make_error(ErrorKind::kInternal, "not run");
+  Result<pipeline::Processed> result = make_error(ErrorKind::kInternal, "not run");
   if (!options) {
     result = options.error();
   } else if (!original) {
@@ -585,7 +587,7 @@ Status DitherService::process(const DitherRecord& dither) {
                    : bytes.error();
     } else {
       read_ms = ms_since(reading);
-      result = dither::process(*bytes, *options, limits_);
+      result = pipeline::process(*bytes, *options, limits_);
     }
   }
   if (!result && result.error().kind == ErrorKind::kUnavailable) return result.error();
@@ -629,7 +631,7 @@ Status DitherService::process(const DitherRecord& dither) {
     return {};
   }
   if (outbox_written_) outbox_written_();
-  const StageTimes& t = result->stages;
+  const pipeline::StageTimes& t = result->stages;
   spdlog::info(
       "dither {} of {} finished in {:.1f} ms: queued {} ms, read {:.1f} ms, decode {:.1f} ms, "
       "dither {:.1f} ms (waited {:.1f} ms for rows), encode {:.1f} ms, store {:.1f} ms, record "

@@ -36,17 +36,17 @@ namespace dither {
 struct AutoDither {
   bool enabled = true;
   std::string preset;
-  OptionPairs options = {{"algorithm", "floyd-steinberg"}, {"channels", "2"}};
+  pipeline::OptionPairs options = {{"algorithm", "floyd-steinberg"}, {"channels", "2"}};
 
   // The options every automatic dither is made with; config.cc calls it at start-up so that a
   // bad setting stops the start, DitherService once when it is made.
-  Result<ProcessOptions> resolve() const;
+  Result<pipeline::ProcessOptions> resolve() const;
   // The record's channels: the options' `channels`, else 0.
   int channels() const;
 };
 
 // Parses "name=value&name=value" (AUTO_DITHER_OPTIONS) into pairs; values are not checked here.
-Result<OptionPairs> parse_option_query(std::string_view text);
+Result<pipeline::OptionPairs> parse_option_query(std::string_view text);
 
 // A dither id from a path: a positive decimal integer that fits in 63 bits, digits only.
 // kInvalidArgument otherwise.
@@ -75,7 +75,7 @@ class DitherService {
   // returns it, whatever the limits say now. Automatic dithers (on_image_message) are never
   // refused: the upload service checked the queue's bound before accepting the upload.
   Result<DitherRecord> request(std::string_view uuid, std::string_view channels,
-                               const OptionPairs& options, std::string_view request_id,
+                               const pipeline::OptionPairs& options, std::string_view request_id,
                                const Caller& caller, std::string_view traceparent = {},
                                Refusal* refused = nullptr);
   // page.owner filters (the caller's list_filter()).
@@ -100,8 +100,8 @@ class DitherService {
   // as a request gives them. kInvalidArgument for a bad name or option, a refusal (`refused`)
   // past QUOTA_PRESETS; with presets_only only admins may (kForbidden as a refusal).
   Result<PresetRecord> save_preset(std::string_view name, std::string_view description,
-                                   const OptionPairs& options, const Caller& caller, bool* replaced,
-                                   Refusal* refused);
+                                   const pipeline::OptionPairs& options, const Caller& caller,
+                                   bool* replaced, Refusal* refused);
   // Removes the caller's preset `name`; kNotFound when the caller has none of that name.
   Status delete_preset(std::string_view name, const Caller& caller, Refusal* refused);
 
@@ -134,16 +134,18 @@ class DitherService {
   void set_url_fetcher(UrlFetcher* fetcher) { fetcher_ = fetcher; }
 
   // The options a stored dither was requested with.
-  static Result<ProcessOptions> options_of(const DitherRecord& dither);
+  static Result<pipeline::ProcessOptions> options_of(const DitherRecord& dither);
   // "auto" for the automatic dither of an upload, "request" for one asked for over HTTP.
   static std::string_view source_of(const DitherRecord& dither);
 
  private:
-  DitherRecord make_record(const ImageId& uuid, const ProcessOptions& options, int channels,
-                           std::string request_id, std::string_view traceparent) const;
+  DitherRecord make_record(const ImageId& uuid, const pipeline::ProcessOptions& options,
+                           int channels, std::string request_id,
+                           std::string_view traceparent) const;
   // A request's options: the path's channels, the preset's, the explicit ones (request()).
-  Result<ProcessOptions> request_options(std::string_view channels, const OptionPairs& options,
-                                         const Caller& caller);
+  Result<pipeline::ProcessOptions> request_options(std::string_view channels,
+                                                   const pipeline::OptionPairs& options,
+                                                   const Caller& caller);
   // The original, or kNotFound ("no image <uuid>") when unknown or out of `caller`'s reach.
   Result<OriginalRecord> reachable_original(const ImageId& uuid, const Caller& caller);
   Status remove_blobs(const std::vector<DitherRecord>& dithers);
@@ -159,7 +161,7 @@ class DitherService {
   std::function<void()> outbox_written_;
   std::function<void()> work_added_;
   Quotas quotas_;
-  Result<ProcessOptions> auto_options_;  // auto_.resolve(), once
+  Result<pipeline::ProcessOptions> auto_options_;  // auto_.resolve(), once
   bool presets_only_ = false;
 
   // A refusal of a new dither of `uuid` by `caller`, if any (request()).
