@@ -501,21 +501,29 @@
     renderImage();
   }
 
-  function describeOptions(d) {
-    const o = d.options || {};
+  // What options say beyond what is shown apart (a dither's algorithm, palette and format: the
+  // fields of `shown`): every option of the table (GET api/options) that applies and is not at its
+  // default, in the table's order ("serpentine, strength 0.5, bayer size 4").
+  function describe(options, shown) {
+    if (!dform.options || !options) return '';
+    const valueOf = (name) => {
+      const o = dform.options.find((x) => x.name === name);
+      return options[name] !== undefined ? String(options[name]) : o ? defaultOf(o) : '';
+    };
     const parts = [];
-    if (o.serpentine === true || o.serpentine === 'true') parts.push('serpentine');
-    if (o.linear_light === false || o.linear_light === 'false') parts.push('sRGB');
-    if (o.perceptual === true || o.perceptual === 'true') parts.push('perceptual');
-    if (o.strength !== undefined && Number(o.strength) !== 1) parts.push(`strength ${o.strength}`);
-    if (d.algorithm === 'bayer' && o.bayer_size) parts.push(`${o.bayer_size}×${o.bayer_size}`);
-    if (d.algorithm === 'halftone' && o.halftone) parts.push(o.halftone);
-    if (d.algorithm === 'random' && o.seed !== undefined) parts.push(`seed ${o.seed}`);
-    const w = Number(o.width || 0), h = Number(o.height || 0);
-    if (w || h) parts.push(`resized to ${w || 'auto'}×${h || 'auto'}`);
-    if (Number(o.upscale || 1) > 1) parts.push(`enlarged ${o.upscale}×`);
+    for (const o of dform.options) {
+      if (o.in !== 'query' || o.name in shown || options[o.name] === undefined) continue;
+      const c = dform.controls.get(o.name);
+      if (c && c.needs && valueOf(c.needs.option) !== c.needs.value) continue;
+      const v = String(options[o.name]);
+      if (sameValue(o, v, defaultOf(o))) continue;
+      const name = human(o.name).toLowerCase();
+      if (o.type === 'boolean') parts.push(v === 'true' ? name : `no ${name}`);
+      else parts.push(`${name} ${v}`);
+    }
     return parts.join(', ');
   }
+  const describeOptions = (d) => describe(d.options, d);
 
   function ditherItem(id) {
     let it = view.items.get(id);
@@ -580,7 +588,7 @@
     reconcile($('dithers'), view.dithers.map((d) => d.id), (id) => {
       const d = byId.get(id);
       const it = ditherItem(id);
-      const key = `${d.status}|${d.updated_at}|${d.url_dither}`;
+      const key = `${d.status}|${d.updated_at}|${d.url_dither}|${dform.version}`;
       if (it.key !== key) {
         it.key = key;
         if (d.status === 'FINISHED' && d.url_dither) {
@@ -777,108 +785,396 @@
 
   // ---------------------------------------------------------------- the dither form
 
+  // The form is made from the service's own table of options (GET api/options): one control per
+  // option, of a kind chosen by the option's description (choices: a list; suggestions: text with
+  // suggestions; boolean: a check box; a number with bounds: a slider; integer: a number field),
+  // so an option added to the table appears here by itself. Above the options, the presets (GET
+  // api/presets: the built-in ones, then the caller's own); the options show under "Custom".
+  // docs/WEB.md, "New dither".
   const form = $('dither-form');
-  const PALETTE_HINTS = {
-    levels: (n) => `${n} values per channel: ${n ** 3 > 1e6 ? 'over a million' : (n ** 3).toLocaleString()} colours.`,
-    grey: (n) => `${n} shades of grey.`,
-    adaptive: (n) => `The ${n} colours that best fit this image.`,
+  const CUSTOM = '';  // the value of the "Custom" choice: no preset has an empty name
+  const PRESET_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+  const dform = {
+    options: null,         // GET api/options: [{name, type, in, help, default, ...}]
+    controls: new Map(),   // option name -> {option, input, field, choiceHint, output, needs}
+    presets: null,         // GET api/presets: items
+    optionsLoad: null,     // the load in flight
+    presetsLoad: null,
+    lastPreset: null,      // the preset chosen before "Custom": where Custom starts from
+    dirty: false,          // the options were changed by hand since they were last filled in
+    version: 0,            // bumped when the table arrives (the dithers' summaries use it)
   };
-  const PALETTE_LABELS = {levels: 'Levels per channel', grey: 'Grey levels', adaptive: 'Number of colours'};
+
+  const human = (name) => {
+    const t = String(name).replace(/_/g, ' ');
+    return t.charAt(0).toUpperCase() + t.slice(1);
+  };
+  const sentence = (text) => (text ? text.charAt(0).toUpperCase() + text.slice(1) : '');
+  const defaultOf = (o) => (o.default === undefined || o.default === null ? '' : String(o.default));
+  const numeric = (o) => o.type === 'integer' || o.type === 'number';
+  const sameValue = (o, a, b) => (numeric(o) ? a !== '' && b !== '' && Number(a) === Number(b) : a === b);
+  const typedValue = (o, text) => (o.type === 'boolean' ? text === 'true' : numeric(o) ? Number(text) : text);
+
+  // An option that applies only when another option has one value (applies_when, e.g. bayer_size
+  // with algorithm bayer): its control is shown, and the option sent, only then.
+  function dependency(option, names) {
+    const when = option.applies_when;
+    return when && names.has(when.option) && when.option !== option.name ? when : null;
+  }
+
+  // A control for one option of the table.
+  function buildControl(option, names) {
+    const id = `opt-${option.name}`;
+    const field = el('div', {class: 'field option'});
+    field.dataset.optionField = option.name;
+    const hint = el('p', {class: 'hint', id: `${id}-hint`, text: sentence(option.help)});
+    const label = el('label', {htmlFor: id, text: human(option.name)});
+    const described = [hint.id];
+    const def = defaultOf(option);
+    let input;
+    let choiceHint = null;
+    let output = null;
+    if (option.type === 'boolean') {
+      input = el('input', {type: 'checkbox', id});
+      input.checked = def === 'true';
+      field.append(el('label', {class: 'check', htmlFor: id}, input, ` ${human(option.name)}`), hint);
+    } else if (Array.isArray(option.choices) && option.choices.length) {
+      input = el('select', {id});
+      for (const c of option.choices) {
+        const o = el('option', {value: String(c.value), text: String(c.value)});
+        if (c.help) o.title = c.help;
+        input.append(o);
+      }
+      if (option.choices.some((c) => String(c.value) === def)) input.value = def;
+      field.append(label, input, hint);
+      if (option.choices.some((c) => c.help)) {
+        choiceHint = el('p', {class: 'hint choice', id: `${id}-choice`});
+        described.push(choiceHint.id);
+        field.append(choiceHint);
+      }
+    } else if (numeric(option)) {
+      const lo = option.minimum, hi = option.maximum;
+      const bounded = Number.isFinite(lo) && Number.isFinite(hi);
+      if (option.type === 'number' && bounded) {
+        input = el('input', {type: 'range', id, min: String(lo), max: String(hi), step: String((hi - lo) / 100)});
+        output = el('output', {htmlFor: id});
+        label.append(' ', output);
+      } else {
+        input = el('input', {type: 'number', id, step: option.type === 'integer' ? '1' : 'any',
+                             inputMode: option.type === 'integer' ? 'numeric' : 'decimal'});
+        if (Number.isFinite(lo)) input.min = String(lo);
+        if (Number.isFinite(hi)) input.max = String(hi);
+      }
+      input.value = def;
+      field.append(label, input, hint);
+    } else {
+      // Text; an open set of suggestions (any other value of the syntax is accepted too).
+      input = el('input', {type: 'text', id, autocomplete: 'off', spellcheck: false});
+      input.setAttribute('autocapitalize', 'off');
+      input.value = def;
+      field.append(label, input);
+      if (Array.isArray(option.suggestions) && option.suggestions.length) {
+        const list = el('datalist', {id: `${id}-suggestions`});
+        for (const s of option.suggestions) {
+          const o = el('option', {value: String(s.value)});
+          if (s.help) o.label = s.help;
+          list.append(o);
+        }
+        input.setAttribute('list', list.id);
+        field.append(list);
+      }
+      // A syntax of colour lists (#rrggbb,...): a colour picker adds one at a time.
+      if (option.colour_list) field.append(colourAdder(input, option));
+      field.append(hint);
+    }
+    input.dataset.option = option.name;
+    input.setAttribute('aria-describedby', described.join(' '));
+    return {option, input, field, choiceHint, output, needs: dependency(option, names)};
+  }
+
+  function colourAdder(input, option) {
+    const colour = el('input', {type: 'color', value: '#000000', id: `opt-${option.name}-colour`});
+    colour.setAttribute('aria-label', `Colour to add to the ${human(option.name).toLowerCase()}`);
+    const add = el('button', {type: 'button', class: 'quiet', text: 'Add this colour'});
+    add.addEventListener('click', () => {
+      const now = input.value.trim();
+      input.value = /^#[0-9a-f]{6}(,#[0-9a-f]{6})*$/i.test(now) ? `${now},${colour.value}` : colour.value;
+      dform.dirty = true;
+      syncForm();
+    });
+    return el('div', {class: 'colour-add'}, colour, add);
+  }
+
+  function controlValue(c) {
+    return c.option.type === 'boolean' ? (c.input.checked ? 'true' : 'false') : c.input.value.trim();
+  }
+  function setControl(c, value) {
+    const text = value === undefined || value === null ? defaultOf(c.option) : String(value);
+    if (c.option.type === 'boolean') {
+      c.input.checked = text === 'true';
+    } else if (c.input.tagName === 'SELECT') {
+      const match = Array.from(c.input.options).find((o) => o.value.toLowerCase() === text.toLowerCase());
+      if (match) c.input.value = match.value;
+    } else {
+      c.input.value = text;
+    }
+  }
+  function applies(c) {
+    if (!c.needs) return true;
+    const on = dform.controls.get(c.needs.option);
+    return !on || controlValue(on) === c.needs.value;
+  }
+  // A default that depends on other options ("levels:{channels}"), with their values now.
+  function noteValue(o) {
+    return String(o.default_note || '').replace(/\{([a-z_]+)\}/g, (all, name) => {
+      const c = dform.controls.get(name);
+      return c ? controlValue(c) || defaultOf(c.option) : all;
+    });
+  }
+
+  class FormProblem extends Error {
+    constructor(control, message) {
+      super(message);
+      this.control = control;
+    }
+  }
+  // An empty field means the option's default.
+  function checkValue(c, text) {
+    const o = c.option;
+    if (!numeric(o) || text === '') return;
+    const n = Number(text);
+    const whole = o.type === 'integer';
+    const lo = o.minimum, hi = o.maximum;
+    if (!Number.isFinite(n) || (whole && !Number.isInteger(n)) ||
+        (Number.isFinite(lo) && n < lo) || (Number.isFinite(hi) && n > hi)) {
+      const range = Number.isFinite(lo) && Number.isFinite(hi) ? ` from ${lo} to ${hi}`
+                  : Number.isFinite(lo) ? ` of at least ${lo}` : Number.isFinite(hi) ? ` of at most ${hi}` : '';
+      throw new FormProblem(c, `${human(o.name)} must be ${whole ? 'a whole number' : 'a number'}${range}.`);
+    }
+  }
+
+  // The custom options: `body` holds the options (in == "query") whose value differs from the
+  // service's default, typed as JSON (an option of another algorithm is left out: it would change
+  // nothing); `path` the values of the path's options (channels). For a preset (`forPreset`), an
+  // option left to a default that depends on others gets that value written out (the palette
+  // levels:{channels}), since a preset has no path.
+  function readCustom(forPreset = false) {
+    const body = {};
+    const path = [];
+    for (const c of dform.controls.values()) {
+      c.input.removeAttribute('aria-invalid');
+      const o = c.option;
+      if (!applies(c)) continue;
+      const text = controlValue(c);
+      checkValue(c, text);
+      if (o.in === 'path') {
+        path.push(text === '' ? defaultOf(o) : text);
+      } else if (o.in === 'query') {
+        if (text !== '' && !sameValue(o, text, defaultOf(o))) body[o.name] = typedValue(o, text);
+        else if (forPreset && text === '' && o.default_note) body[o.name] = noteValue(o);
+      }
+    }
+    return {path, body};
+  }
+
+  const chosenPreset = () => {
+    const r = form.querySelector('input[name="preset"]:checked');
+    return r ? r.value : null;
+  };
+  const presetNamed = (name) => (dform.presets || []).find((p) => p.name === name);
+
+  // The request (docs/API.md): POST api/dithers/{uuid}/{channels} with a JSON body: a preset is
+  // {"preset": name} (it gives every option; the path's channels, the default, is only recorded);
+  // Custom sends what readCustom() says.
+  function readForm() {
+    const preset = chosenPreset();
+    if (preset === null) throw new FormProblem(null, 'Choose a preset, or Custom.');
+    const pathDefaults = (dform.options || []).filter((o) => o.in === 'path').map(defaultOf);
+    if (preset !== CUSTOM) return {path: pathDefaults.length ? pathDefaults : ['2'], body: {preset}, preset};
+    if (!dform.options) throw new FormProblem(null, 'The options are not loaded yet.');
+    const {path, body} = readCustom();
+    return {path: path.length ? path : ['2'], body, preset: null};
+  }
 
   function syncForm() {
-    const algorithm = $('algorithm').value;
-    for (const node of form.querySelectorAll('[data-for]')) node.hidden = node.dataset.for !== algorithm;
-    const kind = $('palette-kind').value;
-    for (const node of form.querySelectorAll('[data-palette]')) {
-      node.hidden = !node.dataset.palette.split(' ').includes(kind);
+    for (const c of dform.controls.values()) {
+      c.field.hidden = !applies(c);
+      if (c.output) c.output.textContent = c.input.value;
+      if (c.choiceHint) {
+        const chosen = (c.option.choices || []).find((x) => String(x.value) === c.input.value);
+        c.choiceHint.textContent = chosen && chosen.help ? `${chosen.value}: ${chosen.help}` : '';
+        c.choiceHint.hidden = c.choiceHint.textContent === '';
+      }
+      if (c.option.default_note && c.input.type === 'text') {
+        c.input.placeholder = `${noteValue(c.option)} (the default)`;
+      }
     }
-    if (PALETTE_LABELS[kind]) {
-      $('palette-count-label').textContent = PALETTE_LABELS[kind];
-      const n = Number($('palette-count').value);
-      $('palette-count-hint').textContent =
-          Number.isInteger(n) && n >= 2 && n <= 256 ? PALETTE_HINTS[kind](n) : 'A whole number from 2 to 256.';
-    }
-    $('strength-out').textContent = Number($('strength').value).toFixed(2);
   }
-  form.addEventListener('input', () => {
+
+  function fillOptions(preset) {
+    for (const c of dform.controls.values()) setControl(c, preset ? preset.options[c.option.name] : undefined);
+    dform.dirty = false;
+    $('custom-note').textContent = preset
+        ? `Starting from the preset ${preset.name}. Change anything.`
+        : 'The service\'s defaults. Change anything.';
+    syncForm();
+  }
+
+  async function loadOptions() {
+    if (dform.options) return;
+    if (!dform.optionsLoad) {
+      dform.optionsLoad = (async () => {
+        try {
+          const answer = await call('GET', 'api/options');
+          const options = (answer && answer.options) || [];
+          const names = new Set(options.map((o) => o.name));
+          dform.controls.clear();
+          for (const o of options) {
+            if (o.in === 'query' || o.in === 'path') dform.controls.set(o.name, buildControl(o, names));
+          }
+          $('option-fields').replaceChildren(...Array.from(dform.controls.values(), (c) => c.field));
+          dform.options = options;
+          dform.version++;
+          $('options-status').hidden = true;
+          if (chosenPreset() === CUSTOM && !dform.dirty) fillOptions(presetNamed(dform.lastPreset));
+          else syncForm();
+          if (view.image) renderImage();  // the dithers' summaries
+        } catch (err) {
+          $('options-status').hidden = false;
+          $('options-status').textContent = `Cannot load the options: ${err.message}`;
+        } finally {
+          dform.optionsLoad = null;
+        }
+      })();
+    }
+    await dform.optionsLoad;
+  }
+
+  function presetRow(p, i) {
+    const id = `preset-${i}`;
+    const radio = el('input', {type: 'radio', name: 'preset', id, value: p ? p.name : CUSTOM});
+    const title = el('label', {class: 'preset-name', htmlFor: id, text: p ? p.name : 'Custom'});
+    const text = p ? p.description || describe(p.options, {}) : 'Choose every option yourself.';
+    const desc = el('span', {class: 'preset-desc', id: `${id}-desc`, text});
+    radio.setAttribute('aria-describedby', desc.id);
+    const row = el('div', {class: 'preset'}, radio,
+                   el('div', {class: 'preset-text'}, title, p && !p.builtin ? el('span', {class: 'preset-own', text: 'yours'}) : null, desc));
+    row.dataset.preset = p ? p.name : CUSTOM;
+    if (p && !p.builtin) {
+      const remove = el('button', {type: 'button', class: 'quiet danger', text: 'Delete'});
+      remove.dataset.act = 'delete-preset';
+      remove.setAttribute('aria-label', `Delete preset ${p.name}`);
+      row.append(remove);
+    }
+    if (p) row.title = Object.entries(p.options || {}).map(([k, v]) => `${k}=${v}`).join(' ');
+    return row;
+  }
+
+  function renderPresets() {
+    const list = $('preset-list');
+    const had = list.contains(document.activeElement);
+    const before = chosenPreset();
+    const presets = dform.presets || [];
+    list.replaceChildren(...presets.map(presetRow), presetRow(null, presets.length));
+    const keep = before !== null && (before === CUSTOM || presetNamed(before)) ? before
+               : presets.length ? presets[0].name : CUSTOM;
+    const radio = Array.from(list.querySelectorAll('input[name="preset"]')).find((r) => r.value === keep);
+    radio.checked = true;
+    if (had) radio.focus();
+    presetChosen();
+  }
+
+  // The presets of whoever the page shows now (a load made for the owner before is thrown away).
+  function loadPresets() {
+    if (dform.presetsLoad && dform.presetsLoad.epoch === authEpoch) return dform.presetsLoad.promise;
+    const load = {epoch: authEpoch};
+    load.promise = (async () => {
+      let items = null;
+      let problem = null;
+      try {
+        const answer = await call('GET', 'api/presets');
+        items = (answer && answer.items) || [];
+      } catch (err) {
+        problem = err;
+      }
+      if (dform.presetsLoad === load) dform.presetsLoad = null;
+      if (load.epoch !== authEpoch) return;
+      if (items) dform.presets = items;
+      else if (dform.presets === null) dform.presets = [];
+      $('preset-status').hidden = !problem;
+      if (problem) $('preset-status').textContent = `Cannot load the presets: ${problem.message}`;
+      renderPresets();
+    })();
+    dform.presetsLoad = load;
+    return load.promise;
+  }
+
+  function presetChosen() {
+    const preset = chosenPreset();
+    const custom = preset === CUSTOM;
+    for (const row of $('preset-list').children) row.classList.toggle('chosen', row.dataset.preset === preset);
+    $('custom-panel').hidden = !custom;
+    $('save-preset').hidden = !custom;
+    if (preset !== null && !custom) dform.lastPreset = preset;
+    if (custom) {
+      if (!dform.options) loadOptions();
+      else if (!dform.dirty) fillOptions(presetNamed(dform.lastPreset));
+    }
+  }
+
+  form.addEventListener('input', (e) => {
     // A complaint about the form goes once the form changes.
     if ($('form-message').classList.contains('error')) {
       $('form-message').textContent = '';
       $('form-message').classList.remove('error');
     }
+    if (e.target.dataset && e.target.dataset.option) {
+      dform.dirty = true;
+      e.target.removeAttribute('aria-invalid');
+    }
     syncForm();
   });
-  form.addEventListener('change', syncForm);
-
-  const DEFAULT_COLOURS = ['#000000', '#ffffff', '#e4572e', '#2e86ab'];
-  function renderSwatches(colours) {
-    const list = $('custom-colours');
-    list.replaceChildren(...colours.map((c, i) => {
-      const input = el('input', {type: 'color', value: c});
-      input.setAttribute('aria-label', `Colour ${i + 1}`);
-      const remove = el('button', {type: 'button', text: '×'});
-      remove.setAttribute('aria-label', `Remove colour ${i + 1}`);
-      remove.disabled = colours.length <= 1;
-      remove.addEventListener('click', () => {
-        const now = swatchValues();
-        now.splice(i, 1);
-        renderSwatches(now);
-        list.querySelector('input')?.focus();
-      });
-      return el('li', {}, input, remove);
-    }));
-    $('add-colour').disabled = colours.length >= 256;
-  }
-  const swatchValues = () => Array.from($('custom-colours').querySelectorAll('input'), (i) => i.value);
-  $('add-colour').addEventListener('click', () => {
-    const now = swatchValues();
-    now.push('#808080');
-    renderSwatches(now);
-    const inputs = $('custom-colours').querySelectorAll('input');
-    inputs[inputs.length - 1].focus();
+  form.addEventListener('change', (e) => {
+    if (e.target.name === 'preset') presetChosen();
+    else if (e.target.dataset && e.target.dataset.option) dform.dirty = true;
+    syncForm();
   });
-  renderSwatches(DEFAULT_COLOURS);
+  $('custom-reset').addEventListener('click', () => fillOptions(null));
 
-  function integerField(id, min, max, label, optional = false) {
-    const raw = $(id).value.trim();
-    if (raw === '' && optional) return null;
-    const n = Number(raw);
-    if (raw === '' || !Number.isInteger(n) || n < min || n > max) {
-      throw new Error(`${label} must be a whole number from ${min} to ${max}.`);
+  // The whole row of a preset chooses it; its Delete button deletes it.
+  $('preset-list').addEventListener('click', async (e) => {
+    const row = e.target.closest('.preset');
+    if (!row) return;
+    const button = e.target.closest('button[data-act="delete-preset"]');
+    if (!button) {
+      const radio = row.querySelector('input[name="preset"]');
+      if (e.target !== radio && !e.target.closest('label') && !radio.checked) {
+        radio.checked = true;
+        presetChosen();
+      }
+      return;
     }
-    return n;
-  }
+    const name = row.dataset.preset;
+    if (!confirm(`Delete your preset ${name}?`)) return;
+    button.disabled = true;
+    try {
+      await call('DELETE', `api/presets/${encodeURIComponent(name)}`);
+      toast(`Preset ${name} deleted.`);
+      await loadPresets();
+      form.querySelector('input[name="preset"]:checked')?.focus();
+    } catch (err) {
+      button.disabled = false;
+      toast(`Cannot delete the preset ${name}: ${err.message}`);
+    }
+  });
 
-  // The request (docs/API.md): POST api/dithers/{uuid}/{channels} with the options as JSON.
-  function readForm() {
-    const algorithm = $('algorithm').value;
-    const body = {algorithm};
-    if (algorithm === 'bayer') body.bayer_size = Number($('bayer_size').value);
-    if (algorithm === 'halftone') body.halftone = $('halftone').value;
-    if (algorithm === 'random') body.seed = integerField('seed', 0, 9007199254740992, 'The seed');
-    const kind = $('palette-kind').value;
-    let channels = 2;
-    if (kind === 'levels' || kind === 'grey' || kind === 'adaptive') {
-      const n = integerField('palette-count', 2, 256, PALETTE_LABELS[kind]);
-      body.palette = `${kind}:${n}`;
-      channels = n;
-    } else if (kind === 'named') {
-      body.palette = $('palette-name').value;
-    } else {
-      body.palette = swatchValues().join(',');
+  function showProblem(message, err) {
+    message.textContent = err.message;
+    message.classList.add('error');
+    if (err.control) {
+      err.control.input.setAttribute('aria-invalid', 'true');
+      err.control.input.focus();
     }
-    body.serpentine = $('serpentine').checked;
-    body.linear_light = $('linear_light').checked;
-    body.perceptual = $('perceptual').checked;
-    body.strength = Number($('strength').value);
-    const width = integerField('width', 0, 100000, 'The width', true);
-    const height = integerField('height', 0, 100000, 'The height', true);
-    if (width) body.width = width;
-    if (height) body.height = height;
-    const upscale = integerField('upscale', 1, 16, 'Enlarge');
-    if (upscale !== 1) body.upscale = upscale;
-    body.format = $('format').value;
-    return {channels, body};
   }
 
   form.addEventListener('submit', async (e) => {
@@ -889,19 +1185,19 @@
     try {
       request = readForm();
     } catch (err) {
-      message.textContent = err.message;
-      message.classList.add('error');
+      showProblem(message, err);
       return;
     }
     const submit = $('dither-submit');
     submit.disabled = true;
     message.textContent = 'Sending…';
     try {
-      const record = await call('POST', `api/dithers/${view.uuid}/${request.channels}`, request.body,
-                                {'Idempotency-Key': newKey()});
+      const record = await call('POST', `api/dithers/${view.uuid}/${request.path.map(encodeURIComponent).join('/')}`,
+                                request.body, {'Idempotency-Key': newKey()});
       view.awaiting = record.id;
       if (!view.dithers.some((d) => d.id === record.id)) view.dithers.unshift(record);
-      message.textContent = `Dither #${record.id} requested; it appears below when it is ready.`;
+      message.textContent = `Dither #${record.id} requested${request.preset ? ` with the preset ${request.preset}` : ''}; ` +
+                            'it appears below when it is ready.';
       renderImage();
       pollSoon();
     } catch (err) {
@@ -911,7 +1207,62 @@
       submit.disabled = false;
     }
   });
-  syncForm();
+
+  // Saving the custom options as a preset of one's own (POST api/presets; the same name replaces it).
+  $('save-preset-form').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const message = $('preset-message');
+    message.classList.remove('error');
+    const nameInput = $('preset-name');
+    const name = nameInput.value.trim();
+    const fail = (text, focus) => {
+      message.textContent = text;
+      message.classList.add('error');
+      if (focus) focus.focus();
+    };
+    if (!PRESET_NAME.test(name)) {
+      fail('A preset\'s name is 1 to 64 lower-case letters, digits, “-”, “_” or “.”, starting with a letter or digit.', nameInput);
+      return;
+    }
+    const existing = presetNamed(name);
+    if (existing && existing.builtin) {
+      fail(`${name} is a built-in preset: choose another name.`, nameInput);
+      return;
+    }
+    if (existing && !confirm(`Replace your preset ${name}?`)) return;
+    if (!dform.options) {
+      fail('The options are not loaded yet.');
+      return;
+    }
+    let options;
+    try {
+      options = readCustom(true).body;
+    } catch (err) {
+      showProblem(message, err);
+      return;
+    }
+    const button = $('preset-save');
+    button.disabled = true;
+    message.textContent = 'Saving…';
+    try {
+      const description = $('preset-description').value.trim();
+      await call('POST', 'api/presets', {name, description, options});
+      await loadPresets();
+      message.textContent = `${existing ? 'Replaced' : 'Saved'} the preset ${name}: it is in the list above.`;
+      nameInput.value = '';
+      $('preset-description').value = '';
+    } catch (err) {
+      fail(err.status === 400 ? `Not accepted: ${err.message}.` : `Cannot save the preset: ${err.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  });
+  $('save-preset-form').addEventListener('input', () => {
+    if ($('preset-message').classList.contains('error')) {
+      $('preset-message').textContent = '';
+      $('preset-message').classList.remove('error');
+    }
+  });
 
   // ---------------------------------------------------------------- views, polling, health
 
@@ -941,6 +1292,9 @@
         cmpOriginal.removeAttribute('src');
         cmpDither.removeAttribute('src');
       }
+      // The form's table and presets, if they could not be loaded before.
+      if (!dform.options) loadOptions();
+      if (dform.presets === null || !$('preset-status').hidden) loadPresets();
       try {
         await refreshImage();
       } catch (err) {
@@ -1107,6 +1461,7 @@
     $('clear-uploads').hidden = uploads.length === 0;
     Object.assign(view, {uuid: null, image: null, dithers: [], selected: null, awaiting: null});
     view.items.clear();
+    loadPresets();  // the other owner's own presets
     if (routeFromHash().name !== 'gallery') location.hash = '#/';  // navigates
     else navigate();
   }
@@ -1196,5 +1551,7 @@
 
   loadMe();
   checkHealth();
+  loadOptions();
+  loadPresets();
   navigate();
 })();

@@ -320,19 +320,109 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     await screenshot(page, 'image');
   });
 
-  await t.test('request a dither with another palette and see it appear', async () => {
-    await page.selectOption('#algorithm', 'atkinson');
-    await page.selectOption('#palette-kind', 'named');
-    await page.selectOption('#palette-name', 'ega');
-    await page.check('#serpentine');
-    await page.click('#dither-submit');
+  await t.test('the form is made from GET api/options, presets first', async () => {
+    // Every option of the table (the request's options, and the path's channels) has its control,
+    // of the kind its description asks for, labelled and filled with its default.
+    const options = (await pageApi(page, 'api/options')).body.options;
+    const wanted = options.filter((o) => o.in === 'query' || o.in === 'path');
+    assert.ok(wanted.length >= 10, `only ${wanted.length} options in GET api/options`);
+    assert.ok(wanted.some((o) => o.name === 'channels' && o.in === 'path'));
+    const form = page.locator('#dither-form');
+    await form.locator('[data-option="algorithm"]').waitFor({state: 'attached'});
+    for (const o of wanted) {
+      const control = form.locator(`[data-option="${o.name}"]`);
+      assert.equal(await control.count(), 1, `no control for the option ${o.name}`);
+      const facts = await control.evaluate((c) => ({
+        tag: c.tagName.toLowerCase(), type: c.type, value: c.value, checked: c.checked,
+        label: c.labels && c.labels.length ? c.labels[0].textContent : '',
+        options: c.tagName === 'SELECT' ? Array.from(c.options, (x) => x.value) : null,
+        list: c.list ? Array.from(c.list.options, (x) => x.value) : null,
+        min: c.min, max: c.max,
+      }));
+      const human = o.name.replace(/_/g, ' ');
+      assert.match(facts.label.toLowerCase(), new RegExp(human), `${o.name} is not labelled with its name`);
+      const def = o.default === undefined ? '' : String(o.default);
+      if (o.type === 'boolean') {
+        assert.equal(facts.type, 'checkbox', `${o.name}: a check box`);
+        assert.equal(facts.checked, def === 'true', `${o.name}: its default`);
+      } else if (o.choices) {
+        assert.equal(facts.tag, 'select', `${o.name}: a list of its choices`);
+        assert.deepEqual(facts.options, o.choices.map((c) => String(c.value)));
+        assert.equal(facts.value, def, `${o.name}: its default`);
+      } else if (o.suggestions) {
+        assert.equal(facts.type, 'text', `${o.name}: free text`);
+        assert.deepEqual(facts.list, o.suggestions.map((c) => String(c.value)), `${o.name}: its suggestions`);
+        assert.equal(facts.value, def);
+      } else if (o.type === 'integer' || o.type === 'number') {
+        assert.ok(['number', 'range'].includes(facts.type), `${o.name}: a number (${facts.type})`);
+        assert.equal(Number(facts.value), Number(def), `${o.name}: its default`);
+        if (o.minimum !== undefined) assert.equal(Number(facts.min), o.minimum, `${o.name}: its minimum`);
+        if (o.maximum !== undefined) assert.equal(Number(facts.max), o.maximum, `${o.name}: its maximum`);
+      }
+    }
+    // The presets come first: the built-in ones, then the caller's own (none yet), then Custom.
+    const presets = (await pageApi(page, 'api/presets')).body.items;
+    assert.ok(presets.length >= 1 && presets.every((p) => p.builtin));
+    const rows = page.locator('#preset-list .preset');
+    await rows.nth(presets.length).waitFor();
+    assert.deepEqual(await rows.evaluateAll((rs) => rs.map((r) => r.dataset.preset)),
+                     [...presets.map((p) => p.name), '']);
+    for (const p of presets) {
+      assert.equal(await page.locator(`#preset-list [data-preset="${p.name}"] .preset-desc`).textContent(), p.description);
+    }
+    assert.equal(await page.locator('#preset-list input[name="preset"]:checked').getAttribute('value'), presets[0].name);
+    assert.equal(await page.locator('#custom-panel').isHidden(), true, 'the options show before Custom is chosen');
+    await screenshot(page, 'presets');
+  });
+
+  await t.test('a preset: the dither has its options', async () => {
+    const presets = (await pageApi(page, 'api/presets')).body.items;
+    const preset = presets.find((p) => p.name === 'gameboy') || presets[0];
+    await page.getByLabel(preset.name, {exact: true}).check();
+    const [sent] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'POST' && r.url().includes('/api/dithers/')),
+      page.click('#dither-submit')]);
+    assert.deepEqual(sent.postDataJSON(), {preset: preset.name});
+    await page.getByText(new RegExp(`Dither #\\d+ requested with the preset ${preset.name}`)).waitFor();
+    const id = Number(/#(\d+)/.exec(await page.textContent('#form-message'))[1]);
+    const item = page.locator(`#dithers li[data-id="${id}"]`);
+    await item.locator('.badge.FINISHED').waitFor({timeout: 60000 * SLOW});
+    const dither = (await pageApi(page, `api/dithers/${uuid}`)).body.items.find((d) => d.id === id);
+    assert.equal(dither.algorithm, preset.options.algorithm);
+    assert.equal(dither.palette, preset.options.palette);
+    for (const [name, value] of Object.entries(preset.options)) {
+      assert.equal(dither.options[name], value, `the preset's ${name}`);
+    }
+    assert.match(await item.textContent(), new RegExp(preset.options.algorithm));
+  });
+
+  await t.test('custom options: Atkinson, EGA, serpentine', async () => {
+    await page.getByLabel('Custom', {exact: true}).check();
+    await page.locator('#custom-panel').waitFor();
+    // Custom starts from the preset chosen before.
+    await page.locator('#custom-note', {hasText: 'Starting from the preset gameboy'}).waitFor();
+    assert.equal(await page.inputValue('#opt-palette'), 'gameboy');
+    assert.equal(await page.locator('[data-option-field="bayer_size"]').isVisible(), true);
+    await page.selectOption('[data-option="algorithm"]', 'atkinson');
+    // An option of one algorithm only shows with it.
+    assert.equal(await page.locator('[data-option-field="bayer_size"]').isHidden(), true);
+    await page.fill('[data-option="palette"]', 'ega');
+    await page.check('[data-option="serpentine"]');
+    await screenshot(page, 'custom');
+    const [sent] = await Promise.all([
+      page.waitForRequest((r) => r.method() === 'POST' && r.url().includes('/api/dithers/')),
+      page.click('#dither-submit')]);
+    // Only what differs from the defaults, typed as JSON; the path's channels is the default.
+    assert.deepEqual(sent.postDataJSON(), {algorithm: 'atkinson', palette: 'ega', serpentine: true});
+    assert.match(sent.url(), new RegExp(`/api/dithers/${uuid}/2$`));
     await page.getByText(/Dither #\d+ requested/).waitFor();
     requested = Number(/#(\d+)/.exec(await page.textContent('#form-message'))[1]);
     const item = page.locator(`#dithers li[data-id="${requested}"]`);
     await item.locator('.badge.FINISHED').waitFor({timeout: 60000 * SLOW});
-    assert.equal(await page.locator('#dithers li').count(), 2);
+    assert.equal(await page.locator('#dithers li').count(), 3);
     assert.match(await item.textContent(), /atkinson/);
     assert.match(await item.textContent(), /ega/);
+    assert.match(await item.textContent(), /serpentine/);
     // The comparison switches to the new dither by itself.
     await page.waitForFunction((id) => document.getElementById('cmp-dither').alt.startsWith(`Dither #${id}`), requested);
     await page.waitForFunction(() => document.getElementById('cmp-dither').complete &&
@@ -340,17 +430,60 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     const dither = (await pageApi(page, `api/dithers/${uuid}`)).body.items.find((d) => d.id === requested);
     assert.equal(dither.palette, 'ega');
     assert.equal(dither.algorithm, 'atkinson');
+    assert.equal(dither.options.serpentine, 'true');
     await screenshot(page, 'new-dither');
-    await assertAccessible(page, 'the image page');
+    await assertAccessible(page, 'the image page with the custom options');
   });
 
   await t.test('a bad option is explained', async () => {
-    await page.selectOption('#palette-kind', 'levels');
-    await page.fill('#palette-count', '300');
+    // Out of the table's bounds: said before anything is sent, at the control.
+    await page.fill('[data-option="channels"]', '300');
     await page.click('#dither-submit');
-    await page.locator('#form-message.error').getByText('from 2 to 256').waitFor();
-    await page.fill('#palette-count', '2');
-    await page.selectOption('#palette-kind', 'named');
+    await page.locator('#form-message.error').getByText('Channels must be a whole number from 2 to 256.').waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.dataset.option), 'channels');
+    assert.equal(await page.getAttribute('[data-option="channels"]', 'aria-invalid'), 'true');
+    await page.fill('[data-option="channels"]', '2');
+    // Refused by the service: its reason.
+    await page.fill('[data-option="palette"]', 'levels:300');
+    await page.click('#dither-submit');
+    await page.locator('#form-message.error').getByText(/Not accepted: .*palette.*from 2 to 256/).waitFor();
+    await page.fill('[data-option="palette"]', 'ega');
+  });
+
+  await t.test("save the options as a preset of one's own, choose it, delete it", async () => {
+    await page.locator('#save-preset > summary').click();
+    await page.fill('#preset-name', 'Not A Name');
+    await page.click('#preset-save');
+    await page.locator('#preset-message.error').getByText('lower-case letters').waitFor();
+    await page.fill('#preset-name', 'gameboy');
+    await page.click('#preset-save');
+    await page.locator('#preset-message.error').getByText('built-in preset').waitFor();
+    await page.fill('#preset-name', 'e2e-look');
+    await page.fill('#preset-description', 'Atkinson on EGA, serpentine');
+    await page.click('#preset-save');
+    await page.locator('#preset-message', {hasText: 'Saved the preset e2e-look'}).waitFor();
+    const row = page.locator('#preset-list [data-preset="e2e-look"]');
+    await row.waitFor();
+    assert.match(await row.textContent(), /yours/);
+    assert.match(await row.textContent(), /Atkinson on EGA, serpentine/);
+    const saved = (await pageApi(page, 'api/presets')).body.items.find((p) => p.name === 'e2e-look');
+    assert.equal(saved.builtin, false);
+    assert.equal(saved.options.algorithm, 'atkinson');
+    assert.equal(saved.options.palette, 'ega');
+    assert.equal(saved.options.serpentine, 'true');
+    // Still Custom: the options stay as they were.
+    assert.equal(await page.locator('#custom-panel').isVisible(), true);
+    await screenshot(page, 'preset-saved');
+    await assertAccessible(page, "the form with a preset of one's own");
+
+    await page.getByLabel('e2e-look', {exact: true}).check();
+    assert.equal(await page.locator('#custom-panel').isHidden(), true);
+    await row.getByRole('button', {name: 'Delete preset e2e-look'}).click();
+    await row.waitFor({state: 'detached'});
+    assert.equal((await pageApi(page, 'api/presets')).body.items.some((p) => p.name === 'e2e-look'), false);
+    // The choice falls back to the first preset.
+    assert.equal(await page.locator('#preset-list input[name="preset"]:checked').count(), 1);
+    await page.getByLabel('Custom', {exact: true}).check();
   });
 
   await t.test('compare: slider, side by side, zoomed pixel-exact', async () => {
@@ -457,9 +590,9 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     const url = (await pageApi(page, `api/dithers/${uuid}`)).body.items.find((d) => d.id === requested).url_dither;
     await page.locator(`#dithers li[data-id="${requested}"]`).getByRole('button', {name: /Delete/}).click();
     await page.locator(`#dithers li[data-id="${requested}"]`).waitFor({state: 'detached'});
-    assert.equal(await page.locator('#dithers li').count(), 1);
+    assert.equal(await page.locator('#dithers li').count(), 2);
     assert.equal((await fetch(url)).status, 404);
-    await waitFor(async () => (await pageApi(page, `api/images/${uuid}`)).body.dithers.length === 1, 'the summary to go');
+    await waitFor(async () => (await pageApi(page, `api/images/${uuid}`)).body.dithers.length === 2, 'the summary to go');
     await screenshot(page, 'dither-deleted');
 
     await page.click('#delete-image');
