@@ -266,9 +266,12 @@ Status load_work(const GetEnv& getenv, Config& c) {
   if (Result<pipeline::ProcessOptions> options = c.auto_dither.resolve(); !options) {
     const char* raw = getenv("AUTO_DITHER_OPTIONS");
     const bool preset = options.error().message.starts_with("no built-in preset");
-    return bad(preset ? "AUTO_DITHER_PRESET" : "AUTO_DITHER_OPTIONS",
-               preset ? c.auto_dither.preset : (raw != nullptr ? raw : ""),
-               options.error().message);
+    if (preset) {
+      return make_error(ErrorKind::kInvalidArgument, "AUTO_DITHER_PRESET='" +
+                                                         c.auto_dither.preset.substr(0, 100) +
+                                                         "': " + options.error().message);
+    }
+    return bad("AUTO_DITHER_OPTIONS", raw != nullptr ? raw : "", options.error().message);
   }
   if (Status s = read_switch(getenv, "PRESETS_ONLY", c.presets_only); !s) return s;
   if (Status s = read_integer(getenv, "DITHER_WORKERS", c.dither_workers, 1, 64); !s) {

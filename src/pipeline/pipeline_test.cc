@@ -30,12 +30,24 @@ TEST(ProcessOptions, EveryTableEntryIsAccepted) {
 }
 
 TEST(ProcessOptions, BadValuesNameTheOption) {
-  const std::vector<std::pair<std::string, std::string>> bad = {
-      {"algorithm", "blur"}, {"palette", "levels:1"}, {"channels", "0"},       {"channels", "1"},
-      {"channels", "257"},   {"channels", "two"},     {"serpentine", "maybe"}, {"strength", "1.5"},
-      {"strength", "nan"},   {"bayer_size", "5"},     {"halftone", "x"},       {"seed", "-1"},
-      {"width", "-3"},       {"upscale", "17"},       {"format", "bmp"},       {"threads", "1000"},
-      {"colour", "red"}};
+  const std::vector<std::pair<std::string, std::string>> bad = {{"algorithm", "blur"},
+                                                                {"palette", "levels:1"},
+                                                                {"channels", "0"},
+                                                                {"channels", "1"},
+                                                                {"channels", "257"},
+                                                                {"channels", "two"},
+                                                                {"serpentine", "maybe"},
+                                                                {"strength", "1.5"},
+                                                                {"strength", "nan"},
+                                                                {"bayer_size", "5"},
+                                                                {"halftone", "x"},
+                                                                {"seed", "-1"},
+                                                                {"seed", "9007199254740993"},
+                                                                {"width", "-3"},
+                                                                {"upscale", "17"},
+                                                                {"format", "bmp"},
+                                                                {"threads", "1000"},
+                                                                {"colour", "red"}};
   for (const auto& [name, value] : bad) {
     ProcessOptions o;
     const Status s = set_option(o, name, value);

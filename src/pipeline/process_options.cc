@@ -18,8 +18,10 @@ Error bad(std::string_view name, std::string_view message) {
                     "option '" + std::string(name) + "': " + std::string(message));
 }
 
-// The shortest text that reads back as `d` ("1", "0.8", "2.5e-05").
+// The shortest text that reads back as `d` ("1", "0.8", "2.5e-05"); whole numbers in full
+// ("100000", not "1e+05").
 std::string number_text(double d) {
+  if (std::trunc(d) == d && std::fabs(d) < 1e17) return std::to_string(static_cast<long long>(d));
   char buffer[32];
   const auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, d);
   return ec == std::errc{} ? std::string(buffer, end) : std::to_string(d);
@@ -47,10 +49,11 @@ Result<OptionValue> read_value(const OptionInfo& o, std::string_view text) {
       return v;
     }
     case OptionType::kInteger: {
+      // The range is compared as whole numbers: as doubles, 2^53 + 1 would pass a maximum of 2^53.
       const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v.integer);
       if (ec != std::errc{} || ptr != text.data() + text.size() ||
-          static_cast<double>(v.integer) < o.minimum ||
-          static_cast<double>(v.integer) > o.maximum) {
+          v.integer < static_cast<long long>(o.minimum) ||
+          v.integer > static_cast<long long>(o.maximum)) {
         return bad(o.name, "expected a whole number from " + range_text(o) + ", got '" +
                                std::string(text) + "'");
       }

@@ -358,17 +358,18 @@ def test_preset_names_are_the_documented_ones(s):
             assert s.delete(f"/api/presets/{name}").status_code == 200, name
 
 
-@pytest.mark.xfail(strict=True, reason="the server counts a description's bytes, the document's "
-                                       "maxLength counts characters (reported with this change)")
 def test_preset_descriptions_count_characters(s):
     """As with key names: a 200-character description of non-ASCII letters is within the
-    document's maxLength."""
+    document's maxLength, and one more character is not."""
     schema = SCHEMAS["PresetRequest"]["properties"]["description"]
     description = "\u00e9" * 200
     assert matches(schema, description) and not matches(schema, description + "e")
     r = s.post("/api/presets", json={"name": "accents", "description": description,
                                      "options": {}})
     assert r.status_code in (200, 201), r.text
+    r = s.post("/api/presets", json={"name": "accents", "description": description + "\u00e9",
+                                     "options": {}})
+    assert_error(r, 400, {"invalid_argument"}, "a 201-character description")
 
 
 # ---- responses -----------------------------------------------------------------------------

@@ -26,8 +26,12 @@ Result<pipeline::ProcessOptions> AutoDither::resolve() const {
   if (!preset.empty()) {
     const pipeline::BuiltinPreset* p = pipeline::find_builtin_preset(preset);
     if (p == nullptr) {
+      std::string known;
+      for (const pipeline::BuiltinPreset& b : pipeline::builtin_presets()) {
+        known += (known.empty() ? "" : ", ") + std::string(b.name);
+      }
       return make_error(ErrorKind::kInvalidArgument,
-                        "no built-in preset '" + preset + "' (dither --list names them)");
+                        "no built-in preset '" + preset + "' (known: " + known + ")");
     }
     base = pipeline::preset_options(*p);
   }
@@ -35,7 +39,7 @@ Result<pipeline::ProcessOptions> AutoDither::resolve() const {
 }
 
 int AutoDither::channels() const {
-  int n = 0;
+  int n = 2;  // the prototype's, when the options do not say
   for (const auto& [name, value] : options) {
     if (name == "channels") n = std::atoi(value.c_str());  // checked by resolve()
   }
@@ -164,10 +168,8 @@ Result<pipeline::ProcessOptions> DitherService::request_options(
     }
     if (name != "preset") {
       given.emplace_back(name, value);
-    } else if (preset) {
-      return make_error(ErrorKind::kInvalidArgument, "give one preset, not several");
     } else {
-      preset = value;
+      preset = value;  // as for every option, a later value wins (the body's over the query's)
     }
   }
   if (presets_only_ && (!preset || !given.empty())) {
@@ -386,8 +388,12 @@ Result<PresetRecord> DitherService::save_preset(std::string_view name, std::stri
     return r.error();
   }
   if (Status s = pipeline::check_preset_name(name, true); !s) return s.error();
-  if (description.size() > 200) {
-    return make_error(ErrorKind::kInvalidArgument, "a preset's description is at most 200 bytes");
+  // Characters, not bytes (JSON strings are UTF-8): the bytes that do not continue a character.
+  const auto characters = std::count_if(description.begin(), description.end(),
+                                        [](char c) { return (c & 0xC0) != 0x80; });
+  if (characters > 200) {
+    return make_error(ErrorKind::kInvalidArgument,
+                      "a preset's description is at most 200 characters");
   }
   for (const auto& [option, value] : options) {
     const pipeline::OptionInfo* o = pipeline::find_option(option);
@@ -433,7 +439,9 @@ Status DitherService::delete_preset(std::string_view name, const Caller& caller,
     return r.error();
   }
   if (pipeline::find_builtin_preset(name) != nullptr) {
-    return make_error(ErrorKind::kInvalidArgument, "built-in presets cannot be deleted");
+    Refusal r{403, "forbidden", "built-in presets cannot be deleted", 0};
+    if (refused != nullptr) *refused = r;
+    return r.error();
   }
   Result<bool> removed = dithers_.delete_preset(caller.owner, name);
   if (!removed) return removed.error();

@@ -41,7 +41,7 @@ struct AutoDither {
   // The options every automatic dither is made with; config.cc calls it at start-up so that a
   // bad setting stops the start, DitherService once when it is made.
   Result<pipeline::ProcessOptions> resolve() const;
-  // The record's channels: the options' `channels`, else 0.
+  // The record's channels: the options' `channels`, else 2.
   int channels() const;
 };
 
@@ -102,7 +102,8 @@ class DitherService {
   Result<PresetRecord> save_preset(std::string_view name, std::string_view description,
                                    const pipeline::OptionPairs& options, const Caller& caller,
                                    bool* replaced, Refusal* refused);
-  // Removes the caller's preset `name`; kNotFound when the caller has none of that name.
+  // Removes the caller's preset `name`; kNotFound when the caller has none of that name; a
+  // built-in one is a refusal (403 forbidden).
   Status delete_preset(std::string_view name, const Caller& caller, Refusal* refused);
 
   // Start-up: rewrites options that an older version stored as requested into the canonical form
