@@ -406,6 +406,61 @@ std::string join_hosts(const std::vector<std::string>& hosts) {
   for (const std::string& h : hosts) out += (out.empty() ? "" : ",") + h;
   return out;
 }
+// What describe() logs of the security settings: whether secrets are set, never their values.
+std::vector<std::pair<std::string, std::string>> describe_security(const SecurityConfig& s) {
+  return {
+      {"API_KEY_PEPPER", s.api_key_pepper.empty() ? "(generated)" : "(set)"},
+      {"LINK_SIGNING_KEYS",
+       s.link_keys.empty() ? "(generated)" : "(" + std::to_string(s.link_keys.size()) + " set)"},
+      {"SERVICE_TOKEN", s.service_token.empty() ? "(generated)" : "(set)"},
+      {"LINK_TTL_SECONDS", std::to_string(s.link_ttl_seconds)},
+      {"MAIL_LINK_TTL_SECONDS", std::to_string(s.mail_link_ttl_seconds)},
+      {"MAIL_MAX_PER_HOUR", std::to_string(s.mail_max_per_hour)},
+      {"SESSION_LIFETIME_DAYS", std::to_string(s.session_lifetime_days)},
+      {"AUTH_CACHE_SECONDS", std::to_string(s.auth_cache_seconds)},
+      {"ALLOWED_HOSTS", join_hosts(s.allowed_hosts)},
+      {"RATE_LIMIT_UPLOADS", std::to_string(s.rate_uploads)},
+      {"RATE_LIMIT_DITHERS", std::to_string(s.rate_dithers)},
+      {"RATE_LIMIT_READS", std::to_string(s.rate_reads)},
+      {"RATE_LIMIT_SESSIONS", std::to_string(s.rate_sessions)},
+      {"RATE_LIMIT_BURST_SECONDS", std::to_string(s.rate_burst_seconds)},
+      {"RATE_LIMIT_TARPIT_MS", std::to_string(s.rate_tarpit_ms)},
+      {"RATE_LIMIT_ADDRESS_FACTOR", std::to_string(s.rate_address_factor)},
+      {"TRUSTED_PROXIES", join_hosts(s.trusted_proxies)},
+      {"GATEWAY_MAX_CONNECTIONS", std::to_string(s.max_connections)},
+      {"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", std::to_string(s.max_connections_per_address)},
+      {"BODY_MIN_RATE", std::to_string(s.body_min_rate)},
+      {"BODY_GRACE_SECONDS", std::to_string(s.body_grace_seconds)},
+  };
+}
+
+// What describe() logs of the servers (Kafka, PostgreSQL, S3, Cloudinary): secrets hidden.
+std::vector<std::pair<std::string, std::string>> describe_servers(const Config& c,
+                                                                  const std::string& properties) {
+  return {
+      {"KAFKA_SERVER", c.kafka.servers},
+      {"KAFKA_PARTITIONS", std::to_string(c.kafka.partitions)},
+      {"KAFKA_REPLICATION_FACTOR", std::to_string(c.kafka.replication)},
+      {"KAFKA_GROUP_PREFIX", c.kafka.group_prefix},
+      {"KAFKA_PROPERTIES", properties},
+      {"POSTGRES_HOST", c.postgres.host},
+      {"POSTGRES_PORT", std::to_string(c.postgres.port)},
+      {"POSTGRES_USER", c.postgres.user},
+      {"POSTGRES_PASSWORD", secret(c.postgres.password)},
+      {"POSTGRES_DB", c.postgres.db},
+      {"POSTGRES_POOL_SIZE", std::to_string(c.postgres.pool_size)},
+      {"S3_ENDPOINT", c.s3.endpoint},
+      {"S3_REGION", c.s3.region},
+      {"S3_BUCKET", c.s3.bucket},
+      {"S3_ACCESS_KEY", c.s3.access_key},
+      {"S3_SECRET_KEY", secret(c.s3.secret_key)},
+      {"S3_PUBLIC_URL", c.s3.public_base_url},
+      {"CLOUDINARY_CLOUD_NAME", c.cloudinary.cloud_name},
+      {"CLOUDINARY_API_KEY", c.cloudinary.api_key},
+      {"CLOUDINARY_API_SECRET", secret(c.cloudinary.api_secret)},
+  };
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
@@ -420,7 +475,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
     if (!preset.empty()) preset += '&';
     preset.append(k).append("=").append(v);
   }
-  return {
+  std::vector<std::pair<std::string, std::string>> out = {
       {"DITHER_HOST", c.host},
       {"DITHER_PORT", std::to_string(c.port)},
       {"DITHER_DATA_DIR", c.data_dir.string()},
@@ -473,51 +528,10 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"NOTIFY_MAX_ATTEMPTS", std::to_string(c.notify_max_attempts)},
       {"FETCH_ALLOWED_HOSTS", join_hosts(c.fetch_allowed_hosts)},
       {"FETCH_ALLOW_LOOPBACK", c.fetch_allow_loopback ? "on" : "off"},
-      {"API_KEY_PEPPER", c.security.api_key_pepper.empty() ? "(generated)" : "(set)"},
-      {"LINK_SIGNING_KEYS", c.security.link_keys.empty()
-                                ? "(generated)"
-                                : "(" + std::to_string(c.security.link_keys.size()) + " set)"},
-      {"SERVICE_TOKEN", c.security.service_token.empty() ? "(generated)" : "(set)"},
-      {"LINK_TTL_SECONDS", std::to_string(c.security.link_ttl_seconds)},
-      {"MAIL_LINK_TTL_SECONDS", std::to_string(c.security.mail_link_ttl_seconds)},
-      {"MAIL_MAX_PER_HOUR", std::to_string(c.security.mail_max_per_hour)},
-      {"SESSION_LIFETIME_DAYS", std::to_string(c.security.session_lifetime_days)},
-      {"AUTH_CACHE_SECONDS", std::to_string(c.security.auth_cache_seconds)},
-      {"ALLOWED_HOSTS", join_hosts(c.security.allowed_hosts)},
-      {"RATE_LIMIT_UPLOADS", std::to_string(c.security.rate_uploads)},
-      {"RATE_LIMIT_DITHERS", std::to_string(c.security.rate_dithers)},
-      {"RATE_LIMIT_READS", std::to_string(c.security.rate_reads)},
-      {"RATE_LIMIT_SESSIONS", std::to_string(c.security.rate_sessions)},
-      {"RATE_LIMIT_BURST_SECONDS", std::to_string(c.security.rate_burst_seconds)},
-      {"RATE_LIMIT_TARPIT_MS", std::to_string(c.security.rate_tarpit_ms)},
-      {"RATE_LIMIT_ADDRESS_FACTOR", std::to_string(c.security.rate_address_factor)},
-      {"TRUSTED_PROXIES", join_hosts(c.security.trusted_proxies)},
-      {"GATEWAY_MAX_CONNECTIONS", std::to_string(c.security.max_connections)},
-      {"GATEWAY_MAX_CONNECTIONS_PER_ADDRESS",
-       std::to_string(c.security.max_connections_per_address)},
-      {"BODY_MIN_RATE", std::to_string(c.security.body_min_rate)},
-      {"BODY_GRACE_SECONDS", std::to_string(c.security.body_grace_seconds)},
-      {"KAFKA_SERVER", c.kafka.servers},
-      {"KAFKA_PARTITIONS", std::to_string(c.kafka.partitions)},
-      {"KAFKA_REPLICATION_FACTOR", std::to_string(c.kafka.replication)},
-      {"KAFKA_GROUP_PREFIX", c.kafka.group_prefix},
-      {"KAFKA_PROPERTIES", properties},
-      {"POSTGRES_HOST", c.postgres.host},
-      {"POSTGRES_PORT", std::to_string(c.postgres.port)},
-      {"POSTGRES_USER", c.postgres.user},
-      {"POSTGRES_PASSWORD", secret(c.postgres.password)},
-      {"POSTGRES_DB", c.postgres.db},
-      {"POSTGRES_POOL_SIZE", std::to_string(c.postgres.pool_size)},
-      {"S3_ENDPOINT", c.s3.endpoint},
-      {"S3_REGION", c.s3.region},
-      {"S3_BUCKET", c.s3.bucket},
-      {"S3_ACCESS_KEY", c.s3.access_key},
-      {"S3_SECRET_KEY", secret(c.s3.secret_key)},
-      {"S3_PUBLIC_URL", c.s3.public_base_url},
-      {"CLOUDINARY_CLOUD_NAME", c.cloudinary.cloud_name},
-      {"CLOUDINARY_API_KEY", c.cloudinary.api_key},
-      {"CLOUDINARY_API_SECRET", secret(c.cloudinary.api_secret)},
   };
+  for (auto& pair : describe_security(c.security)) out.push_back(std::move(pair));
+  for (auto& pair : describe_servers(c, properties)) out.push_back(std::move(pair));
+  return out;
 }
 
 }  // namespace dither

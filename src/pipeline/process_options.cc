@@ -107,10 +107,11 @@ std::vector<OptionChoice> palette_suggestions() {
   return out;
 }
 
-std::vector<OptionInfo> make_table() {
+// The table in four parts: the algorithm and the colours; how colours are matched and error
+// spread; the matrices and seeds of single algorithms; the size, format and threads of the result.
+void add_colour_options(std::vector<OptionInfo>& t) {
   using T = OptionType;
   using S = OptionScope;
-  std::vector<OptionInfo> t;
   t.push_back({"algorithm",
                T::kString,
                S::kRequest,
@@ -171,6 +172,11 @@ std::vector<OptionInfo> make_table() {
                  return {};
                },
                [](const ProcessOptions&) -> std::optional<std::string> { return std::nullopt; }});
+}
+
+void add_matching_options(std::vector<OptionInfo>& t) {
+  using T = OptionType;
+  using S = OptionScope;
   t.push_back({"serpentine",
                T::kBoolean,
                S::kRequest,
@@ -245,6 +251,11 @@ std::vector<OptionInfo> make_table() {
                [](const ProcessOptions& o) -> std::optional<std::string> {
                  return number_text(o.dither.strength);
                }});
+}
+
+void add_matrix_options(std::vector<OptionInfo>& t) {
+  using T = OptionType;
+  using S = OptionScope;
   t.push_back({"bayer_size",
                T::kInteger,
                S::kRequest,
@@ -305,6 +316,11 @@ std::vector<OptionInfo> make_table() {
                  return std::to_string(o.dither.seed);
                }});
   t.back().applies_when = {"algorithm", "random"};
+}
+
+void add_output_options(std::vector<OptionInfo>& t) {
+  using T = OptionType;
+  using S = OptionScope;
   t.push_back({"width",
                T::kInteger,
                S::kRequest,
@@ -400,6 +416,14 @@ std::vector<OptionInfo> make_table() {
                  return {};
                },
                [](const ProcessOptions&) -> std::optional<std::string> { return std::nullopt; }});
+}
+
+std::vector<OptionInfo> make_table() {
+  std::vector<OptionInfo> t;
+  add_colour_options(t);
+  add_matching_options(t);
+  add_matrix_options(t);
+  add_output_options(t);
   return t;
 }
 

@@ -164,6 +164,56 @@ Response save_preset(DitherService& service, const RequestContext& c, const Call
   return http::json_response(replaced ? 200 : 201, json::serialize(preset_object(*saved)));
 }
 
+// GET /options (the option table) and the presets: GET /presets, POST /presets,
+// DELETE /presets/{name}.
+void add_preset_routes(http::Router& router, DitherService& service) {
+  // The option table (process_options.h): what the page builds its form from.
+  router.add(http::Verb::get, "/options", [](const RequestContext&) -> Response {
+    static const std::string body = pipeline::options_api_json();
+    return http::json_response(200, body);
+  });
+
+  router.add(
+      http::Verb::get, "/presets",
+      [&service](const RequestContext& c) -> Response {
+        const std::optional<Caller> caller = caller_of(c);
+        if (!caller) return no_caller_response();
+        Result<std::vector<PresetRecord>> r = service.presets(*caller);
+        if (!r) return http::error_response(r.error());
+        json::array items;
+        for (const PresetRecord& p : *r) items.push_back(preset_object(p));
+        json::object o;
+        o["items"] = std::move(items);
+        return http::json_response(200, json::serialize(o));
+      },
+      http::Dispatch::kBlocking);
+
+  router.add(
+      http::Verb::post, "/presets",
+      [&service](const RequestContext& c) -> Response {
+        const std::optional<Caller> caller = caller_of(c);
+        if (!caller) return no_caller_response();
+        return save_preset(service, c, *caller);
+      },
+      http::Dispatch::kBlocking);
+
+  router.add(
+      http::Verb::delete_, "/presets/{name}",
+      [&service](const RequestContext& c) -> Response {
+        const std::optional<Caller> caller = caller_of(c);
+        if (!caller) return no_caller_response();
+        Refusal refusal;
+        if (Status s = service.delete_preset(c.param("name"), *caller, &refusal); !s) {
+          return preset_error(s.error(), refusal);
+        }
+        json::object o;
+        o["name"] = c.param("name");
+        o["deleted"] = true;
+        return http::json_response(200, json::serialize(o));
+      },
+      http::Dispatch::kBlocking);
+}
+
 }  // namespace
 
 std::string dither_json(const DitherRecord& dither, const LinkPolicy& links) {
@@ -269,51 +319,7 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
       },
       http::Dispatch::kBlocking);
 
-  // The option table (process_options.h): what the page builds its form from.
-  router.add(http::Verb::get, "/options", [](const RequestContext&) -> Response {
-    static const std::string body = pipeline::options_api_json();
-    return http::json_response(200, body);
-  });
-
-  router.add(
-      http::Verb::get, "/presets",
-      [&service](const RequestContext& c) -> Response {
-        const std::optional<Caller> caller = caller_of(c);
-        if (!caller) return no_caller_response();
-        Result<std::vector<PresetRecord>> r = service.presets(*caller);
-        if (!r) return http::error_response(r.error());
-        json::array items;
-        for (const PresetRecord& p : *r) items.push_back(preset_object(p));
-        json::object o;
-        o["items"] = std::move(items);
-        return http::json_response(200, json::serialize(o));
-      },
-      http::Dispatch::kBlocking);
-
-  router.add(
-      http::Verb::post, "/presets",
-      [&service](const RequestContext& c) -> Response {
-        const std::optional<Caller> caller = caller_of(c);
-        if (!caller) return no_caller_response();
-        return save_preset(service, c, *caller);
-      },
-      http::Dispatch::kBlocking);
-
-  router.add(
-      http::Verb::delete_, "/presets/{name}",
-      [&service](const RequestContext& c) -> Response {
-        const std::optional<Caller> caller = caller_of(c);
-        if (!caller) return no_caller_response();
-        Refusal refusal;
-        if (Status s = service.delete_preset(c.param("name"), *caller, &refusal); !s) {
-          return preset_error(s.error(), refusal);
-        }
-        json::object o;
-        o["name"] = c.param("name");
-        o["deleted"] = true;
-        return http::json_response(200, json::serialize(o));
-      },
-      http::Dispatch::kBlocking);
+  add_preset_routes(router, service);
 
   router.add(http::Verb::get, "/health", [&service](const RequestContext&) -> Response {
     return health_response("dither", service.health());
