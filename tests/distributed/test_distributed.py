@@ -148,6 +148,27 @@ def test_upload_dither_serve_delete(up):
 # ---- the wire, read by a third party ------------------------------------------------------
 
 
+def test_options_and_presets_through_the_gateway(up):
+    """GET /api/options and the presets reach the dithering service; a preset saved through the
+    gateway is stored in PostgreSQL and made by a worker process."""
+    r = up.get("/api/options")
+    assert r.status_code == 200, r.text
+    assert "floyd-steinberg" in [c["value"] for c in r.json()["options"][0]["choices"]]
+    r = up.post("/api/presets", json={"name": "dist-look", "options": {"palette": "cga4",
+                                                                       "algorithm": "atkinson"}})
+    assert r.status_code in (200, 201), r.text
+    names = [p["name"] for p in up.get("/api/presets").json()["items"]]
+    assert "gameboy" in names and "dist-look" in names, names
+    rec = up.upload_ok(imagegen.photo_png(40, 30, seed=9), "preset.png")
+    up.wait_for(rec["uuid"], timeout=harness.scaled(60))
+    d = up.request_dither_ok(rec["uuid"], 2, {"preset": "dist-look"})
+    assert (d["algorithm"], d["palette"]) == ("atkinson", "cga4"), d
+    d = up.wait_dither(rec["uuid"], d["id"], timeout=harness.scaled(60))
+    cga4 = {(0, 0, 0), (0x55, 0xFF, 0xFF), (0xFF, 0x55, 0xFF), (0xFF, 0xFF, 0xFF)}
+    assert imagegen.colours(up.get(d["url_dither"]).content) <= cga4
+    assert up.delete("/api/presets/dist-look").status_code == 200
+
+
 def test_messages_on_the_wire_are_spec_section_4(up):
     rec = up.upload_ok(imagegen.photo_png(96, 64, seed=8), "wire.png")
     up.wait_for(rec["uuid"], timeout=harness.scaled(60))
