@@ -235,6 +235,8 @@ TEST(Dither, AlgorithmNamesParse) {
   }
   EXPECT_EQ(*parse_algorithm("FS"), Algorithm::kFloydSteinberg);
   EXPECT_EQ(*parse_algorithm("Jarvis_Judice_Ninke"), Algorithm::kJarvisJudiceNinke);
+  EXPECT_EQ(*parse_algorithm("Shiau_Fan"), Algorithm::kShiauFan);
+  EXPECT_EQ(*parse_algorithm("SHIAU FAN 2"), Algorithm::kShiauFan2);
   EXPECT_FALSE(parse_algorithm("blur").ok());
 }
 

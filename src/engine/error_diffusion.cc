@@ -1,4 +1,4 @@
-// Error diffusion: the ten classic kernels, raster or serpentine, any palette, on any number of
+// Error diffusion: the twelve kernels, raster or serpentine, any palette, on any number of
 // threads, with byte-identical output.
 //
 // Arithmetic (shared with the reference implementation in the tests): each sample becomes a

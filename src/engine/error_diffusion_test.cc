@@ -61,8 +61,8 @@ TEST(ErrorDiffusion, WavefrontIsByteIdenticalOnTallAndTinyImages) {
   for (auto [w, h] :
        std::vector<std::pair<int, int>>{{1, 1}, {1, 50}, {50, 1}, {2, 9}, {7, 300}, {400, 40}}) {
     const Image img = testing::noise(w, h, 3, static_cast<uint32_t>(w * 1000 + h));
-    for (Algorithm a :
-         {Algorithm::kFloydSteinberg, Algorithm::kStevensonArce, Algorithm::kAtkinson}) {
+    for (Algorithm a : {Algorithm::kFloydSteinberg, Algorithm::kStevensonArce, Algorithm::kAtkinson,
+                        Algorithm::kShiauFan, Algorithm::kShiauFan2}) {
       DitherOptions o;
       o.algorithm = a;
       o.threads = 1;

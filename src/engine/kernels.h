@@ -48,7 +48,7 @@ struct Kernel {
 inline constexpr int kWeightShift = 12;
 
 // Every kernel, in the order of the Algorithm enum's error-diffusion entries.
-inline constexpr std::array<Kernel, 10> kKernels = {{
+inline constexpr std::array<Kernel, 12> kKernels = {{
     {Algorithm::kFloydSteinberg, 16, 4, {{{1, 0, 7}, {-1, 1, 3}, {0, 1, 5}, {1, 1, 1}}}},
     {Algorithm::kFalseFloydSteinberg, 8, 3, {{{1, 0, 3}, {0, 1, 3}, {1, 1, 2}}}},
     {Algorithm::kJarvisJudiceNinke,
@@ -122,6 +122,10 @@ inline constexpr std::array<Kernel, 10> kKernels = {{
        {-1, 3, 12},
        {1, 3, 12},
        {3, 3, 5}}}},
+    // Shiau and Fan (US 5,353,127; SPIE 2658, 1996): all error to the right and the row below,
+    // with a long tail to the left that breaks up Floyd-Steinberg's worms.
+    {Algorithm::kShiauFan, 8, 4, {{{1, 0, 4}, {-2, 1, 1}, {-1, 1, 1}, {0, 1, 2}}}},
+    {Algorithm::kShiauFan2, 16, 5, {{{1, 0, 8}, {-3, 1, 1}, {-2, 1, 1}, {-1, 1, 2}, {0, 1, 4}}}},
 }};
 
 // The kernel of an error-diffusion algorithm; nullptr for other algorithms.

@@ -19,6 +19,10 @@ const std::vector<AlgorithmInfo>& algorithms() {
       {Algorithm::kSierraLite, "sierra-lite", "error diffusion, 3 neighbours (/4)"},
       {Algorithm::kAtkinson, "atkinson", "error diffusion of 6/8 of the error (/8)"},
       {Algorithm::kStevensonArce, "stevenson-arce", "error diffusion, 12 neighbours (/200)"},
+      {Algorithm::kShiauFan, "shiau-fan",
+       "error diffusion, 4 neighbours, long tail to the left (/8)"},
+      {Algorithm::kShiauFan2, "shiau-fan-2",
+       "error diffusion, 5 neighbours, longer tail to the left (/16)"},
       {Algorithm::kBayer, "bayer", "ordered, Bayer matrix of --bayer-size (2..64 or 3)"},
       {Algorithm::kHalftone, "halftone", "ordered, clustered-dot matrix named by --halftone"},
       {Algorithm::kBlueNoise, "blue-noise", "ordered, 64x64 void-and-cluster blue-noise mask"},
@@ -69,7 +73,7 @@ Result<Algorithm> parse_algorithm(std::string_view name) {
 }
 
 bool is_error_diffusion(Algorithm a) {
-  return static_cast<int>(a) <= static_cast<int>(Algorithm::kStevensonArce);
+  return static_cast<int>(a) <= static_cast<int>(Algorithm::kShiauFan2);
 }
 
 Status check_bayer_size(int s) {

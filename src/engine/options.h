@@ -28,6 +28,8 @@ enum class Algorithm {
   kSierraLite,
   kAtkinson,
   kStevensonArce,
+  kShiauFan,   // Shiau and Fan's 4-cell kernel (/8)
+  kShiauFan2,  // Shiau and Fan's 5-cell kernel (/16)
   // Ordered and noise.
   kBayer,      // Bayer matrix of size `bayer_size` (power of two, or 3)
   kHalftone,   // a clustered-dot matrix named by `halftone`
