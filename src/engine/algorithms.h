@@ -21,6 +21,7 @@ void error_diffusion(const Image& in, Image& out, const Quantizer& q, const Dith
 void ordered_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
 void riemersma_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
 void yliluoma_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
+void dot_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
 
 // Writes palette colour (or per-channel levels) for working values r, g, b into `dst`.
 inline void write_nearest(const Quantizer& q, int r, int g, int b, uint8_t* dst) {

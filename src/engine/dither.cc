@@ -50,6 +50,8 @@ Status dither_into(const Image& image, const Palette& palette, const DitherOptio
     detail::riemersma_dither(image, out, q, options);
   } else if (options.algorithm == Algorithm::kYliluoma) {
     detail::yliluoma_dither(image, out, q, options);
+  } else if (options.algorithm == Algorithm::kDotDiffusion) {
+    detail::dot_diffusion(image, out, q, options);
   } else {
     detail::ordered_dither(image, out, q, options);
   }

@@ -30,6 +30,8 @@ const std::vector<AlgorithmInfo>& algorithms() {
       {Algorithm::kThreshold, "threshold", "nearest colour, no dithering"},
       {Algorithm::kRiemersma, "riemersma", "error diffusion along a Hilbert curve"},
       {Algorithm::kYliluoma, "yliluoma", "positional mixing plans for arbitrary palettes"},
+      {Algorithm::kDotDiffusion, "dot-diffusion",
+       "Knuth's dot diffusion: error to not-yet-processed neighbours of an 8x8 class matrix"},
   };
   return list;
 }
@@ -64,6 +66,8 @@ Result<Algorithm> parse_algorithm(std::string_view name) {
       {"noise", Algorithm::kRandom},
       {"none", Algorithm::kThreshold},
       {"hilbert", Algorithm::kRiemersma},
+      {"knuth", Algorithm::kDotDiffusion},
+      {"dotdiffusion", Algorithm::kDotDiffusion},
   };
   for (const auto& [alias, a] : aliases) {
     if (alias == n) return a;

@@ -37,8 +37,9 @@ enum class Algorithm {
   kRandom,     // seeded white noise
   kThreshold,  // plain nearest colour, no dithering
   // Others.
-  kRiemersma,  // error diffusion along a Hilbert curve
-  kYliluoma,   // Yliluoma-style positional dithering for arbitrary palettes
+  kRiemersma,     // error diffusion along a Hilbert curve
+  kYliluoma,      // Yliluoma-style positional dithering for arbitrary palettes
+  kDotDiffusion,  // Knuth's dot diffusion: error passed to neighbours of a higher class
 };
 
 enum class Metric {

@@ -1,4 +1,4 @@
-// Riemersma and Yliluoma dithering against the reference, plus tone and palette properties.
+// Riemersma, Yliluoma and dot diffusion against the reference, plus tone and palette properties.
 #include <gtest/gtest.h>
 
 #include "engine/dither.h"
@@ -118,6 +118,81 @@ TEST(Yliluoma, MixesTowardsTheInputColour) {
     ASSERT_EQ(flat.pixels[i * 3 + 1], flat.pixels[1]);
     ASSERT_EQ(flat.pixels[i * 3 + 2], flat.pixels[2]);
   }
+}
+
+TEST(DotDiffusion, EngineEqualsReference) {
+  // Sizes not multiples of 8, a single row and column, and an image tall enough for 3 threads.
+  const std::vector<Image> images = {
+      testing::synthetic_photo(37, 29, 4), testing::synthetic_photo(70, 9, 3),
+      testing::synthetic_photo(1, 5, 3), testing::synthetic_photo(13, 1, 4),
+      testing::synthetic_photo(21, 203, 3)};
+  for (const char* spec :
+       {"levels:2", "levels:5", "ega", "gameboy", "#102030,#c0ffee,#ff00ff", "grey:4", "websafe"}) {
+    const Palette p = palette(spec);
+    for (ColorSpace space : {ColorSpace::kSrgb, ColorSpace::kLinear}) {
+      for (double strength : {1.0, 0.55}) {
+        DitherOptions o;
+        o.algorithm = Algorithm::kDotDiffusion;
+        o.color_space = space;
+        o.strength = strength;
+        o.metric = strength < 1.0 ? Metric::kPerceptual : Metric::kEuclidean;
+        for (const Image& img : images) {
+          const Image want = reference::dither(img, p, o);
+          for (int threads : {1, 2, 3}) {
+            o.threads = threads;
+            const Image got = *dither_image(img, p, o);
+            EXPECT_EQ(got.pixels, want.pixels) << spec << " strength " << strength << " threads "
+                                               << threads << " " << img.width << "x" << img.height;
+            EXPECT_TRUE(all_in_palette(got, p)) << spec;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(DotDiffusion, AlphaIsCopied) {
+  const Image img = testing::synthetic_photo(19, 23, 4);
+  DitherOptions o;
+  o.algorithm = Algorithm::kDotDiffusion;
+  const Image got = *dither_image(img, palette("pico8"), o);
+  for (size_t i = 0; i < img.pixel_count(); ++i) {
+    ASSERT_EQ(got.pixels[i * 4 + 3], img.pixels[i * 4 + 3]);
+  }
+}
+
+TEST(DotDiffusion, KeepsTheToneOfAFlatGrey) {
+  // Error reaches only higher classes and barons keep theirs, so tone is kept closely, not exactly.
+  const Image grey = testing::flat(96, 80, 128, 128, 128);
+  DitherOptions o;
+  o.color_space = ColorSpace::kSrgb;
+  o.algorithm = Algorithm::kDotDiffusion;
+  const Image out = *dither_image(grey, Palette::uniform_levels(2), o);
+  double mean = 0.0;
+  for (size_t i = 0; i < grey.pixel_count(); ++i) mean += out.pixels[i * 3];
+  mean /= static_cast<double>(grey.pixel_count());
+  EXPECT_NEAR(mean, 128.0, 4.0);
+
+  o.color_space = ColorSpace::kLinear;
+  const Image lin = *dither_image(grey, Palette::uniform_levels(2), o);
+  double lit = 0.0;
+  for (size_t i = 0; i < grey.pixel_count(); ++i) lit += lin.pixels[i * 3] == 255;
+  lit /= static_cast<double>(grey.pixel_count());
+  EXPECT_NEAR(lit, srgb_to_linear(128 / 255.0), 0.02);
+
+  // Strength 0 passes no error: plain nearest colour, as `threshold`.
+  const Image photo = testing::synthetic_photo(30, 20, 3);
+  o.strength = 0.0;
+  const Image zero = *dither_image(photo, palette("ega"), o);
+  o.algorithm = Algorithm::kThreshold;
+  EXPECT_EQ(zero.pixels, dither_image(photo, palette("ega"), o)->pixels);
+}
+
+TEST(DotDiffusion, NamesParse) {
+  EXPECT_EQ(*parse_algorithm("dot-diffusion"), Algorithm::kDotDiffusion);
+  EXPECT_EQ(*parse_algorithm("Dot_Diffusion"), Algorithm::kDotDiffusion);
+  EXPECT_EQ(*parse_algorithm("knuth"), Algorithm::kDotDiffusion);
+  EXPECT_FALSE(is_error_diffusion(Algorithm::kDotDiffusion));
 }
 
 }  // namespace

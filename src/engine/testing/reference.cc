@@ -133,6 +133,8 @@ Image dither(const Image& in, const Palette& palette, const DitherOptions& optio
     out = riemersma(in, p, options);
   } else if (options.algorithm == Algorithm::kYliluoma) {
     out = yliluoma(in, p, options);
+  } else if (options.algorithm == Algorithm::kDotDiffusion) {
+    out = dot_diffusion(in, p, options);
   } else {
     out = ordered(in, p, options);
   }

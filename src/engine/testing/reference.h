@@ -51,5 +51,6 @@ Image error_diffusion(const Image& in, const RefPalette& p, const DitherOptions&
 Image ordered(const Image& in, const RefPalette& p, const DitherOptions& o);
 Image riemersma(const Image& in, const RefPalette& p, const DitherOptions& o);
 Image yliluoma(const Image& in, const RefPalette& p, const DitherOptions& o);
+Image dot_diffusion(const Image& in, const RefPalette& p, const DitherOptions& o);
 
 }  // namespace dither::engine::reference
