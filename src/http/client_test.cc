@@ -283,13 +283,10 @@ TEST(UpstreamClient, UnresolvableHost) {
   EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
 }
 
-// Sends from coroutines on two threads share the pool safely.
-TEST(UpstreamClient, ConcurrentSends) {
-  Router router;
-  router.add(Verb::get, "/n/{n}",
-             [](const RequestContext& c) { return json_response(200, std::string(c.param("n"))); });
-  testing::RunningServer server(std::move(router), {}, 2);
-  ClientHarness harness({.port = server.port(), .max_idle = 4}, 2);
+// 16 coroutines send 25 requests each at once, the i-th for `path_of(i, n)` with a number n of
+// its own, to a server that answers n: how many answers were failures or not n.
+template <class PathOf>
+int wrong_answers(ClientHarness& harness, const PathOf& path_of) {
   std::atomic<int> wrong{0};
   std::vector<std::future<void>> done;
   for (int c = 0; c < 16; ++c) {
@@ -297,13 +294,23 @@ TEST(UpstreamClient, ConcurrentSends) {
       for (int i = 0; i < 25; ++i) {
         const std::string n = std::to_string(c * 100 + i);
         Result<UpstreamResponse> r =
-            co_await harness.client().send(make_request(Verb::get, "/n/" + n));
+            co_await harness.client().send(make_request(Verb::get, path_of(i, n)));
         if (!r || r->body() != n) ++wrong;
       }
     }));
   }
   for (auto& f : done) f.get();
-  EXPECT_EQ(wrong, 0);
+  return wrong.load();
+}
+
+// Sends from coroutines on two threads share the pool safely.
+TEST(UpstreamClient, ConcurrentSends) {
+  Router router;
+  router.add(Verb::get, "/n/{n}",
+             [](const RequestContext& c) { return json_response(200, std::string(c.param("n"))); });
+  testing::RunningServer server(std::move(router), {}, 2);
+  ClientHarness harness({.port = server.port(), .max_idle = 4}, 2);
+  EXPECT_EQ(wrong_answers(harness, [](int, const std::string& n) { return "/n/" + n; }), 0);
 }
 
 // ditherd's programs: one thread per context, so neither the server's connections nor the
@@ -318,20 +325,10 @@ TEST(UpstreamClient, ConcurrentSendsOneThreadPerContext) {
       Dispatch::kBlocking);
   testing::RunningServer server(std::move(router), {.one_thread_per_context = true}, 1);
   ClientHarness harness({.port = server.port(), .max_idle = 4, .one_thread_per_context = true}, 1);
-  std::atomic<int> wrong{0};
-  std::vector<std::future<void>> done;
-  for (int c = 0; c < 16; ++c) {
-    done.push_back(run(harness.ioc(), [&, c]() -> asio::awaitable<void> {
-      for (int i = 0; i < 25; ++i) {
-        const std::string n = std::to_string(c * 100 + i);
-        const std::string path = (i % 2 ? "/blocking/" : "/n/") + n;
-        Result<UpstreamResponse> r = co_await harness.client().send(make_request(Verb::get, path));
-        if (!r || r->body() != n) ++wrong;
-      }
-    }));
-  }
-  for (auto& f : done) f.get();
-  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(
+      wrong_answers(harness,
+                    [](int i, const std::string& n) { return (i % 2 ? "/blocking/" : "/n/") + n; }),
+      0);
 }
 
 }  // namespace

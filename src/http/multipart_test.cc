@@ -12,6 +12,14 @@ using namespace std::literals;
 
 constexpr std::string_view kType = "multipart/form-data; boundary=XyZ";
 
+void expect_part(const FormPart& part, std::string_view name, std::string_view filename,
+                 std::string_view content_type, std::string_view data) {
+  EXPECT_EQ(part.name, name);
+  EXPECT_EQ(part.filename, filename);
+  EXPECT_EQ(part.content_type, content_type);
+  EXPECT_EQ(part.data, data);
+}
+
 TEST(MultipartBoundary, Valid) {
   EXPECT_EQ(*multipart_boundary("multipart/form-data; boundary=abc"), "abc");
   EXPECT_EQ(*multipart_boundary("Multipart/Form-Data;boundary=abc"), "abc");
@@ -61,14 +69,9 @@ TEST(Multipart, FieldAndFile) {
   const auto parts = parse_multipart(kType, body);
   ASSERT_TRUE(parts) << parts.error().message;
   ASSERT_EQ(parts->size(), 2u);
-  EXPECT_EQ((*parts)[0].name, "email");
-  EXPECT_EQ((*parts)[0].filename, "");
-  EXPECT_EQ((*parts)[0].content_type, "");
-  EXPECT_EQ((*parts)[0].data, "a@b.c");
-  EXPECT_EQ((*parts)[1].name, "file");
-  EXPECT_EQ((*parts)[1].filename, "photo.png");
-  EXPECT_EQ((*parts)[1].content_type, "image/png");
-  EXPECT_EQ((*parts)[1].data, "\x89PNG\r\n\x1a\n\0\0--XyZ-not\r\n--Xy\r\n"sv);
+  expect_part((*parts)[0], "email", "", "", "a@b.c");
+  expect_part((*parts)[1], "file", "photo.png", "image/png",
+              "\x89PNG\r\n\x1a\n\0\0--XyZ-not\r\n--Xy\r\n"sv);
   // Views into the body.
   EXPECT_GE((*parts)[1].data.data(), body.data());
   EXPECT_LE((*parts)[1].data.data() + (*parts)[1].data.size(), body.data() + body.size());
@@ -89,11 +92,8 @@ TEST(Multipart, PreambleEpiloguePaddingAndQuoting) {
   ASSERT_TRUE(parts) << parts.error().message;
   ASSERT_EQ(parts->size(), 2u);
   // A backslash is itself in a part's header (browsers write `"` as %22, which stays as sent).
-  EXPECT_EQ((*parts)[0].name, "a %22quoted%22 \\ name");
-  EXPECT_EQ((*parts)[0].filename, "C:\\dir\\x.jpg\\");
-  EXPECT_EQ((*parts)[0].data, "");
-  EXPECT_EQ((*parts)[1].name, "plain");
-  EXPECT_EQ((*parts)[1].data, "v");
+  expect_part((*parts)[0], "a %22quoted%22 \\ name", "C:\\dir\\x.jpg\\", "", "");
+  expect_part((*parts)[1], "plain", "", "", "v");
 }
 
 TEST(Multipart, NoParts) {

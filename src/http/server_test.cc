@@ -63,6 +63,43 @@ std::string header(const RawResponse& response, std::string_view name) {
 }
 
 // The routes most tests use; `calls` counts the handlers that ran.
+// A POST /echo whose body is `chunks`, each its own chunk (sizes in hex, as HTTP wants them).
+std::string chunked_echo(const std::vector<std::string>& chunks) {
+  std::string request = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+  for (const std::string& chunk : chunks) {
+    char size[20];
+    std::snprintf(size, sizeof size, "%zx", chunk.size());
+    request += std::string(size) + "\r\n" + chunk + "\r\n";
+  }
+  return request + "0\r\n\r\n";
+}
+
+// Holds blocking handlers until released: a handler calls hold(), which lets wait_until_held()
+// return (once the first handler holds) and returns itself once release() is called.
+class Gate {
+ public:
+  void hold() {
+    if (!held_.exchange(true)) started_.count_down();
+    released_.wait();
+  }
+  void wait_until_held() { started_.wait(); }
+  void release() { release_.set_value(); }
+
+ private:
+  std::atomic<bool> held_{false};
+  std::latch started_{1};
+  std::promise<void> release_;
+  std::shared_future<void> released_ = release_.get_future().share();
+};
+
+// A handler that holds at `gate`, then answers `body`.
+SyncHandler held_at(Gate& gate, std::string body) {
+  return [&gate, body = std::move(body)](const RequestContext&) {
+    gate.hold();
+    return json_response(200, body);
+  };
+}
+
 Router test_router(std::atomic<int>& calls) {
   Router router;
   router.add(Verb::get, "/hello", [&calls](const RequestContext&) {
@@ -181,19 +218,15 @@ TEST_F(ServerTest, BodyLimitByChunkedBody) {
   start({.body_limit = 1024});
   {
     RawClient client(port());
-    const RawResponse r = client.exchange(
-        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-        "200\r\n" +
-        std::string(512, 'a') + "\r\n200\r\n" + std::string(512, 'b') + "\r\n0\r\n\r\n");
+    const RawResponse r =
+        client.exchange(chunked_echo({std::string(512, 'a'), std::string(512, 'b')}));
     EXPECT_EQ(r.result_int(), 200);
     EXPECT_EQ(r.body(), std::string(512, 'a') + std::string(512, 'b'));
   }
   EXPECT_EQ(calls_, 1);
   RawClient client(port());
-  const RawResponse r = client.exchange(
-      "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-      "400\r\n" +
-      std::string(1024, 'a') + "\r\n10\r\n" + std::string(16, 'b') + "\r\n0\r\n\r\n");
+  const RawResponse r =
+      client.exchange(chunked_echo({std::string(1024, 'a'), std::string(16, 'b')}));
   EXPECT_EQ(r.result_int(), 413);
   EXPECT_EQ(error_code_of(r), "too_large");
   EXPECT_TRUE(client.closed_by_peer());
@@ -489,24 +522,15 @@ TEST(Server, DispatchKinds) {
 }
 
 TEST(Server, MaxInFlight) {
-  std::latch started(1);
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
+  Gate gate;
   Router router;
-  router.add(
-      Verb::get, "/slow",
-      [&](const RequestContext&) {
-        started.count_down();
-        released.wait();
-        return json_response(200, "slow");
-      },
-      Dispatch::kBlocking);
+  router.add(Verb::get, "/slow", held_at(gate, "slow"), Dispatch::kBlocking);
   router.add(Verb::get, "/fast", [](const RequestContext&) { return json_response(200, "fast"); });
   RunningServer server(std::move(router), {.max_in_flight = 1});
 
   RawClient slow(server.port());
   slow.send(get("/slow"));
-  started.wait();
+  gate.wait_until_held();
   RawClient fast(server.port());
   const RawResponse refused = fast.exchange(get("/fast"));
   EXPECT_EQ(refused.result_int(), 503);
@@ -515,7 +539,7 @@ TEST(Server, MaxInFlight) {
   // Unknown paths are not requests in flight: still a 404.
   EXPECT_EQ(fast.exchange(get("/nothing")).result_int(), 404);
 
-  release.set_value();
+  gate.release();
   EXPECT_EQ(slow.read().body(), "slow");
   EXPECT_EQ(fast.exchange(get("/fast")).body(), "fast");
 }
@@ -659,24 +683,15 @@ TEST(Server, StopClosesIdleConnectionsAndEnds) {
 }
 
 TEST(Server, StopLetsRequestsInProgressFinish) {
-  std::latch started(1);
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
+  Gate gate;
   Router router;
-  router.add(
-      Verb::get, "/slow",
-      [&](const RequestContext&) {
-        started.count_down();
-        released.wait();
-        return json_response(200, "done");
-      },
-      Dispatch::kBlocking);
+  router.add(Verb::get, "/slow", held_at(gate, "done"), Dispatch::kBlocking);
   RunningServer server(std::move(router));
   RawClient client(server.port());
   client.send(get("/slow"));
-  started.wait();
+  gate.wait_until_held();
   server.server().stop();
-  release.set_value();
+  gate.release();
   const RawResponse r = client.read();
   EXPECT_EQ(r.body(), "done");
   EXPECT_FALSE(r.keep_alive());
@@ -801,16 +816,14 @@ TEST(MultiContextServer, SecondServerOnTheSamePortIsRefused) {
 // The blocking pool's queue is bounded: one thread and one waiting task, so a third blocking
 // request is refused at once with 503 and Retry-After, while inline routes still answer.
 TEST(Server, BlockingQueueBound) {
-  std::latch started(1);
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
+  Gate gate;
   std::atomic<int> ran{0};
   Router router;
   router.add(
       Verb::get, "/slow",
       [&](const RequestContext&) {
-        if (ran.fetch_add(1) == 0) started.count_down();
-        released.wait();
+        ++ran;
+        gate.hold();
         return json_response(200, "slow");
       },
       Dispatch::kBlocking);
@@ -819,7 +832,7 @@ TEST(Server, BlockingQueueBound) {
 
   RawClient running(server.port());
   running.send(get("/slow"));
-  started.wait();
+  gate.wait_until_held();
   RawClient waiting(server.port());
   waiting.send(get("/slow"));
   // The second waits behind the first (admitted, not running yet).
@@ -834,7 +847,7 @@ TEST(Server, BlockingQueueBound) {
   EXPECT_EQ(refused[boost::beast::http::field::retry_after], "1");
   EXPECT_EQ(refused_client.exchange(get("/fast")).body(), "fast");
 
-  release.set_value();
+  gate.release();
   EXPECT_EQ(running.read().body(), "slow");
   EXPECT_EQ(waiting.read().body(), "slow");
   // Once the queue drains, blocking requests are admitted again.
@@ -845,17 +858,12 @@ TEST(Server, BlockingQueueBound) {
 // A blocking route's precheck runs on the I/O thread: its answers (refusals, or answers that need
 // no blocking work) are sent while the blocking pool is full.
 TEST(Server, PrecheckAnswersWithoutThePool) {
-  std::latch started(1);
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
+  Gate gate;
   Router router;
   router.add(
       Verb::get, "/work/{what}",
       [&](const RequestContext& c) {
-        if (c.param("what") == "hold") {
-          started.count_down();
-          released.wait();
-        }
+        if (c.param("what") == "hold") gate.hold();
         return json_response(200, "worked");
       },
       Dispatch::kBlocking,
@@ -867,12 +875,12 @@ TEST(Server, PrecheckAnswersWithoutThePool) {
   RunningServer server(std::move(router), {}, 1, /*blocking_threads=*/1, /*max_waiting=*/0);
   RawClient holder(server.port());
   holder.send(get("/work/hold"));
-  started.wait();
+  gate.wait_until_held();
   RawClient client(server.port());
   EXPECT_EQ(client.exchange(get("/work/refuse")).result_int(), 429);
   EXPECT_EQ(client.exchange(get("/work/cached")).body(), "cached");
   EXPECT_EQ(error_code_of(client.exchange(get("/work/other"))), "overloaded");
-  release.set_value();
+  gate.release();
   EXPECT_EQ(holder.read().body(), "worked");
   EXPECT_EQ(client.exchange(get("/work/other")).body(), "worked");
 }

@@ -199,47 +199,31 @@ TEST(Rfc5322, QuotedPrintableLinesAtMost76AndRoundTrip) {
 }
 
 TEST(Rfc5322, HeaderInjectionIsRefused) {
-  const std::vector<std::pair<std::string, Mail>> cases = [] {
-    std::vector<std::pair<std::string, Mail>> v;
-    Mail m = sample();
-    m.subject = "hi\r\nBcc: victim@example.org";
-    v.emplace_back("subject CRLF", m);
-    m = sample();
-    m.subject = "hi\nBcc: victim@example.org";
-    v.emplace_back("subject LF", m);
-    m = sample();
-    m.subject = "hi\rthere";
-    v.emplace_back("subject CR", m);
-    m = sample();
-    m.subject = std::string("nul\0byte", 8);
-    v.emplace_back("subject NUL", m);
-    m = sample();
-    m.to = "someone@example.org\r\nBcc: victim@example.org";
-    v.emplace_back("to CRLF", m);
-    m = sample();
-    m.to = "a@example.org, b@example.org";
-    v.emplace_back("two recipients", m);
-    m = sample();
-    m.from = "Evil\n <noreply@example.org>";
-    v.emplace_back("from LF", m);
-    m = sample();
-    m.message_id = "<a@b>\r\nBcc: victim@example.org";
-    v.emplace_back("message id CRLF", m);
-    m = sample();
-    m.message_id = "no-angle-brackets@example.org";
-    v.emplace_back("message id shape", m);
-    m = sample();
-    m.subject = "\xC3\x28 invalid UTF-8";
-    v.emplace_back("subject not UTF-8", m);
-    m = sample();
-    m.text = "\xFF";
-    v.emplace_back("text not UTF-8", m);
-    return v;
-  }();
-  for (const auto& [name, mail] : cases) {
+  // Each case: the sample mail with one field set to a bad value.
+  struct Case {
+    const char* name;
+    std::string Mail::*field;
+    std::string value;
+  };
+  const std::vector<Case> cases = {
+      {"subject CRLF", &Mail::subject, "hi\r\nBcc: victim@example.org"},
+      {"subject LF", &Mail::subject, "hi\nBcc: victim@example.org"},
+      {"subject CR", &Mail::subject, "hi\rthere"},
+      {"subject NUL", &Mail::subject, std::string("nul\0byte", 8)},
+      {"to CRLF", &Mail::to, "someone@example.org\r\nBcc: victim@example.org"},
+      {"two recipients", &Mail::to, "a@example.org, b@example.org"},
+      {"from LF", &Mail::from, "Evil\n <noreply@example.org>"},
+      {"message id CRLF", &Mail::message_id, "<a@b>\r\nBcc: victim@example.org"},
+      {"message id shape", &Mail::message_id, "no-angle-brackets@example.org"},
+      {"subject not UTF-8", &Mail::subject, "\xC3\x28 invalid UTF-8"},
+      {"text not UTF-8", &Mail::text, "\xFF"},
+  };
+  for (const Case& c : cases) {
+    Mail mail = sample();
+    mail.*c.field = c.value;
     Result<std::string> text = to_rfc5322(mail, fixed());
-    ASSERT_FALSE(text.ok()) << name;
-    EXPECT_EQ(text.error().kind, ErrorKind::kInvalidArgument) << name;
+    ASSERT_FALSE(text.ok()) << c.name;
+    EXPECT_EQ(text.error().kind, ErrorKind::kInvalidArgument) << c.name;
   }
 }
 

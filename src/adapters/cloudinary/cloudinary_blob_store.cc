@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "adapters/shared/curl_client.h"
+#include "adapters/shared/object_keys.h"
 #include "common/crypto.h"
 
 namespace dither {
@@ -17,16 +18,6 @@ constexpr std::string_view kResourceType = "raw";
 constexpr std::string_view kDefaultContentType = "application/octet-stream";
 
 using Params = std::vector<std::pair<std::string, std::string>>;
-
-Error invalid_key(const ObjectKey& key) {
-  return make_error(ErrorKind::kInvalidArgument,
-                    "invalid object key '" + key.value.substr(0, 100) + "'");
-}
-
-std::string without_trailing_slashes(std::string text) {
-  while (!text.empty() && text.back() == '/') text.pop_back();
-  return text;
-}
 
 void require_http_url(const std::string& url, std::string_view what) {
   if (!url.starts_with("http://") && !url.starts_with("https://")) {
@@ -113,8 +104,8 @@ CloudinaryBlobStore::CloudinaryBlobStore(CloudinaryOptions options) : options_(s
   if (options_.cloud_name.empty() || options_.api_key.empty() || options_.api_secret.empty()) {
     throw std::invalid_argument("Cloudinary needs a cloud name, an API key and an API secret");
   }
-  options_.api_base = without_trailing_slashes(options_.api_base);
-  options_.delivery_base = without_trailing_slashes(options_.delivery_base);
+  options_.api_base = curl::without_trailing_slashes(options_.api_base);
+  options_.delivery_base = curl::without_trailing_slashes(options_.delivery_base);
   require_http_url(options_.api_base, "API base URL");
   require_http_url(options_.delivery_base, "delivery base URL");
   const std::string cloud = curl::uri_encode(options_.cloud_name, false);
@@ -173,7 +164,7 @@ Error CloudinaryBlobStore::error_of(std::string_view what, const curl::Response&
 
 Status CloudinaryBlobStore::put(const ObjectKey& key, std::span<const uint8_t> bytes,
                                 std::string_view content_type) {
-  if (!is_valid_object_key(key.value)) return invalid_key(key);
+  if (!is_valid_object_key(key.value)) return adapters::invalid_key(key.value);
   if (bytes.empty()) {
     return make_error(ErrorKind::kInvalidArgument,
                       "Cloudinary does not store empty files (" + key.value + ")");
@@ -197,7 +188,7 @@ Status CloudinaryBlobStore::put(const ObjectKey& key, std::span<const uint8_t> b
 }
 
 Result<std::vector<uint8_t>> CloudinaryBlobStore::get(const ObjectKey& key) {
-  if (!is_valid_object_key(key.value)) return invalid_key(key);
+  if (!is_valid_object_key(key.value)) return adapters::invalid_key(key.value);
   curl::Request request;
   request.url = public_url(key);
   Result<curl::Response> response = client_->perform(request);
@@ -212,7 +203,7 @@ Result<std::vector<uint8_t>> CloudinaryBlobStore::get(const ObjectKey& key) {
 }
 
 Status CloudinaryBlobStore::remove(const ObjectKey& key) {
-  if (!is_valid_object_key(key.value)) return invalid_key(key);
+  if (!is_valid_object_key(key.value)) return adapters::invalid_key(key.value);
   Result<curl::Response> response =
       post("destroy", {{"public_id", key.value}, {"type", "authenticated"}, {"invalidate", "true"}},
            {}, "", "");

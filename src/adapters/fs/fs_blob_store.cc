@@ -9,6 +9,8 @@
 #include <fstream>
 #include <system_error>
 
+#include "adapters/shared/object_keys.h"
+
 namespace dither {
 namespace {
 
@@ -61,8 +63,7 @@ FsBlobStore::FsBlobStore(fs::path root, std::string url_prefix)
 
 Result<fs::path> FsBlobStore::path_of(std::string_view key) const {
   if (!is_valid_object_key(key)) {
-    return make_error(ErrorKind::kInvalidArgument,
-                      "invalid object key '" + std::string(key.substr(0, 100)) + "'");
+    return adapters::invalid_key(key);
   }
   return root_ / fs::path(std::string(key));
 }

@@ -24,10 +24,7 @@
 #include "adapters/postgres/pg_db.h"
 #include "adapters/postgres/pg_outbox.h"
 #include "adapters/postgres/postgres.h"
-#include "ports/testing/dither_repository_contract.h"
-#include "ports/testing/identity_store_contract.h"
-#include "ports/testing/image_repository_contract.h"
-#include "ports/testing/notification_repository_contract.h"
+#include "adapters/testing/sql_store_checks.h"
 
 // LeakSanitizer (Sanitize build): libpqxx 6.4 leaks the PGresult of a statement that fails
 // because the connection broke (connection_base::make_result asks the dead connection for its
@@ -42,15 +39,9 @@ extern "C" const char* __lsan_default_suppressions() {  // NOLINT(bugprone-reser
 namespace dither {
 namespace {
 
-using contract::DitherRepositoryContract;
-using contract::DitherRepositoryFactory;
-using contract::IdentityStoreContract;
-using contract::IdentityStoreFactory;
-using contract::ImageRepositoryContract;
-using contract::ImageRepositoryFactory;
-using contract::NotificationRepositoryContract;
-using contract::NotificationRepositoryFactory;
-using contract::test_message;
+using sql_testing::sample_image;
+using sql_testing::sample_notification;
+using sql_testing::uploaded;
 using Clock = std::chrono::steady_clock;
 
 constexpr int kPort = DITHER_TEST_POSTGRES_PORT;
@@ -126,83 +117,7 @@ PostgresOptions options_for(std::string schema, int pool_size = 4) {
 
 template <class T>
 std::unique_ptr<T> must(Result<std::unique_ptr<T>> opened) {
-  if (!opened.ok()) {
-    ADD_FAILURE() << opened.error().message << "; " << start_hint(kPort, DITHER_TEST_INFRA_RUN);
-    return nullptr;
-  }
-  return std::move(*opened);
-}
-
-INSTANTIATE_TEST_SUITE_P(
-    Postgres, ImageRepositoryContract,
-    ::testing::Values(ImageRepositoryFactory{"pool4",
-                                             [] {
-                                               return must(open_postgres_image_repository(
-                                                   options_for(fresh_schema())));
-                                             }},
-                      ImageRepositoryFactory{"pool1",
-                                             [] {
-                                               return must(open_postgres_image_repository(
-                                                   options_for(fresh_schema(), /*pool_size=*/1)));
-                                             }}),
-    contract::FactoryName());
-
-INSTANTIATE_TEST_SUITE_P(
-    Postgres, DitherRepositoryContract,
-    ::testing::Values(DitherRepositoryFactory{"pool4",
-                                              [] {
-                                                return must(open_postgres_dither_repository(
-                                                    options_for(fresh_schema())));
-                                              }},
-                      DitherRepositoryFactory{"pool1",
-                                              [] {
-                                                return must(open_postgres_dither_repository(
-                                                    options_for(fresh_schema(), /*pool_size=*/1)));
-                                              }}),
-    contract::FactoryName());
-
-INSTANTIATE_TEST_SUITE_P(
-    Postgres, NotificationRepositoryContract,
-    ::testing::Values(NotificationRepositoryFactory{"pool4",
-                                                    [] {
-                                                      return must(
-                                                          open_postgres_notification_repository(
-                                                              options_for(fresh_schema())));
-                                                    }},
-                      NotificationRepositoryFactory{
-                          "pool1",
-                          [] {
-                            return must(open_postgres_notification_repository(
-                                options_for(fresh_schema(), /*pool_size=*/1)));
-                          }}),
-    contract::FactoryName());
-
-INSTANTIATE_TEST_SUITE_P(
-    Postgres, IdentityStoreContract,
-    ::testing::Values(IdentityStoreFactory{"pool4",
-                                           [] {
-                                             return must(open_postgres_identity_store(
-                                                 options_for(fresh_schema())));
-                                           }},
-                      IdentityStoreFactory{"pool1",
-                                           [] {
-                                             return must(open_postgres_identity_store(
-                                                 options_for(fresh_schema(), /*pool_size=*/1)));
-                                           }}),
-    contract::FactoryName());
-
-ImageRecord sample_image() {
-  ImageRecord r;
-  r.uuid = new_image_id();
-  r.filename = "x.jpg";
-  r.url = "http://h/x.jpg";
-  r.content_type = "image/jpeg";
-  r.blob_key = ObjectKey{"originals/" + r.uuid.value + ".jpg"};
-  return r;
-}
-
-Message uploaded(const ImageRecord& r) {
-  return test_message("images", kImageUploaded, r.uuid.value);
+  return sql_testing::must(std::move(opened), "; " + start_hint(kPort, DITHER_TEST_INFRA_RUN));
 }
 
 // schema_migrations of `schema` as "version@applied_at by application".
@@ -217,6 +132,67 @@ std::vector<std::string> applied_migrations(const std::string& schema) {
   return rows;
 }
 
+// Takes `schema` back to the schema version before `version` (sql_testing::Backend::downgrade).
+void downgrade(const std::string& schema, int version, const std::string& undo) {
+  const std::string q = postgres::quote_identifier(schema);
+  query("SET search_path TO " + q + "; " + undo + " DELETE FROM " + q +
+        ".schema_migrations WHERE version = " + std::to_string(version));
+}
+
+// Opens a store with `open` in a schema of its own, in a variant of the contract runs: a pool of
+// four connections or of one.
+template <class Port>
+sql_testing::Opener<Port> opener(Result<std::unique_ptr<Port>> (*open)(const PostgresOptions&)) {
+  return [open](const std::string& schema, const std::string& variant) {
+    return must(open(options_for(schema, variant == "pool1" ? 1 : 4)));
+  };
+}
+
+const sql_testing::Backend& backend() {
+  static const sql_testing::Backend b{
+      .variants = {"pool4", "pool1"},
+      .fresh_place = fresh_schema,
+      .images = opener(&open_postgres_image_repository),
+      .dithers = opener(&open_postgres_dither_repository),
+      .notifications = opener(&open_postgres_notification_repository),
+      .identities = opener(&open_postgres_identity_store),
+      .applied_migrations = applied_migrations,
+      .downgrade = downgrade,
+      .migrations =
+          {.image_owners = 3, .images = 4, .dither_owners = 3, .dither_canonical = 6, .dithers = 7},
+  };
+  return b;
+}
+
+DITHER_INSTANTIATE_SQL_STORE_CONTRACTS(Postgres, backend());
+const bool kUpgradeTests = sql_testing::register_upgrade_tests("Postgres", backend);
+
+// `schema` holds `count` migrations, each applied by `application`.
+void expect_applied_by(const std::string& schema, size_t count, const std::string& application) {
+  const std::vector<std::string> applied = applied_migrations(schema);
+  ASSERT_EQ(applied.size(), count);
+  for (const std::string& row : applied) {
+    EXPECT_NE(row.find("by " + application), std::string::npos) << row;
+  }
+}
+
+// A store (`open`) in a fresh schema applies `count` migrations there as `application`; the
+// store `refusing` will not open that schema, nor will `open` open one that `foreign` made.
+template <class Own, class Refusing, class Foreign>
+void check_a_schema_of_its_own(
+    Result<std::unique_ptr<Own>> (*open)(const PostgresOptions&), size_t count,
+    const std::string& application,
+    Result<std::unique_ptr<Refusing>> (*refusing)(const PostgresOptions&),
+    Result<std::unique_ptr<Foreign>> (*foreign)(const PostgresOptions&)) {
+  const std::string schema = fresh_schema();
+  must(open(options_for(schema))).reset();
+  expect_applied_by(schema, count, application);
+  sql_testing::expect_refused(refusing(options_for(schema)), ErrorKind::kUnsupported);
+  const std::string other = fresh_schema();
+  must(foreign(options_for(other))).reset();
+  sql_testing::expect_refused(open(options_for(other)), ErrorKind::kUnsupported);
+}
+
 bool table_exists(const std::string& schema, const std::string& table) {
   return query("SELECT to_regclass('" + postgres::quote_identifier(schema) + "." + table +
                "') IS NOT NULL")[0][0]
@@ -224,17 +200,9 @@ bool table_exists(const std::string& schema, const std::string& table) {
 }
 
 TEST(PostgresMigrations, ApplyOnceAndSurviveReopening) {
-  const std::string schema = fresh_schema();
-  must(open_postgres_image_repository(options_for(schema))).reset();
-  const std::vector<std::string> first = applied_migrations(schema);
+  const std::vector<std::string> first = sql_testing::check_migrations_apply_once(backend());
   ASSERT_EQ(first.size(), 4u);
-  EXPECT_EQ(first[0].substr(0, 2), "1@");
-  EXPECT_EQ(first[1].substr(0, 2), "2@");
-  EXPECT_EQ(first[2].substr(0, 2), "3@");
   EXPECT_NE(first[2].find("by dither-upload"), std::string::npos) << first[2];
-
-  must(open_postgres_image_repository(options_for(schema))).reset();
-  EXPECT_EQ(applied_migrations(schema), first);  // not re-applied: same rows, same times
 }
 
 TEST(PostgresMigrations, ANewerSchemaVersionIsRefused) {
@@ -242,27 +210,21 @@ TEST(PostgresMigrations, ANewerSchemaVersionIsRefused) {
   must(open_postgres_dither_repository(options_for(schema))).reset();
   query("INSERT INTO " + postgres::quote_identifier(schema) +
         ".schema_migrations (version, application, applied_at) VALUES (99, 'dither-dither', 0)");
-  auto reopened = open_postgres_dither_repository(options_for(schema));
-  ASSERT_FALSE(reopened.ok());
-  EXPECT_EQ(reopened.error().kind, ErrorKind::kUnsupported);
-  EXPECT_NE(reopened.error().message.find("newer"), std::string::npos) << reopened.error().message;
+  sql_testing::expect_refused(open_postgres_dither_repository(options_for(schema)),
+                              ErrorKind::kUnsupported, "newer");
 }
 
 TEST(PostgresMigrations, AnotherServicesSchemaOrAForeignOneIsRefused) {
   const std::string schema = fresh_schema();
   must(open_postgres_image_repository(options_for(schema))).reset();
-  auto wrong = open_postgres_dither_repository(options_for(schema));
-  ASSERT_FALSE(wrong.ok());
-  EXPECT_EQ(wrong.error().kind, ErrorKind::kUnsupported);
-  EXPECT_NE(wrong.error().message.find("dither-upload"), std::string::npos)
-      << wrong.error().message;
+  sql_testing::expect_refused(open_postgres_dither_repository(options_for(schema)),
+                              ErrorKind::kUnsupported, "dither-upload");
 
   const std::string foreign = fresh_schema();
   query("CREATE SCHEMA " + postgres::quote_identifier(foreign) + "; CREATE TABLE " +
         postgres::quote_identifier(foreign) + ".something (x INTEGER)");
-  auto refused = open_postgres_image_repository(options_for(foreign));
-  ASSERT_FALSE(refused.ok());
-  EXPECT_EQ(refused.error().kind, ErrorKind::kUnsupported);
+  sql_testing::expect_refused(open_postgres_image_repository(options_for(foreign)),
+                              ErrorKind::kUnsupported);
   EXPECT_FALSE(table_exists(foreign, "images"));
 }
 
@@ -316,85 +278,24 @@ TEST(PostgresRepositories, TwoServicesInOneDatabaseKeepTheirOwnTables) {
   auto images = must(open_postgres_image_repository(options_for(upload)));
   auto dithers = must(open_postgres_dither_repository(options_for(dither)));
   ASSERT_TRUE(images && dithers);
-  const ImageRecord image = sample_image();
-  ASSERT_TRUE(images->insert_image(image, uploaded(image)).ok());
-  DitherRecord wanted;
-  wanted.uuid = image.uuid;
-  wanted.request_id = "r-1";
-  ASSERT_TRUE(dithers->create_dither(wanted).ok());
-  EXPECT_EQ(contract::all_pending(*images).size(), 1u);  // two tables named outbox
-  EXPECT_TRUE(contract::all_pending(*dithers).empty());
+  sql_testing::check_stores_side_by_side(*images, *dithers);
   // Schema names are identifiers, not SQL: quotes and capitals are kept as given.
   const std::string odd = fresh_schema("Odd \"name\"; DROP");
   auto odd_images = must(open_postgres_image_repository(options_for(odd)));
   ASSERT_TRUE(odd_images);
-  EXPECT_TRUE(odd_images->insert_image(sample_image(), uploaded(image)).ok());
+  const ImageRecord image = sample_image();
+  EXPECT_TRUE(odd_images->insert_image(image, uploaded(image)).ok());
   EXPECT_TRUE(table_exists(odd, "images"));
 }
 
 TEST(PostgresRepositories, DataSurvivesReopening) {
-  const std::string upload = fresh_schema();
-  const std::string dither = fresh_schema();
-  const ImageRecord image = sample_image();
-  DitherRecord dither_record;
-  {
-    auto images = must(open_postgres_image_repository(options_for(upload)));
-    ASSERT_TRUE(images->insert_image(image, uploaded(image)).ok());
-    DitherSummary summary;
-    summary.dither_id = 1;
-    summary.status = std::string(kStatusFinished);
-    summary.url_dither = "http://h/d.png";
-    ASSERT_TRUE(images->mark_finished(image.uuid, summary, "m-1").ok());
-
-    auto dithers = must(open_postgres_dither_repository(options_for(dither)));
-    OriginalRecord original{image.uuid, image.url, image.filename, image.blob_key, ""};
-    DitherRecord wanted;
-    wanted.uuid = image.uuid;
-    auto created = dithers->record_original(original, wanted, "m-0");
-    ASSERT_TRUE(created.ok() && created->has_value());
-    dither_record = **created;
-    ASSERT_EQ(dithers->claim_dithers(1, "w1", std::chrono::seconds{600})->size(), 1u);
-  }
-  auto images = must(open_postgres_image_repository(options_for(upload)));
-  auto got = images->get_image(image.uuid);
-  ASSERT_TRUE(got.ok());
-  EXPECT_EQ(got->status, kStatusFinished);
-  ASSERT_EQ(got->dithers.size(), 1u);
-  EXPECT_EQ(got->dithers[0].url_dither, "http://h/d.png");
-  EXPECT_EQ(contract::all_pending(*images).size(), 1u);
-  EXPECT_FALSE(*images->mark_finished(image.uuid, {}, "m-1"));  // processed ids persist too
-
-  auto dithers = must(open_postgres_dither_repository(options_for(dither)));
-  auto again = dithers->get_dither(dither_record.id);
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->request_id, "m-0");
-  EXPECT_TRUE(dithers->get_original(image.uuid).ok());
-  EXPECT_TRUE(dithers->claim_dithers(1, "w2", std::chrono::seconds{600})->empty());  // still held
+  sql_testing::check_data_survives_reopening(backend(), sql_testing::Claims::kKeptForTheirLease);
 }
 
 TEST(PostgresRepositories, BadValuesAreInvalidArgumentsWithoutSqlInMessages) {
   auto dithers = must(open_postgres_dither_repository(options_for(fresh_schema())));
-  DitherRecord wanted;
-  wanted.uuid = new_image_id();
-  auto created = dithers->create_dither(wanted);  // no request_id
-  ASSERT_FALSE(created.ok());
-  EXPECT_EQ(created.error().kind, ErrorKind::kInvalidArgument);
-  OriginalRecord original{wanted.uuid, "u", "f", ObjectKey{"originals/x.png"}, ""};
-  auto recorded = dithers->record_original(original, wanted, "");  // no message id
-  ASSERT_FALSE(recorded.ok());
-  EXPECT_EQ(recorded.error().kind, ErrorKind::kInvalidArgument);
-  EXPECT_FALSE(dithers->get_original(wanted.uuid).ok());
-
   auto images = must(open_postgres_image_repository(options_for(fresh_schema())));
-  const ImageRecord image = sample_image();
-  ASSERT_TRUE(images->insert_image(image, uploaded(image)).ok());
-  auto duplicate = images->insert_image(image, uploaded(image));
-  ASSERT_FALSE(duplicate.ok());
-  EXPECT_EQ(duplicate.error().kind, ErrorKind::kInvalidArgument);
-  EXPECT_EQ(duplicate.error().message.find("INSERT"), std::string::npos)
-      << "no SQL in messages: " << duplicate.error().message;
-  EXPECT_EQ(duplicate.error().message.find(image.uuid.value), std::string::npos)
-      << "no values in messages: " << duplicate.error().message;
+  sql_testing::check_missing_ids_are_invalid_arguments(*dithers, *images);
 
   // Text that PostgreSQL cannot store: a NUL byte (libpq would cut it), bytes that are not UTF-8.
   ImageRecord nul = sample_image();
@@ -410,42 +311,14 @@ TEST(PostgresRepositories, BadValuesAreInvalidArgumentsWithoutSqlInMessages) {
   EXPECT_EQ(contract::all_pending(*images).size(), 1u);  // neither queued a message
 }
 
-Notification sample_notification(int64_t dither_id) {
-  Notification n;
-  n.uuid = new_image_id();
-  n.dither_id = dither_id;
-  n.kind = std::string(kDitherUploaded);
-  n.mail.from = "noreply@dither.example";
-  n.mail.to = "owner@example.com";
-  n.mail.subject = "ready";
-  n.mail.text = "text";
-  n.mail.html = "<p>html</p>";
-  n.mail.message_id = "<" + std::to_string(dither_id) + "@dither.example>";
-  return n;
-}
-
 TEST(PostgresNotifications, DefaultSchemaIsNotifyAndItIsTheStoresOwn) {
   auto repo = must(open_postgres_notification_repository({.connection = conninfo()}));
   ASSERT_TRUE(repo);
   EXPECT_TRUE(repo->ping().ok());
   EXPECT_TRUE(table_exists("notify", "notifications"));
 
-  const std::string schema = fresh_schema();
-  must(open_postgres_notification_repository(options_for(schema))).reset();
-  const std::vector<std::string> applied = applied_migrations(schema);
-  ASSERT_EQ(applied.size(), 3u);
-  EXPECT_NE(applied[0].find("by dither-notify"), std::string::npos) << applied[0];
-  EXPECT_NE(applied[1].find("by dither-notify"), std::string::npos) << applied[1];
-  EXPECT_NE(applied[2].find("by dither-notify"), std::string::npos) << applied[2];
-  auto as_dithers = open_postgres_dither_repository(options_for(schema));
-  ASSERT_FALSE(as_dithers.ok());
-  EXPECT_EQ(as_dithers.error().kind, ErrorKind::kUnsupported);
-
-  const std::string upload = fresh_schema();
-  must(open_postgres_image_repository(options_for(upload))).reset();
-  auto wrong = open_postgres_notification_repository(options_for(upload));
-  ASSERT_FALSE(wrong.ok());
-  EXPECT_EQ(wrong.error().kind, ErrorKind::kUnsupported);
+  check_a_schema_of_its_own(open_postgres_notification_repository, 3, "dither-notify",
+                            open_postgres_dither_repository, open_postgres_image_repository);
 }
 
 TEST(PostgresNotifications, ClaimsSurviveReopeningUntilTheirLeaseEnds) {
@@ -850,144 +723,6 @@ TEST(PostgresAvailability, UnavailableWhileTheServerIsDownAndRecoversWithoutReop
   }
 }
 
-// Takes `schema` back to the version before owners: drops what the newest migration (`version`)
-// added and forgets that it was applied, as if an older build had created the schema.
-void downgrade(const std::string& schema, int version, const std::string& undo) {
-  const std::string q = postgres::quote_identifier(schema);
-  query("SET search_path TO " + q + "; " + undo + " DELETE FROM " + q +
-        ".schema_migrations WHERE version = " + std::to_string(version));
-}
-
-TEST(PostgresOwners, ImagesOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
-  const std::string schema = fresh_schema();
-  ImageRecord image = sample_image();
-  image.owner = "alice";  // lost with the column: the older schema had none
-  {
-    auto images = must(open_postgres_image_repository(options_for(schema)));
-    ASSERT_TRUE(images && images->insert_image(image, uploaded(image)).ok());
-  }
-  downgrade(schema, 3, "DROP INDEX images_by_owner; ALTER TABLE images DROP COLUMN owner;");
-
-  auto images = must(open_postgres_image_repository(options_for(schema)));
-  ASSERT_TRUE(images);
-  EXPECT_EQ(applied_migrations(schema).size(), 4u);
-  auto got = images->get_image(image.uuid);
-  ASSERT_TRUE(got.ok()) << got.error().message;
-  EXPECT_EQ(got->owner, "system");
-  auto mine = images->list_images({.limit = 10, .before = std::nullopt, .owner = "system"});
-  ASSERT_TRUE(mine.ok());
-  ASSERT_EQ(mine->items.size(), 1u);
-  EXPECT_EQ(mine->items[0].uuid, image.uuid);
-  EXPECT_TRUE(
-      images->list_images({.limit = 10, .before = std::nullopt, .owner = "alice"})->items.empty());
-}
-
-TEST(PostgresOwners, DithersOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
-  const std::string schema = fresh_schema();
-  const ImageId uuid = new_image_id();
-  {
-    auto dithers = must(open_postgres_dither_repository(options_for(schema)));
-    ASSERT_TRUE(dithers);
-    OriginalRecord original;
-    original.uuid = uuid;
-    original.url = "http://h/x.png";
-    original.owner = "alice";
-    DitherRecord wanted;
-    wanted.uuid = uuid;
-    wanted.owner = wanted.requested_by = "alice";
-    ASSERT_TRUE(dithers->record_original(original, wanted, "m-1").ok());
-  }
-  downgrade(schema, 3,
-            "DROP INDEX dithers_by_owner; ALTER TABLE dithers DROP COLUMN owner; "
-            "ALTER TABLE dithers DROP COLUMN requested_by; "
-            "ALTER TABLE originals DROP COLUMN owner;");
-
-  auto dithers = must(open_postgres_dither_repository(options_for(schema)));
-  ASSERT_TRUE(dithers);
-  EXPECT_EQ(applied_migrations(schema).size(), 7u);
-  auto original = dithers->get_original(uuid);
-  ASSERT_TRUE(original.ok());
-  EXPECT_EQ(original->owner, "system");
-  auto of = dithers->dithers_of(uuid);
-  ASSERT_TRUE(of.ok());
-  ASSERT_EQ(of->size(), 1u);
-  EXPECT_EQ((*of)[0].owner, "system");
-  EXPECT_EQ((*of)[0].requested_by, "system");
-  EXPECT_EQ(
-      dithers->list_dithers({.limit = 10, .before = std::nullopt, .owner = "system"})->items.size(),
-      1u);
-}
-
-// A schema of the version before canonical options and presets (5), holding dithers whose
-// options that version stored as requested: opened by this build, they are the legacy rows the
-// service rewrites, oldest first, and each leaves the list once rewritten; new dithers never
-// enter it.
-TEST(PostgresCanonicalOptions, DithersOfTheVersionBeforeAreLegacyUntilRewritten) {
-  const std::string schema = fresh_schema();
-  const ImageId uuid = new_image_id();
-  std::vector<DitherRecord> old;
-  {
-    auto dithers = must(open_postgres_dither_repository(options_for(schema)));
-    ASSERT_TRUE(dithers);
-    OriginalRecord original;
-    original.uuid = uuid;
-    original.url = "http://h/x.png";
-    DitherRecord wanted;
-    wanted.uuid = uuid;
-    wanted.options_json = R"({"algorithm":"Atkinson","channels":"4"})";
-    auto automatic = dithers->record_original(original, wanted, "m-1");
-    ASSERT_TRUE(automatic.ok() && automatic->has_value());
-    old.push_back(**automatic);
-    for (int i = 0; i < 2; ++i) {
-      wanted.request_id = "r-" + std::to_string(i);
-      wanted.options_json = R"({"palette":"PICO8","n":")" + std::to_string(i) + R"("})";
-      auto created = dithers->create_dither(wanted);
-      ASSERT_TRUE(created.ok());
-      old.push_back(*created);
-    }
-    ASSERT_TRUE(dithers->put_preset(contract::preset("alice", "gone")).ok());
-  }
-  downgrade(schema, 7, "DROP TABLE presets;");
-  downgrade(schema, 6,
-            "DROP INDEX dithers_legacy_options; ALTER TABLE dithers DROP COLUMN options_form;");
-  EXPECT_EQ(applied_migrations(schema).size(), 5u);
-
-  auto dithers = must(open_postgres_dither_repository(options_for(schema)));
-  ASSERT_TRUE(dithers);
-  EXPECT_EQ(applied_migrations(schema).size(), 7u);
-  auto all = dithers->legacy_options(10);
-  ASSERT_TRUE(all.ok()) << all.error().message;
-  ASSERT_EQ(all->size(), 3u);
-  for (size_t i = 0; i < old.size(); ++i) {
-    SCOPED_TRACE("dither " + std::to_string(i));
-    contract::expect_same_dither((*all)[i], old[i]);  // oldest first, as stored
-  }
-  auto first_two = dithers->legacy_options(2);
-  ASSERT_TRUE(first_two.ok());
-  ASSERT_EQ(first_two->size(), 2u);
-  EXPECT_EQ((*first_two)[1].id, old[1].id);
-  EXPECT_TRUE(dithers->presets_of("")->empty());  // the table is new (and empty)
-
-  // New dithers are canonical; the old ones leave the list as they are rewritten.
-  DitherRecord wanted;
-  wanted.uuid = uuid;
-  wanted.request_id = "r-new";
-  const DitherRecord fresh = *dithers->create_dither(wanted);
-  auto rewritten = dithers->set_canonical_options(old[1].id, R"({"algorithm":"sierra"})");
-  ASSERT_TRUE(rewritten.ok() && *rewritten);
-  EXPECT_EQ(dithers->get_dither(old[1].id)->options_json, R"({"algorithm":"sierra"})");
-  EXPECT_EQ(dithers->get_dither(old[1].id)->updated_at, old[1].updated_at);
-  std::vector<DitherRecord> left = *dithers->legacy_options(10);
-  ASSERT_EQ(left.size(), 2u);
-  EXPECT_EQ(left[0].id, old[0].id);
-  EXPECT_EQ(left[1].id, old[2].id);
-  ASSERT_TRUE(*dithers->set_canonical_options(old[0].id, "{}"));
-  ASSERT_TRUE(*dithers->set_canonical_options(old[2].id, "{}"));
-  EXPECT_TRUE(dithers->legacy_options(10)->empty());
-  EXPECT_EQ(dithers->get_dither(fresh.id)->options_json, "");
-  EXPECT_TRUE(dithers->put_preset(contract::preset("alice", "crisp")).ok());
-}
-
 // Preset owners and names compare and sort as bytes, as in SQLite, whatever the database's
 // collation (the test server's C.UTF-8 sorts as bytes anyway; en_US.UTF-8 would not).
 TEST(PostgresPresets, OwnersAndNamesUseTheByteCollation) {
@@ -1004,33 +739,6 @@ TEST(PostgresPresets, OwnersAndNamesUseTheByteCollation) {
   }
 }
 
-TEST(PostgresOwners, NotificationsOfTheVersionBeforeOwnersBelongToTheSystemOwner) {
-  const std::string schema = fresh_schema();
-  Notification n = sample_notification(1);
-  n.owner = "alice";
-  n.to_hash = std::string(64, 'a');
-  {
-    auto repo = must(open_postgres_notification_repository(options_for(schema)));
-    ASSERT_TRUE(repo);
-    auto recorded = repo->record(n, "m-1");
-    ASSERT_TRUE(recorded.ok() && *recorded);
-  }
-  downgrade(schema, 2,
-            "DROP INDEX notifications_by_owner; DROP INDEX notifications_by_address; "
-            "ALTER TABLE notifications DROP COLUMN owner; "
-            "ALTER TABLE notifications DROP COLUMN to_hash;");
-
-  auto repo = must(open_postgres_notification_repository(options_for(schema)));
-  ASSERT_TRUE(repo);
-  EXPECT_EQ(applied_migrations(schema).size(), 3u);
-  auto all = repo->list({.limit = 10, .before = std::nullopt, .owner = "system"});
-  ASSERT_TRUE(all.ok());
-  ASSERT_EQ(all->items.size(), 1u);
-  EXPECT_EQ(all->items[0].owner, "system");
-  EXPECT_EQ(all->items[0].to_hash, "");
-  EXPECT_EQ(all->items[0].mail.to, n.mail.to);
-}
-
 TEST(PostgresIdentity, DefaultSchemaIsAuthAndItIsTheStoresOwn) {
   auto store = must(open_postgres_identity_store({.connection = conninfo()}));
   ASSERT_TRUE(store);
@@ -1038,19 +746,8 @@ TEST(PostgresIdentity, DefaultSchemaIsAuthAndItIsTheStoresOwn) {
   EXPECT_TRUE(table_exists("auth", "api_keys"));
   EXPECT_TRUE(table_exists("auth", "sessions"));
 
-  const std::string schema = fresh_schema();
-  must(open_postgres_identity_store(options_for(schema))).reset();
-  const std::vector<std::string> applied = applied_migrations(schema);
-  ASSERT_EQ(applied.size(), 1u);
-  EXPECT_NE(applied[0].find("by dither-auth"), std::string::npos) << applied[0];
-  auto as_images = open_postgres_image_repository(options_for(schema));
-  ASSERT_FALSE(as_images.ok());
-  EXPECT_EQ(as_images.error().kind, ErrorKind::kUnsupported);
-  const std::string notify = fresh_schema();
-  must(open_postgres_notification_repository(options_for(notify))).reset();
-  auto wrong = open_postgres_identity_store(options_for(notify));
-  ASSERT_FALSE(wrong.ok());
-  EXPECT_EQ(wrong.error().kind, ErrorKind::kUnsupported);
+  check_a_schema_of_its_own(open_postgres_identity_store, 1, "dither-auth",
+                            open_postgres_image_repository, open_postgres_notification_repository);
 }
 
 }  // namespace

@@ -6,17 +6,15 @@
 #include <string>
 #include <utility>
 
-#include "adapters/postgres/pg_db.h"
-#include "adapters/postgres/pg_outbox.h"
-#include "adapters/postgres/postgres.h"
-#include "adapters/shared/paging.h"
+#include "adapters/postgres/pg_store.h"
+#include "adapters/shared/claims.h"
+#include "adapters/shared/rows.h"
 
 namespace dither {
 namespace {
 
-using postgres::Database;
 using postgres::PgError;
-using postgres::text_of;
+using postgres::Row;
 using postgres::Tx;
 
 // The SQL below spells statuses as literals (a partial index needs them).
@@ -108,128 +106,16 @@ constexpr std::array<postgres::Migration, 7> kDitherMigrations = {{
 constexpr postgres::Schema kDitherSchema{"the dithering service's metadata", "dither-dither",
                                          kDitherMigrations};
 
-constexpr std::string_view kDitherColumns =
-    "id, uuid, channels, algorithm, palette, format, options_json, status, url_dither, "
-    "blob_key, error, request_id, created_at, updated_at, traceparent, owner, requested_by, "
-    "attempts";
+const std::string kDitherColumns(adapters::kDitherColumns);
+const std::string kPresetColumns(adapters::kPresetColumns);
+const std::string kNowMillis(postgres::kNowMillis);
 
-// The server's clock in Unix milliseconds.
-constexpr std::string_view kNowMillis =
-    "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
+constexpr auto read_dither = adapters::read_dither<Row>;
+constexpr auto read_preset = adapters::read_preset<Row>;
 
-DitherRecord read_dither(const pqxx::row& row) {
-  DitherRecord r;
-  r.id.value = row[0].as<int64_t>();
-  r.uuid.value = text_of(row[1]);
-  r.channels = row[2].as<int>();
-  r.algorithm = text_of(row[3]);
-  r.palette = text_of(row[4]);
-  r.format = text_of(row[5]);
-  r.options_json = text_of(row[6]);
-  r.status = text_of(row[7]);
-  r.url_dither = text_of(row[8]);
-  r.blob_key.value = text_of(row[9]);
-  r.error = text_of(row[10]);
-  r.request_id = text_of(row[11]);
-  r.created_at = row[12].as<int64_t>();
-  r.updated_at = row[13].as<int64_t>();
-  r.traceparent = text_of(row[14]);
-  r.owner = text_of(row[15]);
-  r.requested_by = text_of(row[16]);
-  r.attempts = row[17].as<int>();
-  return r;
-}
-
-std::vector<DitherRecord> read_dithers(const pqxx::result& result) {
-  std::vector<DitherRecord> rows;
-  rows.reserve(result.size());
-  for (const auto& row : result) rows.push_back(read_dither(row));
-  return rows;
-}
-
-constexpr std::string_view kPresetColumns =
-    "owner, name, description, options_json, created_at, updated_at";
-
-PresetRecord read_preset(const pqxx::row& row) {
-  PresetRecord r;
-  r.owner = text_of(row[0]);
-  r.name = text_of(row[1]);
-  r.description = text_of(row[2]);
-  r.options_json = text_of(row[3]);
-  r.created_at = row[4].as<int64_t>();
-  r.updated_at = row[5].as<int64_t>();
-  return r;
-}
-
-std::vector<PresetRecord> read_presets(const pqxx::result& result) {
-  std::vector<PresetRecord> rows;
-  rows.reserve(result.size());
-  for (const auto& row : result) rows.push_back(read_preset(row));
-  return rows;
-}
-
-class PostgresDitherRepository final : public DitherRepository {
+class PostgresDitherRepository final : public postgres::OutboxStore<DitherRepository> {
  public:
-  explicit PostgresDitherRepository(std::unique_ptr<Database> db)
-      : db_(std::move(db)),
-        messaging_(*db_),
-        select_by_id_(select_dithers("WHERE id = $1")),
-        select_by_request_id_(select_dithers("WHERE request_id = $1")),
-        select_page_(select_dithers("WHERE id < $1 ORDER BY id DESC LIMIT $2")),
-        select_owners_page_(
-            select_dithers("WHERE owner = $1 AND id < $2 ORDER BY id DESC LIMIT $3")),
-        select_of_original_(select_dithers("WHERE uuid = $1 ORDER BY id DESC")),
-        insert_(sql("INSERT INTO {schema}.dithers (uuid, channels, algorithm, palette, format, "
-                    "options_json, status, url_dither, blob_key, error, request_id, created_at, "
-                    "updated_at, traceparent, owner, requested_by, options_form) VALUES ($1, $2, "
-                    "$3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1) "
-                    "ON CONFLICT (request_id) DO NOTHING RETURNING id")),
-        upsert_original_(
-            sql("INSERT INTO {schema}.originals (uuid, url, filename, blob_key, email, created_at, "
-                "updated_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (uuid) DO "
-                "UPDATE SET url = excluded.url, filename = excluded.filename, "
-                "blob_key = excluded.blob_key, email = excluded.email, "
-                "updated_at = excluded.updated_at, owner = excluded.owner")),
-        select_original_(sql("SELECT uuid, url, filename, blob_key, email, owner "
-                             "FROM {schema}.originals WHERE uuid = $1")),
-        // Leases the oldest free PENDING dithers. SKIP LOCKED: rows another transaction is
-        // claiming (or finishing) right now are left to it instead of waited for.
-        claim_(sql("UPDATE {schema}.dithers SET claimed_by = $1, claimed_until = " +
-                   std::string(kNowMillis) +
-                   " + $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM {schema}.dithers "
-                   "WHERE status = 'PENDING' "
-                   "AND claimed_until <= " +
-                   std::string(kNowMillis) +
-                   " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING " +
-                   std::string(kDitherColumns))),
-        renew_(sql("UPDATE {schema}.dithers SET claimed_until = " + std::string(kNowMillis) +
-                   " + $1 WHERE id = $2 AND claimed_by = $3 AND status = 'PENDING'")),
-        release_(sql("UPDATE {schema}.dithers SET claimed_by = '', claimed_until = 0 "
-                     "WHERE id = $1 AND claimed_by = $2")),
-        finish_(sql("UPDATE {schema}.dithers SET status = 'FINISHED', blob_key = $1, "
-                    "url_dither = $2, error = '', updated_at = $3, claimed_by = '', "
-                    "claimed_until = 0 WHERE id = $4 AND status = 'PENDING'")),
-        fail_(sql("UPDATE {schema}.dithers SET status = 'FAILED', error = $1, updated_at = $2, "
-                  "claimed_by = '', claimed_until = 0 WHERE id = $3 AND status = 'PENDING'")),
-        delete_one_(sql("DELETE FROM {schema}.dithers WHERE id = $1 AND uuid = $2 RETURNING " +
-                        std::string(kDitherColumns))),
-        delete_of_original_(sql("DELETE FROM {schema}.dithers WHERE uuid = $1 RETURNING " +
-                                std::string(kDitherColumns))),
-        forget_original_(sql("DELETE FROM {schema}.originals WHERE uuid = $1")),
-        select_legacy_(select_dithers("WHERE options_form = 0 ORDER BY id LIMIT $1")),
-        set_canonical_(sql("UPDATE {schema}.dithers SET options_json = $1, options_form = 1 "
-                           "WHERE id = $2")),
-        select_presets_(select_presets("ORDER BY owner, name")),
-        select_owners_presets_(select_presets("WHERE owner = $1 ORDER BY name")),
-        select_preset_(select_presets("WHERE owner = $1 AND name = $2")),
-        insert_preset_(sql("INSERT INTO {schema}.presets (" + std::string(kPresetColumns) +
-                           ") VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (owner, name) DO "
-                           "NOTHING RETURNING " +
-                           std::string(kPresetColumns))),
-        replace_preset_(sql("UPDATE {schema}.presets SET description = $1, options_json = $2, "
-                            "updated_at = $3 WHERE owner = $4 AND name = $5 RETURNING " +
-                            std::string(kPresetColumns))),
-        delete_preset_(sql("DELETE FROM {schema}.presets WHERE owner = $1 AND name = $2")) {}
+  using OutboxStore::OutboxStore;
 
   Result<std::optional<DitherRecord>> record_original(
       const OriginalRecord& original, const std::optional<DitherRecord>& auto_dither,
@@ -251,16 +137,8 @@ class PostgresDitherRepository final : public DitherRepository {
 
   Result<OriginalRecord> get_original(const ImageId& uuid) override {
     return db_->read([&](Tx& tx) {
-      const pqxx::result found = tx.exec(select_original_, uuid.value);
-      if (found.empty()) throw PgError(ErrorKind::kNotFound, "no original " + uuid.value);
-      OriginalRecord r;
-      r.uuid.value = text_of(found[0][0]);
-      r.url = text_of(found[0][1]);
-      r.filename = text_of(found[0][2]);
-      r.blob_key.value = text_of(found[0][3]);
-      r.email = text_of(found[0][4]);
-      r.owner = text_of(found[0][5]);
-      return r;
+      return postgres::only_row(tx.exec(select_original_, uuid.value), adapters::read_original<Row>,
+                                "no original " + uuid.value);
     });
   }
 
@@ -270,20 +148,14 @@ class PostgresDitherRepository final : public DitherRepository {
 
   Result<DitherRecord> get_dither(DitherId id) override {
     return db_->read([&](Tx& tx) {
-      const pqxx::result found = tx.exec(select_by_id_, id.value);
-      if (found.empty()) {
-        throw PgError(ErrorKind::kNotFound, "no dither " + std::to_string(id.value));
-      }
-      return read_dither(found[0]);
+      return postgres::only_row(tx.exec(select_by_id_, id.value), read_dither,
+                                "no dither " + std::to_string(id.value));
     });
   }
 
   Result<Page<DitherRecord>> list_dithers(const PageRequest& page) override {
     return db_->read([&](Tx& tx) {
-      const adapters::PageQuery q(page);
-      return q.finish(read_dithers(q.filtered()
-                                       ? tx.exec(select_owners_page_, q.owner, q.before, q.fetch)
-                                       : tx.exec(select_page_, q.before, q.fetch)));
+      return postgres::page_of(tx, page, select_page_, select_owners_page_, read_dither);
     });
   }
 
@@ -304,24 +176,16 @@ class PostgresDitherRepository final : public DitherRepository {
                                                   std::chrono::seconds lease) override {
     if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a claim needs a worker");
     if (limit <= 0) return std::vector<DitherRecord>{};
-    const int64_t lease_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::max(lease, std::chrono::seconds{0}))
-                                 .count();
     return db_->write([&](Tx& tx) {
-      std::vector<DitherRecord> rows = read_dithers(tx.exec(claim_, worker, lease_ms, limit));
-      std::sort(rows.begin(), rows.end(), [](const DitherRecord& a, const DitherRecord& b) {
-        return a.id.value < b.id.value;  // RETURNING has no order
-      });
-      return rows;
+      return adapters::in_queue_order(
+          read_dithers(tx.exec(claim_, worker, adapters::lease_millis(lease), limit)));
     });
   }
 
   Result<bool> renew_lease(DitherId id, std::string_view worker,
                            std::chrono::seconds lease) override {
     if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a lease needs a worker");
-    const int64_t lease_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::max(lease, std::chrono::seconds{0}))
-                                 .count();
+    const int64_t lease_ms = adapters::lease_millis(lease);
     return db_->write(
         [&](Tx& tx) { return tx.exec(renew_, lease_ms, id.value, worker).affected_rows() == 1; });
   }
@@ -359,7 +223,7 @@ class PostgresDitherRepository final : public DitherRepository {
         throw PgError(ErrorKind::kNotFound,
                       "no dither " + std::to_string(id.value) + " of " + uuid.value);
       }
-      DitherRecord record = read_dither(removed[0]);
+      DitherRecord record = read_dither(Row(removed[0]));
       messaging_.enqueue(tx, deleted);  // last: see MessagingTables
       return record;
     });
@@ -393,16 +257,16 @@ class PostgresDitherRepository final : public DitherRepository {
 
   Result<std::vector<PresetRecord>> presets_of(std::string_view owner) override {
     return db_->read([&](Tx& tx) {
-      return read_presets(owner.empty() ? tx.exec(select_presets_)
-                                        : tx.exec(select_owners_presets_, owner));
+      return postgres::rows_of(
+          owner.empty() ? tx.exec(select_presets_) : tx.exec(select_owners_presets_, owner),
+          read_preset);
     });
   }
 
   Result<PresetRecord> get_preset(std::string_view owner, std::string_view name) override {
     return db_->read([&](Tx& tx) {
-      const pqxx::result found = tx.exec(select_preset_, owner, name);
-      if (found.empty()) throw PgError(ErrorKind::kNotFound, "no preset " + std::string(name));
-      return read_preset(found[0]);
+      return postgres::only_row(tx.exec(select_preset_, owner, name), read_preset,
+                                "no preset " + std::string(name));
     });
   }
 
@@ -419,11 +283,11 @@ class PostgresDitherRepository final : public DitherRepository {
           for (int attempt = 0; attempt < 3; ++attempt) {
             const pqxx::result inserted = tx.exec(insert_preset_, preset.owner, preset.name,
                                                   preset.description, preset.options_json, now);
-            if (!inserted.empty()) return {read_preset(inserted[0]), false};
+            if (!inserted.empty()) return {read_preset(Row(inserted[0])), false};
             const pqxx::result updated =
                 tx.exec(replace_preset_, preset.description, preset.options_json, now, preset.owner,
                         preset.name);
-            if (!updated.empty()) return {read_preset(updated[0]), true};
+            if (!updated.empty()) return {read_preset(Row(updated[0])), true};
           }
           throw PgError(ErrorKind::kUnavailable, "the preset changed too often to be stored");
         });
@@ -437,43 +301,16 @@ class PostgresDitherRepository final : public DitherRepository {
         [&](Tx& tx) { return tx.exec(delete_preset_, owner, name).affected_rows() == 1; });
   }
 
-  Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
-    return db_->read([&](Tx& tx) { return messaging_.pending(tx, limit); });
-  }
-
-  Status remove_message(int64_t seq) override {
-    return db_->write([&](Tx& tx) { messaging_.remove(tx, seq); });
-  }
-
-  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override {
-    return db_->write([&](Tx& tx) { messaging_.record_failure(tx, seq, error, park); });
-  }
-
-  Result<std::vector<OutboxEntry>> parked_messages(int limit) override {
-    return db_->read([&](Tx& tx) { return messaging_.parked(tx, limit); });
-  }
-
-  Status republish(int64_t seq) override {
-    return db_->write([&](Tx& tx) {
-      if (!messaging_.republish(tx, seq)) {
-        throw postgres::PgError(ErrorKind::kNotFound,
-                                "no parked outbox entry " + std::to_string(seq));
-      }
-    });
-  }
-
-  Status ping() override {
-    return db_->read([&](Tx& tx) { tx.exec(ping_); });
-  }
-
  private:
-  std::string sql(std::string_view text) const { return db_->qualify(text); }
+  static std::vector<DitherRecord> read_dithers(const pqxx::result& result) {
+    return postgres::rows_of(result, read_dither);
+  }
   std::string select_dithers(std::string_view where_and_order) const {
-    return sql("SELECT " + std::string(kDitherColumns) + " FROM {schema}.dithers " +
+    return sql("SELECT " + kDitherColumns + " FROM {schema}.dithers " +
                std::string(where_and_order));
   }
   std::string select_presets(std::string_view where_and_order) const {
-    return sql("SELECT " + std::string(kPresetColumns) + " FROM {schema}.presets " +
+    return sql("SELECT " + kPresetColumns + " FROM {schema}.presets " +
                std::string(where_and_order));
   }
 
@@ -491,39 +328,70 @@ class PostgresDitherRepository final : public DitherRepository {
                 r.updated_at, r.traceparent, r.owner, r.requested_by);
     if (inserted.empty()) {
       // Already there; in READ COMMITTED this statement sees the row that conflicted.
-      return read_dither(tx.exec(select_by_request_id_, r.request_id).at(0));
+      return read_dither(Row(tx.exec(select_by_request_id_, r.request_id).at(0)));
     }
     r.id.value = inserted[0][0].as<int64_t>();
     return r;
   }
 
-  std::unique_ptr<Database> db_;
-  const postgres::MessagingTables messaging_;
-  const std::string select_by_id_;
-  const std::string select_by_request_id_;
-  const std::string select_page_;
-  const std::string select_owners_page_;
-  const std::string select_of_original_;
-  const std::string insert_;
-  const std::string upsert_original_;
-  const std::string select_original_;
-  const std::string claim_;
-  const std::string renew_;
-  const std::string release_;
-  const std::string finish_;
-  const std::string fail_;
-  const std::string delete_one_;
-  const std::string delete_of_original_;
-  const std::string forget_original_;
-  const std::string select_legacy_;
-  const std::string set_canonical_;
-  const std::string select_presets_;
-  const std::string select_owners_presets_;
-  const std::string select_preset_;
-  const std::string insert_preset_;
-  const std::string replace_preset_;
-  const std::string delete_preset_;
-  const std::string ping_ = "SELECT 1";
+  const std::string select_by_id_ = select_dithers("WHERE id = $1");
+  const std::string select_by_request_id_ = select_dithers("WHERE request_id = $1");
+  const std::string select_page_ = select_dithers("WHERE id < $1 ORDER BY id DESC LIMIT $2");
+  const std::string select_owners_page_ =
+      select_dithers("WHERE owner = $1 AND id < $2 ORDER BY id DESC LIMIT $3");
+  const std::string select_of_original_ = select_dithers("WHERE uuid = $1 ORDER BY id DESC");
+  const std::string insert_ =
+      sql("INSERT INTO {schema}.dithers (uuid, channels, algorithm, palette, format, options_json, "
+          "status, url_dither, blob_key, error, request_id, created_at, updated_at, traceparent, "
+          "owner, requested_by, options_form) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+          "$11, $12, $13, $14, $15, $16, 1) ON CONFLICT (request_id) DO NOTHING RETURNING id");
+  const std::string upsert_original_ =
+      sql("INSERT INTO {schema}.originals (uuid, url, filename, blob_key, email, created_at, "
+          "updated_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (uuid) DO UPDATE "
+          "SET url = excluded.url, filename = excluded.filename, blob_key = excluded.blob_key, "
+          "email = excluded.email, updated_at = excluded.updated_at, owner = excluded.owner");
+  const std::string select_original_ = sql("SELECT " + std::string(adapters::kOriginalColumns) +
+                                           " FROM {schema}.originals WHERE uuid = $1");
+  // Leases the oldest free PENDING dithers. SKIP LOCKED: rows another transaction is
+  // claiming (or finishing) right now are left to it instead of waited for.
+  const std::string claim_ =
+      sql("UPDATE {schema}.dithers SET claimed_by = $1, claimed_until = " + kNowMillis +
+          " + $2, attempts = attempts + 1 WHERE id IN (SELECT id FROM {schema}.dithers WHERE "
+          "status = 'PENDING' AND claimed_until <= " +
+          kNowMillis + " ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED) RETURNING " + kDitherColumns);
+  const std::string renew_ = sql("UPDATE {schema}.dithers SET claimed_until = " + kNowMillis +
+                                 " + $1 WHERE id = $2 AND claimed_by = $3 AND status = 'PENDING'");
+  const std::string release_ =
+      sql("UPDATE {schema}.dithers SET claimed_by = '', claimed_until = 0 "
+          "WHERE id = $1 AND claimed_by = $2");
+  const std::string finish_ =
+      sql("UPDATE {schema}.dithers SET status = 'FINISHED', blob_key = $1, url_dither = $2, "
+          "error = '', updated_at = $3, claimed_by = '', claimed_until = 0 "
+          "WHERE id = $4 AND status = 'PENDING'");
+  const std::string fail_ =
+      sql("UPDATE {schema}.dithers SET status = 'FAILED', error = $1, updated_at = $2, "
+          "claimed_by = '', claimed_until = 0 WHERE id = $3 AND status = 'PENDING'");
+  const std::string delete_one_ =
+      sql("DELETE FROM {schema}.dithers WHERE id = $1 AND uuid = $2 RETURNING " + kDitherColumns);
+  const std::string delete_of_original_ =
+      sql("DELETE FROM {schema}.dithers WHERE uuid = $1 RETURNING " + kDitherColumns);
+  const std::string forget_original_ = sql("DELETE FROM {schema}.originals WHERE uuid = $1");
+  const std::string select_legacy_ = select_dithers("WHERE options_form = 0 ORDER BY id LIMIT $1");
+  const std::string set_canonical_ =
+      sql("UPDATE {schema}.dithers SET options_json = $1, options_form = 1 WHERE id = $2");
+  const std::string select_presets_ = select_presets("ORDER BY owner, name");
+  const std::string select_owners_presets_ = select_presets("WHERE owner = $1 ORDER BY name");
+  const std::string select_preset_ = select_presets("WHERE owner = $1 AND name = $2");
+  const std::string insert_preset_ =
+      sql("INSERT INTO {schema}.presets (" + kPresetColumns +
+          ") VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (owner, name) DO NOTHING RETURNING " +
+          kPresetColumns);
+  const std::string replace_preset_ =
+      sql("UPDATE {schema}.presets SET description = $1, options_json = $2, updated_at = $3 "
+          "WHERE owner = $4 AND name = $5 RETURNING " +
+          kPresetColumns);
+  const std::string delete_preset_ =
+      sql("DELETE FROM {schema}.presets WHERE owner = $1 AND name = $2");
   // Quotas and the queue's bound: the partial index of PENDING rows.
   const std::string count_pending_ =
       sql("SELECT count(*)::bigint FROM {schema}.dithers WHERE status = 'PENDING'");
@@ -535,9 +403,8 @@ class PostgresDitherRepository final : public DitherRepository {
 
 Result<std::unique_ptr<DitherRepository>> open_postgres_dither_repository(
     const PostgresOptions& options) {
-  auto db = Database::open(options, kDitherSchema, "dither");
-  if (!db) return db.error();
-  return std::unique_ptr<DitherRepository>(new PostgresDitherRepository(std::move(*db)));
+  return postgres::open_store<DitherRepository, PostgresDitherRepository>(options, kDitherSchema,
+                                                                          "dither");
 }
 
 }  // namespace dither

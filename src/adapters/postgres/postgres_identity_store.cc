@@ -6,16 +6,15 @@
 #include <utility>
 #include <vector>
 
-#include "adapters/postgres/pg_db.h"
-#include "adapters/postgres/postgres.h"
+#include "adapters/postgres/pg_store.h"
+#include "adapters/shared/rows.h"
 #include "ports/records.h"
 
 namespace dither {
 namespace {
 
-using postgres::Database;
 using postgres::PgError;
-using postgres::text_of;
+using postgres::Row;
 using postgres::Tx;
 
 // Only digests are kept: an API key's peppered HMAC, a session id's SHA-256. `revoked_at` is 0
@@ -49,47 +48,13 @@ constexpr std::array<postgres::Migration, 1> kIdentityMigrations = {{
 constexpr postgres::Schema kIdentitySchema{"the API keys and sessions", "dither-auth",
                                            kIdentityMigrations};
 
-constexpr std::string_view kKeyColumns = "id, owner, name, admin, hash, created_at, revoked_at";
+const std::string kKeyColumns(adapters::kApiKeyColumns);
 
-ApiKeyRecord read_key(const pqxx::row& row) {
-  ApiKeyRecord k;
-  k.id = text_of(row[0]);
-  k.owner = text_of(row[1]);
-  k.name = text_of(row[2]);
-  k.admin = row[3].as<bool>();
-  k.hash = text_of(row[4]);
-  k.created_at = row[5].as<int64_t>();
-  k.revoked_at = row[6].as<int64_t>();
-  return k;
-}
+constexpr auto read_key = adapters::read_api_key<Row>;
 
-class PostgresIdentityStore final : public IdentityStore {
+class PostgresIdentityStore final : public postgres::Store<IdentityStore> {
  public:
-  explicit PostgresIdentityStore(std::unique_ptr<Database> db)
-      : db_(std::move(db)),
-        insert_key_(sql("INSERT INTO {schema}.api_keys (id, owner, name, admin, hash, created_at, "
-                        "revoked_at) VALUES ($1, $2, $3, $4::integer <> 0, $5, $6, $7) "
-                        "ON CONFLICT (id) DO NOTHING")),
-        select_key_(
-            sql("SELECT " + std::string(kKeyColumns) + " FROM {schema}.api_keys WHERE id = $1")),
-        select_keys_(sql("SELECT " + std::string(kKeyColumns) +
-                         " FROM {schema}.api_keys ORDER BY created_at DESC, id DESC")),
-        revoke_key_(sql("UPDATE {schema}.api_keys SET revoked_at = $1 WHERE id = $2 AND "
-                        "revoked_at = 0")),
-        key_exists_(sql("SELECT 1 FROM {schema}.api_keys WHERE id = $1")),
-        insert_session_(sql("INSERT INTO {schema}.sessions (id_hash, owner, created_at, "
-                            "expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5) "
-                            "ON CONFLICT (id_hash) DO NOTHING")),
-        select_session_(sql("SELECT id_hash, owner, created_at, expires_at, revoked_at "
-                            "FROM {schema}.sessions WHERE id_hash = $1")),
-        revoke_session_(sql("UPDATE {schema}.sessions SET revoked_at = $1 WHERE id_hash = $2 "
-                            "AND revoked_at = 0")),
-        session_exists_(sql("SELECT 1 FROM {schema}.sessions WHERE id_hash = $1")),
-        forget_expired_(sql("DELETE FROM {schema}.sessions WHERE expires_at < $1")),
-        revoke_all_sessions_(
-            sql("UPDATE {schema}.sessions SET revoked_at = $1 WHERE revoked_at = 0")),
-        revoke_owners_sessions_(sql("UPDATE {schema}.sessions SET revoked_at = $1 WHERE "
-                                    "owner = $2 AND revoked_at = 0")) {}
+  using Store::Store;
 
   Status insert_key(const ApiKeyRecord& key) override {
     return db_->write([&](Tx& tx) {
@@ -103,27 +68,18 @@ class PostgresIdentityStore final : public IdentityStore {
 
   Result<ApiKeyRecord> get_key(std::string_view id) override {
     return db_->read([&](Tx& tx) {
-      const pqxx::result found = tx.exec(select_key_, id);
-      if (found.empty()) throw PgError(ErrorKind::kNotFound, "no API key " + std::string(id));
-      return read_key(found[0]);
+      return postgres::only_row(tx.exec(select_key_, id), read_key,
+                                "no API key " + std::string(id));
     });
   }
 
   Result<std::vector<ApiKeyRecord>> list_keys() override {
-    return db_->read([&](Tx& tx) {
-      std::vector<ApiKeyRecord> keys;
-      for (const auto& row : tx.exec(select_keys_)) keys.push_back(read_key(row));
-      return keys;
-    });
+    return db_->read([&](Tx& tx) { return postgres::rows_of(tx.exec(select_keys_), read_key); });
   }
 
   Result<bool> revoke_key(std::string_view id, int64_t at) override {
     return db_->write([&](Tx& tx) {
-      if (tx.exec(revoke_key_, at, id).affected_rows() > 0) return true;
-      if (tx.exec(key_exists_, id).empty()) {
-        throw PgError(ErrorKind::kNotFound, "no API key " + std::string(id));
-      }
-      return false;  // revoked already: it keeps its first time
+      return revoke(tx, revoke_key_, key_exists_, id, at, "no API key " + std::string(id));
     });
   }
 
@@ -141,25 +97,14 @@ class PostgresIdentityStore final : public IdentityStore {
 
   Result<SessionRecord> get_session(std::string_view id_hash) override {
     return db_->read([&](Tx& tx) {
-      const pqxx::result found = tx.exec(select_session_, id_hash);
-      if (found.empty()) throw PgError(ErrorKind::kNotFound, "no such session");
-      SessionRecord s;
-      s.id_hash = text_of(found[0][0]);
-      s.owner = text_of(found[0][1]);
-      s.created_at = found[0][2].as<int64_t>();
-      s.expires_at = found[0][3].as<int64_t>();
-      s.revoked_at = found[0][4].as<int64_t>();
-      return s;
+      return postgres::only_row(tx.exec(select_session_, id_hash), adapters::read_session<Row>,
+                                "no such session");
     });
   }
 
   Result<bool> revoke_session(std::string_view id_hash, int64_t at) override {
     return db_->write([&](Tx& tx) {
-      if (tx.exec(revoke_session_, at, id_hash).affected_rows() > 0) return true;
-      if (tx.exec(session_exists_, id_hash).empty()) {
-        throw PgError(ErrorKind::kNotFound, "no such session");
-      }
-      return false;
+      return revoke(tx, revoke_session_, session_exists_, id_hash, at, "no such session");
     });
   }
 
@@ -173,36 +118,48 @@ class PostgresIdentityStore final : public IdentityStore {
     });
   }
 
-  Status ping() override {
-    return db_->read([&](Tx& tx) { tx.exec(ping_); });
+ private:
+  // revoke_key / revoke_session: `update` (at, key) sets revoked_at unless it is set already (it
+  // keeps its first time): true when it did; kNotFound with `missing` when `exists` (key) finds
+  // no row.
+  static bool revoke(Tx& tx, const std::string& update, const std::string& exists,
+                     std::string_view key, int64_t at, std::string_view missing) {
+    if (tx.exec(update, at, key).affected_rows() > 0) return true;
+    if (tx.exec(exists, key).empty()) throw PgError(ErrorKind::kNotFound, std::string(missing));
+    return false;
   }
 
- private:
-  std::string sql(std::string_view text) const { return db_->qualify(text); }
-
-  std::unique_ptr<Database> db_;
-  const std::string insert_key_;
-  const std::string select_key_;
-  const std::string select_keys_;
-  const std::string revoke_key_;
-  const std::string key_exists_;
-  const std::string insert_session_;
-  const std::string select_session_;
-  const std::string revoke_session_;
-  const std::string session_exists_;
-  const std::string forget_expired_;
-  const std::string revoke_all_sessions_;
-  const std::string revoke_owners_sessions_;
-  const std::string ping_ = "SELECT 1";
+  const std::string insert_key_ =
+      sql("INSERT INTO {schema}.api_keys (id, owner, name, admin, hash, created_at, revoked_at) "
+          "VALUES ($1, $2, $3, $4::integer <> 0, $5, $6, $7) ON CONFLICT (id) DO NOTHING");
+  const std::string select_key_ =
+      sql("SELECT " + kKeyColumns + " FROM {schema}.api_keys WHERE id = $1");
+  const std::string select_keys_ =
+      sql("SELECT " + kKeyColumns + " FROM {schema}.api_keys ORDER BY created_at DESC, id DESC");
+  const std::string revoke_key_ =
+      sql("UPDATE {schema}.api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at = 0");
+  const std::string key_exists_ = sql("SELECT 1 FROM {schema}.api_keys WHERE id = $1");
+  const std::string insert_session_ =
+      sql("INSERT INTO {schema}.sessions (id_hash, owner, created_at, expires_at, revoked_at) "
+          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id_hash) DO NOTHING");
+  const std::string select_session_ = sql("SELECT " + std::string(adapters::kSessionColumns) +
+                                          " FROM {schema}.sessions WHERE id_hash = $1");
+  const std::string revoke_session_ =
+      sql("UPDATE {schema}.sessions SET revoked_at = $1 WHERE id_hash = $2 AND revoked_at = 0");
+  const std::string session_exists_ = sql("SELECT 1 FROM {schema}.sessions WHERE id_hash = $1");
+  const std::string forget_expired_ = sql("DELETE FROM {schema}.sessions WHERE expires_at < $1");
+  const std::string revoke_all_sessions_ =
+      sql("UPDATE {schema}.sessions SET revoked_at = $1 WHERE revoked_at = 0");
+  const std::string revoke_owners_sessions_ =
+      sql("UPDATE {schema}.sessions SET revoked_at = $1 WHERE owner = $2 AND revoked_at = 0");
 };
 
 }  // namespace
 
 Result<std::unique_ptr<IdentityStore>> open_postgres_identity_store(
     const PostgresOptions& options) {
-  auto db = Database::open(options, kIdentitySchema, "auth");
-  if (!db) return db.error();
-  return std::unique_ptr<IdentityStore>(new PostgresIdentityStore(std::move(*db)));
+  return postgres::open_store<IdentityStore, PostgresIdentityStore>(options, kIdentitySchema,
+                                                                    "auth");
 }
 
 }  // namespace dither

@@ -5,17 +5,13 @@
 #include <string>
 #include <utility>
 
-#include "adapters/postgres/pg_db.h"
-#include "adapters/postgres/pg_outbox.h"
-#include "adapters/postgres/postgres.h"
-#include "adapters/shared/paging.h"
+#include "adapters/postgres/pg_store.h"
+#include "adapters/shared/rows.h"
 
 namespace dither {
 namespace {
 
-using postgres::Database;
-using postgres::PgError;
-using postgres::text_of;
+using postgres::Row;
 using postgres::Tx;
 
 // The SQL below spells statuses as literals.
@@ -72,79 +68,13 @@ constexpr std::array<postgres::Migration, 4> kImageMigrations = {{
 constexpr postgres::Schema kImageSchema{"the upload service's metadata", "dither-upload",
                                         kImageMigrations};
 
-constexpr std::string_view kImageColumns =
-    "id, uuid, filename, status, url, url_dither, content_type, size, width, height, email, "
-    "error, blob_key, created_at, updated_at, owner";
+const std::string kImageColumns(adapters::kImageColumns);
 
-ImageRecord read_image(const pqxx::row& row) {
-  ImageRecord r;
-  r.id = row[0].as<int64_t>();
-  r.uuid.value = text_of(row[1]);
-  r.filename = text_of(row[2]);
-  r.status = text_of(row[3]);
-  r.url = text_of(row[4]);
-  r.url_dither = text_of(row[5]);
-  r.content_type = text_of(row[6]);
-  r.size = row[7].as<int64_t>();
-  r.width = row[8].as<int>();
-  r.height = row[9].as<int>();
-  r.email = text_of(row[10]);
-  r.error = text_of(row[11]);
-  r.blob_key.value = text_of(row[12]);
-  r.created_at = row[13].as<int64_t>();
-  r.updated_at = row[14].as<int64_t>();
-  r.owner = text_of(row[15]);
-  return r;
-}
+constexpr auto read_image = adapters::read_image<Row>;
 
-class PostgresImageRepository final : public ImageRepository {
+class PostgresImageRepository final : public postgres::OutboxStore<ImageRepository> {
  public:
-  explicit PostgresImageRepository(std::unique_ptr<Database> db)
-      : db_(std::move(db)),
-        messaging_(*db_),
-        insert_(sql("INSERT INTO {schema}.images (uuid, filename, status, url, url_dither, "
-                    "content_type, size, width, height, email, error, blob_key, created_at, "
-                    "updated_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "
-                    "$12, $13, $14, $15) RETURNING id")),
-        select_by_uuid_(
-            sql("SELECT " + std::string(kImageColumns) + " FROM {schema}.images WHERE uuid = $1")),
-        lock_by_uuid_(sql("SELECT " + std::string(kImageColumns) +
-                          " FROM {schema}.images WHERE uuid = $1 FOR UPDATE")),
-        select_page_(sql("SELECT " + std::string(kImageColumns) +
-                         " FROM {schema}.images WHERE id < $1 ORDER BY id DESC LIMIT $2")),
-        select_owners_page_(sql("SELECT " + std::string(kImageColumns) +
-                                " FROM {schema}.images WHERE owner = $1 AND id < $2 "
-                                "ORDER BY id DESC LIMIT $3")),
-        select_summaries_(
-            sql("SELECT dither_id, status, url_dither, channels, algorithm, palette, format, "
-                "error, created_at FROM {schema}.image_dithers WHERE image_uuid = $1 "
-                "ORDER BY dither_id DESC")),
-        put_summary_(sql(
-            "INSERT INTO {schema}.image_dithers (image_uuid, dither_id, status, url_dither, "
-            "channels, algorithm, palette, format, error, created_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
-            "ON CONFLICT (image_uuid, dither_id) DO UPDATE SET status = excluded.status, "
-            "url_dither = excluded.url_dither, channels = excluded.channels, "
-            "algorithm = excluded.algorithm, palette = excluded.palette, format = excluded.format, "
-            "error = excluded.error, created_at = excluded.created_at")),
-        delete_(sql("DELETE FROM {schema}.images WHERE id = $1")),
-        mark_finished_(sql("UPDATE {schema}.images SET status = 'FINISHED', url_dither = $1, "
-                           "error = '', updated_at = $2 WHERE uuid = $3")),
-        // A failed on-demand dither does not undo a finished image.
-        mark_failed_(sql("UPDATE {schema}.images SET "
-                         "status = CASE status WHEN 'FINISHED' THEN status ELSE 'FAILED' END, "
-                         "error = CASE status WHEN 'FINISHED' THEN error ELSE $1 END, "
-                         "updated_at = $2 WHERE uuid = $3")),
-        mark_deleted_(sql("UPDATE {schema}.images SET status = 'DITHER_DELETED', "
-                          "url_dither = '', updated_at = $1 WHERE uuid = $2")),
-        delete_summaries_(sql("DELETE FROM {schema}.image_dithers WHERE image_uuid = $1")),
-        lock_image_(sql("SELECT 1 FROM {schema}.images WHERE uuid = $1 FOR UPDATE")),
-        delete_summary_(
-            sql("DELETE FROM {schema}.image_dithers WHERE image_uuid = $1 AND dither_id = $2")),
-        newest_finished_(sql("SELECT url_dither FROM {schema}.image_dithers WHERE image_uuid = $1 "
-                             "AND status = 'FINISHED' ORDER BY dither_id DESC LIMIT 1")),
-        show_dither_(sql("UPDATE {schema}.images SET status = 'FINISHED', url_dither = $1, "
-                         "error = '', updated_at = $2 WHERE uuid = $3")) {}
+  using OutboxStore::OutboxStore;
 
   Result<ImageRecord> insert_image(const ImageRecord& image, const Message& uploaded) override {
     return db_->write([&](Tx& tx) {
@@ -166,13 +96,7 @@ class PostgresImageRepository final : public ImageRepository {
 
   Result<Page<ImageRecord>> list_images(const PageRequest& page) override {
     return db_->read([&](Tx& tx) {
-      const adapters::PageQuery q(page);
-      const pqxx::result rows = q.filtered()
-                                    ? tx.exec(select_owners_page_, q.owner, q.before, q.fetch)
-                                    : tx.exec(select_page_, q.before, q.fetch);
-      std::vector<ImageRecord> items;
-      for (const auto& row : rows) items.push_back(read_image(row));
-      return q.finish(std::move(items));
+      return postgres::page_of(tx, page, select_page_, select_owners_page_, read_image);
     });
   }
 
@@ -232,34 +156,9 @@ class PostgresImageRepository final : public ImageRepository {
       if (newest.empty()) {
         tx.exec(mark_deleted_, now_millis(), uuid.value);
       } else {
-        tx.exec(show_dither_, text_of(newest[0][0]), now_millis(), uuid.value);
+        tx.exec(show_dither_, postgres::text_of(newest[0][0]), now_millis(), uuid.value);
       }
       return true;
-    });
-  }
-
-  Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
-    return db_->read([&](Tx& tx) { return messaging_.pending(tx, limit); });
-  }
-
-  Status remove_message(int64_t seq) override {
-    return db_->write([&](Tx& tx) { messaging_.remove(tx, seq); });
-  }
-
-  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override {
-    return db_->write([&](Tx& tx) { messaging_.record_failure(tx, seq, error, park); });
-  }
-
-  Result<std::vector<OutboxEntry>> parked_messages(int limit) override {
-    return db_->read([&](Tx& tx) { return messaging_.parked(tx, limit); });
-  }
-
-  Status republish(int64_t seq) override {
-    return db_->write([&](Tx& tx) {
-      if (!messaging_.republish(tx, seq)) {
-        throw postgres::PgError(ErrorKind::kNotFound,
-                                "no parked outbox entry " + std::to_string(seq));
-      }
     });
   }
 
@@ -272,30 +171,13 @@ class PostgresImageRepository final : public ImageRepository {
     return db_->read([&](Tx& tx) { return usage_of(tx, owner); });
   }
 
-  Status ping() override {
-    return db_->read([&](Tx& tx) { tx.exec(ping_); });
-  }
-
  private:
-  std::string sql(std::string_view text) const { return db_->qualify(text); }
-
   // The image with its summaries, or kNotFound.
   ImageRecord read_full_image(Tx& tx, const std::string& select, const ImageId& uuid) const {
-    const pqxx::result found = tx.exec(select, uuid.value);
-    if (found.empty()) throw PgError(ErrorKind::kNotFound, "no image " + uuid.value);
-    ImageRecord image = read_image(found[0]);
-    for (const auto& row : tx.exec(select_summaries_, uuid.value)) {
-      DitherSummary& d = image.dithers.emplace_back();
-      d.dither_id = row[0].as<int64_t>();
-      d.status = text_of(row[1]);
-      d.url_dither = text_of(row[2]);
-      d.channels = row[3].as<int>();
-      d.algorithm = text_of(row[4]);
-      d.palette = text_of(row[5]);
-      d.format = text_of(row[6]);
-      d.error = text_of(row[7]);
-      d.created_at = row[8].as<int64_t>();
-    }
+    ImageRecord image =
+        postgres::only_row(tx.exec(select, uuid.value), read_image, "no image " + uuid.value);
+    image.dithers =
+        postgres::rows_of(tx.exec(select_summaries_, uuid.value), adapters::read_summary<Row>);
     return image;
   }
 
@@ -305,25 +187,54 @@ class PostgresImageRepository final : public ImageRepository {
             d.palette, d.format, d.error, d.created_at);
   }
 
-  std::unique_ptr<Database> db_;
-  const postgres::MessagingTables messaging_;
-  const std::string insert_;
-  const std::string select_by_uuid_;
-  const std::string lock_by_uuid_;
-  const std::string select_page_;
-  const std::string select_owners_page_;
-  const std::string select_summaries_;
-  const std::string put_summary_;
-  const std::string delete_;
-  const std::string mark_finished_;
-  const std::string mark_failed_;
-  const std::string mark_deleted_;
-  const std::string delete_summaries_;
-  const std::string lock_image_;
-  const std::string delete_summary_;
-  const std::string newest_finished_;
-  const std::string show_dither_;
-  const std::string ping_ = "SELECT 1";
+  const std::string insert_ =
+      sql("INSERT INTO {schema}.images (uuid, filename, status, url, url_dither, content_type, "
+          "size, width, height, email, error, blob_key, created_at, updated_at, owner) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id");
+  const std::string select_by_uuid_ =
+      sql("SELECT " + kImageColumns + " FROM {schema}.images WHERE uuid = $1");
+  const std::string lock_by_uuid_ =
+      sql("SELECT " + kImageColumns + " FROM {schema}.images WHERE uuid = $1 FOR UPDATE");
+  const std::string select_page_ = sql(
+      "SELECT " + kImageColumns + " FROM {schema}.images WHERE id < $1 ORDER BY id DESC LIMIT $2");
+  const std::string select_owners_page_ =
+      sql("SELECT " + kImageColumns +
+          " FROM {schema}.images WHERE owner = $1 AND id < $2 ORDER BY id DESC LIMIT $3");
+  const std::string select_summaries_ =
+      sql("SELECT " + std::string(adapters::kSummaryColumns) +
+          " FROM {schema}.image_dithers WHERE image_uuid = $1 ORDER BY dither_id DESC");
+  const std::string put_summary_ =
+      sql("INSERT INTO {schema}.image_dithers (image_uuid, dither_id, status, url_dither, "
+          "channels, algorithm, palette, format, error, created_at) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+          "ON CONFLICT (image_uuid, dither_id) DO UPDATE SET status = excluded.status, "
+          "url_dither = excluded.url_dither, channels = excluded.channels, "
+          "algorithm = excluded.algorithm, palette = excluded.palette, format = excluded.format, "
+          "error = excluded.error, created_at = excluded.created_at");
+  const std::string delete_ = sql("DELETE FROM {schema}.images WHERE id = $1");
+  const std::string mark_finished_ =
+      sql("UPDATE {schema}.images SET status = 'FINISHED', url_dither = $1, error = '', "
+          "updated_at = $2 WHERE uuid = $3");
+  // A failed on-demand dither does not undo a finished image.
+  const std::string mark_failed_ =
+      sql("UPDATE {schema}.images SET "
+          "status = CASE status WHEN 'FINISHED' THEN status ELSE 'FAILED' END, "
+          "error = CASE status WHEN 'FINISHED' THEN error ELSE $1 END, "
+          "updated_at = $2 WHERE uuid = $3");
+  const std::string mark_deleted_ =
+      sql("UPDATE {schema}.images SET status = 'DITHER_DELETED', url_dither = '', updated_at = $1 "
+          "WHERE uuid = $2");
+  const std::string delete_summaries_ =
+      sql("DELETE FROM {schema}.image_dithers WHERE image_uuid = $1");
+  const std::string lock_image_ = sql("SELECT 1 FROM {schema}.images WHERE uuid = $1 FOR UPDATE");
+  const std::string delete_summary_ =
+      sql("DELETE FROM {schema}.image_dithers WHERE image_uuid = $1 AND dither_id = $2");
+  const std::string newest_finished_ =
+      sql("SELECT url_dither FROM {schema}.image_dithers WHERE image_uuid = $1 "
+          "AND status = 'FINISHED' ORDER BY dither_id DESC LIMIT 1");
+  const std::string show_dither_ =
+      sql("UPDATE {schema}.images SET status = 'FINISHED', url_dither = $1, error = '', "
+          "updated_at = $2 WHERE uuid = $3");
   // Quotas: the (owner, id) index finds the owner's rows.
   const std::string usage_ =
       sql("SELECT count(*)::bigint, coalesce(sum(size), 0)::bigint FROM {schema}.images "
@@ -334,9 +245,8 @@ class PostgresImageRepository final : public ImageRepository {
 
 Result<std::unique_ptr<ImageRepository>> open_postgres_image_repository(
     const PostgresOptions& options) {
-  auto db = Database::open(options, kImageSchema, "upload");
-  if (!db) return db.error();
-  return std::unique_ptr<ImageRepository>(new PostgresImageRepository(std::move(*db)));
+  return postgres::open_store<ImageRepository, PostgresImageRepository>(options, kImageSchema,
+                                                                        "upload");
 }
 
 }  // namespace dither

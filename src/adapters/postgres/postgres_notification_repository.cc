@@ -1,23 +1,18 @@
 // The notification service's store in PostgreSQL: the e-mails it owes, has sent or gave up on
 // (claimed by senders with FOR UPDATE SKIP LOCKED), and the ids of the messages it consumed.
-#include <algorithm>
 #include <array>
 #include <chrono>
 #include <string>
-#include <tuple>
 #include <utility>
 
-#include "adapters/postgres/pg_db.h"
-#include "adapters/postgres/pg_outbox.h"
-#include "adapters/postgres/postgres.h"
-#include "adapters/shared/paging.h"
+#include "adapters/postgres/pg_store.h"
+#include "adapters/shared/claims.h"
+#include "adapters/shared/rows.h"
 
 namespace dither {
 namespace {
 
-using postgres::Database;
-using postgres::PgError;
-using postgres::text_of;
+using postgres::Row;
 using postgres::Tx;
 
 // The SQL below spells statuses as literals (a partial index needs them).
@@ -90,105 +85,14 @@ constexpr std::array<postgres::Migration, 3> kNotificationMigrations = {{
 constexpr postgres::Schema kNotificationSchema{"the notification service's store", "dither-notify",
                                                kNotificationMigrations};
 
-constexpr std::string_view kColumns =
-    "id, uuid, dither_id, kind, mail_from, mail_to, subject, text_part, html_part, "
-    "mail_message_id, status, attempts, last_error, next_attempt_at, created_at, updated_at, "
-    "sent_at, owner, to_hash";
+const std::string kColumns(adapters::kNotificationColumns);
+const std::string kNowMillis(postgres::kNowMillis);
 
-// The server's clock in Unix milliseconds.
-constexpr std::string_view kNowMillis =
-    "(extract(epoch FROM statement_timestamp()) * 1000)::bigint";
+constexpr auto read_notification = adapters::read_notification<Row>;
 
-Notification read_notification(const pqxx::row& row) {
-  Notification n;
-  n.id = row[0].as<int64_t>();
-  n.uuid.value = text_of(row[1]);
-  n.dither_id = row[2].as<int64_t>();
-  n.kind = text_of(row[3]);
-  n.mail.from = text_of(row[4]);
-  n.mail.to = text_of(row[5]);
-  n.mail.subject = text_of(row[6]);
-  n.mail.text = text_of(row[7]);
-  n.mail.html = text_of(row[8]);
-  n.mail.message_id = text_of(row[9]);
-  n.status = text_of(row[10]);
-  n.attempts = row[11].as<int>();
-  n.last_error = text_of(row[12]);
-  n.next_attempt_at = row[13].as<int64_t>();
-  n.created_at = row[14].as<int64_t>();
-  n.updated_at = row[15].as<int64_t>();
-  n.sent_at = row[16].as<int64_t>();
-  n.owner = text_of(row[17]);
-  n.to_hash = text_of(row[18]);
-  return n;
-}
-
-std::vector<Notification> read_notifications(const pqxx::result& result) {
-  std::vector<Notification> rows;
-  rows.reserve(result.size());
-  for (const auto& row : result) rows.push_back(read_notification(row));
-  return rows;
-}
-
-class PostgresNotificationRepository final : public NotificationRepository {
+class PostgresNotificationRepository final : public postgres::Store<NotificationRepository> {
  public:
-  explicit PostgresNotificationRepository(std::unique_ptr<Database> db)
-      : db_(std::move(db)),
-        messaging_(*db_),
-        select_by_id_(select_notifications("WHERE id = $1")),
-        select_page_(select_notifications("WHERE id < $1 ORDER BY id DESC LIMIT $2")),
-        select_owners_page_(
-            select_notifications("WHERE owner = $1 AND id < $2 ORDER BY id DESC LIMIT $3")),
-        // A second notification for the same (dither_id, kind) is not an error but nothing; a
-        // concurrent one waits for the first to commit, then does nothing.
-        insert_(sql("INSERT INTO {schema}.notifications (uuid, dither_id, kind, mail_from, "
-                    "mail_to, subject, text_part, html_part, mail_message_id, status, attempts, "
-                    "last_error, next_attempt_at, created_at, updated_at, sent_at, owner, "
-                    "to_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 0, $11, $12, $12, "
-                    "$12, 0, $13, $14) ON CONFLICT DO NOTHING")),
-        // record() and erase_image() of one image take turns: under READ COMMITTED neither
-        // sees the other's uncommitted rows, so without the lock a record could check for the
-        // tombstone before an erasure commits and insert its row after the erasure's UPDATE
-        // ran (and both commit: an address after the erasure). Transaction-scoped; another
-        // image colliding on the hash only waits a moment.
-        image_lock_key_prefix_("dither.notify.image:" + db_->schema_name() + ":"),
-        image_lock_("SELECT pg_advisory_xact_lock(hashtext($1))"),
-        is_erased_(sql("SELECT 1 FROM {schema}.erased_images WHERE uuid = $1")),
-        // The first erasure's time is kept.
-        tombstone_(sql("INSERT INTO {schema}.erased_images (uuid, erased_at) VALUES ($1, $2) "
-                       "ON CONFLICT (uuid) DO NOTHING")),
-        // The per-address cap's count: SUPPRESSED rows were never going to be sent.
-        count_recent_(sql("SELECT count(*) FROM {schema}.notifications WHERE to_hash = $1 AND "
-                          "created_at >= $2 AND status <> 'SUPPRESSED'")),
-        // The image was deleted: its notifications lose address and content (only rows that
-        // still had some, or were still owed, change); the ones still owed are given up.
-        erase_image_(sql(
-            "UPDATE {schema}.notifications SET mail_to = '', subject = '', text_part = '', "
-            "html_part = '', last_error = CASE status WHEN 'PENDING' THEN 'the image was deleted' "
-            "ELSE last_error END, status = CASE status WHEN 'PENDING' THEN 'FAILED' ELSE status "
-            "END, claimed_by = '', claimed_until = 0, updated_at = $1 WHERE uuid = $2 AND "
-            "(status = 'PENDING' OR mail_to <> '' OR subject <> '' OR text_part <> '' OR "
-            "html_part <> '')")),
-        // Leases the due PENDING rows nobody holds (or whose lease ended), oldest due first.
-        // SKIP LOCKED: rows another transaction is claiming (or marking) right now are left to
-        // it instead of waited for.
-        claim_(sql("UPDATE {schema}.notifications SET claimed_by = $1, claimed_until = " +
-                   std::string(kNowMillis) +
-                   " + $2 WHERE id IN (SELECT id FROM {schema}.notifications WHERE status = "
-                   "'PENDING' AND next_attempt_at <= $3 AND claimed_until <= " +
-                   std::string(kNowMillis) +
-                   " ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING " +
-                   std::string(kColumns))),
-        // The outcomes of an attempt: each counts it and clears the claim, on PENDING rows only.
-        mark_sent_(sql("UPDATE {schema}.notifications SET status = 'SENT', attempts = attempts "
-                       "+ 1, sent_at = $1, updated_at = $1, claimed_by = '', claimed_until = 0 "
-                       "WHERE id = $2 AND status = 'PENDING'")),
-        retry_later_(sql("UPDATE {schema}.notifications SET attempts = attempts + 1, "
-                         "last_error = $1, next_attempt_at = $2, updated_at = $3, claimed_by = "
-                         "'', claimed_until = 0 WHERE id = $4 AND status = 'PENDING'")),
-        mark_failed_(sql("UPDATE {schema}.notifications SET status = 'FAILED', attempts = "
-                         "attempts + 1, last_error = $1, updated_at = $2, claimed_by = '', "
-                         "claimed_until = 0 WHERE id = $3 AND status = 'PENDING'")) {}
+  using Store::Store;
 
   Result<bool> record(const Notification& n, std::string_view message_id) override {
     if (message_id.empty()) {
@@ -214,16 +118,10 @@ class PostgresNotificationRepository final : public NotificationRepository {
                                               std::chrono::seconds lease) override {
     if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a claim needs a worker");
     if (limit <= 0) return std::vector<Notification>{};
-    const int64_t lease_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::max(lease, std::chrono::seconds{0}))
-                                 .count();
     return db_->write([&](Tx& tx) {
-      std::vector<Notification> rows =
-          read_notifications(tx.exec(claim_, worker, lease_ms, now_millis(), limit));
-      std::sort(rows.begin(), rows.end(), [](const Notification& a, const Notification& b) {
-        return std::tie(a.next_attempt_at, a.id) < std::tie(b.next_attempt_at, b.id);
-      });  // RETURNING has no order
-      return rows;
+      return adapters::in_queue_order(postgres::rows_of(
+          tx.exec(claim_, worker, adapters::lease_millis(lease), now_millis(), limit),
+          read_notification));
     });
   }
 
@@ -245,20 +143,14 @@ class PostgresNotificationRepository final : public NotificationRepository {
 
   Result<Notification> get(int64_t id) override {
     return db_->read([&](Tx& tx) {
-      const pqxx::result found = tx.exec(select_by_id_, id);
-      if (found.empty()) {
-        throw PgError(ErrorKind::kNotFound, "no notification " + std::to_string(id));
-      }
-      return read_notification(found[0]);
+      return postgres::only_row(tx.exec(select_by_id_, id), read_notification,
+                                "no notification " + std::to_string(id));
     });
   }
 
   Result<Page<Notification>> list(const PageRequest& page) override {
     return db_->read([&](Tx& tx) {
-      const adapters::PageQuery q(page);
-      return q.finish(
-          read_notifications(q.filtered() ? tx.exec(select_owners_page_, q.owner, q.before, q.fetch)
-                                          : tx.exec(select_page_, q.before, q.fetch)));
+      return postgres::page_of(tx, page, select_page_, select_owners_page_, read_notification);
     });
   }
 
@@ -276,47 +168,82 @@ class PostgresNotificationRepository final : public NotificationRepository {
     });
   }
 
-  Status ping() override {
-    return db_->read([&](Tx& tx) { tx.exec(ping_); });
-  }
-
  private:
-  std::string sql(std::string_view text) const { return db_->qualify(text); }
   void lock_image(Tx& tx, const ImageId& uuid) const {
     tx.exec(image_lock_, image_lock_key_prefix_ + uuid.value);
   }
   std::string select_notifications(std::string_view where_and_order) const {
-    return sql("SELECT " + std::string(kColumns) + " FROM {schema}.notifications " +
+    return sql("SELECT " + kColumns + " FROM {schema}.notifications " +
                std::string(where_and_order));
   }
 
-  std::unique_ptr<Database> db_;
-  const postgres::MessagingTables messaging_;
-  const std::string select_by_id_;
-  const std::string select_page_;
-  const std::string select_owners_page_;
-  const std::string insert_;
-  const std::string image_lock_key_prefix_;
-  const std::string image_lock_;
-  const std::string is_erased_;
-  const std::string tombstone_;
-  const std::string count_recent_;
-  const std::string erase_image_;
-  const std::string claim_;
-  const std::string mark_sent_;
-  const std::string retry_later_;
-  const std::string mark_failed_;
-  const std::string ping_ = "SELECT 1";
+  const postgres::MessagingTables messaging_{*db_};
+  const std::string select_by_id_ = select_notifications("WHERE id = $1");
+  const std::string select_page_ = select_notifications("WHERE id < $1 ORDER BY id DESC LIMIT $2");
+  const std::string select_owners_page_ =
+      select_notifications("WHERE owner = $1 AND id < $2 ORDER BY id DESC LIMIT $3");
+  // A second notification for the same (dither_id, kind) is not an error but nothing; a
+  // concurrent one waits for the first to commit, then does nothing.
+  const std::string insert_ =
+      sql("INSERT INTO {schema}.notifications (uuid, dither_id, kind, mail_from, mail_to, subject, "
+          "text_part, html_part, mail_message_id, status, attempts, last_error, next_attempt_at, "
+          "created_at, updated_at, sent_at, owner, to_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, "
+          "$8, $9, $10, 0, $11, $12, $12, $12, 0, $13, $14) ON CONFLICT DO NOTHING");
+  // record() and erase_image() of one image take turns: under READ COMMITTED neither
+  // sees the other's uncommitted rows, so without the lock a record could check for the
+  // tombstone before an erasure commits and insert its row after the erasure's UPDATE
+  // ran (and both commit: an address after the erasure). Transaction-scoped; another
+  // image colliding on the hash only waits a moment.
+  const std::string image_lock_key_prefix_ = "dither.notify.image:" + db_->schema_name() + ":";
+  const std::string image_lock_ = "SELECT pg_advisory_xact_lock(hashtext($1))";
+  const std::string is_erased_ = sql("SELECT 1 FROM {schema}.erased_images WHERE uuid = $1");
+  // The first erasure's time is kept.
+  const std::string tombstone_ =
+      sql("INSERT INTO {schema}.erased_images (uuid, erased_at) VALUES ($1, $2) "
+          "ON CONFLICT (uuid) DO NOTHING");
+  // The per-address cap's count: SUPPRESSED rows were never going to be sent.
+  const std::string count_recent_ =
+      sql("SELECT count(*) FROM {schema}.notifications WHERE to_hash = $1 AND created_at >= $2 "
+          "AND status <> 'SUPPRESSED'");
+  // The image was deleted: its notifications lose address and content (only rows that
+  // still had some, or were still owed, change); the ones still owed are given up.
+  const std::string erase_image_ = sql(
+      "UPDATE {schema}.notifications SET mail_to = '', subject = '', text_part = '', "
+      "html_part = '', "
+      "last_error = CASE status WHEN 'PENDING' THEN 'the image was deleted' ELSE last_error END, "
+      "status = CASE status WHEN 'PENDING' THEN 'FAILED' ELSE status END, "
+      "claimed_by = '', claimed_until = 0, updated_at = $1 WHERE uuid = $2 AND "
+      "(status = 'PENDING' OR mail_to <> '' OR subject <> '' OR text_part <> '' OR "
+      "html_part <> '')");
+  // Leases the due PENDING rows nobody holds (or whose lease ended), oldest due first.
+  // SKIP LOCKED: rows another transaction is claiming (or marking) right now are left to
+  // it instead of waited for.
+  const std::string claim_ =
+      sql("UPDATE {schema}.notifications SET claimed_by = $1, claimed_until = " + kNowMillis +
+          " + $2 WHERE id IN (SELECT id FROM {schema}.notifications WHERE status = 'PENDING' AND "
+          "next_attempt_at <= $3 AND claimed_until <= " +
+          kNowMillis + " ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) RETURNING " +
+          kColumns);
+  // The outcomes of an attempt: each counts it and clears the claim, on PENDING rows only.
+  const std::string mark_sent_ = sql(
+      "UPDATE {schema}.notifications SET status = 'SENT', attempts = attempts + 1, sent_at = $1, "
+      "updated_at = $1, claimed_by = '', claimed_until = 0 WHERE id = $2 AND status = 'PENDING'");
+  const std::string retry_later_ =
+      sql("UPDATE {schema}.notifications SET attempts = attempts + 1, last_error = $1, "
+          "next_attempt_at = $2, updated_at = $3, claimed_by = '', claimed_until = 0 "
+          "WHERE id = $4 AND status = 'PENDING'");
+  const std::string mark_failed_ =
+      sql("UPDATE {schema}.notifications SET status = 'FAILED', attempts = attempts + 1, "
+          "last_error = $1, updated_at = $2, claimed_by = '', claimed_until = 0 "
+          "WHERE id = $3 AND status = 'PENDING'");
 };
 
 }  // namespace
 
 Result<std::unique_ptr<NotificationRepository>> open_postgres_notification_repository(
     const PostgresOptions& options) {
-  auto db = Database::open(options, kNotificationSchema, "notify");
-  if (!db) return db.error();
-  return std::unique_ptr<NotificationRepository>(
-      new PostgresNotificationRepository(std::move(*db)));
+  return postgres::open_store<NotificationRepository, PostgresNotificationRepository>(
+      options, kNotificationSchema, "notify");
 }
 
 }  // namespace dither

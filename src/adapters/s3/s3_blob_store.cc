@@ -5,6 +5,7 @@
 
 #include "adapters/s3/s3_xml.h"
 #include "adapters/shared/curl_client.h"
+#include "adapters/shared/object_keys.h"
 
 namespace dither {
 namespace {
@@ -26,20 +27,10 @@ bool is_credentials_error(long status, std::string_view code) {
          code == "XAdminUserNotFound";
 }
 
-Error invalid_key(const ObjectKey& key) {
-  return make_error(ErrorKind::kInvalidArgument,
-                    "invalid object key '" + key.value.substr(0, 100) + "'");
-}
-
-std::string without_trailing_slashes(std::string text) {
-  while (!text.empty() && text.back() == '/') text.pop_back();
-  return text;
-}
-
 }  // namespace
 
 S3BlobStore::S3BlobStore(S3Options options) : options_(std::move(options)) {
-  options_.endpoint = without_trailing_slashes(options_.endpoint);
+  options_.endpoint = curl::without_trailing_slashes(options_.endpoint);
   if (!options_.endpoint.starts_with("http://") && !options_.endpoint.starts_with("https://")) {
     throw std::invalid_argument("S3 endpoint '" + options_.endpoint +
                                 "' must start with http:// or https://");
@@ -115,7 +106,7 @@ Error S3BlobStore::error_of(std::string_view what, const curl::Response& respons
 
 Status S3BlobStore::put(const ObjectKey& key, std::span<const uint8_t> bytes,
                         std::string_view content_type) {
-  if (!is_valid_object_key(key.value)) return invalid_key(key);
+  if (!is_valid_object_key(key.value)) return adapters::invalid_key(key.value);
   Result<curl::Response> response = send("PUT", object_url(key), bytes,
                                          content_type.empty() ? kDefaultContentType : content_type);
   if (!response) return response.error();
@@ -124,7 +115,7 @@ Status S3BlobStore::put(const ObjectKey& key, std::span<const uint8_t> bytes,
 }
 
 Result<std::vector<uint8_t>> S3BlobStore::get(const ObjectKey& key) {
-  if (!is_valid_object_key(key.value)) return invalid_key(key);
+  if (!is_valid_object_key(key.value)) return adapters::invalid_key(key.value);
   Result<curl::Response> response = send("GET", object_url(key), {}, "");
   if (!response) return response.error();
   if (response->status == 200) return std::move(response->body);
@@ -134,7 +125,7 @@ Result<std::vector<uint8_t>> S3BlobStore::get(const ObjectKey& key) {
 }
 
 Status S3BlobStore::remove(const ObjectKey& key) {
-  if (!is_valid_object_key(key.value)) return invalid_key(key);
+  if (!is_valid_object_key(key.value)) return adapters::invalid_key(key.value);
   Result<curl::Response> response = send("DELETE", object_url(key), {}, "");
   if (!response) return response.error();
   const long status = response->status;

@@ -19,16 +19,6 @@ struct ListDeleter {
 };
 using HeaderList = std::unique_ptr<curl_slist, ListDeleter>;
 
-void global_init() {
-  // curl_global_init is not thread-safe; once per process, before the first handle.
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      throw std::runtime_error("curl_global_init failed");
-    }
-  });
-}
-
 struct Sink {
   CURL* handle;
   std::vector<uint8_t>* body;
@@ -85,6 +75,15 @@ std::string hex_digest(const EVP_MD* md, const void* data, size_t size) {
 }
 
 }  // namespace
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+      throw std::runtime_error("curl_global_init failed");
+    }
+  });
+}
 
 struct Client::Pool {
   std::mutex mutex;
@@ -214,6 +213,11 @@ std::string uri_encode(std::string_view text, bool keep_slash) {
     }
   }
   return out;
+}
+
+std::string without_trailing_slashes(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  return url;
 }
 
 }  // namespace dither::curl

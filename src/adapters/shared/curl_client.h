@@ -1,5 +1,6 @@
 // Blocking HTTP requests over libcurl for the blob stores that talk to a web API (S3,
-// Cloudinary), plus the digests and percent-encoding their request signing needs.
+// Cloudinary), plus the digests and percent-encoding their request signing needs, and libcurl's
+// process-wide initialisation (also for the SMTP sender).
 //
 //   curl::Client client({.timeout = std::chrono::seconds(30)});
 //   Result<curl::Response> r = client.perform({.method = "GET", .url =
@@ -50,6 +51,10 @@ struct Response {
   }
 };
 
+// curl_global_init, which is not thread-safe: once per process, before the first easy handle.
+// Every adapter that uses libcurl calls it first. Throws std::runtime_error when it fails.
+void global_init();
+
 struct ClientOptions {
   std::chrono::milliseconds connect_timeout{3000};
   std::chrono::milliseconds timeout{30000};  // the whole request, body included
@@ -82,6 +87,9 @@ class Client {
 std::string sha256_hex(std::span<const uint8_t> bytes);
 std::string sha256_hex(std::string_view text);
 std::string sha1_hex(std::string_view text);
+
+// `url` without its trailing slashes: a base URL that paths are appended to.
+std::string without_trailing_slashes(std::string url);
 
 // RFC 3986 percent-encoding as AWS SigV4 wants it: every byte except A-Z a-z 0-9 - . _ ~ becomes
 // %XX (upper-case hex); '/' is kept when `keep_slash` (a path), encoded otherwise (a query value).

@@ -3,11 +3,12 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <memory>
-#include <mutex>
-#include <stdexcept>
+#include <utility>
 
+#include "adapters/shared/curl_client.h"
 #include "mail/rfc5322.h"
 
 namespace dither {
@@ -19,16 +20,6 @@ struct EasyDeleter {
 struct ListDeleter {
   void operator()(curl_slist* list) const { curl_slist_free_all(list); }
 };
-
-void global_init() {
-  // curl_global_init is not thread-safe; once per process, before the first handle.
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-      throw std::runtime_error("curl_global_init failed");
-    }
-  });
-}
 
 struct Upload {
   std::string_view data;
@@ -75,30 +66,32 @@ bool is_configuration_bug(CURLcode code) {
   }
 }
 
+// Each SmtpSecurity with its name (SMTP_SECURITY), for parsing and printing.
+constexpr std::array<std::pair<SmtpSecurity, std::string_view>, 3> kSecurityNames = {{
+    {SmtpSecurity::kNone, "none"},
+    {SmtpSecurity::kStartTls, "starttls"},
+    {SmtpSecurity::kTls, "tls"},
+}};
+
 }  // namespace
 
 Result<SmtpSecurity> parse_smtp_security(std::string_view text) {
-  if (text == "none") return SmtpSecurity::kNone;
-  if (text == "starttls") return SmtpSecurity::kStartTls;
-  if (text == "tls") return SmtpSecurity::kTls;
+  for (const auto& [security, name] : kSecurityNames) {
+    if (text == name) return security;
+  }
   return make_error(ErrorKind::kInvalidArgument,
                     "SMTP security must be none, starttls or tls, not '" + std::string(text) + "'");
 }
 
 std::string_view to_string(SmtpSecurity security) {
-  switch (security) {
-    case SmtpSecurity::kNone:
-      return "none";
-    case SmtpSecurity::kStartTls:
-      return "starttls";
-    case SmtpSecurity::kTls:
-      return "tls";
+  for (const auto& [value, name] : kSecurityNames) {
+    if (value == security) return name;
   }
   return "none";
 }
 
 CurlSmtpSender::CurlSmtpSender(SmtpOptions options) : options_(std::move(options)) {
-  global_init();
+  curl::global_init();
   const bool ipv6 = options_.host.find(':') != std::string::npos;
   url_ = std::string(options_.security == SmtpSecurity::kTls ? "smtps://" : "smtp://") +
          (ipv6 ? "[" + options_.host + "]" : options_.host) + ":" + std::to_string(options_.port);

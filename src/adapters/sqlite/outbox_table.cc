@@ -35,14 +35,19 @@ std::vector<OutboxEntry> read_entries(Statement& st) {
   return entries;
 }
 
+// The oldest `limit` entries `where` selects (none when limit <= 0), oldest first.
+std::vector<OutboxEntry> read_outbox(Connection& connection, std::string_view where, int limit) {
+  if (limit <= 0) return {};
+  auto st = connection.prepare("SELECT " + std::string(kOutboxColumns) + " FROM outbox WHERE " +
+                               std::string(where) + " ORDER BY seq LIMIT ?");
+  st.bind(1, limit);
+  return read_entries(st);
+}
+
 }  // namespace
 
 std::vector<OutboxEntry> read_pending_messages(Connection& connection, int limit) {
-  if (limit <= 0) return {};
-  auto st = connection.prepare("SELECT " + std::string(kOutboxColumns) +
-                               " FROM outbox WHERE parked_at = 0 ORDER BY seq LIMIT ?");
-  st.bind(1, limit);
-  return read_entries(st);
+  return read_outbox(connection, "parked_at = 0", limit);
 }
 
 void delete_message(Connection& connection, int64_t seq) {
@@ -60,11 +65,7 @@ void record_publish_failure(Connection& connection, int64_t seq, std::string_vie
 }
 
 std::vector<OutboxEntry> read_parked_messages(Connection& connection, int limit) {
-  if (limit <= 0) return {};
-  auto st = connection.prepare("SELECT " + std::string(kOutboxColumns) +
-                               " FROM outbox WHERE parked_at <> 0 ORDER BY seq LIMIT ?");
-  st.bind(1, limit);
-  return read_entries(st);
+  return read_outbox(connection, "parked_at <> 0", limit);
 }
 
 bool republish_message(Connection& connection, int64_t seq) {

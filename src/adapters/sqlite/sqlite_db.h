@@ -56,6 +56,8 @@ namespace dither::sqlite {
 class SqliteError : public std::runtime_error {
  public:
   explicit SqliteError(Error error) : std::runtime_error(error.message), error_(std::move(error)) {}
+  SqliteError(ErrorKind kind, std::string message)
+      : SqliteError(make_error(kind, std::move(message))) {}
   const Error& error() const { return error_; }
 
  private:
@@ -101,6 +103,7 @@ class Statement {
 
   int64_t column_int64(int column) const;
   int column_int(int column) const;
+  bool column_bool(int column) const { return column_int64(column) != 0; }  // 0 is false
   std::string column_text(int column) const;
 
  private:

@@ -1,13 +1,14 @@
 #include "adapters/sqlite/sqlite_dither_repository.h"
 
-#include <algorithm>
 #include <array>
 #include <chrono>
 #include <string>
 #include <utility>
 
-#include "adapters/shared/paging.h"
+#include "adapters/shared/claims.h"
+#include "adapters/shared/rows.h"
 #include "adapters/sqlite/outbox_table.h"
+#include "adapters/sqlite/sqlite_store.h"
 
 namespace dither {
 namespace {
@@ -111,13 +112,9 @@ constexpr std::array<sqlite::Migration, 9> kDitherMigrations = {{
     {9, kPresetsSql},
 }};
 
-constexpr std::string_view kDitherColumns =
-    "id, uuid, channels, algorithm, palette, format, options_json, status, url_dither, "
-    "blob_key, error, request_id, created_at, updated_at, traceparent, owner, requested_by, "
-    "attempts";
-
 std::string select_dithers(std::string_view where_and_order) {
-  return "SELECT " + std::string(kDitherColumns) + " FROM dithers " + std::string(where_and_order);
+  return "SELECT " + std::string(adapters::kDitherColumns) + " FROM dithers " +
+         std::string(where_and_order);
 }
 const std::string kSelectById = select_dithers("WHERE id = ?");
 const std::string kSelectByRequestId = select_dithers("WHERE request_id = ?");
@@ -131,36 +128,14 @@ const std::string kClaim =
     "UPDATE dithers SET claimed_by = ?, claimed_until = ?, attempts = attempts + 1 WHERE id IN "
     "(SELECT id FROM dithers "
     "WHERE status = 'PENDING' AND claimed_until <= ? ORDER BY id LIMIT ?) RETURNING " +
-    std::string(kDitherColumns);
+    std::string(adapters::kDitherColumns);
+const std::string kSelectOriginal =
+    "SELECT " + std::string(adapters::kOriginalColumns) + " FROM originals WHERE uuid = ?";
 
-DitherRecord read_dither(const Statement& st) {
-  DitherRecord r;
-  r.id.value = st.column_int64(0);
-  r.uuid.value = st.column_text(1);
-  r.channels = st.column_int(2);
-  r.algorithm = st.column_text(3);
-  r.palette = st.column_text(4);
-  r.format = st.column_text(5);
-  r.options_json = st.column_text(6);
-  r.status = st.column_text(7);
-  r.url_dither = st.column_text(8);
-  r.blob_key.value = st.column_text(9);
-  r.error = st.column_text(10);
-  r.request_id = st.column_text(11);
-  r.created_at = st.column_int64(12);
-  r.updated_at = st.column_int64(13);
-  r.traceparent = st.column_text(14);
-  r.owner = st.column_text(15);
-  r.requested_by = st.column_text(16);
-  r.attempts = st.column_int(17);
-  return r;
-}
+constexpr auto read_dither = adapters::read_dither<Statement>;
+constexpr auto read_preset = adapters::read_preset<Statement>;
 
-std::vector<DitherRecord> read_dithers(Statement& st) {
-  std::vector<DitherRecord> rows;
-  while (st.step()) rows.push_back(read_dither(st));
-  return rows;
-}
+std::vector<DitherRecord> read_dithers(Statement& st) { return sqlite::rows_of(st, read_dither); }
 
 std::optional<DitherRecord> find_dither(Connection& c, const std::string& sql, const auto& key) {
   auto st = c.prepare(sql);
@@ -172,7 +147,7 @@ std::optional<DitherRecord> find_dither(Connection& c, const std::string& sql, c
 // Inserts a PENDING dither, or returns the existing one with the same request_id.
 DitherRecord insert_dither(Connection& c, const DitherRecord& dither) {
   if (dither.request_id.empty()) {
-    throw SqliteError(make_error(ErrorKind::kInvalidArgument, "a dither needs a request_id"));
+    throw SqliteError(ErrorKind::kInvalidArgument, "a dither needs a request_id");
   }
   DitherRecord r = dither;
   r.status = kStatusPending;
@@ -191,39 +166,57 @@ DitherRecord insert_dither(Connection& c, const DitherRecord& dither) {
   return r;
 }
 
-constexpr std::string_view kPresetColumns =
-    "owner, name, description, options_json, created_at, updated_at";
+const std::string kPresetColumns(adapters::kPresetColumns);
 const std::string kSelectPresets =
-    "SELECT " + std::string(kPresetColumns) + " FROM presets ORDER BY owner, name";
+    "SELECT " + kPresetColumns + " FROM presets ORDER BY owner, name";
 const std::string kSelectOwnersPresets =
-    "SELECT " + std::string(kPresetColumns) + " FROM presets WHERE owner = ? ORDER BY name";
+    "SELECT " + kPresetColumns + " FROM presets WHERE owner = ? ORDER BY name";
 const std::string kSelectPreset =
-    "SELECT " + std::string(kPresetColumns) + " FROM presets WHERE owner = ? AND name = ?";
+    "SELECT " + kPresetColumns + " FROM presets WHERE owner = ? AND name = ?";
 const std::string kReplacePreset =
     "UPDATE presets SET description = ?, options_json = ?, updated_at = ? "
     "WHERE owner = ? AND name = ? RETURNING " +
-    std::string(kPresetColumns);
-const std::string kInsertPreset = "INSERT INTO presets (" + std::string(kPresetColumns) +
-                                  ") VALUES (?, ?, ?, ?, ?, ?) RETURNING " +
-                                  std::string(kPresetColumns);
+    kPresetColumns;
+const std::string kInsertPreset = "INSERT INTO presets (" + kPresetColumns +
+                                  ") VALUES (?, ?, ?, ?, ?, ?) RETURNING " + kPresetColumns;
 
-PresetRecord read_preset(const Statement& st) {
-  PresetRecord r;
-  r.owner = st.column_text(0);
-  r.name = st.column_text(1);
-  r.description = st.column_text(2);
-  r.options_json = st.column_text(3);
-  r.created_at = st.column_int64(4);
-  r.updated_at = st.column_int64(5);
-  return r;
-}
+class SqliteDitherRepository final : public sqlite::OutboxStore<DitherRepository> {
+ public:
+  using OutboxStore::OutboxStore;
 
-// Every row of `st` (stepping to its end, as a write's RETURNING needs).
-std::vector<PresetRecord> read_presets(Statement& st) {
-  std::vector<PresetRecord> rows;
-  while (st.step()) rows.push_back(read_preset(st));
-  return rows;
-}
+  Result<std::optional<DitherRecord>> record_original(
+      const OriginalRecord& original, const std::optional<DitherRecord>& auto_dither,
+      std::string_view message_id) override;
+  Result<OriginalRecord> get_original(const ImageId& uuid) override;
+
+  Result<DitherRecord> create_dither(const DitherRecord& dither) override;
+  Result<DitherRecord> get_dither(DitherId id) override;
+  Result<Page<DitherRecord>> list_dithers(const PageRequest& page) override;
+  Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) override;
+  Result<int64_t> count_pending(std::string_view owner) override;
+  Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
+                                                  std::chrono::seconds lease) override;
+  Result<bool> renew_lease(DitherId id, std::string_view worker,
+                           std::chrono::seconds lease) override;
+  Status release_dither(DitherId id, std::string_view worker) override;
+
+  Result<bool> finish_dither(DitherId id, const ObjectKey& blob_key, std::string_view url_dither,
+                             const Message& event) override;
+  Result<bool> fail_dither(DitherId id, std::string_view error, const Message& event) override;
+  Result<DitherRecord> delete_dither(const ImageId& uuid, DitherId id,
+                                     const Message& deleted) override;
+  Result<std::vector<DitherRecord>> delete_dithers_of(const ImageId& uuid, const Message& deleted,
+                                                      bool forget_original,
+                                                      std::string_view message_id) override;
+
+  Result<std::vector<DitherRecord>> legacy_options(int limit) override;
+  Result<bool> set_canonical_options(DitherId id, std::string_view options_json) override;
+
+  Result<std::vector<PresetRecord>> presets_of(std::string_view owner) override;
+  Result<PresetRecord> get_preset(std::string_view owner, std::string_view name) override;
+  Result<PresetRecord> put_preset(const PresetRecord& preset, bool* replaced = nullptr) override;
+  Result<bool> delete_preset(std::string_view owner, std::string_view name) override;
+};
 
 }  // namespace
 
@@ -231,20 +224,9 @@ Result<std::unique_ptr<DitherRepository>> open_sqlite_dither_repository(
     const std::string& path, const SqliteOptions& options) {
   static constexpr sqlite::Schema kSchema{"the dithering service's metadata", 0x44494454,  // DIDT
                                           kDitherMigrations};
-  auto db = sqlite::Database::open(path, kSchema, options);
-  if (!db) return db.error();
-  // An embedded database belongs to one process: claims left in it were made by that process's
-  // previous life (a crash), so the work is free again at once rather than when the leases end.
-  Status freed = (*db)->write([](Connection& c) {
-    c.prepare("UPDATE dithers SET claimed_by = '', claimed_until = 0 WHERE claimed_until <> 0")
-        .run();
-  });
-  if (!freed) return freed.error();
-  return std::unique_ptr<DitherRepository>(new SqliteDitherRepository(std::move(*db)));
+  return sqlite::open_store<DitherRepository, SqliteDitherRepository>(path, kSchema, options,
+                                                                      "dithers");
 }
-
-SqliteDitherRepository::SqliteDitherRepository(std::unique_ptr<sqlite::Database> db)
-    : db_(std::move(db)) {}
 
 Result<std::optional<DitherRecord>> SqliteDitherRepository::record_original(
     const OriginalRecord& original, const std::optional<DitherRecord>& auto_dither,
@@ -272,20 +254,8 @@ Result<std::optional<DitherRecord>> SqliteDitherRepository::record_original(
 
 Result<OriginalRecord> SqliteDitherRepository::get_original(const ImageId& uuid) {
   return db_->read([&](Connection& c) {
-    auto st = c.prepare(
-        "SELECT uuid, url, filename, blob_key, email, owner FROM originals WHERE uuid = ?");
-    st.bind(1, uuid.value);
-    if (!st.step()) {
-      throw SqliteError(make_error(ErrorKind::kNotFound, "no original " + uuid.value));
-    }
-    OriginalRecord r;
-    r.uuid.value = st.column_text(0);
-    r.url = st.column_text(1);
-    r.filename = st.column_text(2);
-    r.blob_key.value = st.column_text(3);
-    r.email = st.column_text(4);
-    r.owner = st.column_text(5);
-    return r;
+    return sqlite::only_row(c, kSelectOriginal, adapters::read_original<Statement>,
+                            "no original " + uuid.value, uuid.value);
   });
 }
 
@@ -297,7 +267,7 @@ Result<DitherRecord> SqliteDitherRepository::get_dither(DitherId id) {
   return db_->read([&](Connection& c) {
     auto found = find_dither(c, kSelectById, id.value);
     if (!found) {
-      throw SqliteError(make_error(ErrorKind::kNotFound, "no dither " + std::to_string(id.value)));
+      throw SqliteError(ErrorKind::kNotFound, "no dither " + std::to_string(id.value));
     }
     return std::move(*found);
   });
@@ -305,14 +275,7 @@ Result<DitherRecord> SqliteDitherRepository::get_dither(DitherId id) {
 
 Result<Page<DitherRecord>> SqliteDitherRepository::list_dithers(const PageRequest& page) {
   return db_->read([&](Connection& c) {
-    const adapters::PageQuery q(page);
-    auto st = c.prepare(q.filtered() ? kSelectOwnersPage : kSelectPage);
-    if (q.filtered()) {
-      st.bind_all(q.owner, q.before, q.fetch);
-    } else {
-      st.bind_all(q.before, q.fetch);
-    }
-    return q.finish(read_dithers(st));
+    return sqlite::page_of(c, page, kSelectPage, kSelectOwnersPage, read_dither);
   });
 }
 
@@ -341,32 +304,18 @@ Result<std::vector<DitherRecord>> SqliteDitherRepository::claim_dithers(
     int limit, std::string_view worker, std::chrono::seconds lease) {
   if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a claim needs a worker");
   if (limit <= 0) return std::vector<DitherRecord>{};
-  return db_->write([&](Connection& c) {
-    const int64_t now = now_millis();
-    const int64_t until = now + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::max(lease, std::chrono::seconds{0}))
-                                    .count();
-    auto st = c.prepare(kClaim);
-    st.bind_all(worker, until, now, limit);
-    std::vector<DitherRecord> rows = read_dithers(st);
-    std::sort(rows.begin(), rows.end(), [](const DitherRecord& a, const DitherRecord& b) {
-      return a.id.value < b.id.value;  // RETURNING has no order
-    });
-    return rows;
-  });
+  return db_->write(
+      [&](Connection& c) { return sqlite::claim(c, kClaim, worker, lease, limit, read_dither); });
 }
 
 Result<bool> SqliteDitherRepository::renew_lease(DitherId id, std::string_view worker,
                                                  std::chrono::seconds lease) {
   if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a lease needs a worker");
   return db_->write([&](Connection& c) {
-    const int64_t until = now_millis() + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                             std::max(lease, std::chrono::seconds{0}))
-                                             .count();
     c.prepare(
          "UPDATE dithers SET claimed_until = ? WHERE id = ? AND claimed_by = ? AND "
          "status = 'PENDING'")
-        .bind_all(until, id.value, worker)
+        .bind_all(now_millis() + adapters::lease_millis(lease), id.value, worker)
         .run();
     return c.changes() == 1;
   });
@@ -415,8 +364,8 @@ Result<DitherRecord> SqliteDitherRepository::delete_dither(const ImageId& uuid, 
   return db_->write([&](Connection& c) {
     std::optional<DitherRecord> found = find_dither(c, kSelectById, id.value);
     if (!found || found->uuid != uuid) {
-      throw SqliteError(make_error(ErrorKind::kNotFound,
-                                   "no dither " + std::to_string(id.value) + " of " + uuid.value));
+      throw SqliteError(ErrorKind::kNotFound,
+                        "no dither " + std::to_string(id.value) + " of " + uuid.value);
     }
     c.prepare("DELETE FROM dithers WHERE id = ?").bind(1, id.value).run();
     sqlite::enqueue_message(c, deleted);
@@ -471,19 +420,15 @@ Result<std::vector<PresetRecord>> SqliteDitherRepository::presets_of(std::string
     // Both walk the primary key: (owner, name) in byte order.
     auto st = c.prepare(owner.empty() ? kSelectPresets : kSelectOwnersPresets);
     if (!owner.empty()) st.bind(1, owner);
-    return read_presets(st);
+    return sqlite::rows_of(st, read_preset);
   });
 }
 
 Result<PresetRecord> SqliteDitherRepository::get_preset(std::string_view owner,
                                                         std::string_view name) {
   return db_->read([&](Connection& c) {
-    auto st = c.prepare(kSelectPreset);
-    st.bind_all(owner, name);
-    if (!st.step()) {
-      throw SqliteError(make_error(ErrorKind::kNotFound, "no preset " + std::string(name)));
-    }
-    return read_preset(st);
+    return sqlite::only_row(c, kSelectPreset, read_preset, "no preset " + std::string(name), owner,
+                            name);
   });
 }
 
@@ -499,14 +444,14 @@ Result<PresetRecord> SqliteDitherRepository::put_preset(const PresetRecord& pres
         {
           auto st = c.prepare(kReplacePreset);
           st.bind_all(preset.description, preset.options_json, now, preset.owner, preset.name);
-          std::vector<PresetRecord> updated = read_presets(st);
+          std::vector<PresetRecord> updated = sqlite::rows_of(st, read_preset);
           if (!updated.empty()) return {std::move(updated[0]), true};
         }
         auto st = c.prepare(kInsertPreset);
         st.bind_all(preset.owner, preset.name, preset.description, preset.options_json, now, now);
-        std::vector<PresetRecord> inserted = read_presets(st);
+        std::vector<PresetRecord> inserted = sqlite::rows_of(st, read_preset);
         if (inserted.empty()) {
-          throw SqliteError(make_error(ErrorKind::kInternal, "an inserted preset is missing"));
+          throw SqliteError(ErrorKind::kInternal, "an inserted preset is missing");
         }
         return {std::move(inserted[0]), false};
       });
@@ -520,36 +465,6 @@ Result<bool> SqliteDitherRepository::delete_preset(std::string_view owner, std::
     c.prepare("DELETE FROM presets WHERE owner = ? AND name = ?").bind_all(owner, name).run();
     return c.changes() == 1;
   });
-}
-
-Result<std::vector<OutboxEntry>> SqliteDitherRepository::pending_messages(int limit) {
-  return db_->read([&](Connection& c) { return sqlite::read_pending_messages(c, limit); });
-}
-
-Status SqliteDitherRepository::remove_message(int64_t seq) {
-  return db_->write([&](Connection& c) { sqlite::delete_message(c, seq); });
-}
-
-Status SqliteDitherRepository::record_publish_failure(int64_t seq, std::string_view error,
-                                                      bool park) {
-  return db_->write([&](Connection& c) { sqlite::record_publish_failure(c, seq, error, park); });
-}
-
-Result<std::vector<OutboxEntry>> SqliteDitherRepository::parked_messages(int limit) {
-  return db_->read([&](Connection& c) { return sqlite::read_parked_messages(c, limit); });
-}
-
-Status SqliteDitherRepository::republish(int64_t seq) {
-  return db_->write([&](Connection& c) {
-    if (!sqlite::republish_message(c, seq)) {
-      throw SqliteError(
-          make_error(ErrorKind::kNotFound, "no parked outbox entry " + std::to_string(seq)));
-    }
-  });
-}
-
-Status SqliteDitherRepository::ping() {
-  return db_->read([](Connection& c) { c.prepare("SELECT 1").run(); });
 }
 
 }  // namespace dither

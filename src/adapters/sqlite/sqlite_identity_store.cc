@@ -4,6 +4,8 @@
 #include <string>
 #include <utility>
 
+#include "adapters/shared/rows.h"
+#include "adapters/sqlite/sqlite_store.h"
 #include "ports/records.h"
 
 namespace dither {
@@ -41,10 +43,10 @@ constexpr std::array<sqlite::Migration, 1> kIdentityMigrations = {{
     {1, kIdentityTablesSql},
 }};
 
-constexpr std::string_view kKeyColumns = "id, owner, name, admin, hash, created_at, revoked_at";
-const std::string kSelectKey = "SELECT " + std::string(kKeyColumns) + " FROM api_keys WHERE id = ?";
+const std::string kKeyColumns(adapters::kApiKeyColumns);
+const std::string kSelectKey = "SELECT " + kKeyColumns + " FROM api_keys WHERE id = ?";
 const std::string kSelectKeys =
-    "SELECT " + std::string(kKeyColumns) + " FROM api_keys ORDER BY created_at DESC, id DESC";
+    "SELECT " + kKeyColumns + " FROM api_keys ORDER BY created_at DESC, id DESC";
 constexpr std::string_view kInsertKey =
     "INSERT INTO api_keys (id, owner, name, admin, hash, created_at, revoked_at) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING";
@@ -52,8 +54,8 @@ constexpr std::string_view kRevokeKey =
     "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at = 0";
 constexpr std::string_view kKeyExists = "SELECT 1 FROM api_keys WHERE id = ?";
 
-constexpr std::string_view kSelectSession =
-    "SELECT id_hash, owner, created_at, expires_at, revoked_at FROM sessions WHERE id_hash = ?";
+const std::string kSelectSession =
+    "SELECT " + std::string(adapters::kSessionColumns) + " FROM sessions WHERE id_hash = ?";
 constexpr std::string_view kInsertSession =
     "INSERT INTO sessions (id_hash, owner, created_at, expires_at, revoked_at) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id_hash) DO NOTHING";
@@ -66,23 +68,35 @@ constexpr std::string_view kRevokeAllSessions =
 constexpr std::string_view kRevokeOwnersSessions =
     "UPDATE sessions SET revoked_at = ? WHERE owner = ? AND revoked_at = 0";
 
-ApiKeyRecord read_key(const Statement& st) {
-  ApiKeyRecord k;
-  k.id = st.column_text(0);
-  k.owner = st.column_text(1);
-  k.name = st.column_text(2);
-  k.admin = st.column_int64(3) != 0;
-  k.hash = st.column_text(4);
-  k.created_at = st.column_int64(5);
-  k.revoked_at = st.column_int64(6);
-  return k;
+constexpr auto read_key = adapters::read_api_key<Statement>;
+
+// revoke_key / revoke_session: `update` (at, key) sets revoked_at unless it is set already (it
+// keeps its first time): true when it did; kNotFound with `missing` when `exists` (key) finds no
+// row.
+bool revoke(Connection& c, std::string_view update, std::string_view exists, std::string_view key,
+            int64_t at, std::string_view missing) {
+  c.prepare(update).bind_all(at, key).run();
+  if (c.changes() > 0) return true;
+  if (!c.prepare(exists).bind_all(key).step()) {
+    throw SqliteError(ErrorKind::kNotFound, std::string(missing));
+  }
+  return false;
 }
 
-bool exists(Connection& c, std::string_view sql, std::string_view key) {
-  auto st = c.prepare(sql);
-  st.bind(1, key);
-  return st.step();
-}
+class SqliteIdentityStore final : public sqlite::Store<IdentityStore> {
+ public:
+  using Store::Store;
+
+  Status insert_key(const ApiKeyRecord& key) override;
+  Result<ApiKeyRecord> get_key(std::string_view id) override;
+  Result<std::vector<ApiKeyRecord>> list_keys() override;
+  Result<bool> revoke_key(std::string_view id, int64_t at) override;
+
+  Status insert_session(const SessionRecord& session) override;
+  Result<SessionRecord> get_session(std::string_view id_hash) override;
+  Result<bool> revoke_session(std::string_view id_hash, int64_t at) override;
+  Result<int> revoke_sessions(std::string_view owner, int64_t at) override;
+};
 
 }  // namespace
 
@@ -90,13 +104,8 @@ Result<std::unique_ptr<IdentityStore>> open_sqlite_identity_store(const std::str
                                                                   const SqliteOptions& options) {
   static constexpr sqlite::Schema kSchema{"the API keys and sessions", 0x44494155,  // "DIAU"
                                           kIdentityMigrations};
-  auto db = sqlite::Database::open(path, kSchema, options);
-  if (!db) return db.error();
-  return std::unique_ptr<IdentityStore>(new SqliteIdentityStore(std::move(*db)));
+  return sqlite::open_store<IdentityStore, SqliteIdentityStore>(path, kSchema, options);
 }
-
-SqliteIdentityStore::SqliteIdentityStore(std::unique_ptr<sqlite::Database> db)
-    : db_(std::move(db)) {}
 
 Status SqliteIdentityStore::insert_key(const ApiKeyRecord& key) {
   return db_->write([&](Connection& c) {
@@ -105,40 +114,27 @@ Status SqliteIdentityStore::insert_key(const ApiKeyRecord& key) {
                   key.revoked_at)
         .run();
     if (c.changes() == 0) {
-      throw SqliteError(
-          make_error(ErrorKind::kInvalidArgument, "an API key " + key.id + " exists already"));
+      throw SqliteError(ErrorKind::kInvalidArgument, "an API key " + key.id + " exists already");
     }
   });
 }
 
 Result<ApiKeyRecord> SqliteIdentityStore::get_key(std::string_view id) {
   return db_->read([&](Connection& c) {
-    auto st = c.prepare(kSelectKey);
-    st.bind(1, id);
-    if (!st.step()) {
-      throw SqliteError(make_error(ErrorKind::kNotFound, "no API key " + std::string(id)));
-    }
-    return read_key(st);
+    return sqlite::only_row(c, kSelectKey, read_key, "no API key " + std::string(id), id);
   });
 }
 
 Result<std::vector<ApiKeyRecord>> SqliteIdentityStore::list_keys() {
   return db_->read([&](Connection& c) {
     auto st = c.prepare(kSelectKeys);
-    std::vector<ApiKeyRecord> keys;
-    while (st.step()) keys.push_back(read_key(st));
-    return keys;
+    return sqlite::rows_of(st, read_key);
   });
 }
 
 Result<bool> SqliteIdentityStore::revoke_key(std::string_view id, int64_t at) {
   return db_->write([&](Connection& c) {
-    c.prepare(kRevokeKey).bind_all(at, id).run();
-    if (c.changes() > 0) return true;
-    if (!exists(c, kKeyExists, id)) {
-      throw SqliteError(make_error(ErrorKind::kNotFound, "no API key " + std::string(id)));
-    }
-    return false;  // revoked already: it keeps its first time
+    return revoke(c, kRevokeKey, kKeyExists, id, at, "no API key " + std::string(id));
   });
 }
 
@@ -151,34 +147,21 @@ Status SqliteIdentityStore::insert_session(const SessionRecord& session) {
                   session.revoked_at)
         .run();
     if (c.changes() == 0) {
-      throw SqliteError(make_error(ErrorKind::kInvalidArgument, "the session exists already"));
+      throw SqliteError(ErrorKind::kInvalidArgument, "the session exists already");
     }
   });
 }
 
 Result<SessionRecord> SqliteIdentityStore::get_session(std::string_view id_hash) {
   return db_->read([&](Connection& c) {
-    auto st = c.prepare(kSelectSession);
-    st.bind(1, id_hash);
-    if (!st.step()) throw SqliteError(make_error(ErrorKind::kNotFound, "no such session"));
-    SessionRecord s;
-    s.id_hash = st.column_text(0);
-    s.owner = st.column_text(1);
-    s.created_at = st.column_int64(2);
-    s.expires_at = st.column_int64(3);
-    s.revoked_at = st.column_int64(4);
-    return s;
+    return sqlite::only_row(c, kSelectSession, adapters::read_session<Statement>, "no such session",
+                            id_hash);
   });
 }
 
 Result<bool> SqliteIdentityStore::revoke_session(std::string_view id_hash, int64_t at) {
   return db_->write([&](Connection& c) {
-    c.prepare(kRevokeSession).bind_all(at, id_hash).run();
-    if (c.changes() > 0) return true;
-    if (!exists(c, kSessionExists, id_hash)) {
-      throw SqliteError(make_error(ErrorKind::kNotFound, "no such session"));
-    }
-    return false;
+    return revoke(c, kRevokeSession, kSessionExists, id_hash, at, "no such session");
   });
 }
 
@@ -193,10 +176,6 @@ Result<int> SqliteIdentityStore::revoke_sessions(std::string_view owner, int64_t
     }
     return c.changes();
   });
-}
-
-Status SqliteIdentityStore::ping() {
-  return db_->read([](Connection& c) { c.prepare("SELECT 1").run(); });
 }
 
 }  // namespace dither

@@ -7,8 +7,9 @@
 #include <string>
 #include <utility>
 
-#include "adapters/shared/paging.h"
+#include "adapters/shared/rows.h"
 #include "adapters/sqlite/outbox_table.h"
+#include "adapters/sqlite/sqlite_store.h"
 
 namespace dither {
 namespace {
@@ -67,69 +68,25 @@ constexpr std::array<sqlite::Migration, 4> kImageMigrations = {{
     {4, sqlite::kOutboxParkingSql},
 }};
 
-constexpr std::string_view kImageColumns =
-    "id, uuid, filename, status, url, url_dither, content_type, size, width, height, email, "
-    "error, blob_key, created_at, updated_at, owner";
-
-const std::string kSelectImageByUuid =
-    "SELECT " + std::string(kImageColumns) + " FROM images WHERE uuid = ?";
+const std::string kImageColumns(adapters::kImageColumns);
+const std::string kSelectImageByUuid = "SELECT " + kImageColumns + " FROM images WHERE uuid = ?";
 const std::string kSelectImagePage =
-    "SELECT " + std::string(kImageColumns) + " FROM images WHERE id < ? ORDER BY id DESC LIMIT ?";
-const std::string kSelectOwnersImagePage = "SELECT " + std::string(kImageColumns) +
-                                           " FROM images WHERE owner = ? AND id < ? "
-                                           "ORDER BY id DESC LIMIT ?";
+    "SELECT " + kImageColumns + " FROM images WHERE id < ? ORDER BY id DESC LIMIT ?";
+const std::string kSelectOwnersImagePage =
+    "SELECT " + kImageColumns + " FROM images WHERE owner = ? AND id < ? ORDER BY id DESC LIMIT ?";
+const std::string kSelectSummaries = "SELECT " + std::string(adapters::kSummaryColumns) +
+                                     " FROM image_dithers WHERE image_uuid = ? ORDER BY dither_id "
+                                     "DESC";
 
-ImageRecord read_image(const Statement& st) {
-  ImageRecord r;
-  r.id = st.column_int64(0);
-  r.uuid.value = st.column_text(1);
-  r.filename = st.column_text(2);
-  r.status = st.column_text(3);
-  r.url = st.column_text(4);
-  r.url_dither = st.column_text(5);
-  r.content_type = st.column_text(6);
-  r.size = st.column_int64(7);
-  r.width = st.column_int(8);
-  r.height = st.column_int(9);
-  r.email = st.column_text(10);
-  r.error = st.column_text(11);
-  r.blob_key.value = st.column_text(12);
-  r.created_at = st.column_int64(13);
-  r.updated_at = st.column_int64(14);
-  r.owner = st.column_text(15);
-  return r;
-}
-
-std::vector<DitherSummary> read_summaries(Connection& c, const ImageId& uuid) {
-  auto st = c.prepare(
-      "SELECT dither_id, status, url_dither, channels, algorithm, palette, format, error, "
-      "created_at FROM image_dithers WHERE image_uuid = ? ORDER BY dither_id DESC");
-  st.bind(1, uuid.value);
-  std::vector<DitherSummary> summaries;
-  while (st.step()) {
-    DitherSummary& d = summaries.emplace_back();
-    d.dither_id = st.column_int64(0);
-    d.status = st.column_text(1);
-    d.url_dither = st.column_text(2);
-    d.channels = st.column_int(3);
-    d.algorithm = st.column_text(4);
-    d.palette = st.column_text(5);
-    d.format = st.column_text(6);
-    d.error = st.column_text(7);
-    d.created_at = st.column_int64(8);
-  }
-  return summaries;
-}
+constexpr auto read_image = adapters::read_image<Statement>;
 
 // The image with its summaries, or kNotFound.
 ImageRecord read_full_image(Connection& c, const ImageId& uuid) {
-  auto st = c.prepare(kSelectImageByUuid);
+  ImageRecord image =
+      sqlite::only_row(c, kSelectImageByUuid, read_image, "no image " + uuid.value, uuid.value);
+  auto st = c.prepare(kSelectSummaries);
   st.bind(1, uuid.value);
-  if (!st.step()) {
-    throw sqlite::SqliteError(make_error(ErrorKind::kNotFound, "no image " + uuid.value));
-  }
-  ImageRecord image = read_image(st);
-  image.dithers = read_summaries(c, uuid);
+  image.dithers = sqlite::rows_of(st, adapters::read_summary<Statement>);
   return image;
 }
 
@@ -144,19 +101,40 @@ void put_summary(Connection& c, const ImageId& uuid, const DitherSummary& d) {
       .run();
 }
 
+class SqliteImageRepository final : public sqlite::OutboxStore<ImageRepository> {
+ public:
+  using OutboxStore::OutboxStore;
+
+  Result<ImageRecord> insert_image(const ImageRecord& image, const Message& uploaded) override;
+  Result<ImageRecord> get_image(const ImageId& uuid) override;
+  Result<Page<ImageRecord>> list_images(const PageRequest& page) override;
+  Result<ImageRecord> delete_image(const ImageId& uuid, const Message& deleted) override;
+
+  Result<bool> mark_finished(const ImageId& uuid, const DitherSummary& dither,
+                             std::string_view message_id) override;
+  Result<bool> mark_failed(const ImageId& uuid, const DitherSummary& dither,
+                           std::string_view message_id) override;
+  Result<bool> mark_dithers_deleted(const ImageId& uuid, std::string_view message_id) override;
+  Result<bool> mark_dither_deleted(const ImageId& uuid, int64_t dither_id,
+                                   std::string_view message_id) override;
+
+  Result<Usage> usage(std::string_view owner) override;
+
+ private:
+  // mark_finished / mark_failed: once per message, `update` (`value`, now, uuid) of the image,
+  // then the dither's summary; false when the image is gone (deleted meanwhile).
+  Result<bool> record_outcome(std::string_view update, std::string_view value, const ImageId& uuid,
+                              const DitherSummary& dither, std::string_view message_id);
+};
+
 }  // namespace
 
 Result<std::unique_ptr<ImageRepository>> open_sqlite_image_repository(
     const std::string& path, const SqliteOptions& options) {
   static constexpr sqlite::Schema kSchema{"the upload service's metadata", 0x44495550,  // "DIUP"
                                           kImageMigrations};
-  auto db = sqlite::Database::open(path, kSchema, options);
-  if (!db) return db.error();
-  return std::unique_ptr<ImageRepository>(new SqliteImageRepository(std::move(*db)));
+  return sqlite::open_store<ImageRepository, SqliteImageRepository>(path, kSchema, options);
 }
-
-SqliteImageRepository::SqliteImageRepository(std::unique_ptr<sqlite::Database> db)
-    : db_(std::move(db)) {}
 
 Result<ImageRecord> SqliteImageRepository::insert_image(const ImageRecord& image,
                                                         const Message& uploaded) {
@@ -184,16 +162,7 @@ Result<ImageRecord> SqliteImageRepository::get_image(const ImageId& uuid) {
 
 Result<Page<ImageRecord>> SqliteImageRepository::list_images(const PageRequest& page) {
   return db_->read([&](Connection& c) {
-    const adapters::PageQuery q(page);
-    auto st = c.prepare(q.filtered() ? kSelectOwnersImagePage : kSelectImagePage);
-    if (q.filtered()) {
-      st.bind_all(q.owner, q.before, q.fetch);
-    } else {
-      st.bind_all(q.before, q.fetch);
-    }
-    std::vector<ImageRecord> items;
-    while (st.step()) items.push_back(read_image(st));
-    return q.finish(std::move(items));
+    return sqlite::page_of(c, page, kSelectImagePage, kSelectOwnersImagePage, read_image);
   });
 }
 
@@ -213,31 +182,29 @@ Result<ImageRecord> SqliteImageRepository::delete_image(const ImageId& uuid,
 
 Result<bool> SqliteImageRepository::mark_finished(const ImageId& uuid, const DitherSummary& dither,
                                                   std::string_view message_id) {
-  return db_->write([&](Connection& c) {
-    if (!sqlite::first_delivery(c, message_id)) return false;
-    c.prepare(
-         "UPDATE images SET status = 'FINISHED', url_dither = ?, error = '', updated_at = ? "
-         "WHERE uuid = ?")
-        .bind_all(dither.url_dither, now_millis(), uuid.value)
-        .run();
-    if (c.changes() == 0) return false;  // deleted meanwhile
-    put_summary(c, uuid, dither);
-    return true;
-  });
+  return record_outcome(
+      "UPDATE images SET status = 'FINISHED', url_dither = ?, error = '', updated_at = ? "
+      "WHERE uuid = ?",
+      dither.url_dither, uuid, dither, message_id);
 }
 
 Result<bool> SqliteImageRepository::mark_failed(const ImageId& uuid, const DitherSummary& dither,
                                                 std::string_view message_id) {
+  // A failed on-demand dither does not undo a finished image.
+  return record_outcome(
+      "UPDATE images SET "
+      "status = CASE status WHEN 'FINISHED' THEN status ELSE 'FAILED' END, "
+      "error = CASE status WHEN 'FINISHED' THEN error ELSE ? END, updated_at = ? "
+      "WHERE uuid = ?",
+      dither.error, uuid, dither, message_id);
+}
+
+Result<bool> SqliteImageRepository::record_outcome(std::string_view update, std::string_view value,
+                                                   const ImageId& uuid, const DitherSummary& dither,
+                                                   std::string_view message_id) {
   return db_->write([&](Connection& c) {
     if (!sqlite::first_delivery(c, message_id)) return false;
-    // A failed on-demand dither does not undo a finished image.
-    c.prepare(
-         "UPDATE images SET "
-         "status = CASE status WHEN 'FINISHED' THEN status ELSE 'FAILED' END, "
-         "error = CASE status WHEN 'FINISHED' THEN error ELSE ? END, updated_at = ? "
-         "WHERE uuid = ?")
-        .bind_all(dither.error, now_millis(), uuid.value)
-        .run();
+    c.prepare(update).bind_all(value, now_millis(), uuid.value).run();
     if (c.changes() == 0) return false;
     put_summary(c, uuid, dither);
     return true;
@@ -292,32 +259,6 @@ Result<bool> SqliteImageRepository::mark_dither_deleted(const ImageId& uuid, int
   });
 }
 
-Result<std::vector<OutboxEntry>> SqliteImageRepository::pending_messages(int limit) {
-  return db_->read([&](Connection& c) { return sqlite::read_pending_messages(c, limit); });
-}
-
-Status SqliteImageRepository::remove_message(int64_t seq) {
-  return db_->write([&](Connection& c) { sqlite::delete_message(c, seq); });
-}
-
-Status SqliteImageRepository::record_publish_failure(int64_t seq, std::string_view error,
-                                                     bool park) {
-  return db_->write([&](Connection& c) { sqlite::record_publish_failure(c, seq, error, park); });
-}
-
-Result<std::vector<OutboxEntry>> SqliteImageRepository::parked_messages(int limit) {
-  return db_->read([&](Connection& c) { return sqlite::read_parked_messages(c, limit); });
-}
-
-Status SqliteImageRepository::republish(int64_t seq) {
-  return db_->write([&](Connection& c) {
-    if (!sqlite::republish_message(c, seq)) {
-      throw sqlite::SqliteError(
-          make_error(ErrorKind::kNotFound, "no parked outbox entry " + std::to_string(seq)));
-    }
-  });
-}
-
 Result<ImageRepository::Usage> SqliteImageRepository::usage(std::string_view owner) {
   return db_->read([&](Connection& c) {
     // The (owner, id) index finds the owner's rows; a quota keeps them few.
@@ -330,10 +271,6 @@ Result<ImageRepository::Usage> SqliteImageRepository::usage(std::string_view own
     }
     return u;
   });
-}
-
-Status SqliteImageRepository::ping() {
-  return db_->read([](Connection& c) { c.prepare("SELECT 1").run(); });
 }
 
 }  // namespace dither

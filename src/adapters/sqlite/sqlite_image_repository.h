@@ -23,35 +23,4 @@ namespace dither {
 Result<std::unique_ptr<ImageRepository>> open_sqlite_image_repository(
     const std::string& path, const SqliteOptions& options = {});
 
-// Returned by open_sqlite_image_repository; the type is public so tests and tools can name it.
-class SqliteImageRepository final : public ImageRepository {
- public:
-  explicit SqliteImageRepository(std::unique_ptr<sqlite::Database> db);
-
-  Result<ImageRecord> insert_image(const ImageRecord& image, const Message& uploaded) override;
-  Result<ImageRecord> get_image(const ImageId& uuid) override;
-  Result<Page<ImageRecord>> list_images(const PageRequest& page) override;
-  Result<ImageRecord> delete_image(const ImageId& uuid, const Message& deleted) override;
-
-  Result<bool> mark_finished(const ImageId& uuid, const DitherSummary& dither,
-                             std::string_view message_id) override;
-  Result<bool> mark_failed(const ImageId& uuid, const DitherSummary& dither,
-                           std::string_view message_id) override;
-  Result<bool> mark_dithers_deleted(const ImageId& uuid, std::string_view message_id) override;
-  Result<bool> mark_dither_deleted(const ImageId& uuid, int64_t dither_id,
-                                   std::string_view message_id) override;
-
-  Result<Usage> usage(std::string_view owner) override;
-
-  Result<std::vector<OutboxEntry>> pending_messages(int limit) override;
-  Status remove_message(int64_t seq) override;
-  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override;
-  Result<std::vector<OutboxEntry>> parked_messages(int limit) override;
-  Status republish(int64_t seq) override;
-  Status ping() override;
-
- private:
-  std::unique_ptr<sqlite::Database> db_;
-};
-
 }  // namespace dither

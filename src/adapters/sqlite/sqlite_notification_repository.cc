@@ -1,20 +1,18 @@
 #include "adapters/sqlite/sqlite_notification_repository.h"
 
-#include <algorithm>
 #include <array>
 #include <chrono>
 #include <string>
-#include <tuple>
 #include <utility>
 
-#include "adapters/shared/paging.h"
+#include "adapters/shared/rows.h"
 #include "adapters/sqlite/outbox_table.h"
+#include "adapters/sqlite/sqlite_store.h"
 
 namespace dither {
 namespace {
 
 using sqlite::Connection;
-using sqlite::SqliteError;
 using sqlite::Statement;
 
 // The SQL below spells statuses as literals (a partial index needs them).
@@ -82,13 +80,10 @@ constexpr std::array<sqlite::Migration, 3> kNotificationMigrations = {{
     {3, kErasedImagesSql},
 }};
 
-constexpr std::string_view kColumns =
-    "id, uuid, dither_id, kind, mail_from, mail_to, subject, text_part, html_part, "
-    "mail_message_id, status, attempts, last_error, next_attempt_at, created_at, updated_at, "
-    "sent_at, owner, to_hash";
+const std::string kColumns(adapters::kNotificationColumns);
 
 std::string select_notifications(std::string_view where_and_order) {
-  return "SELECT " + std::string(kColumns) + " FROM notifications " + std::string(where_and_order);
+  return "SELECT " + kColumns + " FROM notifications " + std::string(where_and_order);
 }
 const std::string kSelectById = select_notifications("WHERE id = ?");
 const std::string kSelectPage = select_notifications("WHERE id < ? ORDER BY id DESC LIMIT ?");
@@ -119,10 +114,10 @@ constexpr std::string_view kEraseImage =
     "OR mail_to <> '' OR subject <> '' OR text_part <> '' OR html_part <> '')";
 // Leases the due PENDING rows nobody holds (or whose lease ended), oldest due first.
 const std::string kClaim =
-    "UPDATE notifications SET claimed_by = ?, claimed_until = ? WHERE id IN (SELECT id FROM "
-    "notifications WHERE status = 'PENDING' AND next_attempt_at <= ? AND claimed_until <= ? "
-    "ORDER BY next_attempt_at, id LIMIT ?) RETURNING " +
-    std::string(kColumns);
+    "UPDATE notifications SET claimed_by = ?1, claimed_until = ?2 WHERE id IN (SELECT id FROM "
+    "notifications WHERE status = 'PENDING' AND next_attempt_at <= ?3 AND claimed_until <= ?3 "
+    "ORDER BY next_attempt_at, id LIMIT ?4) RETURNING " +
+    kColumns;
 // The outcomes of an attempt: each counts it and clears the claim, on PENDING rows only.
 constexpr std::string_view kMarkSent =
     "UPDATE notifications SET status = 'SENT', attempts = attempts + 1, sent_at = ?, "
@@ -134,35 +129,23 @@ constexpr std::string_view kMarkFailed =
     "UPDATE notifications SET status = 'FAILED', attempts = attempts + 1, last_error = ?, "
     "updated_at = ?, claimed_by = '', claimed_until = 0 WHERE id = ? AND status = 'PENDING'";
 
-Notification read_notification(const Statement& st) {
-  Notification n;
-  n.id = st.column_int64(0);
-  n.uuid.value = st.column_text(1);
-  n.dither_id = st.column_int64(2);
-  n.kind = st.column_text(3);
-  n.mail.from = st.column_text(4);
-  n.mail.to = st.column_text(5);
-  n.mail.subject = st.column_text(6);
-  n.mail.text = st.column_text(7);
-  n.mail.html = st.column_text(8);
-  n.mail.message_id = st.column_text(9);
-  n.status = st.column_text(10);
-  n.attempts = st.column_int(11);
-  n.last_error = st.column_text(12);
-  n.next_attempt_at = st.column_int64(13);
-  n.created_at = st.column_int64(14);
-  n.updated_at = st.column_int64(15);
-  n.sent_at = st.column_int64(16);
-  n.owner = st.column_text(17);
-  n.to_hash = st.column_text(18);
-  return n;
-}
+constexpr auto read_notification = adapters::read_notification<Statement>;
 
-std::vector<Notification> read_notifications(Statement& st) {
-  std::vector<Notification> rows;
-  while (st.step()) rows.push_back(read_notification(st));
-  return rows;
-}
+class SqliteNotificationRepository final : public sqlite::Store<NotificationRepository> {
+ public:
+  using Store::Store;
+
+  Result<bool> record(const Notification& n, std::string_view message_id) override;
+  Result<std::vector<Notification>> claim_due(int limit, std::string_view worker,
+                                              std::chrono::seconds lease) override;
+  Result<bool> mark_sent(int64_t id) override;
+  Result<bool> retry_later(int64_t id, std::string_view error, int64_t next_attempt_at) override;
+  Result<bool> mark_failed(int64_t id, std::string_view error) override;
+  Result<Notification> get(int64_t id) override;
+  Result<Page<Notification>> list(const PageRequest& page) override;
+  Result<int> count_recent(std::string_view to_hash, int64_t since) override;
+  Result<int> erase_image(const ImageId& uuid) override;
+};
 
 }  // namespace
 
@@ -171,21 +154,9 @@ Result<std::unique_ptr<NotificationRepository>> open_sqlite_notification_reposit
   static constexpr sqlite::Schema kSchema{"the notification service's store",
                                           0x44494E54,  // DINT
                                           kNotificationMigrations};
-  auto db = sqlite::Database::open(path, kSchema, options);
-  if (!db) return db.error();
-  // An embedded database belongs to one process: claims left in it were made by that process's
-  // previous life (a crash), so the mail is due again at once rather than when the leases end.
-  Status freed = (*db)->write([](Connection& c) {
-    c.prepare(
-         "UPDATE notifications SET claimed_by = '', claimed_until = 0 WHERE claimed_until <> 0")
-        .run();
-  });
-  if (!freed) return freed.error();
-  return std::unique_ptr<NotificationRepository>(new SqliteNotificationRepository(std::move(*db)));
+  return sqlite::open_store<NotificationRepository, SqliteNotificationRepository>(
+      path, kSchema, options, "notifications");
 }
-
-SqliteNotificationRepository::SqliteNotificationRepository(std::unique_ptr<sqlite::Database> db)
-    : db_(std::move(db)) {}
 
 Result<bool> SqliteNotificationRepository::record(const Notification& n,
                                                   std::string_view message_id) {
@@ -215,17 +186,7 @@ Result<std::vector<Notification>> SqliteNotificationRepository::claim_due(
   if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a claim needs a worker");
   if (limit <= 0) return std::vector<Notification>{};
   return db_->write([&](Connection& c) {
-    const int64_t now = now_millis();
-    const int64_t until = now + std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    std::max(lease, std::chrono::seconds{0}))
-                                    .count();
-    auto st = c.prepare(kClaim);
-    st.bind_all(worker, until, now, now, limit);
-    std::vector<Notification> rows = read_notifications(st);
-    std::sort(rows.begin(), rows.end(), [](const Notification& a, const Notification& b) {
-      return std::tie(a.next_attempt_at, a.id) < std::tie(b.next_attempt_at, b.id);
-    });  // RETURNING has no order
-    return rows;
+    return sqlite::claim(c, kClaim, worker, lease, limit, read_notification);
   });
 }
 
@@ -254,25 +215,14 @@ Result<bool> SqliteNotificationRepository::mark_failed(int64_t id, std::string_v
 
 Result<Notification> SqliteNotificationRepository::get(int64_t id) {
   return db_->read([&](Connection& c) {
-    auto st = c.prepare(kSelectById);
-    st.bind(1, id);
-    if (!st.step()) {
-      throw SqliteError(make_error(ErrorKind::kNotFound, "no notification " + std::to_string(id)));
-    }
-    return read_notification(st);
+    return sqlite::only_row(c, kSelectById, read_notification,
+                            "no notification " + std::to_string(id), id);
   });
 }
 
 Result<Page<Notification>> SqliteNotificationRepository::list(const PageRequest& page) {
   return db_->read([&](Connection& c) {
-    const adapters::PageQuery q(page);
-    auto st = c.prepare(q.filtered() ? kSelectOwnersPage : kSelectPage);
-    if (q.filtered()) {
-      st.bind_all(q.owner, q.before, q.fetch);
-    } else {
-      st.bind_all(q.before, q.fetch);
-    }
-    return q.finish(read_notifications(st));
+    return sqlite::page_of(c, page, kSelectPage, kSelectOwnersPage, read_notification);
   });
 }
 
@@ -295,10 +245,6 @@ Result<int> SqliteNotificationRepository::erase_image(const ImageId& uuid) {
   // No copy of the address may stay in the files (best effort).
   if (erased) (void)db_->forget_erased();
   return erased;
-}
-
-Status SqliteNotificationRepository::ping() {
-  return db_->read([](Connection& c) { c.prepare("SELECT 1").run(); });
 }
 
 }  // namespace dither

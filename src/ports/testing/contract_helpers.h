@@ -5,12 +5,17 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -118,6 +123,37 @@ std::vector<int64_t> walk_pages(const List& list, int limit, const std::string& 
   return seen;
 }
 
+// `workers` threads claim concurrently through `claim` (limit, worker name "host:1:<n>" ->
+// Result<std::vector<T>>), 1 to 3 items a call, until nothing is left: no call fails and every id
+// of `made` (ascending) is claimed exactly once.
+template <class T, class Claim, class IdOf>
+void expect_each_claimed_once(const std::vector<int64_t>& made, int workers, const Claim& claim,
+                              const IdOf& id_of) {
+  std::vector<std::vector<int64_t>> got(static_cast<size_t>(workers));
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int w = 0; w < workers; ++w) {
+    threads.emplace_back([&, w] {
+      const std::string worker = "host:1:" + std::to_string(w);
+      for (;;) {
+        Result<std::vector<T>> claimed = claim(1 + w % 3, worker);
+        if (!claimed.ok()) {
+          ++failures;
+          return;
+        }
+        if (claimed->empty()) return;
+        for (const T& item : *claimed) got[static_cast<size_t>(w)].push_back(id_of(item));
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::vector<int64_t> all;
+  for (const auto& of_worker : got) all.insert(all.end(), of_worker.begin(), of_worker.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(all, made);  // each exactly once
+}
+
 // The owners that the owner-list tests interleave: their items alternate irregularly.
 inline std::vector<std::string> interleaved_owners() {
   return {"alice",
@@ -129,6 +165,50 @@ inline std::vector<std::string> interleaved_owners() {
           "key:k0123456789a",
           "key:k0123456789a",
           "alice"};
+}
+
+// Stores an item for each of interleaved_owners() with `store` (owner -> the stored item), then
+// checks the newest-first list `list` (PageRequest -> Result<Page<T>>) of each owner and of all
+// (""): page by page at every limit, only that owner's items, a cursor from another owner's item
+// giving that owner's older items only, and nothing at all for `nobody`.
+template <class T, class Store, class List, class IdOf>
+void check_owner_lists(const Store& store, const List& list, const IdOf& id_of,
+                       const std::string& nobody) {
+  const std::vector<std::string> owners = interleaved_owners();
+  std::map<std::string, std::vector<int64_t>> expected;  // newest first
+  for (const std::string& owner : owners) {
+    const T stored = store(owner);
+    expected[owner].insert(expected[owner].begin(), id_of(stored));
+    expected[""].insert(expected[""].begin(), id_of(stored));
+  }
+  for (int limit = 1; limit <= static_cast<int>(owners.size()) + 1; ++limit) {
+    for (const auto& [owner, ids] : expected) {
+      SCOPED_TRACE("owner '" + owner + "', limit " + std::to_string(limit));
+      EXPECT_EQ(walk_pages<T>(list, limit, owner, id_of), ids);
+    }
+  }
+  for (const auto& [owner, ids] : expected) {
+    if (owner.empty()) continue;
+    for (const T& item :
+         value_of(list({.limit = 100, .before = std::nullopt, .owner = owner})).items) {
+      EXPECT_EQ(item.owner, owner);
+    }
+  }
+  // A cursor from anywhere gives that owner's older items only.
+  const int64_t newest_other = expected["key:k0123456789a"][0];
+  std::vector<int64_t> older;
+  for (const T& item :
+       value_of(list({.limit = 100, .before = newest_other, .owner = "alice"})).items) {
+    older.push_back(id_of(item));
+  }
+  std::vector<int64_t> want;
+  for (int64_t id : expected["alice"]) {
+    if (id < newest_other) want.push_back(id);
+  }
+  EXPECT_EQ(older, want);
+  const Page<T> none = value_of(list({.limit = 10, .before = std::nullopt, .owner = nobody}));
+  EXPECT_TRUE(none.items.empty());
+  EXPECT_EQ(none.next_cursor, "");
 }
 
 }  // namespace dither::contract

@@ -308,34 +308,14 @@ TEST_P(DitherRepositoryContract, FinishedAndFailedDithersAreNeverClaimed) {
 }
 
 TEST_P(DitherRepositoryContract, ConcurrentWorkersNeverClaimTheSameDither) {
-  constexpr int kDithers = 60;
-  constexpr int kWorkers = 6;
   std::vector<int64_t> made;
-  for (int i = 0; i < kDithers; ++i) made.push_back(create(new_image_id()).id.value);
-  std::vector<std::vector<int64_t>> got(kWorkers);
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int w = 0; w < kWorkers; ++w) {
-    threads.emplace_back([&, w] {
-      const std::string worker = "host:1:" + std::to_string(w);
-      for (;;) {
-        auto claimed = repo_->claim_dithers(1 + w % 3, worker, std::chrono::seconds{600});
-        if (!claimed.ok()) {
-          ++failures;
-          return;
-        }
-        if (claimed->empty()) return;
-        for (const DitherRecord& r : *claimed) got[static_cast<size_t>(w)].push_back(r.id.value);
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  EXPECT_EQ(failures.load(), 0);
-  std::vector<int64_t> all;
-  for (const auto& ids_of_worker : got)
-    all.insert(all.end(), ids_of_worker.begin(), ids_of_worker.end());
-  std::sort(all.begin(), all.end());
-  EXPECT_EQ(all, made);  // each exactly once
+  for (int i = 0; i < 60; ++i) made.push_back(create(new_image_id()).id.value);
+  expect_each_claimed_once<DitherRecord>(
+      made, 6,
+      [&](int limit, const std::string& worker) {
+        return repo_->claim_dithers(limit, worker, std::chrono::seconds{600});
+      },
+      [](const DitherRecord& r) { return r.id.value; });
 }
 
 TEST_P(DitherRepositoryContract, FinishCompletesAPendingDitherAndQueuesTheEvent) {
@@ -692,44 +672,15 @@ TEST_P(DitherRepositoryContract, RecordOriginalKeepsTheOwnerOfTheOriginalAndOfIt
 }
 
 TEST_P(DitherRepositoryContract, AnOwnersListPagesThroughItsDithersOnly) {
-  const std::vector<std::string> owners = interleaved_owners();
-  std::map<std::string, std::vector<int64_t>> expected;  // newest first
-  for (const std::string& owner : owners) {
-    DitherRecord d = requested(new_image_id(), "req-" + std::to_string(++requests_));
-    d.owner = owner;
-    d.requested_by = "someone else";  // lists go by owner, not by requester
-    const DitherRecord stored = value_of(repo_->create_dither(d));
-    expected[owner].insert(expected[owner].begin(), stored.id.value);
-    expected[""].insert(expected[""].begin(), stored.id.value);
-  }
-  auto list = [&](const PageRequest& request) { return repo_->list_dithers(request); };
-  auto id_of = [](const DitherRecord& r) { return r.id.value; };
-  for (int limit = 1; limit <= static_cast<int>(owners.size()) + 1; ++limit) {
-    for (const auto& [owner, ids] : expected) {
-      SCOPED_TRACE("owner '" + owner + "', limit " + std::to_string(limit));
-      EXPECT_EQ(walk_pages<DitherRecord>(list, limit, owner, id_of), ids);
-    }
-  }
-  for (const auto& [owner, ids] : expected) {
-    if (owner.empty()) continue;
-    for (const DitherRecord& r :
-         value_of(repo_->list_dithers({.limit = 100, .before = std::nullopt, .owner = owner}))
-             .items) {
-      EXPECT_EQ(r.owner, owner);
-    }
-  }
-  const int64_t newest_other = expected["key:k0123456789a"][0];
-  std::vector<int64_t> want;
-  for (int64_t id : expected["alice"]) {
-    if (id < newest_other) want.push_back(id);
-  }
-  EXPECT_EQ(
-      ids(value_of(repo_->list_dithers({.limit = 100, .before = newest_other, .owner = "alice"}))
-              .items),
-      want);
-  EXPECT_TRUE(
-      value_of(repo_->list_dithers({.limit = 10, .before = std::nullopt, .owner = "someone else"}))
-          .items.empty());
+  check_owner_lists<DitherRecord>(
+      [&](const std::string& owner) {
+        DitherRecord d = requested(new_image_id(), "req-" + std::to_string(++requests_));
+        d.owner = owner;
+        d.requested_by = "someone else";  // lists go by owner, not by requester
+        return value_of(repo_->create_dither(d));
+      },
+      [&](const PageRequest& request) { return repo_->list_dithers(request); },
+      [](const DitherRecord& r) { return r.id.value; }, "someone else");
 }
 
 TEST_P(DitherRepositoryContract, CountPendingCountsPendingDithersPerOwnerAndInAll) {

@@ -272,33 +272,14 @@ TEST_P(NotificationRepositoryContract, AnExpiredLeaseCanBeClaimedAgain) {
 }
 
 TEST_P(NotificationRepositoryContract, ConcurrentWorkersNeverClaimTheSameNotification) {
-  constexpr int kNotifications = 60;
-  constexpr int kWorkers = 6;
   std::vector<int64_t> made;
-  for (int i = 0; i < kNotifications; ++i) made.push_back(make().id);
-  std::vector<std::vector<int64_t>> got(kWorkers);
-  std::atomic<int> failures{0};
-  std::vector<std::thread> threads;
-  for (int w = 0; w < kWorkers; ++w) {
-    threads.emplace_back([&, w] {
-      const std::string worker = "host:1:" + std::to_string(w);
-      for (;;) {
-        auto claimed = repo_->claim_due(1 + w % 3, worker, std::chrono::seconds{600});
-        if (!claimed.ok()) {
-          ++failures;
-          return;
-        }
-        if (claimed->empty()) return;
-        for (const Notification& r : *claimed) got[static_cast<size_t>(w)].push_back(r.id);
-      }
-    });
-  }
-  for (auto& thread : threads) thread.join();
-  EXPECT_EQ(failures.load(), 0);
-  std::vector<int64_t> all;
-  for (const auto& of_worker : got) all.insert(all.end(), of_worker.begin(), of_worker.end());
-  std::sort(all.begin(), all.end());
-  EXPECT_EQ(all, made);  // each exactly once
+  for (int i = 0; i < 60; ++i) made.push_back(make().id);
+  expect_each_claimed_once<Notification>(
+      made, 6,
+      [&](int limit, const std::string& worker) {
+        return repo_->claim_due(limit, worker, std::chrono::seconds{600});
+      },
+      [](const Notification& n) { return n.id; });
 }
 
 TEST_P(NotificationRepositoryContract, MarkSentCountsTheAttemptAndEndsTheNotification) {
@@ -491,40 +472,14 @@ TEST_P(NotificationRepositoryContract, OwnerAndAddressHashRoundTrip) {
 }
 
 TEST_P(NotificationRepositoryContract, AnOwnersListPagesThroughItsNotificationsOnly) {
-  const std::vector<std::string> owners = interleaved_owners();
-  std::map<std::string, std::vector<int64_t>> expected;  // newest first
-  for (const std::string& owner : owners) {
-    Notification n = composed(0);
-    n.owner = owner;
-    const Notification stored = record_new(n, "m-" + std::to_string(++made_));
-    expected[owner].insert(expected[owner].begin(), stored.id);
-    expected[""].insert(expected[""].begin(), stored.id);
-  }
-  auto list = [&](const PageRequest& request) { return repo_->list(request); };
-  auto id_of = [](const Notification& n) { return n.id; };
-  for (int limit = 1; limit <= static_cast<int>(owners.size()) + 1; ++limit) {
-    for (const auto& [owner, want] : expected) {
-      SCOPED_TRACE("owner '" + owner + "', limit " + std::to_string(limit));
-      EXPECT_EQ(walk_pages<Notification>(list, limit, owner, id_of), want);
-    }
-  }
-  for (const auto& [owner, want] : expected) {
-    if (owner.empty()) continue;
-    for (const Notification& n :
-         value_of(repo_->list({.limit = 100, .before = std::nullopt, .owner = owner})).items) {
-      EXPECT_EQ(n.owner, owner);
-    }
-  }
-  const int64_t newest_other = expected["key:k0123456789a"][0];
-  std::vector<int64_t> want;
-  for (int64_t id : expected["alice"]) {
-    if (id < newest_other) want.push_back(id);
-  }
-  EXPECT_EQ(
-      ids(value_of(repo_->list({.limit = 100, .before = newest_other, .owner = "alice"})).items),
-      want);
-  EXPECT_TRUE(
-      value_of(repo_->list({.limit = 10, .before = std::nullopt, .owner = "carol"})).items.empty());
+  check_owner_lists<Notification>(
+      [&](const std::string& owner) {
+        Notification n = composed(0);
+        n.owner = owner;
+        return record_new(n, "m-" + std::to_string(++made_));
+      },
+      [&](const PageRequest& request) { return repo_->list(request); },
+      [](const Notification& n) { return n.id; }, "carol");
 }
 
 TEST_P(NotificationRepositoryContract, ASuppressedNotificationIsRecordedButNeverSent) {
