@@ -5,6 +5,8 @@
 // count. Not part of the public API.
 #pragma once
 
+#include <array>
+#include <cstdint>
 #include <functional>
 
 #include "engine/image.h"
@@ -35,6 +37,29 @@ inline void write_nearest(const Quantizer& q, int r, int g, int b, uint8_t* dst)
     dst[1] = c.g;
     dst[2] = c.b;
   }
+}
+
+// The colour nearest to working values `v`, written into `dst`; returns the error, `v` minus the
+// colour's working values (Riemersma, dot diffusion). kLevels: `q` is per-channel levels.
+template <bool kLevels>
+inline std::array<int32_t, 3> put_nearest(const Quantizer& q, const std::array<int32_t, 3>& v,
+                                          uint8_t* dst) {
+  std::array<int32_t, 3> e{};
+  if constexpr (kLevels) {
+    for (size_t c = 0; c < 3; ++c) {
+      const int level = q.level_of(v[c]);
+      dst[c] = q.level_output(level);
+      e[c] = v[c] - q.level_working(level);
+    }
+  } else {
+    const int idx = q.nearest(v[0], v[1], v[2]);
+    const Color col = q.color(idx);
+    dst[0] = col.r;
+    dst[1] = col.g;
+    dst[2] = col.b;
+    for (size_t c = 0; c < 3; ++c) e[c] = v[c] - q.working(idx)[c];
+  }
+  return e;
 }
 
 // Number of worker threads to use for `requested` (0 = all hardware threads).

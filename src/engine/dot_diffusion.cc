@@ -129,21 +129,7 @@ void one_pixel(const Image& in, Image& out, const Quantizer& q, int32_t* acc, in
   int32_t* a = acc + (static_cast<ptrdiff_t>(y) * in.width + x) * 3;
   std::array<int32_t, 3> v{};
   for (size_t c = 0; c < 3; ++c) v[c] = std::clamp(tw[p[c]] + a[c], 0, kWorkingMax);
-  std::array<int32_t, 3> e{};
-  if constexpr (kLevels) {
-    for (size_t c = 0; c < 3; ++c) {
-      const int level = q.level_of(v[c]);
-      d[c] = q.level_output(level);
-      e[c] = v[c] - q.level_working(level);
-    }
-  } else {
-    const int idx = q.nearest(v[0], v[1], v[2]);
-    const Color col = q.color(idx);
-    d[0] = col.r;
-    d[1] = col.g;
-    d[2] = col.b;
-    for (size_t c = 0; c < 3; ++c) e[c] = v[c] - q.working(idx)[c];
-  }
+  const std::array<int32_t, 3> e = put_nearest<kLevels>(q, v, d);
   for (size_t t = 0; t < static_cast<size_t>(plan.count); ++t) {
     int32_t* n = a + plan.offset[t];
     const int32_t f = plan.factor[t];

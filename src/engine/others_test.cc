@@ -18,51 +18,69 @@ bool all_in_palette(const Image& img, const Palette& p) {
 
 Palette palette(const char* spec) { return resolve_palette(*parse_palette_spec(spec), Image()); }
 
-TEST(Riemersma, EngineEqualsReference) {
-  // Non-square and very wide images: the curve's square is mostly outside them.
-  const std::vector<Image> images = {testing::synthetic_photo(37, 29, 4),
-                                     testing::synthetic_photo(70, 9, 3),
-                                     testing::synthetic_photo(1, 5, 3)};
-  for (const char* spec :
-       {"levels:2", "levels:5", "ega", "gameboy", "#102030,#c0ffee,#ff00ff", "grey:4"}) {
+// The engine equals the reference for `algorithm` on `images` with each palette of `specs`, in
+// sRGB and in linear light, at full strength (plain distance) and at 0.55 (luma-weighted), at each
+// thread count of `threads`; every pixel is a palette colour.
+void expect_engine_equals_reference(Algorithm algorithm, const std::vector<Image>& images,
+                                    std::initializer_list<const char*> specs,
+                                    std::initializer_list<int> threads) {
+  for (const char* spec : specs) {
     const Palette p = palette(spec);
     for (ColorSpace space : {ColorSpace::kSrgb, ColorSpace::kLinear}) {
       for (double strength : {1.0, 0.55}) {
         DitherOptions o;
-        o.algorithm = Algorithm::kRiemersma;
+        o.algorithm = algorithm;
         o.color_space = space;
         o.strength = strength;
         o.metric = strength < 1.0 ? Metric::kPerceptual : Metric::kEuclidean;
-        o.threads = 2;
         for (const Image& img : images) {
-          const Image got = *dither_image(img, p, o);
-          EXPECT_EQ(got.pixels, reference::dither(img, p, o).pixels)
-              << spec << " strength " << strength << " " << img.width << "x" << img.height;
-          EXPECT_TRUE(all_in_palette(got, p)) << spec;
+          const Image want = reference::dither(img, p, o);
+          for (int n : threads) {
+            o.threads = n;
+            const Image got = *dither_image(img, p, o);
+            EXPECT_EQ(got.pixels, want.pixels) << spec << " strength " << strength << " threads "
+                                               << n << " " << img.width << "x" << img.height;
+            EXPECT_TRUE(all_in_palette(got, p)) << spec;
+          }
         }
       }
     }
   }
 }
 
-TEST(Riemersma, KeepsTheToneOfAFlatMidGrey) {
+TEST(Riemersma, EngineEqualsReference) {
+  // Non-square and very wide images: the curve's square is mostly outside them.
+  expect_engine_equals_reference(
+      Algorithm::kRiemersma,
+      {testing::synthetic_photo(37, 29, 4), testing::synthetic_photo(70, 9, 3),
+       testing::synthetic_photo(1, 5, 3)},
+      {"levels:2", "levels:5", "ega", "gameboy", "#102030,#c0ffee,#ff00ff", "grey:4"}, {2});
+}
+
+// A flat mid grey (128) to black and white with `o`: in sRGB the mean stays 128 (within
+// `srgb_tolerance`); in linear light the share of white is 128's linear intensity (within
+// `linear_tolerance`).
+void expect_tone_of_mid_grey(DitherOptions o, double srgb_tolerance, double linear_tolerance) {
   const Image grey = testing::flat(96, 80, 128, 128, 128);
-  DitherOptions o;
-  o.color_space = ColorSpace::kSrgb;  // this test is about sRGB tone
-  o.algorithm = Algorithm::kRiemersma;
+  o.color_space = ColorSpace::kSrgb;
   const Image out = *dither_image(grey, Palette::uniform_levels(2), o);
   double mean = 0.0;
   for (size_t i = 0; i < grey.pixel_count(); ++i) mean += out.pixels[i * 3];
   mean /= static_cast<double>(grey.pixel_count());
-  EXPECT_NEAR(mean, 128.0, 1.0);
+  EXPECT_NEAR(mean, 128.0, srgb_tolerance);
 
-  // In linear light the linear intensity is kept.
   o.color_space = ColorSpace::kLinear;
   const Image lin = *dither_image(grey, Palette::uniform_levels(2), o);
   double lit = 0.0;
   for (size_t i = 0; i < grey.pixel_count(); ++i) lit += lin.pixels[i * 3] == 255;
   lit /= static_cast<double>(grey.pixel_count());
-  EXPECT_NEAR(lit, srgb_to_linear(128 / 255.0), 0.005);
+  EXPECT_NEAR(lit, srgb_to_linear(128 / 255.0), linear_tolerance);
+}
+
+TEST(Riemersma, KeepsTheToneOfAFlatMidGrey) {
+  DitherOptions o;
+  o.algorithm = Algorithm::kRiemersma;
+  expect_tone_of_mid_grey(o, 1.0, 0.005);
 }
 
 TEST(Yliluoma, EngineEqualsReference) {
@@ -122,33 +140,13 @@ TEST(Yliluoma, MixesTowardsTheInputColour) {
 
 TEST(DotDiffusion, EngineEqualsReference) {
   // Sizes not multiples of 8, a single row and column, and an image tall enough for 3 threads.
-  const std::vector<Image> images = {
-      testing::synthetic_photo(37, 29, 4), testing::synthetic_photo(70, 9, 3),
-      testing::synthetic_photo(1, 5, 3), testing::synthetic_photo(13, 1, 4),
-      testing::synthetic_photo(21, 203, 3)};
-  for (const char* spec :
-       {"levels:2", "levels:5", "ega", "gameboy", "#102030,#c0ffee,#ff00ff", "grey:4", "websafe"}) {
-    const Palette p = palette(spec);
-    for (ColorSpace space : {ColorSpace::kSrgb, ColorSpace::kLinear}) {
-      for (double strength : {1.0, 0.55}) {
-        DitherOptions o;
-        o.algorithm = Algorithm::kDotDiffusion;
-        o.color_space = space;
-        o.strength = strength;
-        o.metric = strength < 1.0 ? Metric::kPerceptual : Metric::kEuclidean;
-        for (const Image& img : images) {
-          const Image want = reference::dither(img, p, o);
-          for (int threads : {1, 2, 3}) {
-            o.threads = threads;
-            const Image got = *dither_image(img, p, o);
-            EXPECT_EQ(got.pixels, want.pixels) << spec << " strength " << strength << " threads "
-                                               << threads << " " << img.width << "x" << img.height;
-            EXPECT_TRUE(all_in_palette(got, p)) << spec;
-          }
-        }
-      }
-    }
-  }
+  expect_engine_equals_reference(
+      Algorithm::kDotDiffusion,
+      {testing::synthetic_photo(37, 29, 4), testing::synthetic_photo(70, 9, 3),
+       testing::synthetic_photo(1, 5, 3), testing::synthetic_photo(13, 1, 4),
+       testing::synthetic_photo(21, 203, 3)},
+      {"levels:2", "levels:5", "ega", "gameboy", "#102030,#c0ffee,#ff00ff", "grey:4", "websafe"},
+      {1, 2, 3});
 }
 
 TEST(DotDiffusion, AlphaIsCopied) {
@@ -163,22 +161,9 @@ TEST(DotDiffusion, AlphaIsCopied) {
 
 TEST(DotDiffusion, KeepsTheToneOfAFlatGrey) {
   // Error reaches only higher classes and barons keep theirs, so tone is kept closely, not exactly.
-  const Image grey = testing::flat(96, 80, 128, 128, 128);
   DitherOptions o;
-  o.color_space = ColorSpace::kSrgb;
   o.algorithm = Algorithm::kDotDiffusion;
-  const Image out = *dither_image(grey, Palette::uniform_levels(2), o);
-  double mean = 0.0;
-  for (size_t i = 0; i < grey.pixel_count(); ++i) mean += out.pixels[i * 3];
-  mean /= static_cast<double>(grey.pixel_count());
-  EXPECT_NEAR(mean, 128.0, 4.0);
-
-  o.color_space = ColorSpace::kLinear;
-  const Image lin = *dither_image(grey, Palette::uniform_levels(2), o);
-  double lit = 0.0;
-  for (size_t i = 0; i < grey.pixel_count(); ++i) lit += lin.pixels[i * 3] == 255;
-  lit /= static_cast<double>(grey.pixel_count());
-  EXPECT_NEAR(lit, srgb_to_linear(128 / 255.0), 0.02);
+  expect_tone_of_mid_grey(o, 4.0, 0.02);
 
   // Strength 0 passes no error: plain nearest colour, as `threshold`.
   const Image photo = testing::synthetic_photo(30, 20, 3);

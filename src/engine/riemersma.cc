@@ -115,21 +115,7 @@ void walk(const Image& in, Image& out, const Quantizer& q, const DitherOptions& 
     for (size_t c = 0; c < 3; ++c) {
       v[c] = std::clamp(tw[p[c]] + queue.correction(c), 0, kWorkingMax);
     }
-    std::array<int32_t, 3> e{};
-    if constexpr (kLevels) {
-      for (size_t c = 0; c < 3; ++c) {
-        const int level = q.level_of(v[c]);
-        d[c] = q.level_output(level);
-        e[c] = v[c] - q.level_working(level);
-      }
-    } else {
-      const int idx = q.nearest(v[0], v[1], v[2]);
-      const Color col = q.color(idx);
-      d[0] = col.r;
-      d[1] = col.g;
-      d[2] = col.b;
-      for (size_t c = 0; c < 3; ++c) e[c] = v[c] - q.working(idx)[c];
-    }
+    const std::array<int32_t, 3> e = put_nearest<kLevels>(q, v, d);
     queue.push(e);
   };
   int size = 1;

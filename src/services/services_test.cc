@@ -112,6 +112,24 @@ class Services : public ::testing::Test {
   }
 
   // The DITHER_* messages seen for `uuid` about dither `id` (by the body's dither_id).
+  // Publishes IMAGE_UPLOADED of an original known only by `url` and waits until its automatic
+  // dither is no longer PENDING; returns the image's dithers.
+  std::vector<DitherRecord> dithers_of_url_upload(const std::string& url) {
+    const ImageId uuid = new_image_id();
+    Message uploaded{topics_.image,
+                     uuid.value,
+                     {{"message_type", "IMAGE_UPLOADED"}, {"version", "1.0.0"}},
+                     R"({"uuid":")" + uuid.value + R"(","url":")" + url + R"(","filename":"p"})"};
+    EXPECT_TRUE(bus_.publish(uploaded).ok());
+    std::vector<DitherRecord> made;
+    for (int i = 0; i < 3000; ++i) {
+      made = *dither_->dithers_of(uuid.value, kAdmin);
+      if (!made.empty() && made[0].status != kStatusPending) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    }
+    return made;
+  }
+
   std::vector<Message> dither_messages(const ImageId& uuid, int64_t id) {
     std::lock_guard lock(mutex_);
     std::vector<Message> out;
@@ -423,11 +441,33 @@ TEST_F(Services, AWorkerFinishingADeletedDitherRemovesItsOwnResult) {
   EXPECT_EQ(image.dithers.size(), 1u);
 }
 
+// A store `Port` whose outbox is `real`'s: the doubles below forward it and change the rest.
+template <class Port>
+class ForwardingOutbox : public Port {
+ public:
+  explicit ForwardingOutbox(Outbox& real) : outbox_(real) {}
+  Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
+    return outbox_.pending_messages(limit);
+  }
+  Status remove_message(int64_t seq) override { return outbox_.remove_message(seq); }
+  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override {
+    return outbox_.record_publish_failure(seq, error, park);
+  }
+  Result<std::vector<OutboxEntry>> parked_messages(int limit) override {
+    return outbox_.parked_messages(limit);
+  }
+  Status republish(int64_t seq) override { return outbox_.republish(seq); }
+
+ private:
+  Outbox& outbox_;
+};
+
 // A DitherRepository that runs `before_delete` just before delete_dither: a worker finishing
 // the dither between the service's removal of its blob and of its row.
-class RacingDithers : public DitherRepository {
+class RacingDithers : public ForwardingOutbox<DitherRepository> {
  public:
-  explicit RacingDithers(DitherRepository& real) : real_(real) {}
+  explicit RacingDithers(DitherRepository& real)
+      : ForwardingOutbox<DitherRepository>(real), real_(real) {}
   std::function<void()> before_delete;
   std::atomic<int> renewals{0};
   std::vector<DitherRecord> legacy;  // what legacy_options() answers, once
@@ -482,17 +522,6 @@ class RacingDithers : public DitherRepository {
                                                       std::string_view message_id) override {
     return real_.delete_dithers_of(uuid, deleted, forget_original, message_id);
   }
-  Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
-    return real_.pending_messages(limit);
-  }
-  Status remove_message(int64_t seq) override { return real_.remove_message(seq); }
-  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override {
-    return real_.record_publish_failure(seq, error, park);
-  }
-  Result<std::vector<OutboxEntry>> parked_messages(int limit) override {
-    return real_.parked_messages(limit);
-  }
-  Status republish(int64_t seq) override { return real_.republish(seq); }
   Result<std::vector<DitherRecord>> legacy_options(int limit) override {
     if (!legacy.empty()) return std::exchange(legacy, {});
     return real_.legacy_options(limit);
@@ -808,18 +837,7 @@ TEST_F(Services, ThePrototypesBodiesAreUnderstood) {
 }
 
 TEST_F(Services, AnOriginalKnownOnlyByUrlFailsClearlyWithoutAFetcher) {
-  const ImageId uuid = new_image_id();
-  Message uploaded{topics_.image,
-                   uuid.value,
-                   {{"message_type", "IMAGE_UPLOADED"}, {"version", "1.0.0"}},
-                   R"({"uuid":")" + uuid.value + R"(","url":"https://x/p.png","filename":"p"})"};
-  ASSERT_TRUE(bus_.publish(uploaded).ok());
-  std::vector<DitherRecord> made;
-  for (int i = 0; i < 3000; ++i) {
-    made = *dither_->dithers_of(uuid.value, kAdmin);
-    if (!made.empty() && made[0].status != kStatusPending) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds{10});
-  }
+  const std::vector<DitherRecord> made = dithers_of_url_upload("https://x/p.png");
   ASSERT_EQ(made.size(), 1u);
   EXPECT_EQ(made[0].status, kStatusFailed);
   EXPECT_NE(made[0].error.find("only known by URL"), std::string::npos) << made[0].error;
@@ -838,19 +856,7 @@ class RefusingFetcher : public UrlFetcher {
 TEST_F(Services, AFetchFailureIsPublicOnlyAsCouldNotFetchTheOriginal) {
   RefusingFetcher fetcher;
   dither_->set_url_fetcher(&fetcher);
-  const ImageId uuid = new_image_id();
-  Message uploaded{
-      topics_.image,
-      uuid.value,
-      {{"message_type", "IMAGE_UPLOADED"}, {"version", "1.0.0"}},
-      R"({"uuid":")" + uuid.value + R"(","url":"http://images.example/p.png","filename":"p"})"};
-  ASSERT_TRUE(bus_.publish(uploaded).ok());
-  std::vector<DitherRecord> made;
-  for (int i = 0; i < 3000; ++i) {
-    made = *dither_->dithers_of(uuid.value, kAdmin);
-    if (!made.empty() && made[0].status != kStatusPending) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds{10});
-  }
+  const std::vector<DitherRecord> made = dithers_of_url_upload("http://images.example/p.png");
   ASSERT_EQ(made.size(), 1u);
   EXPECT_EQ(made[0].status, kStatusFailed);
   EXPECT_EQ(made[0].error, "could not fetch the original") << "no address, host or reason";
@@ -858,10 +864,13 @@ TEST_F(Services, AFetchFailureIsPublicOnlyAsCouldNotFetchTheOriginal) {
 
 // An ImageRepository whose insert commits (or not) and then reports kUnavailable, as when the
 // connection breaks during COMMIT; reads can be made to fail too.
-class InDoubtImages : public ImageRepository {
+class InDoubtImages : public ForwardingOutbox<ImageRepository> {
  public:
   InDoubtImages(ImageRepository& real, bool commits, bool reads_fail)
-      : real_(real), commits_(commits), reads_fail_(reads_fail) {}
+      : ForwardingOutbox<ImageRepository>(real),
+        real_(real),
+        commits_(commits),
+        reads_fail_(reads_fail) {}
   Result<ImageRecord> insert_image(const ImageRecord& image, const Message& uploaded) override {
     if (commits_) {
       Result<ImageRecord> r = real_.insert_image(image, uploaded);
@@ -896,17 +905,6 @@ class InDoubtImages : public ImageRepository {
     return real_.mark_dither_deleted(uuid, dither_id, message_id);
   }
   Status ping() override { return real_.ping(); }
-  Result<std::vector<OutboxEntry>> pending_messages(int limit) override {
-    return real_.pending_messages(limit);
-  }
-  Status remove_message(int64_t seq) override { return real_.remove_message(seq); }
-  Status record_publish_failure(int64_t seq, std::string_view error, bool park) override {
-    return real_.record_publish_failure(seq, error, park);
-  }
-  Result<std::vector<OutboxEntry>> parked_messages(int limit) override {
-    return real_.parked_messages(limit);
-  }
-  Status republish(int64_t seq) override { return real_.republish(seq); }
 
  private:
   ImageRepository& real_;
@@ -917,29 +915,29 @@ class InDoubtImages : public ImageRepository {
 TEST_F(Services, AnUploadWhoseCommitOutcomeIsUnknownIsNeverHalfDone) {
   const auto originals = [this] { return blobs_->list("originals/")->size(); };
   const size_t before = originals();
+  // An upload through a store whose COMMIT may or may not have happened.
+  const auto upload_in_doubt = [this](bool commits, bool reads_fail, const char* name) {
+    InDoubtImages images(*images_, commits, reads_fail);
+    UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
+    return upload.upload(png_photo(16, 16), name, "", kTester, "");
+  };
   {
     // The commit happened: the upload succeeded, blob and row both there.
-    InDoubtImages images(*images_, /*commits=*/true, /*reads_fail=*/false);
-    UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
-    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "a.png", "", kTester, "");
+    Result<ImageRecord> r = upload_in_doubt(/*commits=*/true, /*reads_fail=*/false, "a.png");
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_TRUE(images_->get_image(r->uuid).ok());
     EXPECT_EQ(originals(), before + 1);
   }
   {
     // It did not, and the store says so: nothing is left.
-    InDoubtImages images(*images_, /*commits=*/false, /*reads_fail=*/false);
-    UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
-    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "b.png", "", kTester, "");
+    Result<ImageRecord> r = upload_in_doubt(/*commits=*/false, /*reads_fail=*/false, "b.png");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
     EXPECT_EQ(originals(), before + 1);
   }
   {
     // Nobody can tell: the blob stays (never a row without its original); 503 to the client.
-    InDoubtImages images(*images_, /*commits=*/false, /*reads_fail=*/true);
-    UploadService upload(images, *blobs_, topics_, imaging::Limits{}, {});
-    Result<ImageRecord> r = upload.upload(png_photo(16, 16), "c.png", "", kTester, "");
+    Result<ImageRecord> r = upload_in_doubt(/*commits=*/false, /*reads_fail=*/true, "c.png");
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().kind, ErrorKind::kUnavailable);
     EXPECT_EQ(originals(), before + 2);

@@ -26,6 +26,17 @@ std::optional<Caller> caller_of(const http::RequestContext& c);
 // 401 for a request that reached a service without a caller (not through the gateway's checks).
 http::Response no_caller_response();
 
+// A route handler for callers only: `f(context, caller)`, or no_caller_response() when the
+// request names none.
+template <class F>
+http::SyncHandler with_caller(F f) {
+  return [f = std::move(f)](const http::RequestContext& c) -> http::Response {
+    const std::optional<Caller> caller = caller_of(c);
+    if (!caller) return no_caller_response();
+    return f(c, *caller);
+  };
+}
+
 // How answers sign the file links they carry (url, url_dither).
 struct LinkPolicy {
   const LinkSigner* signer = nullptr;  // null: links as stored (tests without a gateway)

@@ -173,45 +173,36 @@ void add_preset_routes(http::Router& router, DitherService& service) {
     return http::json_response(200, body);
   });
 
-  router.add(
-      http::Verb::get, "/presets",
-      [&service](const RequestContext& c) -> Response {
-        const std::optional<Caller> caller = caller_of(c);
-        if (!caller) return no_caller_response();
-        Result<std::vector<PresetRecord>> r = service.presets(*caller);
-        if (!r) return http::error_response(r.error());
-        json::array items;
-        for (const PresetRecord& p : *r) items.push_back(preset_object(p));
-        json::object o;
-        o["items"] = std::move(items);
-        return http::json_response(200, json::serialize(o));
-      },
-      http::Dispatch::kBlocking);
+  router.add(http::Verb::get, "/presets",
+             with_caller([&service](const RequestContext&, const Caller& caller) -> Response {
+               Result<std::vector<PresetRecord>> r = service.presets(caller);
+               if (!r) return http::error_response(r.error());
+               json::array items;
+               for (const PresetRecord& p : *r) items.push_back(preset_object(p));
+               json::object o;
+               o["items"] = std::move(items);
+               return http::json_response(200, json::serialize(o));
+             }),
+             http::Dispatch::kBlocking);
 
-  router.add(
-      http::Verb::post, "/presets",
-      [&service](const RequestContext& c) -> Response {
-        const std::optional<Caller> caller = caller_of(c);
-        if (!caller) return no_caller_response();
-        return save_preset(service, c, *caller);
-      },
-      http::Dispatch::kBlocking);
+  router.add(http::Verb::post, "/presets",
+             with_caller([&service](const RequestContext& c, const Caller& caller) -> Response {
+               return save_preset(service, c, caller);
+             }),
+             http::Dispatch::kBlocking);
 
-  router.add(
-      http::Verb::delete_, "/presets/{name}",
-      [&service](const RequestContext& c) -> Response {
-        const std::optional<Caller> caller = caller_of(c);
-        if (!caller) return no_caller_response();
-        Refusal refusal;
-        if (Status s = service.delete_preset(c.param("name"), *caller, &refusal); !s) {
-          return preset_error(s.error(), refusal);
-        }
-        json::object o;
-        o["name"] = c.param("name");
-        o["deleted"] = true;
-        return http::json_response(200, json::serialize(o));
-      },
-      http::Dispatch::kBlocking);
+  router.add(http::Verb::delete_, "/presets/{name}",
+             with_caller([&service](const RequestContext& c, const Caller& caller) -> Response {
+               Refusal refusal;
+               if (Status s = service.delete_preset(c.param("name"), caller, &refusal); !s) {
+                 return preset_error(s.error(), refusal);
+               }
+               json::object o;
+               o["name"] = c.param("name");
+               o["deleted"] = true;
+               return http::json_response(200, json::serialize(o));
+             }),
+             http::Dispatch::kBlocking);
 }
 
 }  // namespace
@@ -246,25 +237,22 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
                return dither_object(d, links);
              }));
 
-  router.add(http::Verb::get, "/images/{uuid}",
-             [&service, links](const RequestContext& c) -> Response {
-               const std::optional<Caller> caller = caller_of(c);
-               if (!caller) return no_caller_response();
-               Result<std::vector<DitherRecord>> r = service.dithers_of(c.param("uuid"), *caller);
-               if (!r) return http::error_response(r.error());
-               json::array items;
-               for (const DitherRecord& d : *r) items.push_back(dither_object(d, links));
-               json::object o;
-               o["uuid"] = c.param("uuid");
-               o["items"] = std::move(items);
-               return http::json_response(200, json::serialize(o));
-             });
+  router.add(
+      http::Verb::get, "/images/{uuid}",
+      with_caller([&service, links](const RequestContext& c, const Caller& caller) -> Response {
+        Result<std::vector<DitherRecord>> r = service.dithers_of(c.param("uuid"), caller);
+        if (!r) return http::error_response(r.error());
+        json::array items;
+        for (const DitherRecord& d : *r) items.push_back(dither_object(d, links));
+        json::object o;
+        o["uuid"] = c.param("uuid");
+        o["items"] = std::move(items);
+        return http::json_response(200, json::serialize(o));
+      }));
 
   router.add(
       http::Verb::post, "/images/{uuid}/{channels}",
-      [&service, links](const RequestContext& c) -> Response {
-        const std::optional<Caller> caller = caller_of(c);
-        if (!caller) return no_caller_response();
+      with_caller([&service, links](const RequestContext& c, const Caller& caller) -> Response {
         Result<pipeline::OptionPairs> options = request_options(c);
         if (!options) {
           const bool media = options.error().kind == ErrorKind::kUnsupported;
@@ -273,51 +261,45 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
         std::string_view key = c.header("Idempotency-Key");
         if (key.empty() || key.size() > 128) key = c.request_id;
         // Idempotency keys are the caller's own: another owner's key never returns this dither.
-        const std::string scoped_key = caller->owner + "/" + std::string(key);
+        const std::string scoped_key = caller.owner + "/" + std::string(key);
         Refusal refusal;  // a quota's or the queue's (code set), answered as such
         Result<DitherRecord> r =
-            service.request(c.param("uuid"), c.param("channels"), *options, scoped_key, *caller,
+            service.request(c.param("uuid"), c.param("channels"), *options, scoped_key, caller,
                             c.header("traceparent"), &refusal);
         if (!r && !refusal.code.empty()) return refusal_response(refusal);
         if (!r) return http::error_response(r.error());
         return http::json_response(202, dither_json(*r, links));
-      },
+      }),
       http::Dispatch::kBlocking);
 
-  router.add(
-      http::Verb::delete_, "/images/{uuid}",
-      [&service](const RequestContext& c) -> Response {
-        const std::optional<Caller> caller = caller_of(c);
-        if (!caller) return no_caller_response();
-        Result<int> removed =
-            service.remove_dithers(c.param("uuid"), *caller, c.header("traceparent"));
-        if (!removed) return http::error_response(removed.error());
-        json::object o;
-        o["uuid"] = c.param("uuid");
-        o["deleted"] = *removed;
-        return http::json_response(200, json::serialize(o));
-      },
-      http::Dispatch::kBlocking);
+  router.add(http::Verb::delete_, "/images/{uuid}",
+             with_caller([&service](const RequestContext& c, const Caller& caller) -> Response {
+               Result<int> removed =
+                   service.remove_dithers(c.param("uuid"), caller, c.header("traceparent"));
+               if (!removed) return http::error_response(removed.error());
+               json::object o;
+               o["uuid"] = c.param("uuid");
+               o["deleted"] = *removed;
+               return http::json_response(200, json::serialize(o));
+             }),
+             http::Dispatch::kBlocking);
 
-  router.add(
-      http::Verb::delete_, "/images/{uuid}/{dither_id}",
-      [&service](const RequestContext& c) -> Response {
-        const std::optional<Caller> caller = caller_of(c);
-        if (!caller) return no_caller_response();
-        Result<ImageId> uuid = parse_image_id(c.param("uuid"));
-        if (!uuid) return http::error_response(uuid.error(), "invalid_uuid");
-        Result<DitherId> id = parse_dither_id(c.param("dither_id"));
-        if (!id) return http::error_response(id.error());
-        Result<DitherRecord> removed =
-            service.remove_dither(uuid->value, *id, *caller, c.header("traceparent"));
-        if (!removed) return http::error_response(removed.error());
-        json::object o;
-        o["uuid"] = uuid->value;
-        o["dither_id"] = removed->id.value;
-        o["deleted"] = true;
-        return http::json_response(200, json::serialize(o));
-      },
-      http::Dispatch::kBlocking);
+  router.add(http::Verb::delete_, "/images/{uuid}/{dither_id}",
+             with_caller([&service](const RequestContext& c, const Caller& caller) -> Response {
+               Result<ImageId> uuid = parse_image_id(c.param("uuid"));
+               if (!uuid) return http::error_response(uuid.error(), "invalid_uuid");
+               Result<DitherId> id = parse_dither_id(c.param("dither_id"));
+               if (!id) return http::error_response(id.error());
+               Result<DitherRecord> removed =
+                   service.remove_dither(uuid->value, *id, caller, c.header("traceparent"));
+               if (!removed) return http::error_response(removed.error());
+               json::object o;
+               o["uuid"] = uuid->value;
+               o["dither_id"] = removed->id.value;
+               o["deleted"] = true;
+               return http::json_response(200, json::serialize(o));
+             }),
+             http::Dispatch::kBlocking);
 
   add_preset_routes(router, service);
 

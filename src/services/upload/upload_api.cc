@@ -113,15 +113,13 @@ http::Router upload_routes(UploadService& service, LinkPolicy links) {
   http::Router router;
   router.add(
       http::Verb::post, "/images",
-      [&service, links](const RequestContext& c) -> Response {
-        const std::optional<Caller> caller = caller_of(c);
-        if (!caller) return no_caller_response();
+      with_caller([&service, links](const RequestContext& c, const Caller& caller) -> Response {
         Result<UploadInput> in = read_upload(c);
         if (!in) return http::error_response(in.error());
         const auto* data = reinterpret_cast<const uint8_t*>(in->bytes.data());
         Refusal refusal;  // a quota's or the queue's (code set), answered as such
         Result<ImageRecord> r = service.upload({data, in->bytes.size()}, in->filename, in->email,
-                                               *caller, c.header("traceparent"), &refusal);
+                                               caller, c.header("traceparent"), &refusal);
         if (!r && !refusal.code.empty()) return refusal_response(refusal);
         if (!r) return http::error_response(r.error());
         Response response = http::json_response(201, image_json(*r, true, links));
@@ -131,35 +129,32 @@ http::Router upload_routes(UploadService& service, LinkPolicy links) {
         // (where every client is) does not serve.
         response.headers.emplace_back("Location", "images/" + r->uuid.value);
         return response;
-      },
+      }),
       http::Dispatch::kBlocking);
 
   router.add(http::Verb::get, "/images", owned_list_route(service, [links](const ImageRecord& r) {
                return image_object(r, links);
              }));
 
-  router.add(http::Verb::get, "/images/{uuid}",
-             [&service, links](const RequestContext& c) -> Response {
-               const std::optional<Caller> caller = caller_of(c);
-               if (!caller) return no_caller_response();
-               Result<ImageRecord> r = service.get(c.param("uuid"), *caller);
-               if (!r) return http::error_response(r.error());
-               return http::json_response(200, image_json(*r, true, links));
-             });
-
   router.add(
-      http::Verb::delete_, "/images/{uuid}",
-      [&service](const RequestContext& c) -> Response {
-        const std::optional<Caller> caller = caller_of(c);
-        if (!caller) return no_caller_response();
-        Result<ImageRecord> r = service.remove(c.param("uuid"), *caller, c.header("traceparent"));
+      http::Verb::get, "/images/{uuid}",
+      with_caller([&service, links](const RequestContext& c, const Caller& caller) -> Response {
+        Result<ImageRecord> r = service.get(c.param("uuid"), caller);
         if (!r) return http::error_response(r.error());
-        json::object o;
-        o["uuid"] = r->uuid.value;
-        o["deleted"] = true;
-        return http::json_response(200, json::serialize(o));
-      },
-      http::Dispatch::kBlocking);
+        return http::json_response(200, image_json(*r, true, links));
+      }));
+
+  router.add(http::Verb::delete_, "/images/{uuid}",
+             with_caller([&service](const RequestContext& c, const Caller& caller) -> Response {
+               Result<ImageRecord> r =
+                   service.remove(c.param("uuid"), caller, c.header("traceparent"));
+               if (!r) return http::error_response(r.error());
+               json::object o;
+               o["uuid"] = r->uuid.value;
+               o["deleted"] = true;
+               return http::json_response(200, json::serialize(o));
+             }),
+             http::Dispatch::kBlocking);
 
   router.add(http::Verb::get, "/health", [&service](const RequestContext&) -> Response {
     return health_response("upload", service.health());
