@@ -112,6 +112,16 @@ class Services : public ::testing::Test {
   }
 
   // The DITHER_* messages seen for `uuid` about dither `id` (by the body's dither_id).
+  // An image kTester uploaded, once its automatic dither is FINISHED.
+  ImageRecord finished_upload(int width, int height, const std::string& name) {
+    Result<ImageRecord> up = upload_->upload(png_photo(width, height), name, "", kTester, "");
+    if (!up) {
+      ADD_FAILURE() << "upload of " << name << ": " << up.error().message;
+      return {};
+    }
+    return wait_for(up->uuid, {kStatusFinished});
+  }
+
   // Publishes IMAGE_UPLOADED of an original known only by `url` and waits until its automatic
   // dither is no longer PENDING; returns the image's dithers.
   std::vector<DitherRecord> dithers_of_url_upload(const std::string& url) {
@@ -248,10 +258,8 @@ TEST_F(Services, RejectedUploadsLeaveNothingBehind) {
 }
 
 TEST_F(Services, BadDitherRequests) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", kTester, "");
-  ASSERT_TRUE(up.ok());
-  wait_for(up->uuid, {kStatusFinished});
-  const std::string id = up->uuid.value;
+  const ImageRecord up = finished_upload(16, 16, "a.png");
+  const std::string id = up.uuid.value;
   for (std::string_view channels : {"0", "1", "257", "abc", ""}) {
     EXPECT_EQ(dither_->request(id, channels, {}, "x", kTester).error().kind,
               ErrorKind::kInvalidArgument)
@@ -273,9 +281,7 @@ TEST_F(Services, BadDitherRequests) {
 }
 
 TEST_F(Services, ConsumersAreIdempotent) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", kTester, "");
-  ASSERT_TRUE(up.ok());
-  wait_for(up->uuid, {kStatusFinished});
+  const ImageRecord up = finished_upload(16, 16, "a.png");
   std::vector<Message> copy;
   {
     std::lock_guard lock(mutex_);
@@ -289,21 +295,19 @@ TEST_F(Services, ConsumersAreIdempotent) {
       ASSERT_TRUE(upload_->on_dither_message(m).ok());
     }
   }
-  EXPECT_EQ(dither_->dithers_of(up->uuid.value, kTester)->size(), 1u);
-  EXPECT_EQ(images_->get_image(up->uuid)->dithers.size(), 1u);
+  EXPECT_EQ(dither_->dithers_of(up.uuid.value, kTester)->size(), 1u);
+  EXPECT_EQ(images_->get_image(up.uuid)->dithers.size(), 1u);
   // Unknown types are ignored; unreadable bodies are errors (dead letters).
-  Message odd = make_message(topics_.image, "SOMETHING_NEW", up->uuid.value, "{}");
+  Message odd = make_message(topics_.image, "SOMETHING_NEW", up.uuid.value, "{}");
   EXPECT_TRUE(dither_->on_image_message(odd).ok());
-  Message bad = make_message(topics_.image, kImageUploaded, up->uuid.value, "not json");
+  Message bad = make_message(topics_.image, kImageUploaded, up.uuid.value, "not json");
   EXPECT_FALSE(dither_->on_image_message(bad).ok());
 }
 
 TEST_F(Services, FailedDitherIsReportedAndKeepsTheFinishedOne) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "a.png", "", kTester, "");
-  ASSERT_TRUE(up.ok());
-  wait_for(up->uuid, {kStatusFinished});
+  const ImageRecord up = finished_upload(16, 16, "a.png");
   Result<DitherRecord> asked = dither_->request(
-      up->uuid.value, "2", {{"width", "100000"}, {"height", "100000"}}, "big", kTester);
+      up.uuid.value, "2", {{"width", "100000"}, {"height", "100000"}}, "big", kTester);
   ASSERT_TRUE(asked.ok()) << asked.error().message;
   for (int i = 0; i < 3000; ++i) {
     if (dithers_->get_dither(asked->id)->status != kStatusPending) break;
@@ -313,7 +317,7 @@ TEST_F(Services, FailedDitherIsReportedAndKeepsTheFinishedOne) {
   EXPECT_EQ(failed->status, "FAILED");
   EXPECT_NE(failed->error.find("pixels"), std::string::npos) << failed->error;
   dither_relay_->drain();
-  ImageRecord image = *images_->get_image(up->uuid);
+  ImageRecord image = *images_->get_image(up.uuid);
   EXPECT_EQ(image.status, "FINISHED") << "a failed extra dither does not undo the finished one";
   ASSERT_EQ(image.dithers.size(), 2u);
   EXPECT_EQ(image.dithers[0].status, "FAILED");
@@ -414,28 +418,26 @@ TEST_F(Services, OneDitherIsDeletedAndTheImageShowsTheNewestFinishedOneLeft) {
 }
 
 TEST_F(Services, AWorkerFinishingADeletedDitherRemovesItsOwnResult) {
-  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", kTester, "");
-  ASSERT_TRUE(up.ok());
-  const ImageRecord done = wait_for(up->uuid, {kStatusFinished});
+  const ImageRecord done = finished_upload(32, 24, "a.png");
   workers_->stop();  // this test plays the worker
-  Result<DitherRecord> asked = dither_->request(up->uuid.value, "3", {}, "r1", kTester);
+  Result<DitherRecord> asked = dither_->request(done.uuid.value, "3", {}, "r1", kTester);
   ASSERT_TRUE(asked.ok()) << asked.error().message;
   const DitherRecord claimed = *dithers_->get_dither(asked->id);  // what the worker holds
   ASSERT_EQ(claimed.status, kStatusPending);
 
-  ASSERT_TRUE(dither_->remove_dither(up->uuid.value, claimed.id, kTester, "").ok());
+  ASSERT_TRUE(dither_->remove_dither(done.uuid.value, claimed.id, kTester, "").ok());
   // The worker finishes after the row went: finish_dither says no, the result is removed and no
   // DITHER_UPLOADED is published.
   ASSERT_TRUE(dither_->process(claimed).ok());
   EXPECT_EQ(dithers_->get_dither(claimed.id).error().kind, ErrorKind::kNotFound);
-  const std::string prefix = "dithers/" + up->uuid.value + "/";
+  const std::string prefix = "dithers/" + done.uuid.value + "/";
   EXPECT_EQ(blobs_->list(prefix + std::to_string(claimed.id.value) + ".")->size(), 0u);
   EXPECT_EQ(blobs_->list(prefix)->size(), 1u) << "the automatic dither's result stays";
   dither_relay_->drain();
-  std::vector<Message> about = dither_messages(up->uuid, claimed.id.value);
+  std::vector<Message> about = dither_messages(done.uuid, claimed.id.value);
   ASSERT_EQ(about.size(), 1u);
   EXPECT_EQ(about[0].message_type(), kDitherDeleted);
-  ImageRecord image = *images_->get_image(up->uuid);
+  ImageRecord image = *images_->get_image(done.uuid);
   EXPECT_EQ(image.status, kStatusFinished);
   EXPECT_EQ(image.url_dither, done.url_dither);
   EXPECT_EQ(image.dithers.size(), 1u);
@@ -548,11 +550,9 @@ class RacingDithers : public ForwardingOutbox<DitherRepository> {
 };
 
 TEST_F(Services, ADitherFinishedWhileBeingDeletedLosesItsResultToo) {
-  Result<ImageRecord> up = upload_->upload(png_photo(32, 24), "a.png", "", kTester, "");
-  ASSERT_TRUE(up.ok());
-  const ImageRecord done = wait_for(up->uuid, {kStatusFinished});
+  const ImageRecord done = finished_upload(32, 24, "a.png");
   workers_->stop();  // this test plays the worker
-  Result<DitherRecord> asked = dither_->request(up->uuid.value, "3", {}, "r1", kTester);
+  Result<DitherRecord> asked = dither_->request(done.uuid.value, "3", {}, "r1", kTester);
   ASSERT_TRUE(asked.ok()) << asked.error().message;
   const DitherRecord claimed = *dithers_->get_dither(asked->id);
 
@@ -564,22 +564,22 @@ TEST_F(Services, ADitherFinishedWhileBeingDeletedLosesItsResultToo) {
     ASSERT_TRUE(dither_->process(claimed).ok());
     finished = dithers_->get_dither(claimed.id)->status == kStatusFinished;
   };
-  Result<DitherRecord> removed = deleting.remove_dither(up->uuid.value, claimed.id, kTester, "");
+  Result<DitherRecord> removed = deleting.remove_dither(done.uuid.value, claimed.id, kTester, "");
   ASSERT_TRUE(removed.ok()) << removed.error().message;
   ASSERT_TRUE(finished) << "the worker finished the dither between the two steps";
   EXPECT_EQ(removed->status, kStatusFinished);
   EXPECT_EQ(dithers_->get_dither(claimed.id).error().kind, ErrorKind::kNotFound);
   EXPECT_EQ(blobs_->get(removed->blob_key).error().kind, ErrorKind::kNotFound)
       << "its result does not outlive the row";
-  EXPECT_EQ(blobs_->list("dithers/" + up->uuid.value + "/")->size(), 1u);
+  EXPECT_EQ(blobs_->list("dithers/" + done.uuid.value + "/")->size(), 1u);
 
   // DITHER_UPLOADED then DITHER_DELETED: the upload side ends where it started.
   dither_relay_->drain();
-  std::vector<Message> about = dither_messages(up->uuid, claimed.id.value);
+  std::vector<Message> about = dither_messages(done.uuid, claimed.id.value);
   ASSERT_EQ(about.size(), 2u);
   EXPECT_EQ(about[0].message_type(), kDitherUploaded);
   EXPECT_EQ(about[1].message_type(), kDitherDeleted);
-  ImageRecord image = *images_->get_image(up->uuid);
+  ImageRecord image = *images_->get_image(done.uuid);
   EXPECT_EQ(image.status, kStatusFinished);
   EXPECT_EQ(image.url_dither, done.url_dither);
   ASSERT_EQ(image.dithers.size(), 1u);
@@ -589,15 +589,13 @@ TEST_F(Services, ADitherFinishedWhileBeingDeletedLosesItsResultToo) {
 // Options an older version stored as requested (raw pairs, `channels` among them) are rewritten
 // in the canonical form at start-up; what no longer reads is kept as it was.
 TEST_F(Services, StoredOptionsOfOlderVersionsBecomeCanonical) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 12), "a.png", "", kTester, "");
-  ASSERT_TRUE(up.ok());
-  wait_for(up->uuid, {kStatusFinished});
+  const ImageRecord up = finished_upload(16, 12, "a.png");
   workers_->stop();
   std::vector<DitherRecord> old;
   for (const char* options :
        {R"({"channels":"4","algorithm":"FS","strength":"0.50"})", R"({"algorithm":"blur"})"}) {
     DitherRecord d;
-    d.uuid = up->uuid;
+    d.uuid = up.uuid;
     d.options_json = options;
     d.request_id = std::string("old-") + options;
     Result<DitherRecord> made = dithers_->create_dither(d);
@@ -623,20 +621,18 @@ TEST_F(Services, StoredOptionsOfOlderVersionsBecomeCanonical) {
 // A request is parsed once: what the record stores is the canonical form, and the preset and
 // explicit options combine as documented.
 TEST_F(Services, RequestsStoreTheCanonicalFormOfPresetAndOptions) {
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 12), "a.png", "", kTester, "");
-  ASSERT_TRUE(up.ok());
-  wait_for(up->uuid, {kStatusFinished});
+  const ImageRecord up = finished_upload(16, 12, "a.png");
   Result<DitherRecord> d = dither_->request(
-      up->uuid.value, "3", {{"preset", "mac"}, {"algorithm", "ORDERED"}}, "r-preset", kTester);
+      up.uuid.value, "3", {{"preset", "mac"}, {"algorithm", "ORDERED"}}, "r-preset", kTester);
   ASSERT_TRUE(d.ok()) << d.error().message;
   EXPECT_EQ(d->channels, 3);
   EXPECT_EQ(d->options_json,
             R"({"algorithm":"bayer","palette":"bw","serpentine":"false","linear_light":"true",)"
             R"("perceptual":"false","strength":"1","bayer_size":"8","format":"png"})");
   dither_->set_presets_only(true);
-  EXPECT_FALSE(dither_->request(up->uuid.value, "3", {{"algorithm", "fs"}}, "r2", kTester).ok());
+  EXPECT_FALSE(dither_->request(up.uuid.value, "3", {{"algorithm", "fs"}}, "r2", kTester).ok());
   EXPECT_FALSE(dither_->save_preset("look", "", {}, kTester, nullptr, nullptr).ok());
-  EXPECT_TRUE(dither_->request(up->uuid.value, "3", {{"preset", "pico8"}}, "r3", kTester).ok());
+  EXPECT_TRUE(dither_->request(up.uuid.value, "3", {{"preset", "pico8"}}, "r3", kTester).ok());
 }
 
 // A UrlFetcher double that takes `delay` to serve one original, or fails transiently every time.
@@ -820,17 +816,15 @@ TEST_F(Services, ThePrototypesBodiesAreUnderstood) {
   EXPECT_EQ(dither_->dithers_of(uuid.value, kTester).error().kind, ErrorKind::kNotFound);
 
   // DITHER_UPLOADED as the prototype sent it: {uuid, url_dither}, applied once.
-  Result<ImageRecord> up = upload_->upload(png_photo(16, 16), "b.png", "", kTester, "");
-  ASSERT_TRUE(up.ok());
-  wait_for(up->uuid, {kStatusFinished});
+  const ImageRecord up = finished_upload(16, 16, "b.png");
   Message finished{topics_.dither,
-                   up->uuid.value,
+                   up.uuid.value,
                    {{"message_type", "DITHER_UPLOADED"}, {"version", "1.0.0"}},
-                   R"({"uuid":")" + up->uuid.value + R"(","url_dither":"https://x/d.png"})"};
+                   R"({"uuid":")" + up.uuid.value + R"(","url_dither":"https://x/d.png"})"};
   ASSERT_TRUE(upload_->on_dither_message(finished).ok());
-  const size_t summaries = images_->get_image(up->uuid)->dithers.size();
+  const size_t summaries = images_->get_image(up.uuid)->dithers.size();
   ASSERT_TRUE(upload_->on_dither_message(finished).ok());
-  Result<ImageRecord> after = images_->get_image(up->uuid);
+  Result<ImageRecord> after = images_->get_image(up.uuid);
   EXPECT_EQ(after->url_dither, "https://x/d.png");
   EXPECT_EQ(after->status, kStatusFinished);
   EXPECT_EQ(after->dithers.size(), summaries);
