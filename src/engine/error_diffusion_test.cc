@@ -114,29 +114,27 @@ TEST(ErrorDiffusion, LinearLightKeepsTheMeanLinearIntensity) {
 
 // Hand-computed: FS in sRGB on one row of grey 128, levels:2 (see docs/ENGINE.md for the
 // arithmetic).
-TEST(ErrorDiffusion, SmallGoldenRow) {
-  const Image row = testing::flat(4, 1, 128, 128, 128);
+// Floyd-Steinberg in sRGB to levels:2 of a flat grey `value`, width x height: exactly `expected`.
+void expect_golden(int width, int height, uint8_t value, const std::vector<uint8_t>& expected) {
+  const Image img = testing::flat(width, height, value, value, value);
   DitherOptions o;
   o.color_space = ColorSpace::kSrgb;
-  auto out = dither_image(row, Palette::uniform_levels(2), o);
+  auto out = dither_image(img, Palette::uniform_levels(2), o);
   ASSERT_TRUE(out.ok());
-  const std::vector<uint8_t> expected = {255, 255, 255, 0, 0, 0, 255, 255, 255, 0, 0, 0};
   EXPECT_EQ(std::vector<uint8_t>(out->pixels.begin(), out->pixels.end()), expected);
+}
+
+TEST(ErrorDiffusion, SmallGoldenRow) {
+  expect_golden(4, 1, 128, {255, 255, 255, 0, 0, 0, 255, 255, 255, 0, 0, 0});
 }
 
 // Hand-computed 2x2: grey 192, FS, levels:2.
 TEST(ErrorDiffusion, SmallGoldenSquareMatchesHandArithmetic) {
-  const Image sq = testing::flat(2, 2, 192, 192, 192);
-  DitherOptions o;
-  o.color_space = ColorSpace::kSrgb;
-  auto out = dither_image(sq, Palette::uniform_levels(2), o);
-  ASSERT_TRUE(out.ok());
   // (0,0): v=49344 -> 255, e=-16191. right += (-16191*1792)>>12 = -7084, (0,1) += -5060,
   // (1,1) += -1012.  (1,0): v=42260 -> 255, e=-23275: (0,1) += (-23275*768)>>12 = -4365,
   // (1,1) += (-23275*1280)>>12 = -7274.  (0,1): v=49344-5060-4365=39919 -> 255, e=-25616,
   // (1,1) += (-25616*1792)>>12 = -11207.  (1,1): v=49344-1012-7274-11207=29851 -> 0.
-  const std::vector<uint8_t> expected = {255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0};
-  EXPECT_EQ(std::vector<uint8_t>(out->pixels.begin(), out->pixels.end()), expected);
+  expect_golden(2, 2, 192, {255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0});
 }
 
 }  // namespace

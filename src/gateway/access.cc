@@ -12,6 +12,7 @@
 #include "http/errors.h"
 #include "messaging/events.h"
 #include "ports/records.h"
+#include "services/common/paging.h"
 
 namespace dither {
 namespace {
@@ -72,11 +73,6 @@ std::string_view cookie_value(std::string_view header, std::string_view name) {
 
 bool is_safe_method(http::Verb v) {
   return v == http::Verb::get || v == http::Verb::head || v == http::Verb::options;
-}
-
-json::value time_or_null(int64_t millis) {
-  if (millis == 0) return nullptr;
-  return json::value(iso_time(millis));
 }
 
 json::object key_object(const ApiKeyRecord& k) {

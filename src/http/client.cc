@@ -18,16 +18,13 @@
 #include <utility>
 #include <vector>
 
+#include "http/beast_io.h"
+
 namespace dither::http {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
-using tcp = asio::ip::tcp;
-using error_code = boost::system::error_code;
+using namespace io;  // Asio and Beast names, kNoThrow (beast_io.h)
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr uint32_t kResponseHeaderLimit = 64 * 1024;
 
 // Beast reads as much as the buffer's free capacity, at least 512 bytes: from an empty buffer a

@@ -45,12 +45,16 @@ Response error_response(unsigned status, std::string_view code, std::string_view
   return json_response(status, boost::json::serialize(outer));
 }
 
-Response json_response(unsigned status, std::string body) {
+Response body_response(unsigned status, std::string content_type, std::string body) {
   Response response;
   response.status = status;
-  response.content_type = "application/json";
+  response.content_type = std::move(content_type);
   response.body = std::move(body);
   return response;
+}
+
+Response json_response(unsigned status, std::string body) {
+  return body_response(status, "application/json", std::move(body));
 }
 
 }  // namespace dither::http

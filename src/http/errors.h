@@ -18,5 +18,7 @@ Response error_response(const Error& error, std::string_view code = {});
 Response error_response(unsigned status, std::string_view code, std::string_view message);
 // A JSON body with the given status.
 Response json_response(unsigned status, std::string body);
+// An answer of any type (`body` is sent as it is).
+Response body_response(unsigned status, std::string content_type, std::string body);
 
 }  // namespace dither::http

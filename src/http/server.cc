@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "common/crypto.h"
+#include "http/beast_io.h"
 #include "http/compress.h"
 #include "http/errors.h"
 #include "http/url_decode.h"
@@ -41,13 +42,8 @@
 namespace dither::http {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace bhttp = boost::beast::http;
-using tcp = asio::ip::tcp;
-using error_code = boost::system::error_code;
+using namespace io;  // Asio and Beast names, kNoThrow (beast_io.h)
 
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr uint32_t kHeaderLimit = 16 * 1024;
 // Bytes kept in a connection's read buffer: a header (kHeaderLimit) plus one read.
 constexpr size_t kReadBufferLimit = 256 * 1024;

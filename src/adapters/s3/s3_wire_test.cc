@@ -17,6 +17,7 @@
 #include "adapters/s3/s3_blob_store.h"
 #include "adapters/s3/s3_xml.h"
 #include "adapters/shared/curl_client.h"
+#include "http/errors.h"
 #include "http/testing.h"
 
 namespace dither {
@@ -104,11 +105,7 @@ TEST(ParseError, CodeAndMessage) {
 }
 
 Response xml(unsigned status, std::string body) {
-  Response response;
-  response.status = status;
-  response.content_type = "application/xml";
-  response.body = std::move(body);
-  return response;
+  return http::body_response(status, "application/xml", std::move(body));
 }
 
 // What the fake server saw of one request.

@@ -55,6 +55,13 @@ class IdentityStoreContract : public ::testing::TestWithParam<IdentityStoreFacto
     s.expires_at = s.created_at + 86'400'000;
     return s;
   }
+  // session(n, owner), made at `created` and expiring at `expires`.
+  static SessionRecord session(int n, std::string owner, int64_t created, int64_t expires) {
+    SessionRecord s = session(n, std::move(owner));
+    s.created_at = created;
+    s.expires_at = expires;
+    return s;
+  }
 
   std::vector<std::string> key_ids() {
     std::vector<std::string> ids;
@@ -233,12 +240,9 @@ TEST_P(IdentityStoreContract, RevokeSessionsOfOneOwnerThenOfEveryone) {
 
 TEST_P(IdentityStoreContract, RevokeSessionsForgetsExpiredOnes) {
   const int64_t now = now_millis();
-  SessionRecord expired = session(1, "session:aaaaaaaaaaaaaaaa");
-  expired.created_at = now - 100'000;
-  expired.expires_at = now - 1'000;
-  SessionRecord expired_revoked = session(2, "session:bbbbbbbbbbbbbbbb");
-  expired_revoked.created_at = now - 100'000;
-  expired_revoked.expires_at = now - 1'000;
+  const SessionRecord expired = session(1, "session:aaaaaaaaaaaaaaaa", now - 100'000, now - 1'000);
+  SessionRecord expired_revoked =
+      session(2, "session:bbbbbbbbbbbbbbbb", now - 100'000, now - 1'000);
   expired_revoked.revoked_at = now - 50'000;
   const SessionRecord valid = session(3, "session:bbbbbbbbbbbbbbbb");
   // (The new one first: inserting a session forgets the ones expired before it was made.)
@@ -260,12 +264,8 @@ TEST_P(IdentityStoreContract, RevokeSessionsForgetsExpiredOnes) {
 // Page loads make sessions; the table keeps live ones only, so it cannot grow for ever.
 TEST_P(IdentityStoreContract, InsertingASessionForgetsExpiredOnes) {
   const int64_t now = now_millis();
-  SessionRecord old = session(1, "session:aaaaaaaaaaaaaaaa");
-  old.created_at = now - 100'000;
-  old.expires_at = now - 1'000;
-  SessionRecord later = session(2, "session:bbbbbbbbbbbbbbbb");
-  later.created_at = now - 100'000;
-  later.expires_at = now + 1'000;
+  const SessionRecord old = session(1, "session:aaaaaaaaaaaaaaaa", now - 100'000, now - 1'000);
+  const SessionRecord later = session(2, "session:bbbbbbbbbbbbbbbb", now - 100'000, now + 1'000);
   expect_ok(store_->insert_session(old));
   expect_ok(store_->insert_session(later));
   expect_same_session(value_of(store_->get_session(old.id_hash)), old);

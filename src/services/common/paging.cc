@@ -7,6 +7,7 @@
 #include <charconv>
 
 #include "http/errors.h"
+#include "messaging/events.h"
 
 namespace dither {
 
@@ -52,6 +53,10 @@ Result<PageRequest> read_page_request(const http::RequestContext& c) {
 
 boost::json::value text_or_null(const std::string& text) {
   return text.empty() ? boost::json::value() : boost::json::value(text);
+}
+
+boost::json::value time_or_null(int64_t millis) {
+  return millis == 0 ? boost::json::value() : boost::json::value(iso_time(millis));
 }
 
 std::string page_json(boost::json::array items, const std::string& next_cursor) {

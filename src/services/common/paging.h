@@ -19,6 +19,8 @@ namespace dither {
 Result<PageRequest> read_page_request(const http::RequestContext& c);
 // A JSON string, or null for an empty one (optional text fields such as `error`).
 boost::json::value text_or_null(const std::string& text);
+// An ISO 8601 time, or null for 0 (a time that has not happened: revoked_at, sent_at).
+boost::json::value time_or_null(int64_t millis);
 // {"items": [...], "next_cursor": "..." | null}
 std::string page_json(boost::json::array items, const std::string& next_cursor);
 

@@ -15,11 +15,6 @@ using http::Response;
 
 namespace {
 
-json::value time_or_null(int64_t millis) {
-  if (millis == 0) return nullptr;
-  return json::value(iso_time(millis));
-}
-
 json::object notification_object(const Notification& n) {
   json::object o;
   o["id"] = n.id;
