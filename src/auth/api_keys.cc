@@ -42,9 +42,7 @@ Result<NewApiKey> make_api_key(std::string_view owner, std::string_view name, bo
                       "an owner is 1-64 characters of A-Z a-z 0-9 . _ : @ -");
   }
   // Characters as the OpenAPI document counts them (maxLength): code points, not bytes.
-  const auto characters = std::count_if(name.begin(), name.end(), [](char c) {
-    return (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  });
+  const size_t characters = code_points(name);
   if (characters < 1 || characters > 100 || to_valid_utf8(name) != name ||
       std::any_of(name.begin(), name.end(),
                   [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {

@@ -14,6 +14,7 @@
 #include "auth/link_signer.h"
 #include "auth/secrets.h"
 #include "common/crypto.h"
+#include "common/utf8.h"
 
 namespace dither {
 namespace {
@@ -106,6 +107,13 @@ TEST(Crypto, ConstantTimeEqualIsExact) {
   EXPECT_FALSE(constant_time_equal("abc", "abcd"));
   EXPECT_FALSE(constant_time_equal("abc", "ABC"));
   EXPECT_TRUE(constant_time_equal("", ""));
+}
+
+TEST(Utf8, CodePointsCountCharactersNotBytes) {
+  EXPECT_EQ(code_points(""), 0u);
+  EXPECT_EQ(code_points("abc"), 3u);
+  EXPECT_EQ(code_points("caf\xC3\xA9"), 4u);                   // e-acute: 2 bytes
+  EXPECT_EQ(code_points("\xE2\x9C\x93\xF0\x9F\x98\x80"), 2u);  // 3 and 4 bytes
 }
 
 TEST(ApiKeys, MadeParsedAndHashed) {

@@ -111,6 +111,10 @@ def routes(uuid: str, dither_id: int) -> list[tuple[str, str, dict]]:
         ("POST", "/api/keys", {"json": {"name": "sneaky", "admin": True}}),
         ("DELETE", "/api/keys/k000000000000", {}),
         ("DELETE", "/api/session", {}),
+        ("GET", "/api/options", {}),
+        ("GET", "/api/presets", {}),
+        ("POST", "/api/presets", {"json": {"name": "sneaky", "options": {}}}),
+        ("DELETE", "/api/presets/sneaky", {}),
     ]
 
 

@@ -64,4 +64,10 @@ inline http::Response refusal_response(const Refusal& refusal) {
   return r;
 }
 
+// The answer to a failed call that may have filled `refusal`: the refusal when it did (its code
+// is set), the error's otherwise.
+inline http::Response refused_or_error_response(const Error& error, const Refusal& refusal) {
+  return refusal.code.empty() ? http::error_response(error) : refusal_response(refusal);
+}
+
 }  // namespace dither

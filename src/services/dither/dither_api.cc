@@ -112,12 +112,6 @@ json::object preset_object(const PresetRecord& p) {
   return o;
 }
 
-// The answer to a refused or failed preset call.
-Response preset_error(const Error& error, const Refusal& refusal) {
-  if (!refusal.code.empty()) return refusal_response(refusal);
-  return http::error_response(error);
-}
-
 // POST /presets: {"name": ..., "description": ..., "options": {...}}.
 Response save_preset(DitherService& service, const RequestContext& c, const Caller& caller) {
   if (!c.has_json_body_type()) {
@@ -160,7 +154,7 @@ Response save_preset(DitherService& service, const RequestContext& c, const Call
   Result<PresetRecord> saved = service.save_preset(
       name->as_string(), description != nullptr ? std::string_view(description->as_string()) : "",
       pairs, caller, &replaced, &refusal);
-  if (!saved) return preset_error(saved.error(), refusal);
+  if (!saved) return refused_or_error_response(saved.error(), refusal);
   return http::json_response(replaced ? 200 : 201, json::serialize(preset_object(*saved)));
 }
 
@@ -195,7 +189,7 @@ void add_preset_routes(http::Router& router, DitherService& service) {
              with_caller([&service](const RequestContext& c, const Caller& caller) -> Response {
                Refusal refusal;
                if (Status s = service.delete_preset(c.param("name"), caller, &refusal); !s) {
-                 return preset_error(s.error(), refusal);
+                 return refused_or_error_response(s.error(), refusal);
                }
                json::object o;
                o["name"] = c.param("name");
@@ -266,8 +260,7 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
         Result<DitherRecord> r =
             service.request(c.param("uuid"), c.param("channels"), *options, scoped_key, caller,
                             c.header("traceparent"), &refusal);
-        if (!r && !refusal.code.empty()) return refusal_response(refusal);
-        if (!r) return http::error_response(r.error());
+        if (!r) return refused_or_error_response(r.error(), refusal);
         return http::json_response(202, dither_json(*r, links));
       }),
       http::Dispatch::kBlocking);

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <system_error>
 
+#include "common/utf8.h"
 #include "http/url_decode.h"
 #include "messaging/events.h"
 #include "pipeline/pipeline.h"
@@ -375,23 +376,21 @@ Result<std::vector<PresetRecord>> DitherService::presets(const Caller& caller) {
   return out;
 }
 
+Status DitherService::presets_may_change(const Caller& caller, Refusal* refused) const {
+  if (!presets_only_ || caller.admin) return {};
+  Refusal r{403, "forbidden",
+            "this server makes presets only (PRESETS_ONLY): only admins save or delete presets", 0};
+  if (refused != nullptr) *refused = r;
+  return r.error();
+}
+
 Result<PresetRecord> DitherService::save_preset(std::string_view name, std::string_view description,
                                                 const pipeline::OptionPairs& options,
                                                 const Caller& caller, bool* replaced,
                                                 Refusal* refused) {
-  if (presets_only_ && !caller.admin) {
-    Refusal r{403, "forbidden",
-              "this server makes presets only (PRESETS_ONLY): only admins "
-              "save presets",
-              0};
-    if (refused != nullptr) *refused = r;
-    return r.error();
-  }
+  if (Status s = presets_may_change(caller, refused); !s) return s.error();
   if (Status s = pipeline::check_preset_name(name, true); !s) return s.error();
-  // Characters, not bytes (JSON strings are UTF-8): the bytes that do not continue a character.
-  const auto characters = std::count_if(description.begin(), description.end(),
-                                        [](char c) { return (c & 0xC0) != 0x80; });
-  if (characters > 200) {
+  if (code_points(description) > 200) {
     return make_error(ErrorKind::kInvalidArgument,
                       "a preset's description is at most 200 characters");
   }
@@ -430,14 +429,7 @@ Result<PresetRecord> DitherService::save_preset(std::string_view name, std::stri
 }
 
 Status DitherService::delete_preset(std::string_view name, const Caller& caller, Refusal* refused) {
-  if (presets_only_ && !caller.admin) {
-    Refusal r{403, "forbidden",
-              "this server makes presets only (PRESETS_ONLY): only admins "
-              "change presets",
-              0};
-    if (refused != nullptr) *refused = r;
-    return r.error();
-  }
+  if (Status s = presets_may_change(caller, refused); !s) return s;
   if (pipeline::find_builtin_preset(name) != nullptr) {
     Refusal r{403, "forbidden", "built-in presets cannot be deleted", 0};
     if (refused != nullptr) *refused = r;

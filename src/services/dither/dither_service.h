@@ -143,6 +143,8 @@ class DitherService {
   DitherRecord make_record(const ImageId& uuid, const pipeline::ProcessOptions& options,
                            int channels, std::string request_id,
                            std::string_view traceparent) const;
+  // OK unless presets_only_ and `caller` is no admin: then a 403 refusal (in `refused`).
+  Status presets_may_change(const Caller& caller, Refusal* refused) const;
   // A request's options: the path's channels, the preset's, the explicit ones (request()).
   Result<pipeline::ProcessOptions> request_options(std::string_view channels,
                                                    const pipeline::OptionPairs& options,

@@ -120,8 +120,7 @@ http::Router upload_routes(UploadService& service, LinkPolicy links) {
         Refusal refusal;  // a quota's or the queue's (code set), answered as such
         Result<ImageRecord> r = service.upload({data, in->bytes.size()}, in->filename, in->email,
                                                caller, c.header("traceparent"), &refusal);
-        if (!r && !refusal.code.empty()) return refusal_response(refusal);
-        if (!r) return http::error_response(r.error());
+        if (!r) return refused_or_error_response(r.error(), refusal);
         Response response = http::json_response(201, image_json(*r, true, links));
         // A relative reference (RFC 9110 10.2.2), resolved against the request's URL: the
         // service's own /images gives /images/<uuid>, the gateway's /api/images gives
