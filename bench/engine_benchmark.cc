@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/custom.h"
 #include "engine/dither.h"
 #include "engine/options.h"
 #include "engine/palette.h"
@@ -125,8 +126,12 @@ void run_dither(benchmark::State& state, const engine::Palette& palette,
 // Algorithms slow enough that one iteration per run is plenty on a 12 MP image (Riemersma: about
 // 0.3 s). Yliluoma is not here: with levels:2 it takes the fast path (about 2 GP/s), and one
 // 6 ms iteration would be all noise. Anything else slow still gets few iterations: Google
-// Benchmark stops after the first one when that alone exceeds the minimum time (0.5 s).
-bool is_slow(engine::Algorithm a) { return a == engine::Algorithm::kRiemersma; }
+// Benchmark stops after the first one when that alone exceeds the minimum time (0.5 s). Direct
+// binary search is the slowest by far (about 1 MP/s, one thread whatever `threads` says): one
+// iteration, and no threads=all run.
+bool is_slow(engine::Algorithm a) {
+  return a == engine::Algorithm::kRiemersma || a == engine::Algorithm::kDbs;
+}
 
 struct Case {
   std::string name;  // <algorithm>/<palette>/<space>[/reuse]
@@ -141,6 +146,13 @@ std::vector<Case> cases() {
     engine::DitherOptions o;
     o.algorithm = info.algorithm;
     o.color_space = engine::ColorSpace::kSrgb;
+    // The custom algorithms with Floyd-Steinberg's kernel and Bayer's 4x4 matrix: what the
+    // caller's data costs against the same work built in.
+    if (info.algorithm == engine::Algorithm::kCustomKernel) {
+      o.kernel = *engine::parse_custom_kernel("[[0,0,7],[3,5,1]]");
+    } else if (info.algorithm == engine::Algorithm::kCustomMatrix) {
+      o.matrix = *engine::parse_custom_matrix("[[0,8,2,10],[12,4,14,6],[3,11,1,9],[15,7,13,5]]");
+    }
     list.push_back({std::string(info.name) + "/levels:2/srgb", "levels:2", o});
   }
   engine::DitherOptions fs;
@@ -166,6 +178,7 @@ std::vector<Case> cases() {
 void register_benchmarks() {
   for (const Case& c : cases()) {
     for (int threads : {1, 0}) {
+      if (threads == 0 && c.options.algorithm == engine::Algorithm::kDbs) continue;
       engine::DitherOptions options = c.options;
       options.threads = threads;
       const std::string name = c.name + (threads == 1 ? "/threads=1" : "/threads=all");

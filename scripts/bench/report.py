@@ -31,7 +31,7 @@ from pathlib import Path
 ORDERED = ["bayer", "halftone", "blue-noise", "random", "threshold"]
 ERROR_DIFFUSION = ["floyd-steinberg", "false-floyd-steinberg", "jarvis-judice-ninke", "stucki",
                    "burkes", "sierra", "two-row-sierra", "sierra-lite", "atkinson",
-                   "stevenson-arce"]
+                   "stevenson-arce", "shiau-fan", "shiau-fan-2"]
 
 Series = list  # one value (or None) per round
 

@@ -24,6 +24,10 @@ void ordered_dither(const Image& in, Image& out, const Quantizer& q, const Dithe
 void riemersma_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
 void yliluoma_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
 void dot_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
+// Ostromoukhov and Zhou-Fang (variable_diffusion.cc).
+void variable_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
+void pattern_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
+void dbs_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o);
 
 // Writes palette colour (or per-channel levels) for working values r, g, b into `dst`.
 inline void write_nearest(const Quantizer& q, int r, int g, int b, uint8_t* dst) {

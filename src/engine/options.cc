@@ -32,6 +32,18 @@ const std::vector<AlgorithmInfo>& algorithms() {
       {Algorithm::kYliluoma, "yliluoma", "positional mixing plans for arbitrary palettes"},
       {Algorithm::kDotDiffusion, "dot-diffusion",
        "Knuth's dot diffusion: error to not-yet-processed neighbours of an 8x8 class matrix"},
+      {Algorithm::kOstromoukhov, "ostromoukhov",
+       "variable-coefficient error diffusion: weights chosen by tone (Ostromoukhov 2001)"},
+      {Algorithm::kZhouFang, "zhou-fang",
+       "variable coefficients and threshold modulation by tone (Zhou and Fang 2003)"},
+      {Algorithm::kPattern, "pattern",
+       "Knoll's pattern dithering: positional mixing of several palette colours"},
+      {Algorithm::kDbs, "dbs",
+       "direct binary search: iterative, minimises perceived error (slow; quality reference)"},
+      {Algorithm::kCustomKernel, "custom-kernel",
+       "error diffusion with your own kernel, given as JSON in the option kernel"},
+      {Algorithm::kCustomMatrix, "custom-matrix",
+       "ordered dithering with your own threshold matrix, given as JSON in the option matrix"},
   };
   return list;
 }
@@ -68,6 +80,9 @@ Result<Algorithm> parse_algorithm(std::string_view name) {
       {"hilbert", Algorithm::kRiemersma},
       {"knuth", Algorithm::kDotDiffusion},
       {"dotdiffusion", Algorithm::kDotDiffusion},
+      {"zhoufang", Algorithm::kZhouFang},
+      {"knoll", Algorithm::kPattern},
+      {"direct-binary-search", Algorithm::kDbs},
   };
   for (const auto& [alias, a] : aliases) {
     if (alias == n) return a;
@@ -77,7 +92,8 @@ Result<Algorithm> parse_algorithm(std::string_view name) {
 }
 
 bool is_error_diffusion(Algorithm a) {
-  return static_cast<int>(a) <= static_cast<int>(Algorithm::kShiauFan2);
+  return static_cast<int>(a) <= static_cast<int>(Algorithm::kShiauFan2) ||
+         a == Algorithm::kCustomKernel;
 }
 
 Status check_bayer_size(int s) {
@@ -99,6 +115,33 @@ Status check_halftone(std::string_view name) {
                     "unknown halftone matrix '" + std::string(name) + "' (known: " + known + ")");
 }
 
+namespace {
+
+// The custom algorithms need their data; other algorithms ignore it.
+Status check_custom(const DitherOptions& o) {
+  auto named = [](std::string_view option, Status s) -> Status {
+    if (!s) return make_error(s.error().kind, std::string(option) + ": " + s.error().message);
+    return {};
+  };
+  if (o.algorithm == Algorithm::kCustomKernel) {
+    if (!o.kernel) {
+      return make_error(ErrorKind::kInvalidArgument,
+                        "algorithm custom-kernel needs the option kernel, e.g. [[0,0,7],[3,5,1]]");
+    }
+    return named("kernel", check_custom_kernel(*o.kernel));
+  }
+  if (o.algorithm == Algorithm::kCustomMatrix) {
+    if (!o.matrix) {
+      return make_error(ErrorKind::kInvalidArgument,
+                        "algorithm custom-matrix needs the option matrix, e.g. [[0,2],[3,1]]");
+    }
+    return named("matrix", check_custom_matrix(*o.matrix));
+  }
+  return {};
+}
+
+}  // namespace
+
 Status validate(const DitherOptions& o) {
   if (!(o.strength >= 0.0 && o.strength <= 1.0)) {
     return make_error(ErrorKind::kInvalidArgument, "strength must be between 0 and 1");
@@ -109,6 +152,7 @@ Status validate(const DitherOptions& o) {
   if (o.algorithm == Algorithm::kHalftone) {
     if (Status s = check_halftone(o.halftone); !s) return s;
   }
+  if (Status s = check_custom(o); !s) return s;
   if (o.threads < 0 || o.threads > 256) {
     return make_error(ErrorKind::kInvalidArgument, "threads must be 0 (all) to 256");
   }

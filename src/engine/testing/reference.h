@@ -26,9 +26,10 @@ struct RefPalette {
 };
 
 // Nearest palette colour to a working-space point: the output colour and its working value.
-// Levels palettes: per channel, the prototype's formula in sRGB (round half up of
-// w * (c - 1) / 65535), the nearest level (ties low) in linear light. List palettes: smallest
-// weighted squared distance, ties to the lowest index.
+// Levels palettes, whatever the metric: per channel, the prototype's formula in sRGB (round half
+// up of w * (c - 1) / 65535), the nearest level (ties low) in linear light. List palettes: the
+// smallest distance by the metric (weighted squared RGB, squared Oklab or Delta E 2000, each
+// converted here from its definition in docs/ENGINE-DISTANCE.md), ties to the lowest index.
 Color nearest(const RefPalette& p, const std::array<int32_t, 3>& w, std::array<int32_t, 3>* chosen);
 
 // Error diffusion's choice for list palettes (docs/ENGINE.md): the nearest colour to the middle
@@ -43,7 +44,8 @@ void put(Image& out, int x, int y, Color c);
 // Working value of an 8-bit sample.
 int32_t to_working(uint8_t sample, ColorSpace space);
 
-// Whole dither, any algorithm; alpha copied.
+// Whole dither, any algorithm and alpha mode (the families below see an image whose alpha is the
+// final one; in the error diffusions a pixel of alpha 0 passes no error on).
 Image dither(const Image& in, const Palette& palette, const DitherOptions& options);
 
 // Per family (called by dither()).
@@ -52,5 +54,8 @@ Image ordered(const Image& in, const RefPalette& p, const DitherOptions& o);
 Image riemersma(const Image& in, const RefPalette& p, const DitherOptions& o);
 Image yliluoma(const Image& in, const RefPalette& p, const DitherOptions& o);
 Image dot_diffusion(const Image& in, const RefPalette& p, const DitherOptions& o);
+Image variable_diffusion(const Image& in, const RefPalette& p, const DitherOptions& o);
+Image pattern(const Image& in, const RefPalette& p, const DitherOptions& o);
+Image dbs(const Image& in, const RefPalette& p, const DitherOptions& o);
 
 }  // namespace dither::engine::reference
