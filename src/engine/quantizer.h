@@ -4,11 +4,14 @@
 // afterwards. Two shapes:
 //  - levels palettes are separable: each channel is quantised on its own through a 65536-entry
 //    table (the prototype's formula in sRGB mode, nearest level in linear mode), whatever the
-//    metric, since a weighted distance to a grid is minimised channel by channel;
+//    metric, since a weighted distance to a grid is minimised channel by channel (for oklab and
+//    ciede2000 that is the documented rule, docs/ENGINE-DISTANCE.md);
 //  - list palettes use a 32x32x32 grid of cells over the working cube, each holding the few
 //    colours that can be nearest anywhere inside it (Heckbert's locally sorted search). Most
 //    cells hold one candidate, so most look-ups are a single table read. Ties go to the lowest
-//    palette index, exactly like a brute-force search.
+//    palette index, exactly like a brute-force search. With Metric::kOklab the candidates are
+//    found from the cell's bounding box in Oklab and compared in Oklab; with kCiede2000 every
+//    look-up searches the colours outward by lightness (Delta E 2000 has no box bound).
 //
 // Error diffusion with list palettes uses cell_nearest() instead: one table read per pixel, see
 // below.
@@ -53,6 +56,7 @@ class Quantizer {
                           (static_cast<uint32_t>(b) >> kCellShift);
     const uint32_t entry = cells_[cell];
     if (entry & kSingle) return static_cast<int>(entry & 0xff);
+    if (entry & kConverted) return nearest_converted(r, g, b, entry);
     const uint8_t* group = candidates_.data() + (entry & kOffsetMask);
     const int groups = static_cast<int>(entry >> kGroupShift) & 0x3f;
     int best = best_of_four(r, g, b, group);
@@ -69,7 +73,8 @@ class Quantizer {
   const std::array<int32_t, 3>& working(int index) const {
     return working_[static_cast<size_t>(index)];
   }
-  // Weighted squared distance between a working point and palette colour `index`.
+  // Weighted squared distance in the working space between a working point and palette colour
+  // `index` (Yliluoma's candidates). Oklab and CIEDE2000 use the weights (1, 1, 1) here.
   int64_t distance(int r, int g, int b, int index) const {
     const auto& p = working4_[static_cast<size_t>(index)];
     const int64_t dr = r - p[0];
@@ -77,7 +82,8 @@ class Quantizer {
     const int64_t db = b - p[2];
     return weights_[0] * dr * dr + weights_[1] * dg * dg + weights_[2] * db * db;
   }
-  // The metric's integer weights for R, G, B.
+  // The metric's integer weights for R, G, B in the working space: (2126, 7152, 722) for
+  // kPerceptual, (1, 1, 1) otherwise.
   const std::array<int64_t, 3>& weights() const { return weights_; }
 
   // Error diffusion's look-up for list palettes: the colour nearest (exactly, as nearest()) to
@@ -121,6 +127,21 @@ class Quantizer {
 
  private:
   int fill_cell(size_t cell) const;
+  // nearest() for cells marked kConverted: Oklab among the cell's candidates, or Delta E 2000
+  // among all colours.
+  int nearest_converted(int r, int g, int b, uint32_t entry) const;
+  int nearest_ciede2000(const Lab& point) const;
+  // The candidate grid: for each cell, the colours (points, weighted by k) that can be nearest
+  // anywhere in its box; box_of(cr, cg, cb) gives a Box holding every point of that cell.
+  struct Box {
+    std::array<int64_t, 3> lo, hi;
+  };
+  template <class BoxOf>
+  void build_cells(const std::vector<std::array<int64_t, 3>>& points,
+                   const std::array<int64_t, 3>& k, uint32_t flag, BoxOf box_of);
+  void build_metric_cells();
+  void build_rgb_cells();    // boxes and distances in the working space
+  void build_oklab_cells();  // boxes and distances in Oklab
   const uint8_t* sample_cells() const {
     return space_ == ColorSpace::kSrgb ? nullptr : sample_cell_.data();
   }
@@ -146,17 +167,19 @@ class Quantizer {
     const int64_t m23 = d3 < d2 ? d3 : d2;
     return m23 < m01 ? i23 : i01;
   }
-  void build_cells();
 
   // cells_ entries: kSingle | index, or (extra groups << kGroupShift) | offset of the first group
-  // of four candidates in candidates_ (lists padded by repeating their last colour).
+  // of four candidates in candidates_ (lists padded by repeating their last colour), with
+  // kConverted when they are compared in Oklab or by Delta E 2000 rather than by rank().
   static constexpr uint32_t kSingle = 0x80000000u;
+  static constexpr uint32_t kConverted = 0x40000000u;
   static constexpr int kGroupShift = 24;
   static constexpr uint32_t kOffsetMask = 0xffffff;
 
   ColorSpace space_;
   Metric metric_;
   const std::array<uint16_t, 256>* to_working_;
+  const std::array<uint16_t, 65536>* to_linear_;
   std::array<int64_t, 3> weights_{};
 
   int levels_ = 0;
@@ -172,6 +195,9 @@ class Quantizer {
     int64_t norm;        // sum_c k_c * p_c^2
   };
   std::vector<Ranked> ranked_;
+  std::vector<Oklab> oklab_;           // kOklab: the colours in Oklab
+  std::vector<Lab> lab_;               // kCiede2000: the colours in CIELAB
+  std::vector<uint8_t> by_lightness_;  // kCiede2000: colour indices by increasing L
   std::vector<uint32_t> cells_;
   std::vector<uint8_t> candidates_;
   std::vector<uint8_t> sample_cell_;  // working value -> sample cell

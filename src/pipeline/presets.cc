@@ -16,7 +16,7 @@ const std::vector<BuiltinPreset>& builtin_presets() {
       {"mac", "classic 1-bit Macintosh: black and white, Atkinson's dither",
        "palette=bw&algorithm=atkinson"},
       {"pico8", "PICO-8 fantasy console: its 16 colours, serpentine Floyd-Steinberg, luma-weighted",
-       "palette=pico8&algorithm=floyd-steinberg&serpentine=true&perceptual=true"},
+       "palette=pico8&algorithm=floyd-steinberg&serpentine=true&distance=luma"},
       {"ega-blue-noise", "EGA's 16 colours with a blue-noise mask: fine grain, no worms",
        "palette=ega&algorithm=blue-noise"},
       {"sketch", "pencil sketch: 4 greys, Jarvis-Judice-Ninke, sRGB tone",

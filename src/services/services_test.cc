@@ -610,7 +610,7 @@ TEST_F(Services, StoredOptionsOfOlderVersionsBecomeCanonical) {
   EXPECT_EQ(*rewritten, 2);
   EXPECT_EQ(dithers_->get_dither(old[0].id)->options_json,
             R"({"algorithm":"floyd-steinberg","palette":"levels:4","serpentine":"false",)"
-            R"("linear_light":"true","perceptual":"false","strength":"0.5","format":"png"})");
+            R"("linear_light":"true","distance":"rgb","strength":"0.5","format":"png"})");
   EXPECT_EQ(dithers_->get_dither(old[1].id)->options_json, R"({"algorithm":"blur"})");
   EXPECT_TRUE(dithers_->legacy_options(10)->empty());
   // The worker reads the canonical form; the unreadable one fails with a clear error.
@@ -628,7 +628,7 @@ TEST_F(Services, RequestsStoreTheCanonicalFormOfPresetAndOptions) {
   EXPECT_EQ(d->channels, 3);
   EXPECT_EQ(d->options_json,
             R"({"algorithm":"bayer","palette":"bw","serpentine":"false","linear_light":"true",)"
-            R"("perceptual":"false","strength":"1","bayer_size":"8","format":"png"})");
+            R"("distance":"rgb","strength":"1","bayer_size":"8","format":"png"})");
   dither_->set_presets_only(true);
   EXPECT_FALSE(dither_->request(up.uuid.value, "3", {{"algorithm", "fs"}}, "r2", kTester).ok());
   EXPECT_FALSE(dither_->save_preset("look", "", {}, kTester, nullptr, nullptr).ok());

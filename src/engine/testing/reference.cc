@@ -14,6 +14,79 @@ int32_t to_working(uint8_t sample, ColorSpace space) {
   return static_cast<int32_t>(std::lround(srgb_to_linear(sample / 255.0) * kWorkingMax));
 }
 
+namespace {
+
+// 16-bit linear light of a working value (docs/ENGINE-DISTANCE.md).
+int64_t linear16(int32_t w, ColorSpace space) {
+  if (space == ColorSpace::kLinear) return w;
+  return std::lround(srgb_to_linear(w / 65535.0) * 65535.0);
+}
+
+// Oklab times 65535, from the definition: LMS rows, cube roots, Lab rows.
+std::array<int64_t, 3> oklab(const std::array<int32_t, 3>& w, ColorSpace space) {
+  const int64_t r = linear16(w[0], space);
+  const int64_t g = linear16(w[1], space);
+  const int64_t b = linear16(w[2], space);
+  std::array<int64_t, 3> root{};
+  for (size_t row = 0; row < 3; ++row) {
+    const int32_t* k = kOklabLms[row];
+    const int64_t lms = (k[0] * r + k[1] * g + k[2] * b + 32768) >> 16;
+    root[row] = std::lround(std::cbrt(lms / 65535.0) * 65535.0);
+  }
+  std::array<int64_t, 3> lab{};
+  for (size_t row = 0; row < 3; ++row) {
+    const int32_t* k = kOklabLab[row];
+    lab[row] = (k[0] * root[0] + k[1] * root[1] + k[2] * root[2] + 32768) >> 16;
+  }
+  return lab;
+}
+
+// CIELAB (D65) from the definition: sRGB matrix to XYZ, divided by the matrix's white, f, Lab.
+Lab cielab(const std::array<int32_t, 3>& w, ColorSpace space) {
+  const double r = static_cast<double>(linear16(w[0], space)) / 65535.0;
+  const double g = static_cast<double>(linear16(w[1], space)) / 65535.0;
+  const double b = static_cast<double>(linear16(w[2], space)) / 65535.0;
+  const double x = 0.4124564 * r + 0.3575761 * g + 0.1804375 * b;
+  const double y = 0.2126729 * r + 0.7151522 * g + 0.0721750 * b;
+  const double z = 0.0193339 * r + 0.1191920 * g + 0.9503041 * b;
+  auto f = [](double t) {
+    return t > 216.0 / 24389.0 ? std::cbrt(t) : (24389.0 / 27.0 * t + 16.0) / 116.0;
+  };
+  const double fx = f(x / (0.4124564 * 1.0 + 0.3575761 * 1.0 + 0.1804375 * 1.0));
+  const double fy = f(y / (0.2126729 * 1.0 + 0.7151522 * 1.0 + 0.0721750 * 1.0));
+  const double fz = f(z / (0.0193339 * 1.0 + 0.1191920 * 1.0 + 0.9503041 * 1.0));
+  return {116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)};
+}
+
+// The metric's distance from working point w to palette colour c: an integer for rgb, luma and
+// oklab, Delta E 2000 for ciede2000 (both exact in a double: integers stay below 2^53).
+double distance(const RefPalette& p, const std::array<int32_t, 3>& w, Color c) {
+  const std::array<int32_t, 3> q{to_working(c.r, p.space), to_working(c.g, p.space),
+                                 to_working(c.b, p.space)};
+  switch (p.metric) {
+    case Metric::kOklab: {
+      const auto a = oklab(w, p.space);
+      const auto b = oklab(q, p.space);
+      int64_t d = 0;
+      for (size_t i = 0; i < 3; ++i) d += (a[i] - b[i]) * (a[i] - b[i]);
+      return static_cast<double>(d);
+    }
+    case Metric::kCiede2000:
+      return ciede2000(cielab(w, p.space), cielab(q, p.space));
+    case Metric::kEuclidean:
+    case Metric::kPerceptual:
+      break;
+  }
+  const bool luma = p.metric == Metric::kPerceptual;
+  const std::array<int64_t, 3> k =
+      luma ? std::array<int64_t, 3>{2126, 7152, 722} : std::array<int64_t, 3>{1, 1, 1};
+  int64_t d = 0;
+  for (size_t i = 0; i < 3; ++i) d += k[i] * (w[i] - q[i]) * (w[i] - q[i]);
+  return static_cast<double>(d);
+}
+
+}  // namespace
+
 Color nearest(const RefPalette& p, const std::array<int32_t, 3>& w,
               std::array<int32_t, 3>* chosen) {
   const Palette& pal = *p.palette;
@@ -39,16 +112,10 @@ Color nearest(const RefPalette& p, const std::array<int32_t, 3>& w,
     }
     return Color{out[0], out[1], out[2]};
   }
-  const int64_t wr = p.metric == Metric::kPerceptual ? 2126 : 1;
-  const int64_t wg = p.metric == Metric::kPerceptual ? 7152 : 1;
-  const int64_t wb = p.metric == Metric::kPerceptual ? 722 : 1;
-  int64_t best = std::numeric_limits<int64_t>::max();
+  double best = std::numeric_limits<double>::infinity();
   Color best_color;
   for (const Color& c : pal.colors()) {
-    const int64_t dr = w[0] - to_working(c.r, p.space);
-    const int64_t dg = w[1] - to_working(c.g, p.space);
-    const int64_t db = w[2] - to_working(c.b, p.space);
-    const int64_t d = wr * dr * dr + wg * dg * dg + wb * db * db;
+    const double d = distance(p, w, c);
     if (d < best) {
       best = d;
       best_color = c;
@@ -86,8 +153,27 @@ Color cell_nearest(const RefPalette& p, const std::array<int32_t, 3>& w,
   return nearest(p, middle, chosen);
 }
 
+namespace {
+
+// A named kernel, or the custom kernel's non-zero weights straight from its rows: dx is the column
+// less the origin, dy the row.
+Kernel kernel_of(const DitherOptions& o) {
+  if (const Kernel* named = kernel_for(o.algorithm)) return *named;
+  const CustomKernel& c = *o.kernel;
+  Kernel k{o.algorithm, c.divisor, 0, {}};
+  for (int row = 0; row < c.height; ++row) {
+    for (int column = 0; column < c.width; ++column) {
+      const int w = c.weights[static_cast<size_t>(row * c.width + column)];
+      if (w > 0) k.taps[static_cast<size_t>(k.tap_count++)] = {column - c.origin, row, w};
+    }
+  }
+  return k;
+}
+
+}  // namespace
+
 Image error_diffusion(const Image& in, const RefPalette& p, const DitherOptions& o) {
-  const Kernel& k = *kernel_for(o.algorithm);
+  const Kernel k = kernel_of(o);
   const auto factors = fixed_point_weights(k, o.strength);
   Image out(in.width, in.height, in.channels);
   // Whole-image error buffer, with room for taps that fall outside the image.
@@ -110,6 +196,7 @@ Image error_diffusion(const Image& in, const RefPalette& p, const DitherOptions&
       std::array<int32_t, 3> chosen{};
       const Color col = cell_nearest(p, v, &chosen);
       put(out, x, y, col);
+      if (in.has_alpha() && s[3] == 0) continue;  // transparent: its error is dropped
       for (int t = 0; t < k.tap_count; ++t) {
         const KernelTap& tap = k.taps[static_cast<size_t>(t)];
         const int tx = x + (reverse ? -tap.dx : tap.dx);
@@ -124,7 +211,59 @@ Image error_diffusion(const Image& in, const RefPalette& p, const DitherOptions&
   return out;
 }
 
-Image dither(const Image& in, const Palette& palette, const DitherOptions& options) {
+namespace {
+
+// The alpha modes from their definitions (docs/TRANSPARENCY.md): the image the algorithms see,
+// whose alpha is the final one (none for flatten).
+Image with_final_alpha(const Image& in, const DitherOptions& o) {
+  if (!in.has_alpha() || o.alpha == AlphaMode::kKeep) return in;
+  const size_t n = in.pixel_count();
+  if (o.alpha == AlphaMode::kFlatten) {
+    const uint8_t bg[3] = {o.background.r, o.background.g, o.background.b};
+    Image flat(in.width, in.height, 3);
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t a = in.pixels[i * 4 + 3];
+      for (size_t c = 0; c < 3; ++c) {
+        const int32_t mix = (a * to_working(in.pixels[i * 4 + c], ColorSpace::kLinear) +
+                             (255 - a) * to_working(bg[c], ColorSpace::kLinear) + 127) /
+                            255;
+        int s = 0;  // the nearest sample in linear light, by midpoints, ties up
+        while (s < 255 &&
+               2 * mix >= to_working(static_cast<uint8_t>(s), ColorSpace::kLinear) +
+                              to_working(static_cast<uint8_t>(s + 1), ColorSpace::kLinear)) {
+          ++s;
+        }
+        flat.pixels[i * 3 + c] = static_cast<uint8_t>(s);
+      }
+    }
+    return flat;
+  }
+  Image work = in;
+  if (o.alpha == AlphaMode::kThreshold) {
+    for (size_t i = 0; i < n; ++i) work.pixels[i * 4 + 3] = in.pixels[i * 4 + 3] >= 128 ? 255 : 0;
+    return work;
+  }
+  // Dither: the alpha as a grey image, black and white, same algorithm, 257 * alpha working values.
+  Image grey(in.width, in.height, 3);
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t c = 0; c < 3; ++c) grey.pixels[i * 3 + c] = in.pixels[i * 4 + 3];
+  }
+  DitherOptions g = o;
+  g.alpha = AlphaMode::kKeep;
+  g.color_space = ColorSpace::kSrgb;
+  g.metric = Metric::kEuclidean;
+  const Image bw = dither(grey, Palette::uniform_levels(2), g);
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t a = in.pixels[i * 4 + 3];
+    work.pixels[i * 4 + 3] = a == 0 || a == 255 ? a : bw.pixels[i * 3];  // 0 and 255 stay
+  }
+  return work;
+}
+
+}  // namespace
+
+Image dither(const Image& original, const Palette& palette, const DitherOptions& options) {
+  const Image in = with_final_alpha(original, options);
   const RefPalette p{&palette, options.color_space, options.metric};
   Image out;
   if (is_error_diffusion(options.algorithm)) {
@@ -135,6 +274,13 @@ Image dither(const Image& in, const Palette& palette, const DitherOptions& optio
     out = yliluoma(in, p, options);
   } else if (options.algorithm == Algorithm::kDotDiffusion) {
     out = dot_diffusion(in, p, options);
+  } else if (options.algorithm == Algorithm::kOstromoukhov ||
+             options.algorithm == Algorithm::kZhouFang) {
+    out = variable_diffusion(in, p, options);
+  } else if (options.algorithm == Algorithm::kPattern) {
+    out = pattern(in, p, options);
+  } else if (options.algorithm == Algorithm::kDbs) {
+    out = dbs(in, p, options);
   } else {
     out = ordered(in, p, options);
   }
