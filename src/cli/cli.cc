@@ -259,6 +259,8 @@ Result<Invocation> parse_arguments(const std::vector<std::string>& args) {
     if (Status s = pipeline::set_option(inv.options, name, value); !s)
       return usage(s.error().message);
   }
+  // The options as a whole (algorithm custom-kernel without a kernel), before any file is read.
+  if (Status s = engine::validate(inv.options.dither); !s) return usage(s.error().message);
   return inv;
 }
 

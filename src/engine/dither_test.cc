@@ -21,6 +21,20 @@ std::vector<PaletteSpec> palette_specs() {
   return out;
 }
 
+// Default options for `a`, with a kernel or matrix for the algorithms that need one (a lopsided
+// kernel that reaches 3 columns, a non-square matrix).
+DitherOptions options_for(Algorithm a) {
+  DitherOptions o;
+  o.algorithm = a;
+  if (a == Algorithm::kCustomKernel) {
+    o.kernel = *parse_custom_kernel("[[0,0,0,0,5,1,0],[1,0,2,3,0,0,1]]");
+  }
+  if (a == Algorithm::kCustomMatrix) {
+    o.matrix = *parse_custom_matrix("[[0,4,2],[5,1,3]]");
+  }
+  return o;
+}
+
 bool all_in_palette(const Image& img, const Palette& p) {
   for (size_t i = 0; i < img.pixel_count(); ++i) {
     const uint8_t* px = img.pixels.data() + i * static_cast<size_t>(img.channels);
@@ -52,8 +66,7 @@ TEST(Dither, EveryAlgorithmAndPaletteKindOutputsOnlyPaletteColours) {
     for (const PaletteSpec& spec : palette_specs()) {
       const Palette p = resolve_palette(spec, photo);
       for (ColorSpace space : {ColorSpace::kSrgb, ColorSpace::kLinear}) {
-        DitherOptions o;
-        o.algorithm = info.algorithm;
+        DitherOptions o = options_for(info.algorithm);
         o.color_space = space;
         auto out = dither_image(photo, p, o);
         ASSERT_TRUE(out.ok()) << info.name << " " << spec.to_string();
@@ -68,8 +81,7 @@ TEST(Dither, EveryAlgorithmEqualsItsReference) {
   for (const auto& info : algorithms()) {
     for (const char* spec : {"levels:2", "ega", "levels:5"}) {
       const Palette p = resolve_palette(*parse_palette_spec(spec), photo);
-      DitherOptions o;
-      o.algorithm = info.algorithm;
+      DitherOptions o = options_for(info.algorithm);
       o.threads = 2;
       auto out = dither_image(photo, p, o);
       ASSERT_TRUE(out.ok());
@@ -86,8 +98,7 @@ TEST(Dither, ReadsNoRowBeforeWaitingForIt) {
     for (int threads : {1, 2, 3}) {
       for (bool serpentine : {false, true}) {
         const Palette p = resolve_palette(*parse_palette_spec("ega"), photo);
-        DitherOptions o;
-        o.algorithm = info.algorithm;
+        DitherOptions o = options_for(info.algorithm);
         o.threads = threads;
         o.serpentine = serpentine;
         Image arriving = testing::synthetic_photo(61, 97, 4, /*seed=*/99);
@@ -119,8 +130,7 @@ TEST(Dither, ErrorDiffusionInPlaceChangesNoByte) {
     const Palette p = resolve_palette(*parse_palette_spec("pico8"), photo);
     for (int threads : {1, 2}) {
       for (bool serpentine : {false, true}) {
-        DitherOptions o;
-        o.algorithm = info.algorithm;
+        DitherOptions o = options_for(info.algorithm);
         o.threads = threads;
         o.serpentine = serpentine;
         Image pixels = photo;
@@ -145,8 +155,7 @@ TEST(Dither, RowsReportedDoneAreFinal) {
   const Image photo = testing::synthetic_photo(47, 53, 3);
   for (const auto& info : algorithms()) {
     const Palette p = resolve_palette(*parse_palette_spec("ega"), photo);
-    DitherOptions o;
-    o.algorithm = info.algorithm;
+    DitherOptions o = options_for(info.algorithm);
     o.threads = 1;
     Image out(photo.width, photo.height, photo.channels);
     std::vector<int> reported;
@@ -174,8 +183,7 @@ TEST(Dither, RowsReportedDoneAreFinal) {
 TEST(Dither, RepeatRunsAreByteIdentical) {
   const Image photo = testing::synthetic_photo(64, 48);
   for (const auto& info : algorithms()) {
-    DitherOptions o;
-    o.algorithm = info.algorithm;
+    DitherOptions o = options_for(info.algorithm);
     o.seed = 12345;
     const Palette p = Palette::from_colors(*named_palette("pico8"));
     auto a = dither_image(photo, p, o);
@@ -189,8 +197,7 @@ TEST(Dither, RepeatRunsAreByteIdentical) {
 TEST(Dither, AlphaIsPreserved) {
   const Image rgba = testing::noise(33, 17, 4, 99);
   for (const auto& info : algorithms()) {
-    DitherOptions o;
-    o.algorithm = info.algorithm;
+    DitherOptions o = options_for(info.algorithm);
     auto out = dither_image(rgba, Palette::uniform_levels(2), o);
     ASSERT_TRUE(out.ok());
     ASSERT_EQ(out->channels, 4);

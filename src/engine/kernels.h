@@ -1,8 +1,9 @@
 // Error-diffusion kernels: where each algorithm sends a pixel's quantisation error.
 //
 // Weights are the published integer weights over a divisor (see docs/ENGINE.md for the table and
-// its sources). `dx` is relative to the current pixel in the direction of travel (mirrored on
-// right-to-left rows of serpentine scans), `dy` is rows below.
+// its sources), or a caller's (kCustomKernel, docs/CUSTOM.md). `dx` is relative to the current
+// pixel in the direction of travel (mirrored on right-to-left rows of serpentine scans), `dy` is
+// rows below.
 //
 // For speed and exact reproducibility the engine works in integers: a weight becomes the fixed
 // point factor round(weight * strength * 4096 / divisor), and a neighbour receives
@@ -25,12 +26,16 @@ struct KernelTap {
   int weight;
 };
 
+// Room for the largest kernel: a custom one's every cell within its limits (custom.h), two on
+// the current row and 7 on each of 3 rows below.
+inline constexpr int kMaxTaps = kMaxKernelAhead + (2 * kMaxKernelReach + 1) * kMaxKernelDepth;
+
 struct Kernel {
   Algorithm algorithm;
   int divisor;
   int tap_count;
-  std::array<KernelTap, 12> taps;
-  constexpr int max_dx() const {  // horizontal reach, 1..3
+  std::array<KernelTap, kMaxTaps> taps;
+  constexpr int max_dx() const {  // horizontal reach, 0..3
     int m = 0;
     for (int i = 0; i < tap_count; ++i) {
       const int dx = taps[static_cast<size_t>(i)].dx;  // std::abs is not constexpr before C++23
@@ -38,7 +43,7 @@ struct Kernel {
     }
     return m;
   }
-  constexpr int max_dy() const {  // rows below, 1..3
+  constexpr int max_dy() const {  // rows below, 0..3
     int m = 0;
     for (int i = 0; i < tap_count; ++i) m = std::max(m, taps[static_cast<size_t>(i)].dy);
     return m;
@@ -128,10 +133,15 @@ inline constexpr std::array<Kernel, 12> kKernels = {{
     {Algorithm::kShiauFan2, 16, 5, {{{1, 0, 8}, {-3, 1, 1}, {-2, 1, 1}, {-1, 1, 2}, {0, 1, 4}}}},
 }};
 
-// The kernel of an error-diffusion algorithm; nullptr for other algorithms.
+// The kernel of a named error-diffusion algorithm; nullptr for other algorithms and for
+// kCustomKernel, whose kernel is in the options (custom_kernel_taps).
 const Kernel* kernel_for(Algorithm a);
 
+// A custom kernel as taps: its non-zero weights, row by row, left to right, over its divisor.
+// The kernel must pass check_custom_kernel().
+Kernel custom_kernel_taps(const CustomKernel& kernel);
+
 // Fixed-point factors for `kernel` at `strength` (0..1), in tap order.
-std::array<int, 12> fixed_point_weights(const Kernel& kernel, double strength);
+std::array<int, kMaxTaps> fixed_point_weights(const Kernel& kernel, double strength);
 
 }  // namespace dither::engine

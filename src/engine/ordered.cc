@@ -1,4 +1,5 @@
-// Ordered dithering: Bayer, clustered-dot, blue-noise and random thresholds, and plain threshold.
+// Ordered dithering: Bayer, clustered-dot, custom, blue-noise and random thresholds, and plain
+// threshold.
 //
 // Arithmetic (docs/ENGINE.md, "Ordered dithering"; the reference implementation in the tests
 // repeats it and must give the same bytes). Every pixel gets a rank r out of M (from a threshold
@@ -99,6 +100,10 @@ RankSource rank_source(const DitherOptions& o) {
       break;
     case Algorithm::kBlueNoise:
       s.map = blue_noise_map();
+      break;
+    case Algorithm::kCustomMatrix:
+      // validate() has checked that the matrix is there.
+      s.map = custom_map(*o.matrix);
       break;
     case Algorithm::kRandom:
       s.random = true;

@@ -217,6 +217,12 @@ std::optional<ThresholdMap> halftone_map(std::string_view name) {
   return std::nullopt;
 }
 
+ThresholdMap custom_map(const CustomMatrix& matrix) {
+  ThresholdMap m = make_map(matrix.width, matrix.height, matrix.levels());
+  std::copy(matrix.ranks.begin(), matrix.ranks.end(), m.ranks.begin());
+  return m;
+}
+
 }  // namespace dither::engine::detail
 
 namespace dither::engine {

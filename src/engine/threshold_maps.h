@@ -1,5 +1,5 @@
-// Threshold maps for positional dithering (ordered and Yliluoma): Bayer matrices and clustered-dot
-// (halftone) screens, plus the row-band runner both use.
+// Threshold maps for positional dithering (ordered and Yliluoma): Bayer matrices, clustered-dot
+// (halftone) screens and callers' own matrices, plus the row-band runner both use.
 //
 // A map is a width x height tile of ranks 0..levels-1, repeated over the image. Rank r stands for
 // the threshold t = (r + 0.5) / levels in (0, 1): low ranks turn bright first as the input gets
@@ -19,6 +19,8 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include "engine/custom.h"
 
 namespace dither::engine::detail {
 
@@ -40,6 +42,10 @@ ThresholdMap bayer_map(int size);
 
 // The clustered-dot matrix named `name` (one of halftone_names()), or nothing for unknown names.
 std::optional<ThresholdMap> halftone_map(std::string_view name);
+
+// A caller's matrix (kCustomMatrix): its entries are the ranks, levels = the largest + 1, so a
+// permutation of 0..n-1 gives the same thresholds as a built-in map of n cells.
+ThresholdMap custom_map(const CustomMatrix& matrix);
 
 // Runs fn(first_row, end_row) over contiguous bands of `height` rows on up to `threads` threads.
 // For positional methods, where every row is independent: the result never depends on `threads`.

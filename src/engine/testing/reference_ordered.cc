@@ -51,6 +51,12 @@ Rank rank_at(const DitherOptions& o, const detail::ThresholdMap* map, int x, int
     case Algorithm::kHalftone:
     case Algorithm::kBlueNoise:
       return {map->rank(x, y), map->levels};
+    case Algorithm::kCustomMatrix: {
+      // The caller's entries are the ranks; M is the largest + 1.
+      const CustomMatrix& m = *o.matrix;
+      const int largest = *std::max_element(m.ranks.begin(), m.ranks.end());
+      return {m.ranks[static_cast<size_t>((y % m.height) * m.width + x % m.width)], largest + 1};
+    }
     case Algorithm::kRandom: {
       const uint64_t key = (static_cast<uint64_t>(y) << 32) | static_cast<uint64_t>(x);
       return {static_cast<int>(splitmix64(splitmix64(o.seed) ^ key) >> 56), 256};

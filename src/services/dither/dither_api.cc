@@ -46,7 +46,8 @@ json::object dither_object(const DitherRecord& d, const LinkPolicy& links) {
 // A JSON body's option value as the text set_option() reads. JSON has types, so a value must have
 // its option's type (docs/API.md): a boolean option takes true or false, a whole-number option an
 // integer (64, or 64.0: a number without a fraction), a number option any number, a text option a
-// string. The text spellings ("on", "1", "64") are the query string's, where every value is text.
+// string, a JSON option (kernel, matrix) its JSON value or that value's text. The text spellings
+// ("on", "1", "64") are the query string's, where every value is text.
 Result<std::string> json_option_text(std::string_view name, const json::value& v) {
   const pipeline::OptionInfo* info = pipeline::find_option(name);
   if (name == "preset") {
@@ -84,6 +85,11 @@ Result<std::string> json_option_text(std::string_view name, const json::value& v
     case pipeline::OptionType::kString:
       if (!v.is_string()) return wrong("a string");
       return std::string(v.as_string());
+    case pipeline::OptionType::kJson:
+      // The value itself (a kernel's rows), or its text as the query string gives it.
+      if (v.is_string()) return std::string(v.as_string());
+      if (v.is_array() || v.is_object()) return json::serialize(v);
+      return wrong("a JSON array or object, or its text");
   }
   return wrong("a value");
 }
