@@ -7,7 +7,8 @@
 // its own error to the 8-neighbours (inside the image) of a higher class, weight 2 for the
 // orthogonal and 1 for the diagonal ones, normalised by the sum W of those weights: neighbour n
 // gets (e * f) >> 12 with f = lround(4096 * strength * weight / W). A pixel with no such
-// neighbour (a "baron") passes nothing on. docs/ENGINE-ORDERED.md has the exact rules.
+// neighbour (a "baron") passes nothing on, and neither does a pixel of alpha 0 (its error is
+// dropped: hidden colours never reach visible pixels). docs/ENGINE-ORDERED.md has the exact rules.
 //
 // Two pixels of one class are 8 apart, so they neither are neighbours nor share one: within a
 // class every pixel is independent (it only reads what lower classes gave it and only writes to
@@ -120,7 +121,7 @@ std::array<TilePos, 64> class_positions() {
   return pos;
 }
 
-template <bool kLevels>
+template <bool kLevels, bool kAlpha>
 void one_pixel(const Image& in, Image& out, const Quantizer& q, int32_t* acc, int x, int y,
                const Plan& plan) {
   const auto& tw = q.to_working();
@@ -130,6 +131,9 @@ void one_pixel(const Image& in, Image& out, const Quantizer& q, int32_t* acc, in
   std::array<int32_t, 3> v{};
   for (size_t c = 0; c < 3; ++c) v[c] = std::clamp(tw[p[c]] + a[c], 0, kWorkingMax);
   const std::array<int32_t, 3> e = put_nearest<kLevels>(q, v, d);
+  if constexpr (kAlpha) {
+    if (p[3] == 0) return;
+  }
   for (size_t t = 0; t < static_cast<size_t>(plan.count); ++t) {
     int32_t* n = a + plan.offset[t];
     const int32_t f = plan.factor[t];
@@ -138,7 +142,7 @@ void one_pixel(const Image& in, Image& out, const Quantizer& q, int32_t* acc, in
 }
 
 // Class k's pixels in tile rows [row_begin, row_end) (tile row j holds image row cy + 8j).
-template <bool kLevels>
+template <bool kLevels, bool kAlpha>
 void run_class(const Image& in, Image& out, const Quantizer& q, int32_t* acc,
                const FactorTable& factors, const Plan& inner, TilePos pos, int row_begin,
                int row_end) {
@@ -147,16 +151,16 @@ void run_class(const Image& in, Image& out, const Quantizer& q, int32_t* acc,
     const bool edge_row = y == 0 || y == in.height - 1;
     for (int x = pos.x; x < in.width; x += 8) {
       if (edge_row || x == 0 || x == in.width - 1) {
-        one_pixel<kLevels>(in, out, q, acc, x, y,
-                           plan_for(x, y, in.width, in.height, true, factors));
+        one_pixel<kLevels, kAlpha>(in, out, q, acc, x, y,
+                                   plan_for(x, y, in.width, in.height, true, factors));
       } else {
-        one_pixel<kLevels>(in, out, q, acc, x, y, inner);
+        one_pixel<kLevels, kAlpha>(in, out, q, acc, x, y, inner);
       }
     }
   }
 }
 
-template <bool kLevels>
+template <bool kLevels, bool kAlpha>
 void run(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o) {
   const FactorTable factors = factor_table(o.strength);
   const std::array<TilePos, 64> pos = class_positions();
@@ -172,8 +176,8 @@ void run(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o
   auto work = [&](int t, std::barrier<>* sync) {
     for (size_t k = 0; k < 64; ++k) {
       const int rows = (in.height - pos[k].y + 7) / 8;  // tile rows holding a class-k pixel
-      run_class<kLevels>(in, out, q, acc.data(), factors, inner[k], pos[k], rows * t / threads,
-                         rows * (t + 1) / threads);
+      run_class<kLevels, kAlpha>(in, out, q, acc.data(), factors, inner[k], pos[k],
+                                 rows * t / threads, rows * (t + 1) / threads);
       if (sync) sync->arrive_and_wait();
     }
   };
@@ -191,10 +195,11 @@ void run(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o
 }  // namespace
 
 void dot_diffusion(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o) {
+  const bool alpha = in.has_alpha();
   if (q.is_levels()) {
-    run<true>(in, out, q, o);
+    alpha ? run<true, true>(in, out, q, o) : run<true, false>(in, out, q, o);
   } else {
-    run<false>(in, out, q, o);
+    alpha ? run<false, true>(in, out, q, o) : run<false, false>(in, out, q, o);
   }
 }
 

@@ -11,7 +11,8 @@
 // oldest and the weights sum to one (ImageMagick's choice). A pixel's value is its working value
 // plus sum_a (error_a * factor_a) >> 12, clamped to 0..65535; the nearest colour is chosen and
 // the new error is the clamped value minus the colour's working value. One thread: the curve is
-// a single chain.
+// a single chain. A pixel of alpha 0 puts a zero error in the queue: its own error is dropped, so
+// no hidden colour reaches a visible pixel.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -104,7 +105,7 @@ class ErrorQueue {
   size_t next_ = 0;
 };
 
-template <bool kLevels>
+template <bool kLevels, bool kAlpha>
 void walk(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o) {
   const auto& tw = q.to_working();
   ErrorQueue queue(o.strength);
@@ -115,7 +116,10 @@ void walk(const Image& in, Image& out, const Quantizer& q, const DitherOptions& 
     for (size_t c = 0; c < 3; ++c) {
       v[c] = std::clamp(tw[p[c]] + queue.correction(c), 0, kWorkingMax);
     }
-    const std::array<int32_t, 3> e = put_nearest<kLevels>(q, v, d);
+    std::array<int32_t, 3> e = put_nearest<kLevels>(q, v, d);
+    if constexpr (kAlpha) {
+      if (p[3] == 0) e = {};
+    }
     queue.push(e);
   };
   int size = 1;
@@ -126,10 +130,11 @@ void walk(const Image& in, Image& out, const Quantizer& q, const DitherOptions& 
 }  // namespace
 
 void riemersma_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o) {
+  const bool alpha = in.has_alpha();
   if (q.is_levels()) {
-    walk<true>(in, out, q, o);
+    alpha ? walk<true, true>(in, out, q, o) : walk<true, false>(in, out, q, o);
   } else {
-    walk<false>(in, out, q, o);
+    alpha ? walk<false, true>(in, out, q, o) : walk<false, false>(in, out, q, o);
   }
 }
 

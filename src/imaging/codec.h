@@ -143,9 +143,11 @@ class DecodeJob {
 Result<engine::Image> resize(const engine::Image& img, int width, int height,
                              const Limits& limits = Limits{});
 
-// Encodes exactly, without changing any pixel:
-//  - kPng: indexed PNG when there are <= 256 distinct RGBA values (bit depth 1, 2, 4 or 8, the
-//    smallest that fits; tRNS when any alpha != 255), else 8-bit truecolour RGB or RGBA.
+// Encodes exactly, without changing any visible pixel:
+//  - kPng: indexed PNG when there are <= 256 distinct RGBA values, counting every fully
+//    transparent pixel as one entry (0, 0, 0, 0) whatever colour it hid (bit depth 1, 2, 4 or 8,
+//    the smallest that fits; tRNS when any alpha != 255, translucent entries first), else 8-bit
+//    truecolour RGB or RGBA (colours under alpha 0 kept).
 //  - kGif: alpha is 1-bit in GIF: alpha < 128 becomes the transparent index, alpha >= 128 opaque.
 //    More than 256 colours (counting transparent as one) is kInvalidArgument.
 //  - kWebp: lossless, colours kept exactly (also under alpha 0).

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <vips/vips.h>
 
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cstdlib>
@@ -886,13 +887,23 @@ TEST(EncodePng, MoreThan256ColoursIsTruecolour) {
   expect_same_pixels(photo, decode_ok(encode_ok(photo, OutputFormat::kPng)));
 }
 
+// `img` as an indexed PNG gives it back: every fully transparent pixel as (0, 0, 0, 0).
+engine::Image transparent_cleared(engine::Image img) {
+  for (size_t i = 0; i < img.pixel_count(); ++i) {
+    if (img.pixels[i * 4 + 3] == 0) std::fill_n(&img.pixels[i * 4], 4, uint8_t{0});
+  }
+  return img;
+}
+
 TEST(EncodePng, BinaryAlphaRoundTrips) {
   engine::Image img = make_palette_image(21, 13, 4, 6);
   for (size_t i = 0; i < img.pixel_count(); i += 3) img.pixels[i * 4 + 3] = 0;
   const Bytes png = encode_ok(img, OutputFormat::kPng);
   EXPECT_EQ(parse_ihdr(png).color_type, 3);
-  ASSERT_TRUE(find_chunk(png, "tRNS").has_value());
-  expect_same_pixels(img, decode_ok(png));
+  std::optional<Bytes> trns = find_chunk(png, "tRNS");
+  ASSERT_TRUE(trns.has_value());
+  EXPECT_EQ(*trns, Bytes{0}) << "one transparent entry, first";
+  expect_same_pixels(transparent_cleared(img), decode_ok(png));
 }
 
 TEST(EncodePng, PartialAlphaRoundTrips) {
@@ -903,9 +914,27 @@ TEST(EncodePng, PartialAlphaRoundTrips) {
   EXPECT_EQ(parse_ihdr(png).color_type, 3);
   std::optional<Bytes> trns = find_chunk(png, "tRNS");
   ASSERT_TRUE(trns.has_value());
-  // Translucent entries first: tRNS stops before the opaque ones.
-  EXPECT_EQ(trns->size(), 12u);
-  expect_same_pixels(img, decode_ok(png));
+  // Translucent entries first: tRNS stops before the opaque ones. 3 colours at alphas 64, 128
+  // and 200, and one entry for alpha 0.
+  EXPECT_EQ(trns->size(), 10u);
+  expect_same_pixels(transparent_cleared(img), decode_ok(png));
+}
+
+// However many colours hide under alpha 0, they are one palette entry: 255 opaque colours and
+// transparency of 200 colours still fit an indexed PNG.
+TEST(EncodePng, FullyTransparentPixelsShareOneEntry) {
+  engine::Image img = make_palette_image(40, 30, 4, 255);
+  engine::Image hidden = make_palette_image(40, 30, 4, 200);
+  for (size_t i = 0; i < img.pixel_count(); i += 2) {
+    std::copy_n(&hidden.pixels[i * 4], 3, &img.pixels[i * 4]);
+    img.pixels[i * 4 + 3] = 0;
+  }
+  const Bytes png = encode_ok(img, OutputFormat::kPng);
+  const PngHeader h = parse_ihdr(png);
+  EXPECT_EQ(h.color_type, 3);
+  EXPECT_EQ(h.bit_depth, 8);
+  EXPECT_EQ(find_chunk(png, "tRNS"), Bytes{0});
+  expect_same_pixels(transparent_cleared(img), decode_ok(png));
 }
 
 TEST(EncodePng, OpaqueRgbaHasNoTrns) {

@@ -24,6 +24,9 @@ uint32_t key_of(const uint8_t* p) {
   if constexpr (kMode == AlphaMode::kBinary) {
     if (alpha < 128) return 0;
     return pack(p[0], p[1], p[2], 255);
+  } else if constexpr (kMode == AlphaMode::kOneTransparent) {
+    if (alpha == 0) return 0;
+    return pack(p[0], p[1], p[2], alpha);
   } else {
     return pack(p[0], p[1], p[2], alpha);
   }
@@ -113,13 +116,20 @@ void ColorIndexer::add_rows(const engine::Image& img, int rows) {
   const size_t last = static_cast<size_t>(rows) * st.row_pixels;
   uint8_t* out = st.result.indices.data();
   if (st.channels == 4) {
-    st.fits = st.mode == AlphaMode::kExact
-                  ? index_pixels<4, AlphaMode::kExact>(img, first, last, st.table, out)
-                  : index_pixels<4, AlphaMode::kBinary>(img, first, last, st.table, out);
+    switch (st.mode) {
+      case AlphaMode::kExact:
+        st.fits = index_pixels<4, AlphaMode::kExact>(img, first, last, st.table, out);
+        break;
+      case AlphaMode::kOneTransparent:
+        st.fits = index_pixels<4, AlphaMode::kOneTransparent>(img, first, last, st.table, out);
+        break;
+      case AlphaMode::kBinary:
+        st.fits = index_pixels<4, AlphaMode::kBinary>(img, first, last, st.table, out);
+        break;
+    }
   } else {
-    st.fits = st.mode == AlphaMode::kExact
-                  ? index_pixels<3, AlphaMode::kExact>(img, first, last, st.table, out)
-                  : index_pixels<3, AlphaMode::kBinary>(img, first, last, st.table, out);
+    // Every pixel is opaque: the modes agree.
+    st.fits = index_pixels<3, AlphaMode::kExact>(img, first, last, st.table, out);
   }
   st.done = rows;
 }

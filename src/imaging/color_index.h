@@ -33,7 +33,10 @@ struct IndexedImage {
 };
 
 enum class AlphaMode {
-  kExact,   // every RGBA value is its own colour (RGB images: alpha 255)
+  kExact,  // every RGBA value is its own colour (RGB images: alpha 255)
+  // PNG: alpha 0 is one transparent colour (0, 0, 0, 0), whatever colour it hid; every other
+  // RGBA value is its own colour. A 1-bit alpha costs one palette entry, not one per colour.
+  kOneTransparent,
   kBinary,  // GIF: alpha < 128 is one transparent colour (0, 0, 0, 0); otherwise alpha is 255
 };
 

@@ -44,7 +44,9 @@ RowEncoder::RowEncoder(const engine::Image& shape, OutputFormat format, PngEffor
   state_->channels = shape.channels;
   state_->valid = check_encodable(shape).ok();
   if (!state_->valid) return;
-  if (format == OutputFormat::kPng) state_->indexer.emplace(shape, internal::AlphaMode::kExact);
+  if (format == OutputFormat::kPng) {
+    state_->indexer.emplace(shape, internal::AlphaMode::kOneTransparent);
+  }
   if (format == OutputFormat::kGif) state_->indexer.emplace(shape, internal::AlphaMode::kBinary);
 }
 

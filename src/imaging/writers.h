@@ -17,7 +17,8 @@ namespace dither::imaging::internal {
 
 // libdeflate's compression level for PNG image data, by PngEffort (codec.h).
 int png_deflate_level(PngEffort effort);
-// Indexed PNG at the smallest bit depth for ix.palette.size(); tRNS when any alpha != 255.
+// Indexed PNG at the smallest bit depth for ix.palette.size(); tRNS when any alpha != 255 (ix
+// built with AlphaMode::kOneTransparent: one entry for every fully transparent pixel).
 Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const IndexedImage& ix,
                                                int level);
 // 8-bit RGB or RGBA PNG, as img.channels says.

@@ -53,6 +53,22 @@ Status check_sizes(int w, int h, const ProcessOptions& options, const imaging::L
   return check_pixels(uint64_t(w) * up, uint64_t(h) * up, limits, "the upscaled image");
 }
 
+// The engine's options for this output. GIF holds only 1-bit alpha, so there keep is threshold:
+// every pixel that ends transparent then passes no error on, as in the threshold mode.
+engine::DitherOptions engine_options(const ProcessOptions& options) {
+  engine::DitherOptions d = options.dither;
+  if (options.format == imaging::OutputFormat::kGif && d.alpha == engine::AlphaMode::kKeep) {
+    d.alpha = engine::AlphaMode::kThreshold;
+  }
+  return d;
+}
+
+// alpha=flatten on an image with alpha: flattened before the palette is chosen (an adaptive
+// palette then sees the colours that show) and before the dither, which then has no alpha.
+bool flattens(const ProcessOptions& options, const engine::Image& image) {
+  return options.dither.alpha == engine::AlphaMode::kFlatten && image.has_alpha();
+}
+
 Result<engine::Image> upscaled(engine::Image dithered, const ProcessOptions& options) {
   if (options.upscale > 1) return engine::upscale_nearest(dithered, options.upscale);
   return dithered;
@@ -77,8 +93,13 @@ Result<engine::Image> process_image(const engine::Image& decoded, const ProcessO
     resized = std::move(*r);
     source = &resized;
   }
+  engine::Image flattened;
+  if (flattens(options, *source)) {
+    flattened = engine::flatten_alpha(*source, options.dither.background);
+    source = &flattened;
+  }
   const engine::Palette palette = engine::resolve_palette(options.palette, *source);
-  auto dithered = engine::dither_image(*source, palette, options.dither);
+  auto dithered = engine::dither_image(*source, palette, engine_options(options));
   if (!dithered) return dithered.error();
   return upscaled(std::move(*dithered), options);
 }
@@ -95,7 +116,7 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
   StageTimes stages;
   using Clock = std::chrono::steady_clock;
   if (engine::is_error_diffusion(options.dither.algorithm) && options.width == 0 &&
-      options.height == 0) {
+      options.height == 0 && !flattens(options, decode.image())) {
     // Error diffusion follows the decoder: the decoder runs on a second thread and the dither reads
     // each band of rows once it is final, writing its result over them (in place: one image
     // buffer, not two); without an upscale, each band's colours are indexed for the encoder as
@@ -103,7 +124,7 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
     // (threads never change the output).
     engine::Image& pixels = decode.image();
     if (Status s = check_sizes(pixels.width, pixels.height, options, limits); !s) return s.error();
-    engine::DitherOptions dither = options.dither;
+    engine::DitherOptions dither = engine_options(options);
     dither.threads = 1;
     std::optional<imaging::RowEncoder> encoder;
     if (options.upscale <= 1) encoder.emplace(pixels, options.format, png_effort(options.dither));
@@ -127,17 +148,25 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
         decode.wait_rows(rows);
         stages.waited += seconds_since(waiting);
       };
-      // An adaptive palette is computed from the whole image.
-      if (options.palette.kind == engine::PaletteSpec::Kind::kAdaptive) wait(pixels.height);
+      // An adaptive palette is computed from the whole image; so is alpha=dither's alpha plane
+      // (waited for here, before the decoder is held back below).
+      if (options.palette.kind == engine::PaletteSpec::Kind::kAdaptive ||
+          (pixels.has_alpha() && dither.alpha == engine::AlphaMode::kDither)) {
+        wait(pixels.height);
+      }
       const engine::Palette palette = engine::resolve_palette(options.palette, pixels);
       // Once the encoder has indexed a band, its pixels are not read again when the result is
-      // sure to be indexed (opaque, at most 256 colours: every pixel is a palette colour), so
+      // sure to be indexed (at most 256 colours: every pixel is a palette colour, opaque or, with
+      // 1-bit alpha, fully transparent: one entry more), so
       // their memory goes back as the dither moves down: the decoded image is never resident
       // whole (17.9 MP: 54 MB less at the peak).
       // The decoder is held to kWindow rows ahead of the dither, or it would fill the image
       // faster than the dither empties it (a progressive JPEG's rows all come at its end).
+      const bool one_bit_alpha = dither.alpha == engine::AlphaMode::kThreshold ||
+                                 dither.alpha == engine::AlphaMode::kDither;
       const bool release = encoder && options.format != imaging::OutputFormat::kWebp &&
-                           !pixels.has_alpha() && palette.size() <= 256;
+                           (!pixels.has_alpha() || one_bit_alpha) &&
+                           palette.size() + (pixels.has_alpha() ? 1 : 0) <= 256;
       constexpr int kWindow = 128;
       if (release) decode.keep_within(kWindow);
       int released = 0;

@@ -41,6 +41,7 @@ Image dot_diffusion(const Image& in, const RefPalette& p, const DitherOptions& o
         }
         std::array<int32_t, 3> chosen{};
         put(out, x, y, nearest(p, v, &chosen));
+        if (in.has_alpha() && s[3] == 0) continue;  // transparent: its error is dropped
 
         // The neighbours inside the image with a higher class, weight 2 orthogonal, 1 diagonal.
         struct Target {

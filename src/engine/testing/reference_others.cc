@@ -134,7 +134,11 @@ Image riemersma(const Image& in, const RefPalette& p, const DitherOptions& o) {
     const Color col = nearest(p, v, &chosen);
     put(out, x, y, col);
     queue.pop_back();
-    queue.insert(queue.begin(), {v[0] - chosen[0], v[1] - chosen[1], v[2] - chosen[2]});
+    if (in.has_alpha() && s[3] == 0) {
+      queue.insert(queue.begin(), {0, 0, 0});  // transparent: its error is dropped
+    } else {
+      queue.insert(queue.begin(), {v[0] - chosen[0], v[1] - chosen[1], v[2] - chosen[2]});
+    }
   }
   return out;
 }
