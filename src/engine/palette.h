@@ -82,8 +82,11 @@ Result<Color> parse_hex_color(std::string_view text);
 // Resolves a spec into concrete colours; `image` is only read for adaptive palettes.
 Palette resolve_palette(const PaletteSpec& spec, const Image& image);
 
-// An adaptive palette of at most `count` colours for `image` (median cut refined by k-means on a
-// deterministic sample). Deterministic: same image and count, same palette.
-std::vector<Color> adaptive_palette(const Image& image, int count);
+// An adaptive palette of `count` colours for `image` (fewer only when the image has fewer):
+// median cut and k-means, then refined for error diffusion in `space`, the working space the
+// image will be dithered in (docs/ENGINE-PALETTES.md). Deterministic: same image, count and
+// space, same palette.
+std::vector<Color> adaptive_palette(const Image& image, int count,
+                                    ColorSpace space = ColorSpace::kLinear);
 
 }  // namespace dither::engine
