@@ -48,6 +48,8 @@ json::value typed(OptionType type, const std::string& text) {
       return json::parse(text);
     case OptionType::kString:
       return json::string(text);
+    case OptionType::kJson:
+      return json::parse(text);
   }
   return nullptr;
 }
@@ -67,13 +69,37 @@ const json::array* enum_of(const json::object& schema) {
   return nullptr;
 }
 
+// A JSON option (kernel, matrix): text in a query string; in a body the value itself (an array,
+// perhaps an object) or its text, which OpenAPI 3.0 says as anyOf the types.
+void expect_json_schema(const json::object& schema, bool query) {
+  if (query) {
+    EXPECT_EQ(schema.at("type").as_string(), "string");
+    return;
+  }
+  EXPECT_FALSE(schema.contains("type")) << "a JSON option has several types in a body";
+  std::set<std::string> types;
+  if (const json::value* any = schema.if_contains("anyOf")) {
+    for (const json::value& s : any->as_array()) {
+      if (const json::value* t = s.as_object().if_contains("type")) {
+        types.insert(std::string(t->as_string()));
+      }
+    }
+  }
+  EXPECT_TRUE(types.contains("array") && types.contains("string"))
+      << "anyOf must offer an array and its text";
+}
+
 // Checks one schema of the document (a property of DitherOptions, or a query parameter's schema:
 // a query string's booleans are text there) against the table's row.
 void expect_schema_says(const OptionInfo& o, const json::object& schema, bool query,
                         const std::string& where) {
   SCOPED_TRACE(where + " " + std::string(o.name));
   const bool text_boolean = query && o.type == OptionType::kBoolean;
-  EXPECT_EQ(schema.at("type").as_string(), text_boolean ? "string" : to_string(o.type));
+  if (o.type == OptionType::kJson) {
+    expect_json_schema(schema, query);
+  } else {
+    EXPECT_EQ(schema.at("type").as_string(), text_boolean ? "string" : to_string(o.type));
+  }
   const json::array* e = enum_of(schema);
   if (o.choices.empty()) {
     EXPECT_EQ(e, nullptr) << "the document has choices the table does not";

@@ -71,6 +71,7 @@ Result<OptionValue> read_value(const OptionInfo& o, std::string_view text) {
       return v;
     }
     case OptionType::kString:
+    case OptionType::kJson:  // read by the row's own parser
       return v;
   }
   return v;
@@ -86,6 +87,14 @@ std::vector<OptionChoice> algorithm_choices() {
   std::vector<OptionChoice> out;
   for (const engine::AlgorithmInfo& a : engine::algorithms()) {
     out.push_back({std::string(a.name), std::string(a.description)});
+  }
+  return out;
+}
+
+std::vector<OptionChoice> distance_choices() {
+  std::vector<OptionChoice> out;
+  for (const engine::MetricInfo& m : engine::metrics()) {
+    out.push_back({std::string(m.name), std::string(m.description)});
   }
   return out;
 }
@@ -214,24 +223,25 @@ void add_matching_options(std::vector<OptionInfo>& t) {
                [](const ProcessOptions& o) -> std::optional<std::string> {
                  return bool_text(o.dither.color_space == engine::ColorSpace::kLinear);
                }});
-  t.push_back({"perceptual",
-               T::kBoolean,
+  t.push_back({"distance",
+               T::kString,
                S::kRequest,
-               "BOOL",
-               "luma-weighted colour distance instead of plain RGB distance",
-               {},
+               "rgb|luma|oklab|ciede2000",
+               "how the nearest palette colour is measured (any letter case)",
+               distance_choices(),
                {},
                0,
                0,
-               "false",
+               "rgb",
                "",
                [](ProcessOptions& o, const OptionValue& v) -> Status {
-                 o.dither.metric =
-                     v.boolean ? engine::Metric::kPerceptual : engine::Metric::kEuclidean;
+                 Result<engine::Metric> m = engine::parse_metric(v.text);
+                 if (!m) return m.error();
+                 o.dither.metric = *m;
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 return bool_text(o.dither.metric == engine::Metric::kPerceptual);
+                 return std::string(engine::metric_name(o.dither.metric));
                }});
   t.push_back({"strength",
                T::kNumber,
@@ -251,6 +261,63 @@ void add_matching_options(std::vector<OptionInfo>& t) {
                [](const ProcessOptions& o) -> std::optional<std::string> {
                  return number_text(o.dither.strength);
                }});
+}
+
+// The caller's own kernel and matrix (docs/CUSTOM.md): JSON, kept in the canonical form.
+void add_custom_options(std::vector<OptionInfo>& t) {
+  using T = OptionType;
+  using S = OptionScope;
+  t.push_back({"kernel",
+               T::kJson,
+               S::kRequest,
+               "JSON",
+               "error-diffusion kernel (algorithm custom-kernel): rows of whole-number weights, "
+               "the current pixel in the middle of the first row, e.g. [[0,0,7],[3,5,1]]; or "
+               "{\"rows\": [...], \"divisor\": D, \"origin\": COLUMN}",
+               {},
+               {},
+               0,
+               0,
+               "",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 Result<engine::CustomKernel> k = engine::parse_custom_kernel(v.text);
+                 if (!k) return k.error();
+                 o.dither.kernel = std::move(*k);
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 if (o.dither.algorithm != engine::Algorithm::kCustomKernel || !o.dither.kernel) {
+                   return std::nullopt;
+                 }
+                 return engine::to_json(*o.dither.kernel);
+               }});
+  t.back().applies_when = {"algorithm", {"custom-kernel"}};
+  t.push_back({"matrix",
+               T::kJson,
+               S::kRequest,
+               "JSON",
+               "threshold matrix (algorithm custom-matrix): 1 to 64 rows of 1 to 64 ranks 0..4095, "
+               "lowest turns bright first, e.g. [[0,2],[3,1]]",
+               {},
+               {},
+               0,
+               0,
+               "",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 Result<engine::CustomMatrix> m = engine::parse_custom_matrix(v.text);
+                 if (!m) return m.error();
+                 o.dither.matrix = std::move(*m);
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 if (o.dither.algorithm != engine::Algorithm::kCustomMatrix || !o.dither.matrix) {
+                   return std::nullopt;
+                 }
+                 return engine::to_json(*o.dither.matrix);
+               }});
+  t.back().applies_when = {"algorithm", {"custom-matrix"}};
 }
 
 void add_matrix_options(std::vector<OptionInfo>& t) {
@@ -275,7 +342,7 @@ void add_matrix_options(std::vector<OptionInfo>& t) {
                  if (o.dither.algorithm != engine::Algorithm::kBayer) return std::nullopt;
                  return std::to_string(o.dither.bayer_size);
                }});
-  t.back().applies_when = {"algorithm", "bayer"};
+  t.back().applies_when = {"algorithm", {"bayer"}};
   t.push_back({"halftone",
                T::kString,
                S::kRequest,
@@ -295,12 +362,12 @@ void add_matrix_options(std::vector<OptionInfo>& t) {
                  if (o.dither.algorithm != engine::Algorithm::kHalftone) return std::nullopt;
                  return o.dither.halftone;
                }});
-  t.back().applies_when = {"algorithm", "halftone"};
+  t.back().applies_when = {"algorithm", {"halftone"}};
   t.push_back({"seed",
                T::kInteger,
                S::kRequest,
                "N",
-               "seed of the noise (algorithm random)",
+               "seed of the noise (algorithms random and zhou-fang)",
                {},
                {},
                0,
@@ -312,10 +379,88 @@ void add_matrix_options(std::vector<OptionInfo>& t) {
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 if (o.dither.algorithm != engine::Algorithm::kRandom) return std::nullopt;
+                 if (o.dither.algorithm != engine::Algorithm::kRandom &&
+                     o.dither.algorithm != engine::Algorithm::kZhouFang) {
+                   return std::nullopt;
+                 }
                  return std::to_string(o.dither.seed);
                }});
-  t.back().applies_when = {"algorithm", "random"};
+  t.back().applies_when = {"algorithm", {"random", "zhou-fang"}};
+  add_custom_options(t);
+}
+
+// alpha: "keep", "threshold", "dither" or "flatten:#rrggbb" (any letter case; the colour also
+// as #rgb, '#' optional, like palette colours).
+Status apply_alpha(ProcessOptions& o, std::string_view text) {
+  std::string t(text);
+  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  static constexpr std::pair<std::string_view, engine::AlphaMode> kPlain[] = {
+      {"keep", engine::AlphaMode::kKeep},
+      {"threshold", engine::AlphaMode::kThreshold},
+      {"dither", engine::AlphaMode::kDither}};
+  for (const auto& [name, mode] : kPlain) {
+    if (t == name) {
+      o.dither.alpha = mode;
+      return {};
+    }
+  }
+  constexpr std::string_view kFlatten = "flatten";
+  if (t.starts_with(kFlatten)) {
+    if (t.size() == kFlatten.size() || t[kFlatten.size()] != ':') {
+      return make_error(ErrorKind::kInvalidArgument,
+                        "flatten needs the colour to composite over, e.g. flatten:#ffffff; got '" +
+                            std::string(text) + "'");
+    }
+    Result<engine::Color> c = engine::parse_hex_color(text.substr(kFlatten.size() + 1));
+    if (!c) {
+      return make_error(ErrorKind::kInvalidArgument, "flatten:#rrggbb: " + c.error().message);
+    }
+    o.dither.alpha = engine::AlphaMode::kFlatten;
+    o.dither.background = *c;
+    return {};
+  }
+  return make_error(
+      ErrorKind::kInvalidArgument,
+      "expected keep, threshold, dither or flatten:#rrggbb, got '" + std::string(text) + "'");
+}
+
+// The canonical text; nothing for keep, the default (so the canonical form of every dither
+// made before this option existed stays as it was).
+std::optional<std::string> alpha_text(const ProcessOptions& o) {
+  switch (o.dither.alpha) {
+    case engine::AlphaMode::kKeep:
+      return std::nullopt;
+    case engine::AlphaMode::kThreshold:
+      return "threshold";
+    case engine::AlphaMode::kDither:
+      return "dither";
+    case engine::AlphaMode::kFlatten:
+      return "flatten:" + engine::to_hex(o.dither.background);
+  }
+  return std::nullopt;
+}
+
+// What becomes of transparency (docs/TRANSPARENCY.md).
+void add_alpha_option(std::vector<OptionInfo>& t) {
+  t.push_back({"alpha",
+               OptionType::kString,
+               OptionScope::kRequest,
+               "MODE",
+               "transparency: keep (alpha as it is, colour dithered under it; GIF: threshold), "
+               "threshold (opaque where alpha >= 128, else transparent), dither (alpha dithered "
+               "to opaque and transparent like the colour), flatten:#rrggbb (composited over "
+               "that colour in linear light; no alpha in the output)",
+               {},
+               {{"keep", "alpha as it is (GIF: threshold)"},
+                {"threshold", "1-bit: opaque where alpha >= 128"},
+                {"dither", "alpha dithered to opaque and transparent"},
+                {"flatten:#ffffff", "composited over white (flatten:#rrggbb: any colour)"}},
+               0,
+               0,
+               "keep",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) { return apply_alpha(o, v.text); },
+               alpha_text});
 }
 
 void add_output_options(std::vector<OptionInfo>& t) {
@@ -400,6 +545,7 @@ void add_output_options(std::vector<OptionInfo>& t) {
                [](const ProcessOptions& o) -> std::optional<std::string> {
                  return std::string(imaging::to_string(o.format));
                }});
+  add_alpha_option(t);
   t.push_back({"threads",
                T::kInteger,
                S::kCommandLine,
@@ -427,6 +573,36 @@ std::vector<OptionInfo> make_table() {
   return t;
 }
 
+// Rows that read an old spelling but are not in the table: they never appear in the canonical
+// form, GET /api/options, --help or the documents, yet requests and stored records (presets,
+// dithers) that use them still read. `perceptual` (a boolean before `distance` existed):
+// true is distance=luma; false undoes luma and leaves any other distance as it is, so an old
+// client that always sends perceptual=false does not undo its distance=oklab.
+std::vector<OptionInfo> make_aliases() {
+  std::vector<OptionInfo> t;
+  t.push_back({"perceptual",
+               OptionType::kBoolean,
+               OptionScope::kRequest,
+               "BOOL",
+               "old spelling: true is distance=luma",
+               {},
+               {},
+               0,
+               0,
+               "false",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 if (v.boolean) {
+                   o.dither.metric = engine::Metric::kPerceptual;
+                 } else if (o.dither.metric == engine::Metric::kPerceptual) {
+                   o.dither.metric = engine::Metric::kEuclidean;
+                 }
+                 return {};
+               },
+               [](const ProcessOptions&) -> std::optional<std::string> { return std::nullopt; }});
+  return t;
+}
+
 }  // namespace
 
 const std::vector<OptionInfo>& option_table() {
@@ -436,6 +612,10 @@ const std::vector<OptionInfo>& option_table() {
 
 const OptionInfo* find_option(std::string_view name) {
   for (const OptionInfo& o : option_table()) {
+    if (o.name == name) return &o;
+  }
+  static const std::vector<OptionInfo> aliases = make_aliases();
+  for (const OptionInfo& o : aliases) {
     if (o.name == name) return &o;
   }
   return nullptr;
@@ -451,6 +631,8 @@ std::string_view to_string(OptionType type) {
       return "number";
     case OptionType::kBoolean:
       return "boolean";
+    case OptionType::kJson:
+      return "json";
   }
   return "string";
 }
@@ -566,7 +748,9 @@ std::string options_api_json() {
     if (!o.choices.empty()) item["choices"] = choices_json(o.choices);
     if (!o.suggestions.empty()) item["suggestions"] = choices_json(o.suggestions);
     if (!o.applies_when.first.empty()) {
-      item["applies_when"] = {{"option", o.applies_when.first}, {"value", o.applies_when.second}};
+      json::array values;
+      for (std::string_view v : o.applies_when.second) values.emplace_back(json::string(v));
+      item["applies_when"] = {{"option", o.applies_when.first}, {"values", std::move(values)}};
     }
     if (o.colour_list) item["colour_list"] = true;
     options.push_back(std::move(item));

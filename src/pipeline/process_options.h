@@ -35,7 +35,9 @@ struct ProcessOptions {
   imaging::OutputFormat format = imaging::OutputFormat::kPng;
 };
 
-enum class OptionType { kString, kInteger, kNumber, kBoolean };
+// kJson: a JSON value as text (kernel, matrix). A JSON body may give the value itself or its
+// text; everywhere else it is text.
+enum class OptionType { kString, kInteger, kNumber, kBoolean, kJson };
 
 // Where an option may be given.
 enum class OptionScope {
@@ -77,16 +79,16 @@ struct OptionInfo {
   // The canonical text of this option in `options`, or nothing when it does not apply there
   // (bayer_size unless algorithm=bayer) or has no text of its own (channels is the palette's).
   std::optional<std::string> (*canonical)(const ProcessOptions&);
-  // Applies only when the option named first has the value second (bayer_size: algorithm, bayer);
-  // empty when always.
-  std::pair<std::string_view, std::string_view> applies_when = {};
+  // Applies only when the option named first has one of the values second (bayer_size:
+  // algorithm, {bayer}; seed: algorithm, {random, zhou-fang}); empty when always.
+  std::pair<std::string_view, std::vector<std::string_view>> applies_when = {};
   bool colour_list = false;  // a value may list #rrggbb colours (the page offers a picker)
 };
 
 const std::vector<OptionInfo>& option_table();
 // The row named `name`, or nullptr.
 const OptionInfo* find_option(std::string_view name);
-std::string_view to_string(OptionType type);  // "string", "integer", "number", "boolean"
+std::string_view to_string(OptionType type);  // "string", "integer", "number", "boolean", "json"
 
 // Sets one option of any scope from its text form; unknown names and bad values are
 // kInvalidArgument errors whose message names the option.

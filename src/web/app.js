@@ -514,7 +514,7 @@
     for (const o of dform.options) {
       if (o.in !== 'query' || o.name in shown || options[o.name] === undefined) continue;
       const c = dform.controls.get(o.name);
-      if (c && c.needs && valueOf(c.needs.option) !== c.needs.value) continue;
+      if (c && c.needs && !c.needs.values.includes(valueOf(c.needs.option))) continue;
       const v = String(options[o.name]);
       if (sameValue(o, v, defaultOf(o))) continue;
       const name = human(o.name).toLowerCase();
@@ -787,8 +787,8 @@
 
   // The form is made from the service's own table of options (GET api/options): one control per
   // option, of a kind chosen by the option's description (choices: a list; suggestions: text with
-  // suggestions; boolean: a check box; a number with bounds: a slider; integer: a number field),
-  // so an option added to the table appears here by itself. Above the options, the presets (GET
+  // suggestions; boolean: a check box; a number with bounds: a slider; integer: a number field;
+  // json: a text area), so an option added to the table appears here by itself. Above the options, the presets (GET
   // api/presets: the built-in ones, then the caller's own); the options show under "Custom".
   // docs/WEB.md, "New dither".
   const form = $('dither-form');
@@ -815,8 +815,8 @@
   const sameValue = (o, a, b) => (numeric(o) ? a !== '' && b !== '' && Number(a) === Number(b) : a === b);
   const typedValue = (o, text) => (o.type === 'boolean' ? text === 'true' : numeric(o) ? Number(text) : text);
 
-  // An option that applies only when another option has one value (applies_when, e.g. bayer_size
-  // with algorithm bayer): its control is shown, and the option sent, only then.
+  // An option that applies only when another option has one of some values (applies_when, e.g.
+  // bayer_size with algorithm bayer): its control is shown, and the option sent, only then.
   function dependency(option, names) {
     const when = option.applies_when;
     return when && names.has(when.option) && when.option !== option.name ? when : null;
@@ -865,6 +865,13 @@
         if (Number.isFinite(lo)) input.min = String(lo);
         if (Number.isFinite(hi)) input.max = String(hi);
       }
+      input.value = def;
+      field.append(label, input, hint);
+    } else if (option.type === 'json') {
+      // JSON (a custom kernel or matrix): rows of numbers on a few lines, sent as the text typed;
+      // the service reads and checks it (docs/CUSTOM.md).
+      input = el('textarea', {id, rows: 4, autocomplete: 'off', spellcheck: false, class: 'json'});
+      input.setAttribute('autocapitalize', 'off');
       input.value = def;
       field.append(label, input, hint);
     } else {
@@ -922,7 +929,7 @@
   function applies(c) {
     if (!c.needs) return true;
     const on = dform.controls.get(c.needs.option);
-    return !on || controlValue(on) === c.needs.value;
+    return !on || c.needs.values.includes(controlValue(on));
   }
   // A default that depends on other options ("levels:{channels}"), with their values now.
   function noteValue(o) {

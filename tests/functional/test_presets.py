@@ -18,15 +18,19 @@ NON_DEFAULT = {
     "palette": ({"palette": "EGA"}, "ega"),
     "serpentine": ({"serpentine": True}, "true"),
     "linear_light": ({"linear_light": False}, "false"),
-    "perceptual": ({"perceptual": True}, "true"),
+    "distance": ({"distance": "OKLab"}, "oklab"),
     "strength": ({"strength": 0.75}, "0.75"),
     "bayer_size": ({"algorithm": "bayer", "bayer_size": 4}, "4"),
     "halftone": ({"algorithm": "halftone", "halftone": "c7x7b"}, "c7x7b"),
     "seed": ({"algorithm": "random", "seed": 42}, "42"),
+    "kernel": ({"algorithm": "custom-kernel", "kernel": [[0, 0, 7], [3, 5, 1]]},
+               "[[0,0,7],[3,5,1]]"),
+    "matrix": ({"algorithm": "custom-matrix", "matrix": [[0, 2], [3, 1]]}, "[[0,2],[3,1]]"),
     "width": ({"width": 12}, "12"),
     "height": ({"height": 9}, "9"),
     "upscale": ({"upscale": 2}, "2"),
     "format": ({"format": "GIF"}, "gif"),
+    "alpha": ({"alpha": "Flatten:#FFF"}, "flatten:#ffffff"),
 }
 
 
@@ -56,8 +60,8 @@ def test_the_options_answer_is_the_table(shared):
     table = options_table(shared)
     names = [o["name"] for o in table]
     assert names == ["algorithm", "palette", "channels", "serpentine", "linear_light",
-                     "perceptual", "strength", "bayer_size", "halftone", "seed", "width",
-                     "height", "upscale", "format"], names
+                     "distance", "strength", "bayer_size", "halftone", "seed", "kernel",
+                     "matrix", "width", "height", "upscale", "format", "alpha"], names
     by_name = {o["name"]: o for o in table}
     assert by_name["channels"]["in"] == "path"
     assert by_name["strength"] == {**by_name["strength"], "type": "number", "minimum": 0,
