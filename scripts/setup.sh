@@ -19,6 +19,8 @@ packages=(
   postgresql postgresql-client openjdk-17-jre-headless maven kcat
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev imagemagick python3-venv wrk nginx-light
+  # quality peers (scripts/quality.sh): GEGL's dither operation, pngquant (libimagequant)
+  gegl pngquant
 )
 
 missing=()
