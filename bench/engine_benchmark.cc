@@ -168,6 +168,11 @@ std::vector<Case> cases() {
   list.push_back({"floyd-steinberg/pico8/srgb", "pico8", fs});
   list.push_back({"floyd-steinberg/levels:4/srgb", "levels:4", fs});
   list.push_back({"bayer/ega/srgb", "ega", bayer});
+  // Yliluoma with levels:2 takes the Bayer path; a list palette measures its plan search.
+  engine::DitherOptions yliluoma;
+  yliluoma.algorithm = engine::Algorithm::kYliluoma;
+  yliluoma.color_space = engine::ColorSpace::kSrgb;
+  list.push_back({"yliluoma/ega/srgb", "ega", yliluoma});
   list.push_back({"floyd-steinberg/levels:2/linear", "levels:2", fs_linear});
   // The same work into a kept output buffer: what the thread speed-up is without page faults.
   list.push_back({"bayer/levels:2/srgb/reuse", "levels:2", bayer, true});

@@ -117,8 +117,8 @@ class Planner {
     }
   }
 
-  // Whether the metric's weights keep b and g exact (see the class comment): the weights' sum
-  // times 2 * 63 * 65535^2 below 2^53.
+  // Whether the metric's weights keep b, g and q exact (see the class comment): |q| is at most
+  // the weights' sum times (2 * 63 + 1) * 65535^2, which must stay below 2^53.
   static bool supports(const Quantizer& q) {
     const auto& w = q.weights();
     return w[0] > 0 && w[1] > 0 && w[2] > 0 && w[0] + w[1] + w[2] <= 16000;
@@ -145,6 +145,16 @@ class Planner {
     int k = 0;  // lane
     int p = 1;  // copies
   };
+
+  // fn(i) for the pairs of lanes in use: a loop of constant length (unrolled) for 16 candidates.
+  template <class Fn>
+  void for_pairs(const Fn& fn) const {
+    if (pairs_ == kPairs) {
+      for (size_t i = 0; i < kPairs; ++i) fn(i);
+    } else {
+      for (size_t i = 0; i < pairs_; ++i) fn(i);
+    }
+  }
 
   // One greedy step with `total` entries so far.
   Choice choose(int total) {
@@ -176,7 +186,7 @@ class Planner {
     const double q_least = std::min(least[0], least[1]);
     const V2 slack = V2{} + (q_least + scaled_margin_[static_cast<size_t>(total + 1)]);
     unsigned close = 0;  // bit k: lane k within the margin
-    for (size_t i = 0; i < pairs_; ++i) close |= at_most(q[i], slack) << (2 * i);
+    for_pairs([&](size_t i) { close |= at_most(q[i], slack) << (2 * i); });
     return {q_least, std::popcount(close), std::countr_zero(close)};
   }
 
@@ -280,11 +290,11 @@ class Planner {
     const auto k = static_cast<size_t>(pick.k);
     if ((gram_done_ & (1u << k)) == 0) gram_row(k);
     const double dp = pick.p;
-    for (size_t i = 0; i < pairs_; ++i) {  // unused pairs keep b = 0 and q = infinity
+    for_pairs([&](size_t i) {  // unused pairs keep b = 0 and q = infinity
       const V2 b = b_.pair[i] + dp * gram_[k].pair[i];
       b_.pair[i] = b;
       twice_b_plus_g_.pair[i] = 2.0 * b + g_.pair[i];
-    }
+    });
     for (size_t c = 0; c < 3; ++c) e_[c] += dp * u_[c][k];
   }
 
@@ -293,9 +303,9 @@ class Planner {
     const double x0 = weights_[0] * u_[0][k];
     const double x1 = weights_[1] * u_[1][k];
     const double x2 = weights_[2] * u_[2][k];
-    for (size_t i = 0; i < pairs_; ++i) {
+    for_pairs([&](size_t i) {
       gram_[k].pair[i] = x0 * u_[0].pair[i] + x1 * u_[1].pair[i] + x2 * u_[2].pair[i];
-    }
+    });
     gram_done_ |= 1u << k;
   }
 
