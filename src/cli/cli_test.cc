@@ -1,12 +1,14 @@
 #include "cli/cli.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "engine/options.h"
 #include "engine/palette.h"
@@ -91,6 +93,28 @@ TEST_F(CliTest, DithersToEachFormatWithOptions) {
     }
   }
   EXPECT_FALSE(fs::exists(path("out.png.tmp")));
+}
+
+// An output that is not a regular file (here a FIFO; /dev/null is the same case) is written in
+// place: renaming a temporary file over it would replace it with a file (as root, /dev/null).
+TEST_F(CliTest, WritesIntoADeviceOrFifoInPlace) {
+  const std::string fifo = path("out.fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  std::string received;
+  std::thread reader([&] {
+    std::ifstream f(fifo, std::ios::binary);
+    received.assign(std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>());
+  });
+  const int code = run({path("photo.png"), fifo, "--format", "png"});
+  reader.join();
+  EXPECT_EQ(code, 0) << err_.str();
+  EXPECT_TRUE(fs::is_fifo(fifo));
+  EXPECT_EQ(received.rfind("\x89PNG", 0), 0u);
+  EXPECT_FALSE(fs::exists(fifo + ".tmp"));
+  // A folder is refused, not replaced.
+  fs::create_directories(path("a-folder"));
+  EXPECT_NE(run({path("photo.png"), path("a-folder")}), 0);
+  EXPECT_TRUE(fs::is_directory(path("a-folder")));
 }
 
 // --preset: the built-in preset's options, then the flags beside it (wherever they stand); the

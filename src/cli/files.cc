@@ -31,6 +31,22 @@ Status write_file(const std::string& path, const std::vector<uint8_t>& bytes, st
     out.flush();
     return {};
   }
+  // A target that exists and is not a regular file (/dev/null, a FIFO, a terminal) is written in
+  // place: renaming over it would replace the device with a file (as root, /dev/null itself).
+  std::error_code kind_ec;
+  const auto kind = std::filesystem::status(path, kind_ec).type();
+  if (!kind_ec && kind != std::filesystem::file_type::regular &&
+      kind != std::filesystem::file_type::not_found) {
+    if (kind == std::filesystem::file_type::directory) {
+      return make_error(ErrorKind::kInvalidArgument, "'" + path + "' is a folder");
+    }
+    std::ofstream f(path, std::ios::binary);
+    f.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+    f.flush();
+    if (!f.good()) return make_error(ErrorKind::kInternal, "cannot write '" + path + "'");
+    return {};
+  }
   // Write beside the target and rename, so a failure never leaves half a file behind.
   const std::string tmp = path + ".tmp";
   {

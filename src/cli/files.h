@@ -15,7 +15,8 @@ namespace dither::cli {
 Result<std::vector<uint8_t>> read_file(const std::string& path, size_t max_bytes);
 
 // Writes beside the target and renames, so that a failure never leaves half a file behind;
-// "-" writes to `out`.
+// "-" writes to `out`. A regular file is written beside the target and renamed over it; a target
+// that is not a regular file (a device such as /dev/null, a FIFO) is written in place.
 Status write_file(const std::string& path, const std::vector<uint8_t>& bytes, std::ostream& out);
 
 }  // namespace dither::cli
