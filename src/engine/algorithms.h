@@ -66,6 +66,11 @@ inline std::array<int32_t, 3> put_nearest(const Quantizer& q, const std::array<i
   return e;
 }
 
+// Mean over a list palette's colours of the Chebyshev distance (working values) to the nearest
+// other colour; 0 for one colour. The amplitude of ordered dithering and of Zhou-Fang's
+// modulation for list palettes.
+double list_spread(const Quantizer& q);
+
 // Number of worker threads to use for `requested` (0 = all hardware threads).
 int resolve_threads(int requested);
 

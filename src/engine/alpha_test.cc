@@ -16,6 +16,8 @@
 namespace dither::engine {
 namespace {
 
+using testing::palette;
+
 // A photo with every kind of alpha: transparent blocks in loud magenta or green, scattered
 // transparent pixels, a band of partial alpha (a ramp 0..255) at the bottom, opaque elsewhere.
 Image rgba_scene(int width, int height, uint32_t seed = 7) {
@@ -40,8 +42,6 @@ Image rgba_scene(int width, int height, uint32_t seed = 7) {
   }
   return img;
 }
-
-Palette palette(const char* spec) { return resolve_palette(*parse_palette_spec(spec), Image()); }
 
 struct Mode {
   const char* name;

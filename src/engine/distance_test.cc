@@ -15,6 +15,8 @@
 namespace dither::engine {
 namespace {
 
+using testing::palette;
+
 // ---- CIEDE2000 ----
 
 // G. Sharma, W. Wu and E. N. Dalal, "The CIEDE2000 Color-Difference Formula: Implementation
@@ -215,8 +217,6 @@ TEST(Oklab, IntegersFollowTheExactFormula) {
 }
 
 // ---- The engine against the reference ----
-
-Palette palette(const char* spec) { return resolve_palette(*parse_palette_spec(spec), Image()); }
 
 std::vector<Palette> test_palettes(const Image& photo) {
   return {palette("ega"), palette("cga4"), Palette::from_colors(adaptive_palette(photo, 12)),

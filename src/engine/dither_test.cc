@@ -12,6 +12,8 @@
 namespace dither::engine {
 namespace {
 
+using testing::all_in_palette;
+
 std::vector<PaletteSpec> palette_specs() {
   std::vector<PaletteSpec> out;
   for (const char* t : {"levels:2", "levels:4", "levels:7", "grey:3", "bw", "ega", "gameboy",
@@ -33,14 +35,6 @@ DitherOptions options_for(Algorithm a) {
     o.matrix = *parse_custom_matrix("[[0,4,2],[5,1,3]]");
   }
   return o;
-}
-
-bool all_in_palette(const Image& img, const Palette& p) {
-  for (size_t i = 0; i < img.pixel_count(); ++i) {
-    const uint8_t* px = img.pixels.data() + i * static_cast<size_t>(img.channels);
-    if (!p.contains(Color{px[0], px[1], px[2]})) return false;
-  }
-  return true;
 }
 
 // Released rows give their whole pages back; every other row keeps its bytes (pages that straddle

@@ -61,25 +61,6 @@ int32_t threshold_offset(int rank, int levels, double spread, double strength) {
       std::lround(static_cast<double>(2 * rank + 1 - levels) * spread * strength / (2.0 * levels)));
 }
 
-double list_spread(const Quantizer& q) {
-  const int n = q.size();
-  if (n < 2) return 0.0;
-  int64_t sum = 0;
-  for (int i = 0; i < n; ++i) {
-    int64_t best = kWorkingMax;
-    for (int j = 0; j < n; ++j) {
-      if (j == i) continue;
-      int64_t d = 0;
-      for (size_t c = 0; c < 3; ++c) {
-        d = std::max<int64_t>(d, std::abs(q.working(i)[c] - q.working(j)[c]));
-      }
-      best = std::min(best, d);
-    }
-    sum += best;
-  }
-  return static_cast<double>(sum) / n;
-}
-
 // Where each pixel's rank comes from.
 struct RankSource {
   ThresholdMap map;  // unused for random
@@ -319,6 +300,25 @@ void simd_rows(const Image& in, Image& out, const BoundaryPatterns& pats, int ma
 #endif
 
 }  // namespace
+
+double list_spread(const Quantizer& q) {
+  const int n = q.size();
+  if (n < 2) return 0.0;
+  int64_t sum = 0;
+  for (int i = 0; i < n; ++i) {
+    int64_t best = kWorkingMax;
+    for (int j = 0; j < n; ++j) {
+      if (j == i) continue;
+      int64_t d = 0;
+      for (size_t c = 0; c < 3; ++c) {
+        d = std::max<int64_t>(d, std::abs(q.working(i)[c] - q.working(j)[c]));
+      }
+      best = std::min(best, d);
+    }
+    sum += best;
+  }
+  return static_cast<double>(sum) / n;
+}
 
 void ordered_dither(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o) {
   const RankSource src = rank_source(o);

@@ -19,6 +19,8 @@
 namespace dither::engine {
 namespace {
 
+using testing::all_in_palette;
+
 using detail::ThresholdMap;
 
 bool is_permutation(const ThresholdMap& m) {
@@ -27,14 +29,6 @@ bool is_permutation(const ThresholdMap& m) {
   std::sort(sorted.begin(), sorted.end());
   for (size_t i = 0; i < sorted.size(); ++i) {
     if (sorted[i] != i) return false;
-  }
-  return true;
-}
-
-bool all_in_palette(const Image& img, const Palette& p) {
-  for (size_t i = 0; i < img.pixel_count(); ++i) {
-    const uint8_t* px = img.pixels.data() + i * static_cast<size_t>(img.channels);
-    if (!p.contains(Color{px[0], px[1], px[2]})) return false;
   }
   return true;
 }

@@ -8,15 +8,8 @@
 namespace dither::engine {
 namespace {
 
-bool all_in_palette(const Image& img, const Palette& p) {
-  for (size_t i = 0; i < img.pixel_count(); ++i) {
-    const uint8_t* px = img.pixels.data() + i * static_cast<size_t>(img.channels);
-    if (!p.contains(Color{px[0], px[1], px[2]})) return false;
-  }
-  return true;
-}
-
-Palette palette(const char* spec) { return resolve_palette(*parse_palette_spec(spec), Image()); }
+using testing::all_in_palette;
+using testing::palette;
 
 // The engine equals the reference for `algorithm` on `images` with each palette of `specs`, in
 // sRGB and in linear light, at full strength (plain distance) and at 0.55 (luma-weighted), at each

@@ -13,17 +13,8 @@
 namespace dither::engine {
 namespace {
 
-bool all_in_palette(const Image& img, const Palette& p) {
-  for (size_t i = 0; i < img.pixel_count(); ++i) {
-    const uint8_t* px = img.pixels.data() + i * static_cast<size_t>(img.channels);
-    if (!p.contains(Color{px[0], px[1], px[2]})) return false;
-  }
-  return true;
-}
-
-Palette palette(const char* spec, const Image& img = Image()) {
-  return resolve_palette(*parse_palette_spec(spec), img);
-}
+using testing::all_in_palette;
+using testing::palette;
 
 // The engine equals the reference on `images` with levels:2, levels:5, ega, a custom list and an
 // adaptive palette of each image, in sRGB and linear light, at strength 1 (plain distance) and

@@ -50,27 +50,6 @@ struct alignas(16) SampleFactors {
 };
 using SampleTable = std::array<SampleFactors, 256>;
 
-// Mean over the colours of the Chebyshev distance to the nearest other colour (0 for one colour):
-// the modulation's scale for list palettes, as ordered dithering's spread.
-double list_spread(const Quantizer& q) {
-  const int n = q.size();
-  if (n < 2) return 0.0;
-  int64_t sum = 0;
-  for (int i = 0; i < n; ++i) {
-    int64_t best = kWorkingMax;
-    for (int j = 0; j < n; ++j) {
-      if (j == i) continue;
-      int64_t d = 0;
-      for (size_t c = 0; c < 3; ++c) {
-        d = std::max<int64_t>(d, std::abs(q.working(i)[c] - q.working(j)[c]));
-      }
-      best = std::min(best, d);
-    }
-    sum += best;
-  }
-  return static_cast<double>(sum) / n;
-}
-
 SampleTable sample_table(const Quantizer& q, const DitherOptions& o) {
   const bool zhou_fang = o.algorithm == Algorithm::kZhouFang;
   const double spread = q.is_levels() ? 0.0 : list_spread(q);

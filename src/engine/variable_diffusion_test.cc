@@ -14,25 +14,16 @@
 namespace dither::engine {
 namespace {
 
+using testing::all_in_palette;
+using testing::palette;
+
 using detail::kOstromoukhovTable;
 using detail::kZhouFangKeys;
 using detail::kZhouFangModulation;
 
 constexpr std::array<Algorithm, 2> kBoth = {Algorithm::kOstromoukhov, Algorithm::kZhouFang};
 
-bool all_in_palette(const Image& img, const Palette& p) {
-  for (size_t i = 0; i < img.pixel_count(); ++i) {
-    const uint8_t* px = img.pixels.data() + i * static_cast<size_t>(img.channels);
-    if (!p.contains(Color{px[0], px[1], px[2]})) return false;
-  }
-  return true;
-}
-
 // `spec` resolved against `image` (adaptive palettes come from it).
-Palette palette(const std::string& spec, const Image& image = Image()) {
-  return resolve_palette(*parse_palette_spec(spec), image);
-}
-
 TEST(VariableDiffusion, EngineEqualsReference) {
   // Odd sizes, a single column and row, alpha (synthetic_photo's column 0 is transparent; noise
   // has random alpha, zeros included), and an image tall enough for three threads.

@@ -16,9 +16,7 @@
 namespace dither::engine {
 namespace {
 
-Palette palette(const char* spec, const Image& image = Image()) {
-  return resolve_palette(*parse_palette_spec(spec), image);
-}
+using testing::palette;
 
 // The synthetic photo with Gaussian noise of `sigma` levels: nearly every pixel a colour of its
 // own, so nearly every pixel needs a fresh plan.

@@ -44,6 +44,13 @@ void put(Image& out, int x, int y, Color c);
 // Working value of an 8-bit sample.
 int32_t to_working(uint8_t sample, ColorSpace space);
 
+// Mean over a list palette's colours of the Chebyshev distance (working values) to the nearest
+// other colour (0 for one colour): ordered dithering's and Zhou-Fang's amplitude for lists.
+double list_spread(const RefPalette& p);
+
+// The rank 0..63 of (x, y) in the 8x8 Bayer matrix, by the bit-interleave formula.
+int bayer8_rank(int x, int y);
+
 // Whole dither, any algorithm and alpha mode (the families below see an image whose alpha is the
 // final one; in the error diffusions a pixel of alpha 0 passes no error on).
 Image dither(const Image& in, const Palette& palette, const DitherOptions& options);

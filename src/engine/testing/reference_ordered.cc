@@ -72,6 +72,25 @@ int32_t offset(Rank r, double spread, double strength) {
 }
 
 // List palettes: mean over colours of the largest per-channel difference to the nearest other.
+// Levels palettes: one channel's value after the offset, kept inside the level interval.
+int32_t levels_value(const RefPalette& p, int32_t w, Rank r, double strength) {
+  const Palette& pal = *p.palette;
+  const int n = pal.levels();
+  if (p.space == ColorSpace::kSrgb) {
+    return std::clamp(w + offset(r, kWorkingMax / static_cast<double>(n - 1), strength), 0,
+                      kWorkingMax);
+  }
+  int k = 0;
+  for (int i = 0; i <= n - 2; ++i) {
+    if (to_working(pal.level_value(i), p.space) <= w) k = i;
+  }
+  const int32_t lo = to_working(pal.level_value(k), p.space);
+  const int32_t hi = to_working(pal.level_value(k + 1), p.space);
+  return std::clamp(w + offset(r, static_cast<double>(hi - lo), strength), lo, hi);
+}
+
+}  // namespace
+
 double list_spread(const RefPalette& p) {
   const auto& colors = p.palette->colors();
   if (colors.size() < 2) return 0.0;
@@ -92,24 +111,13 @@ double list_spread(const RefPalette& p) {
   return static_cast<double>(sum) / static_cast<double>(colors.size());
 }
 
-// Levels palettes: one channel's value after the offset, kept inside the level interval.
-int32_t levels_value(const RefPalette& p, int32_t w, Rank r, double strength) {
-  const Palette& pal = *p.palette;
-  const int n = pal.levels();
-  if (p.space == ColorSpace::kSrgb) {
-    return std::clamp(w + offset(r, kWorkingMax / static_cast<double>(n - 1), strength), 0,
-                      kWorkingMax);
+int bayer8_rank(int x, int y) {
+  int rank = 0;
+  for (int bit = 1; bit < 8; bit <<= 1) {
+    rank = (rank << 2) | ((x ^ y) & bit ? 2 : 0) | (y & bit ? 1 : 0);
   }
-  int k = 0;
-  for (int i = 0; i <= n - 2; ++i) {
-    if (to_working(pal.level_value(i), p.space) <= w) k = i;
-  }
-  const int32_t lo = to_working(pal.level_value(k), p.space);
-  const int32_t hi = to_working(pal.level_value(k + 1), p.space);
-  return std::clamp(w + offset(r, static_cast<double>(hi - lo), strength), lo, hi);
+  return rank;
 }
-
-}  // namespace
 
 Image ordered(const Image& in, const RefPalette& p, const DitherOptions& o) {
   Image out(in.width, in.height, in.channels);

@@ -154,11 +154,7 @@ Image yliluoma(const Image& in, const RefPalette& p, const DitherOptions& o) {
   Image out(in.width, in.height, in.channels);
   for (int y = 0; y < in.height; ++y) {
     for (int x = 0; x < in.width; ++x) {
-      // The Bayer 8x8 rank, by the bit-interleave formula.
-      int rank = 0;
-      for (int bit = 1; bit < 8; bit <<= 1) {
-        rank = (rank << 2) | ((x ^ y) & bit ? 2 : 0) | (y & bit ? 1 : 0);
-      }
+      const int rank = bayer8_rank(x, y);
       const uint8_t* src = in.at(x, y);
       const std::vector<int> plan = mixing_plan(
           p,

@@ -63,10 +63,7 @@ Image pattern(const Image& in, const RefPalette& p, const DitherOptions& o) {
   Image out(in.width, in.height, in.channels);
   for (int y = 0; y < in.height; ++y) {
     for (int x = 0; x < in.width; ++x) {
-      int rank = 0;
-      for (int bit = 1; bit < 8; bit <<= 1) {
-        rank = (rank << 2) | ((x ^ y) & bit ? 2 : 0) | (y & bit ? 1 : 0);
-      }
+      const int rank = bayer8_rank(x, y);
       const uint8_t* s = in.at(x, y);
       const auto list = candidates(
           p, {to_working(s[0], p.space), to_working(s[1], p.space), to_working(s[2], p.space)},

@@ -25,28 +25,6 @@ uint64_t splitmix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// Mean Chebyshev distance from each colour to its nearest other colour.
-double list_spread(const RefPalette& p) {
-  const std::vector<Color>& colors = p.palette->colors();
-  const size_t n = colors.size();
-  if (n < 2) return 0.0;
-  int64_t sum = 0;
-  for (size_t i = 0; i < n; ++i) {
-    int64_t best = kWorkingMax;
-    for (size_t j = 0; j < n; ++j) {
-      if (i == j) continue;
-      const Color a = colors[i];
-      const Color b = colors[j];
-      const int64_t d = std::max({std::abs(to_working(a.r, p.space) - to_working(b.r, p.space)),
-                                  std::abs(to_working(a.g, p.space) - to_working(b.g, p.space)),
-                                  std::abs(to_working(a.b, p.space) - to_working(b.b, p.space))});
-      best = std::min(best, d);
-    }
-    sum += best;
-  }
-  return static_cast<double>(sum) / static_cast<double>(n);
-}
-
 std::array<double, 3> normalised(const VariableCoefficients& c) {
   return {c.right / static_cast<double>(c.sum), c.down_left / static_cast<double>(c.sum),
           c.down / static_cast<double>(c.sum)};

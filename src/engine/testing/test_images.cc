@@ -71,4 +71,16 @@ Image noise(int width, int height, int channels, uint32_t seed) {
   return img;
 }
 
+Palette palette(std::string_view spec, const Image& image) {
+  return resolve_palette(*parse_palette_spec(spec), image);
+}
+
+bool all_in_palette(const Image& img, const Palette& p) {
+  for (size_t i = 0; i < img.pixel_count(); ++i) {
+    const uint8_t* px = img.pixels.data() + i * static_cast<size_t>(img.channels);
+    if (!p.contains(Color{px[0], px[1], px[2]})) return false;
+  }
+  return true;
+}
+
 }  // namespace dither::engine::testing
