@@ -287,9 +287,7 @@ void add_custom_options(std::vector<OptionInfo>& t) {
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 if (o.dither.algorithm != engine::Algorithm::kCustomKernel || !o.dither.kernel) {
-                   return std::nullopt;
-                 }
+                 if (!o.dither.kernel) return std::nullopt;
                  return engine::to_json(*o.dither.kernel);
                }});
   t.back().applies_when = {"algorithm", {"custom-kernel"}};
@@ -312,9 +310,7 @@ void add_custom_options(std::vector<OptionInfo>& t) {
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 if (o.dither.algorithm != engine::Algorithm::kCustomMatrix || !o.dither.matrix) {
-                   return std::nullopt;
-                 }
+                 if (!o.dither.matrix) return std::nullopt;
                  return engine::to_json(*o.dither.matrix);
                }});
   t.back().applies_when = {"algorithm", {"custom-matrix"}};
@@ -339,29 +335,26 @@ void add_matrix_options(std::vector<OptionInfo>& t) {
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 if (o.dither.algorithm != engine::Algorithm::kBayer) return std::nullopt;
                  return std::to_string(o.dither.bayer_size);
                }});
   t.back().applies_when = {"algorithm", {"bayer"}};
-  t.push_back({"halftone",
-               T::kString,
-               S::kRequest,
-               "NAME",
-               "clustered-dot matrix (algorithm halftone)",
-               halftone_choices(),
-               {},
-               0,
-               0,
-               std::string(engine::DitherOptions{}.halftone),
-               "",
-               [](ProcessOptions& o, const OptionValue& v) -> Status {
-                 o.dither.halftone = std::string(v.text);
-                 return {};
-               },
-               [](const ProcessOptions& o) -> std::optional<std::string> {
-                 if (o.dither.algorithm != engine::Algorithm::kHalftone) return std::nullopt;
-                 return o.dither.halftone;
-               }});
+  t.push_back(
+      {"halftone",
+       T::kString,
+       S::kRequest,
+       "NAME",
+       "clustered-dot matrix (algorithm halftone)",
+       halftone_choices(),
+       {},
+       0,
+       0,
+       std::string(engine::DitherOptions{}.halftone),
+       "",
+       [](ProcessOptions& o, const OptionValue& v) -> Status {
+         o.dither.halftone = std::string(v.text);
+         return {};
+       },
+       [](const ProcessOptions& o) -> std::optional<std::string> { return o.dither.halftone; }});
   t.back().applies_when = {"algorithm", {"halftone"}};
   t.push_back({"seed",
                T::kInteger,
@@ -379,10 +372,6 @@ void add_matrix_options(std::vector<OptionInfo>& t) {
                  return {};
                },
                [](const ProcessOptions& o) -> std::optional<std::string> {
-                 if (o.dither.algorithm != engine::Algorithm::kRandom &&
-                     o.dither.algorithm != engine::Algorithm::kZhouFang) {
-                   return std::nullopt;
-                 }
                  return std::to_string(o.dither.seed);
                }});
   t.back().applies_when = {"algorithm", {"random", "zhou-fang"}};
@@ -676,9 +665,22 @@ Result<ProcessOptions> parse_request_options(const OptionPairs& pairs, ProcessOp
   return options;
 }
 
+namespace {
+
+// Whether `o` applies to `options`: always, or while its applies_when option has one of its values.
+bool applies(const OptionInfo& o, const ProcessOptions& options) {
+  if (o.applies_when.first.empty()) return true;
+  const std::optional<std::string> on = find_option(o.applies_when.first)->canonical(options);
+  return on && std::find(o.applies_when.second.begin(), o.applies_when.second.end(), *on) !=
+                   o.applies_when.second.end();
+}
+
+}  // namespace
+
 OptionPairs describe(const ProcessOptions& options) {
   OptionPairs out;
   for (const OptionInfo& o : option_table()) {
+    if (!applies(o, options)) continue;
     if (std::optional<std::string> text = o.canonical(options)) {
       out.emplace_back(std::string(o.name), std::move(*text));
     }

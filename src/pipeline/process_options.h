@@ -76,11 +76,13 @@ struct OptionInfo {
   std::string default_note;   // for the docs when default_value is "" ("levels:{channels}")
   // Reads the typed value into the options; a refusal's message need not name the option.
   Status (*apply)(ProcessOptions&, const OptionValue&);
-  // The canonical text of this option in `options`, or nothing when it does not apply there
-  // (bayer_size unless algorithm=bayer) or has no text of its own (channels is the palette's).
+  // The canonical text of this option in `options`, or nothing when it has no text of its own
+  // (channels is the palette's; alpha keep; kernel unset). Whether it applies at all is
+  // applies_when's business: describe() leaves out an option that does not apply.
   std::optional<std::string> (*canonical)(const ProcessOptions&);
   // Applies only when the option named first has one of the values second (bayer_size:
-  // algorithm, {bayer}; seed: algorithm, {random, zhou-fang}); empty when always.
+  // algorithm, {bayer}; seed: algorithm, {random, zhou-fang}); empty when always. The canonical
+  // form leaves the option out otherwise.
   std::pair<std::string_view, std::vector<std::string_view>> applies_when = {};
   bool colour_list = false;  // a value may list #rrggbb colours (the page offers a picker)
 };
