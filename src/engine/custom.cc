@@ -28,8 +28,8 @@ struct Json {
   Kind kind = Kind::kOther;
   double number = 0;
   std::string_view text;
-  std::vector<Json> items;
-  std::vector<std::pair<std::string_view, Json>> fields;  // keys as written, without quotes
+  std::vector<Json> items;             // an array's members, or an object's values
+  std::vector<std::string_view> keys;  // an object's keys as written, without quotes (one per item)
 };
 
 // Nesting deeper than any kernel or matrix needs is refused before the stack can suffer.
@@ -180,7 +180,8 @@ class Reader {
       if (!eat(':')) return fail("':' expected");
       Result<Json> item = value(depth + 1);
       if (!item) return item;
-      v.fields.emplace_back(*key, std::move(*item));
+      v.keys.push_back(*key);
+      v.items.push_back(std::move(*item));
     } while (eat(','));
     if (!eat('}')) return fail("',' or '}' expected");
     return v;
@@ -284,7 +285,9 @@ struct KernelFields {
 
 Result<KernelFields> kernel_fields(const Json& v) {
   KernelFields f;
-  for (const auto& [key, value] : v.fields) {
+  for (size_t i = 0; i < v.keys.size(); ++i) {
+    const std::string_view key = v.keys[i];
+    const Json& value = v.items[i];
     const Json** slot = key == "rows"      ? &f.rows
                         : key == "divisor" ? &f.divisor
                         : key == "origin"  ? &f.origin
