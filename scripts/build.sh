@@ -14,8 +14,11 @@ case "$kind" in
 esac
 
 dir=build/$kind
+# The sanitizer build runs the tests only (scripts/test.sh): the benchmarks are left out of it.
+extra=()
+[[ $kind == sanitize ]] && extra=(-DDITHER_BUILD_BENCHMARKS=OFF)
 if [[ ! -f $dir/build.ninja ]]; then
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" >/dev/null
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" "${extra[@]}" >/dev/null
 fi
 jobs=${DITHER_BUILD_JOBS:-$(nproc)}
 ninja -C "$dir" -j "$jobs" "$@"

@@ -14,42 +14,50 @@ cd "$(dirname "$0")/.."
 quick=0
 [[ ${1:-} == --quick ]] && quick=1
 
+# Each stage's heading says when it began (minutes:seconds since the start), so that a slow stage
+# shows in the log; the last line gives the total.
+stage() { printf '== [%d:%02d] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
+trap 'stage "done (exit $?)"' EXIT
+
+stage "Setup and lint"
 scripts/setup.sh
 scripts/lint.sh --format
 
-echo "== Release build and tests"
+stage "Release build and tests"
 scripts/build.sh release
 ctest --test-dir build/release --output-on-failure -j "$(nproc)"
 
-echo "== Functional tests: ditherd over HTTP"
+stage "Functional tests: ditherd over HTTP"
 scripts/functional.sh build/release/src/app/ditherd
 
-echo "== Distributed tests: PostgreSQL, Kafka, S3 and one process per service"
+stage "Distributed tests: PostgreSQL, Kafka, S3 and one process per service"
 scripts/distributed.sh build/release/src/app
 
-echo "== End-to-end test of the web page: ditherd and headless Chromium"
+stage "End-to-end test of the web page: ditherd and headless Chromium"
 scripts/e2e.sh build/release/src/app/ditherd
 
+stage "API tester (Schemathesis)"
 scripts/schemathesis.sh build/release/src/app/ditherd  # API tester, ~2.5 min (docs/API-TESTING.md)
 
-echo "== Abuse soak (smoke): well-behaved clients beside an abuser (docs/BENCHMARKS.md)"
+stage "Abuse soak (smoke): well-behaved clients beside an abuser (docs/BENCHMARKS.md)"
 scripts/soak.sh --smoke build/release/src/app/ditherd
-echo "== Load test (smoke): vegeta uploads to both modes; every accepted upload FINISHED, no duplicates (docs/BENCHMARKS.md)"
+stage "Load test (smoke): vegeta uploads to both modes; every accepted upload FINISHED, no duplicates (docs/BENCHMARKS.md)"
 scripts/load.sh --smoke
 
 # Benchmarks' smoke modes: a broken benchmark is a red CI; no figure is judged here.
-echo "== Command-line benchmark (smoke): ours, Pillow and ImageMagick on a tiny image"
+stage "Command-line benchmark (smoke): ours, Pillow and ImageMagick on a tiny image"
 scripts/bench_cli.sh --smoke
-echo "== Services benchmark (--quick): gateway, nginx and upload-to-FINISHED, about a minute"
+stage "Services benchmark (--quick): gateway, nginx and upload-to-FINISHED, about a minute"
 scripts/bench_services.sh --quick
-echo "== Engine benchmark (smoke): ours, Pillow, ImageMagick and the quality figure, small image"
+stage "Engine benchmark (smoke): ours, Pillow, ImageMagick and the quality figure, small image"
 scripts/bench.sh --smoke
-echo "== Distributed benchmark (smoke): ditherd vs the stack, a few uploads per step, about 45 s"
+stage "Distributed benchmark (smoke): ditherd vs the stack, a few uploads per step, about 45 s"
 scripts/bench_distributed.sh --smoke
 
 if ((quick == 0)); then
+  stage "Fuzzing (smoke)"
   scripts/fuzz.sh --smoke  # libFuzzer targets built with clang, 20 s each (docs/FUZZING.md)
-  echo "== AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
+  stage "AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
   scripts/build.sh sanitize
   # Leak checking stays on; glib and libvips keep process-lifetime caches that LSan reports, which
   # the suppressions file names.
@@ -58,10 +66,10 @@ if ((quick == 0)); then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   ctest --test-dir build/sanitize --output-on-failure -j "$(nproc)"
 
-  echo "== Functional tests: ditherd under AddressSanitizer + UndefinedBehaviorSanitizer"
+  stage "Functional tests: ditherd under AddressSanitizer + UndefinedBehaviorSanitizer"
   # The same suite; a sanitizer report on the server's stderr fails the test that caused it.
   DITHER_TEST_TIMEOUT_SCALE=4 scripts/functional.sh build/sanitize/src/app/ditherd
 
-  echo "== End-to-end test of the web page: ditherd under AddressSanitizer + UndefinedBehaviorSanitizer"
+  stage "End-to-end test of the web page: ditherd under AddressSanitizer + UndefinedBehaviorSanitizer"
   E2E_TIMEOUT_SCALE=4 scripts/e2e.sh build/sanitize/src/app/ditherd
 fi
