@@ -9,6 +9,8 @@
 #                                        decode, auth, mail); may be given more than once
 #   scripts/fuzz.sh --smoke              every target for 20 seconds (what scripts/test.sh runs)
 #   scripts/fuzz.sh --jobs N             targets run at once (default: the number of cores)
+#   scripts/fuzz.sh --build-only         build the targets, run nothing (scripts/test.sh builds
+#                                        them early, in the background)
 # Replay a reproducer: build/fuzz/fuzz/fuzz_<target> build/fuzz/crashes/<target>/crash-...
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ all_targets=(multipart http_request options messages decode auth mail)
 seconds=120
 jobs=$(nproc)
 targets=()
+build_only=0
 while (($# > 0)); do
   case "$1" in
     --minutes)
@@ -24,6 +27,7 @@ while (($# > 0)); do
       seconds=$(awk -v m="$2" 'BEGIN { s = int(m * 60); print (s < 1 ? 1 : s) }')
       shift 2 ;;
     --smoke) seconds=20; shift ;;
+    --build-only) build_only=1; shift ;;
     --target)
       [[ " ${all_targets[*]} " == *" ${2:-} "* ]] ||
         { echo "fuzz.sh: unknown target '${2:-}' (${all_targets[*]})" >&2; exit 2; }
@@ -31,7 +35,7 @@ while (($# > 0)); do
     --jobs)
       [[ ${2:-} =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: --jobs needs a positive number" >&2; exit 2; }
       jobs=$2; shift 2 ;;
-    *) echo "fuzz.sh: unknown argument '$1' (--minutes N, --target NAME, --smoke, --jobs N)" >&2; exit 2 ;;
+    *) echo "fuzz.sh: unknown argument '$1' (--minutes N, --target NAME, --smoke, --jobs N, --build-only)" >&2; exit 2 ;;
   esac
 done
 ((${#targets[@]} > 0)) || targets=("${all_targets[@]}")
@@ -54,6 +58,7 @@ if ! ninja -C "$dir" -j "${DITHER_BUILD_JOBS:-$(nproc)}" fuzz_make_seeds "${targ
   echo "fuzz.sh: the build failed (all of it in $dir/build.log)" >&2
   exit 1
 fi
+((build_only)) && exit 0
 
 # Sanitizer settings as in the Sanitize build's tests; glib/libvips process-lifetime caches are
 # not leaks of ours (scripts/lsan.supp).

@@ -25,6 +25,16 @@ scripts/lint.sh --format
 
 stage "Release build and tests"
 scripts/build.sh release
+if ((quick == 0)); then
+  # The fuzzing and sanitizer builds of the last stages start now, at the lowest priority: most
+  # of the stages below wait on servers and sockets and leave the cores idle, and a test that
+  # needs a core gets it first. In a session of its own, so that an early exit stops it whole.
+  mkdir -p build
+  setsid nice -n 19 bash -c 'scripts/fuzz.sh --build-only && scripts/build.sh sanitize' \
+    >build/background-builds.log 2>&1 &
+  background=$!
+  trap 'rc=$?; kill -- -"$background" 2>/dev/null; stage "done (exit $rc)"' EXIT
+fi
 ctest --test-dir build/release --output-on-failure -j "$(nproc)"
 
 stage "Functional tests: ditherd over HTTP"
@@ -55,6 +65,12 @@ stage "Distributed benchmark (smoke): ditherd vs the stack, a few uploads per st
 scripts/bench_distributed.sh --smoke
 
 if ((quick == 0)); then
+  stage "Waiting for the fuzzing and sanitizer builds begun in the background"
+  if ! wait "$background"; then
+    tail -n 60 build/background-builds.log >&2
+    echo "test.sh: a background build failed (all of it in build/background-builds.log)" >&2
+    exit 1
+  fi
   stage "Fuzzing (smoke)"
   scripts/fuzz.sh --smoke  # libFuzzer targets built with clang, 20 s each (docs/FUZZING.md)
   stage "AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
