@@ -291,16 +291,22 @@ def palette_table(args, inputs: dict[str, Path], work: Path) -> list[dict]:
             if label == "ramp":
                 continue
             original = read_rgb(src)
-            ours, theirs = work / f"{label}-adaptive{n}.png", work / f"{label}-pngquant{n}.png"
-            t_ours, t_theirs = [], []
-            for _ in range(args.repeat):  # alternated, so that a noisy moment hurts both
-                t_ours.append(timed([args.cli, str(src), str(ours), "--palette", f"adaptive:{n}"]))
-                t_theirs.append(timed(["pngquant", "--force", "--output", str(theirs), str(n),
-                                       str(src)]))
-            for tool, p, t in (("ours", ours, t_ours), ("pngquant", theirs, t_theirs)):
-                m = metrics(original, read_rgb(p), args.sigma)
+            ours = [args.cli, str(src)]
+            runs = {  # ours in linear light (the default) and in sRGB, as pngquant works
+                "ours": lambda out: ours + [out, "--palette", f"adaptive:{n}"],
+                "ours, sRGB": lambda out: ours + [out, "--palette", f"adaptive:{n}",
+                                                  "--linear-light", "false"],
+                "pngquant": lambda out: ["pngquant", "--force", "--output", out, str(n), str(src)],
+            }
+            times = {tool: [] for tool in runs}
+            outs = {tool: work / f"{label}-{n}-{tool.replace(', ', '-')}.png" for tool in runs}
+            for _ in range(args.repeat):  # alternated, so that a noisy moment hurts each
+                for tool, argv in runs.items():
+                    times[tool].append(timed(argv(str(outs[tool]))))
+            for tool in runs:
+                m = metrics(original, read_rgb(outs[tool]), args.sigma)
                 rows.append({"colours": n, "image": label, "tool": tool,
-                             "seconds": statistics.median(t), **m})
+                             "seconds": statistics.median(times[tool]), **m})
             print(f"quality_table: adaptive:{n} {label} done", file=sys.stderr)
     return rows
 
@@ -329,13 +335,13 @@ def markdown(algos: list[dict], palettes: list[dict], args) -> str:
         out.append("Adaptive palettes against pngquant (its defaults: speed 4, dithered): blurred "
                    "PSNR linear / sRGB (dB), mean ΔE00 of the blurred images, whole-process "
                    f"seconds (median of {args.repeat}).\n")
-        out.append("| colours | image | ours: PSNR lin / sRGB, ΔE00, s | pngquant: PSNR lin / sRGB, "
-                   "ΔE00, s |")
-        out.append("|---|---|---|---|")
+        tools = list(dict.fromkeys(r["tool"] for r in palettes))
+        out.append("| colours | image | " + " | ".join(tools) + " |")
+        out.append("|---|---|" + "---|" * len(tools))
         for n in dict.fromkeys(r["colours"] for r in palettes):
             for im in dict.fromkeys(r["image"] for r in palettes):
                 cells = []
-                for tool in ("ours", "pngquant"):
+                for tool in tools:
                     r = next(x for x in palettes if x["colours"] == n and x["image"] == im
                              and x["tool"] == tool)
                     cells.append(f"{r['psnr_linear']:.2f} / {r['psnr_srgb']:.2f}, "

@@ -235,7 +235,7 @@ std::string PaletteSpec::to_string() const {
   return {};
 }
 
-Palette resolve_palette(const PaletteSpec& spec, const Image& image) {
+Palette resolve_palette(const PaletteSpec& spec, const Image& image, ColorSpace space) {
   switch (spec.kind) {
     case PaletteSpec::Kind::kLevels:
       return Palette::uniform_levels(spec.count);
@@ -246,7 +246,7 @@ Palette resolve_palette(const PaletteSpec& spec, const Image& image) {
     case PaletteSpec::Kind::kCustom:
       return Palette::from_colors(spec.colors);
     case PaletteSpec::Kind::kAdaptive:
-      return Palette::from_colors(adaptive_palette(image, spec.count));
+      return Palette::from_colors(adaptive_palette(image, spec.count, space));
   }
   return Palette::uniform_levels(2);
 }

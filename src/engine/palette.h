@@ -79,8 +79,10 @@ const std::vector<NamedPaletteInfo>& named_palettes();
 // Parses one "#rrggbb", "rrggbb", "#rgb" or "rgb".
 Result<Color> parse_hex_color(std::string_view text);
 
-// Resolves a spec into concrete colours; `image` is only read for adaptive palettes.
-Palette resolve_palette(const PaletteSpec& spec, const Image& image);
+// Resolves a spec into concrete colours; `image` and `space` are only read for adaptive palettes,
+// which are fitted for the working space the image will be dithered in.
+Palette resolve_palette(const PaletteSpec& spec, const Image& image,
+                        ColorSpace space = ColorSpace::kLinear);
 
 // An adaptive palette of `count` colours for `image` (fewer only when the image has fewer):
 // median cut and k-means, then refined for error diffusion in `space`, the working space the

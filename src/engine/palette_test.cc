@@ -127,5 +127,17 @@ TEST(Palette, ResolvesAdaptivePalettesFromTheImage) {
   EXPECT_GE(p.size(), 2u);
 }
 
+// The palette is fitted for the space the image is dithered in: the pipeline passes that on.
+TEST(Palette, FitsAdaptivePalettesForTheWorkingSpace) {
+  const Image img = testing::synthetic_photo(64, 48);
+  const PaletteSpec spec = *parse_palette_spec("adaptive:8");
+  const Palette srgb = resolve_palette(spec, img, ColorSpace::kSrgb);
+  const Palette linear = resolve_palette(spec, img, ColorSpace::kLinear);
+  EXPECT_EQ(srgb.colors(), adaptive_palette(img, 8, ColorSpace::kSrgb));
+  EXPECT_EQ(linear.colors(), adaptive_palette(img, 8, ColorSpace::kLinear));
+  EXPECT_EQ(resolve_palette(spec, img).colors(), linear.colors());  // linear light by default
+  EXPECT_NE(srgb.colors(), linear.colors());
+}
+
 }  // namespace
 }  // namespace dither::engine

@@ -98,7 +98,8 @@ Result<engine::Image> process_image(const engine::Image& decoded, const ProcessO
     flattened = engine::flatten_alpha(*source, options.dither.background);
     source = &flattened;
   }
-  const engine::Palette palette = engine::resolve_palette(options.palette, *source);
+  const engine::Palette palette =
+      engine::resolve_palette(options.palette, *source, options.dither.color_space);
   auto dithered = engine::dither_image(*source, palette, engine_options(options));
   if (!dithered) return dithered.error();
   return upscaled(std::move(*dithered), options);
@@ -154,7 +155,8 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
           (pixels.has_alpha() && dither.alpha == engine::AlphaMode::kDither)) {
         wait(pixels.height);
       }
-      const engine::Palette palette = engine::resolve_palette(options.palette, pixels);
+      const engine::Palette palette =
+          engine::resolve_palette(options.palette, pixels, dither.color_space);
       // Once the encoder has indexed a band, its pixels are not read again when the result is
       // sure to be indexed (at most 256 colours: every pixel is a palette colour, opaque or, with
       // 1-bit alpha, fully transparent: one entry more), so
