@@ -41,9 +41,14 @@ struct Limits {
   int max_bands = 4;
   // Bits per sample: 8 or 16 (kUnsupported past it: 32-bit integer, float, double, complex).
   int max_bits_per_sample = 16;
-  // Frames (GIF, WebP) or pages (TIFF) in the file (kUnsupported past it). Only the first is
-  // ever decoded; the rest are only counted, from their headers.
+  // Pages in a TIFF (kUnsupported past it; only the first is ever decoded).
   int max_pages = 1000;
+  // Animated GIF and WebP: frames, and pixels over all frames (width * height * frames), both
+  // checked by probe() from the header (kTooManyPixels past either), so that an animation that
+  // is accepted can always be decoded whole (decode_animation()). Each frame is also bounded by
+  // max_pixels.
+  int max_animation_frames = 300;
+  uint64_t max_animation_pixels = 50'000'000;
   // Wall-clock time for decode() (reading the pixels, colour conversion, rotation): past it the
   // decoding is stopped and the image is kUndecodable. 0: no limit.
   std::chrono::milliseconds max_decode_time{20'000};
@@ -73,6 +78,8 @@ struct ImageInfo {
   InputFormat format = InputFormat::kPng;
   int width = 0;
   int height = 0;
+  // Frames of an animated GIF or WebP (1 for every other image; a TIFF's pages are not frames).
+  int frames = 1;
 };
 
 // Sets up libvips: the loader allow-list, no operation cache, bounded worker threads. Idempotent
@@ -83,7 +90,7 @@ Status init();
 // Checks `bytes` without decoding pixels: size against limits.max_bytes (kTooLarge), format
 // (kUnsupported, also for empty input), header readable (kUndecodable), width * height against
 // limits.max_pixels (kTooManyPixels), bands, bits per sample and pages against their limits
-// (kUnsupported).
+// (kUnsupported), an animation's frames and total pixels against theirs (kTooManyPixels).
 Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits);
 
 // probe(), then decodes the first frame to 8-bit sRGB: EXIF orientation applied, an embedded ICC
@@ -96,7 +103,8 @@ Result<engine::Image> decode(std::span<const uint8_t> bytes, const Limits& limit
 // is read as decode() reads it, except that a JPEG is read at 1/8 scale (libjpeg's scaled inverse
 // DCT: every entropy-coded byte is still decoded, so truncated or corrupt data fails exactly as
 // in decode(), but the inverse DCT and colour work shrink 64-fold). Same errors as decode() (the
-// tests compare them on mutated files); on success, probe()'s answer.
+// tests compare them on mutated files); on success, probe()'s answer. For an animated GIF or
+// WebP every frame is read, so that what verify() accepts decode_animation() decodes.
 Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits);
 
 // decode(), split so that rows can be read while it runs (the pipeline dithers beside it):
@@ -136,6 +144,40 @@ class DecodeJob {
   explicit DecodeJob(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };
+
+// An animation as shown: every frame whole (the file's frame offsets and disposal applied),
+// all of one size and channel count, with how long each is shown.
+struct Animation {
+  std::vector<engine::Image> frames;
+  std::vector<int> delays_ms;  // one per frame
+  int loop = 0;                // times the animation plays; 0: for ever
+};
+
+// probe(), then every frame of an animated GIF or WebP: frame count against
+// limits.max_animation_frames and width * height * frames against limits.max_animation_pixels
+// (kTooManyPixels, from the header), each frame converted as decode() converts (8-bit sRGB,
+// EXIF orientation applied). The frames are RGBA when a pixel of some frame is not opaque, else
+// RGB; decode() decides from the header instead, so for an animation whose file declares alpha
+// that no frame shows (a GIF with a transparent index, a WebP with a frame smaller than the
+// canvas) decode() gives RGBA. Delays are libvips': a GIF's centiseconds * 10; loop as in
+// Animation (a GIF's NETSCAPE2.0 count + 1, 1 without it). Any other input (a still GIF or WebP,
+// JPEG, PNG, TIFF) is decode()'s image as the one frame, with delay 0 and loop 0. Same errors as
+// decode() otherwise, and also kUndecodable for an animated GIF whose last frame is cut short
+// (which libvips would show half decoded). The decode time limit covers all frames.
+Result<Animation> decode_animation(std::span<const uint8_t> bytes, const Limits& limits);
+
+// An animated GIF or WebP of `animation` (kGif, kWebp; kPng is kInvalidArgument, as are no
+// frames, frames of different sizes or channel counts, a delay count other than the frame
+// count, negative delays, a loop outside 0..65535), every pixel exact as encode() keeps it,
+// delays and loop kept, every frame kept (also one identical to the frame before), each frame
+// after the first storing only the rectangle that changed. Deterministic.
+//  - kGif: alpha is 1-bit as in encode(). One global colour table for all frames (more than 256
+//    colours over the animation, transparent counted as one, is kInvalidArgument), the
+//    NETSCAPE2.0 extension (loop - 1 repeats; none for loop 1), each frame's delay rounded to
+//    centiseconds (at most 65535).
+//  - kWebp: lossless, colours kept exactly (also under alpha 0), each frame's delay as its
+//    duration (at most 2^24 - 1 ms).
+Result<std::vector<uint8_t>> encode_animation(const Animation& animation, OutputFormat format);
 
 // Resamples to width x height with Lanczos-3 (alpha premultiplied while resampling). A 0 for one
 // side keeps the aspect ratio; both 0 returns the image unchanged; sides are clamped to >= 1.

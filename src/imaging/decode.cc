@@ -2,8 +2,10 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "imaging/codec.h"
 #include "imaging/vips_support.h"
@@ -30,10 +32,17 @@ std::string display_name(InputFormat format) {
   return "image";
 }
 
+bool is_animation(const ImageInfo& info) {
+  return (info.format == InputFormat::kGif || info.format == InputFormat::kWebp) && info.frames > 1;
+}
+
 // Opens `bytes` with the loader for `format`. libvips reads only the header here; pixels are
 // decoded later, on demand, sequentially. fail_on=error turns truncation and corrupt data into
-// errors instead of grey or black filler.
-int open_loader(InputFormat format, std::span<const uint8_t> bytes, VipsImage** out) {
+// errors instead of grey or black filler. A GIF or WebP gives its first frame, or with
+// `all_frames` every frame as shown (disposal and blending applied), stacked top to bottom in
+// one image of frames * height rows.
+int open_loader(InputFormat format, std::span<const uint8_t> bytes, VipsImage** out,
+                bool all_frames = false) {
   using Loader = int (*)(void*, size_t, VipsImage**, ...);
   Loader load = nullptr;
   switch (format) {
@@ -46,7 +55,7 @@ int open_loader(InputFormat format, std::span<const uint8_t> bytes, VipsImage** 
     case InputFormat::kWebp:
       load = vips_webpload_buffer;
       break;
-    case InputFormat::kGif:  // n = 1, page = 0 by default: the first frame only
+    case InputFormat::kGif:
       load = vips_gifload_buffer;
       break;
     case InputFormat::kTiff:
@@ -58,8 +67,13 @@ int open_loader(InputFormat format, std::span<const uint8_t> bytes, VipsImage** 
     return -1;
   }
   // The loaders take a non-const pointer but never write to the buffer.
-  return load(const_cast<uint8_t*>(bytes.data()), bytes.size(), out, "access",
-              VIPS_ACCESS_SEQUENTIAL, "fail_on", VIPS_FAIL_ON_ERROR, nullptr);
+  auto* data = const_cast<uint8_t*>(bytes.data());
+  if (format == InputFormat::kGif || format == InputFormat::kWebp) {
+    return load(data, bytes.size(), out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+                VIPS_FAIL_ON_ERROR, "n", all_frames ? -1 : 1, nullptr);
+  }
+  return load(data, bytes.size(), out, "access", VIPS_ACCESS_SEQUENTIAL, "fail_on",
+              VIPS_FAIL_ON_ERROR, nullptr);
 }
 
 // Bands, bits per sample and pages from the header, against `limits`.
@@ -84,13 +98,38 @@ Status check_layout(VipsImage* raw, InputFormat format, const Limits& limits) {
                           std::to_string(limits.max_bits_per_sample) +
                           "-bit integer samples are accepted");
   }
+  // A GIF's or WebP's frames are checked against the animation limits (check_frames).
   const int pages = vips_image_get_n_pages(raw);
-  if (pages > limits.max_pages) {
-    return make_error(ErrorKind::kUnsupported,
-                      "the " + display_name(format) + " has " + std::to_string(pages) +
-                          (format == InputFormat::kTiff ? " pages" : " frames") + "; at most " +
-                          std::to_string(limits.max_pages) +
-                          " are accepted (only the first is used)");
+  if (format == InputFormat::kTiff && pages > limits.max_pages) {
+    return make_error(ErrorKind::kUnsupported, "the TIFF has " + std::to_string(pages) +
+                                                   " pages; at most " +
+                                                   std::to_string(limits.max_pages) +
+                                                   " are accepted (only the first is used)");
+  }
+  return Status();
+}
+
+// An animation's frame count and its pixels over all frames, against `limits`: what
+// decode_animation() would hold. libvips counts the frames without decoding any: libnsgif walks
+// the GIF's blocks, skipping each frame's LZW data by its sub-block lengths; libwebp's demuxer
+// reads the WebP's ANMF chunk headers.
+Status check_frames(const ImageInfo& info, const Limits& limits) {
+  if (!is_animation(info)) return Status();
+  const std::string format = display_name(info.format);
+  if (info.frames > limits.max_animation_frames) {
+    return make_error(ErrorKind::kTooManyPixels,
+                      "the " + format + " has " + std::to_string(info.frames) +
+                          " frames; at most " + std::to_string(limits.max_animation_frames) +
+                          " are accepted");
+  }
+  const uint64_t pixels = static_cast<uint64_t>(info.width) * static_cast<uint64_t>(info.height) *
+                          static_cast<uint64_t>(info.frames);
+  if (pixels > limits.max_animation_pixels) {
+    return make_error(ErrorKind::kTooManyPixels,
+                      "the " + format + " has " + std::to_string(pixels) + " pixels over " +
+                          std::to_string(info.frames) + " frames of " + std::to_string(info.width) +
+                          "x" + std::to_string(info.height) + "; at most " +
+                          std::to_string(limits.max_animation_pixels) + " are accepted");
   }
   return Status();
 }
@@ -136,6 +175,10 @@ Result<Opened> open_checked(std::span<const uint8_t> bytes, const Limits& limits
                           std::to_string(limits.max_pixels) + " pixels");
   }
   if (Status s = check_layout(raw, *format, limits); !s) return s.error();
+  if (*format == InputFormat::kGif || *format == InputFormat::kWebp) {
+    info.frames = std::max(1, vips_image_get_n_pages(raw));
+  }
+  if (Status s = check_frames(info, limits); !s) return s.error();
   if (vips_image_get_orientation_swap(raw)) std::swap(info.width, info.height);
   return Opened{info, std::move(image)};
 }
@@ -208,6 +251,153 @@ Error too_slow(const std::string& format, std::chrono::milliseconds limit) {
       ErrorKind::kUndecodable,
       "decoding the " + format + " took longer than the limit of " +
           (ms % 1000 == 0 ? std::to_string(ms / 1000) + " s" : std::to_string(ms) + " ms"));
+}
+
+// How an animation is shown, from the header libvips read (before any conversion).
+struct Timing {
+  std::vector<int> delays_ms;
+  int loop = 0;
+};
+
+Timing timing_of(VipsImage* image, int frames) {
+  Timing timing;
+  // libvips: a GIF's delays are its centiseconds times 10; a WebP's are its milliseconds. "loop"
+  // is the times the animation plays (0: for ever): a GIF's NETSCAPE2.0 count plus one (the
+  // count is the repeats after the first play), 1 without that extension; a WebP's loop count.
+  int* delays = nullptr;
+  int count = 0;
+  if (vips_image_get_typeof(image, "delay") != 0 &&
+      vips_image_get_array_int(image, "delay", &delays, &count) == 0 && count == frames) {
+    timing.delays_ms.assign(delays, delays + count);
+  } else {
+    timing.delays_ms.assign(static_cast<size_t>(frames), 0);
+  }
+  for (int& delay : timing.delays_ms) delay = std::max(delay, 0);
+  if (vips_image_get_typeof(image, "loop") != 0 &&
+      vips_image_get_int(image, "loop", &timing.loop)) {
+    timing.loop = 0;
+  }
+  timing.loop = std::max(timing.loop, 0);
+  return timing;
+}
+
+// Whether a GIF's last image is whole. libnsgif (libvips' GIF decoder) counts a frame cut short
+// at the end of the data as a frame and decodes what there is of it without an error, even
+// under fail_on=error, as long as an earlier frame is whole (so decode(), which reads the first
+// frame only, never sees such a cut). An animation's frames are all shown, so the GIF's blocks
+// are walked here as libnsgif walks them: the data may end after any block (also without the
+// trailer, as browsers allow), but not inside an image.
+bool gif_last_image_is_whole(std::span<const uint8_t> bytes) {
+  constexpr size_t kHeader = 13;  // signature, version, logical screen descriptor
+  if (bytes.size() < kHeader) return false;
+  const auto table_size = [](uint8_t flags) {
+    return (flags & 0x80) != 0 ? size_t{3} << ((flags & 7) + 1) : size_t{0};
+  };
+  size_t pos = kHeader + table_size(bytes[10]);
+  // Skips a chain of sub-blocks from `pos`, up to and including its zero-length terminator.
+  const auto skip_sub_blocks = [&bytes, &pos] {
+    while (pos < bytes.size()) {
+      const size_t length = bytes[pos++];
+      if (length == 0) return true;
+      pos += length;
+    }
+    return false;
+  };
+  while (pos < bytes.size()) {
+    const uint8_t block = bytes[pos++];
+    if (block == 0x21) {                                            // extension: label, sub-blocks
+      if (++pos > bytes.size() || !skip_sub_blocks()) return true;  // no image lost
+    } else if (block == 0x2C) {  // image: descriptor, local table, LZW code size, sub-blocks
+      if (pos + 9 > bytes.size()) return false;
+      pos += 9 + table_size(bytes[pos + 8]) + 1;
+      if (pos > bytes.size() || !skip_sub_blocks()) return false;
+    } else {
+      return true;  // the trailer, or bytes libnsgif stops at as well
+    }
+  }
+  return true;
+}
+
+// The animation `opened` came from, opened again with every frame (stacked top to bottom) and
+// converted as decode() converts. `timing` gets the delays and the loop count.
+Result<VipsImagePtr> open_frames(std::span<const uint8_t> bytes, const Opened& opened,
+                                 Timing* timing, int* orientation) {
+  const std::string format = display_name(opened.info.format);
+  if (opened.info.format == InputFormat::kGif && !gif_last_image_is_whole(bytes)) {
+    return make_error(ErrorKind::kUndecodable,
+                      "cannot decode the GIF data (truncated or corrupt): the last frame is cut "
+                      "short");
+  }
+  VipsImage* raw = nullptr;
+  if (open_loader(opened.info.format, bytes, &raw, /*all_frames=*/true)) {
+    return vips_failure(ErrorKind::kUndecodable,
+                        "cannot read the " + format + " header (truncated or corrupt data)");
+  }
+  VipsImagePtr image(raw);
+  // The same bytes, read again: anything else would be a libvips bug, but the frame buffers
+  // are sized from these numbers, so they are checked.
+  const int width = vips_image_get_width(opened.image.get());
+  const int height = vips_image_get_height(opened.image.get());
+  if (vips_image_get_width(raw) != width ||
+      vips_image_get_height(raw) != static_cast<int64_t>(height) * opened.info.frames) {
+    return make_error(ErrorKind::kUndecodable, "the " + format + "'s frames do not add up");
+  }
+  if (timing != nullptr) *timing = timing_of(raw, opened.info.frames);
+  if (orientation != nullptr) *orientation = vips_image_get_orientation(raw);
+  if (Status s = convert_to_srgb8(image); !s) return s.error();
+  return image;
+}
+
+// read_rows_to() with decode()'s error for a decoding past its time limit.
+Status read_frames(VipsImage* frames, const std::function<uint8_t*(int y)>& row,
+                   const std::string& format, std::chrono::steady_clock::time_point deadline,
+                   std::chrono::milliseconds max_time) {
+  bool timed_out = false;
+  Status read = internal::read_rows_to(
+      frames, row, ErrorKind::kUndecodable,
+      "cannot decode the " + format + " data (truncated or corrupt)", deadline, &timed_out);
+  if (!read && timed_out) return too_slow(format, max_time);
+  return read;
+}
+
+// RGBA frames whose alpha is 255 everywhere become RGB, in place. libvips decides from the
+// header: RGBA for a GIF with a transparent index in any frame (optimised GIFs mark the pixels a
+// frame leaves alone with it, encode_animation() too), for a WebP with any frame smaller than
+// the canvas. What the frames show decides here, so an opaque animation is RGB.
+void drop_opaque_alpha(std::vector<engine::Image>& frames) {
+  for (const engine::Image& frame : frames) {
+    if (frame.channels != 4) return;
+    for (size_t i = 3; i < frame.pixels.size(); i += 4) {
+      if (frame.pixels[i] != 255) return;
+    }
+  }
+  for (engine::Image& frame : frames) {
+    uint8_t* p = frame.pixels.data();
+    const size_t count = frame.pixel_count();
+    for (size_t i = 0; i < count; ++i) {  // forwards: each write lands on bytes already read
+      p[3 * i] = p[4 * i];
+      p[3 * i + 1] = p[4 * i + 1];
+      p[3 * i + 2] = p[4 * i + 2];
+    }
+    frame.pixels.resize(3 * count);
+    frame.pixels.shrink_to_fit();  // one frame at a time: the peak stays the RGBA frames
+    frame.channels = 3;
+  }
+}
+
+// `frame` turned upright for the EXIF `orientation` (2 to 8).
+Result<engine::Image> upright(const engine::Image& frame, int orientation) {
+  Result<VipsImagePtr> wrapped = internal::wrap(frame);
+  if (!wrapped) return wrapped.error();
+  VipsImagePtr image = std::move(*wrapped);
+  vips_image_set_int(image.get(), VIPS_META_ORIENTATION, orientation);
+  if (Status s =
+          step(image, ErrorKind::kInternal, "cannot apply the EXIF orientation",
+               [](VipsImage* in, VipsImage** out) { return vips_autorot(in, out, nullptr); });
+      !s) {
+    return s.error();
+  }
+  return internal::to_image(image.get(), ErrorKind::kInternal, "cannot apply the EXIF orientation");
 }
 
 }  // namespace
@@ -349,6 +539,21 @@ Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits) {
   if (!opened) return opened.error();
   const ImageInfo info = opened->info;
   const std::string format = display_name(info.format);
+  if (is_animation(info)) {
+    // Every frame, as decode_animation() reads them, through one scratch row.
+    Result<VipsImagePtr> frames = open_frames(bytes, *opened, nullptr, nullptr);
+    if (!frames) return frames.error();
+    opened->image.reset();
+    std::vector<uint8_t> scratch(static_cast<size_t>(vips_image_get_width(frames->get())) *
+                                 static_cast<size_t>(vips_image_get_bands(frames->get())));
+    if (Status s = read_frames(
+            frames->get(), [&scratch](int) { return scratch.data(); }, format, deadline,
+            limits.max_decode_time);
+        !s) {
+      return s.error();
+    }
+    return info;
+  }
   VipsImagePtr image = std::move(opened->image);
   // libvips sizes a shrunk JPEG as the size divided by the shrink, rounded down: a side shorter
   // than the shrink would be 0 pixels (and libvips aborts). The largest shrink both sides allow.
@@ -383,6 +588,57 @@ Result<engine::Image> decode(std::span<const uint8_t> bytes, const Limits& limit
   if (!job) return job.error();
   if (Status s = (*job)->run(); !s) return s.error();
   return std::move((*job)->image());
+}
+
+Result<Animation> decode_animation(std::span<const uint8_t> bytes, const Limits& limits) {
+  const auto deadline = deadline_of(limits);  // as in DecodeJob::open
+  Result<Opened> opened = open_checked(bytes, limits);
+  if (!opened) return opened.error();
+  Animation animation;
+  if (!is_animation(opened->info)) {
+    // decode() reads the header again (cheap next to the pixels) and keeps its own clock.
+    opened->image.reset();
+    Result<engine::Image> still = decode(bytes, limits);
+    if (!still) return still.error();
+    animation.frames.push_back(std::move(*still));
+    animation.delays_ms.push_back(0);
+    return animation;
+  }
+  const std::string format = display_name(opened->info.format);
+  Timing timing;
+  int orientation = 1;
+  Result<VipsImagePtr> all = open_frames(bytes, *opened, &timing, &orientation);
+  if (!all) return all.error();
+  opened->image.reset();
+  VipsImagePtr frames = std::move(*all);
+  const int count = opened->info.frames;
+  const int width = vips_image_get_width(frames.get());
+  const int height = vips_image_get_height(frames.get()) / count;
+  const int bands = vips_image_get_bands(frames.get());
+  // Bounded by probe(): count * width * height <= limits.max_animation_pixels.
+  animation.frames.reserve(static_cast<size_t>(count));
+  for (int i = 0; i < count; ++i) animation.frames.emplace_back(width, height, bands);
+  if (Status s = read_frames(
+          frames.get(),
+          [&animation, height](int y) {
+            return animation.frames[static_cast<size_t>(y / height)].row(y % height);
+          },
+          format, deadline, limits.max_decode_time);
+      !s) {
+    return s.error();
+  }
+  frames.reset();
+  if (orientation > 1 && orientation <= 8) {
+    for (engine::Image& frame : animation.frames) {
+      Result<engine::Image> turned = upright(frame, orientation);
+      if (!turned) return turned.error();
+      frame = std::move(*turned);
+    }
+  }
+  drop_opaque_alpha(animation.frames);
+  animation.delays_ms = std::move(timing.delays_ms);
+  animation.loop = timing.loop;
+  return animation;
 }
 
 }  // namespace dither::imaging

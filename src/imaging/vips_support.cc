@@ -72,16 +72,26 @@ Error vips_failure(ErrorKind kind, std::string_view what) {
 Status read_rows(VipsImage* in, engine::Image& out, ErrorKind kind, std::string_view what,
                  std::chrono::steady_clock::time_point deadline, bool* timed_out,
                  const std::function<void(int rows)>& on_rows) {
+  if (out.width != vips_image_get_width(in) || out.height != vips_image_get_height(in) ||
+      out.channels != vips_image_get_bands(in)) {
+    if (timed_out != nullptr) *timed_out = false;
+    return make_error(ErrorKind::kInternal, std::string(what) + ": unexpected image size");
+  }
+  return read_rows_to(
+      in, [&out](int y) { return out.row(y); }, kind, what, deadline, timed_out, on_rows);
+}
+
+Status read_rows_to(VipsImage* in, const std::function<uint8_t*(int y)>& row, ErrorKind kind,
+                    std::string_view what, std::chrono::steady_clock::time_point deadline,
+                    bool* timed_out, const std::function<void(int rows)>& on_rows) {
   if (timed_out != nullptr) *timed_out = false;
   const int bands = vips_image_get_bands(in);
   if (vips_image_get_format(in) != VIPS_FORMAT_UCHAR || (bands != 3 && bands != 4)) {
     return make_error(ErrorKind::kInternal, std::string(what) + ": expected 8-bit RGB or RGBA");
   }
-  if (out.width != vips_image_get_width(in) || out.height != vips_image_get_height(in) ||
-      out.channels != bands) {
-    return make_error(ErrorKind::kInternal, std::string(what) + ": unexpected image size");
-  }
-  const size_t row_bytes = out.stride();
+  const int width = vips_image_get_width(in);
+  const int height = vips_image_get_height(in);
+  const size_t row_bytes = static_cast<size_t>(width) * static_cast<size_t>(bands);
   // One region, computed strip by strip from the top on this thread: libvips' worker threads are
   // shared by every caller and keep the priority of whichever thread started them (a dithering
   // worker runs niced), so a request evaluated on them could wait behind dithering. Sequential
@@ -90,18 +100,17 @@ Status read_rows(VipsImage* in, engine::Image& out, ErrorKind kind, std::string_
   RegionPtr region(vips_region_new(in), &g_object_unref);
   if (!region) return vips_failure(ErrorKind::kInternal, what);
   constexpr int kStripRows = 16;
-  for (int top = 0; top < out.height; top += kStripRows) {
+  for (int top = 0; top < height; top += kStripRows) {
     if (std::chrono::steady_clock::now() >= deadline) {
       if (timed_out != nullptr) *timed_out = true;
       return make_error(kind, std::string(what) + ": stopped at its time limit");
     }
-    const VipsRect strip{0, top, out.width, std::min(kStripRows, out.height - top)};
+    const VipsRect strip{0, top, width, std::min(kStripRows, height - top)};
     if (vips_region_prepare(region.get(), &strip) != 0) return vips_failure(kind, what);
     const size_t skip = VIPS_REGION_LSKIP(region.get());
     const auto* from = reinterpret_cast<const uint8_t*>(VIPS_REGION_ADDR(region.get(), 0, top));
-    uint8_t* to = out.row(top);
-    for (int y = 0; y < strip.height; ++y, from += skip, to += row_bytes) {
-      std::memcpy(to, from, row_bytes);
+    for (int y = 0; y < strip.height; ++y, from += skip) {
+      std::memcpy(row(top + y), from, row_bytes);
     }
     if (on_rows) {
       // The time on_rows takes (a consumer holding the decoder back) is not decoding time.

@@ -35,6 +35,13 @@ Status read_rows(VipsImage* in, engine::Image& out, ErrorKind kind, std::string_
                  std::chrono::steady_clock::time_point deadline, bool* timed_out,
                  const std::function<void(int rows)>& on_rows = {});
 
+// read_rows() into rows that need not be one Image: row y of `in` (width * bands bytes) goes to
+// `row(y)`. An animation's frames come as one tall image and go to one Image each; verify()
+// reads every row into the same scratch row.
+Status read_rows_to(VipsImage* in, const std::function<uint8_t*(int y)>& row, ErrorKind kind,
+                    std::string_view what, std::chrono::steady_clock::time_point deadline,
+                    bool* timed_out, const std::function<void(int rows)>& on_rows = {});
+
 // Runs the pipeline ending in `in` (8-bit, 3 or 4 bands) on the calling thread, never on
 // libvips' worker threads, and writes its pixels into an Image. A failure while computing pixels
 // (truncated or corrupt input) is an Error of `kind`; so is passing `deadline` (checked between

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "common/result.h"
@@ -28,5 +29,24 @@ Result<std::vector<uint8_t>> write_png_truecolor(const engine::Image& img, int l
 Result<std::vector<uint8_t>> write_gif(int width, int height, const IndexedImage& ix);
 // Lossless WebP, exact RGB under transparent pixels too.
 Result<std::vector<uint8_t>> write_webp(const engine::Image& img);
+
+// One frame of an animated GIF: a rectangle of the canvas, as indices into the global table.
+struct GifFrame {
+  int left = 0;
+  int top = 0;
+  int width = 0;
+  int height = 0;
+  std::vector<uint8_t> indices;  // width * height, row-major
+  int delay_cs = 0;              // 0 to 65535
+  int disposal = 1;              // after its delay the rectangle is 1: kept, 2: made transparent
+};
+// An animated GIF89a (animation.cc plans the frames): the global colour table `palette` (a
+// transparent entry, if any, is palette[0] with alpha 0 and is every frame's transparent index),
+// a NETSCAPE2.0 extension saying the animation plays 1 + `repeats` times (0: for ever; no
+// extension when negative: it plays once), then `frame_count` frames, each filled in by
+// `next_frame` just before it is written (so only one frame is held at a time).
+Result<std::vector<uint8_t>> write_gif_animation(
+    int width, int height, const std::vector<Rgba>& palette, int repeats, int frame_count,
+    const std::function<Status(int index, GifFrame& frame)>& next_frame);
 
 }  // namespace dither::imaging::internal
