@@ -1,13 +1,16 @@
 // The image decoder (src/imaging/codec.h) on any bytes, with small limits: sniff, probe, verify,
-// decode.
+// decode, decode_animation.
 // Seeds cover every accepted format (JPEG, PNG, GIF, WebP, TIFF; fuzz/make_seeds.cc).
 //
 // Invariants: only the documented error kinds come out (never kInternal for bad input); what
 // decodes was recognised by sniff(), fits the limits, is 8-bit RGB or RGBA with exactly
-// width * height * channels bytes, and has the size probe() announced (orientation applied).
+// width * height * channels bytes, and has the size probe() announced (orientation applied). An
+// animation has probe()'s frame count, every frame of that size and one channel count, a delay
+// per frame, and fits the animation limits; what verify() accepts, decode_animation() decodes.
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "fuzz/fuzz_support.h"
 #include "imaging/codec.h"
@@ -20,6 +23,32 @@ bool documented(dither::ErrorKind kind) {
          kind == ErrorKind::kTooManyPixels || kind == ErrorKind::kUndecodable;
 }
 
+void check_animation(std::span<const uint8_t> bytes, const dither::imaging::Limits& limits,
+                     const dither::imaging::ImageInfo& info, bool verified) {
+  using namespace dither;
+  const Result<imaging::Animation> animation = imaging::decode_animation(bytes, limits);
+  if (!animation) {
+    if (!documented(animation.error().kind)) {
+      std::fprintf(stderr, "decode_animation: %s\n", animation.error().message.c_str());
+    }
+    FUZZ_CHECK(documented(animation.error().kind));
+    FUZZ_CHECK(!verified);
+    return;
+  }
+  const std::vector<engine::Image>& frames = animation->frames;
+  FUZZ_CHECK(static_cast<int>(frames.size()) == info.frames);
+  FUZZ_CHECK(animation->delays_ms.size() == frames.size());
+  FUZZ_CHECK(info.frames == 1 || (info.frames <= limits.max_animation_frames &&
+                                  uint64_t(info.width) * uint64_t(info.height) * frames.size() <=
+                                      limits.max_animation_pixels));
+  for (const engine::Image& f : frames) {
+    FUZZ_CHECK(f.width == info.width && f.height == info.height);
+    FUZZ_CHECK(f.channels == frames.front().channels);
+    FUZZ_CHECK(f.pixels.size() == static_cast<size_t>(f.width) * static_cast<size_t>(f.height) *
+                                      static_cast<size_t>(f.channels));
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -29,7 +58,10 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace dither;
-  const imaging::Limits limits{.max_bytes = 256 * 1024, .max_pixels = 512 * 512};
+  const imaging::Limits limits{.max_bytes = 256 * 1024,
+                               .max_pixels = 512 * 512,
+                               .max_animation_frames = 16,
+                               .max_animation_pixels = 4 * 512 * 512};
   const std::span<const uint8_t> bytes(data, size);
 
   const std::optional<imaging::InputFormat> format = imaging::sniff(bytes);
@@ -70,5 +102,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FUZZ_CHECK(image->pixels.size() == static_cast<size_t>(image->width) *
                                          static_cast<size_t>(image->height) *
                                          static_cast<size_t>(image->channels));
+  check_animation(bytes, limits, *info, verified.ok());
   return 0;
 }

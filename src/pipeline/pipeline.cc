@@ -5,6 +5,7 @@
 #include <optional>
 #include <thread>
 
+#include "engine/animation.h"
 #include "engine/dither.h"
 
 namespace dither::pipeline {
@@ -81,29 +82,107 @@ imaging::PngEffort png_effort(const engine::DitherOptions& options) {
                                                        : imaging::PngEffort::kPatterned;
 }
 
-Result<engine::Image> process_image(const engine::Image& decoded, const ProcessOptions& options,
-                                    const imaging::Limits& limits) {
+namespace {
+
+// Resized (when asked) and flattened (alpha=flatten): what the palette and the dither see. `kept`
+// holds the pixels when they are new; otherwise the result points at `decoded`.
+Result<const engine::Image*> prepare(const engine::Image& decoded, const ProcessOptions& options,
+                                     const imaging::Limits& limits, engine::Image& kept) {
   const auto [w, h] = target_size(decoded, options.width, options.height);
   if (Status s = check_sizes(w, h, options, limits); !s) return s.error();
   const engine::Image* source = &decoded;
-  engine::Image resized;
   if (w != decoded.width || h != decoded.height) {
     auto r = imaging::resize(decoded, w, h, limits);
     if (!r) return r.error();
-    resized = std::move(*r);
-    source = &resized;
+    kept = std::move(*r);
+    source = &kept;
   }
-  engine::Image flattened;
   if (flattens(options, *source)) {
-    flattened = engine::flatten_alpha(*source, options.dither.background);
-    source = &flattened;
+    kept = engine::flatten_alpha(*source, options.dither.background);
+    source = &kept;
   }
+  return source;
+}
+
+}  // namespace
+
+Result<engine::Image> process_image(const engine::Image& decoded, const ProcessOptions& options,
+                                    const imaging::Limits& limits) {
+  engine::Image kept;
+  Result<const engine::Image*> source = prepare(decoded, options, limits, kept);
+  if (!source) return source.error();
   const engine::Palette palette =
-      engine::resolve_palette(options.palette, *source, options.dither.color_space);
-  auto dithered = engine::dither_image(*source, palette, engine_options(options));
+      engine::resolve_palette(options.palette, **source, options.dither.color_space);
+  auto dithered = engine::dither_image(**source, palette, engine_options(options));
   if (!dithered) return dithered.error();
   return upscaled(std::move(*dithered), options);
 }
+
+Result<imaging::Animation> process_frames(imaging::Animation animation,
+                                          const ProcessOptions& options,
+                                          const imaging::Limits& limits) {
+  std::vector<engine::Image>& frames = animation.frames;
+  for (engine::Image& frame : frames) {
+    engine::Image kept;
+    Result<const engine::Image*> source = prepare(frame, options, limits, kept);
+    if (!source) return source.error();
+    if (*source == &kept) frame = std::move(kept);
+  }
+  if (!frames.empty()) {
+    // Resizing and upscaling must not take the animation past its own pixel limit either.
+    const uint64_t up = static_cast<uint64_t>(options.upscale);
+    const uint64_t total =
+        uint64_t(frames[0].width) * uint64_t(frames[0].height) * up * up * frames.size();
+    if (total > limits.max_animation_pixels) {
+      return make_error(ErrorKind::kTooManyPixels,
+                        "the result would have " + std::to_string(total) + " pixels over " +
+                            std::to_string(frames.size()) + " frames, over the " +
+                            std::to_string(limits.max_animation_pixels) + "-pixel limit");
+    }
+  }
+  const engine::Palette palette =
+      engine::resolve_palette(options.palette, frames, options.dither.color_space);
+  auto dithered = engine::dither_frames(frames, palette, engine_options(options), options.temporal);
+  if (!dithered) return dithered.error();
+  frames = std::move(*dithered);
+  for (engine::Image& frame : frames) {
+    Result<engine::Image> up = upscaled(std::move(frame), options);
+    if (!up) return up.error();
+    frame = std::move(*up);
+  }
+  return animation;
+}
+
+namespace {
+
+// An animated GIF or WebP to GIF or WebP: every frame, one palette, delays and loop kept.
+Result<Processed> process_animation(std::span<const uint8_t> input, const ProcessOptions& options,
+                                    const imaging::Limits& limits) {
+  using Clock = std::chrono::steady_clock;
+  StageTimes stages;
+  Clock::time_point start = Clock::now();
+  Result<imaging::Animation> decoded = imaging::decode_animation(input, limits);
+  if (!decoded) return decoded.error();
+  stages.decode = seconds_since(start);
+  start = Clock::now();
+  Result<imaging::Animation> dithered = process_frames(std::move(*decoded), options, limits);
+  if (!dithered) return dithered.error();
+  stages.dither = seconds_since(start);
+  start = Clock::now();
+  Result<std::vector<uint8_t>> bytes = imaging::encode_animation(*dithered, options.format);
+  if (!bytes) return bytes.error();
+  stages.encode = seconds_since(start);
+  Processed out;
+  out.bytes = std::move(*bytes);
+  out.format = options.format;
+  out.width = dithered->frames.front().width;
+  out.height = dithered->frames.front().height;
+  out.frames = static_cast<int>(dithered->frames.size());
+  out.stages = stages;
+  return out;
+}
+
+}  // namespace
 
 Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& options,
                           const imaging::Limits& limits) {
@@ -111,6 +190,10 @@ Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& 
   Result<std::unique_ptr<imaging::DecodeJob>> opened = imaging::DecodeJob::open(input, limits);
   if (!opened) return opened.error();
   std::unique_ptr<imaging::DecodeJob> job = std::move(*opened);
+  if (job->info().frames > 1 && options.format != imaging::OutputFormat::kPng) {
+    job.reset();
+    return process_animation(input, options, limits);
+  }
   imaging::DecodeJob& decode = *job;
   Result<engine::Image> image = make_error(ErrorKind::kInternal, "not processed");
   std::optional<Result<std::vector<uint8_t>>> bytes;  // when encoded row by row

@@ -35,6 +35,7 @@ struct Processed {
   imaging::OutputFormat format = imaging::OutputFormat::kPng;
   int width = 0;
   int height = 0;
+  int frames = 1;  // an animation's frames (GIF or WebP out of an animated GIF or WebP)
   StageTimes stages;
 };
 
@@ -46,8 +47,16 @@ imaging::PngEffort png_effort(const engine::DitherOptions& options);
 Result<engine::Image> process_image(const engine::Image& decoded, const ProcessOptions& options,
                                     const imaging::Limits& limits);
 
+// process_image() for every frame of an animation, with one palette over all frames
+// (engine::resolve_palette for frames) and options.temporal; delays and loop are kept.
+Result<imaging::Animation> process_frames(imaging::Animation animation,
+                                          const ProcessOptions& options,
+                                          const imaging::Limits& limits);
+
 // The whole path from encoded input to encoded output. For error diffusion without a resize, the
-// decoder runs on a second thread and the dither follows its rows, in place.
+// decoder runs on a second thread and the dither follows its rows, in place. An animated GIF or
+// WebP gives an animation when the output is GIF or WebP (process_frames()), its first frame
+// when the output is PNG.
 Result<Processed> process(std::span<const uint8_t> input, const ProcessOptions& options,
                           const imaging::Limits& limits);
 

@@ -26,6 +26,7 @@ TEST(ProcessOptions, EveryTableEntryIsAccepted) {
       {"halftone", "h6x6a"},     {"seed", "99"},        {"width", "100"},    {"height", "80"},
       {"upscale", "2"},          {"format", "webp"},    {"threads", "0"}};
   good.emplace_back("alpha", "threshold");
+  good.emplace_back("temporal", "fresh");
   good.emplace_back("kernel", "[[0,0,7],[3,5,1]]");
   good.emplace_back("matrix", "[[0,2],[3,1]]");
   ASSERT_EQ(good.size(), option_table().size());

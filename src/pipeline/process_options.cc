@@ -535,6 +535,33 @@ void add_output_options(std::vector<OptionInfo>& t) {
                  return std::string(imaging::to_string(o.format));
                }});
   add_alpha_option(t);
+  t.push_back({"temporal",
+               T::kString,
+               S::kRequest,
+               "stable|fresh",
+               "animations: stable (a pixel whose source did not change since the previous frame "
+               "keeps its output: no flicker) or fresh (every frame dithered on its own)",
+               {{"stable", "unchanged pixels keep their output"},
+                {"fresh", "every frame dithered on its own"}},
+               {},
+               0,
+               0,
+               "stable",
+               "",
+               [](ProcessOptions& o, const OptionValue& v) -> Status {
+                 if (v.text == "stable") {
+                   o.temporal = engine::Temporal::kStable;
+                 } else if (v.text == "fresh") {
+                   o.temporal = engine::Temporal::kFresh;
+                 } else {
+                   return make_error(ErrorKind::kInvalidArgument, "stable or fresh");
+                 }
+                 return {};
+               },
+               [](const ProcessOptions& o) -> std::optional<std::string> {
+                 if (o.temporal == engine::Temporal::kStable) return std::nullopt;
+                 return "fresh";
+               }});
   t.push_back({"threads",
                T::kInteger,
                S::kCommandLine,

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "common/result.h"
+#include "engine/animation.h"
 #include "engine/options.h"
 #include "engine/palette.h"
 #include "imaging/codec.h"
@@ -33,6 +34,8 @@ struct ProcessOptions {
   int height = 0;
   int upscale = 1;  // integer nearest-neighbour enlargement after dithering (1..16)
   imaging::OutputFormat format = imaging::OutputFormat::kPng;
+  // Animations: whether a pixel whose source did not change keeps its output (engine/animation.h).
+  engine::Temporal temporal = engine::Temporal::kStable;
 };
 
 // kJson: a JSON value as text (kernel, matrix). A JSON body may give the value itself or its
