@@ -41,8 +41,8 @@ step "every algorithm and adaptive palette, ${width} px wide"
   --algorithms --palettes --workdir "$run" --out "$run/quality-table.md"
 {
   echo "Made by \`scripts/quality.sh${*:+ $*}\` on $(date -u +%Y-%m-%d), $(grep -m1 'model name' \
-    /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), from $(basename "$deb"); $(gegl --version 2>/dev/null \
-    | head -1 || echo gegl), $(pngquant --version | head -1 | sed 's/^/pngquant /'), \
+    /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), from $(basename "$deb"); GEGL $(dpkg-query -W -f '${Version}' gegl \
+    2>/dev/null | sed 's/^[0-9]*://'), $(pngquant --version | head -1 | sed 's/^/pngquant /'), \
 $(convert -version | head -1 | cut -d' ' -f2-3)."
   echo
   cat "$run/quality-table.md"

@@ -249,7 +249,28 @@ def mosaic(work: Path, spec: str, out: Path, size: int = 160) -> None:
         x, y = (i % cols) * cell, (i // cols) * (cell + 16)
         sheet.paste(Image.open(p).convert("RGB"), (x, y + 16))
         draw.text((x + 4, y + 2), tool, fill="black")
-    sheet.save(out, optimize=True)
+    indexed(sheet, size * 2 + 16).save(out, optimize=True)
+
+
+def indexed(sheet: Image.Image, top: int) -> Image.Image:
+    """The sheet with at most 256 colours, for a smaller file: every colour outside the first
+    tile (the original photo, `top` px high) kept exactly, the photo's reduced to the rest."""
+    rgb = np.asarray(sheet).astype(np.int32)
+    keys = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    first = (slice(0, top), slice(0, sheet.width // 4))
+    others = np.ones(keys.shape, bool)
+    others[first] = False
+    kept = np.unique(keys[others])
+    if len(kept) > 240:
+        return sheet  # not a few colours: left as it is
+    photo = sheet.crop((0, 0, sheet.width // 4, top)).quantize(
+        colors=256 - len(kept), method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    index = np.searchsorted(kept, keys)
+    index[first] = np.asarray(photo) + len(kept)
+    palette = [int(v) for k in kept for v in ((k >> 16) & 255, (k >> 8) & 255, k & 255)]
+    out = Image.fromarray(index.astype(np.uint8), "P")
+    out.putpalette(palette + photo.getpalette()[: 3 * (256 - len(kept))])
+    return out
 
 
 def algorithm_table(args, inputs: dict[str, Path], work: Path) -> list[dict]:
