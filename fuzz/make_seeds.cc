@@ -265,6 +265,9 @@ void message_seeds() {
   up.email = "someone@example.org";
   up.owner = "key:k0123456789a";
   write("messages", "image-uploaded", image_uploaded_body(up));
+  up.content_type = "image/gif";
+  up.frames = 12;
+  write("messages", "image-uploaded-animated", image_uploaded_body(up));
   DitherEvent d;
   d.uuid = uuid;
   d.dither_id = 7;

@@ -27,8 +27,8 @@ void check_uuid(const ImageId& uuid) {
 bool same(const ImageUploadedEvent& a, const ImageUploadedEvent& b) {
   return a.uuid.value == b.uuid.value && a.url == b.url && a.filename == b.filename &&
          a.blob_key.value == b.blob_key.value && a.content_type == b.content_type &&
-         a.size == b.size && a.width == b.width && a.height == b.height && a.email == b.email &&
-         a.owner == b.owner;
+         a.size == b.size && a.width == b.width && a.height == b.height && a.frames == b.frames &&
+         a.email == b.email && a.owner == b.owner;
 }
 
 bool same(const DitherEvent& a, const DitherEvent& b) {
@@ -47,6 +47,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (const Result<ImageUploadedEvent> e = read_image_uploaded(body)) {
     check_uuid(e->uuid);
     FUZZ_CHECK(!e->owner.empty());
+    FUZZ_CHECK(e->frames >= 1);  // absent or nonsense: a still image
     FUZZ_CHECK(is_valid_object_key(e->blob_key.value) ||
                (e->blob_key.value.empty() &&
                 (e->url.starts_with("http://") || e->url.starts_with("https://"))));

@@ -254,6 +254,17 @@ Status load_work(const GetEnv& getenv, Config& c) {
   if (Status s = read_integer(getenv, "MAX_PIXELS", c.limits.max_pixels, 1, int64_t{1} << 34); !s) {
     return s;
   }
+  // Animations (imaging::Limits): frames, and pixels over all frames, both from the header.
+  if (Status s =
+          read_integer(getenv, "MAX_ANIMATION_FRAMES", c.limits.max_animation_frames, 1, 100'000);
+      !s) {
+    return s;
+  }
+  if (Status s = read_integer(getenv, "MAX_ANIMATION_PIXELS", c.limits.max_animation_pixels, 1,
+                              int64_t{1} << 36);
+      !s) {
+    return s;
+  }
   if (Status s = read_switch(getenv, "AUTO_DITHER", c.auto_dither.enabled); !s) return s;
   read_string(getenv, "AUTO_DITHER_PRESET", c.auto_dither.preset);
   if (!c.auto_dither.preset.empty()) c.auto_dither.options.clear();  // the preset is complete
@@ -486,6 +497,8 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"PUBLIC_BASE_URL", c.public_base_url},
       {"MAX_UPLOAD_BYTES", std::to_string(c.limits.max_bytes)},
       {"MAX_PIXELS", std::to_string(c.limits.max_pixels)},
+      {"MAX_ANIMATION_FRAMES", std::to_string(c.limits.max_animation_frames)},
+      {"MAX_ANIMATION_PIXELS", std::to_string(c.limits.max_animation_pixels)},
       {"AUTO_DITHER", c.auto_dither.enabled ? "on" : "off"},
       {"AUTO_DITHER_PRESET", c.auto_dither.preset},
       {"AUTO_DITHER_OPTIONS", preset},

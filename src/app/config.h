@@ -120,7 +120,8 @@ struct Config {
   std::string upload_host = "127.0.0.1";    // UPLOAD_SERVICE_HOST: where the gateway finds it
   std::string dither_host = "127.0.0.1";    // DITHER_SERVICE_HOST
   std::string public_base_url;              // PUBLIC_BASE_URL; default http://<host>:<port>
-  imaging::Limits limits;                   // MAX_UPLOAD_BYTES, MAX_PIXELS
+  // MAX_UPLOAD_BYTES, MAX_PIXELS, MAX_ANIMATION_FRAMES, MAX_ANIMATION_PIXELS
+  imaging::Limits limits;
   AutoDither auto_dither;     // AUTO_DITHER (on/off), AUTO_DITHER_PRESET, AUTO_DITHER_OPTIONS
   bool presets_only = false;  // PRESETS_ONLY: dither requests name a preset and nothing else
   int dither_workers = 1;     // DITHER_WORKERS

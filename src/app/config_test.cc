@@ -23,6 +23,8 @@ TEST(Config, DefaultsWhenNothingIsSet) {
   EXPECT_EQ(c->public_base_url, "http://127.0.0.1:8080");
   EXPECT_EQ(c->limits.max_bytes, 8u * 1024 * 1024);
   EXPECT_EQ(c->limits.max_pixels, 50'000'000u);
+  EXPECT_EQ(c->limits.max_animation_frames, 300);
+  EXPECT_EQ(c->limits.max_animation_pixels, 50'000'000u);
   EXPECT_TRUE(c->auto_dither.enabled);
   EXPECT_EQ(c->topics.image, "images");
   EXPECT_EQ(c->topics.dither, "dithers");
@@ -34,6 +36,8 @@ TEST(Config, ReadsEverything) {
                            {"PUBLIC_BASE_URL", "https://dither.example/"},
                            {"MAX_UPLOAD_BYTES", "1000"},
                            {"MAX_PIXELS", "2000"},
+                           {"MAX_ANIMATION_FRAMES", "12"},
+                           {"MAX_ANIMATION_PIXELS", "60000000000"},
                            {"AUTO_DITHER", "off"},
                            {"AUTO_DITHER_OPTIONS", "algorithm=bayer&palette=ega"},
                            {"KAFKA_IMAGE_TOPIC", "img"},
@@ -42,6 +46,9 @@ TEST(Config, ReadsEverything) {
   EXPECT_EQ(c->port, 9000);
   EXPECT_EQ(c->public_base_url, "https://dither.example");
   EXPECT_EQ(c->limits.max_bytes, 1000u);
+  EXPECT_EQ(c->limits.max_pixels, 2000u);
+  EXPECT_EQ(c->limits.max_animation_frames, 12);
+  EXPECT_EQ(c->limits.max_animation_pixels, 60'000'000'000u);
   EXPECT_FALSE(c->auto_dither.enabled);
   ASSERT_EQ(c->auto_dither.options.size(), 2u);
   EXPECT_EQ(c->auto_dither.options[0].second, "bayer");
@@ -82,6 +89,11 @@ TEST(Config, MalformedValuesNameTheVariable) {
        std::vector<std::pair<std::string, std::string>>{{"DITHER_PORT", "http"},
                                                         {"DITHER_PORT", "70000"},
                                                         {"MAX_UPLOAD_BYTES", "-1"},
+                                                        {"MAX_ANIMATION_FRAMES", "0"},
+                                                        {"MAX_ANIMATION_FRAMES", "100001"},
+                                                        {"MAX_ANIMATION_FRAMES", "many"},
+                                                        {"MAX_ANIMATION_PIXELS", "0"},
+                                                        {"MAX_ANIMATION_PIXELS", "68719476737"},
                                                         {"AUTO_DITHER", "maybe"},
                                                         {"AUTO_DITHER_OPTIONS", "algorithm=nope"},
                                                         {"AUTO_DITHER_OPTIONS", "channels=1"},

@@ -59,6 +59,7 @@ std::string image_uploaded_body(const ImageUploadedEvent& e) {
   o["size"] = e.size;
   o["width"] = e.width;
   o["height"] = e.height;
+  o["frames"] = e.frames;
   if (!e.email.empty()) o["email"] = e.email;
   o["owner"] = e.owner;
   return json::serialize(o);
@@ -120,6 +121,10 @@ Result<ImageUploadedEvent> read_image_uploaded(std::string_view body) {
   e.size = int_field(*o, "size");
   e.width = static_cast<int>(int_field(*o, "width"));
   e.height = static_cast<int>(int_field(*o, "height"));
+  // Bodies of before animations have no frames: a still image.
+  const int64_t frames = int_field(*o, "frames");
+  e.frames =
+      frames >= 1 && frames <= std::numeric_limits<int>::max() ? static_cast<int>(frames) : 1;
   e.email = string_field(*o, "email");
   e.owner = owner_field(*o);
   return e;

@@ -6,6 +6,8 @@
 // readers ignore fields they do not know. DITHER_DELETED adds `dither_id` when only that one
 // dither of the image was deleted; without it, every dither of the image went. IMAGE_UPLOADED and
 // DITHER_UPLOADED/FAILED carry the image's `owner` (version 1.1; absent: the system owner).
+// IMAGE_UPLOADED carries `frames`, the frames of an animated GIF or WebP (absent, or not a
+// positive integer: 1, a still image).
 #pragma once
 
 #include <optional>
@@ -27,6 +29,7 @@ struct ImageUploadedEvent {
   int64_t size = 0;
   int width = 0;
   int height = 0;
+  int frames = 1;               // an animated GIF's or WebP's; 1 when the body names none
   std::string email;            // "" when none was given
   std::string owner{"system"};  // who uploaded it; "system" when the body names none
 };

@@ -293,6 +293,40 @@ TEST(Events, ImageUploadedRoundTripAndPrototypeFields) {
   EXPECT_EQ(back->width, 3);
 }
 
+// IMAGE_UPLOADED carries an animation's frames; a body without them (older versions, the
+// prototype) or with a nonsensical count is a still image.
+TEST(Events, ImageUploadedCarriesFramesAndReadsBodiesWithout) {
+  ImageUploadedEvent e;
+  e.uuid = new_image_id();
+  e.url = "http://h/files/originals/x.gif";
+  e.blob_key = ObjectKey{"originals/x.gif"};
+  e.content_type = "image/gif";
+  e.frames = 6;
+  const std::string body = image_uploaded_body(e);
+  EXPECT_EQ(boost::json::parse(body).as_object().at("frames").as_int64(), 6);
+  auto back = read_image_uploaded(body);
+  ASSERT_TRUE(back.ok()) << back.error().message;
+  EXPECT_EQ(back->frames, 6);
+  EXPECT_EQ(back->content_type, "image/gif");
+
+  e.frames = 1;
+  EXPECT_EQ(read_image_uploaded(image_uploaded_body(e))->frames, 1);
+  const std::string prefix =
+      R"({"uuid":")" + e.uuid.value + R"(","url":"u","blob_key":"originals/x.gif")";
+  const std::vector<std::string> tails = {"}",
+                                          R"(,"frames":0})",
+                                          R"(,"frames":-3})",
+                                          R"(,"frames":"6"})",
+                                          R"(,"frames":null})",
+                                          R"(,"frames":99999999999})"};
+  for (const std::string& tail : tails) {
+    auto old = read_image_uploaded(prefix + tail);
+    ASSERT_TRUE(old.ok()) << tail << ": " << old.error().message;
+    EXPECT_EQ(old->frames, 1) << tail;
+  }
+  EXPECT_EQ(read_image_uploaded(prefix + R"(,"frames":300})")->frames, 300);
+}
+
 TEST(Events, DitherEventsAndBadBodies) {
   DitherEvent e;
   e.uuid = new_image_id();

@@ -77,6 +77,7 @@ struct ImageRecord {
   int64_t size = 0;          // bytes
   int width = 0;
   int height = 0;
+  int frames = 1;               // of an animated GIF or WebP; 1 for a still image
   std::string email;            // where to send the link, or ""
   std::string error;            // why dithering failed, when status is FAILED
   std::string owner{"system"};  // who uploaded it (ports/identity.h); never changes
@@ -117,6 +118,10 @@ struct OriginalRecord {
   ObjectKey blob_key;
   std::string email;
   std::string owner{"system"};  // from IMAGE_UPLOADED; "system" when the body names none
+  // What a dither without a `format` of its own is made as (DitherService): an animation (frames
+  // > 1) keeps its format. "" and 1 when the body did not say (the prototype's, older versions).
+  std::string content_type{};
+  int frames = 1;
 };
 
 // A named set of dither options that an owner saved (built-in presets live in the pipeline).

@@ -1203,6 +1203,173 @@ TEST_F(QuotaDithers, TheQueuesBoundRefusesRequestsButNeverAutomaticDithers) {
   EXPECT_TRUE(svc->request(a.value, "4", {}, "r3", kTester).ok());
 }
 
+// Animated originals (issue 16): a dither that names no format keeps the animation's own, and
+// the canonical options stored in the record say so; a named format, a still original, or an
+// original whose message said nothing of frames, changes nothing.
+class AnimatedOriginals : public QuotaDithers {
+ protected:
+  // IMAGE_UPLOADED of an original of `content_type` with `frames`; its automatic dither (made
+  // with `auto_dither`) is returned.
+  DitherRecord announce(const std::string& content_type, int frames, AutoDither auto_dither = {}) {
+    DitherService svc(*repo_, *blobs_, topics_, imaging::Limits{}, std::move(auto_dither), nullptr,
+                      nullptr);
+    ImageUploadedEvent e;
+    e.uuid = new_image_id();
+    const std::string ext = content_type.substr(content_type.find('/') + 1);
+    e.url = "http://test/files/originals/" + e.uuid.value + "." + ext;
+    e.filename = "a." + ext;
+    e.blob_key = ObjectKey{"originals/" + e.uuid.value + "." + ext};
+    e.content_type = content_type;
+    e.frames = frames;
+    e.owner = "tests";
+    EXPECT_TRUE(svc.on_image_message(make_message(topics_.image, kImageUploaded, e.uuid.value,
+                                                  image_uploaded_body(e)))
+                    .ok());
+    std::vector<DitherRecord> made = value_of(repo_->dithers_of(e.uuid));
+    if (made.size() != 1u) {
+      ADD_FAILURE() << "no automatic dither";
+      return {};
+    }
+    return made[0];
+  }
+  // The format a request with `options` on the original `uuid` is made as (by its record, and
+  // by the canonical options stored in it).
+  std::string format_of(DitherService& svc, const ImageId& uuid,
+                        const pipeline::OptionPairs& options, const std::string& channels = "2") {
+    Result<DitherRecord> d =
+        svc.request(uuid.value, channels, options, "r-" + std::to_string(++requests_), kTester);
+    if (!d) {
+      ADD_FAILURE() << d.error().message;
+      return "";
+    }
+    Result<pipeline::ProcessOptions> stored = DitherService::options_of(*d);
+    EXPECT_TRUE(stored.ok());
+    if (stored) {
+      EXPECT_EQ(imaging::to_string(stored->format), d->format) << d->options_json;
+    }
+    return d->format;
+  }
+  // The automatic dither of AUTO_DITHER_PRESET `preset` and AUTO_DITHER_OPTIONS `options`.
+  static AutoDither automatic(std::string preset, pipeline::OptionPairs options) {
+    AutoDither a;
+    a.preset = std::move(preset);
+    a.options = std::move(options);
+    return a;
+  }
+  int requests_ = 0;
+};
+
+TEST_F(AnimatedOriginals, TheAutomaticDitherOfAnAnimationKeepsItsFormat) {
+  const DitherRecord gif = announce("image/gif", 6);
+  EXPECT_EQ(gif.format, "gif");
+  EXPECT_NE(gif.options_json.find(R"("format":"gif")"), std::string::npos) << gif.options_json;
+  EXPECT_EQ(value_of(repo_->get_original(gif.uuid)).frames, 6);
+  EXPECT_EQ(value_of(repo_->get_original(gif.uuid)).content_type, "image/gif");
+  EXPECT_EQ(announce("image/webp", 3).format, "webp");
+  // Still images, whatever their type, are dithered to PNG as before.
+  EXPECT_EQ(announce("image/gif", 1).format, "png");
+  EXPECT_EQ(announce("image/webp", 1).format, "png");
+  EXPECT_EQ(announce("image/png", 1).format, "png");
+  // A built-in preset names no format: the animation's own.
+  EXPECT_EQ(announce("image/gif", 4, automatic("mac", {})).format, "gif");
+  // AUTO_DITHER_OPTIONS naming a format: that one, also for an animation (PNG: its first frame).
+  EXPECT_EQ(
+      announce("image/gif", 4, automatic("", {{"algorithm", "bayer"}, {"format", "png"}})).format,
+      "png");
+  EXPECT_EQ(announce("image/gif", 4, automatic("", {{"format", "WEBP"}})).format, "webp");
+  // A GIF cannot hold levels:7's 343 colours: then WebP.
+  EXPECT_EQ(announce("image/gif", 4, automatic("", {{"channels", "7"}})).format, "webp");
+  EXPECT_EQ(announce("image/gif", 4, automatic("", {{"channels", "6"}})).format, "gif");
+}
+
+TEST_F(AnimatedOriginals, ARequestWithoutAFormatKeepsTheAnimationsOwn) {
+  std::unique_ptr<DitherService> svc = service({});
+  const ImageId gif = announce("image/gif", 5).uuid;
+  const ImageId webp = announce("image/webp", 2).uuid;
+  const ImageId still = announce("image/gif", 1).uuid;
+  EXPECT_EQ(format_of(*svc, gif, {}), "gif");
+  EXPECT_EQ(format_of(*svc, gif, {{"algorithm", "atkinson"}, {"temporal", "fresh"}}), "gif");
+  EXPECT_EQ(format_of(*svc, webp, {}), "webp");
+  EXPECT_EQ(format_of(*svc, still, {}), "png");
+  // A named format wins, PNG included (the first frame, a still picture).
+  EXPECT_EQ(format_of(*svc, gif, {{"format", "png"}}), "png");
+  EXPECT_EQ(format_of(*svc, gif, {{"format", "webp"}}), "webp");
+  EXPECT_EQ(format_of(*svc, webp, {{"format", "gif"}}), "gif");
+  EXPECT_EQ(format_of(*svc, still, {{"format", "gif"}}), "gif");
+  // The path's channels past 6 levels: more colours than a GIF holds.
+  EXPECT_EQ(format_of(*svc, gif, {}, "7"), "webp");
+  EXPECT_EQ(format_of(*svc, gif, {{"palette", "ega"}}, "16"), "gif");
+  // Presets: a built-in one names no format; an owner's stores one always, and PNG (the
+  // default) there leaves the animation its format, GIF or WebP is kept.
+  EXPECT_EQ(format_of(*svc, gif, {{"preset", "gameboy"}}), "gif");
+  ASSERT_TRUE(
+      svc->save_preset("plain", "", {{"algorithm", "bayer"}}, kTester, nullptr, nullptr).ok());
+  ASSERT_TRUE(
+      svc->save_preset("as-webp", "", {{"format", "webp"}}, kTester, nullptr, nullptr).ok());
+  EXPECT_EQ(format_of(*svc, gif, {{"preset", "plain"}}), "gif");
+  EXPECT_EQ(format_of(*svc, gif, {{"preset", "as-webp"}}), "webp");
+  EXPECT_EQ(format_of(*svc, gif, {{"preset", "plain"}, {"format", "png"}}), "png");
+  EXPECT_EQ(format_of(*svc, still, {{"preset", "as-webp"}}), "webp");
+}
+
+// An original announced by a body without frames (an older version's, the prototype's) is a
+// still image: its dithers are PNG unless asked otherwise.
+TEST_F(AnimatedOriginals, AnOriginalOfAnOlderBodyIsStill) {
+  DitherService svc(*repo_, *blobs_, topics_, imaging::Limits{}, AutoDither{}, nullptr, nullptr);
+  const ImageId uuid = new_image_id();
+  const std::string body = R"({"uuid":")" + uuid.value +
+                           R"(","url":"http://test/files/originals/)" + uuid.value +
+                           R"(.gif","filename":"a.gif","blob_key":"originals/)" + uuid.value +
+                           R"(.gif","content_type":"image/gif","owner":"tests"})";
+  ASSERT_TRUE(
+      svc.on_image_message(make_message(topics_.image, kImageUploaded, uuid.value, body)).ok());
+  EXPECT_EQ(value_of(repo_->get_original(uuid)).frames, 1);
+  EXPECT_EQ(value_of(repo_->dithers_of(uuid))[0].format, "png");
+}
+
+// The whole flow with a real animated GIF: the record counts its frames, IMAGE_UPLOADED carries
+// them, and the automatic dither is an animated GIF of as many frames.
+TEST_F(Services, AnAnimatedUploadIsDitheredToAnAnimation) {
+  imaging::Animation animation;
+  for (int i = 0; i < 4; ++i) {
+    engine::Image frame = engine::testing::synthetic_photo(24, 16);
+    // At most 216 colours (a GIF holds 256), and each frame a little different.
+    for (int y = 0; y < frame.height; ++y) {
+      for (int x = 0; x < frame.width; ++x) {
+        for (int c = 0; c < 3; ++c)
+          frame.at(x, y)[c] = static_cast<uint8_t>((frame.at(x, y)[c] + 25) / 51 * 51);
+      }
+    }
+    frame.at(i * 4, 5)[0] = 255;
+    animation.frames.push_back(std::move(frame));
+    animation.delays_ms.push_back(100 + 50 * i);
+  }
+  animation.loop = 2;
+  Result<std::vector<uint8_t>> gif =
+      imaging::encode_animation(animation, imaging::OutputFormat::kGif);
+  ASSERT_TRUE(gif.ok()) << gif.error().message;
+  Result<ImageRecord> up = upload_->upload(*gif, "moving.gif", "", kTester, "");
+  ASSERT_TRUE(up.ok()) << up.error().message;
+  EXPECT_EQ(up->frames, 4);
+  EXPECT_EQ(up->content_type, "image/gif");
+  EXPECT_EQ(value_of(images_->get_image(up->uuid)).frames, 4);
+  const ImageRecord done = wait_for(up->uuid, {kStatusFinished, kStatusFailed});
+  ASSERT_EQ(done.status, kStatusFinished) << done.error;
+  ASSERT_EQ(done.dithers.size(), 1u);
+  EXPECT_EQ(done.dithers[0].format, "gif");
+  const DitherRecord d = value_of(dither_->dithers_of(up->uuid.value, kTester))[0];
+  Result<std::vector<uint8_t>> result = blobs_->get(d.blob_key);
+  ASSERT_TRUE(result.ok());
+  Result<imaging::ImageInfo> info = imaging::probe(*result, imaging::Limits{});
+  ASSERT_TRUE(info.ok()) << info.error().message;
+  EXPECT_EQ(info->format, imaging::InputFormat::kGif);
+  EXPECT_EQ(info->frames, 4);
+  // A still upload stays still.
+  const ImageRecord still = finished_upload(24, 16, "still.png");
+  EXPECT_EQ(still.frames, 1);
+  EXPECT_EQ(still.dithers[0].format, "png");
+}
+
 TEST(CleanFilename, KeepsUtf8AndReplacesWhatIsNot) {
   EXPECT_EQ(clean_filename("../../cat.png", "png"), "cat.png");
   EXPECT_EQ(clean_filename("Ma\xC3\xAFs \xE2\x9C\x93.jpg", "jpeg"), "Ma\xC3\xAFs \xE2\x9C\x93.jpg");

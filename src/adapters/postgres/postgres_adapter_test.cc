@@ -158,8 +158,13 @@ const sql_testing::Backend& backend() {
       .identities = opener(&open_postgres_identity_store),
       .applied_migrations = applied_migrations,
       .downgrade = downgrade,
-      .migrations =
-          {.image_owners = 3, .images = 4, .dither_owners = 3, .dither_canonical = 6, .dithers = 7},
+      .migrations = {.image_owners = 3,
+                     .images = 5,
+                     .dither_owners = 3,
+                     .dither_canonical = 6,
+                     .dithers = 8,
+                     .image_frames = 5,
+                     .original_frames = 8},
   };
   return b;
 }
@@ -201,7 +206,7 @@ bool table_exists(const std::string& schema, const std::string& table) {
 
 TEST(PostgresMigrations, ApplyOnceAndSurviveReopening) {
   const std::vector<std::string> first = sql_testing::check_migrations_apply_once(backend());
-  ASSERT_EQ(first.size(), 4u);
+  ASSERT_EQ(first.size(), 5u);
   EXPECT_NE(first[2].find("by dither-upload"), std::string::npos) << first[2];
 }
 
@@ -260,7 +265,7 @@ TEST(PostgresMigrations, ConcurrentOpenersOfOneSchemaTakeTurns) {
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
-  EXPECT_EQ(applied_migrations(schema).size(), 7u);
+  EXPECT_EQ(applied_migrations(schema).size(), 8u);
 }
 
 TEST(PostgresRepositories, DefaultSchemasAreUploadAndDither) {

@@ -93,7 +93,15 @@ CREATE TABLE presets (
 );
 )sql";
 
-constexpr std::array<postgres::Migration, 7> kDitherMigrations = {{
+// Animations (DitherService): the original's type and frames, so that a dither that names no format
+// of an animated original is made as the original's animated format. Originals learned before
+// are still images of unknown type.
+constexpr std::string_view kOriginalFramesSql = R"sql(
+ALTER TABLE originals ADD COLUMN content_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE originals ADD COLUMN frames INTEGER NOT NULL DEFAULT 1;
+)sql";
+
+constexpr std::array<postgres::Migration, 8> kDitherMigrations = {{
     {1, postgres::kMessagingTablesSql},
     {2, kDitherTablesSql},
     {3, kDitherOwnersSql},
@@ -101,6 +109,7 @@ constexpr std::array<postgres::Migration, 7> kDitherMigrations = {{
     {5, kDitherAttemptsSql},
     {6, kDitherOptionsFormSql},
     {7, kPresetsSql},
+    {8, kOriginalFramesSql},
 }};
 
 constexpr postgres::Schema kDitherSchema{"the dithering service's metadata", "dither-dither",
@@ -127,7 +136,8 @@ class PostgresDitherRepository final : public postgres::OutboxStore<DitherReposi
       if (!messaging_.first_delivery(tx, message_id)) return std::nullopt;
       const int64_t now = now_millis();
       tx.exec(upsert_original_, original.uuid.value, original.url, original.filename,
-              original.blob_key.value, original.email, now, now, original.owner);
+              original.blob_key.value, original.email, now, now, original.owner,
+              original.content_type, original.frames);
       if (!auto_dither) return std::nullopt;
       DitherRecord dither = *auto_dither;
       dither.request_id = std::string(message_id);
@@ -347,9 +357,11 @@ class PostgresDitherRepository final : public postgres::OutboxStore<DitherReposi
           "$11, $12, $13, $14, $15, $16, 1) ON CONFLICT (request_id) DO NOTHING RETURNING id");
   const std::string upsert_original_ =
       sql("INSERT INTO {schema}.originals (uuid, url, filename, blob_key, email, created_at, "
-          "updated_at, owner) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (uuid) DO UPDATE "
-          "SET url = excluded.url, filename = excluded.filename, blob_key = excluded.blob_key, "
-          "email = excluded.email, updated_at = excluded.updated_at, owner = excluded.owner");
+          "updated_at, owner, content_type, frames) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, "
+          "$10) ON CONFLICT (uuid) DO UPDATE SET url = excluded.url, filename = excluded.filename, "
+          "blob_key = excluded.blob_key, email = excluded.email, updated_at = excluded.updated_at, "
+          "owner = excluded.owner, content_type = excluded.content_type, "
+          "frames = excluded.frames");
   const std::string select_original_ = sql("SELECT " + std::string(adapters::kOriginalColumns) +
                                            " FROM {schema}.originals WHERE uuid = $1");
   // Leases the oldest free PENDING dithers. SKIP LOCKED: rows another transaction is

@@ -58,11 +58,16 @@ ALTER TABLE images ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
 CREATE INDEX images_by_owner ON images (owner, id);
 )sql";
 
-constexpr std::array<postgres::Migration, 4> kImageMigrations = {{
+// Animations: the frames of an animated GIF or WebP; everything stored before is a still image.
+constexpr std::string_view kImageFramesSql =
+    "ALTER TABLE images ADD COLUMN frames INTEGER NOT NULL DEFAULT 1;";
+
+constexpr std::array<postgres::Migration, 5> kImageMigrations = {{
     {1, postgres::kMessagingTablesSql},
     {2, kImageTablesSql},
     {3, kImageOwnersSql},
     {4, postgres::kOutboxParkingSql},
+    {5, kImageFramesSql},
 }};
 
 constexpr postgres::Schema kImageSchema{"the upload service's metadata", "dither-upload",
@@ -83,7 +88,7 @@ class PostgresImageRepository final : public postgres::OutboxStore<ImageReposito
       r.dithers.clear();
       r.id = tx.exec(insert_, r.uuid.value, r.filename, r.status, r.url, r.url_dither,
                      r.content_type, r.size, r.width, r.height, r.email, r.error, r.blob_key.value,
-                     r.created_at, r.updated_at, r.owner)[0][0]
+                     r.created_at, r.updated_at, r.owner, r.frames)[0][0]
                  .as<int64_t>();
       messaging_.enqueue(tx, uploaded);
       return r;
@@ -189,8 +194,9 @@ class PostgresImageRepository final : public postgres::OutboxStore<ImageReposito
 
   const std::string insert_ =
       sql("INSERT INTO {schema}.images (uuid, filename, status, url, url_dither, content_type, "
-          "size, width, height, email, error, blob_key, created_at, updated_at, owner) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id");
+          "size, width, height, email, error, blob_key, created_at, updated_at, owner, frames) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+          "RETURNING id");
   const std::string select_by_uuid_ =
       sql("SELECT " + kImageColumns + " FROM {schema}.images WHERE uuid = $1");
   const std::string lock_by_uuid_ =

@@ -16,7 +16,7 @@ namespace dither::adapters {
 
 inline constexpr std::string_view kImageColumns =
     "id, uuid, filename, status, url, url_dither, content_type, size, width, height, email, "
-    "error, blob_key, created_at, updated_at, owner";
+    "error, blob_key, created_at, updated_at, owner, frames";
 
 template <class Row>
 ImageRecord read_image(const Row& row) {
@@ -37,6 +37,7 @@ ImageRecord read_image(const Row& row) {
   r.created_at = row.column_int64(13);
   r.updated_at = row.column_int64(14);
   r.owner = row.column_text(15);
+  r.frames = row.column_int(16);
   return r;
 }
 
@@ -59,7 +60,8 @@ DitherSummary read_summary(const Row& row) {
   return d;
 }
 
-inline constexpr std::string_view kOriginalColumns = "uuid, url, filename, blob_key, email, owner";
+inline constexpr std::string_view kOriginalColumns =
+    "uuid, url, filename, blob_key, email, owner, content_type, frames";
 
 template <class Row>
 OriginalRecord read_original(const Row& row) {
@@ -70,6 +72,8 @@ OriginalRecord read_original(const Row& row) {
   r.blob_key.value = row.column_text(3);
   r.email = row.column_text(4);
   r.owner = row.column_text(5);
+  r.content_type = row.column_text(6);
+  r.frames = row.column_int(7);
   return r;
 }
 

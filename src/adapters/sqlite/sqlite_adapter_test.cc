@@ -91,8 +91,13 @@ const sql_testing::Backend& backend() {
       .identities = opener(&open_sqlite_identity_store),
       .applied_migrations = applied_migrations,
       .downgrade = downgrade,
-      .migrations =
-          {.image_owners = 3, .images = 4, .dither_owners = 5, .dither_canonical = 8, .dithers = 9},
+      .migrations = {.image_owners = 3,
+                     .images = 5,
+                     .dither_owners = 5,
+                     .dither_canonical = 8,
+                     .dithers = 10,
+                     .image_frames = 5,
+                     .original_frames = 10},
   };
   return b;
 }

@@ -100,7 +100,15 @@ CREATE TABLE presets (
 ) STRICT, WITHOUT ROWID;
 )sql";
 
-constexpr std::array<sqlite::Migration, 9> kDitherMigrations = {{
+// Animations (DitherService): the original's type and frames, so that a dither that names no format
+// of an animated original is made as the original's animated format. Originals learned before
+// are still images of unknown type.
+constexpr std::string_view kOriginalFramesSql = R"sql(
+ALTER TABLE originals ADD COLUMN content_type TEXT NOT NULL DEFAULT '';
+ALTER TABLE originals ADD COLUMN frames INTEGER NOT NULL DEFAULT 1;
+)sql";
+
+constexpr std::array<sqlite::Migration, 10> kDitherMigrations = {{
     {1, sqlite::kMessagingTablesSql},
     {2, kDitherTablesSql},
     {3, kDitherTraceSql},
@@ -110,6 +118,7 @@ constexpr std::array<sqlite::Migration, 9> kDitherMigrations = {{
     {7, kDitherAttemptsSql},
     {8, kDitherOptionsFormSql},
     {9, kPresetsSql},
+    {10, kOriginalFramesSql},
 }};
 
 std::string select_dithers(std::string_view where_and_order) {
@@ -239,11 +248,13 @@ Result<std::optional<DitherRecord>> SqliteDitherRepository::record_original(
     const int64_t now = now_millis();
     c.prepare(
          "INSERT INTO originals (uuid, url, filename, blob_key, email, created_at, updated_at, "
-         "owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (uuid) DO UPDATE SET "
+         "owner, content_type, frames) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+         "ON CONFLICT (uuid) DO UPDATE SET "
          "url = excluded.url, filename = excluded.filename, blob_key = excluded.blob_key, "
-         "email = excluded.email, updated_at = excluded.updated_at, owner = excluded.owner")
+         "email = excluded.email, updated_at = excluded.updated_at, owner = excluded.owner, "
+         "content_type = excluded.content_type, frames = excluded.frames")
         .bind_all(original.uuid.value, original.url, original.filename, original.blob_key.value,
-                  original.email, now, now, original.owner)
+                  original.email, now, now, original.owner, original.content_type, original.frames)
         .run();
     if (!auto_dither) return std::nullopt;
     DitherRecord dither = *auto_dither;

@@ -61,11 +61,16 @@ ALTER TABLE images ADD COLUMN owner TEXT NOT NULL DEFAULT 'system';
 CREATE INDEX images_by_owner ON images (owner, id);
 )sql";
 
-constexpr std::array<sqlite::Migration, 4> kImageMigrations = {{
+// Animations: the frames of an animated GIF or WebP; everything stored before is a still image.
+constexpr std::string_view kImageFramesSql =
+    "ALTER TABLE images ADD COLUMN frames INTEGER NOT NULL DEFAULT 1;";
+
+constexpr std::array<sqlite::Migration, 5> kImageMigrations = {{
     {1, sqlite::kMessagingTablesSql},
     {2, kImageTablesSql},
     {3, kImageOwnersSql},
     {4, sqlite::kOutboxParkingSql},
+    {5, kImageFramesSql},
 }};
 
 const std::string kImageColumns(adapters::kImageColumns);
@@ -144,11 +149,11 @@ Result<ImageRecord> SqliteImageRepository::insert_image(const ImageRecord& image
     r.dithers.clear();
     c.prepare(
          "INSERT INTO images (uuid, filename, status, url, url_dither, content_type, size, "
-         "width, height, email, error, blob_key, created_at, updated_at, owner) "
-         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+         "width, height, email, error, blob_key, created_at, updated_at, owner, frames) "
+         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .bind_all(r.uuid.value, r.filename, r.status, r.url, r.url_dither, r.content_type, r.size,
                   r.width, r.height, r.email, r.error, r.blob_key.value, r.created_at, r.updated_at,
-                  r.owner)
+                  r.owner, r.frames)
         .run();
     r.id = c.last_insert_rowid();
     sqlite::enqueue_message(c, uploaded);

@@ -59,6 +59,8 @@ struct Backend {
     int dither_owners;     // gave dithers and originals their owner and requester
     int dither_canonical;  // kept the options' form; the next one added the presets
     size_t dithers;        // the dither store's latest
+    int image_frames;      // gave images their frame count
+    int original_frames;   // gave originals their type and frame count (after the presets)
   } migrations;
 
   std::unique_ptr<ImageRepository> open_images(const std::string& place) const {
@@ -346,10 +348,63 @@ inline void check_notifications_before_owners(const Backend& b) {
   EXPECT_EQ(all->items[0].status, kNotificationPending);
 }
 
-// A place of the version before canonical options and presets (the latest two migrations),
-// holding dithers whose options that version stored as requested: opened by this build, they are
-// the legacy rows the service rewrites, oldest first, and each leaves the list once rewritten, for
-// good; new dithers never enter it.
+// Images stored before frames were counted are still images (1 frame).
+inline void check_images_before_frames(const Backend& b) {
+  const std::string place = b.fresh_place("old_frames");
+  ImageRecord image = sample_image();
+  image.frames = 12;  // lost with the column
+  {
+    auto images = b.open_images(place);
+    ASSERT_TRUE(images && images->insert_image(image, uploaded(image)).ok());
+  }
+  b.downgrade(place, b.migrations.image_frames, "ALTER TABLE images DROP COLUMN frames;");
+  EXPECT_EQ(b.applied_migrations(place).size(), b.migrations.images - 1);
+
+  auto images = b.open_images(place);
+  ASSERT_TRUE(images);
+  EXPECT_EQ(b.applied_migrations(place).size(), b.migrations.images);
+  auto got = images->get_image(image.uuid);
+  ASSERT_TRUE(got.ok()) << got.error().message;
+  EXPECT_EQ(got->frames, 1);
+  EXPECT_EQ(got->filename, image.filename);
+  image = sample_image();
+  image.frames = 5;
+  ASSERT_TRUE(images->insert_image(image, uploaded(image)).ok());
+  EXPECT_EQ(images->get_image(image.uuid)->frames, 5);
+}
+
+// Originals learned before their type and frames were kept are still images of unknown type.
+inline void check_originals_before_frames(const Backend& b) {
+  const std::string place = b.fresh_place("old_original_frames");
+  const ImageId uuid = new_image_id();
+  {
+    auto dithers = b.open_dithers(place);
+    ASSERT_TRUE(dithers);
+    OriginalRecord original;
+    original.uuid = uuid;
+    original.url = "http://h/x.gif";
+    original.content_type = "image/gif";
+    original.frames = 9;
+    ASSERT_TRUE(dithers->record_original(original, std::nullopt, "m-1").ok());
+  }
+  b.downgrade(place, b.migrations.original_frames,
+              "ALTER TABLE originals DROP COLUMN content_type; "
+              "ALTER TABLE originals DROP COLUMN frames;");
+
+  auto dithers = b.open_dithers(place);
+  ASSERT_TRUE(dithers);
+  EXPECT_EQ(b.applied_migrations(place).size(), b.migrations.dithers);
+  auto original = dithers->get_original(uuid);
+  ASSERT_TRUE(original.ok()) << original.error().message;
+  EXPECT_EQ(original->content_type, "");
+  EXPECT_EQ(original->frames, 1);
+  EXPECT_EQ(original->url, "http://h/x.gif");
+}
+
+// A place of the version before canonical options (the presets and the originals' frames came
+// after it), holding dithers whose options that version stored as requested: opened by this build,
+// they are the legacy rows the service rewrites, oldest first, and each leaves the list once
+// rewritten, for good; new dithers never enter it.
 inline void check_dithers_before_canonical_options(const Backend& b) {
   const int canonical = b.migrations.dither_canonical;
   const size_t latest = b.migrations.dithers;
@@ -377,10 +432,13 @@ inline void check_dithers_before_canonical_options(const Backend& b) {
     }
     ASSERT_TRUE(dithers->put_preset(contract::preset("alice", "gone")).ok());
   }
+  b.downgrade(place, b.migrations.original_frames,
+              "ALTER TABLE originals DROP COLUMN content_type; "
+              "ALTER TABLE originals DROP COLUMN frames;");
   b.downgrade(place, canonical + 1, "DROP TABLE presets;");
   b.downgrade(place, canonical,
               "DROP INDEX dithers_legacy_options; ALTER TABLE dithers DROP COLUMN options_form;");
-  EXPECT_EQ(b.applied_migrations(place).size(), latest - 2);
+  EXPECT_EQ(b.applied_migrations(place).size(), latest - 3);
 
   auto dithers = b.open_dithers(place);
   ASSERT_TRUE(dithers);
@@ -442,6 +500,8 @@ inline bool register_upgrade_tests(const std::string& prefix, const Backend& (*b
        check_notifications_before_owners},
       {"CanonicalOptions", "DithersOfTheVersionBeforeAreLegacyUntilRewritten",
        check_dithers_before_canonical_options},
+      {"Frames", "ImagesOfTheVersionBeforeFramesAreStill", check_images_before_frames},
+      {"Frames", "OriginalsOfTheVersionBeforeFramesAreStill", check_originals_before_frames},
   };
   class CheckTest : public ::testing::Test {
    public:

@@ -44,6 +44,7 @@ class DitherRepositoryContract : public ::testing::TestWithParam<DitherRepositor
     o.filename = "dog.png";
     o.blob_key = ObjectKey{"originals/" + uuid.value + ".png"};
     o.email = "owner@example.com";
+    o.content_type = "image/png";
     return o;
   }
 
@@ -395,12 +396,35 @@ TEST_P(DitherRepositoryContract, RecordOriginalWithoutAutoDitherRemembersIt) {
   EXPECT_EQ(got.filename, o.filename);
   EXPECT_EQ(got.blob_key, o.blob_key);
   EXPECT_EQ(got.email, o.email);
+  EXPECT_EQ(got.content_type, "image/png");
+  EXPECT_EQ(got.frames, 1);
   EXPECT_TRUE(value_of(repo_->dithers_of(uuid)).empty());
   expect_outbox(*repo_, {});
 
   // A later message about the same original updates it.
   ASSERT_TRUE(repo_->record_original(original(uuid, "http://h/new.png"), std::nullopt, "m-2").ok());
   EXPECT_EQ(value_of(repo_->get_original(uuid)).url, "http://h/new.png");
+}
+
+// An animated original keeps its type and frame count (what a dither without a format is made
+// as); one whose message said neither is a still image of unknown type.
+TEST_P(DitherRepositoryContract, RecordOriginalKeepsTheFramesOfAnAnimation) {
+  const ImageId uuid = new_image_id();
+  OriginalRecord o = original(uuid);
+  o.content_type = "image/webp";
+  o.frames = 7;
+  ASSERT_TRUE(repo_->record_original(o, std::nullopt, "m-1").ok());
+  OriginalRecord got = value_of(repo_->get_original(uuid));
+  EXPECT_EQ(got.content_type, "image/webp");
+  EXPECT_EQ(got.frames, 7);
+
+  const ImageId bare = new_image_id();
+  OriginalRecord unknown = original(bare);
+  unknown.content_type = "";
+  ASSERT_TRUE(repo_->record_original(unknown, std::nullopt, "m-2").ok());
+  got = value_of(repo_->get_original(bare));
+  EXPECT_EQ(got.content_type, "");
+  EXPECT_EQ(got.frames, 1);
 }
 
 TEST_P(DitherRepositoryContract, RecordOriginalWithAutoDitherCreatesItOnce) {

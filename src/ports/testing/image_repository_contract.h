@@ -105,6 +105,7 @@ inline void expect_same_image_fields(const ImageRecord& a, const ImageRecord& b)
   EXPECT_EQ(a.size, b.size);
   EXPECT_EQ(a.width, b.width);
   EXPECT_EQ(a.height, b.height);
+  EXPECT_EQ(a.frames, b.frames);
   EXPECT_EQ(a.email, b.email);
   EXPECT_EQ(a.error, b.error);
   EXPECT_EQ(a.blob_key, b.blob_key);
@@ -148,6 +149,23 @@ TEST_P(ImageRepositoryContract, InsertAssignsIdAndTimestampsAndKeepsFields) {
   ImageRecord got = get(in.uuid);
   expect_same_image_fields(got, out);
   EXPECT_TRUE(got.dithers.empty());
+}
+
+// An animation's frame count is kept, in the record and in lists; a still image has 1.
+TEST_P(ImageRepositoryContract, KeepsTheFramesOfAnAnimation) {
+  const ImageRecord still = insert("still.gif");
+  EXPECT_EQ(still.frames, 1);
+  ImageRecord in = sample_image("moving.gif");
+  in.content_type = "image/gif";
+  in.frames = 24;
+  const ImageRecord out = value_of(repo_->insert_image(in, uploaded(in)));
+  EXPECT_EQ(out.frames, 24);
+  EXPECT_EQ(get(in.uuid).frames, 24);
+  EXPECT_EQ(get(still.uuid).frames, 1);
+  const std::vector<ImageRecord> all = list_all(10);
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].frames, 24);
+  EXPECT_EQ(all[1].frames, 1);
 }
 
 TEST_P(ImageRepositoryContract, InsertQueuesTheMessageExactly) {

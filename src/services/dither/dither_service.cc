@@ -39,6 +39,26 @@ Result<pipeline::ProcessOptions> AutoDither::resolve() const {
   return pipeline::parse_request_options(options, std::move(base));
 }
 
+namespace {
+
+bool pairs_name_format(const pipeline::OptionPairs& pairs) {
+  return std::any_of(pairs.begin(), pairs.end(), [](const auto& p) { return p.first == "format"; });
+}
+
+bool preset_names_format(const pipeline::BuiltinPreset& preset) {
+  Result<pipeline::OptionPairs> pairs = parse_option_query(preset.options);
+  return pairs && pairs_name_format(*pairs);
+}
+
+}  // namespace
+
+bool AutoDither::names_format() const {
+  if (pairs_name_format(options)) return true;
+  const pipeline::BuiltinPreset* p =
+      preset.empty() ? nullptr : pipeline::find_builtin_preset(preset);
+  return p != nullptr && preset_names_format(*p);
+}
+
 int AutoDither::channels() const {
   int n = 2;  // the prototype's, when the options do not say
   for (const auto& [name, value] : options) {
@@ -122,7 +142,8 @@ DitherService::DitherService(DitherRepository& dithers, BlobStore& blobs, Topics
       outbox_written_(std::move(outbox_written)),
       work_added_(std::move(work_added)),
       quotas_(quotas),
-      auto_options_(auto_.resolve()) {}
+      auto_options_(auto_.resolve()),
+      auto_names_format_(auto_.names_format()) {}
 
 Result<pipeline::ProcessOptions> DitherService::options_of(const DitherRecord& dither) {
   // The canonical form the record was made with (make_record): read, not judged again.
@@ -137,6 +158,22 @@ Result<pipeline::ProcessOptions> DitherService::options_of(const DitherRecord& d
 std::string_view DitherService::source_of(const DitherRecord& dither) {
   // Automatic dithers carry the IMAGE_UPLOADED message id (DitherRepository::record_original).
   return dither.request_id.starts_with(kRequestPrefix) ? "request" : "auto";
+}
+
+void DitherService::follow_animation(pipeline::ProcessOptions& options, bool names_format,
+                                     const OriginalRecord& original) {
+  if (names_format || original.frames <= 1) return;
+  using imaging::InputFormat;
+  using imaging::OutputFormat;
+  if (original.content_type == imaging::content_type(InputFormat::kWebp)) {
+    options.format = OutputFormat::kWebp;
+  } else if (original.content_type == imaging::content_type(InputFormat::kGif)) {
+    // levels:N has N^3 colours: past 6 levels more than a GIF's 256.
+    const engine::PaletteSpec& p = options.palette;
+    const bool fits =
+        p.kind != engine::PaletteSpec::Kind::kLevels || p.count * p.count * p.count <= 256;
+    options.format = fits ? OutputFormat::kGif : OutputFormat::kWebp;
+  }
 }
 
 DitherRecord DitherService::make_record(const ImageId& uuid,
@@ -157,7 +194,8 @@ DitherRecord DitherService::make_record(const ImageId& uuid,
 }
 
 Result<pipeline::ProcessOptions> DitherService::request_options(
-    std::string_view channels, const pipeline::OptionPairs& options, const Caller& caller) {
+    std::string_view channels, const pipeline::OptionPairs& options, const Caller& caller,
+    bool& names_format) {
   pipeline::ProcessOptions base;
   if (Status s = pipeline::set_option(base, "channels", channels); !s) return s.error();
   pipeline::OptionPairs given;
@@ -178,9 +216,11 @@ Result<pipeline::ProcessOptions> DitherService::request_options(
                       "this server makes presets only (PRESETS_ONLY): give preset=NAME and no "
                       "other option; GET /api/presets lists them");
   }
+  names_format = pairs_name_format(given);
   if (preset) {
     if (const pipeline::BuiltinPreset* builtin = pipeline::find_builtin_preset(*preset)) {
       base = pipeline::preset_options(*builtin);
+      names_format = names_format || preset_names_format(*builtin);
     } else {
       Result<PresetRecord> own = dithers_.get_preset(caller.owner, *preset);
       if (!own && own.error().kind == ErrorKind::kNotFound) {
@@ -192,6 +232,9 @@ Result<pipeline::ProcessOptions> DitherService::request_options(
       Result<pipeline::ProcessOptions> stored = pipeline::options_from_json(own->options_json);
       if (!stored) return make_error(ErrorKind::kInternal, "a stored preset is corrupt");
       base = std::move(*stored);
+      // An owner's preset is stored complete, format included, so a PNG there may be only the
+      // default: it leaves an animation its own format. GIF or WebP was chosen.
+      names_format = names_format || base.format != imaging::OutputFormat::kPng;
     }
   }
   return pipeline::parse_request_options(given, std::move(base));
@@ -213,13 +256,16 @@ Result<DitherRecord> DitherService::request(std::string_view uuid, std::string_v
                                             std::string_view traceparent, Refusal* refused) {
   Result<ImageId> id = parse_image_id(uuid);
   if (!id) return id.error();
-  Result<pipeline::ProcessOptions> parsed = request_options(channels, options, caller);
+  bool names_format = false;
+  Result<pipeline::ProcessOptions> parsed =
+      request_options(channels, options, caller, names_format);
   if (!parsed) return parsed.error();
+  Result<OriginalRecord> original = reachable_original(*id, caller);
+  if (!original) return original.error();
+  follow_animation(*parsed, names_format, *original);
   DitherRecord record =
       make_record(*id, *parsed, std::atoi(std::string(channels).c_str()),
                   std::string(kRequestPrefix) + std::string(request_id), traceparent);
-  Result<OriginalRecord> original = reachable_original(*id, caller);
-  if (!original) return original.error();
   record.owner = original->owner;
   record.requested_by = caller.owner;
   Result<std::optional<Refusal>> refusal = admit(*id, record.request_id, caller);
@@ -472,11 +518,14 @@ Status DitherService::on_image_message(const Message& message) {
   if (type == kImageUploaded) {
     Result<ImageUploadedEvent> e = read_image_uploaded(message.body);
     if (!e) return e.error();
-    OriginalRecord original{e->uuid, e->url, e->filename, e->blob_key, e->email, e->owner};
+    OriginalRecord original{e->uuid,  e->url,   e->filename,     e->blob_key,
+                            e->email, e->owner, e->content_type, e->frames};
     std::optional<DitherRecord> auto_dither;
     if (auto_.enabled) {
       if (!auto_options_) return auto_options_.error();  // config.cc checked it at start-up
-      DitherRecord r = make_record(e->uuid, *auto_options_, auto_.channels(), message.dedupe_id(),
+      pipeline::ProcessOptions options = *auto_options_;
+      follow_animation(options, auto_names_format_, original);
+      DitherRecord r = make_record(e->uuid, options, auto_.channels(), message.dedupe_id(),
                                    message.header(kHeaderTraceparent).value_or(""));
       r.owner = e->owner;
       r.requested_by = e->owner;  // the upload asked for it

@@ -43,6 +43,9 @@ struct AutoDither {
   Result<pipeline::ProcessOptions> resolve() const;
   // The record's channels: the options' `channels`, else 2.
   int channels() const;
+  // Whether the preset or the options name an output format (else an animated original keeps
+  // its own: DitherService::follow_animation).
+  bool names_format() const;
 };
 
 // Parses "name=value&name=value" (AUTO_DITHER_OPTIONS) into pairs; values are not checked here.
@@ -138,6 +141,12 @@ class DitherService {
   static Result<pipeline::ProcessOptions> options_of(const DitherRecord& dither);
   // "auto" for the automatic dither of an upload, "request" for one asked for over HTTP.
   static std::string_view source_of(const DitherRecord& dither);
+  // The output format of a dither whose options do not name one (`names_format` false) of an
+  // animated original (frames > 1): the original's own, so that the animation stays one (a GIF
+  // as GIF, a WebP as WebP; a GIF dithered to a palette of more than 256 colours, which GIF
+  // cannot hold, as WebP). A still original, or a named format, leaves `options` as they are.
+  static void follow_animation(pipeline::ProcessOptions& options, bool names_format,
+                               const OriginalRecord& original);
 
  private:
   DitherRecord make_record(const ImageId& uuid, const pipeline::ProcessOptions& options,
@@ -146,9 +155,10 @@ class DitherService {
   // OK unless presets_only_ and `caller` is no admin: then a 403 refusal (in `refused`).
   Status presets_may_change(const Caller& caller, Refusal* refused) const;
   // A request's options: the path's channels, the preset's, the explicit ones (request()).
+  // `names_format` says whether the preset or the explicit ones chose the output format.
   Result<pipeline::ProcessOptions> request_options(std::string_view channels,
                                                    const pipeline::OptionPairs& options,
-                                                   const Caller& caller);
+                                                   const Caller& caller, bool& names_format);
   // The original, or kNotFound ("no image <uuid>") when unknown or out of `caller`'s reach.
   Result<OriginalRecord> reachable_original(const ImageId& uuid, const Caller& caller);
   Status remove_blobs(const std::vector<DitherRecord>& dithers);
@@ -165,6 +175,7 @@ class DitherService {
   std::function<void()> work_added_;
   Quotas quotas_;
   Result<pipeline::ProcessOptions> auto_options_;  // auto_.resolve(), once
+  bool auto_names_format_ = false;                 // auto_.names_format(), once
   bool presets_only_ = false;
 
   // A refusal of a new dither of `uuid` by `caller`, if any (request()).

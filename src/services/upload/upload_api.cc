@@ -29,6 +29,7 @@ json::object image_object(const ImageRecord& r, const LinkPolicy& links) {
   o["size"] = r.size;
   o["width"] = r.width;
   o["height"] = r.height;
+  o["frames"] = r.frames;
   o["error"] = text_or_null(r.error);
   o["created_at"] = iso_time(r.created_at);
   o["updated_at"] = iso_time(r.updated_at);

@@ -110,6 +110,7 @@ Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::s
   record.size = static_cast<int64_t>(bytes.size());
   record.width = decoded->width;
   record.height = decoded->height;
+  record.frames = decoded->frames;  // verify() checked them against the animation limits
   record.email = std::string(email);
   record.owner = caller.owner;
   record.blob_key = ObjectKey{"originals/" + record.uuid.value + "." + std::string(ext)};
@@ -130,6 +131,7 @@ Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::s
   event.size = record.size;
   event.width = record.width;
   event.height = record.height;
+  event.frames = record.frames;
   event.email = record.email;
   event.owner = record.owner;
   Message message = make_message(topics_.image, kImageUploaded, record.uuid.value,
