@@ -116,6 +116,31 @@
     return localUrl(u);
   }
 
+  // What a card or a small preview shows of a file. The gateway's thumbnails are still pictures
+  // (the first frame), so an animation (an image whose `frames` is over 1) shows a file itself
+  // instead: its latest dither when that is an animation too (GIF or WebP), else the original,
+  // so that the card moves as the image does. A still image keeps its thumbnail; so does
+  // everything when the system asks for reduced motion.
+  const reducedMotion = window.matchMedia ? window.matchMedia('(prefers-reduced-motion: reduce)') : null;
+  function moving(image) {
+    return image.frames > 1 && !(reducedMotion && reducedMotion.matches);
+  }
+  function isAnimationFile(u) {
+    try {
+      return /\.(gif|webp)$/i.test(new URL(u, location.href).pathname);
+    } catch {
+      return false;
+    }
+  }
+  function cardSrc(r) {
+    if (!moving(r)) return thumbUrl(r.url);
+    const dither = r.status === 'FINISHED' && r.url_dither && isAnimationFile(r.url_dither);
+    return localUrl(dither ? r.url_dither : r.url);
+  }
+  function framesText(image) {
+    return image.frames > 1 ? ` · ${image.frames} frames` : '';
+  }
+
   // ---------------------------------------------------------------- formatting
 
   function bytes(n) {
@@ -444,16 +469,17 @@
     reconcile($('gallery'), gallery.items.map((i) => i.uuid), (uuid) => {
       const r = records.get(uuid);
       const c = card(uuid);
-      const key = `${r.status}|${r.updated_at}|${r.url}`;
+      const key = `${r.status}|${r.updated_at}|${r.url}|${r.url_dither}|${moving(r)}`;
       if (c.key !== key) {
         c.key = key;
-        const src = thumbUrl(r.url);
+        const src = cardSrc(r);
         if (c.img.getAttribute('src') !== src) c.img.src = src;
+        c.img.dataset.frames = String(r.frames || 1);
         c.name.textContent = r.filename || '(no name)';
         c.link.title = r.filename || '';
         c.status.replaceChildren(badge(r.status));
       }
-      c.meta.textContent = `${r.width}×${r.height} · ${bytes(r.size)} · ${when(r.created_at)}`;
+      c.meta.textContent = `${r.width}×${r.height}${framesText(r)} · ${bytes(r.size)} · ${when(r.created_at)}`;
       return c.li;
     });
     $('gallery-empty').hidden = !gallery.loaded || gallery.items.length > 0;
@@ -556,7 +582,7 @@
     document.title = `${image.filename || 'Image'} · Dither`;
     $('image-meta').replaceChildren(
         badge(image.status),
-        ` ${image.width}×${image.height} px · ${bytes(image.size)} · ${image.content_type} · uploaded ${when(image.created_at)}`);
+        ` ${image.width}×${image.height} px${framesText(image)} · ${bytes(image.size)} · ${image.content_type} · uploaded ${when(image.created_at)}`);
     $('image-error').hidden = !(image.status === 'FAILED' && image.error);
     $('image-error').textContent = image.error ? `Dithering failed: ${image.error}` : '';
     const original = $('original-download');
@@ -588,11 +614,14 @@
     reconcile($('dithers'), view.dithers.map((d) => d.id), (id) => {
       const d = byId.get(id);
       const it = ditherItem(id);
-      const key = `${d.status}|${d.updated_at}|${d.url_dither}|${dform.version}`;
+      const key = `${d.status}|${d.updated_at}|${d.url_dither}|${dform.version}|${moving(image)}`;
       if (it.key !== key) {
         it.key = key;
         if (d.status === 'FINISHED' && d.url_dither) {
-          const img = el('img', {class: 'mini', alt: '', loading: 'lazy', src: thumbUrl(d.url_dither)});
+          // An animated dither (GIF or WebP of an animation) moves here too; a PNG is its first frame.
+          const animated = moving(image) && d.format !== 'png';
+          const src = animated ? localUrl(d.url_dither) : thumbUrl(d.url_dither);
+          const img = el('img', {class: 'mini', alt: '', loading: 'lazy', src});
           it.mini.replaceWith(img);
           it.mini = img;
         } else if (!it.mini.classList.contains('placeholder') || it.mini.textContent !== (d.status === 'FAILED' ? '✕' : '…')) {

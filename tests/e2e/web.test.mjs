@@ -16,6 +16,7 @@ import {after, before, test} from 'node:test';
 import {createRequire} from 'node:module';
 import {chromium} from 'playwright-core';
 
+import {isGif, readGif, writeGif} from './gif.mjs';
 import {greyPng, hex, isPng, readPng} from './png.mjs';
 
 const DITHERD = process.env.DITHERD;
@@ -626,6 +627,110 @@ test('the page: upload, watch, dither, compare, download, delete', async (t) => 
     assert.equal((await names())[0], 'grey-late.png');
     await page.locator('#gallery li', {hasText: 'grey-late.png'}).locator('.badge.FINISHED').waitFor();
     await screenshot(page, 'paging');
+  });
+
+  await t.test('nothing but the gateway was asked for anything, and no script error', () => {
+    assert.deepEqual(seen.external, []);
+    assert.deepEqual(seen.errors, []);
+  });
+  await context.close();
+});
+
+// An animated GIF made here: a 96 x 64 pattern of 64 colours with a red square that moves 20 px
+// to the right in each of 4 frames, shown 100, 200, 60 and 300 ms, played twice. `count` 1: the
+// first frame alone, a still GIF.
+const ANIMATION_DELAYS = [100, 200, 60, 300];
+function animatedGif(count = ANIMATION_DELAYS.length) {
+  const [w, h] = [96, 64];
+  const palette = [];
+  for (let r = 0; r < 4; r++) for (let g = 0; g < 4; g++) for (let b = 0; b < 4; b++) palette.push([r * 85, g * 85, b * 85]);
+  palette.push([230, 30, 40]);
+  const frames = [];
+  for (let f = 0; f < count; f++) {
+    const px = new Uint8Array(w * h);
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const square = x >= 8 + 20 * f && x < 24 + 20 * f && y >= 24 && y < 40;
+        px[y * w + x] = square ? 64 : ((x >> 4) & 3) * 16 + ((y >> 4) & 3) * 4 + (((x + y) >> 5) & 3);
+      }
+    }
+    frames.push(px);
+  }
+  return count > 1 ? writeGif(w, h, frames, palette, ANIMATION_DELAYS, 2) : writeGif(w, h, frames, palette, [0]);
+}
+
+test('animations: an animated upload moves in the gallery, a still one stays still', async (t) => {
+  const context = await browser.newContext({viewport: {width: 1280, height: 900}});
+  context.setDefaultTimeout(30000 * SLOW);
+  const page = await context.newPage();
+  const seen = watch(page);
+  await page.goto(base);
+  await page.getByText('No images yet').waitFor();
+  const shown = (card) => card.locator('img').evaluate((i) => ({src: i.src, done: i.complete && i.naturalWidth > 0}));
+  let uuid;
+
+  await t.test('an animated GIF: its card plays the dither, an animated GIF of the same frames', async () => {
+    await page.locator('#files').setInputFiles({name: 'moving.gif', mimeType: 'image/gif', buffer: animatedGif()});
+    const card = page.locator('#gallery li', {hasText: 'moving.gif'});
+    await card.locator('.badge.FINISHED').waitFor({timeout: 60000 * SLOW});
+    uuid = (await card.locator('a').getAttribute('href')).split('/').pop();
+    const record = (await pageApi(page, `api/images/${uuid}`)).body;
+    assert.equal(record.frames, ANIMATION_DELAYS.length);
+    assert.equal(record.content_type, 'image/gif');
+    assert.equal(record.dithers[0].format, 'gif', 'the automatic dither of an animated GIF is a GIF');
+    assert.match(await card.locator('.meta').textContent(), /96×64 · 4 frames/);
+    await waitFor(async () => (await shown(card)).done, 'the card\'s picture');
+    const {src} = await shown(card);
+    // The file itself (the gateway's thumbnails are still), signed as the record's link.
+    assert.match(src, /\/files\/dithers\/[^?]+\.gif\?/);
+    assert.equal(new URL(src).pathname, new URL(record.url_dither).pathname);
+    const served = await fetch(src);
+    assert.equal(served.headers.get('content-type'), 'image/gif');
+    const bytes = Buffer.from(await served.arrayBuffer());
+    assert.ok(isGif(bytes));
+    const gif = readGif(bytes);
+    assert.deepEqual([gif.width, gif.height], [96, 64]);
+    assert.equal(gif.frames, ANIMATION_DELAYS.length, 'the card shows a still picture');
+    assert.deepEqual(gif.delaysMs, ANIMATION_DELAYS);
+    assert.equal(gif.loop, 2);
+    await screenshot(page, 'animated-card');
+  });
+
+  await t.test('its page says how many frames, and the dither moves there too', async () => {
+    await page.locator('#gallery li', {hasText: 'moving.gif'}).locator('a').click();
+    await page.locator('#image-view').waitFor();
+    await page.locator('#image-meta', {hasText: '4 frames'}).waitFor();
+    const mini = page.locator('#dithers li img.mini').first();
+    await mini.waitFor();
+    assert.match(await mini.evaluate((i) => i.src), /\/files\/dithers\/[^?]+\.gif\?/);
+    await page.waitForFunction(() => document.getElementById('cmp-dither').naturalWidth > 0);
+    assert.match(await page.locator('#cmp-dither').evaluate((i) => i.src), /\/files\/dithers\/[^?]+\.gif\?/);
+    // Asked for as PNG: the first frame, a still picture; its small preview is the thumbnail.
+    const asked = await pageApi(page, `api/dithers/${uuid}/2?format=png`, {method: 'POST'});
+    assert.equal(asked.status, 202);
+    assert.equal(asked.body.format, 'png');
+    const item = page.locator(`#dithers li[data-id="${asked.body.id}"]`);
+    await item.locator('.badge.FINISHED').waitFor({timeout: 60000 * SLOW});
+    assert.match(await item.locator('img.mini').evaluate((i) => i.src), /\/thumbnails\/dithers\/[^?]+\.png\?/);
+    await screenshot(page, 'animated-image');
+    // The image's latest dither is that still PNG now: its card plays the original instead.
+    await page.goto(`${base}#/`);
+    const card = page.locator('#gallery li', {hasText: 'moving.gif'});
+    await waitFor(async () => /\/files\/originals\/[^?]+\.gif\?/.test((await shown(card)).src),
+                  'the card to play the original');
+  });
+
+  await t.test('a still GIF stays a still picture', async () => {
+    await page.locator('#files').setInputFiles({name: 'still.gif', mimeType: 'image/gif', buffer: animatedGif(1)});
+    const card = page.locator('#gallery li', {hasText: 'still.gif'});
+    await card.locator('.badge.FINISHED').waitFor({timeout: 60000 * SLOW});
+    const id = (await card.locator('a').getAttribute('href')).split('/').pop();
+    const record = (await pageApi(page, `api/images/${id}`)).body;
+    assert.equal(record.frames, 1);
+    assert.equal(record.dithers[0].format, 'png');
+    assert.doesNotMatch(await card.locator('.meta').textContent(), /frames/);
+    await waitFor(async () => (await shown(card)).done, 'the card\'s picture');
+    assert.match((await shown(card)).src, /\/thumbnails\/originals\/[^?]+\.gif\?/);
   });
 
   await t.test('nothing but the gateway was asked for anything, and no script error', () => {
