@@ -190,6 +190,7 @@ def test_messages_on_the_wire_are_spec_section_4(up):
     assert body["uuid"] == uuid and body["filename"] == "wire.png"
     assert harness.same_file(body["url"], rec["url"])
     assert body.get("owner") == "tests", body  # issue 12: the owner travels with the image
+    assert body.get("frames") == 1, body  # issue 16: a still image's frames
     body = json.loads(finished["payload"])
     assert body["uuid"] == uuid and body["url_dither"]
     assert body["channels"] == 2 and body["algorithm"] and body["dither_id"]

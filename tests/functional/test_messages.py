@@ -81,6 +81,7 @@ def test_upload_publishes_image_uploaded_then_dither_uploaded(server):
     assert body["filename"] == "first.png"
     assert "email" not in body or body["email"] in (None, "")
     assert body.get("owner") == "tests", body  # the uploading key's owner (issue 12)
+    assert body.get("frames") == 1, body  # a still image (issue 16)
 
     body = events[dith]["body"]
     assert harness.same_file(body["url_dither"], done["url_dither"])

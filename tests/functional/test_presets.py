@@ -31,6 +31,7 @@ NON_DEFAULT = {
     "upscale": ({"upscale": 2}, "2"),
     "format": ({"format": "GIF"}, "gif"),
     "alpha": ({"alpha": "Flatten:#FFF"}, "flatten:#ffffff"),
+    "temporal": ({"temporal": "fresh"}, "fresh"),
 }
 
 
@@ -61,7 +62,7 @@ def test_the_options_answer_is_the_table(shared):
     names = [o["name"] for o in table]
     assert names == ["algorithm", "palette", "channels", "serpentine", "linear_light",
                      "distance", "strength", "bayer_size", "halftone", "seed", "kernel",
-                     "matrix", "width", "height", "upscale", "format", "alpha"], names
+                     "matrix", "width", "height", "upscale", "format", "alpha", "temporal"], names
     by_name = {o["name"]: o for o in table}
     assert by_name["channels"]["in"] == "path"
     assert by_name["strength"] == {**by_name["strength"], "type": "number", "minimum": 0,

@@ -26,7 +26,7 @@ SUMMARY_FIELDS = {"dither_id", "status", "url_dither", "channels", "algorithm", 
 def check_image_record(server, rec: dict, filename: str, content_type: str, data: bytes,
                        width: int, height: int) -> None:
     for field in ("id", "uuid", "filename", "status", "url", "url_dither", "content_type", "size",
-                  "width", "height", "error", "created_at", "updated_at"):
+                  "width", "height", "frames", "error", "created_at", "updated_at"):
         assert field in rec, f"image record lacks {field!r}: {rec}"
     assert isinstance(rec["id"], int) and not isinstance(rec["id"], bool), rec
     assert UUID_RE.match(rec["uuid"]), f"uuid {rec['uuid']!r}"
@@ -37,6 +37,7 @@ def check_image_record(server, rec: dict, filename: str, content_type: str, data
     assert rec["content_type"] == content_type
     assert rec["size"] == len(data)
     assert (rec["width"], rec["height"]) == (width, height)
+    assert rec["frames"] == 1, rec  # a still image (test_animation.py has the animated ones)
     assert rec["error"] is None or isinstance(rec["error"], str)
     assert TIMESTAMP_RE.match(rec["created_at"]), rec["created_at"]
     assert TIMESTAMP_RE.match(rec["updated_at"]), rec["updated_at"]
