@@ -39,9 +39,14 @@ def filter_failure(context, failure, case, response):
             return False
     # A custom `kernel` or `matrix` that the schema allows but the engine's rules refuse (equal
     # rows, zeros at or left of the current pixel, weights summing to at most the divisor: no JSON
-    # Schema says these): the 400 names the option. Only that 400, only for those two options.
+    # Schema says these): the 400 names the option. Likewise `algorithm=custom-kernel` or
+    # `custom-matrix` sent without its `kernel` or `matrix`: one query parameter requiring another
+    # is a dependency an OpenAPI parameter list cannot state. Only that 400, only for those two
+    # options.
     if isinstance(failure, RejectedPositiveData) and response is not None \
             and response.status_code == 400 \
-            and re.search(r"option '(kernel|matrix)'", response.text or ""):
+            and re.search(r"option '(kernel|matrix)'"
+                          r"|algorithm custom-(kernel|matrix) needs the option (kernel|matrix)\b",
+                          response.text or ""):
         return False
     return True
