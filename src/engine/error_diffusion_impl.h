@@ -423,20 +423,12 @@ void run_bands_of(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int
   return run_bands<kKernel, Q, kUnit, kAlpha, Q::kBand>(job, q, tw, threads);
 }
 
+// A named kernel runs with its factors compiled in (kUnit); the dense shapes of custom kernels,
+// and named kernels at a strength other than 1 (kernel_run()), read theirs at run time.
 template <int kKernel, bool kAlpha, class Q>
 void run(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
-  // At strength 1 (the default) a named kernel's factors are compile-time constants.
-  constexpr Kernel K = kernel_at(static_cast<size_t>(kKernel));
-  if constexpr (static_cast<size_t>(kKernel) >= kNamedKernels) {
-    return run_bands_of<kKernel, Q, false, kAlpha>(job, q, tw, threads);
-  } else {
-    bool unit = true;
-    for (size_t t = 0; t < static_cast<size_t>(K.tap_count); ++t) {
-      unit = unit && job.factors[t] == unit_factor(K, t);
-    }
-    if (unit) return run_bands_of<kKernel, Q, true, kAlpha>(job, q, tw, threads);
-    return run_bands_of<kKernel, Q, false, kAlpha>(job, q, tw, threads);
-  }
+  constexpr bool kUnit = static_cast<size_t>(kKernel) < kNamedKernels;
+  return run_bands_of<kKernel, Q, kUnit, kAlpha>(job, q, tw, threads);
 }
 
 template <int kKernel, bool kAlpha>
@@ -476,12 +468,22 @@ struct KernelRun {
   std::array<int, kMaxTaps> factors{};
 };
 
+// A named kernel whose factors at the options' strength are those at strength 1 runs as itself.
+// At any other strength it runs as a custom kernel of the same taps: the dense shape holding it,
+// with zero factors in its empty cells, which add nothing. The output is the same integers either
+// way; this keeps the named kernels to one compiled variant each (half the instantiations and
+// compile time of this header), at the cost of a few empty taps for the rare non-unit strength.
 KernelRun kernel_run(const DitherOptions& o) {
-  if (const Kernel* named = kernel_for(o.algorithm)) {
-    return {static_cast<size_t>(named - kKernels.data()), *named,
-            fixed_point_weights(*named, o.strength)};
+  const Kernel* named = kernel_for(o.algorithm);
+  if (named != nullptr) {
+    const auto factors = fixed_point_weights(*named, o.strength);
+    bool unit = true;
+    for (size_t t = 0; t < static_cast<size_t>(named->tap_count); ++t) {
+      unit = unit && factors[t] == unit_factor(*named, t);
+    }
+    if (unit) return {static_cast<size_t>(named - kKernels.data()), *named, factors};
   }
-  const Kernel custom = custom_kernel_taps(*o.kernel);
+  const Kernel custom = named != nullptr ? *named : custom_kernel_taps(*o.kernel);
   const int reach = std::max(1, custom.max_dx());
   const int depth = std::max(1, custom.max_dy());
   KernelRun run;
