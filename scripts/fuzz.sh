@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets (fuzz/, docs/FUZZING.md) with Debian's clang into build/fuzz, makes
-# their seed corpora, and runs each target for a bounded time. Corpora are kept in
-# build/fuzz/corpus/<target> (they grow from run to run); a crash leaves its reproducer in
-# build/fuzz/crashes/<target>/ and fails the run.
+# Builds the libFuzzer targets (fuzz/, docs/FUZZING.md) with Debian's clang in the sanitizer build
+# (build/sanitize, which scripts/build.sh makes with clang), makes their seed corpora, and runs
+# each target for a bounded time. Corpora are kept in build/fuzz/corpus/<target> (they grow from
+# run to run); a crash leaves its reproducer in build/fuzz/crashes/<target>/ and fails the run.
 #   scripts/fuzz.sh                      every target for 2 minutes
 #   scripts/fuzz.sh --minutes N          every target for N minutes
 #   scripts/fuzz.sh --target NAME        one target (multipart, http_request, options, messages,
@@ -11,7 +11,7 @@
 #   scripts/fuzz.sh --jobs N             targets run at once (default: the number of cores)
 #   scripts/fuzz.sh --build-only         build the targets, run nothing (scripts/test.sh builds
 #                                        them early, in the background)
-# Replay a reproducer: build/fuzz/fuzz/fuzz_<target> build/fuzz/crashes/<target>/crash-...
+# Replay a reproducer: build/sanitize/fuzz/fuzz_<target> build/fuzz/crashes/<target>/crash-...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,20 +40,12 @@ while (($# > 0)); do
 done
 ((${#targets[@]} > 0)) || targets=("${all_targets[@]}")
 
-# clang and its runtimes (libFuzzer, the sanitizers) come from scripts/setup.sh's list.
-if ! command -v clang++ >/dev/null || [[ -z "$(clang++ -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null | grep /)" ]]; then
-  scripts/setup.sh
-fi
-
-dir=build/fuzz
-echo "== fuzz: building ${targets[*]} with $(clang++ --version | head -1)"
-if [[ ! -f $dir/build.ninja ]]; then
-  CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Fuzz -DDITHER_FUZZ=ON \
-    -DDITHER_BUILD_TESTS=OFF -DDITHER_BUILD_BENCHMARKS=OFF >/dev/null
-fi
+dir=build/fuzz  # seeds, corpora, crashes and logs; the programs are in $bin
+bin=build/sanitize/fuzz
 mkdir -p "$dir"
-if ! ninja -C "$dir" -j "${DITHER_BUILD_JOBS:-$(nproc)}" fuzz_make_seeds "${targets[@]/#/fuzz_}" \
-  >"$dir/build.log" 2>&1; then
+echo "== fuzz: building ${targets[*]} in build/sanitize"
+if ! DITHER_BUILD_JOBS=${DITHER_BUILD_JOBS:-$(nproc)} scripts/build.sh sanitize fuzz_make_seeds \
+  "${targets[@]/#/fuzz_}" >"$dir/build.log" 2>&1; then
   tail -n 60 "$dir/build.log" >&2
   echo "fuzz.sh: the build failed (all of it in $dir/build.log)" >&2
   exit 1
@@ -67,7 +59,7 @@ export LSAN_OPTIONS="suppressions=$PWD/scripts/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 rm -rf "$dir/seeds"
-ASAN_OPTIONS=detect_leaks=0 "$dir/fuzz/fuzz_make_seeds" "$dir/seeds"
+ASAN_OPTIONS=detect_leaks=0 "$bin/fuzz_make_seeds" "$dir/seeds"
 
 # Per target: extra libFuzzer flags.
 extra_flags() {
@@ -82,7 +74,7 @@ run_target() {
   local t=$1 rc
   mkdir -p "$dir/corpus/$t" "$dir/crashes/$t" "$dir/logs"
   # shellcheck disable=SC2046
-  "$dir/fuzz/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 \
+  "$bin/fuzz_$t" -max_total_time="$seconds" -print_final_stats=1 \
     -artifact_prefix="$dir/crashes/$t/" $(extra_flags "$t") \
     "$dir/corpus/$t" "$dir/seeds/$t" >"$dir/logs/$t.log" 2>&1 && rc=0 || rc=$?
   echo "$rc" >"$dir/logs/$t.rc"
@@ -123,7 +115,7 @@ for t in "${targets[@]}"; do
 done
 if ((failed)); then
   echo "fuzz: a target failed; its log is in $dir/logs/, the input that failed in $dir/crashes/." >&2
-  echo "fuzz: replay with $dir/fuzz/fuzz_<target> <file>" >&2
+  echo "fuzz: replay with $bin/fuzz_<target> <file>" >&2
   exit 1
 fi
 echo "fuzz: no crash"

@@ -26,12 +26,12 @@ scripts/lint.sh --format
 stage "Release build and tests"
 scripts/build.sh release
 if ((quick == 0)); then
-  # The fuzzing and sanitizer builds of the last stages start now, at the lowest priority: most
-  # of the stages below wait on servers and sockets and leave the cores idle, and a test that
-  # needs a core gets it first. In a session of its own, so that an early exit stops it whole.
+  # The sanitizer build of the last stages (clang; it holds the fuzz targets too) starts now, at
+  # the lowest priority: most of the stages below wait on servers and sockets and leave the cores
+  # idle, and a test that needs a core gets it first. In a session of its own, so that an early
+  # exit stops it whole.
   mkdir -p build
-  setsid nice -n 19 bash -c 'scripts/fuzz.sh --build-only && scripts/build.sh sanitize' \
-    >build/background-builds.log 2>&1 &
+  setsid nice -n 19 scripts/build.sh sanitize >build/background-builds.log 2>&1 &
   background=$!
   # `|| true`: set -e holds inside the trap too, and the group is gone when the builds are done.
   trap 'rc=$?; kill -- -"$background" 2>/dev/null || true; stage "done (exit $rc)"' EXIT
@@ -66,14 +66,14 @@ stage "Distributed benchmark (smoke): ditherd vs the stack, a few uploads per st
 scripts/bench_distributed.sh --smoke
 
 if ((quick == 0)); then
-  stage "Waiting for the fuzzing and sanitizer builds begun in the background"
+  stage "Waiting for the sanitizer build (with the fuzz targets) begun in the background"
   if ! wait "$background"; then
     tail -n 60 build/background-builds.log >&2
     echo "test.sh: a background build failed (all of it in build/background-builds.log)" >&2
     exit 1
   fi
   stage "Fuzzing (smoke)"
-  scripts/fuzz.sh --smoke  # libFuzzer targets built with clang, 20 s each (docs/FUZZING.md)
+  scripts/fuzz.sh --smoke  # libFuzzer targets of the clang sanitizer build, 20 s each (docs/FUZZING.md)
   stage "AddressSanitizer + UndefinedBehaviorSanitizer build and tests"
   scripts/build.sh sanitize
   # Leak checking stays on; glib and libvips keep process-lifetime caches that LSan reports, which
