@@ -21,6 +21,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev imagemagick python3-venv wrk nginx-light
   # quality peers (scripts/quality.sh): GEGL's dither operation, pngquant (libimagequant)
   gegl pngquant
+  # observability (src/observability): the Prometheus C++ client, promtool (checks the exposition)
+  prometheus-cpp-dev prometheus
 )
 
 missing=()

@@ -7,6 +7,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -23,6 +24,9 @@
 #include "imaging/codec.h"
 #include "messaging/event_log.h"
 #include "messaging/outbox_relay.h"
+#include "observability/http_metrics.h"
+#include "observability/listener.h"
+#include "observability/metrics.h"
 #include "services/common/caller.h"
 #include "services/common/paging.h"
 #include "services/dither/dither_api.h"
@@ -42,6 +46,11 @@ struct App::Parts {
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<asio::io_context*> context_list;
   http::BlockingPool blocking;
+  // METRICS_ADDRESS: the process's metrics, what each HTTP server records into them, and their
+  // listener. Declared before the servers, which record until they are gone.
+  std::unique_ptr<observability::Metrics> metrics;
+  std::deque<observability::HttpMetrics> http_metrics;
+  std::unique_ptr<observability::MetricsListener> metrics_listener;
   std::unique_ptr<ImageRepository> images;
   std::unique_ptr<DitherRepository> dithers;
   // An upload service without the dithering service in its process, on PostgreSQL: reads the
@@ -82,6 +91,11 @@ struct App::Parts {
     }
   }
   asio::io_context& main_context() { return *contexts.front(); }
+  // Where the HTTP server called `server` records its requests: nowhere without METRICS_ADDRESS.
+  observability::HttpMetrics* http_metrics_for(std::string server) {
+    if (!metrics) return nullptr;
+    return &http_metrics.emplace_back(*metrics, std::move(server));
+  }
 
   std::atomic<bool> stopping{false};
   std::thread grace;  // forces the stop when requests do not finish in time
@@ -173,6 +187,13 @@ void App::start() {
   parts_ = std::make_unique<Parts>(io_threads, config_.blocking_threads, config_.blocking_queue,
                                    config_.blocking_per_client);
   Parts& p = *parts_;
+  if (!config_.metrics_address.empty()) {
+    p.metrics = std::make_unique<observability::Metrics>(DITHER_VERSION);
+    p.metrics_listener =
+        must(observability::serve_metrics(*p.metrics, config_.metrics_address), "METRICS_ADDRESS");
+    spdlog::info("metrics on http://{}/metrics (port {})", config_.metrics_address,
+                 p.metrics_listener->port());
+  }
   must(load_secrets(config_), "secrets");
   // Links to stored files the gateway serves are signed (docs/SECURITY.md).
   p.links =
@@ -372,8 +393,10 @@ void App::serve_services() {
   // The services' HTTP servers (loopback unless SERVICE_BIND_HOST says otherwise). `port` is
   // updated to the one bound (0 = any free port).
   const auto serve = [&](std::unique_ptr<http::Server>& server, http::Router routes, uint16_t& port,
-                         uint64_t body_limit, const char* name, std::string_view what) {
+                         uint64_t body_limit, const char* name, std::string_view what,
+                         std::string metrics_label) {
     http::ServerOptions options;
+    options.metrics = p.http_metrics_for(std::move(metrics_label));
     options.host = config_.service_bind;
     options.port = port;
     options.body_limit = body_limit;
@@ -394,15 +417,15 @@ void App::serve_services() {
   const LinkPolicy links{p.links.get(), config_.security.link_ttl_seconds};
   if (roles.upload) {
     serve(p.upload_server, upload_routes(*p.upload, links), config_.upload_port,
-          upload_body_limit(config_.limits), "dither-upload", "upload service");
+          upload_body_limit(config_.limits), "dither-upload", "upload service", "upload");
   }
   if (roles.dither) {
     serve(p.dither_server, dither_routes(*p.dither, links), config_.dither_port, kDitherBodyLimit,
-          "dither-dither", "dithering service");
+          "dither-dither", "dithering service", "dithering");
   }
   if (roles.notify) {
     serve(p.notify_server, notify_routes(*p.notify), config_.notify_port, kDitherBodyLimit,
-          "dither-notify", "notification service");
+          "dither-notify", "notification service", "notification");
     spdlog::info("notifications are sent by {}", p.notify->sender_name());
   }
 }
@@ -426,6 +449,7 @@ void App::start_gateway() {
   public_options.body_grace = std::chrono::seconds{config_.security.body_grace_seconds};
   public_options.server_name = "dither";
   public_options.one_thread_per_context = true;
+  public_options.metrics = p.http_metrics_for("gateway");
   public_options.compress_min_bytes = static_cast<size_t>(config_.gateway_compress_min_bytes);
   public_options.client_key = [limits = p.limits.get()](std::string_view peer,
                                                         const http::Request& r) {

@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "mail/rfc5322.h"
+#include "observability/listener.h"
 
 namespace dither {
 namespace {
@@ -313,6 +314,10 @@ Status load_work(const GetEnv& getenv, Config& c) {
     return s;
   }
   read_string(getenv, "DITHER_EVENT_LOG", c.event_log);
+  read_string(getenv, "METRICS_ADDRESS", c.metrics_address);
+  if (!c.metrics_address.empty() && !observability::parse_listen_address(c.metrics_address)) {
+    return bad("METRICS_ADDRESS", c.metrics_address, "host:port, e.g. 127.0.0.1:9464");
+  }
   read_string(getenv, "LOG_LEVEL", c.log_level);
   if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" &&
       c.log_level != "warn" && c.log_level != "error" && c.log_level != "off") {
@@ -516,6 +521,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"MAX_PENDING_DITHERS", std::to_string(c.quotas.max_pending_dithers)},
       {"STARTUP_WAIT_SECONDS", std::to_string(c.startup_wait_seconds)},
       {"DITHER_EVENT_LOG", c.event_log},
+      {"METRICS_ADDRESS", c.metrics_address},
       {"LOG_LEVEL", c.log_level},
       {"KAFKA_IMAGE_TOPIC", c.topics.image},
       {"KAFKA_DITHER_TOPIC", c.topics.dither},

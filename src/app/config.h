@@ -145,8 +145,11 @@ struct Config {
   int startup_wait_seconds = 60;
   std::string event_log;           // DITHER_EVENT_LOG: append every message to this file
   std::string log_level = "info";  // LOG_LEVEL: trace, debug, info, warn, error
-  Topics topics;                   // KAFKA_IMAGE_TOPIC, KAFKA_DITHER_TOPIC
-  int max_in_flight = 1024;        // GATEWAY_MAX_IN_FLIGHT: past it, 503
+  // METRICS_ADDRESS: "host:port" where GET /metrics answers (Prometheus text); "" (the default):
+  // no metrics. A listener of its own, never the gateway's port (docs/METRICS.md).
+  std::string metrics_address;
+  Topics topics;             // KAFKA_IMAGE_TOPIC, KAFKA_DITHER_TOPIC
+  int max_in_flight = 1024;  // GATEWAY_MAX_IN_FLIGHT: past it, 503
   // GATEWAY_UPSTREAM: how the gateway reaches services in the same process: "local" (straight
   // into their routers) or "http" (over loopback, as across machines).
   std::string gateway_upstream = "local";

@@ -104,7 +104,9 @@ TEST(Config, MalformedValuesNameTheVariable) {
                                                         {"KAFKA_DITHER_TOPIC", "images"},
                                                         {"AUTO_DITHER_PRESET", "nope"},
                                                         {"PRESETS_ONLY", "maybe"},
-                                                        {"QUOTA_PRESETS", "-1"}}) {
+                                                        {"QUOTA_PRESETS", "-1"},
+                                                        {"METRICS_ADDRESS", "9464"},
+                                                        {"METRICS_ADDRESS", "host:99999"}}) {
     Result<Config> c = load({{name, value}});
     ASSERT_FALSE(c.ok()) << name << "=" << value;
     EXPECT_NE(c.error().message.find(name), std::string::npos) << c.error().message;

@@ -147,19 +147,18 @@ std::string_view RequestContext::header(std::string_view name) const {
   return {value.data(), value.size()};
 }
 
-// The pattern is taken by value in the public signature; only its segments are kept.
-void Router::add(Verb verb, std::string pattern,  // NOLINT(performance-unnecessary-value-param)
-                 SyncHandler handler, Dispatch dispatch, Precheck precheck) {
-  Route route{verb, {}, false, std::move(handler), dispatch, std::move(precheck)};
-  route.segments = parse_pattern(pattern, route.rest);
+// The pattern is kept as given (Match::pattern, the route label of the metrics) and as segments.
+void Router::add(Verb verb, std::string pattern, SyncHandler handler, Dispatch dispatch,
+                 Precheck precheck) {
+  Route route{verb,     std::move(pattern), {}, false, std::move(handler),
+              dispatch, std::move(precheck)};
+  route.segments = parse_pattern(route.pattern, route.rest);
   routes_.push_back(std::move(route));
 }
 
-void Router::add_async(Verb verb,
-                       std::string pattern,  // NOLINT(performance-unnecessary-value-param)
-                       AsyncHandler handler) {
-  Route route{verb, {}, false, std::move(handler), Dispatch::kInline};
-  route.segments = parse_pattern(pattern, route.rest);
+void Router::add_async(Verb verb, std::string pattern, AsyncHandler handler) {
+  Route route{verb, std::move(pattern), {}, false, std::move(handler), Dispatch::kInline};
+  route.segments = parse_pattern(route.pattern, route.rest);
   routes_.push_back(std::move(route));
 }
 
@@ -176,6 +175,7 @@ Router::Match Router::match(Verb verb, std::string_view path) const {
     }
     if (!matches(route.segments, route.rest, segments, &result.params)) continue;
     result.handler = &route.handler;
+    result.pattern = route.pattern;
     result.dispatch = route.dispatch;
     if (route.precheck) result.precheck = &route.precheck;
     result.path_known = true;

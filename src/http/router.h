@@ -89,8 +89,9 @@ class Router {
     Dispatch dispatch = Dispatch::kInline;
     const Precheck* precheck = nullptr;  // set when the route has one
     std::vector<std::pair<std::string, std::string>> params;
-    bool path_known = false;  // some route matches the path with another verb (405)
-    std::string allow;        // with path_known: the verbs the path answers ("GET, HEAD, POST")
+    std::string_view pattern;  // the matched route's pattern ("/images/{uuid}"), for metrics
+    bool path_known = false;   // some route matches the path with another verb (405)
+    std::string allow;         // with path_known: the verbs the path answers ("GET, HEAD, POST")
   };
   // GET routes also answer HEAD.
   Match match(Verb verb, std::string_view path) const;
@@ -98,6 +99,7 @@ class Router {
  private:
   struct Route {
     Verb verb;
+    std::string pattern;
     std::vector<std::string> segments;
     bool rest = false;  // last segment is {name...}
     std::variant<SyncHandler, AsyncHandler> handler;

@@ -38,6 +38,7 @@
 #include "http/compress.h"
 #include "http/errors.h"
 #include "http/url_decode.h"
+#include "observability/http_metrics.h"
 
 namespace dither::http {
 namespace {
@@ -183,7 +184,7 @@ Response without_detail(Response response, const std::string& request_id) {
 asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking, Request& request,
                                    const std::string& request_id, std::atomic<int>* in_flight_count,
                                    int max_in_flight, std::string_view remote_address,
-                                   std::string_view client_key) {
+                                   std::string_view client_key, std::string_view* matched_pattern) {
   const std::string_view target = to_std(request.target());
   const size_t question = target.find('?');
   const std::string_view path = target.substr(0, question);
@@ -199,6 +200,7 @@ asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking,
     response.headers.emplace_back("Allow", std::move(match.allow));
     co_return response;
   }
+  if (matched_pattern != nullptr) *matched_pattern = match.pattern;
   Result<QueryPairs> query = parse_query(
       question == std::string_view::npos ? std::string_view{} : target.substr(question + 1));
   if (!query) co_return error_response(query.error());
@@ -335,6 +337,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::shared_ptr<ServerCore> core_;
   beast::tcp_stream stream_;
   std::string remote_;         // the peer's address ("" when unknown)
+  std::string_view route_;     // the pattern of the route handle() matched ("" when none)
   beast::flat_buffer buffer_;  // reused across the connection's requests
   std::optional<Parser> parser_;
   std::string header_;     // a response header being written; reused across requests
@@ -456,9 +459,13 @@ std::string ServerCore::new_request_id() {
 bool ServerCore::add_connection(Connection* connection, const std::string& address) {
   const std::lock_guard lock(mutex_);
   if (stopped_) return false;
+  const auto refuse = [this](std::string_view reason) {
+    if (options.metrics != nullptr) options.metrics->rejected(reason);
+    return false;
+  };
   if (options.max_connections > 0 &&
       connections_.size() >= static_cast<size_t>(options.max_connections)) {
-    return false;
+    return refuse("too_many_connections");
   }
   const bool counted =
       options.max_connections_per_address > 0 && !address.empty() &&
@@ -468,17 +475,19 @@ bool ServerCore::add_connection(Connection* connection, const std::string& addre
     int& open = per_address_[address];
     if (open >= options.max_connections_per_address) {
       if (open == 0) per_address_.erase(address);
-      return false;
+      return refuse("too_many_connections_per_address");
     }
     ++open;
   }
   connections_.insert(connection);
+  if (options.metrics != nullptr) options.metrics->connections().Increment();
   return true;
 }
 
 void ServerCore::remove_connection(Connection* connection, const std::string& address) {
   const std::lock_guard lock(mutex_);
   if (connections_.erase(connection) == 0) return;
+  if (options.metrics != nullptr) options.metrics->connections().Decrement();
   if (auto it = per_address_.find(address); it != per_address_.end() && --it->second <= 0) {
     per_address_.erase(it);
   }
@@ -527,6 +536,10 @@ asio::awaitable<bool> Connection::serve_one() {
 
   if (error_code ec = co_await read(parser, true); ec) co_return co_await reject(ec, parser);
   handling_ = true;
+  // From the header's arrival to the answer written (a request refused while its body is read
+  // counts as a rejection instead: reject()).
+  std::optional<observability::HttpMetrics::Request> timing;
+  if (core_->options.metrics != nullptr) timing.emplace(core_->options.metrics->start());
   if (!parser.is_done()) {
     const Request& partial = parser.get();
     const auto expect = partial.find(bhttp::field::expect);
@@ -549,8 +562,16 @@ asio::awaitable<bool> Connection::serve_one() {
     co_await wait.async_wait(kNoThrow);
   }
   const bool keep_alive = request.keep_alive() && !stopping_;
+  const unsigned status = response.status;
   const bool written = co_await write(std::move(response), request.version(), keep_alive,
                                       request.method() == bhttp::verb::head, request_id);
+  if (timing) {
+    const auto method = request.method_string();
+    timing->finish(core_->options.metrics->route(route_.empty() ? "unmatched" : route_,
+                                                 std::string_view(method.data(), method.size())),
+                   status);
+  }
+  route_ = {};
   co_return written&& keep_alive;
 }
 
@@ -610,15 +631,25 @@ asio::awaitable<error_code> Connection::read(Parser& parser, bool header_only) {
 
 asio::awaitable<bool> Connection::reject(const error_code& ec, const Parser& parser) {
   Response response;
+  observability::HttpMetrics* metrics = core_->options.metrics;
+  const auto refused = [metrics](std::string_view reason) {
+    if (metrics != nullptr) metrics->rejected(reason);
+  };
+  // A request begun and not finished in time (an idle keep-alive connection that times out is
+  // no refusal).
+  if (ec == beast::error::timeout && parser.got_some()) refused("timeout");
   if (ec == bhttp::error::body_limit) {
+    refused("too_large");
     response = error_response(
         413, to_string(ErrorKind::kTooLarge),
         "the request body is over " + std::to_string(core_->options.body_limit) + " bytes");
   } else if (ec == bhttp::error::header_limit) {
+    refused("header_too_large");
     response =
         error_response(431, to_string(ErrorKind::kTooLarge), "the request header is too large");
   } else if (is_http_error(ec) && ec != bhttp::error::end_of_stream &&
              ec != bhttp::error::partial_message) {
+    refused("malformed");
     response = error_response(400, to_string(ErrorKind::kInvalidArgument),
                               "malformed HTTP request: " + ec.message());
   } else {
@@ -651,6 +682,7 @@ asio::awaitable<Response> Connection::handle(Request& request, const std::string
                                         path) != options.open_paths.end();
     if (!open && (it == request.end() ||
                   !constant_time_equal(to_std(it->value()), options.required_value))) {
+      if (options.metrics != nullptr) options.metrics->rejected("forbidden");
       co_return error_response(403, "forbidden", "only the gateway may call this service");
     }
   }
@@ -658,7 +690,7 @@ asio::awaitable<Response> Connection::handle(Request& request, const std::string
       options.client_key ? options.client_key(remote_, request) : remote_;
   Response response =
       co_await dispatch(core_->router, core_->blocking, request, request_id, &core_->in_flight,
-                        options.max_in_flight, remote_, client_key);
+                        options.max_in_flight, remote_, client_key, &route_);
   if (options.generic_server_errors) response = without_detail(std::move(response), request_id);
   compress_for(request, response, options.compress_min_bytes);
   co_return response;

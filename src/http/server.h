@@ -35,6 +35,10 @@
 #include "http/blocking_pool.h"
 #include "http/router.h"
 
+namespace dither::observability {
+class HttpMetrics;
+}
+
 namespace dither::http {
 
 struct ServerOptions {
@@ -74,6 +78,10 @@ struct ServerOptions {
   // thread): a connection's work is then serialised by its thread, and it needs no strand (in
   // `perf` of the gateway, strand dispatch and its executor copies were among the top symbols).
   bool one_thread_per_context = false;
+  // Where the server records its requests (by route pattern, method and status, with their
+  // durations), open connections and refusals (observability/http_metrics.h); unset: nowhere.
+  // It must outlive the server.
+  observability::HttpMetrics* metrics = nullptr;
 };
 
 // A 5xx JSON error with its message replaced by a generic one and the request id added; the
@@ -85,13 +93,15 @@ Response without_detail(Response response, const std::string& request_id);
 // Routes and runs one request exactly as a Server does once the request is read (400 for a bad
 // target or query, 404/405, 503 past `max_in_flight` when a counter is given, a handler's
 // exception as 500), but without a socket: the in-process path from the gateway to a service.
-// A handler may move the request's body out (RequestContext::take_body).
+// A handler may move the request's body out (RequestContext::take_body). `matched_pattern`, when
+// given, is set to the pattern of the route that matched (left empty for 400, 404 and 405).
 boost::asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking,
                                           Request& request, const std::string& request_id,
                                           std::atomic<int>* in_flight = nullptr,
                                           int max_in_flight = 0,
                                           std::string_view remote_address = {},
-                                          std::string_view client_key = {});
+                                          std::string_view client_key = {},
+                                          std::string_view* matched_pattern = nullptr);
 
 class Server {
  public:

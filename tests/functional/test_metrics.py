@@ -1,0 +1,79 @@
+"""METRICS_ADDRESS: Prometheus metrics on a listener of their own, never the gateway's port
+(docs/METRICS.md). The exposition is checked with Prometheus's own `promtool check metrics`
+(Debian's `prometheus` package, installed by scripts/setup.sh)."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import subprocess
+
+import requests
+
+import harness
+import imagegen
+
+
+def scrape(port: int) -> str:
+    r = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=harness.scaled(10))
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    return r.text
+
+
+def sample(text: str, series: str) -> float:
+    """One series' value ('name{labels}', labels in alphabetical order); NaN when absent."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line[len(series) + 1:])
+    return math.nan
+
+
+def requests_of(text: str, method: str, route: str, status: int) -> float:
+    return sample(text, f'dither_http_requests_total{{method="{method}",route="{route}",'
+                        f'server="gateway",status="{status}"}}')
+
+
+def test_the_gateways_requests_are_counted_by_route_and_promtool_accepts_the_text(start_server):
+    (port,) = harness.free_ports(1)
+    s = start_server(METRICS_ADDRESS=f"127.0.0.1:{port}")
+    before = scrape(port)
+    assert math.isnan(requests_of(before, "POST", "/api/images", 201))
+    record = s.upload_ok(imagegen.photo_png(32, 24), "m.png")
+    s.wait_for(record["uuid"])  # polls GET /api/images/{uuid}: counted from here
+    middle = scrape(port)
+    for _ in range(3):
+        assert s.get(f"/api/images/{record['uuid']}").status_code == 200
+    assert s.get("/api/nowhere").status_code == 404
+    # The gateway's own port has no /metrics: they are not public.
+    assert s.get("/metrics").status_code == 404
+
+    text = scrape(port)
+    assert requests_of(text, "POST", "/api/images", 201) == 1
+    assert requests_of(text, "GET", "/api/images/{uuid}", 200) - \
+        requests_of(middle, "GET", "/api/images/{uuid}", 200) == 3
+    assert requests_of(text, "GET", "unmatched", 404) == 2
+    assert record["uuid"] not in text, "a label holds an id: one series per image"
+    durations = 'dither_http_request_duration_seconds_count{method="GET",' \
+                'route="/api/images/{uuid}",server="gateway"}'
+    assert sample(text, durations) - sample(middle, durations) == 3
+    assert sample(text, 'dither_http_requests_in_flight{server="gateway"}') == 0
+    # A connection kept open (a session) is an open connection.
+    with requests.Session() as held:
+        assert held.get(s.url("/health"), timeout=harness.scaled(10)).status_code == 200
+        assert sample(scrape(port), 'dither_http_connections{server="gateway"}') >= 1
+    assert [line.split()[-1] for line in text.splitlines()
+            if line.startswith('dither_build_info{version="')] == ["1"]
+    assert sample(text, "process_resident_memory_bytes") > 1e6
+    assert sample(text, "process_open_fds") > 0
+
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
+                           text=True, timeout=30)
+    assert check.returncode == 0 and not check.stdout.strip(), check.stdout + check.stderr
+
+
+def test_there_are_no_metrics_without_the_variable(server):
+    lines = server.runs[-1].stdout.read_text(errors="replace").splitlines()
+    assert any(line.endswith("config METRICS_ADDRESS=") for line in lines), lines[-40:]
+    assert not any("metrics on" in line for line in lines)
