@@ -46,11 +46,11 @@ struct App::Parts {
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<asio::io_context*> context_list;
   http::BlockingPool blocking;
-  // METRICS_ADDRESS: the process's metrics, what each HTTP server records into them, and their
-  // listener. Declared before the servers, which record until they are gone.
+  // METRICS_ADDRESS: the process's metrics and what each HTTP server records into them. Declared
+  // before the servers and services, which record until they are gone; their listener is the
+  // last member (below), gone first, so that no scrape reads a part being destroyed.
   std::unique_ptr<observability::Metrics> metrics;
   std::deque<observability::HttpMetrics> http_metrics;
-  std::unique_ptr<observability::MetricsListener> metrics_listener;
   std::unique_ptr<ImageRepository> images;
   std::unique_ptr<DitherRepository> dithers;
   // An upload service without the dithering service in its process, on PostgreSQL: reads the
@@ -81,6 +81,7 @@ struct App::Parts {
   std::optional<asio::signal_set> signals;
   using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
   std::vector<std::optional<WorkGuard>> keep_running;  // one per context, until stopping
+  std::unique_ptr<observability::MetricsListener> metrics_listener;  // see `metrics`
 
   Parts(unsigned io_threads, int blocking_threads, int blocking_queue, int blocking_per_client)
       : blocking(blocking_threads, blocking_queue, blocking_per_client) {
@@ -297,6 +298,7 @@ void App::start_dithering_service() {
       *p.dithers, *p.blobs, config_.topics, config_.limits, config_.auto_dither,
       [&p] { p.dither_relay->notify(); }, [&p] { p.workers->notify(); }, config_.quotas);
   p.dither->set_presets_only(config_.presets_only);
+  if (p.metrics) p.dither->set_metrics(*p.metrics);
   // Options an older version stored as requested become canonical (docs/API.md "Options").
   if (Result<int> n = p.dither->canonicalize_stored_options(); !n) {
     spdlog::warn("cannot rewrite stored dither options: {}", n.error().message);

@@ -67,6 +67,20 @@ def test_the_gateways_requests_are_counted_by_route_and_promtool_accepts_the_tex
     assert sample(text, "process_resident_memory_bytes") > 1e6
     assert sample(text, "process_open_fds") > 0
 
+    # The automatic dither: counted by algorithm and outcome, each stage timed once.
+    assert sample(text, 'dither_dithers_total{algorithm="floyd-steinberg",outcome="finished"}') == 1
+    for stage in ("queued", "read", "decode", "dither", "encode", "store"):
+        assert sample(text, f'dither_stage_duration_seconds_count{{stage="{stage}"}}') == 1, stage
+    assert sample(text, "dither_pending_dithers") == 0
+
+    # A dither that fails when made (a resize past MAX_PIXELS): counted as failed.
+    s.request_dither_ok(record["uuid"], 2, {"algorithm": "atkinson", "width": "100000",
+                                             "height": "100000"})
+    harness.wait_until(lambda: any(d["status"] == "FAILED" for d in s.dithers_of(record["uuid"])),
+                       harness.scaled(30), "the oversized dither did not fail")
+    text = scrape(port)
+    assert sample(text, 'dither_dithers_total{algorithm="atkinson",outcome="failed"}') == 1
+
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
     check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
                            text=True, timeout=30)

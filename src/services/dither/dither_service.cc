@@ -11,6 +11,7 @@
 #include "common/utf8.h"
 #include "http/url_decode.h"
 #include "messaging/events.h"
+#include "observability/metrics.h"
 #include "pipeline/pipeline.h"
 
 namespace dither {
@@ -590,6 +591,36 @@ Status DitherService::give_up(const DitherRecord& dither, std::string_view reaso
   return {};
 }
 
+// What set_metrics() records: dithers by algorithm and outcome, each stage's time, the queue's
+// depth.
+struct DitherService::Recorded {
+  explicit Recorded(observability::Metrics& metrics)
+      : dithers(metrics.counter("dithers_total", "Dithers made, by algorithm and outcome.",
+                                {"algorithm", "outcome"})),
+        stages(metrics.histogram(
+            "stage_duration_seconds",
+            "Time of each stage of a dither: queued (from its request to a worker), read (the "
+            "original), decode, dither, encode, store (the result).",
+            {"stage"}, observability::kStageBuckets)),
+        pending(metrics.gauge("pending_dithers", "Dithers waiting or being made (the queue).")
+                    .with({})) {}
+  observability::CounterFamily dithers;
+  observability::HistogramFamily stages;
+  prometheus::Gauge& pending;
+};
+
+DitherService::~DitherService() = default;
+
+void DitherService::set_metrics(observability::Metrics& metrics) {
+  recorded_ = std::make_unique<Recorded>(metrics);
+  // The queue's depth when scraped: one count in the database, none per dither.
+  metrics.on_scrape([this, &gauge = recorded_->pending] {
+    if (Result<int64_t> depth = dithers_.count_pending(""); depth) {
+      gauge.Set(static_cast<double>(*depth));
+    }
+  });
+}
+
 Status DitherService::process(const DitherRecord& dither) {
   // Where the time goes (logged when it finished; scripts/bench/services.py reads it): the wait
   // in the queue since the row was made, then each stage of this run.
@@ -642,6 +673,12 @@ Status DitherService::process(const DitherRecord& dither) {
   if (!result && result.error().kind == ErrorKind::kUnavailable) return result.error();
 
   DitherEvent event = event_of(dither, original);
+  const auto count = [&](std::string_view outcome) {
+    if (!recorded_) return;
+    recorded_->dithers
+        .with({options ? engine::algorithm_name(options->dither.algorithm) : "unknown", outcome})
+        .Increment();
+  };
 
   auto fail = [&](const Error& error) -> Status {
     event.error = public_reason(error);
@@ -653,6 +690,7 @@ Status DitherService::process(const DitherRecord& dither) {
     Result<bool> changed = dithers_.fail_dither(dither.id, event.error, failed);
     if (!changed) return changed.error();
     spdlog::info("dither {} of {} failed: {}", dither.id.value, dither.uuid.value, event.error);
+    if (*changed) count("failed");
     if (*changed && outbox_written_) outbox_written_();
     return {};
   };
@@ -681,6 +719,18 @@ Status DitherService::process(const DitherRecord& dither) {
   }
   if (outbox_written_) outbox_written_();
   const pipeline::StageTimes& t = result->stages;
+  if (recorded_) {
+    count("finished");
+    for (const auto& [stage, seconds] :
+         {std::pair<std::string_view, double>{"queued", static_cast<double>(queued_ms) / 1e3},
+          {"read", read_ms / 1e3},
+          {"decode", t.decode},
+          {"dither", t.dither},
+          {"encode", t.encode},
+          {"store", store_ms / 1e3}}) {
+      recorded_->stages.with({stage}).Observe(seconds);
+    }
+  }
   spdlog::info(
       "dither {} of {} finished in {:.1f} ms: queued {} ms, read {:.1f} ms, decode {:.1f} ms, "
       "dither {:.1f} ms (waited {:.1f} ms for rows), encode {:.1f} ms, store {:.1f} ms, record "

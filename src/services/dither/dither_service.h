@@ -11,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +29,10 @@
 #include "ports/metadata.h"
 #include "ports/url_fetcher.h"
 #include "services/common/quotas.h"
+
+namespace dither::observability {
+class Metrics;
+}
 
 namespace dither {
 
@@ -116,6 +121,11 @@ class DitherService {
   // Only presets may be asked for (PRESETS_ONLY); only admins save presets then.
   void set_presets_only(bool only) { presets_only_ = only; }
 
+  // Records the dithers made (by algorithm and outcome), the time of each stage and the queue's
+  // depth into `metrics` (docs/METRICS.md); not owned, must outlive the service. Unset: nothing.
+  void set_metrics(observability::Metrics& metrics);
+  ~DitherService();
+
   // Consumer of the image topic: IMAGE_UPLOADED, IMAGE_DELETED; other types are ignored.
   Status on_image_message(const Message& message);
 
@@ -177,6 +187,8 @@ class DitherService {
   Result<pipeline::ProcessOptions> auto_options_;  // auto_.resolve(), once
   bool auto_names_format_ = false;                 // auto_.names_format(), once
   bool presets_only_ = false;
+  struct Recorded;  // the series set_metrics() made
+  std::unique_ptr<Recorded> recorded_;
 
   // A refusal of a new dither of `uuid` by `caller`, if any (request()).
   Result<std::optional<Refusal>> admit(const ImageId& uuid, std::string_view request_id,
