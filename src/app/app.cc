@@ -276,6 +276,7 @@ void App::start_upload_service() {
   p.upload = std::make_unique<UploadService>(
       *p.images, *p.blobs, config_.topics, config_.limits, [&p] { p.upload_relay->notify(); },
       config_.quotas, std::move(queue_depth));
+  if (p.metrics) p.upload->set_metrics(*p.metrics);
   p.upload_relay = std::make_unique<OutboxRelay>(
       *p.images, *p.bus, "upload", std::chrono::milliseconds{500}, config_.outbox_max_attempts);
   // Only where this process owns the storage (the embedded default): with shared storage

@@ -67,6 +67,11 @@ def test_the_gateways_requests_are_counted_by_route_and_promtool_accepts_the_tex
     assert sample(text, "process_resident_memory_bytes") > 1e6
     assert sample(text, "process_open_fds") > 0
 
+    # The upload: stored, its size observed, its stages timed.
+    assert sample(text, 'dither_uploads_total{outcome="stored"}') == 1
+    assert sample(text, "dither_upload_size_bytes_count") == 1
+    for stage in ("verify", "store", "record"):
+        assert sample(text, f'dither_upload_stage_duration_seconds_count{{stage="{stage}"}}') == 1
     # The automatic dither: counted by algorithm and outcome, each stage timed once.
     assert sample(text, 'dither_dithers_total{algorithm="floyd-steinberg",outcome="finished"}') == 1
     for stage in ("queued", "read", "decode", "dither", "encode", "store"):
@@ -78,8 +83,13 @@ def test_the_gateways_requests_are_counted_by_route_and_promtool_accepts_the_tex
                                              "height": "100000"})
     harness.wait_until(lambda: any(d["status"] == "FAILED" for d in s.dithers_of(record["uuid"])),
                        harness.scaled(30), "the oversized dither did not fail")
+    # Bytes that are no image: turned away, counted by the error's kind.
+    assert s.upload(b"not an image at all", "x.png").status_code in (415, 422)
     text = scrape(port)
     assert sample(text, 'dither_dithers_total{algorithm="atkinson",outcome="failed"}') == 1
+    assert sample(text, 'dither_uploads_total{outcome="stored"}') == 1
+    assert sum(v for line in text.splitlines() if line.startswith("dither_uploads_total{")
+               for v in [float(line.split()[-1])]) == 2
 
     promtool = shutil.which("promtool") or "/usr/bin/promtool"
     check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True,
@@ -91,3 +101,14 @@ def test_there_are_no_metrics_without_the_variable(server):
     lines = server.runs[-1].stdout.read_text(errors="replace").splitlines()
     assert any(line.endswith("config METRICS_ADDRESS=") for line in lines), lines[-40:]
     assert not any("metrics on" in line for line in lines)
+
+
+def test_a_refused_upload_is_counted_by_its_refusal(start_server):
+    (port,) = harness.free_ports(1)
+    s = start_server(METRICS_ADDRESS=f"127.0.0.1:{port}", QUOTA_IMAGES="1", AUTO_DITHER="off")
+    s.upload_ok(imagegen.photo_png(16, 16), "one.png")
+    assert s.upload(imagegen.photo_png(16, 16), "two.png").status_code == 403
+    text = scrape(port)
+    assert sample(text, 'dither_uploads_total{outcome="stored"}') == 1
+    assert sample(text, 'dither_uploads_total{outcome="quota_exceeded"}') == 1
+    assert sample(text, "dither_upload_size_bytes_count") == 1

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -22,6 +23,10 @@
 #include "ports/message.h"
 #include "ports/metadata.h"
 #include "services/common/quotas.h"
+
+namespace dither::observability {
+class Metrics;
+}
 
 namespace dither {
 
@@ -70,7 +75,17 @@ class UploadService {
   const imaging::Limits& limits() const { return limits_; }
   const Quotas& quotas() const { return quotas_; }
 
+  // Records uploads by outcome, the stored ones' sizes and the time of each stage into `metrics`
+  // (docs/METRICS.md); not owned, must outlive the service. Unset: nothing is recorded.
+  void set_metrics(observability::Metrics& metrics);
+  ~UploadService();
+
  private:
+  struct Recorded;  // the series set_metrics() made
+  std::unique_ptr<Recorded> recorded_;
+  Result<ImageRecord> store(std::span<const uint8_t> bytes, std::string_view filename,
+                            std::string_view email, const Caller& caller,
+                            std::string_view traceparent, Refusal* refused);
   ImageRepository& images_;
   BlobStore& blobs_;
   Topics topics_;
