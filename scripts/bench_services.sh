@@ -90,6 +90,9 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 step "measurements"
+# The nginx in front runs with `access_log off`: ditherd and api-gateway do too (ACCESS_LOG,
+# docs/LOGGING.md), so that both sides write no line per request.
+export ACCESS_LOG=off
 args=(--ditherd build/release/src/app/ditherd --keys build/release/src/app/dither-keys
       --cli build/release/src/cli/dither
       --workdir "$tmp" --out "$tmp/results.json" --pidfile "$pidfile"

@@ -13,6 +13,16 @@
 # 8082, the second worker +1), NOTIFY_SERVICE_PORT (8084), DITHER_STACK_WORKERS (2),
 # DITHERD_BIN_DIR (the built programs; default build/release/src/app), and the servers'
 # POSTGRES_PORT, KAFKA_PORT, S3_PORT, SMTP_PORT.
+# Metrics: every process serves them on METRICS_ADDRESS=127.0.0.1:<port> from METRICS_PORT_BASE
+# (default DITHER_PORT + 1384: 9464 beside the default gateway port, and apart for a stack on other
+# ports): api-gateway +0, upload-service +1, notification-service +2, dithering-service-N +2+N.
+# DITHER_STACK_PROMETHEUS=1 also starts a Prometheus server scraping them and evaluating
+# deploy/prometheus's rules (scripts/infra/prometheus.sh; PROMETHEUS_PORT, default 29090;
+# PROMETHEUS_SCRAPE_INTERVAL, default 5s); `down` stops it whatever the setting.
+# Traces: DITHER_STACK_JAEGER=1 starts Jaeger first (scripts/infra/jaeger.sh: OTLP on
+# JAEGER_OTLP_PORT, default 4318; its query API and page on JAEGER_QUERY_PORT, default 16686) and
+# gives every process OTEL_EXPORTER_OTLP_ENDPOINT; each reports as its program's name
+# (docs/TRACING.md). `down` stops it whatever the setting.
 # Any other variable of the README (AUTO_DITHER_OPTIONS, LOG_LEVEL...) passes through.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +39,7 @@ DITHER_PORT_FIRST=${DITHER_SERVICE_PORT:-8082}
 NOTIFY_PORT=${NOTIFY_SERVICE_PORT:-8084}
 WORKERS=${DITHER_STACK_WORKERS:-2}
 BIN_DIR=${DITHERD_BIN_DIR:-$root/build/release/src/app}
+METRICS_BASE=${METRICS_PORT_BASE:-$((GATEWAY_PORT + 1384))}
 
 # The secrets every process must share (docs/SECURITY.md), made once per stack directory unless the
 # caller's environment gives them.
@@ -57,6 +68,7 @@ service_env() {
   scripts/infra/kafka.sh env
   scripts/infra/s3.sh env
   scripts/infra/smtp.sh env
+  [[ ${DITHER_STACK_JAEGER:-0} != 1 ]] || scripts/infra/jaeger.sh env
   echo "DITHER_DATA_DIR=$STACK_DIR/data"
   echo "NOTIFY_SERVICE_PORT=$NOTIFY_PORT"
   echo "PUBLIC_BASE_URL=${PUBLIC_BASE_URL:-http://127.0.0.1:$GATEWAY_PORT}"
@@ -78,7 +90,7 @@ start() {
     # shellcheck disable=SC1090
     source <(service_env)
     set +a
-    exec env "$@" "$BIN_DIR/$program"
+    exec env "METRICS_ADDRESS=127.0.0.1:$(metrics_port "$name")" "$@" "$BIN_DIR/$program"
   ) >>"$STACK_DIR/$name.log" 2>&1 </dev/null &
   echo $! >"$STACK_DIR/$name.pid"
 }
@@ -107,6 +119,24 @@ stop_one() { stop_pid "$STACK_DIR/$1.pid" 20 "$(program_of "$1")"; }
 
 workers() { for ((i = 1; i <= WORKERS; i++)); do echo "dithering-service-$i"; done; }
 
+# metrics_port NAME: where the process NAME serves its metrics.
+metrics_port() {
+  case $1 in
+    api-gateway) echo "$METRICS_BASE" ;;
+    upload-service) echo $((METRICS_BASE + 1)) ;;
+    notification-service) echo $((METRICS_BASE + 2)) ;;
+    dithering-service-*) echo $((METRICS_BASE + 2 + ${1#dithering-service-})) ;;
+  esac
+}
+
+# What Prometheus scrapes: SERVICE/INSTANCE=ADDRESS per process (scripts/infra/prometheus.sh).
+prometheus_targets() {
+  local name
+  for name in api-gateway upload-service $(workers) notification-service; do
+    echo "$(program_of "$name")/$name=127.0.0.1:$(metrics_port "$name")"
+  done
+}
+
 up() {
   if [[ ${DITHER_STACK_NO_BUILD:-0} != 1 ]]; then
     scripts/setup.sh
@@ -117,6 +147,7 @@ up() {
   scripts/infra/kafka.sh start
   scripts/infra/s3.sh start
   scripts/infra/smtp.sh start
+  [[ ${DITHER_STACK_JAEGER:-0} != 1 ]] || scripts/infra/jaeger.sh start
   secrets_env >/dev/null # made once, before the services start side by side
   start upload-service upload-service
   start notification-service notification-service
@@ -137,10 +168,14 @@ up() {
     i=$((i + 1))
   done
   wait_health "$GATEWAY_PORT" api-gateway
+  if [[ ${DITHER_STACK_PROMETHEUS:-0} == 1 ]]; then
+    PROMETHEUS_TARGETS=$(prometheus_targets) scripts/infra/prometheus.sh start
+  fi
   echo "stack: up; gateway on http://127.0.0.1:$GATEWAY_PORT (logs and pids in $STACK_DIR)"
 }
 
 down() {
+  scripts/infra/prometheus.sh stop
   stop_one api-gateway
   # Every worker that has a pid file, however many the last `up` started.
   local file
@@ -150,6 +185,7 @@ down() {
   stop_one upload-service
   stop_one notification-service
   scripts/infra/smtp.sh stop
+  scripts/infra/jaeger.sh stop
   scripts/infra/s3.sh stop
   scripts/infra/kafka.sh stop
   scripts/infra/postgres.sh stop
@@ -160,7 +196,7 @@ status() {
   local name
   for name in upload-service $(workers) notification-service api-gateway; do
     if pid_alive "$STACK_DIR/$name.pid" "$(program_of "$name")"; then
-      echo "$name: running (pid $(cat "$STACK_DIR/$name.pid"))"
+      echo "$name: running (pid $(cat "$STACK_DIR/$name.pid"), metrics on 127.0.0.1:$(metrics_port "$name"))"
     else
       echo "$name: stopped"
     fi
@@ -169,6 +205,8 @@ status() {
   scripts/infra/kafka.sh status || true
   scripts/infra/s3.sh status || true
   scripts/infra/smtp.sh status || true
+  scripts/infra/jaeger.sh status || true
+  scripts/infra/prometheus.sh status || true
 }
 
 case ${1:-} in

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
 #include <stdexcept>
 
 #include "adapters/cloudinary/cloudinary_blob_store.h"
@@ -166,6 +167,55 @@ Result<std::unique_ptr<EventBus>> open_event_bus(const Config& config) {
         spdlog::error("dead letter on {}: {} {} ({})", m.topic, m.message_type(), m.message_id(),
                       m.header("dead_letter_reason").value_or(""));
       })));
+}
+
+void watch_database_pools(observability::Metrics& metrics) {
+  const auto connections =
+      metrics.gauge("db_pool_connections", "PostgreSQL connections of a pool, in use or idle.",
+                    {"pool", "state"});
+  const auto max = metrics.gauge("db_pool_max_connections",
+                                 "Connections a pool may open (POSTGRES_POOL_SIZE).", {"pool"});
+  const auto waits =
+      metrics.counter("db_pool_waits_total",
+                      "Calls that found every connection of a pool busy and waited.", {"pool"});
+  const auto timeouts = metrics.counter(
+      "db_pool_timeouts_total",
+      "Calls that waited POSTGRES_ACQUIRE_TIMEOUT in vain for a connection (they failed).",
+      {"pool"});
+  const auto waited = metrics.counter("db_pool_wait_seconds_total",
+                                      "Time calls spent waiting for a free connection.", {"pool"});
+  struct Seen {
+    uint64_t waits = 0, timeouts = 0;
+    double seconds = 0;
+  };
+  // Pools with one schema (the upload service's and its queue probe...) add up under one name.
+  metrics.on_scrape([=, seen = std::make_shared<std::map<std::string, Seen>>()] {
+    std::map<std::string, PostgresPoolStats> now;
+    for (const PostgresPoolStats& s : postgres_pool_stats()) {
+      PostgresPoolStats& sum = now[s.schema];
+      sum.max_connections += s.max_connections;
+      sum.in_use += s.in_use;
+      sum.idle += s.idle;
+      sum.waits += s.waits;
+      sum.timeouts += s.timeouts;
+      sum.wait_seconds += s.wait_seconds;
+    }
+    for (const auto& [pool, s] : now) {
+      connections.with({pool, "in_use"}).Set(s.in_use);
+      connections.with({pool, "idle"}).Set(s.idle);
+      max.with({pool}).Set(s.max_connections);
+      // Counters only grow: add what grew since the last scrape.
+      Seen& last = (*seen)[pool];
+      if (s.waits > last.waits)
+        waits.with({pool}).Increment(static_cast<double>(s.waits - last.waits));
+      if (s.timeouts > last.timeouts) {
+        timeouts.with({pool}).Increment(static_cast<double>(s.timeouts - last.timeouts));
+      }
+      if (s.wait_seconds > last.seconds)
+        waited.with({pool}).Increment(s.wait_seconds - last.seconds);
+      last = Seen{s.waits, s.timeouts, s.wait_seconds};
+    }
+  });
 }
 
 std::string describe_adapters(const Config& config) {

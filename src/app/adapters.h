@@ -9,6 +9,7 @@
 
 #include "app/config.h"
 #include "common/result.h"
+#include "observability/metrics.h"
 #include "ports/blob_store.h"
 #include "ports/event_bus.h"
 #include "ports/identity.h"
@@ -33,6 +34,10 @@ Result<std::unique_ptr<IdentityStore>> open_identity_store(const Config& config)
 // The server-side secrets (docs/SECURITY.md): from the environment, or generated once into
 // <DITHER_DATA_DIR>/secrets/. The configuration's empty ones are filled in.
 Status load_secrets(Config& config);
+
+// The PostgreSQL connection pools of this process in `metrics` (dither_db_pool_*), read when
+// scraped; nothing with the embedded SQLite (no pool).
+void watch_database_pools(observability::Metrics& metrics);
 
 // "sqlite"/"postgres", "filesystem"/"s3"/"cloudinary", "in-process"/"kafka", "mailbox"/"smtp".
 std::string describe_adapters(const Config& config);

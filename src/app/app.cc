@@ -1,5 +1,6 @@
 #include "app/app.h"
 
+#include <glib.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -23,11 +24,15 @@
 #include "http/server.h"
 #include "imaging/codec.h"
 #include "messaging/event_log.h"
+#include "messaging/messaging_metrics.h"
 #include "messaging/outbox_relay.h"
 #include "observability/http_metrics.h"
 #include "observability/listener.h"
+#include "observability/logging.h"
 #include "observability/metrics.h"
+#include "observability/tracing.h"
 #include "services/common/caller.h"
+#include "services/common/health.h"
 #include "services/common/paging.h"
 #include "services/dither/dither_api.h"
 #include "services/dither/dither_service.h"
@@ -51,6 +56,11 @@ struct App::Parts {
   // last member (below), gone first, so that no scrape reads a part being destroyed.
   std::unique_ptr<observability::Metrics> metrics;
   std::deque<observability::HttpMetrics> http_metrics;
+  // OTEL_EXPORTER_OTLP_*: where the servers' and services' spans go (docs/TRACING.md); null: off.
+  // Declared before them: they end spans until they are gone.
+  std::unique_ptr<observability::Tracer> tracer;
+  // What the bus and the outbox relays report (null without metrics); outlives both.
+  std::unique_ptr<MessagingMetrics> messaging_metrics;
   std::unique_ptr<ImageRepository> images;
   std::unique_ptr<DitherRepository> dithers;
   // An upload service without the dithering service in its process, on PostgreSQL: reads the
@@ -82,6 +92,9 @@ struct App::Parts {
   using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
   std::vector<std::optional<WorkGuard>> keep_running;  // one per context, until stopping
   std::unique_ptr<observability::MetricsListener> metrics_listener;  // see `metrics`
+  // GET /health/ready of every server of the process: the parts above it (declared after them,
+  // so it is gone before they are: its checks hold references to them).
+  Readiness readiness;
 
   Parts(unsigned io_threads, int blocking_threads, int blocking_queue, int blocking_per_client)
       : blocking(blocking_threads, blocking_queue, blocking_per_client) {
@@ -152,6 +165,59 @@ void must(const Status& s, std::string_view what) {
   if (!s) throw std::runtime_error(std::string(what) + ": " + s.error().message);
 }
 
+// libvips warns through GLib's log, which writes to standard error in a format of its own (a
+// truncated upload: "VIPS-WARNING **: error in tile 0 x 0"); with LOG_FORMAT=json those lines go
+// through spdlog instead, so that every line stays one JSON object.
+void log_glib_message(const gchar* domain, GLogLevelFlags level, const gchar* message, gpointer) {
+  // Info and debug: GLib shows them only when asked (G_MESSAGES_DEBUG); here with LOG_LEVEL=debug.
+  spdlog::level::level_enum to = spdlog::level::debug;
+  if ((level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL)) != 0) {
+    to = spdlog::level::err;
+  } else if ((level & G_LOG_LEVEL_WARNING) != 0) {
+    to = spdlog::level::warn;
+  } else if ((level & G_LOG_LEVEL_MESSAGE) != 0) {
+    to = spdlog::level::info;
+  }
+  spdlog::log(to, "{}: {}", domain != nullptr ? domain : "glib", message != nullptr ? message : "");
+}
+
+// A consumer that logs under the message's trace: what it logs while handling the message carries
+// the trace id of the request that caused it (docs/LOGGING.md).
+MessageHandler in_message_context(MessageHandler handler) {
+  return [handler = std::move(handler)](const Message& m) {
+    const observability::ScopedLogContext scope(
+        observability::log_context_from("", m.header(kHeaderTraceparent).value_or("")));
+    return handler(m);
+  };
+}
+
+// dither_trace_spans_total{outcome}: what became of the spans this process recorded (the tracer
+// counts them; the counters catch up at each scrape, which the registry runs one at a time).
+void count_spans(observability::Metrics& metrics, const observability::Tracer& tracer) {
+  const observability::CounterFamily spans = metrics.counter(
+      "trace_spans_total",
+      "Spans recorded for export, by outcome: exported, dropped (the queue was full), failed (the "
+      "collector refused them or did not answer).",
+      {"outcome"});
+  struct Outcome {
+    prometheus::Counter& counter;
+    uint64_t observability::Tracer::Stats::*field;
+    uint64_t seen = 0;
+  };
+  auto outcomes = std::make_shared<std::vector<Outcome>>(
+      std::vector<Outcome>{{spans.with({"exported"}), &observability::Tracer::Stats::exported},
+                           {spans.with({"dropped"}), &observability::Tracer::Stats::dropped},
+                           {spans.with({"failed"}), &observability::Tracer::Stats::failed}});
+  metrics.on_scrape([&tracer, outcomes] {
+    const observability::Tracer::Stats stats = tracer.stats();
+    for (Outcome& o : *outcomes) {
+      const uint64_t now = stats.*(o.field);
+      o.counter.Increment(static_cast<double>(now - o.seen));
+      o.seen = now;
+    }
+  });
+}
+
 }  // namespace
 
 App::App(Config config) : config_(std::move(config)) {}
@@ -165,7 +231,14 @@ App::~App() {
 }
 
 void App::start() {
-  spdlog::set_level(spdlog::level::from_str(config_.log_level));
+  observability::configure_logging({
+      .format = observability::parse_log_format(config_.log_format)
+                    .value_or(observability::LogFormat::kText),
+      .program = program_name(config_.roles),
+      .level = config_.log_level,
+      .access_log = config_.access_log,
+  });
+  if (config_.log_format == "json") g_log_set_default_handler(log_glib_message, nullptr);
   for (const auto& [name, value] : describe(config_)) spdlog::info("config {}={}", name, value);
   const Roles& roles = config_.roles;
   const bool services = roles.upload || roles.dither || roles.notify;
@@ -195,6 +268,15 @@ void App::start() {
     spdlog::info("metrics on http://{}/metrics (port {})", config_.metrics_address,
                  p.metrics_listener->port());
   }
+  if (p.metrics && config_.postgres.enabled()) watch_database_pools(*p.metrics);
+  if (!config_.tracing.endpoint.empty()) {
+    observability::TracerOptions tracing = config_.tracing;
+    if (tracing.service_name.empty()) tracing.service_name = program_name(config_.roles);
+    tracing.scope_version = DITHER_VERSION;
+    spdlog::info("traces: exported over OTLP/HTTP as service {}", tracing.service_name);
+    p.tracer = std::make_unique<observability::Tracer>(std::move(tracing));
+    if (p.metrics) count_spans(*p.metrics, *p.tracer);
+  }
   must(load_secrets(config_), "secrets");
   // Links to stored files the gateway serves are signed (docs/SECURITY.md).
   p.links =
@@ -204,6 +286,7 @@ void App::start() {
     start_services();
   }
   if (roles.gateway) start_gateway();
+  check_readiness();
 
   p.signals.emplace(p.main_context(), SIGINT, SIGTERM);
   p.signals->async_wait([this](const boost::system::error_code& ec, int signal) {
@@ -211,6 +294,24 @@ void App::start() {
     spdlog::info("signal {}: stopping", signal);
     begin_stop();
   });
+}
+
+// What GET /health/ready checks: each part this process opened (the services' servers and the
+// gateway answer from the same checks).
+void App::check_readiness() {
+  Parts& p = *parts_;
+  Readiness& r = p.readiness;
+  if (p.images) r.add("upload_database", [&p] { return p.images->ping(); });
+  if (p.dithers) r.add("dither_database", [&p] { return p.dithers->ping(); });
+  if (p.notify_store) r.add("notification_database", [&p] { return p.notify_store->ping(); });
+  if (p.identity) r.add("identity_database", [&p] { return p.identity->ping(); });
+  if (p.bus) r.add("bus", [&p] { return p.bus->ready(); });
+  // The notification service opens the blob store with the others but never uses it.
+  const Roles& roles = config_.roles;
+  if (p.blobs && (roles.upload || roles.dither || roles.gateway)) {
+    r.add("blob_store", [&p] { return p.blobs->ready(); });
+  }
+  if (p.mail) r.add("mail", [&p] { return p.mail->ready(); });
 }
 
 void App::start_services() {
@@ -232,6 +333,10 @@ void App::open_adapters() {
                  "blob store");
   p.bus =
       must(patiently([&] { return open_event_bus(config_); }, "event bus", patience), "event bus");
+  if (p.metrics) {
+    p.messaging_metrics = std::make_unique<MessagingMetrics>(*p.metrics);
+    p.bus->set_observer(p.messaging_metrics.get());
+  }
   if (roles.upload) {
     p.images =
         must(patiently([&] { return open_image_repository(config_); }, "upload database", patience),
@@ -277,8 +382,10 @@ void App::start_upload_service() {
       *p.images, *p.blobs, config_.topics, config_.limits, [&p] { p.upload_relay->notify(); },
       config_.quotas, std::move(queue_depth));
   if (p.metrics) p.upload->set_metrics(*p.metrics);
+  p.upload->set_tracer(p.tracer.get());
   p.upload_relay = std::make_unique<OutboxRelay>(
       *p.images, *p.bus, "upload", std::chrono::milliseconds{500}, config_.outbox_max_attempts);
+  if (p.messaging_metrics) p.upload_relay->set_metrics(*p.messaging_metrics);
   // Only where this process owns the storage (the embedded default): with shared storage
   // another instance's upload may sit between its blob and its row right now.
   const bool owns_storage =
@@ -300,6 +407,7 @@ void App::start_dithering_service() {
       [&p] { p.dither_relay->notify(); }, [&p] { p.workers->notify(); }, config_.quotas);
   p.dither->set_presets_only(config_.presets_only);
   if (p.metrics) p.dither->set_metrics(*p.metrics);
+  p.dither->set_tracer(p.tracer.get());
   // Options an older version stored as requested become canonical (docs/API.md "Options").
   if (Result<int> n = p.dither->canonicalize_stored_options(); !n) {
     spdlog::warn("cannot rewrite stored dither options: {}", n.error().message);
@@ -323,6 +431,7 @@ void App::start_dithering_service() {
   }
   p.dither_relay = std::make_unique<OutboxRelay>(
       *p.dithers, *p.bus, "dither", std::chrono::milliseconds{500}, config_.outbox_max_attempts);
+  if (p.messaging_metrics) p.dither_relay->set_metrics(*p.messaging_metrics);
   p.workers = std::make_unique<DitherWorkers>(*p.dither, *p.dithers, config_.dither_workers,
                                               std::chrono::seconds{config_.lease_seconds},
                                               config_.dither_max_attempts, config_.dither_nice);
@@ -342,6 +451,8 @@ void App::start_notification_service() {
   options.address_key = config_.security.api_key_pepper;
   p.notify = std::make_unique<NotificationService>(*p.notify_store, *p.mail, options,
                                                    [&p] { p.notify_senders->notify(); });
+  if (p.metrics) p.notify->set_metrics(*p.metrics);
+  p.notify->set_tracer(p.tracer.get());
   p.notify_senders = std::make_unique<NotificationSenders>(*p.notify, *p.notify_store, 2);
 }
 
@@ -369,19 +480,23 @@ void App::subscribe_and_start() {
   }
   // Each service consumes the other's topic.
   if (roles.dither) {
-    p.bus->subscribe({config_.topics.image, prefix + "dither-service",
-                      [&p](const Message& m) { return p.dither->on_image_message(m); }});
+    p.bus->subscribe(
+        {config_.topics.image, prefix + "dither-service",
+         in_message_context([&p](const Message& m) { return p.dither->on_image_message(m); })});
   }
   if (roles.upload) {
-    p.bus->subscribe({config_.topics.dither, prefix + "upload-service",
-                      [&p](const Message& m) { return p.upload->on_dither_message(m); }});
+    p.bus->subscribe(
+        {config_.topics.dither, prefix + "upload-service",
+         in_message_context([&p](const Message& m) { return p.upload->on_dither_message(m); })});
   }
   if (roles.notify) {
-    p.bus->subscribe({config_.topics.dither, prefix + "notification-service",
-                      [&p](const Message& m) { return p.notify->on_dither_message(m); }});
+    p.bus->subscribe(
+        {config_.topics.dither, prefix + "notification-service",
+         in_message_context([&p](const Message& m) { return p.notify->on_dither_message(m); })});
     // IMAGE_DELETED: the image's address is erased from the notifications.
-    p.bus->subscribe({config_.topics.image, prefix + "notification-service",
-                      [&p](const Message& m) { return p.notify->on_image_message(m); }});
+    p.bus->subscribe(
+        {config_.topics.image, prefix + "notification-service",
+         in_message_context([&p](const Message& m) { return p.notify->on_image_message(m); })});
   }
   must(patiently([&] { return p.bus->start(); }, "event bus", patience), "event bus");
   if (p.upload_relay) p.upload_relay->start();
@@ -397,9 +512,10 @@ void App::serve_services() {
   // updated to the one bound (0 = any free port).
   const auto serve = [&](std::unique_ptr<http::Server>& server, http::Router routes, uint16_t& port,
                          uint64_t body_limit, const char* name, std::string_view what,
-                         std::string metrics_label) {
+                         std::string metrics_label, std::string health_name) {
     http::ServerOptions options;
     options.metrics = p.http_metrics_for(std::move(metrics_label));
+    options.tracer = p.tracer.get();
     options.host = config_.service_bind;
     options.port = port;
     options.body_limit = body_limit;
@@ -412,6 +528,7 @@ void App::serve_services() {
     options.client_key = [](std::string_view, const http::Request& r) {
       return owner_client_key(r);
     };
+    add_health_routes(routes, std::move(health_name), p.readiness);
     server = std::make_unique<http::Server>(p.context_list, p.blocking, std::move(routes), options);
     must(server->listen(), what);
     port = server->port();
@@ -420,15 +537,15 @@ void App::serve_services() {
   const LinkPolicy links{p.links.get(), config_.security.link_ttl_seconds};
   if (roles.upload) {
     serve(p.upload_server, upload_routes(*p.upload, links), config_.upload_port,
-          upload_body_limit(config_.limits), "dither-upload", "upload service", "upload");
+          upload_body_limit(config_.limits), "dither-upload", "upload service", "upload", "upload");
   }
   if (roles.dither) {
     serve(p.dither_server, dither_routes(*p.dither, links), config_.dither_port, kDitherBodyLimit,
-          "dither-dither", "dithering service", "dithering");
+          "dither-dither", "dithering service", "dithering", "dither");
   }
   if (roles.notify) {
     serve(p.notify_server, notify_routes(*p.notify), config_.notify_port, kDitherBodyLimit,
-          "dither-notify", "notification service", "notification");
+          "dither-notify", "notification service", "notification", "notify");
     spdlog::info("notifications are sent by {}", p.notify->sender_name());
   }
 }
@@ -439,6 +556,9 @@ void App::start_gateway() {
   connect_gateway(gateway_options);
   gateway_storage(gateway_options);
   gateway_access(gateway_options);
+  gateway_options.readiness = &p.readiness;
+  gateway_options.readiness_executor = p.blocking.get_executor();
+  gateway_options.tracer = p.tracer.get();
   p.gateway = std::make_unique<Gateway>(gateway_options);
   http::ServerOptions public_options;
   public_options.host = config_.host;
@@ -453,6 +573,7 @@ void App::start_gateway() {
   public_options.server_name = "dither";
   public_options.one_thread_per_context = true;
   public_options.metrics = p.http_metrics_for("gateway");
+  public_options.tracer = p.tracer.get();
   public_options.compress_min_bytes = static_cast<size_t>(config_.gateway_compress_min_bytes);
   public_options.client_key = [limits = p.limits.get()](std::string_view peer,
                                                         const http::Request& r) {
@@ -479,6 +600,8 @@ void App::connect_gateway(GatewayOptions& gateway_options) {
       gateway_options.notify =
           local_upstream(notify_routes(*p.notify), p.blocking, kDitherBodyLimit);
     }
+    // Their parts are this process's: GET /health/ready checks them itself.
+    gateway_options.probe_services_ready = false;
   } else {
     // UPLOAD_SERVICE_HOST, DITHER_SERVICE_HOST and NOTIFY_SERVICE_HOST may list several
     // instances: "host[:port],...".
@@ -595,6 +718,7 @@ void App::run() {
 void App::begin_stop() {
   Parts& p = *parts_;
   if (p.stopping.exchange(true)) return;
+  p.readiness.stopping();
   // Stop accepting and close idle connections; requests being handled finish. Each context's
   // run() returns once it has nothing left to do, or after the grace period.
   if (p.gateway_server) p.gateway_server->stop();
@@ -630,6 +754,9 @@ void App::stop() {
   if (p.upload_relay) p.upload_relay->stop();
   if (p.dither_relay) p.dither_relay->stop();
   if (p.bus) p.bus->stop();
+  // The last spans (the requests and dithers that finished while stopping) go out, or at most 3 s
+  // are spent trying.
+  if (p.tracer) p.tracer->shutdown(std::chrono::seconds{3});
   parts_.reset();
   spdlog::info("stopped");
 }

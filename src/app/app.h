@@ -45,6 +45,7 @@ class App {
   void subscribe_and_start();
   void serve_services();
   void start_gateway();
+  void check_readiness();
   void connect_gateway(GatewayOptions& options);
   void gateway_storage(GatewayOptions& options);
   void gateway_access(GatewayOptions& options);

@@ -1,11 +1,13 @@
 #include "app/config.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <tuple>
 
 #include "mail/rfc5322.h"
 #include "observability/listener.h"
+#include "observability/logging.h"
 
 namespace dither {
 namespace {
@@ -323,6 +325,11 @@ Status load_work(const GetEnv& getenv, Config& c) {
       c.log_level != "warn" && c.log_level != "error" && c.log_level != "off") {
     return bad("LOG_LEVEL", c.log_level, "trace, debug, info, warn, error or off");
   }
+  read_string(getenv, "LOG_FORMAT", c.log_format);
+  if (!observability::parse_log_format(c.log_format)) {
+    return bad("LOG_FORMAT", c.log_format, "text or json");
+  }
+  if (Status s = read_switch(getenv, "ACCESS_LOG", c.access_log); !s) return s;
   read_string(getenv, "KAFKA_IMAGE_TOPIC", c.topics.image);
   read_string(getenv, "KAFKA_DITHER_TOPIC", c.topics.dither);
   if (c.topics.image == c.topics.dither) {
@@ -399,7 +406,117 @@ Status load_fetch(const GetEnv& getenv, Config& c) {
   return {};
 }
 
+// The sampler and the batching of traces.
+Status load_sampling(const GetEnv& getenv, observability::TracerOptions& t) {
+  if (const char* v = getenv("OTEL_TRACES_SAMPLER"); v != nullptr && *v != '\0') {
+    Result<observability::Sampler> sampler = observability::parse_sampler(v);
+    if (!sampler) return bad("OTEL_TRACES_SAMPLER", v, sampler.error().message);
+    t.sampler = *sampler;
+  }
+  const bool by_ratio = t.sampler == observability::Sampler::kTraceIdRatio ||
+                        t.sampler == observability::Sampler::kParentBasedTraceIdRatio;
+  // The argument of another sampler is ignored, as the specification says.
+  if (const char* v = getenv("OTEL_TRACES_SAMPLER_ARG"); by_ratio && v != nullptr && *v != '\0') {
+    Result<double> ratio = observability::parse_sampler_ratio(v);
+    if (!ratio) return bad("OTEL_TRACES_SAMPLER_ARG", v, ratio.error().message);
+    t.ratio = *ratio;
+  }
+  int64_t timeout = t.timeout.count();
+  int64_t delay = t.schedule_delay.count();
+  int64_t queue = static_cast<int64_t>(t.max_queue);
+  int64_t batch = static_cast<int64_t>(t.max_batch);
+  for (const auto& [name, out, min, max] :
+       {std::tuple<const char*, int64_t*, int64_t, int64_t>{"OTEL_EXPORTER_OTLP_TIMEOUT", &timeout,
+                                                            1, 600'000},
+        {"OTEL_BSP_SCHEDULE_DELAY", &delay, 1, 3'600'000},
+        {"OTEL_BSP_MAX_QUEUE_SIZE", &queue, 1, 1'000'000},
+        {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", &batch, 1, 1'000'000}}) {
+    if (Status s = read_integer(getenv, name, *out, min, max); !s) return s;
+  }
+  if (batch > queue) {
+    return bad("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", std::to_string(batch),
+               "at most OTEL_BSP_MAX_QUEUE_SIZE (" + std::to_string(queue) + ")");
+  }
+  t.timeout = std::chrono::milliseconds{timeout};
+  t.schedule_delay = std::chrono::milliseconds{delay};
+  t.max_queue = static_cast<size_t>(queue);
+  t.max_batch = static_cast<size_t>(batch);
+  return {};
+}
+
+// OTLP's base endpoint plus the traces path, as the OpenTelemetry specification joins them.
+std::string traces_url(std::string base) {
+  while (base.ends_with('/')) base.pop_back();
+  return base + "/v1/traces";
+}
+
+// The OTEL_* variables of traces (docs/TRACING.md). Header values (tokens) never appear in an
+// error or the log.
+Status load_tracing(const GetEnv& getenv, Config& c) {
+  observability::TracerOptions& t = c.tracing;
+  bool disabled = false;
+  if (const char* v = getenv("OTEL_SDK_DISABLED"); v != nullptr && *v != '\0') {
+    std::string text(v);
+    for (char& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (text != "true" && text != "false") return bad("OTEL_SDK_DISABLED", v, "true or false");
+    disabled = text == "true";
+  }
+  std::string base;
+  read_string(getenv, "OTEL_EXPORTER_OTLP_ENDPOINT", base);
+  read_string(getenv, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", t.endpoint);
+  for (const auto& [name, url] :
+       {std::pair<const char*, const std::string*>{"OTEL_EXPORTER_OTLP_ENDPOINT", &base},
+        {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &t.endpoint}}) {
+    if (!url->empty() && !observability::is_http_url(*url)) {
+      return bad(name, *url, "an http:// or https:// URL, e.g. http://127.0.0.1:4318");
+    }
+  }
+  if (t.endpoint.empty() && !base.empty()) t.endpoint = traces_url(base);
+  if (disabled) t.endpoint.clear();
+  read_string(getenv, "OTEL_SERVICE_NAME", t.service_name);
+  for (const auto& [name, out] :
+       {std::pair<const char*, std::vector<std::pair<std::string, std::string>>*>{
+            "OTEL_RESOURCE_ATTRIBUTES", &t.resource},
+        {"OTEL_EXPORTER_OTLP_HEADERS", &t.headers}}) {
+    if (const char* v = getenv(name); v != nullptr && *v != '\0') {
+      auto pairs = observability::parse_key_values(v);
+      if (!pairs) return bad(name, "(hidden)", pairs.error().message);
+      *out = std::move(*pairs);
+    }
+  }
+  for (const auto& [name, value] : t.headers) {
+    const bool token = std::all_of(name.begin(), name.end(), [](char ch) {
+      return std::isalnum(static_cast<unsigned char>(ch)) ||
+             std::string_view("!#$%&'*+-.^_`|~").find(ch) != std::string_view::npos;
+    });
+    if (!token) {
+      return bad("OTEL_EXPORTER_OTLP_HEADERS", "(hidden)", "header names as HTTP has them");
+    }
+  }
+  // OTEL_SERVICE_NAME wins over a service.name among the resource attributes.
+  for (const auto& [key, value] : t.resource) {
+    if (key == "service.name" && t.service_name.empty()) t.service_name = value;
+  }
+  std::string protocol;
+  read_string(getenv, "OTEL_EXPORTER_OTLP_PROTOCOL", protocol);
+  if (!protocol.empty() && protocol != "http/json" && protocol != "http/protobuf") {
+    return bad("OTEL_EXPORTER_OTLP_PROTOCOL", protocol,
+               "http/json (http/protobuf is taken too: JSON goes to the same endpoint, which "
+               "OTLP/HTTP receivers accept); grpc is not supported");
+  }
+  return load_sampling(getenv, t);
+}
+
 }  // namespace
+
+std::string program_name(const Roles& roles) {
+  const int parts = roles.gateway + roles.upload + roles.dither + roles.notify;
+  if (parts != 1) return "ditherd";
+  if (roles.gateway) return "api-gateway";
+  if (roles.upload) return "upload-service";
+  if (roles.dither) return "dithering-service";
+  return "notification-service";
+}
 
 Result<Config> load_config(const GetEnv& getenv) {
   Config c;
@@ -409,6 +526,7 @@ Result<Config> load_config(const GetEnv& getenv) {
   }
   if (Status s = load_distributed(getenv, c); !s) return s.error();
   if (Status s = load_security(getenv, c); !s) return s.error();
+  if (Status s = load_tracing(getenv, c); !s) return s.error();
   if (c.upload_port != 0 && c.upload_port == c.dither_port) {
     return bad("DITHER_SERVICE_PORT", std::to_string(c.dither_port),
                "a port other than UPLOAD_SERVICE_PORT");
@@ -477,6 +595,37 @@ std::vector<std::pair<std::string, std::string>> describe_servers(const Config& 
   };
 }
 
+// What describe() logs of traces: the endpoint without any user:password@, the headers' count
+// only (they carry tokens).
+std::vector<std::pair<std::string, std::string>> describe_tracing(
+    const observability::TracerOptions& t) {
+  std::string endpoint = t.endpoint.empty() ? "(off)" : t.endpoint;
+  if (const size_t scheme = endpoint.find("://"); scheme != std::string::npos) {
+    const size_t at = endpoint.find('@', scheme);
+    if (at != std::string::npos && at < endpoint.find('/', scheme + 3)) {
+      endpoint.replace(scheme + 3, at - scheme - 3, "(hidden)");
+    }
+  }
+  std::string resource;
+  for (const auto& [k, v] : t.resource) {
+    if (!resource.empty()) resource += ',';
+    resource.append(k).append("=").append(v);
+  }
+  return {
+      {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", endpoint},
+      {"OTEL_SERVICE_NAME", t.service_name.empty() ? "(the program's name)" : t.service_name},
+      {"OTEL_RESOURCE_ATTRIBUTES", resource},
+      {"OTEL_EXPORTER_OTLP_HEADERS",
+       t.headers.empty() ? "" : "(" + std::to_string(t.headers.size()) + " hidden)"},
+      {"OTEL_EXPORTER_OTLP_TIMEOUT", std::to_string(t.timeout.count())},
+      {"OTEL_TRACES_SAMPLER", std::string(observability::sampler_name(t.sampler))},
+      {"OTEL_TRACES_SAMPLER_ARG", std::to_string(t.ratio)},
+      {"OTEL_BSP_SCHEDULE_DELAY", std::to_string(t.schedule_delay.count())},
+      {"OTEL_BSP_MAX_QUEUE_SIZE", std::to_string(t.max_queue)},
+      {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", std::to_string(t.max_batch)},
+  };
+}
+
 }  // namespace
 
 std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
@@ -523,6 +672,8 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
       {"DITHER_EVENT_LOG", c.event_log},
       {"METRICS_ADDRESS", c.metrics_address},
       {"LOG_LEVEL", c.log_level},
+      {"LOG_FORMAT", c.log_format},
+      {"ACCESS_LOG", c.access_log ? "on" : "off"},
       {"KAFKA_IMAGE_TOPIC", c.topics.image},
       {"KAFKA_DITHER_TOPIC", c.topics.dither},
       {"GATEWAY_MAX_IN_FLIGHT", std::to_string(c.max_in_flight)},
@@ -550,6 +701,7 @@ std::vector<std::pair<std::string, std::string>> describe(const Config& c) {
   };
   for (auto& pair : describe_security(c.security)) out.push_back(std::move(pair));
   for (auto& pair : describe_servers(c, properties)) out.push_back(std::move(pair));
+  for (auto& pair : describe_tracing(c.tracing)) out.push_back(std::move(pair));
   return out;
 }
 

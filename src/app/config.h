@@ -12,6 +12,7 @@
 
 #include "common/result.h"
 #include "imaging/codec.h"
+#include "observability/tracing.h"
 #include "ports/message.h"
 #include "services/dither/dither_service.h"
 
@@ -24,6 +25,10 @@ struct Roles {
   bool dither = true;
   bool notify = true;
 };
+
+// The program these roles are, for the logs: "ditherd" (all of them), "api-gateway",
+// "upload-service", "dithering-service", "notification-service".
+std::string program_name(const Roles& roles);
 
 // Distributed mode's adapters. Each is chosen by setting its first variable; unset = the embedded
 // default (SQLite, in-process bus, files under DITHER_DATA_DIR).
@@ -145,9 +150,21 @@ struct Config {
   int startup_wait_seconds = 60;
   std::string event_log;           // DITHER_EVENT_LOG: append every message to this file
   std::string log_level = "info";  // LOG_LEVEL: trace, debug, info, warn, error
+  // LOG_FORMAT: "text" (spdlog's lines on standard output, the default) or "json" (one object per
+  // line on standard error; docs/LOGGING.md).
+  std::string log_format = "text";
+  bool access_log = true;  // ACCESS_LOG: a line per HTTP request answered (on/off)
   // METRICS_ADDRESS: "host:port" where GET /metrics answers (Prometheus text); "" (the default):
   // no metrics. A listener of its own, never the gateway's port (docs/METRICS.md).
   std::string metrics_address;
+  // Traces over OTLP/HTTP (docs/TRACING.md), from the standard OTEL_* variables:
+  // OTEL_EXPORTER_OTLP_ENDPOINT (+ /v1/traces) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+  // OTEL_SERVICE_NAME (empty: the program's name), OTEL_RESOURCE_ATTRIBUTES,
+  // OTEL_EXPORTER_OTLP_HEADERS, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_EXPORTER_OTLP_PROTOCOL,
+  // OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_SCHEDULE_DELAY, OTEL_BSP_MAX_QUEUE_SIZE,
+  // OTEL_BSP_MAX_EXPORT_BATCH_SIZE. tracing.endpoint "" (no endpoint, or OTEL_SDK_DISABLED=true):
+  // off, the default.
+  observability::TracerOptions tracing;
   Topics topics;             // KAFKA_IMAGE_TOPIC, KAFKA_DITHER_TOPIC
   int max_in_flight = 1024;  // GATEWAY_MAX_IN_FLIGHT: past it, 503
   // GATEWAY_UPSTREAM: how the gateway reaches services in the same process: "local" (straight

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 namespace dither {
@@ -106,11 +107,37 @@ TEST(Config, MalformedValuesNameTheVariable) {
                                                         {"PRESETS_ONLY", "maybe"},
                                                         {"QUOTA_PRESETS", "-1"},
                                                         {"METRICS_ADDRESS", "9464"},
-                                                        {"METRICS_ADDRESS", "host:99999"}}) {
+                                                        {"METRICS_ADDRESS", "host:99999"},
+                                                        {"LOG_FORMAT", "JSON"},
+                                                        {"LOG_FORMAT", "logfmt"},
+                                                        {"ACCESS_LOG", "sometimes"}}) {
     Result<Config> c = load({{name, value}});
     ASSERT_FALSE(c.ok()) << name << "=" << value;
     EXPECT_NE(c.error().message.find(name), std::string::npos) << c.error().message;
   }
+}
+
+TEST(Config, LogFormatAndAccessLog) {
+  Result<Config> defaults = load({});
+  ASSERT_TRUE(defaults.ok()) << defaults.error().message;
+  EXPECT_EQ(defaults->log_format, "text");
+  EXPECT_TRUE(defaults->access_log);
+  Result<Config> c = load({{"LOG_FORMAT", "json"}, {"ACCESS_LOG", "off"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->log_format, "json");
+  EXPECT_FALSE(c->access_log);
+  const auto described = describe(*c);
+  EXPECT_NE(std::find(described.begin(), described.end(),
+                      std::pair<std::string, std::string>{"LOG_FORMAT", "json"}),
+            described.end());
+  EXPECT_NE(std::find(described.begin(), described.end(),
+                      std::pair<std::string, std::string>{"ACCESS_LOG", "off"}),
+            described.end());
+  EXPECT_EQ(program_name(Roles{}), "ditherd");
+  EXPECT_EQ(program_name(Roles{.gateway = true, .upload = false, .dither = false, .notify = false}),
+            "api-gateway");
+  EXPECT_EQ(program_name(Roles{.gateway = false, .upload = false, .dither = true, .notify = false}),
+            "dithering-service");
 }
 
 TEST(Config, DistributedAdaptersAreOffUntilTheirFirstVariable) {
@@ -256,6 +283,93 @@ TEST(Config, UrlFetchingIsOffUnlessHostsAreListed) {
   Result<Config> bad = load({{"FETCH_ALLOW_LOOPBACK", "yes please"}});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.error().message.find("FETCH_ALLOW_LOOPBACK"), std::string::npos);
+}
+
+// Traces (docs/TRACING.md): off until an endpoint is set; the standard OTEL_* variables.
+TEST(Config, TracingIsOffUntilAnEndpointIsSet) {
+  Result<Config> c = load({});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->tracing.endpoint, "");
+  EXPECT_EQ(c->tracing.sampler, observability::Sampler::kParentBasedAlwaysOn);
+  c = load({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318/"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->tracing.endpoint, "http://127.0.0.1:4318/v1/traces");
+  c = load({{"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector.example/otlp"},
+            {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://127.0.0.1:9/custom/path"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->tracing.endpoint, "http://127.0.0.1:9/custom/path");  // the full URL wins, as is
+  c = load(
+      {{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318"}, {"OTEL_SDK_DISABLED", "TRUE"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->tracing.endpoint, "");
+}
+
+TEST(Config, ReadsTheOtelVariables) {
+  Result<Config> c = load({{"OTEL_EXPORTER_OTLP_ENDPOINT", "http://user:pw@127.0.0.1:4318"},
+                           {"OTEL_SERVICE_NAME", "dither-edge"},
+                           {"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test,team=img"},
+                           {"OTEL_EXPORTER_OTLP_HEADERS", "Authorization=Bearer%20sekrit,x-t=1"},
+                           {"OTEL_EXPORTER_OTLP_TIMEOUT", "2500"},
+                           {"OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"},
+                           {"OTEL_TRACES_SAMPLER", "parentbased_traceidratio"},
+                           {"OTEL_TRACES_SAMPLER_ARG", "0.125"},
+                           {"OTEL_BSP_SCHEDULE_DELAY", "200"},
+                           {"OTEL_BSP_MAX_QUEUE_SIZE", "100"},
+                           {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "10"},
+                           {"OTEL_SDK_DISABLED", "false"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  const observability::TracerOptions& t = c->tracing;
+  EXPECT_EQ(t.service_name, "dither-edge");
+  ASSERT_EQ(t.resource.size(), 2u);
+  EXPECT_EQ(t.resource[1].second, "img");
+  ASSERT_EQ(t.headers.size(), 2u);
+  EXPECT_EQ(t.headers[0].second, "Bearer sekrit");
+  EXPECT_EQ(t.timeout, std::chrono::milliseconds{2500});
+  EXPECT_EQ(t.sampler, observability::Sampler::kParentBasedTraceIdRatio);
+  EXPECT_DOUBLE_EQ(t.ratio, 0.125);
+  EXPECT_EQ(t.schedule_delay, std::chrono::milliseconds{200});
+  EXPECT_EQ(t.max_queue, 100u);
+  EXPECT_EQ(t.max_batch, 10u);
+  std::map<std::string, std::string> logged;
+  for (const auto& [k, v] : describe(*c)) logged[k] = v;
+  EXPECT_EQ(logged["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"],
+            "http://(hidden)@127.0.0.1:4318/v1/traces");
+  EXPECT_EQ(logged["OTEL_EXPORTER_OTLP_HEADERS"], "(2 hidden)");
+  EXPECT_EQ(logged["OTEL_TRACES_SAMPLER"], "parentbased_traceidratio");
+  for (const auto& [k, v] : logged) EXPECT_EQ(v.find("sekrit"), std::string::npos) << k;
+  // A resource's service.name names the service when OTEL_SERVICE_NAME does not; a ratio for
+  // another sampler is ignored.
+  c = load({{"OTEL_RESOURCE_ATTRIBUTES", "service.name=from-resource"},
+            {"OTEL_TRACES_SAMPLER", "always_on"},
+            {"OTEL_TRACES_SAMPLER_ARG", "not a number"}});
+  ASSERT_TRUE(c.ok()) << c.error().message;
+  EXPECT_EQ(c->tracing.service_name, "from-resource");
+}
+
+TEST(Config, MalformedOtelVariablesNameTheVariable) {
+  for (const std::map<std::string, std::string>& env :
+       std::vector<std::map<std::string, std::string>>{
+           {{"OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:4318"}},
+           {{"OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://127.0.0.1:4317"}},
+           {{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://host:99999/v1/traces"}},
+           {{"OTEL_SDK_DISABLED", "yes"}},
+           {{"OTEL_TRACES_SAMPLER", "jaeger_remote"}},
+           {{"OTEL_TRACES_SAMPLER", "traceidratio"}, {"OTEL_TRACES_SAMPLER_ARG", "2"}},
+           {{"OTEL_EXPORTER_OTLP_HEADERS", "api-key"}},
+           {{"OTEL_EXPORTER_OTLP_HEADERS", "bad name=sekrit"}},
+           {{"OTEL_RESOURCE_ATTRIBUTES", "=x"}},
+           {{"OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"}},
+           {{"OTEL_EXPORTER_OTLP_TIMEOUT", "0"}},
+           {{"OTEL_BSP_SCHEDULE_DELAY", "soon"}},
+           {{"OTEL_BSP_MAX_QUEUE_SIZE", "0"}},
+           {{"OTEL_BSP_MAX_QUEUE_SIZE", "10"}, {"OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "11"}},
+       }) {
+    Result<Config> c = load(env);
+    const std::string name = env.rbegin()->first;
+    ASSERT_FALSE(c.ok()) << name << "=" << env.rbegin()->second;
+    EXPECT_NE(c.error().message.find(name), std::string::npos) << c.error().message;
+    EXPECT_EQ(c.error().message.find("sekrit"), std::string::npos) << c.error().message;
+  }
 }
 
 }  // namespace

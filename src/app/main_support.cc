@@ -6,12 +6,20 @@
 #include <exception>
 
 #include "app/app.h"
+#include "observability/logging.h"
 
 namespace dither {
 
 int run_main(Roles roles) {
-  Result<Config> config = load_config([](const char* name) { return std::getenv(name); });
+  const GetEnv getenv = [](const char* name) { return std::getenv(name); };
+  Result<Config> config = load_config(getenv);
   if (!config) {
+    // Said in the format asked for when that much of the configuration is usable.
+    const char* format = getenv("LOG_FORMAT");
+    observability::configure_logging(
+        {.format = observability::parse_log_format(format != nullptr ? format : "")
+                       .value_or(observability::LogFormat::kText),
+         .program = program_name(roles)});
     spdlog::error("configuration: {}", config.error().message);
     return 2;
   }

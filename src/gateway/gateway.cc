@@ -1,8 +1,12 @@
 #include "gateway/gateway.h"
 
+#include <spdlog/spdlog.h>
+
 #include <array>
 #include <atomic>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <charconv>
 #include <cstdio>
@@ -16,6 +20,7 @@
 #include "http/compress.h"
 #include "http/errors.h"
 #include "http/server.h"
+#include "observability/tracing.h"
 #include "ports/records.h"
 #include "services/common/caller.h"
 
@@ -116,11 +121,25 @@ class LocalUpstream final : public Upstream {
   const uint64_t body_limit_;
 };
 
+// The service's route `to` answers. A CLIENT span (named "POST /images": the service's route)
+// covers the exchange, and the service continues it (its `traceparent`).
 awaitable<Response> forward(Upstream& upstream, const RequestContext& c, std::string path,
-                            const Caller& caller) {
+                            const Caller& caller, observability::Tracer* tracer,
+                            std::string_view service, std::string_view to) {
   http::Request request = upstream_request(c, path, caller);
+  const std::string_view method(request.method_string().data(), request.method_string().size());
+  observability::Span span =
+      observability::start_span(tracer, method, observability::SpanKind::kClient, c.traceparent);
+  if (span.recording()) span.set_name(std::string(method) + " " + std::string(to));
+  if (span.traced()) request.set("traceparent", span.traceparent());
+  span.set("http.request.method", method).set("url.template", to).set("peer.service", service);
   Result<Response> r = co_await upstream.send(request);
-  if (!r) co_return http::error_response(503, "unavailable", r.error().message);
+  if (!r) {
+    span.set_error("the service did not answer");
+    co_return http::error_response(503, "unavailable", r.error().message);
+  }
+  span.set("http.response.status_code", r->status);
+  if (r->status >= 500) span.set_error("HTTP " + std::to_string(r->status));
   co_return std::move(*r);
 }
 
@@ -483,8 +502,8 @@ void add_health_route(http::Router& router,
           Result<Response> r = co_await client->send(probe);
           json::object entry;
           if (!r) {
-            std::fprintf(stderr, "gateway: health of %s (request %s): %s\n", name,
-                         c.request_id.c_str(), r.error().message.c_str());
+            spdlog::warn("gateway: health of {} (request {}): {}", name, c.request_id,
+                         r.error().message);
           } else {
             boost::system::error_code ec;
             json::value body = json::parse(r->body, ec);
@@ -500,6 +519,56 @@ void add_health_route(http::Router& router,
         o["status"] = all_ok ? "ok" : "degraded";
         o["services"] = std::move(services);
         co_return Guards::secure(http::json_response(all_ok ? 200 : 503, json::serialize(o)),
+                                 Surface::kApi);
+      });
+}
+
+// GET /health/live (the gateway serves) and GET /health/ready: this process's parts and, over
+// HTTP, each service's readiness. Public like /health; only "ok"/"unavailable" per part.
+void add_readiness_routes(http::Router& router, const GatewayOptions& options,
+                          std::vector<std::pair<const char*, std::shared_ptr<Upstream>>> parts) {
+  router.add(http::Verb::get, "/health/live", [](const RequestContext&) {
+    return Guards::secure(live_response("gateway"), Surface::kApi);
+  });
+  if (!options.probe_services_ready) parts.clear();
+  router.add_async(
+      http::Verb::get, "/health/ready",
+      [parts, readiness = options.readiness,
+       executor = options.readiness_executor](const RequestContext& c) -> awaitable<Response> {
+        bool ready = true;
+        json::object o;
+        if (readiness != nullptr) {
+          const Readiness::Report report = co_await boost::asio::co_spawn(
+              executor,
+              [readiness]() -> awaitable<Readiness::Report> { co_return readiness->check(); },
+              boost::asio::use_awaitable);
+          json::object checks;
+          for (const auto& [name, ok] : report.checks) checks[name] = ok ? "ok" : "unavailable";
+          o["checks"] = std::move(checks);
+          if (report.stopping) o["stopping"] = true;
+          ready = report.ready;
+        }
+        // ?scope=self: the gateway's own parts only, for a balancer or an orchestrator in front
+        // of several gateways (one service down must not take every gateway out).
+        const bool self_only = c.query_value("scope") == std::optional<std::string_view>("self");
+        json::object services;
+        for (const auto& [name, client] : parts) {
+          if (self_only) break;
+          http::Request probe{http::Verb::get, "/health/ready", 11};
+          probe.set("X-Request-Id", c.request_id);
+          Result<Response> r = co_await client->send(probe);
+          const bool ok = r && r->status == 200;
+          if (!r) {
+            spdlog::warn("gateway: readiness of {} (request {}): {}", name, c.request_id,
+                         r.error().message);
+          }
+          services[name] = ok ? "ok" : "unavailable";
+          ready = ready && ok;
+        }
+        if (!parts.empty() && !self_only) o["services"] = std::move(services);
+        o["status"] = ready ? "ok" : "unavailable";
+        o["service"] = "gateway";
+        co_return Guards::secure(http::json_response(ready ? 200 : 503, json::serialize(o)),
                                  Surface::kApi);
       });
 }
@@ -676,8 +745,7 @@ void add_thumbnails_route(http::Router& router, const Guards& guards, const Stor
             if (!small) return http::error_response(small.error());
             if (thumbs != nullptr) {
               if (Status s = thumbs->put(thumb, *small, "image/webp"); !s) {
-                std::fprintf(stderr, "gateway: cannot store the preview of %.*s: %s\n",
-                             static_cast<int>(key.size()), key.data(), s.error().message.c_str());
+                spdlog::warn("gateway: cannot store the preview of {}: {}", key, s.error().message);
               } else if (!files.root.empty()) {
                 // The file may have been deleted meanwhile: then its preview must not outlive it.
                 std::error_code ec;
@@ -723,15 +791,20 @@ http::Router Gateway::routes() {
     router.add_async(
         f.verb, std::string(f.pattern),
         guards.api(f.verb, f.pattern,
-                   [upstream, to = f.to](const RequestContext& c,
-                                         const Access::Outcome& who) -> awaitable<Response> {
-                     co_return co_await forward(*upstream, c, upstream_path(to, c), *who.caller);
+                   [upstream, to = f.to, tracer = options_.tracer,
+                    service = f.service == Service::kUpload   ? "upload"
+                              : f.service == Service::kDither ? "dithering"
+                                                              : "notification"](
+                       const RequestContext& c, const Access::Outcome& who) -> awaitable<Response> {
+                     co_return co_await forward(*upstream, c, upstream_path(to, c), *who.caller,
+                                                tracer, service, to);
                    }));
   }
   add_identity_routes(router, guards, access);
   std::vector<std::pair<const char*, std::shared_ptr<Upstream>>> parts = {
       {"upload", options_.upload}, {"dither", options_.dither}};
   if (options_.notify) parts.emplace_back("notify", options_.notify);
+  add_readiness_routes(router, options_, parts);
   add_health_route(router, std::move(parts));
   router.add(http::Verb::get, "/openapi.json",
              guards.on_host(

@@ -45,6 +45,11 @@
 #include "http/router.h"
 #include "imaging/codec.h"
 #include "ports/blob_store.h"
+#include "services/common/health.h"
+
+namespace dither::observability {
+class Tracer;
+}  // namespace dither::observability
 
 namespace dither {
 
@@ -106,6 +111,16 @@ struct GatewayOptions {
   // Rate limits per client address (every route but /health) and per owner (/api/); not owned;
   // none: no limits.
   RateLimits* limits = nullptr;
+  // Where the spans of forwarded requests go (a CLIENT span each, whose context the service gets
+  // in `traceparent`; docs/TRACING.md); not owned; none: no spans.
+  observability::Tracer* tracer = nullptr;
+  // GET /health/ready: this process's own parts (not owned; none: nothing of its own to check),
+  // checked on `readiness_executor` (blocking checks must not hold an I/O thread), and, when
+  // `probe_services_ready`, each service's GET /health/ready. In process (the embedded mode) the
+  // services' parts are this process's, so their checks are in `readiness` already.
+  Readiness* readiness = nullptr;
+  boost::asio::any_io_executor readiness_executor;
+  bool probe_services_ready = true;
 };
 
 class Gateway {

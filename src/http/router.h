@@ -55,6 +55,10 @@ struct RequestContext {
   // Whose share of the blocking pool this request uses (BlockingPool): the client's address at a
   // public server (trusted proxies honoured), the owner for a call in process; "" is nobody's.
   std::string client_key{};
+  // The W3C trace context this request runs in (observability/tracing.h): the server's span for
+  // it when tracing is on, else the caller's valid `traceparent` header; "" when none. What a
+  // handler passes on to the messages it makes and the requests it forwards.
+  std::string traceparent{};
 
   std::string_view param(std::string_view name) const;  // "" when absent
   std::optional<std::string_view> query_value(std::string_view name) const;

@@ -1,5 +1,7 @@
 #include "http/server.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -39,6 +41,9 @@
 #include "http/errors.h"
 #include "http/url_decode.h"
 #include "observability/http_metrics.h"
+#include "observability/log_context.h"
+#include "observability/logging.h"
+#include "observability/tracing.h"
 
 namespace dither::http {
 namespace {
@@ -70,6 +75,25 @@ bool is_sane_request_id(std::string_view id) {
   return true;
 }
 
+std::string_view to_std(beast::string_view s) { return {s.data(), s.size()}; }
+
+// What the server and its synchronous handlers log under (observability/log_context.h): the
+// request id and, from the `traceparent` header, the trace and span. With tracing on, the server
+// span has replaced the header by then, so the ids are its own; off, they are the caller's.
+observability::LogContext request_log_context(const Request& request, std::string_view request_id) {
+  const auto it = request.find("traceparent");
+  return observability::log_context_from(
+      request_id, it == request.end() ? std::string_view{} : to_std(it->value()));
+}
+
+// Runs a synchronous handler or precheck with the request's log context on this thread (never
+// across a co_await: another request's code may run on the thread meanwhile).
+template <class Call>
+auto in_log_context(const observability::LogContext& log, const Call& call) {
+  const observability::ScopedLogContext scope(log);
+  return call();
+}
+
 bool is_valid_header(std::string_view name, std::string_view value) {
   if (name.empty()) return false;
   for (const char c : name) {
@@ -87,7 +111,48 @@ bool is_framing_header(std::string_view name) {
          beast::iequals(name, "Connection");
 }
 
-std::string_view to_std(beast::string_view s) { return {s.data(), s.size()}; }
+// The request's `traceparent` header when it is a valid W3C trace context, else "".
+std::string valid_traceparent(const Request& request) {
+  const auto it = request.find("traceparent");
+  if (it == request.end() || !observability::parse_traceparent(to_std(it->value()))) return {};
+  return std::string(to_std(it->value()));
+}
+
+// The SERVER span of a request (docs/TRACING.md): it continues the caller's `traceparent`, and the
+// request carries the span's own context from here on (handlers pass it on; the logs show it).
+// Without a tracer, nothing is recorded and the header stays as it came. Health checks (probes
+// every few seconds from every balancer) are not traced.
+observability::Span start_server_span(observability::Tracer* tracer, Request& request) {
+  if (tracer == nullptr) return {};
+  const std::string_view target = to_std(request.target());
+  if (target.starts_with("/health") &&
+      (target.size() == 7 || target[7] == '/' || target[7] == '?')) {
+    return {};
+  }
+  const auto it = request.find("traceparent");
+  observability::Span span = observability::start_span(
+      tracer, to_std(request.method_string()).substr(0, 32), observability::SpanKind::kServer,
+      it == request.end() ? std::string_view{} : to_std(it->value()));
+  request.set("traceparent", span.traceparent());
+  return span;
+}
+
+// Names the span after its route's template ("GET /images/{uuid}"; the method alone when no route
+// matched) and ends it. 5xx answers are errors (4xx are the client's).
+void end_server_span(observability::Span& span, const Request& request, std::string_view route,
+                     unsigned status, std::string_view server, const std::string& request_id) {
+  if (!span.recording()) return;
+  const std::string_view method = to_std(request.method_string()).substr(0, 32);
+  span.set_name(route.empty() ? std::string(method)
+                              : std::string(method) + " " + std::string(route));
+  span.set("http.request.method", method)
+      .set("http.response.status_code", status)
+      .set("dither.server", server)
+      .set("dither.request_id", request_id);
+  if (!route.empty()) span.set("http.route", route);
+  if (status >= 500) span.set_error("HTTP " + std::to_string(status));
+  span.end();
+}
 
 // Counts a request as in flight for its lifetime; `admitted()` is false past the bound.
 class InFlight {
@@ -118,15 +183,20 @@ Response overloaded(std::string message) {
 }
 
 asio::awaitable<Response> invoke(const Router::Match& match, const RequestContext& context,
-                                 BlockingPool& blocking) {
+                                 BlockingPool& blocking, const observability::LogContext& log) {
   if (const auto* async = std::get_if<AsyncHandler>(match.handler)) {
     co_return co_await (*async)(context);
   }
   const SyncHandler& sync = std::get<SyncHandler>(*match.handler);
   if (match.precheck != nullptr) {
-    if (std::optional<Response> answer = (*match.precheck)(context)) co_return std::move(*answer);
+    if (std::optional<Response> answer =
+            in_log_context(log, [&] { return (*match.precheck)(context); })) {
+      co_return std::move(*answer);
+    }
   }
-  if (match.dispatch == Dispatch::kInline) co_return sync(context);
+  if (match.dispatch == Dispatch::kInline) {
+    co_return in_log_context(log, [&] { return sync(context); });
+  }
   BlockingPool::Ticket ticket(blocking, context.client_key);
   if (!ticket) co_return overloaded("the server is busy; retry later");
   // Past the client's running share, wait for its own earlier requests (not for anyone else's).
@@ -135,7 +205,9 @@ asio::awaitable<Response> invoke(const Router::Match& match, const RequestContex
   // and rethrows what the handler threw.
   co_return co_await asio::co_spawn(
       blocking.get_executor(),
-      [&sync, &context]() -> asio::awaitable<Response> { co_return sync(context); },
+      [&sync, &context, &log]() -> asio::awaitable<Response> {
+        co_return in_log_context(log, [&] { return sync(context); });
+      },
       asio::use_awaitable);
 }
 
@@ -163,8 +235,8 @@ Response without_detail(Response response, const std::string& request_id) {
     }
     if (const boost::json::value* m = error->if_contains("message"); m && m->is_string()) {
       // The detail stays here, in the log, under the request id the client sees.
-      std::fprintf(stderr, "http: %u %s (request %s): %s\n", response.status, code.c_str(),
-                   request_id.c_str(), std::string(m->as_string()).c_str());
+      spdlog::error("http: {} {} (request {}): {}", response.status, code, request_id,
+                    std::string_view(m->as_string()));
     }
   }
   const std::string_view message = response.status == 503
@@ -218,18 +290,22 @@ asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking,
                                request_id,
                                std::string(remote_address),
                                &request,
-                               std::string(client_key.empty() ? remote_address : client_key)};
+                               std::string(client_key.empty() ? remote_address : client_key),
+                               valid_traceparent(request)};
+  const observability::LogContext log = request_log_context(request, request_id);
   std::string failure;
   try {
-    co_return co_await invoke(match, context, blocking);
+    co_return co_await invoke(match, context, blocking, log);
   } catch (const std::exception& e) {
     failure = e.what();
   } catch (...) {
     failure = "unknown exception";
   }
-  std::fprintf(stderr, "http server: %.*s %.*s (request %s) failed: %s\n",
-               static_cast<int>(request.method_string().size()), request.method_string().data(),
-               static_cast<int>(path.size()), path.data(), request_id.c_str(), failure.c_str());
+  {
+    const observability::ScopedLogContext scope(log);
+    spdlog::error("http server: {} {} (request {}) failed: {}", to_std(request.method_string()),
+                  path, request_id, failure);
+  }
   co_return error_response(500, to_string(ErrorKind::kInternal), "internal error");
 }
 
@@ -333,6 +409,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
                         const std::string& request_id, bool bodiless);
   asio::awaitable<void> close();
   std::string request_id_for(const Request& request) const;
+  void log_access(const Request& request, const std::string& request_id, unsigned status,
+                  std::chrono::steady_clock::time_point arrived) const;
 
   std::shared_ptr<ServerCore> core_;
   beast::tcp_stream stream_;
@@ -340,6 +418,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string_view route_;     // the pattern of the route handle() matched ("" when none)
   beast::flat_buffer buffer_;  // reused across the connection's requests
   std::optional<Parser> parser_;
+  // Body bytes of the last response written: the access log's `bytes`.
+  uint64_t body_bytes_ = 0;
   std::string header_;     // a response header being written; reused across requests
   bool handling_ = false;  // a request's header has arrived and its response is not written yet
   bool stopping_ = false;
@@ -393,7 +473,7 @@ Status ServerCore::listen() {
                      try {
                        std::rethrow_exception(error);
                      } catch (const std::exception& e) {
-                       std::fprintf(stderr, "http server: accept loop failed: %s\n", e.what());
+                       spdlog::error("http server: accept loop failed: {}", e.what());
                      }
                    });
   }
@@ -499,7 +579,7 @@ asio::awaitable<void> Connection::run(std::shared_ptr<Connection> self) {
     }
   } catch (const std::exception& e) {
     // Nothing a request can do should get here (handler exceptions are answered with 500).
-    std::fprintf(stderr, "http server: connection failed: %s\n", e.what());
+    spdlog::error("http server: connection failed: {}", e.what());
   }
   co_await self->close();
 }
@@ -538,6 +618,9 @@ asio::awaitable<bool> Connection::serve_one() {
   handling_ = true;
   // From the header's arrival to the answer written (a request refused while its body is read
   // counts as a rejection instead: reject()).
+  const bool access_log = core_->options.access_log && observability::access_log_enabled();
+  const auto arrived =
+      access_log ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   std::optional<observability::HttpMetrics::Request> timing;
   if (core_->options.metrics != nullptr) timing.emplace(core_->options.metrics->start());
   if (!parser.is_done()) {
@@ -555,6 +638,7 @@ asio::awaitable<bool> Connection::serve_one() {
 
   Request& request = parser.get();  // a handler may move its body out (take_body)
   const std::string request_id = request_id_for(request);
+  observability::Span span = start_server_span(core_->options.tracer, request);
   Response response = co_await handle(request, request_id);
   if (response.delay.count() > 0 && !stopping_) {
     asio::steady_timer wait(stream_.get_executor());
@@ -571,6 +655,8 @@ asio::awaitable<bool> Connection::serve_one() {
                                                  std::string_view(method.data(), method.size())),
                    status);
   }
+  if (access_log) log_access(request, request_id, status, arrived);
+  end_server_span(span, request, route_, status, core_->options.server_name, request_id);
   route_ = {};
   co_return written&& keep_alive;
 }
@@ -663,6 +749,21 @@ asio::awaitable<bool> Connection::reject(const error_code& ec, const Parser& par
   co_return false;
 }
 
+// ACCESS_LOG (docs/LOGGING.md): the route's template, never the path or the query.
+void Connection::log_access(const Request& request, const std::string& request_id, unsigned status,
+                            std::chrono::steady_clock::time_point arrived) const {
+  const std::chrono::duration<double, std::milli> took = std::chrono::steady_clock::now() - arrived;
+  const observability::ScopedLogContext scope(request_log_context(request, request_id));
+  observability::log_access({.server = core_->options.server_name,
+                             .method = to_std(request.method_string()).substr(0, 32),
+                             .route = route_.empty() ? "unmatched" : route_,
+                             .status = status,
+                             .duration_ms = took.count(),
+                             .bytes = body_bytes_,
+                             .request_id = request_id,
+                             .client = remote_});
+}
+
 std::string Connection::request_id_for(const Request& request) const {
   const auto it = request.find("X-Request-Id");
   if (it != request.end() && is_sane_request_id(to_std(it->value()))) {
@@ -691,7 +792,10 @@ asio::awaitable<Response> Connection::handle(Request& request, const std::string
   Response response =
       co_await dispatch(core_->router, core_->blocking, request, request_id, &core_->in_flight,
                         options.max_in_flight, remote_, client_key, &route_);
-  if (options.generic_server_errors) response = without_detail(std::move(response), request_id);
+  if (options.generic_server_errors && response.status >= 500) {
+    const observability::ScopedLogContext scope(request_log_context(request, request_id));
+    response = without_detail(std::move(response), request_id);
+  }
   compress_for(request, response, options.compress_min_bytes);
   co_return response;
 }
@@ -719,8 +823,9 @@ asio::awaitable<bool> Connection::write(Response response, unsigned version, boo
                is_valid_header("Content-Type", response.content_type);
   for (const auto& [name, value] : response.headers) valid = valid && is_valid_header(name, value);
   if (!valid) {
-    std::fprintf(stderr, "http server: a handler returned an invalid response (request %s)\n",
-                 request_id.c_str());
+    const observability::ScopedLogContext scope(
+        {.request_id = request_id, .trace_id = "", .span_id = ""});
+    spdlog::error("http server: a handler returned an invalid response (request {})", request_id);
     response = error_response(500, to_string(ErrorKind::kInternal), "internal error");
   }
   if (!response.file_path.empty()) {
@@ -732,6 +837,7 @@ asio::awaitable<bool> Connection::write(Response response, unsigned version, boo
       fill_header(message, response, version, keep_alive, request_id);
       message.body() = std::move(file);
       message.prepare_payload();
+      body_bytes_ = head ? 0 : message.body().size();
       co_return co_await send(message, head);
     }
     response = error_response(404, "not_found", "no such file");
@@ -739,6 +845,7 @@ asio::awaitable<bool> Connection::write(Response response, unsigned version, boo
   // Small bodies are the hot path: the header is written by hand into a buffer the connection
   // reuses, and sent with the body in one gathered write (no field allocations, no copy).
   const bool bodiless = response.status == 204 || response.status == 304;
+  body_bytes_ = head || bodiless ? 0 : response.body.size();
   serialize_header(response, version, keep_alive, request_id, bodiless);
   stream_.expires_after(core_->options.body_timeout);
   const std::array<asio::const_buffer, 2> buffers{
@@ -817,7 +924,7 @@ Server::~Server() {
   try {
     impl_->stop();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "http server: stopping failed: %s\n", e.what());
+    spdlog::error("http server: stopping failed: {}", e.what());
   }
 }
 

@@ -37,7 +37,8 @@
 
 namespace dither::observability {
 class HttpMetrics;
-}
+class Tracer;
+}  // namespace dither::observability
 
 namespace dither::http {
 
@@ -59,12 +60,15 @@ struct ServerOptions {
   std::vector<std::string> unlimited_addresses{};
   std::chrono::seconds idle_timeout{60};  // keep-alive connection with no request
   std::string server_name = "dither";     // the Server header
+  // An access line per request (when ACCESS_LOG is on); off for the metrics listener, whose
+  // scrapes every few seconds would drown the requests' lines.
+  bool access_log = true;
   // When set, every request must carry this header with exactly `required_value` (compared in
   // constant time), except GET/HEAD of `open_paths`; otherwise 403 `forbidden`. The services'
   // servers require the gateway's service token (docs/SECURITY.md).
   std::string required_header{};
   std::string required_value{};
-  std::vector<std::string> open_paths = {"/health"};
+  std::vector<std::string> open_paths = {"/health", "/health/live", "/health/ready"};
   // Every 5xx answer goes out through without_detail() (docs/SECURITY.md); off only for test
   // doubles of other servers (an S3 stand-in must answer as S3 would).
   bool generic_server_errors = true;
@@ -82,6 +86,11 @@ struct ServerOptions {
   // durations), open connections and refusals (observability/http_metrics.h); unset: nowhere.
   // It must outlive the server.
   observability::HttpMetrics* metrics = nullptr;
+  // Where the server's spans go: a SERVER span per request, which continues the caller's
+  // `traceparent` and replaces it in the request (so that handlers, their logs and what they
+  // forward carry the span's own context; docs/TRACING.md). Unset: no spans, the header as it
+  // came. It must outlive the server.
+  observability::Tracer* tracer = nullptr;
 };
 
 // A 5xx JSON error with its message replaced by a generic one and the request id added; the
@@ -95,6 +104,7 @@ Response without_detail(Response response, const std::string& request_id);
 // exception as 500), but without a socket: the in-process path from the gateway to a service.
 // A handler may move the request's body out (RequestContext::take_body). `matched_pattern`, when
 // given, is set to the pattern of the route that matched (left empty for 400, 404 and 405).
+// RequestContext::traceparent is the request's `traceparent` header when it is valid.
 boost::asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking,
                                           Request& request, const std::string& request_id,
                                           std::atomic<int>* in_flight = nullptr,

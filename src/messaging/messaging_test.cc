@@ -15,7 +15,9 @@
 #include "adapters/inproc/in_process_bus.h"
 #include "messaging/event_log.h"
 #include "messaging/events.h"
+#include "messaging/messaging_metrics.h"
 #include "messaging/outbox_relay.h"
+#include "observability/metrics.h"
 
 namespace dither {
 namespace {
@@ -78,6 +80,12 @@ class MemoryOutbox : public Outbox {
     }
     return make_error(ErrorKind::kNotFound, "no parked entry");
   }
+  Result<OutboxStats> outbox_stats() override {
+    std::lock_guard lock(mutex_);
+    OutboxStats stats;
+    for (const auto& e : entries_) ++(e.parked_at == 0 ? stats.pending : stats.parked);
+    return stats;
+  }
   size_t size() {
     std::lock_guard lock(mutex_);
     return entries_.size();
@@ -107,6 +115,7 @@ class ScriptedBus : public EventBus {
   Status start() override { return {}; }
   void stop() override {}
   std::string_view name() const override { return "scripted"; }
+  void set_observer(BusObserver*) override {}
   std::vector<std::string> published() {
     std::lock_guard lock(mutex_);
     return published_;
@@ -148,6 +157,67 @@ TEST(OutboxRelay, PublishesInOrderAndRemovesOnlyAfterPublish) {
   EXPECT_EQ(seen, (std::vector<std::string>{"{\"n\":0}", "{\"n\":1}", "{\"n\":2}"}));
   EXPECT_EQ(outbox.size(), 0u);
   bus.stop();
+}
+
+// The value of one series in `text` ("name{labels}" as rendered), -1 when absent.
+double series(const std::string& text, const std::string& name) {
+  const size_t at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST(MessagingMetrics, CountPublishesConsumesDeadLettersAndTheOutboxBacklog) {
+  observability::Metrics metrics("test");
+  MessagingMetrics messaging(metrics);
+  MemoryOutbox outbox;
+  InProcessBus bus;
+  bus.set_observer(&messaging);
+  bus.subscribe({"images", "g", [](const Message& m) -> Status {
+                   if (m.body == "poison") return make_error(ErrorKind::kInvalidArgument, "no");
+                   return {};
+                 }});
+  ASSERT_TRUE(bus.start().ok());
+  OutboxRelay relay(outbox, bus, "upload", std::chrono::milliseconds{20});
+  relay.set_metrics(messaging);
+  outbox.add(make_message("images", kImageUploaded, "k", "one"));
+  outbox.add(make_message("images", kImageUploaded, "k", "two"));
+  std::string text = metrics.render();
+  EXPECT_EQ(series(text, "dither_outbox_messages{outbox=\"upload\",state=\"pending\"}"), 2);
+  EXPECT_EQ(series(text, "dither_outbox_messages{outbox=\"upload\",state=\"parked\"}"), 0);
+  outbox.add(make_message("images", kImageUploaded, "k", "poison"));
+  relay.start();
+  relay.notify();
+  relay.drain();
+  relay.stop();
+  text = metrics.render();
+  EXPECT_EQ(series(text, "dither_messages_published_total{topic=\"images\"}"), 3);
+  EXPECT_EQ(series(text, "dither_messages_consumed_total{group=\"g\",topic=\"images\"}"), 2);
+  EXPECT_EQ(series(text, "dither_messages_dead_lettered_total{group=\"g\",topic=\"images\"}"), 1);
+  EXPECT_EQ(series(text, "dither_outbox_messages{outbox=\"upload\",state=\"pending\"}"), 0);
+  EXPECT_EQ(series(text, "dither_outbox_oldest_age_seconds{outbox=\"upload\"}"), 0);
+  bus.stop();
+}
+
+TEST(MessagingMetrics, APartitionGivenUpLosesItsLagSeries) {
+  observability::Metrics metrics("test");
+  MessagingMetrics messaging(metrics);
+  messaging.lag("g", {{"images", 0, 5}, {"images", 1, 7}});
+  std::string text = metrics.render();
+  EXPECT_EQ(
+      series(text, "dither_consumer_lag_messages{group=\"g\",partition=\"0\",topic=\"images\"}"),
+      5);
+  EXPECT_EQ(
+      series(text, "dither_consumer_lag_messages{group=\"g\",partition=\"1\",topic=\"images\"}"),
+      7);
+  // A rebalance moved partition 1 to another process: its last value must not linger here.
+  messaging.lag("g", {{"images", 0, 2}});
+  text = metrics.render();
+  EXPECT_EQ(
+      series(text, "dither_consumer_lag_messages{group=\"g\",partition=\"0\",topic=\"images\"}"),
+      2);
+  EXPECT_EQ(
+      series(text, "dither_consumer_lag_messages{group=\"g\",partition=\"1\",topic=\"images\"}"),
+      -1);
 }
 
 TEST(OutboxRelay, KeepsMessagesWhileTheBusIsDown) {

@@ -20,6 +20,11 @@ bool OutboxRelay::counts_toward_parking(ErrorKind kind) {
 
 OutboxRelay::~OutboxRelay() { stop(); }
 
+void OutboxRelay::set_metrics(MessagingMetrics& metrics) {
+  metrics_ = &metrics;
+  metrics.watch_outbox(outbox_, name_);
+}
+
 void OutboxRelay::start() {
   std::lock_guard lock(mutex_);
   if (thread_.joinable()) return;
@@ -74,6 +79,13 @@ void OutboxRelay::run() {
           if (stopping_) return;
         }
         Status published = bus_.publish(entry.message);
+        if (metrics_ != nullptr) {
+          if (published) {
+            metrics_->published(entry.message.topic);
+          } else {
+            metrics_->publish_failed(entry.message.topic);
+          }
+        }
         if (!published) {
           const Error& error = published.error();
           if (!counts_toward_parking(error.kind)) {

@@ -29,6 +29,7 @@
 #include <string>
 #include <thread>
 
+#include "messaging/messaging_metrics.h"
 #include "ports/event_bus.h"
 #include "ports/outbox.h"
 
@@ -54,12 +55,16 @@ class OutboxRelay {
   void stop();
   // Blocks until the outbox was seen empty after this call (tests, graceful shutdown).
   void drain();
+  // Counts publishes (accepted, refused) from now on and watches the outbox's backlog; call
+  // before start(). `metrics` must outlive the relay.
+  void set_metrics(MessagingMetrics& metrics);
 
  private:
   void run();
 
   Outbox& outbox_;
   EventBus& bus_;
+  MessagingMetrics* metrics_ = nullptr;
   std::string name_;
   std::chrono::milliseconds poll_interval_;
   int max_attempts_;

@@ -53,6 +53,8 @@ http::ServerOptions metrics_server_options(const ListenAddress& address) {
   options.max_in_flight = 4;
   options.max_connections = 16;
   options.open_paths = {};
+  options.server_name = "dither-metrics";  // the Server header
+  options.access_log = false;
   // A scrape of a few hundred series is tens of KB of repetitive text; Prometheus asks for gzip.
   options.compress_min_bytes = 4096;
   return options;

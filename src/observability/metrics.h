@@ -77,6 +77,8 @@ class Family {
     }
   }
   const std::string& name() const { return family_->GetName(); }
+  // Drops a series (one that no longer describes anything, e.g. a partition given up).
+  void remove(T& series) const { family_->Remove(&series); }
 
  private:
   prometheus::Labels label_set(const std::vector<std::string_view>& values) const;

@@ -35,6 +35,9 @@ class BlobStore {
   virtual Result<std::vector<ObjectKey>> list(std::string_view prefix) = 0;
   // "filesystem", "s3", ... for /health and logs.
   virtual std::string_view name() const = 0;
+  // Whether the store is usable now (GET /health/ready): the bucket answers, the directory is
+  // writable. Cheap enough to call once a second.
+  virtual Status ready() { return {}; }
 };
 
 }  // namespace dither

@@ -31,6 +31,7 @@
 #include <exception>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "common/result.h"
 #include "ports/message.h"
@@ -51,6 +52,27 @@ inline constexpr std::string_view kHeaderDeadLetterReason = "dead_letter_reason"
 inline constexpr std::string_view kHeaderDeadLetterGroup = "dead_letter_group";
 inline constexpr std::string_view kHeaderDeadLetterTopic = "dead_letter_topic";
 
+// What a bus tells about its consumers, for metrics (dither_messages_consumed_total,
+// dither_messages_dead_lettered_total, dither_consumer_lag_messages). Called on the consumers'
+// threads: cheap and thread-safe.
+class BusObserver {
+ public:
+  virtual ~BusObserver() = default;
+  // `group`'s handler took a message of `topic` (it returned OK).
+  virtual void consumed(std::string_view topic, std::string_view group) = 0;
+  // `group` gave a message of `topic` up: it went to the dead-letter topic.
+  virtual void dead_lettered(std::string_view topic, std::string_view group) = 0;
+  struct PartitionLag {
+    std::string topic;
+    int32_t partition = 0;
+    int64_t messages = 0;  // the partition's end less the group's position
+  };
+  // Every partition this process's consumer of `group` holds now, with what it has yet to consume
+  // (a partition missing from the list is no longer its own). A bus without partitions never
+  // calls it.
+  virtual void lag(std::string_view group, const std::vector<PartitionLag>& partitions) = 0;
+};
+
 class EventBus {
  public:
   virtual ~EventBus() = default;
@@ -65,6 +87,11 @@ class EventBus {
   // kUnavailable.
   virtual void stop() = 0;
   virtual std::string_view name() const = 0;
+  // Whether messages can be published now (GET /health/ready): a broker answers and the
+  // producer has not failed for good. Cheap enough to call once a second.
+  virtual Status ready() { return {}; }
+  // Reports to `observer` (not owned; it outlives the bus); call before start().
+  virtual void set_observer(BusObserver* observer) = 0;
 };
 
 // The contract's rules, shared by every bus: a failure no retry can cure (a malformed message)

@@ -38,6 +38,9 @@ class MailSender {
   }
   // "smtp", "mailbox", for logs and /health.
   virtual std::string_view name() const = 0;
+  // Whether mail can be handed over now (GET /health/ready): the SMTP server answers and
+  // accepts our login. Called at most once a second.
+  virtual Status ready() { return {}; }
 };
 
 }  // namespace dither

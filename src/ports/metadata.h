@@ -82,6 +82,8 @@ class DitherRepository : public Outbox {
   // How many dithers are PENDING (claimed or not) of `owner`, or of every owner when `owner` is
   // "" (the queue's depth). Quotas and the queue's bound (docs/SECURITY.md "Limits").
   virtual Result<int64_t> count_pending(std::string_view owner) = 0;
+  // When the oldest PENDING dither was requested (Unix ms; 0 when none): the queue's age.
+  virtual Result<int64_t> oldest_pending_at() = 0;
   // Work claiming, for several workers (threads, processes, hosts) sharing the store. Claims up
   // to `limit` PENDING dithers, oldest first, that nobody holds (or whose lease expired): each is
   // leased to `worker` until now + `lease`. A worker that dies loses its claims when the lease

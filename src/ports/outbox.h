@@ -27,6 +27,13 @@ struct OutboxEntry {
   int64_t parked_at = 0;   // Unix ms when parked; 0: in the queue
 };
 
+// How full the outbox is (metrics: dither_outbox_messages, dither_outbox_oldest_age_seconds).
+struct OutboxStats {
+  int64_t pending = 0;            // in the queue
+  int64_t parked = 0;             // parked (see above)
+  int64_t oldest_pending_at = 0;  // Unix ms the oldest queued entry was written; 0 when none
+};
+
 class Outbox {
  public:
   virtual ~Outbox() = default;
@@ -43,6 +50,8 @@ class Outbox {
   // Puts parked entry `seq` back in the queue with its attempts reset (last_error kept until
   // it is published); kNotFound when there is no parked entry `seq`.
   virtual Status republish(int64_t seq) = 0;
+  // Counts of queued and parked entries and the oldest queued one's time; one query.
+  virtual Result<OutboxStats> outbox_stats() = 0;
 };
 
 }  // namespace dither

@@ -459,6 +459,7 @@ class ForwardingOutbox : public Port {
     return outbox_.parked_messages(limit);
   }
   Status republish(int64_t seq) override { return outbox_.republish(seq); }
+  Result<OutboxStats> outbox_stats() override { return outbox_.outbox_stats(); }
 
  private:
   Outbox& outbox_;
@@ -495,6 +496,7 @@ class RacingDithers : public ForwardingOutbox<DitherRepository> {
   Result<int64_t> count_pending(std::string_view owner) override {
     return real_.count_pending(owner);
   }
+  Result<int64_t> oldest_pending_at() override { return real_.oldest_pending_at(); }
   Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
                                                   std::chrono::seconds lease) override {
     return real_.claim_dithers(limit, worker, lease);

@@ -3,6 +3,7 @@ brought down at the end. The functional suite's harness provides the HTTP helper
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -22,8 +23,10 @@ def pytest_configure(config):
 @pytest.fixture(scope="session")
 def stack():
     # Under build/, not pytest's private temporary directory: PostgreSQL runs as its own user and
-    # must reach its data directory.
-    workdir = harness.REPO_ROOT / "build" / "distributed-test"
+    # must reach its data directory. DITHER_TEST_STACK_WORKDIR (relative to the repository) lets
+    # two runs side by side (with different DITHER_TEST_STACK_PORT_BASE) keep apart.
+    workdir = harness.REPO_ROOT / os.environ.get("DITHER_TEST_STACK_WORKDIR",
+                                                 "build/distributed-test")
     shutil.rmtree(workdir, ignore_errors=True)
     s = Stack(workdir)
     try:

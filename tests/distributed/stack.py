@@ -1,8 +1,11 @@
 """The distributed stack (scripts/stack.sh) as a test fixture: PostgreSQL, Kafka and versitygw,
 then upload-service, two dithering-service workers and api-gateway, each its own process, on
 ports of their own (base DITHER_TEST_STACK_PORT_BASE, default 30000: below the kernel's ephemeral
-ports, which a client connection could hold) and state under build/distributed-test. The HTTP
-helpers are the functional suite's (harness.Ditherd).
+ports, which a client connection could hold) and state under build/distributed-test
+(DITHER_TEST_STACK_WORKDIR). Every process serves metrics (METRICS_ADDRESS, from PORT_BASE+464)
+and a Prometheus server scrapes them every second (PORT_BASE+90, `stack.prometheus_port`). Every
+process sends its spans to a Jaeger (OTLP on PORT_BASE+318, its query API on PORT_BASE+686:
+`stack.jaeger_query_port`). The HTTP helpers are the functional suite's (harness.Ditherd).
 
     stack = Stack(tmp_dir)
     stack.up()
@@ -52,6 +55,12 @@ class Stack(harness.Ditherd):
         self.s3_port = PORT_BASE + 70
         self.smtp_port = PORT_BASE + 25
         self.notify_port = PORT_BASE + 84
+        self.prometheus_port = PORT_BASE + 90
+        # Jaeger (docs/TRACING.md): OTLP in, its query API (and that + 1 for its gRPC) out;
+        # JAEGER_OTLP_PORT / JAEGER_QUERY_PORT place them elsewhere.
+        self.jaeger_otlp_port = int(os.environ.get("JAEGER_OTLP_PORT") or PORT_BASE + 318)
+        self.jaeger_query_port = int(os.environ.get("JAEGER_QUERY_PORT") or PORT_BASE + 686)
+        self.metrics_port_base = PORT_BASE + 464  # scripts/stack.sh: gateway +0, upload +1...
         self.kafka = f"127.0.0.1:{self.kafka_port}"
         # Shared by every process (docs/SECURITY.md "Secrets"); a test may read them.
         self.secrets = {
@@ -86,6 +95,15 @@ class Stack(harness.Ditherd):
             "S3_PORT": str(self.s3_port),
             "SMTP_PORT": str(self.smtp_port),
             "NOTIFY_SERVICE_PORT": str(self.notify_port),
+            "METRICS_PORT_BASE": str(self.metrics_port_base),
+            "DITHER_STACK_PROMETHEUS": "1",
+            "PROMETHEUS_PORT": str(self.prometheus_port),
+            "PROMETHEUS_SCRAPE_INTERVAL": "1s",
+            # Every process sends its spans to the stack's Jaeger, every 200 ms.
+            "DITHER_STACK_JAEGER": "1",
+            "JAEGER_OTLP_PORT": str(self.jaeger_otlp_port),
+            "JAEGER_QUERY_PORT": str(self.jaeger_query_port),
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
             "LOG_LEVEL": "info",
         })
         env.update(self.extra_env)
@@ -111,6 +129,8 @@ class Stack(harness.Ditherd):
         # `env` first, alone: it makes the stack directory's secrets file once, before `up`
         # starts the services side by side (each of them reads it).
         self.stack_dir.mkdir(parents=True, exist_ok=True)
+        # Jaeger is built once (go install; many minutes when cold), before `up`'s own timeout.
+        self._script("scripts/infra/jaeger.sh", "install", timeout=1800)
         self._script("scripts/stack.sh", "env")
         self._script("scripts/stack.sh", "up")
         if self.key is None:

@@ -113,6 +113,33 @@ def test_health_names_every_service(up):
     assert r.json()["status"] == "ok", r.json()
 
 
+def ready_of(port: int, query: str = "") -> requests.Response:
+    return requests.get(f"http://127.0.0.1:{port}/health/ready{query}",
+                        timeout=harness.scaled(10))
+
+
+def test_every_process_is_ready_and_the_gateway_aggregates_them(up):
+    # Each process checks its own parts only (docs/OPERATIONS.md "Health").
+    expected = {
+        up.upload_port: {"upload_database", "bus", "blob_store"},
+        up.dither_port: {"dither_database", "bus", "blob_store"},
+        up.notify_port: {"notification_database", "bus", "mail"},
+    }
+    for port, checks in expected.items():
+        r = ready_of(port)
+        assert r.status_code == 200, r.text
+        assert set(r.json()["checks"]) == checks, r.json()
+        live = requests.get(f"http://127.0.0.1:{port}/health/live", timeout=harness.scaled(10))
+        assert live.status_code == 200, live.text
+    r = ready_of(up.port)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["services"] == {"upload": "ok", "dither": "ok", "notify": "ok"}, body
+    assert set(body["checks"]) == {"identity_database", "blob_store"}, body
+    # ?scope=self: the gateway's own parts only.
+    assert "services" not in ready_of(up.port, "?scope=self").json()
+
+
 def test_upload_dither_serve_delete(up):
     original = imagegen.photo_png(200, 150, seed=7)
     rec = up.upload_ok(original, "flow.png")
@@ -353,12 +380,19 @@ def test_kill_9_of_a_worker_mid_burst(up):
 def test_broker_restart_mid_burst(up):
     def restart_broker():
         up.infra("kafka", "stop")
-        time.sleep(2)
+        # Without a broker the services are live but not ready (the bus check fails).
+        harness.wait_until(
+            lambda: ready_of(up.upload_port).json()["checks"]["bus"] == "unavailable",
+            harness.scaled(20), "the upload service stayed ready without a broker")
+        assert requests.get(f"http://127.0.0.1:{up.upload_port}/health/live",
+                            timeout=harness.scaled(10)).status_code == 200
         up.infra("kafka", "start")
 
     records, _ = burst(up, 50, "broker", during=restart_broker)
     assert len(records) == 50
     assert_all_finished_once(up, records)
+    harness.wait_until(lambda: ready_of(up.upload_port).status_code == 200, harness.scaled(30),
+                       "the upload service did not become ready again with the broker back")
 
 
 @pytest.mark.slow
@@ -376,6 +410,13 @@ def test_postgres_stopped_gives_503_then_recovers(up):
         for detail in (str(up.postgres_port), "postgres", "sql", "connection to server",
                        "127.0.0.1"):
             assert detail not in error["message"].lower(), f"the 503 says {detail!r}: {r.text}"
+        # Not ready, and the gateway says which service is not; live all the same.
+        harness.wait_until(lambda: ready_of(up.port).status_code == 503, harness.scaled(10),
+                           "the gateway stayed ready without PostgreSQL")
+        assert ready_of(up.port).json()["services"]["upload"] == "unavailable"
+        r = ready_of(up.upload_port)
+        assert r.status_code == 503 and r.json()["checks"]["upload_database"] == "unavailable"
+        assert str(up.postgres_port) not in r.text
         # With the key's check cached or not, a key is not turned away as unknown meanwhile.
         time.sleep(6)
         r = up.get(f"/api/images/{before['uuid']}")
@@ -400,6 +441,9 @@ def test_s3_down_gives_503_and_leaves_nothing(up):
     try:
         r = up.upload(imagegen.photo_png(64, 48, seed=14), "during-s3.png")
         assert r.status_code == 503, r.text
+        harness.wait_until(
+            lambda: ready_of(up.upload_port).json()["checks"]["blob_store"] == "unavailable",
+            harness.scaled(10), "the upload service stayed ready without its bucket")
         assert len(up.list_all()) == count_before
     finally:
         up.infra("s3", "start")

@@ -112,3 +112,49 @@ def test_a_refused_upload_is_counted_by_its_refusal(start_server):
     assert sample(text, 'dither_uploads_total{outcome="stored"}') == 1
     assert sample(text, 'dither_uploads_total{outcome="quota_exceeded"}') == 1
     assert sample(text, "dither_upload_size_bytes_count") == 1
+
+
+def test_messages_outboxes_queue_and_mails_are_measured(start_server):
+    (port,) = harness.free_ports(1)
+    s = start_server(METRICS_ADDRESS=f"127.0.0.1:{port}", MAIL_MAX_PER_HOUR="1")
+    address = "metrics.reader@example.org"
+    record = s.upload_ok(imagegen.photo_png(32, 24, seed=4), "mails.png", email=address)
+    s.wait_for(record["uuid"])
+    # A second dither to the same address within the hour: over the cap of 1, suppressed.
+    d = s.request_dither_ok(record["uuid"], 3)
+    s.wait_dither(record["uuid"], d["id"])
+
+    def mails_settled():
+        text = scrape(port)
+        done = (sample(text, 'dither_mails_total{outcome="sent"}') == 1
+                and sample(text, 'dither_mails_total{outcome="suppressed"}') == 1)
+        return text if done else None
+
+    text = harness.wait_until(mails_settled, harness.scaled(30),
+                              lambda: "mails: " + "\n".join(
+                                  line for line in scrape(port).splitlines()
+                                  if line.startswith("dither_mails_total")))
+    assert sample(text, 'dither_mails_total{outcome="failed"}') == 0
+    assert sample(text, "dither_mail_send_duration_seconds_count") == 1
+    assert address not in text and "example.org" not in text
+
+    # IMAGE_UPLOADED went out of the upload outbox and was taken by both consumer groups; the
+    # two dithers' DITHER_UPLOADED out of the dither outbox, taken by the upload and notification
+    # services.
+    assert sample(text, 'dither_messages_published_total{topic="images"}') == 1
+    assert sample(text, 'dither_messages_published_total{topic="dithers"}') >= 2
+    assert sample(text, 'dither_messages_consumed_total{group="dither-service",topic="images"}') == 1
+    assert sample(text, 'dither_messages_consumed_total{group="notification-service",'
+                        'topic="dithers"}') >= 2
+    assert math.isnan(sample(text, 'dither_messages_dead_lettered_total{group="dither-service",'
+                                   'topic="images"}'))
+    # Drained: nothing waits, nothing is parked, no age.
+    for outbox in ("upload", "dither"):
+        for state in ("pending", "parked"):
+            assert sample(text, f'dither_outbox_messages{{outbox="{outbox}",state="{state}"}}') == 0
+        assert sample(text, f'dither_outbox_oldest_age_seconds{{outbox="{outbox}"}}') == 0
+    assert sample(text, "dither_oldest_pending_dither_age_seconds") == 0
+    # The in-process bus has no partitions and SQLite no pool: neither is reported.
+    assert "dither_consumer_lag_messages{" not in text
+    assert "dither_db_pool_connections{" not in text
+

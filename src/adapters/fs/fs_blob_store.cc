@@ -61,6 +61,14 @@ FsBlobStore::FsBlobStore(fs::path root, std::string url_prefix)
   fs::create_directories(root_);  // start-up: throws when the data directory is unusable
 }
 
+Status FsBlobStore::ready() {
+  if (::access(root_.c_str(), W_OK | X_OK) != 0) {
+    return make_error(ErrorKind::kUnavailable, "blob store: cannot write to " + root_.string() +
+                                                   ": " + std::strerror(errno));
+  }
+  return {};
+}
+
 Result<fs::path> FsBlobStore::path_of(std::string_view key) const {
   if (!is_valid_object_key(key)) {
     return adapters::invalid_key(key);

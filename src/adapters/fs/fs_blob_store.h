@@ -31,6 +31,8 @@ class FsBlobStore final : public BlobStore {
   std::string public_url(const ObjectKey& key) const override;
   Result<std::vector<ObjectKey>> list(std::string_view prefix) override;
   std::string_view name() const override { return "filesystem"; }
+  // The root is a directory we may write to (a full disk shows in the uploads' errors instead).
+  Status ready() override;
 
   // The file a key is stored in (for serving); kInvalidArgument for an invalid key.
   Result<std::filesystem::path> path_of(std::string_view key) const;

@@ -90,7 +90,10 @@ Status InProcessBus::deliver_to(const Subscription& sub, const Message& message)
   int failures = 0;
   for (;;) {
     Status result = call_handler(sub.handler, message);
-    if (result) return {};
+    if (result) {
+      if (observer_ != nullptr) observer_->consumed(message.topic, sub.group);
+      return {};
+    }
     const Error& error = result.error();
     if (is_permanent_failure(error.kind)) return dead_letter(sub, message, error);
     if (error.kind == ErrorKind::kUnavailable) {
@@ -114,6 +117,7 @@ Status InProcessBus::dead_letter(const Subscription& sub, const Message& message
   dead.headers.emplace_back(kHeaderDeadLetterGroup, sub.group);
   dead.headers.emplace_back(kHeaderDeadLetterTopic, message.topic);
   if (on_dead_letter_) on_dead_letter_(dead);
+  if (observer_ != nullptr) observer_->dead_lettered(message.topic, sub.group);
   Topic* dlq = nullptr;
   {
     std::lock_guard lock(mutex_);

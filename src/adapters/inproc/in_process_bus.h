@@ -46,6 +46,7 @@ class InProcessBus final : public EventBus {
   Status start() override;
   void stop() override;
   std::string_view name() const override { return "in-process"; }
+  void set_observer(BusObserver* observer) override { observer_ = observer; }
 
  private:
   struct Topic {
@@ -61,6 +62,7 @@ class InProcessBus final : public EventBus {
   bool pause(std::chrono::milliseconds delay);
 
   std::function<void(const Message&)> on_dead_letter_;
+  BusObserver* observer_ = nullptr;
   std::chrono::milliseconds transient_limit_;
   // Guards topics_ (the map; a Topic's contents are guarded by its own `delivery`), running_ and
   // publishing_. Lock order: a Topic's `delivery`, then mutex_.

@@ -20,6 +20,7 @@ struct KafkaBus::Impl {
   std::vector<std::unique_ptr<kafka::GroupConsumer>> consumers;
   bool started = false;
   bool stopped = false;
+  BusObserver* observer = nullptr;
 };
 
 KafkaBus::KafkaBus(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -89,8 +90,8 @@ Status KafkaBus::start() {
   }
   std::vector<std::unique_ptr<kafka::GroupConsumer>> consumers;
   for (auto& [group, subscriptions] : by_group) {
-    auto consumer = std::make_unique<kafka::GroupConsumer>(group, std::move(subscriptions),
-                                                           impl_->options, *impl_->producer);
+    auto consumer = std::make_unique<kafka::GroupConsumer>(
+        group, std::move(subscriptions), impl_->options, *impl_->producer, impl_->observer);
     if (Status s = consumer->start(); !s) return s;  // the ones started stop as they go
     consumers.push_back(std::move(consumer));
   }
@@ -121,6 +122,11 @@ Status KafkaBus::create_topics(const std::vector<std::string>& names, int partit
 }
 
 Status KafkaBus::ping(std::chrono::milliseconds timeout) { return impl_->producer->ping(timeout); }
+
+void KafkaBus::set_observer(BusObserver* observer) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->observer = observer;
+}
 
 int KafkaBus::assigned_partitions(std::string_view group) const {
   std::lock_guard lock(impl_->mutex);

@@ -47,6 +47,8 @@ struct KafkaOptions {
   // Back-off between calls of a failing handler.
   std::chrono::milliseconds retry_backoff_min{100};
   std::chrono::milliseconds retry_backoff_max{5000};
+  // How often consumers learn their lag (librdkafka's statistics), when a BusObserver is set.
+  std::chrono::milliseconds stats_interval{5000};
   // Any other librdkafka property, for producer and consumers alike (security.protocol, sasl.*,
   // ssl.* for a managed cluster); applied last, so it may override the settings above.
   std::vector<std::pair<std::string, std::string>> extra;
@@ -73,8 +75,13 @@ class KafkaBus final : public EventBus {
 
   // Creates the topics that do not exist yet (existing ones are left as they are).
   Status create_topics(const std::vector<std::string>& names, int partitions, int replication);
-  // Whether a broker answers a metadata request within `timeout` (for /health).
+  // Whether a broker answers a metadata request within `timeout` and the producer has not failed
+  // for good (a fatal error of the idempotent producer: only a restart mends it).
   Status ping(std::chrono::milliseconds timeout = std::chrono::seconds{2});
+  Status ready() override { return ping(); }
+  // Consumers report consumed and dead-lettered messages and, from librdkafka's statistics
+  // (every `stats_interval`), each assigned partition's lag.
+  void set_observer(BusObserver* observer) override;
   // Partitions currently assigned to this bus's consumer of `group` (0 before it joined).
   int assigned_partitions(std::string_view group) const;
 

@@ -17,6 +17,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "ports/testing/event_bus_contract.h"
@@ -263,6 +264,84 @@ TEST(KafkaBus, DeadLettersSayWhereTheRecordWas) {
   EXPECT_EQ(dead.header("dead_letter_offset").value_or(""), "0");
   const std::string partition(dead.header("dead_letter_partition").value_or(""));
   EXPECT_TRUE(partition == "0" || partition == "1") << partition;
+}
+
+// What a BusObserver hears: counts per topic and group, and the lag reports.
+class RecordingObserver final : public BusObserver {
+ public:
+  void consumed(std::string_view topic, std::string_view group) override {
+    std::lock_guard lock(mutex_);
+    ++consumed_[std::string(topic) + "/" + std::string(group)];
+  }
+  void dead_lettered(std::string_view topic, std::string_view group) override {
+    std::lock_guard lock(mutex_);
+    ++dead_[std::string(topic) + "/" + std::string(group)];
+  }
+  void lag(std::string_view group, const std::vector<PartitionLag>& partitions) override {
+    std::lock_guard lock(mutex_);
+    lags_[std::string(group)] = partitions;
+  }
+  int consumed(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    return consumed_[key];
+  }
+  int dead(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    return dead_[key];
+  }
+  std::optional<std::vector<PartitionLag>> lags(const std::string& group) {
+    std::lock_guard lock(mutex_);
+    auto it = lags_.find(group);
+    if (it == lags_.end()) return std::nullopt;
+    return it->second;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<std::string, int> consumed_, dead_;
+  std::map<std::string, std::vector<PartitionLag>> lags_;
+};
+
+TEST(KafkaBus, TheObserverHearsWhatIsConsumedDeadLetteredAndTheLag) {
+  const std::string topic = unique_name("observed");
+  const std::string group = unique_name("observer");
+  RecordingObserver observer;
+  KafkaOptions options = test_options();
+  options.stats_interval = std::chrono::milliseconds{200};
+  auto bus = open_bus(options);
+  ASSERT_TRUE(bus);
+  bus->set_observer(&observer);
+  bus->subscribe({topic, group, [](const Message& m) -> Status {
+                    if (m.body == "poison") return make_error(ErrorKind::kInvalidArgument, "no");
+                    return {};
+                  }});
+  ASSERT_TRUE(bus->start().ok());
+  for (const char* body : {"a", "poison", "b"}) expect_ok(bus->publish(message(topic, body, body)));
+  const std::string key = topic + "/" + group;
+  ASSERT_TRUE(eventually([&] { return observer.consumed(key) == 2 && observer.dead(key) == 1; }))
+      << observer.consumed(key) << " consumed, " << observer.dead(key) << " dead-lettered";
+  // Once everything is committed, the statistics report each held partition with no lag.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto lags = observer.lags(group);
+        if (!lags || lags->size() != 2) return false;  // the topic's two partitions, both ours
+        for (const auto& p : *lags) {
+          if (p.topic != topic || p.messages != 0) return false;
+        }
+        return true;
+      },
+      std::chrono::seconds{20}))
+      << [&] {
+           std::string seen;
+           auto lags = observer.lags(group);
+           if (!lags) return std::string("no lag report");
+           for (const auto& p : *lags) {
+             seen += p.topic + "[" + std::to_string(p.partition) +
+                     "]=" + std::to_string(p.messages) + " ";
+           }
+           return "last report: " + seen;
+         }();
+  bus->stop();
 }
 
 TEST(KafkaBus, AnUnreachableBrokerIsUnavailableInBoundedTime) {

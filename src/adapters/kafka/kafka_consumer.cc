@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/json.hpp>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 
@@ -20,8 +22,12 @@ bool cooperative(rd_kafka_t* rk) {
 }  // namespace
 
 GroupConsumer::GroupConsumer(std::string group, std::vector<Subscription> subscriptions,
-                             const KafkaOptions& options, Producer& dead_letters)
-    : group_(std::move(group)), options_(options), dead_letters_(dead_letters) {
+                             const KafkaOptions& options, Producer& dead_letters,
+                             BusObserver* observer)
+    : group_(std::move(group)),
+      options_(options),
+      dead_letters_(dead_letters),
+      observer_(observer) {
   for (Subscription& s : subscriptions) {
     std::string topic = s.topic;
     by_topic_.insert_or_assign(std::move(topic), std::move(s));
@@ -41,6 +47,17 @@ Status GroupConsumer::start() {
   };
   Result<Conf> conf = make_conf(options_, settings);
   if (!conf) return conf.error();
+  if (observer_ != nullptr) {
+    // The lag comes with librdkafka's statistics, served by the consumer's own poll.
+    char reason[256];
+    if (rd_kafka_conf_set(conf->get(), "statistics.interval.ms",
+                          std::to_string(options_.stats_interval.count()).c_str(), reason,
+                          sizeof reason) != RD_KAFKA_CONF_OK) {
+      return make_error(ErrorKind::kInvalidArgument,
+                        std::string("kafka: statistics.interval.ms: ") + reason);
+    }
+    rd_kafka_conf_set_stats_cb(conf->get(), on_statistics);
+  }
   rd_kafka_conf_set_rebalance_cb(conf->get(), on_rebalance);
   rd_kafka_conf_set_opaque(conf->get(), this);
   Result<Handle> rk = make_handle(RD_KAFKA_CONSUMER, std::move(*conf));
@@ -110,6 +127,7 @@ void GroupConsumer::handle(const rd_kafka_message_t& record) {
     Status result = call_handler(subscription.handler, message);
     if (result) {
       commit(record);
+      if (observer_ != nullptr) observer_->consumed(message.topic, group_);
       return;
     }
     const Error& error = result.error();
@@ -144,6 +162,7 @@ void GroupConsumer::dead_letter(const rd_kafka_message_t& record, const Message&
     Status published = dead_letters_.publish(dead);
     if (published) {
       commit(record);
+      if (observer_ != nullptr) observer_->dead_lettered(message.topic, group_);
       return;
     }
     backoff = next_backoff(backoff);
@@ -151,6 +170,64 @@ void GroupConsumer::dead_letter(const rd_kafka_message_t& record, const Message&
                  backoff.count(), published.error().message);
     if (!back_off(backoff)) return;
   }
+}
+
+int GroupConsumer::on_statistics(rd_kafka_t*, char* json, size_t length, void* opaque) {
+  try {
+    static_cast<const GroupConsumer*>(opaque)->report_lag(std::string_view(json, length));
+  } catch (const std::exception& e) {
+    spdlog::warn("kafka: unreadable statistics: {}", e.what());
+  }
+  return 0;  // librdkafka frees the text
+}
+
+namespace {
+
+int64_t int_field(const boost::json::object& o, std::string_view name) {
+  const boost::json::value* v = o.if_contains(name);
+  return v != nullptr && v->is_int64() ? v->as_int64() : -1;
+}
+
+// A partition's lag from its statistics: consumer_lag (the end less the committed offset) when
+// known; before the group committed anything on it, all that the partition holds (the group
+// starts at the earliest offset); -1 when neither is known.
+int64_t lag_of(const boost::json::object& partition) {
+  if (const int64_t lag = int_field(partition, "consumer_lag"); lag >= 0) return lag;
+  const int64_t high = int_field(partition, "hi_offset");
+  const int64_t low = int_field(partition, "lo_offset");
+  return high >= 0 && low >= 0 && high >= low ? high - low : -1;
+}
+
+}  // namespace
+
+// The statistics' topics.<topic>.partitions.<n>: every partition assigned here ("desired"; -1 is
+// librdkafka's internal "unassigned" one) with its lag.
+void GroupConsumer::report_lag(std::string_view json) const {
+  boost::system::error_code ec;
+  const boost::json::value stats = boost::json::parse(json, ec);
+  if (ec || !stats.is_object()) return;
+  const boost::json::value* topics = stats.as_object().if_contains("topics");
+  if (topics == nullptr || !topics->is_object()) return;
+  std::vector<BusObserver::PartitionLag> lags;
+  for (const auto& [topic, entry] : topics->as_object()) {
+    if (!by_topic_.contains(std::string(topic))) continue;
+    const boost::json::value* partitions =
+        entry.is_object() ? entry.as_object().if_contains("partitions") : nullptr;
+    if (partitions == nullptr || !partitions->is_object()) continue;
+    for (const auto& [id, value] : partitions->as_object()) {
+      if (!value.is_object()) continue;
+      const boost::json::object& partition = value.as_object();
+      const boost::json::value* desired = partition.if_contains("desired");
+      const int32_t number = std::atoi(std::string(id).c_str());
+      const int64_t lag = lag_of(partition);
+      if (number < 0 || desired == nullptr || !desired->is_bool() || !desired->as_bool() ||
+          lag < 0) {
+        continue;
+      }
+      lags.push_back({std::string(topic), number, lag});
+    }
+  }
+  observer_->lag(group_, lags);
 }
 
 std::chrono::milliseconds GroupConsumer::next_backoff(std::chrono::milliseconds previous) const {

@@ -22,9 +22,10 @@ namespace dither::kafka {
 
 class GroupConsumer {
  public:
-  // `subscriptions` all have this group; `dead_letters` publishes dead letters.
+  // `subscriptions` all have this group; `dead_letters` publishes dead letters; `observer` (may
+  // be null) is told what is consumed and dead-lettered, and the lag from librdkafka's statistics.
   GroupConsumer(std::string group, std::vector<Subscription> subscriptions,
-                const KafkaOptions& options, Producer& dead_letters);
+                const KafkaOptions& options, Producer& dead_letters, BusObserver* observer);
   ~GroupConsumer();
   GroupConsumer(const GroupConsumer&) = delete;
   GroupConsumer& operator=(const GroupConsumer&) = delete;
@@ -53,11 +54,14 @@ class GroupConsumer {
                            rd_kafka_topic_partition_list_t* partitions, void* opaque);
   void rebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* partitions);
   void count_assignment();
+  static int on_statistics(rd_kafka_t* rk, char* json, size_t length, void* opaque);
+  void report_lag(std::string_view json) const;
 
   std::string group_;
   std::map<std::string, Subscription> by_topic_;
   KafkaOptions options_;
   Producer& dead_letters_;
+  BusObserver* observer_;
   Handle rk_;
   Queue commits_;
   std::thread thread_;

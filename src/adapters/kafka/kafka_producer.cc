@@ -202,6 +202,14 @@ Status Producer::create_topics(const std::vector<std::string>& names, int partit
 }
 
 Status Producer::ping(std::chrono::milliseconds timeout) {
+  // An idempotent producer that hit a fatal error (e.g. its sequence numbers were lost) refuses
+  // every publish from then on: only a restart mends it, so readiness must say so.
+  char reason[512];
+  if (const rd_kafka_resp_err_t fatal = rd_kafka_fatal_error(rk_.get(), reason, sizeof reason);
+      fatal != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return make_error(ErrorKind::kUnavailable,
+                      std::string("kafka: the producer failed for good: ") + reason);
+  }
   const rd_kafka_metadata_t* metadata = nullptr;
   const rd_kafka_resp_err_t err =
       rd_kafka_metadata(rk_.get(), 0, nullptr, &metadata, static_cast<int>(timeout.count()));

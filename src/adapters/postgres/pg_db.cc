@@ -1,9 +1,9 @@
 #include "adapters/postgres/pg_db.h"
 
 #include <libpq-fe.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <random>
 #include <thread>
 
@@ -99,10 +99,37 @@ const std::string& Session::statement(const std::string& sql) {
   return names_.emplace(sql, std::move(name)).first->second;
 }
 
-Pool::Pool(std::string conninfo, int size, std::chrono::milliseconds acquire_timeout)
-    : conninfo_(std::move(conninfo)), size_(size), acquire_timeout_(acquire_timeout) {}
+// Every live pool, for postgres_pool_stats().
+std::mutex& pools_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+std::vector<Pool*>& live_pools() {
+  static std::vector<Pool*> pools;
+  return pools;
+}
+
+Pool::Pool(std::string name, std::string conninfo, int size,
+           std::chrono::milliseconds acquire_timeout)
+    : name_(std::move(name)),
+      conninfo_(std::move(conninfo)),
+      size_(size),
+      acquire_timeout_(acquire_timeout) {
+  std::lock_guard lock(pools_mutex());
+  live_pools().push_back(this);
+}
+
+PostgresPoolStats Pool::stats() {
+  std::lock_guard lock(mutex_);
+  const int idle = static_cast<int>(idle_.size());
+  return PostgresPoolStats{name_, size_, open_ - idle, idle, waits_, timeouts_, wait_seconds_};
+}
 
 Pool::~Pool() {
+  {
+    std::lock_guard lock(pools_mutex());
+    std::erase(live_pools(), this);
+  }
   std::vector<std::unique_ptr<Session>> idle;
   std::lock_guard lock(mutex_);
   idle.swap(idle_);
@@ -110,8 +137,15 @@ Pool::~Pool() {
 
 Pool::Lease Pool::acquire() {
   std::unique_lock lock(mutex_);
-  const bool free =
-      freed_.wait_for(lock, acquire_timeout_, [&] { return !idle_.empty() || open_ < size_; });
+  bool free = !idle_.empty() || open_ < size_;
+  if (!free) {
+    ++waits_;
+    const auto waiting = std::chrono::steady_clock::now();
+    free = freed_.wait_for(lock, acquire_timeout_, [&] { return !idle_.empty() || open_ < size_; });
+    wait_seconds_ +=
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - waiting).count();
+    if (!free) ++timeouts_;
+  }
   if (!free) {
     throw PgError(ErrorKind::kUnavailable, "postgres: all " + std::to_string(size_) +
                                                " connections stayed busy for " +
@@ -207,7 +241,7 @@ Failure classify(const std::exception& e, Session* session) {
     // 22: data exception (e.g. bytes that are not UTF-8); 23: integrity constraint violation.
     if (state.starts_with("22") || state.starts_with("23")) {
       // The server's words name tables and columns: they go to the log, not to a client.
-      std::fprintf(stderr, "postgres: refused a value: %s\n", reason.c_str());
+      spdlog::warn("postgres: refused a value: {}", reason);
       return Failure{make_error(ErrorKind::kInvalidArgument,
                                 "a value was refused by the database (not valid text, or a "
                                 "duplicate)")};
@@ -296,7 +330,7 @@ void migrate(Session& session, const std::string& schema_name, const Schema& sch
 Database::Database(const PostgresOptions& options, std::string conninfo, std::string schema_name)
     : schema_name_(std::move(schema_name)),
       quoted_schema_(quote_identifier(schema_name_)),
-      pool_(std::move(conninfo), options.pool_size, options.acquire_timeout) {}
+      pool_(schema_name_, std::move(conninfo), options.pool_size, options.acquire_timeout) {}
 
 Result<std::unique_ptr<Database>> Database::open(const PostgresOptions& options,
                                                  const Schema& schema,
@@ -365,6 +399,17 @@ std::string postgres_conninfo(std::string_view host, int port, std::string_view 
   postgres::append_option(out, "user", user);
   postgres::append_option(out, "password", password);
   postgres::append_option(out, "dbname", dbname);
+  return out;
+}
+
+}  // namespace dither
+
+namespace dither {
+
+std::vector<PostgresPoolStats> postgres_pool_stats() {
+  std::lock_guard lock(postgres::pools_mutex());
+  std::vector<PostgresPoolStats> out;
+  for (postgres::Pool* pool : postgres::live_pools()) out.push_back(pool->stats());
   return out;
 }
 

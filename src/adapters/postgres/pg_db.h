@@ -81,7 +81,8 @@ class Session {
 // connection closed) is destroyed on return, freeing its place. Thread-safe.
 class Pool {
  public:
-  Pool(std::string conninfo, int size, std::chrono::milliseconds acquire_timeout);
+  // `name` (the schema) is how postgres_pool_stats() names it.
+  Pool(std::string name, std::string conninfo, int size, std::chrono::milliseconds acquire_timeout);
   ~Pool();
   Pool(const Pool&) = delete;
   Pool& operator=(const Pool&) = delete;
@@ -113,10 +114,12 @@ class Pool {
   void drop_idle();
   int size() const { return size_; }
   int open_connections();  // idle, leased and being opened
+  PostgresPoolStats stats();
 
  private:
   void release(std::unique_ptr<Session> session, bool broken);
 
+  const std::string name_;
   const std::string conninfo_;
   const int size_;
   const std::chrono::milliseconds acquire_timeout_;
@@ -124,7 +127,14 @@ class Pool {
   std::condition_variable freed_;
   std::vector<std::unique_ptr<Session>> idle_;
   int open_ = 0;
+  uint64_t waits_ = 0;
+  uint64_t timeouts_ = 0;
+  double wait_seconds_ = 0;
 };
+
+// Every live Pool of the process (guarded by pools_mutex()), for postgres_pool_stats().
+std::mutex& pools_mutex();
+std::vector<Pool*>& live_pools();
 
 // A bytea parameter: passed in binary, so any bytes (NUL included) round-trip.
 struct Bytes {

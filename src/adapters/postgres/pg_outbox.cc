@@ -22,7 +22,11 @@ MessagingTables::MessagingTables(const Database& db)
           db.qualify("SELECT seq, topic, key, headers, body, attempts, last_error, parked_at "
                      "FROM {schema}.outbox WHERE parked_at <> 0 ORDER BY seq LIMIT $1")),
       republish_(db.qualify("UPDATE {schema}.outbox SET parked_at = 0, attempts = 0 "
-                            "WHERE seq = $1 AND parked_at <> 0")) {}
+                            "WHERE seq = $1 AND parked_at <> 0")),
+      stats_(db.qualify("SELECT count(*) FILTER (WHERE parked_at = 0), "
+                        "count(*) FILTER (WHERE parked_at <> 0), "
+                        "coalesce(min(created_at) FILTER (WHERE parked_at = 0), 0) "
+                        "FROM {schema}.outbox")) {}
 
 void MessagingTables::enqueue(Tx& tx, const Message& message) const {
   // Identity values are handed out at insert time, not at commit: without the lock, a
@@ -69,6 +73,11 @@ std::vector<OutboxEntry> MessagingTables::parked(Tx& tx, int limit) const {
 
 bool MessagingTables::republish(Tx& tx, int64_t seq) const {
   return tx.exec(republish_, seq).affected_rows() == 1;
+}
+
+OutboxStats MessagingTables::stats(Tx& tx) const {
+  const pqxx::row row = tx.exec(stats_).at(0);
+  return OutboxStats{row[0].as<int64_t>(), row[1].as<int64_t>(), row[2].as<int64_t>()};
 }
 
 void MessagingTables::remove(Tx& tx, int64_t seq) const { tx.exec(delete_, seq); }

@@ -56,6 +56,7 @@ class MessagingTables {
   void record_failure(Tx& tx, int64_t seq, std::string_view error, bool park) const;
   std::vector<OutboxEntry> parked(Tx& tx, int limit) const;
   bool republish(Tx& tx, int64_t seq) const;
+  OutboxStats stats(Tx& tx) const;
   // Records `message_id` as processed. Returns false when it already was (the caller does
   // nothing more); an empty id means "not from a message": nothing is recorded, true.
   bool first_delivery(Tx& tx, std::string_view message_id) const;
@@ -70,6 +71,7 @@ class MessagingTables {
   std::string record_failure_;
   std::string select_parked_;
   std::string republish_;
+  std::string stats_;
 };
 
 // Headers as stored: for each pair, name and value, each as a 4-byte big-endian length and the

@@ -118,6 +118,9 @@ class OutboxStore : public Store<Port> {
       }
     });
   }
+  Result<OutboxStats> outbox_stats() override {
+    return this->db_->read([&](Tx& tx) { return messaging_.stats(tx); });
+  }
 
  protected:
   const MessagingTables messaging_;

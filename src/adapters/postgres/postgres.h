@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 #include "ports/identity.h"
@@ -26,6 +27,19 @@
 #include "ports/notifications.h"
 
 namespace dither {
+
+// The connection pools of this process's repositories, for metrics (dither_db_pool_*): one entry
+// per live pool, named by its schema. Counters only grow while the pool lives.
+struct PostgresPoolStats {
+  std::string schema;
+  int max_connections = 0;
+  int in_use = 0;
+  int idle = 0;
+  uint64_t waits = 0;       // acquires that found no connection free and waited
+  uint64_t timeouts = 0;    // acquires that waited acquire_timeout in vain (kUnavailable)
+  double wait_seconds = 0;  // time spent waiting, in all
+};
+std::vector<PostgresPoolStats> postgres_pool_stats();
 
 struct PostgresOptions {
   // A libpq connection string, "key=value ..." or a postgresql:// URI. Unless it says otherwise,

@@ -516,10 +516,23 @@ TEST(PostgresPool, NeverMoreConnectionsThanThePoolSize) {
 }
 
 TEST(PostgresPool, ACallerWaitsForAFreeConnectionThenGivesUp) {
-  postgres::Pool pool(postgres::effective_conninfo(conninfo()), 2, std::chrono::milliseconds{300});
+  postgres::Pool pool("pool_test", postgres::effective_conninfo(conninfo()), 2,
+                      std::chrono::milliseconds{300});
+  // What the metrics read (postgres_pool_stats): this pool among the process's live ones.
+  const auto stats_of_pool = [] {
+    for (const PostgresPoolStats& s : postgres_pool_stats()) {
+      if (s.schema == "pool_test") return s;
+    }
+    ADD_FAILURE() << "the pool is not listed";
+    return PostgresPoolStats{};
+  };
+  EXPECT_EQ(stats_of_pool().max_connections, 2);
+  EXPECT_EQ(stats_of_pool().in_use, 0);
   std::optional<postgres::Pool::Lease> first(pool.acquire());
   std::optional<postgres::Pool::Lease> second(pool.acquire());
   EXPECT_EQ(pool.open_connections(), 2);
+  EXPECT_EQ(stats_of_pool().in_use, 2);
+  EXPECT_EQ(stats_of_pool().waits, 0u);
   const auto start = Clock::now();
   try {
     postgres::Pool::Lease third = pool.acquire();
@@ -530,6 +543,9 @@ TEST(PostgresPool, ACallerWaitsForAFreeConnectionThenGivesUp) {
   const auto waited = Clock::now() - start;
   EXPECT_GE(waited, std::chrono::milliseconds{290});
   EXPECT_LT(waited, std::chrono::seconds{2});
+  EXPECT_EQ(stats_of_pool().waits, 1u);
+  EXPECT_EQ(stats_of_pool().timeouts, 1u);
+  EXPECT_GE(stats_of_pool().wait_seconds, 0.29);
 
   // A connection given back while someone waits goes to the waiter, still open.
   const int pid = first->session().connection().backendpid();
@@ -548,6 +564,11 @@ TEST(PostgresPool, ACallerWaitsForAFreeConnectionThenGivesUp) {
   postgres::Pool::Lease fresh = pool.acquire();
   EXPECT_NE(fresh.session().connection().backendpid(), pid);
   EXPECT_EQ(pool.open_connections(), 2);
+  const PostgresPoolStats end = stats_of_pool();
+  EXPECT_EQ(end.waits, 2u);  // the waiter given `first`
+  EXPECT_EQ(end.timeouts, 1u);
+  EXPECT_EQ(end.in_use, 2);  // `second` and `fresh`
+  EXPECT_EQ(end.idle, 0);
 }
 
 TEST(PostgresPool, BadOptionsAreRefused) {

@@ -182,6 +182,10 @@ class PostgresDitherRepository final : public postgres::OutboxStore<DitherReposi
     });
   }
 
+  Result<int64_t> oldest_pending_at() override {
+    return db_->read([&](Tx& tx) { return tx.exec(oldest_pending_).at(0)[0].as<int64_t>(); });
+  }
+
   Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
                                                   std::chrono::seconds lease) override {
     if (worker.empty()) return make_error(ErrorKind::kInvalidArgument, "a claim needs a worker");
@@ -407,6 +411,10 @@ class PostgresDitherRepository final : public postgres::OutboxStore<DitherReposi
   // Quotas and the queue's bound: the partial index of PENDING rows.
   const std::string count_pending_ =
       sql("SELECT count(*)::bigint FROM {schema}.dithers WHERE status = 'PENDING'");
+  // The partial index of PENDING rows holds them in id order, which is request order.
+  const std::string oldest_pending_ =
+      sql("SELECT coalesce((SELECT created_at FROM {schema}.dithers WHERE status = 'PENDING' "
+          "ORDER BY id LIMIT 1), 0)");
   const std::string count_owners_pending_ =
       sql("SELECT count(*)::bigint FROM {schema}.dithers WHERE status = 'PENDING' AND owner = $1");
 };

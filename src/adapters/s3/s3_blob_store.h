@@ -64,6 +64,7 @@ class S3BlobStore final : public BlobStore {
   Status ensure_bucket();
   // HeadBucket: OK when the server answers and the bucket exists.
   Status ping();
+  Status ready() override { return ping(); }
 
   const S3Options& options() const { return options_; }
 

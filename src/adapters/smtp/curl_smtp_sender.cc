@@ -34,8 +34,10 @@ size_t read_upload(char* buffer, size_t size, size_t count, void* user) {
   return n;
 }
 
+}  // namespace
+
 // Options that only fail on a bug (an option this libcurl does not know, out of memory).
-class Setter {
+class CurlSmtpSender::Setter {
  public:
   explicit Setter(CURL* handle) : handle_(handle) {}
   template <class T>
@@ -49,6 +51,10 @@ class Setter {
   CURL* handle_;
   CURLcode ok_ = CURLE_OK;
 };
+
+namespace {
+
+size_t discard(char*, size_t size, size_t count, void*) { return size * count; }
 
 bool is_configuration_bug(CURLcode code) {
   switch (code) {
@@ -97,6 +103,47 @@ CurlSmtpSender::CurlSmtpSender(SmtpOptions options) : options_(std::move(options
          (ipv6 ? "[" + options_.host + "]" : options_.host) + ":" + std::to_string(options_.port);
 }
 
+// What every session sets: the server, TLS, login and time limits.
+void CurlSmtpSender::set_session(Setter& set, char* error_buffer) const {
+  set(CURLOPT_URL, url_.c_str());
+  set(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+  set(CURLOPT_NOSIGNAL, 1L);
+  set(CURLOPT_ERRORBUFFER, error_buffer);
+  set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  set(CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
+  set(CURLOPT_USE_SSL,
+      static_cast<long>(options_.security == SmtpSecurity::kStartTls ? CURLUSESSL_ALL
+                                                                     : CURLUSESSL_NONE));
+  set(CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
+  set(CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
+  if (!options_.ca_file.empty()) set(CURLOPT_CAINFO, options_.ca_file.c_str());
+  if (!options_.user.empty()) {
+    set(CURLOPT_USERNAME, options_.user.c_str());
+    set(CURLOPT_PASSWORD, options_.password.c_str());
+  }
+}
+
+// A session that sends NOOP after the greeting, EHLO, STARTTLS and login: what a mail needs
+// before MAIL FROM, so a server that passes would take a mail.
+Status CurlSmtpSender::ready() {
+  std::unique_ptr<CURL, EasyDeleter> handle(curl_easy_init());
+  if (!handle) return make_error(ErrorKind::kInternal, "curl_easy_init failed");
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  Setter set(handle.get());
+  set_session(set, error_buffer);
+  set(CURLOPT_CUSTOMREQUEST, "NOOP");
+  set(CURLOPT_WRITEFUNCTION, discard);
+  if (set.result() != CURLE_OK) {
+    return make_error(ErrorKind::kInternal,
+                      std::string("curl_easy_setopt: ") + curl_easy_strerror(set.result()));
+  }
+  const CURLcode code = curl_easy_perform(handle.get());
+  if (code == CURLE_OK) return {};
+  const std::string detail = error_buffer[0] != '\0' ? error_buffer : curl_easy_strerror(code);
+  return make_error(ErrorKind::kUnavailable,
+                    "smtp " + options_.host + ":" + std::to_string(options_.port) + ": " + detail);
+}
+
 Status CurlSmtpSender::send(const Mail& mail) {
   Result<std::string> message = mail_format::to_rfc5322(mail);
   if (!message) return message.error();
@@ -114,22 +161,7 @@ Status CurlSmtpSender::send(const Mail& mail) {
   char error_buffer[CURL_ERROR_SIZE] = {};
   CURL* h = handle.get();
   Setter set(h);
-  set(CURLOPT_URL, url_.c_str());
-  set(CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-  set(CURLOPT_NOSIGNAL, 1L);
-  set(CURLOPT_ERRORBUFFER, error_buffer);
-  set(CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-  set(CURLOPT_TIMEOUT_MS, static_cast<long>(options_.timeout.count()));
-  set(CURLOPT_USE_SSL,
-      static_cast<long>(options_.security == SmtpSecurity::kStartTls ? CURLUSESSL_ALL
-                                                                     : CURLUSESSL_NONE));
-  set(CURLOPT_SSL_VERIFYPEER, options_.verify_tls ? 1L : 0L);
-  set(CURLOPT_SSL_VERIFYHOST, options_.verify_tls ? 2L : 0L);
-  if (!options_.ca_file.empty()) set(CURLOPT_CAINFO, options_.ca_file.c_str());
-  if (!options_.user.empty()) {
-    set(CURLOPT_USERNAME, options_.user.c_str());
-    set(CURLOPT_PASSWORD, options_.password.c_str());
-  }
+  set_session(set, error_buffer);
   set(CURLOPT_MAIL_FROM, from.c_str());
   set(CURLOPT_MAIL_RCPT, recipients.get());
   set(CURLOPT_UPLOAD, 1L);

@@ -50,8 +50,12 @@ class CurlSmtpSender final : public MailSender {
 
   Status send(const Mail& mail) override;
   std::string_view name() const override { return "smtp"; }
+  Status ready() override;
 
  private:
+  class Setter;
+  void set_session(Setter& set, char* error_buffer) const;
+
   SmtpOptions options_;
   std::string url_;
 };

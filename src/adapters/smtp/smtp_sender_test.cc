@@ -229,6 +229,24 @@ TEST_F(SmtpSenderTest, AWrongPasswordIsUnavailableNotTheMailsFault) {
   EXPECT_EQ(sent.error().message.find("wrong"), std::string::npos) << "password in the message";
 }
 
+TEST_F(SmtpSenderTest, ReadyWhenTheServerTakesOurLoginAndNotOtherwise) {
+  // GET /health/ready's check: a session up to NOOP, no mail.
+  SmtpOptions o = options(SmtpSecurity::kStartTls);
+  EXPECT_TRUE(CurlSmtpSender(o).ready().ok());
+  o.user = "dither";
+  o.password = "dither-mail";
+  EXPECT_TRUE(CurlSmtpSender(o).ready().ok());
+  EXPECT_TRUE(CurlSmtpSender(options(SmtpSecurity::kTls, kTlsPort)).ready().ok());
+  o.password = "wrong";
+  Status refused = CurlSmtpSender(o).ready();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::kUnavailable);
+  EXPECT_EQ(refused.error().message.find("wrong"), std::string::npos) << "password in the message";
+  Status closed = CurlSmtpSender(options(SmtpSecurity::kNone, 1)).ready();  // nothing listens
+  ASSERT_FALSE(closed.ok());
+  EXPECT_EQ(closed.error().kind, ErrorKind::kUnavailable);
+}
+
 TEST_F(SmtpSenderTest, DotsAtTheStartOfALineArriveIntact) {
   // SMTP ends the data at a line holding a single '.'; curl must double leading dots.
   const std::string to = unique_recipient();

@@ -76,6 +76,19 @@ bool republish_message(Connection& connection, int64_t seq) {
   return connection.changes() == 1;
 }
 
+OutboxStats read_outbox_stats(Connection& connection) {
+  auto st = connection.prepare(
+      "SELECT coalesce(sum(parked_at = 0), 0), coalesce(sum(parked_at <> 0), 0), "
+      "coalesce(min(CASE WHEN parked_at = 0 THEN created_at END), 0) FROM outbox");
+  OutboxStats stats;
+  if (st.step()) {
+    stats.pending = st.column_int64(0);
+    stats.parked = st.column_int64(1);
+    stats.oldest_pending_at = st.column_int64(2);
+  }
+  return stats;
+}
+
 bool first_delivery(Connection& connection, std::string_view message_id) {
   if (message_id.empty()) return true;
   connection

@@ -48,6 +48,7 @@ void delete_message(Connection& connection, int64_t seq);
 void record_publish_failure(Connection& connection, int64_t seq, std::string_view error, bool park);
 std::vector<OutboxEntry> read_parked_messages(Connection& connection, int limit);
 bool republish_message(Connection& connection, int64_t seq);
+OutboxStats read_outbox_stats(Connection& connection);
 
 // Records `message_id` as processed. Returns false when it already was (the caller does nothing
 // more); an empty id means "not from a message": nothing is recorded and the result is true.

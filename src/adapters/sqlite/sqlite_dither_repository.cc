@@ -203,6 +203,7 @@ class SqliteDitherRepository final : public sqlite::OutboxStore<DitherRepository
   Result<Page<DitherRecord>> list_dithers(const PageRequest& page) override;
   Result<std::vector<DitherRecord>> dithers_of(const ImageId& uuid) override;
   Result<int64_t> count_pending(std::string_view owner) override;
+  Result<int64_t> oldest_pending_at() override;
   Result<std::vector<DitherRecord>> claim_dithers(int limit, std::string_view worker,
                                                   std::chrono::seconds lease) override;
   Result<bool> renew_lease(DitherId id, std::string_view worker,
@@ -307,6 +308,15 @@ Result<int64_t> SqliteDitherRepository::count_pending(std::string_view owner) {
     }
     auto st = c.prepare("SELECT count(*) FROM dithers WHERE status = 'PENDING' AND owner = ?");
     st.bind(1, owner);
+    return st.step() ? st.column_int64(0) : 0;
+  });
+}
+
+Result<int64_t> SqliteDitherRepository::oldest_pending_at() {
+  return db_->read([&](Connection& c) -> int64_t {
+    // The partial index of PENDING rows holds them in id order, which is request order.
+    auto st =
+        c.prepare("SELECT created_at FROM dithers WHERE status = 'PENDING' ORDER BY id LIMIT 1");
     return st.step() ? st.column_int64(0) : 0;
   });
 }

@@ -110,6 +110,9 @@ class OutboxStore : public Store<Port> {
       }
     });
   }
+  Result<OutboxStats> outbox_stats() override {
+    return this->db_->read([&](Connection& c) { return read_outbox_stats(c); });
+  }
 };
 
 // Opens (creating it and its parent directory if needed) and migrates the database at `path` as

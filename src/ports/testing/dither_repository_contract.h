@@ -707,6 +707,25 @@ TEST_P(DitherRepositoryContract, AnOwnersListPagesThroughItsDithersOnly) {
       [](const DitherRecord& r) { return r.id.value; }, "someone else");
 }
 
+TEST_P(DitherRepositoryContract, OldestPendingAtIsTheOldestPendingDithersRequestTime) {
+  EXPECT_EQ(value_of(repo_->oldest_pending_at()), 0);
+  const ImageId uuid = new_image_id();
+  const int64_t before = now_millis();
+  const DitherRecord first = value_of(repo_->create_dither(requested(uuid, "req-old-1")));
+  const DitherRecord second = value_of(repo_->create_dither(requested(uuid, "req-old-2")));
+  const int64_t oldest = value_of(repo_->oldest_pending_at());
+  EXPECT_EQ(oldest, first.created_at);
+  EXPECT_GE(oldest, before);
+  // Claimed is still pending; once the first is done, the second is the oldest; then none.
+  ASSERT_EQ(claim_ids(1, "w1").size(), 1u);
+  EXPECT_EQ(value_of(repo_->oldest_pending_at()), first.created_at);
+  EXPECT_TRUE(value_of(repo_->finish_dither(first.id, ObjectKey{"dithers/o.png"}, "u",
+                                            event(kDitherUploaded, uuid))));
+  EXPECT_EQ(value_of(repo_->oldest_pending_at()), second.created_at);
+  EXPECT_TRUE(value_of(repo_->fail_dither(second.id, "boom", event(kDitherFailed, uuid))));
+  EXPECT_EQ(value_of(repo_->oldest_pending_at()), 0);
+}
+
 TEST_P(DitherRepositoryContract, CountPendingCountsPendingDithersPerOwnerAndInAll) {
   EXPECT_EQ(value_of(repo_->count_pending("")), 0);
   EXPECT_EQ(value_of(repo_->count_pending("alice")), 0);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ports/outbox.h"
+#include "ports/records.h"
 #include "ports/testing/contract_helpers.h"
 
 namespace dither::contract {
@@ -21,7 +22,17 @@ inline std::vector<OutboxEntry> all_parked(Outbox& outbox) {
 // `enqueue(i)` commits one message (distinct per i) and returns it. The outbox must be empty.
 inline void check_outbox_parking(Outbox& outbox, const std::function<Message(int)>& enqueue) {
   ASSERT_TRUE(all_pending(outbox).empty());
+  OutboxStats stats = value_of(outbox.outbox_stats());
+  EXPECT_EQ(stats.pending, 0);
+  EXPECT_EQ(stats.parked, 0);
+  EXPECT_EQ(stats.oldest_pending_at, 0);
+  const int64_t before = now_millis();
   const std::vector<Message> queued = {enqueue(0), enqueue(1), enqueue(2)};
+  stats = value_of(outbox.outbox_stats());
+  EXPECT_EQ(stats.pending, 3);
+  EXPECT_EQ(stats.parked, 0);
+  EXPECT_GE(stats.oldest_pending_at, before);
+  EXPECT_LE(stats.oldest_pending_at, now_millis());
   std::vector<OutboxEntry> pending = all_pending(outbox);
   ASSERT_EQ(pending.size(), 3u);
   const int64_t a = pending[0].seq;
@@ -51,6 +62,9 @@ inline void check_outbox_parking(Outbox& outbox, const std::function<Message(int
   EXPECT_GT(parked[0].parked_at, 0);
   EXPECT_TRUE(value_of(outbox.parked_messages(0)).empty());
   expect_ok(outbox.record_publish_failure(987654321, "gone", true));  // unknown: a no-op
+  stats = value_of(outbox.outbox_stats());
+  EXPECT_EQ(stats.pending, 2);
+  EXPECT_EQ(stats.parked, 1);
 
   // Republished: first in the queue again, its count reset; only a parked entry can be.
   expect_ok(outbox.republish(a));

@@ -263,9 +263,8 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
         // Idempotency keys are the caller's own: another owner's key never returns this dither.
         const std::string scoped_key = caller.owner + "/" + std::string(key);
         Refusal refusal;  // a quota's or the queue's (code set), answered as such
-        Result<DitherRecord> r =
-            service.request(c.param("uuid"), c.param("channels"), *options, scoped_key, caller,
-                            c.header("traceparent"), &refusal);
+        Result<DitherRecord> r = service.request(c.param("uuid"), c.param("channels"), *options,
+                                                 scoped_key, caller, c.traceparent, &refusal);
         if (!r) return refused_or_error_response(r.error(), refusal);
         return http::json_response(202, dither_json(*r, links));
       }),
@@ -273,8 +272,7 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
 
   router.add(http::Verb::delete_, "/images/{uuid}",
              with_caller([&service](const RequestContext& c, const Caller& caller) -> Response {
-               Result<int> removed =
-                   service.remove_dithers(c.param("uuid"), caller, c.header("traceparent"));
+               Result<int> removed = service.remove_dithers(c.param("uuid"), caller, c.traceparent);
                if (!removed) return http::error_response(removed.error());
                json::object o;
                o["uuid"] = c.param("uuid");
@@ -290,7 +288,7 @@ http::Router dither_routes(DitherService& service, LinkPolicy links) {
                Result<DitherId> id = parse_dither_id(c.param("dither_id"));
                if (!id) return http::error_response(id.error());
                Result<DitherRecord> removed =
-                   service.remove_dither(uuid->value, *id, caller, c.header("traceparent"));
+                   service.remove_dither(uuid->value, *id, caller, c.traceparent);
                if (!removed) return http::error_response(removed.error());
                json::object o;
                o["uuid"] = uuid->value;

@@ -11,8 +11,12 @@
 #include "common/utf8.h"
 #include "http/url_decode.h"
 #include "messaging/events.h"
+#include "observability/log_context.h"
+#include "observability/logging.h"
 #include "observability/metrics.h"
+#include "observability/tracing.h"
 #include "pipeline/pipeline.h"
+#include "services/common/message_trace.h"
 
 namespace dither {
 namespace {
@@ -363,6 +367,7 @@ Result<int> DitherService::remove_dithers(std::string_view uuid, const Caller& c
   if (Status s = remove_blobs(*existing); !s) return s.error();
   Message deleted =
       make_message(topics_.dither, kDitherDeleted, id->value, uuid_body(*id), traceparent);
+  trace_publish(tracer_, deleted, traceparent);
   Result<std::vector<DitherRecord>> removed = dithers_.delete_dithers_of(*id, deleted, false, "");
   if (!removed) return removed.error();
   if (Status s = remove_blobs(*removed); !s) return s.error();
@@ -396,6 +401,7 @@ Result<DitherRecord> DitherService::remove_dither(std::string_view uuid, DitherI
   if (Status s = remove_blobs({*existing}); !s) return s.error();
   Message deleted = make_message(topics_.dither, kDitherDeleted, id->value,
                                  dither_deleted_body({*id, dither_id.value}), traceparent);
+  trace_publish(tracer_, deleted, traceparent);
   Result<DitherRecord> removed = dithers_.delete_dither(*id, dither_id, deleted);
   if (!removed) {
     return removed.error().kind == ErrorKind::kNotFound ? not_found() : removed.error();
@@ -515,6 +521,8 @@ Result<int> DitherService::canonicalize_stored_options() {
 }
 
 Status DitherService::on_image_message(const Message& message) {
+  // The automatic dither, and what the message causes, continue this span's trace.
+  const observability::Span span = trace_consume(tracer_, message);
   const std::string_view type = message.message_type();
   if (type == kImageUploaded) {
     Result<ImageUploadedEvent> e = read_image_uploaded(message.body);
@@ -526,8 +534,8 @@ Status DitherService::on_image_message(const Message& message) {
       if (!auto_options_) return auto_options_.error();  // config.cc checked it at start-up
       pipeline::ProcessOptions options = *auto_options_;
       follow_animation(options, auto_names_format_, original);
-      DitherRecord r = make_record(e->uuid, options, auto_.channels(), message.dedupe_id(),
-                                   message.header(kHeaderTraceparent).value_or(""));
+      DitherRecord r =
+          make_record(e->uuid, options, auto_.channels(), message.dedupe_id(), span.traceparent());
       r.owner = e->owner;
       r.requested_by = e->owner;  // the upload asked for it
       auto_dither = std::move(r);
@@ -545,7 +553,8 @@ Status DitherService::on_image_message(const Message& message) {
     if (!existing) return existing.error();
     if (Status s = remove_blobs(*existing); !s) return s;
     Message deleted = make_message(topics_.dither, kDitherDeleted, uuid->value, uuid_body(*uuid),
-                                   message.header(kHeaderTraceparent).value_or(""));
+                                   span.traceparent());
+    trace_publish(tracer_, deleted, span.traceparent());
     Result<std::vector<DitherRecord>> removed =
         dithers_.delete_dithers_of(*uuid, deleted, true, message.dedupe_id());
     if (!removed) return removed.error();
@@ -584,6 +593,7 @@ Status DitherService::give_up(const DitherRecord& dither, std::string_view reaso
   event.error = std::string(reason);
   Message failed = make_message(topics_.dither, kDitherFailed, dither.uuid.value,
                                 dither_event_body(event, true), dither.traceparent);
+  trace_publish(tracer_, failed, dither.traceparent);
   Result<bool> changed = dithers_.fail_dither(dither.id, event.error, failed);
   if (!changed) return changed.error();
   spdlog::warn("dither {} of {} failed: {}", dither.id.value, dither.uuid.value, event.error);
@@ -603,23 +613,67 @@ struct DitherService::Recorded {
             "original), decode, dither, encode, store (the result).",
             {"stage"}, observability::kStageBuckets)),
         pending(metrics.gauge("pending_dithers", "Dithers waiting or being made (the queue).")
-                    .with({})) {}
+                    .with({})),
+        oldest(metrics
+                   .gauge("oldest_pending_dither_age_seconds",
+                          "Age of the oldest dither waiting or being made (0 when none).")
+                   .with({})) {}
   observability::CounterFamily dithers;
   observability::HistogramFamily stages;
   prometheus::Gauge& pending;
+  prometheus::Gauge& oldest;
 };
 
 DitherService::~DitherService() = default;
 
 void DitherService::set_metrics(observability::Metrics& metrics) {
   recorded_ = std::make_unique<Recorded>(metrics);
-  // The queue's depth when scraped: one count in the database, none per dither.
-  metrics.on_scrape([this, &gauge = recorded_->pending] {
+  // The queue's depth and age when scraped: two reads of the PENDING rows' index, none per
+  // dither.
+  metrics.on_scrape([this, &gauge = recorded_->pending, &oldest = recorded_->oldest] {
     if (Result<int64_t> depth = dithers_.count_pending(""); depth) {
       gauge.Set(static_cast<double>(*depth));
     }
+    if (Result<int64_t> at = dithers_.oldest_pending_at(); at) {
+      oldest.Set(*at > 0 ? static_cast<double>(std::max<int64_t>(0, now_millis() - *at)) / 1000.0
+                         : 0.0);
+    }
   });
 }
+
+namespace {
+
+// The span of one dither being made (docs/TRACING.md), under the context it was requested in.
+observability::Span job_span(observability::Tracer* tracer, const DitherRecord& dither,
+                             int64_t queued_ms) {
+  observability::Span span = observability::start_span(
+      tracer, "dither job", observability::SpanKind::kInternal, dither.traceparent);
+  span.set("dither.id", dither.id.value)
+      .set("dither.image", dither.uuid.value)
+      .set("dither.algorithm", dither.algorithm)
+      .set("dither.source", DitherService::source_of(dither))
+      .set("dither.queued_ms", queued_ms);
+  return span;
+}
+
+// The pipeline's stages as spans under `job`, placed from the durations pipeline::process()
+// measured (its stages run inside it; decode and dither overlap on two threads when the dither
+// follows the decoder): decode from the start, encode up to the end, the dither just before.
+void stage_spans(const observability::Span& job, int64_t start, const pipeline::StageTimes& t) {
+  if (!job.recording()) return;
+  const int64_t end = observability::unix_nano_now();
+  const auto ns = [](double seconds) { return static_cast<int64_t>(seconds * 1e9); };
+  const int64_t encoding = std::max(start, end - ns(t.encode));
+  job.child("decode", observability::SpanKind::kInternal, start)
+      .end(std::min(end, start + ns(t.decode)));
+  observability::Span work = job.child("dither", observability::SpanKind::kInternal,
+                                       std::max(start, encoding - ns(t.dither + t.waited)));
+  work.set("dither.waited_for_rows_ms", static_cast<int64_t>(t.waited * 1e3));
+  work.end(encoding);
+  job.child("encode", observability::SpanKind::kInternal, encoding).end(end);
+}
+
+}  // namespace
 
 Status DitherService::process(const DitherRecord& dither) {
   // Where the time goes (logged when it finished; scripts/bench/services.py reads it): the wait
@@ -630,6 +684,10 @@ Status DitherService::process(const DitherRecord& dither) {
   const auto ms_since = [](Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
   };
+  observability::Span span = job_span(tracer_, dither, queued_ms);
+  const std::string context = span.traceparent();  // what its messages continue
+  const observability::ScopedLogContext log_scope(
+      observability::log_context_from(observability::current_log_context().request_id, context));
   double read_ms = 0;
   Result<pipeline::ProcessOptions> options = options_of(dither);
   Result<OriginalRecord> original = dithers_.get_original(dither.uuid);
@@ -642,6 +700,7 @@ Status DitherService::process(const DitherRecord& dither) {
                  : original.error();
   } else {
     const Clock::time_point reading = Clock::now();
+    observability::Span read_span = span.child("read");
     Result<std::vector<uint8_t>> bytes =
         !original->blob_key.value.empty() ? blobs_.get(original->blob_key)
         : fetcher_ != nullptr
@@ -649,6 +708,7 @@ Status DitherService::process(const DitherRecord& dither) {
             : Result<std::vector<uint8_t>>(
                   make_error(ErrorKind::kUnsupported,
                              "the original is only known by URL and fetching is off"));
+    read_span.end();
     if (!bytes && original->blob_key.value.empty() && fetcher_ != nullptr) {
       // The URL came in a message: what its server said, or which address was refused, goes to
       // the log only; the public record says no more than this (docs/SECURITY.md "URL fetcher").
@@ -667,10 +727,15 @@ Status DitherService::process(const DitherRecord& dither) {
                    : bytes.error();
     } else {
       read_ms = ms_since(reading);
+      const int64_t processing = span.recording() ? observability::unix_nano_now() : 0;
       result = pipeline::process(*bytes, *options, limits_);
+      if (result) stage_spans(span, processing, result->stages);
     }
   }
-  if (!result && result.error().kind == ErrorKind::kUnavailable) return result.error();
+  if (!result && result.error().kind == ErrorKind::kUnavailable) {
+    span.set_error("unavailable: retried later");
+    return result.error();
+  }
 
   DitherEvent event = event_of(dither, original);
   const auto count = [&](std::string_view outcome) {
@@ -685,8 +750,10 @@ Status DitherService::process(const DitherRecord& dither) {
     if (event.error != error.message) {
       spdlog::warn("dither {} of {}: {}", dither.id.value, dither.uuid.value, error.message);
     }
+    span.set_error(event.error);
     Message failed = make_message(topics_.dither, kDitherFailed, dither.uuid.value,
-                                  dither_event_body(event, true), dither.traceparent);
+                                  dither_event_body(event, true), context);
+    trace_publish(tracer_, failed, context);
     Result<bool> changed = dithers_.fail_dither(dither.id, event.error, failed);
     if (!changed) return changed.error();
     spdlog::info("dither {} of {} failed: {}", dither.id.value, dither.uuid.value, event.error);
@@ -699,15 +766,18 @@ Status DitherService::process(const DitherRecord& dither) {
   const ObjectKey key{"dithers/" + dither.uuid.value + "/" + std::to_string(dither.id.value) + "." +
                       std::string(imaging::to_string(result->format))};
   const Clock::time_point storing = Clock::now();
+  observability::Span store_span = span.child("store");
   if (Status s = blobs_.put(key, result->bytes, imaging::content_type(result->format)); !s) {
     if (s.error().kind == ErrorKind::kUnavailable) return s;
     return fail(s.error());
   }
+  store_span.end();
   const double store_ms = ms_since(storing);
   const Clock::time_point recording = Clock::now();
   event.url_dither = blobs_.public_url(key);
   Message uploaded = make_message(topics_.dither, kDitherUploaded, dither.uuid.value,
-                                  dither_event_body(event, false), dither.traceparent);
+                                  dither_event_body(event, false), context);
+  trace_publish(tracer_, uploaded, context);
   Result<bool> changed = dithers_.finish_dither(dither.id, key, event.url_dither, uploaded);
   if (!changed) return changed.error();
   if (!*changed) {

@@ -32,7 +32,8 @@
 
 namespace dither::observability {
 class Metrics;
-}
+class Tracer;
+}  // namespace dither::observability
 
 namespace dither {
 
@@ -124,6 +125,10 @@ class DitherService {
   // Records the dithers made (by algorithm and outcome), the time of each stage and the queue's
   // depth into `metrics` (docs/METRICS.md); not owned, must outlive the service. Unset: nothing.
   void set_metrics(observability::Metrics& metrics);
+  // Where the service's spans go (docs/TRACING.md): a CONSUMER span per message, a "dither job"
+  // span per dither made with its stages (read, decode, dither, encode, store), the PRODUCER
+  // spans of its messages; not owned, must outlive the service. Unset: none.
+  void set_tracer(observability::Tracer* tracer) { tracer_ = tracer; }
   ~DitherService();
 
   // Consumer of the image topic: IMAGE_UPLOADED, IMAGE_DELETED; other types are ignored.
@@ -189,6 +194,7 @@ class DitherService {
   bool presets_only_ = false;
   struct Recorded;  // the series set_metrics() made
   std::unique_ptr<Recorded> recorded_;
+  observability::Tracer* tracer_ = nullptr;
 
   // A refusal of a new dither of `uuid` by `caller`, if any (request()).
   Result<std::optional<Refusal>> admit(const ImageId& uuid, std::string_view request_id,

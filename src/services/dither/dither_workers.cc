@@ -6,7 +6,24 @@
 #include <utility>
 #include <vector>
 
+#include "observability/logging.h"
+
 namespace dither {
+namespace {
+
+// A requested dither's request_id is "request:" and the X-Request-Id that asked for it
+// (DitherService); an automatic one's is a message id, not a request's.
+constexpr std::string_view kRequestPrefix = "request:";
+
+// What a worker logs about a dither carries the request and the trace it was asked under.
+observability::LogContext dither_log_context(const DitherRecord& job) {
+  const std::string_view id = job.request_id;
+  return observability::log_context_from(
+      id.starts_with(kRequestPrefix) ? id.substr(kRequestPrefix.size()) : std::string_view{},
+      job.traceparent);
+}
+
+}  // namespace
 
 DitherWorkers::DitherWorkers(DitherService& service, DitherRepository& repository, int count,
                              std::chrono::seconds lease, int max_attempts, int nice)
@@ -69,6 +86,7 @@ WorkLoop::Outcome DitherWorkers::step(const std::string& worker) {
     return WorkLoop::kIdle;
   }
   const DitherRecord& job = next->front();
+  const observability::ScopedLogContext log_scope(dither_log_context(job));
   if (job.attempts > max_attempts_) {
     // Every earlier claim ended without an outcome: a crash, a kill, a transient error each time.
     const int tried = job.attempts - 1;

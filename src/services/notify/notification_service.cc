@@ -8,6 +8,9 @@
 
 #include "common/crypto.h"
 #include "messaging/events.h"
+#include "observability/metrics.h"
+#include "observability/tracing.h"
+#include "services/common/message_trace.h"
 #include "services/notify/mail_composer.h"
 
 namespace dither {
@@ -23,7 +26,76 @@ std::string utc_minute(int64_t seconds) {
   return buffer;
 }
 
+// Which notification a remembered trace belongs to: the repository records one per dither and
+// kind (or per message, for the prototype's bodies without a dither id).
+std::string trace_key(const Notification& n) {
+  return n.kind + "/" + (n.dither_id != 0 ? std::to_string(n.dither_id) : n.uuid.value);
+}
+
+// The CLIENT span of one attempt to hand a mail to the mail server: what, never to whom.
+observability::Span mail_span(observability::Tracer* tracer, const Notification& n,
+                              std::string_view parent, std::string_view sender) {
+  observability::Span span =
+      observability::start_span(tracer, "mail", observability::SpanKind::kClient, parent);
+  span.set("dither.notification.id", n.id)
+      .set("dither.notification.kind", n.kind)
+      .set("dither.notification.attempt", n.attempts + 1)
+      .set("dither.id", n.dither_id)
+      .set("dither.image", n.uuid.value)
+      .set("mail.sender", sender);
+  return span;
+}
+
 }  // namespace
+
+std::string NotificationService::trace_of(const Notification& n) {
+  if (tracer_ == nullptr) return {};
+  const std::lock_guard lock(traces_mutex_);
+  const auto it = traces_.find(trace_key(n));
+  return it == traces_.end() ? std::string() : it->second;
+}
+
+void NotificationService::remember_trace(const Notification& n, std::string traceparent) {
+  const std::lock_guard lock(traces_mutex_);
+  const auto [it, added] = traces_.insert_or_assign(trace_key(n), std::move(traceparent));
+  if (!added) return;
+  trace_order_.push_back(it->first);
+  if (trace_order_.size() > kRememberedTraces) {
+    traces_.erase(trace_order_.front());
+    trace_order_.pop_front();
+  }
+}
+
+// What set_metrics() records.
+struct NotificationService::Recorded {
+  explicit Recorded(observability::Metrics& metrics)
+      : mails(metrics.counter("mails_total",
+                              "Notification mails by outcome: sent, retried (the server could "
+                              "not take it yet), failed (given up), suppressed (over "
+                              "MAIL_MAX_PER_HOUR).",
+                              {"outcome"})),
+        sent(mails.with({"sent"})),
+        retried(mails.with({"retried"})),
+        failed(mails.with({"failed"})),
+        suppressed(mails.with({"suppressed"})),
+        send_seconds(metrics
+                         .histogram("mail_send_duration_seconds",
+                                    "Time to hand one mail to the mail server (any outcome).", {},
+                                    observability::kStageBuckets)
+                         .with({})) {}
+  observability::CounterFamily mails;
+  prometheus::Counter& sent;
+  prometheus::Counter& retried;
+  prometheus::Counter& failed;
+  prometheus::Counter& suppressed;
+  prometheus::Histogram& send_seconds;
+};
+
+NotificationService::~NotificationService() = default;
+
+void NotificationService::set_metrics(observability::Metrics& metrics) {
+  metrics_ = std::make_unique<Recorded>(metrics);
+}
 
 NotificationService::NotificationService(NotificationRepository& store, MailSender& sender,
                                          NotifyOptions options, std::function<void()> recorded)
@@ -33,6 +105,7 @@ NotificationService::NotificationService(NotificationRepository& store, MailSend
       recorded_(std::move(recorded)) {}
 
 Status NotificationService::on_dither_message(const Message& message) {
+  const observability::Span span = trace_consume(tracer_, message);
   const std::string_view type = message.message_type();
   if (type != kDitherUploaded && type != kDitherFailed) return {};
   Result<DitherEvent> e = read_dither_event(message.body);
@@ -77,12 +150,15 @@ Status NotificationService::on_dither_message(const Message& message) {
         mask_email(e->email),
         n.status == kNotificationSuppressed ? "suppressed (over the hourly cap)" : "queued");
     if (recorded_ && n.status == kNotificationPending) recorded_();
+    if (metrics_ && n.status == kNotificationSuppressed) metrics_->suppressed.Increment();
+    if (span.traced() && n.status == kNotificationPending) remember_trace(n, span.traceparent());
   }
   return {};
 }
 
 Status NotificationService::on_image_message(const Message& message) {
   if (message.message_type() != kImageDeleted) return {};
+  const observability::Span span = trace_consume(tracer_, message);
   Result<ImageId> uuid = read_uuid(message.body);
   if (!uuid) return uuid.error();
   Result<int> erased = store_.erase_image(*uuid);
@@ -110,9 +186,21 @@ std::string NotificationService::address_hash(std::string_view address) const {
 }
 
 Status NotificationService::deliver(const Notification& n) {
+  observability::Span span = mail_span(tracer_, n, trace_of(n), sender_.name());
+  const observability::Stopwatch sending;
   const Status sent = sender_.send(n.mail);
+  span.set("dither.mail.outcome", sent ? "sent" : to_string(sent.error().kind));
+  // The server's own words stay in the log (they may quote the address).
+  if (!sent) {
+    span.set_error(sent.error().kind == ErrorKind::kUnavailable
+                       ? "the mail server could not take it"
+                       : "the mail server refused the message");
+  }
+  span.end();
+  if (metrics_) metrics_->send_seconds.Observe(sending.seconds());
   Result<bool> marked = false;
   if (sent) {
+    if (metrics_) metrics_->sent.Increment();
     marked = store_.mark_sent(n.id);
     if (marked && *marked) {
       spdlog::info("notification {} (dither {} of {}) sent to {}", n.id, n.dither_id, n.uuid.value,
@@ -149,12 +237,14 @@ Status NotificationService::deliver(const Notification& n) {
       auto delay = options_.first_backoff;
       for (int i = 1; i < attempts && delay < options_.max_backoff; ++i) delay *= 2;
       delay = std::min(delay, options_.max_backoff);
+      if (metrics_) metrics_->retried.Increment();
       marked = store_.retry_later(n.id, "the mail server could not take it yet; trying again",
                                   now_millis() + delay.count());
       spdlog::warn("notification {} to {}: attempt {} failed, next in {} s: {}", n.id,
                    mask_email(n.mail.to), attempts, delay.count() / 1000, error.message);
     } else {
       // The server's own words (its address, its reply) stay in the log.
+      if (metrics_) metrics_->failed.Increment();
       marked = store_.mark_failed(n.id, error.kind == ErrorKind::kUnavailable
                                             ? "the mail server could not be reached"
                                             : "the mail server refused the message");

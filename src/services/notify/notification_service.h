@@ -17,8 +17,12 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "auth/link_signer.h"
@@ -29,6 +33,10 @@
 #include "services/common/work_loop.h"
 
 namespace dither {
+namespace observability {
+class Metrics;
+class Tracer;
+}  // namespace observability
 
 struct NotifyOptions {
   std::string public_base_url;  // absolute links in the mails
@@ -49,6 +57,16 @@ class NotificationService {
  public:
   NotificationService(NotificationRepository& store, MailSender& sender, NotifyOptions options,
                       std::function<void()> recorded = {});
+  ~NotificationService();
+
+  // Counts mails by outcome (dither_mails_total: sent, retried, failed, suppressed) and times
+  // each hand-over to the mail server from now on. `metrics` must outlive the service.
+  void set_metrics(observability::Metrics& metrics);
+  // Where the service's spans go (docs/TRACING.md): a CONSUMER span per message, a CLIENT span
+  // "mail" per sending attempt (never the address), in the trace of the message that asked for
+  // it when this process recorded it (the trace is kept in memory, not in the database); not
+  // owned, must outlive the service. Unset: none.
+  void set_tracer(observability::Tracer* tracer) { tracer_ = tracer; }
 
   // Consumer of the dither topic.
   Status on_dither_message(const Message& message);
@@ -70,6 +88,17 @@ class NotificationService {
   MailSender& sender_;
   NotifyOptions options_;
   std::function<void()> recorded_;
+  struct Recorded;  // the series set_metrics() made
+  std::unique_ptr<Recorded> metrics_;
+  observability::Tracer* tracer_ = nullptr;
+  // The trace of the message each notification came from, for its "mail" spans: the last
+  // kRememberedTraces ones, by kind and dither (trace_key()).
+  static constexpr size_t kRememberedTraces = 4096;
+  std::string trace_of(const Notification& n);
+  void remember_trace(const Notification& n, std::string traceparent);
+  std::mutex traces_mutex_;
+  std::unordered_map<std::string, std::string> traces_;  // guarded by traces_mutex_
+  std::deque<std::string> trace_order_;                  // guarded by traces_mutex_: oldest first
 };
 
 // Threads that send due notifications (the notification service's workers): each claims one due

@@ -120,7 +120,7 @@ http::Router upload_routes(UploadService& service, LinkPolicy links) {
         const auto* data = reinterpret_cast<const uint8_t*>(in->bytes.data());
         Refusal refusal;  // a quota's or the queue's (code set), answered as such
         Result<ImageRecord> r = service.upload({data, in->bytes.size()}, in->filename, in->email,
-                                               caller, c.header("traceparent"), &refusal);
+                                               caller, c.traceparent, &refusal);
         if (!r) return refused_or_error_response(r.error(), refusal);
         Response response = http::json_response(201, image_json(*r, true, links));
         // A relative reference (RFC 9110 10.2.2), resolved against the request's URL: the
@@ -146,8 +146,7 @@ http::Router upload_routes(UploadService& service, LinkPolicy links) {
 
   router.add(http::Verb::delete_, "/images/{uuid}",
              with_caller([&service](const RequestContext& c, const Caller& caller) -> Response {
-               Result<ImageRecord> r =
-                   service.remove(c.param("uuid"), caller, c.header("traceparent"));
+               Result<ImageRecord> r = service.remove(c.param("uuid"), caller, c.traceparent);
                if (!r) return http::error_response(r.error());
                json::object o;
                o["uuid"] = r->uuid.value;

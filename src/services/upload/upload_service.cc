@@ -8,6 +8,8 @@
 #include "mail/rfc5322.h"
 #include "messaging/events.h"
 #include "observability/metrics.h"
+#include "observability/tracing.h"
+#include "services/common/message_trace.h"
 
 namespace dither {
 
@@ -106,8 +108,18 @@ Result<ImageRecord> UploadService::upload(std::span<const uint8_t> bytes, std::s
                                           std::string_view email, const Caller& caller,
                                           std::string_view traceparent, Refusal* refused) {
   Refusal refusal;
-  Result<ImageRecord> stored = store(bytes, filename, email, caller, traceparent, &refusal);
+  observability::Span span =
+      observability::start_span(tracer_, "upload", observability::SpanKind::kInternal, traceparent);
+  Result<ImageRecord> stored = store(bytes, filename, email, caller, span.traceparent(), &refusal);
   if (refused != nullptr) *refused = refusal;
+  span.set("dither.upload.bytes", bytes.size());
+  if (stored) {
+    span.set("dither.image", stored->uuid.value).set("dither.upload.format", stored->content_type);
+  } else {
+    // The refusal's code or the error's kind: never the message (it may quote the request).
+    span.set_error(!refusal.code.empty() ? refusal.code
+                                         : std::string(to_string(stored.error().kind)));
+  }
   if (recorded_) {
     // A refusal by its code (quota_exceeded, queue_full...), another failure by its error kind.
     recorded_->uploads
@@ -142,8 +154,15 @@ Result<ImageRecord> UploadService::store(std::span<const uint8_t> bytes, std::st
   const auto ms_since = [](Clock::time_point t) {
     return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
   };
+  // Each stage a span under the upload's (`traceparent`), ended with its scope.
+  const auto stage = [&](std::string_view name) {
+    return observability::start_span(tracer_, name, observability::SpanKind::kInternal,
+                                     traceparent);
+  };
   const Clock::time_point verifying = Clock::now();
+  observability::Span verify_span = stage("verify");
   Result<imaging::ImageInfo> decoded = imaging::verify(bytes, limits_);
+  verify_span.end();
   const double verify_ms = ms_since(verifying);
   if (!decoded) return decoded.error();
   const imaging::InputFormat format = decoded->format;
@@ -164,9 +183,12 @@ Result<ImageRecord> UploadService::store(std::span<const uint8_t> bytes, std::st
   record.status = std::string(kStatusPending);
 
   const Clock::time_point storing = Clock::now();
+  observability::Span store_span = stage("store");
   if (Status s = blobs_.put(record.blob_key, bytes, record.content_type); !s) return s.error();
+  store_span.end();
   const double store_ms = ms_since(storing);
   const Clock::time_point recording = Clock::now();
+  observability::Span record_span = stage("record");
 
   ImageUploadedEvent event;
   event.uuid = record.uuid;
@@ -182,6 +204,7 @@ Result<ImageRecord> UploadService::store(std::span<const uint8_t> bytes, std::st
   event.owner = record.owner;
   Message message = make_message(topics_.image, kImageUploaded, record.uuid.value,
                                  image_uploaded_body(event), traceparent);
+  trace_publish(tracer_, message, record_span.traceparent());
   Result<ImageRecord> inserted = images_.insert_image(record, message);
   if (!inserted) {
     // Normally the row and its event were rolled back together and the blob must go too. But a
@@ -245,6 +268,7 @@ Result<ImageRecord> UploadService::remove(std::string_view uuid, const Caller& c
   if (Status s = blobs_.remove(thumbnail_key_of(existing->blob_key)); !s) return s.error();
   Message message =
       make_message(topics_.image, kImageDeleted, id->value, uuid_body(*id), traceparent);
+  trace_publish(tracer_, message, traceparent);
   Result<ImageRecord> removed = images_.delete_image(*id, message);
   if (!removed) return removed.error();
   if (outbox_written_) outbox_written_();
@@ -252,6 +276,7 @@ Result<ImageRecord> UploadService::remove(std::string_view uuid, const Caller& c
 }
 
 Status UploadService::on_dither_message(const Message& message) {
+  const observability::Span span = trace_consume(tracer_, message);
   const std::string_view type = message.message_type();
   const bool uploaded = type == kDitherUploaded;
   const bool failed = type == kDitherFailed;

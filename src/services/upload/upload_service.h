@@ -26,7 +26,8 @@
 
 namespace dither::observability {
 class Metrics;
-}
+class Tracer;
+}  // namespace dither::observability
 
 namespace dither {
 
@@ -78,6 +79,9 @@ class UploadService {
   // Records uploads by outcome, the stored ones' sizes and the time of each stage into `metrics`
   // (docs/METRICS.md); not owned, must outlive the service. Unset: nothing is recorded.
   void set_metrics(observability::Metrics& metrics);
+  // Where the upload's spans go (an "upload" span with its stages, and the PRODUCER span of its
+  // IMAGE_UPLOADED; docs/TRACING.md); not owned, must outlive the service. Unset: none.
+  void set_tracer(observability::Tracer* tracer) { tracer_ = tracer; }
   ~UploadService();
 
  private:
@@ -93,6 +97,7 @@ class UploadService {
   std::function<void()> outbox_written_;
   Quotas quotas_;
   QueueDepth queue_depth_;
+  observability::Tracer* tracer_ = nullptr;
 
   // A refusal of an upload of `size` bytes by `caller`, if any (upload()).
   Result<std::optional<Refusal>> admit(const Caller& caller, int64_t size);
