@@ -2,10 +2,11 @@
 # Sets up, builds and runs every test: the Release build's unit tests (with the adapters' contract
 # tests against real PostgreSQL, Kafka and S3 servers, which ctest starts and stops through
 # scripts/infra/), the functional tests (the real program over HTTP) and the distributed tests
-# (one process per service on those servers) and the web page's end-to-end test (headless
-# Chromium), the API tester, the abuse soak's and the benchmarks' short modes; then the unit,
-# functional and end-to-end tests again under AddressSanitizer + UndefinedBehaviorSanitizer. This
-# is what CI runs (.ci/run).
+# (one process per service on those servers, with Prometheus and Jaeger), the deployment files
+# (alert rules, dashboard, Helm chart), the container image's smoke test (podman), the web page's
+# end-to-end test (headless Chromium), the API tester, the abuse soak's and the benchmarks' short
+# modes; then the unit, functional and end-to-end tests again under AddressSanitizer +
+# UndefinedBehaviorSanitizer. This is what CI runs (.ci/run).
 #   scripts/test.sh             everything
 #   scripts/test.sh --quick     Release build only
 set -euo pipefail
@@ -43,6 +44,14 @@ scripts/functional.sh build/release/src/app/ditherd
 
 stage "Distributed tests: PostgreSQL, Kafka, S3 and one process per service"
 scripts/distributed.sh build/release/src/app
+
+stage "Deployment files: Prometheus's rules and their tests, the dashboard, the Helm chart (docs/OPERATIONS.md)"
+scripts/infra/prometheus.sh check
+build/test-venv/bin/python -m pytest -q tests/deploy/test_dashboard.py
+scripts/helm.sh test
+
+stage "Container image (smoke): a Debian base made here, the programs in it, one upload (docs/CONTAINERS.md)"
+scripts/containers.sh smoke
 
 stage "End-to-end test of the web page: ditherd and headless Chromium"
 scripts/e2e.sh build/release/src/app/ditherd
