@@ -485,7 +485,7 @@ TEST(Tracer, TheServerSpansEachRequest) {
   EXPECT_FALSE(spans[1].contains("parentSpanId"));  // a malformed traceparent: a new trace
   EXPECT_EQ(spans[1].at("status").at("code").as_int64(), 2);
   EXPECT_EQ(spans[2].at("name").as_string(), "GET");  // no route matched
-  ASSERT_EQ(seen.size(), 4u);  // and the last /health, without a traceparent
+  ASSERT_EQ(seen.size(), 4u);                         // and the last /health, without a traceparent
   const std::string own =
       "00-4bf92f3577b34da6a3ce929d0e0e4736-" + std::string(item.at("spanId").as_string()) + "-01";
   EXPECT_EQ(seen[0].first, own);
