@@ -535,6 +535,15 @@ void add_readiness_routes(http::Router& router, const GatewayOptions& options,
       http::Verb::get, "/health/ready",
       [parts, readiness = options.readiness,
        executor = options.readiness_executor](const RequestContext& c) -> awaitable<Response> {
+        // ?scope=self: the gateway's own parts only, for a balancer or an orchestrator in front
+        // of several gateways (one service down must not take every gateway out).
+        const std::optional<std::string_view> scope = c.query_value("scope");
+        if (scope && *scope != "self") {
+          co_return Guards::secure(
+              http::error_response(400, "invalid_argument", "scope must be self when given"),
+              Surface::kApi);
+        }
+        const bool self_only = scope.has_value();
         bool ready = true;
         json::object o;
         if (readiness != nullptr) {
@@ -548,9 +557,6 @@ void add_readiness_routes(http::Router& router, const GatewayOptions& options,
           if (report.stopping) o["stopping"] = true;
           ready = report.ready;
         }
-        // ?scope=self: the gateway's own parts only, for a balancer or an orchestrator in front
-        // of several gateways (one service down must not take every gateway out).
-        const bool self_only = c.query_value("scope") == std::optional<std::string_view>("self");
         json::object services;
         for (const auto& [name, client] : parts) {
           if (self_only) break;

@@ -84,3 +84,11 @@ def test_readiness_is_checked_at_most_once_a_second(start_server):
     logged = logs(s).count("not ready: mail") - before
     # 20 probes within a few seconds: a check (and its log line) per second at most, not 20.
     assert 1 <= logged <= 8, logged
+
+
+def test_readiness_scope_is_self_or_nothing(server):
+    r = on(server.port, "/health/ready?scope=self")
+    assert r.status_code == 200 and "services" not in r.json(), r.text
+    r = on(server.port, "/health/ready?scope=everything")
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["code"] == "invalid_argument"
