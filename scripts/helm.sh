@@ -18,9 +18,7 @@ root=$PWD
 VERSION=v4.3.2
 CHART=$root/deploy/helm/dither
 PRODUCTION_VALUES=$CHART/ci/production-values.yaml
-CACHE_DIR=${DITHER_INFRA_CACHE:-$root/build/infra/cache}
-mkdir -p "$CACHE_DIR"
-CACHE_DIR=$(cd "$CACHE_DIR" && pwd)
+source scripts/infra/common.sh # CACHE_DIR, build_once
 HELM=$CACHE_DIR/helm-$VERSION/helm
 
 die() {
@@ -28,31 +26,20 @@ die() {
   exit 1
 }
 
-install() {
-  [[ -x $HELM ]] && return 0
-  exec 9>"$CACHE_DIR/helm.lock"
-  flock 9
-  if [[ -x $HELM ]]; then
-    exec 9>&-
-    return 0
-  fi
-  local go
-  go=$(command -v go || true)
-  [[ -n $go ]] || go=/usr/local/go/bin/go
-  [[ -x $go ]] || die "Go is needed to build helm (not found on PATH or in /usr/local/go)"
+build_helm() {
   echo "helm.sh: building helm $VERSION with go install (once, a few minutes)" >&2
   local dir
   dir=$(dirname "$HELM")
-  mkdir -p "$dir"
   # Into a temporary directory first: a build cut short never leaves a half-written binary behind.
   rm -rf "$dir.tmp"
   mkdir -p "$dir.tmp"
-  GOBIN=$dir.tmp GOFLAGS=-mod=mod "$go" install "helm.sh/helm/v4/cmd/helm@$VERSION" \
+  GOBIN=$dir.tmp GOFLAGS=-mod=mod "$GO" install "helm.sh/helm/v4/cmd/helm@$VERSION" \
     >"$dir/build.log" 2>&1 || die "go install failed, see $dir/build.log"
   mv "$dir.tmp/helm" "$HELM"
   rmdir "$dir.tmp"
-  exec 9>&-
 }
+
+install() { build_once "$HELM" helm build_helm; }
 
 # helm with its configuration, cache and data under build/, never the caller's home: rendering a
 # local chart needs no repositories, and nothing here should read or change a user's helm setup.

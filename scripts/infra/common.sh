@@ -32,6 +32,24 @@ wait_port() {
   done
 }
 
+# build_once BIN NAME BUILD: unless BIN exists, runs the function BUILD (with GO set to the Go
+# command and BIN's directory made) under a lock, so that scripts starting together build it once.
+# The servers built this way (versitygw, Jaeger) and helm are cached in CACHE_DIR.
+build_once() {
+  local bin=$1 name=$2 build=$3
+  [[ -x $bin ]] && return 0
+  exec 9>"$CACHE_DIR/$name.lock"
+  flock 9
+  if [[ ! -x $bin ]]; then
+    GO=$(command -v go || true)
+    [[ -n $GO ]] || GO=/usr/local/go/bin/go
+    [[ -x $GO ]] || die "$name: Go is needed to build it (not found on PATH or in /usr/local/go)"
+    mkdir -p "$(dirname "$bin")"
+    "$build"
+  fi
+  exec 9>&- # a server started afterwards must not inherit the lock
+}
+
 # pid_alive FILE [PATTERN]: the pid in FILE names a live process (whose command line contains
 # PATTERN: a pid file that outlived a reboot may name someone else's process by now).
 pid_alive() {

@@ -20,40 +20,29 @@ DIR=$RUN_DIR/jaeger
 BIN=$CACHE_DIR/jaeger-$VERSION/jaeger
 PID=$DIR/jaeger.pid
 
-install() {
-  [[ -x $BIN ]] && return 0
-  exec 9>"$CACHE_DIR/jaeger.lock"
-  flock 9
-  if [[ -x $BIN ]]; then
-    exec 9>&-
-    return 0
-  fi
-  local go
-  go=$(command -v go || true)
-  [[ -n $go ]] || go=/usr/local/go/bin/go
-  [[ -x $go ]] || die "jaeger: Go is needed to build Jaeger (not found on PATH or in /usr/local/go)"
+build_jaeger() {
   local out source
   out=$(dirname "$BIN")
   source=$out/src
   log "jaeger: building jaeger $VERSION with go install (once, several minutes)"
-  mkdir -p "$out"
   # `go install module/cmd/jaeger@version` refuses a module whose go.mod has replace directives
   # (Jaeger's has one), so the module's source is fetched, copied out of the read-only module
   # cache, and installed from there with its own go.mod and go.sum.
   rm -rf "$source"
   (
     set -e
-    dir=$("$go" mod download -json "github.com/jaegertracing/jaeger@$VERSION" |
+    dir=$("$GO" mod download -json "github.com/jaegertracing/jaeger@$VERSION" |
       sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
     [[ -d $dir ]]
     cp -R "$dir" "$source"
     chmod -R u+w "$source"
     cd "$source"
-    GOBIN=$out "$go" install ./cmd/jaeger
+    GOBIN=$out "$GO" install ./cmd/jaeger
   ) >"$out/build.log" 2>&1 || die "jaeger: building failed, see $out/build.log"
   rm -rf "$source"
-  exec 9>&- # the server must not inherit the lock
 }
+
+install() { build_once "$BIN" jaeger build_jaeger; }
 
 # Jaeger's own all-in-one configuration listens on every default port (gRPC, Zipkin, Jaeger's
 # old protocols, metrics, health, sampling); this one keeps to the two ports above, on loopback,

@@ -18,25 +18,14 @@ BIN=$CACHE_DIR/versitygw-$VERSION/versitygw
 PID=$DIR/versitygw.pid
 EMPTY_SHA256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
 
-install() {
-  [[ -x $BIN ]] && return 0
-  exec 9>"$CACHE_DIR/versitygw.lock"
-  flock 9
-  if [[ -x $BIN ]]; then
-    exec 9>&-
-    return 0
-  fi
-  local go
-  go=$(command -v go || true)
-  [[ -n $go ]] || go=/usr/local/go/bin/go
-  [[ -x $go ]] || die "s3: Go is needed to build versitygw (not found on PATH or in /usr/local/go)"
+build_versitygw() {
   log "s3: building versitygw $VERSION with go install (once, about a minute)"
-  mkdir -p "$(dirname "$BIN")"
-  GOBIN=$(dirname "$BIN") GOFLAGS=-mod=mod "$go" install \
+  GOBIN=$(dirname "$BIN") GOFLAGS=-mod=mod "$GO" install \
     "github.com/versity/versitygw/cmd/versitygw@$VERSION" >"$(dirname "$BIN")/build.log" 2>&1 ||
     die "s3: go install failed, see $(dirname "$BIN")/build.log"
-  exec 9>&- # the server must not inherit the lock
 }
+
+install() { build_once "$BIN" versitygw build_versitygw; }
 
 # s3_request METHOD PATH: a signed request without a body; prints the HTTP status.
 s3_request() {

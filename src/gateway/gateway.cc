@@ -551,9 +551,7 @@ void add_readiness_routes(http::Router& router, const GatewayOptions& options,
               executor,
               [readiness]() -> awaitable<Readiness::Report> { co_return readiness->check(); },
               boost::asio::use_awaitable);
-          json::object checks;
-          for (const auto& [name, ok] : report.checks) checks[name] = ok ? "ok" : "unavailable";
-          o["checks"] = std::move(checks);
+          o["checks"] = checks_json(report);
           if (report.stopping) o["stopping"] = true;
           ready = report.ready;
         }

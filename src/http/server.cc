@@ -292,7 +292,9 @@ asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking,
                                &request,
                                std::string(client_key.empty() ? remote_address : client_key),
                                valid_traceparent(request)};
-  const observability::LogContext log = request_log_context(request, request_id);
+  // The traceparent just validated (the server span's, with tracing on) gives the log its ids.
+  const observability::LogContext log =
+      observability::log_context_from(request_id, context.traceparent);
   std::string failure;
   try {
     co_return co_await invoke(match, context, blocking, log);

@@ -38,6 +38,12 @@ Readiness::Report Readiness::check() {
   return out;
 }
 
+boost::json::object checks_json(const Readiness::Report& report) {
+  boost::json::object checks;
+  for (const auto& [name, ok] : report.checks) checks[name] = ok ? "ok" : "unavailable";
+  return checks;
+}
+
 http::Response live_response(std::string_view service) {
   boost::json::object o;
   o["status"] = "ok";
@@ -47,12 +53,10 @@ http::Response live_response(std::string_view service) {
 
 http::Response ready_response(std::string_view service, Readiness& readiness) {
   const Readiness::Report report = readiness.check();
-  boost::json::object checks;
-  for (const auto& [name, ok] : report.checks) checks[name] = ok ? "ok" : "unavailable";
   boost::json::object o;
   o["status"] = report.ready ? "ok" : "unavailable";
   o["service"] = service;
-  o["checks"] = std::move(checks);
+  o["checks"] = checks_json(report);
   if (report.stopping) o["stopping"] = true;
   return http::json_response(report.ready ? 200 : 503, boost::json::serialize(o));
 }

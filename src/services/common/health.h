@@ -19,6 +19,7 @@
 #pragma once
 
 #include <atomic>
+#include <boost/json/object.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -60,6 +61,8 @@ class Readiness {
   Report last_;
 };
 
+// {name: "ok" | "unavailable"} of each check in `report`.
+boost::json::object checks_json(const Readiness::Report& report);
 // 200 {"status": "ok", "service": service}.
 http::Response live_response(std::string_view service);
 // 200 {"status": "ok", "service", "checks": {name: "ok"}} or 503 with "unavailable" (and
