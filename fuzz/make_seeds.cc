@@ -127,6 +127,11 @@ void image_seeds() {
              [](VipsImage* in, void** b, size_t* n) {
                return vips_jpegsave_buffer(in, b, n, "interlace", TRUE, nullptr);
              });
+  // Large enough that decode() reads it on two threads (imaging/jpeg_scans.h).
+  vips_saved("jpeg-progressive-split.jpg", test_image(64, 48, 3), 1,
+             [](VipsImage* in, void** b, size_t* n) {
+               return vips_jpegsave_buffer(in, b, n, "interlace", TRUE, "Q", 90, nullptr);
+             });
   vips_saved("jpeg-rotated.jpg", test_image(12, 6, 3), 6, [](VipsImage* in, void** b, size_t* n) {
     return vips_jpegsave_buffer(in, b, n, nullptr);
   });

@@ -4,10 +4,13 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "imaging/codec.h"
+#include "imaging/jpeg_scans.h"
 #include "imaging/vips_support.h"
 
 namespace dither::imaging {
@@ -408,8 +411,29 @@ Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits) {
   return opened->info;
 }
 
+namespace {
+
+// A progressive JPEG whose pixels libvips would give exactly as libjpeg makes them (three
+// 8-bit components, no ICC profile to apply, no rotation) is decoded on several threads
+// (jpeg_scans.h); anything else, or anything that goes wrong there before a row is out, goes
+// through libvips.
+std::optional<internal::ScanPlan> scan_plan(std::span<const uint8_t> bytes, VipsImage* raw,
+                                            InputFormat format) {
+  if (format != InputFormat::kJpeg || vips_image_get_bands(raw) != 3 ||
+      vips_image_get_format(raw) != VIPS_FORMAT_UCHAR ||
+      vips_image_get_interpretation(raw) != VIPS_INTERPRETATION_sRGB ||
+      vips_image_get_typeof(raw, VIPS_META_ICC_NAME) != 0 || vips_image_get_orientation(raw) > 1) {
+    return std::nullopt;
+  }
+  const int threads = static_cast<int>(std::min(4U, std::thread::hardware_concurrency()));
+  return internal::plan_scans(bytes, threads);
+}
+
+}  // namespace
+
 struct DecodeJob::State {
   Opened opened;
+  std::optional<internal::ScanPlan> scans;
   std::chrono::milliseconds max_time{0};
   std::chrono::steady_clock::time_point deadline;
   engine::Image image;
@@ -448,6 +472,7 @@ Result<std::unique_ptr<DecodeJob>> DecodeJob::open(std::span<const uint8_t> byte
   Result<Opened> opened = open_checked(bytes, limits);
   if (!opened) return opened.error();
   state->opened = std::move(*opened);
+  state->scans = scan_plan(bytes, state->opened.image.get(), state->opened.info.format);
   if (Status s = convert_to_srgb8(state->opened.image); !s) return s.error();
   state->image = engine::Image(state->opened.info.width, state->opened.info.height,
                                vips_image_get_bands(state->opened.image.get()));
@@ -493,6 +518,24 @@ Status DecodeJob::run() {
     State& st;
     ~Release() { st.publish(st.image.height); }
   } release{st};
+  if (st.scans) {
+    const internal::ScanOutcome outcome =
+        internal::decode_scans(*st.scans, st.image, st.deadline, [&st](int rows) {
+          st.publish(rows);
+          st.wait_for_consumer(rows);
+        });
+    st.scans.reset();
+    switch (outcome) {
+      case internal::ScanOutcome::kDecoded:
+        return Status();
+      case internal::ScanOutcome::kTimedOut:
+        return too_slow(format, st.max_time);
+      case internal::ScanOutcome::kFailed:
+        return make_error(ErrorKind::kUndecodable, what);
+      case internal::ScanOutcome::kFallBack:
+        break;  // libvips reads it, and says what is wrong if anything is
+    }
+  }
   VipsImagePtr image = std::move(st.opened.image);
   const int orientation = vips_image_get_orientation(image.get());
   const bool rotate = orientation > 1 && orientation <= 8;

@@ -1,0 +1,601 @@
+// Progressive JPEG on several threads (jpeg_scans.h). Why it works: a progressive file sends each
+// coefficient's bits in scans, and a scan only ever refines the coefficients that earlier scans of
+// the same component and frequency band started. Scans that share no component or no band are
+// independent, so their Huffman data, which is most of the decoding time and strictly serial
+// within a scan, can be decoded at the same time by separate decompressors, each given a stream
+// holding the file's tables and only its own scans.
+#include "imaging/jpeg_scans.h"
+
+// clang-format off
+#include <cstdio>  // jpeglib.h needs FILE and size_t first
+#include <jpeglib.h>
+#include <jerror.h>
+#include <jpegint.h>  // the decompressor's coefficient arrays in buffered-image mode
+// clang-format on
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <condition_variable>
+#include <csetjmp>
+#include <cstring>
+#include <mutex>
+#include <numeric>
+#include <thread>
+
+namespace dither::imaging::internal {
+namespace {
+
+constexpr uint8_t kSoi = 0xD8, kEoi = 0xD9, kSos = 0xDA, kSofProgressive = 0xC2;
+constexpr int kMaxComponents = 3;
+// Splitting pays when the decompressors' loads are not too lopsided; beyond this share of the data
+// in one of them the second thread would save too little to be worth its memory.
+constexpr double kMaxLargestShare = 0.9;
+
+struct Scan {
+  size_t begin = 0, end = 0;  // the SOS segment and its entropy-coded data
+  uint32_t components = 0;    // bit per component index
+  int ss = 0, se = 0;         // spectral band
+  int ah = 0, al = 0;         // successive approximation: bit position before and after
+  uint32_t dc_tables = 0;     // bit t: a component of this scan reads DC Huffman table t
+};
+
+struct Segment {
+  size_t begin = 0, end = 0;
+  int scan = -1;  // index into the scans, or -1 for a marker segment that every stream carries
+};
+
+struct Layout {
+  std::vector<Segment> segments;  // after SOI, before EOI
+  std::vector<Scan> scans;
+  size_t eoi = 0;
+};
+
+constexpr uint8_t kDht = 0xC4, kDqt = 0xDB, kDri = 0xDD;
+constexpr int kTableSlots = 4;
+
+// What a DC scan is read with besides its own bytes: the DC Huffman tables and the restart
+// interval in force where it stands.
+struct DcState {
+  std::array<std::span<const uint8_t>, kTableSlots> tables;  // a table's bytes, from its class
+  std::span<const uint8_t> restart;                          // the DRI segment; empty: none
+};
+
+bool same(std::span<const uint8_t> a, std::span<const uint8_t> b) {
+  return a.data() == b.data() && a.size() == b.size();
+}
+
+// `state` after the marker segment [at, end) (a DHT segment may hold several tables; one that
+// does not parse is left for libjpeg to refuse).
+void update(DcState& state, std::span<const uint8_t> b, size_t at, size_t end) {
+  const uint8_t marker = b[at + 1];
+  if (marker == kDri) state.restart = b.subspan(at, end - at);
+  if (marker != kDht) return;
+  for (size_t t = at + 4; t + 17 <= end;) {
+    size_t symbols = 0;
+    for (size_t i = 1; i <= 16; ++i) symbols += b[t + i];
+    const size_t next = t + 17 + symbols;
+    if (next > end) return;
+    if ((b[t] >> 4) == 0 && (b[t] & 0x0F) < kTableSlots) {
+      state.tables[b[t] & 0x0F] = b.subspan(t, next - t);
+    }
+    t = next;
+  }
+}
+
+int read16(std::span<const uint8_t> b, size_t at) { return (b[at] << 8) | b[at + 1]; }
+
+// Where the entropy-coded data starting at `from` ends: the first marker that is not a restart
+// (0xFF followed by a byte other than 0x00 and RST0-7; 0xFF 0xFF is fill before a marker).
+size_t end_of_data(std::span<const uint8_t> b, size_t from) {
+  size_t at = from;
+  while (at + 1 < b.size()) {
+    const void* ff = std::memchr(b.data() + at, 0xFF, b.size() - 1 - at);
+    if (ff == nullptr) return b.size();
+    at = static_cast<size_t>(static_cast<const uint8_t*>(ff) - b.data());
+    const uint8_t next = b[at + 1];
+    if (next != 0x00 && (next < 0xD0 || next > 0xD7)) return at;
+    at += 2;
+  }
+  return b.size();
+}
+
+// The frame's component ids, in order, from its SOF segment; false if it is not 8-bit 3-component.
+bool read_frame(std::span<const uint8_t> b, size_t at, size_t end, std::vector<int>& ids) {
+  if (end - at < 8 + 3 * kMaxComponents || b[at + 4] != 8 || b[at + 9] != kMaxComponents) {
+    return false;
+  }
+  for (int c = 0; c < kMaxComponents; ++c) ids.push_back(b[at + 10 + 3 * c]);
+  return true;
+}
+
+bool read_scan(std::span<const uint8_t> b, size_t at, size_t end, const std::vector<int>& ids,
+               Scan& scan) {
+  const size_t count = at + 4 < end ? b[at + 4] : 0;
+  if (count == 0 || count > ids.size() || end - at != 4 + 1 + 2 * count + 3) return false;
+  for (size_t i = 0; i < count; ++i) {
+    const auto id = std::find(ids.begin(), ids.end(), b[at + 5 + 2 * i]);
+    const int dc_table = b[at + 6 + 2 * i] >> 4;
+    if (id == ids.end() || dc_table >= kTableSlots) return false;
+    scan.components |= 1U << (id - ids.begin());
+    scan.dc_tables |= 1U << dc_table;
+  }
+  scan.ss = b[at + 5 + 2 * count];
+  scan.se = b[at + 6 + 2 * count];
+  scan.ah = b[at + 7 + 2 * count] >> 4;
+  scan.al = b[at + 7 + 2 * count] & 0x0F;
+  // The first scan of a DC band may interleave components; AC scans hold one (libjpeg checks
+  // the rest when it decodes).
+  return scan.ss <= scan.se && scan.se <= 63 && (scan.ss == 0 ? scan.se == 0 : count == 1);
+}
+
+// The file's marker segments and scans, or nothing for a file this does not split.
+std::optional<Layout> read_layout(std::span<const uint8_t> b) {
+  if (b.size() < 4 || b[0] != 0xFF || b[1] != kSoi) return std::nullopt;
+  Layout layout;
+  std::vector<int> ids;
+  size_t at = 2;
+  while (true) {
+    while (at + 1 < b.size() && b[at] == 0xFF && b[at + 1] == 0xFF) ++at;  // fill bytes
+    if (at + 1 >= b.size() || b[at] != 0xFF) return std::nullopt;
+    const uint8_t marker = b[at + 1];
+    if (marker == kEoi) {
+      layout.eoi = at;
+      break;
+    }
+    // Standalone markers have no length; none belongs here (RSTn only inside scans).
+    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8) || at + 4 > b.size()) {
+      return std::nullopt;
+    }
+    const size_t end = at + 2 + static_cast<size_t>(read16(b, at + 2));
+    if (end > b.size() || read16(b, at + 2) < 2) return std::nullopt;
+    const bool frame =
+        marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+    if (frame) {
+      // One progressive Huffman frame only: baseline files have one scan, and arithmetic or
+      // lossless ones are rare and left to the ordinary decoder.
+      if (marker != kSofProgressive || !ids.empty() || !read_frame(b, at, end, ids)) {
+        return std::nullopt;
+      }
+    } else if (marker == 0xDC) {
+      return std::nullopt;  // DNL: the height comes after the first scan
+    }
+    if (marker != kSos) {
+      // A component's quantisation table is the one in force at its first scan; first_part()
+      // moves DC scans forward, so none may change after the first scan (encoders never do).
+      if (!layout.scans.empty() && marker == kDqt) return std::nullopt;
+      layout.segments.push_back({at, end, -1});
+      at = end;
+      continue;
+    }
+    Scan scan{at, 0};
+    if (ids.empty() || !read_scan(b, at, end, ids, scan)) return std::nullopt;
+    scan.end = end_of_data(b, end);
+    layout.segments.push_back({at, scan.end, static_cast<int>(layout.scans.size())});
+    layout.scans.push_back(scan);
+    at = scan.end;
+  }
+  if (layout.scans.size() < 2) return std::nullopt;
+  return layout;
+}
+
+// Whether the scans refine each coefficient in order, as libjpeg checks (it warns otherwise): a
+// component's AC scans after its first DC scan, and each scan of a coefficient starting at the bit
+// where the one before it stopped. Split into parts, the scans of a part other than the first
+// lack their DC scans, which libjpeg warns about; that warning is then ignored, so a file that
+// deserves it must not be split.
+bool in_order(const std::vector<Scan>& scans) {
+  int bits[kMaxComponents][64];
+  for (auto& component : bits) std::fill(std::begin(component), std::end(component), -1);
+  for (const Scan& scan : scans) {
+    for (int c = 0; c < kMaxComponents; ++c) {
+      if ((scan.components & (1U << c)) == 0) continue;
+      if (scan.ss > 0 && bits[c][0] < 0) return false;
+      for (int k = scan.ss; k <= scan.se; ++k) {
+        if (scan.ah != std::max(bits[c][k], 0) || (bits[c][k] >= 0 && scan.al != scan.ah - 1)) {
+          return false;
+        }
+        bits[c][k] = scan.al;
+      }
+    }
+  }
+  return true;
+}
+
+// Which part decodes each component's AC scans: the first part starts with every DC scan, then
+// each component, most data first, goes to the part with the least data so far. A component's
+// scans stay together because a refinement scan needs the coefficients its first scan made.
+std::vector<int> assign_components(const std::vector<Scan>& scans, int parts,
+                                   std::vector<size_t>& load) {
+  std::array<size_t, kMaxComponents> ac{};
+  load.assign(static_cast<size_t>(parts), 0);
+  for (const Scan& scan : scans) {
+    const size_t size = scan.end - scan.begin;
+    if (scan.ss == 0) {
+      load[0] += size;
+    } else {
+      ac[static_cast<size_t>(std::countr_zero(scan.components))] += size;
+    }
+  }
+  std::array<int, kMaxComponents> order{0, 1, 2};
+  std::sort(order.begin(), order.end(), [&ac](int a, int b) { return ac[a] > ac[b]; });
+  std::vector<int> part_of(kMaxComponents, 0);
+  for (int c : order) {
+    const auto lightest = std::min_element(load.begin(), load.end()) - load.begin();
+    part_of[static_cast<size_t>(c)] = static_cast<int>(lightest);
+    load[static_cast<size_t>(lightest)] += ac[static_cast<size_t>(c)];
+  }
+  return part_of;
+}
+
+// The first part's stream: every DC scan where the first one was, then its AC scans, with every
+// other marker segment in place. A DC scan moved forward gets the DC Huffman tables and restart
+// interval it had where it was (copies of the file's segments go before it when those differ),
+// and the restart interval in force before the move is restored after it. Nothing later reads DC
+// tables: every DC scan is already read.
+std::optional<ScanPlan::Part> first_part(std::span<const uint8_t> bytes, const Layout& layout,
+                                         const std::vector<int>& part_of,
+                                         std::vector<std::vector<uint8_t>>& made) {
+  static const uint8_t kNoRestart[6] = {0xFF, kDri, 0x00, 0x04, 0x00, 0x00};
+  std::vector<DcState> at_scan(layout.scans.size());
+  DcState state;
+  for (const Segment& segment : layout.segments) {
+    if (segment.scan < 0) {
+      update(state, bytes, segment.begin, segment.end);
+    } else {
+      at_scan[static_cast<size_t>(segment.scan)] = state;
+    }
+  }
+  ScanPlan::Part part;
+  auto restart = [&part](std::span<const uint8_t> dri) {
+    part.bytes.push_back(dri.empty() ? std::span<const uint8_t>(kNoRestart) : dri);
+  };
+  part.bytes.push_back(bytes.subspan(0, 2));  // SOI
+  DcState emitted;                            // as the first part's stream stands
+  bool dc_done = false;
+  for (const Segment& segment : layout.segments) {
+    if (segment.scan < 0) {
+      part.bytes.push_back(bytes.subspan(segment.begin, segment.end - segment.begin));
+      update(emitted, bytes, segment.begin, segment.end);
+      continue;
+    }
+    const Scan& scan = layout.scans[static_cast<size_t>(segment.scan)];
+    if (scan.ss == 0) {
+      if (dc_done) continue;
+      dc_done = true;
+      const std::span<const uint8_t> resume = emitted.restart;
+      for (size_t i = 0; i < layout.scans.size(); ++i) {
+        const Scan& dc = layout.scans[i];
+        if (dc.ss != 0) continue;
+        const DcState& need = at_scan[i];
+        for (int t = 0; t < kTableSlots && dc.ah == 0; ++t) {
+          if ((dc.dc_tables & (1U << t)) == 0 || same(emitted.tables[t], need.tables[t])) continue;
+          if (need.tables[t].empty()) return std::nullopt;  // undefined there: libjpeg's to refuse
+          const size_t length = 2 + need.tables[t].size();
+          std::vector<uint8_t>& dht = made.emplace_back(std::vector<uint8_t>{
+              0xFF, kDht, static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length)});
+          dht.insert(dht.end(), need.tables[t].begin(), need.tables[t].end());
+          part.bytes.push_back(dht);
+          emitted.tables[t] = need.tables[t];
+        }
+        if (!same(emitted.restart, need.restart)) restart(need.restart);
+        emitted.restart = need.restart;
+        part.bytes.push_back(bytes.subspan(dc.begin, dc.end - dc.begin));
+        part.scan_bytes += dc.end - dc.begin;
+        ++part.dc_scans;
+      }
+      if (!same(emitted.restart, resume)) restart(resume);
+      emitted.restart = resume;
+    } else if (part_of[static_cast<size_t>(std::countr_zero(scan.components))] == 0) {
+      part.bytes.push_back(bytes.subspan(segment.begin, segment.end - segment.begin));
+      part.scan_bytes += scan.end - scan.begin;
+      part.components |= scan.components;
+    }
+  }
+  part.bytes.push_back(bytes.subspan(layout.eoi, 2));
+  return part;
+}
+
+// Another part's stream: its components' AC scans, with every other marker segment in place.
+ScanPlan::Part other_part(std::span<const uint8_t> bytes, const Layout& layout,
+                          const std::vector<int>& part_of, int p) {
+  ScanPlan::Part part;
+  part.bytes.push_back(bytes.subspan(0, 2));  // SOI
+  for (const Segment& segment : layout.segments) {
+    if (segment.scan >= 0) {
+      const Scan& scan = layout.scans[static_cast<size_t>(segment.scan)];
+      if (scan.ss == 0 || part_of[static_cast<size_t>(std::countr_zero(scan.components))] != p) {
+        continue;
+      }
+      part.scan_bytes += scan.end - scan.begin;
+      part.components |= scan.components;
+    }
+    part.bytes.push_back(bytes.subspan(segment.begin, segment.end - segment.begin));
+  }
+  part.bytes.push_back(bytes.subspan(layout.eoi, 2));
+  return part;
+}
+
+}  // namespace
+
+std::optional<ScanPlan> plan_scans(std::span<const uint8_t> bytes, int threads) {
+  threads = std::min(threads, kMaxComponents);
+  if (threads < 2) return std::nullopt;
+  std::optional<Layout> layout = read_layout(bytes);
+  if (!layout) return std::nullopt;
+  uint32_t with_dc = 0;
+  for (const Scan& scan : layout->scans) {
+    if (scan.ss == 0) with_dc |= scan.components;
+  }
+  if (with_dc != (1U << kMaxComponents) - 1 || !in_order(layout->scans)) return std::nullopt;
+  std::vector<size_t> load;
+  const std::vector<int> part_of = assign_components(layout->scans, threads, load);
+  const size_t total = std::accumulate(load.begin(), load.end(), size_t{0});
+  const size_t largest = *std::max_element(load.begin(), load.end());
+  if (total == 0 || static_cast<double>(largest) > kMaxLargestShare * static_cast<double>(total)) {
+    return std::nullopt;
+  }
+  ScanPlan plan;
+  std::optional<ScanPlan::Part> first = first_part(bytes, *layout, part_of, plan.made);
+  if (!first) return std::nullopt;
+  plan.parts.push_back(std::move(*first));
+  for (int p = 1; p < threads; ++p) {
+    if (load[static_cast<size_t>(p)] > 0) {
+      plan.parts.push_back(other_part(bytes, *layout, part_of, p));
+    }
+  }
+  return plan;
+}
+
+namespace {
+
+// What the parts share: the clock, a stop for all, and the moment the first part has decoded
+// every DC scan, from which the others may write into its coefficient arrays.
+struct Shared {
+  std::chrono::steady_clock::time_point deadline;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> timed_out{false};
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool dc_done = false;  // under mutex
+
+  void finish_dc() {
+    {
+      const std::lock_guard lock(mutex);
+      dc_done = true;
+    }
+    changed.notify_all();
+  }
+  void abort() {
+    stop = true;
+    finish_dc();  // wakes the waiters, who then see `stop`
+  }
+  bool wait_dc() {
+    std::unique_lock lock(mutex);
+    changed.wait(lock, [this] { return dc_done; });
+    return !stop;
+  }
+};
+
+// One libjpeg decompressor reading one part's stream. Its error handler jumps back to the
+// setjmp of whichever function below called libjpeg; those functions hold no object with a
+// destructor between the setjmp and the calls, so the jump skips nothing.
+struct Decompressor {
+  struct Errors {
+    jpeg_error_mgr pub;
+    std::jmp_buf jump;
+    bool warned = false;
+    bool without_dc = false;  // a part other than the first: its AC scans come without DC scans
+  };
+  struct Progress {
+    jpeg_progress_mgr pub;
+    Shared* shared;
+  };
+  struct Source {
+    jpeg_source_mgr pub;
+    const std::vector<std::span<const uint8_t>>* bytes;
+    size_t next;
+  };
+
+  jpeg_decompress_struct cinfo{};
+  Errors errors{};
+  Progress progress{};
+  Source source{};
+
+  Decompressor() = default;
+  ~Decompressor() { jpeg_destroy_decompress(&cinfo); }
+  Decompressor(const Decompressor&) = delete;
+  Decompressor& operator=(const Decompressor&) = delete;
+};
+
+[[noreturn]] void on_error(j_common_ptr cinfo) {
+  std::longjmp(reinterpret_cast<Decompressor::Errors*>(cinfo->err)->jump, 1);
+}
+
+// Warnings (corrupt data that libjpeg papers over) make the whole attempt fall back to the
+// ordinary decoder, which has its own policy for them. An AC scan without its DC scan before it
+// is what every part but the first is made of: expected there, and plan_scans() has checked that
+// the file itself is in order.
+void on_message(j_common_ptr cinfo, int level) {
+  auto& errors = *reinterpret_cast<Decompressor::Errors*>(cinfo->err);
+  if (level < 0 && !(errors.without_dc && cinfo->err->msg_code == JWRN_BOGUS_PROGRESSION)) {
+    errors.warned = true;
+  }
+}
+
+void on_progress(j_common_ptr cinfo) {
+  Shared& shared = *reinterpret_cast<Decompressor::Progress*>(cinfo->progress)->shared;
+  if (!shared.stop.load(std::memory_order_relaxed) &&
+      std::chrono::steady_clock::now() >= shared.deadline) {
+    shared.timed_out = true;
+    shared.stop = true;
+  }
+  if (shared.stop.load(std::memory_order_relaxed)) on_error(cinfo);
+}
+
+void source_init(j_decompress_ptr) {}
+void source_term(j_decompress_ptr) {}
+
+boolean source_fill(j_decompress_ptr cinfo) {
+  static const uint8_t kEnd[2] = {0xFF, kEoi};
+  auto& src = *reinterpret_cast<Decompressor::Source*>(cinfo->src);
+  if (src.next < src.bytes->size()) {
+    const std::span<const uint8_t> next = (*src.bytes)[src.next++];
+    src.pub.next_input_byte = next.data();
+    src.pub.bytes_in_buffer = next.size();
+  } else {
+    WARNMS(cinfo, JWRN_JPEG_EOF);  // libjpeg read past the stream's EOI: give it another
+    src.pub.next_input_byte = kEnd;
+    src.pub.bytes_in_buffer = sizeof kEnd;
+  }
+  return TRUE;
+}
+
+void source_skip(j_decompress_ptr cinfo, long count) {
+  auto& pub = *cinfo->src;
+  while (count > static_cast<long>(pub.bytes_in_buffer)) {
+    count -= static_cast<long>(pub.bytes_in_buffer);
+    source_fill(cinfo);
+  }
+  if (count > 0) {
+    pub.next_input_byte += count;
+    pub.bytes_in_buffer -= static_cast<size_t>(count);
+  }
+}
+
+// Reads the part's header and sets up buffered-image decoding: the coefficient arrays are made
+// (untouched, so they take no memory until written) and no scan is read yet. Block smoothing is
+// off: it only guesses coefficients that have not arrived, and once every part has decoded all
+// have (a whole file decodes without it too).
+bool open(Decompressor& d, const ScanPlan::Part& part, Shared& shared, bool first) {
+  auto& [cinfo, errors, progress, source] = d;
+  cinfo.err = jpeg_std_error(&errors.pub);
+  errors.pub.error_exit = on_error;
+  errors.pub.emit_message = on_message;
+  errors.without_dc = !first;
+  if (setjmp(errors.jump) != 0) return false;
+  jpeg_create_decompress(&cinfo);
+  progress.pub.progress_monitor = on_progress;
+  progress.shared = &shared;
+  cinfo.progress = &progress.pub;
+  source.pub.init_source = source_init;
+  source.pub.fill_input_buffer = source_fill;
+  source.pub.skip_input_data = source_skip;
+  source.pub.resync_to_restart = jpeg_resync_to_restart;
+  source.pub.term_source = source_term;
+  source.bytes = &part.bytes;
+  source.next = 0;
+  cinfo.src = &source.pub;
+  jpeg_read_header(&cinfo, TRUE);
+  cinfo.buffered_image = TRUE;
+  cinfo.do_block_smoothing = FALSE;
+  cinfo.out_color_space = JCS_RGB;
+  jpeg_start_decompress(&cinfo);
+  return cinfo.coef->coef_arrays != nullptr && !errors.warned;
+}
+
+// Reads scans until `scans` of them are complete (or to the end of the stream, for -1).
+bool read_scans(Decompressor& d, int scans) {
+  if (setjmp(d.errors.jump) != 0) return false;
+  int done = 0;
+  while (scans < 0 || done < scans) {
+    on_progress(reinterpret_cast<j_common_ptr>(&d.cinfo));  // jpeg_consume_input() does not
+    const int result = jpeg_consume_input(&d.cinfo);
+    if (result == JPEG_REACHED_EOI) break;
+    if (result == JPEG_SCAN_COMPLETED) ++done;
+  }
+  return !d.errors.warned;
+}
+
+// Another part: once the first has every DC coefficient, its own scans, written straight into
+// the first part's arrays for its components. The first part no longer touches those arrays
+// while this runs (its remaining scans are of other components), and every row of them is
+// already defined (the DC scans wrote them all), so libjpeg's bookkeeping of each array is only
+// ever changed by one thread at a time.
+bool read_other(Decompressor& d, Decompressor& first, uint32_t components) {
+  for (int c = 0; c < kMaxComponents; ++c) {
+    if ((components & (1U << c)) != 0)
+      d.cinfo.coef->coef_arrays[c] = first.cinfo.coef->coef_arrays[c];
+  }
+  return read_scans(d, -1);
+}
+
+// Pixels from the coefficients, strip by strip. False if libjpeg fails; *rows says how many rows
+// were given out before that.
+bool write_rows(Decompressor& d, engine::Image& out, const std::function<void(int rows)>& on_rows,
+                int* rows) {
+  if (setjmp(d.errors.jump) != 0) return false;
+  if (static_cast<int>(d.cinfo.output_width) != out.width ||
+      static_cast<int>(d.cinfo.output_height) != out.height || d.cinfo.output_components != 3 ||
+      out.channels != 3) {
+    return false;
+  }
+  jpeg_start_output(&d.cinfo, d.cinfo.input_scan_number);
+  constexpr int kStripRows = 16;
+  JSAMPROW strip[kStripRows];
+  while (static_cast<int>(d.cinfo.output_scanline) < out.height) {
+    const int top = static_cast<int>(d.cinfo.output_scanline);
+    const int n = std::min(kStripRows, out.height - top);
+    for (int i = 0; i < n; ++i) strip[i] = out.row(top + i);
+    int done = 0;
+    while (done < n) {
+      done += static_cast<int>(
+          jpeg_read_scanlines(&d.cinfo, strip + done, static_cast<JDIMENSION>(n - done)));
+    }
+    *rows = top + n;
+    if (on_rows) on_rows(*rows);
+  }
+  jpeg_finish_output(&d.cinfo);
+  jpeg_finish_decompress(&d.cinfo);
+  return !d.errors.warned;
+}
+
+// The first part's input: its DC scans (then the others may start), then its own AC scans.
+bool read_first(Decompressor& first, int dc_scans, Shared& shared) {
+  const bool dc = read_scans(first, dc_scans);
+  if (!dc) {
+    shared.abort();
+    return false;
+  }
+  shared.finish_dc();
+  if (!read_scans(first, -1)) {
+    shared.stop = true;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ScanOutcome decode_scans(const ScanPlan& plan, engine::Image& out,
+                         std::chrono::steady_clock::time_point deadline,
+                         const std::function<void(int rows)>& on_rows) {
+  Shared shared;
+  shared.deadline = deadline;
+  std::vector<std::unique_ptr<Decompressor>> parts;
+  for (const ScanPlan::Part& part : plan.parts) {
+    parts.push_back(std::make_unique<Decompressor>());
+    if (!open(*parts.back(), part, shared, parts.size() == 1)) return ScanOutcome::kFallBack;
+  }
+  std::vector<char> ok(parts.size(), 0);
+  {
+    std::vector<std::jthread> others;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      others.emplace_back([&, i] {
+        ok[i] = shared.wait_dc() && read_other(*parts[i], *parts[0], plan.parts[i].components);
+        if (ok[i] == 0) shared.stop = true;
+      });
+    }
+    ok[0] = read_first(*parts[0], plan.parts[0].dc_scans, shared);
+  }  // joined
+  if (shared.timed_out) return ScanOutcome::kTimedOut;
+  if (std::find(ok.begin(), ok.end(), 0) != ok.end()) return ScanOutcome::kFallBack;
+  parts.resize(1);  // the other decompressors' own arrays were never written
+  int rows = 0;
+  if (write_rows(*parts[0], out, on_rows, &rows)) return ScanOutcome::kDecoded;
+  if (shared.timed_out) return ScanOutcome::kTimedOut;
+  return rows == 0 ? ScanOutcome::kFallBack : ScanOutcome::kFailed;
+}
+
+}  // namespace dither::imaging::internal

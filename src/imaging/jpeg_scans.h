@@ -1,0 +1,59 @@
+// A progressive JPEG decoded on several threads: its scans split into groups that share no
+// coefficient, each group's Huffman data decoded by its own libjpeg decompressor at the same time,
+// the coefficients added together, and the pixels made by libjpeg from the sum (its inverse DCT,
+// upsampling and colour conversion, so they are exactly those of one decompressor reading the
+// whole file). docs/IMAGING.md explains why and what it gains.
+//
+// Internal to dither_imaging: only decode.cc uses it.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "common/result.h"
+#include "engine/image.h"
+
+namespace dither::imaging::internal {
+
+// Which bytes of the file each decompressor reads. The first reads every DC scan first, then the
+// AC scans of its components, and makes the pixels; each other one reads the AC scans of its
+// components (a component's AC scans are all in one part). Every decompressor also reads every
+// marker segment that is not a scan (tables, frame header), in the file's order.
+struct ScanPlan {
+  struct Part {
+    std::vector<std::span<const uint8_t>> bytes;  // in order; a stream of its own
+    uint32_t components = 0;                      // bit c: its AC scans are of component c
+    size_t scan_bytes = 0;                        // entropy-coded bytes it decodes
+    int dc_scans = 0;                             // the first part: its leading DC scans
+  };
+  std::vector<Part> parts;
+  // Marker segments made for the first part (see first_part() in jpeg_scans.cc); spans in
+  // `parts` point into them.
+  std::vector<std::vector<uint8_t>> made;
+};
+
+// A plan for `bytes` on at most `threads` decompressors, or nothing when splitting cannot help or
+// is not for this file: not a progressive Huffman JPEG, not three 8-bit components, a marker this
+// does not know, or one group holding nearly all the data. Reads markers only.
+std::optional<ScanPlan> plan_scans(std::span<const uint8_t> bytes, int threads);
+
+// What decode_scans() did.
+enum class ScanOutcome {
+  kDecoded,   // `out` holds the image
+  kFallBack,  // nothing written: libjpeg warned or failed, or the image is not as planned; let the
+              // ordinary decoder read the file (it gives the error, or its own pixels)
+  kTimedOut,  // `deadline` passed
+  kFailed,    // failed after rows were given out
+};
+
+// Decodes `plan` into `out` (width x height x 3, already sized as the file's header says),
+// calling on_rows(n) as the top n rows become final.
+ScanOutcome decode_scans(const ScanPlan& plan, engine::Image& out,
+                         std::chrono::steady_clock::time_point deadline,
+                         const std::function<void(int rows)>& on_rows);
+
+}  // namespace dither::imaging::internal

@@ -1,0 +1,333 @@
+// Progressive JPEGs decoded on several threads (jpeg_scans.h) against libjpeg decoding the whole
+// file on one, and against libvips, byte for byte. The JPEGs are made here with libjpeg, with the
+// scan scripts encoders use and some they rarely do.
+#include "imaging/jpeg_scans.h"
+
+// clang-format off
+#include <cstdio>
+#include <jpeglib.h>
+// clang-format on
+#include <gtest/gtest.h>
+#include <vips/vips.h>
+
+#include <csetjmp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "imaging/codec.h"
+
+namespace dither::imaging::internal {
+namespace {
+
+using Bytes = std::vector<uint8_t>;
+
+struct Sampling {
+  int h, v;  // of the luma; chroma is 1x1
+};
+
+enum class Script { kSimple, kSeparateDc, kSpectralOnly, kManyRefinements };
+
+// Smooth colour ramps with noise: something like a photo, so that every band carries data.
+std::vector<uint8_t> picture(int w, int h, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> noise(-40, 40);
+  std::vector<uint8_t> rgb(static_cast<size_t>(w) * static_cast<size_t>(h) * 3);
+  for (int y = 0; y < h; ++y) {
+    for (int x = 0; x < w; ++x) {
+      uint8_t* p = &rgb[(static_cast<size_t>(y) * static_cast<size_t>(w) + x) * 3];
+      const int base[3] = {x * 255 / std::max(w, 1), y * 255 / std::max(h, 1), (x + y) % 256};
+      for (int c = 0; c < 3; ++c)
+        p[c] = static_cast<uint8_t>(std::clamp(base[c] + noise(rng), 0, 255));
+    }
+  }
+  return rgb;
+}
+
+std::vector<jpeg_scan_info> script_of(Script script) {
+  switch (script) {
+    case Script::kSimple:
+      return {};
+    case Script::kSeparateDc:  // one DC scan per component, successive approximation
+      return {{1, {0}, 0, 0, 0, 1},       {1, {1}, 0, 0, 0, 1},  {1, {2}, 0, 0, 0, 1},
+              {1, {0}, 1, 63, 0, 1},      {1, {1}, 1, 63, 0, 0}, {1, {2}, 1, 63, 0, 0},
+              {3, {0, 1, 2}, 0, 0, 1, 0}, {1, {0}, 1, 63, 1, 0}};
+    case Script::kSpectralOnly:  // bands, no refinement
+      return {{3, {0, 1, 2}, 0, 0, 0, 0}, {1, {0}, 1, 2, 0, 0},  {1, {0}, 3, 9, 0, 0},
+              {1, {0}, 10, 63, 0, 0},     {1, {2}, 1, 63, 0, 0}, {1, {1}, 1, 63, 0, 0}};
+    case Script::kManyRefinements:
+      return {{3, {0, 1, 2}, 0, 0, 0, 2}, {1, {0}, 1, 5, 0, 3},       {1, {1}, 1, 63, 0, 2},
+              {1, {2}, 1, 63, 0, 2},      {1, {0}, 6, 63, 0, 3},      {1, {0}, 1, 63, 3, 2},
+              {3, {0, 1, 2}, 0, 0, 2, 1}, {1, {0}, 1, 63, 2, 1},      {1, {1}, 1, 63, 2, 1},
+              {1, {2}, 1, 63, 2, 1},      {3, {0, 1, 2}, 0, 0, 1, 0}, {1, {0}, 1, 63, 1, 0},
+              {1, {1}, 1, 63, 1, 0},      {1, {2}, 1, 63, 1, 0}};
+  }
+  return {};
+}
+
+struct JpegError {
+  jpeg_error_mgr pub;
+  std::jmp_buf jump;
+};
+
+[[noreturn]] void jump_out(j_common_ptr cinfo) {
+  std::longjmp(reinterpret_cast<JpegError*>(cinfo->err)->jump, 1);
+}
+
+void quiet(j_common_ptr, int) {}
+
+Bytes encode(int w, int h, Sampling sampling, Script script, int restart_rows = 0,
+             bool progressive = true, uint32_t seed = 1) {
+  const std::vector<uint8_t> rgb = picture(w, h, seed);
+  const std::vector<jpeg_scan_info> scans = script_of(script);
+  jpeg_compress_struct cinfo{};
+  JpegError err{};
+  cinfo.err = jpeg_std_error(&err.pub);
+  err.pub.error_exit = jump_out;
+  unsigned char* out = nullptr;
+  unsigned long size = 0;
+  if (setjmp(err.jump) != 0) {
+    jpeg_destroy_compress(&cinfo);
+    ADD_FAILURE() << "libjpeg could not encode the test image";
+    return {};
+  }
+  jpeg_create_compress(&cinfo);
+  jpeg_mem_dest(&cinfo, &out, &size);
+  cinfo.image_width = static_cast<JDIMENSION>(w);
+  cinfo.image_height = static_cast<JDIMENSION>(h);
+  cinfo.input_components = 3;
+  cinfo.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&cinfo);
+  jpeg_set_quality(&cinfo, 90, TRUE);
+  cinfo.comp_info[0].h_samp_factor = sampling.h;
+  cinfo.comp_info[0].v_samp_factor = sampling.v;
+  cinfo.restart_in_rows = restart_rows;
+  if (progressive) {
+    jpeg_simple_progression(&cinfo);
+    if (!scans.empty()) {
+      cinfo.scan_info = scans.data();
+      cinfo.num_scans = static_cast<int>(scans.size());
+    }
+  }
+  jpeg_start_compress(&cinfo, TRUE);
+  while (cinfo.next_scanline < cinfo.image_height) {
+    auto* row = const_cast<uint8_t*>(&rgb[static_cast<size_t>(cinfo.next_scanline) * w * 3]);
+    jpeg_write_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_compress(&cinfo);
+  jpeg_destroy_compress(&cinfo);
+  Bytes bytes(out, out + size);
+  free(out);
+  return bytes;
+}
+
+// The oracle: one libjpeg decompressor reading the whole file with its defaults.
+std::optional<std::vector<uint8_t>> libjpeg_pixels(const Bytes& bytes) {
+  jpeg_decompress_struct cinfo{};
+  JpegError err{};
+  cinfo.err = jpeg_std_error(&err.pub);
+  err.pub.error_exit = jump_out;
+  err.pub.emit_message = quiet;
+  std::vector<uint8_t> rgb;
+  if (setjmp(err.jump) != 0) {
+    jpeg_destroy_decompress(&cinfo);
+    return std::nullopt;
+  }
+  jpeg_create_decompress(&cinfo);
+  jpeg_mem_src(&cinfo, bytes.data(), bytes.size());
+  jpeg_read_header(&cinfo, TRUE);
+  jpeg_start_decompress(&cinfo);
+  rgb.resize(static_cast<size_t>(cinfo.output_width) * cinfo.output_height * 3);
+  while (cinfo.output_scanline < cinfo.output_height) {
+    uint8_t* row = &rgb[static_cast<size_t>(cinfo.output_scanline) * cinfo.output_width * 3];
+    jpeg_read_scanlines(&cinfo, &row, 1);
+  }
+  jpeg_finish_decompress(&cinfo);
+  jpeg_destroy_decompress(&cinfo);
+  return rgb;
+}
+
+// What libvips makes of the file (as decode() loads it), or nothing if it refuses it.
+std::optional<std::vector<uint8_t>> vips_pixels(const Bytes& bytes) {
+  VipsImage* image = nullptr;
+  if (vips_jpegload_buffer(const_cast<uint8_t*>(bytes.data()), bytes.size(), &image, "fail_on",
+                           VIPS_FAIL_ON_ERROR, nullptr) != 0) {
+    vips_error_clear();
+    return std::nullopt;
+  }
+  size_t size = 0;
+  void* memory = vips_image_write_to_memory(image, &size);
+  g_object_unref(image);
+  if (memory == nullptr) {
+    vips_error_clear();
+    return std::nullopt;
+  }
+  std::vector<uint8_t> rgb(static_cast<uint8_t*>(memory), static_cast<uint8_t*>(memory) + size);
+  g_free(memory);
+  return rgb;
+}
+
+struct Split {
+  ScanOutcome outcome;
+  std::vector<uint8_t> rgb;
+  std::vector<int> rows;  // what on_rows() was told, in order
+};
+
+Split split_decode(
+    const Bytes& bytes, int w, int h, int threads,
+    std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max()) {
+  std::optional<ScanPlan> plan = plan_scans(bytes, threads);
+  EXPECT_TRUE(plan.has_value());
+  if (!plan) return {ScanOutcome::kFallBack, {}, {}};
+  engine::Image img(w, h, 3);
+  Split split;
+  split.outcome = decode_scans(*plan, img, deadline, [&split](int n) { split.rows.push_back(n); });
+  split.rgb.assign(img.pixels.begin(), img.pixels.end());
+  return split;
+}
+
+std::string name(int w, int h, Sampling s, Script script, int restart) {
+  return std::to_string(w) + "x" + std::to_string(h) + " luma " + std::to_string(s.h) + "x" +
+         std::to_string(s.v) + " script " + std::to_string(static_cast<int>(script)) + " restart " +
+         std::to_string(restart);
+}
+
+TEST(JpegScans, SameBytesAsOneDecompressor) {
+  if (VIPS_INIT("jpeg_scans_test") != 0) FAIL() << "libvips";
+  const Sampling samplings[] = {{1, 1}, {2, 1}, {2, 2}, {1, 2}, {4, 1}};
+  const Script scripts[] = {Script::kSimple, Script::kSeparateDc, Script::kSpectralOnly,
+                            Script::kManyRefinements};
+  const int sizes[][2] = {{1, 1}, {9, 7}, {33, 17}, {250, 131}, {640, 481}};
+  int checked = 0;
+  for (const auto& size : sizes) {
+    for (Sampling sampling : samplings) {
+      for (Script script : scripts) {
+        for (int restart : {0, 2}) {
+          const int w = size[0], h = size[1];
+          const std::string what = name(w, h, sampling, script, restart);
+          const Bytes jpeg = encode(w, h, sampling, script, restart);
+          const std::optional<ScanPlan> plan = plan_scans(jpeg, 2);
+          // A tiny image can have nearly all its data in one part: then it is not split.
+          if (!plan) {
+            EXPECT_LT(w * h, 1000) << what;
+            continue;
+          }
+          for (int threads : {2, 3}) {
+            const Split split = split_decode(jpeg, w, h, threads);
+            ASSERT_EQ(split.outcome, ScanOutcome::kDecoded) << what;
+            EXPECT_EQ(split.rgb, libjpeg_pixels(jpeg)) << what << " threads " << threads;
+            ASSERT_FALSE(split.rows.empty()) << what;
+            EXPECT_EQ(split.rows.back(), h) << what;
+            EXPECT_TRUE(std::is_sorted(split.rows.begin(), split.rows.end())) << what;
+          }
+          if (w >= 250) {
+            EXPECT_EQ(split_decode(jpeg, w, h, 2).rgb, vips_pixels(jpeg)) << what;
+          }
+          ++checked;
+        }
+      }
+    }
+  }
+  EXPECT_GT(checked, 120);
+}
+
+TEST(JpegScans, PlansPartsByComponent) {
+  const Bytes jpeg = encode(640, 480, {1, 1}, Script::kSimple);
+  const std::optional<ScanPlan> two = plan_scans(jpeg, 2);
+  ASSERT_TRUE(two.has_value());
+  ASSERT_EQ(two->parts.size(), 2U);
+  EXPECT_GT(two->parts[0].dc_scans, 0);
+  EXPECT_EQ(two->parts[1].dc_scans, 0);
+  EXPECT_EQ(two->parts[0].components & two->parts[1].components, 0U);
+  EXPECT_EQ(two->parts[0].components | two->parts[1].components, 7U);
+  const std::optional<ScanPlan> three = plan_scans(jpeg, 8);  // at most one part per component
+  ASSERT_TRUE(three.has_value());
+  EXPECT_EQ(three->parts.size(), 3U);
+  EXPECT_FALSE(plan_scans(jpeg, 1).has_value());
+}
+
+TEST(JpegScans, LeavesOtherFilesToTheOrdinaryDecoder) {
+  // Baseline: one scan.
+  EXPECT_FALSE(plan_scans(encode(320, 240, {2, 2}, Script::kSimple, 0, false), 2).has_value());
+  // Not a JPEG, empty, truncated before the first scan.
+  const Bytes jpeg = encode(320, 240, {2, 2}, Script::kSimple);
+  EXPECT_FALSE(plan_scans(Bytes{1, 2, 3}, 2).has_value());
+  EXPECT_FALSE(plan_scans(Bytes{}, 2).has_value());
+  EXPECT_FALSE(plan_scans(Bytes(jpeg.begin(), jpeg.begin() + 300), 2).has_value());
+  // A quantisation table redefined after the first scan: DC scans could not move forward.
+  Bytes later = jpeg;
+  size_t second_sos = 0;
+  for (size_t i = 2, seen = 0; i + 1 < later.size(); ++i) {
+    if (later[i] == 0xFF && later[i + 1] == 0xDA && ++seen == 2) {
+      second_sos = i;
+      break;
+    }
+  }
+  ASSERT_GT(second_sos, 0U);
+  Bytes dqt = {0xFF, 0xDB, 0x00, 0x43, 0x00};
+  for (int i = 0; i < 64; ++i) dqt.push_back(static_cast<uint8_t>(1 + i));
+  later.insert(later.begin() + static_cast<ptrdiff_t>(second_sos), dqt.begin(), dqt.end());
+  EXPECT_FALSE(plan_scans(later, 2).has_value());
+  EXPECT_TRUE(plan_scans(jpeg, 2).has_value());
+}
+
+TEST(JpegScans, TruncatedFallsBackWithoutRows) {
+  const Bytes jpeg = encode(400, 300, {2, 2}, Script::kSimple);
+  // Cut in the middle of the last scan, the end marker put back: libjpeg warns (the scan's data
+  // ends early) and the ordinary decoder must decide.
+  Bytes cut(jpeg.begin(), jpeg.end() - 2000);
+  cut.push_back(0xFF);
+  cut.push_back(0xD9);
+  std::optional<ScanPlan> plan = plan_scans(cut, 2);
+  ASSERT_TRUE(plan.has_value());
+  engine::Image img(400, 300, 3);
+  int rows = 0;
+  EXPECT_EQ(decode_scans(*plan, img, std::chrono::steady_clock::time_point::max(),
+                         [&rows](int n) { rows = n; }),
+            ScanOutcome::kFallBack);
+  EXPECT_EQ(rows, 0);
+}
+
+// decode() with random damage in the scans: whatever libvips alone would say (the same pixels, or
+// an error), the split decoder says too, because it falls back whenever libjpeg complains.
+TEST(JpegScans, DamagedFilesDecodeAsLibvipsAlone) {
+  if (VIPS_INIT("jpeg_scans_test") != 0) FAIL() << "libvips";
+  const Bytes jpeg = encode(256, 160, {2, 2}, Script::kSimple);
+  ASSERT_TRUE(plan_scans(jpeg, 2).has_value());
+  std::mt19937 rng(7);
+  int same = 0;
+  for (int i = 0; i < 120; ++i) {
+    Bytes damaged = jpeg;
+    std::uniform_int_distribution<size_t> at(damaged.size() / 4, damaged.size() - 3);
+    for (int k = 0; k < 1 + i % 3; ++k) damaged[at(rng)] ^= static_cast<uint8_t>(1 + rng() % 255);
+    const std::optional<std::vector<uint8_t>> alone = vips_pixels(damaged);
+    const Result<engine::Image> decoded = decode(damaged, Limits{});
+    ASSERT_EQ(decoded.ok(), alone.has_value()) << "mutation " << i;
+    if (decoded.ok()) {
+      EXPECT_EQ(std::vector<uint8_t>(decoded->pixels.begin(), decoded->pixels.end()), *alone)
+          << "mutation " << i;
+      ++same;
+    }
+  }
+  EXPECT_GT(same, 0);  // some damage is only to coefficients: it decodes, differently
+}
+
+TEST(JpegScans, StopsAtItsDeadline) {
+  const Bytes jpeg = encode(640, 480, {2, 2}, Script::kSimple);
+  const Split late = split_decode(jpeg, 640, 480, 2, std::chrono::steady_clock::now());
+  EXPECT_EQ(late.outcome, ScanOutcome::kTimedOut);
+  EXPECT_TRUE(late.rows.empty());
+}
+
+TEST(JpegScans, DecodeUsesItAndKeepsLibvipsPixels) {
+  if (VIPS_INIT("jpeg_scans_test") != 0) FAIL() << "libvips";
+  const Bytes jpeg = encode(1000, 700, {2, 1}, Script::kSimple);
+  ASSERT_TRUE(plan_scans(jpeg, 2).has_value());
+  const Result<engine::Image> decoded = decode(jpeg, Limits{});
+  ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(std::vector<uint8_t>(decoded->pixels.begin(), decoded->pixels.end()),
+            vips_pixels(jpeg));
+}
+
+}  // namespace
+}  // namespace dither::imaging::internal
