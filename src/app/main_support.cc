@@ -6,11 +6,13 @@
 #include <exception>
 
 #include "app/app.h"
+#include "imaging/codec.h"
 #include "observability/logging.h"
 
 namespace dither {
 
 int run_main(Roles roles) {
+  imaging::leave_out_vips_modules();
   const GetEnv getenv = [](const char* name) { return std::getenv(name); };
   Result<Config> config = load_config(getenv);
   if (!config) {
