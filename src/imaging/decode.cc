@@ -597,6 +597,24 @@ Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits) {
     }
     return info;
   }
+  if (std::optional<internal::ScanPlan> plan = scan_plan(bytes, opened->image.get(), info.format)) {
+    // A progressive JPEG on two threads, at 1/8 scale like libvips below; anything libjpeg
+    // warns about goes to libvips, which says what decode() would.
+    constexpr int kShrink = 8;
+    engine::Image scratch((info.width + kShrink - 1) / kShrink,
+                          (info.height + kShrink - 1) / kShrink, 3);
+    switch (internal::decode_scans(*plan, scratch, deadline, {}, kShrink)) {
+      case internal::ScanOutcome::kDecoded:
+        return info;
+      case internal::ScanOutcome::kTimedOut:
+        return too_slow(format, limits.max_decode_time);
+      case internal::ScanOutcome::kFailed:
+        return make_error(ErrorKind::kUndecodable,
+                          "cannot decode the " + format + " data (truncated or corrupt)");
+      case internal::ScanOutcome::kFallBack:
+        break;
+    }
+  }
   VipsImagePtr image = std::move(opened->image);
   // libvips sizes a shrunk JPEG as the size divided by the shrink, rounded down: a side shorter
   // than the shrink would be 0 pixels (and libvips aborts). The largest shrink both sides allow.

@@ -468,7 +468,7 @@ void source_skip(j_decompress_ptr cinfo, long count) {
 // (untouched, so they take no memory until written) and no scan is read yet. Block smoothing is
 // off: it only guesses coefficients that have not arrived, and once every part has decoded all
 // have (a whole file decodes without it too).
-bool open(Decompressor& d, const ScanPlan::Part& part, Shared& shared, bool first) {
+bool open(Decompressor& d, const ScanPlan::Part& part, Shared& shared, bool first, int shrink) {
   auto& [cinfo, errors, progress, source] = d;
   cinfo.err = jpeg_std_error(&errors.pub);
   errors.pub.error_exit = on_error;
@@ -491,6 +491,8 @@ bool open(Decompressor& d, const ScanPlan::Part& part, Shared& shared, bool firs
   cinfo.buffered_image = TRUE;
   cinfo.do_block_smoothing = FALSE;
   cinfo.out_color_space = JCS_RGB;
+  cinfo.scale_num = 1;
+  cinfo.scale_denom = static_cast<unsigned>(shrink);
   jpeg_start_decompress(&cinfo);
   return cinfo.coef->coef_arrays != nullptr && !errors.warned;
 }
@@ -570,13 +572,15 @@ bool read_first(Decompressor& first, int dc_scans, Shared& shared) {
 
 ScanOutcome decode_scans(const ScanPlan& plan, engine::Image& out,
                          std::chrono::steady_clock::time_point deadline,
-                         const std::function<void(int rows)>& on_rows) {
+                         const std::function<void(int rows)>& on_rows, int shrink) {
   Shared shared;
   shared.deadline = deadline;
   std::vector<std::unique_ptr<Decompressor>> parts;
   for (const ScanPlan::Part& part : plan.parts) {
     parts.push_back(std::make_unique<Decompressor>());
-    if (!open(*parts.back(), part, shared, parts.size() == 1)) return ScanOutcome::kFallBack;
+    if (!open(*parts.back(), part, shared, parts.size() == 1, shrink)) {
+      return ScanOutcome::kFallBack;
+    }
   }
   std::vector<char> ok(parts.size(), 0);
   {

@@ -51,9 +51,11 @@ enum class ScanOutcome {
 };
 
 // Decodes `plan` into `out` (width x height x 3, already sized as the file's header says),
-// calling on_rows(n) as the top n rows become final.
+// calling on_rows(n) as the top n rows become final. With `shrink` (1, 2, 4 or 8) the pixels are
+// libjpeg's scaled inverse DCT's, and `out` is the size divided by it, rounded up: every
+// entropy-coded byte is still decoded (verify() uses it so).
 ScanOutcome decode_scans(const ScanPlan& plan, engine::Image& out,
                          std::chrono::steady_clock::time_point deadline,
-                         const std::function<void(int rows)>& on_rows);
+                         const std::function<void(int rows)>& on_rows, int shrink = 1);
 
 }  // namespace dither::imaging::internal

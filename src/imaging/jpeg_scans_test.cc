@@ -303,6 +303,8 @@ TEST(JpegScans, DamagedFilesDecodeAsLibvipsAlone) {
     const std::optional<std::vector<uint8_t>> alone = vips_pixels(damaged);
     const Result<engine::Image> decoded = decode(damaged, Limits{});
     ASSERT_EQ(decoded.ok(), alone.has_value()) << "mutation " << i;
+    // verify(), the upload's check, reads the same way at 1/8 scale and agrees.
+    EXPECT_EQ(verify(damaged, Limits{}).ok(), decoded.ok()) << "mutation " << i;
     if (decoded.ok()) {
       EXPECT_EQ(std::vector<uint8_t>(decoded->pixels.begin(), decoded->pixels.end()), *alone)
           << "mutation " << i;
@@ -310,6 +312,22 @@ TEST(JpegScans, DamagedFilesDecodeAsLibvipsAlone) {
     }
   }
   EXPECT_GT(same, 0);  // some damage is only to coefficients: it decodes, differently
+}
+
+TEST(JpegScans, ScaledForVerify) {
+  const Bytes jpeg = encode(203, 97, {2, 2}, Script::kSimple);
+  std::optional<ScanPlan> plan = plan_scans(jpeg, 2);
+  ASSERT_TRUE(plan.has_value());
+  engine::Image small(26, 13, 3);  // 203 / 8 and 97 / 8, rounded up, as libjpeg scales
+  EXPECT_EQ(decode_scans(*plan, small, std::chrono::steady_clock::time_point::max(), {}, 8),
+            ScanOutcome::kDecoded);
+  engine::Image wrong(25, 12, 3);
+  EXPECT_EQ(decode_scans(*plan, wrong, std::chrono::steady_clock::time_point::max(), {}, 8),
+            ScanOutcome::kFallBack);
+  const Result<ImageInfo> info = verify(jpeg, Limits{});
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->width, 203);
+  EXPECT_EQ(info->height, 97);
 }
 
 TEST(JpegScans, StopsAtItsDeadline) {
