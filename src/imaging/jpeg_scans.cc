@@ -22,6 +22,7 @@
 #include <cstring>
 #include <mutex>
 #include <numeric>
+#include <system_error>
 #include <thread>
 
 namespace dither::imaging::internal {
@@ -585,11 +586,16 @@ ScanOutcome decode_scans(const ScanPlan& plan, engine::Image& out,
   std::vector<char> ok(parts.size(), 0);
   {
     std::vector<std::jthread> others;
-    for (size_t i = 1; i < parts.size(); ++i) {
-      others.emplace_back([&, i] {
-        ok[i] = shared.wait_dc() && read_other(*parts[i], *parts[0], plan.parts[i].components);
-        if (ok[i] == 0) shared.stop = true;
-      });
+    try {
+      for (size_t i = 1; i < parts.size(); ++i) {
+        others.emplace_back([&, i] {
+          ok[i] = shared.wait_dc() && read_other(*parts[i], *parts[0], plan.parts[i].components);
+          if (ok[i] == 0) shared.stop = true;
+        });
+      }
+    } catch (const std::system_error&) {
+      shared.abort();  // no thread to be had: those started stop waiting, and are joined
+      return ScanOutcome::kFallBack;
     }
     ok[0] = read_first(*parts[0], plan.parts[0].dc_scans, shared);
   }  // joined
