@@ -10,8 +10,9 @@
 //  - the three channels travel together in one 4-lane integer vector;
 //  - error for pixels to the right stays in registers; only rows below go through memory;
 //  - latency hiding: the serial chain "add error, quantise, compute error, pass it right" bounds
-//    one row's speed, so each thread runs two rows at once, the lower one a few pixels behind,
-//    giving the CPU two independent chains to overlap;
+//    one row's speed, so each thread runs two rows at once (three or four with list palettes,
+//    see kBandList), the lower one a few pixels behind, giving the CPU independent chains to
+//    overlap;
 //  - a wavefront across threads: bands of two rows are dealt round-robin, and a band may process
 //    pixel x once the row above has finished pixel x + 2 * reach + 1. The cells a row reads are
 //    then final and no two threads ever write the same cell at once; integer addition is exact,
@@ -41,6 +42,7 @@
 
 #include "engine/algorithms.h"
 #include "engine/kernels.h"
+#include "engine/srgb_cell.h"
 
 namespace dither::engine::detail {
 
@@ -57,9 +59,13 @@ constexpr int kPublishEvery = 64;  // pixels between progress updates
 // Rows interleaved per thread, by quantiser (measured on an Intel Xeon, FS on a 12 MP photo):
 // two rows double levels:2 speed, and three made levels:2 11% and levels:4 11% slower; list
 // palettes, whose serial chain is longer (a table read, then the colour's working value), gain
-// 9% from three (EGA 144 -> 157 MP/s) and lose from four.
+// 9% from three (EGA 144 -> 157 MP/s) and lose from four. The sRGB list path (SrgbListPalette),
+// with fewer instructions per pixel, gains from four (EGA, in CPU time, 10-15% over three
+// with the same code) and loses from five and six (its state no longer fits the 16 vector
+// registers: 20-30% slower).
 constexpr int kBandLevels = 2;
 constexpr int kBandList = 3;
+constexpr int kBandSrgbList = 4;
 // Custom kernels (custom.h) must fit the error rows' padding, Row::err (4 rows) and its two
 // carries along the current row.
 static_assert(kPad >= kMaxKernelReach && kMaxKernelDepth <= 3 && kMaxKernelAhead <= 2);
@@ -196,6 +202,61 @@ struct ListPalette {
   }
 };
 
+// ListPalette<uint8_t> in sRGB mode with a named kernel (palettes of up to 255 colours; the mode
+// the benchmark's comparison with Pillow runs in; linear light, the default, keeps ListPalette
+// and its table of sample cells): the same colours, in fewer instructions and a shorter serial
+// chain. The cell index
+// comes from the vector (srgb_cell(), which also clamps, so it starts before the clamp), the
+// samples from one four-byte read (srgb_working()) where a pixel follows, and four rows run
+// together. A type of its own rather than a branch in ListPalette: the branch changed GCC's
+// inlining and register allocation of the whole band loop and made it slower. Custom kernels
+// keep ListPalette (fewer instantiations; they are rarely used).
+struct SrgbListPalette {
+  static constexpr int kBand = kBandSrgbList;
+  Quantizer::CellTableOf<uint8_t> table;
+  const Color* colors;
+  const V4* working;
+  static constexpr bool kClamps = true;  // choose() takes v before the clamp (srgb_cell())
+  static constexpr bool kSrgbOnly = true;
+  V4 choose(V4 v, uint8_t* o) const {
+    const size_t cell = srgb_cell(v);
+    const uint8_t known =
+        std::atomic_ref<uint8_t>(table.colour[cell]).load(std::memory_order_relaxed);
+    const size_t i = known != table.kUnknown ? known : static_cast<size_t>(table.at(cell));
+    const Color c = colors[i];
+    o[0] = c.r;
+    o[1] = c.g;
+    o[2] = c.b;
+    return working[i];
+  }
+};
+
+// Whether Q::choose() clamps v to 0..65535 itself (then it may be given v unclamped).
+template <class Q>
+constexpr bool clamps = requires {
+  Q::kClamps;
+};
+// Whether Q runs in sRGB mode only, where a sample's working value is the sample times 257.
+template <class Q>
+constexpr bool srgb_source = requires {
+  Q::kSrgbOnly;
+};
+
+// The working values (sample * 257) of the RGB samples at p in sRGB mode, from one four-byte
+// read (p[3] must exist; it is ignored): two instructions where looking each sample up in the
+// table and assembling the vector took ten.
+inline V4 srgb_working(const uint8_t* p) {
+#if defined(__SSE4_1__)
+  int32_t word;
+  std::memcpy(&word, p, sizeof word);
+  // Each lane's low two bytes both take the sample: s + 256 * s.
+  const __m128i spread = _mm_setr_epi8(0, 0, -1, -1, 1, 1, -1, -1, 2, 2, -1, -1, -1, -1, -1, -1);
+  return reinterpret_cast<V4>(_mm_shuffle_epi8(_mm_cvtsi32_si128(word), spread));
+#else
+  return V4{p[0], p[1], p[2], 0} * 257;
+#endif
+}
+
 // Shared state of one image being diffused.
 struct Job {
   const Image* in = nullptr;
@@ -307,14 +368,24 @@ struct Row {
     }
   }
 
+  // kInterior: pixel x is not the last of its row (a pixel follows it in memory).
+  template <bool kInterior = false>
   inline void step(int x, const Q& q, const std::array<uint16_t, 256>& tw, int channels) {
     for (int d = 0; d < D; ++d)
       window[d][W - 1] = first_touch(d) ? V4{} : load(cell(d + 1, x + P * dir));
     const uint8_t* p = src + x * channels;
-    V4 v = V4{tw[p[0]], tw[p[1]], tw[p[2]], 0} + load(err[0] + x * kLanes) + carry1;
+    V4 sample;
+    if constexpr (kInterior && srgb_source<Q>) {
+      sample = srgb_working(p);
+    } else {
+      sample = V4{tw[p[0]], tw[p[1]], tw[p[2]], 0};
+    }
+    V4 v = sample + load(err[0] + x * kLanes) + carry1;
+    // A quantiser that clamps for itself starts from v before the clamp, off the serial chain.
+    const V4 raw = v;
     v = v < 0 ? 0 : v;
     v = v > kWorkingMax ? kWorkingMax : v;
-    V4 e = v - q.choose(v, out + x * channels);
+    V4 e = v - q.choose(clamps<Q> ? raw : v, out + x * channels);
     // A transparent pixel's error becomes zero (choose() writes three bytes: alpha is intact
     // even in place).
     if constexpr (kAlpha) e &= -static_cast<int32_t>(p[3] != 0);
@@ -358,7 +429,8 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
       const Q local_q = q;
       for (int i = i0; i < i1; ++i) {
         [&]<size_t... K>(std::index_sequence<K...>) {
-          (local[K].step(x_of(i - static_cast<int>(K) * lag), local_q, tw, channels), ...);
+          (local[K].template step<true>(x_of(i - static_cast<int>(K) * lag), local_q, tw, channels),
+           ...);
         }
         (std::make_index_sequence<kRows>{});
       }
@@ -444,6 +516,12 @@ void dispatch_quantizer(Job& job, const Quantizer& q, int threads) {
       const auto& w = q.working(i);
       working[static_cast<size_t>(i)] = V4{w[0], w[1], w[2], 0};
     }
+    if constexpr (static_cast<size_t>(kKernel) < kNamedKernels) {
+      if (q.small_cells() && q.space() == ColorSpace::kSrgb) {
+        return run<kKernel, kAlpha>(
+            job, SrgbListPalette{q.cell_table8(), q.colors(), working.data()}, tw, threads);
+      }
+    }
     if (q.small_cells()) {
       run<kKernel, kAlpha>(job, ListPalette<uint8_t>{q.cell_table8(), q.colors(), working.data()},
                            tw, threads);
@@ -502,8 +580,11 @@ KernelRun kernel_run(const DitherOptions& o) {
 }
 
 // The band of the quantiser policy dispatch_quantizer() will choose.
-int band_of(const Quantizer& q) {
+int band_of(const Quantizer& q, size_t kernel) {
   if (q.is_levels()) return q.levels() == 2 ? BinaryLevels::kBand : TableLevels::kBand;
+  if (kernel < kNamedKernels && q.small_cells() && q.space() == ColorSpace::kSrgb) {
+    return SrgbListPalette::kBand;
+  }
   return q.small_cells() ? ListPalette<uint8_t>::kBand : ListPalette<uint16_t>::kBand;
 }
 
@@ -518,7 +599,7 @@ void diffuse(const Image& in, Image& out, const Quantizer& q, const DitherOption
   job.out = &out;
   job.factors = run.factors;
   job.serpentine = o.serpentine;
-  job.band = o.serpentine ? 1 : band_of(q);
+  job.band = o.serpentine ? 1 : band_of(q, run.index);
   const int bands = (in.height + job.band - 1) / job.band;
   const int threads = o.serpentine ? 1 : std::clamp(resolve_threads(o.threads), 1, bands);
   job.ring_rows = kernel->max_dy() + job.band * threads + 1;

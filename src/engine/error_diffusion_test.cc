@@ -1,10 +1,12 @@
 // Error diffusion: the fast engine against the plain reference, byte for byte, and tone kept.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/dither.h"
 #include "engine/kernels.h"
+#include "engine/srgb_cell.h"
 #include "engine/testing/reference.h"
 #include "engine/testing/test_images.h"
 
@@ -75,6 +77,76 @@ TEST(ErrorDiffusion, WavefrontIsByteIdenticalOnTallAndTinyImages) {
         o.threads = t;
         EXPECT_EQ(dither_image(img, Palette::uniform_levels(2), o)->pixels, one.pixels)
             << w << "x" << h << " threads " << t;
+      }
+    }
+  }
+}
+
+// The vector cell index of the sRGB list-palette path against the scalar formula, for every value
+// of each channel the clamp can meet (errors reach past both ends of 0..65535).
+TEST(ErrorDiffusion, SrgbCellIndexEqualsTheScalarFormulaForEveryValue) {
+  auto cell = [](int v) { return static_cast<size_t>(std::clamp(v, 0, kWorkingMax) + 128) / 1028; };
+  for (int v = -140000; v <= 210000; ++v) {
+    const int other = (v & 0xffff) ^ 0x5a5a;  // varied companions in the other lanes
+    ASSERT_EQ(detail::srgb_cell(detail::SrgbCellInput{v, other, -v, 0}),
+              (cell(v) << 12) | (cell(other) << 6) | cell(-v))
+        << v;
+    ASSERT_EQ(detail::srgb_cell(detail::SrgbCellInput{other, v, v - 70000, 0}),
+              (cell(other) << 12) | (cell(v) << 6) | cell(v - 70000))
+        << v;
+  }
+}
+
+// List palettes of the sizes a one-byte cell table holds (1..255; sRGB runs them on a path of
+// its own) and the first of the two-byte ones (256), against the reference; linear light (the
+// table path) for a third of them. Building each palette's quantiser is most of the time here.
+TEST(ErrorDiffusion, EveryListPaletteSizeEqualsReference) {
+  const Image photo = testing::synthetic_photo(13, 9);
+  uint32_t seed = 12345;
+  std::vector<Color> colors;
+  for (int n = 1; n <= 256; ++n) {
+    seed = seed * 1664525u + 1013904223u;
+    colors.push_back({static_cast<uint8_t>(seed >> 24), static_cast<uint8_t>(seed >> 16),
+                      static_cast<uint8_t>(seed >> 8)});
+    // Every size up to 24 and from 250; between, every seventh (quantiser builds are slow).
+    if (n > 24 && n < 250 && n % 7 != 0) continue;
+    const Palette p = Palette::from_colors(colors);
+    for (ColorSpace space : {ColorSpace::kSrgb, ColorSpace::kLinear}) {
+      if (space == ColorSpace::kLinear && n % 3 != 0) continue;
+      DitherOptions o;
+      o.color_space = space;
+      o.threads = n % 3 + 1;
+      auto out = dither_image(photo, p, o);
+      ASSERT_TRUE(out.ok());
+      ASSERT_EQ(out->pixels, reference::dither(photo, p, o).pixels)
+          << n << " colours, threads " << o.threads << (space == ColorSpace::kSrgb ? " srgb" : "");
+    }
+  }
+}
+
+// Odd shapes against the reference: one pixel, one row or column, heights that leave a partial
+// band of rows, widths shorter than the rows' lag; every kernel, 1 to 5 threads.
+TEST(ErrorDiffusion, OddShapesEqualReferenceOnEveryThreadCount) {
+  const std::vector<Palette> list = {Palette::from_colors(*named_palette("ega")),
+                                     Palette::from_colors(*named_palette("gameboy"))};
+  for (auto [w, h] : std::vector<std::pair<int, int>>{
+           {1, 1}, {1, 9}, {9, 1}, {3, 7}, {5, 6}, {13, 10}, {70, 11}}) {
+    for (int channels : {3, 4}) {
+      const Image img = testing::noise(w, h, channels, static_cast<uint32_t>(w * 100 + h));
+      for (Algorithm a : diffusion_algorithms()) {
+        for (const Palette& p : list) {
+          DitherOptions o;
+          o.algorithm = a;
+          const Image expected = reference::dither(img, p, o);
+          for (int t : {1, 2, 3, 5}) {
+            o.threads = t;
+            auto out = dither_image(img, p, o);
+            ASSERT_TRUE(out.ok());
+            ASSERT_EQ(out->pixels, expected.pixels)
+                << algorithm_name(a) << " " << p.describe() << " " << w << "x" << h << "x"
+                << channels << " threads " << t;
+          }
+        }
       }
     }
   }

@@ -107,7 +107,10 @@ class Quantizer {
     T* colour;
     const Quantizer* owner;
     int nearest(int r, int g, int b) const {
-      const size_t cell = (cell_of(r) << 12) | (cell_of(g) << 6) | cell_of(b);
+      return at((cell_of(r) << 12) | (cell_of(g) << 6) | cell_of(b));
+    }
+    // The colour of cell (red << 12) | (green << 6) | blue, each a sample cell (cell_of()).
+    int at(size_t cell) const {
       const T known = std::atomic_ref<T>(colour[cell]).load(std::memory_order_relaxed);
       return known != kUnknown ? known : owner->fill_cell(cell);
     }
