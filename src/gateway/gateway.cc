@@ -47,7 +47,9 @@ std::string_view query_of(const http::Request& request) {
 // Builds the upstream request: `path` with the original query string, for `caller`.
 http::Request upstream_request(const RequestContext& c, const std::string& path,
                                const Caller& caller) {
-  http::Request out{c.request.method(), path + std::string(query_of(c.request)), 11};
+  const std::string_view query = query_of(c.request);
+  const std::string with_query = query.empty() ? std::string() : path + std::string(query);
+  http::Request out{c.request.method(), query.empty() ? path : with_query, 11};
   for (std::string_view name : kForwardedHeaders) {
     const std::string_view value = c.header(name);
     if (!value.empty()) out.set(beast::string_view(name.data(), name.size()), value);
@@ -491,7 +493,7 @@ void add_identity_routes(http::Router& router, const Guards& guards, Access* acc
 // GET /health: the gateway and each service behind it; public (no Host check), and why a
 // service is down stays in the log.
 void add_health_route(http::Router& router,
-                      std::vector<std::pair<const char*, std::shared_ptr<Upstream>>> parts) {
+                      const std::vector<std::pair<const char*, std::shared_ptr<Upstream>>>& parts) {
   router.add_async(
       http::Verb::get, "/health", [parts](const RequestContext& c) -> awaitable<Response> {
         json::object services;
@@ -800,8 +802,10 @@ http::Router Gateway::routes() {
                               : f.service == Service::kDither ? "dithering"
                                                               : "notification"](
                        const RequestContext& c, const Access::Outcome& who) -> awaitable<Response> {
-                     co_return co_await forward(*upstream, c, upstream_path(to, c), *who.caller,
-                                                tracer, service, to);
+                     // Not a coroutine: forward's frame is the only one (`who` and `c` outlive
+                     // it in the caller's).
+                     return forward(*upstream, c, upstream_path(to, c), *who.caller, tracer,
+                                    service, to);
                    }));
   }
   add_identity_routes(router, guards, access);

@@ -268,6 +268,66 @@ TEST(UpstreamClient, RequestTimeout) {
   EXPECT_EQ(upstream.connections(), 1);  // a timeout is not retried
 }
 
+// The deadline covers one exchange: a pooled connection outlives it (reused after it passed), and
+// the next exchange on it has a deadline of its own. Both with and without a strand.
+TEST(UpstreamClient, EachExchangeHasADeadlineOfItsOwn) {
+  for (const bool one_thread : {false, true}) {
+    SCOPED_TRACE(one_thread ? "one thread per context" : "strand");
+    const UpstreamOptions options{.request_timeout = std::chrono::milliseconds(100),
+                                  .one_thread_per_context = one_thread};
+    {
+      FakeUpstream upstream(FakeUpstream::Mode::kKeepAlive);
+      UpstreamOptions o = options;
+      o.port = upstream.port();
+      ClientHarness harness(o);
+      for (int i = 0; i < 3; ++i) {
+        const Result<UpstreamResponse> r = harness.send(make_request(Verb::get, "/"));
+        ASSERT_TRUE(r) << r.error().message;
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));  // past the last deadline
+      }
+      EXPECT_EQ(upstream.connections(), 1);  // never closed by a deadline that had passed
+    }
+    Router router;
+    router.add(Verb::get, "/fast", [](const RequestContext&) { return json_response(200, "{}"); });
+    router.add(
+        Verb::get, "/slow",
+        [](const RequestContext&) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(400));
+          return json_response(200, "{}");
+        },
+        Dispatch::kBlocking);
+    testing::RunningServer server(std::move(router));
+    UpstreamOptions o = options;
+    o.port = server.port();
+    ClientHarness harness(o);
+    ASSERT_TRUE(harness.send(make_request(Verb::get, "/fast")));
+    const Result<UpstreamResponse> slow = harness.send(make_request(Verb::get, "/slow"));
+    ASSERT_FALSE(slow);  // on the pooled connection
+    EXPECT_NE(slow.error().message.find("timed out"), std::string::npos) << slow.error().message;
+    const Result<UpstreamResponse> after = harness.send(make_request(Verb::get, "/fast"));
+    ASSERT_TRUE(after) << after.error().message;
+  }
+}
+
+// The request goes out as written: start line, every field, the body.
+TEST(UpstreamClient, SendsEveryFieldAndTheBody) {
+  Router router;
+  router.add(Verb::put, "/fields", [](const RequestContext& c) {
+    return json_response(
+        200, std::string(c.header("X-One")) + "|" + std::string(c.header("X-Two")) + "|" +
+                 std::string(c.header("Content-Length")) + "|" +
+                 std::string(c.query_value("q").value_or("")) + "|" + c.request.body());
+  });
+  testing::RunningServer server(std::move(router));
+  ClientHarness harness({.port = server.port()});
+  Request request = make_request(Verb::put, "/fields?q=1", std::string(50000, 'x'));
+  request.set("X-One", "1");
+  request.set("X-Two", "two words");
+  const Result<UpstreamResponse> r = harness.send(request);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->body(), "1|two words|50000|1|" + std::string(50000, 'x'));
+}
+
 TEST(UpstreamClient, ResponseBodyLimit) {
   FakeUpstream upstream(FakeUpstream::Mode::kBigBody);
   ClientHarness harness({.port = upstream.port(), .response_body_limit = 1000});

@@ -59,6 +59,7 @@ constexpr size_t kReadSize = 64 * 1024;
 constexpr std::chrono::seconds kLingerTime{3};
 
 using Parser = bhttp::request_parser<bhttp::string_body>;
+using Clock = asio::steady_timer::clock_type;
 
 bool is_http_error(const error_code& ec) {
   return ec.category() == bhttp::make_error_code(bhttp::error::end_of_stream).category();
@@ -176,8 +177,8 @@ class InFlight {
 namespace {
 
 // 503 `overloaded`: the client may come back in a second.
-Response overloaded(std::string message) {
-  Response response = error_response(503, "overloaded", std::move(message));
+Response overloaded(std::string_view message) {
+  Response response = error_response(503, "overloaded", message);
   response.headers.emplace_back("Retry-After", "1");
   return response;
 }
@@ -370,12 +371,15 @@ class ServerCore : public std::enable_shared_from_this<ServerCore> {
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(std::shared_ptr<ServerCore> core, tcp::socket socket)
-      : core_(std::move(core)), stream_(std::move(socket)), buffer_(kReadBufferLimit) {
+      : core_(std::move(core)),
+        socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        buffer_(kReadBufferLimit) {
     // Beast reads as much as the free capacity, at least 512 bytes: a browser's request header
     // with its cookie fits in one read of 4 KB, not three of 512.
     buffer_.reserve(4096);
     error_code ec;
-    const tcp::endpoint peer = stream_.socket().remote_endpoint(ec);
+    const tcp::endpoint peer = socket_.remote_endpoint(ec);
     if (!ec) {
       // An IPv4 client of a dual-stack socket is named as IPv4.
       const asio::ip::address a = peer.address();
@@ -393,7 +397,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // Runs on the connection's executor: closes it now if it is between requests, else after the
   // response being prepared.
   void stop();
-  asio::any_io_executor executor() { return stream_.get_executor(); }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
 
  private:
   asio::awaitable<bool> serve_one();
@@ -410,12 +414,38 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void serialize_header(const Response& response, unsigned version, bool keep_alive,
                         const std::string& request_id, bool bodiless);
   asio::awaitable<void> close();
+  // Every read and write runs between begin(deadline) and end(): past the deadline the socket is
+  // closed and end() gives beast::error::timeout (what beast::tcp_stream did, without a timer
+  // armed and cancelled around each operation: see on_deadline()).
+  void begin(Clock::time_point deadline);
+  error_code end(const error_code& ec);
+  void on_deadline(const error_code& ec);
+  template <class Op>
+  auto timed(Clock::time_point deadline, Op op) -> decltype(op()) {
+    begin(deadline);
+    auto [ec, n] = co_await op();
+    co_return std::tuple{end(ec), n};
+  }
   std::string request_id_for(const Request& request) const;
+  observability::HttpMetrics::Route& metrics_route(const Request& request);
   void log_access(const Request& request, const std::string& request_id, unsigned status,
                   std::chrono::steady_clock::time_point arrived) const;
 
   std::shared_ptr<ServerCore> core_;
-  beast::tcp_stream stream_;
+  tcp::socket socket_;
+  // One timer per connection: it is armed for the earliest deadline an operation had and left
+  // armed; an operation with a later deadline (the usual case: each request's comes later than
+  // the last one's) only moves deadline_, and a timer that fires early re-arms for it.
+  asio::steady_timer timer_;
+  Clock::time_point deadline_{};
+  bool waiting_ = false;    // an operation is in progress under deadline_
+  bool armed_ = false;      // timer_ waits
+  bool timed_out_ = false;  // the socket was closed at the deadline
+  // The metrics of the last request's route and method: a keep-alive connection mostly asks the
+  // same route again, and HttpMetrics::route() locks and builds its key on every call.
+  observability::HttpMetrics::Route* metrics_route_ = nullptr;
+  std::string_view metrics_pattern_;
+  bhttp::verb metrics_verb_ = bhttp::verb::unknown;
   std::string remote_;         // the peer's address ("" when unknown)
   std::string_view route_;     // the pattern of the route handle() matched ("" when none)
   beast::flat_buffer buffer_;  // reused across the connection's requests
@@ -590,22 +620,52 @@ void Connection::stop() {
   stopping_ = true;
   if (!handling_) {
     error_code ignored;
-    stream_.socket().close(ignored);
+    socket_.close(ignored);
   }
+}
+
+void Connection::begin(Clock::time_point deadline) {
+  deadline_ = deadline;
+  waiting_ = true;
+  if (armed_ && timer_.expiry() <= deadline) return;
+  armed_ = true;
+  timer_.expires_at(deadline);  // a wait for a later time ends with operation_aborted
+  timer_.async_wait([self = shared_from_this()](const error_code& ec) { self->on_deadline(ec); });
+}
+
+error_code Connection::end(const error_code& ec) {
+  waiting_ = false;
+  return timed_out_ ? error_code(beast::error::timeout) : ec;
+}
+
+void Connection::on_deadline(const error_code& ec) {
+  if (ec == asio::error::operation_aborted) return;  // replaced by an earlier deadline
+  armed_ = false;
+  if (!waiting_ || timed_out_) return;  // no operation to time out: armed again by the next one
+  if (Clock::now() < deadline_) {
+    begin(deadline_);
+    return;
+  }
+  timed_out_ = true;
+  error_code ignored;
+  socket_.close(ignored);  // the operation in progress ends; end() tells it why
 }
 
 asio::awaitable<void> Connection::close() {
   error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  if (linger_ && !stopping_) {
-    stream_.expires_after(kLingerTime);
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  if (linger_ && !stopping_ && !timed_out_) {
+    const Clock::time_point until = Clock::now() + kLingerTime;
     for (;;) {
       buffer_.clear();
-      auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(kReadSize), kNoThrow);
+      auto [ec, n] = co_await timed(
+          until, [&] { return socket_.async_read_some(buffer_.prepare(kReadSize), kNoThrow); });
       if (ec) break;
     }
   }
-  stream_.close();
+  socket_.close(ignored);
+  waiting_ = false;
+  timer_.cancel();  // its handler holds the connection
 }
 
 asio::awaitable<bool> Connection::serve_one() {
@@ -631,8 +691,9 @@ asio::awaitable<bool> Connection::serve_one() {
     if (expect != partial.end() && partial.version() >= 11 &&
         beast::iequals(expect->value(), "100-continue")) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      stream_.expires_after(core_->options.body_timeout);
-      auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(kContinue), kNoThrow);
+      auto [ec, n] = co_await timed(Clock::now() + core_->options.body_timeout, [&] {
+        return asio::async_write(socket_, asio::buffer(kContinue), kNoThrow);
+      });
       if (ec) co_return false;
     }
     if (error_code ec = co_await read(parser, false); ec) co_return co_await reject(ec, parser);
@@ -643,7 +704,7 @@ asio::awaitable<bool> Connection::serve_one() {
   observability::Span span = start_server_span(core_->options.tracer, request);
   Response response = co_await handle(request, request_id);
   if (response.delay.count() > 0 && !stopping_) {
-    asio::steady_timer wait(stream_.get_executor());
+    asio::steady_timer wait(socket_.get_executor());
     wait.expires_after(response.delay);
     co_await wait.async_wait(kNoThrow);
   }
@@ -651,12 +712,7 @@ asio::awaitable<bool> Connection::serve_one() {
   const unsigned status = response.status;
   const bool written = co_await write(std::move(response), request.version(), keep_alive,
                                       request.method() == bhttp::verb::head, request_id);
-  if (timing) {
-    const auto method = request.method_string();
-    timing->finish(core_->options.metrics->route(route_.empty() ? "unmatched" : route_,
-                                                 std::string_view(method.data(), method.size())),
-                   status);
-  }
+  if (timing) timing->finish(metrics_route(request), status);
   if (access_log) log_access(request, request_id, status, arrived);
   end_server_span(span, request, route_, status, core_->options.server_name, request_id);
   route_ = {};
@@ -665,7 +721,6 @@ asio::awaitable<bool> Connection::serve_one() {
 
 asio::awaitable<error_code> Connection::read(Parser& parser, bool header_only) {
   const ServerOptions& options = core_->options;
-  using Clock = asio::steady_timer::clock_type;
   // Until a request's first byte: the idle timeout. Then one deadline for the whole header (a
   // slow drip of bytes does not extend it). The body: one fixed deadline, or, with a minimum
   // rate, a deadline that moves with the bytes received: after `body_grace`, the body must have
@@ -695,12 +750,10 @@ asio::awaitable<error_code> Connection::read(Parser& parser, bool header_only) {
     }
     const size_t size = beast::read_size(buffer_, kReadSize);
     if (size == 0) co_return bhttp::error::buffer_overflow;
-    if (deadline) {
-      stream_.expires_at(*deadline);
-    } else {
-      stream_.expires_after(options.idle_timeout);
-    }
-    auto [ec, n] = co_await stream_.async_read_some(buffer_.prepare(size), kNoThrow);
+    // (begin/end inline, not timed(): one coroutine frame less on the hot path)
+    begin(deadline ? *deadline : Clock::now() + options.idle_timeout);
+    auto [read_ec, n] = co_await socket_.async_read_some(buffer_.prepare(size), kNoThrow);
+    const error_code ec = end(read_ec);
     buffer_.commit(n);
     if (by_rate) {
       received += n;
@@ -764,6 +817,23 @@ void Connection::log_access(const Request& request, const std::string& request_i
                              .bytes = body_bytes_,
                              .request_id = request_id,
                              .client = remote_});
+}
+
+observability::HttpMetrics::Route& Connection::metrics_route(const Request& request) {
+  // route_ views the router's own pattern (or this literal), so the same route is the same view.
+  const std::string_view pattern = route_.empty() ? std::string_view("unmatched") : route_;
+  const bhttp::verb verb = request.method();
+  if (metrics_route_ != nullptr && verb != bhttp::verb::unknown && verb == metrics_verb_ &&
+      pattern.data() == metrics_pattern_.data() && pattern.size() == metrics_pattern_.size()) {
+    return *metrics_route_;
+  }
+  const auto method = request.method_string();
+  observability::HttpMetrics::Route& route =
+      core_->options.metrics->route(pattern, std::string_view(method.data(), method.size()));
+  metrics_route_ = &route;
+  metrics_pattern_ = pattern;
+  metrics_verb_ = verb;
+  return route;
 }
 
 std::string Connection::request_id_for(const Request& request) const {
@@ -849,11 +919,11 @@ asio::awaitable<bool> Connection::write(Response response, unsigned version, boo
   const bool bodiless = response.status == 204 || response.status == 304;
   body_bytes_ = head || bodiless ? 0 : response.body.size();
   serialize_header(response, version, keep_alive, request_id, bodiless);
-  stream_.expires_after(core_->options.body_timeout);
   const std::array<asio::const_buffer, 2> buffers{
       asio::buffer(header_), head || bodiless ? asio::const_buffer() : asio::buffer(response.body)};
-  auto [ec, n] = co_await asio::async_write(stream_, buffers, kNoThrow);
-  co_return !ec;
+  begin(Clock::now() + core_->options.body_timeout);
+  auto [ec, n] = co_await asio::async_write(socket_, buffers, kNoThrow);
+  co_return !end(ec);
 }
 
 void Connection::serialize_header(const Response& response, unsigned version, bool keep_alive,
@@ -892,15 +962,17 @@ template <class Body>
 asio::awaitable<bool> Connection::send(bhttp::response<Body>& message, bool head) {
   bhttp::response_serializer<Body> serializer(message);
   if (head) {
-    stream_.expires_after(core_->options.body_timeout);
-    auto [ec, n] = co_await bhttp::async_write_header(stream_, serializer, kNoThrow);
+    auto [ec, n] = co_await timed(Clock::now() + core_->options.body_timeout, [&] {
+      return bhttp::async_write_header(socket_, serializer, kNoThrow);
+    });
     co_return !ec;
   }
   // The timeout applies to each piece, so that a large file to a slow reader is not cut short
   // while it progresses.
   while (!serializer.is_done()) {
-    stream_.expires_after(core_->options.body_timeout);
-    auto [ec, n] = co_await bhttp::async_write_some(stream_, serializer, kNoThrow);
+    auto [ec, n] = co_await timed(Clock::now() + core_->options.body_timeout, [&] {
+      return bhttp::async_write_some(socket_, serializer, kNoThrow);
+    });
     if (ec) co_return false;
   }
   co_return true;

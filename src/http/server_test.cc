@@ -604,6 +604,29 @@ TEST(Server, IdleAndHeaderTimeoutsClose) {
   EXPECT_TRUE(partial.closed_by_peer());  // after the header timeout
 }
 
+// The timeouts apply to reads and writes only: a connection that asks again and again within its
+// idle timeout stays open past it, and a request handled for longer than the idle timeout gets
+// its answer; the idle timeout closes the connection after that.
+TEST(Server, TimeoutsCoverReadsAndWritesOnly) {
+  Router router;
+  router.add(Verb::get, "/x", [](const RequestContext&) { return json_response(200, "{}"); });
+  router.add(
+      Verb::get, "/slow",
+      [](const RequestContext&) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+        return json_response(200, "{}");
+      },
+      Dispatch::kBlocking);
+  RunningServer server(std::move(router), {.idle_timeout = std::chrono::seconds(1)});
+  RawClient client(server.port());
+  for (int i = 0; i < 4; ++i) {  // 1.6 s in all
+    EXPECT_EQ(client.exchange(get("/x")).result_int(), 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  }
+  EXPECT_EQ(client.exchange(get("/slow")).result_int(), 200);
+  EXPECT_TRUE(client.closed_by_peer());
+}
+
 // Connections are capped per client address (and in total): one more is closed at once, and a
 // place frees when a connection ends.
 TEST(Server, ConnectionsPerAddressAreCapped) {
