@@ -338,12 +338,15 @@ class ApiGateway:
     fronts too), as a distributed deployment runs it: its own process and port, the services
     reached over loopback HTTP. It shares `main`'s data directory for the secrets and the SQLite
     identity store (the API keys), and caches authentication for 5 s (AUTH_CACHE_SECONDS), the
-    default of a gateway whose identity store is PostgreSQL, as in every distributed deployment."""
+    default of a gateway whose identity store is PostgreSQL, as in every distributed deployment.
+    `io_threads` sets IO_THREADS (default: one event loop per core), as nginx runs with
+    `worker_processes auto` and 1 beside it."""
 
-    def __init__(self, binary: Path, main: "Ditherd"):
+    def __init__(self, binary: Path, main: "Ditherd", io_threads: str | None = None):
         self.binary = binary
         self.main = main
-        self.dir = main.dir.parent / "api-gateway"
+        self.io_threads = io_threads
+        self.dir = main.dir.parent / ("api-gateway" + (f"-{io_threads}" if io_threads else ""))
         shutil.rmtree(self.dir, ignore_errors=True)
         self.dir.mkdir(parents=True)
         self.port = free_ports(1)[0]
@@ -354,6 +357,8 @@ class ApiGateway:
         env.update({"DITHER_PORT": str(self.port), "UPLOAD_SERVICE_HOST": "127.0.0.1",
                     "DITHER_SERVICE_HOST": "127.0.0.1", "NOTIFY_SERVICE_HOST": "127.0.0.1",
                     "AUTH_CACHE_SECONDS": "5"})
+        if self.io_threads:
+            env["IO_THREADS"] = self.io_threads
         self.proc = launch(self.binary, env, self.dir, self.port, "api-gateway")
 
     def stop(self) -> None:
@@ -625,13 +630,14 @@ def run_wrk(url: str, threads: int, connections: int, duration: int, watch: dict
 
 
 def gateway_bench(args, main: Ditherd, single: Ditherd, nginx: Nginx, nginx1: Nginx,
-                  api: ApiGateway, uuid: str, uuid_single: str) -> dict:
+                  api: ApiGateway, api1: ApiGateway, uuid: str, uuid_single: str) -> dict:
     targets = {
         "gateway": f"http://127.0.0.1:{main.port}/api/images/{uuid}",
         "upload-direct": f"http://127.0.0.1:{main.upload_port}/images/{uuid}",
         "nginx": f"http://127.0.0.1:{nginx.port}/api/images/{uuid}",
         "nginx-1": f"http://127.0.0.1:{nginx1.port}/api/images/{uuid}",
         "api-gateway": f"http://127.0.0.1:{api.port}/api/images/{uuid}",
+        "api-gateway-1": f"http://127.0.0.1:{api1.port}/api/images/{uuid}",
         "gateway-http": f"http://127.0.0.1:{single.port}/api/images/{uuid_single}",
     }
     # What each target gets: the gateways an API key; the upload service's own port the service
@@ -639,6 +645,7 @@ def gateway_bench(args, main: Ditherd, single: Ditherd, nginx: Nginx, nginx1: Ng
     # same request as the gateway's), drops it and adds the service headers itself.
     headers = {"gateway": main.auth(), "upload-direct": main.service_headers(),
                "nginx": main.auth(), "nginx-1": main.auth(), "api-gateway": main.auth(),
+               "api-gateway-1": main.auth(),
                "gateway-http": single.auth()}
     bodies = {}
     for name, url in targets.items():
@@ -661,15 +668,18 @@ def gateway_bench(args, main: Ditherd, single: Ditherd, nginx: Nginx, nginx1: Ng
              "nginx": {"ditherd": [main.proc.pid], "proxy": nginx.pids()},
              "nginx-1": {"ditherd": [main.proc.pid], "proxy": nginx1.pids()},
              "api-gateway": {"ditherd": [main.proc.pid], "proxy": [api.proc.pid]},
+             "api-gateway-1": {"ditherd": [main.proc.pid], "proxy": [api1.proc.pid]},
              "gateway-http": {"ditherd": [single.proc.pid]}}
     thread_pids = {name: {"ditherd": main.proc.pid} for name in targets}
     thread_pids["gateway-http"] = {"ditherd": single.proc.pid}
     thread_pids["api-gateway"] = {"ditherd": main.proc.pid, "api-gateway": api.proc.pid}
+    thread_pids["api-gateway-1"] = {"ditherd": main.proc.pid, "api-gateway": api1.proc.pid}
 
     upstream_ports = {"gateway": (main.upload_port, [main.proc.pid]), "upload-direct": None,
                       "nginx": (main.upload_port, nginx.pids()),
                       "nginx-1": (main.upload_port, nginx1.pids()),
                       "api-gateway": (main.upload_port, [api.proc.pid]),
+                      "api-gateway-1": (main.upload_port, [api1.proc.pid]),
                       "gateway-http": (single.upload_port, [single.proc.pid])}
 
     # Warm-up: every target once, short, not recorded.
@@ -680,7 +690,7 @@ def gateway_bench(args, main: Ditherd, single: Ditherd, nginx: Nginx, nginx1: Ng
     series = []  # (connections, targets, duration)
     for c in args.connections:
         names = list(targets) if c == args.connections[0] else \
-            ["gateway", "upload-direct", "nginx", "nginx-1", "api-gateway"]
+            ["gateway", "upload-direct", "nginx", "nginx-1", "api-gateway", "api-gateway-1"]
         dur = args.duration if c == args.connections[0] else args.duration_extra
         series.append((c, names, dur))
 
@@ -963,7 +973,7 @@ def main() -> int:
     main_d = Ditherd(args.ditherd, args.workdir, "ditherd", keys_binary=args.keys)
     single = Ditherd(args.ditherd, args.workdir, "ditherd-http", {"GATEWAY_UPSTREAM": "http"},
                      keys_binary=args.keys)
-    nginx = nginx1 = api = None
+    nginx = nginx1 = api = api1 = None
     try:
         main_d.start()
         single.start()
@@ -977,6 +987,8 @@ def main() -> int:
         nginx1.start()
         api = ApiGateway(args.ditherd.parent / "api-gateway", main_d)
         api.start()
+        api1 = ApiGateway(args.ditherd.parent / "api-gateway", main_d, io_threads="1")
+        api1.start()
         log(f"ditherd: gateway :{main_d.port}, upload :{main_d.upload_port}, "
             f"notify :{main_d.notify_port}; ditherd GATEWAY_UPSTREAM=http: gateway "
             f":{single.port}, notify :{single.notify_port}; nginx :{nginx.port}")
@@ -994,7 +1006,7 @@ def main() -> int:
                         "kernel": platform.release()},
             "quick": args.quick,
             "rounds": args.rounds,
-            "gateway": gateway_bench(args, main_d, single, nginx, nginx1, api, uuids[0],
+            "gateway": gateway_bench(args, main_d, single, nginx, nginx1, api, api1, uuids[0],
                                      uuids[1]),
         }
         results["uploads"] = upload_bench(args, main_d, photo)
@@ -1004,7 +1016,7 @@ def main() -> int:
             (main_d.dir / "stdout.log").read_text(errors="replace")
         results["ditherd_config"] = dict(re.findall(r"config (\w+)=(\S*)", config))
     finally:
-        for proxy in (api, nginx1, nginx):
+        for proxy in (api1, api, nginx1, nginx):
             if proxy is not None:
                 proxy.stop()
         single.stop()
