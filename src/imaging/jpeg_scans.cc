@@ -277,7 +277,7 @@ std::optional<ScanPlan::Part> first_part(std::span<const uint8_t> bytes, const L
           std::vector<uint8_t>& dht = made.emplace_back(std::vector<uint8_t>{
               0xFF, kDht, static_cast<uint8_t>(length >> 8), static_cast<uint8_t>(length)});
           dht.insert(dht.end(), need.tables[t].begin(), need.tables[t].end());
-          part.bytes.push_back(dht);
+          part.bytes.emplace_back(dht);
           emitted.tables[t] = need.tables[t];
         }
         if (!same(emitted.restart, need.restart)) restart(need.restart);
