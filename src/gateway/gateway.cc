@@ -47,9 +47,10 @@ std::string_view query_of(const http::Request& request) {
 // Builds the upstream request: `path` with the original query string, for `caller`.
 http::Request upstream_request(const RequestContext& c, const std::string& path,
                                const Caller& caller) {
-  const std::string_view query = query_of(c.request);
-  const std::string with_query = query.empty() ? std::string() : path + std::string(query);
-  http::Request out{c.request.method(), query.empty() ? path : with_query, 11};
+  http::Request out{c.request.method(), path, 11};
+  if (const std::string_view query = query_of(c.request); !query.empty()) {
+    out.target(path + std::string(query));
+  }
   for (std::string_view name : kForwardedHeaders) {
     const std::string_view value = c.header(name);
     if (!value.empty()) out.set(beast::string_view(name.data(), name.size()), value);
@@ -813,7 +814,7 @@ http::Router Gateway::routes() {
       {"upload", options_.upload}, {"dither", options_.dither}};
   if (options_.notify) parts.emplace_back("notify", options_.notify);
   add_readiness_routes(router, options_, parts);
-  add_health_route(router, std::move(parts));
+  add_health_route(router, parts);
   router.add(http::Verb::get, "/openapi.json",
              guards.on_host(
                  [](const RequestContext&) {

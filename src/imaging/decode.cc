@@ -425,8 +425,25 @@ std::optional<internal::ScanPlan> scan_plan(std::span<const uint8_t> bytes, Vips
       vips_image_get_typeof(raw, VIPS_META_ICC_NAME) != 0 || vips_image_get_orientation(raw) > 1) {
     return std::nullopt;
   }
-  const int threads = static_cast<int>(std::min(4U, std::thread::hardware_concurrency()));
-  return internal::plan_scans(bytes, threads);
+  return internal::plan_scans(bytes, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+// What decode_scans()'s outcome means for decode() and verify(); nothing when the ordinary
+// decoder is to read the file.
+std::optional<Status> scan_status(internal::ScanOutcome outcome, const std::string& format,
+                                  std::chrono::milliseconds max_time) {
+  switch (outcome) {
+    case internal::ScanOutcome::kDecoded:
+      return Status();
+    case internal::ScanOutcome::kTimedOut:
+      return too_slow(format, max_time);
+    case internal::ScanOutcome::kFailed:
+      return make_error(ErrorKind::kUndecodable,
+                        "cannot decode the " + format + " data (truncated or corrupt)");
+    case internal::ScanOutcome::kFallBack:
+      break;  // libvips reads it, and says what is wrong if anything is
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -525,16 +542,7 @@ Status DecodeJob::run() {
           st.wait_for_consumer(rows);
         });
     st.scans.reset();
-    switch (outcome) {
-      case internal::ScanOutcome::kDecoded:
-        return Status();
-      case internal::ScanOutcome::kTimedOut:
-        return too_slow(format, st.max_time);
-      case internal::ScanOutcome::kFailed:
-        return make_error(ErrorKind::kUndecodable, what);
-      case internal::ScanOutcome::kFallBack:
-        break;  // libvips reads it, and says what is wrong if anything is
-    }
+    if (std::optional<Status> s = scan_status(outcome, format, st.max_time)) return *s;
   }
   VipsImagePtr image = std::move(st.opened.image);
   const int orientation = vips_image_get_orientation(image.get());
@@ -603,16 +611,11 @@ Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits) {
     constexpr int kShrink = 8;
     engine::Image scratch((info.width + kShrink - 1) / kShrink,
                           (info.height + kShrink - 1) / kShrink, 3);
-    switch (internal::decode_scans(*plan, scratch, deadline, {}, kShrink)) {
-      case internal::ScanOutcome::kDecoded:
-        return info;
-      case internal::ScanOutcome::kTimedOut:
-        return too_slow(format, limits.max_decode_time);
-      case internal::ScanOutcome::kFailed:
-        return make_error(ErrorKind::kUndecodable,
-                          "cannot decode the " + format + " data (truncated or corrupt)");
-      case internal::ScanOutcome::kFallBack:
-        break;
+    if (std::optional<Status> s =
+            scan_status(internal::decode_scans(*plan, scratch, deadline, {}, kShrink), format,
+                        limits.max_decode_time)) {
+      if (!*s) return s->error();
+      return info;
     }
   }
   VipsImagePtr image = std::move(opened->image);

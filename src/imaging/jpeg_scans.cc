@@ -283,14 +283,12 @@ std::optional<ScanPlan::Part> first_part(std::span<const uint8_t> bytes, const L
         if (!same(emitted.restart, need.restart)) restart(need.restart);
         emitted.restart = need.restart;
         part.bytes.push_back(bytes.subspan(dc.begin, dc.end - dc.begin));
-        part.scan_bytes += dc.end - dc.begin;
         ++part.dc_scans;
       }
       if (!same(emitted.restart, resume)) restart(resume);
       emitted.restart = resume;
     } else if (part_of[static_cast<size_t>(std::countr_zero(scan.components))] == 0) {
       part.bytes.push_back(bytes.subspan(segment.begin, segment.end - segment.begin));
-      part.scan_bytes += scan.end - scan.begin;
       part.components |= scan.components;
     }
   }
@@ -309,7 +307,6 @@ ScanPlan::Part other_part(std::span<const uint8_t> bytes, const Layout& layout,
       if (scan.ss == 0 || part_of[static_cast<size_t>(std::countr_zero(scan.components))] != p) {
         continue;
       }
-      part.scan_bytes += scan.end - scan.begin;
       part.components |= scan.components;
     }
     part.bytes.push_back(bytes.subspan(segment.begin, segment.end - segment.begin));
@@ -350,6 +347,8 @@ std::optional<ScanPlan> plan_scans(std::span<const uint8_t> bytes, int threads) 
 }
 
 namespace {
+
+std::atomic<uint64_t> decoded{0};  // decode_scans() calls that gave the image
 
 // What the parts share: the clock, a stop for all, and the moment the first part has decoded
 // every DC scan, from which the others may write into its coefficient arrays.
@@ -571,6 +570,8 @@ bool read_first(Decompressor& first, int dc_scans, Shared& shared) {
 
 }  // namespace
 
+uint64_t scan_decodes() { return decoded.load(std::memory_order_relaxed); }
+
 ScanOutcome decode_scans(const ScanPlan& plan, engine::Image& out,
                          std::chrono::steady_clock::time_point deadline,
                          const std::function<void(int rows)>& on_rows, int shrink) {
@@ -603,7 +604,10 @@ ScanOutcome decode_scans(const ScanPlan& plan, engine::Image& out,
   if (std::find(ok.begin(), ok.end(), 0) != ok.end()) return ScanOutcome::kFallBack;
   parts.resize(1);  // the other decompressors' own arrays were never written
   int rows = 0;
-  if (write_rows(*parts[0], out, on_rows, &rows)) return ScanOutcome::kDecoded;
+  if (write_rows(*parts[0], out, on_rows, &rows)) {
+    decoded.fetch_add(1, std::memory_order_relaxed);
+    return ScanOutcome::kDecoded;
+  }
   if (shared.timed_out) return ScanOutcome::kTimedOut;
   return rows == 0 ? ScanOutcome::kFallBack : ScanOutcome::kFailed;
 }

@@ -27,7 +27,6 @@ struct ScanPlan {
   struct Part {
     std::vector<std::span<const uint8_t>> bytes;  // in order; a stream of its own
     uint32_t components = 0;                      // bit c: its AC scans are of component c
-    size_t scan_bytes = 0;                        // entropy-coded bytes it decodes
     int dc_scans = 0;                             // the first part: its leading DC scans
   };
   std::vector<Part> parts;
@@ -57,5 +56,9 @@ enum class ScanOutcome {
 ScanOutcome decode_scans(const ScanPlan& plan, engine::Image& out,
                          std::chrono::steady_clock::time_point deadline,
                          const std::function<void(int rows)>& on_rows, int shrink = 1);
+
+// How many decode_scans() calls in this process gave their image (kDecoded): for tests that a
+// caller took this path rather than the ordinary decoder, whose pixels are the same.
+uint64_t scan_decodes();
 
 }  // namespace dither::imaging::internal

@@ -324,8 +324,10 @@ TEST(JpegScans, ScaledForVerify) {
   engine::Image wrong(25, 12, 3);
   EXPECT_EQ(decode_scans(*plan, wrong, std::chrono::steady_clock::time_point::max(), {}, 8),
             ScanOutcome::kFallBack);
+  const uint64_t before = scan_decodes();
   const Result<ImageInfo> info = verify(jpeg, Limits{});
   ASSERT_TRUE(info.ok());
+  EXPECT_EQ(scan_decodes(), before + 1);  // verify() took this path
   EXPECT_EQ(info->width, 203);
   EXPECT_EQ(info->height, 97);
 }
@@ -341,8 +343,10 @@ TEST(JpegScans, DecodeUsesItAndKeepsLibvipsPixels) {
   if (VIPS_INIT("jpeg_scans_test") != 0) FAIL() << "libvips";
   const Bytes jpeg = encode(1000, 700, {2, 1}, Script::kSimple);
   ASSERT_TRUE(plan_scans(jpeg, 2).has_value());
+  const uint64_t before = scan_decodes();
   const Result<engine::Image> decoded = decode(jpeg, Limits{});
   ASSERT_TRUE(decoded.ok());
+  EXPECT_EQ(scan_decodes(), before + 1);  // not libvips' decoder, whose pixels are the same
   EXPECT_EQ(std::vector<uint8_t>(decoded->pixels.begin(), decoded->pixels.end()),
             vips_pixels(jpeg));
 }
