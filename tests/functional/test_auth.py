@@ -565,6 +565,11 @@ def test_a_session_is_an_owner_of_its_own(world):
     harness.wait_until(lambda: uuid not in {d["uuid"] for d in
                                             s.as_admin().list_all("/api/dithers")}, 30,
                        "the session's deleted image still has dithers")
+    # Its dither's deletion is announced after the listing shows it gone; the next test checks
+    # that no event appears while it runs.
+    harness.wait_until(lambda: any(e["headers"].get("message_type") == "DITHER_DELETED"
+                                   and e["body"].get("uuid") == uuid for e in s.events()), 30,
+                       "no DITHER_DELETED for the session's deleted image")
 
 
 def test_delete_session_ends_it(s):
