@@ -1,9 +1,10 @@
 // Progressive JPEG on several threads (jpeg_scans.h). Why it works: a progressive file sends each
 // coefficient's bits in scans, and a scan only ever refines the coefficients that earlier scans of
-// the same component and frequency band started. Scans that share no component or no band are
-// independent, so their Huffman data, which is most of the decoding time and strictly serial
-// within a scan, can be decoded at the same time by separate decompressors, each given a stream
-// holding the file's tables and only its own scans.
+// the same component and frequency band started, block by block. So each scan can be decoded by
+// its own decompressor, given a stream holding the file's tables and only that scan, writing into
+// one shared set of coefficient arrays, as long as it stays behind the scan before it of its
+// component: the Huffman data, most of the decoding time and strictly serial within a scan, is
+// then decoded by as many threads as there are scans, pipelined row by row.
 #include "imaging/jpeg_scans.h"
 
 // clang-format off
@@ -204,39 +205,13 @@ bool in_order(const std::vector<Scan>& scans) {
   return true;
 }
 
-// Which part decodes each component's AC scans: the first part starts with every DC scan, then
-// each component, most data first, goes to the part with the least data so far. A component's
-// scans stay together because a refinement scan needs the coefficients its first scan made.
-std::vector<int> assign_components(const std::vector<Scan>& scans, int parts,
-                                   std::vector<size_t>& load) {
-  std::array<size_t, kMaxComponents> ac{};
-  load.assign(static_cast<size_t>(parts), 0);
-  for (const Scan& scan : scans) {
-    const size_t size = scan.end - scan.begin;
-    if (scan.ss == 0) {
-      load[0] += size;
-    } else {
-      ac[static_cast<size_t>(std::countr_zero(scan.components))] += size;
-    }
-  }
-  std::array<int, kMaxComponents> order{0, 1, 2};
-  std::sort(order.begin(), order.end(), [&ac](int a, int b) { return ac[a] > ac[b]; });
-  std::vector<int> part_of(kMaxComponents, 0);
-  for (int c : order) {
-    const auto lightest = std::min_element(load.begin(), load.end()) - load.begin();
-    part_of[static_cast<size_t>(c)] = static_cast<int>(lightest);
-    load[static_cast<size_t>(lightest)] += ac[static_cast<size_t>(c)];
-  }
-  return part_of;
-}
-
-// The first part's stream: every DC scan where the first one was, then its AC scans, with every
-// other marker segment in place. A DC scan moved forward gets the DC Huffman tables and restart
+// The first part's stream: every DC scan where the first one was, with every other marker segment
+// in place. A DC scan moved forward gets the DC Huffman tables and restart
 // interval it had where it was (copies of the file's segments go before it when those differ),
 // and the restart interval in force before the move is restored after it. Nothing later reads DC
 // tables: every DC scan is already read.
 std::optional<ScanPlan::Part> first_part(std::span<const uint8_t> bytes, const Layout& layout,
-                                         const std::vector<int>& part_of,
+                                         const std::vector<int>& plan_index,
                                          std::vector<std::vector<uint8_t>>& made) {
   static const uint8_t kNoRestart[6] = {0xFF, kDri, 0x00, 0x04, 0x00, 0x00};
   std::vector<DcState> at_scan(layout.scans.size());
@@ -283,31 +258,26 @@ std::optional<ScanPlan::Part> first_part(std::span<const uint8_t> bytes, const L
         if (!same(emitted.restart, need.restart)) restart(need.restart);
         emitted.restart = need.restart;
         part.bytes.push_back(bytes.subspan(dc.begin, dc.end - dc.begin));
-        ++part.dc_scans;
+        part.scans.push_back(plan_index[i]);
       }
       if (!same(emitted.restart, resume)) restart(resume);
       emitted.restart = resume;
-    } else if (part_of[static_cast<size_t>(std::countr_zero(scan.components))] == 0) {
-      part.bytes.push_back(bytes.subspan(segment.begin, segment.end - segment.begin));
-      part.components |= scan.components;
     }
   }
   part.bytes.push_back(bytes.subspan(layout.eoi, 2));
   return part;
 }
 
-// Another part's stream: its components' AC scans, with every other marker segment in place.
+// Another part's stream: its AC scans, with every other marker segment in place.
 ScanPlan::Part other_part(std::span<const uint8_t> bytes, const Layout& layout,
-                          const std::vector<int>& part_of, int p) {
+                          const std::vector<int>& plan_index, const std::vector<int>& part_of,
+                          int p) {
   ScanPlan::Part part;
   part.bytes.push_back(bytes.subspan(0, 2));  // SOI
   for (const Segment& segment : layout.segments) {
     if (segment.scan >= 0) {
-      const Scan& scan = layout.scans[static_cast<size_t>(segment.scan)];
-      if (scan.ss == 0 || part_of[static_cast<size_t>(std::countr_zero(scan.components))] != p) {
-        continue;
-      }
-      part.components |= scan.components;
+      if (part_of[static_cast<size_t>(segment.scan)] != p) continue;
+      part.scans.push_back(plan_index[static_cast<size_t>(segment.scan)]);
     }
     part.bytes.push_back(bytes.subspan(segment.begin, segment.end - segment.begin));
   }
@@ -318,30 +288,53 @@ ScanPlan::Part other_part(std::span<const uint8_t> bytes, const Layout& layout,
 }  // namespace
 
 std::optional<ScanPlan> plan_scans(std::span<const uint8_t> bytes, int threads) {
-  threads = std::min(threads, kMaxComponents);
   if (threads < 2) return std::nullopt;
   std::optional<Layout> layout = read_layout(bytes);
   if (!layout) return std::nullopt;
+  const std::vector<Scan>& scans = layout->scans;
   uint32_t with_dc = 0;
-  for (const Scan& scan : layout->scans) {
-    if (scan.ss == 0) with_dc |= scan.components;
+  std::vector<size_t> dc, ac;  // file indices, in the file's order
+  for (size_t i = 0; i < scans.size(); ++i) {
+    if (scans[i].ss == 0) with_dc |= scans[i].components;
+    (scans[i].ss == 0 ? dc : ac).push_back(i);
   }
-  if (with_dc != (1U << kMaxComponents) - 1 || !in_order(layout->scans)) return std::nullopt;
-  std::vector<size_t> load;
-  const std::vector<int> part_of = assign_components(layout->scans, threads, load);
+  if (with_dc != (1U << kMaxComponents) - 1 || ac.empty() || !in_order(scans)) {
+    return std::nullopt;
+  }
+  // The order of reading, what each scan trails, and which part reads it: the DC scans in the
+  // first part, the AC scans in the others, in runs of the file's order when there are more of
+  // them than parts.
+  ScanPlan plan;
+  std::vector<int> plan_index(scans.size(), -1), part_of(scans.size(), 0);
+  const size_t ac_parts = std::min(ac.size(), static_cast<size_t>(kMaxParts - 1));
+  std::vector<size_t> load(1 + ac_parts, 0);
+  std::array<int, kMaxComponents> last{-1, -1, -1};
+  for (size_t k = 0; k < dc.size() + ac.size(); ++k) {
+    const bool is_dc = k < dc.size();
+    const size_t i = is_dc ? dc[k] : ac[k - dc.size()];
+    const Scan& scan = scans[i];
+    ScanPlan::Scan& step = plan.scans.emplace_back();
+    step.components = scan.components;
+    if (!is_dc) {
+      step.after = last[static_cast<size_t>(std::countr_zero(scan.components))];
+      part_of[i] = 1 + static_cast<int>((k - dc.size()) * ac_parts / ac.size());
+    }
+    for (int c = 0; c < kMaxComponents; ++c) {
+      if ((scan.components & (1U << c)) != 0) last[static_cast<size_t>(c)] = static_cast<int>(k);
+    }
+    plan_index[i] = static_cast<int>(k);
+    load[static_cast<size_t>(part_of[i])] += scan.end - scan.begin;
+  }
   const size_t total = std::accumulate(load.begin(), load.end(), size_t{0});
   const size_t largest = *std::max_element(load.begin(), load.end());
   if (total == 0 || static_cast<double>(largest) > kMaxLargestShare * static_cast<double>(total)) {
     return std::nullopt;
   }
-  ScanPlan plan;
-  std::optional<ScanPlan::Part> first = first_part(bytes, *layout, part_of, plan.made);
+  std::optional<ScanPlan::Part> first = first_part(bytes, *layout, plan_index, plan.made);
   if (!first) return std::nullopt;
   plan.parts.push_back(std::move(*first));
-  for (int p = 1; p < threads; ++p) {
-    if (load[static_cast<size_t>(p)] > 0) {
-      plan.parts.push_back(other_part(bytes, *layout, part_of, p));
-    }
+  for (size_t p = 1; p <= ac_parts; ++p) {
+    plan.parts.push_back(other_part(bytes, *layout, plan_index, part_of, static_cast<int>(p)));
   }
   return plan;
 }
@@ -350,33 +343,43 @@ namespace {
 
 std::atomic<uint64_t> decoded{0};  // decode_scans() calls that gave the image
 
-// What the parts share: the clock, a stop for all, and the moment the first part has decoded
-// every DC scan, from which the others may write into its coefficient arrays.
-struct Shared {
+// What the parts share: the clock, a stop for all, each scan's progress, and where the first
+// part's coefficient arrays are, which every part writes into.
+struct Pipeline {
+  const ScanPlan* plan = nullptr;
   std::chrono::steady_clock::time_point deadline;
   std::atomic<bool> stop{false};
   std::atomic<bool> timed_out{false};
-  std::mutex mutex;
-  std::condition_variable changed;
-  bool dc_done = false;  // under mutex
+  // Per scan: how many iMCU rows (rows of MCUs of an interleaved scan; every scan has as many)
+  // it has finished; -1 after a stop, to wake the waiters.
+  std::unique_ptr<std::atomic<int>[]> progress;
+  int imcu_rows = 0;
+  std::array<jvirt_barray_ptr, kMaxComponents> arrays{};  // the first part's
+  std::array<JBLOCKARRAY, kMaxComponents> base{};         // their rows, all in memory
+  std::array<int, kMaxComponents> block_rows{};           // rows of blocks in each array
+  std::array<int, kMaxComponents> v_samp{};               // rows of blocks per iMCU row
 
-  void finish_dc() {
-    {
-      const std::lock_guard lock(mutex);
-      dc_done = true;
-    }
-    changed.notify_all();
+  void publish(int scan, int rows) {
+    progress[static_cast<size_t>(scan)].store(rows, std::memory_order_release);
+    progress[static_cast<size_t>(scan)].notify_all();
   }
   void abort() {
     stop = true;
-    finish_dc();  // wakes the waiters, who then see `stop`
+    for (size_t s = 0; s < plan->scans.size(); ++s) publish(static_cast<int>(s), -1);
   }
-  bool wait_dc() {
-    std::unique_lock lock(mutex);
-    changed.wait(lock, [this] { return dc_done; });
-    return !stop;
+  // Until `scan` has finished `rows` iMCU rows; false if everything stops first.
+  bool wait(int scan, int rows) {
+    std::atomic<int>& done = progress[static_cast<size_t>(scan)];
+    while (true) {
+      if (stop.load(std::memory_order_acquire)) return false;
+      const int now = done.load(std::memory_order_acquire);
+      if (now >= rows) return true;
+      done.wait(now, std::memory_order_acquire);
+    }
   }
 };
+
+using AccessFn = JBLOCKARRAY (*)(j_common_ptr, jvirt_barray_ptr, JDIMENSION, JDIMENSION, boolean);
 
 // One libjpeg decompressor reading one part's stream. Its error handler jumps back to the
 // setjmp of whichever function below called libjpeg; those functions hold no object with a
@@ -390,7 +393,7 @@ struct Decompressor {
   };
   struct Progress {
     jpeg_progress_mgr pub;
-    Shared* shared;
+    Pipeline* pipeline;
   };
   struct Source {
     jpeg_source_mgr pub;
@@ -402,6 +405,10 @@ struct Decompressor {
   Errors errors{};
   Progress progress{};
   Source source{};
+  Pipeline* pipeline = nullptr;
+  bool first = false;
+  int scan = -1;              // the scan being read (index into the plan's scans)
+  AccessFn access = nullptr;  // libjpeg's own
 
   Decompressor() = default;
   ~Decompressor() { jpeg_destroy_decompress(&cinfo); }
@@ -414,8 +421,8 @@ struct Decompressor {
 }
 
 // Warnings (corrupt data that libjpeg papers over) make the whole attempt fall back to the
-// ordinary decoder, which has its own policy for them. An AC scan without its DC scan before it
-// is what every part but the first is made of: expected there, and plan_scans() has checked that
+// ordinary decoder, which has its own policy for them. An AC scan without the scans before it is
+// what every part but the first is made of: expected there, and plan_scans() has checked that
 // the file itself is in order.
 void on_message(j_common_ptr cinfo, int level) {
   auto& errors = *reinterpret_cast<Decompressor::Errors*>(cinfo->err);
@@ -425,14 +432,38 @@ void on_message(j_common_ptr cinfo, int level) {
 }
 
 void on_progress(j_common_ptr cinfo) {
-  Shared& shared = *reinterpret_cast<Decompressor::Progress*>(cinfo->progress)->shared;
-  if (!shared.stop.load(std::memory_order_relaxed) &&
-      std::chrono::steady_clock::now() >= shared.deadline) {
-    shared.timed_out = true;
-    shared.stop = true;
+  Pipeline& pipeline = *reinterpret_cast<Decompressor::Progress*>(cinfo->progress)->pipeline;
+  if (!pipeline.stop.load(std::memory_order_relaxed) &&
+      std::chrono::steady_clock::now() >= pipeline.deadline) {
+    pipeline.timed_out = true;
+    pipeline.abort();
   }
-  if (shared.stop.load(std::memory_order_relaxed)) on_error(cinfo);
+  if (pipeline.stop.load(std::memory_order_relaxed)) on_error(cinfo);
 }
+
+// libjpeg's access to a coefficient array, for every part: first waits until the scan this one
+// trails has finished the rows asked for.
+// The first part then goes on to libjpeg's own access, which keeps the array's bookkeeping; the
+// others only get the rows' address, so that bookkeeping is only ever touched by one thread.
+JBLOCKARRAY access_rows(j_common_ptr common, jvirt_barray_ptr array, JDIMENSION start_row,
+                        JDIMENSION num_rows, boolean writable) {
+  Decompressor& d = *static_cast<Decompressor*>(common->client_data);
+  Pipeline& pipeline = *d.pipeline;
+  size_t c = 0;
+  while (c < kMaxComponents && pipeline.arrays[c] != array) ++c;
+  if (c == kMaxComponents || num_rows == 0 ||
+      start_row + num_rows > static_cast<JDIMENSION>(pipeline.block_rows[c])) {
+    ERREXIT(common, JERR_BAD_VIRTUAL_ACCESS);
+  }
+  const int rows = static_cast<int>((start_row + num_rows - 1) / pipeline.v_samp[c]) + 1;
+  const int after = d.scan >= 0 ? pipeline.plan->scans[static_cast<size_t>(d.scan)].after : -1;
+  if (after >= 0 && !pipeline.wait(after, rows)) on_error(common);
+  if (d.first) return d.access(common, array, start_row, num_rows, writable);
+  return pipeline.base[c] + start_row;
+}
+
+// A part other than the first never allocates coefficient arrays: it writes into the first's.
+void keep_arrays_virtual(j_common_ptr) {}
 
 void source_init(j_decompress_ptr) {}
 void source_term(j_decompress_ptr) {}
@@ -464,20 +495,26 @@ void source_skip(j_decompress_ptr cinfo, long count) {
   }
 }
 
-// Reads the part's header and sets up buffered-image decoding: the coefficient arrays are made
-// (untouched, so they take no memory until written) and no scan is read yet. Block smoothing is
-// off: it only guesses coefficients that have not arrived, and once every part has decoded all
-// have (a whole file decodes without it too).
-bool open(Decompressor& d, const ScanPlan::Part& part, Shared& shared, bool first, int shrink) {
-  auto& [cinfo, errors, progress, source] = d;
+// Reads the part's header and sets up buffered-image decoding: the first part's coefficient
+// arrays are made (untouched, so they take no memory until written), the others' not at all, and
+// no scan is read yet. Block smoothing is off: it only guesses coefficients that have not
+// arrived, and once every part has decoded all have (a whole file decodes without it too).
+bool open(Decompressor& d, const ScanPlan::Part& part, Pipeline& pipeline, bool first, int shrink) {
+  auto& [cinfo, errors, progress, source, pipeline_of, first_of, scan, access] = d;
   cinfo.err = jpeg_std_error(&errors.pub);
   errors.pub.error_exit = on_error;
   errors.pub.emit_message = on_message;
   errors.without_dc = !first;
+  pipeline_of = &pipeline;
+  first_of = first;
   if (setjmp(errors.jump) != 0) return false;
   jpeg_create_decompress(&cinfo);
+  cinfo.client_data = &d;
+  access = cinfo.mem->access_virt_barray;
+  cinfo.mem->access_virt_barray = access_rows;
+  if (!first) cinfo.mem->realize_virt_arrays = keep_arrays_virtual;
   progress.pub.progress_monitor = on_progress;
-  progress.shared = &shared;
+  progress.pipeline = &pipeline;
   cinfo.progress = &progress.pub;
   source.pub.init_source = source_init;
   source.pub.fill_input_buffer = source_fill;
@@ -494,33 +531,72 @@ bool open(Decompressor& d, const ScanPlan::Part& part, Shared& shared, bool firs
   cinfo.scale_num = 1;
   cinfo.scale_denom = static_cast<unsigned>(shrink);
   jpeg_start_decompress(&cinfo);
-  return cinfo.coef->coef_arrays != nullptr && !errors.warned;
+  return cinfo.coef->coef_arrays != nullptr && cinfo.num_components == kMaxComponents &&
+         !errors.warned;
 }
 
-// Reads scans until `scans` of them are complete (or to the end of the stream, for -1).
-bool read_scans(Decompressor& d, int scans) {
-  if (setjmp(d.errors.jump) != 0) return false;
-  int done = 0;
-  while (scans < 0 || done < scans) {
+// Where the first part's coefficient arrays are, for the other parts, which are pointed at them.
+// libjpeg keeps every row of an array in memory (it has no backing store here); the first and last
+// rows' addresses check that, before anything is decoded.
+bool share_arrays(Decompressor& first, std::vector<std::unique_ptr<Decompressor>>& parts,
+                  Pipeline& pipeline) {
+  if (setjmp(first.errors.jump) != 0) return false;
+  j_decompress_ptr cinfo = &first.cinfo;
+  auto* common = reinterpret_cast<j_common_ptr>(cinfo);
+  pipeline.imcu_rows = static_cast<int>(cinfo->total_iMCU_rows);
+  for (int c = 0; c < kMaxComponents; ++c) {
+    const jpeg_component_info& component = cinfo->comp_info[c];
+    const int v = component.v_samp_factor;
+    const int rows = (static_cast<int>(component.height_in_blocks) + v - 1) / v * v;
+    jvirt_barray_ptr array = cinfo->coef->coef_arrays[c];
+    pipeline.arrays[static_cast<size_t>(c)] = array;
+    pipeline.v_samp[static_cast<size_t>(c)] = v;
+    pipeline.block_rows[static_cast<size_t>(c)] = rows;
+    // Reading rows that are not yet defined zeroes them and changes nothing else.
+    JBLOCKARRAY top = first.access(common, array, 0, 1, FALSE);
+    JBLOCKARRAY bottom = first.access(common, array, static_cast<JDIMENSION>(rows - 1), 1, FALSE);
+    if (bottom != top + rows - 1) return false;
+    pipeline.base[static_cast<size_t>(c)] = top;
+  }
+  for (size_t i = 1; i < parts.size(); ++i) {
+    j_decompress_ptr other = &parts[i]->cinfo;
+    if (other->total_iMCU_rows != cinfo->total_iMCU_rows) return false;
+    for (int c = 0; c < kMaxComponents; ++c) {
+      if (other->comp_info[c].v_samp_factor != cinfo->comp_info[c].v_samp_factor) return false;
+      other->coef->coef_arrays[c] = cinfo->coef->coef_arrays[c];
+    }
+  }
+  return true;
+}
+
+// Reads the part's scans, telling the others how far each has got, row by row. False (and
+// everything stopped) on a failure or a warning.
+bool read_part(Decompressor& d, const ScanPlan::Part& part) {
+  Pipeline& pipeline = *d.pipeline;
+  if (setjmp(d.errors.jump) != 0) {
+    pipeline.abort();
+    return false;
+  }
+  size_t next = 0;  // in part.scans
+  while (!d.errors.warned) {
     on_progress(reinterpret_cast<j_common_ptr>(&d.cinfo));  // jpeg_consume_input() does not
+    d.scan = next < part.scans.size() ? part.scans[next] : -1;
     const int result = jpeg_consume_input(&d.cinfo);
     if (result == JPEG_REACHED_EOI) break;
-    if (result == JPEG_SCAN_COMPLETED) ++done;
+    if (result == JPEG_ROW_COMPLETED && d.scan >= 0) {
+      pipeline.publish(d.scan, static_cast<int>(d.cinfo.input_iMCU_row));
+    } else if (result == JPEG_SCAN_COMPLETED) {
+      if (d.scan < 0) break;  // a scan the plan does not know: cannot be, but never wait on it
+      pipeline.publish(d.scan, pipeline.imcu_rows);
+      ++next;
+    }
   }
-  return !d.errors.warned;
-}
-
-// Another part: once the first has every DC coefficient, its own scans, written straight into
-// the first part's arrays for its components. The first part no longer touches those arrays
-// while this runs (its remaining scans are of other components), and every row of them is
-// already defined (the DC scans wrote them all), so libjpeg's bookkeeping of each array is only
-// ever changed by one thread at a time.
-bool read_other(Decompressor& d, Decompressor& first, uint32_t components) {
-  for (int c = 0; c < kMaxComponents; ++c) {
-    if ((components & (1U << c)) != 0)
-      d.cinfo.coef->coef_arrays[c] = first.cinfo.coef->coef_arrays[c];
+  d.scan = -1;
+  if (d.errors.warned || next != part.scans.size()) {
+    pipeline.abort();
+    return false;
   }
-  return read_scans(d, -1);
+  return true;
 }
 
 // Pixels from the coefficients, strip by strip. False if libjpeg fails; *rows says how many rows
@@ -553,21 +629,6 @@ bool write_rows(Decompressor& d, engine::Image& out, const std::function<void(in
   return !d.errors.warned;
 }
 
-// The first part's input: its DC scans (then the others may start), then its own AC scans.
-bool read_first(Decompressor& first, int dc_scans, Shared& shared) {
-  const bool dc = read_scans(first, dc_scans);
-  if (!dc) {
-    shared.abort();
-    return false;
-  }
-  shared.finish_dc();
-  if (!read_scans(first, -1)) {
-    shared.stop = true;
-    return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 uint64_t scan_decodes() { return decoded.load(std::memory_order_relaxed); }
@@ -575,40 +636,44 @@ uint64_t scan_decodes() { return decoded.load(std::memory_order_relaxed); }
 ScanOutcome decode_scans(const ScanPlan& plan, engine::Image& out,
                          std::chrono::steady_clock::time_point deadline,
                          const std::function<void(int rows)>& on_rows, int shrink) {
-  Shared shared;
-  shared.deadline = deadline;
+  Pipeline pipeline;
+  pipeline.plan = &plan;
+  pipeline.deadline = deadline;
+  pipeline.progress = std::make_unique<std::atomic<int>[]>(plan.scans.size());
   std::vector<std::unique_ptr<Decompressor>> parts;
   for (const ScanPlan::Part& part : plan.parts) {
     parts.push_back(std::make_unique<Decompressor>());
-    if (!open(*parts.back(), part, shared, parts.size() == 1, shrink)) {
+    if (!open(*parts.back(), part, pipeline, parts.size() == 1, shrink)) {
       return ScanOutcome::kFallBack;
     }
   }
+  if (!share_arrays(*parts[0], parts, pipeline)) return ScanOutcome::kFallBack;
+  // The pixels are made once every scan is read (making them behind the last scans would save
+  // little and hold the whole image at once beside the coefficients, before any row could go).
   std::vector<char> ok(parts.size(), 0);
   {
-    std::vector<std::jthread> others;
+    std::vector<std::jthread> threads;
     try {
       for (size_t i = 1; i < parts.size(); ++i) {
-        others.emplace_back([&, i] {
-          ok[i] = shared.wait_dc() && read_other(*parts[i], *parts[0], plan.parts[i].components);
-          if (ok[i] == 0) shared.stop = true;
+        threads.emplace_back([&ok, i, &part = *parts[i], &scans = plan.parts[i]] {
+          ok[i] = read_part(part, scans) ? 1 : 0;
         });
       }
     } catch (const std::system_error&) {
-      shared.abort();  // no thread to be had: those started stop waiting, and are joined
+      pipeline.abort();  // no thread to be had: those started stop, and are joined
       return ScanOutcome::kFallBack;
     }
-    ok[0] = read_first(*parts[0], plan.parts[0].dc_scans, shared);
+    ok[0] = read_part(*parts[0], plan.parts[0]) ? 1 : 0;
   }  // joined
-  if (shared.timed_out) return ScanOutcome::kTimedOut;
+  if (pipeline.timed_out) return ScanOutcome::kTimedOut;
   if (std::find(ok.begin(), ok.end(), 0) != ok.end()) return ScanOutcome::kFallBack;
-  parts.resize(1);  // the other decompressors' own arrays were never written
+  parts.resize(1);
   int rows = 0;
   if (write_rows(*parts[0], out, on_rows, &rows)) {
     decoded.fetch_add(1, std::memory_order_relaxed);
     return ScanOutcome::kDecoded;
   }
-  if (shared.timed_out) return ScanOutcome::kTimedOut;
+  if (pipeline.timed_out) return ScanOutcome::kTimedOut;
   return rows == 0 ? ScanOutcome::kFallBack : ScanOutcome::kFailed;
 }
 

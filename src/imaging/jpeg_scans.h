@@ -1,8 +1,9 @@
-// A progressive JPEG decoded on several threads: its scans split into groups that share no
-// coefficient, each group's Huffman data decoded by its own libjpeg decompressor at the same time,
-// the coefficients added together, and the pixels made by libjpeg from the sum (its inverse DCT,
-// upsampling and colour conversion, so they are exactly those of one decompressor reading the
-// whole file). docs/IMAGING.md explains why and what it gains.
+// A progressive JPEG decoded on several threads: each scan's Huffman data decoded by its own
+// libjpeg decompressor, all of them at the same time into one set of coefficient arrays, each
+// scan a few rows of blocks behind the one it refines, and the pixels made by libjpeg from the
+// result (its inverse DCT, upsampling and colour conversion, so they are
+// exactly those of one decompressor reading the whole file). docs/IMAGING.md explains why and
+// what it gains.
 //
 // Internal to dither_imaging: only decode.cc uses it.
 #pragma once
@@ -19,25 +20,39 @@
 
 namespace dither::imaging::internal {
 
-// Which bytes of the file each decompressor reads. The first reads every DC scan first, then the
-// AC scans of its components, and makes the pixels; each other one reads the AC scans of its
-// components (a component's AC scans are all in one part). Every decompressor also reads every
-// marker segment that is not a scan (tables, frame header), in the file's order.
+// Which bytes of the file each decompressor reads, and which rows of whose each scan waits for.
+// The first part reads every DC scan, then makes the pixels; each other part reads some AC scans
+// (one each, up to kMaxParts). Every part also reads every marker segment that is not a scan
+// (tables, frame header), in the file's order, so each scan is read with the tables it had.
+// Scans run at the same time row by row: a scan decodes a row of blocks once the scan before it
+// of the same component (`after`) has finished that row. The first part makes the pixels once
+// every scan is read.
 struct ScanPlan {
   struct Part {
     std::vector<std::span<const uint8_t>> bytes;  // in order; a stream of its own
-    uint32_t components = 0;                      // bit c: its AC scans are of component c
-    int dc_scans = 0;                             // the first part: its leading DC scans
+    std::vector<int> scans;  // the scans its stream holds, in order (indices into `scans`)
+  };
+  struct Scan {
+    uint32_t components = 0;  // bit per component index
+    int after = -1;           // the scan (index) this one trails, or -1: none, or in its part
   };
   std::vector<Part> parts;
+  // The file's scans in the order they are read: every DC scan first, then the AC scans, each in
+  // the file's order.
+  std::vector<Scan> scans;
   // Marker segments made for the first part (see first_part() in jpeg_scans.cc); spans in
   // `parts` point into them.
   std::vector<std::vector<uint8_t>> made;
 };
 
-// A plan for `bytes` on at most `threads` decompressors, or nothing when splitting cannot help or
-// is not for this file: not a progressive Huffman JPEG, not three 8-bit components, a marker this
-// does not know, or one group holding nearly all the data. Reads markers only.
+// At most this many decompressors (and threads) for one file; more AC scans than parts share
+// parts, in the file's order.
+inline constexpr int kMaxParts = 16;
+
+// A plan for `bytes` when at least two threads (`threads`, the cores to use) can run, or nothing
+// when splitting cannot help or is not for this file: not a progressive Huffman JPEG, not three
+// 8-bit components, a marker this does not know, or one part holding nearly all the data. Reads
+// markers only.
 std::optional<ScanPlan> plan_scans(std::span<const uint8_t> bytes, int threads);
 
 // What decode_scans() did.

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <vips/vips.h>
 
+#include <bit>
 #include <csetjmp>
 #include <random>
 #include <string>
@@ -26,7 +27,7 @@ struct Sampling {
   int h, v;  // of the luma; chroma is 1x1
 };
 
-enum class Script { kSimple, kSeparateDc, kSpectralOnly, kManyRefinements };
+enum class Script { kSimple, kSeparateDc, kSpectralOnly, kManyRefinements, kManyBands };
 
 // Smooth colour ramps with noise: something like a photo, so that every band carries data.
 std::vector<uint8_t> picture(int w, int h, uint32_t seed) {
@@ -61,6 +62,14 @@ std::vector<jpeg_scan_info> script_of(Script script) {
               {3, {0, 1, 2}, 0, 0, 2, 1}, {1, {0}, 1, 63, 2, 1},      {1, {1}, 1, 63, 2, 1},
               {1, {2}, 1, 63, 2, 1},      {3, {0, 1, 2}, 0, 0, 1, 0}, {1, {0}, 1, 63, 1, 0},
               {1, {1}, 1, 63, 1, 0},      {1, {2}, 1, 63, 1, 0}};
+    case Script::kManyBands: {  // more AC scans than parts: luma one coefficient a scan
+      std::vector<jpeg_scan_info> scans = {{3, {0, 1, 2}, 0, 0, 0, 0}};
+      for (int k = 1; k <= 20; ++k) scans.push_back({1, {0}, k, k, 0, 0});
+      scans.push_back({1, {0}, 21, 63, 0, 0});
+      scans.push_back({1, {1}, 1, 63, 0, 0});
+      scans.push_back({1, {2}, 1, 63, 0, 0});
+      return scans;
+    }
   }
   return {};
 }
@@ -196,7 +205,7 @@ TEST(JpegScans, SameBytesAsOneDecompressor) {
   if (VIPS_INIT("jpeg_scans_test") != 0) FAIL() << "libvips";
   const Sampling samplings[] = {{1, 1}, {2, 1}, {2, 2}, {1, 2}, {4, 1}};
   const Script scripts[] = {Script::kSimple, Script::kSeparateDc, Script::kSpectralOnly,
-                            Script::kManyRefinements};
+                            Script::kManyRefinements, Script::kManyBands};
   const int sizes[][2] = {{1, 1}, {9, 7}, {33, 17}, {250, 131}, {640, 481}};
   int checked = 0;
   for (const auto& size : sizes) {
@@ -231,19 +240,63 @@ TEST(JpegScans, SameBytesAsOneDecompressor) {
   EXPECT_GT(checked, 120);
 }
 
-TEST(JpegScans, PlansPartsByComponent) {
+// Each scan of the plan: which it trails, and that every scan is read by exactly one part, in
+// the order of reading within it.
+void expect_consistent(const ScanPlan& plan, const std::string& what) {
+  std::vector<int> read_by(plan.scans.size(), 0);
+  for (const ScanPlan::Part& part : plan.parts) {
+    EXPECT_TRUE(std::is_sorted(part.scans.begin(), part.scans.end())) << what;
+    for (int s : part.scans) ++read_by[static_cast<size_t>(s)];
+  }
+  EXPECT_EQ(read_by, std::vector<int>(plan.scans.size(), 1)) << what;
+  for (size_t s = 0; s < plan.scans.size(); ++s) {
+    const ScanPlan::Scan& scan = plan.scans[s];
+    const bool dc = std::find(plan.parts[0].scans.begin(), plan.parts[0].scans.end(),
+                              static_cast<int>(s)) != plan.parts[0].scans.end();
+    if (dc) {
+      EXPECT_EQ(scan.after, -1) << what << " scan " << s;
+      continue;
+    }
+    // An AC scan trails the last scan before it of its component.
+    ASSERT_EQ(std::popcount(scan.components), 1) << what;
+    ASSERT_GE(scan.after, 0) << what << " scan " << s;
+    ASSERT_LT(scan.after, static_cast<int>(s)) << what;
+    EXPECT_NE(plan.scans[static_cast<size_t>(scan.after)].components & scan.components, 0U);
+    for (size_t between = static_cast<size_t>(scan.after) + 1; between < s; ++between) {
+      EXPECT_EQ(plan.scans[between].components & scan.components, 0U) << what << " scan " << s;
+    }
+  }
+}
+
+TEST(JpegScans, PlansAPartPerAcScanEachTrailingTheOneBefore) {
+  // libjpeg's own script: DC, then Y 1-5, Cr, Cb, Y 6-63, Y refined, DC refined, Cr, Cb, Y refined.
   const Bytes jpeg = encode(640, 480, {1, 1}, Script::kSimple);
-  const std::optional<ScanPlan> two = plan_scans(jpeg, 2);
-  ASSERT_TRUE(two.has_value());
-  ASSERT_EQ(two->parts.size(), 2U);
-  EXPECT_GT(two->parts[0].dc_scans, 0);
-  EXPECT_EQ(two->parts[1].dc_scans, 0);
-  EXPECT_EQ(two->parts[0].components & two->parts[1].components, 0U);
-  EXPECT_EQ(two->parts[0].components | two->parts[1].components, 7U);
-  const std::optional<ScanPlan> three = plan_scans(jpeg, 8);  // at most one part per component
-  ASSERT_TRUE(three.has_value());
-  EXPECT_EQ(three->parts.size(), 3U);
+  const std::optional<ScanPlan> plan = plan_scans(jpeg, 2);
+  ASSERT_TRUE(plan.has_value());
+  ASSERT_EQ(plan->scans.size(), 10U);
+  ASSERT_EQ(plan->parts.size(), 9U);  // the DC scans, then one part per AC scan
+  EXPECT_EQ(plan->parts[0].scans, (std::vector<int>{0, 1}));
+  for (size_t p = 1; p < plan->parts.size(); ++p) {
+    EXPECT_EQ(plan->parts[p].scans, std::vector<int>{static_cast<int>(p) + 1});
+  }
+  expect_consistent(*plan, "simple");
+  // Y 6-63 trails Y 1-5 (scans 2 and 5); Y 1-5 the DC refinement, read first (scan 1).
+  EXPECT_EQ(plan->scans[5].after, 2);
+  EXPECT_EQ(plan->scans[2].after, 1);
   EXPECT_FALSE(plan_scans(jpeg, 1).has_value());
+  EXPECT_TRUE(plan_scans(jpeg, 8).has_value());
+}
+
+TEST(JpegScans, MoreAcScansThanPartsShareThemInOrder) {
+  const Bytes jpeg = encode(640, 480, {2, 2}, Script::kManyBands);
+  const std::optional<ScanPlan> plan = plan_scans(jpeg, 2);
+  ASSERT_TRUE(plan.has_value());
+  EXPECT_EQ(plan->scans.size(), 24U);
+  EXPECT_EQ(plan->parts.size(), static_cast<size_t>(kMaxParts));
+  expect_consistent(*plan, "many bands");
+  for (size_t p = 2; p < plan->parts.size(); ++p) {  // runs in the file's order
+    EXPECT_LT(plan->parts[p - 1].scans.back(), plan->parts[p].scans.front());
+  }
 }
 
 TEST(JpegScans, LeavesOtherFilesToTheOrdinaryDecoder) {
