@@ -3,7 +3,8 @@
 // libdeflate compresses a whole buffer at once, several times faster than zlib for the same size
 // or smaller (docs/BENCHMARKS.md, "PNG compression": the level below is chosen from that table).
 // PNG needs one zlib stream for all IDAT data, so the filtered rows are gathered first, then
-// compressed straight into the output, inside one IDAT chunk.
+// compressed into the output, inside one IDAT chunk: a large image in pieces on several threads
+// joined into that one stream (parallel_zlib.h).
 #include <libdeflate.h>
 
 #include <algorithm>
@@ -12,7 +13,9 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 
+#include "imaging/parallel_zlib.h"
 #include "imaging/writers.h"
 
 namespace dither::imaging::internal {
@@ -30,10 +33,6 @@ constexpr std::array<uint8_t, 8> kSignature = {0x89, 'P', 'N', 'G', '\r', '\n', 
 constexpr uint8_t kColorPalette = 3;
 constexpr uint8_t kColorRgb = 2;
 constexpr uint8_t kColorRgba = 6;
-
-struct CompressorFree {
-  void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
-};
 
 void put32(std::vector<uint8_t>& out, uint32_t v) {
   const uint8_t bytes[4] = {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
@@ -69,27 +68,22 @@ void put_header(std::vector<uint8_t>& out, int width, int height, uint8_t bit_de
   put_chunk(out, "IHDR", ihdr.data(), ihdr.size());
 }
 
-// Compresses `filtered` (every row with its filter byte) as the image data, then IEND.
+// Compresses `filtered` (every row with its filter byte) as the image data, on as many threads as
+// there are cores for a large image, then IEND.
 Result<std::vector<uint8_t>> finish(std::vector<uint8_t> out, const std::vector<uint8_t>& filtered,
                                     int level) {
-  std::unique_ptr<libdeflate_compressor, CompressorFree> compressor(
-      libdeflate_alloc_compressor(level));
-  if (!compressor) return make_error(ErrorKind::kInternal, "cannot write the PNG: out of memory");
-  const size_t bound = libdeflate_zlib_compress_bound(compressor.get(), filtered.size());
-  if (bound > UINT32_MAX / 2) {
+  const size_t start = out.size();
+  out.insert(out.end(), {0, 0, 0, 0, 'I', 'D', 'A', 'T'});
+  const int threads = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+  if (!zlib_compress(filtered, level, threads, out)) {
+    return make_error(ErrorKind::kInternal, "cannot write the PNG: out of memory");
+  }
+  const size_t size = out.size() - start - 8;
+  if (size > INT32_MAX) {
     return make_error(ErrorKind::kInternal, "cannot write the PNG: the image data is too large");
   }
-  const size_t start = out.size();
-  out.resize(start + 8 + bound + 4);
-  uint8_t* chunk = out.data() + start;
-  std::memcpy(chunk + 4, "IDAT", 4);
-  const size_t size = libdeflate_zlib_compress(compressor.get(), filtered.data(), filtered.size(),
-                                               chunk + 8, bound);
-  if (size == 0)
-    return make_error(ErrorKind::kInternal, "cannot write the PNG: compression failed");
-  set32(chunk, static_cast<uint32_t>(size));
-  set32(chunk + 8 + size, libdeflate_crc32(0, chunk + 4, 4 + size));
-  out.resize(start + 8 + size + 4);
+  set32(out.data() + start, static_cast<uint32_t>(size));
+  put32(out, libdeflate_crc32(0, out.data() + start + 4, 4 + size));
   put_chunk(out, "IEND", nullptr, 0);
   return out;
 }
@@ -162,8 +156,8 @@ void filter_row(const uint8_t* row, const uint8_t* prior, size_t length, size_t 
   for (size_t f = 0; f < scratch.size(); ++f) {
     uint64_t sum = 0;
     for (size_t i = 0; i < length; ++i) {
-      const int v = static_cast<int8_t>(scratch[f][i]);
-      sum += static_cast<uint64_t>(v < 0 ? -v : v);
+      const unsigned byte = scratch[f][i];  // as a signed byte, its absolute value:
+      sum += byte < 128 ? byte : 256 - byte;
     }
     if (sum < best_sum) {
       best_sum = sum;
