@@ -27,24 +27,20 @@ constexpr std::array<uint8_t, 30> kDistanceExtra = {0, 0, 0,  0,  1,  1,  2,  2,
 constexpr std::array<uint8_t, 19> kCodeLengthOrder = {16, 17, 18, 0, 8,  7, 9,  6, 10, 5,
                                                       11, 4,  12, 3, 13, 2, 14, 1, 15};
 
-// Bits of the stream, least significant first, as deflate packs them.
+// Bits of the stream, least significant first, as deflate packs them, through a 64-bit buffer
+// refilled a word at a time.
 class Bits {
  public:
   explicit Bits(std::span<const uint8_t> bytes) : bytes_(bytes) {}
   // The next n (<= 32) bits; past the end they read as zeros (and overrun() tells).
-  uint32_t peek(int n) const {
-    const size_t at = static_cast<size_t>(pos_ >> 3);
-    uint64_t word = 0;
-    if (at + 8 <= bytes_.size()) {
-      std::memcpy(&word, bytes_.data() + at, 8);  // little-endian, as x86 and ARM run
-    } else {
-      for (size_t i = 0; at + i < bytes_.size() && i < 8; ++i) {
-        word |= static_cast<uint64_t>(bytes_[at + i]) << (8 * i);
-      }
-    }
-    return static_cast<uint32_t>((word >> (pos_ & 7)) & ((uint64_t{1} << n) - 1));
+  uint32_t peek(int n) {
+    refill();
+    return static_cast<uint32_t>(buffer_ & ((uint64_t{1} << n) - 1));
   }
-  void skip(int n) { pos_ += static_cast<uint64_t>(n); }
+  void skip(int n) {  // n <= the bits the last peek() or symbol() left (at least 17)
+    buffer_ >>= n;
+    have_ -= n;
+  }
   uint32_t take(int n) {
     const uint32_t v = peek(n);
     skip(n);
@@ -52,18 +48,42 @@ class Bits {
   }
   // The next symbol of `table`, or -1 for none.
   int symbol(const Table& table) {
-    const uint16_t entry = table[peek(kMaxBits)];
+    refill();
+    const uint16_t entry = table[buffer_ & ((1U << kMaxBits) - 1)];
     if (entry == 0) return -1;
     skip(entry & 15);
     return entry >> 4;
   }
-  void align() { pos_ = (pos_ + 7) & ~uint64_t{7}; }
-  uint64_t pos() const { return pos_; }
-  bool overrun() const { return pos_ > uint64_t{bytes_.size()} * 8; }
+  void align() { skip(have_ & 7); }
+  void skip_bytes(uint32_t n) {  // when aligned
+    next_ = static_cast<size_t>(pos() >> 3) + n;
+    buffer_ = 0;
+    have_ = 0;
+  }
+  uint64_t pos() const { return uint64_t{next_} * 8 - static_cast<uint64_t>(have_); }
+  bool overrun() const { return pos() > uint64_t{bytes_.size()} * 8; }
 
  private:
+  void refill() {
+    if (have_ > 32) return;
+    if (next_ + 8 <= bytes_.size()) {
+      uint64_t word = 0;
+      std::memcpy(&word, bytes_.data() + next_, 8);  // little-endian, as x86 and ARM run
+      buffer_ |= word << have_;
+      const int whole = (63 - have_) >> 3;
+      next_ += static_cast<size_t>(whole);
+      have_ += whole * 8;
+      return;
+    }
+    for (; have_ <= 56; have_ += 8, ++next_) {
+      buffer_ |= uint64_t{next_ < bytes_.size() ? bytes_[next_] : uint8_t{0}} << have_;
+    }
+  }
+
   std::span<const uint8_t> bytes_;
-  uint64_t pos_ = 0;
+  size_t next_ = 0;      // the next byte to load
+  uint64_t buffer_ = 0;  // loaded bits not yet read, the next one lowest
+  int have_ = 0;
 };
 
 // The canonical Huffman code of `lengths` as a table; false if the lengths over-subscribe it.
@@ -219,7 +239,7 @@ std::optional<DeflateEnds> deflate_ends(std::span<const uint8_t> bytes) {
       bits.align();
       const uint32_t length = bits.take(16);
       if (bits.take(16) != (~length & 0xFFFF)) return std::nullopt;
-      bits.skip(static_cast<int>(length) * 8);
+      bits.skip_bytes(length);
     } else if (type == 1) {
       const auto& [fixed_literals, fixed_distances] = fixed_codes();
       if (!skip_symbols(bits, fixed_literals, fixed_distances)) return std::nullopt;

@@ -19,7 +19,7 @@ namespace dither::imaging::internal {
 
 // Pieces of at least this many bytes; smaller inputs are one piece. The pieces depend only on the
 // input's size, never on the machine, so the same input always gives the same bytes.
-inline constexpr size_t kZlibPiece = size_t{2} << 20;
+inline constexpr size_t kZlibPiece = size_t{4} << 20;
 
 // Appends to `out` a zlib stream (RFC 1950) of `data` compressed at libdeflate's `level`, its
 // pieces on up to `threads` threads (the calling one among them; fewer if no more can be started).
