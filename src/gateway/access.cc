@@ -129,11 +129,12 @@ std::optional<Response> Access::check_host(const RequestContext& c) const {
 }
 
 Result<Caller> Access::from_key(std::string_view key) {
-  const std::string hash = api_key_hash(peppered_, key);
+  // The cache is keyed by the HMAC's bytes: its hex form (as stored) is made only on a miss.
+  const std::string digest = peppered_(key);
   const auto now = std::chrono::steady_clock::now();
   if (options_.cache_seconds > 0) {
     std::lock_guard lock(mutex_);
-    if (auto it = keys_.find(hash); it != keys_.end() && it->second.until > now) {
+    if (auto it = keys_.find(digest); it != keys_.end() && it->second.until > now) {
       return it->second.caller;
     }
   }
@@ -141,6 +142,7 @@ Result<Caller> Access::from_key(std::string_view key) {
   if (!id) return make_error(ErrorKind::kNotFound, "malformed key");
   Result<ApiKeyRecord> record = options_.store->get_key(*id);
   if (!record) return record.error();
+  const std::string hash = to_hex(digest);  // api_key_hash(peppered_, key)
   if (!constant_time_equal(record->hash, hash) || record->revoked_at != 0) {
     return make_error(ErrorKind::kNotFound, "unknown or revoked key");
   }
@@ -153,7 +155,7 @@ Result<Caller> Access::from_key(std::string_view key) {
   if (options_.cache_seconds > 0) {
     std::lock_guard lock(mutex_);
     if (keys_.size() > 10000) keys_.clear();
-    keys_[hash] = {caller, now + std::chrono::seconds{options_.cache_seconds}};
+    keys_[digest] = {caller, now + std::chrono::seconds{options_.cache_seconds}};
   }
   return caller;
 }

@@ -79,7 +79,7 @@ class Access {
     std::chrono::steady_clock::time_point until;
   };
   std::mutex mutex_;
-  std::map<std::string, Cached, std::less<>> keys_;      // key hash -> caller
+  std::map<std::string, Cached, std::less<>> keys_;      // HMAC of the key (bytes) -> caller
   std::map<std::string, Cached, std::less<>> sessions_;  // session hash -> caller
 };
 

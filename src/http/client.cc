@@ -100,31 +100,39 @@ void serialize_header(const Request& request, std::string& out) {
 
 using ResponseParser = bhttp::response_parser<bhttp::string_body>;
 
-// Reads one response into `parser` from the connection (what is already buffered first), as
+// Reading one response into `parser` from the connection (what is already buffered first), as
 // bhttp::async_read does: end_of_stream when the connection closed before any byte, a body that
-// ends with the connection completed by put_eof.
-asio::awaitable<error_code> read_response(Connection& c, ResponseParser& parser) {
+// ends with the connection completed by put_eof. The loop is exchange's own (a coroutine of its
+// own would be one more frame, an allocation, per request); these are its steps.
+// Parses what is buffered: the outcome, or `more` set when the socket must be read first.
+error_code parse_buffered(Connection& c, ResponseParser& parser, bool& more) {
+  more = false;
   for (;;) {
     if (c.buffer.size() > 0) {
       error_code ec;
       const size_t used = parser.put(c.buffer.data(), ec);
       c.buffer.consume(used);
-      if (ec && ec != bhttp::error::need_more) co_return ec;
-      if (parser.is_done()) co_return error_code{};
+      if (ec && ec != bhttp::error::need_more) return ec;
+      if (parser.is_done()) return {};
       if (!ec && used > 0) continue;
     }
-    const size_t size = beast::read_size(c.buffer, kReadBuffer);
-    if (size == 0) co_return bhttp::error::buffer_overflow;
-    auto [ec, n] = co_await c.socket.async_read_some(c.buffer.prepare(size), kNoThrow);
-    c.buffer.commit(n);
-    if (ec == asio::error::eof) {
-      if (!parser.got_some()) co_return bhttp::error::end_of_stream;
-      error_code eof;
-      parser.put_eof(eof);
-      co_return eof;
-    }
-    if (ec) co_return c.failure(ec);
+    more = true;
+    return {};
   }
+}
+
+// After a read of `n` bytes that ended with `ec`: the outcome when it ends the response.
+std::optional<error_code> after_read(Connection& c, ResponseParser& parser, error_code ec,
+                                     size_t n) {
+  c.buffer.commit(n);
+  if (ec == asio::error::eof) {
+    if (!parser.got_some()) return error_code(bhttp::error::end_of_stream);
+    error_code eof;
+    parser.put_eof(eof);
+    return eof;
+  }
+  if (ec) return c.failure(ec);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -250,7 +258,23 @@ asio::awaitable<Exchange> UpstreamClient::Impl::exchange(Connection& connection,
   parser.header_limit(kResponseHeaderLimit);
   parser.body_limit(options.response_body_limit);
   parser.skip(request.method() == bhttp::verb::head);
-  const error_code read_ec = co_await read_response(connection, parser);
+  error_code read_ec;
+  for (;;) {
+    bool more = false;
+    read_ec = parse_buffered(connection, parser, more);
+    if (!more) break;
+    const size_t size = beast::read_size(connection.buffer, kReadBuffer);
+    if (size == 0) {
+      read_ec = bhttp::error::buffer_overflow;
+      break;
+    }
+    auto [ec, n] =
+        co_await connection.socket.async_read_some(connection.buffer.prepare(size), kNoThrow);
+    if (std::optional<error_code> end = after_read(connection, parser, ec, n)) {
+      read_ec = *end;
+      break;
+    }
+  }
   connection.end_deadline();
   if (read_ec) {
     result.retryable =

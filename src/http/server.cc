@@ -33,6 +33,7 @@
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "common/crypto.h"
@@ -183,11 +184,9 @@ Response overloaded(std::string_view message) {
   return response;
 }
 
-asio::awaitable<Response> invoke(const Router::Match& match, const RequestContext& context,
-                                 BlockingPool& blocking, const observability::LogContext& log) {
-  if (const auto* async = std::get_if<AsyncHandler>(match.handler)) {
-    co_return co_await (*async)(context);
-  }
+asio::awaitable<Response> invoke_sync(const Router::Match& match, const RequestContext& context,
+                                      BlockingPool& blocking,
+                                      const observability::LogContext& log) {
   const SyncHandler& sync = std::get<SyncHandler>(*match.handler);
   if (match.precheck != nullptr) {
     if (std::optional<Response> answer =
@@ -210,6 +209,15 @@ asio::awaitable<Response> invoke(const Router::Match& match, const RequestContex
         co_return in_log_context(log, [&] { return sync(context); });
       },
       asio::use_awaitable);
+}
+
+// Not a coroutine: an async handler's own awaitable is handed on, without a frame of this one
+// in between (each frame is an allocation per request); `match` and `context` outlive it in the
+// caller's frame.
+asio::awaitable<Response> invoke(const Router::Match& match, const RequestContext& context,
+                                 BlockingPool& blocking, const observability::LogContext& log) {
+  if (const auto* async = std::get_if<AsyncHandler>(match.handler)) return (*async)(context);
+  return invoke_sync(match, context, blocking, log);
 }
 
 }  // namespace
@@ -254,29 +262,51 @@ Response without_detail(Response response, const std::string& request_id) {
   return response;
 }
 
-asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking, Request& request,
-                                   const std::string& request_id, std::atomic<int>* in_flight_count,
-                                   int max_in_flight, std::string_view remote_address,
-                                   std::string_view client_key, std::string_view* matched_pattern) {
+namespace {
+
+// A request's route and query, or the answer when it goes no further: a malformed target, no
+// route (404, 405) or a malformed query. Not part of dispatch's coroutine, where each of these
+// answers took room of its own in the frame (allocated per request; 1264 -> 1136 bytes).
+struct Routed {
+  Router::Match match;
+  QueryPairs query;
+  std::string_view path;
+};
+
+std::variant<Routed, Response> route(const Router& router, const Request& request,
+                                     std::string_view* matched_pattern) {
   const std::string_view target = to_std(request.target());
   const size_t question = target.find('?');
   const std::string_view path = target.substr(0, question);
   if (path.empty() || path.front() != '/') {
     // Origin form only: no proxy requests ("http://host/..."), no "*".
-    co_return error_response(400, to_string(ErrorKind::kInvalidArgument),
-                             "malformed request target");
+    return error_response(400, to_string(ErrorKind::kInvalidArgument), "malformed request target");
   }
   Router::Match match = router.match(request.method(), path);
   if (match.handler == nullptr) {
-    if (!match.path_known) co_return error_response(404, "not_found", "no such resource");
+    if (!match.path_known) return error_response(404, "not_found", "no such resource");
     Response response = error_response(405, "method_not_allowed", "method not allowed here");
     response.headers.emplace_back("Allow", std::move(match.allow));
-    co_return response;
+    return response;
   }
   if (matched_pattern != nullptr) *matched_pattern = match.pattern;
   Result<QueryPairs> query = parse_query(
       question == std::string_view::npos ? std::string_view{} : target.substr(question + 1));
-  if (!query) co_return error_response(query.error());
+  if (!query) return error_response(query.error());
+  return Routed{std::move(match), std::move(*query), path};
+}
+
+}  // namespace
+
+asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking, Request& request,
+                                   const std::string& request_id, std::atomic<int>* in_flight_count,
+                                   int max_in_flight, std::string_view remote_address,
+                                   std::string_view client_key, std::string_view* matched_pattern) {
+  std::variant<Routed, Response> routed = route(router, request, matched_pattern);
+  if (Response* answer = std::get_if<Response>(&routed)) co_return std::move(*answer);
+  Routed& r = std::get<Routed>(routed);
+  const std::string_view path = r.path;
+  const Router::Match& match = r.match;
 
   std::atomic<int> unbounded{0};
   const InFlight in_flight(in_flight_count != nullptr ? *in_flight_count : unbounded,
@@ -286,8 +316,8 @@ asio::awaitable<Response> dispatch(const Router& router, BlockingPool& blocking,
   }
   const RequestContext context{request,
                                path,
-                               std::move(match.params),
-                               std::move(*query),
+                               std::move(r.match.params),
+                               std::move(r.query),
                                request_id,
                                std::string(remote_address),
                                &request,
