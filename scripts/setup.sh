@@ -14,6 +14,8 @@ packages=(
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev libsqlite3-dev libspdlog-dev
   # distributed mode: Kafka client, PostgreSQL client, S3/Cloudinary over HTTPS (libcurl, OpenSSL)
   librdkafka-dev libpqxx-dev libcurl4-openssl-dev libssl-dev
+  # the distributed gateway's allocator
+  libmimalloc-dev
   # distributed mode's test servers and tools: PostgreSQL, Java + Maven (Kafka),
   # kcat (reads topics as a third party)
   postgresql postgresql-client openjdk-17-jre-headless maven kcat
