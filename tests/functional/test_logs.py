@@ -106,7 +106,10 @@ def test_json_lines_access_lines_and_no_secrets(start_server):
 
     text = run.stderr.read_text()
     signature = get.json()["url"].split("sig=", 1)[1]
-    for secret, what in ((s.key, "API key"), (s.key.rsplit("_", 1)[1], "key secret"),
+    # "dk_<id>_<secret>": the id is hex, the secret 43 base64url characters, which may hold "_".
+    key_secret = s.key.split("_", 2)[2]
+    assert len(key_secret) == 43, s.key
+    for secret, what in ((s.key, "API key"), (key_secret, "key secret"),
                          (cookie, "session cookie"), (ADDRESS, "e-mail address"),
                          ("qs-value-1", "query value"), ("query_secret", "query name"),
                          (signature, "link signature")):
