@@ -18,10 +18,9 @@
 #include <array>
 #include <atomic>
 #include <bit>
-#include <condition_variable>
 #include <csetjmp>
 #include <cstring>
-#include <mutex>
+#include <memory>
 #include <numeric>
 #include <system_error>
 #include <thread>
@@ -442,9 +441,9 @@ void on_progress(j_common_ptr cinfo) {
 }
 
 // libjpeg's access to a coefficient array, for every part: first waits until the scan this one
-// trails has finished the rows asked for.
-// The first part then goes on to libjpeg's own access, which keeps the array's bookkeeping; the
-// others only get the rows' address, so that bookkeeping is only ever touched by one thread.
+// trails has finished the rows asked for. The first part then goes on to libjpeg's own access,
+// which keeps the array's bookkeeping; the others only get the rows' address, so that
+// bookkeeping is only ever touched by one thread.
 JBLOCKARRAY access_rows(j_common_ptr common, jvirt_barray_ptr array, JDIMENSION start_row,
                         JDIMENSION num_rows, boolean writable) {
   Decompressor& d = *static_cast<Decompressor*>(common->client_data);

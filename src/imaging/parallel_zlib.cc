@@ -221,6 +221,23 @@ void compress_pieces(std::vector<Piece>& pieces, std::atomic<size_t>& next, int 
   }
 }
 
+// One piece: libdeflate's own zlib stream, straight into `out`.
+bool zlib_compress_whole(std::span<const uint8_t> data, int level, std::vector<uint8_t>& out) {
+  std::unique_ptr<libdeflate_compressor, CompressorFree> compressor(
+      libdeflate_alloc_compressor(level));
+  if (!compressor) return false;
+  const size_t start = out.size();
+  try {
+    out.resize(start + libdeflate_zlib_compress_bound(compressor.get(), data.size()));
+  } catch (const std::bad_alloc&) {
+    return false;
+  }
+  const size_t size = libdeflate_zlib_compress(compressor.get(), data.data(), data.size(),
+                                               out.data() + start, out.size() - start);
+  out.resize(start + size);
+  return size > 0;
+}
+
 void put_be32(std::vector<uint8_t>& out, uint32_t v) {
   out.insert(out.end(), {static_cast<uint8_t>(v >> 24), static_cast<uint8_t>(v >> 16),
                          static_cast<uint8_t>(v >> 8), static_cast<uint8_t>(v)});
@@ -259,6 +276,7 @@ bool zlib_compress(std::span<const uint8_t> data, int level, int threads,
                    std::vector<uint8_t>& out) {
   const size_t start = out.size();
   const size_t count = std::max<size_t>(1, data.size() / kZlibPiece);
+  if (count == 1) return zlib_compress_whole(data, level, out);
   std::vector<Piece> pieces(count);
   for (size_t i = 0; i < count; ++i) {
     const size_t begin = data.size() * i / count, end = data.size() * (i + 1) / count;
