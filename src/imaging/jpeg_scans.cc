@@ -11,7 +11,6 @@
 #include <cstdio>  // jpeglib.h needs FILE and size_t first
 #include <jpeglib.h>
 #include <jerror.h>
-#include <jpegint.h>  // the decompressor's coefficient arrays in buffered-image mode
 // clang-format on
 
 #include <algorithm>
@@ -24,6 +23,8 @@
 #include <numeric>
 #include <system_error>
 #include <thread>
+
+#include "imaging/jpeg_ac.h"  // with jpegint.h (no include guard): the coefficient arrays
 
 namespace dither::imaging::internal {
 namespace {
@@ -357,6 +358,8 @@ struct Pipeline {
   std::array<JBLOCKARRAY, kMaxComponents> base{};         // their rows, all in memory
   std::array<int, kMaxComponents> block_rows{};           // rows of blocks in each array
   std::array<int, kMaxComponents> v_samp{};               // rows of blocks per iMCU row
+  // Per component, which AC coefficients of each block are nonzero (jpeg_ac.h).
+  std::array<std::vector<uint64_t>, kMaxComponents> nonzero;
 
   void publish(int scan, int rows) {
     progress[static_cast<size_t>(scan)].store(rows, std::memory_order_release);
@@ -408,6 +411,7 @@ struct Decompressor {
   bool first = false;
   int scan = -1;              // the scan being read (index into the plan's scans)
   AccessFn access = nullptr;  // libjpeg's own
+  AcDecoder ac;               // the AC scans' decoder, in every part but the first
 
   Decompressor() = default;
   ~Decompressor() { jpeg_destroy_decompress(&cinfo); }
@@ -499,7 +503,7 @@ void source_skip(j_decompress_ptr cinfo, long count) {
 // no scan is read yet. Block smoothing is off: it only guesses coefficients that have not
 // arrived, and once every part has decoded all have (a whole file decodes without it too).
 bool open(Decompressor& d, const ScanPlan::Part& part, Pipeline& pipeline, bool first, int shrink) {
-  auto& [cinfo, errors, progress, source, pipeline_of, first_of, scan, access] = d;
+  auto& [cinfo, errors, progress, source, pipeline_of, first_of, scan, access, ac] = d;
   cinfo.err = jpeg_std_error(&errors.pub);
   errors.pub.error_exit = on_error;
   errors.pub.emit_message = on_message;
@@ -556,7 +560,11 @@ bool share_arrays(Decompressor& first, std::vector<std::unique_ptr<Decompressor>
     JBLOCKARRAY bottom = first.access(common, array, static_cast<JDIMENSION>(rows - 1), 1, FALSE);
     if (bottom != top + rows - 1) return false;
     pipeline.base[static_cast<size_t>(c)] = top;
+    pipeline.nonzero[static_cast<size_t>(c)].assign(
+        static_cast<size_t>(component.width_in_blocks) * component.height_in_blocks, 0);
   }
+  const std::array<uint64_t*, kMaxComponents> nonzero{
+      pipeline.nonzero[0].data(), pipeline.nonzero[1].data(), pipeline.nonzero[2].data()};
   for (size_t i = 1; i < parts.size(); ++i) {
     j_decompress_ptr other = &parts[i]->cinfo;
     if (other->total_iMCU_rows != cinfo->total_iMCU_rows) return false;
@@ -564,6 +572,7 @@ bool share_arrays(Decompressor& first, std::vector<std::unique_ptr<Decompressor>
       if (other->comp_info[c].v_samp_factor != cinfo->comp_info[c].v_samp_factor) return false;
       other->coef->coef_arrays[c] = cinfo->coef->coef_arrays[c];
     }
+    parts[i]->ac.install(other, nonzero);
   }
   return true;
 }

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "imaging/codec.h"
+#include "imaging/jpeg_ac.h"
 
 namespace dither::imaging::internal {
 namespace {
@@ -221,9 +222,13 @@ TEST(JpegScans, SameBytesAsOneDecompressor) {
             EXPECT_LT(w * h, 1000) << what;
             continue;
           }
+          const size_t ac_scans = plan->scans.size() - plan->parts[0].scans.size();
           for (int threads : {2, 3}) {
+            const uint64_t ac_before = AcDecoder::scans_decoded();
             const Split split = split_decode(jpeg, w, h, threads);
             ASSERT_EQ(split.outcome, ScanOutcome::kDecoded) << what;
+            // Every AC scan went through jpeg_ac.h's decoder, none through libjpeg's own.
+            EXPECT_EQ(AcDecoder::scans_decoded() - ac_before, ac_scans) << what;
             EXPECT_EQ(split.rgb, libjpeg_pixels(jpeg)) << what << " threads " << threads;
             ASSERT_FALSE(split.rows.empty()) << what;
             EXPECT_EQ(split.rows.back(), h) << what;
