@@ -161,6 +161,7 @@ void AcDecoder::fail() {
 }
 
 void AcDecoder::Bits::refill() {
+  if (count > 56) return;  // full: no whole byte fits
   // Eight bytes without a 0xFF (nearly always) go in at once.
   if (!at_marker && end - pos >= 8) {
     uint64_t word;

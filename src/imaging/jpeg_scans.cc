@@ -375,6 +375,9 @@ struct Pipeline {
     while (true) {
       if (stop.load(std::memory_order_acquire)) return false;
       const int now = done.load(std::memory_order_acquire);
+      // -1: stopped. abort() may have set it after the check of `stop` above, and then nothing
+      // changes the value again, so waiting for a change would never end.
+      if (now < 0) return false;
       if (now >= rows) return true;
       done.wait(now, std::memory_order_acquire);
     }
