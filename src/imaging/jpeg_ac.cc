@@ -367,13 +367,17 @@ boolean AcDecoder::decode_refine(j_decompress_ptr cinfo, JBLOCKROW* blocks) {
   const uint64_t history = mask & self.band_;
   uint64_t corrections = 0;  // the bits read so far, the last lowest
   int gathered = 0;
-  auto gather = [&](int n) {
-    while (n > 0) {
-      const int m = std::min(n, 32);
-      corrections = (corrections << m) | bits.take_bits(m);
-      gathered += m;
-      n -= m;
+  auto gather = [&](int n) {  // n: 0 to 63; no branch on it below 33
+    if (n > 32) {
+      corrections = (corrections << 32) | bits.take_bits(32);
+      gathered += 32;
+      n -= 32;
     }
+    bits.need(n);
+    corrections = (corrections << n) | ((bits.buffer >> 1) >> (63 - n));
+    bits.buffer <<= n;
+    bits.count -= n;
+    gathered += n;
   };
   int k = cinfo->Ss;
   if (self.eob_run_ == 0) {
