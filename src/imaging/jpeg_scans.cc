@@ -13,6 +13,9 @@
 #include <jerror.h>
 // clang-format on
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -358,6 +361,8 @@ struct Pipeline {
   std::array<JBLOCKARRAY, kMaxComponents> base{};         // their rows, all in memory
   std::array<int, kMaxComponents> block_rows{};           // rows of blocks in each array
   std::array<int, kMaxComponents> v_samp{};               // rows of blocks per iMCU row
+  std::array<size_t, kMaxComponents> row_blocks{};        // blocks in a row of each array
+  std::array<int, kMaxComponents> released{};             // rows given back (release_rows())
   // Per component, which AC coefficients of each block are nonzero (jpeg_ac.h).
   std::array<std::vector<uint64_t>, kMaxComponents> nonzero;
 
@@ -558,6 +563,9 @@ bool share_arrays(Decompressor& first, std::vector<std::unique_ptr<Decompressor>
     pipeline.arrays[static_cast<size_t>(c)] = array;
     pipeline.v_samp[static_cast<size_t>(c)] = v;
     pipeline.block_rows[static_cast<size_t>(c)] = rows;
+    // As libjpeg makes them: whole MCUs wide.
+    const auto h = static_cast<size_t>(component.h_samp_factor);
+    pipeline.row_blocks[static_cast<size_t>(c)] = (component.width_in_blocks + h - 1) / h * h;
     // Reading rows that are not yet defined zeroes them and changes nothing else.
     JBLOCKARRAY top = first.access(common, array, 0, 1, FALSE);
     JBLOCKARRAY bottom = first.access(common, array, static_cast<JDIMENSION>(rows - 1), 1, FALSE);
@@ -610,6 +618,35 @@ bool read_part(Decompressor& d, const ScanPlan::Part& part) {
   return true;
 }
 
+// Gives back the memory of the coefficient rows that the pixels are made from once they are
+// made: the output pass reads each row of blocks once, for its iMCU row (block smoothing, which
+// would read the rows around it, is off). On a large photo the coefficients are most of the
+// memory, while the dither and the PNG's compression take theirs. Only whole pages inside runs of
+// rows that lie end to end; a row read again would read zeros, which none is.
+void release_rows(Pipeline& pipeline, int imcu_rows_done) {
+  static const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  for (size_t c = 0; c < kMaxComponents; ++c) {
+    const int end = std::min(imcu_rows_done * pipeline.v_samp[c], pipeline.block_rows[c]);
+    const size_t blocks = pipeline.row_blocks[c];
+    for (int r = pipeline.released[c]; r < end;) {
+      const JBLOCKROW first = pipeline.base[c][r];
+      int last = r;
+      while (last + 1 < end && pipeline.base[c][last + 1] == pipeline.base[c][last] + blocks) {
+        ++last;
+      }
+      auto* bytes = reinterpret_cast<uint8_t*>(first);
+      const auto size =
+          static_cast<size_t>(reinterpret_cast<uint8_t*>(pipeline.base[c][last] + blocks) - bytes);
+      // The whole pages from the first page boundary on.
+      const size_t head = (page - reinterpret_cast<uintptr_t>(bytes) % page) % page;
+      // Advice only: if it fails the pages stay, nothing else changes.
+      if (size >= head + page) madvise(bytes + head, (size - head) / page * page, MADV_DONTNEED);
+      r = last + 1;
+    }
+    pipeline.released[c] = std::max(pipeline.released[c], end);
+  }
+}
+
 // Pixels from the coefficients, strip by strip. False if libjpeg fails; *rows says how many rows
 // were given out before that.
 bool write_rows(Decompressor& d, engine::Image& out, const std::function<void(int rows)>& on_rows,
@@ -633,6 +670,8 @@ bool write_rows(Decompressor& d, engine::Image& out, const std::function<void(in
           jpeg_read_scanlines(&d.cinfo, strip + done, static_cast<JDIMENSION>(n - done)));
     }
     *rows = top + n;
+    // The iMCU row being made may still be read: the ones before it are done.
+    release_rows(*d.pipeline, static_cast<int>(d.cinfo.output_iMCU_row) - 1);
     if (on_rows) on_rows(*rows);
   }
   jpeg_finish_output(&d.cinfo);
@@ -679,6 +718,7 @@ ScanOutcome decode_scans(const ScanPlan& plan, engine::Image& out,
   if (pipeline.timed_out) return ScanOutcome::kTimedOut;
   if (std::find(ok.begin(), ok.end(), 0) != ok.end()) return ScanOutcome::kFallBack;
   parts.resize(1);
+  for (std::vector<uint64_t>& masks : pipeline.nonzero) masks = {};  // only the scans used them
   int rows = 0;
   if (write_rows(*parts[0], out, on_rows, &rows)) {
     decoded.fetch_add(1, std::memory_order_relaxed);
