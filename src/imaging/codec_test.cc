@@ -858,6 +858,46 @@ TEST(RowEncoder, GivesEncodesBytes) {
       << "an image of another size";
 }
 
+// A PNG large enough for its image data to be compressed while rows still come (two pieces or
+// more, internal::ZlibStream) gives encode()'s bytes: with colours enough for 8 bits from the
+// first row; with 4 bits at first (too little data to start) and 8 once more colours come; and
+// given up for truecolour when a 257th colour comes after a piece may have been compressed.
+TEST(RowEncoder, CompressingAsRowsComeGivesEncodesBytes) {
+  const int width = 4200, height = 2100;
+  // Rows from `from` on have `colours` colours (index i of the row's pixels: colour i % colours).
+  auto paint = [](engine::Image& img, int from, int colours) {
+    for (int y = from; y < img.height; ++y) {
+      for (int x = 0; x < img.width; ++x) {
+        const int c = (x + y) % colours;
+        uint8_t* p = img.row(y) + static_cast<size_t>(x) * 3;
+        p[0] = static_cast<uint8_t>(c % 256);
+        p[1] = static_cast<uint8_t>((c * 7 + c / 256) % 256);
+        p[2] = static_cast<uint8_t>(255 - c % 256);
+      }
+    }
+  };
+  struct Case {
+    const char* what;
+    int first_colours, later_from, later_colours;
+  };
+  const Case cases[] = {{"200 colours", 200, height, 0},
+                        {"10 colours, then 200", 10, 300, 200},
+                        {"200 colours, then 300", 200, 1200, 300}};
+  for (const Case& c : cases) {
+    engine::Image img(width, height, 3);
+    paint(img, 0, c.first_colours);
+    if (c.later_from < height) paint(img, c.later_from, c.later_colours);
+    const Result<std::vector<uint8_t>> whole = encode(img, OutputFormat::kPng);
+    ASSERT_TRUE(whole.ok()) << c.what;
+    RowEncoder encoder(img, OutputFormat::kPng);
+    for (int rows = 16; rows < height; rows += 16 + rows % 97) encoder.add_rows(img, rows);
+    const Result<std::vector<uint8_t>> stepped = encoder.finish(img);
+    ASSERT_TRUE(stepped.ok()) << c.what;
+    EXPECT_TRUE(*whole == *stepped) << c.what;
+    EXPECT_EQ(parse_ihdr(*stepped).color_type, c.later_colours > 256 ? 2 : 3) << c.what;
+  }
+}
+
 TEST(EncodePng, IndexedAtTheSmallestBitDepth) {
   const std::array<std::pair<int, int>, 7> cases = {
       {{1, 1}, {2, 1}, {3, 2}, {5, 4}, {16, 4}, {17, 8}, {256, 8}}};

@@ -141,6 +141,11 @@ void ColorIndexer::add_rows(const engine::Image& img, int rows) {
   st.done = rows;
 }
 
+ColorIndexer::Progress ColorIndexer::progress() const {
+  const State& st = *state_;
+  return {st.done, st.table.size(), st.fits, st.result.indices.data()};
+}
+
 std::optional<IndexedImage> ColorIndexer::finish(const engine::Image& img) {
   add_rows(img, img.height);
   State& st = *state_;

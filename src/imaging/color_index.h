@@ -59,6 +59,17 @@ class ColorIndexer {
   void add_rows(const engine::Image& img, int rows);
   std::optional<IndexedImage> finish(const engine::Image& img);
 
+  // How far it has got: the top `rows` rows' indices are in `indices` (width a row), `colours`
+  // distinct so far; `fits` is false once there were more than 256. For an RGB image an index,
+  // once given, is the final one (finish() only moves translucent colours to the front).
+  struct Progress {
+    int rows = 0;
+    int colours = 0;
+    bool fits = true;
+    const uint8_t* indices = nullptr;
+  };
+  Progress progress() const;
+
  private:
   struct State;
   std::unique_ptr<State> state_;

@@ -5,6 +5,7 @@
 
 #include "imaging/codec.h"
 #include "imaging/color_index.h"
+#include "imaging/parallel_zlib.h"
 #include "imaging/writers.h"
 
 namespace dither::imaging {
@@ -33,7 +34,49 @@ struct RowEncoder::State {
   int width = 0, height = 0, channels = 0;
   bool valid = false;
   std::optional<internal::ColorIndexer> indexer;  // PNG and GIF
+  // An RGB PNG: its image data packed and compressed as rows are indexed (internal::ZlibStream),
+  // at the bit depth the colours so far need. finish() uses it if that is the final depth;
+  // otherwise (or with more than 256 colours) it is dropped and finish() starts afresh.
+  std::unique_ptr<internal::ZlibStream> stream;
+  int stream_depth = 0;
+  int packed = 0;          // rows packed into the stream
+  bool streaming = false;  // an RGB PNG, and not given up
+
+  void advance_stream();
 };
+
+void RowEncoder::State::advance_stream() {
+  const internal::ColorIndexer::Progress progress = indexer->progress();
+  const int depth = internal::png_bit_depth(static_cast<size_t>(progress.colours));
+  if (!progress.fits) {
+    streaming = false;
+    stream.reset();
+    return;
+  }
+  const size_t row_bytes = internal::png_row_bytes(width, depth);
+  if (stream && depth != stream_depth) {
+    // More colours than the depth holds: packed afresh, unless a piece may be compressed already.
+    if (static_cast<size_t>(packed) * internal::png_row_bytes(width, stream_depth) >=
+        internal::kZlibPiece) {
+      streaming = false;
+      stream.reset();
+      return;
+    }
+    stream.reset();
+  }
+  if (!stream) {
+    const size_t size = row_bytes * static_cast<size_t>(height);
+    // One piece (at this depth, so far): compressed at finish(), as nothing could go before.
+    if (size < 2 * internal::kZlibPiece) return;
+    stream = std::make_unique<internal::ZlibStream>(size, internal::png_deflate_level(effort));
+    stream_depth = depth;
+    packed = 0;
+  }
+  internal::pack_png_rows(progress.indices, width, depth, packed, progress.rows,
+                          stream->data().data());
+  packed = progress.rows;
+  stream->ready(static_cast<size_t>(packed) * row_bytes);
+}
 
 RowEncoder::RowEncoder(const engine::Image& shape, OutputFormat format, PngEffort effort)
     : state_(std::make_unique<State>()) {
@@ -46,6 +89,7 @@ RowEncoder::RowEncoder(const engine::Image& shape, OutputFormat format, PngEffor
   if (!state_->valid) return;
   if (format == OutputFormat::kPng) {
     state_->indexer.emplace(shape, internal::AlphaMode::kOneTransparent);
+    state_->streaming = shape.channels == 3;
   }
   if (format == OutputFormat::kGif) state_->indexer.emplace(shape, internal::AlphaMode::kBinary);
 }
@@ -53,7 +97,9 @@ RowEncoder::RowEncoder(const engine::Image& shape, OutputFormat format, PngEffor
 RowEncoder::~RowEncoder() = default;
 
 void RowEncoder::add_rows(const engine::Image& img, int rows) {
-  if (state_->valid && state_->indexer) state_->indexer->add_rows(img, rows);
+  if (!state_->valid || !state_->indexer) return;
+  state_->indexer->add_rows(img, rows);
+  if (state_->streaming) state_->advance_stream();
 }
 
 Result<std::vector<uint8_t>> RowEncoder::finish(const engine::Image& img) {
@@ -66,6 +112,12 @@ Result<std::vector<uint8_t>> RowEncoder::finish(const engine::Image& img) {
     case OutputFormat::kPng: {
       std::optional<internal::IndexedImage> ix = state_->indexer->finish(img);
       const int level = internal::png_deflate_level(state_->effort);
+      State& st = *state_;
+      if (ix && st.stream && internal::png_bit_depth(ix->palette.size()) == st.stream_depth) {
+        internal::pack_png_rows(ix->indices.data(), img.width, st.stream_depth, st.packed,
+                                img.height, st.stream->data().data());
+        return internal::write_png_indexed(img.width, img.height, ix->palette, *st.stream);
+      }
       if (ix) return internal::write_png_indexed(img.width, img.height, *ix, level);
       return internal::write_png_truecolor(img, level);
     }

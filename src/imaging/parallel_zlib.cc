@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <system_error>
@@ -201,25 +202,55 @@ struct Piece {
   bool ok = false;
 };
 
-// Compresses the pieces handed out by `next`, and finds the ends of all but the last.
+// Compresses one piece, and finds its ends unless it is the last.
+void compress_piece(Piece& piece, libdeflate_compressor* compressor, bool last) {
+  if (compressor == nullptr) return;  // not ok: the caller gives up
+  try {
+    piece.bytes.resize(libdeflate_deflate_compress_bound(compressor, piece.in.size()));
+  } catch (const std::bad_alloc&) {
+    return;
+  }
+  const size_t size = libdeflate_deflate_compress(compressor, piece.in.data(), piece.in.size(),
+                                                  piece.bytes.data(), piece.bytes.size());
+  piece.bytes.resize(size);
+  if (!last) piece.ends = deflate_ends(piece.bytes);
+  piece.ok = size > 0 && (last || piece.ends.has_value());
+}
+
+// Compresses the pieces handed out by `next`.
 void compress_pieces(std::vector<Piece>& pieces, std::atomic<size_t>& next, int level) {
   std::unique_ptr<libdeflate_compressor, CompressorFree> compressor(
       libdeflate_alloc_compressor(level));
   for (size_t i = next++; i < pieces.size(); i = next++) {
-    Piece& piece = pieces[i];
-    if (!compressor) continue;  // not ok: the caller gives up
-    try {
-      piece.bytes.resize(libdeflate_deflate_compress_bound(compressor.get(), piece.in.size()));
-    } catch (const std::bad_alloc&) {
-      continue;
-    }
-    const size_t size = libdeflate_deflate_compress(
-        compressor.get(), piece.in.data(), piece.in.size(), piece.bytes.data(), piece.bytes.size());
-    piece.bytes.resize(size);
-    if (i + 1 < pieces.size()) piece.ends = deflate_ends(piece.bytes);
-    piece.ok = size > 0 && (i + 1 == pieces.size() || piece.ends.has_value());
+    compress_piece(pieces[i], compressor.get(), i + 1 == pieces.size());
   }
 }
+
+// `data` cut into pieces of at least `piece` bytes (one if it is smaller), by its size alone.
+std::vector<Piece> cut(std::span<const uint8_t> data, size_t piece) {
+  const size_t count = std::max<size_t>(1, data.size() / piece);
+  std::vector<Piece> pieces(count);
+  for (size_t i = 0; i < count; ++i) {
+    const size_t begin = data.size() * i / count, end = data.size() * (i + 1) / count;
+    pieces[i].in = data.subspan(begin, end - begin);
+  }
+  return pieces;
+}
+
+// Compresses the pieces not yet handed out on up to `threads` threads (the calling one among
+// them, and `busy` already at work elsewhere).
+void compress_rest(std::vector<Piece>& pieces, std::atomic<size_t>& next, int level, int threads,
+                   int busy) {
+  std::vector<std::jthread> helpers;
+  for (int t = 1 + busy; t < std::min(threads, static_cast<int>(pieces.size())); ++t) {
+    try {
+      helpers.emplace_back([&pieces, &next, level] { compress_pieces(pieces, next, level); });
+    } catch (const std::system_error&) {
+      break;  // fewer threads: this one takes what is left
+    }
+  }
+  compress_pieces(pieces, next, level);
+}  // joined
 
 // One piece: libdeflate's own zlib stream, straight into `out`.
 bool zlib_compress_whole(std::span<const uint8_t> data, int level, std::vector<uint8_t>& out) {
@@ -272,28 +303,12 @@ std::optional<DeflateEnds> deflate_ends(std::span<const uint8_t> bytes) {
   }
 }
 
-bool zlib_compress(std::span<const uint8_t> data, int level, int threads,
-                   std::vector<uint8_t>& out) {
+namespace {
+
+// The zlib stream of `data` from its compressed pieces, appended to `out`.
+bool join(std::vector<Piece>& pieces, std::span<const uint8_t> data, int level,
+          std::vector<uint8_t>& out) {
   const size_t start = out.size();
-  const size_t count = std::max<size_t>(1, data.size() / kZlibPiece);
-  if (count == 1) return zlib_compress_whole(data, level, out);
-  std::vector<Piece> pieces(count);
-  for (size_t i = 0; i < count; ++i) {
-    const size_t begin = data.size() * i / count, end = data.size() * (i + 1) / count;
-    pieces[i].in = data.subspan(begin, end - begin);
-  }
-  std::atomic<size_t> next{0};
-  {
-    std::vector<std::jthread> helpers;
-    for (int t = 1; t < std::min(threads, static_cast<int>(count)); ++t) {
-      try {
-        helpers.emplace_back([&pieces, &next, level] { compress_pieces(pieces, next, level); });
-      } catch (const std::system_error&) {
-        break;  // fewer threads: this one takes what is left
-      }
-    }
-    compress_pieces(pieces, next, level);
-  }  // joined
   size_t total = 2 + 4;
   for (const Piece& piece : pieces) {
     if (!piece.ok) return false;
@@ -312,9 +327,9 @@ bool zlib_compress(std::span<const uint8_t> data, int level, int threads,
   flg += 31 - (kCmf * 256 + flg) % 31;
   out.push_back(static_cast<uint8_t>(kCmf));
   out.push_back(static_cast<uint8_t>(flg));
-  for (size_t i = 0; i < count; ++i) {
+  for (size_t i = 0; i < pieces.size(); ++i) {
     std::vector<uint8_t>& bytes = pieces[i].bytes;
-    if (i + 1 == count) {
+    if (i + 1 == pieces.size()) {
       out.insert(out.end(), bytes.begin(), bytes.end());
       break;
     }
@@ -331,6 +346,84 @@ bool zlib_compress(std::span<const uint8_t> data, int level, int threads,
   }
   put_be32(out, static_cast<uint32_t>(libdeflate_adler32(1, data.data(), data.size())));
   return true;
+}
+
+}  // namespace
+
+bool zlib_compress(std::span<const uint8_t> data, int level, int threads, std::vector<uint8_t>& out,
+                   size_t piece) {
+  std::vector<Piece> pieces = cut(data, piece);
+  if (pieces.size() == 1) return zlib_compress_whole(data, level, out);
+  std::atomic<size_t> next{0};
+  compress_rest(pieces, next, level, threads, 0);
+  return join(pieces, data, level, out);
+}
+
+struct ZlibStream::Shared {
+  // Not zeroed: its pages are only touched as the caller fills them (a stream is made while the
+  // decoder still holds its memory).
+  std::unique_ptr<uint8_t[]> bytes;
+  std::span<uint8_t> data;
+  std::vector<Piece> pieces;
+  std::atomic<size_t> next{0};   // the next piece to hand out
+  std::atomic<size_t> ready{0};  // bytes final
+  std::atomic<bool> stop{false};
+  int level = 0;
+};
+
+ZlibStream::ZlibStream(size_t size, int level, size_t piece_size)
+    : shared_(std::make_unique<Shared>()) {
+  Shared& s = *shared_;
+  s.bytes.reset(new uint8_t[size]);  // NOLINT(cppcoreguidelines-owning-memory): left uninitialised
+  s.data = {s.bytes.get(), size};
+  s.pieces = cut(s.data, piece_size);
+  s.level = level;
+  if (s.pieces.size() < 2) return;
+  try {
+    // Takes the pieces in order, each once its bytes are all final.
+    worker_ = std::jthread([&s] {
+      std::unique_ptr<libdeflate_compressor, CompressorFree> compressor;  // once there is work
+      for (size_t i = s.next++; i < s.pieces.size(); i = s.next++) {
+        Piece& piece = s.pieces[i];
+        const size_t end = static_cast<size_t>(piece.in.data() - s.data.data()) + piece.in.size();
+        while (true) {
+          if (s.stop.load()) return;
+          const size_t now = s.ready.load();
+          if (now >= end) break;
+          s.ready.wait(now);
+        }
+        if (!compressor) compressor.reset(libdeflate_alloc_compressor(s.level));
+        compress_piece(piece, compressor.get(), i + 1 == s.pieces.size());
+      }
+    });
+  } catch (const std::system_error&) {
+    // No thread: finish() compresses every piece.
+  }
+}
+
+ZlibStream::~ZlibStream() {
+  if (!worker_.joinable()) return;
+  shared_->stop = true;
+  shared_->ready.store(SIZE_MAX);  // a change, so that a waiter wakes (and sees stop)
+  shared_->ready.notify_all();
+}  // worker_ joined
+
+std::span<uint8_t> ZlibStream::data() { return shared_->data; }
+
+void ZlibStream::ready(size_t bytes) {
+  Shared& s = *shared_;
+  if (bytes <= s.ready.load()) return;
+  s.ready.store(std::min(bytes, s.data.size()));
+  s.ready.notify_all();
+}
+
+bool ZlibStream::finish(std::vector<uint8_t>& out, int threads) {
+  Shared& s = *shared_;
+  if (s.pieces.size() == 1) return zlib_compress_whole(s.data, s.level, out);
+  ready(s.data.size());
+  compress_rest(s.pieces, s.next, s.level, threads, worker_.joinable() ? 1 : 0);
+  if (worker_.joinable()) worker_.join();
+  return join(s.pieces, s.data, s.level, out);
 }
 
 }  // namespace dither::imaging::internal

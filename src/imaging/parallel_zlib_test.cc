@@ -172,5 +172,42 @@ TEST(ParallelZlib, PiecesCostFewBytes) {
   EXPECT_LT(pieces.size(), whole.size() + whole.size() / 500);  // within 0.2 %
 }
 
+// A stream filled from the front in uneven steps gives zlib_compress()'s bytes, whether its own
+// thread compressed a piece early or finish() did all of them; one piece too.
+TEST(ZlibStream, GivesZlibCompressBytes) {
+  constexpr size_t kPiece = 64 << 10;  // small pieces: many, with little data
+  for (const size_t size : {size_t{5000}, kPiece * 7 + 321}) {
+    const Bytes data = input(Kind::kDither, size, 3);
+    Bytes expected = {0xAA};
+    ASSERT_TRUE(zlib_compress(data, 3, 2, expected, kPiece));
+    for (const size_t step : {size_t{1000}, kPiece + 7, size}) {
+      ZlibStream stream(size, 3, kPiece);
+      ASSERT_EQ(stream.data().size(), size);
+      for (size_t done = 0; done < size;) {
+        const size_t next = std::min(size, done + step);
+        std::copy(data.begin() + static_cast<ptrdiff_t>(done),
+                  data.begin() + static_cast<ptrdiff_t>(next), stream.data().begin() + done);
+        stream.ready(next);
+        done = next;
+      }
+      Bytes got = {0xAA};  // appended to
+      ASSERT_TRUE(stream.finish(got, 2));
+      EXPECT_TRUE(got == expected) << "size " << size << " step " << step;
+    }
+  }
+}
+
+// Dropped half filled, its thread (waiting for a piece, or compressing one) stops.
+TEST(ZlibStream, StopsWhenDroppedUnfinished) {
+  constexpr size_t kPiece = 64 << 10;
+  const Bytes data = input(Kind::kNoise, kPiece * 4, 5);
+  for (const size_t filled : {size_t{0}, kPiece * 2 + 5}) {
+    ZlibStream stream(data.size(), 6, kPiece);
+    std::copy(data.begin(), data.begin() + static_cast<ptrdiff_t>(filled), stream.data().begin());
+    stream.ready(filled);
+  }  // joined, or the test hangs
+  SUCCEED();
+}
+
 }  // namespace
 }  // namespace dither::imaging::internal

@@ -57,8 +57,9 @@ void put_chunk(std::vector<uint8_t>& out, const char (&type)[5], const uint8_t* 
   put32(out, libdeflate_crc32(0, out.data() + start, 4 + length));
 }
 
-void put_header(std::vector<uint8_t>& out, int width, int height, uint8_t bit_depth,
-                uint8_t color_type) {
+// (Not inlined: GCC 12, inlining it where `out` is new, warns wrongly that it writes past the end.)
+[[gnu::noinline]] void put_header(std::vector<uint8_t>& out, int width, int height,
+                                  uint8_t bit_depth, uint8_t color_type) {
   out.insert(out.end(), kSignature.begin(), kSignature.end());
   std::array<uint8_t, 13> ihdr{};
   set32(ihdr.data(), static_cast<uint32_t>(width));
@@ -70,12 +71,13 @@ void put_header(std::vector<uint8_t>& out, int width, int height, uint8_t bit_de
 
 // Compresses `filtered` (every row with its filter byte) as the image data, on as many threads as
 // there are cores for a large image, then IEND.
-Result<std::vector<uint8_t>> finish(std::vector<uint8_t> out, const std::vector<uint8_t>& filtered,
-                                    int level) {
+// The IDAT chunk (`compress` appends the zlib stream) and IEND after what `out` holds.
+template <typename Compress>
+Result<std::vector<uint8_t>> finish(std::vector<uint8_t> out, const Compress& compress) {
   const size_t start = out.size();
   out.insert(out.end(), {0, 0, 0, 0, 'I', 'D', 'A', 'T'});
   const int threads = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
-  if (!zlib_compress(filtered, level, threads, out)) {
+  if (!compress(out, threads)) {
     return make_error(ErrorKind::kInternal, "cannot write the PNG: out of memory");
   }
   const size_t size = out.size() - start - 8;
@@ -86,6 +88,13 @@ Result<std::vector<uint8_t>> finish(std::vector<uint8_t> out, const std::vector<
   put32(out, libdeflate_crc32(0, out.data() + start + 4, 4 + size));
   put_chunk(out, "IEND", nullptr, 0);
   return out;
+}
+
+Result<std::vector<uint8_t>> finish(std::vector<uint8_t> out, const std::vector<uint8_t>& filtered,
+                                    int level) {
+  return finish(std::move(out), [&filtered, level](std::vector<uint8_t>& o, int threads) {
+    return zlib_compress(filtered, level, threads, o);
+  });
 }
 
 // Packs one row of indices (one byte each) MSB-first, kBits (1, 2 or 4) bits per index.
@@ -174,14 +183,15 @@ int png_deflate_level(PngEffort effort) {
   return effort == PngEffort::kNoisy ? kNoisyLevel : kPatternedLevel;
 }
 
-Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const IndexedImage& ix,
-                                               int level) {
-  const int bit_depth = bit_depth_for(ix.palette.size());
+namespace {
+
+// The signature, IHDR, PLTE and (when an entry is translucent) tRNS of an indexed PNG.
+std::vector<uint8_t> indexed_header(int width, int height, const std::vector<Rgba>& palette) {
   std::vector<uint8_t> out;
-  put_header(out, width, height, static_cast<uint8_t>(bit_depth), kColorPalette);
+  put_header(out, width, height, static_cast<uint8_t>(bit_depth_for(palette.size())),
+             kColorPalette);
   std::vector<uint8_t> plte, trns;
-  for (size_t i = 0; i < ix.palette.size(); ++i) {
-    const Rgba& c = ix.palette[i];
+  for (const Rgba& c : palette) {
     plte.insert(plte.end(), {c.r, c.g, c.b});
     trns.push_back(c.a);
   }
@@ -189,17 +199,41 @@ Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const Inde
   while (!trns.empty() && trns.back() == 255) trns.pop_back();
   put_chunk(out, "PLTE", plte.data(), plte.size());
   if (!trns.empty()) put_chunk(out, "tRNS", trns.data(), trns.size());
-  // Filters predict smooth images; on packed palette indices they only cost time: none.
-  const size_t row_bytes =
-      (static_cast<size_t>(width) * static_cast<size_t>(bit_depth) + 7) / 8 + 1;
-  std::vector<uint8_t> filtered(row_bytes * static_cast<size_t>(height));
-  for (int y = 0; y < height; ++y) {
-    uint8_t* row = filtered.data() + static_cast<size_t>(y) * row_bytes;
+  return out;
+}
+
+}  // namespace
+
+int png_bit_depth(size_t colours) { return bit_depth_for(colours); }
+
+size_t png_row_bytes(int width, int bit_depth) {
+  return (static_cast<size_t>(width) * static_cast<size_t>(bit_depth) + 7) / 8 + 1;
+}
+
+void pack_png_rows(const uint8_t* indices, int width, int bit_depth, int first, int end,
+                   uint8_t* data) {
+  const size_t row_bytes = png_row_bytes(width, bit_depth);
+  for (int y = first; y < end; ++y) {
+    uint8_t* row = data + static_cast<size_t>(y) * row_bytes;
+    // Filters predict smooth images; on packed palette indices they only cost time: none.
     row[0] = 0;
-    pack_row(ix.indices.data() + static_cast<size_t>(y) * static_cast<size_t>(width), width,
-             bit_depth, row + 1);
+    pack_row(indices + static_cast<size_t>(y) * static_cast<size_t>(width), width, bit_depth,
+             row + 1);
   }
-  return finish(std::move(out), filtered, level);
+}
+
+Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const IndexedImage& ix,
+                                               int level) {
+  const int bit_depth = bit_depth_for(ix.palette.size());
+  std::vector<uint8_t> filtered(png_row_bytes(width, bit_depth) * static_cast<size_t>(height));
+  pack_png_rows(ix.indices.data(), width, bit_depth, 0, height, filtered.data());
+  return finish(indexed_header(width, height, ix.palette), filtered, level);
+}
+
+Result<std::vector<uint8_t>> write_png_indexed(int width, int height,
+                                               const std::vector<Rgba>& palette, ZlibStream& data) {
+  return finish(indexed_header(width, height, palette),
+                [&data](std::vector<uint8_t>& o, int threads) { return data.finish(o, threads); });
 }
 
 Result<std::vector<uint8_t>> write_png_truecolor(const engine::Image& img, int level) {

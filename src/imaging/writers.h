@@ -13,6 +13,7 @@
 #include "engine/image.h"
 #include "imaging/codec.h"
 #include "imaging/color_index.h"
+#include "imaging/parallel_zlib.h"
 
 namespace dither::imaging::internal {
 
@@ -22,6 +23,17 @@ int png_deflate_level(PngEffort effort);
 // built with AlphaMode::kOneTransparent: one entry for every fully transparent pixel).
 Result<std::vector<uint8_t>> write_png_indexed(int width, int height, const IndexedImage& ix,
                                                int level);
+// The same from palette indices packed into `data` (pack_png_rows(), at png_bit_depth() of the
+// palette's size), whose compression may have started as its rows were made.
+Result<std::vector<uint8_t>> write_png_indexed(int width, int height,
+                                               const std::vector<Rgba>& palette, ZlibStream& data);
+// The smallest PNG bit depth for that many palette entries (1, 2, 4 or 8); the bytes of one row of
+// image data at that depth, with its filter byte; rows [first, end) of `indices` (one byte each,
+// `width` a row) packed into `data`, which holds every row.
+int png_bit_depth(size_t colours);
+size_t png_row_bytes(int width, int bit_depth);
+void pack_png_rows(const uint8_t* indices, int width, int bit_depth, int first, int end,
+                   uint8_t* data);
 // 8-bit RGB or RGBA PNG, as img.channels says.
 Result<std::vector<uint8_t>> write_png_truecolor(const engine::Image& img, int level);
 // GIF89a with a global colour table; ix built with AlphaMode::kBinary, so the transparent entry,
