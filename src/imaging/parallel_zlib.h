@@ -20,8 +20,10 @@
 namespace dither::imaging::internal {
 
 // Pieces of at least this many bytes; smaller inputs are one piece. The pieces depend only on the
-// input's size, never on the machine, so the same input always gives the same bytes.
-inline constexpr size_t kZlibPiece = size_t{4} << 20;
+// input's size, never on the machine, so the same input always gives the same bytes. 1 MiB: with
+// the data compressed as it comes (ZlibStream), what is left at the end is one small piece; the
+// photo's PNG is 0.08 % larger than in 4 MiB pieces.
+inline constexpr size_t kZlibPiece = size_t{1} << 20;
 
 // Appends to `out` a zlib stream (RFC 1950) of `data` compressed at libdeflate's `level`, its
 // pieces on up to `threads` threads (the calling one among them; fewer if no more can be started).
