@@ -121,7 +121,10 @@ start() {
   echo $! >"$PID"
   local deadline=$((SECONDS + 60))
   until ready; do
-    if ! pid_alive "$PID" "$CONFIG" || ((SECONDS > deadline)); then
+    # Alive, not "alive with our configuration on its command line": the background job may not
+    # have reached its exec yet (it still shows this script's command line), which on a busy
+    # machine made a start that was going fine give up.
+    if ! pid_alive "$PID" || ((SECONDS > deadline)); then
       tail -5 "$DIR/server.log" >&2
       die "prometheus: the server did not start, see $DIR/server.log"
     fi
