@@ -10,6 +10,7 @@
 #include <jerror.h>
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cstring>
 

@@ -21,7 +21,6 @@
 // clang-format on
 
 #include <array>
-#include <atomic>
 #include <cstdint>
 
 namespace dither::imaging::internal {

@@ -362,7 +362,7 @@ struct Pipeline {
   std::array<int, kMaxComponents> block_rows{};           // rows of blocks in each array
   std::array<int, kMaxComponents> v_samp{};               // rows of blocks per iMCU row
   std::array<size_t, kMaxComponents> row_blocks{};        // blocks in a row of each array
-  std::array<int, kMaxComponents> released{};             // rows given back (release_rows())
+  std::array<int, kMaxComponents> released{};  // rows given back (release_coefficients())
   // Per component, which AC coefficients of each block are nonzero (jpeg_ac.h).
   std::array<std::vector<uint64_t>, kMaxComponents> nonzero;
 
@@ -623,7 +623,7 @@ bool read_part(Decompressor& d, const ScanPlan::Part& part) {
 // would read the rows around it, is off). On a large photo the coefficients are most of the
 // memory, while the dither and the PNG's compression take theirs. Only whole pages inside runs of
 // rows that lie end to end; a row read again would read zeros, which none is.
-void release_rows(Pipeline& pipeline, int imcu_rows_done) {
+void release_coefficients(Pipeline& pipeline, int imcu_rows_done) {
   static const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   for (size_t c = 0; c < kMaxComponents; ++c) {
     const int end = std::min(imcu_rows_done * pipeline.v_samp[c], pipeline.block_rows[c]);
@@ -671,7 +671,7 @@ bool write_rows(Decompressor& d, engine::Image& out, const std::function<void(in
     }
     *rows = top + n;
     // The iMCU row being made may still be read: the ones before it are done.
-    release_rows(*d.pipeline, static_cast<int>(d.cinfo.output_iMCU_row) - 1);
+    release_coefficients(*d.pipeline, static_cast<int>(d.cinfo.output_iMCU_row) - 1);
     if (on_rows) on_rows(*rows);
   }
   jpeg_finish_output(&d.cinfo);
