@@ -38,7 +38,7 @@ DitherOptions options_for(Algorithm a) {
 }
 
 // Released rows give their whole pages back; every other row keeps its bytes (pages that straddle
-// the edges stay), in small heap buffers and in large huge-page ones alike.
+// the edges stay), in small heap buffers and in large page-aligned ones alike.
 TEST(Image, ReleaseRowsKeepsTheOtherRows) {
   for (const int width : {300, 1500}) {
     Image img = testing::synthetic_photo(width, 997, 3);

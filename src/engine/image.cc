@@ -66,11 +66,13 @@ void* PixelAllocator<uint8_t>::allocate_pixels(size_t bytes) {
   if (bytes < kLarge) return ::operator new(bytes);
   const size_t size = rounded(bytes);
   if (void* p = kept().take(size)) return p;
+  // Aligned to a huge page, which the kernel may use where transparent huge pages are always on;
+  // no MADV_HUGEPAGE: where they are asked for ("madvise", Debian's default), a fault may wait
+  // for the kernel to compact memory, and on an AMD EPYC the command line's whole job took a
+  // median 6% longer with it (12 runs each, interleaved), the page faults costing more system
+  // time and varying more, not less.
   void* p = std::aligned_alloc(kHugePage, size);
   if (p == nullptr) throw std::bad_alloc();
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  madvise(p, size, MADV_HUGEPAGE);  // a hint; failure is harmless
-#endif
   return p;
 }
 

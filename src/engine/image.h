@@ -15,9 +15,9 @@
 
 namespace dither::engine {
 
-// Allocator for pixel storage. It does not zero-fill (every producer writes every byte anyway)
-// and it asks for transparent huge pages on large buffers: touching a fresh 36 MB output costs
-// several times less. The contents of a newly constructed Image are therefore unspecified.
+// Allocator for pixel storage. It does not zero-fill (every producer writes every byte anyway),
+// and it keeps one freed large buffer for the next (image.cc). The contents of a newly
+// constructed Image are therefore unspecified.
 template <class T>
 struct PixelAllocator {
   using value_type = T;
