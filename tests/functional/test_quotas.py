@@ -52,6 +52,8 @@ def test_the_image_quota_refuses_uploads_and_stores_nothing(start_server):
     picture = imagegen.photo_png(16, 16)
     first = s.upload_ok(picture, "one.png")
     s.upload_ok(picture, "two.png")
+    # The outbox publishes IMAGE_UPLOADED after the answer: both are in before the snapshot.
+    s.wait_events(lambda e: e["headers"]["message_type"] == "IMAGE_UPLOADED", count=2)
     before = s.snapshot()
     err = assert_refused(s.upload(picture, "three.png"), 403, "quota_exceeded", "a third image")
     assert "you store 2 images, the limit is 2" in err["message"], err
@@ -76,6 +78,7 @@ def test_the_byte_quota_counts_the_stored_originals_and_the_upload(start_server)
     s = start_server(QUOTA_BYTES=str(2 * len(picture) + len(tiny)), AUTO_DITHER="off")
     s.upload_ok(picture, "one.png")
     s.upload_ok(picture, "two.png")
+    s.wait_events(lambda e: e["headers"]["message_type"] == "IMAGE_UPLOADED", count=2)
     before = s.snapshot()
     err = assert_refused(s.upload(picture, "three.png"), 403, "quota_exceeded", "past the bytes")
     assert f"you store {2 * len(picture)} bytes" in err["message"], err
