@@ -76,4 +76,8 @@ ScanOutcome decode_scans(const ScanPlan& plan, engine::Image& out,
 // caller took this path rather than the ordinary decoder, whose pixels are the same.
 uint64_t scan_decodes();
 
+// How many pages of coefficients this process has moved into rows of images still to be written
+// instead of giving them back (jpeg_scans.cc, PageRecycler): for tests that it happens.
+uint64_t pages_recycled();
+
 }  // namespace dither::imaging::internal

@@ -401,6 +401,28 @@ TEST(JpegScans, ScaledForVerify) {
   EXPECT_EQ(info->height, 97);
 }
 
+// An image of 4 MiB or more is written into pages moved from the coefficients as they are given
+// back (jpeg_scans.cc, PageRecycler): the pixels are still exactly libjpeg's, whether the image's
+// memory is fresh or reused from the image before (PixelAllocator keeps one large buffer).
+TEST(JpegScans, RowsInRecycledPagesAreTheSame) {
+  for (Sampling sampling : {Sampling{1, 1}, Sampling{2, 2}}) {
+    const int w = 1601, h = 1103;  // 5.3 MB of RGB; rows do not start on page boundaries
+    const std::string what = name(w, h, sampling, Script::kManyRefinements, 0);
+    const Bytes jpeg = encode(w, h, sampling, Script::kManyRefinements);
+    const std::optional<std::vector<uint8_t>> expected = libjpeg_pixels(jpeg);
+    ASSERT_TRUE(expected.has_value()) << what;
+    for (int round = 0; round < 2; ++round) {
+      const uint64_t before = pages_recycled();
+      const Split split = split_decode(jpeg, w, h, 2);
+      ASSERT_EQ(split.outcome, ScanOutcome::kDecoded) << what;
+      EXPECT_EQ(split.rgb, *expected) << what << " round " << round;
+      const uint64_t moved = pages_recycled() - before;
+      EXPECT_GT(moved, 0U) << what;
+      EXPECT_LE(moved, static_cast<uint64_t>(w) * h * 3 / 4096) << what;
+    }
+  }
+}
+
 TEST(JpegScans, StopsAtItsDeadline) {
   const Bytes jpeg = encode(640, 480, {2, 2}, Script::kSimple);
   const Split late = split_decode(jpeg, 640, 480, 2, std::chrono::steady_clock::now());
