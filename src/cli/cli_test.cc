@@ -10,6 +10,7 @@
 #include <sstream>
 #include <thread>
 
+#include "cli/files.h"
 #include "engine/options.h"
 #include "engine/palette.h"
 #include "engine/testing/test_images.h"
@@ -201,6 +202,34 @@ TEST_F(CliTest, BadInputsGiveOneLineAndExitOne) {
   expect_one_error_line();
   EXPECT_FALSE(fs::exists(path("out.png")));
   EXPECT_EQ(run({path("photo.png"), path("out.png"), "--max-bytes", "0"}), 2);
+}
+
+// read_file(): a large file is read in two halves on two threads; every byte in its place, at
+// the limit and over it, and a file that is not a regular one.
+TEST_F(CliTest, ReadFileReadsEveryByteWithinTheLimit) {
+  for (const size_t size : {size_t{0}, size_t{1}, size_t{4} << 20, (size_t{5} << 20) + 4097}) {
+    std::string bytes(size, '\0');
+    uint32_t x = 12345;
+    for (char& c : bytes) {
+      x = x * 1664525u + 1013904223u;
+      c = static_cast<char>(x >> 24);
+    }
+    write("data.bin", bytes);
+    auto got = cli::read_file(path("data.bin"), size);
+    ASSERT_TRUE(got.ok()) << size;
+    ASSERT_EQ(got->size(), size);
+    EXPECT_EQ(std::string(got->begin(), got->end()), bytes) << size;
+    if (size > 0) {
+      auto over = cli::read_file(path("data.bin"), size - 1);
+      ASSERT_FALSE(over.ok()) << size;
+      EXPECT_EQ(over.error().kind, ErrorKind::kTooLarge);
+    }
+  }
+  EXPECT_EQ(cli::read_file(path("missing.bin"), 100).error().kind, ErrorKind::kNotFound);
+  EXPECT_EQ(cli::read_file(dir_.string(), 100).error().kind, ErrorKind::kNotFound);
+  auto device = cli::read_file("/dev/zero", 100);
+  ASSERT_FALSE(device.ok());
+  EXPECT_NE(device.error().message.find("not a regular file"), std::string::npos);
 }
 
 TEST_F(CliTest, BadUsageGivesOneLineAndExitTwo) {
