@@ -9,7 +9,8 @@ Each case is one whole process, file in and file out, as a user runs it: ours (`
 from the commit before this work, when --baseline is given), Pillow (scripts/bench/pillow_job.py:
 open, quantize with Floyd-Steinberg to the same palette, save) and ImageMagick (`convert IN
 -dither FloydSteinberg -remap PALETTE OUT`, or `-ordered-dither o8x8,2`). Rounds run the tools in
-turn on the same file, so that a noisy machine slows all of them alike; the report gives medians
+turn on the same file, so that a noisy machine slows all of them alike, each round after a wait
+for idle CPUs and one untimed run of every tool's first case; the report gives medians
 of wall-clock time, peak memory (the process's maximum resident set) and output size, and the
 ratios within the run. With --smoke: one round, no judgement (CI checks that it runs).
 Standard library only.
@@ -149,24 +150,36 @@ def main() -> int:
     figures: dict[tuple[str, str], list[tuple[float, float, int]]] = {}
     sizes: dict[tuple[str, str], int] = {}
     busy_before = []
+    def argv_for(ci: int, tool: str, out: Path) -> list[str] | None:
+        _name, ours_args, ext, palette, magick_args, pillow_can = CASES[ci]
+        if tool in ("ours", "baseline"):
+            binary = a.ours if tool == "ours" else a.baseline
+            return [binary, a.photo, str(out)] + ours_args
+        if tool == "Pillow":
+            if not pillow_can:
+                return None
+            return [a.pillow_python, str(HERE / "pillow_job.py"), a.photo, str(out),
+                    str(run / f"{palette}.txt")]
+        dither = magick_args or ["-dither", "FloydSteinberg", "-remap", str(run / f"{palette}.png")]
+        extra = ["-define", "webp:lossless=true"] if ext == "webp" else []
+        return ["convert", a.photo] + dither + extra + [str(out)]
+
     for r in range(rounds):
         busy_before.append(wait_until_quiet(15.0, 0 if a.smoke else a.quiet_wait))
-        for ci, (name, ours_args, ext, palette, magick_args, pillow_can) in enumerate(CASES):
+        # One untimed run of every tool's first case after the wait, as hyperfine's --warmup: here
+        # the first process after an idle spell ran up to 0.1 s slower than the next, and without
+        # this it would always be ours, in the headline case.
+        if not a.smoke:
+            for tool in tools:
+                argv = argv_for(0, tool, run / f"warmup-{tool}.{CASES[0][2]}")
+                if argv:
+                    run_once(argv)
+        for ci, (name, _ours_args, ext, *_rest) in enumerate(CASES):
             for tool in tools:
                 out = run / f"case{ci}-{tool}.{ext}"
-                if tool in ("ours", "baseline"):
-                    binary = a.ours if tool == "ours" else a.baseline
-                    argv = [binary, a.photo, str(out)] + ours_args
-                elif tool == "Pillow":
-                    if not pillow_can:
-                        continue
-                    argv = [a.pillow_python, str(HERE / "pillow_job.py"), a.photo, str(out),
-                            str(run / f"{palette}.txt")]
-                else:
-                    dither = magick_args or ["-dither", "FloydSteinberg", "-remap",
-                                             str(run / f"{palette}.png")]
-                    extra = ["-define", "webp:lossless=true"] if ext == "webp" else []
-                    argv = ["convert", a.photo] + dither + extra + [str(out)]
+                argv = argv_for(ci, tool, out)
+                if argv is None:
+                    continue
                 figures.setdefault((name, tool), []).append(run_once(argv))
                 sizes[(name, tool)] = out.stat().st_size
         print(f"cli bench: round {r + 1} of {rounds} done", file=sys.stderr)
