@@ -90,7 +90,8 @@ Result<FileBytes> read_file(const std::string& path, size_t max_bytes) {
     }
     first = read_at(fd.get(), bytes.data(), half, 0, first_error);
   }  // joined
-  if (first_error != 0 || second_error != 0) return cannot(first_error | second_error);
+  if (first_error != 0) return cannot(first_error);
+  if (second_error != 0) return cannot(second_error);
   // A file that shrank meanwhile: its bytes up to the first gap, and no more.
   if (first < half || half + second < size) {
     bytes.resize(first < half ? first : half + second);
