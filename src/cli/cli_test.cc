@@ -230,6 +230,11 @@ TEST_F(CliTest, ReadFileReadsEveryByteWithinTheLimit) {
   auto device = cli::read_file("/dev/zero", 100);
   ASSERT_FALSE(device.ok());
   EXPECT_NE(device.error().message.find("not a regular file"), std::string::npos);
+  // A FIFO with no writer: refused at once, not waited on.
+  ASSERT_EQ(mkfifo(path("pipe").c_str(), 0600), 0);
+  auto fifo = cli::read_file(path("pipe"), 100);
+  ASSERT_FALSE(fifo.ok());
+  EXPECT_NE(fifo.error().message.find("not a regular file"), std::string::npos);
 }
 
 TEST_F(CliTest, BadUsageGivesOneLineAndExitTwo) {

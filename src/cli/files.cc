@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <system_error>
@@ -56,7 +57,8 @@ Result<FileBytes> read_file(const std::string& path, size_t max_bytes) {
     return make_error(ErrorKind::kNotFound,
                       "cannot read '" + path + "': " + std::generic_category().message(error));
   };
-  const Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NONBLOCK: a FIFO with no writer would block the open itself; it is refused below.
+  const Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (fd.get() < 0) return cannot(errno);
   struct stat st {};
   if (fstat(fd.get(), &st) != 0) return cannot(errno);
@@ -84,7 +86,7 @@ Result<FileBytes> read_file(const std::string& path, size_t max_bytes) {
     if (half < size) {
       try {
         other = std::jthread(read_second);
-      } catch (const std::system_error&) {
+      } catch (const std::exception&) {
         read_second();  // no thread to be had: one after the other
       }
     }

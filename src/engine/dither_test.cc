@@ -54,6 +54,21 @@ TEST(Image, ReleaseRowsKeepsTheOtherRows) {
   }
 }
 
+// Large buffers (a mapping of their own, one kept for reuse) are aligned to 2 MiB and usable to
+// their last byte, whether fresh, reused at the same size, or reused cut down from a larger one;
+// then freed without trouble (a buffer unmapped at the wrong size would fault or leak).
+TEST(Image, LargeBuffersAreWholeWhenFreshOrReused) {
+  for (const size_t pixels : {size_t{3000} * 2000, size_t{3000} * 2000, size_t{2000} * 1000,
+                              size_t{3000} * 2000, size_t{1500} * 1000}) {
+    Image img(static_cast<int>(pixels / 1000), 1000, 3);
+    ASSERT_GE(img.pixels.size(), kMappedPixelBytes);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(img.pixels.data()) % (size_t{2} << 20), 0U);
+    std::fill(img.pixels.begin(), img.pixels.end(), uint8_t{0x5A});
+    EXPECT_EQ(img.pixels.front(), 0x5A);
+    EXPECT_EQ(img.pixels.back(), 0x5A);
+  }
+}
+
 TEST(Dither, EveryAlgorithmAndPaletteKindOutputsOnlyPaletteColours) {
   const Image photo = testing::synthetic_photo(40, 30);
   for (const auto& info : algorithms()) {

@@ -43,6 +43,10 @@ struct PixelAllocator {
 
 using PixelBuffer = std::vector<uint8_t, PixelAllocator<uint8_t>>;
 
+// Pixel buffers of at least this many bytes are each a mapping of their own (on Linux), which
+// the split JPEG decoder may move pages into (imaging/jpeg_scans.cc).
+inline constexpr size_t kMappedPixelBytes = size_t{4} << 20;
+
 struct Image {
   int width = 0;
   int height = 0;

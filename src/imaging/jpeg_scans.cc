@@ -21,6 +21,7 @@
 #include <atomic>
 #include <bit>
 #include <csetjmp>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <numeric>
@@ -632,8 +633,9 @@ struct PageRecycler {
   uint8_t* end = nullptr;   // the end of the image's last whole page; nullptr: give pages back
 };
 
-// Only an image this large is worth it (a smaller one is not in a mapping of its own either).
-constexpr size_t kRecycleBytes = size_t{4} << 20;
+// Only an image in a mapping of its own (engine/image.h): moving pages into memory that malloc
+// manages would split its heap's mapping, and a later move from there could then fail.
+constexpr size_t kRecycleBytes = engine::kMappedPixelBytes;
 
 // `p` moved up to the next page boundary (itself if it is one).
 uint8_t* page_up(uint8_t* p) {
@@ -661,6 +663,13 @@ size_t recycle(PageRecycler& to, uint8_t* bytes, size_t size, uint8_t* unwritten
   if (mremap(bytes, moved, moved, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, target) ==
       MAP_FAILED) {
     to.end = nullptr;
+    // Some kernels unmap the target before they find that the move cannot be made (Linux 6.1,
+    // for one, checks the source after): fresh pages there again, or the rows would fault. Only
+    // out of memory can refuse that, and then there is no image to make.
+    if (mmap(target, moved, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1,
+             0) == MAP_FAILED) {
+      std::abort();
+    }
     return 0;
   }
   to.next = target + moved;
