@@ -6,31 +6,23 @@
 #include <memory>
 #include <ostream>
 #include <string>
-#include <utility>
 #include <vector>
 
 #include "common/result.h"
+#include "common/unzeroed.h"
 
 namespace dither::cli {
 
 // Storage that is not zeroed before it is read into: zeroing 16 MB first, page by page, took a
 // quarter of the time of reading them.
 template <class T>
-struct UnzeroedAllocator {
+struct UnzeroedAllocator : UnzeroedConstruct {
   using value_type = T;
   UnzeroedAllocator() = default;
   template <class U>
   UnzeroedAllocator(const UnzeroedAllocator<U>&) {}  // NOLINT(google-explicit-constructor)
   T* allocate(size_t n) { return std::allocator<T>().allocate(n); }
   void deallocate(T* p, size_t n) { std::allocator<T>().deallocate(p, n); }
-  template <class U, class... Args>
-  void construct(U* p, Args&&... args) {
-    if constexpr (sizeof...(Args) == 0) {
-      ::new (static_cast<void*>(p)) U;  // default-initialise: no zeroing
-    } else {
-      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-    }
-  }
   friend bool operator==(const UnzeroedAllocator&, const UnzeroedAllocator&) { return true; }
 };
 using FileBytes = std::vector<uint8_t, UnzeroedAllocator<uint8_t>>;

@@ -13,27 +13,21 @@
 #include <utility>
 #include <vector>
 
+#include "common/unzeroed.h"
+
 namespace dither::engine {
 
 // Allocator for pixel storage. It does not zero-fill (every producer writes every byte anyway),
 // and it keeps one freed large buffer for the next (image.cc). The contents of a newly
 // constructed Image are therefore unspecified.
 template <class T>
-struct PixelAllocator {
+struct PixelAllocator : UnzeroedConstruct {
   using value_type = T;
   PixelAllocator() = default;
   template <class U>
   PixelAllocator(const PixelAllocator<U>&) {}  // NOLINT(google-explicit-constructor)
   T* allocate(size_t n) { return static_cast<T*>(allocate_pixels(n * sizeof(T))); }
   void deallocate(T* p, size_t n) { free_pixels(p, n * sizeof(T)); }
-  template <class U, class... Args>
-  void construct(U* p, Args&&... args) {
-    if constexpr (sizeof...(Args) == 0) {
-      ::new (static_cast<void*>(p)) U;  // default-initialise: no zeroing
-    } else {
-      ::new (static_cast<void*>(p)) U(std::forward<Args>(args)...);
-    }
-  }
   friend bool operator==(const PixelAllocator&, const PixelAllocator&) { return true; }
 
  private:
