@@ -21,6 +21,11 @@ owner() {
 
 for program in "$@"; do
   needed=$(readelf -d "$program" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
+  # libvips is loaded when first used (src/imaging/vips_lazy.h), not NEEDED: its name is in the
+  # program, its path in the dynamic linker's cache.
+  while read -r loaded; do
+    owner "$(ldconfig -p | awk -v name="$loaded" '$1 == name { print $NF; exit }')"
+  done < <(grep -aoE 'libvips\.so\.[0-9]+' "$program" | sort -u)
   # ldd resolves each name for the program's own architecture.
   while read -r soname path; do
     if grep -qxF "$soname" <<<"$needed"; then owner "$path"; fi

@@ -30,6 +30,10 @@ int vips_concurrency() {
 }
 
 Status start_vips() {
+  std::string why;
+  if (internal::try_load_vips_functions(&why) == nullptr) {
+    return make_error(ErrorKind::kInternal, "cannot load libvips: " + why);
+  }
   if (VIPS_INIT("dither")) return internal::vips_failure(ErrorKind::kInternal, "starting libvips");
   vips_block_untrusted_set(TRUE);
   vips_operation_block_set("VipsForeignLoad", TRUE);

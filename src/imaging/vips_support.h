@@ -2,6 +2,8 @@
 // error buffer into `Error`, and copies between VipsImage and the engine's `Image`.
 //
 // Internal to dither_imaging: this header includes <vips/vips.h> and must not leak into codec.h.
+// libvips is loaded on first use (vips_lazy.h): every libvips call made after this include goes
+// through the table there.
 #pragma once
 
 #include <vips/vips.h>
@@ -13,6 +15,7 @@
 
 #include "common/result.h"
 #include "engine/image.h"
+#include "imaging/vips_lazy.h"
 
 namespace dither::imaging::internal {
 
