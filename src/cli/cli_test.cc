@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <vips/vips.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -353,6 +354,32 @@ TEST_F(CliTest, BinaryExitsCleanlyOnBadFiles) {
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 1);
   EXPECT_EQ(read("err.txt").rfind("dither: ", 0), 0u);
+}
+
+// The real binary loads libvips only when it needs it (imaging/vips_lazy.h): not for a
+// progressive JPEG to PNG, which the split JPEG decoder reads from its own look at the header (on
+// two cores or more), but for a PNG in. The dynamic linker says what it loads (LD_DEBUG).
+TEST_F(CliTest, BinaryLoadsLibvipsOnlyWhenItNeedsIt) {
+  if (VIPS_INIT("cli_test") != 0) FAIL() << "libvips";
+  const engine::Image photo = engine::testing::synthetic_photo(320, 240);
+  VipsImage* image = vips_image_new_from_memory_copy(
+      photo.pixels.data(), photo.pixels.size(), photo.width, photo.height, 3, VIPS_FORMAT_UCHAR);
+  ASSERT_NE(image, nullptr);
+  void* buffer = nullptr;
+  size_t size = 0;
+  ASSERT_EQ(vips_jpegsave_buffer(image, &buffer, &size, "interlace", TRUE, nullptr), 0);
+  g_object_unref(image);
+  write("progressive.jpg", std::string(static_cast<const char*>(buffer), size));
+  g_free(buffer);
+  const auto loads_libvips = [this](const std::string& input) {
+    const std::string cmd = "LD_DEBUG=files " + std::string(DITHER_CLI_PATH) + " " + path(input) +
+                            " " + path("out.png") + " 2>" + path("loaded.txt");
+    const int status = std::system(cmd.c_str());
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << input;
+    return read("loaded.txt").find("libvips.so") != std::string::npos;
+  };
+  EXPECT_EQ(loads_libvips("progressive.jpg"), std::thread::hardware_concurrency() < 2);
+  EXPECT_TRUE(loads_libvips("photo.png"));
 }
 
 }  // namespace

@@ -79,21 +79,37 @@ int open_loader(InputFormat format, std::span<const uint8_t> bytes, VipsImage** 
               VIPS_FAIL_ON_ERROR, nullptr);
 }
 
+// What the header says of an image's samples.
+struct Samples {
+  int bands = 3;
+  bool cmyk = false;
+  int bits = 8;
+  bool integer = true;
+  int pages = 1;
+};
+
+Samples samples_of(VipsImage* raw) {
+  const VipsBandFormat sample = vips_image_get_format(raw);
+  return Samples{
+      vips_image_get_bands(raw), vips_image_get_interpretation(raw) == VIPS_INTERPRETATION_CMYK,
+      static_cast<int>(vips_format_sizeof(sample)) * 8,
+      sample == VIPS_FORMAT_UCHAR || sample == VIPS_FORMAT_CHAR || sample == VIPS_FORMAT_USHORT ||
+          sample == VIPS_FORMAT_SHORT || sample == VIPS_FORMAT_UINT || sample == VIPS_FORMAT_INT,
+      vips_image_get_n_pages(raw)};
+}
+
 // Bands, bits per sample and pages from the header, against `limits`.
-Status check_layout(VipsImage* raw, InputFormat format, const Limits& limits) {
-  const int bands = vips_image_get_bands(raw);
-  const bool cmyk = vips_image_get_interpretation(raw) == VIPS_INTERPRETATION_CMYK;
+Status check_layout(const Samples& samples, InputFormat format, const Limits& limits) {
+  const int bands = samples.bands;
+  const bool cmyk = samples.cmyk;
   if (bands > limits.max_bands + (cmyk ? 1 : 0)) {
     return make_error(ErrorKind::kUnsupported,
                       "the " + display_name(format) + " has " + std::to_string(bands) +
                           " channels per pixel; at most " + std::to_string(limits.max_bands) +
                           " are accepted");
   }
-  const VipsBandFormat sample = vips_image_get_format(raw);
-  const bool integer = sample == VIPS_FORMAT_UCHAR || sample == VIPS_FORMAT_CHAR ||
-                       sample == VIPS_FORMAT_USHORT || sample == VIPS_FORMAT_SHORT ||
-                       sample == VIPS_FORMAT_UINT || sample == VIPS_FORMAT_INT;
-  const int bits = static_cast<int>(vips_format_sizeof(sample)) * 8;
+  const bool integer = samples.integer;
+  const int bits = samples.bits;
   if (!integer || bits > limits.max_bits_per_sample) {
     return make_error(ErrorKind::kUnsupported,
                       "the " + display_name(format) + " has " + std::to_string(bits) + "-bit " +
@@ -102,7 +118,7 @@ Status check_layout(VipsImage* raw, InputFormat format, const Limits& limits) {
                           "-bit integer samples are accepted");
   }
   // A GIF's or WebP's frames are checked against the animation limits (check_frames).
-  const int pages = vips_image_get_n_pages(raw);
+  const int pages = samples.pages;
   if (format == InputFormat::kTiff && pages > limits.max_pages) {
     return make_error(ErrorKind::kUnsupported, "the TIFF has " + std::to_string(pages) +
                                                    " pages; at most " +
@@ -139,11 +155,11 @@ Status check_frames(const ImageInfo& info, const Limits& limits) {
 
 struct Opened {
   ImageInfo info;
-  VipsImagePtr image;  // header read, pixels not yet decoded
+  VipsImagePtr image;  // header read, pixels not yet decoded; null when only a plan read it
 };
 
-Result<Opened> open_checked(std::span<const uint8_t> bytes, const Limits& limits) {
-  if (Status s = init(); !s) return s.error();
+// The checks made before any header is read; the format sniffed.
+Result<InputFormat> check_bytes(std::span<const uint8_t> bytes, const Limits& limits) {
   if (bytes.empty()) {
     return make_error(ErrorKind::kUnsupported,
                       "empty input: expected a JPEG, PNG, WebP, GIF or TIFF image");
@@ -158,18 +174,16 @@ Result<Opened> open_checked(std::span<const uint8_t> bytes, const Limits& limits
     return make_error(ErrorKind::kUnsupported,
                       "not an allowed image format: expected JPEG, PNG, WebP, GIF or TIFF");
   }
-  VipsImage* raw = nullptr;
-  if (open_loader(*format, bytes, &raw)) {
-    return vips_failure(ErrorKind::kUndecodable, "cannot read the " + display_name(*format) +
-                                                     " header (truncated or corrupt data)");
-  }
-  VipsImagePtr image(raw);
-  ImageInfo info{*format, vips_image_get_width(raw), vips_image_get_height(raw)};
+  return *format;
+}
+
+// The header's size and samples against `limits`.
+Status check_header(const ImageInfo& info, const Samples& samples, const Limits& limits) {
   const uint64_t pixels = static_cast<uint64_t>(info.width) * static_cast<uint64_t>(info.height);
   if (info.width <= 0 || info.height <= 0) {
-    return make_error(ErrorKind::kUndecodable, "the " + display_name(*format) + " header says " +
-                                                   std::to_string(info.width) + "x" +
-                                                   std::to_string(info.height) + " pixels");
+    return make_error(ErrorKind::kUndecodable, "the " + display_name(info.format) +
+                                                   " header says " + std::to_string(info.width) +
+                                                   "x" + std::to_string(info.height) + " pixels");
   }
   if (pixels > limits.max_pixels) {
     return make_error(ErrorKind::kTooManyPixels,
@@ -177,11 +191,33 @@ Result<Opened> open_checked(std::span<const uint8_t> bytes, const Limits& limits
                           " (" + std::to_string(pixels) + " pixels); the limit is " +
                           std::to_string(limits.max_pixels) + " pixels");
   }
-  if (Status s = check_layout(raw, *format, limits); !s) return s.error();
+  if (Status s = check_layout(samples, info.format, limits); !s) return s;
+  return check_frames(info, limits);
+}
+
+// Reads and checks the header of `bytes`: with `plan`, a plain progressive JPEG's (from the
+// plan: libvips is not needed, nor loaded); without, through libvips.
+Result<Opened> open_checked(std::span<const uint8_t> bytes, const Limits& limits,
+                            const internal::ScanPlan* plan = nullptr) {
+  Result<InputFormat> format = check_bytes(bytes, limits);
+  if (!format) return format.error();
+  if (plan != nullptr) {
+    const ImageInfo info{InputFormat::kJpeg, plan->width, plan->height};
+    if (Status s = check_header(info, Samples{}, limits); !s) return s.error();
+    return Opened{info, nullptr};
+  }
+  if (Status s = init(); !s) return s.error();
+  VipsImage* raw = nullptr;
+  if (open_loader(*format, bytes, &raw)) {
+    return vips_failure(ErrorKind::kUndecodable, "cannot read the " + display_name(*format) +
+                                                     " header (truncated or corrupt data)");
+  }
+  VipsImagePtr image(raw);
+  ImageInfo info{*format, vips_image_get_width(raw), vips_image_get_height(raw)};
   if (*format == InputFormat::kGif || *format == InputFormat::kWebp) {
     info.frames = std::max(1, vips_image_get_n_pages(raw));
   }
-  if (Status s = check_frames(info, limits); !s) return s.error();
+  if (Status s = check_header(info, samples_of(raw), limits); !s) return s.error();
   if (vips_image_get_orientation_swap(raw)) std::swap(info.width, info.height);
   return Opened{info, std::move(image)};
 }
@@ -415,16 +451,11 @@ namespace {
 
 // A progressive JPEG whose pixels libvips would give exactly as libjpeg makes them (three
 // 8-bit components, no ICC profile to apply, no rotation) is decoded on several threads
-// (jpeg_scans.h); anything else, or anything that goes wrong there before a row is out, goes
-// through libvips.
-std::optional<internal::ScanPlan> scan_plan(std::span<const uint8_t> bytes, VipsImage* raw,
-                                            InputFormat format) {
-  if (format != InputFormat::kJpeg || vips_image_get_bands(raw) != 3 ||
-      vips_image_get_format(raw) != VIPS_FORMAT_UCHAR ||
-      vips_image_get_interpretation(raw) != VIPS_INTERPRETATION_sRGB ||
-      vips_image_get_typeof(raw, VIPS_META_ICC_NAME) != 0 || vips_image_get_orientation(raw) > 1) {
-    return std::nullopt;
-  }
+// (jpeg_scans.h), its header read from the plan, without libvips; anything else, or anything
+// that goes wrong there before a row is out, goes through libvips. Call after check_bytes().
+std::optional<internal::ScanPlan> scan_plan(std::span<const uint8_t> bytes,
+                                            const Result<InputFormat>& format) {
+  if (!format || *format != InputFormat::kJpeg) return std::nullopt;
   return internal::plan_scans(bytes, static_cast<int>(std::thread::hardware_concurrency()));
 }
 
@@ -449,6 +480,8 @@ std::optional<Status> scan_status(internal::ScanOutcome outcome, const std::stri
 }  // namespace
 
 struct DecodeJob::State {
+  std::span<const uint8_t> bytes;
+  Limits limits;
   Opened opened;
   std::optional<internal::ScanPlan> scans;
   std::chrono::milliseconds max_time{0};
@@ -486,13 +519,18 @@ Result<std::unique_ptr<DecodeJob>> DecodeJob::open(std::span<const uint8_t> byte
   // The time limit counts from here and is checked between strips of rows (read_rows).
   state->max_time = limits.max_decode_time;
   state->deadline = deadline_of(limits);
-  Result<Opened> opened = open_checked(bytes, limits);
+  state->bytes = bytes;
+  state->limits = limits;
+  state->scans = scan_plan(bytes, check_bytes(bytes, limits));
+  Result<Opened> opened = open_checked(bytes, limits, state->scans ? &*state->scans : nullptr);
   if (!opened) return opened.error();
   state->opened = std::move(*opened);
-  state->scans = scan_plan(bytes, state->opened.image.get(), state->opened.info.format);
-  if (Status s = convert_to_srgb8(state->opened.image); !s) return s.error();
-  state->image = engine::Image(state->opened.info.width, state->opened.info.height,
-                               vips_image_get_bands(state->opened.image.get()));
+  int bands = 3;  // a plan's
+  if (state->opened.image) {
+    if (Status s = convert_to_srgb8(state->opened.image); !s) return s.error();
+    bands = vips_image_get_bands(state->opened.image.get());
+  }
+  state->image = engine::Image(state->opened.info.width, state->opened.info.height, bands);
   return std::unique_ptr<DecodeJob>(new DecodeJob(std::move(state)));
 }
 
@@ -544,6 +582,14 @@ Status DecodeJob::run() {
     st.scans.reset();
     if (std::optional<Status> s = scan_status(outcome, format, st.max_time)) return *s;
   }
+  if (!st.opened.image) {
+    // The plan gave the file back: libvips reads it after all, and says what is wrong if anything
+    // is. Its size is the plan's (read_rows() checks).
+    Result<Opened> opened = open_checked(st.bytes, st.limits);
+    if (!opened) return opened.error();
+    st.opened.image = std::move(opened->image);
+    if (Status s = convert_to_srgb8(st.opened.image); !s) return s;
+  }
   VipsImagePtr image = std::move(st.opened.image);
   const int orientation = vips_image_get_orientation(image.get());
   const bool rotate = orientation > 1 && orientation <= 8;
@@ -586,7 +632,8 @@ Status DecodeJob::run() {
 
 Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits) {
   const auto deadline = deadline_of(limits);  // as in DecodeJob::open
-  Result<Opened> opened = open_checked(bytes, limits);
+  const std::optional<internal::ScanPlan> plan = scan_plan(bytes, check_bytes(bytes, limits));
+  Result<Opened> opened = open_checked(bytes, limits, plan ? &*plan : nullptr);
   if (!opened) return opened.error();
   const ImageInfo info = opened->info;
   const std::string format = display_name(info.format);
@@ -605,7 +652,7 @@ Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits) {
     }
     return info;
   }
-  if (std::optional<internal::ScanPlan> plan = scan_plan(bytes, opened->image.get(), info.format)) {
+  if (plan) {
     // A progressive JPEG on two threads, at 1/8 scale like libvips below; anything libjpeg
     // warns about goes to libvips, which says what decode() would.
     constexpr int kShrink = 8;
@@ -617,6 +664,8 @@ Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits) {
       if (!*s) return s->error();
       return info;
     }
+    opened = open_checked(bytes, limits);
+    if (!opened) return opened.error();
   }
   VipsImagePtr image = std::move(opened->image);
   // libvips sizes a shrunk JPEG as the size divided by the shrink, rounded down: a side shorter

@@ -25,6 +25,7 @@
 #include <cstring>
 #include <memory>
 #include <numeric>
+#include <string_view>
 #include <system_error>
 #include <thread>
 
@@ -56,6 +57,7 @@ struct Layout {
   std::vector<Segment> segments;  // after SOI, before EOI
   std::vector<Scan> scans;
   size_t eoi = 0;
+  int width = 0, height = 0;  // from the frame header
 };
 
 constexpr uint8_t kDht = 0xC4, kDqt = 0xDB, kDri = 0xDD;
@@ -164,6 +166,8 @@ std::optional<Layout> read_layout(std::span<const uint8_t> b) {
       if (marker != kSofProgressive || !ids.empty() || !read_frame(b, at, end, ids)) {
         return std::nullopt;
       }
+      layout.height = read16(b, at + 5);
+      layout.width = read16(b, at + 7);
     } else if (marker == 0xDC) {
       return std::nullopt;  // DNL: the height comes after the first scan
     }
@@ -184,6 +188,66 @@ std::optional<Layout> read_layout(std::span<const uint8_t> b) {
   }
   if (layout.scans.size() < 2) return std::nullopt;
   return layout;
+}
+
+// The Orientation of the first IFD of an APP1 segment's data (after its length) that starts
+// "Exif", which is where libvips reads it (1 when there is none), or 0 when the data does not read
+// cleanly as "Exif\0\0" and a TIFF header and IFD with at most one Orientation, a SHORT.
+int exif_orientation(std::span<const uint8_t> data) {
+  constexpr size_t kPrefix = 6, kTiffHeader = 8, kEntry = 12;
+  constexpr int kOrientation = 0x0112, kShort = 3;
+  if (data.size() < kPrefix + kTiffHeader || std::memcmp(data.data(), "Exif\0\0", kPrefix) != 0) {
+    return 0;
+  }
+  const std::span<const uint8_t> tiff = data.subspan(kPrefix);
+  const bool little = tiff[0] == 'I' && tiff[1] == 'I';
+  if (!little && !(tiff[0] == 'M' && tiff[1] == 'M')) return 0;
+  const auto u16 = [&tiff, little](size_t at) {
+    return little ? tiff[at] | (tiff[at + 1] << 8) : (tiff[at] << 8) | tiff[at + 1];
+  };
+  const auto u32 = [&u16, little](size_t at) {
+    const auto low = static_cast<uint32_t>(u16(little ? at : at + 2));
+    const auto high = static_cast<uint32_t>(u16(little ? at + 2 : at));
+    return (high << 16) | low;
+  };
+  if (u16(2) != 42) return 0;
+  const size_t ifd = u32(4);
+  if (ifd < kTiffHeader || ifd > tiff.size() - 2) return 0;
+  const size_t entries = static_cast<size_t>(u16(ifd));
+  if (entries > (tiff.size() - ifd - 2) / kEntry) return 0;
+  int orientation = -1;
+  for (size_t i = 0; i < entries; ++i) {
+    const size_t entry = ifd + 2 + i * kEntry;
+    if (u16(entry) != kOrientation) continue;
+    if (orientation >= 0 || u16(entry + 2) != kShort || u32(entry + 4) != 1) return 0;
+    orientation = u16(entry + 8);
+  }
+  return orientation < 0 ? 1 : orientation;
+}
+
+// Whether libvips would give the file's pixels exactly as libjpeg makes them, told from its
+// marker segments: no ICC profile for it to apply (an APP2 segment starting "ICC_PROFILE"), and
+// no EXIF orientation for it to turn the image by (at most one APP1 segment starting "Exif",
+// whose Orientation reads cleanly as 1 or is absent). A file this is unsure of is not plain: the
+// ordinary decoder then reads it, as libvips would.
+bool plain(std::span<const uint8_t> b, const Layout& layout) {
+  constexpr uint8_t kApp1 = 0xE1, kApp2 = 0xE2;
+  int exif = 0;
+  for (const Segment& segment : layout.segments) {
+    if (segment.scan >= 0) continue;
+    const uint8_t marker = b[segment.begin + 1];
+    const std::span<const uint8_t> data =
+        b.subspan(segment.begin + 4, segment.end - segment.begin - 4);
+    const auto starts = [&data](std::string_view prefix) {
+      return data.size() >= prefix.size() &&
+             std::memcmp(data.data(), prefix.data(), prefix.size()) == 0;
+    };
+    if (marker == kApp2 && starts("ICC_PROFILE")) return false;
+    if (marker == kApp1 && starts("Exif") && (++exif > 1 || exif_orientation(data) != 1)) {
+      return false;
+    }
+  }
+  return true;
 }
 
 // Whether the scans refine each coefficient in order, as libjpeg checks (it warns otherwise): a
@@ -294,7 +358,9 @@ ScanPlan::Part other_part(std::span<const uint8_t> bytes, const Layout& layout,
 std::optional<ScanPlan> plan_scans(std::span<const uint8_t> bytes, int threads) {
   if (threads < 2) return std::nullopt;
   std::optional<Layout> layout = read_layout(bytes);
-  if (!layout) return std::nullopt;
+  if (!layout || layout->width == 0 || layout->height == 0 || !plain(bytes, *layout)) {
+    return std::nullopt;
+  }
   const std::vector<Scan>& scans = layout->scans;
   uint32_t with_dc = 0;
   std::vector<size_t> dc, ac;  // file indices, in the file's order
@@ -309,6 +375,8 @@ std::optional<ScanPlan> plan_scans(std::span<const uint8_t> bytes, int threads) 
   // first part, the AC scans in the others, in runs of the file's order when there are more of
   // them than parts.
   ScanPlan plan;
+  plan.width = layout->width;
+  plan.height = layout->height;
   std::vector<int> plan_index(scans.size(), -1), part_of(scans.size(), 0);
   const size_t ac_parts = std::min(ac.size(), static_cast<size_t>(kMaxParts - 1));
   std::vector<size_t> load(1 + ac_parts, 0);

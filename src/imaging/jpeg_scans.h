@@ -43,6 +43,7 @@ struct ScanPlan {
   // Marker segments made for the first part (see first_part() in jpeg_scans.cc); spans in
   // `parts` point into them.
   std::vector<std::vector<uint8_t>> made;
+  int width = 0, height = 0;  // the frame header's (never 0: a plan is for a known size)
 };
 
 // At most this many decompressors (and threads) for one file; more AC scans than parts share
@@ -51,8 +52,10 @@ inline constexpr int kMaxParts = 16;
 
 // A plan for `bytes` when at least two threads (`threads`, the cores to use) can run, or nothing
 // when splitting cannot help or is not for this file: not a progressive Huffman JPEG, not three
-// 8-bit components, a marker this does not know, or one part holding nearly all the data. Reads
-// markers only.
+// 8-bit components, a marker this does not know, or one part holding nearly all the data; or
+// when libvips would change what libjpeg makes: an ICC profile to apply, an EXIF orientation
+// other than 1, or EXIF this does not read cleanly. Reads markers only, without libvips: a
+// planned file is decoded without ever loading it (vips_lazy.h).
 std::optional<ScanPlan> plan_scans(std::span<const uint8_t> bytes, int threads);
 
 // What decode_scans() did.

@@ -14,6 +14,7 @@
 #include <csetjmp>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "imaging/codec.h"
@@ -440,6 +441,189 @@ TEST(JpegScans, DecodeUsesItAndKeepsLibvipsPixels) {
   EXPECT_EQ(scan_decodes(), before + 1);  // not libvips' decoder, whose pixels are the same
   EXPECT_EQ(std::vector<uint8_t>(decoded->pixels.begin(), decoded->pixels.end()),
             vips_pixels(jpeg));
+}
+
+// `jpeg` with a marker segment (`marker`, then `data`) put right after its SOI.
+Bytes with_segment(const Bytes& jpeg, uint8_t marker, const Bytes& data) {
+  const size_t length = data.size() + 2;
+  Bytes out(jpeg.begin(), jpeg.begin() + 2);
+  out.insert(out.end(), {0xFF, marker, static_cast<uint8_t>(length >> 8),
+                         static_cast<uint8_t>(length & 0xFF)});
+  out.insert(out.end(), data.begin(), data.end());
+  out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
+  return out;
+}
+
+Bytes text(std::string_view s) { return Bytes(s.begin(), s.end()); }
+
+// An APP1 "Exif" segment's data: a TIFF header (`little`-endian or not) and one IFD holding
+// `entries` (tag, type, count, value: a SHORT's value in the first two bytes of the field).
+struct Entry {
+  uint16_t tag, type;
+  uint32_t count, value;
+};
+Bytes exif(bool little, const std::vector<Entry>& entries, uint32_t ifd = 8) {
+  Bytes out = text(std::string_view("Exif\0\0", 6));
+  const auto put16 = [&out, little](uint32_t v) {
+    const uint8_t lo = v & 0xFF, hi = (v >> 8) & 0xFF;
+    out.insert(out.end(), little ? std::initializer_list<uint8_t>{lo, hi}
+                                 : std::initializer_list<uint8_t>{hi, lo});
+  };
+  const auto put32 = [&put16, little](uint32_t v) {
+    put16(little ? v & 0xFFFF : v >> 16);
+    put16(little ? v >> 16 : v & 0xFFFF);
+  };
+  out.push_back(little ? 'I' : 'M');
+  out.push_back(little ? 'I' : 'M');
+  put16(42);
+  put32(ifd);
+  put16(static_cast<uint32_t>(entries.size()));
+  for (const Entry& e : entries) {
+    put16(e.tag);
+    put16(e.type);
+    put32(e.count);
+    if (e.type == 3) {
+      put16(e.value);
+      put16(0);
+    } else {
+      put32(e.value);
+    }
+  }
+  put32(0);  // no next IFD
+  return out;
+}
+
+constexpr uint16_t kOrientationTag = 0x0112, kShortType = 3, kLongType = 4;
+
+// What libvips shows of a JPEG: its pixels turned upright by the EXIF orientation.
+std::optional<std::vector<uint8_t>> vips_upright_pixels(const Bytes& bytes) {
+  VipsImage* image = nullptr;
+  if (vips_jpegload_buffer(const_cast<uint8_t*>(bytes.data()), bytes.size(), &image, nullptr)) {
+    vips_error_clear();
+    return std::nullopt;
+  }
+  VipsImage* turned = nullptr;
+  const int failed = vips_autorot(image, &turned, nullptr);
+  g_object_unref(image);
+  if (failed) {
+    vips_error_clear();
+    return std::nullopt;
+  }
+  size_t size = 0;
+  void* memory = vips_image_write_to_memory(turned, &size);
+  g_object_unref(turned);
+  if (memory == nullptr) return std::nullopt;
+  std::vector<uint8_t> rgb(static_cast<uint8_t*>(memory), static_cast<uint8_t*>(memory) + size);
+  g_free(memory);
+  return rgb;
+}
+
+// The plan reads the header itself (libvips is not loaded for a planned file: vips_lazy.h), so
+// it must leave to libvips every file whose pixels libvips would change: an EXIF orientation
+// other than 1 and an ICC profile, here as libvips itself writes them.
+TEST(JpegScans, LeavesToLibvipsTheFilesItWouldTurnOrConvert) {
+  if (VIPS_INIT("jpeg_scans_test") != 0) FAIL() << "libvips";
+  const int w = 300, h = 200;
+  const std::vector<uint8_t> rgb = picture(w, h, 5);
+  VipsImage* raw =
+      vips_image_new_from_memory_copy(rgb.data(), rgb.size(), w, h, 3, VIPS_FORMAT_UCHAR);
+  ASSERT_NE(raw, nullptr);
+  const auto save = [](VipsImage* image) {
+    void* buffer = nullptr;
+    size_t size = 0;
+    EXPECT_EQ(vips_jpegsave_buffer(image, &buffer, &size, "interlace", TRUE, nullptr), 0);
+    Bytes bytes(static_cast<uint8_t*>(buffer), static_cast<uint8_t*>(buffer) + size);
+    g_free(buffer);
+    return bytes;
+  };
+  for (int orientation = 1; orientation <= 8; ++orientation) {
+    VipsImage* tagged = nullptr;
+    ASSERT_EQ(vips_copy(raw, &tagged, "interpretation", VIPS_INTERPRETATION_sRGB, nullptr), 0);
+    vips_image_set_int(tagged, VIPS_META_ORIENTATION, orientation);
+    const Bytes jpeg = save(tagged);
+    g_object_unref(tagged);
+    const std::string what = "orientation " + std::to_string(orientation);
+    const std::optional<ScanPlan> plan = plan_scans(jpeg, 2);
+    ASSERT_EQ(plan.has_value(), orientation == 1) << what;
+    if (plan) {
+      EXPECT_EQ(plan->width, w);
+      EXPECT_EQ(plan->height, h);
+    }
+    const uint64_t before = scan_decodes();
+    const Result<engine::Image> decoded = decode(jpeg, Limits{});
+    ASSERT_TRUE(decoded.ok()) << what;
+    EXPECT_EQ(scan_decodes() - before, orientation == 1 ? 1U : 0U) << what;
+    EXPECT_EQ(decoded->width, orientation >= 5 ? h : w) << what;
+    EXPECT_EQ(std::vector<uint8_t>(decoded->pixels.begin(), decoded->pixels.end()),
+              vips_upright_pixels(jpeg))
+        << what;
+  }
+  VipsImage* p3 = nullptr;  // the same picture with a Display P3 profile attached
+  ASSERT_EQ(vips_icc_transform(raw, &p3, "p3", "input_profile", "srgb", nullptr), 0);
+  const Bytes with_icc = save(p3);
+  g_object_unref(p3);
+  g_object_unref(raw);
+  EXPECT_FALSE(plan_scans(with_icc, 2).has_value());
+}
+
+// EXIF as encoders write it, and as they should not: only what reads cleanly as orientation 1 (or
+// no orientation) is planned; the rest goes to libvips, whatever it makes of it.
+TEST(JpegScans, PlansOnlyExifThatReadsCleanlyAsUpright) {
+  if (VIPS_INIT("jpeg_scans_test") != 0) FAIL() << "libvips";
+  const Bytes jpeg = encode(320, 240, {2, 2}, Script::kSimple);
+  const Entry upright{kOrientationTag, kShortType, 1, 1};
+  const Entry other{0x010F, 2, 4, 0x6F6F66};  // Make: "foo", in the field
+  struct Case {
+    const char* what;
+    Bytes file;
+    bool planned;
+  };
+  const Bytes app1_upright = exif(true, {other, upright});
+  const Case cases[] = {
+      {"orientation 1, little-endian", with_segment(jpeg, 0xE1, app1_upright), true},
+      {"orientation 1, big-endian", with_segment(jpeg, 0xE1, exif(false, {upright, other})), true},
+      {"no orientation", with_segment(jpeg, 0xE1, exif(false, {other})), true},
+      {"no entries", with_segment(jpeg, 0xE1, exif(true, {})), true},
+      {"XMP, not EXIF", with_segment(jpeg, 0xE1, text("http://ns.adobe.com/xap/1.0/")), true},
+      {"APP2, not ICC", with_segment(jpeg, 0xE2, text("FPXR")), true},
+      {"orientation 6", with_segment(jpeg, 0xE1, exif(true, {{kOrientationTag, kShortType, 1, 6}})),
+       false},
+      {"orientation 3, big-endian",
+       with_segment(jpeg, 0xE1, exif(false, {other, {kOrientationTag, kShortType, 1, 3}})), false},
+      {"orientation 0", with_segment(jpeg, 0xE1, exif(true, {{kOrientationTag, kShortType, 1, 0}})),
+       false},
+      {"orientation as a LONG",
+       with_segment(jpeg, 0xE1, exif(true, {{kOrientationTag, kLongType, 1, 1}})), false},
+      {"orientation twice", with_segment(jpeg, 0xE1, exif(true, {upright, upright})), false},
+      {"two EXIF segments",
+       with_segment(with_segment(jpeg, 0xE1, app1_upright), 0xE1, app1_upright), false},
+      {"IFD past the end", with_segment(jpeg, 0xE1, exif(true, {upright}, 4000)), false},
+      {"IFD inside the header", with_segment(jpeg, 0xE1, exif(true, {upright}, 4)), false},
+      {"EXIF cut inside the IFD",
+       with_segment(jpeg, 0xE1, Bytes(app1_upright.begin(), app1_upright.end() - 10)), false},
+      {"no TIFF byte order", with_segment(jpeg, 0xE1, text(std::string_view("Exif\0\0XX*\0", 10))),
+       false},
+      {"ICC profile", with_segment(jpeg, 0xE2, text(std::string_view("ICC_PROFILE\0\1\1", 14))),
+       false},
+  };
+  for (const Case& c : cases) {
+    const std::optional<ScanPlan> plan = plan_scans(c.file, 2);
+    EXPECT_EQ(plan.has_value(), c.planned) << c.what;
+    // libvips (libexif) reads the clean ones the same way: upright, the same pixels.
+    if (c.planned) {
+      const Result<engine::Image> decoded = decode(c.file, Limits{});
+      ASSERT_TRUE(decoded.ok()) << c.what;
+      EXPECT_EQ(std::vector<uint8_t>(decoded->pixels.begin(), decoded->pixels.end()),
+                vips_upright_pixels(c.file))
+          << c.what;
+    }
+  }
+  // libexif reads the hand-made orientation 6 as libvips' own: turned.
+  const Result<engine::Image> turned =
+      decode(with_segment(jpeg, 0xE1, exif(true, {{kOrientationTag, kShortType, 1, 6}})), Limits{});
+  ASSERT_TRUE(turned.ok());
+  EXPECT_EQ(turned->width, 240);
+  EXPECT_EQ(turned->height, 320);
 }
 
 }  // namespace
