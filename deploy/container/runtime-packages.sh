@@ -24,7 +24,12 @@ for program in "$@"; do
   # libvips is loaded when first used (src/imaging/vips_lazy.h), not NEEDED: its name is in the
   # program, its path in the dynamic linker's cache.
   while read -r loaded; do
-    owner "$(ldconfig -p | awk -v name="$loaded" '$1 == name { print $NF; exit }')"
+    path=$(ldconfig -p | awk -v name="$loaded" '$1 == name { print $NF; exit }')
+    if [[ -z $path ]]; then
+      echo "runtime-packages: $program loads $loaded, which the dynamic linker cannot find" >&2
+      exit 1
+    fi
+    owner "$path"
   done < <(grep -aoE 'libvips\.so\.[0-9]+' "$program" | sort -u)
   # ldd resolves each name for the program's own architecture.
   while read -r soname path; do

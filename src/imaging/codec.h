@@ -121,9 +121,11 @@ Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits);
 //   std::thread decoder([&] { decoded = (*job)->run(); });  // fills (*job)->image() from the top
 //   (*job)->wait_rows(n);   // on another thread: returns once the top n rows are final
 //
-// `bytes` must outlive the job. run() returns what decode() would; when it fails, every waiter is
-// released at once (the rows are then meaningless). Rows come strip by strip, except for an EXIF
-// orientation other than the default, where they all come at the end.
+// probe()'s checks are made on the same header; for a plain progressive JPEG (jpeg_scans.h) they
+// are made from its marker segments and libjpeg's header read, without loading libvips
+// (docs/IMAGING.md). `bytes` must outlive the job. run() returns what decode() would; when it
+// fails, every waiter is released at once (the rows are then meaningless). Rows come strip by
+// strip, except for an EXIF orientation other than the default, where they all come at the end.
 class DecodeJob {
  public:
   static Result<std::unique_ptr<DecodeJob>> open(std::span<const uint8_t> bytes,

@@ -255,7 +255,13 @@ bool plain(std::span<const uint8_t> b, const Layout& layout) {
 // where the one before it stopped. Split into parts, the scans of a part other than the first
 // lack their DC scans, which libjpeg warns about; that warning is then ignored, so a file that
 // deserves it must not be split.
+//
+// And whether every coefficient libjpeg's block smoothing looks at (the first ten of each
+// component, in zigzag order) ends fully refined (its last scan's Al is 0): libvips leaves
+// smoothing on, and libjpeg smooths the output when one of them is missing or short of its last
+// bits, which the split decoder (smoothing off) would not do.
 bool in_order(const std::vector<Scan>& scans) {
+  constexpr int kSmoothed = 10;
   int bits[kMaxComponents][64];
   for (auto& component : bits) std::fill(std::begin(component), std::end(component), -1);
   for (const Scan& scan : scans) {
@@ -270,7 +276,42 @@ bool in_order(const std::vector<Scan>& scans) {
       }
     }
   }
+  for (const auto& component : bits) {
+    if (std::any_of(component, component + kSmoothed, [](int al) { return al != 0; })) {
+      return false;
+    }
+  }
   return true;
+}
+
+[[noreturn]] void jump_out(j_common_ptr cinfo) {
+  std::longjmp(*static_cast<std::jmp_buf*>(cinfo->client_data), 1);
+}
+
+void say_nothing(j_common_ptr, int) {}
+
+// Whether libjpeg reads the file's header without an error, as libvips' loader does first: every
+// marker segment up to the first scan (its tables), the frame's size within libjpeg's largest
+// (65,500 pixels a side) and its sampling factors. A file it refuses is not planned, so that
+// libvips refuses it at the start, as any other. Microseconds: no pixel is read.
+bool header_reads(std::span<const uint8_t> bytes) {
+  jpeg_decompress_struct cinfo{};
+  jpeg_error_mgr errors{};
+  std::jmp_buf jump;
+  cinfo.err = jpeg_std_error(&errors);
+  errors.error_exit = jump_out;
+  errors.emit_message = say_nothing;  // warnings: libvips (fail_on=error) reads on as well
+  cinfo.client_data = &jump;
+  // Nothing with a destructor is made between here and the calls that may jump.
+  if (setjmp(jump) != 0) {
+    jpeg_destroy_decompress(&cinfo);
+    return false;
+  }
+  jpeg_create_decompress(&cinfo);  // keeps err and client_data
+  jpeg_mem_src(&cinfo, bytes.data(), static_cast<unsigned long>(bytes.size()));
+  const bool read = jpeg_read_header(&cinfo, TRUE) == JPEG_HEADER_OK;
+  jpeg_destroy_decompress(&cinfo);
+  return read;
 }
 
 // The first part's stream: every DC scan where the first one was, with every other marker segment
@@ -358,7 +399,8 @@ ScanPlan::Part other_part(std::span<const uint8_t> bytes, const Layout& layout,
 std::optional<ScanPlan> plan_scans(std::span<const uint8_t> bytes, int threads) {
   if (threads < 2) return std::nullopt;
   std::optional<Layout> layout = read_layout(bytes);
-  if (!layout || layout->width == 0 || layout->height == 0 || !plain(bytes, *layout)) {
+  if (!layout || layout->width == 0 || layout->height == 0 || !plain(bytes, *layout) ||
+      !header_reads(bytes)) {
     return std::nullopt;
   }
   const std::vector<Scan>& scans = layout->scans;

@@ -29,7 +29,15 @@ struct Sampling {
   int h, v;  // of the luma; chroma is 1x1
 };
 
-enum class Script { kSimple, kSeparateDc, kSpectralOnly, kManyRefinements, kManyBands };
+enum class Script {
+  kSimple,
+  kSeparateDc,
+  kSpectralOnly,
+  kManyRefinements,
+  kManyBands,
+  kUnrefined,  // luma's AC left one bit short: libjpeg smooths the blocks
+  kNoChromaAc  // chroma's AC never sent: the same
+};
 
 // Smooth colour ramps with noise: something like a photo, so that every band carries data.
 std::vector<uint8_t> picture(int w, int h, uint32_t seed) {
@@ -72,6 +80,13 @@ std::vector<jpeg_scan_info> script_of(Script script) {
       scans.push_back({1, {2}, 1, 63, 0, 0});
       return scans;
     }
+    case Script::kUnrefined:
+      return {{3, {0, 1, 2}, 0, 0, 0, 0},
+              {1, {0}, 1, 63, 0, 1},
+              {1, {1}, 1, 63, 0, 0},
+              {1, {2}, 1, 63, 0, 0}};
+    case Script::kNoChromaAc:
+      return {{3, {0, 1, 2}, 0, 0, 0, 0}, {1, {0}, 1, 63, 0, 0}};
   }
   return {};
 }
@@ -579,6 +594,8 @@ TEST(JpegScans, PlansOnlyExifThatReadsCleanlyAsUpright) {
     bool planned;
   };
   const Bytes app1_upright = exif(true, {other, upright});
+  Bytes no_byte_order = app1_upright;
+  no_byte_order[6] = no_byte_order[7] = 'X';
   const Case cases[] = {
       {"orientation 1, little-endian", with_segment(jpeg, 0xE1, app1_upright), true},
       {"orientation 1, big-endian", with_segment(jpeg, 0xE1, exif(false, {upright, other})), true},
@@ -601,8 +618,9 @@ TEST(JpegScans, PlansOnlyExifThatReadsCleanlyAsUpright) {
       {"IFD inside the header", with_segment(jpeg, 0xE1, exif(true, {upright}, 4)), false},
       {"EXIF cut inside the IFD",
        with_segment(jpeg, 0xE1, Bytes(app1_upright.begin(), app1_upright.end() - 10)), false},
-      {"no TIFF byte order", with_segment(jpeg, 0xE1, text(std::string_view("Exif\0\0XX*\0", 10))),
-       false},
+      {"no TIFF byte order", with_segment(jpeg, 0xE1, no_byte_order), false},
+      {"orientation of two SHORTs",
+       with_segment(jpeg, 0xE1, exif(true, {{kOrientationTag, kShortType, 2, 1}})), false},
       {"ICC profile", with_segment(jpeg, 0xE2, text(std::string_view("ICC_PROFILE\0\1\1", 14))),
        false},
   };
@@ -624,6 +642,55 @@ TEST(JpegScans, PlansOnlyExifThatReadsCleanlyAsUpright) {
   ASSERT_TRUE(turned.ok());
   EXPECT_EQ(turned->width, 240);
   EXPECT_EQ(turned->height, 320);
+}
+
+// libvips leaves libjpeg's block smoothing on, and libjpeg smooths when a low coefficient is
+// missing or not fully refined: such files are not split (the split decoder does not smooth), and
+// decode() gives libvips' pixels.
+TEST(JpegScans, LeavesFilesLibjpegWouldSmoothToLibvips) {
+  if (VIPS_INIT("jpeg_scans_test") != 0) FAIL() << "libvips";
+  for (Script script : {Script::kUnrefined, Script::kNoChromaAc}) {
+    const Bytes jpeg = encode(320, 200, {2, 2}, script);
+    const std::string what = "script " + std::to_string(static_cast<int>(script));
+    EXPECT_FALSE(plan_scans(jpeg, 2).has_value()) << what;
+    const Result<engine::Image> decoded = decode(jpeg, Limits{});
+    ASSERT_TRUE(decoded.ok()) << what;
+    EXPECT_EQ(std::vector<uint8_t>(decoded->pixels.begin(), decoded->pixels.end()),
+              vips_pixels(jpeg))
+        << what;
+  }
+}
+
+// A header libjpeg refuses (here a frame larger than its 65,500 pixels a side) is not planned:
+// libvips refuses it at the start, with the same error from probe(), verify() and decode().
+TEST(JpegScans, LeavesHeadersLibjpegRefusesToLibvips) {
+  Bytes jpeg = encode(320, 240, {2, 2}, Script::kSimple);
+  size_t sof = 0;
+  for (size_t i = 2; i + 1 < jpeg.size(); ++i) {
+    if (jpeg[i] == 0xFF && jpeg[i + 1] == 0xC2) {
+      sof = i;
+      break;
+    }
+  }
+  ASSERT_GT(sof, 0U);
+  for (size_t at : {sof + 5, sof + 7}) jpeg[at] = jpeg[at + 1] = 0xFF;  // 65535 x 65535
+  EXPECT_FALSE(plan_scans(jpeg, 2).has_value());
+  Limits huge;
+  huge.max_pixels = uint64_t{1} << 40;
+  for (const Limits& limits : {Limits{}, huge}) {
+    const Result<ImageInfo> probed = probe(jpeg, limits);
+    const Result<ImageInfo> verified = verify(jpeg, limits);
+    const Result<engine::Image> decoded = decode(jpeg, limits);
+    ASSERT_FALSE(probed.ok());
+    ASSERT_FALSE(verified.ok());
+    ASSERT_FALSE(decoded.ok());
+    // (libvips' error buffer is process-wide: a message may carry an earlier call's warnings.)
+    for (const Error& error : {probed.error(), verified.error(), decoded.error()}) {
+      EXPECT_EQ(error.kind, ErrorKind::kUndecodable) << error.message;
+      EXPECT_EQ(error.message.rfind("cannot read the JPEG header", 0), 0U) << error.message;
+      EXPECT_NE(error.message.find("65500"), std::string::npos) << error.message;
+    }
+  }
 }
 
 }  // namespace

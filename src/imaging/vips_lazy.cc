@@ -18,11 +18,15 @@ struct Loading {
 };
 
 // DITHER_VIPS_SONAME is libvips' shared object name as the build found it ("libvips.so.42"): the
-// library an ordinary link would have recorded.
+// library an ordinary link would have recorded. It is looked for where the dynamic linker looks,
+// then in the folder the build found it in (DITHER_VIPS_DIR), as an ordinary link's run path
+// would have it for a libvips outside the system's folders.
 Loading load() {
   Loading loading;
   // RTLD_GLOBAL: as a linked library would be, for what libvips itself loads later.
   void* library = dlopen(DITHER_VIPS_SONAME, RTLD_NOW | RTLD_GLOBAL);
+  if (library == nullptr)
+    library = dlopen(DITHER_VIPS_DIR "/" DITHER_VIPS_SONAME, RTLD_NOW | RTLD_GLOBAL);
   if (library == nullptr) {
     const char* why = dlerror();
     loading.error = why != nullptr ? why : "cannot load " DITHER_VIPS_SONAME;
