@@ -195,14 +195,21 @@ Status check_header(const ImageInfo& info, const Samples& samples, const Limits&
   return check_frames(info, limits);
 }
 
-// Reads and checks the header of `bytes`: with `plan`, a plain progressive JPEG's (from the
-// plan: libvips is not needed, nor loaded); without, through libvips.
+// Reads and checks the header of `bytes`, through libvips. With `plan` (for decode() and
+// verify()), a progressive JPEG whose pixels libvips would give exactly as libjpeg makes them
+// (three 8-bit components, no ICC profile to apply, no rotation) gets a plan to be decoded on
+// several threads (jpeg_scans.h), and its header is the plan's: libvips is not needed, nor
+// loaded. Anything else, or anything that goes wrong there before a row is out, goes through
+// libvips.
 Result<Opened> open_checked(std::span<const uint8_t> bytes, const Limits& limits,
-                            const internal::ScanPlan* plan = nullptr) {
+                            std::optional<internal::ScanPlan>* plan = nullptr) {
   Result<InputFormat> format = check_bytes(bytes, limits);
   if (!format) return format.error();
-  if (plan != nullptr) {
-    const ImageInfo info{InputFormat::kJpeg, plan->width, plan->height};
+  if (plan != nullptr && *format == InputFormat::kJpeg) {
+    *plan = internal::plan_scans(bytes, static_cast<int>(std::thread::hardware_concurrency()));
+  }
+  if (plan != nullptr && *plan) {
+    const ImageInfo info{InputFormat::kJpeg, (*plan)->width, (*plan)->height};
     if (Status s = check_header(info, Samples{}, limits); !s) return s.error();
     return Opened{info, nullptr};
   }
@@ -449,16 +456,6 @@ Result<ImageInfo> probe(std::span<const uint8_t> bytes, const Limits& limits) {
 
 namespace {
 
-// A progressive JPEG whose pixels libvips would give exactly as libjpeg makes them (three
-// 8-bit components, no ICC profile to apply, no rotation) is decoded on several threads
-// (jpeg_scans.h), its header read from the plan, without libvips; anything else, or anything
-// that goes wrong there before a row is out, goes through libvips. Call after check_bytes().
-std::optional<internal::ScanPlan> scan_plan(std::span<const uint8_t> bytes,
-                                            const Result<InputFormat>& format) {
-  if (!format || *format != InputFormat::kJpeg) return std::nullopt;
-  return internal::plan_scans(bytes, static_cast<int>(std::thread::hardware_concurrency()));
-}
-
 // What decode_scans()'s outcome means for decode() and verify(); nothing when the ordinary
 // decoder is to read the file.
 std::optional<Status> scan_status(internal::ScanOutcome outcome, const std::string& format,
@@ -521,8 +518,7 @@ Result<std::unique_ptr<DecodeJob>> DecodeJob::open(std::span<const uint8_t> byte
   state->deadline = deadline_of(limits);
   state->bytes = bytes;
   state->limits = limits;
-  state->scans = scan_plan(bytes, check_bytes(bytes, limits));
-  Result<Opened> opened = open_checked(bytes, limits, state->scans ? &*state->scans : nullptr);
+  Result<Opened> opened = open_checked(bytes, limits, &state->scans);
   if (!opened) return opened.error();
   state->opened = std::move(*opened);
   int bands = 3;  // a plan's
@@ -632,8 +628,8 @@ Status DecodeJob::run() {
 
 Result<ImageInfo> verify(std::span<const uint8_t> bytes, const Limits& limits) {
   const auto deadline = deadline_of(limits);  // as in DecodeJob::open
-  const std::optional<internal::ScanPlan> plan = scan_plan(bytes, check_bytes(bytes, limits));
-  Result<Opened> opened = open_checked(bytes, limits, plan ? &*plan : nullptr);
+  std::optional<internal::ScanPlan> plan;
+  Result<Opened> opened = open_checked(bytes, limits, &plan);
   if (!opened) return opened.error();
   const ImageInfo info = opened->info;
   const std::string format = display_name(info.format);

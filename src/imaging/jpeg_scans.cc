@@ -399,8 +399,7 @@ ScanPlan::Part other_part(std::span<const uint8_t> bytes, const Layout& layout,
 std::optional<ScanPlan> plan_scans(std::span<const uint8_t> bytes, int threads) {
   if (threads < 2) return std::nullopt;
   std::optional<Layout> layout = read_layout(bytes);
-  if (!layout || layout->width == 0 || layout->height == 0 || !plain(bytes, *layout) ||
-      !header_reads(bytes)) {
+  if (!layout || layout->width == 0 || layout->height == 0 || !plain(bytes, *layout)) {
     return std::nullopt;
   }
   const std::vector<Scan>& scans = layout->scans;
@@ -441,7 +440,9 @@ std::optional<ScanPlan> plan_scans(std::span<const uint8_t> bytes, int threads) 
   }
   const size_t total = std::accumulate(load.begin(), load.end(), size_t{0});
   const size_t largest = *std::max_element(load.begin(), load.end());
-  if (total == 0 || static_cast<double>(largest) > kMaxLargestShare * static_cast<double>(total)) {
+  // libjpeg's own look at the header last: the file is otherwise one to split.
+  if (total == 0 || static_cast<double>(largest) > kMaxLargestShare * static_cast<double>(total) ||
+      !header_reads(bytes)) {
     return std::nullopt;
   }
   std::optional<ScanPlan::Part> first = first_part(bytes, *layout, plan_index, plan.made);

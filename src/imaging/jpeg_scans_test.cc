@@ -173,13 +173,24 @@ std::optional<std::vector<uint8_t>> libjpeg_pixels(const Bytes& bytes) {
   return rgb;
 }
 
-// What libvips makes of the file (as decode() loads it), or nothing if it refuses it.
-std::optional<std::vector<uint8_t>> vips_pixels(const Bytes& bytes) {
+// What libvips makes of the file (as decode() loads it), or nothing if it refuses it; with
+// `upright`, turned by its EXIF orientation, as decode() shows it.
+std::optional<std::vector<uint8_t>> vips_pixels(const Bytes& bytes, bool upright = false) {
   VipsImage* image = nullptr;
   if (vips_jpegload_buffer(const_cast<uint8_t*>(bytes.data()), bytes.size(), &image, "fail_on",
                            VIPS_FAIL_ON_ERROR, nullptr) != 0) {
     vips_error_clear();
     return std::nullopt;
+  }
+  if (upright) {
+    VipsImage* turned = nullptr;
+    const int failed = vips_autorot(image, &turned, nullptr);
+    g_object_unref(image);
+    if (failed) {
+      vips_error_clear();
+      return std::nullopt;
+    }
+    image = turned;
   }
   size_t size = 0;
   void* memory = vips_image_write_to_memory(image, &size);
@@ -510,29 +521,6 @@ Bytes exif(bool little, const std::vector<Entry>& entries, uint32_t ifd = 8) {
 
 constexpr uint16_t kOrientationTag = 0x0112, kShortType = 3, kLongType = 4;
 
-// What libvips shows of a JPEG: its pixels turned upright by the EXIF orientation.
-std::optional<std::vector<uint8_t>> vips_upright_pixels(const Bytes& bytes) {
-  VipsImage* image = nullptr;
-  if (vips_jpegload_buffer(const_cast<uint8_t*>(bytes.data()), bytes.size(), &image, nullptr)) {
-    vips_error_clear();
-    return std::nullopt;
-  }
-  VipsImage* turned = nullptr;
-  const int failed = vips_autorot(image, &turned, nullptr);
-  g_object_unref(image);
-  if (failed) {
-    vips_error_clear();
-    return std::nullopt;
-  }
-  size_t size = 0;
-  void* memory = vips_image_write_to_memory(turned, &size);
-  g_object_unref(turned);
-  if (memory == nullptr) return std::nullopt;
-  std::vector<uint8_t> rgb(static_cast<uint8_t*>(memory), static_cast<uint8_t*>(memory) + size);
-  g_free(memory);
-  return rgb;
-}
-
 // The plan reads the header itself (libvips is not loaded for a planned file: vips_lazy.h), so
 // it must leave to libvips every file whose pixels libvips would change: an EXIF orientation
 // other than 1 and an ICC profile, here as libvips itself writes them.
@@ -570,7 +558,7 @@ TEST(JpegScans, LeavesToLibvipsTheFilesItWouldTurnOrConvert) {
     EXPECT_EQ(scan_decodes() - before, orientation == 1 ? 1U : 0U) << what;
     EXPECT_EQ(decoded->width, orientation >= 5 ? h : w) << what;
     EXPECT_EQ(std::vector<uint8_t>(decoded->pixels.begin(), decoded->pixels.end()),
-              vips_upright_pixels(jpeg))
+              vips_pixels(jpeg, /*upright=*/true))
         << what;
   }
   VipsImage* p3 = nullptr;  // the same picture with a Display P3 profile attached
@@ -632,7 +620,7 @@ TEST(JpegScans, PlansOnlyExifThatReadsCleanlyAsUpright) {
       const Result<engine::Image> decoded = decode(c.file, Limits{});
       ASSERT_TRUE(decoded.ok()) << c.what;
       EXPECT_EQ(std::vector<uint8_t>(decoded->pixels.begin(), decoded->pixels.end()),
-                vips_upright_pixels(c.file))
+                vips_pixels(c.file, /*upright=*/true))
           << c.what;
     }
   }
