@@ -156,30 +156,22 @@ void Quantizer::build_metric_cells() {
   }
 }
 
-template <class BoxOf>
-void Quantizer::build_cells(const std::vector<std::array<int64_t, 3>>& points,
-                            const std::array<int64_t, 3>& k, uint32_t flag, BoxOf box_of) {
+template <class Distances>
+void Quantizer::build_cells(size_t n, uint32_t flag, Distances distances) {
   constexpr int kCells = 1 << kCellBits;
-  const size_t n = points.size();
   cells_.assign(static_cast<size_t>(kCells) * kCells * kCells, 0);
   candidates_.clear();
   std::vector<uint8_t> list;
   std::vector<int64_t> dmin(n);
+  std::vector<int64_t> dmax(n);
   size_t cell = 0;
   for (int cr = 0; cr < kCells; ++cr) {
     for (int cg = 0; cg < kCells; ++cg) {
       for (int cb = 0; cb < kCells; ++cb, ++cell) {
-        const Box box = box_of(cr, cg, cb);
-        int64_t bound = std::numeric_limits<int64_t>::max();
-        for (size_t i = 0; i < n; ++i) {
-          int64_t dmax = 0;
-          dmin[i] = 0;
-          for (size_t c = 0; c < 3; ++c) {
-            dmin[i] += k[c] * axis_min(points[i][c], box.lo[c], box.hi[c]);
-            dmax += k[c] * axis_max(points[i][c], box.lo[c], box.hi[c]);
-          }
-          bound = std::min(bound, dmax);
-        }
+        distances(cr, cg, cb, dmin.data(), dmax.data());
+        // No point of the cell is farther than `bound` from its nearest colour, so a colour
+        // whose nearest point of the cell lies beyond it can never be the nearest.
+        const int64_t bound = *std::min_element(dmax.begin(), dmax.end());
         list.clear();
         for (size_t i = 0; i < n; ++i) {
           if (dmin[i] <= bound) list.push_back(static_cast<uint8_t>(i));
@@ -197,13 +189,41 @@ void Quantizer::build_cells(const std::vector<std::array<int64_t, 3>>& points,
   }
 }
 
+// A cell of the working cube is a box whose sides are the same 32 intervals on every axis, and
+// the weighted squared distance is a sum over the axes: each colour's nearest and farthest
+// distance to a cell is the sum of three per-axis figures, tabulated once per axis position
+// (3 x 32 x colours) instead of computed again for each of the 32^3 cells.
 void Quantizer::build_rgb_cells() {
-  std::vector<std::array<int64_t, 3>> points;
-  for (const auto& w : working_) points.push_back({w[0], w[1], w[2]});
-  build_cells(points, weights_, 0, [](int cr, int cg, int cb) {
-    constexpr int64_t kCellSize = int64_t{1} << kCellShift;
-    const std::array<int64_t, 3> lo{cr * kCellSize, cg * kCellSize, cb * kCellSize};
-    return Box{lo, {lo[0] + kCellSize - 1, lo[1] + kCellSize - 1, lo[2] + kCellSize - 1}};
+  constexpr int kCells = 1 << kCellBits;
+  constexpr int64_t kCellSize = int64_t{1} << kCellShift;
+  const size_t n = working_.size();
+  // [axis][position * n + colour]
+  std::array<std::vector<int64_t>, 3> near;
+  std::array<std::vector<int64_t>, 3> far;
+  for (size_t a = 0; a < 3; ++a) {
+    near[a].resize(kCells * n);
+    far[a].resize(kCells * n);
+    for (int pos = 0; pos < kCells; ++pos) {
+      const int64_t lo = pos * kCellSize;
+      const int64_t hi = lo + kCellSize - 1;
+      for (size_t i = 0; i < n; ++i) {
+        const size_t at = static_cast<size_t>(pos) * n + i;
+        near[a][at] = weights_[a] * axis_min(working_[i][a], lo, hi);
+        far[a][at] = weights_[a] * axis_max(working_[i][a], lo, hi);
+      }
+    }
+  }
+  build_cells(n, 0, [&](int cr, int cg, int cb, int64_t* dmin, int64_t* dmax) {
+    const int64_t* nr = near[0].data() + static_cast<size_t>(cr) * n;
+    const int64_t* ng = near[1].data() + static_cast<size_t>(cg) * n;
+    const int64_t* nb = near[2].data() + static_cast<size_t>(cb) * n;
+    const int64_t* fr = far[0].data() + static_cast<size_t>(cr) * n;
+    const int64_t* fg = far[1].data() + static_cast<size_t>(cg) * n;
+    const int64_t* fb = far[2].data() + static_cast<size_t>(cb) * n;
+    for (size_t i = 0; i < n; ++i) {
+      dmin[i] = nr[i] + ng[i] + nb[i];
+      dmax[i] = fr[i] + fg[i] + fb[i];
+    }
   });
 }
 
@@ -228,7 +248,7 @@ void Quantizer::build_oklab_cells() {
     }
     return out;
   };
-  build_cells(points, {1, 1, 1}, kConverted, [&](int cr, int cg, int cb) {
+  build_cells(points.size(), kConverted, [&](int cr, int cg, int cb, int64_t* dmin, int64_t* dmax) {
     constexpr int64_t kCellSize = int64_t{1} << kCellShift;
     const auto low = roots(cr * kCellSize, cg * kCellSize, cb * kCellSize);
     const auto high =
@@ -246,7 +266,14 @@ void Quantizer::build_oklab_cells() {
       box.lo[row] = (least + 32768) >> 16;
       box.hi[row] = (most + 32768) >> 16;
     }
-    return box;
+    for (size_t i = 0; i < points.size(); ++i) {
+      dmin[i] = 0;
+      dmax[i] = 0;
+      for (size_t c = 0; c < 3; ++c) {
+        dmin[i] += axis_min(points[i][c], box.lo[c], box.hi[c]);
+        dmax[i] += axis_max(points[i][c], box.lo[c], box.hi[c]);
+      }
+    }
   });
 }
 

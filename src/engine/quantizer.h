@@ -134,14 +134,14 @@ class Quantizer {
   // among all colours.
   int nearest_converted(int r, int g, int b, uint32_t entry) const;
   int nearest_ciede2000(const Lab& point) const;
-  // The candidate grid: for each cell, the colours (points, weighted by k) that can be nearest
-  // anywhere in its box; box_of(cr, cg, cb) gives a Box holding every point of that cell.
+  // The candidate grid: for each cell, the colours that can be nearest anywhere in it, from
+  // distances(cr, cg, cb, dmin, dmax), which gives each of the n colours' smallest and largest
+  // distance to a box holding every point of the cell.
   struct Box {
     std::array<int64_t, 3> lo, hi;
   };
-  template <class BoxOf>
-  void build_cells(const std::vector<std::array<int64_t, 3>>& points,
-                   const std::array<int64_t, 3>& k, uint32_t flag, BoxOf box_of);
+  template <class Distances>
+  void build_cells(size_t n, uint32_t flag, Distances distances);
   void build_metric_cells();
   void build_rgb_cells();    // boxes and distances in the working space
   void build_oklab_cells();  // boxes and distances in Oklab
