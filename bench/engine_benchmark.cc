@@ -19,6 +19,7 @@
 
 #include "engine/custom.h"
 #include "engine/dither.h"
+#include "engine/isa.h"
 #include "engine/options.h"
 #include "engine/palette.h"
 #include "raw_rgb.h"
@@ -210,6 +211,9 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("image", std::getenv("DITHER_BENCH_RGB") != nullptr
                                            ? std::getenv("DITHER_BENCH_RGB")
                                            : "synthetic 4000x3000");
+  // Which copy of error diffusion's loops ran (src/engine/isa.h).
+  benchmark::AddCustomContext("engine_isa",
+                              std::string(dither::engine::isa_name(dither::engine::active_isa())));
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

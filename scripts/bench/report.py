@@ -232,7 +232,9 @@ def main() -> int:
         f"- Build: GCC {command_output(['c++', '-dumpfullversion'])}, Release (-O3), "
         f"Google Benchmark {command_output(['dpkg-query', '-W', '-f=${Version}', 'libbenchmark-dev'])}"
         f" (Debian), commit {command_output(['git', 'rev-parse', '--short', 'HEAD'])} plus the "
-        "work tree's uncommitted changes.",
+        "work tree's uncommitted changes. Error diffusion ran its "
+        f"{context.get('engine_isa', 'build')} copy (`src/engine/isa.h`; the build targets "
+        "x86-64-v2).",
         f"- Image: {img['width']}x{img['height']} ({mp:.2f} MP) RGB. {args.image_note}".rstrip(),
         f"- Peers: Pillow {versions['pillow']} (Python {versions['python']}), "
         f"{versions['imagemagick']}.",

@@ -29,6 +29,9 @@
 // instantiations changed GCC's inlining choices and made some opaque kernels up to half again
 // slower (sierra with levels:4). Everything here has internal linkage (an anonymous namespace):
 // each unit gets its own copy of what it uses. Include it nowhere else.
+//
+// error_diffusion_v3.cc and error_diffusion_rgba_v3.cc compile the same two again for x86-64-v3
+// (isa.h), with DITHER_ED_TARGET (below) on every function here.
 #pragma once
 
 #include <algorithm>
@@ -43,6 +46,16 @@
 #include "engine/algorithms.h"
 #include "engine/kernels.h"
 #include "engine/srgb_cell.h"
+
+// Empty here. The x86-64-v3 units define it as GCC's `target` attribute for x86-64-v3 before
+// including this header. It is on every function and lambda below, not only the outermost:
+// GCC's `#pragma GCC target` reaches neither templates nor lambdas, and a callee compiled for
+// the build is inlined into an x86-64-v3 caller only as GCC's heuristics allow (tried: the
+// per-pixel step was left a call, at half the speed). Everything here has internal linkage, so
+// no other code ever calls these copies.
+#ifndef DITHER_ED_TARGET
+#define DITHER_ED_TARGET
+#endif
 
 namespace dither::engine::detail {
 
@@ -75,13 +88,13 @@ struct alignas(64) Progress {
   std::atomic<int> done{0};
 };
 
-inline V4 load(const int32_t* p) {
+DITHER_ED_TARGET inline V4 load(const int32_t* p) {
   V4 v;
   std::memcpy(&v, p, sizeof v);
   return v;
 }
 
-inline void store(int32_t* p, V4 v) { std::memcpy(p, &v, sizeof v); }
+DITHER_ED_TARGET inline void store(int32_t* p, V4 v) { std::memcpy(p, &v, sizeof v); }
 
 // Custom kernels run as a dense kernel of a fixed shape: every cell within `reach` columns either
 // side on `depth` rows below, and up to two to the right on the current row, is a tap whose
@@ -140,11 +153,11 @@ constexpr Terms terms_of(int f) {
 // overflows), but a few one-cycle instructions where a 32-bit vector multiply takes ten cycles
 // on some Intel cores (pmulld), on the serial chain from one pixel's error to the next pixel.
 template <int F>
-inline V4 times(V4 e) {
+DITHER_ED_TARGET inline V4 times(V4 e) {
   constexpr Terms t = terms_of(F);
   static_assert(t.count <= 8);
   V4 r{};
-  [&]<size_t... I>(std::index_sequence<I...>) {
+  [&]<size_t... I>(std::index_sequence<I...>) DITHER_ED_TARGET {
     ((r += t.sign[I] > 0 ? (e << t.shift[I]) : -(e << t.shift[I])), ...);
   }
   (std::make_index_sequence<static_cast<size_t>(t.count)>{});
@@ -158,7 +171,7 @@ inline V4 times(V4 e) {
 // prototype's round() in sRGB and the nearest level in linear light.
 struct BinaryLevels {
   static constexpr int kBand = kBandLevels;
-  V4 choose(V4 v, uint8_t* o) const {
+  DITHER_ED_TARGET V4 choose(V4 v, uint8_t* o) const {
     const V4 chosen = (v >= 32768) & 65535;
     // Lane bytes 0, 4 and 8 of chosen >> 8 are the three output bytes (0 or 255).
     using V16 = uint8_t __attribute__((vector_size(16)));
@@ -175,7 +188,7 @@ struct BinaryLevels {
 struct TableLevels {
   static constexpr int kBand = kBandLevels;
   const Quantizer* q;
-  V4 choose(V4 v, uint8_t* o) const {
+  DITHER_ED_TARGET V4 choose(V4 v, uint8_t* o) const {
     V4 chosen{};
     for (int c = 0; c < 3; ++c) {
       const int level = q->level_of(v[c]);
@@ -192,7 +205,7 @@ struct ListPalette {
   Quantizer::CellTableOf<T> table;
   const Color* colors;
   const V4* working;
-  V4 choose(V4 v, uint8_t* o) const {
+  DITHER_ED_TARGET V4 choose(V4 v, uint8_t* o) const {
     const int i = table.nearest(v[0], v[1], v[2]);
     const Color c = colors[i];
     o[0] = c.r;
@@ -218,7 +231,7 @@ struct SrgbListPalette {
   const V4* working;
   static constexpr bool kClamps = true;  // choose() takes v before the clamp (srgb_cell())
   static constexpr bool kSrgbOnly = true;
-  V4 choose(V4 v, uint8_t* o) const {
+  DITHER_ED_TARGET V4 choose(V4 v, uint8_t* o) const {
     const size_t cell = srgb_cell(v);
     const uint8_t known =
         std::atomic_ref<uint8_t>(table.colour[cell]).load(std::memory_order_relaxed);
@@ -245,7 +258,7 @@ constexpr bool srgb_source = requires {
 // The working values (sample * 257) of the RGB samples at p in sRGB mode, from one four-byte
 // read (p[3] must exist; it is ignored): two instructions where looking each sample up in the
 // table and assembling the vector took ten.
-inline V4 srgb_working(const uint8_t* p) {
+DITHER_ED_TARGET inline V4 srgb_working(const uint8_t* p) {
 #if defined(__SSE4_1__)
   int32_t word;
   std::memcpy(&word, p, sizeof word);
@@ -273,12 +286,12 @@ struct Job {
   const std::function<void(int rows)>* source_rows = nullptr;  // see SourceRows (dither.h)
   const std::function<void(int rows)>* rows_done = nullptr;    // one thread only
 
-  int32_t* error_row(int y) {
+  DITHER_ED_TARGET int32_t* error_row(int y) {
     return errors.data() + static_cast<size_t>(y % ring_rows) * row_cells + kPad * kLanes;
   }
 };
 
-void wait_for(const Progress& progress, int needed) {
+DITHER_ED_TARGET void wait_for(const Progress& progress, int needed) {
   int spins = 0;
   while (progress.done.load(std::memory_order_acquire) < needed) {
     if (++spins > 64) {
@@ -309,7 +322,7 @@ struct Row {
   std::array<std::array<V4, W>, D> window{};  // [dy-1][k]: cell x-P+k (along dir) of row y+dy
   std::array<V4, static_cast<size_t>(K.tap_count)> factor;  // each tap's factor in every lane
 
-  Row(Job& job, int y) : src(job.in->row(y)), out(job.out->row(y)) {
+  DITHER_ED_TARGET Row(Job& job, int y) : src(job.in->row(y)), out(job.out->row(y)) {
     dir = (job.serpentine && (y & 1)) ? -1 : 1;
     for (int d = 0; d <= D; ++d) err[static_cast<size_t>(d)] = job.error_row(y + d);
     for (size_t t = 0; t < factor.size(); ++t) factor[t] = V4{} + job.factors[t];
@@ -318,12 +331,14 @@ struct Row {
   // The deepest row below is first written by this row: its cells start at zero instead of
   // being loaded, and every cell of it that anyone reads (-P .. width-1+P) is stored by this row,
   // so the ring row needs no clearing.
-  static constexpr bool first_touch(int d) { return d + 1 == D; }
+  DITHER_ED_TARGET static constexpr bool first_touch(int d) { return d + 1 == D; }
 
-  int32_t* cell(int dy, int x) const { return err[static_cast<size_t>(dy)] + x * kLanes; }
+  DITHER_ED_TARGET int32_t* cell(int dy, int x) const {
+    return err[static_cast<size_t>(dy)] + x * kLanes;
+  }
 
   // Before the first pixel x0: cells x0-P .. x0+P-1 enter the windows.
-  void begin(int x0) {
+  DITHER_ED_TARGET void begin(int x0) {
     for (int d = 0; d < D; ++d) {
       for (int k = 0; k < W - 1; ++k)
         window[d][k] = first_touch(d) ? V4{} : load(cell(d + 1, x0 + (k - P) * dir));
@@ -331,21 +346,21 @@ struct Row {
   }
 
   // After the last pixel x1: cells x1-P+1 .. x1+P leave the windows.
-  void finish(int x1) {
+  DITHER_ED_TARGET void finish(int x1) {
     for (int d = 0; d < D; ++d) {
       for (int k = 0; k < W - 1; ++k) store(cell(d + 1, x1 + (k - P + 1) * dir), window[d][k]);
     }
   }
 
   template <size_t... I>
-  inline void spread(V4 e, std::index_sequence<I...>) {
+  DITHER_ED_TARGET inline void spread(V4 e, std::index_sequence<I...>) {
     carry1 = carry2;
     carry2 = V4{};
     (spread_tap<I>(e), ...);
   }
 
   template <size_t I>
-  inline void spread_tap(V4 e) {
+  DITHER_ED_TARGET inline void spread_tap(V4 e) {
     constexpr KernelTap tap = K.taps[I];
     V4 share;
     if constexpr (kUnit) {
@@ -370,7 +385,8 @@ struct Row {
 
   // kInterior: pixel x is not the last of its row (a pixel follows it in memory).
   template <bool kInterior = false>
-  inline void step(int x, const Q& q, const std::array<uint16_t, 256>& tw, int channels) {
+  DITHER_ED_TARGET inline void step(int x, const Q& q, const std::array<uint16_t, 256>& tw,
+                                    int channels) {
     for (int d = 0; d < D; ++d)
       window[d][W - 1] = first_touch(d) ? V4{} : load(cell(d + 1, x + P * dir));
     const uint8_t* p = src + x * channels;
@@ -401,11 +417,11 @@ struct Row {
 // chunks of kPublishEvery steps: one wait and one progress update per chunk, and no bounds
 // checks inside the chunks where every row is mid-way.
 template <int kKernel, class Q, bool kUnit, bool kAlpha, int kRows>
-void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) {
+DITHER_ED_TARGET void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) {
   const int width = job.in->width;
   const int channels = job.in->channels;
   const Progress* above = y > 0 ? &job.progress[static_cast<size_t>(y - 1)] : nullptr;
-  auto rows = [&]<size_t... K>(std::index_sequence<K...>) {
+  auto rows = [&]<size_t... K>(std::index_sequence<K...>) DITHER_ED_TARGET {
     return std::array<Row<kKernel, Q, kUnit, kAlpha>, kRows>{
         Row<kKernel, Q, kUnit, kAlpha>(job, y + static_cast<int>(K))...};
   }
@@ -415,7 +431,7 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
   const int spread = (kRows - 1) * lag;
   const int total = width + spread;
   std::atomic<int>& last_done = job.progress[static_cast<size_t>(y + kRows - 1)].done;
-  auto x_of = [&](int n) {
+  auto x_of = [&](int n) DITHER_ED_TARGET {
     if constexpr (kRows > 1) return n;  // bands of several rows are never serpentine
     return reverse ? width - 1 - n : n;
   };
@@ -428,7 +444,7 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
       auto local = rows;
       const Q local_q = q;
       for (int i = i0; i < i1; ++i) {
-        [&]<size_t... K>(std::index_sequence<K...>) {
+        [&]<size_t... K>(std::index_sequence<K...>) DITHER_ED_TARGET {
           (local[K].template step<true>(x_of(i - static_cast<int>(K) * lag), local_q, tw, channels),
            ...);
         }
@@ -437,9 +453,9 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
       rows = local;
     } else {
       for (int i = i0; i < i1; ++i) {
-        [&]<size_t... K>(std::index_sequence<K...>) {
+        [&]<size_t... K>(std::index_sequence<K...>) DITHER_ED_TARGET {
           (
-              [&] {
+              [&]() DITHER_ED_TARGET {
                 const int n = i - static_cast<int>(K) * lag;
                 if (n < 0 || n >= width) return;
                 if (n == 0) rows[K].begin(x_of(n));
@@ -459,10 +475,11 @@ void run_band(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int y) 
 }
 
 template <int kKernel, class Q, bool kUnit, bool kAlpha, int kBand>
-void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
+DITHER_ED_TARGET void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw,
+                                int threads) {
   const int height = job.in->height;
   const int bands = (height + job.band - 1) / job.band;
-  auto worker = [&](int first) {
+  auto worker = [&](int first) DITHER_ED_TARGET {
     for (int b = first; b < bands; b += threads) {
       const int y = b * job.band;
       const int count = std::min(job.band, height - y);
@@ -490,7 +507,8 @@ void run_bands(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int th
 }
 
 template <int kKernel, class Q, bool kUnit, bool kAlpha>
-void run_bands_of(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
+DITHER_ED_TARGET void run_bands_of(Job& job, const Q& q, const std::array<uint16_t, 256>& tw,
+                                   int threads) {
   if (job.band == 1) return run_bands<kKernel, Q, kUnit, kAlpha, 1>(job, q, tw, threads);
   return run_bands<kKernel, Q, kUnit, kAlpha, Q::kBand>(job, q, tw, threads);
 }
@@ -498,13 +516,13 @@ void run_bands_of(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int
 // A named kernel runs with its factors compiled in (kUnit); the dense shapes of custom kernels,
 // and named kernels at a strength other than 1 (kernel_run()), read theirs at run time.
 template <int kKernel, bool kAlpha, class Q>
-void run(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
+DITHER_ED_TARGET void run(Job& job, const Q& q, const std::array<uint16_t, 256>& tw, int threads) {
   constexpr bool kUnit = static_cast<size_t>(kKernel) < kNamedKernels;
   return run_bands_of<kKernel, Q, kUnit, kAlpha>(job, q, tw, threads);
 }
 
 template <int kKernel, bool kAlpha>
-void dispatch_quantizer(Job& job, const Quantizer& q, int threads) {
+DITHER_ED_TARGET void dispatch_quantizer(Job& job, const Quantizer& q, int threads) {
   const auto& tw = q.to_working();
   if (q.is_levels() && q.levels() == 2) {
     run<kKernel, kAlpha>(job, BinaryLevels{}, tw, threads);
@@ -533,8 +551,8 @@ void dispatch_quantizer(Job& job, const Quantizer& q, int threads) {
 }
 
 template <bool kAlpha, size_t... I>
-void dispatch_kernel(size_t index, Job& job, const Quantizer& q, int threads,
-                     std::index_sequence<I...>) {
+DITHER_ED_TARGET void dispatch_kernel(size_t index, Job& job, const Quantizer& q, int threads,
+                                      std::index_sequence<I...>) {
   ((index == I ? dispatch_quantizer<static_cast<int>(I), kAlpha>(job, q, threads) : void()), ...);
 }
 
@@ -551,7 +569,7 @@ struct KernelRun {
 // with zero factors in its empty cells, which add nothing. The output is the same integers either
 // way; this keeps the named kernels to one compiled variant each (half the instantiations and
 // compile time of this header), at the cost of a few empty taps for the rare non-unit strength.
-KernelRun kernel_run(const DitherOptions& o) {
+DITHER_ED_TARGET KernelRun kernel_run(const DitherOptions& o) {
   const Kernel* named = kernel_for(o.algorithm);
   if (named != nullptr) {
     const auto factors = fixed_point_weights(*named, o.strength);
@@ -580,7 +598,7 @@ KernelRun kernel_run(const DitherOptions& o) {
 }
 
 // The band of the quantiser policy dispatch_quantizer() will choose.
-int band_of(const Quantizer& q, size_t kernel) {
+DITHER_ED_TARGET int band_of(const Quantizer& q, size_t kernel) {
   if (q.is_levels()) return q.levels() == 2 ? BinaryLevels::kBand : TableLevels::kBand;
   if (kernel < kNamedKernels && q.small_cells() && q.space() == ColorSpace::kSrgb) {
     return SrgbListPalette::kBand;
@@ -590,8 +608,9 @@ int band_of(const Quantizer& q, size_t kernel) {
 
 // The whole diffusion of `in` into `out` (error_diffusion() in algorithms.h); kAlpha for RGBA.
 template <bool kAlpha>
-void diffuse(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o,
-             const std::function<void(int rows)>& wait, const std::function<void(int rows)>& done) {
+DITHER_ED_TARGET void diffuse(const Image& in, Image& out, const Quantizer& q,
+                              const DitherOptions& o, const std::function<void(int rows)>& wait,
+                              const std::function<void(int rows)>& done) {
   const KernelRun run = kernel_run(o);
   const Kernel* kernel = &run.kernel;
   Job job;
@@ -621,5 +640,12 @@ void diffuse(const Image& in, Image& out, const Quantizer& q, const DitherOption
 void error_diffusion_rgba(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o,
                           const std::function<void(int rows)>& wait,
                           const std::function<void(int rows)>& done);
+// The same two compiled for x86-64-v3 (error_diffusion_v3.cc, isa.h), where the build has them.
+void error_diffusion_v3(const Image& in, Image& out, const Quantizer& q, const DitherOptions& o,
+                        const std::function<void(int rows)>& wait,
+                        const std::function<void(int rows)>& done);
+void error_diffusion_rgba_v3(const Image& in, Image& out, const Quantizer& q,
+                             const DitherOptions& o, const std::function<void(int rows)>& wait,
+                             const std::function<void(int rows)>& done);
 
 }  // namespace dither::engine::detail

@@ -3,8 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <string_view>
 
 #include "engine/dither.h"
+#include "engine/isa.h"
+#include "engine/isa_config.h"
 #include "engine/kernels.h"
 #include "engine/srgb_cell.h"
 #include "engine/testing/reference.h"
@@ -32,6 +36,34 @@ std::vector<Algorithm> diffusion_algorithms() {
     }
   }
   return out;
+}
+
+// ctest runs the dithering tests twice (src/engine/CMakeLists.txt): as the CPU chooses, and with
+// DITHER_ENGINE_ISA=build. Each run must use the copy it says it tests.
+TEST(Isa, TheTestsRunTheCopyTheirRunNames) {
+  const char* forced = std::getenv("DITHER_ENGINE_ISA");
+  if (forced != nullptr && std::string_view(forced) == "build") {
+    EXPECT_EQ(active_isa(), Isa::kBuild);
+  } else {
+    EXPECT_EQ(active_isa(), best_isa());
+  }
+#if DITHER_ENGINE_X86_64_V3
+  __builtin_cpu_init();
+  EXPECT_EQ(best_isa(), __builtin_cpu_supports("x86-64-v3") ? Isa::kX86_64V3 : Isa::kBuild);
+#else
+  EXPECT_EQ(best_isa(), Isa::kBuild);
+#endif
+}
+
+TEST(Isa, LimitLowersAndRestores) {
+  const Isa before = active_isa();
+  limit_isa(Isa::kBuild);
+  EXPECT_EQ(active_isa(), Isa::kBuild);
+  limit_isa(Isa::kX86_64V3);
+  EXPECT_EQ(active_isa(), best_isa());
+  limit_isa(before);
+  EXPECT_EQ(isa_name(Isa::kBuild), "build");
+  EXPECT_EQ(isa_name(Isa::kX86_64V3), "x86-64-v3");
 }
 
 TEST(ErrorDiffusion, EngineEqualsReferenceForEveryKernelPaletteAndOption) {
