@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/custom.h"
@@ -211,7 +212,12 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("image", std::getenv("DITHER_BENCH_RGB") != nullptr
                                            ? std::getenv("DITHER_BENCH_RGB")
                                            : "synthetic 4000x3000");
-  // Which copy of error diffusion's loops ran (src/engine/isa.h).
+  // DITHER_BENCH_ISA=build: error diffusion's loops as built, not the copy this CPU would choose
+  // (src/engine/isa.h); the context says which ran.
+  const char* isa = std::getenv("DITHER_BENCH_ISA");
+  if (isa != nullptr && std::string_view(isa) == "build") {
+    dither::engine::detail::limit_isa(dither::engine::Isa::kBuild);
+  }
   benchmark::AddCustomContext("engine_isa",
                               std::string(dither::engine::isa_name(dither::engine::active_isa())));
   benchmark::RunSpecifiedBenchmarks();

@@ -233,8 +233,8 @@ def main() -> int:
         f"Google Benchmark {command_output(['dpkg-query', '-W', '-f=${Version}', 'libbenchmark-dev'])}"
         f" (Debian), commit {command_output(['git', 'rev-parse', '--short', 'HEAD'])} plus the "
         "work tree's uncommitted changes. Error diffusion ran its "
-        f"{context.get('engine_isa', 'build')} copy (`src/engine/isa.h`; the build targets "
-        "x86-64-v2).",
+        f"{context.get('engine_isa', 'build')} copy (`src/engine/isa.h`; \"build\": the "
+        "instruction set the build targets, DITHER_MARCH).",
         f"- Image: {img['width']}x{img['height']} ({mp:.2f} MP) RGB. {args.image_note}".rstrip(),
         f"- Peers: Pillow {versions['pillow']} (Python {versions['python']}), "
         f"{versions['imagemagick']}.",

@@ -23,15 +23,14 @@
 // A pixel of alpha 0 (RGBA input) passes no error on: its error is dropped, so colours hidden
 // under transparency never show in visible pixels (docs/TRANSPARENCY.md).
 //
-// Two translation units share this header: error_diffusion.cc instantiates it for RGB images,
-// error_diffusion_rgba.cc for RGBA ones (kAlpha: a transparent pixel's error is masked). Apart,
-// the RGB code compiles exactly as before the RGBA variant existed; in one unit, twice the
-// instantiations changed GCC's inlining choices and made some opaque kernels up to half again
-// slower (sierra with levels:4). Everything here has internal linkage (an anonymous namespace):
-// each unit gets its own copy of what it uses. Include it nowhere else.
-//
-// error_diffusion_v3.cc and error_diffusion_rgba_v3.cc compile the same two again for x86-64-v3
-// (isa.h), with DITHER_ED_TARGET (below) on every function here.
+// Four translation units share this header: error_diffusion.cc instantiates it for RGB images,
+// error_diffusion_rgba.cc for RGBA ones (kAlpha: a transparent pixel's error is masked), and
+// error_diffusion_v3.cc and error_diffusion_rgba_v3.cc the same two again for x86-64-v3 (isa.h),
+// with DITHER_ED_TARGET (below) on every function here. Apart, the RGB code compiles exactly as
+// before the RGBA variant existed; in one unit, twice the instantiations changed GCC's inlining
+// choices and made some opaque kernels up to half again slower (sierra with levels:4).
+// Everything here has internal linkage (an anonymous namespace): each unit gets its own copy of
+// what it uses. Include it nowhere else.
 #pragma once
 
 #include <algorithm>
@@ -59,8 +58,8 @@
 
 namespace dither::engine::detail {
 
-// Definitions in a header on purpose: they have internal linkage, and each of the two units gets
-// its own copy (no ODR question); marking them inline could change what GCC inlines.
+// Definitions in a header on purpose: they have internal linkage, and each of the four units
+// gets its own copy (no ODR question); marking them inline could change what GCC inlines.
 // NOLINTBEGIN(misc-definitions-in-headers)
 namespace {
 

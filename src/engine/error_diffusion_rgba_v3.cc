@@ -6,7 +6,7 @@
 // internal linkage), and only what GCC inlines into them is compiled with it. The standard
 // library's templates they instantiate keep the build's instruction set, so the linker can never
 // hand another caller an x86-64-v3 copy. The test engine_v3_objects checks the object file: no
-// symbol but the entry point may hold an x86-64-v3 instruction.
+// symbol of external linkage but the entry point may hold an x86-64-v3 instruction.
 #include "engine/isa_config.h"
 
 #if DITHER_ENGINE_X86_64_V3

@@ -2,8 +2,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <string_view>
 
 #include "engine/isa_config.h"
 
@@ -19,14 +17,7 @@ Isa detect() {
   return Isa::kBuild;
 }
 
-// DITHER_ENGINE_ISA=build starts the process with the build's own loops (as libjpeg-turbo's
-// JSIMD_FORCENONE does for its SIMD code): for comparing the two, or to rule the second copy out.
-Isa initial_ceiling() {
-  const char* forced = std::getenv("DITHER_ENGINE_ISA");
-  return forced != nullptr && std::string_view(forced) == "build" ? Isa::kBuild : Isa::kX86_64V3;
-}
-
-std::atomic<Isa> ceiling{initial_ceiling()};
+constinit std::atomic<Isa> ceiling{Isa::kX86_64V3};
 
 }  // namespace
 
@@ -37,8 +28,8 @@ Isa best_isa() {
 
 Isa active_isa() { return std::min(best_isa(), ceiling.load(std::memory_order_relaxed)); }
 
-void limit_isa(Isa c) { ceiling.store(c, std::memory_order_relaxed); }
-
 std::string_view isa_name(Isa isa) { return isa == Isa::kX86_64V3 ? "x86-64-v3" : "build"; }
+
+void detail::limit_isa(Isa c) { ceiling.store(c, std::memory_order_relaxed); }
 
 }  // namespace dither::engine

@@ -2,15 +2,14 @@
 //
 // The engine is built for DITHER_MARCH (x86-64-v2 by default: every x86-64 CPU since about
 // 2009). Error diffusion's band loops (error_diffusion_impl.h), the inner loop of the most used
-// algorithm, are compiled a second time for x86-64-v3 (AVX2, BMI2, FMA: Intel since 2013, AMD
-// since 2015): its three-operand VEX encoding needs no register copies, and the loop is bound by
-// how many instructions the core retires. That copy runs where the CPU has x86-64-v3, chosen once
-// per process. Both give the same bytes (integer arithmetic only), and the tests run both.
-// Only GCC builds for x86-64 below x86-64-v3 have the second copy; elsewhere there is one.
-// DITHER_ENGINE_ISA=build in the environment makes a process start with the build's own loops.
+// algorithm, are compiled a second time for x86-64-v3 (AVX2, BMI2, FMA: most Intel Core and Xeon
+// CPUs since 2013, AMD since 2015): its three-operand VEX encoding needs no register copies, and
+// the loop is bound by how many instructions a core retires. That copy runs where the CPU has
+// x86-64-v3, chosen once per process. Both give the same bytes (integer arithmetic only), and
+// the tests run both. Only GCC builds for x86-64 below x86-64-v3 have the second copy (CMake's
+// DITHER_ENGINE_X86_64_V3); elsewhere there is one.
 //
 //   if (engine::active_isa() == engine::Isa::kX86_64V3) ...
-//   engine::limit_isa(engine::Isa::kBuild);  // tests: the build's own loops on any CPU
 #pragma once
 
 #include <string_view>
@@ -24,12 +23,15 @@ enum class Isa {
 
 // The best this build has and this CPU runs.
 Isa best_isa();
-// What the hot loops use now: best_isa(), or less after limit_isa().
+// What the hot loops use now: best_isa(), unless detail::limit_isa() lowered it.
 Isa active_isa();
-// Runs the hot loops with at most `ceiling` from now on (for tests and benchmarks; not meant to
-// be changed while a dither runs).
-void limit_isa(Isa ceiling);
 // "build" or "x86-64-v3".
 std::string_view isa_name(Isa isa);
+
+namespace detail {
+// Runs the hot loops with at most `ceiling` from now on: for the tests and the benchmark, which
+// run the build's copy on any CPU this way. A dither already running keeps the copy it chose.
+void limit_isa(Isa ceiling);
+}  // namespace detail
 
 }  // namespace dither::engine

@@ -1,11 +1,13 @@
 // Internal: whether this build compiles error diffusion's band loops a second time for
-// x86-64-v3 (isa.h). GCC only: it inlines the loop's baseline helpers into a function with
-// `target("arch=x86-64-v3")`, and its __builtin_cpu_supports knows the level by name (Clang 14,
-// the fuzzing build's compiler, does neither). Not when the build itself targets AVX2 or more.
+// x86-64-v3 (isa.h). CMake decides (src/engine/CMakeLists.txt: GCC, x86-64, DITHER_MARCH below
+// x86-64-v3) and defines DITHER_ENGINE_X86_64_V3=1 for the engine: the tests that run the
+// build's copy as well, and the check of the copy's objects, are registered on the same
+// condition. GCC only: Clang 14 (the fuzzing build's compiler) knows no level names in
+// __builtin_cpu_supports, and the copy has been measured and checked with GCC alone.
 #pragma once
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__AVX2__)
-#define DITHER_ENGINE_X86_64_V3 1
-#else
+// clang-tidy, which is Clang, reads the GCC build's commands: it sees one copy too.
+#if !defined(DITHER_ENGINE_X86_64_V3) || defined(__clang__)
+#undef DITHER_ENGINE_X86_64_V3
 #define DITHER_ENGINE_X86_64_V3 0
 #endif

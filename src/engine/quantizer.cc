@@ -196,7 +196,7 @@ void Quantizer::build_cells(size_t n, uint32_t flag, Distances distances) {
 void Quantizer::build_rgb_cells() {
   constexpr int kCells = 1 << kCellBits;
   constexpr int64_t kCellSize = int64_t{1} << kCellShift;
-  const size_t n = working_.size();
+  const size_t n = working_.size();  // at least 1: palettes are never empty
   // [axis][position * n + colour]
   std::array<std::vector<int64_t>, 3> near;
   std::array<std::vector<int64_t>, 3> far;

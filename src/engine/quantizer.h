@@ -143,7 +143,7 @@ class Quantizer {
   template <class Distances>
   void build_cells(size_t n, uint32_t flag, Distances distances);
   void build_metric_cells();
-  void build_rgb_cells();    // boxes and distances in the working space
+  void build_rgb_cells();    // distances in the working space, tabulated per axis
   void build_oklab_cells();  // boxes and distances in Oklab
   const uint8_t* sample_cells() const {
     return space_ == ColorSpace::kSrgb ? nullptr : sample_cell_.data();

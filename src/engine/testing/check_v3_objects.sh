@@ -1,34 +1,47 @@
 #!/bin/bash
 # The x86-64-v3 copy of error diffusion (src/engine/isa.h) must keep its instructions to itself.
-# Its objects are compiled inside `#pragma GCC target("arch=x86-64-v3")`; any function they
-# define with external linkage (an inline function or template instantiation the linker may keep
-# for every caller, on any CPU) other than their entry points must hold no instruction beyond
-# the build's own set. The objects must hold some (else the attribute did nothing). An object
-# that defines nothing of external linkage is a build without the copy
-# (src/engine/isa_config.h).
-# Usage: check_v3_objects.sh OBJECT...   (ctest engine_v3_objects)
+# Its objects compile error_diffusion_impl.h with DITHER_ED_TARGET, GCC's target attribute for
+# x86-64-v3, on every function of it (all of internal linkage). Anything they define with
+# external linkage (an inline function or template instantiation that the linker may keep for
+# every caller, on any CPU) other than their entry points must hold no instruction beyond the
+# build's own set, and the objects must hold some (else the attribute did nothing).
+# Usage: check_v3_objects.sh --expect-copy|--expect-none OBJECT...   (ctest engine_v3_objects;
+# --expect-none: a build without the copy, whose objects define nothing of external linkage)
 set -euo pipefail
 
+usage() {
+  echo "usage: $0 --expect-copy|--expect-none OBJECT..." >&2
+  exit 2
+}
+(($# >= 2)) || usage
+expect=$1
+shift
+[[ $expect == --expect-copy || $expect == --expect-none ]] || usage
+
 entries='^dither::engine::detail::error_diffusion(_rgba)?_v3\('
-# VEX-encoded (AVX, AVX2, FMA, F16C) or BMI1/BMI2/LZCNT/MOVBE instructions, as objdump prints them.
-v3_insn='^[[:space:]]*[0-9a-f]+:[[:space:]]+(v[a-z0-9]+|andn|bextr|blsi|blsmsk|blsr|bzhi|lzcnt|movbe|mulx|pdep|pext|rorx|sarx|shlx|shrx|tzcnt)[[:space:]]'
+# VEX-encoded (AVX, AVX2, FMA, F16C) and BMI1/BMI2/LZCNT/MOVBE instructions as objdump names
+# them (after a tab; some, such as vzeroupper, end the line). Not tzcnt: the build's own code
+# may hold `rep bsf`, which objdump shows as tzcnt.
+v3_insn='^[[:space:]]*[0-9a-f]+:[[:space:]]+(v[a-z0-9]+|andn|bextr|blsi|blsmsk|blsr|bzhi|lzcnt|movbe|mulx|pdep|pext|rorx|sarx|shlx|shrx)([[:space:]]|$)'
 status=0
-(($# > 0)) || { echo "usage: $0 OBJECT..." >&2; exit 2; }
 for obj in "$@"; do
   [[ -f $obj ]] || { echo "$obj: no such object" >&2; exit 2; }
-  symbols=$(nm --defined-only --demangle "$obj")
   # Defined symbols with external linkage (global, weak or unique), demangled.
-  mapfile -t shared < <(awk '$2 ~ /^[TWVu]$/ { $1 = ""; $2 = ""; sub(/^  /, ""); print }' \
-    <<<"$symbols")
-  if ((${#shared[@]} == 0)); then
+  mapfile -t shared < <(nm --defined-only --demangle "$obj" |
+    awk '$2 ~ /^[TWVu]$/ { $1 = ""; $2 = ""; sub(/^  /, ""); print }')
+  if [[ $expect == --expect-none ]]; then
     # Nothing another object could call (a sanitizer's constructor at most).
-    echo "$obj: no code of its own (this build has no x86-64-v3 copy)"
+    if ((${#shared[@]} > 0)); then
+      echo "$obj: this build should have no x86-64-v3 copy, but the object defines: ${shared[*]}"
+      status=1
+    fi
     continue
   fi
-  # Function name -> number of x86-64-v3 instructions in it.
+  # Function name -> number of x86-64-v3 instructions in it; a part GCC split off a function
+  # (" [clone .cold]") counts as the function's own.
   counts=$(objdump -d --no-show-raw-insn --demangle "$obj" | awk -v pat="$v3_insn" '
       /^[0-9a-f]+ <.*>:$/ { name = $0; sub(/^[0-9a-f]+ </, "", name); sub(/>:$/, "", name);
-                            n[name] += 0; next }
+                            sub(/ \[clone \.cold\]$/, "", name); n[name] += 0; next }
       $0 ~ pat { n[name]++ }
       END { for (f in n) print n[f] "\t" f }')
   total=$(awk -F'\t' '{ s += $1 } END { print s + 0 }' <<<"$counts")
@@ -52,5 +65,11 @@ for obj in "$@"; do
     status=1
   fi
 done
-((status == 0)) && echo "x86-64-v3 objects: no function shared with the rest uses x86-64-v3"
+if ((status == 0)); then
+  if [[ $expect == --expect-copy ]]; then
+    echo "x86-64-v3 objects: no function shared with other code uses x86-64-v3"
+  else
+    echo "no x86-64-v3 copy in this build, as expected"
+  fi
+fi
 exit "$status"
