@@ -11,3 +11,9 @@
 #undef DITHER_ENGINE_X86_64_V3
 #define DITHER_ENGINE_X86_64_V3 0
 #endif
+
+// CMake judges by DITHER_MARCH; flags of another origin could make the whole build AVX2, and
+// then the copy's objects would share AVX2 code (engine_v3_objects would fail, less clearly).
+#if DITHER_ENGINE_X86_64_V3 && defined(__AVX2__)
+#error "the build already targets AVX2: set DITHER_MARCH to the level the compiler is given"
+#endif

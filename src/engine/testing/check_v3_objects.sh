@@ -26,9 +26,11 @@ v3_insn='^[[:space:]]*[0-9a-f]+:[[:space:]]+(v[a-z0-9]+|andn|bextr|blsi|blsmsk|b
 status=0
 for obj in "$@"; do
   [[ -f $obj ]] || { echo "$obj: no such object" >&2; exit 2; }
-  # Defined symbols with external linkage (global, weak or unique), demangled.
-  mapfile -t shared < <(nm --defined-only --demangle "$obj" |
-    awk '$2 ~ /^[TWVu]$/ { $1 = ""; $2 = ""; sub(/^  /, ""); print }')
+  # Defined symbols with external linkage (global, weak or unique), demangled. (nm apart, so
+  # that its failure stops the script.)
+  symbols=$(nm --defined-only --demangle "$obj")
+  mapfile -t shared < <(awk '$2 ~ /^[TWVu]$/ { $1 = ""; $2 = ""; sub(/^  /, ""); print }' \
+    <<<"$symbols")
   if [[ $expect == --expect-none ]]; then
     # Nothing another object could call (a sanitizer's constructor at most).
     if ((${#shared[@]} > 0)); then
