@@ -1,12 +1,5 @@
-// Error diffusion of RGBA images compiled for x86-64-v3 (isa.h): error_diffusion_impl.h again,
-// every function of it (all of internal linkage) built for AVX2, BMI2 and FMA, entered through
-// error_diffusion_rgba() only when active_isa() says so. The RGB one: error_diffusion_v3.cc.
-//
-// Only these copies are x86-64-v3 code: DITHER_ED_TARGET marks the header's functions (all of
-// internal linkage), and only what GCC inlines into them is compiled with it. The standard
-// library's templates they instantiate keep the build's instruction set, so the linker can never
-// hand another caller an x86-64-v3 copy. The test engine_v3_objects checks the object file: no
-// symbol of external linkage but the entry point may hold an x86-64-v3 instruction.
+// Error diffusion of RGBA images compiled for x86-64-v3: error_diffusion_v3.cc says how and why
+// (and error_diffusion_impl.h why RGB and RGBA are units of their own).
 #include "engine/isa_config.h"
 
 #if DITHER_ENGINE_X86_64_V3
