@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the functional tests (tests/functional: Python, pytest) against a built ditherd. They
-# start the real program themselves, on free ports with a fresh data directory per test.
+# start the real program themselves, on free ports with a fresh data directory per test, on two
+# pytest-xdist workers per core (FUNCTIONAL_WORKERS sets the number; 0: one process).
 #   scripts/functional.sh [path/to/ditherd] [pytest arguments...]
 #   scripts/functional.sh --venv-only     only create/refresh the test virtualenv
 set -euo pipefail
@@ -18,4 +19,8 @@ if [[ ! -x $venv/bin/python || ! -f $stamp ]] || ! cmp -s tests/functional/requi
   cp tests/functional/requirements.txt "$stamp"
 fi
 ((venv_only == 0)) || exit 0
-DITHERD=$PWD/$binary exec "$venv/bin/python" -m pytest -q tests/functional "$@"
+# On pytest-xdist workers, two per core: most of a test's time is waiting for a server to start,
+# answer or stop, and each test has its own server, data directory and ports (each worker draws
+# ports from its own range, harness.free_ports). FUNCTIONAL_WORKERS=0 runs them one by one.
+workers=${FUNCTIONAL_WORKERS:-$((2 * $(nproc)))}
+DITHERD=$PWD/$binary exec "$venv/bin/python" -m pytest -q -n "$workers" tests/functional "$@"

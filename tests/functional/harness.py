@@ -116,16 +116,29 @@ def same_file(a: str, b: str) -> bool:
 PORT_RANGE = (20000, 26000)
 
 
+def _worker_ports() -> tuple[int, int]:
+    """This process's share of PORT_RANGE. Under pytest-xdist (scripts/functional.sh runs the suite
+    on two workers) each worker draws from its own slice, so that one worker never picks a port
+    another has checked and is about to bind."""
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not worker.startswith("gw") or not count:
+        return PORT_RANGE
+    index, workers = int(worker[2:]), int(count)
+    size = (PORT_RANGE[1] - PORT_RANGE[0]) // workers
+    return (PORT_RANGE[0] + index * size, PORT_RANGE[0] + (index + 1) * size)
+
+
 def free_ports(count: int, consecutive: bool = False) -> list[int]:
     """Distinct ports that were free a moment ago; `consecutive`: p, p+1, ... (a server that also
     listens on its port + 1)."""
     rnd = random.Random()
+    low, high = _worker_ports()
     for _ in range(500):
         if consecutive:
-            start = rnd.randrange(PORT_RANGE[0], PORT_RANGE[1] - count)
+            start = rnd.randrange(low, high - count)
             ports = list(range(start, start + count))
         else:
-            ports = rnd.sample(range(*PORT_RANGE), count)
+            ports = rnd.sample(range(low, high), count)
         socks = []
         try:
             for port in ports:
@@ -138,7 +151,7 @@ def free_ports(count: int, consecutive: bool = False) -> list[int]:
         finally:
             for s in socks:
                 s.close()
-    raise RuntimeError(f"no {count} free ports in {PORT_RANGE}")
+    raise RuntimeError(f"no {count} free ports in {low}..{high - 1}")
 
 
 def wait_until(condition: Callable[[], object], timeout: float, message: str | Callable[[], str],
