@@ -21,6 +21,9 @@ fi
 ((venv_only == 0)) || exit 0
 # On pytest-xdist workers, two per core: most of a test's time is waiting for a server to start,
 # answer or stop, and each test has its own server, data directory and ports (each worker draws
-# ports from its own range, harness.free_ports). FUNCTIONAL_WORKERS=0 runs them one by one.
+# ports from its own range, harness.free_ports). Tests are handed out one by one, except those of
+# a module marked with an xdist_group (--dist loadgroup), which one worker runs. FUNCTIONAL_WORKERS=0
+# runs them all in one process (as --pdb and -s need).
 workers=${FUNCTIONAL_WORKERS:-$((2 * $(nproc)))}
-DITHERD=$PWD/$binary exec "$venv/bin/python" -m pytest -q -n "$workers" tests/functional "$@"
+DITHERD=$PWD/$binary exec "$venv/bin/python" -m pytest -q -n "$workers" --dist loadgroup \
+  tests/functional "$@"

@@ -118,33 +118,47 @@ PORT_RANGE = (20000, 26000)
 
 def _worker_ports() -> tuple[int, int]:
     """This process's share of PORT_RANGE. Under pytest-xdist (scripts/functional.sh runs the suite
-    on two workers) each worker draws from its own slice, so that one worker never picks a port
-    another has checked and is about to bind."""
-    worker, count = os.environ.get("PYTEST_XDIST_WORKER", ""), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
-    if not worker.startswith("gw") or not count:
+    on two workers per core) each worker draws from its own slice, so that one worker never picks
+    a port another has checked and is about to bind. (A worker that replaces a crashed one gets the
+    next id: the slice is the id modulo the number of workers.)"""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not worker.startswith("gw") or not worker[2:].isdigit() or not count:
         return PORT_RANGE
-    index, workers = int(worker[2:]), int(count)
+    workers = max(1, int(count))
+    index = int(worker[2:]) % workers
     size = (PORT_RANGE[1] - PORT_RANGE[0]) // workers
     return (PORT_RANGE[0] + index * size, PORT_RANGE[0] + (index + 1) * size)
 
 
+# Ports this process has handed out: not handed out again while others are left, since a test may
+# check a port and bind it only later (an SMTP sink started after the server that will use it).
+_handed_out: set[int] = set()
+
+
 def free_ports(count: int, consecutive: bool = False) -> list[int]:
-    """Distinct ports that were free a moment ago; `consecutive`: p, p+1, ... (a server that also
-    listens on its port + 1)."""
+    """Distinct ports that were free a moment ago and that this process has not handed out before
+    (while there are such); `consecutive`: p, p+1, ... (a server that also listens on its port +
+    1)."""
     rnd = random.Random()
     low, high = _worker_ports()
+    if len(_handed_out) > (high - low) // 2:
+        _handed_out.clear()  # a long run: start over
     for _ in range(500):
         if consecutive:
             start = rnd.randrange(low, high - count)
             ports = list(range(start, start + count))
         else:
             ports = rnd.sample(range(low, high), count)
+        if _handed_out.intersection(ports):
+            continue
         socks = []
         try:
             for port in ports:
                 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
                 socks.append(s)
                 s.bind(("127.0.0.1", port))
+            _handed_out.update(ports)
             return ports
         except OSError:
             continue

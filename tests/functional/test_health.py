@@ -4,6 +4,8 @@ keeps its meaning. Readiness failing for a part the embedded mode can lose: SMTP
 
 from __future__ import annotations
 
+import time
+
 import requests
 
 import harness
@@ -79,11 +81,15 @@ def test_readiness_is_checked_at_most_once_a_second(start_server):
     (closed,) = harness.free_ports(1)
     s = start_server(SMTP_HOST="127.0.0.1", SMTP_PORT=str(closed), SMTP_SECURITY="none")
     before = logs(s).count("not ready: mail")
+    start = time.monotonic()
     for _ in range(20):
         on(s.port, "/health/ready")
+    elapsed = time.monotonic() - start
     logged = logs(s).count("not ready: mail") - before
-    # 20 probes within a few seconds: a check (and its log line) per second at most, not 20.
-    assert 1 <= logged <= 8, logged
+    # 20 probes (within a second or two, more on a loaded machine): a check (and its log line)
+    # per second at most, not 20.
+    assert elapsed < 15, f"20 probes took {elapsed:.1f} s: the test cannot tell"
+    assert 1 <= logged <= int(elapsed) + 2, (logged, elapsed)
 
 
 def test_readiness_scope_is_self_or_nothing(server):

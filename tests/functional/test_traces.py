@@ -17,6 +17,10 @@ import harness
 import imagegen
 from jaeger import Jaeger, Trace
 
+# One worker runs this module's tests (scripts/functional.sh: --dist loadgroup), so that one Jaeger
+# and one traced ditherd serve them all.
+pytestmark = pytest.mark.xdist_group("traces")
+
 
 @pytest.fixture(scope="module")
 def jaeger(tmp_path_factory):
