@@ -5,6 +5,10 @@
 
 #include "engine/isa_config.h"
 
+#if DITHER_ENGINE_X86_64_V3
+#include <cpuid.h>
+#endif
+
 namespace dither::engine {
 namespace {
 
@@ -15,6 +19,21 @@ Isa detect() {
   if (__builtin_cpu_supports("x86-64-v3")) return Isa::kX86_64V3;
 #endif
   return Isa::kBuild;
+}
+
+bool detect_fast_bit_deposit() {
+#if DITHER_ENGINE_X86_64_V3
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("bmi2")) return false;
+  if (!__builtin_cpu_is("amd")) return true;
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
+  const unsigned base = (eax >> 8) & 0xF;
+  const unsigned family = base == 0xF ? base + ((eax >> 20) & 0xFF) : base;
+  return family >= 0x19;
+#else
+  return false;
+#endif
 }
 
 constinit std::atomic<Isa> ceiling{Isa::kX86_64V3};
@@ -29,6 +48,11 @@ Isa best_isa() {
 Isa active_isa() { return std::min(best_isa(), ceiling.load(std::memory_order_relaxed)); }
 
 std::string_view isa_name(Isa isa) { return isa == Isa::kX86_64V3 ? "x86-64-v3" : "build"; }
+
+bool fast_bit_deposit() {
+  static const bool fast = detect_fast_bit_deposit();
+  return fast;
+}
 
 void detail::limit_isa(Isa c) { ceiling.store(c, std::memory_order_relaxed); }
 

@@ -7,7 +7,8 @@
 // the loop is bound by how many instructions a core retires. That copy runs where the CPU has
 // x86-64-v3, chosen once per process. Both give the same bytes (integer arithmetic only), and
 // the tests run both. Only GCC builds for x86-64 below x86-64-v3 have the second copy (CMake's
-// DITHER_ENGINE_X86_64_V3); elsewhere there is one.
+// DITHER_ENGINE_X86_64_V3); elsewhere there is one. The JPEG decoder's AC scans have a copy of
+// their own on the same switch (src/imaging/jpeg_ac.h), used where fast_bit_deposit() too.
 //
 //   if (engine::active_isa() == engine::Isa::kX86_64V3) ...
 #pragma once
@@ -27,6 +28,10 @@ Isa best_isa();
 Isa active_isa();
 // "build" or "x86-64-v3".
 std::string_view isa_name(Isa isa);
+// Whether this CPU's BMI2 pdep takes a few cycles: false without BMI2, and on AMD CPUs before
+// Zen 3 (family 19h), which microcode it (tens to hundreds of cycles). The JPEG decoder's
+// x86-64-v3 copy relies on it (src/imaging/jpeg_ac.h).
+bool fast_bit_deposit();
 
 namespace detail {
 // Runs the hot loops with at most `ceiling` from now on: for the tests and the benchmark, which

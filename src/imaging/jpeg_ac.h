@@ -11,6 +11,9 @@
 // outside its band) gives libjpeg a warning, which makes the split decode hand the file to the
 // ordinary decoder: so the pixels are libjpeg's whenever this decoder and libjpeg's could differ.
 //
+// The per-block decoding exists twice, for the build's instruction set and for x86-64-v3 (with
+// BMI2's pdep), chosen per scan on engine/isa.h's switch: jpeg_ac_scans.h.
+//
 // Internal to dither_imaging: only jpeg_scans.cc uses it.
 #pragma once
 
@@ -38,6 +41,8 @@ class AcDecoder {
 
   // How many AC scans this process has decoded here: for tests that the path was taken.
   static uint64_t scans_decoded();
+  // Whether a scan starting now would be decoded by the x86-64-v3 copy: for tests.
+  static bool uses_x86_64_v3();
 
  private:
   struct Hook {
@@ -68,11 +73,26 @@ class AcDecoder {
     void refill();
     void reset(const uint8_t* from, const uint8_t* to) { *this = Bits{from, to}; }
   };
+  // The blocks' decoding: jpeg_ac_scans.h, compiled twice (the build's instruction set in
+  // jpeg_ac.cc, x86-64-v3 in jpeg_ac_v3.cc), each unit instantiating these with a `Copy` type of
+  // its own.
+  template <class Copy>
   struct Reader;  // a block's reading, with the buffer in registers
+  template <class Copy>
+  static boolean decode_first(j_decompress_ptr cinfo, JBLOCKROW* blocks);
+  template <class Copy>
+  static boolean decode_refine(j_decompress_ptr cinfo, JBLOCKROW* blocks);
+  struct Scans {
+    boolean (*first)(j_decompress_ptr, JBLOCKROW*);
+    boolean (*refine)(j_decompress_ptr, JBLOCKROW*);
+  };
+  // The copy a scan starting now uses: x86-64-v3 where engine::active_isa() says so and pdep
+  // is fast (engine::fast_bit_deposit()), else the build's.
+  static Scans chosen_scans();
+  // jpeg_ac_v3.cc's copy; both null in a build without it.
+  static Scans scans_x86_64_v3();
 
   static void start_pass(j_decompress_ptr cinfo);
-  static boolean decode_first(j_decompress_ptr cinfo, JBLOCKROW* blocks);
-  static boolean decode_refine(j_decompress_ptr cinfo, JBLOCKROW* blocks);
   static boolean decode_by_libjpeg(j_decompress_ptr cinfo, JBLOCKROW* blocks);
   static AcDecoder& of(j_decompress_ptr cinfo);
 

@@ -12,11 +12,13 @@
 
 #include <bit>
 #include <csetjmp>
+#include <cstdlib>
 #include <random>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "engine/isa.h"
 #include "imaging/codec.h"
 #include "imaging/jpeg_ac.h"
 
@@ -24,6 +26,48 @@ namespace dither::imaging::internal {
 namespace {
 
 using Bytes = std::vector<uint8_t>;
+
+// ctest runs these tests twice where the build has the x86-64-v3 copy of the AC decoding
+// (src/imaging/CMakeLists.txt): as the CPU chooses, and with DITHER_TEST_ISA=build, which this
+// environment turns into the engine's switch (engine/isa.h) before any test runs.
+bool testing_build_copy() {
+  const char* isa = std::getenv("DITHER_TEST_ISA");
+  return isa != nullptr && std::string_view(isa) == "build";
+}
+
+class IsaFromEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (testing_build_copy()) engine::detail::limit_isa(engine::Isa::kBuild);
+  }
+};
+const ::testing::Environment* const kIsaEnvironment =
+    ::testing::AddGlobalTestEnvironment(new IsaFromEnvironment);
+
+TEST(JpegScans, TheTestsRunTheCopyTheirRunNames) {
+  const bool v3 = !testing_build_copy() && engine::best_isa() == engine::Isa::kX86_64V3 &&
+                  engine::fast_bit_deposit();
+  EXPECT_EQ(AcDecoder::uses_x86_64_v3(), v3);
+#if DITHER_ENGINE_X86_64_V3 && defined(__x86_64__)
+  // fast_bit_deposit(): BMI2, and on AMD a Zen 3 or later (family 19h and up).
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("bmi2")) {
+    EXPECT_FALSE(engine::fast_bit_deposit());
+  }
+  if (__builtin_cpu_is("intel") && __builtin_cpu_supports("bmi2")) {
+    EXPECT_TRUE(engine::fast_bit_deposit());
+  }
+  if (__builtin_cpu_is("amd") && (__builtin_cpu_is("znver1") || __builtin_cpu_is("znver2"))) {
+    EXPECT_FALSE(engine::fast_bit_deposit());
+  }
+  if (__builtin_cpu_is("amd") && __builtin_cpu_is("znver3") && __builtin_cpu_supports("bmi2")) {
+    EXPECT_TRUE(engine::fast_bit_deposit());
+  }
+#else
+  EXPECT_FALSE(engine::fast_bit_deposit());
+  EXPECT_FALSE(AcDecoder::uses_x86_64_v3());
+#endif
+}
 
 struct Sampling {
   int h, v;  // of the luma; chroma is 1x1

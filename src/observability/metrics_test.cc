@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -124,10 +125,19 @@ TEST(ProcessMetrics, PlausibleValues) {
   EXPECT_GT(before.start_time_seconds, now - 3600);
   EXPECT_LT(before.start_time_seconds, now + 2);
 
-  // CPU time moves with work, open descriptors with files.
+  // CPU time moves with work, open descriptors with files. The work is 150 ms of this process's
+  // CPU time, not of the clock's: on a loaded machine 150 ms of wall time gave it 40 ms of CPU.
   volatile double sink = 0;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(150);
-  while (std::chrono::steady_clock::now() < until) sink = sink + std::sqrt(sink + 1);
+  const auto cpu_now = [] {
+    timespec t{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) * 1e-9;
+  };
+  const double cpu_until = cpu_now() + 0.15;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (cpu_now() < cpu_until && std::chrono::steady_clock::now() < give_up) {
+    for (int i = 0; i < 1000; ++i) sink = sink + std::sqrt(sink + 1);
+  }
   std::FILE* file = std::fopen("/proc/self/stat", "r");
   ASSERT_NE(file, nullptr);
   const ProcessStats after = read_process_stats();

@@ -1,12 +1,14 @@
 #!/bin/bash
-# The x86-64-v3 copy of error diffusion (src/engine/isa.h) must keep its instructions to itself.
-# Its objects compile error_diffusion_impl.h with DITHER_ED_TARGET, GCC's target attribute for
-# x86-64-v3, on every function of it (all of internal linkage). Anything they define with
-# external linkage (an inline function or template instantiation that the linker may keep for
-# every caller, on any CPU) other than their entry points must hold no instruction beyond the
-# build's own set, and the objects must hold some (else the attribute did nothing).
-# Usage: check_v3_objects.sh --expect-copy|--expect-none OBJECT...   (ctest engine_v3_objects;
-# --expect-none: a build without the copy, whose objects define nothing of external linkage)
+# The x86-64-v3 copies (src/engine/isa.h) must keep their instructions to themselves. Their
+# objects compile error_diffusion_impl.h (DITHER_ED_TARGET) or src/imaging/jpeg_ac_scans.h
+# (DITHER_AC_TARGET) with GCC's target attribute for x86-64-v3 on every function (all of internal
+# linkage). Anything they define with external linkage (an inline function or template
+# instantiation that the linker may keep for every caller, on any CPU) other than their entry
+# points must hold no instruction beyond the build's own set, and the objects must hold some
+# (else the attribute did nothing).
+# Usage: check_v3_objects.sh --expect-copy|--expect-none OBJECT...   (ctest engine_v3_objects and
+# imaging_v3_objects; --expect-none: a build without the copies, whose objects define nothing of
+# external linkage)
 set -euo pipefail
 
 usage() {
@@ -18,7 +20,9 @@ expect=$1
 shift
 [[ $expect == --expect-copy || $expect == --expect-none ]] || usage
 
-entries='^dither::engine::detail::error_diffusion(_rgba)?_v3\('
+# The entry points: error diffusion's (engine) and the JPEG AC decoding's (imaging), which hands
+# out the addresses of its copy's functions and holds no x86-64-v3 instruction itself.
+entries='^(dither::engine::detail::error_diffusion(_rgba)?_v3|dither::imaging::internal::AcDecoder::scans_x86_64_v3)\('
 # VEX-encoded (AVX, AVX2, FMA, F16C) and BMI1/BMI2/LZCNT/MOVBE instructions as objdump names
 # them (after a tab; some, such as vzeroupper, end the line). Not tzcnt: the build's own code
 # may hold `rep bsf`, which objdump shows as tzcnt.
@@ -63,7 +67,7 @@ for obj in "$@"; do
     fi
   done
   if ((entry_found == 0)); then
-    echo "$obj: no entry point (error_diffusion_v3 or error_diffusion_rgba_v3) among: ${shared[*]}"
+    echo "$obj: no entry point (error_diffusion_v3, error_diffusion_rgba_v3 or scans_x86_64_v3) among: ${shared[*]}"
     status=1
   fi
 done
