@@ -42,7 +42,9 @@ constexpr std::array<uint8_t, 64> kNatural = {
     30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63};
 
 // Bits `from`..63 (none for 64).
-DITHER_AC_TARGET constexpr uint64_t bits_from(int from) { return from >= 64 ? 0 : ~uint64_t{0} << from; }
+DITHER_AC_TARGET constexpr uint64_t bits_from(int from) {
+  return from >= 64 ? 0 : ~uint64_t{0} << from;
+}
 
 // kSelect[r][byte]: the position of the byte's set bit that has r set bits below it (8: none).
 constexpr auto kSelect = [] {
@@ -98,7 +100,8 @@ struct AcDecoder::Reader {
   uint64_t buffer;
   int count;
 
-  DITHER_AC_TARGET explicit Reader(Bits& from) : bits(from), buffer(from.buffer), count(from.count) {}
+  DITHER_AC_TARGET explicit Reader(Bits& from)
+      : bits(from), buffer(from.buffer), count(from.count) {}
   DITHER_AC_TARGET void save() {
     bits.buffer = buffer;
     bits.count = count;
