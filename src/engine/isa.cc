@@ -7,6 +7,8 @@
 
 #if DITHER_ENGINE_X86_64_V3
 #include <cpuid.h>
+
+#include <cstring>
 #endif
 
 namespace dither::engine {
@@ -25,12 +27,21 @@ bool detect_fast_bit_deposit() {
 #if DITHER_ENGINE_X86_64_V3
   __builtin_cpu_init();
   if (!__builtin_cpu_supports("bmi2")) return false;
-  if (!__builtin_cpu_is("amd")) return true;
+  // The vendor from cpuid itself: libgcc names Intel and AMD only, and Hygon's Dhyana (a Zen 1,
+  // pdep microcoded) is neither to it.
   unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid(0, &eax, &ebx, &ecx, &edx) == 0) return false;
+  char vendor[13] = {};
+  std::memcpy(vendor, &ebx, 4);
+  std::memcpy(vendor + 4, &edx, 4);
+  std::memcpy(vendor + 8, &ecx, 4);
+  const std::string_view name(vendor, 12);
+  if (name == "GenuineIntel") return true;  // every Intel CPU with BMI2: 3 cycles
+  if (name != "AuthenticAMD" && name != "HygonGenuine") return false;  // unknown: assume slow
   if (__get_cpuid(1, &eax, &ebx, &ecx, &edx) == 0) return false;
   const unsigned base = (eax >> 8) & 0xF;
   const unsigned family = base == 0xF ? base + ((eax >> 20) & 0xFF) : base;
-  return family >= 0x19;
+  return family >= 0x19;  // Zen 3 and later
 #else
   return false;
 #endif

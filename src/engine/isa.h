@@ -28,9 +28,10 @@ Isa best_isa();
 Isa active_isa();
 // "build" or "x86-64-v3".
 std::string_view isa_name(Isa isa);
-// Whether this CPU's BMI2 pdep takes a few cycles: false without BMI2, and on AMD CPUs before
-// Zen 3 (family 19h), which microcode it (tens to hundreds of cycles). The JPEG decoder's
-// x86-64-v3 copy relies on it (src/imaging/jpeg_ac.h).
+// Whether this CPU's BMI2 pdep takes a few cycles: true on Intel CPUs with BMI2 and on AMD (and
+// Hygon) from Zen 3 (family 19h); false before that, where it is microcoded (tens to hundreds of
+// cycles), on other vendors, without BMI2, and always in a build without the x86-64-v3 copies.
+// The JPEG decoder's x86-64-v3 copy relies on it (src/imaging/jpeg_ac.h).
 bool fast_bit_deposit();
 
 namespace detail {

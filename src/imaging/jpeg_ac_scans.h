@@ -30,8 +30,9 @@
 
 namespace dither::imaging::internal {
 
-// Definitions in a header on purpose: they have internal linkage, and each of the two units gets
-// its own copy (no ODR question).
+// Definitions in a header on purpose: these have internal linkage, and each of the two units gets
+// its own copy. (The AcDecoder member templates below are instantiated only with each unit's own
+// Copy type, so every instantiation is a distinct symbol of internal linkage too.)
 // NOLINTBEGIN(misc-definitions-in-headers)
 namespace {
 

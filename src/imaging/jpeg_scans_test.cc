@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/isa.h"
+#include "engine/isa_config.h"
 #include "imaging/codec.h"
 #include "imaging/jpeg_ac.h"
 

@@ -12,17 +12,26 @@
 set -euo pipefail
 
 usage() {
-  echo "usage: $0 --expect-copy|--expect-none OBJECT..." >&2
+  echo "usage: $0 --expect-copy [--needs INSTRUCTION]|--expect-none OBJECT..." >&2
   exit 2
 }
 (($# >= 2)) || usage
 expect=$1
 shift
 [[ $expect == --expect-copy || $expect == --expect-none ]] || usage
+# --needs: an instruction the objects must hold (the JPEG copy's pdep, its reason to exist).
+needs=
+if [[ ${1:-} == --needs ]]; then
+  (($# >= 3)) || usage
+  needs=$2
+  shift 2
+fi
 
-# The entry points: error diffusion's (engine) and the JPEG AC decoding's (imaging), which hands
-# out the addresses of its copy's functions and holds no x86-64-v3 instruction itself.
-entries='^(dither::engine::detail::error_diffusion(_rgba)?_v3|dither::imaging::internal::AcDecoder::scans_x86_64_v3)\('
+# The entry points. Error diffusion's run only where active_isa() chose the copy, so they may hold
+# x86-64-v3 instructions; the JPEG AC decoding's hands out its copy's function addresses and is
+# called on every CPU (AcDecoder::uses_x86_64_v3()), so it must hold none.
+entries='^dither::engine::detail::error_diffusion(_rgba)?_v3\('
+portable_entries='^dither::imaging::internal::AcDecoder::scans_x86_64_v3\('
 # VEX-encoded (AVX, AVX2, FMA, F16C) and BMI1/BMI2/LZCNT/MOVBE instructions as objdump names
 # them (after a tab; some, such as vzeroupper, end the line). Not tzcnt: the build's own code
 # may hold `rep bsf`, which objdump shows as tzcnt.
@@ -61,11 +70,22 @@ for obj in "$@"; do
     count=${count:-0}
     if [[ $fn =~ $entries ]]; then
       entry_found=1
+    elif [[ $fn =~ $portable_entries ]]; then
+      entry_found=1
+      if ((count > 0)); then
+        echo "$obj: $fn runs on every CPU but holds $count x86-64-v3 instructions"
+        status=1
+      fi
     elif ((count > 0)); then
       echo "$obj: $fn has external linkage and $count x86-64-v3 instructions"
       status=1
     fi
   done
+  if [[ -n $needs ]] && ! objdump -d --no-show-raw-insn "$obj" |
+    grep -Eq "^[[:space:]]*[0-9a-f]+:[[:space:]]+$needs([[:space:]]|$)"; then
+    echo "$obj: no $needs instruction: the copy lost what it is for"
+    status=1
+  fi
   if ((entry_found == 0)); then
     echo "$obj: no entry point (error_diffusion_v3, error_diffusion_rgba_v3 or scans_x86_64_v3) among: ${shared[*]}"
     status=1
