@@ -54,11 +54,12 @@ for obj in "$@"; do
   fi
   # Function name -> number of x86-64-v3 instructions in it; a part GCC split off a function
   # (" [clone .cold]") counts as the function's own.
-  counts=$(objdump -d --no-show-raw-insn --demangle "$obj" | awk -v pat="$v3_insn" '
+  disassembly=$(objdump -d --no-show-raw-insn --demangle "$obj")
+  counts=$(awk -v pat="$v3_insn" '
       /^[0-9a-f]+ <.*>:$/ { name = $0; sub(/^[0-9a-f]+ </, "", name); sub(/>:$/, "", name);
                             sub(/ \[clone \.cold\]$/, "", name); n[name] += 0; next }
       $0 ~ pat { n[name]++ }
-      END { for (f in n) print n[f] "\t" f }')
+      END { for (f in n) print n[f] "\t" f }' <<<"$disassembly")
   total=$(awk -F'\t' '{ s += $1 } END { print s + 0 }' <<<"$counts")
   if ((total == 0)); then
     echo "$obj: no x86-64-v3 instruction at all: is the target attribute in force?"
@@ -81,8 +82,10 @@ for obj in "$@"; do
       status=1
     fi
   done
-  if [[ -n $needs ]] && ! objdump -d --no-show-raw-insn "$obj" |
-    grep -Eq "^[[:space:]]*[0-9a-f]+:[[:space:]]+$needs([[:space:]]|$)"; then
+  # (From a variable, not a pipe: grep -q stops reading at the first match, and objdump's SIGPIPE
+  # would fail the pipeline under pipefail.)
+  if [[ -n $needs ]] &&
+    ! grep -Eq "^[[:space:]]*[0-9a-f]+:[[:space:]]+$needs([[:space:]]|$)" <<<"$disassembly"; then
     echo "$obj: no $needs instruction: the copy lost what it is for"
     status=1
   fi
