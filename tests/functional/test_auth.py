@@ -547,6 +547,12 @@ def test_a_session_is_an_owner_of_its_own(world):
                      files={"file": ("web.png", imagegen.photo_png(40, 30, seed=7), "image/png")})
     assert r.status_code == 201, r.text
     uuid = r.json()["uuid"]
+    # Its automatic dither made before the image is deleted below: a dither still being made then
+    # writes its file after the waits for the files to go, and removes it again, during another
+    # test's nothing-changed check.
+    harness.wait_until(lambda: browser.get(s.url(f"/api/images/{uuid}"), timeout=10)
+                       .json().get("status") in ("FINISHED", "FAILED"), harness.scaled(60),
+                       "the session's image was never dithered")
     try:
         assert [i["uuid"] for i in browser.get(s.url("/api/images"), timeout=10).json()["items"]] \
             == [uuid]

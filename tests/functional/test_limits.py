@@ -38,6 +38,8 @@ def test_uploads_per_owner_are_limited_and_each_owner_has_its_own_budget(start_s
     picture = imagegen.photo_png(16, 16)
     for i in range(3):
         s.upload_ok(picture, f"ok-{i}.png")
+    # Their IMAGE_UPLOADED messages reach the event log after the answers: not during the check.
+    s.wait_events(lambda e: e["headers"].get("message_type") == "IMAGE_UPLOADED", count=3)
     before = s.snapshot()
     r = s.upload(picture, "over.png")
     assert_rate_limited(r, "the fourth upload in a minute")

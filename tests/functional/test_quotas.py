@@ -98,6 +98,9 @@ def test_dithers_per_image_are_limited(start_server):
     harness.wait_until(lambda: len(s.dithers_of(record["uuid"])) == 1, 10, "no automatic dither")
     s.request_dither_ok(record["uuid"], 3)
     settle(s, record["uuid"])
+    # Both dithers' messages in the event log too (they come after the dithers' rows).
+    s.wait_events(lambda e: e["key"] == record["uuid"] and e["headers"].get("message_type")
+                  in ("DITHER_UPLOADED", "DITHER_FAILED"), count=2)
     before = s.snapshot()
     err = assert_refused(s.request_dither(record["uuid"], 4), 403, "quota_exceeded",
                          "a third dither of one image")
