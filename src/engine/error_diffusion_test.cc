@@ -11,6 +11,7 @@
 #include "engine/isa_config.h"
 #include "engine/kernels.h"
 #include "engine/srgb_cell.h"
+#include "engine/testing/isa_from_environment.h"
 #include "engine/testing/reference.h"
 #include "engine/testing/test_images.h"
 
@@ -39,21 +40,8 @@ std::vector<Algorithm> diffusion_algorithms() {
 }
 
 // ctest runs engine_test twice where the build has two copies of error diffusion's loops
-// (src/engine/CMakeLists.txt): as the CPU chooses, and with DITHER_TEST_ISA=build, which this
-// environment turns into the engine's own switch before any test runs.
-bool testing_build_copy() {
-  const char* isa = std::getenv("DITHER_TEST_ISA");
-  return isa != nullptr && std::string_view(isa) == "build";
-}
-
-class IsaFromEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    if (testing_build_copy()) detail::limit_isa(Isa::kBuild);
-  }
-};
-const ::testing::Environment* const kIsaEnvironment =
-    ::testing::AddGlobalTestEnvironment(new IsaFromEnvironment);
+// (src/engine/CMakeLists.txt): testing/isa_from_environment.h.
+using testing::testing_build_copy;
 
 TEST(Isa, TheTestsRunTheCopyTheirRunNames) {
   EXPECT_EQ(active_isa(), testing_build_copy() ? Isa::kBuild : best_isa());

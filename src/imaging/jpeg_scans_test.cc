@@ -20,6 +20,7 @@
 
 #include "engine/isa.h"
 #include "engine/isa_config.h"
+#include "engine/testing/isa_from_environment.h"
 #include "imaging/codec.h"
 #include "imaging/jpeg_ac.h"
 
@@ -29,21 +30,8 @@ namespace {
 using Bytes = std::vector<uint8_t>;
 
 // ctest runs these tests twice where the build has the x86-64-v3 copy of the AC decoding
-// (src/imaging/CMakeLists.txt): as the CPU chooses, and with DITHER_TEST_ISA=build, which this
-// environment turns into the engine's switch (engine/isa.h) before any test runs.
-bool testing_build_copy() {
-  const char* isa = std::getenv("DITHER_TEST_ISA");
-  return isa != nullptr && std::string_view(isa) == "build";
-}
-
-class IsaFromEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override {
-    if (testing_build_copy()) engine::detail::limit_isa(engine::Isa::kBuild);
-  }
-};
-const ::testing::Environment* const kIsaEnvironment =
-    ::testing::AddGlobalTestEnvironment(new IsaFromEnvironment);
+// (src/imaging/CMakeLists.txt): engine/testing/isa_from_environment.h.
+using engine::testing::testing_build_copy;
 
 TEST(JpegScans, TheTestsRunTheCopyTheirRunNames) {
   const bool v3 = !testing_build_copy() && engine::best_isa() == engine::Isa::kX86_64V3 &&
