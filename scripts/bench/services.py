@@ -292,9 +292,10 @@ http {{
         listen 127.0.0.1:{self.port};
         # /api/images/{{uuid}} -> upload service /images/{{uuid}}, as the gateway does, with the
         # headers the gateway adds: X-Service-Token and X-Dither-Owner (the benchmark key's owner,
-        # fixed here). Not apples to apples in one respect: the gateway now also authenticates
-        # every request (looks the API key up, HMAC, constant-time compare); nginx checks nothing
-        # (the key it is sent is dropped). The record, signed links included, is the upload
+        # fixed here). Not apples to apples in one respect: the gateway also authenticates every
+        # request (HMAC of the API key, found in its cache of checked keys while the store's
+        # revocation stamp stays, else looked up); nginx checks nothing (the key it is sent is
+        # dropped). The record, signed links included, is the upload
         # service's answer behind both.
         location /api/ {{
             proxy_pass http://upload_service/;

@@ -185,7 +185,9 @@ Status load_security(const GetEnv& getenv, Config& c) {
   if (Status st = read_integer(getenv, "AUTH_CACHE_SECONDS", s.auth_cache_seconds, 0, 3600); !st) {
     return st;
   }
-  if (s.auth_cache_seconds < 0) s.auth_cache_seconds = c.postgres.enabled() ? 5 : 0;
+  // SQLite's store moves a revocation stamp that ends the belief at once (identity.h); the
+  // seconds bound only what it cannot see (a row changed by hand). PostgreSQL's has none.
+  if (s.auth_cache_seconds < 0) s.auth_cache_seconds = c.postgres.enabled() ? 5 : 60;
   if (const char* hosts = getenv("ALLOWED_HOSTS"); hosts != nullptr) {
     s.allowed_hosts = comma_list(hosts);
   }

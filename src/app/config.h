@@ -97,7 +97,7 @@ struct SecurityConfig {
   int mail_link_ttl_seconds = 7 * 24 * 3600;  // MAIL_LINK_TTL_SECONDS: the e-mail's link
   int mail_max_per_hour = 10;                 // MAIL_MAX_PER_HOUR: per address; 0 = no cap
   int session_lifetime_days = 30;             // SESSION_LIFETIME_DAYS
-  int auth_cache_seconds = -1;  // AUTH_CACHE_SECONDS; -1: 0 with SQLite, 5 with PostgreSQL
+  int auth_cache_seconds = -1;  // AUTH_CACHE_SECONDS; -1: 60 with SQLite, 5 with PostgreSQL
   // Rate limits per minute, per owner; a client address gets address_factor times as much
   // (0 = no limit). TRUSTED_PROXIES: peers whose X-Forwarded-For names the client.
   int rate_uploads = 120;                      // RATE_LIMIT_UPLOADS

@@ -226,7 +226,7 @@ TEST(Config, SecuritySettingsAndTheirSecretsHidden) {
   EXPECT_EQ(defaults->security.mail_link_ttl_seconds, 7 * 86400);
   EXPECT_EQ(defaults->security.mail_max_per_hour, 10);
   EXPECT_EQ(defaults->security.session_lifetime_days, 30);
-  EXPECT_EQ(defaults->security.auth_cache_seconds, 0) << "SQLite: revocation at once";
+  EXPECT_EQ(defaults->security.auth_cache_seconds, 60) << "SQLite: its revocation stamp";
   EXPECT_TRUE(defaults->security.link_keys.empty()) << "generated into the data directory";
   Result<Config> pg = load({{"POSTGRES_HOST", "db"}});
   ASSERT_TRUE(pg.ok());

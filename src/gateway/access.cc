@@ -128,13 +128,23 @@ std::optional<Response> Access::check_host(const RequestContext& c) const {
                               "PUBLIC_BASE_URL or ALLOWED_HOSTS)");
 }
 
+bool Access::believed(const Cached& cached, std::chrono::steady_clock::time_point now,
+                      const std::optional<uint64_t>& stamp) const {
+  return cached.until > now && cached.stamp == stamp &&
+         (cached.expires_at == 0 || cached.expires_at > options_.wall_clock_ms());
+}
+
 Result<Caller> Access::from_key(std::string_view key) {
   // The cache is keyed by the HMAC's bytes: its hex form (as stored) is made only on a miss.
   const std::string digest = peppered_(key);
   const auto now = std::chrono::steady_clock::now();
+  // Read before the look-up: a revocation that returns after this moves it (identity.h).
+  const std::optional<uint64_t> stamp =
+      options_.cache_seconds > 0 ? options_.store->revocation_stamp(IdentityStore::Credential::kKey)
+                                 : std::nullopt;
   if (options_.cache_seconds > 0) {
-    std::lock_guard lock(mutex_);
-    if (auto it = keys_.find(digest); it != keys_.end() && it->second.until > now) {
+    std::shared_lock lock(mutex_);
+    if (auto it = keys_.find(digest); it != keys_.end() && believed(it->second, now, stamp)) {
       return it->second.caller;
     }
   }
@@ -155,7 +165,7 @@ Result<Caller> Access::from_key(std::string_view key) {
   if (options_.cache_seconds > 0) {
     std::lock_guard lock(mutex_);
     if (keys_.size() > 10000) keys_.clear();
-    keys_[digest] = {caller, now + std::chrono::seconds{options_.cache_seconds}};
+    keys_[digest] = {caller, now + std::chrono::seconds{options_.cache_seconds}, stamp};
   }
   return caller;
 }
@@ -167,15 +177,19 @@ Result<Caller> Access::from_session(std::string_view session_id, std::string* ha
   const std::string hash = to_hex(sha256(session_id));
   *hash_out = hash;
   const auto now = std::chrono::steady_clock::now();
+  const std::optional<uint64_t> stamp =
+      options_.cache_seconds > 0
+          ? options_.store->revocation_stamp(IdentityStore::Credential::kSession)
+          : std::nullopt;
   if (options_.cache_seconds > 0) {
-    std::lock_guard lock(mutex_);
-    if (auto it = sessions_.find(hash); it != sessions_.end() && it->second.until > now) {
+    std::shared_lock lock(mutex_);
+    if (auto it = sessions_.find(hash); it != sessions_.end() && believed(it->second, now, stamp)) {
       return it->second.caller;
     }
   }
   Result<SessionRecord> record = options_.store->get_session(hash);
   if (!record) return record.error();
-  if (record->revoked_at != 0 || record->expires_at <= now_millis()) {
+  if (record->revoked_at != 0 || record->expires_at <= options_.wall_clock_ms()) {
     return make_error(ErrorKind::kNotFound, "ended session");
   }
   Caller caller;
@@ -184,7 +198,8 @@ Result<Caller> Access::from_session(std::string_view session_id, std::string* ha
   if (options_.cache_seconds > 0) {
     std::lock_guard lock(mutex_);
     if (sessions_.size() > 10000) sessions_.clear();
-    sessions_[hash] = {caller, now + std::chrono::seconds{options_.cache_seconds}};
+    sessions_[hash] = {caller, now + std::chrono::seconds{options_.cache_seconds}, stamp,
+                       record->expires_at};
   }
   return caller;
 }
@@ -269,7 +284,7 @@ Result<std::string> Access::new_session() {
   SessionRecord record;
   record.id_hash = to_hex(sha256(id));
   record.owner = "session:" + random_hex(8);
-  record.created_at = now_millis();
+  record.created_at = options_.wall_clock_ms();
   record.expires_at = record.created_at + lifetime_ms;
   if (Status s = options_.store->insert_session(record); !s) return s.error();
   return cookie(id, lifetime_ms / 1000);

@@ -3,14 +3,19 @@
 // for cookie-authenticated changes, sessions handed out by the page, and the admin key routes.
 //
 // Lookups go to the IdentityStore; with `cache_seconds` > 0 a key or session checked once is
-// believed for that long (revocation then takes effect within it). Thread-safe.
+// believed for that long, and only while the store's revocation stamp stays where it was before
+// the look-up (IdentityStore::revocation_stamp): with SQLite a revocation takes effect at once,
+// with PostgreSQL (no stamp) within `cache_seconds`. A session is never believed past its
+// expiry. Thread-safe.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,6 +23,7 @@
 #include "common/crypto.h"
 #include "http/router.h"
 #include "ports/identity.h"
+#include "ports/records.h"
 
 namespace dither {
 
@@ -31,6 +37,7 @@ struct AccessOptions {
   std::string public_base_url;             // its host (and port) is always allowed; https -> Secure
   std::vector<std::string> allowed_hosts;  // "host" (any port) or "host:port"; "*" = any
   bool loopback = true;  // the gateway listens on loopback: localhost names are allowed too
+  std::function<int64_t()> wall_clock_ms = now_millis;  // Unix ms: sessions' times (tests set it)
 };
 
 class Access {
@@ -77,8 +84,14 @@ class Access {
   struct Cached {
     Caller caller;
     std::chrono::steady_clock::time_point until;
+    std::optional<uint64_t> stamp;  // the store's revocation stamp before the look-up
+    int64_t expires_at = 0;         // Unix ms; a session's expiry (0: a key's, none)
   };
-  std::mutex mutex_;
+  // Whether `cached` may still be believed at `now`, the store's stamp being `stamp`.
+  bool believed(const Cached& cached, std::chrono::steady_clock::time_point now,
+                const std::optional<uint64_t>& stamp) const;
+  // Readers share the lock: two I/O threads checking cached keys never wait for each other.
+  std::shared_mutex mutex_;
   std::map<std::string, Cached, std::less<>> keys_;      // HMAC of the key (bytes) -> caller
   std::map<std::string, Cached, std::less<>> sessions_;  // session hash -> caller
 };

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -71,6 +72,16 @@ class IdentityStore {
   // Revokes every session not yet revoked (of `owner` only, unless it is ""); returns how many.
   // Also forgets sessions that expired (the table does not grow for ever).
   virtual Result<int> revoke_sessions(std::string_view owner, int64_t at) = 0;
+
+  // A number that moves whenever a revocation of that kind of credential (a key; a session or an
+  // owner's sessions) returns, made through this store by this process or by any other on the
+  // same data (`dither-keys` beside `ditherd`). Read before a look-up, it tells the gateway how
+  // long to believe the answer: until the number moves (docs/SECURITY.md). Keys and sessions
+  // have one each: the sessions any browser may end never send keys back to the store. Costs no
+  // I/O. nullopt when the store cannot tell (PostgreSQL: AUTH_CACHE_SECONDS alone bounds
+  // revocation there).
+  enum class Credential { kKey, kSession };
+  virtual std::optional<uint64_t> revocation_stamp(Credential kind) = 0;
 
   virtual Status ping() = 0;
 };

@@ -118,6 +118,10 @@ class PostgresIdentityStore final : public postgres::Store<IdentityStore> {
     });
   }
 
+  // Gateways on other machines revoke too, and nothing here tells this one at no cost:
+  // AUTH_CACHE_SECONDS bounds how long a checked key is believed.
+  std::optional<uint64_t> revocation_stamp(Credential) override { return std::nullopt; }
+
  private:
   // revoke_key / revoke_session: `update` (at, key) sets revoked_at unless it is set already (it
   // keeps its first time): true when it did; kNotFound with `missing` when `exists` (key) finds

@@ -2,16 +2,21 @@
 // single reader so that reads queue for it, and a private in-memory database), plus what only the
 // SQLite adapter promises: migrations, reopening, durability, error translation.
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "adapters/sqlite/outbox_table.h"
+#include "adapters/sqlite/shared_counter.h"
 #include "adapters/sqlite/sqlite_db.h"
 #include "adapters/sqlite/sqlite_dither_repository.h"
 #include "adapters/sqlite/sqlite_identity_store.h"
@@ -368,6 +373,148 @@ TEST(SqliteIdentity, TheStoreHasAFileOfItsOwnAndKeepsItsData) {
   const std::string notify_path = fresh_path("notify");
   must(open_sqlite_notification_repository(notify_path)).reset();
   sql_testing::expect_refused(open_sqlite_identity_store(notify_path), ErrorKind::kUnsupported);
+}
+
+// dither-keys revokes in a process of its own while ditherd runs: the server's store sees the
+// keys' stamp move (the counter file beside auth.db, mapped by both), and it outlives both. The
+// child is forked before this process opens the database (SQLite's state must not cross a fork)
+// and waits on a pipe until the key is there.
+TEST(SqliteIdentity, ARevocationInAnotherProcessMovesTheStampHere) {
+  using Credential = IdentityStore::Credential;
+  const std::string path = fresh_path("auth-stamp");
+  int go[2];
+  ASSERT_EQ(pipe(go), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(go[1]);
+    char byte = 0;
+    if (read(go[0], &byte, 1) != 1) _exit(2);
+    auto other = open_sqlite_identity_store(path);
+    if (!other.ok()) _exit(3);
+    auto revoked = (*other)->revoke_key("k0123456789b", 7);
+    _exit(revoked.ok() && *revoked ? 0 : 4);
+  }
+  close(go[0]);
+  auto store = must(open_sqlite_identity_store(path));
+  ApiKeyRecord key;
+  key.id = "k0123456789b";
+  key.owner = "alice";
+  key.name = "ci";
+  key.hash = std::string(64, 'e');
+  key.created_at = 5;
+  ASSERT_TRUE(store->insert_key(key).ok());
+  const std::optional<uint64_t> before = store->revocation_stamp(Credential::kKey);
+  const std::optional<uint64_t> sessions = store->revocation_stamp(Credential::kSession);
+  ASSERT_TRUE(before.has_value());
+  ASSERT_EQ(write(go[1], "g", 1), 1);
+  close(go[1]);
+  int status = 0;
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child status " << status;
+  const std::optional<uint64_t> after = store->revocation_stamp(Credential::kKey);
+  ASSERT_TRUE(after.has_value());
+  EXPECT_NE(*after, *before);
+  EXPECT_EQ(store->revocation_stamp(Credential::kSession), sessions);
+  EXPECT_EQ(store->get_key(key.id)->revoked_at, 7);
+
+  store.reset();
+  auto reopened = must(open_sqlite_identity_store(path));
+  EXPECT_EQ(reopened->revocation_stamp(Credential::kKey), after) << "the counter lives in its file";
+  const fs::path counter = path + "-revocations";
+  ASSERT_TRUE(fs::is_regular_file(counter));
+  EXPECT_EQ(fs::status(counter).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
+}
+
+TEST(SqliteIdentity, ACounterFileThroughALinkOrWritableByOthersIsRefused) {
+  const std::string path = fresh_path("auth-link");
+  const std::string elsewhere = fresh_path("elsewhere");
+  fs::create_symlink(elsewhere, path + "-revocations");
+  auto store = open_sqlite_identity_store(path);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.error().kind, ErrorKind::kUnavailable);
+  EXPECT_NE(store.error().message.find("-revocations"), std::string::npos) << store.error().message;
+  EXPECT_FALSE(fs::exists(elsewhere));
+
+  const std::string loose = fresh_path("auth-loose");
+  must(open_sqlite_identity_store(loose)).reset();
+  fs::permissions(loose + "-revocations", fs::perms::group_write, fs::perm_options::add);
+  auto refused = open_sqlite_identity_store(loose);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find("chmod 600"), std::string::npos)
+      << refused.error().message;
+}
+
+// A data directory restored while the server runs: the counter file it mapped is replaced. A
+// revocation in the new file (another process's) is seen within the next second's check, and the
+// stamp never comes back to a value it had.
+TEST(SqliteCounters, AReplacedFileIsMappedAgainAndItsValuesAreNew) {
+  const std::string path = fresh_path("counters");
+  auto mine = must(sqlite::SharedCounters::open(path));
+  mine->bump(0);
+  const uint64_t seen = mine->load(0);
+  fs::remove(path);
+  auto theirs = must(sqlite::SharedCounters::open(path));  // a new file, starting at 0
+  theirs->bump(0);                                         // now 1, as `seen` was
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  uint64_t now = mine->load(0);
+  while (now == seen && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    now = mine->load(0);
+  }
+  EXPECT_NE(now, seen);
+  // Both map the same file again: a bump of either is seen by the other at once.
+  theirs->bump(0);
+  EXPECT_NE(mine->load(0), now);
+  const uint64_t next = mine->load(0);
+  mine->bump(0);  // a bump checks the file first, always
+  EXPECT_EQ(theirs->load(0), 3u);
+  EXPECT_NE(mine->load(0), next);
+}
+
+// sqlite_db.cc turns SQLite's memory statistics off before the library starts: with them on,
+// every allocation takes a mutex of the whole process. Off, the library counts nothing.
+TEST(SqliteLibrary, MemoryStatisticsAreOff) {
+  auto store = must(open_sqlite_identity_store(fresh_path("memstatus")));
+  ASSERT_TRUE(store->list_keys().ok());
+  EXPECT_EQ(sqlite3_memory_used(), 0);
+}
+
+// The file gone and not to be made again (its directory removed): no value is given twice, so
+// nothing is believed on the strength of an unchanged counter.
+TEST(SqliteCounters, WithTheFileLostEveryLoadIsNew) {
+  const fs::path dir = fs::path(fresh_path("counters-dir"));
+  fs::create_directories(dir);
+  auto counters = must(sqlite::SharedCounters::open((dir / "c").string()));
+  const uint64_t seen = counters->load(0);
+  fs::remove_all(dir);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  uint64_t a = counters->load(0);
+  while (a == seen && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    a = counters->load(0);
+  }
+  const uint64_t b = counters->load(0);
+  EXPECT_NE(a, seen);
+  EXPECT_NE(b, a);
+  EXPECT_NE(counters->load(0), b);
+}
+
+TEST(SqliteCounters, ConcurrentBumpsAreAllCounted) {
+  const std::string path = fresh_path("counters-threads");
+  auto a = must(sqlite::SharedCounters::open(path));
+  auto b = must(sqlite::SharedCounters::open(path));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i) (t % 2 == 0 ? *a : *b).bump(1);
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(a->load(1), 4000u);
+  EXPECT_EQ(b->load(1), 4000u);
+  EXPECT_EQ(a->load(0), 0u);
 }
 
 }  // namespace

@@ -39,6 +39,16 @@ void check(sqlite3* db, int code, std::string_view what) {
   if (code != SQLITE_OK) fail(db, code, what);
 }
 
+// SQLite's process-wide settings, once, before the library initialises itself (sqlite3_config
+// is refused after that: SQLITE_MISUSE, when another part of the process was first; a test
+// checks that ours comes first). Memory statistics off: with them on, every allocation SQLite
+// makes, a statement's step included, takes one mutex for the whole process, and the connections
+// of two I/O threads queued on it (docs/BENCHMARKS.md, the gateway). Nothing reads them.
+void configure_library() {
+  static const int configured = sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+  (void)configured;
+}
+
 }  // namespace
 
 void ConnectionCloser::operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -97,6 +107,7 @@ Connection::~Connection() {
 
 std::unique_ptr<Connection> Connection::open(const std::string& path, Mode mode,
                                              int busy_timeout_ms) {
+  configure_library();
   // NOMUTEX: a connection is used by one thread at a time (the Database's mutex and pool).
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |=

@@ -1,10 +1,13 @@
 #include "adapters/sqlite/sqlite_identity_store.h"
 
 #include <array>
+#include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "adapters/shared/rows.h"
+#include "adapters/sqlite/shared_counter.h"
 #include "adapters/sqlite/sqlite_store.h"
 #include "ports/records.h"
 
@@ -85,7 +88,9 @@ bool revoke(Connection& c, std::string_view update, std::string_view exists, std
 
 class SqliteIdentityStore final : public sqlite::Store<IdentityStore> {
  public:
-  using Store::Store;
+  SqliteIdentityStore(std::unique_ptr<sqlite::Database> db,
+                      std::unique_ptr<sqlite::SharedCounters> revocations)
+      : Store(std::move(db)), revocations_(std::move(revocations)) {}
 
   Status insert_key(const ApiKeyRecord& key) override;
   Result<ApiKeyRecord> get_key(std::string_view id) override;
@@ -96,6 +101,25 @@ class SqliteIdentityStore final : public sqlite::Store<IdentityStore> {
   Result<SessionRecord> get_session(std::string_view id_hash) override;
   Result<bool> revoke_session(std::string_view id_hash, int64_t at) override;
   Result<int> revoke_sessions(std::string_view owner, int64_t at) override;
+
+  std::optional<uint64_t> revocation_stamp(Credential kind) override {
+    return revocations_->load(counter_of(kind));
+  }
+
+ private:
+  static size_t counter_of(Credential kind) { return kind == Credential::kKey ? 0 : 1; }
+
+  // `result` of a revocation's write, once `kind`'s stamp has moved: after the write returned,
+  // committed or not (a failed one moves it harmlessly). A reader who read the stamp before its
+  // look-up and finds it unchanged later looked up before the revocation was committed, or it
+  // would have seen it.
+  template <class T>
+  T after_moving(Credential kind, T result) {
+    revocations_->bump(counter_of(kind));
+    return result;
+  }
+
+  std::unique_ptr<sqlite::SharedCounters> revocations_;
 };
 
 }  // namespace
@@ -104,7 +128,16 @@ Result<std::unique_ptr<IdentityStore>> open_sqlite_identity_store(const std::str
                                                                   const SqliteOptions& options) {
   static constexpr sqlite::Schema kSchema{"the API keys and sessions", 0x44494155,  // "DIAU"
                                           kIdentityMigrations};
-  return sqlite::open_store<IdentityStore, SqliteIdentityStore>(path, kSchema, options);
+  Result<std::unique_ptr<sqlite::Database>> db = sqlite::Database::open(path, kSchema, options);
+  if (!db) return db.error();
+  // Beside the database (its directory exists now), like SQLite's own -wal and -shm files: every
+  // process that opens this store maps the same counter.
+  const bool in_memory = path.empty() || path == ":memory:";
+  Result<std::unique_ptr<sqlite::SharedCounters>> revocations =
+      sqlite::SharedCounters::open(in_memory ? std::string() : path + "-revocations");
+  if (!revocations) return revocations.error();
+  return std::unique_ptr<IdentityStore>(
+      new SqliteIdentityStore(std::move(*db), std::move(*revocations)));
 }
 
 Status SqliteIdentityStore::insert_key(const ApiKeyRecord& key) {
@@ -133,9 +166,9 @@ Result<std::vector<ApiKeyRecord>> SqliteIdentityStore::list_keys() {
 }
 
 Result<bool> SqliteIdentityStore::revoke_key(std::string_view id, int64_t at) {
-  return db_->write([&](Connection& c) {
+  return after_moving(Credential::kKey, db_->write([&](Connection& c) {
     return revoke(c, kRevokeKey, kKeyExists, id, at, "no API key " + std::string(id));
-  });
+  }));
 }
 
 Status SqliteIdentityStore::insert_session(const SessionRecord& session) {
@@ -160,13 +193,13 @@ Result<SessionRecord> SqliteIdentityStore::get_session(std::string_view id_hash)
 }
 
 Result<bool> SqliteIdentityStore::revoke_session(std::string_view id_hash, int64_t at) {
-  return db_->write([&](Connection& c) {
+  return after_moving(Credential::kSession, db_->write([&](Connection& c) {
     return revoke(c, kRevokeSession, kSessionExists, id_hash, at, "no such session");
-  });
+  }));
 }
 
 Result<int> SqliteIdentityStore::revoke_sessions(std::string_view owner, int64_t at) {
-  return db_->write([&](Connection& c) {
+  return after_moving(Credential::kSession, db_->write([&](Connection& c) {
     // Expired sessions are forgotten first: they reach nothing any more, revoked or not.
     c.prepare(kForgetExpired).bind(1, now_millis()).run();
     if (owner.empty()) {
@@ -175,7 +208,7 @@ Result<int> SqliteIdentityStore::revoke_sessions(std::string_view owner, int64_t
       c.prepare(kRevokeOwnersSessions).bind_all(at, owner).run();
     }
     return c.changes();
-  });
+  }));
 }
 
 }  // namespace dither

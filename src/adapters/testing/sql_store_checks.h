@@ -157,7 +157,7 @@ inline void expect_versions(const std::vector<std::string>& rows, size_t count) 
 inline std::vector<std::string> check_migrations_apply_once(const Backend& b) {
   const std::string place = b.fresh_place("mig");
   b.open_images(place).reset();
-  const std::vector<std::string> first = b.applied_migrations(place);
+  std::vector<std::string> first = b.applied_migrations(place);
   expect_versions(first, b.migrations.images);
   b.open_images(place).reset();
   EXPECT_EQ(b.applied_migrations(place), first);  // not re-applied: same rows, same times

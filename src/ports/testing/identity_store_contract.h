@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -287,6 +288,47 @@ TEST_P(IdentityStoreContract, KeysAndSessionsAreApart) {
 }
 
 TEST_P(IdentityStoreContract, PingAnswers) { expect_ok(store_->ping()); }
+
+// A store has revocation stamps always or never; when it has them, every revocation that returns
+// moves its kind's stamp, even one that finds nothing to revoke, and leaves the other kind's
+// (identity.h: the gateway believes a checked key while the keys' stamp stays).
+TEST_P(IdentityStoreContract, EveryRevocationMovesItsKindsStampOnly) {
+  using Credential = IdentityStore::Credential;
+  std::optional<uint64_t> keys = store_->revocation_stamp(Credential::kKey);
+  std::optional<uint64_t> sessions = store_->revocation_stamp(Credential::kSession);
+  EXPECT_EQ(keys.has_value(), sessions.has_value());
+  // After a revocation of kind `moved`: that stamp moved (if there is one), the other did not.
+  const auto check = [&](Credential moved, const char* what) {
+    const std::optional<uint64_t> k = store_->revocation_stamp(Credential::kKey);
+    const std::optional<uint64_t> s = store_->revocation_stamp(Credential::kSession);
+    EXPECT_EQ(k.has_value(), keys.has_value()) << what;
+    EXPECT_EQ(s.has_value(), sessions.has_value()) << what;
+    if (k && s) {
+      EXPECT_EQ(*k != *keys, moved == Credential::kKey) << what << ": the keys' stamp";
+      EXPECT_EQ(*s != *sessions, moved == Credential::kSession) << what << ": the sessions' stamp";
+    }
+    keys = k;
+    sessions = s;
+  };
+  const ApiKeyRecord k = key(1);
+  expect_ok(store_->insert_key(k));
+  const SessionRecord s = session(1, "o1");
+  expect_ok(store_->insert_session(s));
+  EXPECT_EQ(store_->revocation_stamp(Credential::kKey), keys) << "an insert revokes nothing";
+  EXPECT_EQ(store_->revocation_stamp(Credential::kSession), sessions)
+      << "an insert revokes nothing";
+  EXPECT_TRUE(value_of(store_->revoke_key(k.id, 5)));
+  check(Credential::kKey, "revoke_key");
+  EXPECT_FALSE(value_of(store_->revoke_key(k.id, 6)));
+  check(Credential::kKey, "revoke_key, revoked already");
+  EXPECT_TRUE(value_of(store_->revoke_session(s.id_hash, 5)));
+  check(Credential::kSession, "revoke_session");
+  expect_ok(store_->insert_session(session(2, "o2")));
+  EXPECT_EQ(value_of(store_->revoke_sessions("o2", now_millis())), 1);
+  check(Credential::kSession, "revoke_sessions of one owner");
+  EXPECT_EQ(value_of(store_->revoke_sessions("", now_millis())), 0);
+  check(Credential::kSession, "revoke_sessions of everyone, none left");
+}
 
 TEST_P(IdentityStoreContract, ConcurrentCallsAllSucceed) {
   constexpr int kThreads = 6;
