@@ -37,7 +37,7 @@ class Keys final : public IdentityStore {
     const auto it = keys.find(std::string(id));
     if (it == keys.end()) return make_error(ErrorKind::kNotFound, "no such key");
     ApiKeyRecord found = it->second;
-    if (after_lookup) after_lookup();
+    if (after_lookup) std::exchange(after_lookup, nullptr)();
     return found;
   }
   Result<std::vector<ApiKeyRecord>> list_keys() override { return std::vector<ApiKeyRecord>{}; }
@@ -56,7 +56,9 @@ class Keys final : public IdentityStore {
     ++lookups;
     const auto it = sessions.find(std::string(id_hash));
     if (it == sessions.end()) return make_error(ErrorKind::kNotFound, "no such session");
-    return it->second;
+    SessionRecord found = it->second;
+    if (after_lookup) std::exchange(after_lookup, nullptr)();
+    return found;
   }
   Result<bool> revoke_session(std::string_view id_hash, int64_t at) override {
     const auto it = sessions.find(std::string(id_hash));
@@ -75,7 +77,7 @@ class Keys final : public IdentityStore {
   std::map<std::string, SessionRecord> sessions;
   std::optional<uint64_t> key_stamp = 7;
   std::optional<uint64_t> session_stamp = 70;
-  std::function<void()> after_lookup;  // runs after a key's look-up read its record
+  std::function<void()> after_lookup;  // runs once, after the next look-up read its record
   int lookups = 0;
 };
 
@@ -240,6 +242,16 @@ TEST(AccessSessions, ASessionEndedByAnotherProcessIsRefusedAtOnce) {
   EXPECT_EQ(store.lookups, 2);
 }
 
+TEST(AccessSessions, ASessionEndedDuringTheLookUpIsNotMissed) {
+  Keys store;
+  Access access = make_access(store, 60);
+  const BrowserSession session(store, now_millis(), 86'400'000);
+  store.after_lookup = [&] { ASSERT_TRUE(store.revoke_session(session.record.id_hash, 1234)); };
+  ASSERT_TRUE(session.authenticate(access).caller) << "what the look-up read: not ended yet";
+  expect_unauthorized(session.authenticate(access));
+  EXPECT_EQ(store.lookups, 2);
+}
+
 TEST(AccessSessions, EndingASessionSendsNoKeyBackToTheStore) {
   Keys store;
   Access access = make_access(store, 60);
@@ -257,10 +269,7 @@ TEST(AccessKeys, ARevocationDuringTheLookUpIsNotMissed) {
   Keys store;
   Access access = make_access(store, 60);
   const NewApiKey key = add_key(store);
-  store.after_lookup = [&] {
-    store.after_lookup = nullptr;
-    ASSERT_TRUE(store.revoke_key(key.record.id, 1234));
-  };
+  store.after_lookup = [&] { ASSERT_TRUE(store.revoke_key(key.record.id, 1234)); };
   ASSERT_TRUE(authenticate(access, key.key).caller) << "what the look-up read: not revoked yet";
   EXPECT_FALSE(authenticate(access, key.key).caller);
   EXPECT_EQ(store.lookups, 2);

@@ -8,13 +8,11 @@
 //   const uint64_t seen = (*c)->load(0);   // ... later: (*c)->load(0) != seen: something moved
 //   (*c)->bump(0);
 //
-// The file: created 0600 (a file there that others may write, or that is not a regular file or
-// is a symbolic link, is refused), its page allocated on disk at once (a full disk fails the
-// open, never a later write). When it is replaced or removed while mapped (a restored data
-// directory), load() notices within a second (one stat() a second) and maps the new one; every
-// value it returns then differs from all it returned before. bump() checks every time, so it
-// always moves the counter of the file at the path. When that fails, every load()
-// returns a new value: whoever believes something until a counter moves then believes nothing.
+// The file is created 0600; one that is a symbolic link, not a regular file, or writable by
+// group or others is refused. Its page is allocated on disk when it is opened (a full disk fails
+// the open, never a later write through the mapping). It is one of the database's files, like
+// SQLite's -wal and -shm: replacing, truncating or removing it while a process has it open is
+// not supported (the data directory is restored with the server stopped).
 //
 // Thread- and process-safe (atomic operations on the shared words).
 #pragma once
@@ -41,19 +39,17 @@ class SharedCounters {
 
   // Counter `i`'s current value (i < kCount). Acquire: what the mover wrote before it moved the
   // counter is visible.
-  uint64_t load(size_t i);
+  uint64_t load(size_t i) const;
   // Adds one to counter `i`, after everything this thread did before (sequentially consistent).
   void bump(size_t i);
 
  private:
-  struct Mapping;
-  SharedCounters(std::string path, std::unique_ptr<Mapping> first);
-  // Whether the file mapped is still the one at the path, remapping when not: at most once a
-  // second unless `now_always`.
-  void check_file(bool now_always);
+  SharedCounters(void* mapping, size_t size);
 
-  struct State;
-  std::unique_ptr<State> state_;
+  void* mapping_ = nullptr;  // the file's first page; null for counters of this process alone
+  size_t size_ = 0;
+  uint64_t* words_ = nullptr;  // in mapping_, or own_
+  alignas(8) uint64_t own_[kCount] = {};
 };
 
 }  // namespace dither::sqlite
