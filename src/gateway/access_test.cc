@@ -32,46 +32,47 @@ class Keys final : public IdentityStore {
     keys[key.id] = key;
     return {};
   }
-  Result<ApiKeyRecord> get_key(std::string_view id) override {
-    ++lookups;
-    const auto it = keys.find(std::string(id));
-    if (it == keys.end()) return make_error(ErrorKind::kNotFound, "no such key");
-    ApiKeyRecord found = it->second;
-    if (after_lookup) std::exchange(after_lookup, nullptr)();
-    return found;
-  }
+  Result<ApiKeyRecord> get_key(std::string_view id) override { return look_up(keys, id); }
   Result<std::vector<ApiKeyRecord>> list_keys() override { return std::vector<ApiKeyRecord>{}; }
   Result<bool> revoke_key(std::string_view id, int64_t at) override {
-    const auto it = keys.find(std::string(id));
-    if (it == keys.end()) return make_error(ErrorKind::kNotFound, "no such key");
-    it->second.revoked_at = at;
-    if (key_stamp) ++*key_stamp;
-    return true;
+    return revoke(keys, id, at, key_stamp);
   }
   Status insert_session(const SessionRecord& session) override {
     sessions[session.id_hash] = session;
     return {};
   }
   Result<SessionRecord> get_session(std::string_view id_hash) override {
-    ++lookups;
-    const auto it = sessions.find(std::string(id_hash));
-    if (it == sessions.end()) return make_error(ErrorKind::kNotFound, "no such session");
-    SessionRecord found = it->second;
-    if (after_lookup) std::exchange(after_lookup, nullptr)();
-    return found;
+    return look_up(sessions, id_hash);
   }
   Result<bool> revoke_session(std::string_view id_hash, int64_t at) override {
-    const auto it = sessions.find(std::string(id_hash));
-    if (it == sessions.end()) return make_error(ErrorKind::kNotFound, "no such session");
-    it->second.revoked_at = at;
-    if (session_stamp) ++*session_stamp;
-    return true;
+    return revoke(sessions, id_hash, at, session_stamp);
   }
   Result<int> revoke_sessions(std::string_view, int64_t) override { return 0; }
   std::optional<uint64_t> revocation_stamp(Credential kind) override {
     return kind == Credential::kKey ? key_stamp : session_stamp;
   }
   Status ping() override { return {}; }
+
+  // A record by id, counted; after_lookup runs (once) when it has been read.
+  template <class Record>
+  Result<Record> look_up(const std::map<std::string, Record>& records, std::string_view id) {
+    ++lookups;
+    const auto it = records.find(std::string(id));
+    if (it == records.end()) return make_error(ErrorKind::kNotFound, "no such record");
+    Record found = it->second;
+    if (after_lookup) std::exchange(after_lookup, nullptr)();
+    return found;
+  }
+  // Sets revoked_at, then moves `stamp` (when the store has stamps), as the SQLite store does.
+  template <class Record>
+  static Result<bool> revoke(std::map<std::string, Record>& records, std::string_view id,
+                             int64_t at, std::optional<uint64_t>& stamp) {
+    const auto it = records.find(std::string(id));
+    if (it == records.end()) return make_error(ErrorKind::kNotFound, "no such record");
+    it->second.revoked_at = at;
+    if (stamp) ++*stamp;
+    return true;
+  }
 
   std::map<std::string, ApiKeyRecord> keys;
   std::map<std::string, SessionRecord> sessions;

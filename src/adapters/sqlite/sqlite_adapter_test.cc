@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "adapters/sqlite/outbox_table.h"
@@ -54,6 +55,17 @@ const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new ScratchClea
 std::string fresh_path(const std::string& stem) {
   static std::atomic<int> counter{0};
   return (scratch_dir() / (stem + "_" + std::to_string(++counter) + ".db")).string();
+}
+
+// An API key of alice's named "ci", as the gateway would store it.
+ApiKeyRecord sample_key(std::string id) {
+  ApiKeyRecord key;
+  key.id = std::move(id);
+  key.owner = "alice";
+  key.name = "ci";
+  key.hash = std::string(64, 'e');
+  key.created_at = 5;
+  return key;
 }
 
 // The schema_migrations rows of the file, as "version@applied_at".
@@ -347,13 +359,8 @@ TEST(SqliteIdentity, TheStoreHasAFileOfItsOwnAndKeepsItsData) {
   {
     auto store = must(open_sqlite_identity_store(path));
     ASSERT_TRUE(store);
-    ApiKeyRecord key;
-    key.id = "k0123456789a";
-    key.owner = "alice";
-    key.name = "ci";
+    ApiKeyRecord key = sample_key("k0123456789a");
     key.admin = true;
-    key.hash = std::string(64, 'e');
-    key.created_at = 5;
     ASSERT_TRUE(store->insert_key(key).ok());
   }
   auto store = must(open_sqlite_identity_store(path));
@@ -407,12 +414,7 @@ TEST(SqliteIdentity, ARevocationInAnotherProcessMovesTheStampHere) {
     }
   } guard{child, go[1]};
   auto store = must(open_sqlite_identity_store(path));
-  ApiKeyRecord key;
-  key.id = "k0123456789b";
-  key.owner = "alice";
-  key.name = "ci";
-  key.hash = std::string(64, 'e');
-  key.created_at = 5;
+  const ApiKeyRecord key = sample_key("k0123456789b");
   ASSERT_TRUE(store->insert_key(key).ok());
   const std::optional<uint64_t> before = store->revocation_stamp(Credential::kKey);
   const std::optional<uint64_t> sessions = store->revocation_stamp(Credential::kSession);
@@ -473,12 +475,7 @@ TEST(SqliteIdentity, TheStampMovesOnlyOnceTheRevocationIsWritten) {
   using Credential = IdentityStore::Credential;
   const std::string path = fresh_path("auth-order");
   auto store = must(open_sqlite_identity_store(path, {.readers = 2, .busy_timeout_ms = 10'000}));
-  ApiKeyRecord key;
-  key.id = "k0123456789c";
-  key.owner = "alice";
-  key.name = "ci";
-  key.hash = std::string(64, 'e');
-  key.created_at = 5;
+  const ApiKeyRecord key = sample_key("k0123456789c");
   ASSERT_TRUE(store->insert_key(key).ok());
   const std::optional<uint64_t> before = store->revocation_stamp(Credential::kKey);
   auto other = sqlite::Connection::open(path, sqlite::Connection::Mode::kReadWrite, 0);

@@ -266,7 +266,7 @@ Database::~Database() {
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path, const Schema& schema,
                                                  const SqliteOptions& options) {
-  const bool in_memory = path == ":memory:" || path.empty();
+  const bool in_memory = is_in_memory(path);
   return guarded<std::unique_ptr<Database>>([&] {
     if (!in_memory) {
       const std::filesystem::path parent = std::filesystem::path(path).parent_path();

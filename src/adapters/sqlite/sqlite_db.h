@@ -52,6 +52,10 @@ struct SqliteOptions {
 
 namespace dither::sqlite {
 
+// Whether Database::open(path) keeps the database in memory (":memory:", or no path): it has no
+// files beside it, and no reader connections of its own.
+inline bool is_in_memory(std::string_view path) { return path.empty() || path == ":memory:"; }
+
 // A failure inside the adapter; carries the Error the repository method returns.
 class SqliteError : public std::runtime_error {
  public:

@@ -132,9 +132,8 @@ Result<std::unique_ptr<IdentityStore>> open_sqlite_identity_store(const std::str
   if (!db) return db.error();
   // Beside the database (its directory exists now), like SQLite's own -wal and -shm files: every
   // process that opens this store maps the same counter.
-  const bool in_memory = path.empty() || path == ":memory:";
-  Result<std::unique_ptr<sqlite::SharedCounters>> revocations =
-      sqlite::SharedCounters::open(in_memory ? std::string() : path + "-revocations");
+  Result<std::unique_ptr<sqlite::SharedCounters>> revocations = sqlite::SharedCounters::open(
+      sqlite::is_in_memory(path) ? std::string() : path + "-revocations");
   if (!revocations) return revocations.error();
   return std::unique_ptr<IdentityStore>(
       new SqliteIdentityStore(std::move(*db), std::move(*revocations)));
